@@ -1,0 +1,370 @@
+"""``pathtolive data …``: versioned datasets with a contract."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
+from pathtolive.cli.state import open_context
+from pathtolive.data import Profile, Schema, ValidationReport
+from pathtolive.entities import DatasetVersion, SchemaVersion
+from pathtolive.errors import InvalidInputError, VerificationFailedError
+from pathtolive.service import datasets as service
+
+app = typer.Typer(help="Add, inspect, compare and validate dataset versions.", no_args_is_help=True)
+schema_app = typer.Typer(help="Show and evolve a dataset's contract.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+
+def _parse_tag_options(values: list[str]) -> dict[str, list[str]]:
+    tags: dict[str, list[str]] = {}
+    for value in values:
+        column, sep, tag = value.partition("=")
+        if not sep or not column or not tag:
+            raise InvalidInputError(f"--tag {value!r} must look like column=tag, e.g. email=pii")
+        tags.setdefault(column, []).append(tag)
+    return tags
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    source: Annotated[Path, typer.Argument(help="CSV, Parquet or JSON Lines file, or a folder.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Column tag, e.g. at_risk=target, email=pii.")
+    ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="strict (refuse violations) or warn (store and report).")
+    ] = None,
+    accept_schema: Annotated[
+        bool, typer.Option("--accept-schema", help="Store under a new schema inferred from it.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why the schema changes (with --accept-schema).")] = "",
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv, parquet or jsonl (default: by extension).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a file as a new version of a dataset (validated against its contract)."""
+    service_ctx = open_context(ctx)
+    with console.status(f"Adding {source} to {name}…") if not as_json else nullcontext():
+        result = service.add_dataset(
+            service_ctx,
+            source,
+            name,
+            tags=_parse_tag_options(tag or []),
+            policy=policy,
+            accept_schema=accept_schema,
+            reason=reason,
+            fmt=fmt,
+        )
+    version = result.version
+
+    def render() -> None:
+        if result.created:
+            console.print(
+                f"[green]Added[/] {version.ref}: {version.rows:,} rows, "
+                f"{version.bytes:,} bytes, schema v{version.schema_version} "
+                f"({version.validation_status})"
+            )
+        else:
+            console.print(f"Unchanged: identical content is {version.ref} already")
+        console.print(f"content hash {version.content_hash}")
+        if result.schema_change is not None and result.schema_change.kind != "none":
+            console.print(f"schema change: {result.schema_change.kind}")
+            for change in result.schema_change.changes:
+                console.print(f"  - {change.column}: {change.description}")
+        if result.validation is not None and not result.validation.ok:
+            err_console.print(f"[yellow]warning[/]: {result.validation.summary()}")
+            for violation in result.validation.violations:
+                err_console.print(f"  - {violation.message}")
+
+    emit(
+        {
+            "created": result.created,
+            "version": _version_dict(version),
+            "validation": result.validation,
+            "schema_change": result.schema_change,
+        },
+        as_json,
+        render,
+    )
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="A dataset: list its versions.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List datasets, or the versions of one dataset."""
+    service_ctx = open_context(ctx)
+    if name is None:
+        datasets = service.list_datasets(service_ctx)
+        emit(
+            datasets,
+            as_json,
+            lambda: console.print(
+                table(
+                    "Datasets",
+                    ["name", "latest", "schema", "created", "by"],
+                    [
+                        [d.name, d.latest_version, d.schema_version, when(d.created_at), d.created_by]
+                        for d in datasets
+                    ],
+                )
+                if datasets
+                else "No datasets yet: 'pathtolive data add FILE --name NAME' adds one."
+            ),
+        )
+        return
+    versions = service.list_versions(service_ctx, name)
+    emit(
+        [_version_dict(v) for v in versions],
+        as_json,
+        lambda: console.print(
+            table(
+                f"Versions of {name}",
+                ["version", "rows", "bytes", "schema", "validation", "author", "created", "hash"],
+                [
+                    [
+                        v.version,
+                        f"{v.rows:,}",
+                        f"{v.bytes:,}",
+                        v.schema_version,
+                        v.validation_status,
+                        v.author,
+                        when(v.created_at),
+                        v.content_hash[:12],
+                    ]
+                    for v in versions
+                ],
+            )
+        ),
+    )
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@latest or NAME.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a version: provenance, schema and profile."""
+    service_ctx = open_context(ctx)
+    version = service.get_version(service_ctx, ref)
+    schema = service.dataset_schema(service_ctx, version.dataset, version.schema_version)
+
+    def render() -> None:
+        console.print(f"[bold]{version.ref}[/]  {version.content_hash}")
+        parent = "none" if version.parent_version is None else f"@{version.parent_version}"
+        console.print(
+            f"rows {version.rows:,}  bytes {version.bytes:,}  format {version.source_format}  "
+            f"parent {parent}"
+        )
+        console.print(f"source {version.source}")
+        console.print(f"author {version.author}  created {when(version.created_at)}")
+        console.print(f"schema v{version.schema_version}  validation {version.validation_status}")
+        _render_schema_and_profile(Schema.from_dict(schema.schema), Profile.from_dict(version.profile))
+        if version.validation:
+            report = ValidationReport.from_dict(version.validation)
+            for violation in report.violations:
+                console.print(f"  [yellow]![/] {violation.message}")
+
+    emit(
+        {**_version_dict(version), "profile": version.profile, "validation": version.validation,
+         "schema": schema.schema},
+        as_json,
+        render,
+    )
+
+
+def _render_schema_and_profile(schema: Schema, profile: Profile) -> None:
+    rows = []
+    for column in schema.columns:
+        stats = profile.column(column.name) if column.name in profile.names else None
+        summary = ""
+        if stats is not None:
+            summary = stats.summary()
+        rows.append(
+            [
+                column.name,
+                column.type,
+                "yes" if column.nullable else "no",
+                ", ".join(column.tags),
+                column.describe_constraint(),
+                summary,
+            ]
+        )
+    console.print(table(None, ["column", "type", "nulls ok", "tags", "contract", "profile"], rows))
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="The earlier version, e.g. loans@1.")],
+    new: Annotated[str, typer.Argument(help="The later version, e.g. loans@2.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Compare two versions: rows, columns, and how each column's distribution moved."""
+    result = service.diff_versions(open_context(ctx), old, new)
+
+    def render() -> None:
+        console.print(f"[bold]{old} → {new}[/]")
+        for line in result.lines():
+            console.print(line)
+
+    emit(result, as_json, render)
+
+
+@app.command("validate")
+def validate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset whose contract to check against.")],
+    source: Annotated[Path, typer.Argument(help="The file to check.")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv, parquet or jsonl.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a file against a dataset's current schema without storing it (exit 1 if it
+    breaks the contract)."""
+    result = service.validate_source(open_context(ctx), name, source, fmt=fmt)
+    report = result.report
+
+    def render() -> None:
+        if report.ok:
+            console.print(
+                f"[green]OK[/]: {source} meets {name}'s schema v{result.schema_version} "
+                f"({report.rows_checked:,} rows)"
+            )
+        else:
+            console.print(
+                f"[red]FAILED[/]: {source} breaks {name}'s schema v{result.schema_version}: "
+                f"{report.summary()}"
+            )
+            for violation in report.violations:
+                console.print(f"  - {violation.message}")
+
+    emit({"dataset": name, "schema_version": result.schema_version, "report": report}, as_json,
+         render)
+    if not report.ok:
+        raise typer.Exit(VerificationFailedError.exit_code)
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    dest: Annotated[Path, typer.Argument(help="Output file or folder.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Write a version's data as Parquet (its bytes verified against its hash)."""
+    path = service.export_version(open_context(ctx), ref, dest)
+    emit({"path": path}, as_json, lambda: console.print(f"Wrote {path}"))
+
+
+@schema_app.command("show")
+def schema_show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    version: Annotated[int | None, typer.Option(help="Schema version (default: current).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a dataset's schema."""
+    schema = service.dataset_schema(open_context(ctx), name, version)
+
+    def render() -> None:
+        console.print(
+            f"[bold]{name}[/] schema v{schema.version} ({schema.change_kind}) by "
+            f"{schema.created_by}, {when(schema.created_at)}"
+        )
+        parsed = Schema.from_dict(schema.schema)
+        console.print(
+            table(
+                None,
+                ["column", "type", "nulls ok", "tags", "contract"],
+                [
+                    [c.name, c.type, "yes" if c.nullable else "no", ", ".join(c.tags),
+                     c.describe_constraint()]
+                    for c in parsed.columns
+                ],
+            )
+        )
+
+    emit(_schema_dict(schema), as_json, render)
+
+
+@schema_app.command("history")
+def schema_history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """List a dataset's schema versions and how each changed."""
+    schemas = service.schema_history(open_context(ctx), name)
+
+    def render() -> None:
+        for schema in schemas:
+            console.print(
+                f"[bold]v{schema.version}[/] {schema.change_kind} by {schema.created_by}, "
+                f"{when(schema.created_at)} {schema.reason}"
+            )
+            for change in schema.changes:
+                mark = "breaking" if change.get("breaking") else "compatible"
+                console.print(f"  - {change.get('column')}: {change.get('description')} ({mark})")
+
+    emit([_schema_dict(s) for s in schemas], as_json, render)
+
+
+@schema_app.command("accept")
+def schema_accept(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="A stored version whose data defines the new schema.")],
+    reason: Annotated[str, typer.Option(help="Why the contract changes (recorded).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Make a new schema version from a stored version's data, explicitly."""
+    schema = service.accept_schema(open_context(ctx), ref, reason=reason)
+
+    def render() -> None:
+        console.print(f"[green]Accepted[/] schema v{schema.version} ({schema.change_kind})")
+        for change in schema.changes:
+            console.print(f"  - {change.get('column')}: {change.get('description')}")
+
+    emit(_schema_dict(schema), as_json, render)
+
+
+def _version_dict(version: DatasetVersion) -> dict[str, Any]:
+    return {
+        "dataset": version.dataset,
+        "version": version.version,
+        "ref": version.ref,
+        "content_hash": version.content_hash,
+        "parent_version": version.parent_version,
+        "schema_version": version.schema_version,
+        "source": version.source,
+        "source_format": version.source_format,
+        "author": version.author,
+        "created_at": version.created_at,
+        "rows": version.rows,
+        "bytes": version.bytes,
+        "validation_status": version.validation_status,
+    }
+
+
+def _schema_dict(schema: SchemaVersion) -> dict[str, Any]:
+    return {
+        "dataset": schema.dataset,
+        "version": schema.version,
+        "change_kind": schema.change_kind,
+        "changes": schema.changes,
+        "reason": schema.reason,
+        "created_at": schema.created_at,
+        "created_by": schema.created_by,
+        "schema": schema.schema,
+    }
+

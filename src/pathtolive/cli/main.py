@@ -1,0 +1,110 @@
+"""The ``pathtolive`` (alias ``ptl``) command line.
+
+A command parses its arguments, calls one service operation and renders the result.
+Errors are one line on stderr (or a JSON object with ``--json``) and a documented exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.markup import escape
+
+from pathtolive import __version__, env
+from pathtolive.cli import admin, data
+from pathtolive.cli.output import err_console
+from pathtolive.cli.state import GlobalOptions
+from pathtolive.errors import PathToLiveError
+
+__all__ = ["INTERNAL_ERROR_EXIT", "app", "run"]
+
+INTERNAL_ERROR_EXIT = 70
+INTERRUPTED_EXIT = 130
+
+app = typer.Typer(
+    name="pathtolive",
+    help="Continuous delivery for machine-learning models: from notebook to a live, "
+    "monitored service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pathtolive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace", "-w", help="Workspace folder (default: found from the current one)."
+        ),
+    ] = None,
+    metadata_url: Annotated[
+        str | None, typer.Option(help="Metadata database URL (overrides the workspace file).")
+    ] = None,
+    artifact_url: Annotated[
+        str | None, typer.Option(help="Artifact store URL (overrides the workspace file).")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    ctx.obj = GlobalOptions(workspace, metadata_url, artifact_url)
+
+
+app.command("init")(admin.init)
+app.add_typer(data.app, name="data")
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.audit_app, name="audit")
+app.add_typer(admin.tokens_app, name="tokens")
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point of the console scripts: maps errors to exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    level = os.environ.get(env.LOG_LEVEL, "WARNING").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr)
+    as_json = "--json" in args
+    try:
+        app(args=args, prog_name="pathtolive", standalone_mode=False)
+    except PathToLiveError as exc:
+        _report(exc.code, exc.message, as_json)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err_console.print("interrupted")
+        sys.exit(INTERRUPTED_EXIT)
+    except Exception as exc:
+        if level == "DEBUG":
+            raise
+        _report(
+            "internal_error",
+            f"unexpected {type(exc).__name__}: {exc}; rerun with "
+            f"{env.LOG_LEVEL}=DEBUG for the traceback and report it",
+            as_json,
+        )
+        sys.exit(INTERNAL_ERROR_EXIT)
+
+
+def _report(code: str, message: str, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"error_code": code, "message": message}) + "\n")
+    err_console.print(f"[red]error[/]: {escape(message)}")

@@ -1,0 +1,228 @@
+"""Typed settings of a workspace.
+
+Precedence: a command-line flag > a ``PATHTOLIVE_*`` environment variable > the workspace
+file ``pathtolive.toml`` > the default. Settings are frozen objects handed to
+constructors; nothing here is a mutable global.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pathtolive import env
+from pathtolive.errors import ConfigError, WorkspaceNotFoundError
+
+__all__ = [
+    "DEFAULT_ARTIFACT_URL",
+    "DEFAULT_METADATA_URL",
+    "STATE_DIR",
+    "WORKSPACE_FILE",
+    "DatasetSettings",
+    "Settings",
+    "default_config_text",
+    "find_workspace",
+    "load_settings",
+]
+
+WORKSPACE_FILE = "pathtolive.toml"
+STATE_DIR = ".pathtolive"
+DEFAULT_METADATA_URL = f"sqlite:///{STATE_DIR}/meta.db"
+DEFAULT_ARTIFACT_URL = STATE_DIR
+ROLES = ("viewer", "scientist", "approver", "admin")
+COLUMN_TAGS = ("target", "id", "timestamp", "pii")
+
+Policy = Literal["strict", "warn"]
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """Per-dataset settings from ``[datasets.NAME]``."""
+
+    policy: Policy = "strict"
+    tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    max_categories: int = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a workspace is configured with, resolved and typed."""
+
+    root: Path
+    metadata_url: str
+    artifact_url: str
+    local_user: str | None = None
+    token: str | None = None
+    local_role: str = "admin"
+    datasets: Mapping[str, DatasetSettings] = field(default_factory=dict)
+    document: Mapping[str, Any] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    def dataset(self, name: str) -> DatasetSettings:
+        """Settings of one dataset, the defaults where the file says nothing."""
+        return self.datasets.get(name, DatasetSettings())
+
+
+def default_config_text(name: str) -> str:
+    """The ``pathtolive.toml`` that ``pathtolive init`` writes."""
+    return f"""# pathtolive workspace: {name}
+# Precedence: flag > PATHTOLIVE_* environment > this file > default.
+
+[workspace]
+name = "{name}"
+
+[store]
+# Metadata database: SQLite by default; a team uses postgresql+psycopg://user@host/db
+metadata = "{DEFAULT_METADATA_URL}"
+# Content-addressed artifacts: a folder by default; a team uses s3://bucket/prefix
+artifacts = "{DEFAULT_ARTIFACT_URL}"
+
+[auth]
+# Role of a local user who acts without a token (viewer, scientist, approver, admin).
+local_role = "admin"
+
+# Per-dataset contract settings, for example:
+# [datasets.loans]
+# policy = "strict"            # strict: a violating version is refused; warn: stored and reported
+# max_categories = 50          # text columns with at most this many values become categories
+# tags = {{ at_risk = "target", loan_id = "id", email = "pii" }}
+"""
+
+
+def find_workspace(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that holds ``pathtolive.toml``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / WORKSPACE_FILE).is_file():
+            return folder
+    raise WorkspaceNotFoundError(
+        f"no {WORKSPACE_FILE} in {start} or any folder above it; "
+        "run 'pathtolive init' to make a workspace or pass --workspace"
+    )
+
+
+def load_settings(
+    root: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    metadata_url: str | None = None,
+    artifact_url: str | None = None,
+) -> Settings:
+    """Resolve the settings of the workspace at ``root`` (or found from the environment /
+    the current folder). Keyword arguments are command-line flags and win over the rest."""
+    environ = dict(os.environ if environ is None else environ)
+    if root is None:
+        root = Path(environ[env.WORKSPACE]) if environ.get(env.WORKSPACE) else None
+        root = find_workspace(root or Path.cwd())
+    else:
+        root = root.resolve()
+        if not (root / WORKSPACE_FILE).is_file():
+            raise WorkspaceNotFoundError(
+                f"{root} is not a workspace (no {WORKSPACE_FILE}); run 'pathtolive init' there"
+            )
+    document = _read_document(root / WORKSPACE_FILE)
+    store = _table(document, "store")
+    auth = _table(document, "auth")
+    local_role = _string(auth.get("local_role", "admin"), "auth.local_role")
+    if local_role not in ROLES:
+        raise ConfigError(
+            f"auth.local_role = {local_role!r} is not a role; use one of {', '.join(ROLES)}"
+        )
+    return Settings(
+        root=root,
+        metadata_url=_resolve_sqlite_url(
+            metadata_url
+            or environ.get(env.METADATA_URL)
+            or _string(store.get("metadata", DEFAULT_METADATA_URL), "store.metadata"),
+            root,
+        ),
+        artifact_url=artifact_url
+        or environ.get(env.ARTIFACT_URL)
+        or _string(store.get("artifacts", DEFAULT_ARTIFACT_URL), "store.artifacts"),
+        local_user=environ.get(env.USER) or None,
+        token=environ.get(env.TOKEN) or None,
+        local_role=local_role,
+        datasets=_dataset_settings(_table(document, "datasets")),
+        document=document,
+        environ=environ,
+    )
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix the file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _table(document: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = document.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"'{key}' in {WORKSPACE_FILE} must be a table, like [{key}]")
+    return cast(dict[str, Any], value)
+
+
+def _string(value: object, key: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} in {WORKSPACE_FILE} must be a string, not {value!r}")
+    return value
+
+
+def _dataset_settings(section: Mapping[str, Any]) -> dict[str, DatasetSettings]:
+    result: dict[str, DatasetSettings] = {}
+    for name, raw in section.items():
+        if not isinstance(raw, dict):
+            raise ConfigError(f"datasets.{name} in {WORKSPACE_FILE} must be a table")
+        policy = raw.get("policy", "strict")
+        if policy not in ("strict", "warn"):
+            raise ConfigError(
+                f"datasets.{name}.policy = {policy!r} is not a policy; use 'strict' or 'warn'"
+            )
+        max_categories = raw.get("max_categories", 50)
+        if not isinstance(max_categories, int) or max_categories < 1:
+            raise ConfigError(f"datasets.{name}.max_categories must be a positive integer")
+        result[name] = DatasetSettings(
+            policy=cast(Policy, policy),
+            tags=parse_tags(raw.get("tags", {}), where=f"datasets.{name}.tags"),
+            max_categories=max_categories,
+        )
+    return result
+
+
+def parse_tags(raw: object, *, where: str) -> dict[str, tuple[str, ...]]:
+    """Column tags from ``{column = "tag"}`` or ``{column = ["tag", ...]}``."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table of column = tag")
+    tags: dict[str, tuple[str, ...]] = {}
+    for column, value in raw.items():
+        values: Sequence[object] = [value] if isinstance(value, str) else value
+        if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+            raise ConfigError(f"{where}.{column} must be a tag or a list of tags")
+        unknown = [v for v in values if v not in COLUMN_TAGS]
+        if unknown:
+            raise ConfigError(
+                f"{where}.{column}: unknown tag {unknown[0]!r}; use {', '.join(COLUMN_TAGS)}"
+            )
+        tags[str(column)] = tuple(str(v) for v in values)
+    return tags
+
+
+def _resolve_sqlite_url(url: str, root: Path) -> str:
+    """Make a relative SQLite path relative to the workspace, not the current folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        relative = url[len(prefix) :]
+        if relative and relative != ":memory:":
+            return prefix + str((root / relative).resolve())
+    return url

@@ -1,0 +1,43 @@
+"""Every environment variable pathtolive reads, in one place.
+
+Settings precedence is flag > environment > ``pathtolive.toml`` > default; this module only
+names the variables. Code reads them from an ``environ`` mapping passed in, never from a
+module global, so tests can give each call its own environment.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["ENVIRONMENT_VARIABLES"]
+
+WORKSPACE: Final = "PATHTOLIVE_WORKSPACE"
+"""Workspace folder (default: the nearest folder upwards holding pathtolive.toml)."""
+METADATA_URL: Final = "PATHTOLIVE_METADATA_URL"
+"""Metadata database URL (sqlite:///… or postgresql+psycopg://…)."""
+ARTIFACT_URL: Final = "PATHTOLIVE_ARTIFACT_URL"
+"""Artifact store URL (a folder, file://… or s3://bucket/prefix)."""
+S3_ENDPOINT_URL: Final = "PATHTOLIVE_S3_ENDPOINT_URL"
+"""S3 endpoint for S3-compatible stores (MinIO, Ceph, a test server)."""
+USER: Final = "PATHTOLIVE_USER"
+"""Name of the local actor when no token is used (default: git user.email, then OS user)."""
+TOKEN: Final = "PATHTOLIVE_TOKEN"
+"""API token; when set, the actor is the token's principal with the token's role."""
+LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
+"""Log level for pathtolive's own logger (default WARNING)."""
+REQUIRE_POSTGRES: Final = "PATHTOLIVE_REQUIRE_POSTGRES"
+"""Tests only: when 1, PostgreSQL tests fail instead of skipping if no server answers."""
+TEST_POSTGRES_URL: Final = "PATHTOLIVE_TEST_POSTGRES_URL"
+"""Tests only: the PostgreSQL server the contract suite uses."""
+
+ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
+    WORKSPACE: "workspace folder",
+    METADATA_URL: "metadata database URL",
+    ARTIFACT_URL: "artifact store URL",
+    S3_ENDPOINT_URL: "S3 endpoint URL for S3-compatible stores",
+    USER: "local actor name",
+    TOKEN: "API token (actor and role come from it)",
+    LOG_LEVEL: "log level",
+    REQUIRE_POSTGRES: "tests: fail instead of skip without PostgreSQL",
+    TEST_POSTGRES_URL: "tests: PostgreSQL URL",
+}

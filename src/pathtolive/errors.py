@@ -1,0 +1,179 @@
+"""The one exception tree of pathtolive.
+
+Every error a user can meet derives from :class:`PathToLiveError`. Each class carries a
+stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
+``exit_code``; the table in the README is generated from :data:`ERROR_CLASSES`.
+
+::
+
+    PathToLiveError
+    ├── ConfigError                  bad pathtolive.toml, setting or store URL
+    │   ├── UnknownSchemeError       a store URL whose scheme no backend serves
+    │   └── MissingExtraError        a backend whose optional dependency is not installed
+    ├── WorkspaceNotFoundError       no pathtolive.toml here or above
+    ├── NotFoundError                unknown dataset, version, token, ...
+    ├── InvalidInputError            unreadable, empty, malformed or unsupported input
+    │   └── UnsupportedFormatError
+    ├── ContractViolationError       data that breaks its dataset's schema under `strict`
+    ├── ConflictError                the thing exists already / state forbids the change
+    ├── AuthenticationError          no valid token
+    ├── PermissionDeniedError        the actor's role does not allow the operation
+    ├── IntegrityError               stored bytes whose hash does not match their address
+    ├── StoreError                   the metadata or artifact store failed
+    │   └── DatabaseOutdatedError    the database needs `pathtolive db upgrade`
+    └── VerificationFailedError      a check that was asked for found a problem
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ERROR_CLASSES",
+    "AuthenticationError",
+    "ConfigError",
+    "ConflictError",
+    "ContractViolationError",
+    "DatabaseOutdatedError",
+    "IntegrityError",
+    "InvalidInputError",
+    "MissingExtraError",
+    "NotFoundError",
+    "PathToLiveError",
+    "PermissionDeniedError",
+    "StoreError",
+    "UnknownSchemeError",
+    "UnsupportedFormatError",
+    "VerificationFailedError",
+    "WorkspaceNotFoundError",
+]
+
+
+class PathToLiveError(Exception):
+    """Base of every pathtolive error: one line saying what is wrong and what to do."""
+
+    code: ClassVar[str] = "error"
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error_code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class ConfigError(PathToLiveError):
+    """A setting, the workspace file or a store URL is wrong."""
+
+    code = "config_error"
+    http_status = 500
+    exit_code = 8
+
+
+class UnknownSchemeError(ConfigError):
+    code = "unknown_scheme"
+
+
+class MissingExtraError(ConfigError):
+    code = "missing_extra"
+
+
+class WorkspaceNotFoundError(PathToLiveError):
+    code = "not_a_workspace"
+    http_status = 404
+    exit_code = 3
+
+
+class NotFoundError(PathToLiveError):
+    code = "not_found"
+    http_status = 404
+    exit_code = 3
+
+
+class InvalidInputError(PathToLiveError):
+    code = "invalid_input"
+    http_status = 400
+    exit_code = 4
+
+
+class UnsupportedFormatError(InvalidInputError):
+    code = "unsupported_format"
+    http_status = 415
+
+
+class ContractViolationError(PathToLiveError):
+    """Data that does not meet its dataset's schema while the policy is ``strict``."""
+
+    code = "contract_violation"
+    http_status = 422
+    exit_code = 5
+
+
+class ConflictError(PathToLiveError):
+    code = "conflict"
+    http_status = 409
+    exit_code = 6
+
+
+class AuthenticationError(PathToLiveError):
+    code = "unauthenticated"
+    http_status = 401
+    exit_code = 7
+
+
+class PermissionDeniedError(PathToLiveError):
+    code = "permission_denied"
+    http_status = 403
+    exit_code = 7
+
+
+class IntegrityError(PathToLiveError):
+    """Stored bytes do not hash to the address they are kept under."""
+
+    code = "integrity_error"
+    http_status = 500
+    exit_code = 9
+
+
+class StoreError(PathToLiveError):
+    code = "store_error"
+    http_status = 503
+    exit_code = 10
+
+
+class DatabaseOutdatedError(StoreError):
+    code = "database_outdated"
+
+
+class VerificationFailedError(PathToLiveError):
+    """A check the user asked for (such as ``audit verify``) found a problem."""
+
+    code = "verification_failed"
+    http_status = 409
+    exit_code = 1
+
+
+ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
+    PathToLiveError,
+    ConfigError,
+    UnknownSchemeError,
+    MissingExtraError,
+    WorkspaceNotFoundError,
+    NotFoundError,
+    InvalidInputError,
+    UnsupportedFormatError,
+    ContractViolationError,
+    ConflictError,
+    AuthenticationError,
+    PermissionDeniedError,
+    IntegrityError,
+    StoreError,
+    DatabaseOutdatedError,
+    VerificationFailedError,
+)

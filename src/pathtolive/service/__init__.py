@@ -1,0 +1,1 @@
+"""One module per operation; each checks the actor's role and audits what it changes."""

@@ -1,0 +1,131 @@
+"""What every service operation runs in: settings, the two stores, and the actor."""
+
+from __future__ import annotations
+
+import getpass
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from pathtolive import env
+from pathtolive.audit.chain import seal
+from pathtolive.auth import Actor, Permission, Role, hash_token, roles_allowed
+from pathtolive.config import Settings
+from pathtolive.errors import AuthenticationError, PermissionDeniedError
+from pathtolive.store.artifacts import ArtifactStore, open_artifact_store
+from pathtolive.store.metadata import MetadataSession, MetadataStore
+
+__all__ = ["ServiceContext", "local_user_name", "record"]
+
+
+@dataclass
+class ServiceContext:
+    """Settings plus lazily opened stores. One per command or API request scope."""
+
+    settings: Settings
+    # False only for `db upgrade`, which must open a database older than this code.
+    check_revision: bool = True
+    _actor: Actor | None = field(default=None, repr=False)
+
+    @cached_property
+    def metadata(self) -> MetadataStore:
+        store = MetadataStore(self.settings.metadata_url)
+        if self.check_revision:
+            store.ensure_current()
+        return store
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return open_artifact_store(
+            self.settings.artifact_url, base_dir=self.settings.root, environ=self.settings.environ
+        )
+
+    def close(self) -> None:
+        if "metadata" in self.__dict__:
+            self.metadata.close()
+
+    def actor(self) -> Actor:
+        """The token's principal when a token is set, else the local user."""
+        if self._actor is None:
+            self._actor = self._resolve_actor()
+        return self._actor
+
+    def require(self, permission: Permission, doing: str) -> Actor:
+        """The actor, if its role holds ``permission``; else PermissionDeniedError."""
+        actor = self.actor()
+        if not actor.can(permission):
+            needed = " or ".join(role.value for role in roles_allowed(permission))
+            raise PermissionDeniedError(
+                f"{actor.name} ({actor.role.value}) may not {doing}: it needs the role "
+                f"{needed}; ask an admin for a token with that role"
+            )
+        return actor
+
+    def _resolve_actor(self) -> Actor:
+        secret = self.settings.token
+        if secret is None:
+            return Actor(local_user_name(self.settings.environ), Role(self.settings.local_role))
+        with self.metadata.read() as session:
+            token = session.find_token_by_hash(hash_token(secret))
+        if token is None:
+            raise AuthenticationError(
+                "the token in PATHTOLIVE_TOKEN is not known here; check it or ask an admin "
+                "for a new one"
+            )
+        if not token.active:
+            raise AuthenticationError(
+                f"token {token.token_id} of {token.principal} was revoked; ask an admin "
+                "for a new one"
+            )
+        return Actor(token.principal, Role(token.role), token.token_id)
+
+
+def local_user_name(environ: Mapping[str, str]) -> str:
+    """PATHTOLIVE_USER, else git's user.email, else the operating-system user."""
+    name = environ.get(env.USER)
+    if name:
+        return str(name)
+    git = shutil.which("git")
+    if git:
+        try:
+            completed = subprocess.run(
+                [git, "config", "user.email"], capture_output=True, text=True, timeout=5
+            )
+            if completed.returncode == 0 and completed.stdout.strip():
+                return completed.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def record(
+    session: MetadataSession,
+    actor: Actor | str,
+    action: str,
+    subject: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit event inside the caller's write transaction."""
+    prev_seq, prev_hash = session.lock_audit_head()
+    name = actor if isinstance(actor, str) else actor.name
+    info = dict(details or {})
+    if not isinstance(actor, str):
+        info.setdefault("role", actor.role.value)
+        if actor.token_id:
+            info.setdefault("token_id", actor.token_id)
+    session.append_audit_event(
+        seal(
+            prev_seq=prev_seq,
+            prev_hash=prev_hash,
+            actor=name,
+            action=action,
+            subject=subject,
+            details=info,
+        )
+    )

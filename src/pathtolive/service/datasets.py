@@ -1,0 +1,526 @@
+"""Dataset operations: add a version (validated against the contract), list, show, diff,
+validate a file, accept a new schema, export a version."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+import pandas as pd
+import pyarrow.parquet as pq
+from sqlalchemy import exc as sa_exc
+
+from pathtolive.auth import Actor, Permission
+from pathtolive.config import parse_tags
+from pathtolive.data import (
+    CanonicalTable,
+    DatasetDiff,
+    Profile,
+    Schema,
+    SchemaChange,
+    ValidationReport,
+    classify_change,
+    compute_profile,
+    diff_profiles,
+    infer_schema,
+    to_canonical_parquet,
+    validate,
+)
+from pathtolive.entities import Dataset, DatasetVersion, SchemaVersion
+from pathtolive.errors import (
+    ConfigError,
+    ConflictError,
+    ContractViolationError,
+    InvalidInputError,
+    NotFoundError,
+)
+from pathtolive.hashing import hash_file
+from pathtolive.refs import Ref, check_name, parse_ref
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.store.metadata import MetadataSession
+
+__all__ = [
+    "AddResult",
+    "ValidationResult",
+    "accept_schema",
+    "add_dataset",
+    "dataset_schema",
+    "diff_versions",
+    "export_version",
+    "get_version",
+    "list_datasets",
+    "list_versions",
+    "schema_history",
+    "validate_source",
+]
+
+Source = Path | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """The version a ``data add`` produced or found."""
+
+    version: DatasetVersion
+    created: bool  # False when identical content was stored already
+    validation: ValidationReport | None
+    schema_change: SchemaChange | None = None
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    dataset: str
+    schema_version: int
+    report: ValidationReport
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    canonical: CanonicalTable
+    digest: str
+    profile: Profile
+
+
+def add_dataset(
+    ctx: ServiceContext,
+    source: Source,
+    name: str,
+    *,
+    tags: Mapping[str, Sequence[str]] | None = None,
+    policy: str | None = None,
+    accept_schema: bool = False,
+    reason: str = "",
+    fmt: str | None = None,
+    source_label: str | None = None,
+) -> AddResult:
+    """Add ``source`` as a new version of dataset ``name``.
+
+    The first version's schema is inferred; later versions are validated against the
+    current schema first. Under ``strict`` a violating version is refused (and the refusal
+    audited); under ``warn`` it is stored with its report. ``accept_schema`` stores it
+    under a new schema version inferred from it. Identical content returns the existing
+    version. On any failure the store is left exactly as it was.
+    """
+    check_name(name)
+    actor = ctx.require(Permission.WRITE, "add data")
+    settings = ctx.settings.dataset(name)
+    column_tags = _merged_tags(settings.tags, tags)
+    effective_policy = policy or settings.policy
+    if effective_policy not in ("strict", "warn"):
+        raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
+    label = source_label or _describe_source(source)
+
+    with _work_dir(ctx) as work_dir:
+        prepared = _prepare(source, work_dir, column_tags, settings.max_categories, fmt)
+        with ctx.metadata.read() as session:
+            existing = session.find_version_by_hash(name, prepared.digest)
+            current = session.get_schema(name)
+        if existing is not None:
+            return AddResult(existing, created=False, validation=None)
+
+        schema_to_store: Schema | None = None
+        change: SchemaChange | None = None
+        report: ValidationReport | None = None
+        if current is None:
+            schema_to_store = _infer(prepared, column_tags, settings.max_categories)
+            status = "inferred"
+        else:
+            current_schema = Schema.from_dict(current.schema)
+            report = validate(prepared.canonical.path, current_schema, prepared.profile)
+            if accept_schema:
+                inferred = _infer(prepared, {**_schema_tags(current_schema), **column_tags},
+                                  settings.max_categories)
+                change = classify_change(current_schema, inferred)
+                if change.kind != "none":
+                    schema_to_store = inferred
+                status = "accepted" if change.kind != "none" else "passed"
+            elif report.ok:
+                status = "passed"
+            elif effective_policy == "warn":
+                status = "warned"
+            else:
+                _audit_refusal(ctx, actor, name, label, prepared, report)
+                raise ContractViolationError(
+                    f"{label} breaks the contract of dataset {name!r} "
+                    f"(schema v{current.version}): {report.summary()}; fix the data, add it "
+                    "with --policy warn, or accept a new schema with --accept-schema",
+                    details={"validation": report.to_dict()},
+                )
+
+        stored = ctx.artifacts.put_file(
+            prepared.canonical.path,
+            digest=prepared.digest,
+            # A file we wrote ourselves may be linked (it is deleted next); a user's own
+            # file is copied so that later edits to it cannot reach the store.
+            link=prepared.canonical.temporary,
+        )
+        try:
+            version, created = _commit_version(
+                ctx, actor, name, label, prepared, status, report, schema_to_store, change, reason
+            )
+        except BaseException:
+            if stored.created and not _digest_referenced(ctx, prepared.digest):
+                ctx.artifacts.delete(prepared.digest)
+            raise
+    return AddResult(version, created=created, validation=report, schema_change=change)
+
+
+def _prepare(
+    source: Source, work_dir: Path, tags: Mapping[str, Sequence[str]], max_categories: int,
+    fmt: str | None,
+) -> _Prepared:
+    canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
+    unknown = [column for column in tags if column not in canonical.arrow_schema.names]
+    if unknown:
+        raise InvalidInputError(
+            f"tagged column {unknown[0]!r} is not in the data; columns are "
+            f"{', '.join(canonical.arrow_schema.names[:20])}"
+        )
+    # Hash and profile in parallel: BLAKE3 and Arrow both release the GIL.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest_future = pool.submit(hash_file, canonical.path)
+        profile = compute_profile(canonical.path, tags=tags, max_categories=max_categories)
+        digest = digest_future.result()
+    return _Prepared(canonical, digest, profile)
+
+
+def _infer(prepared: _Prepared, tags: Mapping[str, Sequence[str]], max_categories: int) -> Schema:
+    return infer_schema(
+        prepared.canonical.arrow_schema, prepared.profile, tags=tags, max_categories=max_categories
+    )
+
+
+def _commit_version(
+    ctx: ServiceContext,
+    actor: Actor,
+    name: str,
+    label: str,
+    prepared: _Prepared,
+    status: str,
+    report: ValidationReport | None,
+    schema_to_store: Schema | None,
+    change: SchemaChange | None,
+    reason: str,
+) -> tuple[DatasetVersion, bool]:
+    # Concurrent adders of one dataset may race on the version number or the content:
+    # the unique constraints decide, and the loser retries on the new state.
+    for attempt in range(5):
+        try:
+            with ctx.metadata.write() as session:
+                return _insert_version(
+                    session, actor, name, label, prepared, status, report, schema_to_store,
+                    change, reason
+                )
+        except sa_exc.IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _insert_version(
+    session: MetadataSession,
+    actor: Actor,
+    name: str,
+    label: str,
+    prepared: _Prepared,
+    status: str,
+    report: ValidationReport | None,
+    schema_to_store: Schema | None,
+    change: SchemaChange | None,
+    reason: str,
+) -> tuple[DatasetVersion, bool]:
+    existing = session.find_version_by_hash(name, prepared.digest)
+    if existing is not None:
+        return existing, False
+    now = datetime.now(UTC)
+    dataset_id = session.dataset_id(name)
+    if dataset_id is None:
+        dataset_id = session.create_dataset(name, now, actor.name)
+        record(session, actor, "dataset.created", f"dataset:{name}")
+    current = session.get_schema(name)
+    if schema_to_store is not None:
+        schema_version = 1 if current is None else current.version + 1
+        kind = "initial" if current is None else (change.kind if change else "compatible")
+        changes = [] if change is None else [c.to_dict() for c in change.changes]
+        schema_id = session.insert_schema(
+            dataset_id,
+            version=schema_version,
+            schema=schema_to_store.to_dict(),
+            change_kind=kind,
+            changes=changes,
+            reason=reason,
+            created_at=now,
+            created_by=actor.name,
+        )
+        record(
+            session,
+            actor,
+            "dataset.schema_inferred" if current is None else "dataset.schema_accepted",
+            f"dataset:{name}#schema{schema_version}",
+            {"change": kind, "changes": changes, "reason": reason},
+        )
+    else:
+        assert current is not None
+        schema_version = current.version
+        schema_id = session.schema_id(name, schema_version)
+        assert schema_id is not None
+    latest = session.latest_version(name)
+    number = 1 if latest is None else latest.version + 1
+    session.insert_version(
+        dataset_id,
+        version=number,
+        content_hash=prepared.digest,
+        parent_version=None if latest is None else latest.version,
+        schema_id=schema_id,
+        source=label,
+        source_format=prepared.canonical.source_format,
+        author=actor.name,
+        created_at=now,
+        rows=prepared.canonical.rows,
+        size=prepared.canonical.path.stat().st_size,
+        validation_status=status,
+        validation=None if report is None else report.to_dict(),
+        profile=prepared.profile.to_dict(),
+    )
+    record(
+        session,
+        actor,
+        "dataset.version_added",
+        f"dataset:{name}@{number}",
+        {
+            "content_hash": prepared.digest,
+            "rows": prepared.canonical.rows,
+            "source": label,
+            "validation": status,
+            "schema_version": schema_version,
+            "violations": 0 if report is None else len(report.violations),
+        },
+    )
+    version = session.get_version(name, number)
+    assert version is not None
+    return version, True
+
+
+def _audit_refusal(
+    ctx: ServiceContext, actor: Actor, name: str, label: str, prepared: _Prepared,
+    report: ValidationReport,
+) -> None:
+    with ctx.metadata.write() as session:
+        record(
+            session,
+            actor,
+            "dataset.version_refused",
+            f"dataset:{name}",
+            {
+                "content_hash": prepared.digest,
+                "source": label,
+                "violations": [v.to_dict() for v in report.violations],
+            },
+        )
+
+
+def _digest_referenced(ctx: ServiceContext, digest: str) -> bool:
+    with ctx.metadata.read() as session:
+        return digest in session.content_hashes()
+
+
+def _merged_tags(
+    configured: Mapping[str, Sequence[str]], given: Mapping[str, Sequence[str]] | None
+) -> dict[str, tuple[str, ...]]:
+    merged = {column: tuple(values) for column, values in configured.items()}
+    try:
+        merged.update(parse_tags(dict(given or {}), where="--tag"))
+    except ConfigError as exc:
+        raise InvalidInputError(exc.message) from None
+    return merged
+
+
+def _schema_tags(schema: Schema) -> dict[str, tuple[str, ...]]:
+    return {column.name: column.tags for column in schema.columns if column.tags}
+
+
+def _describe_source(source: Source) -> str:
+    if isinstance(source, pd.DataFrame):
+        return f"DataFrame ({len(source)} rows)"
+    return str(Path(source).resolve())
+
+
+@contextmanager
+def _work_dir(ctx: ServiceContext) -> Iterator[Path]:
+    # Inside the workspace's state folder, so a written Parquet file can be renamed or
+    # hard-linked into a local store without crossing filesystems.
+    base = ctx.settings.state_dir / "tmp"
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="add-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+def list_datasets(ctx: ServiceContext) -> list[Dataset]:
+    ctx.require(Permission.READ, "list datasets")
+    with ctx.metadata.read() as session:
+        return session.list_datasets()
+
+
+def list_versions(ctx: ServiceContext, name: str) -> list[DatasetVersion]:
+    ctx.require(Permission.READ, "list dataset versions")
+    with ctx.metadata.read() as session:
+        _require_dataset(session, check_name(name))
+        return session.list_versions(name)
+
+
+def get_version(ctx: ServiceContext, ref: str | Ref) -> DatasetVersion:
+    """The version ``ref`` names (``loans@2``, ``loans@latest``, ``loans``)."""
+    ctx.require(Permission.READ, "read datasets")
+    parsed = parse_ref(ref) if isinstance(ref, str) else ref
+    with ctx.metadata.read() as session:
+        return _resolve(session, parsed)
+
+
+def _require_dataset(session: MetadataSession, name: str) -> None:
+    if session.dataset_id(name) is None:
+        known = [d.name for d in session.list_datasets()]
+        hint = f"known datasets: {', '.join(known[:10])}" if known else "there are no datasets yet"
+        raise NotFoundError(f"no dataset {name!r}; {hint} ('pathtolive data add' makes one)")
+
+
+def _resolve(session: MetadataSession, ref: Ref) -> DatasetVersion:
+    _require_dataset(session, ref.name)
+    if ref.version is None:
+        version = session.latest_version(ref.name)
+    else:
+        version = session.get_version(ref.name, ref.version)
+    if version is None:
+        latest = session.latest_version(ref.name)
+        newest = "none" if latest is None else str(latest.version)
+        raise NotFoundError(
+            f"dataset {ref.name!r} has no version {ref.version}; its newest is {newest}"
+        )
+    return version
+
+
+def dataset_schema(ctx: ServiceContext, name: str, version: int | None = None) -> SchemaVersion:
+    ctx.require(Permission.READ, "read schemas")
+    with ctx.metadata.read() as session:
+        _require_dataset(session, check_name(name))
+        schema = session.get_schema(name, version)
+    if schema is None:
+        raise NotFoundError(f"dataset {name!r} has no schema version {version}")
+    return schema
+
+
+def schema_history(ctx: ServiceContext, name: str) -> list[SchemaVersion]:
+    ctx.require(Permission.READ, "read schemas")
+    with ctx.metadata.read() as session:
+        _require_dataset(session, check_name(name))
+        return session.list_schemas(name)
+
+
+def diff_versions(ctx: ServiceContext, old: str, new: str) -> DatasetDiff:
+    """Compare two versions through their stored schemas and profiles."""
+    ctx.require(Permission.READ, "read datasets")
+    with ctx.metadata.read() as session:
+        a = _resolve(session, parse_ref(old))
+        b = _resolve(session, parse_ref(new))
+        schema_a = session.get_schema(a.dataset, a.schema_version)
+        schema_b = session.get_schema(b.dataset, b.schema_version)
+    assert schema_a is not None and schema_b is not None
+    return diff_profiles(
+        Schema.from_dict(schema_a.schema),
+        Profile.from_dict(a.profile),
+        Schema.from_dict(schema_b.schema),
+        Profile.from_dict(b.profile),
+    )
+
+
+def validate_source(
+    ctx: ServiceContext, name: str, source: Source, *, fmt: str | None = None
+) -> ValidationResult:
+    """Check ``source`` against dataset ``name``'s current schema without storing it."""
+    ctx.require(Permission.READ, "validate data")
+    schema = dataset_schema(ctx, name)
+    settings = ctx.settings.dataset(name)
+    with _work_dir(ctx) as work_dir:
+        canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
+        profile = compute_profile(canonical.path, max_categories=settings.max_categories)
+        report = validate(canonical.path, Schema.from_dict(schema.schema), profile)
+    return ValidationResult(name, schema.version, report)
+
+
+def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersion:
+    """Make a new schema version from a stored version's data (one stored under ``warn``)."""
+    actor = ctx.require(Permission.WRITE, "accept a schema")
+    if not reason.strip():
+        raise InvalidInputError("say why the schema changes with --reason \"...\"")
+    version = get_version(ctx, ref)
+    current = dataset_schema(ctx, version.dataset)
+    current_schema = Schema.from_dict(current.schema)
+    settings = ctx.settings.dataset(version.dataset)
+    path = ctx.artifacts.local_path(version.content_hash)
+    profile = Profile.from_dict(version.profile)
+    inferred = infer_schema(
+        pq.read_schema(path), profile, tags=_schema_tags(current_schema),
+        max_categories=settings.max_categories,
+    )
+    change = classify_change(current_schema, inferred)
+    if change.kind == "none":
+        raise ConflictError(
+            f"{version.ref} already meets schema v{current.version}; nothing to accept"
+        )
+    changes = [c.to_dict() for c in change.changes]
+    with ctx.metadata.write() as session:
+        dataset_id = session.dataset_id(version.dataset)
+        assert dataset_id is not None
+        latest = session.get_schema(version.dataset)
+        assert latest is not None
+        number = latest.version + 1
+        session.insert_schema(
+            dataset_id,
+            version=number,
+            schema=inferred.to_dict(),
+            change_kind=change.kind,
+            changes=changes,
+            reason=reason,
+            created_at=datetime.now(UTC),
+            created_by=actor.name,
+        )
+        record(
+            session,
+            actor,
+            "dataset.schema_accepted",
+            f"dataset:{version.dataset}#schema{number}",
+            {"from_version": version.version, "change": change.kind, "changes": changes,
+             "reason": reason},
+        )
+        accepted = session.get_schema(version.dataset, number)
+    assert accepted is not None
+    return accepted
+
+
+def export_version(ctx: ServiceContext, ref: str, dest: Path) -> Path:
+    """Write a version's Parquet bytes (verified) to ``dest``."""
+    version = get_version(ctx, ref)
+    dest = dest.resolve()
+    if dest.is_dir():
+        dest = dest / f"{version.dataset}-v{version.version}.parquet"
+    return ctx.artifacts.get_file(version.content_hash, dest)
+
+
+def load_frame(ctx: ServiceContext, ref: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A version as a pandas DataFrame (verified against its hash first)."""
+    version = get_version(ctx, ref)
+    path = ctx.artifacts.local_path(version.content_hash)
+    table = pq.read_table(path, columns=list(columns) if columns else None)
+    frame: pd.DataFrame = table.to_pandas()
+    return frame
+

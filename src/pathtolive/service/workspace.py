@@ -1,0 +1,97 @@
+"""Making a workspace (``pathtolive init``) and opening one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from pathtolive.config import STATE_DIR, WORKSPACE_FILE, default_config_text, load_settings
+from pathtolive.errors import ConflictError, InvalidInputError, PathToLiveError
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.store.artifacts import open_artifact_store
+from pathtolive.store.metadata import MetadataStore
+
+__all__ = ["init_workspace", "open_workspace"]
+
+
+def init_workspace(
+    root: Path,
+    *,
+    name: str | None = None,
+    metadata_url: str | None = None,
+    artifact_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ServiceContext:
+    """Create ``pathtolive.toml`` and ``.pathtolive/`` in ``root`` with an up-to-date
+    database. Refuses to touch an existing workspace; on failure removes what it made."""
+    environ = dict(os.environ if environ is None else environ)
+    root = root.resolve()
+    if root.exists() and not root.is_dir():
+        raise InvalidInputError(f"{root} is a file; pass a folder to 'pathtolive init'")
+    config_file = root / WORKSPACE_FILE
+    state_dir = root / STATE_DIR
+    for existing in (config_file, state_dir):
+        if existing.exists():
+            raise ConflictError(
+                f"{existing} exists already: {root} is a workspace; "
+                "use it as it is, or init another folder"
+            )
+    made_root = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        config_file.write_text(default_config_text(name or root.name), encoding="utf-8")
+        state_dir.mkdir()
+        (state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
+        settings = load_settings(
+            root, environ=environ, metadata_url=metadata_url, artifact_url=artifact_url
+        )
+        store = MetadataStore(settings.metadata_url)
+        try:
+            if store.current_revision() is not None:
+                raise ConflictError(
+                    f"the metadata database {settings.metadata_url.split('@')[-1]} holds a "
+                    "workspace already; point this one at an empty database"
+                )
+            store.upgrade()
+        finally:
+            store.close()
+        open_artifact_store(settings.artifact_url, base_dir=root, environ=environ)
+        ctx = ServiceContext(settings)
+        actor = ctx.actor()
+        with ctx.metadata.write() as session:
+            record(
+                session,
+                actor,
+                "workspace.created",
+                f"workspace:{name or root.name}",
+                {
+                    "metadata": ctx.metadata.backend,
+                    "artifacts": settings.artifact_url.split("://")[0]
+                    if "://" in settings.artifact_url
+                    else "local",
+                },
+            )
+        return ctx
+    except (PathToLiveError, OSError):
+        config_file.unlink(missing_ok=True)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        if made_root:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def open_workspace(
+    root: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    metadata_url: str | None = None,
+    artifact_url: str | None = None,
+) -> ServiceContext:
+    """A context for the workspace at ``root`` (or found from PATHTOLIVE_WORKSPACE / cwd)."""
+    settings = load_settings(
+        root, environ=environ, metadata_url=metadata_url, artifact_url=artifact_url
+    )
+    return ServiceContext(settings)
+

@@ -1,0 +1,131 @@
+"""The ArtifactStore seam: content-addressed, immutable objects.
+
+An object is addressed by the BLAKE3 digest of its bytes and kept at
+``<root>/objects/<digest[:2]>/<digest[2:]>``. Writers put bytes under a temporary name and
+rename them into place, so a reader never sees half an object; the same content is stored
+once; every read checks the bytes against their digest.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError
+from pathtolive.hashing import hash_file, is_digest
+
+__all__ = ["ArtifactStore", "ObjectInfo", "object_key"]
+
+
+def object_key(digest: str) -> str:
+    """Relative key of an object inside a store root."""
+    return f"objects/{digest[:2]}/{digest[2:]}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What the store knows of one object."""
+
+    digest: str
+    size: int
+    created: bool  # False when the content was already stored
+
+
+class ArtifactStore(abc.ABC):
+    """Content-addressed object storage. Implementations: local folder, fsspec (``s3://``)."""
+
+    url: str
+
+    @abc.abstractmethod
+    def put_file(self, path: Path, *, digest: str | None = None, link: bool = False) -> ObjectInfo:
+        """Store the file's bytes. ``digest`` may be passed when already computed (it is
+        trusted only if the caller computed it from these very bytes). ``link`` allows a
+        hard link or reflink instead of a copy where the backend and filesystem allow; the
+        source must then never be modified in place."""
+
+    @abc.abstractmethod
+    def put_bytes(self, data: bytes) -> ObjectInfo:
+        """Store in-memory bytes."""
+
+    @abc.abstractmethod
+    def get_bytes(self, digest: str) -> bytes:
+        """The object's bytes, verified; raises IntegrityError on mismatch, NotFoundError
+        when absent."""
+
+    @abc.abstractmethod
+    def get_file(self, digest: str, dest: Path) -> Path:
+        """Write the object to ``dest`` (verified) and return ``dest``."""
+
+    @abc.abstractmethod
+    def local_path(self, digest: str) -> Path:
+        """A local path holding the verified object: the object itself for a local store,
+        a verified cached copy for a remote one. The caller must not modify it."""
+
+    @abc.abstractmethod
+    def exists(self, digest: str) -> bool: ...
+
+    @abc.abstractmethod
+    def size(self, digest: str) -> int: ...
+
+    @abc.abstractmethod
+    def delete(self, digest: str) -> None:
+        """Remove an object (used to undo a failed operation); absent objects are ignored."""
+
+    @abc.abstractmethod
+    def iter_digests(self) -> Iterator[str]:
+        """Every stored digest (temporary files excluded)."""
+
+    @abc.abstractmethod
+    def clean_temporary(self, older_than_seconds: float = 3600.0) -> int:
+        """Remove temporary files that crashed writers left behind and that are older than
+        ``older_than_seconds``; return how many were removed. Keep the age well above the
+        time one write takes, or a live writer loses its file."""
+
+
+# Helpers shared by the backends, so every backend words its errors the same way. They are
+# not part of the seam's public API.
+
+
+def check_digest(digest: str) -> str:
+    """Return ``digest`` if it is a hex BLAKE3 digest; raise InvalidInputError otherwise.
+
+    Backends turn digests into paths and keys, so anything else (``../``, an empty string)
+    must never reach them.
+    """
+    if not is_digest(digest):
+        raise InvalidInputError(
+            f"{digest!r} is not an object digest (64 lowercase hex characters of BLAKE3); "
+            "copy the digest exactly as pathtolive printed it"
+        )
+    return digest
+
+
+def corrupt_object_error(digest: str, actual: str, store_url: str) -> IntegrityError:
+    """The error raised when an object's bytes do not hash to its address."""
+    return IntegrityError(
+        f"object {digest} in {store_url} is corrupt (its bytes hash to {actual}); "
+        "restore it from a backup, or delete it and add the same data again",
+        details={"digest": digest, "actual": actual, "store": store_url},
+    )
+
+
+def missing_object_error(digest: str, store_url: str) -> NotFoundError:
+    """The error raised when an object is not in the store."""
+    return NotFoundError(
+        f"object {digest} is not in the artifact store {store_url}; check that the "
+        "workspace points at the store the object was added to",
+        details={"digest": digest, "store": store_url},
+    )
+
+
+def hash_source(path: Path) -> str:
+    """Digest of a file the caller asked to store; a missing or unreadable file is the
+    caller's mistake (NotFoundError, InvalidInputError), not a store failure."""
+    try:
+        return hash_file(path)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{path} does not exist; check the path") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc

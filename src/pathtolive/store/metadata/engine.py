@@ -1,0 +1,77 @@
+"""Engines for the metadata database: SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import NullPool
+
+from pathtolive.errors import ConfigError, MissingExtraError, UnknownSchemeError
+
+__all__ = ["SUPPORTED_SCHEMES", "make_engine"]
+
+SUPPORTED_SCHEMES = ("sqlite", "postgresql+psycopg")
+_SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a clear error for an unknown scheme or a missing driver."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"metadata URL {url!r} is not a database URL; use sqlite:///path/meta.db "
+            "or postgresql+psycopg://user@host/db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(url)
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", ""):
+            raise UnknownSchemeError(
+                f"PostgreSQL driver {parsed.get_driver_name()!r} is not supported; "
+                "use postgresql+psycopg://"
+            )
+        if importlib.util.find_spec("psycopg") is None:
+            raise MissingExtraError(
+                "PostgreSQL needs the psycopg driver; install it with "
+                "pip install 'pathtolive[postgres]'"
+            )
+        return create_engine(
+            parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, future=True
+        )
+    raise UnknownSchemeError(
+        f"metadata URL scheme {parsed.drivername!r} is not supported; "
+        f"use one of {', '.join(SUPPORTED_SCHEMES)}"
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    # NullPool: each operation opens its own connection, so a forked or threaded caller
+    # never shares a SQLite handle, and files are closed when the work is done.
+    engine = create_engine(url, poolclass=NullPool, future=True)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Hand transaction control to SQLAlchemy's "begin" event below; pysqlite's own
+        # implicit BEGIN would start write transactions as DEFERRED and deadlock-prone.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the database lock up front (IMMEDIATE) so two writers queue on the
+        # busy timeout instead of failing when a read lock would need upgrading.
+        immediate = connection.get_execution_options().get("pathtolive_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

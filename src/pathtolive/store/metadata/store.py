@@ -1,0 +1,498 @@
+"""The MetadataStore seam: one SQLAlchemy code path for SQLite and PostgreSQL.
+
+Faces and the service layer never write SQL: they open a :class:`MetadataSession` with
+:meth:`MetadataStore.read` or :meth:`MetadataStore.write` and call its typed methods. A
+``write()`` block is one database transaction, so a change and its audit event commit
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import exc as sa_exc
+
+from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
+from pathtolive.errors import DatabaseOutdatedError, StoreError
+from pathtolive.store.metadata import tables as t
+from pathtolive.store.metadata.engine import make_engine
+
+__all__ = ["MetadataSession", "MetadataStore"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class MetadataStore:
+    """Metadata database at ``url`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- schema migrations -------------------------------------------------------------
+
+    def head_revision(self) -> str:
+        head = ScriptDirectory.from_config(self._alembic_config(None)).get_current_head()
+        assert head is not None
+        return head
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at; None for an empty database."""
+        with self._connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def upgrade(self, revision: str = "head") -> tuple[str | None, str]:
+        """Migrate the database to ``revision``; returns (before, after)."""
+        before = self.current_revision()
+        with self._connect() as connection, connection.begin():
+            command.upgrade(self._alembic_config(connection), revision)
+        return before, self.current_revision() or ""
+
+    def ensure_current(self) -> None:
+        """Refuse to work on a database older or newer than this code."""
+        current = self.current_revision()
+        head = self.head_revision()
+        if current == head:
+            return
+        if current is None:
+            raise DatabaseOutdatedError(
+                f"the metadata database at {self._safe_url()} is empty; "
+                "run 'pathtolive db upgrade' (or 'pathtolive init' for a new workspace)"
+            )
+        known = {rev.revision for rev in ScriptDirectory.from_config(
+            self._alembic_config(None)).walk_revisions()}
+        if current not in known:
+            raise DatabaseOutdatedError(
+                f"the metadata database is at revision {current}, written by a newer "
+                "pathtolive; upgrade pathtolive"
+            )
+        raise DatabaseOutdatedError(
+            f"the metadata database is at revision {current}, this pathtolive needs {head}; "
+            "run 'pathtolive db upgrade'"
+        )
+
+    # -- sessions ----------------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[MetadataSession]:
+        """A read-only session (one transaction, a consistent snapshot)."""
+        with self._connect() as connection, connection.begin():
+            yield MetadataSession(connection)
+
+    @contextmanager
+    def write(self) -> Iterator[MetadataSession]:
+        """A write transaction: everything in the block commits together or not at all."""
+        with self._connect(write=True) as connection, connection.begin():
+            yield MetadataSession(connection)
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                if write:
+                    connection = connection.execution_options(pathtolive_write=True)
+                yield connection
+        except sa_exc.OperationalError as exc:
+            raise StoreError(
+                f"metadata database {self._safe_url()} failed: {_first_line(exc)}; "
+                "check that it is reachable and writable"
+            ) from exc
+
+    def _alembic_config(self, connection: Connection | None) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.attributes["connection"] = connection
+        return config
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class MetadataSession:
+    """Typed operations inside one transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    # -- datasets ----------------------------------------------------------------------
+
+    def dataset_id(self, name: str) -> int | None:
+        return self.connection.scalar(select(t.datasets.c.id).where(t.datasets.c.name == name))
+
+    def create_dataset(self, name: str, created_at: datetime, created_by: str) -> int:
+        result = self.connection.execute(
+            insert(t.datasets).values(name=name, created_at=created_at, created_by=created_by)
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def get_dataset(self, name: str) -> Dataset | None:
+        datasets = self.list_datasets(name=name)
+        return datasets[0] if datasets else None
+
+    def list_datasets(self, *, name: str | None = None) -> list[Dataset]:
+        latest = (
+            select(t.dataset_versions.c.dataset_id, func.max(t.dataset_versions.c.version).label("v"))
+            .group_by(t.dataset_versions.c.dataset_id)
+            .subquery()
+        )
+        schema = (
+            select(t.dataset_schemas.c.dataset_id, func.max(t.dataset_schemas.c.version).label("s"))
+            .group_by(t.dataset_schemas.c.dataset_id)
+            .subquery()
+        )
+        query = (
+            select(t.datasets, latest.c.v, schema.c.s)
+            .outerjoin(latest, latest.c.dataset_id == t.datasets.c.id)
+            .outerjoin(schema, schema.c.dataset_id == t.datasets.c.id)
+            .order_by(t.datasets.c.name)
+        )
+        if name is not None:
+            query = query.where(t.datasets.c.name == name)
+        return [
+            Dataset(
+                name=row.name,
+                created_at=_utc(row.created_at),
+                created_by=row.created_by,
+                latest_version=row.v,
+                schema_version=row.s,
+            )
+            for row in self.connection.execute(query)
+        ]
+
+    # -- schemas -----------------------------------------------------------------------
+
+    def insert_schema(
+        self,
+        dataset_id: int,
+        *,
+        version: int,
+        schema: dict[str, Any],
+        change_kind: str,
+        changes: list[dict[str, Any]],
+        reason: str,
+        created_at: datetime,
+        created_by: str,
+    ) -> int:
+        result = self.connection.execute(
+            insert(t.dataset_schemas).values(
+                dataset_id=dataset_id,
+                version=version,
+                schema_json=_dumps(schema),
+                change_kind=change_kind,
+                changes_json=_dumps(changes),
+                reason=reason,
+                created_at=created_at,
+                created_by=created_by,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def get_schema(self, dataset: str, version: int | None = None) -> SchemaVersion | None:
+        """A schema version of a dataset; the newest when ``version`` is None."""
+        schemas = self.list_schemas(dataset, version=version, newest_only=version is None)
+        return schemas[-1] if schemas else None
+
+    def schema_id(self, dataset: str, version: int) -> int | None:
+        query = (
+            select(t.dataset_schemas.c.id)
+            .join(t.datasets, t.datasets.c.id == t.dataset_schemas.c.dataset_id)
+            .where(t.datasets.c.name == dataset, t.dataset_schemas.c.version == version)
+        )
+        return self.connection.scalar(query)
+
+    def list_schemas(
+        self, dataset: str, *, version: int | None = None, newest_only: bool = False
+    ) -> list[SchemaVersion]:
+        query = (
+            select(t.dataset_schemas)
+            .join(t.datasets, t.datasets.c.id == t.dataset_schemas.c.dataset_id)
+            .where(t.datasets.c.name == dataset)
+            .order_by(t.dataset_schemas.c.version)
+        )
+        if version is not None:
+            query = query.where(t.dataset_schemas.c.version == version)
+        rows = list(self.connection.execute(query))
+        if newest_only:
+            rows = rows[-1:]
+        return [
+            SchemaVersion(
+                dataset=dataset,
+                version=row.version,
+                schema=json.loads(row.schema_json),
+                change_kind=row.change_kind,
+                changes=json.loads(row.changes_json),
+                created_at=_utc(row.created_at),
+                created_by=row.created_by,
+                reason=row.reason,
+            )
+            for row in rows
+        ]
+
+    # -- dataset versions --------------------------------------------------------------
+
+    def insert_version(
+        self,
+        dataset_id: int,
+        *,
+        version: int,
+        content_hash: str,
+        parent_version: int | None,
+        schema_id: int,
+        source: str,
+        source_format: str,
+        author: str,
+        created_at: datetime,
+        rows: int,
+        size: int,
+        validation_status: str,
+        validation: dict[str, Any] | None,
+        profile: dict[str, Any],
+    ) -> None:
+        parent_id = None
+        if parent_version is not None:
+            parent_id = self.connection.scalar(
+                select(t.dataset_versions.c.id).where(
+                    t.dataset_versions.c.dataset_id == dataset_id,
+                    t.dataset_versions.c.version == parent_version,
+                )
+            )
+        self.connection.execute(
+            insert(t.dataset_versions).values(
+                dataset_id=dataset_id,
+                version=version,
+                content_hash=content_hash,
+                parent_id=parent_id,
+                schema_id=schema_id,
+                source=source,
+                source_format=source_format,
+                author=author,
+                created_at=created_at,
+                rows=rows,
+                bytes=size,
+                validation_status=validation_status,
+                validation_json=None if validation is None else _dumps(validation),
+                profile_json=_dumps(profile),
+            )
+        )
+
+    def _version_query(self, dataset: str) -> Any:
+        parent = t.dataset_versions.alias("parent")
+        return (
+            select(
+                t.dataset_versions,
+                parent.c.version.label("parent_version"),
+                t.dataset_schemas.c.version.label("schema_version"),
+            )
+            .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+            .join(t.dataset_schemas, t.dataset_schemas.c.id == t.dataset_versions.c.schema_id)
+            .outerjoin(parent, parent.c.id == t.dataset_versions.c.parent_id)
+            .where(t.datasets.c.name == dataset)
+            .order_by(t.dataset_versions.c.version)
+        )
+
+    def _version(self, dataset: str, row: Any) -> DatasetVersion:
+        return DatasetVersion(
+            dataset=dataset,
+            version=row.version,
+            content_hash=row.content_hash,
+            parent_version=row.parent_version,
+            schema_version=row.schema_version,
+            source=row.source,
+            source_format=row.source_format,
+            author=row.author,
+            created_at=_utc(row.created_at),
+            rows=row.rows,
+            bytes=row.bytes,
+            validation_status=row.validation_status,
+            profile=json.loads(row.profile_json),
+            validation=None if row.validation_json is None else json.loads(row.validation_json),
+        )
+
+    def get_version(self, dataset: str, version: int) -> DatasetVersion | None:
+        query = self._version_query(dataset).where(t.dataset_versions.c.version == version)
+        row = self.connection.execute(query).first()
+        return None if row is None else self._version(dataset, row)
+
+    def latest_version(self, dataset: str) -> DatasetVersion | None:
+        query = self._version_query(dataset).order_by(None).order_by(
+            t.dataset_versions.c.version.desc()
+        )
+        row = self.connection.execute(query.limit(1)).first()
+        return None if row is None else self._version(dataset, row)
+
+    def find_version_by_hash(self, dataset: str, content_hash: str) -> DatasetVersion | None:
+        query = self._version_query(dataset).where(
+            t.dataset_versions.c.content_hash == content_hash
+        )
+        row = self.connection.execute(query).first()
+        return None if row is None else self._version(dataset, row)
+
+    def list_versions(self, dataset: str) -> list[DatasetVersion]:
+        return [self._version(dataset, row) for row in self.connection.execute(
+            self._version_query(dataset))]
+
+    def content_hashes(self) -> set[str]:
+        """Every object digest the metadata refers to."""
+        return set(self.connection.scalars(select(t.dataset_versions.c.content_hash)))
+
+    # -- audit -------------------------------------------------------------------------
+
+    def lock_audit_head(self) -> tuple[int, str]:
+        """The newest event's (seq, hash), locked until the transaction ends."""
+        query = select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(
+            t.audit_head.c.id == 1
+        )
+        if self.connection.dialect.name != "sqlite":  # SQLite locks the database instead
+            query = query.with_for_update()
+        row = self.connection.execute(query).one()
+        return int(row.last_seq), str(row.last_hash)
+
+    def audit_head(self) -> tuple[int, str]:
+        row = self.connection.execute(
+            select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)
+        ).one()
+        return int(row.last_seq), str(row.last_hash)
+
+    def append_audit_event(self, event: AuditEvent) -> None:
+        self.connection.execute(
+            insert(t.audit_events).values(
+                seq=event.seq,
+                time=event.time,
+                actor=event.actor,
+                action=event.action,
+                subject=event.subject,
+                details_json=_dumps(event.details),
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+            )
+        )
+        self.connection.execute(
+            update(t.audit_head)
+            .where(t.audit_head.c.id == 1)
+            .values(last_seq=event.seq, last_hash=event.hash)
+        )
+
+    def iter_audit_events(
+        self,
+        *,
+        subject: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        after_seq: int = 0,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> Iterator[AuditEvent]:
+        query = select(t.audit_events).where(t.audit_events.c.seq > after_seq)
+        if subject is not None:
+            query = query.where(t.audit_events.c.subject.startswith(subject, autoescape=True))
+        if action is not None:
+            query = query.where(t.audit_events.c.action.startswith(action, autoescape=True))
+        if actor is not None:
+            query = query.where(t.audit_events.c.actor == actor)
+        order = t.audit_events.c.seq.desc() if newest_first else t.audit_events.c.seq
+        query = query.order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
+        for row in self.connection.execute(query.execution_options(yield_per=1000)):
+            yield AuditEvent(
+                seq=int(row.seq),
+                time=row.time,
+                actor=row.actor,
+                action=row.action,
+                subject=row.subject,
+                details=json.loads(row.details_json),
+                prev_hash=row.prev_hash,
+                hash=row.hash,
+            )
+
+    # -- tokens ------------------------------------------------------------------------
+
+    def insert_token(self, token: Token, token_hash: str) -> None:
+        self.connection.execute(
+            insert(t.tokens).values(
+                token_id=token.token_id,
+                token_hash=token_hash,
+                principal=token.principal,
+                role=token.role,
+                description=token.description,
+                created_at=token.created_at,
+                created_by=token.created_by,
+                revoked_at=token.revoked_at,
+            )
+        )
+
+    def _token(self, row: Any) -> Token:
+        return Token(
+            token_id=row.token_id,
+            principal=row.principal,
+            role=row.role,
+            created_at=_utc(row.created_at),
+            created_by=row.created_by,
+            revoked_at=None if row.revoked_at is None else _utc(row.revoked_at),
+            description=row.description,
+        )
+
+    def find_token_by_hash(self, token_hash: str) -> Token | None:
+        row = self.connection.execute(
+            select(t.tokens).where(t.tokens.c.token_hash == token_hash)
+        ).first()
+        return None if row is None else self._token(row)
+
+    def get_token(self, token_id: str) -> Token | None:
+        row = self.connection.execute(
+            select(t.tokens).where(t.tokens.c.token_id == token_id)
+        ).first()
+        return None if row is None else self._token(row)
+
+    def list_tokens(self) -> list[Token]:
+        query = select(t.tokens).order_by(t.tokens.c.created_at, t.tokens.c.token_id)
+        return [self._token(row) for row in self.connection.execute(query)]
+
+    def revoke_token(self, token_id: str, at: datetime) -> None:
+        self.connection.execute(
+            update(t.tokens).where(t.tokens.c.token_id == token_id).values(revoked_at=at)
+        )
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table: tests compare them before and after a refused operation."""
+        return {
+            table.name: int(self.connection.scalar(select(func.count()).select_from(table)) or 0)
+            for table in t.metadata.sorted_tables
+        }

@@ -1,0 +1,141 @@
+"""The Python API for notebooks and scripts: one object per workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pandas as pd
+
+from pathtolive.audit import ChainReport
+from pathtolive.data import DatasetDiff, ValidationReport
+from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion
+from pathtolive.service import audit as audit_service
+from pathtolive.service import datasets as dataset_service
+from pathtolive.service.context import ServiceContext
+from pathtolive.service.workspace import init_workspace, open_workspace
+
+__all__ = ["Workspace"]
+
+
+class Workspace:
+    """A pathtolive workspace.
+
+    >>> ws = Workspace.open(".")                       # doctest: +SKIP
+    >>> v = ws.add_dataset(df, "loans")                 # doctest: +SKIP
+    >>> ws.load("loans@latest").shape                   # doctest: +SKIP
+    """
+
+    def __init__(self, context: ServiceContext) -> None:
+        self._ctx = context
+
+    @classmethod
+    def open(
+        cls, path: str | Path | None = None, *, environ: Mapping[str, str] | None = None
+    ) -> Self:
+        """Open the workspace at ``path`` (default: found from the current folder)."""
+        return cls(open_workspace(None if path is None else Path(path), environ=environ))
+
+    @classmethod
+    def init(
+        cls,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        metadata_url: str | None = None,
+        artifact_url: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Self:
+        """Create a new workspace at ``path`` and open it."""
+        return cls(
+            init_workspace(
+                Path(path),
+                name=name,
+                metadata_url=metadata_url,
+                artifact_url=artifact_url,
+                environ=environ,
+            )
+        )
+
+    @property
+    def root(self) -> Path:
+        return self._ctx.settings.root
+
+    @property
+    def context(self) -> ServiceContext:
+        """The service context, for the lower-level ``pathtolive.service`` functions."""
+        return self._ctx
+
+    def close(self) -> None:
+        self._ctx.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- datasets ----------------------------------------------------------------------
+
+    def add_dataset(
+        self,
+        data: pd.DataFrame | str | Path,
+        name: str,
+        *,
+        tags: Mapping[str, Sequence[str]] | None = None,
+        policy: str | None = None,
+        accept_schema: bool = False,
+        reason: str = "",
+    ) -> DatasetVersion:
+        """Add a DataFrame or a file as a new version of ``name`` (or find it if identical)."""
+        source = data if isinstance(data, pd.DataFrame) else Path(data)
+        result = dataset_service.add_dataset(
+            self._ctx,
+            source,
+            name,
+            tags=tags,
+            policy=policy,
+            accept_schema=accept_schema,
+            reason=reason,
+        )
+        return result.version
+
+    def dataset(self, ref: str) -> DatasetVersion:
+        """The version ``ref`` names: ``loans``, ``loans@2``, ``loans@latest``."""
+        return dataset_service.get_version(self._ctx, ref)
+
+    def datasets(self) -> list[Dataset]:
+        return dataset_service.list_datasets(self._ctx)
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        return dataset_service.list_versions(self._ctx, name)
+
+    def load(self, ref: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """A version's data as a DataFrame, verified against its content hash."""
+        return dataset_service.load_frame(self._ctx, ref, columns)
+
+    def schema(self, name: str, version: int | None = None) -> SchemaVersion:
+        return dataset_service.dataset_schema(self._ctx, name, version)
+
+    def validate(self, name: str, data: pd.DataFrame | str | Path) -> ValidationReport:
+        """Check data against ``name``'s contract without storing it."""
+        source = data if isinstance(data, pd.DataFrame) else Path(data)
+        return dataset_service.validate_source(self._ctx, name, source).report
+
+    def diff(self, old: str, new: str) -> DatasetDiff:
+        return dataset_service.diff_versions(self._ctx, old, new)
+
+    # -- audit -------------------------------------------------------------------------
+
+    def audit_log(self, *, subject: str | None = None, limit: int | None = 50) -> list[AuditEvent]:
+        return audit_service.audit_log(self._ctx, subject=subject, limit=limit)
+
+    def verify_audit(self) -> ChainReport:
+        return audit_service.verify_audit(self._ctx)
