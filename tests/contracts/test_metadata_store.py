@@ -28,21 +28,44 @@ def store(metadata_url: str) -> MetadataStore:
 def _append(session: MetadataSession, action: str, subject: str = "x") -> None:
     prev_seq, prev_hash = session.lock_audit_head()
     session.append_audit_event(
-        seal(prev_seq=prev_seq, prev_hash=prev_hash, actor="ada", action=action,
-             subject=subject, details={"n": prev_seq})
+        seal(
+            prev_seq=prev_seq,
+            prev_hash=prev_hash,
+            actor="ada",
+            action=action,
+            subject=subject,
+            details={"n": prev_seq},
+        )
     )
 
 
 def _add_dataset_with_version(session: MetadataSession, name: str, digest: str) -> int:
     dataset_id = session.create_dataset(name, NOW, "ada")
     schema_id = session.insert_schema(
-        dataset_id, version=1, schema={"columns": []}, change_kind="initial", changes=[],
-        reason="", created_at=NOW, created_by="ada",
+        dataset_id,
+        version=1,
+        schema={"columns": []},
+        change_kind="initial",
+        changes=[],
+        reason="",
+        created_at=NOW,
+        created_by="ada",
     )
     session.insert_version(
-        dataset_id, version=1, content_hash=digest, parent_version=None, schema_id=schema_id,
-        source="a.csv", source_format="csv", author="ada", created_at=NOW, rows=3, size=10,
-        validation_status="inferred", validation=None, profile={"rows": 3},
+        dataset_id,
+        version=1,
+        content_hash=digest,
+        parent_version=None,
+        schema_id=schema_id,
+        source="a.csv",
+        source_format="csv",
+        author="ada",
+        created_at=NOW,
+        rows=3,
+        size=10,
+        validation_status="inferred",
+        validation=None,
+        profile={"rows": 3},
     )
     return dataset_id
 
@@ -64,7 +87,7 @@ def test_older_database_is_refused_then_upgraded_with_its_data(metadata_url: str
     with store.write() as session:
         _add_dataset_with_version(session, "loans", "a" * 64)
         _append(session, "dataset.version_added")
-    with pytest.raises(DatabaseOutdatedError, match="0001.*db upgrade"):
+    with pytest.raises(DatabaseOutdatedError, match=r"0001.*db upgrade"):
         store.ensure_current()
     before, after = store.upgrade()
     assert before == "0001"
@@ -83,10 +106,20 @@ def test_dataset_versions_round_trip(store: MetadataStore) -> None:
     with store.write() as session:
         dataset_id = _add_dataset_with_version(session, "loans", "a" * 64)
         session.insert_version(
-            dataset_id, version=2, content_hash="b" * 64, parent_version=1,
-            schema_id=session.schema_id("loans", 1) or 0, source="b.parquet",
-            source_format="parquet", author="bob", created_at=NOW, rows=5, size=20,
-            validation_status="warned", validation={"ok": False}, profile={"rows": 5},
+            dataset_id,
+            version=2,
+            content_hash="b" * 64,
+            parent_version=1,
+            schema_id=session.schema_id("loans", 1) or 0,
+            source="b.parquet",
+            source_format="parquet",
+            author="bob",
+            created_at=NOW,
+            rows=5,
+            size=20,
+            validation_status="warned",
+            validation={"ok": False},
+            profile={"rows": 5},
         )
     with store.read() as session:
         versions = session.list_versions("loans")
@@ -94,7 +127,8 @@ def test_dataset_versions_round_trip(store: MetadataStore) -> None:
         found = session.find_version_by_hash("loans", "b" * 64)
         datasets = session.list_datasets()
     assert [v.version for v in versions] == [1, 2]
-    assert latest is not None and latest.version == 2
+    assert latest is not None
+    assert latest.version == 2
     assert found == latest
     assert latest.parent_version == 1
     assert latest.schema_version == 1
@@ -109,10 +143,20 @@ def test_same_content_twice_in_one_dataset_violates_uniqueness(store: MetadataSt
         dataset_id = _add_dataset_with_version(session, "loans", "a" * 64)
     with pytest.raises(sa_exc.IntegrityError), store.write() as session:
         session.insert_version(
-            dataset_id, version=2, content_hash="a" * 64, parent_version=1,
-            schema_id=session.schema_id("loans", 1) or 0, source="again.csv",
-            source_format="csv", author="ada", created_at=NOW, rows=3, size=10,
-            validation_status="passed", validation=None, profile={},
+            dataset_id,
+            version=2,
+            content_hash="a" * 64,
+            parent_version=1,
+            schema_id=session.schema_id("loans", 1) or 0,
+            source="again.csv",
+            source_format="csv",
+            author="ada",
+            created_at=NOW,
+            rows=3,
+            size=10,
+            validation_status="passed",
+            validation=None,
+            profile={},
         )
     with store.read() as session:
         assert len(session.list_versions("loans")) == 1
@@ -121,10 +165,15 @@ def test_same_content_twice_in_one_dataset_violates_uniqueness(store: MetadataSt
 def test_failed_transaction_leaves_nothing(store: MetadataStore) -> None:
     with store.read() as session:
         before = session.row_counts()
-    with pytest.raises(RuntimeError), store.write() as session:
-        _add_dataset_with_version(session, "loans", "a" * 64)
-        _append(session, "dataset.version_added")
-        raise RuntimeError("crash after the writes")
+
+    def write_then_crash() -> None:
+        with store.write() as session:
+            _add_dataset_with_version(session, "loans", "a" * 64)
+            _append(session, "dataset.version_added")
+            raise RuntimeError("crash after the writes")
+
+    with pytest.raises(RuntimeError):
+        write_then_crash()
     with store.read() as session:
         assert session.row_counts() == before
         assert session.audit_head() == (0, GENESIS_HASH)

@@ -38,7 +38,9 @@ def upgrade_database(settings: Settings) -> UpgradeResult:
         before, after = ctx.metadata.upgrade()
         if before != after:
             with ctx.metadata.write() as session:
-                record(session, actor, "database.upgraded", "database", {"from": before, "to": after})
+                record(
+                    session, actor, "database.upgraded", "database", {"from": before, "to": after}
+                )
         return UpgradeResult(before, after)
     finally:
         ctx.close()

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
 import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import exc as sa_exc
@@ -133,8 +134,11 @@ def add_dataset(
             current_schema = Schema.from_dict(current.schema)
             report = validate(prepared.canonical.path, current_schema, prepared.profile)
             if accept_schema:
-                inferred = _infer(prepared, {**_schema_tags(current_schema), **column_tags},
-                                  settings.max_categories)
+                inferred = _infer(
+                    prepared,
+                    {**_schema_tags(current_schema), **column_tags},
+                    settings.max_categories,
+                )
                 change = classify_change(current_schema, inferred)
                 if change.kind != "none":
                     schema_to_store = inferred
@@ -171,7 +175,10 @@ def add_dataset(
 
 
 def _prepare(
-    source: Source, work_dir: Path, tags: Mapping[str, Sequence[str]], max_categories: int,
+    source: Source,
+    work_dir: Path,
+    tags: Mapping[str, Sequence[str]],
+    max_categories: int,
     fmt: str | None,
 ) -> _Prepared:
     canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
@@ -213,8 +220,16 @@ def _commit_version(
         try:
             with ctx.metadata.write() as session:
                 return _insert_version(
-                    session, actor, name, label, prepared, status, report, schema_to_store,
-                    change, reason
+                    session,
+                    actor,
+                    name,
+                    label,
+                    prepared,
+                    status,
+                    report,
+                    schema_to_store,
+                    change,
+                    reason,
                 )
         except sa_exc.IntegrityError:
             if attempt == 4:
@@ -267,8 +282,9 @@ def _insert_version(
     else:
         assert current is not None
         schema_version = current.version
-        schema_id = session.schema_id(name, schema_version)
-        assert schema_id is not None
+        existing_schema_id = session.schema_id(name, schema_version)
+        assert existing_schema_id is not None
+        schema_id = existing_schema_id
     latest = session.latest_version(name)
     number = 1 if latest is None else latest.version + 1
     session.insert_version(
@@ -307,7 +323,11 @@ def _insert_version(
 
 
 def _audit_refusal(
-    ctx: ServiceContext, actor: Actor, name: str, label: str, prepared: _Prepared,
+    ctx: ServiceContext,
+    actor: Actor,
+    name: str,
+    label: str,
+    prepared: _Prepared,
     report: ValidationReport,
 ) -> None:
     with ctx.metadata.write() as session:
@@ -434,7 +454,8 @@ def diff_versions(ctx: ServiceContext, old: str, new: str) -> DatasetDiff:
         b = _resolve(session, parse_ref(new))
         schema_a = session.get_schema(a.dataset, a.schema_version)
         schema_b = session.get_schema(b.dataset, b.schema_version)
-    assert schema_a is not None and schema_b is not None
+    assert schema_a is not None
+    assert schema_b is not None
     return diff_profiles(
         Schema.from_dict(schema_a.schema),
         Profile.from_dict(a.profile),
@@ -461,7 +482,7 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
     """Make a new schema version from a stored version's data (one stored under ``warn``)."""
     actor = ctx.require(Permission.WRITE, "accept a schema")
     if not reason.strip():
-        raise InvalidInputError("say why the schema changes with --reason \"...\"")
+        raise InvalidInputError('say why the schema changes with --reason "..."')
     version = get_version(ctx, ref)
     current = dataset_schema(ctx, version.dataset)
     current_schema = Schema.from_dict(current.schema)
@@ -469,7 +490,9 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
     path = ctx.artifacts.local_path(version.content_hash)
     profile = Profile.from_dict(version.profile)
     inferred = infer_schema(
-        pq.read_schema(path), profile, tags=_schema_tags(current_schema),
+        pq.read_schema(path),
+        profile,
+        tags=_schema_tags(current_schema),
         max_categories=settings.max_categories,
     )
     change = classify_change(current_schema, inferred)
@@ -499,8 +522,12 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
             actor,
             "dataset.schema_accepted",
             f"dataset:{version.dataset}#schema{number}",
-            {"from_version": version.version, "change": change.kind, "changes": changes,
-             "reason": reason},
+            {
+                "from_version": version.version,
+                "change": change.kind,
+                "changes": changes,
+                "reason": reason,
+            },
         )
         accepted = session.get_schema(version.dataset, number)
     assert accepted is not None
@@ -523,4 +550,3 @@ def load_frame(ctx: ServiceContext, ref: str, columns: Sequence[str] | None = No
     table = pq.read_table(path, columns=list(columns) if columns else None)
     frame: pd.DataFrame = table.to_pandas()
     return frame
-

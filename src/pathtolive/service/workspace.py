@@ -94,4 +94,3 @@ def open_workspace(
         root, environ=environ, metadata_url=metadata_url, artifact_url=artifact_url
     )
     return ServiceContext(settings)
-

@@ -1,0 +1,5 @@
+"""``python -m pathtolive`` runs the command line."""
+
+from pathtolive.cli.main import run
+
+run()

@@ -1,0 +1,369 @@
+"""The fsspec ArtifactStore: objects in an object store such as ``s3://bucket/prefix``.
+
+A writer uploads to ``<prefix>/tmp/<uuid>``, hashing the bytes as they go, and only when
+they match the digest moves the upload to ``<prefix>/objects/ab/cdef…``. On S3 the move is
+a server-side copy and a delete; a copy, like a PUT, makes an object visible under its key
+all at once, so a reader never sees half an object. Every read checks the bytes against
+their digest; :meth:`FsspecArtifactStore.local_path` keeps verified copies in a local cache
+keyed by digest.
+
+Any fsspec protocol works (``memory://`` is handy in tests); the S3 one needs the optional
+``s3fs`` package, installed by the ``s3`` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import stat
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from fsspec.core import url_to_fs
+
+from pathtolive import env
+from pathtolive.errors import (
+    IntegrityError,
+    MissingExtraError,
+    StoreError,
+    UnknownSchemeError,
+)
+from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
+from pathtolive.store.artifacts.base import (
+    ArtifactStore,
+    ObjectInfo,
+    check_digest,
+    corrupt_object_error,
+    hash_source,
+    missing_object_error,
+    object_key,
+)
+
+__all__ = ["S3_ENDPOINT_URL_ENV", "FsspecArtifactStore", "s3_storage_options_from_env"]
+
+S3_ENDPOINT_URL_ENV = env.S3_ENDPOINT_URL
+"""Environment variable naming an S3-compatible endpoint (MinIO, Ceph, a test server)."""
+
+_S3_PROTOCOLS = frozenset({"s3", "s3a"})
+_CHUNK = 8 << 20
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+_DEFAULT_TEMPORARY_AGE = 3600.0
+
+# Standard AWS variables and the s3fs options they become. botocore would also read them
+# from os.environ by itself; passing them explicitly lets callers (and tests) decide which
+# environment is used.
+_AWS_ENV_OPTIONS = (
+    ("AWS_ACCESS_KEY_ID", "key"),
+    ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ("AWS_SESSION_TOKEN", "token"),
+    ("AWS_PROFILE", "profile"),
+)
+
+
+def s3_storage_options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """s3fs storage options from the standard AWS variables in ``environ``, plus the
+    endpoint from ``PATHTOLIVE_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3`` /
+    ``AWS_ENDPOINT_URL``). Variables that are absent are left to botocore's usual chain
+    (config files, instance roles)."""
+    options: dict[str, Any] = {
+        option: environ[name] for name, option in _AWS_ENV_OPTIONS if environ.get(name)
+    }
+    client_kwargs: dict[str, str] = {}
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if region:
+        client_kwargs["region_name"] = region
+    endpoint = (
+        environ.get(S3_ENDPOINT_URL_ENV)
+        or environ.get("AWS_ENDPOINT_URL_S3")
+        or environ.get("AWS_ENDPOINT_URL")
+    )
+    if endpoint:
+        client_kwargs["endpoint_url"] = endpoint
+    if client_kwargs:
+        options["client_kwargs"] = client_kwargs
+    return options
+
+
+class FsspecArtifactStore(ArtifactStore):
+    """Content-addressed objects under a prefix of any fsspec filesystem (S3 for teams).
+
+    ``storage_options`` go to the fsspec filesystem (for S3 see
+    :func:`s3_storage_options_from_env`); ``cache_dir`` holds the verified copies that
+    :meth:`local_path` returns, by default ``~/.cache/pathtolive/artifacts``. The cache is
+    keyed by digest alone, so stores may share it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.url = url if url.endswith("://") else url.rstrip("/")
+        protocol = url.split("://", 1)[0].lower() if "://" in url else "file"
+        self._backend_errors: tuple[type[BaseException], ...] = (OSError,)
+        if protocol in _S3_PROTOCOLS:
+            self._backend_errors += _require_s3fs(url)
+        try:
+            fs, root = url_to_fs(url, **dict(storage_options or {}))
+        except ImportError as exc:
+            raise MissingExtraError(
+                f"the artifact store {url} needs a package that is not installed ({exc}); "
+                "install it, or use a local folder or s3:// store",
+                details={"store": url},
+            ) from exc
+        except ValueError as exc:
+            raise UnknownSchemeError(
+                f"fsspec knows no protocol {protocol!r} (from {url}); use a local folder, "
+                "file://, s3:// or memory://",
+                details={"store": url},
+            ) from exc
+        # fsspec ships no type hints, so the filesystem is Any to mypy.
+        self._fs: Any = fs
+        self._root = str(root).rstrip("/")
+        self._cache_dir = (
+            Path(cache_dir)
+            if cache_dir is not None
+            else Path.home() / ".cache" / "pathtolive" / "artifacts"
+        )
+
+    def __repr__(self) -> str:
+        return f"FsspecArtifactStore({self.url!r})"
+
+    def put_file(self, path: Path, *, digest: str | None = None, link: bool = False) -> ObjectInfo:
+        """Upload a file's bytes (``link`` is ignored: a remote store always copies)."""
+        source = Path(path)
+        expected = check_digest(digest) if digest is not None else hash_source(source)
+        key = self._key(expected)
+        with self._backend("add an object"):
+            size = source.stat().st_size
+            # An object of the same size is taken to be the same content (re-downloading it
+            # to hash it would cost more than uploading); one of another size is damaged
+            # and is uploaded again.
+            if self._remote_size(key) == size:
+                return ObjectInfo(expected, size, created=False)
+            tmp = self._tmp_key()
+            try:
+                actual = self._upload_hashing(source, tmp)
+                if actual != expected:
+                    raise IntegrityError(
+                        f"{source} hashes to {actual}, not {expected}: it changed while it "
+                        "was being added, or the digest passed for it is wrong; add it "
+                        "again once nothing is writing to it",
+                        details={"path": str(source), "expected": expected, "actual": actual},
+                    )
+                self._publish(tmp, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
+        return ObjectInfo(expected, size, created=True)
+
+    def put_bytes(self, data: bytes) -> ObjectInfo:
+        """Upload in-memory bytes."""
+        digest = hash_bytes(data)
+        key = self._key(digest)
+        with self._backend("add an object"):
+            if self._remote_size(key) == len(data):
+                return ObjectInfo(digest, len(data), created=False)
+            tmp = self._tmp_key()
+            try:
+                self._fs.pipe_file(tmp, data)
+                self._publish(tmp, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
+        return ObjectInfo(digest, len(data), created=True)
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The object's bytes, verified against its digest."""
+        key = self._key(digest)
+        with self._backend("read an object"):
+            try:
+                data = bytes(self._fs.cat_file(key))
+            except FileNotFoundError as exc:
+                raise missing_object_error(digest, self.url) from exc
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise corrupt_object_error(digest, actual, self.url)
+        return data
+
+    def get_file(self, digest: str, dest: Path) -> Path:
+        """Download the object to ``dest``; ``dest`` appears only once it is verified."""
+        dest = Path(dest)
+        self._download_verified(digest, dest, read_only=False)
+        return dest
+
+    def local_path(self, digest: str) -> Path:
+        """A verified copy in the local cache, downloaded unless a good one is there.
+
+        The cached copy is hashed again on every call: hashing is much cheaper than a
+        download, and a copy damaged on disk (or edited by a careless caller) is replaced
+        rather than returned.
+        """
+        cached = self._cache_dir / object_key(check_digest(digest))
+        try:
+            if hash_file(cached) == digest:
+                return cached
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StoreError(
+                f"could not read the artifact cache {self._cache_dir}: {exc}",
+                details={"cache_dir": str(self._cache_dir)},
+            ) from exc
+        self._download_verified(digest, cached, read_only=True)
+        return cached
+
+    def exists(self, digest: str) -> bool:
+        """True when an object is stored under ``digest`` (its bytes are not checked)."""
+        key = self._key(digest)
+        with self._backend("look up an object"):
+            self._fs.invalidate_cache(key)
+            return bool(self._fs.exists(key))
+
+    def size(self, digest: str) -> int:
+        """The object's size in bytes."""
+        key = self._key(digest)
+        with self._backend("look up an object"):
+            size = self._remote_size(key)
+        if size is None:
+            raise missing_object_error(digest, self.url)
+        return size
+
+    def delete(self, digest: str) -> None:
+        """Remove an object; an absent one is ignored."""
+        key = self._key(digest)
+        with self._backend("delete an object"):
+            self._remove_quietly(key)
+
+    def iter_digests(self) -> Iterator[str]:
+        """Every stored digest, sorted; uploads in progress under ``tmp/`` are skipped."""
+        objects_root = f"{self._root}/objects"
+        with self._backend("list objects"):
+            self._fs.invalidate_cache(objects_root)
+            paths = sorted(self._fs.find(objects_root))
+        prefix = objects_root + "/"
+        for path in paths:
+            shard, _, name = str(path).removeprefix(prefix).partition("/")
+            if str(path).startswith(prefix) and len(shard) == 2 and is_digest(shard + name):
+                yield shard + name
+
+    def clean_temporary(self, older_than_seconds: float = _DEFAULT_TEMPORARY_AGE) -> int:
+        """Remove uploads of crashed writers older than ``older_than_seconds``; return how
+        many were removed. Keep the age well above the time one upload takes."""
+        tmp_root = f"{self._root}/tmp"
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        with self._backend("clean temporary files"):
+            self._fs.invalidate_cache(tmp_root)
+            for path in self._fs.find(tmp_root):
+                try:
+                    if self._fs.modified(path).timestamp() < cutoff:
+                        self._fs.rm_file(path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # its writer moved it into place meanwhile
+        return removed
+
+    def _key(self, digest: str) -> str:
+        return f"{self._root}/{object_key(check_digest(digest))}"
+
+    def _tmp_key(self) -> str:
+        return f"{self._root}/tmp/{uuid.uuid4().hex}"
+
+    def _remote_size(self, key: str) -> int | None:
+        # Listings are cached per filesystem instance (and fsspec shares instances), so an
+        # object another process added or deleted would go unseen: always ask the backend.
+        self._fs.invalidate_cache(key)
+        try:
+            info = self._fs.info(key)
+        except FileNotFoundError:
+            return None
+        if info.get("type") != "file":
+            return None
+        return int(info["size"])
+
+    def _upload_hashing(self, source: Path, key: str) -> str:
+        """Upload ``source`` to ``key`` and return the digest of the bytes uploaded."""
+        hasher = new_hasher()
+        with source.open("rb") as reader, self._fs.open(key, "wb") as writer:
+            while chunk := reader.read(_CHUNK):
+                hasher.update(chunk)
+                writer.write(chunk)
+        digest: str = hasher.hexdigest()
+        return digest
+
+    def _publish(self, tmp: str, key: str) -> None:
+        # A copy and a delete rather than fsspec's mv, which first lists both paths to
+        # find out whether they are directories: three more requests per object on S3.
+        self._fs.cp_file(tmp, key)
+        self._fs.invalidate_cache(key)
+        # The object is in place; an upload left behind is only clutter for
+        # clean_temporary, not a reason to fail the add.
+        self._discard(tmp)
+
+    def _remove_quietly(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._fs.rm_file(key)
+        self._fs.invalidate_cache(key)
+
+    def _discard(self, tmp: str) -> None:
+        """Remove a temporary upload without letting a failure hide the error at hand."""
+        with contextlib.suppress(*self._backend_errors):
+            self._remove_quietly(tmp)
+
+    def _download_verified(self, digest: str, dest: Path, *, read_only: bool) -> None:
+        key = self._key(digest)
+        with self._backend("download an object"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                try:
+                    self._fs.get_file(key, str(tmp))
+                except FileNotFoundError as exc:
+                    raise missing_object_error(digest, self.url) from exc
+                # Verify the local copy, not the remote object: it is what the caller reads.
+                actual = hash_file(tmp)
+                if actual != digest:
+                    raise corrupt_object_error(digest, actual, self.url)
+                if read_only:
+                    os.chmod(tmp, _READ_ONLY)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    @contextlib.contextmanager
+    def _backend(self, action: str) -> Iterator[None]:
+        """Translate the backend's errors (OSError, botocore's) into StoreError."""
+        try:
+            yield
+        except self._backend_errors as exc:
+            raise StoreError(
+                f"could not {action} in the artifact store {self.url}: {exc}; check the "
+                "URL, the credentials and that the store is reachable",
+                details={"store": self.url},
+            ) from exc
+
+
+def _require_s3fs(url: str) -> tuple[type[BaseException], ...]:
+    """Import s3fs (only when an s3:// store is opened) and return botocore's error types,
+    which s3fs lets through for failures that are not HTTP errors (no credentials, no
+    connection)."""
+    try:
+        importlib.import_module("s3fs")
+        botocore_exceptions = importlib.import_module("botocore.exceptions")
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"the artifact store {url} needs s3fs, which is not installed; "
+            "run: pip install 'pathtolive[s3]'",
+            details={"store": url, "extra": "s3"},
+        ) from exc
+    errors: tuple[type[BaseException], ...] = (
+        botocore_exceptions.BotoCoreError,
+        botocore_exceptions.ClientError,
+    )
+    return errors

@@ -1,0 +1,302 @@
+"""The local-folder ArtifactStore, the default store of a workspace.
+
+Objects are files at ``<root>/objects/ab/cdef…``. A writer puts the bytes in a temporary
+file under ``<root>/tmp/`` (the same filesystem, so the final ``os.replace`` is an atomic
+rename), hashes that file, fsyncs it and renames it into place, then fsyncs the directory so
+the rename survives a power cut. A reader sees either no object or the whole object; a
+crashed writer leaves only a temporary file, which :meth:`LocalArtifactStore.clean_temporary`
+removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from pathtolive.errors import IntegrityError, StoreError
+from pathtolive.hashing import hash_bytes, hash_file, is_digest
+from pathtolive.store.artifacts.base import (
+    ArtifactStore,
+    ObjectInfo,
+    check_digest,
+    corrupt_object_error,
+    hash_source,
+    missing_object_error,
+    object_key,
+)
+
+__all__ = ["LocalArtifactStore"]
+
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+_DEFAULT_TEMPORARY_AGE = 3600.0
+
+
+class LocalArtifactStore(ArtifactStore):
+    """Content-addressed objects in a local folder.
+
+    Copied objects are made read-only so that a tool which opens a path returned by
+    :meth:`local_path` cannot edit the object in place by accident.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.url = self.root.as_uri()
+        self._objects = self.root / "objects"
+        self._tmp = self.root / "tmp"
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({str(self.root)!r})"
+
+    def put_file(self, path: Path, *, digest: str | None = None, link: bool = False) -> ObjectInfo:
+        """Store a file's bytes; with ``link=True`` as a hard link to it where possible.
+
+        A hard link shares the source's inode, so the object is *not* made read-only then:
+        that would silently change the mode of the caller's own file. The caller promised
+        not to edit the source in place (see :meth:`ArtifactStore.put_file`); if it does
+        anyway, every read re-hashes the object and raises IntegrityError instead of
+        returning the edited bytes. Editors that save by writing a new file and renaming
+        it break the link and leave the object intact.
+        """
+        source = Path(path)
+        expected = check_digest(digest) if digest is not None else hash_source(source)
+        final = self._object_path(expected)
+        with self._store_errors("add an object"):
+            size = source.stat().st_size
+            # An object of the same size is taken to be the same content: re-hashing it on
+            # every add would make adding known data as slow as adding new data. An object
+            # of another size is damaged (truncated, overwritten) and is written again.
+            if _size_of(final) == size:
+                return ObjectInfo(expected, size, created=False)
+            tmp = self._new_temporary()
+            try:
+                copied = not (link and _hard_link(source, tmp))
+                if copied:
+                    shutil.copyfile(source, tmp)
+                _fsync_file(tmp)
+                if copied:
+                    os.chmod(tmp, _READ_ONLY)
+                # Hash what will be stored rather than trusting the source: the source may
+                # have changed since it was hashed, or the digest passed may be wrong.
+                actual = hash_file(tmp)
+                if actual != expected:
+                    raise IntegrityError(
+                        f"{source} hashes to {actual}, not {expected}: it changed while it "
+                        "was being added, or the digest passed for it is wrong; add it "
+                        "again once nothing is writing to it",
+                        details={"path": str(source), "expected": expected, "actual": actual},
+                    )
+                created = self._publish(tmp, final, tmp.stat().st_size)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return ObjectInfo(expected, size, created=created)
+
+    def put_bytes(self, data: bytes) -> ObjectInfo:
+        """Store in-memory bytes."""
+        digest = hash_bytes(data)
+        final = self._object_path(digest)
+        with self._store_errors("add an object"):
+            if _size_of(final) == len(data):
+                return ObjectInfo(digest, len(data), created=False)
+            tmp = self._new_temporary()
+            try:
+                with open(tmp, "xb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.chmod(tmp, _READ_ONLY)
+                created = self._publish(tmp, final, len(data))
+            finally:
+                tmp.unlink(missing_ok=True)
+        return ObjectInfo(digest, len(data), created=created)
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The object's bytes, verified against its digest."""
+        path = self._object_path(digest)
+        with self._store_errors("read an object"):
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError as exc:
+                raise missing_object_error(digest, self.url) from exc
+        actual = hash_bytes(data)
+        if actual != digest:
+            raise corrupt_object_error(digest, actual, self.url)
+        return data
+
+    def get_file(self, digest: str, dest: Path) -> Path:
+        """Copy the object to ``dest``; ``dest`` appears only once the copy is verified."""
+        source = self._object_path(digest)
+        dest = Path(dest)
+        with self._store_errors("copy an object out"):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                try:
+                    shutil.copyfile(source, tmp)
+                except FileNotFoundError as exc:
+                    if not source.exists():
+                        raise missing_object_error(digest, self.url) from exc
+                    raise
+                # Verify the copy, not the object: it is the copy the caller will read.
+                actual = hash_file(tmp)
+                if actual != digest:
+                    raise corrupt_object_error(digest, actual, self.url)
+                os.replace(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
+        return dest
+
+    def local_path(self, digest: str) -> Path:
+        """The object's own path, after hashing it in place."""
+        path = self._object_path(digest)
+        with self._store_errors("read an object"):
+            try:
+                actual = hash_file(path)
+            except FileNotFoundError as exc:
+                raise missing_object_error(digest, self.url) from exc
+        if actual != digest:
+            raise corrupt_object_error(digest, actual, self.url)
+        return path
+
+    def exists(self, digest: str) -> bool:
+        """True when an object is stored under ``digest`` (its bytes are not checked)."""
+        return self._object_path(digest).is_file()
+
+    def size(self, digest: str) -> int:
+        """The object's size in bytes."""
+        with self._store_errors("read an object"):
+            size = _size_of(self._object_path(digest))
+        if size is None:
+            raise missing_object_error(digest, self.url)
+        return size
+
+    def delete(self, digest: str) -> None:
+        """Remove an object; for a hard-linked object only the store's link goes."""
+        with self._store_errors("delete an object"):
+            self._object_path(digest).unlink(missing_ok=True)
+
+    def iter_digests(self) -> Iterator[str]:
+        """Every stored digest, sorted; temporary files and stray files are skipped."""
+        with self._store_errors("list objects"):
+            try:
+                shards = sorted(entry.name for entry in os.scandir(self._objects))
+            except FileNotFoundError:
+                return
+            found: list[str] = []
+            for shard in shards:
+                shard_path = self._objects / shard
+                if len(shard) != 2 or not shard_path.is_dir():
+                    continue
+                found.extend(shard + name for name in sorted(os.listdir(shard_path)))
+        yield from (digest for digest in found if is_digest(digest))
+
+    def clean_temporary(self, older_than_seconds: float = _DEFAULT_TEMPORARY_AGE) -> int:
+        """Remove temporary files of crashed writers not touched for ``older_than_seconds``;
+        return how many were removed.
+
+        The age is taken from the inode change time: a writer's copy keeps updating it, and
+        ``link()`` sets it, whereas a hard link keeps the (possibly old) mtime of its source.
+        Keep the age well above the time one add takes, or a live writer loses its file.
+        """
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        with self._store_errors("clean temporary files"):
+            try:
+                entries = list(os.scandir(self._tmp))
+            except FileNotFoundError:
+                return 0
+            for entry in entries:
+                try:
+                    if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                        os.unlink(entry.path)
+                        removed += 1
+                except FileNotFoundError:
+                    continue  # its writer renamed it into place meanwhile
+        return removed
+
+    def _object_path(self, digest: str) -> Path:
+        return self.root / object_key(check_digest(digest))
+
+    def _new_temporary(self) -> Path:
+        if not self._tmp.is_dir():
+            _make_dirs(self._tmp)
+        return self._tmp / f"{uuid.uuid4().hex}.tmp"
+
+    def _publish(self, tmp: Path, final: Path, size: int) -> bool:
+        """Rename ``tmp`` to ``final``; False when another writer published it first."""
+        if not final.parent.is_dir():
+            _make_dirs(final.parent)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            # Where a read-only or open file cannot be replaced (Windows), a concurrent
+            # writer of the same content that won the race is not a failure.
+            if _size_of(final) == size:
+                return False
+            raise
+        _fsync_dir(final.parent)
+        return True
+
+    @contextlib.contextmanager
+    def _store_errors(self, action: str) -> Iterator[None]:
+        """Translate the operating system's errors into StoreError at the boundary."""
+        try:
+            yield
+        except OSError as exc:
+            raise StoreError(
+                f"could not {action} in the artifact store {self.url}: {exc}; check that "
+                "the folder exists, is writable and has free space",
+                details={"store": self.url},
+            ) from exc
+
+
+def _hard_link(source: Path, target: Path) -> bool:
+    try:
+        os.link(source, target)
+    except OSError:
+        # EXDEV (another filesystem), EPERM/ENOTSUP (no hard links there), EMLINK (too
+        # many links): a copy does the same job, only slower.
+        return False
+    return True
+
+
+def _size_of(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _make_dirs(path: Path) -> None:
+    """Create ``path`` and its missing parents, fsyncing each parent that gained an entry."""
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # a concurrent writer made it first
+            directory.mkdir()
+        _fsync_dir(directory.parent)
+
+
+def _fsync_file(path: Path) -> None:
+    # POSIX flushes a file through any descriptor; Windows wants one open for writing.
+    fd = os.open(path, os.O_RDONLY if os.name == "posix" else os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    # Directories cannot be opened for fsync on Windows, where rename durability is the
+    # filesystem's business.
+    if os.name != "posix":
+        return
+    _fsync_file(path)

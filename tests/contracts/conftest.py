@@ -1,0 +1,210 @@
+"""Fixtures for the artifact store contract suite: one real store per backend.
+
+Each backend comes with direct access to its storage, bypassing the store, so that tests
+can damage objects and look for leftover temporary files the way a disk fault or a crashed
+writer would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pathtolive.store.artifacts import (
+    ArtifactStore,
+    FsspecArtifactStore,
+    LocalArtifactStore,
+    object_key,
+)
+
+S3_BUCKET = "pathtolive-contracts"
+S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
+S3_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A store under test plus raw access to the storage behind it."""
+
+    name: str
+    store: ArtifactStore
+    overwrite_object: Callable[[str, bytes], None]
+    """Replace an object's bytes behind the store's back, as a disk fault would."""
+    remove_object: Callable[[str], None]
+    """Remove an object behind the store's back, as another process would."""
+    add_temporary: Callable[[bytes], None]
+    """Leave a temporary file the way a writer that crashed mid-write would."""
+    list_temporary: Callable[[], list[str]]
+    list_objects: Callable[[], list[str]]
+    """Every raw object key or file under ``objects/``, whatever its name."""
+
+
+@dataclass(frozen=True)
+class MotoS3:
+    """A moto S3 server on loopback and a boto3 client for it."""
+
+    endpoint_url: str
+    client: Any
+
+    def storage_options(self) -> dict[str, Any]:
+        return {
+            **S3_CREDENTIALS,
+            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": S3_REGION},
+        }
+
+    def keys(self, prefix: str) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=S3_BUCKET, Prefix=prefix
+        )
+        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 API (moto in server mode) on 127.0.0.1, with one bucket."""
+    boto3 = pytest.importorskip("boto3")
+    moto_server = pytest.importorskip("moto.server")
+    # The server logs every request through werkzeug; keep test output readable.
+    werkzeug_logger = logging.getLogger("werkzeug")
+    previous_level = werkzeug_logger.level
+    werkzeug_logger.setLevel(logging.ERROR)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint_url = f"http://{host}:{port}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=S3_CREDENTIALS["key"],
+            aws_secret_access_key=S3_CREDENTIALS["secret"],
+            region_name=S3_REGION,
+        )
+        client.create_bucket(Bucket=S3_BUCKET)
+        yield MotoS3(endpoint_url=endpoint_url, client=client)
+    finally:
+        server.stop()
+        werkzeug_logger.setLevel(previous_level)
+
+
+def _local_backend(root: Path) -> Backend:
+    store = LocalArtifactStore(root)
+
+    def overwrite_object(digest: str, data: bytes) -> None:
+        path = root / object_key(digest)
+        os.chmod(path, 0o644)  # stored objects are read-only
+        with open(path, "r+b") as file:  # in place, as a disk fault would
+            file.write(data)
+            file.truncate()
+
+    def remove_object(digest: str) -> None:
+        (root / object_key(digest)).unlink()
+
+    def add_temporary(data: bytes) -> None:
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        (root / "tmp" / f"{uuid.uuid4().hex}.tmp").write_bytes(data)
+
+    def list_temporary() -> list[str]:
+        tmp = root / "tmp"
+        return sorted(os.listdir(tmp)) if tmp.is_dir() else []
+
+    def list_objects() -> list[str]:
+        objects = root / "objects"
+        return sorted(str(p.relative_to(objects)) for p in objects.rglob("*") if p.is_file())
+
+    return Backend(
+        "local",
+        store,
+        overwrite_object,
+        remove_object,
+        add_temporary,
+        list_temporary,
+        list_objects,
+    )
+
+
+def _s3_backend(moto_s3: MotoS3, cache_dir: Path) -> Backend:
+    prefix = f"contracts/{uuid.uuid4().hex}"
+    store = FsspecArtifactStore(
+        f"s3://{S3_BUCKET}/{prefix}",
+        storage_options=moto_s3.storage_options(),
+        cache_dir=cache_dir,
+    )
+
+    def overwrite_object(digest: str, data: bytes) -> None:
+        moto_s3.client.put_object(Bucket=S3_BUCKET, Key=f"{prefix}/{object_key(digest)}", Body=data)
+
+    def remove_object(digest: str) -> None:
+        moto_s3.client.delete_object(Bucket=S3_BUCKET, Key=f"{prefix}/{object_key(digest)}")
+
+    def add_temporary(data: bytes) -> None:
+        key = f"{prefix}/tmp/{uuid.uuid4().hex}"
+        moto_s3.client.put_object(Bucket=S3_BUCKET, Key=key, Body=data)
+
+    return Backend(
+        "s3",
+        store,
+        overwrite_object,
+        remove_object,
+        add_temporary,
+        lambda: moto_s3.keys(f"{prefix}/tmp/"),
+        lambda: moto_s3.keys(f"{prefix}/objects/"),
+    )
+
+
+def _memory_backend(cache_dir: Path) -> tuple[Backend, Callable[[], None]]:
+    import fsspec
+
+    memory = fsspec.filesystem("memory")
+    root = f"/contracts-{uuid.uuid4().hex}"
+    store = FsspecArtifactStore(f"memory://{root}", cache_dir=cache_dir)
+
+    def overwrite_object(digest: str, data: bytes) -> None:
+        memory.pipe_file(f"{root}/{object_key(digest)}", data)
+
+    def remove_object(digest: str) -> None:
+        memory.rm_file(f"{root}/{object_key(digest)}")
+
+    def add_temporary(data: bytes) -> None:
+        memory.pipe_file(f"{root}/tmp/{uuid.uuid4().hex}", data)
+
+    def list_under(folder: str) -> list[str]:
+        return sorted(memory.find(f"{root}/{folder}")) if memory.exists(f"{root}/{folder}") else []
+
+    def cleanup() -> None:
+        # The memory filesystem is global to the process; free what this test stored.
+        if memory.exists(root):
+            memory.rm(root, recursive=True)
+
+    backend = Backend(
+        "memory",
+        store,
+        overwrite_object,
+        remove_object,
+        add_temporary,
+        lambda: list_under("tmp"),
+        lambda: list_under("objects"),
+    )
+    return backend, cleanup
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3), "memory"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Each store backend in turn, empty."""
+    if request.param == "local":
+        yield _local_backend(tmp_path / "store")
+    elif request.param == "s3":
+        yield _s3_backend(request.getfixturevalue("moto_s3"), tmp_path / "cache")
+    else:
+        memory_backend, cleanup = _memory_backend(tmp_path / "cache")
+        try:
+            yield memory_backend
+        finally:
+            cleanup()

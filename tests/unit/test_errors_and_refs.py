@@ -1,0 +1,48 @@
+"""The exception tree and references."""
+
+from __future__ import annotations
+
+import pytest
+
+from pathtolive import errors
+from pathtolive.errors import ERROR_CLASSES, InvalidInputError, PathToLiveError
+from pathtolive.refs import Ref, parse_ref
+
+
+def test_every_error_class_is_listed_with_a_unique_code() -> None:
+    exported = {getattr(errors, name) for name in errors.__all__ if name != "ERROR_CLASSES"}
+    assert exported == set(ERROR_CLASSES)
+    codes = [cls.code for cls in ERROR_CLASSES]
+    assert len(codes) == len(set(codes))
+    for cls in ERROR_CLASSES:
+        assert issubclass(cls, PathToLiveError)
+        assert 400 <= cls.http_status < 600
+        assert cls.exit_code not in (0, 2)  # 2 is the usage-error code of the CLI
+
+
+def test_error_body_has_code_and_message() -> None:
+    exc = InvalidInputError("bad", details={"column": "age"})
+    assert exc.to_dict() == {
+        "error_code": "invalid_input",
+        "message": "bad",
+        "details": {"column": "age"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("loans", Ref("loans")),
+        ("loans@latest", Ref("loans")),
+        ("loans@3", Ref("loans", 3)),
+        ("a.b-c_d@12", Ref("a.b-c_d", 12)),
+    ],
+)
+def test_refs_parse(text: str, ref: Ref) -> None:
+    assert parse_ref(text) == ref
+
+
+@pytest.mark.parametrize("text", ["loans@0", "loans@x", "@2", "-bad", "lo ans", "loans@-1"])
+def test_bad_refs_are_clear_errors(text: str) -> None:
+    with pytest.raises(InvalidInputError):
+        parse_ref(text)
