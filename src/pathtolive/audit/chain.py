@@ -112,8 +112,10 @@ def verify_chain(events: Iterable[AuditEvent], head: tuple[int, str]) -> ChainRe
         if event.seq != prev_seq + 1:
             first_missing = prev_seq + 1
             if event.seq > first_missing:
-                gap = f"{first_missing}" if event.seq == first_missing + 1 else (
-                    f"{first_missing}-{event.seq - 1}"
+                gap = (
+                    f"{first_missing}"
+                    if event.seq == first_missing + 1
+                    else (f"{first_missing}-{event.seq - 1}")
                 )
                 problem = f"event {gap} was deleted (event {event.seq} follows event {prev_seq})"
             else:

@@ -35,7 +35,11 @@ def init(
     settings = service_ctx.settings
     service_ctx.close()
     emit(
-        {"root": settings.root, "metadata": settings.metadata_url, "artifacts": settings.artifact_url},
+        {
+            "root": settings.root,
+            "metadata": settings.metadata_url,
+            "artifacts": settings.artifact_url,
+        },
         as_json,
         lambda: console.print(
             f"[green]Initialised[/] workspace in {settings.root}\n"
@@ -109,7 +113,10 @@ def audit_log(
             table(
                 "Audit log",
                 ["#", "time", "actor", "action", "subject"],
-                [[e.seq, e.time[:19].replace("T", " "), e.actor, e.action, e.subject] for e in events],
+                [
+                    [e.seq, e.time[:19].replace("T", " "), e.actor, e.action, e.subject]
+                    for e in events
+                ],
             )
         ),
     )
@@ -172,7 +179,9 @@ def tokens_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
                         t.role,
                         when(t.created_at),
                         t.created_by,
-                        "active" if t.active else f"revoked {when(t.revoked_at)}"
+                        "active"
+                        if t.active
+                        else f"revoked {when(t.revoked_at)}"
                         if t.revoked_at
                         else "revoked",
                         t.description,

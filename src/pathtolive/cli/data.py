@@ -44,7 +44,9 @@ def add(
     accept_schema: Annotated[
         bool, typer.Option("--accept-schema", help="Store under a new schema inferred from it.")
     ] = False,
-    reason: Annotated[str, typer.Option(help="Why the schema changes (with --accept-schema).")] = "",
+    reason: Annotated[
+        str, typer.Option(help="Why the schema changes (with --accept-schema).")
+    ] = "",
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv, parquet or jsonl (default: by extension).")
     ] = None,
@@ -114,7 +116,13 @@ def list_(
                     "Datasets",
                     ["name", "latest", "schema", "created", "by"],
                     [
-                        [d.name, d.latest_version, d.schema_version, when(d.created_at), d.created_by]
+                        [
+                            d.name,
+                            d.latest_version,
+                            d.schema_version,
+                            when(d.created_at),
+                            d.created_by,
+                        ]
                         for d in datasets
                     ],
                 )
@@ -170,15 +178,21 @@ def show(
         console.print(f"source {version.source}")
         console.print(f"author {version.author}  created {when(version.created_at)}")
         console.print(f"schema v{version.schema_version}  validation {version.validation_status}")
-        _render_schema_and_profile(Schema.from_dict(schema.schema), Profile.from_dict(version.profile))
+        _render_schema_and_profile(
+            Schema.from_dict(schema.schema), Profile.from_dict(version.profile)
+        )
         if version.validation:
             report = ValidationReport.from_dict(version.validation)
             for violation in report.violations:
                 console.print(f"  [yellow]![/] {violation.message}")
 
     emit(
-        {**_version_dict(version), "profile": version.profile, "validation": version.validation,
-         "schema": schema.schema},
+        {
+            **_version_dict(version),
+            "profile": version.profile,
+            "validation": version.validation,
+            "schema": schema.schema,
+        },
         as_json,
         render,
     )
@@ -249,8 +263,11 @@ def validate(
             for violation in report.violations:
                 console.print(f"  - {violation.message}")
 
-    emit({"dataset": name, "schema_version": result.schema_version, "report": report}, as_json,
-         render)
+    emit(
+        {"dataset": name, "schema_version": result.schema_version, "report": report},
+        as_json,
+        render,
+    )
     if not report.ok:
         raise typer.Exit(VerificationFailedError.exit_code)
 
@@ -288,8 +305,13 @@ def schema_show(
                 None,
                 ["column", "type", "nulls ok", "tags", "contract"],
                 [
-                    [c.name, c.type, "yes" if c.nullable else "no", ", ".join(c.tags),
-                     c.describe_constraint()]
+                    [
+                        c.name,
+                        c.type,
+                        "yes" if c.nullable else "no",
+                        ", ".join(c.tags),
+                        c.describe_constraint(),
+                    ]
                     for c in parsed.columns
                 ],
             )
@@ -367,4 +389,3 @@ def _schema_dict(schema: SchemaVersion) -> dict[str, Any]:
         "created_by": schema.created_by,
         "schema": schema.schema,
     }
-

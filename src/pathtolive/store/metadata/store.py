@@ -76,8 +76,10 @@ class MetadataStore:
                 f"the metadata database at {self._safe_url()} is empty; "
                 "run 'pathtolive db upgrade' (or 'pathtolive init' for a new workspace)"
             )
-        known = {rev.revision for rev in ScriptDirectory.from_config(
-            self._alembic_config(None)).walk_revisions()}
+        known = {
+            rev.revision
+            for rev in ScriptDirectory.from_config(self._alembic_config(None)).walk_revisions()
+        }
         if current not in known:
             raise DatabaseOutdatedError(
                 f"the metadata database is at revision {current}, written by a newer "
@@ -164,7 +166,9 @@ class MetadataSession:
 
     def list_datasets(self, *, name: str | None = None) -> list[Dataset]:
         latest = (
-            select(t.dataset_versions.c.dataset_id, func.max(t.dataset_versions.c.version).label("v"))
+            select(
+                t.dataset_versions.c.dataset_id, func.max(t.dataset_versions.c.version).label("v")
+            )
             .group_by(t.dataset_versions.c.dataset_id)
             .subquery()
         )
@@ -349,8 +353,10 @@ class MetadataSession:
         return None if row is None else self._version(dataset, row)
 
     def latest_version(self, dataset: str) -> DatasetVersion | None:
-        query = self._version_query(dataset).order_by(None).order_by(
-            t.dataset_versions.c.version.desc()
+        query = (
+            self._version_query(dataset)
+            .order_by(None)
+            .order_by(t.dataset_versions.c.version.desc())
         )
         row = self.connection.execute(query.limit(1)).first()
         return None if row is None else self._version(dataset, row)
@@ -363,8 +369,10 @@ class MetadataSession:
         return None if row is None else self._version(dataset, row)
 
     def list_versions(self, dataset: str) -> list[DatasetVersion]:
-        return [self._version(dataset, row) for row in self.connection.execute(
-            self._version_query(dataset))]
+        return [
+            self._version(dataset, row)
+            for row in self.connection.execute(self._version_query(dataset))
+        ]
 
     def content_hashes(self) -> set[str]:
         """Every object digest the metadata refers to."""
