@@ -13,7 +13,8 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     ├── WorkspaceNotFoundError       no pathtolive.toml here or above
     ├── NotFoundError                unknown dataset, version, token, ...
     ├── InvalidInputError            unreadable, empty, malformed or unsupported input
-    │   └── UnsupportedFormatError
+    │   ├── UnsupportedFormatError
+    │   └── UntrustedModelError      a model artifact that refers to code not trusted to load
     ├── ContractViolationError       data that breaks its dataset's schema under `strict`
     ├── ConflictError                the thing exists already / state forbids the change
     ├── AuthenticationError          no valid token
@@ -44,6 +45,7 @@ __all__ = [
     "StoreError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
+    "UntrustedModelError",
     "VerificationFailedError",
     "WorkspaceNotFoundError",
 ]
@@ -107,6 +109,16 @@ class UnsupportedFormatError(InvalidInputError):
     http_status = 415
 
 
+class UntrustedModelError(InvalidInputError):
+    """A model refers to code that is not trusted by default; loading it could run that code.
+
+    ``details["untrusted_types"]`` lists the types; the caller trusts them explicitly with
+    ``trusted=[...]`` (``--trust TYPE`` on the command line) after checking the source.
+    """
+
+    code = "untrusted_model"
+
+
 class ContractViolationError(PathToLiveError):
     """Data that does not meet its dataset's schema while the policy is ``strict``."""
 
@@ -168,6 +180,7 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     NotFoundError,
     InvalidInputError,
     UnsupportedFormatError,
+    UntrustedModelError,
     ContractViolationError,
     ConflictError,
     AuthenticationError,

@@ -1,0 +1,67 @@
+"""The model registry's storage-independent part: flavors, signatures, MLflow import.
+
+Everything here takes and returns bytes, frames or local folders; the registry service
+puts the bytes in the artifact store and the rest in the metadata store.
+"""
+
+from __future__ import annotations
+
+from pathtolive.registry.flavors import (
+    DEFAULT_TRUSTED,
+    FLAVORS,
+    TREE_TYPES,
+    ClassLabel,
+    Flavor,
+    LightGBMFlavor,
+    LoadedModel,
+    SklearnFlavor,
+    UntrustedModelError,
+    XGBoostFlavor,
+    flavor_for,
+    get_flavor,
+    predict,
+    predict_proba,
+    wrap,
+)
+from pathtolive.registry.mlflow_folder import MLFLOW_TYPES, ImportedModel, read_mlflow_model
+from pathtolive.registry.signature import (
+    FIELD_TYPES,
+    OUTPUT_KINDS,
+    FieldSpec,
+    FieldType,
+    OutputKind,
+    OutputSpec,
+    Signature,
+    infer_signature,
+    output_spec,
+)
+
+__all__ = [
+    "DEFAULT_TRUSTED",
+    "FIELD_TYPES",
+    "FLAVORS",
+    "MLFLOW_TYPES",
+    "OUTPUT_KINDS",
+    "TREE_TYPES",
+    "ClassLabel",
+    "FieldSpec",
+    "FieldType",
+    "Flavor",
+    "ImportedModel",
+    "LightGBMFlavor",
+    "LoadedModel",
+    "OutputKind",
+    "OutputSpec",
+    "Signature",
+    "SklearnFlavor",
+    "UntrustedModelError",
+    "XGBoostFlavor",
+    "flavor_for",
+    "get_flavor",
+    "infer_signature",
+    "output_spec",
+    "predict",
+    "predict_proba",
+    "read_mlflow_model",
+    "wrap",
+]
