@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from pathtolive import env
+from tests.support.moto import MotoS3, run_moto_s3
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -64,3 +65,9 @@ def clean_environ(tmp_path: Path) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
     environ[env.USER] = "ada"
     return environ
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3]:
+    """A real S3 API (moto in server mode) on 127.0.0.1, with one bucket."""
+    yield from run_moto_s3()

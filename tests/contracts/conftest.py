@@ -7,13 +7,11 @@ writer would.
 
 from __future__ import annotations
 
-import logging
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,10 +21,7 @@ from pathtolive.store.artifacts import (
     LocalArtifactStore,
     object_key,
 )
-
-S3_BUCKET = "pathtolive-contracts"
-S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
-S3_REGION = "us-east-1"
+from tests.support.moto import S3_BUCKET, MotoS3
 
 
 @dataclass(frozen=True)
@@ -44,54 +39,6 @@ class Backend:
     list_temporary: Callable[[], list[str]]
     list_objects: Callable[[], list[str]]
     """Every raw object key or file under ``objects/``, whatever its name."""
-
-
-@dataclass(frozen=True)
-class MotoS3:
-    """A moto S3 server on loopback and a boto3 client for it."""
-
-    endpoint_url: str
-    client: Any
-
-    def storage_options(self) -> dict[str, Any]:
-        return {
-            **S3_CREDENTIALS,
-            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": S3_REGION},
-        }
-
-    def keys(self, prefix: str) -> list[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=S3_BUCKET, Prefix=prefix
-        )
-        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
-
-@pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
-    """A real S3 API (moto in server mode) on 127.0.0.1, with one bucket."""
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    # The server logs every request through werkzeug; keep test output readable.
-    werkzeug_logger = logging.getLogger("werkzeug")
-    previous_level = werkzeug_logger.level
-    werkzeug_logger.setLevel(logging.ERROR)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint_url = f"http://{host}:{port}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            aws_access_key_id=S3_CREDENTIALS["key"],
-            aws_secret_access_key=S3_CREDENTIALS["secret"],
-            region_name=S3_REGION,
-        )
-        client.create_bucket(Bucket=S3_BUCKET)
-        yield MotoS3(endpoint_url=endpoint_url, client=client)
-    finally:
-        server.stop()
-        werkzeug_logger.setLevel(previous_level)
 
 
 def _local_backend(root: Path) -> Backend:

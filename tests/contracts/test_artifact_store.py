@@ -34,8 +34,9 @@ from pathtolive.store.artifacts import (
     open_artifact_store,
     s3_storage_options_from_env,
 )
+from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
 
-from .conftest import S3_BUCKET, S3_CREDENTIALS, S3_REGION, Backend, MotoS3
+from .conftest import Backend
 
 ABSENT_DIGEST = "0" * 64
 

@@ -10,7 +10,7 @@ import typer
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.data import Profile, Schema, ValidationReport
+from pathtolive.data import ColumnProfile, ColumnSchema, Profile, Schema, ValidationReport
 from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.service import datasets as service
@@ -202,16 +202,14 @@ def _render_schema_and_profile(schema: Schema, profile: Profile) -> None:
     rows = []
     for column in schema.columns:
         stats = profile.column(column.name) if column.name in profile.names else None
-        summary = ""
-        if stats is not None:
-            summary = stats.summary()
+        summary = "" if stats is None else _profile_summary(stats)
         rows.append(
             [
                 column.name,
                 column.type,
                 "yes" if column.nullable else "no",
                 ", ".join(column.tags),
-                column.describe_constraint(),
+                _constraint(column),
                 summary,
             ]
         )
@@ -310,7 +308,7 @@ def schema_show(
                         c.type,
                         "yes" if c.nullable else "no",
                         ", ".join(c.tags),
-                        c.describe_constraint(),
+                        _constraint(c),
                     ]
                     for c in parsed.columns
                 ],
@@ -358,6 +356,37 @@ def schema_accept(
             console.print(f"  - {change.get('column')}: {change.get('description')}")
 
     emit(_schema_dict(schema), as_json, render)
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _constraint(column: ColumnSchema) -> str:
+    if column.categories is not None:
+        shown = ", ".join(column.categories[:6])
+        more = f" (+{len(column.categories) - 6})" if len(column.categories) > 6 else ""
+        return f"one of {shown}{more}"
+    if column.minimum is not None or column.maximum is not None:
+        return f"[{_number(column.minimum)}, {_number(column.maximum)}]"
+    return ""
+
+
+def _profile_summary(stats: ColumnProfile) -> str:
+    nulls = f"nulls {stats.nulls:,}" if stats.nulls else ""
+    if stats.numeric is not None and stats.numeric.mean is not None:
+        numeric = stats.numeric
+        quantiles = numeric.quantiles
+        median = f" p50 {_number(quantiles[len(quantiles) // 2])}" if quantiles else ""
+        text = f"mean {_number(numeric.mean)} sd {_number(numeric.std)}{median}"
+    elif stats.categorical is not None:
+        top = ", ".join(f"{value} {count:,}" for value, count in stats.categorical.categories[:3])
+        text = f"{stats.categorical.distinct:,} distinct; {top}"
+    elif stats.datetime is not None:
+        text = f"{stats.datetime.minimum} … {stats.datetime.maximum}"
+    else:
+        text = ""
+    return "; ".join(part for part in (text, nulls) if part)
 
 
 def _version_dict(version: DatasetVersion) -> dict[str, Any]:

@@ -80,7 +80,10 @@ def run(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr)
     as_json = "--json" in args
     try:
-        app(args=args, prog_name="pathtolive", standalone_mode=False)
+        # Without standalone mode click returns the code of a typer.Exit instead of exiting.
+        code = app(args=args, prog_name="pathtolive", standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except PathToLiveError as exc:
         _report(exc.code, exc.message, as_json)
         sys.exit(exc.exit_code)

@@ -29,6 +29,7 @@ from pathtolive.data import (
     compute_profile,
     diff_profiles,
     infer_schema,
+    merge_accepting,
     to_canonical_parquet,
     validate,
 )
@@ -134,10 +135,12 @@ def add_dataset(
             current_schema = Schema.from_dict(current.schema)
             report = validate(prepared.canonical.path, current_schema, prepared.profile)
             if accept_schema:
-                inferred = _infer(
-                    prepared,
-                    {**_schema_tags(current_schema), **column_tags},
-                    settings.max_categories,
+                inferred = merge_accepting(
+                    current_schema,
+                    prepared.canonical.arrow_schema,
+                    prepared.profile,
+                    tags=column_tags,
+                    max_categories=settings.max_categories,
                 )
                 change = classify_change(current_schema, inferred)
                 if change.kind != "none":
@@ -360,10 +363,6 @@ def _merged_tags(
     return merged
 
 
-def _schema_tags(schema: Schema) -> dict[str, tuple[str, ...]]:
-    return {column.name: column.tags for column in schema.columns if column.tags}
-
-
 def _describe_source(source: Source) -> str:
     if isinstance(source, pd.DataFrame):
         return f"DataFrame ({len(source)} rows)"
@@ -489,10 +488,10 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
     settings = ctx.settings.dataset(version.dataset)
     path = ctx.artifacts.local_path(version.content_hash)
     profile = Profile.from_dict(version.profile)
-    inferred = infer_schema(
+    inferred = merge_accepting(
+        current_schema,
         pq.read_schema(path),
         profile,
-        tags=_schema_tags(current_schema),
         max_categories=settings.max_categories,
     )
     change = classify_change(current_schema, inferred)

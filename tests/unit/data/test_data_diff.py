@@ -1,0 +1,115 @@
+"""Diffs of two dataset versions from their schemas and profiles."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathtolive.data.diff import DatasetDiff, diff_profiles, population_stability_index
+from pathtolive.data.formats import table_from_frame
+from pathtolive.data.profile import Profile, bin_values, profile_frame
+from pathtolive.data.schema import Schema, infer_schema
+
+
+def version(frame: pd.DataFrame) -> tuple[Schema, Profile]:
+    profile = profile_frame(frame)
+    return infer_schema(table_from_frame(frame).schema, profile), profile
+
+
+def diff(old: pd.DataFrame, new: pd.DataFrame) -> DatasetDiff:
+    return diff_profiles(*version(old), *version(new))
+
+
+def test_population_stability_index() -> None:
+    assert population_stability_index([10, 20, 30], [1, 2, 3]) == 0.0
+    shifted = population_stability_index([50, 50], [90, 10])
+    assert shifted == pytest.approx(0.4 * np.log(0.9 / 0.5) - 0.4 * np.log(0.1 / 0.5))
+    assert np.isfinite(population_stability_index([100, 0], [0, 100]))
+    assert population_stability_index([0, 0], [1, 2]) == 0.0
+
+
+def test_an_unchanged_version_only_reports_its_rows(loans: pd.DataFrame) -> None:
+    result = diff(loans, loans)
+
+    assert result.lines() == ["rows: 200 → 200 (+0.0%)"]
+    assert all(column.psi == 0.0 for column in result.columns if column.psi is not None)
+    income = next(column for column in result.columns if column.column == "income")
+    assert income.psi_method == "same_bins"
+
+
+def test_a_shifted_numeric_column_is_rebinned_onto_the_old_edges() -> None:
+    rng = np.random.default_rng(8)
+    old = pd.DataFrame({"x": rng.normal(0.0, 1.0, 20_000)})
+    new_values = rng.normal(0.7, 1.0, 20_000)
+    new = pd.DataFrame({"x": new_values})
+
+    column = diff(old, new).columns[0]
+
+    assert column.psi_method == "rebinned"
+    old_profile = profile_frame(old).column("x")
+    assert old_profile.numeric is not None
+    exact = population_stability_index(
+        old_profile.numeric.bin_counts, bin_values(old_profile, new_values)
+    )
+    assert column.psi == pytest.approx(exact, rel=0.1)
+    assert column.psi is not None
+    assert column.psi > 0.25
+    assert column.mean_after == pytest.approx(0.7, abs=0.05)
+
+
+def test_columns_added_removed_and_retyped() -> None:
+    old = pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [1, 2]})
+    new = pd.DataFrame({"a": [1.5, 2.5], "b": [1, 2], "d": [0, 1]})
+
+    result = diff(old, new)
+
+    assert result.added_columns == ("d",)
+    assert result.removed_columns == ("c",)
+    assert [(t.column, t.before, t.after) for t in result.type_changes] == [
+        ("a", "integer", "float"),
+        ("b", "string", "integer"),
+    ]
+    assert [column.column for column in result.columns] == ["a"]  # numeric to numeric only
+    lines = result.lines()
+    assert "added column: d" in lines
+    assert "removed column: c" in lines
+    assert "type changed: b string → integer" in lines
+
+
+def test_categories_that_appear_vanish_and_shift() -> None:
+    old = pd.DataFrame({"g": ["a"] * 60 + ["b"] * 30 + ["c"] * 10})
+    new = pd.DataFrame({"g": ["a"] * 30 + ["b"] * 30 + ["d"] * 40})
+
+    column = diff(old, new).columns[0]
+
+    assert column.new_categories == ("d",)
+    assert column.vanished_categories == ("c",)
+    assert column.shifts[0].value == "d"
+    assert (column.shifts[0].share_before, column.shifts[0].share_after) == (0.0, 0.4)
+    assert column.psi_method == "categories"
+    assert column.psi is not None
+    assert column.psi > 1.0
+    line = column.line()
+    assert line.startswith("g: new categories 'd'; vanished 'c'; largest shifts 'd' 0.0% → 40.0%")
+
+
+def test_null_rates_and_ranges_are_compared() -> None:
+    old = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]})
+    new = pd.DataFrame({"x": [1.0, None, 3.0, 9.0]})
+
+    line = diff(old, new).columns[0].line()
+
+    assert "nulls 0.0% → 25.0%" in line
+    assert "max 4 → 9" in line
+
+
+def test_diffs_round_trip_through_json(loans: pd.DataFrame) -> None:
+    changed = loans.assign(age=loans.age + 5, grade=loans.grade.replace("D", "E"))
+    result = diff(loans, changed)
+
+    text = json.dumps(result.to_dict(), allow_nan=False)
+
+    assert DatasetDiff.from_dict(json.loads(text)) == result
