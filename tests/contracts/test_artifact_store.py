@@ -537,3 +537,44 @@ def test_s3_storage_options_from_env() -> None:
         "client_kwargs": {"region_name": "eu-west-1", "endpoint_url": "http://minio:9000"},
     }
     assert s3_storage_options_from_env({}) == {}
+
+
+def test_staged_file_is_invisible_until_committed(backend: Backend, tmp_path: Path) -> None:
+    data = random_bytes(3 << 20, seed=11)
+    source = write(tmp_path / "big.bin", data)
+    staged = backend.store.stage_file(source)
+    assert staged.digest == blake3(data).hexdigest()
+    assert staged.size == len(data)
+    assert not backend.store.exists(staged.digest)
+    assert backend.list_objects() == []
+    info = staged.commit()
+    assert info.created
+    assert backend.store.get_bytes(staged.digest) == data
+    assert backend.list_temporary() == []
+
+
+def test_discarded_or_abandoned_stage_leaves_nothing(backend: Backend, tmp_path: Path) -> None:
+    source = write(tmp_path / "a.bin", random_bytes(5000, seed=12))
+    backend.store.stage_file(source).discard()
+    with backend.store.stage_file(source) as staged:
+        digest = staged.digest
+    assert not backend.store.exists(digest)
+    assert backend.list_temporary() == []
+    assert backend.list_objects() == []
+
+
+def test_staging_known_content_commits_as_not_created(backend: Backend, tmp_path: Path) -> None:
+    data = random_bytes(4096, seed=13)
+    backend.store.put_bytes(data)
+    source = write(tmp_path / "same.bin", data)
+    with backend.store.stage_file(source) as staged:
+        info = staged.commit()
+    assert not info.created
+    assert len(backend.list_objects()) == 1
+    assert backend.list_temporary() == []
+
+
+def test_staging_a_missing_file_is_not_found(backend: Backend, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        backend.store.stage_file(tmp_path / "absent.bin")
+    assert backend.list_temporary() == []

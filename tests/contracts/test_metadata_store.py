@@ -259,3 +259,15 @@ def test_row_counts_cover_every_table(store: MetadataStore) -> None:
         counts = session.row_counts()
     inspector = sa.inspect(store.engine)
     assert set(counts) == set(inspector.get_table_names()) - {"alembic_version"}
+
+
+def test_migrations_build_exactly_the_declared_tables(store: MetadataStore) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from pathtolive.store.metadata.tables import metadata
+
+    assert store.migrations_head() == store.head_revision()
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []

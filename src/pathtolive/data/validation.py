@@ -24,12 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import pandera.pandas as pandera
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -37,6 +36,9 @@ from pathtolive.data.formats import Kind, column_kind, open_parquet, table_from_
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.data.schema import ColumnSchema, ColumnType, Schema
 from pathtolive.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
 
 __all__ = [
     "VIOLATION_KINDS",
@@ -183,6 +185,10 @@ def to_pandera(schema: Schema, *, coerce: bool = False) -> pandera.DataFrameSche
     dtype-checked here (any date or timestamp type is accepted on the Arrow side).
     Extra columns are failures (``strict``).
     """
+    # Imported here: pandera takes a noticeable part of a second to import, and most
+    # commands (and clean data, proven clean by its profile) never need it.
+    import pandera.pandas as pandera
+
     columns: dict[str, pandera.Column] = {}
     for column in schema.columns:
         checks: list[pandera.Check] = []
@@ -349,6 +355,8 @@ class _Validator:
         self.tally.add(column.name, "type_changed", self.rows, examples)
 
     def _row_pass(self, columns: list[ColumnSchema], whole: set[str]) -> None:
+        import pandera.pandas as pandera
+
         names = [column.name for column in columns]
         checks = to_pandera(Schema(tuple(columns)))
         for column in columns:

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,9 +41,9 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
 )
-from pathtolive.hashing import hash_file
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
+from pathtolive.store.artifacts import StagedObject
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
@@ -86,6 +86,7 @@ class _Prepared:
     canonical: CanonicalTable
     digest: str
     profile: Profile
+    staged: StagedObject
 
 
 def add_dataset(
@@ -117,8 +118,10 @@ def add_dataset(
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
     label = source_label or _describe_source(source)
 
-    with _work_dir(ctx) as work_dir:
-        prepared = _prepare(source, work_dir, column_tags, settings.max_categories, fmt)
+    with (
+        _work_dir(ctx) as work_dir,
+        _prepare(ctx, source, work_dir, column_tags, settings.max_categories, fmt) as prepared,
+    ):
         with ctx.metadata.read() as session:
             existing = session.find_version_by_hash(name, prepared.digest)
             current = session.get_schema(name)
@@ -159,13 +162,7 @@ def add_dataset(
                     details={"validation": report.to_dict()},
                 )
 
-        stored = ctx.artifacts.put_file(
-            prepared.canonical.path,
-            digest=prepared.digest,
-            # A file we wrote ourselves may be linked (it is deleted next); a user's own
-            # file is copied so that later edits to it cannot reach the store.
-            link=prepared.canonical.temporary,
-        )
+        stored = prepared.staged.commit()
         try:
             version, created = _commit_version(
                 ctx, actor, name, label, prepared, status, report, schema_to_store, change, reason
@@ -177,13 +174,18 @@ def add_dataset(
     return AddResult(version, created=created, validation=report, schema_change=change)
 
 
+@contextmanager
 def _prepare(
+    ctx: ServiceContext,
     source: Source,
     work_dir: Path,
     tags: Mapping[str, Sequence[str]],
     max_categories: int,
     fmt: str | None,
-) -> _Prepared:
+) -> Iterator[_Prepared]:
+    """Canonical Parquet, profiled while a second thread copies it into the store's
+    staging area and hashes it in the same read. The staged copy is discarded unless the
+    caller commits it."""
     canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
     unknown = [column for column in tags if column not in canonical.arrow_schema.names]
     if unknown:
@@ -191,12 +193,19 @@ def _prepare(
             f"tagged column {unknown[0]!r} is not in the data; columns are "
             f"{', '.join(canonical.arrow_schema.names[:20])}"
         )
-    # Hash and profile in parallel: BLAKE3 and Arrow both release the GIL.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest_future = pool.submit(hash_file, canonical.path)
-        profile = compute_profile(canonical.path, tags=tags, max_categories=max_categories)
-        digest = digest_future.result()
-    return _Prepared(canonical, digest, profile)
+        # A file we wrote ourselves may be linked (it is deleted next); a user's own
+        # file is copied so that later edits to it cannot reach the store.
+        staging = pool.submit(ctx.artifacts.stage_file, canonical.path, link=canonical.temporary)
+        try:
+            profile = compute_profile(canonical.path, tags=tags, max_categories=max_categories)
+        except BaseException:
+            with suppress(Exception):
+                staging.result().discard()
+            raise
+        staged = staging.result()
+    with staged:
+        yield _Prepared(canonical, staged.digest, profile, staged)
 
 
 def _infer(prepared: _Prepared, tags: Mapping[str, Sequence[str]], max_categories: int) -> Schema:

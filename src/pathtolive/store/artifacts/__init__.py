@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathtolive.store.artifacts.base import ArtifactStore, ObjectInfo, object_key
+from pathtolive.store.artifacts.base import ArtifactStore, ObjectInfo, StagedObject, object_key
 from pathtolive.store.artifacts.fsspec_store import (
     S3_ENDPOINT_URL_ENV,
     FsspecArtifactStore,
@@ -24,6 +24,7 @@ __all__ = [
     "FsspecArtifactStore",
     "LocalArtifactStore",
     "ObjectInfo",
+    "StagedObject",
     "object_key",
     "open_artifact_store",
     "register_artifact_backend",

@@ -16,7 +16,7 @@ from pathlib import Path
 from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError
 from pathtolive.hashing import hash_file, is_digest
 
-__all__ = ["ArtifactStore", "ObjectInfo", "object_key"]
+__all__ = ["ArtifactStore", "ObjectInfo", "StagedObject", "object_key"]
 
 
 def object_key(digest: str) -> str:
@@ -33,6 +33,30 @@ class ObjectInfo:
     created: bool  # False when the content was already stored
 
 
+class StagedObject(abc.ABC):
+    """Bytes copied into the store under a temporary name and hashed in the same pass,
+    not yet visible as an object. ``commit()`` publishes them under their digest;
+    ``discard()`` (or leaving the ``with`` block without a commit) removes them. This lets
+    a caller copy a large file while it checks the data, and decide afterwards."""
+
+    digest: str
+    size: int
+
+    @abc.abstractmethod
+    def commit(self) -> ObjectInfo:
+        """Publish the object (``created=False`` when it was stored already)."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Remove the staged bytes; a no-op after a commit."""
+
+    def __enter__(self) -> StagedObject:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.discard()
+
+
 class ArtifactStore(abc.ABC):
     """Content-addressed object storage. Implementations: local folder, fsspec (``s3://``)."""
 
@@ -44,6 +68,11 @@ class ArtifactStore(abc.ABC):
         trusted only if the caller computed it from these very bytes). ``link`` allows a
         hard link or reflink instead of a copy where the backend and filesystem allow; the
         source must then never be modified in place."""
+
+    @abc.abstractmethod
+    def stage_file(self, path: Path, *, link: bool = False) -> StagedObject:
+        """Copy (or with ``link``, hard-link) the file into the store's temporary area,
+        hashing it in the same read; see :class:`StagedObject`."""
 
     @abc.abstractmethod
     def put_bytes(self, data: bytes) -> ObjectInfo:

@@ -29,6 +29,7 @@ from pathtolive import env
 from pathtolive.errors import (
     IntegrityError,
     MissingExtraError,
+    NotFoundError,
     StoreError,
     UnknownSchemeError,
 )
@@ -36,6 +37,7 @@ from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
     ArtifactStore,
     ObjectInfo,
+    StagedObject,
     check_digest,
     corrupt_object_error,
     hash_source,
@@ -161,6 +163,33 @@ class FsspecArtifactStore(ArtifactStore):
                 self._discard(tmp)
                 raise
         return ObjectInfo(expected, size, created=True)
+
+    def stage_file(self, path: Path, *, link: bool = False) -> StagedObject:
+        """Upload the file to a temporary key, hashing it as it goes (``link`` is ignored)."""
+        source = Path(path)
+        if not source.is_file():
+            raise NotFoundError(f"{source} does not exist; check the path")
+        tmp = self._tmp_key()
+        with self._backend("add an object"):
+            try:
+                digest = self._upload_hashing(source, tmp)
+            except BaseException:
+                self._discard(tmp)
+                raise
+        return _FsspecStaged(self, tmp, digest, source.stat().st_size)
+
+    def _commit_staged(self, tmp: str, digest: str, size: int) -> ObjectInfo:
+        key = self._key(digest)
+        with self._backend("add an object"):
+            if self._remote_size(key) == size:
+                self._discard(tmp)
+                return ObjectInfo(digest, size, created=False)
+            try:
+                self._publish(tmp, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
+        return ObjectInfo(digest, size, created=True)
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Upload in-memory bytes."""
@@ -367,3 +396,22 @@ def _require_s3fs(url: str) -> tuple[type[BaseException], ...]:
         botocore_exceptions.ClientError,
     )
     return errors
+
+
+class _FsspecStaged(StagedObject):
+    def __init__(self, store: FsspecArtifactStore, tmp: str, digest: str, size: int) -> None:
+        self._store = store
+        self._tmp: str | None = tmp
+        self.digest = digest
+        self.size = size
+
+    def commit(self) -> ObjectInfo:
+        if self._tmp is None:
+            raise StoreError("this staged object was committed or discarded already")
+        tmp, self._tmp = self._tmp, None
+        return self._store._commit_staged(tmp, self.digest, self.size)
+
+    def discard(self) -> None:
+        if self._tmp is not None:
+            tmp, self._tmp = self._tmp, None
+            self._store._discard(tmp)

@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from pathtolive.errors import IntegrityError, StoreError
-from pathtolive.hashing import hash_bytes, hash_file, is_digest
+from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
+from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
     ArtifactStore,
     ObjectInfo,
+    StagedObject,
     check_digest,
     corrupt_object_error,
     hash_source,
@@ -34,6 +35,7 @@ from pathtolive.store.artifacts.base import (
 __all__ = ["LocalArtifactStore"]
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+_CHUNK = 16 << 20
 _DEFAULT_TEMPORARY_AGE = 3600.0
 
 
@@ -95,6 +97,23 @@ class LocalArtifactStore(ArtifactStore):
             finally:
                 tmp.unlink(missing_ok=True)
         return ObjectInfo(expected, size, created=created)
+
+    def stage_file(self, path: Path, *, link: bool = False) -> StagedObject:
+        """Copy the file to a temporary name in the store, hashing it in the same read
+        (one pass over the source instead of a hash and then a copy)."""
+        source = Path(path)
+        with self._store_errors("add an object"):
+            tmp = self._new_temporary()
+            try:
+                if link and _hard_link(source, tmp):
+                    digest, size = hash_source(tmp), tmp.stat().st_size
+                else:
+                    digest, size = _copy_hashing(source, tmp)
+                    os.chmod(tmp, _READ_ONLY)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return _LocalStaged(self, tmp, digest, size)
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Store in-memory bytes."""
@@ -227,6 +246,17 @@ class LocalArtifactStore(ArtifactStore):
             _make_dirs(self._tmp)
         return self._tmp / f"{uuid.uuid4().hex}.tmp"
 
+    def _commit_staged(self, tmp: Path, digest: str, size: int) -> ObjectInfo:
+        final = self._object_path(digest)
+        with self._store_errors("add an object"):
+            if _size_of(final) == size:
+                tmp.unlink(missing_ok=True)
+                return ObjectInfo(digest, size, created=False)
+            _fsync_file(tmp)
+            created = self._publish(tmp, final, size)
+            tmp.unlink(missing_ok=True)
+        return ObjectInfo(digest, size, created=created)
+
     def _publish(self, tmp: Path, final: Path, size: int) -> bool:
         """Rename ``tmp`` to ``final``; False when another writer published it first."""
         if not final.parent.is_dir():
@@ -300,3 +330,44 @@ def _fsync_dir(path: Path) -> None:
     if os.name != "posix":
         return
     _fsync_file(path)
+
+
+class _LocalStaged(StagedObject):
+    def __init__(self, store: LocalArtifactStore, tmp: Path, digest: str, size: int) -> None:
+        self._store = store
+        self._tmp: Path | None = tmp
+        self.digest = digest
+        self.size = size
+
+    def commit(self) -> ObjectInfo:
+        if self._tmp is None:
+            raise StoreError("this staged object was committed or discarded already")
+        tmp, self._tmp = self._tmp, None
+        return self._store._commit_staged(tmp, self.digest, self.size)
+
+    def discard(self) -> None:
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+
+def _copy_hashing(source: Path, dest: Path) -> tuple[str, int]:
+    """Copy ``source`` to ``dest`` and hash the bytes copied, reading the source once."""
+    hasher = new_hasher()
+    size = 0
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    try:
+        reader = source.open("rb", buffering=0)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"{source} does not exist; check the path") from exc
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    with reader, dest.open("xb") as writer:
+        while read := reader.readinto(buffer):
+            chunk = view[:read]
+            hasher.update(chunk)
+            writer.write(chunk)
+            size += read
+    digest: str = hasher.hexdigest()
+    return digest, size

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -109,4 +111,147 @@ tokens = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+_BIGINT = BigInteger().with_variant(Integer, "sqlite")
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("python", String(100), nullable=False),
+    Column("platform", String(200), nullable=False),
+    Column("packages_json", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(40), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("pipeline", String(200), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("code_commit", String(64), nullable=True),
+    Column("code_dirty", Boolean, nullable=False),
+    Column("code_diff_hash", String(64), nullable=True),
+    Column("pipelines_hash", String(64), nullable=True),
+    Column("environment_digest", String(64), ForeignKey("environments.digest"), nullable=True),
+    Column("params_json", Text, nullable=False),
+    Column("graph_json", Text, nullable=True),
+    Column("outputs_json", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("reproduces", String(40), nullable=True),
+    Index("ix_runs_started_at", "started_at"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.run_id"), primary_key=True),
+    Column("parameter", String(200), primary_key=True),
+    Column("dataset_version_id", Integer, ForeignKey("dataset_versions.id"), nullable=False),
+    Index("ix_run_inputs_dataset_version_id", "dataset_version_id"),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.run_id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value_json", Text, nullable=False),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), ForeignKey("runs.run_id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=True),
+    Column("timestamp", Float, nullable=False),
+    Index("ix_run_metrics_run_id_key", "run_id", "key"),
+)
+
+run_steps = Table(
+    "run_steps",
+    metadata,
+    Column("run_id", String(40), ForeignKey("runs.run_id"), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("cache_key", String(64), nullable=False),
+    Column("cached", Boolean, nullable=False),
+    Column("output_digest", String(64), nullable=True),
+    Column("status", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("logs", Text, nullable=False),
+    Column("error", Text, nullable=True),
+)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("cache_key", String(64), primary_key=True),
+    Column("step", String(200), nullable=False),
+    Column("output_digest", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("artifact_bytes", BigInteger, nullable=False),
+    Column("flavor", String(40), nullable=False),
+    Column("trusted_types_json", Text, nullable=False),
+    Column("signature_json", Text, nullable=True),
+    Column("metrics_json", Text, nullable=False),
+    Column("run_id", String(40), ForeignKey("runs.run_id"), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("tags_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_version"),
+    Index("ix_model_versions_run_id", "run_id"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_alias_history_model_id_alias", "model_id", "alias"),
 )
