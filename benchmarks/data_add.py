@@ -94,15 +94,15 @@ def dvc_add(data: Path, dvc_bin: Path) -> tuple[float, float]:
 
 
 def content_addressing(data: Path) -> float:
-    """BLAKE3 hash + store the object into a fresh local store: what `dvc add` does."""
-    from pathtolive.hashing import hash_file
+    """Hash + store the object into a fresh local store (what `dvc add` does), the way
+    `data add` does it: one read that copies and hashes, then the rename into place."""
     from pathtolive.store.artifacts import LocalArtifactStore
 
     root = Path(tempfile.mkdtemp(prefix="cas-", dir=WORK))
     try:
         store = LocalArtifactStore(root)
         started = time.perf_counter()
-        store.put_file(data, digest=hash_file(data))
+        store.stage_file(data).commit()
         return time.perf_counter() - started
     finally:
         shutil.rmtree(root, ignore_errors=True)

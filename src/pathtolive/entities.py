@@ -10,9 +10,15 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "AliasMove",
     "AuditEvent",
     "Dataset",
     "DatasetVersion",
+    "Metric",
+    "Model",
+    "ModelVersion",
+    "Run",
+    "RunStep",
     "SchemaVersion",
     "Token",
 ]
@@ -96,3 +102,102 @@ class Token:
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution that produced (or tried to produce) a model: a pipeline run, a model
+    registered from a notebook, or an import."""
+
+    run_id: str
+    kind: str  # "pipeline" | "notebook" | "import"
+    pipeline: str | None
+    status: str  # "running" | "succeeded" | "failed" | "cancelled"
+    actor: str
+    started_at: datetime
+    finished_at: datetime | None
+    code_commit: str | None
+    code_dirty: bool
+    code_diff_hash: str | None
+    pipelines_hash: str | None
+    environment_digest: str | None
+    params: dict[str, Any]
+    inputs: dict[str, str]  # pipeline parameter -> dataset version ref, e.g. "loans@2"
+    outputs: dict[str, Any] | None = None
+    graph: dict[str, Any] | None = None
+    error: str | None = None
+    reproduces: str | None = None
+
+
+@dataclass(frozen=True)
+class RunStep:
+    """One step call of a run, as recorded when it ended."""
+
+    position: int
+    name: str
+    cache_key: str
+    cached: bool
+    output_digest: str | None
+    status: str
+    started_at: datetime
+    seconds: float
+    logs: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    value: float
+    step: int | None
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class Model:
+    """A named model; its versions are numbered from 1."""
+
+    name: str
+    created_at: datetime
+    created_by: str
+    latest_version: int | None
+    aliases: dict[str, int]
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """An immutable model version: artifact (by digest), flavor, signature, metrics and
+    the run it came from."""
+
+    model: str
+    version: int
+    artifact_digest: str
+    artifact_bytes: int
+    flavor: str
+    trusted_types: tuple[str, ...]
+    signature: dict[str, Any] | None
+    metrics: dict[str, float]
+    run_id: str
+    source: str  # "run" | "notebook" | "imported"
+    description: str
+    tags: dict[str, str]
+    created_at: datetime
+    created_by: str
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One move of an alias (``to_version`` None: the alias was removed)."""
+
+    model: str
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    at: datetime
+    actor: str
+    reason: str

@@ -22,6 +22,8 @@ from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersi
 from pathtolive.errors import DatabaseOutdatedError, StoreError
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata.engine import make_engine
+from pathtolive.store.metadata.models import ModelQueries
+from pathtolive.store.metadata.runs import RunQueries
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -160,7 +162,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class MetadataSession:
+class MetadataSession(RunQueries, ModelQueries):
     """Typed operations inside one transaction."""
 
     def __init__(self, connection: Connection) -> None:

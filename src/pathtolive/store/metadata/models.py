@@ -1,0 +1,253 @@
+"""Queries on models, model versions, aliases and alias history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from pathtolive.entities import AliasMove, Model, ModelVersion
+from pathtolive.store.metadata import tables as t
+from pathtolive.store.metadata._rows import Queries, dumps, utc
+
+__all__ = ["ModelQueries"]
+
+
+class ModelQueries(Queries):
+    def model_id(self, name: str) -> int | None:
+        return self.connection.scalar(select(t.models.c.id).where(t.models.c.name == name))
+
+    def create_model(self, name: str, created_at: datetime, created_by: str) -> int:
+        result = self.connection.execute(
+            insert(t.models).values(name=name, created_at=created_at, created_by=created_by)
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def _aliases(self, model_id: int) -> dict[str, int]:
+        query = (
+            select(t.aliases.c.alias, t.model_versions.c.version)
+            .join(t.model_versions, t.model_versions.c.id == t.aliases.c.model_version_id)
+            .where(t.aliases.c.model_id == model_id)
+            .order_by(t.aliases.c.alias)
+        )
+        return {row.alias: row.version for row in self.connection.execute(query)}
+
+    def list_models(self) -> list[Model]:
+        latest = (
+            select(t.model_versions.c.model_id, func.max(t.model_versions.c.version).label("v"))
+            .group_by(t.model_versions.c.model_id)
+            .subquery()
+        )
+        query = (
+            select(t.models, latest.c.v)
+            .outerjoin(latest, latest.c.model_id == t.models.c.id)
+            .order_by(t.models.c.name)
+        )
+        return [
+            Model(
+                name=row.name,
+                created_at=utc(row.created_at),
+                created_by=row.created_by,
+                latest_version=row.v,
+                aliases=self._aliases(row.id),
+            )
+            for row in self.connection.execute(query)
+        ]
+
+    def get_model(self, name: str) -> Model | None:
+        return next((m for m in self.list_models() if m.name == name), None)
+
+    def latest_model_version_number(self, model_id: int) -> int | None:
+        latest = self.connection.scalar(
+            select(func.max(t.model_versions.c.version)).where(
+                t.model_versions.c.model_id == model_id
+            )
+        )
+        return None if latest is None else int(latest)
+
+    def insert_model_version(
+        self,
+        model_id: int,
+        *,
+        version: int,
+        artifact_digest: str,
+        artifact_bytes: int,
+        flavor: str,
+        trusted_types: Sequence[str],
+        signature: Mapping[str, Any] | None,
+        metrics: Mapping[str, float],
+        run_id: str,
+        source: str,
+        description: str,
+        tags: Mapping[str, str],
+        created_at: datetime,
+        created_by: str,
+    ) -> None:
+        self.connection.execute(
+            insert(t.model_versions).values(
+                model_id=model_id,
+                version=version,
+                artifact_digest=artifact_digest,
+                artifact_bytes=artifact_bytes,
+                flavor=flavor,
+                trusted_types_json=dumps(list(trusted_types)),
+                signature_json=None if signature is None else dumps(dict(signature)),
+                metrics_json=dumps(dict(metrics)),
+                run_id=run_id,
+                source=source,
+                description=description,
+                tags_json=dumps(dict(tags)),
+                created_at=created_at,
+                created_by=created_by,
+            )
+        )
+
+    def _version_rows(self, name: str) -> Any:
+        return (
+            select(t.model_versions, t.models.c.name.label("model_name"))
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == name)
+            .order_by(t.model_versions.c.version)
+        )
+
+    def _model_version(self, row: Any, aliases: Mapping[str, int]) -> ModelVersion:
+        return ModelVersion(
+            model=row.model_name,
+            version=row.version,
+            artifact_digest=row.artifact_digest,
+            artifact_bytes=row.artifact_bytes,
+            flavor=row.flavor,
+            trusted_types=tuple(json.loads(row.trusted_types_json)),
+            signature=None if row.signature_json is None else json.loads(row.signature_json),
+            metrics=json.loads(row.metrics_json),
+            run_id=row.run_id,
+            source=row.source,
+            description=row.description,
+            tags=json.loads(row.tags_json),
+            created_at=utc(row.created_at),
+            created_by=row.created_by,
+            aliases=tuple(sorted(a for a, v in aliases.items() if v == row.version)),
+        )
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        model_id = self.model_id(name)
+        if model_id is None:
+            return []
+        aliases = self._aliases(model_id)
+        return [
+            self._model_version(row, aliases)
+            for row in self.connection.execute(self._version_rows(name))
+        ]
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion | None:
+        model_id = self.model_id(name)
+        if model_id is None:
+            return None
+        query = self._version_rows(name).where(t.model_versions.c.version == version)
+        row = self.connection.execute(query).first()
+        return None if row is None else self._model_version(row, self._aliases(model_id))
+
+    def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        query = (
+            select(t.model_versions, t.models.c.name.label("model_name"))
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.model_versions.c.run_id == run_id)
+            .order_by(t.models.c.name, t.model_versions.c.version)
+        )
+        rows = list(self.connection.execute(query))
+        return [self._model_version(row, self._aliases(row.model_id)) for row in rows]
+
+    # -- aliases -----------------------------------------------------------------------
+
+    def alias_version(self, name: str, alias: str, *, lock: bool = False) -> int | None:
+        """The version an alias points at; with ``lock``, the row stays locked until the
+        transaction ends (PostgreSQL; SQLite holds the database lock anyway)."""
+        query = (
+            select(t.model_versions.c.version)
+            .join(t.aliases, t.aliases.c.model_version_id == t.model_versions.c.id)
+            .join(t.models, t.models.c.id == t.aliases.c.model_id)
+            .where(t.models.c.name == name, t.aliases.c.alias == alias)
+        )
+        if lock and self.connection.dialect.name != "sqlite":
+            query = query.with_for_update(of=t.aliases)
+        return self.connection.scalar(query)
+
+    def move_alias(
+        self,
+        name: str,
+        alias: str,
+        to_version: int | None,
+        *,
+        at: datetime,
+        actor: str,
+        reason: str = "",
+    ) -> int | None:
+        """Point ``alias`` at ``to_version`` (None removes it) and record the move in the
+        alias history; returns the version it pointed at before."""
+        model_id = self.model_id(name)
+        assert model_id is not None
+        before = self.alias_version(name, alias, lock=True)
+        if to_version is None:
+            self.connection.execute(
+                t.aliases.delete().where(
+                    t.aliases.c.model_id == model_id, t.aliases.c.alias == alias
+                )
+            )
+        else:
+            version_id = self.connection.scalar(
+                select(t.model_versions.c.id).where(
+                    t.model_versions.c.model_id == model_id,
+                    t.model_versions.c.version == to_version,
+                )
+            )
+            assert version_id is not None
+            values = {"model_version_id": version_id, "updated_at": at, "updated_by": actor}
+            if before is None:
+                self.connection.execute(
+                    insert(t.aliases).values(model_id=model_id, alias=alias, **values)
+                )
+            else:
+                self.connection.execute(
+                    update(t.aliases)
+                    .where(t.aliases.c.model_id == model_id, t.aliases.c.alias == alias)
+                    .values(**values)
+                )
+        self.connection.execute(
+            insert(t.alias_history).values(
+                model_id=model_id,
+                alias=alias,
+                from_version=before,
+                to_version=to_version,
+                at=at,
+                actor=actor,
+                reason=reason,
+            )
+        )
+        return before
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        query = (
+            select(t.alias_history)
+            .join(t.models, t.models.c.id == t.alias_history.c.model_id)
+            .where(t.models.c.name == name)
+            .order_by(t.alias_history.c.id)
+        )
+        if alias is not None:
+            query = query.where(t.alias_history.c.alias == alias)
+        return [
+            AliasMove(
+                model=name,
+                alias=row.alias,
+                from_version=row.from_version,
+                to_version=row.to_version,
+                at=utc(row.at),
+                actor=row.actor,
+                reason=row.reason,
+            )
+            for row in self.connection.execute(query)
+        ]
