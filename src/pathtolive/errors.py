@@ -22,7 +22,9 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     ├── IntegrityError               stored bytes whose hash does not match their address
     ├── StoreError                   the metadata or artifact store failed
     │   └── DatabaseOutdatedError    the database needs `pathtolive db upgrade`
-    └── VerificationFailedError      a check that was asked for found a problem
+    ├── VerificationFailedError      a check that was asked for found a problem
+    └── RunFailedError               a pipeline's own code failed
+        └── StepFailedError          one of its steps raised
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ __all__ = [
     "NotFoundError",
     "PathToLiveError",
     "PermissionDeniedError",
+    "RunFailedError",
+    "StepFailedError",
     "StoreError",
     "UnknownSchemeError",
     "UnsupportedFormatError",
@@ -171,6 +175,22 @@ class VerificationFailedError(PathToLiveError):
     exit_code = 1
 
 
+class RunFailedError(PathToLiveError):
+    """The pipeline's own code raised outside any step (for instance a wrong call to a
+    step). ``details["traceback"]`` holds the traceback."""
+
+    code = "run_failed"
+    http_status = 500
+    exit_code = 11
+
+
+class StepFailedError(RunFailedError):
+    """A step raised. The message is one line (``step 'train' failed: ZeroDivisionError:
+    division by zero``); ``details`` holds the step, its index and the traceback."""
+
+    code = "step_failed"
+
+
 ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     PathToLiveError,
     ConfigError,
@@ -189,4 +209,6 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     StoreError,
     DatabaseOutdatedError,
     VerificationFailedError,
+    RunFailedError,
+    StepFailedError,
 )

@@ -1,6 +1,6 @@
 """What the LightGBM and XGBoost flavors share: the archive and classifier arithmetic.
 
-A booster artifact is a zip (see :mod:`._archive`) of two members: ``pathtolive.json``,
+A booster artifact is a zip (see :mod:`pathtolive.archive`) of two members: ``pathtolive.json``,
 what the scikit-learn wrapper knew (estimator class, objective, classes, feature names,
 library version), and the booster in the library's own format, readable by the library's
 tools once unzipped.
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from pathtolive.archive import read_members, write_archive
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
-from pathtolive.registry.flavors._archive import read_members, write_archive
 from pathtolive.registry.flavors.base import ClassLabel
 
 __all__ = ["labels", "most_likely", "pack", "probabilities", "unpack"]

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pathtolive.archive import read_members, write_archive
 from pathtolive.errors import InvalidInputError
-from pathtolive.registry.flavors._archive import read_members, write_archive
 from pathtolive.registry.flavors.base import (
     Flavor,
     LoadedModel,

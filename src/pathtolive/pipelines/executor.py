@@ -1,0 +1,419 @@
+"""Run a pipeline: call its function, and run, cache and record each step it calls.
+
+The service calls :func:`execute` with the datasets, the bound params and three seams it
+owns: an :class:`ObjectStore` (the artifact store) that keeps every step's output, a
+:class:`StepCache` (the metadata store) from cache key to the digest of a
+:class:`~pathtolive.pipelines.results.StepResult` (the output's digest and the metrics the
+step logged, replayed on a cache hit), and a
+:class:`~pathtolive.pipelines.tracking.MetricSink` for logged metrics. ``on_step`` is
+called with each step's :class:`~pathtolive.pipelines.records.StepRecord` as it ends.
+
+A step call's cache key is the BLAKE3 digest of the step's source hash, its plain
+arguments (canonical JSON) and the fingerprints of its other arguments: a dataset's
+content hash; the digest of an earlier step's output (the executor knows outputs by
+identity, and keeps them alive for the run so identities are not reused); for anything
+else, the digest of the value as :func:`~pathtolive.pipelines.serialize.dumps` writes it.
+So a run with the same code, params and data runs no step at all, and a change reruns
+exactly the steps it reaches: a step whose new output is byte-identical to the old one
+leaves the steps after it cached.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from pathtolive.errors import (
+    IntegrityError,
+    InvalidInputError,
+    PathToLiveError,
+    RunFailedError,
+    StepFailedError,
+)
+from pathtolive.hashing import hash_bytes
+from pathtolive.pipelines.canonical import is_plain, json_digest
+from pathtolive.pipelines.dataset import Dataset
+from pathtolive.pipelines.decorators import Pipeline, Step
+from pathtolive.pipelines.logcapture import Tail, capture_logs
+from pathtolive.pipelines.records import (
+    GraphEdge,
+    GraphNode,
+    RunGraph,
+    RunOutcome,
+    StepRecord,
+    StepStatus,
+)
+from pathtolive.pipelines.results import StepResult
+from pathtolive.pipelines.serialize import dumps, loads
+from pathtolive.pipelines.tracking import ActiveRun, MetricSink, activate, split_result
+from pathtolive.store.artifacts.base import ObjectInfo
+
+__all__ = ["CACHE_KEY_VERSION", "ObjectStore", "StepCache", "execute"]
+
+CACHE_KEY_VERSION = 1
+"""Part of every cache key: bumping it retires every cached step output at once."""
+
+_SCALARS: tuple[type, ...] = (type(None), bool, int, float, str)
+
+
+class ObjectStore(Protocol):
+    """Where step outputs are kept, by the digest of their bytes."""
+
+    def put_bytes(self, data: bytes) -> ObjectInfo:
+        """Store ``data``; the same bytes are kept once."""
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The bytes stored under ``digest``, verified; ``NotFoundError`` when absent."""
+
+
+class StepCache(Protocol):
+    """Which result a step call with a given cache key produced.
+
+    The digests it keeps are those of step results (small JSON objects in the object
+    store), not of the outputs themselves; a store may evict entries at will.
+    """
+
+    def lookup(self, key: str) -> str | None:
+        """The result digest remembered for ``key``, or None."""
+
+    def remember(self, key: str, step_name: str, digest: str) -> None:
+        """Remember that the call with ``key`` (of step ``step_name``) gave ``digest``."""
+
+
+@dataclass(frozen=True)
+class _Output:
+    index: int
+    element: int | None
+    digest: str
+
+
+@dataclass(frozen=True)
+class _Call:
+    """A step call about to run: what its record will say whatever happens."""
+
+    index: int
+    step: Step[..., Any]
+    cache_key: str
+    params: dict[str, Any]
+    fingerprints: dict[str, str]
+    started_at: datetime
+    clock: float
+
+    def record(
+        self,
+        status: StepStatus,
+        *,
+        cached: bool = False,
+        output_digest: str | None = None,
+        logs: str = "",
+        error: str | None = None,
+    ) -> StepRecord:
+        return StepRecord(
+            index=self.index,
+            name=self.step.name,
+            source_hash=self.step.source_hash,
+            cache_key=self.cache_key,
+            cached=cached,
+            status=status,
+            started_at=self.started_at,
+            seconds=time.perf_counter() - self.clock,
+            params=self.params,
+            input_fingerprints=self.fingerprints,
+            output_digest=output_digest,
+            logs=logs,
+            error=error,
+        )
+
+
+class _Runner:
+    """Runs the step calls of one pipeline run (the active run's ``StepRunner``)."""
+
+    def __init__(
+        self,
+        *,
+        store: ObjectStore,
+        cache: StepCache,
+        sink: MetricSink,
+        use_cache: bool,
+        on_step: Callable[[StepRecord], None] | None,
+        echo: bool,
+        data: Mapping[str, Dataset],
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.use_cache = use_cache
+        self.on_step = on_step
+        self.echo = echo
+        self.run = ActiveRun(sink, self)
+        self.records: list[StepRecord] = []
+        self.nodes: list[GraphNode] = []
+        self.edges: list[GraphEdge] = []
+        self._outputs: dict[int, _Output] = {}
+        self._alive: list[object] = []
+        self._data_names = {id(dataset): name for name, dataset in data.items()}
+        self._in_step = False
+
+    def call_step(self, step: Step[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._in_step:
+            # A step called from inside another step is part of that step's work: it runs
+            # as a plain call, covered by the outer step's cache key.
+            return step.func(*args, **kwargs)
+        bound = step.signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        index = len(self.nodes)
+        params, fingerprints = self._describe_inputs(step, index, bound.arguments)
+        key = json_digest(
+            {
+                "version": CACHE_KEY_VERSION,
+                "step": step.source_hash,
+                "params": params,
+                "inputs": fingerprints,
+            }
+        )
+        self.nodes.append(GraphNode(index, step.name))
+        # What the pipeline's own code logged before this call is not the step's: out it
+        # goes, so that what is pending at the end is exactly what the step logged.
+        self.run.flush()
+        call = _Call(index, step, key, params, fingerprints, datetime.now(UTC), time.perf_counter())
+        if self.use_cache and step.cache:
+            hit = self._from_cache(key)
+            if hit is not None:
+                result, value = hit
+                for metric_key, number, iteration in result.metrics:
+                    self.run.add_metric(metric_key, number, iteration)
+                if result.params:
+                    self.run.add_params(result.params)
+                digest = result.output_digest
+                self._finish(call.record("succeeded", cached=True, output_digest=digest))
+                self._track(index, value, digest)
+                return value
+        tail = Tail()
+        value = self._run(call, tail, bound.args, bound.kwargs)
+        try:
+            info = self.store.put_bytes(dumps(value, origin=f"step {step.name!r} returned"))
+            if step.cache:
+                self._remember(key, step.name, info.digest)
+        except PathToLiveError as exc:
+            self._finish(call.record("failed", logs=tail.text(), error=exc.message))
+            raise
+        self._finish(call.record("succeeded", output_digest=info.digest, logs=tail.text()))
+        self._track(index, value, info.digest)
+        return value
+
+    def _run(self, call: _Call, tail: Tail, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self._in_step = True
+        try:
+            with capture_logs(tail, echo=self.echo):
+                return call.step.func(*args, **kwargs)
+        except Exception as exc:
+            text = _traceback_text(exc)
+            self._finish(call.record("failed", logs=tail.text(), error=text))
+            raise StepFailedError(
+                f"step {call.step.name!r} failed: {_one_line(exc)}",
+                details={
+                    "step": call.step.name,
+                    "index": call.index,
+                    "exception": type(exc).__name__,
+                    "traceback": text,
+                },
+            ) from exc
+        except BaseException as exc:
+            # Ctrl-C and friends go up unchanged (the service marks the run cancelled);
+            # the step's record and what it logged are kept first.
+            self._finish(call.record("cancelled", logs=tail.text(), error=_traceback_text(exc)))
+            raise
+        finally:
+            self._in_step = False
+
+    def _remember(self, key: str, step_name: str, output_digest: str) -> None:
+        metrics, params = self.run.pending()
+        logged = tuple((metric.key, metric.value, metric.step) for metric in metrics)
+        result = StepResult(output_digest, logged, params)
+        self.cache.remember(key, step_name, self.store.put_bytes(result.to_bytes()).digest)
+
+    def _from_cache(self, key: str) -> tuple[StepResult, Any] | None:
+        digest = self.cache.lookup(key)
+        if digest is None:
+            return None
+        try:
+            result = StepResult.from_bytes(self.store.get_bytes(digest))
+            return result, loads(self.store.get_bytes(result.output_digest))
+        except IntegrityError:
+            raise  # a corrupt store must be seen, not papered over by a rerun
+        except PathToLiveError:
+            # The object was deleted, or this pathtolive cannot read it (a newer format,
+            # a model library upgraded since): computing the step again is the answer.
+            return None
+
+    def _finish(self, record: StepRecord) -> None:
+        self.records.append(record)
+        self.run.flush()
+        if self.on_step is not None:
+            self.on_step(record)
+
+    def _track(self, index: int, value: object, digest: str) -> None:
+        self._alive.append(value)
+        if type(value) not in _SCALARS:
+            self._outputs[id(value)] = _Output(index, None, digest)
+        if type(value) is tuple:
+            for position, item in enumerate(value):
+                # Scalars are known by value: small ints and strings are shared objects,
+                # so their identity says nothing about where they came from.
+                if type(item) not in _SCALARS:
+                    element = json_digest({"output": digest, "element": position})
+                    self._outputs[id(item)] = _Output(index, position, element)
+
+    def _describe_inputs(
+        self, step: Step[..., Any], index: int, arguments: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        params: dict[str, Any] = {}
+        fingerprints: dict[str, str] = {}
+        for name, value in arguments.items():
+            sources: list[tuple[int | str, int | None]] = []
+            origin = f"argument {name!r} of step {step.name!r} is"
+            fingerprint = self._fingerprint(value, sources, origin)
+            if not sources and is_plain(value):
+                params[name] = value
+            else:
+                fingerprints[name] = fingerprint
+            self.edges.extend(
+                GraphEdge(source, index, name, element) for source, element in sources
+            )
+        return params, fingerprints
+
+    def _fingerprint(
+        self, value: object, sources: list[tuple[int | str, int | None]], origin: str
+    ) -> str:
+        output = self._outputs.get(id(value))
+        if output is not None:
+            sources.append((output.index, output.element))
+            return output.digest
+        if isinstance(value, Dataset):
+            name = self._data_names.get(id(value))
+            if name is not None:
+                sources.append((name, None))
+            return value.content_hash
+        if type(value) is list or type(value) is tuple:
+            items = [self._fingerprint(item, sources, origin) for item in value]
+            return json_digest({"kind": type(value).__name__, "items": items})
+        if type(value) is dict and all(isinstance(key, str) for key in value):
+            entries = {key: self._fingerprint(item, sources, origin) for key, item in value.items()}
+            return json_digest({"kind": "dict", "items": entries})
+        if is_plain(value):
+            return json_digest(value)
+        return hash_bytes(dumps(value, origin=origin))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _traceback_text(exc: BaseException) -> str:
+    # Start at the user's code: the frames of this module say nothing to the reader.
+    tb: TracebackType | None = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
+def _check_call(
+    pipeline: Pipeline[..., Any], data: Mapping[str, Dataset], params: Mapping[str, Any]
+) -> dict[str, Any]:
+    name = pipeline.name
+    missing = [param for param in pipeline.data_params if param not in data]
+    if missing:
+        raise InvalidInputError(
+            f"pipeline {name!r} reads {', '.join(missing)}: give a dataset version for each"
+        )
+    for key, dataset in data.items():
+        if key not in pipeline.data_params:
+            raise InvalidInputError(
+                f"pipeline {name!r} has no dataset input {key!r}; its dataset inputs are "
+                f"{', '.join(pipeline.data_params) or 'none'}"
+            )
+        if not isinstance(dataset, Dataset):
+            raise InvalidInputError(f"dataset input {key!r} must be a Dataset, not {dataset!r}")
+    known = {param.name: param for param in pipeline.params}
+    unknown = [key for key in params if key not in known]
+    if unknown:
+        raise InvalidInputError(
+            f"pipeline {name!r} has no param {unknown[0]!r}; bind params with bind_params()"
+        )
+    complete = dict(params)
+    for param in pipeline.params:
+        if param.name not in complete:
+            if param.required:
+                raise InvalidInputError(
+                    f"pipeline {name!r} needs a value for {param.name}; bind params with "
+                    "bind_params()"
+                )
+            complete[param.name] = param.default
+    return complete
+
+
+def execute(
+    pipeline: Pipeline[..., Any],
+    *,
+    data: Mapping[str, Dataset],
+    params: Mapping[str, Any],
+    store: ObjectStore,
+    cache: StepCache,
+    sink: MetricSink,
+    use_cache: bool = True,
+    on_step: Callable[[StepRecord], None] | None = None,
+    echo: bool = False,
+) -> RunOutcome:
+    """Run ``pipeline`` on ``data`` (a Dataset per data parameter) with ``params`` (from
+    :func:`~pathtolive.pipelines.params.bind_params`; missing optional ones take their
+    defaults).
+
+    Every step's output is stored and remembered under its cache key; with ``use_cache``
+    a step whose key is known is not run, its output is loaded instead (``use_cache=False``
+    runs every step and refreshes the cache). ``echo`` also prints what steps print.
+
+    Raises :class:`StepFailedError` when a step raises (after ``on_step`` received its
+    failed record), :class:`RunFailedError` when the pipeline's own code raises outside a
+    step, ``InvalidInputError`` when a step returns a value that cannot be stored.
+    ``KeyboardInterrupt`` goes up unchanged. Logged metrics reach ``sink`` whatever
+    happens.
+    """
+    complete = _check_call(pipeline, data, params)
+    runner = _Runner(
+        store=store,
+        cache=cache,
+        sink=sink,
+        use_cache=use_cache,
+        on_step=on_step,
+        echo=echo,
+        data=data,
+    )
+    run = runner.run
+    try:
+        with activate(run):
+            try:
+                value = pipeline.func(**data, **complete)
+            except PathToLiveError:
+                raise
+            except Exception as exc:
+                raise RunFailedError(
+                    f"pipeline {pipeline.name!r} failed outside its steps: {_one_line(exc)}",
+                    details={"exception": type(exc).__name__, "traceback": _traceback_text(exc)},
+                ) from exc
+        model, returned = split_result(value)
+        for key, number in returned.items():
+            run.add_metric(key, number, None)
+    finally:
+        run.flush()
+    graph = RunGraph(
+        tuple(runner.nodes),
+        tuple(runner.edges),
+        {name: dataset.ref for name, dataset in data.items()},
+    )
+    return RunOutcome(value, model, run.latest, tuple(runner.records), graph)

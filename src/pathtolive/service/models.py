@@ -1,0 +1,417 @@
+"""The model registry: register (from a run, a notebook or an MLflow folder), list, show,
+load (hash-checked), and move aliases."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pathtolive.auth import Actor, Permission
+from pathtolive.entities import AliasMove, Model, ModelVersion, Run
+from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.pipelines import capture_code_version, capture_environment
+from pathtolive.refs import check_name
+from pathtolive.registry import LoadedModel, flavor_for, get_flavor, infer_signature
+from pathtolive.registry.mlflow_folder import read_mlflow_model
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.store.metadata import MetadataSession
+
+__all__ = [
+    "ALIAS_PATTERN",
+    "ModelRef",
+    "import_mlflow",
+    "list_models",
+    "load_model",
+    "model_version",
+    "model_versions",
+    "parse_model_ref",
+    "register_model",
+    "set_alias",
+]
+
+ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """``risk``, ``risk@3`` or ``risk@live``: a name and a version number or an alias."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version is not None:
+            return f"{self.name}@{self.version}"
+        return self.name if self.alias is None else f"{self.name}@{self.alias}"
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    name, sep, rest = text.partition("@")
+    check_name(name, kind="model")
+    if not sep or rest == "latest":
+        return ModelRef(name)
+    if rest.isdigit() and int(rest) >= 1:
+        return ModelRef(name, version=int(rest))
+    if ALIAS_PATTERN.match(rest):
+        return ModelRef(name, alias=rest)
+    raise InvalidInputError(
+        f"{text!r}: after '@' give a version number, an alias such as 'live', or 'latest'"
+    )
+
+
+def check_alias(alias: str) -> str:
+    if not ALIAS_PATTERN.match(alias) or alias == "latest":
+        raise InvalidInputError(
+            f"alias {alias!r} is not valid; use lower-case letters, digits, '-' and '_', "
+            "starting with a letter (and not 'latest')"
+        )
+    return alias
+
+
+def resolve_model_version(session: MetadataSession, ref: ModelRef) -> ModelVersion:
+    if session.model_id(ref.name) is None:
+        known = [m.name for m in session.list_models()]
+        hint = f"known models: {', '.join(known[:10])}" if known else "there are no models yet"
+        raise NotFoundError(f"no model {ref.name!r}; {hint}")
+    number: int | None
+    if ref.alias is not None:
+        number = session.alias_version(ref.name, ref.alias)
+        if number is None:
+            raise NotFoundError(
+                f"model {ref.name!r} has no alias {ref.alias!r}; 'pathtolive alias list "
+                f"{ref.name}' shows its aliases"
+            )
+    elif ref.version is not None:
+        number = ref.version
+    else:
+        model_id = session.model_id(ref.name)
+        assert model_id is not None
+        number = session.latest_model_version_number(model_id)
+    found = None if number is None else session.get_model_version(ref.name, number)
+    if found is None:
+        raise NotFoundError(f"model {ref.name!r} has no version {number}")
+    return found
+
+
+def model_version(ctx: ServiceContext, ref: str) -> ModelVersion:
+    ctx.require(Permission.READ, "read models")
+    with ctx.metadata.read() as session:
+        return resolve_model_version(session, parse_model_ref(ref))
+
+
+def model_versions(ctx: ServiceContext, name: str) -> list[ModelVersion]:
+    ctx.require(Permission.READ, "read models")
+    with ctx.metadata.read() as session:
+        resolve_model_version(session, ModelRef(check_name(name, kind="model")))
+        return session.list_model_versions(name)
+
+
+def list_models(ctx: ServiceContext) -> list[Model]:
+    ctx.require(Permission.READ, "read models")
+    with ctx.metadata.read() as session:
+        return session.list_models()
+
+
+def alias_history(ctx: ServiceContext, name: str, alias: str | None = None) -> list[AliasMove]:
+    ctx.require(Permission.READ, "read models")
+    with ctx.metadata.read() as session:
+        resolve_model_version(session, ModelRef(check_name(name, kind="model")))
+        return session.alias_history(name, alias)
+
+
+def load_model(
+    ctx: ServiceContext, ref: str | ModelVersion, *, trusted: Sequence[str] = ()
+) -> LoadedModel:
+    """Load a model version: its bytes are checked against the registry's digest first,
+    then deserialised without running code (types outside the flavor's safe set must be
+    ones pathtolive recorded when it saved the model, or named in ``trusted``)."""
+    version = model_version(ctx, ref) if isinstance(ref, str) else ref
+    data = ctx.artifacts.get_bytes(version.artifact_digest)
+    flavor = get_flavor(version.flavor)
+    return flavor.load(data, trusted=[*version.trusted_types, *trusted])
+
+
+def register_model(
+    ctx: ServiceContext,
+    model: object,
+    name: str,
+    *,
+    run_id: str | None = None,
+    data: Mapping[str, str] | str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    description: str = "",
+    tags: Mapping[str, str] | None = None,
+    signature_sample: pd.DataFrame | None = None,
+    source: str = "notebook",
+    run_params: Mapping[str, Any] | None = None,
+    signature: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Store a fitted model as the next version of ``name``.
+
+    Without ``run_id`` (a model trained by hand) a run of kind ``notebook`` is recorded with
+    what is known: the dataset versions in ``data``, the code version and environment of
+    this process. The signature comes from the dataset's schema when ``data`` names one.
+    """
+    check_name(name, kind="model")
+    actor = ctx.require(Permission.WRITE, "register models")
+    inputs = _resolve_inputs(ctx, data)
+    clean_metrics = _check_metrics(metrics or {})
+    flavor = flavor_for(model)
+    artifact = flavor.save(model)
+    # pathtolive saved these bytes itself and checks their hash before every load, so the
+    # types it needed are trusted by provenance (see the registry docs).
+    trusted = flavor.untrusted_types(artifact)
+    signature_dict = (
+        dict(signature)
+        if signature is not None
+        else _signature(ctx, model, inputs, signature_sample)
+    )
+    stored = ctx.artifacts.put_bytes(artifact)
+    try:
+        with ctx.metadata.write() as session:
+            if run_id is None:
+                run_id = _record_side_run(
+                    ctx,
+                    session,
+                    actor,
+                    kind="imported" if source == "imported" else "notebook",
+                    inputs=inputs,
+                    params=dict(run_params or {}),
+                )
+            elif session.get_run(run_id) is None:
+                raise NotFoundError(f"no run {run_id!r}")
+            version = _insert_version(
+                session,
+                actor,
+                name,
+                artifact_digest=stored.digest,
+                size=len(artifact),
+                flavor=flavor.name,
+                trusted=trusted,
+                signature=signature_dict,
+                metrics=clean_metrics,
+                run_id=run_id,
+                source=source,
+                description=description,
+                tags=dict(tags or {}),
+            )
+    except BaseException:
+        if stored.created:
+            _delete_unreferenced(ctx, stored.digest)
+        raise
+    return version
+
+
+def _insert_version(
+    session: MetadataSession,
+    actor: Actor,
+    name: str,
+    *,
+    artifact_digest: str,
+    size: int,
+    flavor: str,
+    trusted: Sequence[str],
+    signature: Mapping[str, Any] | None,
+    metrics: Mapping[str, float],
+    run_id: str,
+    source: str,
+    description: str,
+    tags: Mapping[str, str],
+) -> ModelVersion:
+    now = datetime.now(UTC)
+    model_id = session.model_id(name)
+    if model_id is None:
+        model_id = session.create_model(name, now, actor.name)
+        record(session, actor, "model.created", f"model:{name}")
+    number = (session.latest_model_version_number(model_id) or 0) + 1
+    session.insert_model_version(
+        model_id,
+        version=number,
+        artifact_digest=artifact_digest,
+        artifact_bytes=size,
+        flavor=flavor,
+        trusted_types=trusted,
+        signature=signature,
+        metrics=metrics,
+        run_id=run_id,
+        source=source,
+        description=description,
+        tags=tags,
+        created_at=now,
+        created_by=actor.name,
+    )
+    record(
+        session,
+        actor,
+        "model.registered",
+        f"model:{name}@{number}",
+        {
+            "artifact": artifact_digest,
+            "flavor": flavor,
+            "run_id": run_id,
+            "source": source,
+            "metrics": dict(metrics),
+        },
+    )
+    version = session.get_model_version(name, number)
+    assert version is not None
+    return version
+
+
+def _record_side_run(
+    ctx: ServiceContext,
+    session: MetadataSession,
+    actor: Actor,
+    *,
+    kind: str,
+    inputs: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> str:
+    """A finished run standing for work done outside a pipeline (a notebook, an import)."""
+    now = datetime.now(UTC)
+    code = capture_code_version(ctx.settings.root) if kind == "notebook" else None
+    environment = capture_environment() if kind == "notebook" else None
+    if environment is not None:
+        session.ensure_environment(
+            environment.digest,
+            python=environment.python,
+            platform=environment.platform,
+            packages=environment.packages,
+        )
+    run = Run(
+        run_id=uuid.uuid4().hex,
+        kind=kind,
+        pipeline=None,
+        status="succeeded",
+        actor=actor.name,
+        started_at=now,
+        finished_at=now,
+        code_commit=None if code is None else code.commit,
+        code_dirty=False if code is None else code.dirty,
+        code_diff_hash=None if code is None else code.diff_hash,
+        pipelines_hash=None if code is None else code.pipelines_hash,
+        environment_digest=None if environment is None else environment.digest,
+        params=dict(params),
+        inputs=dict(inputs),
+    )
+    session.insert_run(run)
+    record(session, actor, f"run.{kind}", f"run:{run.run_id}", {"inputs": dict(inputs)})
+    return run.run_id
+
+
+def _resolve_inputs(ctx: ServiceContext, data: Mapping[str, str] | str | None) -> dict[str, str]:
+    """Dataset refs made exact: {"data": "loans@latest"} → {"data": "loans@2"}."""
+    from pathtolive.service.datasets import get_version
+
+    if data is None:
+        return {}
+    named = {"data": data} if isinstance(data, str) else dict(data)
+    return {parameter: get_version(ctx, ref).ref for parameter, ref in named.items()}
+
+
+def _signature(
+    ctx: ServiceContext,
+    model: object,
+    inputs: Mapping[str, str],
+    sample: pd.DataFrame | None,
+) -> dict[str, Any] | None:
+    from pathtolive.service.datasets import dataset_schema, get_version, load_frame
+
+    if not inputs and sample is None:
+        return None
+    schema_columns = None
+    if inputs:
+        first = get_version(ctx, next(iter(inputs.values())))
+        schema = dataset_schema(ctx, first.dataset, first.schema_version)
+        schema_columns = schema.schema["columns"]
+        if sample is None:
+            sample = load_frame(ctx, first.ref).head(100)
+    assert sample is not None
+    return infer_signature(model, sample, schema_columns=schema_columns).to_dict()
+
+
+def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    clean: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(f"metric {key!r} is {value!r}; metrics must be numbers")
+        clean[str(key)] = float(value)
+    return clean
+
+
+def _delete_unreferenced(ctx: ServiceContext, digest: str) -> None:
+    from sqlalchemy import select
+
+    from pathtolive.store.metadata import tables
+
+    with ctx.metadata.read() as session:
+        used = session.connection.scalar(
+            select(tables.model_versions.c.id)
+            .where(tables.model_versions.c.artifact_digest == digest)
+            .limit(1)
+        )
+    if used is None:
+        ctx.artifacts.delete(digest)
+
+
+def set_alias(ctx: ServiceContext, ref: str, alias: str, *, reason: str = "") -> AliasMove:
+    """Point ``alias`` at the version ``ref`` names, recording the move."""
+    actor = ctx.require(Permission.WRITE, "move aliases")
+    check_alias(alias)
+    parsed = parse_model_ref(ref)
+    with ctx.metadata.write() as session:
+        target = resolve_model_version(session, parsed)
+        before = session.move_alias(
+            target.model,
+            alias,
+            target.version,
+            at=datetime.now(UTC),
+            actor=actor.name,
+            reason=reason,
+        )
+        record(
+            session,
+            actor,
+            "alias.moved",
+            f"model:{target.model}#{alias}",
+            {"from": before, "to": target.version, "reason": reason},
+        )
+        return session.alias_history(target.model, alias)[-1]
+
+
+def import_mlflow(
+    ctx: ServiceContext,
+    folder: Path,
+    name: str,
+    *,
+    trust_pickle: bool = False,
+    trusted: Sequence[str] = (),
+    description: str = "",
+) -> ModelVersion:
+    """Register a model from an MLflow model folder (no mlflow needed); its lineage says
+    it was imported, with what the folder tells of its origin."""
+    ctx.require(Permission.WRITE, "import models")
+    imported = read_mlflow_model(Path(folder), trust_pickle=trust_pickle, trusted=trusted)
+    origin = {
+        key: imported.metadata.get(key)
+        for key in ("run_id", "mlflow_version", "utc_time_created", "model_uuid")
+        if imported.metadata.get(key) is not None
+    }
+    return register_model(
+        ctx,
+        imported.model,
+        name,
+        description=description or f"imported from the MLflow model at {Path(folder).resolve()}",
+        source="imported",
+        run_params={"mlflow": origin, "folder": str(Path(folder).resolve())},
+        tags={"imported_from": "mlflow"},
+        signature=None if imported.signature is None else imported.signature.to_dict(),
+    )
