@@ -5,16 +5,31 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import pandas as pd
 
 from pathtolive.audit import ChainReport
 from pathtolive.data import DatasetDiff, ValidationReport
-from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion
+from pathtolive.entities import (
+    AliasMove,
+    AuditEvent,
+    Dataset,
+    DatasetVersion,
+    Model,
+    ModelVersion,
+    Run,
+    SchemaVersion,
+)
+from pathtolive.lineage import LineageNode
+from pathtolive.registry import LoadedModel
 from pathtolive.service import audit as audit_service
 from pathtolive.service import datasets as dataset_service
+from pathtolive.service import lineage as lineage_service
+from pathtolive.service import models as model_service
+from pathtolive.service import runs as run_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.runs import ReproduceReport, RunResult
 from pathtolive.service.workspace import init_workspace, open_workspace
 
 __all__ = ["Workspace"]
@@ -132,6 +147,77 @@ class Workspace:
     def diff(self, old: str, new: str) -> DatasetDiff:
         return dataset_service.diff_versions(self._ctx, old, new)
 
+    # -- pipelines, runs and models ------------------------------------------------------
+
+    def run(
+        self,
+        pipeline: str,
+        *,
+        data: Mapping[str, str] | str | None = None,
+        params: Mapping[str, Any] | None = None,
+        register: str | None = None,
+        use_cache: bool = True,
+    ) -> RunResult:
+        """Run a workspace pipeline on dataset versions, as ``pathtolive run`` does.
+        ``params`` are typed values; those not given take the configured or default ones."""
+        text_params = {key: _param_text(value) for key, value in (params or {}).items()}
+        return run_service.run_pipeline(
+            self._ctx,
+            pipeline,
+            data=data,
+            params=text_params,
+            register=register,
+            use_cache=use_cache,
+        )
+
+    def register_model(
+        self,
+        model: object,
+        *,
+        name: str,
+        data: Mapping[str, str] | str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        sample: pd.DataFrame | None = None,
+    ) -> ModelVersion:
+        """Register a model trained by hand; recorded as a run of kind ``notebook`` with
+        its lineage as far as it is known (the dataset versions in ``data``, this
+        process's code version and environment)."""
+        return model_service.register_model(
+            self._ctx,
+            model,
+            name,
+            data=data,
+            metrics=metrics,
+            description=description,
+            tags=tags,
+            signature_sample=sample,
+        )
+
+    def model(self, ref: str) -> ModelVersion:
+        """The model version ``ref`` names: ``risk``, ``risk@3``, ``risk@live``."""
+        return model_service.model_version(self._ctx, ref)
+
+    def models(self) -> list[Model]:
+        return model_service.list_models(self._ctx)
+
+    def load_model(self, ref: str) -> LoadedModel:
+        """A model version ready to predict, its artifact checked against its hash."""
+        return model_service.load_model(self._ctx, ref)
+
+    def set_alias(self, ref: str, alias: str, *, reason: str = "") -> AliasMove:
+        return model_service.set_alias(self._ctx, ref, alias, reason=reason)
+
+    def runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[Run]:
+        return run_service.list_runs(self._ctx, pipeline=pipeline, limit=limit)
+
+    def reproduce(self, run_id: str) -> ReproduceReport:
+        return run_service.reproduce_run(self._ctx, run_id)
+
+    def lineage(self, ref: str, *, reverse: bool = False) -> LineageNode:
+        return lineage_service.lineage(self._ctx, ref, reverse=reverse)
+
     # -- audit -------------------------------------------------------------------------
 
     def audit_log(self, *, subject: str | None = None, limit: int | None = 50) -> list[AuditEvent]:
@@ -139,3 +225,12 @@ class Workspace:
 
     def verify_audit(self) -> ChainReport:
         return audit_service.verify_audit(self._ctx)
+
+
+def _param_text(value: Any) -> str:
+    """The command-line spelling of a typed value, so one binder types both."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from pathtolive import __version__, env
-from pathtolive.cli import admin, data
+from pathtolive.cli import admin, data, models, runs
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
@@ -71,6 +71,11 @@ app.add_typer(data.app, name="data")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.tokens_app, name="tokens")
+app.command("run")(runs.run)
+app.add_typer(runs.runs_app, name="runs")
+app.add_typer(models.models_app, name="models")
+app.add_typer(models.alias_app, name="alias")
+app.command("lineage")(models.lineage)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -17,7 +17,12 @@ from rich.table import Table
 
 __all__ = ["JsonOption", "console", "emit", "err_console", "table", "to_jsonable"]
 
-console = Console(highlight=False, soft_wrap=True)
+# Piped output (a file, another program, a test) gets a wide fixed width instead of
+# Rich's 80 columns, so that ids and hashes in tables are not folded mid-value.
+_PIPED_WIDTH = 160
+console = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _PIPED_WIDTH
+)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]

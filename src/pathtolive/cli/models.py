@@ -1,0 +1,197 @@
+"""``pathtolive models …``, ``alias …`` and ``lineage``: the model registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from pathtolive.cli.output import JsonOption, console, emit, table, when
+from pathtolive.cli.state import open_context
+from pathtolive.entities import ModelVersion
+from pathtolive.lineage import render_tree
+from pathtolive.service import lineage as lineage_service
+from pathtolive.service import models as service
+
+models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
+alias_app = typer.Typer(help="Movable names on model versions.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """List models with their latest version and aliases."""
+    models = service.list_models(open_context(ctx))
+    emit(
+        models,
+        as_json,
+        lambda: console.print(
+            table(
+                "Models",
+                ["name", "latest", "aliases", "created", "by"],
+                [
+                    [
+                        m.name,
+                        m.latest_version,
+                        ", ".join(f"{a}@{v}" for a, v in m.aliases.items()),
+                        when(m.created_at),
+                        m.created_by,
+                    ]
+                    for m in models
+                ],
+            )
+            if models
+            else "No models yet: 'pathtolive run PIPELINE --register NAME' makes one."
+        ),
+    )
+
+
+@models_app.command("show")
+def models_show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS or NAME.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a model version: artifact, flavor, signature, metrics, run, alias history."""
+    service_ctx = open_context(ctx)
+    version = service.model_version(service_ctx, ref)
+    history = service.alias_history(service_ctx, version.model)
+
+    def render() -> None:
+        _render_version(version)
+        if history:
+            console.print(
+                table(
+                    "Alias history",
+                    ["when", "alias", "from", "to", "by", "reason"],
+                    [
+                        [when(h.at), h.alias, h.from_version, h.to_version, h.actor, h.reason]
+                        for h in history
+                    ],
+                )
+            )
+
+    emit({"version": version, "alias_history": history}, as_json, render)
+
+
+def _render_version(version: ModelVersion) -> None:
+    aliases = f" [{', '.join(version.aliases)}]" if version.aliases else ""
+    console.print(
+        f"[bold]{version.ref}[/]{escape(aliases)} {version.flavor}, "
+        f"{version.artifact_bytes:,} bytes, artifact {version.artifact_digest}"
+    )
+    console.print(
+        f"from run {version.run_id[:12]} ({version.source}), by {version.created_by}, "
+        f"{when(version.created_at)}"
+    )
+    if version.description:
+        console.print(escape(version.description))
+    if version.metrics:
+        console.print(
+            "metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(version.metrics.items()))
+        )
+    if version.signature:
+        inputs = version.signature.get("inputs", [])
+        output = version.signature.get("output", {})
+        console.print(
+            "signature: "
+            + ", ".join(f"{i['name']}:{i['type']}" for i in inputs[:12])
+            + (f" (+{len(inputs) - 12})" if len(inputs) > 12 else "")
+            + f" → {output.get('kind', '?')}"
+        )
+
+
+@models_app.command("import-mlflow")
+def models_import_mlflow(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="An MLflow model folder (with MLmodel).")],
+    name: Annotated[str, typer.Option(help="Register under this model name.")],
+    trust_pickle: Annotated[
+        bool, typer.Option("--trust-pickle", help="Allow a pickle-format model (runs code).")
+    ] = False,
+    trust: Annotated[
+        list[str] | None, typer.Option("--trust", help="A type to trust in a skops model.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register a model from an MLflow model folder, without needing mlflow."""
+    version = service.import_mlflow(
+        open_context(ctx), folder, name, trust_pickle=trust_pickle, trusted=trust or []
+    )
+    emit(version, as_json, lambda: console.print(f"[green]Imported[/] {version.ref}"))
+
+
+@alias_app.command("set")
+def alias_set(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The version to point at, NAME@VERSION.")],
+    alias: Annotated[str, typer.Argument(help="The alias, e.g. staging.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the alias history).")] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Point an alias at a model version (the move is recorded)."""
+    move = service.set_alias(open_context(ctx), ref, alias, reason=reason)
+    emit(
+        move,
+        as_json,
+        lambda: console.print(
+            f"{move.model}@{alias} → {move.to_version}"
+            + (f" (was {move.from_version})" if move.from_version else "")
+        ),
+    )
+
+
+@alias_app.command("list")
+def alias_list(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Argument(help="Only this model.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List aliases and the versions they point at."""
+    models = service.list_models(open_context(ctx))
+    rows = [
+        {"model": m.name, "alias": alias, "version": version}
+        for m in models
+        if model is None or m.name == model
+        for alias, version in m.aliases.items()
+    ]
+    emit(
+        rows,
+        as_json,
+        lambda: console.print(
+            table(
+                "Aliases",
+                ["model", "alias", "version"],
+                [[r["model"], r["alias"], r["version"]] for r in rows],
+            )
+        ),
+    )
+
+
+def lineage(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="MODEL@VERSION, or DATASET@VERSION with --reverse.")],
+    reverse: Annotated[
+        bool, typer.Option("--reverse", help="From a dataset version to what it fed.")
+    ] = False,
+    openlineage: Annotated[
+        Path | None,
+        typer.Option(help="Also write OpenLineage run events (JSON lines) to this file."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where a model came from (run, code, params, environment, data), or with --reverse
+    every run and model version a dataset version fed."""
+    service_ctx = open_context(ctx)
+    node = lineage_service.lineage(service_ctx, ref, reverse=reverse)
+    if openlineage is not None:
+        events = lineage_service.openlineage_events(service_ctx, node)
+        openlineage.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+
+    def render() -> None:
+        for line in render_tree(node):
+            console.print(escape(line))
+
+    emit(node, as_json, render)

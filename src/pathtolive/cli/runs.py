@@ -1,0 +1,245 @@
+"""``pathtolive run`` and ``pathtolive runs …``: pipelines as tracked runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
+from pathtolive.cli.state import open_context
+from pathtolive.entities import Run
+from pathtolive.errors import InvalidInputError, VerificationFailedError
+from pathtolive.pipelines import RunGraph, StepRecord
+from pathtolive.service import runs as service
+
+runs_app = typer.Typer(help="Inspect and reproduce tracked runs.", no_args_is_help=True)
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise InvalidInputError(f"{option} {value!r} must look like key=value")
+        pairs[key] = text
+    return pairs
+
+
+def _data_option(values: list[str]) -> dict[str, str] | str | None:
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    return _pairs(values, "--data")
+
+
+def run(
+    ctx: typer.Context,
+    pipeline: Annotated[str, typer.Argument(help="Pipeline name (a @pipeline in pipelines/).")],
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", help="DATASET@VERSION, or PARAM=DATASET@VERSION per data input."),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="A parameter, as name=value.")
+    ] = None,
+    register: Annotated[
+        str | None, typer.Option(help="Register the returned model under this name.")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a pipeline on dataset versions; record code, params, environment and data."""
+
+    def progress(step: StepRecord) -> None:
+        if not as_json:
+            mark = "cached" if step.cached else f"{step.seconds:.2f} s"
+            colour = "green" if step.status == "succeeded" else "red"
+            console.print(f"  [{colour}]{step.status}[/] {escape(step.name)} ({mark})")
+
+    result = service.run_pipeline(
+        open_context(ctx),
+        pipeline,
+        data=_data_option(data or []),
+        params=_pairs(param or [], "--param"),
+        register=register,
+        use_cache=not no_cache,
+        on_step=progress,
+    )
+
+    def render() -> None:
+        console.print(f"[green]Run {result.run.run_id[:12]} succeeded[/] ({pipeline})")
+        if result.metrics:
+            console.print(
+                "metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(result.metrics.items()))
+            )
+        if result.cached:
+            console.print(f"cached steps: {', '.join(result.cached)}")
+        if result.model_version is not None:
+            console.print(f"registered {result.model_version.ref}")
+
+    emit(
+        {
+            "run": result.run,
+            "executed": result.executed,
+            "cached": result.cached,
+            "metrics": result.metrics,
+            "model_version": result.model_version,
+        },
+        as_json,
+        render,
+    )
+
+
+@runs_app.command("list")
+def runs_list(
+    ctx: typer.Context,
+    pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List runs, newest first."""
+    runs = service.list_runs(open_context(ctx), pipeline=pipeline, status=status, limit=limit)
+    emit(
+        runs,
+        as_json,
+        lambda: console.print(
+            table(
+                "Runs",
+                ["run", "kind", "pipeline", "status", "by", "started", "data"],
+                [
+                    [
+                        r.run_id[:12],
+                        r.kind,
+                        r.pipeline,
+                        r.status,
+                        r.actor,
+                        when(r.started_at),
+                        ", ".join(r.inputs.values()),
+                    ]
+                    for r in runs
+                ],
+            )
+            if runs
+            else "No runs yet: 'pathtolive run PIPELINE --data DATASET@latest' makes one."
+        ),
+    )
+
+
+@runs_app.command("show")
+def runs_show(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="Run id (or its first characters).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show a run: code, params, data, environment, steps with timings, metrics, model."""
+    details = service.run_details(open_context(ctx), run_id)
+    run_ = details.run
+
+    def render() -> None:
+        _render_run(run_)
+        if details.environment:
+            env = details.environment
+            console.print(
+                f"environment {env['digest'][:12]}: Python {env['python']}, {env['platform']}, "
+                f"{len(env['packages'])} packages"
+            )
+        if details.steps:
+            console.print(
+                table(
+                    "Steps",
+                    ["#", "step", "status", "seconds", "cached", "output"],
+                    [
+                        [
+                            s.position,
+                            s.name,
+                            s.status,
+                            f"{s.seconds:.3f}",
+                            "yes" if s.cached else "no",
+                            (s.output_digest or "")[:12],
+                        ]
+                        for s in details.steps
+                    ],
+                )
+            )
+        if run_.graph:
+            console.print("graph:")
+            for line in RunGraph.from_dict(run_.graph).describe():
+                console.print(f"  {escape(line)}")
+        latest: dict[str, float] = {}
+        for metric in details.metrics:
+            latest[metric.key] = metric.value
+        if latest:
+            console.print(
+                "metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in sorted(latest.items()))
+            )
+        for version in details.model_versions:
+            console.print(f"registered {version.ref}")
+        if run_.error:
+            err_console.print(escape(run_.error))
+
+    payload: dict[str, Any] = {
+        "run": run_,
+        "steps": details.steps,
+        "metrics": details.metrics,
+        "params": details.params,
+        "environment": details.environment,
+        "model_versions": details.model_versions,
+    }
+    emit(payload, as_json, render)
+
+
+def _render_run(run_: Run) -> None:
+    console.print(f"[bold]run {run_.run_id}[/] {run_.kind} {run_.pipeline or ''} — {run_.status}")
+    finished = when(run_.finished_at) if run_.finished_at else "-"
+    console.print(f"by {run_.actor}, started {when(run_.started_at)}, finished {finished}")
+    code = run_.code_commit[:12] if run_.code_commit else "no git commit"
+    if run_.code_dirty:
+        code += f" + uncommitted changes {(run_.code_diff_hash or '')[:8]}"
+    console.print(f"code {code}")
+    if run_.inputs:
+        console.print("data " + ", ".join(f"{k}={v}" for k, v in run_.inputs.items()))
+    if run_.params:
+        console.print("params " + ", ".join(f"{k}={v}" for k, v in sorted(run_.params.items())))
+    if run_.reproduces:
+        console.print(f"reproduces {run_.reproduces[:12]}")
+
+
+@runs_app.command("reproduce")
+def runs_reproduce(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="The run to rebuild.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Rerun with the same data versions, params and code; exit 1 unless the model bytes
+    and metrics match."""
+    report = service.reproduce_run(open_context(ctx), run_id)
+
+    def render() -> None:
+        verdict = "[green]MATCHES[/]" if report.matches else "[red]DIFFERS[/]"
+        console.print(
+            f"{verdict}: run {report.rerun.run.run_id[:12]} reproduces "
+            f"{report.original.run_id[:12]}"
+        )
+        console.print(f"model bytes {'identical' if report.model_matches else 'different'}")
+        console.print(f"metrics {'identical' if report.metrics_match else 'different'}")
+        for difference in report.differences:
+            console.print(f"  - {escape(difference)}")
+
+    emit(
+        {
+            "original": report.original.run_id,
+            "rerun": report.rerun.run.run_id,
+            "matches": report.matches,
+            "model_matches": report.model_matches,
+            "metrics_match": report.metrics_match,
+            "differences": report.differences,
+        },
+        as_json,
+        render,
+    )
+    if not report.matches:
+        raise typer.Exit(VerificationFailedError.exit_code)

@@ -1,0 +1,537 @@
+"""Running pipelines as tracked runs: record code, params, environment and data versions;
+persist every step, metric and log as it happens; register the model; reproduce a run."""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pathtolive.auth import Actor, Permission
+from pathtolive.data import Schema
+from pathtolive.entities import Metric, ModelVersion, Run, RunStep
+from pathtolive.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PathToLiveError,
+)
+from pathtolive.hashing import hash_bytes
+from pathtolive.pipelines import (
+    CodeVersion,
+    Dataset,
+    Pipeline,
+    RunOutcome,
+    StepRecord,
+    bind_params,
+    capture_code_version,
+    capture_environment,
+    execute,
+    get_pipeline,
+)
+from pathtolive.pipelines import Metric as LoggedMetric
+from pathtolive.refs import check_name
+from pathtolive.registry import flavor_for
+from pathtolive.service import datasets as dataset_service
+from pathtolive.service import models as model_service
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.store.artifacts import ObjectInfo
+
+__all__ = [
+    "ReproduceReport",
+    "RunResult",
+    "get_run",
+    "list_runs",
+    "reproduce_run",
+    "run_details",
+    "run_pipeline",
+]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run, what its steps did, and the model version it registered."""
+
+    run: Run
+    executed: tuple[str, ...]
+    cached: tuple[str, ...]
+    metrics: dict[str, float]
+    model_version: ModelVersion | None = None
+
+
+@dataclass(frozen=True)
+class ReproduceReport:
+    original: Run
+    rerun: RunResult
+    model_matches: bool
+    metrics_match: bool
+    differences: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def matches(self) -> bool:
+        return self.model_matches and self.metrics_match
+
+
+# -- the seams the executor needs, backed by the stores -------------------------------
+
+
+class _Objects:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def put_bytes(self, data: bytes) -> ObjectInfo:
+        return self._ctx.artifacts.put_bytes(data)
+
+    def get_bytes(self, digest: str) -> bytes:
+        return self._ctx.artifacts.get_bytes(digest)
+
+
+class _Cache:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def lookup(self, key: str) -> str | None:
+        with self._ctx.metadata.read() as session:
+            return session.cached_output(key)
+
+    def remember(self, key: str, step_name: str, digest: str) -> None:
+        with self._ctx.metadata.write() as session:
+            session.remember_output(key, step_name, digest, datetime.now(UTC))
+
+
+class _Sink:
+    """Batches logged metrics in memory; ``flush`` (at every step end and at the end of
+    the run, failed or not) writes them in one transaction."""
+
+    def __init__(self, ctx: ServiceContext, run_id: str, bound: Mapping[str, Any]) -> None:
+        self._ctx = ctx
+        self._run_id = run_id
+        self._metrics: list[Metric] = []
+        self._params: dict[str, Any] = {}
+        self._known = set(bound)
+
+    def add_metrics(self, metrics: Sequence[LoggedMetric]) -> None:
+        self._metrics.extend(
+            Metric(m.key, m.value, m.step, m.timestamp.timestamp()) for m in metrics
+        )
+
+    def add_params(self, params: Mapping[str, Any]) -> None:
+        for key, value in params.items():
+            if key not in self._known:
+                self._params[key] = value
+
+    def flush(self) -> None:
+        if not self._metrics and not self._params:
+            return
+        with self._ctx.metadata.write() as session:
+            session.add_metrics(self._run_id, self._metrics)
+            session.add_params(self._run_id, self._params)
+        self._known.update(self._params)
+        self._metrics, self._params = [], {}
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def run_pipeline(
+    ctx: ServiceContext,
+    name: str,
+    *,
+    data: Mapping[str, str] | str | None = None,
+    params: Mapping[str, str] | None = None,
+    typed_params: Mapping[str, Any] | None = None,
+    register: str | None = None,
+    use_cache: bool = True,
+    echo: bool = False,
+    on_step: Any = None,
+    reproduces: str | None = None,
+) -> RunResult:
+    """Run pipeline ``name`` of the workspace on dataset versions ``data``.
+
+    ``params`` are command-line strings typed by the pipeline's signature (over
+    ``[pipelines.NAME.params]`` in pathtolive.toml and the defaults); ``typed_params``
+    are exact values (a reproduction). A failing step marks the run failed with its
+    traceback and nothing is registered; Ctrl-C marks it cancelled.
+    """
+    actor = ctx.require(Permission.WRITE, "run pipelines")
+    if register is not None:
+        check_name(register, kind="model")
+    pipeline = get_pipeline(ctx.settings.root, name)
+    inputs = _bind_data(ctx, pipeline, data)
+    if typed_params is not None:
+        bound = dict(typed_params)
+    else:
+        bound = bind_params(pipeline, dict(params or {}), _configured_params(ctx, name))
+    datasets = {parameter: _dataset(ctx, ref) for parameter, ref in inputs.items()}
+    code = capture_code_version(ctx.settings.root)
+    environment = capture_environment()
+    run = _start_run(
+        ctx,
+        actor,
+        pipeline,
+        inputs,
+        bound,
+        code,
+        environment.digest,
+        environment.python,
+        environment.platform,
+        environment.packages,
+        reproduces,
+    )
+    sink = _Sink(ctx, run.run_id, bound)
+
+    def persist_step(step: StepRecord) -> None:
+        with ctx.metadata.write() as session:
+            session.add_step(run.run_id, _run_step(step))
+        if on_step is not None:
+            on_step(step)
+
+    try:
+        outcome = execute(
+            pipeline,
+            data=datasets,
+            params=bound,
+            store=_Objects(ctx),
+            cache=_Cache(ctx),
+            sink=sink,
+            use_cache=use_cache,
+            on_step=persist_step,
+            echo=echo,
+        )
+        # A model no flavor can store fails the run here, before anything is registered.
+        model_digest = _model_digest(outcome)
+    except KeyboardInterrupt:
+        _finish(ctx, actor, run.run_id, "cancelled", error="interrupted (Ctrl-C)")
+        raise
+    except PathToLiveError as exc:
+        detail = exc.details.get("traceback") if isinstance(exc.details, dict) else None
+        _finish(
+            ctx, actor, run.run_id, "failed", error=str(detail or exc.message), summary=exc.message
+        )
+        raise
+    except Exception as exc:
+        _finish(
+            ctx,
+            actor,
+            run.run_id,
+            "failed",
+            error=traceback.format_exc(),
+            summary=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    outputs = {
+        "metrics": outcome.metrics,
+        "model_digest": model_digest,
+        "executed": list(outcome.executed),
+        "cached": list(outcome.cached),
+    }
+    _finish(ctx, actor, run.run_id, "succeeded", outputs=outputs, graph=outcome.graph.to_dict())
+    version = None
+    if register is not None:
+        if outcome.model is None:
+            raise InvalidInputError(
+                f"pipeline {name!r} returned no model, so there is nothing to register as "
+                f"{register!r}; return (model, metrics) or a model"
+            )
+        version = model_service.register_model(
+            ctx,
+            outcome.model,
+            register,
+            run_id=run.run_id,
+            data=inputs,
+            metrics=outcome.metrics,
+            source="run",
+        )
+    finished = get_run(ctx, run.run_id)
+    return RunResult(
+        finished, tuple(outcome.executed), tuple(outcome.cached), dict(outcome.metrics), version
+    )
+
+
+def _model_digest(outcome: RunOutcome) -> str | None:
+    if outcome.model is None:
+        return None
+    return hash_bytes(flavor_for(outcome.model).save(outcome.model))
+
+
+def _configured_params(ctx: ServiceContext, name: str) -> dict[str, Any]:
+    section = ctx.settings.document.get("pipelines", {})
+    pipeline_section = section.get(name, {}) if isinstance(section, dict) else {}
+    values = pipeline_section.get("params", {}) if isinstance(pipeline_section, dict) else {}
+    return dict(values) if isinstance(values, dict) else {}
+
+
+def _bind_data(
+    ctx: ServiceContext, pipeline: Pipeline[..., Any], data: Mapping[str, str] | str | None
+) -> dict[str, str]:
+    """Exact dataset versions for each data parameter of the pipeline."""
+    wanted = list(pipeline.data_params)
+    if isinstance(data, str):
+        if len(wanted) != 1:
+            raise InvalidInputError(
+                f"pipeline {pipeline.name!r} takes {len(wanted)} datasets "
+                f"({', '.join(wanted) or 'none'}); name each as --data PARAM=DATASET@VERSION"
+            )
+        named = {wanted[0]: data}
+    else:
+        named = dict(data or {})
+    unknown = sorted(set(named) - set(wanted))
+    if unknown:
+        raise InvalidInputError(
+            f"pipeline {pipeline.name!r} has no data parameter {unknown[0]!r}; "
+            f"its data parameters are {', '.join(wanted) or 'none'}"
+        )
+    missing = [parameter for parameter in wanted if parameter not in named]
+    if missing:
+        raise InvalidInputError(
+            f"pipeline {pipeline.name!r} needs a dataset for {missing[0]!r}: "
+            f"pass --data {missing[0]}=DATASET@VERSION (or --data DATASET@latest)"
+        )
+    return {
+        parameter: dataset_service.get_version(ctx, ref).ref for parameter, ref in named.items()
+    }
+
+
+def _dataset(ctx: ServiceContext, ref: str) -> Dataset:
+    version = dataset_service.get_version(ctx, ref)
+    schema = dataset_service.dataset_schema(ctx, version.dataset, version.schema_version)
+
+    def load(columns: Sequence[str] | None) -> pd.DataFrame:
+        path = ctx.artifacts.local_path(version.content_hash)
+        table = pq.read_table(path, columns=list(columns) if columns else None)
+        frame: pd.DataFrame = table.to_pandas()
+        return frame
+
+    return Dataset(
+        name=version.dataset,
+        version=version.version,
+        content_hash=version.content_hash,
+        schema=Schema.from_dict(schema.schema),
+        loader=load,
+        rows=version.rows,
+    )
+
+
+def _start_run(
+    ctx: ServiceContext,
+    actor: Actor,
+    pipeline: Pipeline[..., Any],
+    inputs: Mapping[str, str],
+    params: Mapping[str, Any],
+    code: CodeVersion,
+    environment_digest: str,
+    python: str,
+    platform: str,
+    packages: Sequence[str],
+    reproduces: str | None,
+) -> Run:
+    run = Run(
+        run_id=uuid.uuid4().hex,
+        kind="pipeline",
+        pipeline=pipeline.name,
+        status="running",
+        actor=actor.name,
+        started_at=datetime.now(UTC),
+        finished_at=None,
+        code_commit=code.commit,
+        code_dirty=code.dirty,
+        code_diff_hash=code.diff_hash,
+        pipelines_hash=code.pipelines_hash,
+        environment_digest=environment_digest,
+        params=dict(params),
+        inputs=dict(inputs),
+        reproduces=reproduces,
+    )
+    with ctx.metadata.write() as session:
+        session.ensure_environment(
+            environment_digest, python=python, platform=platform, packages=packages
+        )
+        session.insert_run(run)
+        record(
+            session,
+            actor,
+            "run.started",
+            f"run:{run.run_id}",
+            {
+                "pipeline": pipeline.name,
+                "inputs": dict(inputs),
+                "params": dict(params),
+                "code": code.describe(),
+                "reproduces": reproduces,
+            },
+        )
+    return run
+
+
+def _finish(
+    ctx: ServiceContext,
+    actor: Actor,
+    run_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    summary: str | None = None,
+    outputs: Mapping[str, Any] | None = None,
+    graph: Mapping[str, Any] | None = None,
+) -> None:
+    with ctx.metadata.write() as session:
+        session.finish_run(
+            run_id,
+            status=status,
+            finished_at=datetime.now(UTC),
+            error=error,
+            outputs=outputs,
+            graph=graph,
+        )
+        details: dict[str, Any] = {}
+        if summary:
+            details["error"] = summary
+        if outputs is not None:
+            details["metrics"] = outputs.get("metrics", {})
+        action = {"succeeded": "run.finished", "failed": "run.failed"}.get(status, "run.cancelled")
+        record(session, actor, action, f"run:{run_id}", details)
+
+
+def _run_step(step: StepRecord) -> RunStep:
+    return RunStep(
+        position=step.index,
+        name=step.name,
+        cache_key=step.cache_key,
+        cached=step.cached,
+        output_digest=step.output_digest,
+        status=step.status,
+        started_at=step.started_at,
+        seconds=step.seconds,
+        logs=step.logs,
+        error=step.error,
+    )
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def get_run(ctx: ServiceContext, run_id: str) -> Run:
+    """A run by its id or an unambiguous prefix of it."""
+    ctx.require(Permission.READ, "read runs")
+    with ctx.metadata.read() as session:
+        run = session.get_run(run_id)
+        if run is None:
+            matches = session.find_runs(run_id) if len(run_id) >= 4 else []
+            if len(matches) == 1:
+                run = session.get_run(matches[0])
+            elif len(matches) > 1:
+                raise InvalidInputError(
+                    f"run id {run_id!r} is ambiguous ({', '.join(m[:12] for m in matches)}); "
+                    "give more of it"
+                )
+    if run is None:
+        raise NotFoundError(f"no run {run_id!r}; 'pathtolive runs list' shows them")
+    return run
+
+
+def list_runs(
+    ctx: ServiceContext,
+    *,
+    pipeline: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[Run]:
+    ctx.require(Permission.READ, "read runs")
+    with ctx.metadata.read() as session:
+        return session.list_runs(pipeline=pipeline, status=status, limit=limit)
+
+
+@dataclass(frozen=True)
+class RunDetails:
+    run: Run
+    steps: list[RunStep]
+    metrics: list[Metric]
+    params: dict[str, Any]
+    environment: dict[str, Any] | None
+    model_versions: list[ModelVersion]
+
+
+def run_details(ctx: ServiceContext, run_id: str) -> RunDetails:
+    run = get_run(ctx, run_id)
+    with ctx.metadata.read() as session:
+        return RunDetails(
+            run=run,
+            steps=session.run_steps(run.run_id),
+            metrics=session.run_metrics(run.run_id),
+            params=session.run_params(run.run_id),
+            environment=None
+            if run.environment_digest is None
+            else session.environment(run.environment_digest),
+            model_versions=session.model_versions_of_run(run.run_id),
+        )
+
+
+def reproduce_run(ctx: ServiceContext, run_id: str, *, echo: bool = False) -> ReproduceReport:
+    """Rerun ``run_id`` with the same data versions, params and code, without the cache,
+    and compare the model's bytes and the metrics with the original's."""
+    original = get_run(ctx, run_id)
+    if original.kind != "pipeline" or original.pipeline is None:
+        raise ConflictError(
+            f"run {original.run_id[:12]} is a {original.kind} run; only pipeline runs can "
+            "be reproduced"
+        )
+    if original.status != "succeeded":
+        raise ConflictError(
+            f"run {original.run_id[:12]} {original.status}; only a succeeded run can be reproduced"
+        )
+    _check_same_code(ctx, original)
+    rerun = run_pipeline(
+        ctx,
+        original.pipeline,
+        data=original.inputs,
+        typed_params=original.params,
+        use_cache=False,
+        echo=echo,
+        reproduces=original.run_id,
+    )
+    before = original.outputs or {}
+    after = rerun.run.outputs or {}
+    differences: list[str] = []
+    model_matches = before.get("model_digest") == after.get("model_digest")
+    if not model_matches:
+        differences.append(
+            f"model bytes differ: {str(before.get('model_digest'))[:12]} → "
+            f"{str(after.get('model_digest'))[:12]}"
+        )
+    old_metrics, new_metrics = before.get("metrics", {}), after.get("metrics", {})
+    for key in sorted(set(old_metrics) | set(new_metrics)):
+        if old_metrics.get(key) != new_metrics.get(key):
+            differences.append(f"metric {key}: {old_metrics.get(key)} → {new_metrics.get(key)}")
+    metrics_match = old_metrics == new_metrics
+    return ReproduceReport(original, rerun, model_matches, metrics_match, tuple(differences))
+
+
+def _check_same_code(ctx: ServiceContext, original: Run) -> None:
+    current = capture_code_version(ctx.settings.root)
+    short = (original.code_commit or "")[:12]
+    if original.code_commit is not None and current.commit != original.code_commit:
+        raise ConflictError(
+            f"run {original.run_id[:12]} used commit {short} but the workspace is at "
+            f"{(current.commit or 'no commit')[:12]}; check out {short} (git checkout "
+            f"{short}) and reproduce again"
+        )
+    if original.code_dirty != current.dirty or (
+        original.code_dirty and original.code_diff_hash != current.diff_hash
+    ):
+        state = "uncommitted changes" if original.code_dirty else "a clean checkout"
+        raise ConflictError(
+            f"run {original.run_id[:12]} ran on {state} of {short or 'the workspace'}, which "
+            "the workspace does not have now; restore that state (git stash / git checkout) "
+            "and reproduce again"
+        )
+    if original.pipelines_hash is not None and original.pipelines_hash != current.pipelines_hash:
+        raise ConflictError(
+            f"the pipelines/ code differs from run {original.run_id[:12]}'s; restore it and "
+            "reproduce again"
+        )
