@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pathtolive.archive import read_members, write_archive
 from pathtolive.errors import InvalidInputError, MissingExtraError, UnsupportedFormatError
 from pathtolive.registry import LightGBMFlavor, XGBoostFlavor, flavor_for
-from pathtolive.registry.flavors._archive import read_members, write_archive
 
 lgb = pytest.importorskip("lightgbm", reason="lightgbm is not installed (pathtolive[lightgbm])")
 xgb = pytest.importorskip("xgboost", reason="xgboost is not installed (pathtolive[xgboost])")
