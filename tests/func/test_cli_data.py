@@ -303,3 +303,36 @@ def test_corrupted_object_is_refused_on_read(cli: CLI, workspace: Path, tmp_path
     result = cli("data", "export", "x@1", tmp_path / "out.parquet")
     assert result.code == 9
     assert digest[:12] in result.stderr
+
+
+def test_identifier_columns_are_tagged_and_pii_stays_out_of_later_profiles(
+    cli: CLI, workspace: Path, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(5)
+    first = pd.DataFrame(
+        {
+            "customer_id": np.arange(500),
+            "email": [f"u{i}@x.org" for i in range(500)],
+            "spend": rng.normal(100, 10, 500),
+        }
+    )
+    first.to_csv(tmp_path / "a.csv", index=False)
+    added = cli("data", "add", tmp_path / "a.csv", "--name", "c", "--tag", "email=pii", "--json")
+    assert added.code == 0, added.stderr
+    schema = {
+        c["name"]: c
+        for c in cli("data", "schema", "show", "c", "--json").json()["schema"]["columns"]
+    }
+    assert schema["customer_id"]["tags"] == ["id"]
+    assert schema["customer_id"]["minimum"] is None  # new ids must not break the contract
+    # The next batch has new ids and new addresses, and is tagged nowhere on the command line.
+    second = first.assign(
+        customer_id=first["customer_id"] + 10_000, email=[f"v{i}@y.org" for i in range(500)]
+    )
+    second.to_csv(tmp_path / "b.csv", index=False)
+    added = cli("data", "add", tmp_path / "b.csv", "--name", "c", "--json")
+    assert added.code == 0, added.stderr
+    shown = cli("data", "show", "c@2", "--json")
+    assert "v1@y.org" not in shown.stdout
+    email = next(c for c in shown.json()["profile"]["columns"] if c["name"] == "email")
+    assert email["categorical"]["categories"] == []

@@ -16,6 +16,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
+from pathtolive.errors import IntegrityError
 from tests.support.mlflow import write_mlflow2_folder
 from tests.support.pipelines import BROKEN, RISK, write_pipelines
 
@@ -188,6 +189,10 @@ def test_a_failing_step_fails_the_run_and_registers_nothing(
     unstorable = cli("run", "returns_a_file", "--data", "cancer@1")
     assert unstorable.code == 4
     assert "cannot store" in unstorable.stderr
+    weird = cli("run", "not_a_model", "--data", "cancer@1", "--register", "x")
+    assert weird.code == 4
+    assert "cannot store a model of type" in weird.stderr
+    assert cli("runs", "list", "--json").json()[0]["status"] == "failed"
     no_model = cli("run", "no_model", "--data", "cancer@1", "--register", "x")
     assert no_model.code == 4
     assert "returned no model" in no_model.stderr
@@ -216,6 +221,15 @@ def test_bad_input_is_one_clear_line(
     assert words in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert cli("runs", "list", "--json").json() == []
+
+
+def test_params_from_the_workspace_file(cli: CLI, cancer_workspace: Path) -> None:
+    config = cancer_workspace / "pathtolive.toml"
+    config.write_text(config.read_text() + "\n[pipelines.risk.params]\nn_estimators = 7\n")
+    from_file = cli("run", "risk", "--data", "cancer@1", "--json").json()
+    assert from_file["run"]["params"] == {"n_estimators": 7}
+    from_flag = cli("run", "risk", "--data", "cancer@1", "--param", "n_estimators=8", "--json")
+    assert from_flag.json()["run"]["params"] == {"n_estimators": 8}
 
 
 def test_a_pipeline_module_with_a_syntax_error_is_named(cli: CLI, cancer_workspace: Path) -> None:
@@ -345,6 +359,15 @@ def test_generated_data_notebook_api_and_loading(
     assert [f["name"] for f in registered.signature["inputs"]] == features
     loaded = ws.load_model("by-hand@1")
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame[features]))
+    # The artifact is checked against the registry's hash before it is loaded.
+    artifact = ws.root / ".pathtolive" / "objects" / registered.artifact_digest[:2]
+    path = artifact / registered.artifact_digest[2:]
+    path.chmod(0o644)
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(IntegrityError):
+        ws.load_model("by-hand@1")
+    path.write_bytes(original)
     tree = ws.lineage("by-hand@1")
     assert any(node.kind == "data" and node.label == "generated@1" for node in tree.walk())
     reverse = ws.lineage("generated@1", reverse=True)

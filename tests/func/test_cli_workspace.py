@@ -161,3 +161,11 @@ def test_tokens_roles_and_revocation(cli: CLI, workspace: Path, tmp_path: Path) 
     assert unknown.code == 7
     assert cli("tokens", "create", "--user", "x", "--role", "boss").code == 4
     assert cli("tokens", "revoke", "tok_nothing").code == 3
+
+
+def test_usage_errors_exit_2_with_the_usage(cli: CLI, workspace: Path) -> None:
+    result = cli("data", "add")
+    assert result.code == 2
+    assert "Usage" in result.stderr
+    assert "Missing argument" in result.stderr
+    assert cli("data", "frobnicate").code == 2

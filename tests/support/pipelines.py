@@ -90,6 +90,14 @@ def sleeps(data: Dataset, seconds: float = 60.0):
 
 
 @pipeline
+def not_a_model(data: Dataset):
+    import numpy as np
+
+    prepare(data)
+    return np.zeros(3), {"rows": 1.0}
+
+
+@pipeline
 def no_model(data: Dataset):
     return {"rows": float(len(prepare(data)))}
 """

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.markup import escape
 
@@ -27,6 +26,7 @@ __all__ = ["INTERNAL_ERROR_EXIT", "app", "run"]
 
 INTERNAL_ERROR_EXIT = 70
 INTERRUPTED_EXIT = 130
+USAGE_EXIT = 2
 
 app = typer.Typer(
     name="pathtolive",
@@ -92,14 +92,19 @@ def run(argv: list[str] | None = None) -> None:
     except PathToLiveError as exc:
         _report(exc.code, exc.message, as_json)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted")
         sys.exit(INTERRUPTED_EXIT)
+    except typer.TyperException as exc:
+        # A usage error (unknown option, missing argument): click's own message, exit 2.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {escape(str(exc))}")
+        sys.exit(getattr(exc, "exit_code", USAGE_EXIT))
     except Exception as exc:
         if level == "DEBUG":
             raise

@@ -45,6 +45,7 @@ from pathtolive.data.schema import (
     SchemaChange,
     check_tags,
     classify_change,
+    id_tags,
     infer_schema,
     merge_accepting,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "classify_change",
     "compute_profile",
     "diff_profiles",
+    "id_tags",
     "infer_schema",
     "merge_accepting",
     "population_stability_index",

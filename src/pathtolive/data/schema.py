@@ -7,6 +7,7 @@ proposed new schema is classified against the old one by :func:`classify_change`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -216,6 +217,24 @@ def _check_tag_names(column: str, tags: Sequence[str]) -> None:
             raise InvalidInputError(
                 f"unknown tag {tag!r} on column {column!r}; the tags are {', '.join(TAGS)}"
             )
+
+
+_ID_NAME = re.compile(r"^(id|.+_id|.+Id|.+ID)$")
+
+
+def id_tags(
+    arrow_schema: pa.Schema, tags: Mapping[str, Sequence[str]]
+) -> dict[str, tuple[str, ...]]:
+    """``id`` tags for integer or string columns named like identifiers (``id``,
+    ``loan_id``, ``loanId``) that the caller did not tag. An identifier grows with every
+    batch, so a range or a category list inferred from it would refuse the next batch."""
+    found: dict[str, tuple[str, ...]] = {}
+    for field in arrow_schema:
+        if field.name in tags or not _ID_NAME.match(field.name):
+            continue
+        if column_kind(field.type) in ("integer", "string"):
+            found[field.name] = ("id",)
+    return found
 
 
 def infer_schema(

@@ -28,6 +28,7 @@ from pathtolive.data import (
     classify_change,
     compute_profile,
     diff_profiles,
+    id_tags,
     infer_schema,
     merge_accepting,
     to_canonical_parquet,
@@ -87,6 +88,7 @@ class _Prepared:
     digest: str
     profile: Profile
     staged: StagedObject
+    tags: Mapping[str, tuple[str, ...]]
 
 
 def add_dataset(
@@ -117,10 +119,23 @@ def add_dataset(
     if effective_policy not in ("strict", "warn"):
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
     label = source_label or _describe_source(source)
+    with ctx.metadata.read() as session:
+        current = session.get_schema(name)
+    # The contract's tags (pii, id, ...) apply to every later version's profile too.
+    schema_tags = {} if current is None else _schema_tags(Schema.from_dict(current.schema))
 
     with (
         _work_dir(ctx) as work_dir,
-        _prepare(ctx, source, work_dir, column_tags, settings.max_categories, fmt) as prepared,
+        _prepare(
+            ctx,
+            source,
+            work_dir,
+            column_tags,
+            schema_tags,
+            current is None,
+            settings.max_categories,
+            fmt,
+        ) as prepared,
     ):
         with ctx.metadata.read() as session:
             existing = session.find_version_by_hash(name, prepared.digest)
@@ -132,7 +147,7 @@ def add_dataset(
         change: SchemaChange | None = None
         report: ValidationReport | None = None
         if current is None:
-            schema_to_store = _infer(prepared, column_tags, settings.max_categories)
+            schema_to_store = _infer(prepared, prepared.tags, settings.max_categories)
             status = "inferred"
         else:
             current_schema = Schema.from_dict(current.schema)
@@ -179,7 +194,9 @@ def _prepare(
     ctx: ServiceContext,
     source: Source,
     work_dir: Path,
-    tags: Mapping[str, Sequence[str]],
+    explicit_tags: Mapping[str, Sequence[str]],
+    schema_tags: Mapping[str, Sequence[str]],
+    first_version: bool,
     max_categories: int,
     fmt: str | None,
 ) -> Iterator[_Prepared]:
@@ -187,12 +204,18 @@ def _prepare(
     staging area and hashes it in the same read. The staged copy is discarded unless the
     caller commits it."""
     canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
-    unknown = [column for column in tags if column not in canonical.arrow_schema.names]
+    names = canonical.arrow_schema.names
+    unknown = [column for column in explicit_tags if column not in names]
     if unknown:
         raise InvalidInputError(
-            f"tagged column {unknown[0]!r} is not in the data; columns are "
-            f"{', '.join(canonical.arrow_schema.names[:20])}"
+            f"tagged column {unknown[0]!r} is not in the data; columns are {', '.join(names[:20])}"
         )
+    tags: dict[str, tuple[str, ...]] = {
+        column: tuple(values) for column, values in schema_tags.items() if column in names
+    }
+    tags.update({column: tuple(values) for column, values in explicit_tags.items()})
+    if first_version:
+        tags.update(id_tags(canonical.arrow_schema, tags))
     with ThreadPoolExecutor(max_workers=1) as pool:
         # A file we wrote ourselves may be linked (it is deleted next); a user's own
         # file is copied so that later edits to it cannot reach the store.
@@ -205,7 +228,7 @@ def _prepare(
             raise
         staged = staging.result()
     with staged:
-        yield _Prepared(canonical, staged.digest, profile, staged)
+        yield _Prepared(canonical, staged.digest, profile, staged, tags)
 
 
 def _infer(prepared: _Prepared, tags: Mapping[str, Sequence[str]], max_categories: int) -> Schema:
@@ -359,6 +382,10 @@ def _audit_refusal(
 def _digest_referenced(ctx: ServiceContext, digest: str) -> bool:
     with ctx.metadata.read() as session:
         return digest in session.content_hashes()
+
+
+def _schema_tags(schema: Schema) -> dict[str, tuple[str, ...]]:
+    return {column.name: column.tags for column in schema.columns if column.tags}
 
 
 def _merged_tags(
