@@ -71,3 +71,21 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         pass
     return f"{os.cpu_count()} cores ({cpu}){memory}, {platform.system()} {platform.release()}"
+
+
+def fsync_ms(folder: Path, writes: int = 50) -> float:
+    """Median milliseconds of one small write + fsync in ``folder``: what a database
+    that syncs each commit waits for, so figures of such peers depend on it."""
+    path = folder / ".fsync-probe"
+    timings = []
+    try:
+        with path.open("wb") as file:
+            for _ in range(writes):
+                started = time.perf_counter()
+                file.write(b"x" * 128)
+                file.flush()
+                os.fsync(file.fileno())
+                timings.append(time.perf_counter() - started)
+    finally:
+        path.unlink(missing_ok=True)
+    return statistics.median(timings) * 1000

@@ -8,8 +8,10 @@ platform family and package versions.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +70,34 @@ def _normalise(name: str) -> str:
 
 
 def capture_environment() -> Environment:
-    """The environment of this process."""
+    """The environment of this process.
+
+    Reading every installed package's metadata takes tens of milliseconds, so the answer
+    is kept for as long as no folder on ``sys.path`` changes (installing or removing a
+    package changes its folder's modification time)."""
+    key = _path_state()
+    cached = _CACHE.get("environment")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    environment = _read_environment()
+    _CACHE["environment"] = (key, environment)
+    return environment
+
+
+_CACHE: dict[str, tuple[tuple[tuple[str, int], ...], Environment]] = {}
+
+
+def _path_state() -> tuple[tuple[str, int], ...]:
+    state = []
+    for entry in sys.path:
+        try:
+            state.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            state.append((entry, -1))
+    return tuple(state)
+
+
+def _read_environment() -> Environment:
     versions: dict[str, str] = {}
     for distribution in importlib.metadata.distributions():
         name = distribution.metadata["Name"]

@@ -256,6 +256,11 @@ class _Runner:
         if self.on_step is not None:
             self.on_step(record)
 
+    def output_digest(self, value: object) -> str | None:
+        """The digest of the step output ``value`` is, if a step returned it."""
+        output = self._outputs.get(id(value))
+        return None if output is None else output.digest
+
     def _track(self, index: int, value: object, digest: str) -> None:
         self._alive.append(value)
         if type(value) not in _SCALARS:
@@ -416,4 +421,5 @@ def execute(
         tuple(runner.edges),
         {name: dataset.ref for name, dataset in data.items()},
     )
-    return RunOutcome(value, model, run.latest, tuple(runner.records), graph)
+    tracked = None if model is None else runner.output_digest(model)
+    return RunOutcome(value, model, run.latest, tuple(runner.records), graph, tracked)

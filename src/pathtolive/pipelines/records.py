@@ -180,6 +180,9 @@ class RunOutcome:
     metrics: Mapping[str, float]
     steps: tuple[StepRecord, ...]
     graph: RunGraph
+    model_digest: str | None = None
+    """Digest of the stored step output the model is (None when no step returned it):
+    the same fitted model always has the same digest, so reruns compare by it."""
 
     @property
     def executed(self) -> tuple[str, ...]:

@@ -255,9 +255,15 @@ def run_pipeline(
 
 
 def _model_digest(outcome: RunOutcome) -> str | None:
+    """A digest that is the same whenever the fitted model is: the stored step output
+    when a step returned the model (no second serialisation), else its flavor's bytes.
+    ``flavor_for`` also refuses, cheaply, a model no flavor can store."""
     if outcome.model is None:
         return None
-    return hash_bytes(flavor_for(outcome.model).save(outcome.model))
+    flavor = flavor_for(outcome.model)
+    if outcome.model_digest is not None:
+        return outcome.model_digest
+    return hash_bytes(flavor.save(outcome.model))
 
 
 def _configured_params(ctx: ServiceContext, name: str) -> dict[str, Any]:
