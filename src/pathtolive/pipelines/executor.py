@@ -48,6 +48,14 @@ from pathtolive.pipelines.records import (
     StepRecord,
     StepStatus,
 )
+from pathtolive.pipelines.replay import (
+    ModelSource,
+    ReplayedStep,
+    RunReplay,
+    load_replay,
+    replay_key,
+    replayable,
+)
 from pathtolive.pipelines.results import StepResult
 from pathtolive.pipelines.serialize import dumps, loads
 from pathtolive.pipelines.tracking import ActiveRun, MetricSink, activate, split_result
@@ -157,6 +165,8 @@ class _Runner:
         self._alive: list[object] = []
         self._data_names = {id(dataset): name for name, dataset in data.items()}
         self._in_step = False
+        self.all_cacheable = True
+        self.result_digests: dict[int, str] = {}
 
     def call_step(self, step: Step[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._in_step:
@@ -166,6 +176,7 @@ class _Runner:
         bound = step.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         index = len(self.nodes)
+        self.all_cacheable = self.all_cacheable and step.cache
         params, fingerprints = self._describe_inputs(step, index, bound.arguments)
         key = json_digest(
             {
@@ -183,7 +194,8 @@ class _Runner:
         if self.use_cache and step.cache:
             hit = self._from_cache(key)
             if hit is not None:
-                result, value = hit
+                result_digest, result, value = hit
+                self.result_digests[index] = result_digest
                 for metric_key, number, iteration in result.metrics:
                     self.run.add_metric(metric_key, number, iteration)
                 if result.params:
@@ -197,7 +209,7 @@ class _Runner:
         try:
             info = self.store.put_bytes(dumps(value, origin=f"step {step.name!r} returned"))
             if step.cache:
-                self._remember(key, step.name, info.digest)
+                self.result_digests[index] = self._remember(key, step.name, info.digest)
         except PathToLiveError as exc:
             self._finish(call.record("failed", logs=tail.text(), error=exc.message))
             raise
@@ -230,19 +242,21 @@ class _Runner:
         finally:
             self._in_step = False
 
-    def _remember(self, key: str, step_name: str, output_digest: str) -> None:
+    def _remember(self, key: str, step_name: str, output_digest: str) -> str:
         metrics, params = self.run.pending()
         logged = tuple((metric.key, metric.value, metric.step) for metric in metrics)
         result = StepResult(output_digest, logged, params)
-        self.cache.remember(key, step_name, self.store.put_bytes(result.to_bytes()).digest)
+        digest = self.store.put_bytes(result.to_bytes()).digest
+        self.cache.remember(key, step_name, digest)
+        return digest
 
-    def _from_cache(self, key: str) -> tuple[StepResult, Any] | None:
+    def _from_cache(self, key: str) -> tuple[str, StepResult, Any] | None:
         digest = self.cache.lookup(key)
         if digest is None:
             return None
         try:
             result = StepResult.from_bytes(self.store.get_bytes(digest))
-            return result, loads(self.store.get_bytes(result.output_digest))
+            return digest, result, loads(self.store.get_bytes(result.output_digest))
         except IntegrityError:
             raise  # a corrupt store must be seen, not papered over by a rerun
         except PathToLiveError:
@@ -260,6 +274,16 @@ class _Runner:
         """The digest of the step output ``value`` is, if a step returned it."""
         output = self._outputs.get(id(value))
         return None if output is None else output.digest
+
+    def model_source(self, value: object) -> ModelSource | None:
+        """Where the step output ``value`` is stored, if a step returned it."""
+        output = self._outputs.get(id(value))
+        if output is None:
+            return None
+        stored = self.records[output.index].output_digest
+        if stored is None:
+            return None
+        return ModelSource(stored, output.element, output.digest)
 
     def _track(self, index: int, value: object, digest: str) -> None:
         self._alive.append(value)
@@ -374,6 +398,7 @@ def execute(
     use_cache: bool = True,
     on_step: Callable[[StepRecord], None] | None = None,
     echo: bool = False,
+    code_digest: str | None = None,
 ) -> RunOutcome:
     """Run ``pipeline`` on ``data`` (a Dataset per data parameter) with ``params`` (from
     :func:`~pathtolive.pipelines.params.bind_params`; missing optional ones take their
@@ -388,8 +413,25 @@ def execute(
     step, ``InvalidInputError`` when a step returns a value that cannot be stored.
     ``KeyboardInterrupt`` goes up unchanged. Logged metrics reach ``sink`` whatever
     happens.
+
+    With ``code_digest`` (a digest of all the pipelines' code) a successful run is also
+    recorded whole, and a later run with the same code, params and data is replayed
+    without running anything (see :mod:`~pathtolive.pipelines.replay`).
     """
     complete = _check_call(pipeline, data, params)
+    run_key = None
+    if code_digest is not None and is_plain(complete):
+        run_key = replay_key(
+            cache_version=CACHE_KEY_VERSION,
+            pipeline=pipeline.name,
+            code_digest=code_digest,
+            params=complete,
+            data={name: dataset.content_hash for name, dataset in data.items()},
+        )
+        if use_cache:
+            replayed = _replay(run_key, store, cache, sink, on_step)
+            if replayed is not None:
+                return replayed
     runner = _Runner(
         store=store,
         cache=cache,
@@ -422,4 +464,80 @@ def execute(
         {name: dataset.ref for name, dataset in data.items()},
     )
     tracked = None if model is None else runner.output_digest(model)
-    return RunOutcome(value, model, run.latest, tuple(runner.records), graph, tracked)
+    outcome = RunOutcome(value, model, run.latest, tuple(runner.records), graph, tracked)
+    if run_key is not None:
+        _record_replay(run_key, runner, outcome, returned, pipeline.name)
+    return outcome
+
+
+def _record_replay(
+    key: str,
+    runner: _Runner,
+    outcome: RunOutcome,
+    returned: Mapping[str, float],
+    pipeline_name: str,
+) -> None:
+    """Keep the outcome of a run that can be replayed: every step cacheable and stored,
+    and the model (if any) a step's output."""
+    records = runner.records
+    if not runner.all_cacheable or not replayable(records):
+        return
+    if any(record.index not in runner.result_digests for record in records):
+        return
+    source = None if outcome.model is None else runner.model_source(outcome.model)
+    if outcome.model is not None and source is None:
+        return
+    replay = RunReplay(
+        steps=tuple(
+            ReplayedStep(record, runner.result_digests[record.index]) for record in records
+        ),
+        graph=outcome.graph,
+        returned_metrics=dict(returned),
+        metrics=dict(outcome.metrics),
+        model=source,
+    )
+    digest = runner.store.put_bytes(replay.to_bytes()).digest
+    runner.cache.remember(key, f"pipeline:{pipeline_name}", digest)
+
+
+def _replay(
+    key: str,
+    store: ObjectStore,
+    cache: StepCache,
+    sink: MetricSink,
+    on_step: Callable[[StepRecord], None] | None,
+) -> RunOutcome | None:
+    digest = cache.lookup(key)
+    if digest is None:
+        return None
+    try:
+        loaded = load_replay(store.get_bytes(digest), store.get_bytes)
+    except IntegrityError:
+        raise
+    except PathToLiveError:
+        return None
+    if loaded is None:
+        return None
+    replay, results = loaded
+    run = ActiveRun(sink)
+    records = replay.records()
+    for record, result in zip(records, results, strict=True):
+        for metric_key, number, iteration in result.metrics:
+            run.add_metric(metric_key, number, iteration)
+        if result.params:
+            run.add_params(result.params)
+        run.flush()
+        if on_step is not None:
+            on_step(record)
+    for metric_key, number in replay.returned_metrics.items():
+        run.add_metric(metric_key, number, None)
+    run.flush()
+    return RunOutcome(
+        None,
+        None,
+        dict(replay.metrics),
+        tuple(records),
+        replay.graph,
+        None if replay.model is None else replay.model.digest,
+        replay.model_loader(store.get_bytes),
+    )

@@ -6,7 +6,7 @@ each dataset and each earlier step output to the argument of the call it fed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -183,6 +183,19 @@ class RunOutcome:
     model_digest: str | None = None
     """Digest of the stored step output the model is (None when no step returned it):
     the same fitted model always has the same digest, so reruns compare by it."""
+    model_loader: Callable[[], object] | None = None
+    """For a replayed run (see :mod:`~pathtolive.pipelines.replay`): loads the model,
+    which is not loaded until asked for."""
+
+    @property
+    def has_model(self) -> bool:
+        return self.model is not None or self.model_loader is not None
+
+    def load_model(self) -> object | None:
+        """The model, loading it first if the run was replayed."""
+        if self.model is None and self.model_loader is not None:
+            return self.model_loader()
+        return self.model
 
     @property
     def executed(self) -> tuple[str, ...]:

@@ -203,6 +203,7 @@ def run_pipeline(
             use_cache=use_cache,
             on_step=persist_step,
             echo=echo,
+            code_digest=code.pipelines_hash,
         )
         # A model no flavor can store fails the run here, before anything is registered.
         model_digest = _model_digest(outcome)
@@ -234,14 +235,15 @@ def run_pipeline(
     _finish(ctx, actor, run.run_id, "succeeded", outputs=outputs, graph=outcome.graph.to_dict())
     version = None
     if register is not None:
-        if outcome.model is None:
+        model = outcome.load_model()
+        if model is None:
             raise InvalidInputError(
                 f"pipeline {name!r} returned no model, so there is nothing to register as "
                 f"{register!r}; return (model, metrics) or a model"
             )
         version = model_service.register_model(
             ctx,
-            outcome.model,
+            model,
             register,
             run_id=run.run_id,
             data=inputs,
@@ -259,7 +261,8 @@ def _model_digest(outcome: RunOutcome) -> str | None:
     when a step returned the model (no second serialisation), else its flavor's bytes.
     ``flavor_for`` also refuses, cheaply, a model no flavor can store."""
     if outcome.model is None:
-        return None
+        # A replayed run: its model was checked when it was first stored.
+        return outcome.model_digest
     flavor = flavor_for(outcome.model)
     if outcome.model_digest is not None:
         return outcome.model_digest

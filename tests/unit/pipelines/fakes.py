@@ -81,6 +81,7 @@ class Runs:
         params: Mapping[str, Any] | None = None,
         *,
         use_cache: bool = True,
+        code_digest: str | None = None,
     ) -> RunOutcome:
         return execute(
             pipeline,
@@ -91,6 +92,7 @@ class Runs:
             sink=self.sink,
             use_cache=use_cache,
             on_step=self.records.append,
+            code_digest=code_digest,
         )
 
 
