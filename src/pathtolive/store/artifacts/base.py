@@ -9,11 +9,11 @@ once; every read checks the bytes against their digest.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError
+from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = ["ArtifactStore", "ObjectInfo", "StagedObject", "object_key"]
@@ -33,22 +33,40 @@ class ObjectInfo:
     created: bool  # False when the content was already stored
 
 
-class StagedObject(abc.ABC):
+class StagedObject:
     """Bytes copied into the store under a temporary name and hashed in the same pass,
     not yet visible as an object. ``commit()`` publishes them under their digest;
     ``discard()`` (or leaving the ``with`` block without a commit) removes them. This lets
-    a caller copy a large file while it checks the data, and decide afterwards."""
+    a caller copy a large file while it checks the data, and decide afterwards.
 
-    digest: str
-    size: int
+    A backend makes one with the two actions that finish it: publish the temporary bytes
+    under the digest, or remove them."""
 
-    @abc.abstractmethod
+    def __init__(
+        self,
+        digest: str,
+        size: int,
+        *,
+        publish: Callable[[], ObjectInfo],
+        remove: Callable[[], None],
+    ) -> None:
+        self.digest = digest
+        self.size = size
+        self._publish: Callable[[], ObjectInfo] | None = publish
+        self._remove = remove
+
     def commit(self) -> ObjectInfo:
         """Publish the object (``created=False`` when it was stored already)."""
+        if self._publish is None:
+            raise StoreError("this staged object was committed or discarded already")
+        publish, self._publish = self._publish, None
+        return publish()
 
-    @abc.abstractmethod
     def discard(self) -> None:
         """Remove the staged bytes; a no-op after a commit."""
+        if self._publish is not None:
+            self._publish = None
+            self._remove()
 
     def __enter__(self) -> StagedObject:
         return self

@@ -176,7 +176,13 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return _FsspecStaged(self, tmp, digest, source.stat().st_size)
+        size = source.stat().st_size
+        return StagedObject(
+            digest,
+            size,
+            publish=lambda: self._commit_staged(tmp, digest, size),
+            remove=lambda: self._discard(tmp),
+        )
 
     def _commit_staged(self, tmp: str, digest: str, size: int) -> ObjectInfo:
         key = self._key(digest)
@@ -396,22 +402,3 @@ def _require_s3fs(url: str) -> tuple[type[BaseException], ...]:
         botocore_exceptions.ClientError,
     )
     return errors
-
-
-class _FsspecStaged(StagedObject):
-    def __init__(self, store: FsspecArtifactStore, tmp: str, digest: str, size: int) -> None:
-        self._store = store
-        self._tmp: str | None = tmp
-        self.digest = digest
-        self.size = size
-
-    def commit(self) -> ObjectInfo:
-        if self._tmp is None:
-            raise StoreError("this staged object was committed or discarded already")
-        tmp, self._tmp = self._tmp, None
-        return self._store._commit_staged(tmp, self.digest, self.size)
-
-    def discard(self) -> None:
-        if self._tmp is not None:
-            tmp, self._tmp = self._tmp, None
-            self._store._discard(tmp)

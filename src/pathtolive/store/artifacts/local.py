@@ -113,7 +113,12 @@ class LocalArtifactStore(ArtifactStore):
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-        return _LocalStaged(self, tmp, digest, size)
+        return StagedObject(
+            digest,
+            size,
+            publish=lambda: self._commit_staged(tmp, digest, size),
+            remove=lambda: tmp.unlink(missing_ok=True),
+        )
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Store in-memory bytes."""
@@ -330,25 +335,6 @@ def _fsync_dir(path: Path) -> None:
     if os.name != "posix":
         return
     _fsync_file(path)
-
-
-class _LocalStaged(StagedObject):
-    def __init__(self, store: LocalArtifactStore, tmp: Path, digest: str, size: int) -> None:
-        self._store = store
-        self._tmp: Path | None = tmp
-        self.digest = digest
-        self.size = size
-
-    def commit(self) -> ObjectInfo:
-        if self._tmp is None:
-            raise StoreError("this staged object was committed or discarded already")
-        tmp, self._tmp = self._tmp, None
-        return self._store._commit_staged(tmp, self.digest, self.size)
-
-    def discard(self) -> None:
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
-            self._tmp = None
 
 
 def _copy_hashing(source: Path, dest: Path) -> tuple[str, int]:
