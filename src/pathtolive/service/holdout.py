@@ -1,0 +1,113 @@
+"""Finding a run's holdout: the rows its model was evaluated on.
+
+Gates score the candidate, the live champion and the baseline on the same rows, so the
+comparison is paired. A pipeline does not declare its test split; the run's call graph
+shows it: the first step that received the model also received the test frame, an
+earlier step's stored output. That frame's index holds the row positions in the dataset
+version the run read (a ``Dataset`` loads with a RangeIndex), so the holdout is recorded
+by dataset version and row ids, and the frame itself carries the features and target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from pathtolive.entities import Run, RunStep
+from pathtolive.errors import InvalidInputError
+from pathtolive.pipelines import RunGraph, loads
+from pathtolive.pipelines.canonical import json_digest
+from pathtolive.service.context import ServiceContext
+
+__all__ = ["Holdout", "find_holdout"]
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The evaluation rows of a run: ``dataset`` (a version ref) and ``row_ids`` (row
+    positions in it), and the frame itself (features and target)."""
+
+    dataset: str
+    row_ids: npt.NDArray[np.int64]
+    frame: pd.DataFrame
+    step: str
+    argument: str
+
+
+def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
+    """The holdout of a pipeline run; a clear error when its graph shows none."""
+    if run.kind != "pipeline" or run.graph is None or not run.outputs:
+        raise InvalidInputError(
+            f"run {run.run_id[:12]} is a {run.kind} run without a recorded evaluation; "
+            "gates need a model trained by a pipeline that evaluates it on a test split"
+        )
+    with ctx.metadata.read() as session:
+        steps = session.run_steps(run.run_id)
+    graph = RunGraph.from_dict(run.graph)
+    model_digest = run.outputs.get("model_digest")
+    producer = _producer(steps, model_digest)
+    if producer is None:
+        raise InvalidInputError(
+            f"run {run.run_id[:12]}: no step returned the model, so its evaluation cannot be "
+            "found; train the model in a step"
+        )
+    for node in graph.nodes:
+        edges = graph.inputs_of(node.index)
+        if not any(edge.source == producer[0] and edge.element == producer[1] for edge in edges):
+            continue
+        for edge in edges:
+            if not isinstance(edge.source, int) or edge.source == producer[0]:
+                continue
+            frame = _load_output(ctx, steps, edge.source, edge.element)
+            if isinstance(frame, pd.DataFrame):
+                return _holdout(run, frame, node.step, edge.argument)
+    raise InvalidInputError(
+        f"run {run.run_id[:12]}: no step received both the model and a test frame from an "
+        "earlier step; evaluate the model in a step, e.g. evaluate(model, test_df)"
+    )
+
+
+def _producer(steps: list[RunStep], model_digest: Any) -> tuple[int, int | None] | None:
+    """(step position, tuple element) of the output the model is."""
+    for step in steps:
+        if step.output_digest is None:
+            continue
+        if step.output_digest == model_digest:
+            return step.position, None
+        for element in range(16):
+            if json_digest({"output": step.output_digest, "element": element}) == model_digest:
+                return step.position, element
+    return None
+
+
+def _load_output(
+    ctx: ServiceContext, steps: list[RunStep], position: int, element: int | None
+) -> object:
+    step = next((s for s in steps if s.position == position), None)
+    if step is None or step.output_digest is None:
+        return None
+    value = loads(ctx.artifacts.get_bytes(step.output_digest))
+    if element is None:
+        return value
+    return value[element] if isinstance(value, tuple) and element < len(value) else None
+
+
+def _holdout(run: Run, frame: pd.DataFrame, step: str, argument: str) -> Holdout:
+    if len(run.inputs) != 1:
+        raise InvalidInputError(
+            f"run {run.run_id[:12]} read {len(run.inputs)} datasets; the holdout's rows can "
+            "be tied to one dataset only"
+        )
+    dataset = next(iter(run.inputs.values()))
+    index = frame.index
+    if not pd.api.types.is_integer_dtype(index.dtype):
+        raise InvalidInputError(
+            f"run {run.run_id[:12]}: the test frame given to step {step!r} has a "
+            f"{index.dtype} index, not the dataset's row positions; keep the index that "
+            "Dataset.df gives (do not reset it)"
+        )
+    return Holdout(dataset, index.to_numpy(dtype=np.int64), frame, step, argument)

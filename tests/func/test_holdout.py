@@ -1,0 +1,52 @@
+"""A run's holdout is found from its call graph: dataset version and row ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from pathtolive import Workspace
+from pathtolive.errors import InvalidInputError
+from pathtolive.service.holdout import find_holdout
+from tests.support.pipelines import RISK, write_pipelines
+
+
+def test_the_holdout_is_the_test_split_the_model_was_evaluated_on(
+    tmp_path: Path, clean_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = load_breast_cancer(as_frame=True).frame
+    ws = Workspace.init(tmp_path / "ws", environ=clean_environ)
+    monkeypatch.chdir(ws.root)
+    ws.add_dataset(frame, "cancer", tags={"target": ["target"]})
+    write_pipelines(ws.root, risk=RISK)
+    result = ws.run("risk", data="cancer@1", params={"n_estimators": 5})
+
+    holdout = find_holdout(ws.context, result.run)
+    assert holdout.dataset == "cancer@1"
+    assert holdout.step == "evaluate"
+    assert holdout.argument == "test_df"
+    # 25% of 569 rows, stratified, the same rows the run's split gave.
+    assert len(holdout.row_ids) == 143
+    assert len(set(holdout.row_ids.tolist())) == 143
+    assert holdout.row_ids.min() >= 0
+    assert holdout.row_ids.max() < len(frame)
+    stored = ws.load("cancer@1")
+    pd.testing.assert_frame_equal(
+        stored.iloc[np.sort(holdout.row_ids)], holdout.frame.sort_index(), check_dtype=False
+    )
+    # A replayed run (all cached) has the same holdout.
+    again = ws.run("risk", data="cancer@1", params={"n_estimators": 5})
+    assert again.cached == ("split", "train", "evaluate")
+    np.testing.assert_array_equal(find_holdout(ws.context, again.run).row_ids, holdout.row_ids)
+
+    model = LogisticRegression(max_iter=5000).fit(frame.drop(columns=["target"]), frame["target"])
+    by_hand = ws.register_model(model, name="by-hand", data="cancer@1")
+    notebook_run = next(r for r in ws.runs() if r.run_id == by_hand.run_id)
+    with pytest.raises(InvalidInputError, match="notebook run"):
+        find_holdout(ws.context, notebook_run)
+    ws.close()
