@@ -11,15 +11,18 @@ from typing import Any
 
 __all__ = [
     "AliasMove",
+    "Approval",
     "AuditEvent",
     "Dataset",
     "DatasetVersion",
     "Metric",
     "Model",
     "ModelVersion",
+    "Promotion",
     "Run",
     "RunStep",
     "SchemaVersion",
+    "StoredGateReport",
     "Token",
 ]
 
@@ -201,3 +204,48 @@ class AliasMove:
     at: datetime
     actor: str
     reason: str
+
+
+@dataclass(frozen=True)
+class StoredGateReport:
+    """A gate report as kept with a model version."""
+
+    report_id: int
+    model: str
+    version: int
+    passed: bool
+    report: dict[str, Any] = field(repr=False)
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    approver: str
+    decision: str  # "approve" | "refuse"
+    comment: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """A request to move an alias to a model version, and what became of it."""
+
+    promotion_id: int
+    model: str
+    version: int
+    alias: str
+    policy: str  # "auto" | "approval" | "four-eyes"
+    status: str  # "pending" | "applied" | "refused" | "withdrawn"
+    requested_by: str
+    requested_at: datetime
+    reason: str
+    override_reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    gate_report_id: int | None
+    approvals: tuple[Approval, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"

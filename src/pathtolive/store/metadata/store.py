@@ -23,6 +23,7 @@ from pathtolive.errors import DatabaseOutdatedError, StoreError
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata.engine import make_engine
 from pathtolive.store.metadata.models import ModelQueries
+from pathtolive.store.metadata.promotions import PromotionQueries
 from pathtolive.store.metadata.runs import RunQueries
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ __all__ = ["HEAD_REVISION", "MetadataSession", "MetadataStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 """The newest migration. Every command compares the database with it; a test keeps it
 equal to the head of ``migrations/`` (Alembic itself is imported only to migrate, since it
 costs a quarter of a second at start-up)."""
@@ -162,7 +163,7 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class MetadataSession(RunQueries, ModelQueries):
+class MetadataSession(RunQueries, ModelQueries, PromotionQueries):
     """Typed operations inside one transaction."""
 
     def __init__(self, connection: Connection) -> None:

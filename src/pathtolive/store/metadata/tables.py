@@ -255,3 +255,44 @@ alias_history = Table(
     Column("reason", Text, nullable=False),
     Index("ix_alias_history_model_id_alias", "model_id", "alias"),
 )
+
+gate_reports = Table(
+    "gate_reports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("report_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Index("ix_gate_reports_model_version_id", "model_version_id"),
+)
+
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("policy", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("gate_report_id", Integer, ForeignKey("gate_reports.id"), nullable=True),
+    Column("requested_by", String(200), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("override_reason", Text, nullable=True),
+    Column("decided_by", String(200), nullable=True),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Index("ix_promotions_status", "status"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("promotion_id", Integer, ForeignKey("promotions.id"), nullable=False),
+    Column("approver", String(200), nullable=False),
+    Column("decision", String(20), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
