@@ -50,3 +50,32 @@ def test_the_holdout_is_the_test_split_the_model_was_evaluated_on(
     with pytest.raises(InvalidInputError, match="notebook run"):
         find_holdout(ws.context, notebook_run)
     ws.close()
+
+
+def test_latency_is_measured_in_a_clean_process_that_loads_from_the_store(
+    tmp_path: Path, clean_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathtolive.service.latency import measure_latency
+
+    frame = load_breast_cancer(as_frame=True).frame
+    ws = Workspace.init(tmp_path / "ws", environ=clean_environ)
+    monkeypatch.chdir(ws.root)
+    ws.add_dataset(frame, "cancer", tags={"target": ["target"]})
+    features = frame.drop(columns=["target"])
+    model = LogisticRegression(max_iter=5000).fit(features, frame["target"])
+    version = ws.register_model(model, name="m", data="cancer@1")
+
+    figures = measure_latency(ws.context, version, features.head(50))
+    assert figures["model"] == "m@1"
+    assert figures["single_row"]["calls"] == 200
+    assert 0 < figures["single_row"]["p50_ms"] <= figures["single_row"]["p99_ms"]
+    assert figures["batch_1000"]["calls"] == 20
+
+    # A damaged artifact does not load there: the infra check fails with the reason.
+    digest = version.artifact_digest
+    path = ws.root / ".pathtolive" / "objects" / digest[:2] / digest[2:]
+    path.chmod(0o644)
+    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    with pytest.raises(InvalidInputError, match="did not load and answer"):
+        measure_latency(ws.context, version, features.head(5))
+    ws.close()
