@@ -1,0 +1,172 @@
+"""Release gates: the checks a candidate model version must pass before an alias moves.
+
+Pure domain logic: predictions and measurements in, a :class:`GateReport` out. The
+service layer loads the models, finds the holdout, measures latency and stores the
+report; it calls::
+
+    config = GateConfig.from_toml(name, settings.document.get("models", {}))
+    baseline = fit_baseline(config.baseline, task, train_features, train_target)
+    context = GateContext(config, task, metric, y_true, candidate=..., champion=...,
+                          baseline=baseline.predict(holdout_features), slices=..., ...)
+    report = run_gates(context, version=version, created_at=now)
+
+User gates subclass :class:`Gate` or decorate a function with :func:`gate`, and are added
+with :func:`register_gate`.
+"""
+
+from pathtolive.gates.base import (
+    LATENCY_KEYS,
+    VERDICTS,
+    FunctionGate,
+    Gate,
+    GateContext,
+    GateFunction,
+    GateResult,
+    Role,
+    Verdict,
+    gate,
+    plain,
+)
+from pathtolive.gates.baselines import BASELINES, FittedBaseline, baseline_names, fit_baseline
+from pathtolive.gates.bootstrap import (
+    BLOCK_CELLS,
+    Comparison,
+    Interval,
+    Resampled,
+    bootstrap_interval,
+    compare_resampled,
+    interval_from,
+    paired_bootstrap,
+    resample_metric,
+    resample_weights,
+)
+from pathtolive.gates.builtin import (
+    ACCEPTED_DATA_STATUSES,
+    BeatBaselineGate,
+    BeatLiveGate,
+    DataContractGate,
+    ExplainabilityGate,
+    LatencyGate,
+    LoadsAndAnswersGate,
+    MinMetricGate,
+    SizeGate,
+)
+from pathtolive.gates.config import (
+    BUILTIN_GATE_KEYS,
+    DEFAULT_POLICY,
+    MODEL_KEYS,
+    POLICIES,
+    GateConfig,
+    PolicyName,
+    PromotionConfig,
+)
+from pathtolive.gates.metrics import (
+    METRICS,
+    TASKS,
+    ClassLabel,
+    FloatArray,
+    Metric,
+    PredictionKind,
+    Resampler,
+    Task,
+    check_task,
+    default_metric,
+    get_metric,
+    metric_names,
+    resolve_classes,
+)
+from pathtolive.gates.predictions import Predictions, align_proba
+from pathtolive.gates.registry import (
+    BUILTIN_GATES,
+    DEFAULT_REGISTRY,
+    GateRegistry,
+    evaluate_gates,
+    gates_for,
+    register_gate,
+    run_gates,
+)
+from pathtolive.gates.report import REPORT_COLUMNS, GateReport
+from pathtolive.gates.slices import (
+    MAX_SLICE_VALUES,
+    MISSING_SLICE,
+    NUMERIC_BINS,
+    SliceGate,
+    SliceResult,
+    SliceStatus,
+    slice_results,
+)
+
+__all__ = [
+    "ACCEPTED_DATA_STATUSES",
+    "BASELINES",
+    "BLOCK_CELLS",
+    "BUILTIN_GATES",
+    "BUILTIN_GATE_KEYS",
+    "DEFAULT_POLICY",
+    "DEFAULT_REGISTRY",
+    "LATENCY_KEYS",
+    "MAX_SLICE_VALUES",
+    "METRICS",
+    "MISSING_SLICE",
+    "MODEL_KEYS",
+    "NUMERIC_BINS",
+    "POLICIES",
+    "REPORT_COLUMNS",
+    "TASKS",
+    "VERDICTS",
+    "BeatBaselineGate",
+    "BeatLiveGate",
+    "ClassLabel",
+    "Comparison",
+    "DataContractGate",
+    "ExplainabilityGate",
+    "FittedBaseline",
+    "FloatArray",
+    "FunctionGate",
+    "Gate",
+    "GateConfig",
+    "GateContext",
+    "GateFunction",
+    "GateRegistry",
+    "GateReport",
+    "GateResult",
+    "Interval",
+    "LatencyGate",
+    "LoadsAndAnswersGate",
+    "Metric",
+    "MinMetricGate",
+    "PolicyName",
+    "PredictionKind",
+    "Predictions",
+    "PromotionConfig",
+    "Resampled",
+    "Resampler",
+    "Role",
+    "SizeGate",
+    "SliceGate",
+    "SliceResult",
+    "SliceStatus",
+    "Task",
+    "Verdict",
+    "align_proba",
+    "baseline_names",
+    "bootstrap_interval",
+    "check_task",
+    "compare_resampled",
+    "default_metric",
+    "evaluate_gates",
+    "fit_baseline",
+    "gate",
+    "gates_for",
+    "get_metric",
+    "interval_from",
+    "metric_names",
+    "paired_bootstrap",
+    "plain",
+    "register_gate",
+    "resample_metric",
+    "resample_weights",
+    "resolve_classes",
+    "run_gates",
+    "slice_results",
+]

@@ -1,0 +1,201 @@
+"""Off-the-shelf baselines, trained by pathtolive on the candidate's own training split.
+
+A bespoke model must beat what anyone would get for free to be worth its upkeep:
+
+- ``majority`` (classification): predicts the most frequent class, with the class
+  frequencies as probabilities (scikit-learn's ``DummyClassifier(strategy="prior")``,
+  whose labels are those of ``most_frequent`` but whose probabilities are honest, so
+  log_loss and brier are not infinite);
+- ``mean`` (regression): predicts the mean of the target;
+- ``logistic`` (classification) and ``linear`` (regression, ridge): a linear model on
+  numeric columns (missing values imputed by the median, then standardised) and on
+  text, category and boolean columns (missing values as a category of their own,
+  one-hot encoded, unseen values ignored). Date and time columns are left out.
+
+Fitting is deterministic. A baseline that is another registered model is resolved by the
+service; the gates only need its predictions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from pathtolive.errors import InvalidInputError, MissingExtraError
+from pathtolive.gates.metrics import ClassLabel, Task, check_task
+from pathtolive.gates.predictions import Predictions
+
+__all__ = ["BASELINES", "FittedBaseline", "baseline_names", "fit_baseline"]
+
+BASELINES: Mapping[str, tuple[Task, ...]] = MappingProxyType(
+    {
+        "majority": ("binary", "multiclass"),
+        "logistic": ("binary", "multiclass"),
+        "mean": ("regression",),
+        "linear": ("regression",),
+    }
+)
+"""The built-in baselines and the tasks each fits."""
+
+_MISSING = "<missing>"
+
+
+@dataclass(frozen=True, eq=False)
+class FittedBaseline:
+    """A baseline fitted on a training split, ready to predict the holdout.
+
+    ``model`` is the fitted scikit-learn estimator; ``classes`` orders its probability
+    columns (None for regression). The column lists say how each feature was used."""
+
+    name: str
+    task: Task
+    model: Any
+    classes: tuple[ClassLabel, ...] | None
+    numeric_columns: tuple[str, ...]
+    categorical_columns: tuple[str, ...]
+    ignored_columns: tuple[str, ...]
+
+    def predict(self, features: pd.DataFrame) -> Predictions:
+        """Predictions for the rows of ``features`` (labels and probabilities, or values)."""
+        frame = _prepare(features, self.numeric_columns, self.categorical_columns)
+        if self.task == "regression":
+            return Predictions(values=np.asarray(self.model.predict(frame), dtype=np.float64))
+        proba = np.asarray(self.model.predict_proba(frame), dtype=np.float64)
+        labels = np.asarray(self.model.predict(frame))
+        return Predictions(proba=proba, labels=labels)
+
+
+def baseline_names(task: Task | None = None) -> tuple[str, ...]:
+    """The built-in baselines that fit ``task`` (all of them when None)."""
+    return tuple(name for name, tasks in BASELINES.items() if task is None or task in tasks)
+
+
+def fit_baseline(
+    name: str, task: Task, features: pd.DataFrame, target: npt.ArrayLike
+) -> FittedBaseline:
+    """Fit the baseline ``name`` for ``task`` on a training split: ``features`` (the
+    model's input columns) and ``target``. ``InvalidInputError`` when the baseline does
+    not exist or does not fit the task."""
+    check_task(task)
+    tasks = BASELINES.get(name)
+    if tasks is None or task not in tasks:
+        reason = "is not a built-in baseline" if tasks is None else f"does not fit a {task} task"
+        raise InvalidInputError(
+            f"baseline {name!r} {reason}; for a {task} task use one of "
+            f"{', '.join(baseline_names(task))}, or the name of a registered model"
+        )
+    if not isinstance(features, pd.DataFrame):
+        raise InvalidInputError("baseline features must be a pandas DataFrame")
+    y = _target(target, task, len(features))
+    numeric, categorical, ignored = _column_roles(features)
+    try:
+        model = _estimator(name, numeric, categorical)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"the {name!r} baseline needs scikit-learn, which is not installed: "
+            "pip install 'pathtolive[sklearn]'"
+        ) from exc
+    if name in ("logistic", "linear") and not numeric and not categorical:
+        raise InvalidInputError(f"the {name!r} baseline needs at least one usable feature column")
+    model.fit(_prepare(features, numeric, categorical), y)
+    classes = None
+    if task != "regression":
+        classes = tuple(
+            value.item() if isinstance(value, np.generic) else value for value in model.classes_
+        )
+    return FittedBaseline(name, task, model, classes, numeric, categorical, ignored)
+
+
+def _target(target: npt.ArrayLike, task: Task, rows: int) -> npt.NDArray[Any]:
+    y = np.asarray(target)
+    if y.ndim != 1 or len(y) != rows:
+        raise InvalidInputError(
+            f"the target must be one column of {rows} values, one per feature row, "
+            f"not of shape {y.shape}"
+        )
+    if pd.isna(y).any():
+        raise InvalidInputError("the target has missing values; drop those rows first")
+    if task == "regression":
+        try:
+            return y.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"a regression target must be numbers: {exc}") from exc
+    if len(np.unique(y)) < 2:
+        raise InvalidInputError("a classification baseline needs at least two classes")
+    return y
+
+
+def _column_roles(
+    features: pd.DataFrame,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    numeric: list[str] = []
+    categorical: list[str] = []
+    ignored: list[str] = []
+    for name, dtype in features.dtypes.items():
+        column = str(name)
+        if pd.api.types.is_bool_dtype(dtype):
+            categorical.append(column)
+        elif pd.api.types.is_numeric_dtype(dtype):
+            numeric.append(column)
+        elif pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(
+            dtype
+        ):
+            ignored.append(column)
+        else:
+            categorical.append(column)
+    return tuple(numeric), tuple(categorical), tuple(ignored)
+
+
+def _prepare(
+    features: pd.DataFrame, numeric: tuple[str, ...], categorical: tuple[str, ...]
+) -> pd.DataFrame:
+    """The columns as scikit-learn's imputers expect them: floats with NaN, and text
+    (as ``str``, whatever the original type) with NaN for missing values."""
+    by_name = {str(name): name for name in features.columns}
+    missing = [column for column in (*numeric, *categorical) if column not in by_name]
+    if missing:
+        raise InvalidInputError(f"the baseline's input lacks the columns {missing[:10]}")
+    columns: dict[str, Any] = {}
+    for column in numeric:
+        columns[column] = features[by_name[column]].to_numpy(dtype=np.float64, na_value=np.nan)
+    for column in categorical:
+        series = features[by_name[column]]
+        text = series.astype(object).map(str).to_numpy(dtype=object)
+        text[series.isna().to_numpy()] = np.nan
+        columns[column] = text
+    if not columns:
+        # The dummy estimators ignore their input but still want one column.
+        return pd.DataFrame({"constant": np.zeros(len(features))})
+    return pd.DataFrame(columns)
+
+
+def _estimator(name: str, numeric: tuple[str, ...], categorical: tuple[str, ...]) -> Any:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if name == "majority":
+        return DummyClassifier(strategy="prior")
+    if name == "mean":
+        return DummyRegressor(strategy="mean")
+    parts: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        steps = [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        parts.append(("numeric", Pipeline(steps), list(numeric)))
+    if categorical:
+        steps = [
+            ("impute", SimpleImputer(strategy="constant", fill_value=_MISSING)),
+            ("encode", OneHotEncoder(handle_unknown="ignore")),
+        ]
+        parts.append(("categorical", Pipeline(steps), list(categorical)))
+    model = LogisticRegression(max_iter=1000) if name == "logistic" else Ridge()
+    return Pipeline([("features", ColumnTransformer(parts)), ("model", model)])

@@ -1,0 +1,283 @@
+"""The release settings of one model: ``[models.NAME]``, its ``.gates`` and ``.promotion``.
+
+::
+
+    [models.risk-model]
+    target = "at_risk"
+    metric = "roc_auc"            # the primary metric, judged by the gates
+    metrics = ["f1", "brier"]     # others worth reporting
+    [models.risk-model.gates]
+    min_metric = 0.75             # the worst acceptable value of the metric
+    beat_live_by = 0.0            # lower bound of (candidate - live) must reach this
+    baseline = "logistic"         # majority, mean, logistic, linear or a registered model
+    beat_baseline_by = 0.02
+    slices = ["region"]           # no category may lose more than max_slice_drop vs live
+    max_slice_drop = 0.03
+    min_slice_rows = 30           # smaller slices are listed, not judged
+    p95_latency_ms = 20
+    max_size_mb = 200
+    resamples = 1000              # bootstrap: resamples, confidence and seed
+    [models.risk-model.promotion]
+    live = "four-eyes"            # auto, approval or four-eyes, per alias
+    staging = "auto"
+
+Types and names are checked here; whether a baseline or a metric fits the model's task
+is checked when the gates run, once the task is known. Keys of gates registered in
+Python (see :mod:`pathtolive.gates.base`) are accepted into :attr:`GateConfig.custom`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from pathtolive.errors import ConfigError
+from pathtolive.gates.metrics import METRICS
+
+__all__ = [
+    "BUILTIN_GATE_KEYS",
+    "DEFAULT_POLICY",
+    "MODEL_KEYS",
+    "POLICIES",
+    "GateConfig",
+    "PolicyName",
+    "PromotionConfig",
+]
+
+PolicyName = Literal["auto", "approval", "four-eyes"]
+POLICIES: tuple[PolicyName, ...] = ("auto", "approval", "four-eyes")
+DEFAULT_POLICY: PolicyName = "approval"
+"""The policy of an alias the configuration does not name: a person signs, so that no
+alias moves on its own unless the workspace says so."""
+
+BUILTIN_GATE_KEYS: tuple[str, ...] = (
+    "min_metric",
+    "beat_live_by",
+    "baseline",
+    "beat_baseline_by",
+    "slices",
+    "max_slice_drop",
+    "min_slice_rows",
+    "p95_latency_ms",
+    "max_size_mb",
+    "resamples",
+    "confidence",
+    "seed",
+)
+
+MODEL_KEYS: tuple[str, ...] = ("target", "metric", "metrics", "gates", "promotion")
+"""The keys of a ``[models.NAME]`` table; anything else is a typo to report."""
+
+_FILE = "pathtolive.toml"
+
+
+@dataclass(frozen=True)
+class PromotionConfig:
+    """Who must agree before an alias of the model moves: per alias, ``auto`` (the
+    gates suffice), ``approval`` (an approver signs) or ``four-eyes`` (an approver who is
+    not the author signs)."""
+
+    policies: Mapping[str, PolicyName] = field(default_factory=dict)
+
+    def policy_for(self, alias: str) -> PolicyName:
+        """The policy of ``alias``; :data:`DEFAULT_POLICY` when none is configured."""
+        return self.policies.get(alias, DEFAULT_POLICY)
+
+    @classmethod
+    def from_toml(cls, model: str, table: object) -> PromotionConfig:
+        """Parse ``[models.MODEL.promotion]`` (``alias = "policy"``)."""
+        where = f"models.{model}.promotion"
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where} in {_FILE} must be a table of alias = policy")
+        policies: dict[str, PolicyName] = {}
+        for alias, policy in table.items():
+            if policy not in POLICIES:
+                raise ConfigError(
+                    f"{where}.{alias} = {policy!r} is not a policy; "
+                    f"use one of {', '.join(POLICIES)}"
+                )
+            policies[str(alias)] = cast(PolicyName, policy)
+        return cls(policies)
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """The release settings of one model; a gate applies when its key is set.
+
+    ``metric`` None means the task's default metric. ``min_metric`` is the worst
+    acceptable value: a floor for a higher-is-better metric, a ceiling for a
+    lower-is-better one (rmse, log_loss). Margins may be negative, which asks for "not
+    worse than live by more than this". Sizes are in megabytes of 10^6 bytes.
+    """
+
+    model: str
+    target: str | None = None
+    metric: str | None = None
+    metrics: tuple[str, ...] = ()
+    min_metric: float | None = None
+    beat_live_by: float | None = None
+    baseline: str | None = None
+    beat_baseline_by: float | None = None
+    slices: tuple[str, ...] = ()
+    max_slice_drop: float | None = None
+    min_slice_rows: int = 30
+    p95_latency_ms: float | None = None
+    max_size_mb: float | None = None
+    resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+    custom: Mapping[str, Any] = field(default_factory=dict)
+    """Settings of gates registered in Python, by key."""
+    promotion: PromotionConfig = field(default_factory=PromotionConfig)
+
+    def is_set(self, key: str) -> bool:
+        """True when ``key`` has a value: a built-in setting that is not left out (an
+        empty ``slices`` counts as left out) or a key in :attr:`custom`."""
+        if key in BUILTIN_GATE_KEYS:
+            return getattr(self, key) not in (None, ())
+        return key in self.custom
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``, built-in or custom; ``default`` when it is not set."""
+        if key in BUILTIN_GATE_KEYS:
+            value = getattr(self, key)
+            return default if value in (None, ()) else value
+        return self.custom.get(key, default)
+
+    @classmethod
+    def from_toml(
+        cls,
+        model: str,
+        models_table: Mapping[str, Any],
+        *,
+        custom_keys: Collection[str] | None = None,
+    ) -> GateConfig:
+        """The settings of ``model`` from the ``[models]`` table of the workspace file; the
+        defaults when it has none. ``custom_keys`` are the keys that gates registered in
+        Python read; None means those of the default gate registry."""
+        if not isinstance(models_table, Mapping):
+            raise ConfigError(f"'models' in {_FILE} must be a table, like [models.{model}]")
+        raw = models_table.get(model, {})
+        where = f"models.{model}"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} in {_FILE} must be a table")
+        strays = [key for key in raw if key not in MODEL_KEYS]
+        if strays:
+            raise ConfigError(
+                f"{where}.{strays[0]} is not a model setting; valid keys: {', '.join(MODEL_KEYS)}"
+            )
+        if custom_keys is None:
+            # Imported here: the registry imports the built-in gates, which import this.
+            from pathtolive.gates.registry import DEFAULT_REGISTRY
+
+            custom_keys = DEFAULT_REGISTRY.custom_keys()
+        gates = raw.get("gates", {})
+        if not isinstance(gates, Mapping):
+            raise ConfigError(f"{where}.gates in {_FILE} must be a table")
+        gates_where = f"{where}.gates"
+        valid = (*BUILTIN_GATE_KEYS, *sorted(set(custom_keys) - set(BUILTIN_GATE_KEYS)))
+        unknown = [key for key in gates if key not in valid]
+        if unknown:
+            raise ConfigError(
+                f"{gates_where}.{unknown[0]} is not a gate setting; valid keys: {', '.join(valid)}"
+            )
+        config = cls(
+            model=model,
+            target=_optional_string(raw.get("target"), f"{where}.target"),
+            metric=_metric_name(raw.get("metric"), f"{where}.metric"),
+            metrics=_metric_names(raw.get("metrics", []), f"{where}.metrics"),
+            min_metric=_number(gates.get("min_metric"), f"{gates_where}.min_metric"),
+            beat_live_by=_number(gates.get("beat_live_by"), f"{gates_where}.beat_live_by"),
+            baseline=_optional_string(gates.get("baseline"), f"{gates_where}.baseline"),
+            beat_baseline_by=_number(
+                gates.get("beat_baseline_by"), f"{gates_where}.beat_baseline_by"
+            ),
+            slices=_columns(gates.get("slices", []), f"{gates_where}.slices"),
+            max_slice_drop=_number(
+                gates.get("max_slice_drop"), f"{gates_where}.max_slice_drop", minimum=0.0
+            ),
+            min_slice_rows=_whole(
+                gates.get("min_slice_rows", 30), f"{gates_where}.min_slice_rows", minimum=1
+            ),
+            p95_latency_ms=_number(
+                gates.get("p95_latency_ms"), f"{gates_where}.p95_latency_ms", positive=True
+            ),
+            max_size_mb=_number(
+                gates.get("max_size_mb"), f"{gates_where}.max_size_mb", positive=True
+            ),
+            resamples=_whole(gates.get("resamples", 1000), f"{gates_where}.resamples", minimum=100),
+            confidence=_confidence(gates.get("confidence", 0.95), f"{gates_where}.confidence"),
+            seed=_whole(gates.get("seed", 0), f"{gates_where}.seed", minimum=0),
+            custom={key: value for key, value in gates.items() if key not in BUILTIN_GATE_KEYS},
+            promotion=PromotionConfig.from_toml(model, raw.get("promotion", {})),
+        )
+        _check_pairs(config, gates_where)
+        return config
+
+
+def _check_pairs(config: GateConfig, where: str) -> None:
+    """Settings that mean nothing without their partner are mistakes, not defaults."""
+    if config.beat_baseline_by is not None and config.baseline is None:
+        raise ConfigError(f"{where}.beat_baseline_by needs a baseline: set {where}.baseline")
+    if config.slices and config.max_slice_drop is None:
+        raise ConfigError(f"{where}.slices needs {where}.max_slice_drop, the largest drop allowed")
+    if config.max_slice_drop is not None and not config.slices:
+        raise ConfigError(f"{where}.max_slice_drop needs {where}.slices, the columns to slice by")
+
+
+def _optional_string(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where} in {_FILE} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _metric_name(value: object, where: str) -> str | None:
+    name = _optional_string(value, where)
+    if name is not None and name not in METRICS:
+        raise ConfigError(f"{where} = {name!r} is not a metric; use one of {', '.join(METRICS)}")
+    return name
+
+
+def _metric_names(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where} in {_FILE} must be a list of metric names")
+    return tuple(cast(str, _metric_name(item, where)) for item in value)
+
+
+def _columns(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ConfigError(f"{where} in {_FILE} must be a list of column names")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"{where} in {_FILE} names a column twice")
+    return tuple(value)
+
+
+def _number(
+    value: object, where: str, *, minimum: float | None = None, positive: bool = False
+) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where} in {_FILE} must be a number, not {value!r}")
+    if positive and value <= 0:
+        raise ConfigError(f"{where} in {_FILE} must be above 0, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{where} in {_FILE} must be at least {minimum:g}, not {value!r}")
+    return float(value)
+
+
+def _whole(value: object, where: str, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where} in {_FILE} must be a whole number of at least {minimum}")
+    return value
+
+
+def _confidence(value: object, where: str) -> float:
+    number = _number(value, where)
+    if number is None or not 0.0 < number < 1.0:
+        raise ConfigError(f"{where} in {_FILE} must be between 0 and 1, like 0.95")
+    return number

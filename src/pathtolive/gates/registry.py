@@ -1,0 +1,185 @@
+"""Which gates exist, which apply to a model, and running them into a report.
+
+:data:`DEFAULT_REGISTRY` holds the built-in gates; :func:`register_gate` adds a user
+gate to it (as artifact stores are registered by URL scheme). A :class:`GateRegistry` of
+one's own keeps a set of gates apart from the process-wide one, as tests do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError
+from pathtolive.gates.base import Gate, GateContext, GateResult
+from pathtolive.gates.builtin import (
+    BeatBaselineGate,
+    BeatLiveGate,
+    DataContractGate,
+    ExplainabilityGate,
+    LatencyGate,
+    LoadsAndAnswersGate,
+    MinMetricGate,
+    SizeGate,
+)
+from pathtolive.gates.config import BUILTIN_GATE_KEYS, GateConfig
+from pathtolive.gates.report import GateReport
+from pathtolive.gates.slices import SliceGate
+
+__all__ = [
+    "BUILTIN_GATES",
+    "DEFAULT_REGISTRY",
+    "GateRegistry",
+    "evaluate_gates",
+    "gates_for",
+    "register_gate",
+    "run_gates",
+]
+
+BUILTIN_GATES: tuple[Gate, ...] = (
+    DataContractGate(),
+    LoadsAndAnswersGate(),
+    MinMetricGate(),
+    BeatLiveGate(),
+    BeatBaselineGate(),
+    SliceGate(),
+    LatencyGate(),
+    SizeGate(),
+    ExplainabilityGate(),
+)
+"""The built-in gates, in the order they run."""
+
+
+class GateRegistry:
+    """Gates by name, in registration order (the order they run and are reported in)."""
+
+    def __init__(self, gates: Sequence[Gate] = ()) -> None:
+        self._gates: dict[str, Gate] = {}
+        for gate in gates:
+            self.register(gate)
+
+    @classmethod
+    def with_builtins(cls) -> GateRegistry:
+        """A registry holding the built-in gates."""
+        return cls(BUILTIN_GATES)
+
+    def register(self, gate: Gate | type[Gate], *, replace: bool = False) -> Gate:
+        """Add ``gate`` (an instance, or a subclass taking no arguments) and return it. A
+        name registered already is a :class:`ConflictError` unless ``replace``."""
+        if isinstance(gate, type) and issubclass(gate, Gate):
+            gate = gate()
+        if not isinstance(gate, Gate):
+            raise InvalidInputError(
+                f"{gate!r} is not a gate: subclass pathtolive.gates.Gate, or decorate a "
+                "function of the context with @pathtolive.gates.gate"
+            )
+        name = getattr(gate, "name", None)
+        if not isinstance(name, str) or not name:
+            raise InvalidInputError(f"{type(gate).__name__} has no name: set its 'name' attribute")
+        if name in self._gates and not replace:
+            raise ConflictError(
+                f"a gate called {name!r} is registered already; "
+                "choose another name or pass replace=True"
+            )
+        self._gates[name] = gate
+        return gate
+
+    def unregister(self, name: str) -> None:
+        """Remove the gate called ``name``."""
+        if self._gates.pop(name, None) is None:
+            raise NotFoundError(f"no gate called {name!r}; registered: {', '.join(self._gates)}")
+
+    def get(self, name: str) -> Gate:
+        """The gate called ``name``."""
+        gate = self._gates.get(name)
+        if gate is None:
+            raise NotFoundError(f"no gate called {name!r}; registered: {', '.join(self._gates)}")
+        return gate
+
+    def names(self) -> tuple[str, ...]:
+        """The registered gates' names, in order."""
+        return tuple(self._gates)
+
+    def custom_keys(self) -> tuple[str, ...]:
+        """The config keys read by registered gates beyond the built-in settings: the keys
+        ``[models.NAME.gates]`` accepts besides :data:`BUILTIN_GATE_KEYS`."""
+        keys = {key for gate in self._gates.values() for key in gate.keys}
+        return tuple(sorted(keys - set(BUILTIN_GATE_KEYS)))
+
+    def gates_for(self, config: GateConfig) -> tuple[Gate, ...]:
+        """The gates that apply to a model configured by ``config``, in order."""
+        return tuple(gate for gate in self._gates.values() if gate.applies(config))
+
+    def __iter__(self) -> Iterator[Gate]:
+        return iter(tuple(self._gates.values()))
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+
+DEFAULT_REGISTRY = GateRegistry.with_builtins()
+"""The process-wide registry: the built-in gates and those added by :func:`register_gate`."""
+
+
+def register_gate(gate: Gate | type[Gate], *, replace: bool = False) -> Gate:
+    """Add a user gate to :data:`DEFAULT_REGISTRY`; see :meth:`GateRegistry.register`."""
+    return DEFAULT_REGISTRY.register(gate, replace=replace)
+
+
+def gates_for(config: GateConfig) -> tuple[Gate, ...]:
+    """The gates of :data:`DEFAULT_REGISTRY` that apply to ``config``."""
+    return DEFAULT_REGISTRY.gates_for(config)
+
+
+def evaluate_gates(
+    context: GateContext, gates: Sequence[Gate] | None = None
+) -> tuple[GateResult, ...]:
+    """Every gate's result on ``context``; ``gates`` defaults to those of the default
+    registry that apply to ``context.config``.
+
+    A gate that raises, or returns something other than a :class:`GateResult`, fails
+    with a detail naming the problem: one broken gate (a user's plug-in, or inputs it
+    cannot judge) must not hide the other gates' findings from the report."""
+    chosen = gates_for(context.config) if gates is None else gates
+    results: list[GateResult] = []
+    for gate in chosen:
+        try:
+            # Typed loosely: a plug-in may break its promise to return a GateResult.
+            result: object = gate.evaluate(context)
+        except Exception as exc:  # any failure of any gate is a finding, see above
+            message = (str(exc).strip() or "no message").splitlines()[0]
+            results.append(
+                GateResult.failing(
+                    gate.name,
+                    f"the gate could not judge: {type(exc).__name__}: {message}",
+                    data={"error": type(exc).__name__, "message": str(exc)},
+                )
+            )
+            continue
+        if not isinstance(result, GateResult):
+            results.append(
+                GateResult.failing(
+                    gate.name,
+                    f"the gate returned {type(result).__name__} instead of a GateResult",
+                )
+            )
+            continue
+        results.append(result if result.gate == gate.name else replace(result, gate=gate.name))
+    return tuple(results)
+
+
+def run_gates(
+    context: GateContext,
+    *,
+    version: int,
+    created_at: datetime,
+    registry: GateRegistry | None = None,
+) -> GateReport:
+    """The report on candidate ``version`` of ``context.config.model``: the gates of
+    ``registry`` (the default one when None) that apply, evaluated in order."""
+    gates = (registry if registry is not None else DEFAULT_REGISTRY).gates_for(context.config)
+    results = evaluate_gates(context, gates)
+    return GateReport.from_results(
+        context.config.model, version, context.metric, results, created_at
+    )
