@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from pathtolive import __version__, env
-from pathtolive.cli import admin, data, models, runs
+from pathtolive.cli import admin, data, gates, models, runs
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
@@ -76,6 +76,7 @@ app.add_typer(runs.runs_app, name="runs")
 app.add_typer(models.models_app, name="models")
 app.add_typer(models.alias_app, name="alias")
 app.command("lineage")(models.lineage)
+app.add_typer(gates.gates_app, name="gates")
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -1,0 +1,38 @@
+"""``pathtolive gates …``: release gates of a model version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from pathtolive.cli.output import JsonOption, console, emit, table
+from pathtolive.cli.state import open_context
+from pathtolive.errors import VerificationFailedError
+from pathtolive.gates import REPORT_COLUMNS
+from pathtolive.service import gates as service
+
+gates_app = typer.Typer(
+    help="Release gates: is a model version fit to go live?", no_args_is_help=True
+)
+
+
+@gates_app.command("check")
+def gates_check(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The candidate, NAME@VERSION.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Run every gate on a candidate: a table of gate, figure, threshold and verdict.
+    Exit 1 if any gate fails. The report is kept with the model version."""
+    report = service.check_gates(open_context(ctx), ref)
+
+    def render() -> None:
+        colour = "green" if report.passed else "red"
+        console.print(f"[{colour}]{escape(report.summary())}[/]")
+        console.print(table(None, list(REPORT_COLUMNS), report.rows()))
+
+    emit(report, as_json, render)
+    if not report.passed:
+        raise typer.Exit(VerificationFailedError.exit_code)

@@ -1,0 +1,253 @@
+"""Evaluating a model version's release gates, and keeping the report with it.
+
+The candidate, the live champion and the baseline are all scored on the candidate run's
+holdout (found from its call graph), so every comparison is paired. The service measures
+what the gates judge — latency and "loads and answers" in a clean process, the artifact's
+size, whether per-row attributions can be computed, the training data's validation — and
+the pure gates in :mod:`pathtolive.gates` decide.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pathtolive.auth import Permission
+from pathtolive.data import Schema
+from pathtolive.entities import ModelVersion, StoredGateReport
+from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
+from pathtolive.gates import (
+    BASELINES,
+    GateConfig,
+    GateContext,
+    GateReport,
+    Predictions,
+    align_proba,
+    default_metric,
+    fit_baseline,
+    get_metric,
+    run_gates,
+)
+from pathtolive.gates.metrics import Task
+from pathtolive.registry import LoadedModel
+from pathtolive.service import datasets as dataset_service
+from pathtolive.service import models as model_service
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.explain import attributions_available
+from pathtolive.service.holdout import Holdout, find_holdout
+from pathtolive.service.latency import measure_latency
+
+__all__ = ["check_gates", "gate_config", "latest_report"]
+
+_LATENCY_SAMPLE_ROWS = 200
+
+
+def gate_config(ctx: ServiceContext, model: str) -> GateConfig:
+    """The ``[models.NAME]`` settings of ``model`` (defaults where there are none)."""
+    return GateConfig.from_toml(model, ctx.settings.document.get("models", {}))
+
+
+def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
+    """Run every gate that applies to the model version ``ref``; store and audit the
+    report. A failing gate is a verdict, not an error: read ``report.passed``."""
+    actor = ctx.require(Permission.READ, "check gates")
+    candidate_version = model_service.model_version(ctx, ref)
+    config = gate_config(ctx, candidate_version.model)
+    with ctx.metadata.read() as session:
+        run = session.get_run(candidate_version.run_id)
+        champion_number = session.alias_version(candidate_version.model, "live")
+    assert run is not None
+    holdout = find_holdout(ctx, run)
+    data_version = dataset_service.get_version(ctx, holdout.dataset)
+    schema = Schema.from_dict(
+        dataset_service.dataset_schema(
+            ctx, data_version.dataset, data_version.schema_version
+        ).schema
+    )
+    target = config.target or next(iter(schema.tagged("target")), None)
+    if target is None or target not in holdout.frame.columns:
+        raise InvalidInputError(
+            f"the target of {candidate_version.model!r} is not known; set "
+            f'[models.{candidate_version.model}] target = "COLUMN" in pathtolive.toml or tag '
+            "the column as target"
+        )
+    features = _features(candidate_version, holdout.frame, target, schema)
+    y_true = holdout.frame[target].to_numpy()
+    candidate = model_service.load_model(ctx, candidate_version)
+    task = _task(candidate_version, candidate, y_true)
+    metric = config.metric or default_metric(task)
+    get_metric(metric, task)  # a metric the task does not support is refused here
+    classes = _classes(task, candidate, y_true)
+    champion: Predictions | None = None
+    if champion_number is not None and champion_number != candidate_version.version:
+        champion_version = model_service.model_version(
+            ctx, f"{candidate_version.model}@{champion_number}"
+        )
+        champion = _predict(
+            model_service.load_model(ctx, champion_version), holdout.frame[features], task, classes
+        )
+    baseline = (
+        None
+        if config.baseline is None
+        else _baseline(
+            ctx, config.baseline, task, data_version.ref, holdout, features, target, classes
+        )
+    )
+    latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
+    explanations, explanations_detail = attributions_available(candidate, holdout.frame[features])
+    context = GateContext(
+        config=config,
+        task=task,
+        metric=metric,
+        y_true=y_true,
+        candidate=_predict(candidate, holdout.frame[features], task, classes),
+        champion=champion,
+        baseline=baseline,
+        classes=classes,
+        slices=holdout.frame[list(config.slices)] if config.slices else None,
+        data_validation=data_version.validation_status,
+        data_validation_detail=f"{data_version.ref} was {data_version.validation_status}",
+        artifact_bytes=candidate_version.artifact_bytes,
+        latency=latency,
+        loads_and_answers=loads,
+        load_detail=load_detail,
+        explanations=explanations,
+        explanations_detail=explanations_detail,
+        extras={
+            "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
+            "champion_version": champion_number,
+        },
+    )
+    report = run_gates(context, version=candidate_version.version, created_at=datetime.now(UTC))
+    stored = report.to_dict()
+    stored["holdout"] = {
+        "dataset": holdout.dataset,
+        "rows": len(holdout.row_ids),
+        "row_ids": holdout.row_ids.tolist(),
+    }
+    stored["champion_version"] = None if champion is None else champion_number
+    with ctx.metadata.write() as session:
+        session.insert_gate_report(
+            candidate_version.model,
+            candidate_version.version,
+            passed=report.passed,
+            report=stored,
+            at=report.created_at,
+            by=actor.name,
+        )
+        record(
+            session,
+            actor,
+            "gates.checked",
+            f"model:{candidate_version.ref}",
+            {
+                "passed": report.passed,
+                "failed": [r.gate for r in report.failures],
+                "metric": metric,
+                "champion": stored["champion_version"],
+            },
+        )
+    return report
+
+
+def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
+    version = model_service.model_version(ctx, ref)
+    with ctx.metadata.read() as session:
+        stored = session.latest_gate_report(version.model, version.version)
+    if stored is None:
+        raise NotFoundError(
+            f"{version.ref} has no gate report yet; run 'pathtolive gates check {version.ref}'"
+        )
+    return stored
+
+
+def _features(version: ModelVersion, frame: pd.DataFrame, target: str, schema: Schema) -> list[str]:
+    inputs = [field["name"] for field in (version.signature or {}).get("inputs", [])]
+    if inputs:
+        missing = [name for name in inputs if name not in frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"{version.ref} reads column {missing[0]!r}, which its holdout does not have"
+            )
+        return inputs
+    excluded = {target, *schema.tagged("id")}
+    return [column for column in frame.columns if column not in excluded]
+
+
+def _task(version: ModelVersion, model: LoadedModel, y_true: np.ndarray[Any, Any]) -> Task:
+    kind = (version.signature or {}).get("output", {}).get("kind")
+    if kind == "regression" or (kind is None and model.classes is None):
+        return "regression"
+    classes = model.classes or tuple(np.unique(y_true).tolist())
+    return "binary" if len(classes) == 2 else "multiclass"
+
+
+def _classes(
+    task: Task, model: LoadedModel, y_true: np.ndarray[Any, Any]
+) -> tuple[Any, ...] | None:
+    if task == "regression":
+        return None
+    known = set(np.unique(y_true).tolist()) | set(model.classes or ())
+    return tuple(sorted(known))
+
+
+def _predict(
+    model: LoadedModel | Any, frame: pd.DataFrame, task: Task, classes: tuple[Any, ...] | None
+) -> Predictions:
+    if task == "regression":
+        return Predictions(values=np.asarray(model.predict(frame), dtype=np.float64))
+    labels = np.asarray(model.predict(frame))
+    proba = model.predict_proba(frame)
+    model_classes = getattr(model, "classes", None)
+    aligned = (
+        None
+        if proba is None or classes is None or model_classes is None
+        else align_proba(proba, model_classes, classes)
+    )
+    return Predictions(proba=aligned, labels=labels)
+
+
+def _baseline(
+    ctx: ServiceContext,
+    name: str,
+    task: Task,
+    dataset_ref: str,
+    holdout: Holdout,
+    features: list[str],
+    target: str,
+    classes: tuple[Any, ...] | None,
+) -> Predictions:
+    """The off-the-shelf baseline, trained by pathtolive on the rows the candidate trained
+    on (the dataset version less the holdout rows), or another registered model."""
+    if name not in BASELINES:
+        other = model_service.load_model(ctx, name)
+        return _predict(other, holdout.frame[features], task, classes)
+    data = dataset_service.load_frame(ctx, dataset_ref)
+    training = data.drop(index=pd.Index(holdout.row_ids))
+    fitted = fit_baseline(name, task, training[features], training[target].to_numpy())
+    predictions = fitted.predict(holdout.frame[features])
+    if predictions.proba is not None and classes is not None and fitted.classes is not None:
+        return Predictions(
+            proba=align_proba(predictions.proba, fitted.classes, classes),
+            labels=predictions.labels,
+        )
+    return predictions
+
+
+def _latency(
+    ctx: ServiceContext, version: ModelVersion, features: pd.DataFrame
+) -> tuple[dict[str, float] | None, bool, str]:
+    try:
+        figures = measure_latency(ctx, version, features.head(_LATENCY_SAMPLE_ROWS))
+    except PathToLiveError as exc:
+        return None, False, exc.message
+    single, batch = figures["single_row"], figures["batch_1000"]
+    latency = {
+        f"{prefix}_{key}": float(block[key])
+        for prefix, block in (("single", single), ("batch", batch))
+        for key in ("p50_ms", "p95_ms", "p99_ms")
+    }
+    return latency, True, f"loaded in {figures['load_seconds']:.2f} s in a clean process"

@@ -1,0 +1,94 @@
+"""`pathtolive gates check` on real data: the baseline question, floors, budgets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from tests.support.pipelines import RISK, write_pipelines
+
+from .conftest import CLI
+
+GATES = """
+[models.risk-model]
+metric = "roc_auc"
+[models.risk-model.gates]
+min_metric = 0.8
+baseline = "{baseline}"
+beat_baseline_by = 0.02
+beat_live_by = 0.0
+p95_latency_ms = 2000
+max_size_mb = 50
+"""
+
+
+@pytest.fixture
+def candidate(cli: CLI, workspace: Path, tmp_path: Path) -> Path:
+    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
+    assert (
+        cli(
+            "data", "add", tmp_path / "cancer.csv", "--name", "cancer", "--tag", "target=target"
+        ).code
+        == 0
+    )
+    write_pipelines(workspace, risk=RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)"))
+    ran = cli(
+        "run", "risk", "--data", "cancer@1", "--param", "n_estimators=1", "--register", "risk-model"
+    )
+    assert ran.code == 0, ran.stderr
+    return workspace
+
+
+def configure(workspace: Path, baseline: str) -> None:
+    config = workspace / "pathtolive.toml"
+    config.write_text(config.read_text() + GATES.format(baseline=baseline))
+
+
+def test_a_candidate_that_loses_to_the_baseline_is_refused_with_figures(
+    cli: CLI, candidate: Path
+) -> None:
+    configure(candidate, "logistic")
+    checked = cli("gates", "check", "risk-model@1", "--json")
+    assert checked.code == 1, checked.stderr
+    report = checked.json()
+    assert report["passed"] is False
+    results = {r["gate"]: r for r in report["results"]}
+    baseline = results["beat_baseline"]
+    assert baseline["verdict"] == "fail"
+    assert baseline["threshold"] == pytest.approx(0.02)
+    assert baseline["figure"] < 0.02
+    assert "baseline" in baseline["detail"]
+    assert results["beat_live"]["verdict"] == "note"  # nothing is live yet
+    assert results["data_contract"]["verdict"] == "pass"
+    assert results["latency"]["verdict"] == "pass"
+    assert results["size"]["verdict"] == "pass"
+    assert results["loads_and_answers"]["verdict"] == "pass"
+    assert results["explainability"]["verdict"] == "pass"
+    human = cli("gates", "check", "risk-model@1")
+    assert human.code == 1
+    assert "beat_baseline" in human.stdout
+    assert "FAIL" in human.stdout.upper()
+    events = cli("audit", "log", "--action", "gates.checked", "--json").json()
+    assert len(events) == 2
+    assert events[0]["details"]["failed"] == ["beat_baseline"]
+
+
+def test_a_candidate_that_beats_the_baseline_passes(cli: CLI, candidate: Path) -> None:
+    configure(candidate, "majority")
+    checked = cli("gates", "check", "risk-model@1", "--json")
+    assert checked.code == 0, checked.stdout + checked.stderr
+    report = checked.json()
+    assert report["passed"] is True
+    baseline = next(r for r in report["results"] if r["gate"] == "beat_baseline")
+    assert baseline["figure"] > 0.02
+
+
+def test_gate_configuration_errors_are_clear(cli: CLI, candidate: Path) -> None:
+    config = candidate / "pathtolive.toml"
+    config.write_text(config.read_text() + '[models.risk-model]\nmetric = "rmse"\n')
+    wrong_metric = cli("gates", "check", "risk-model@1")
+    assert wrong_metric.code == 4
+    assert "rmse" in wrong_metric.stderr
+    assert cli("gates", "check", "nope@1").code == 3
