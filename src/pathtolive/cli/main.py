@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from pathtolive import __version__, env
-from pathtolive.cli import admin, data, gates, models, runs
+from pathtolive.cli import admin, data, gates, models, promotion, runs
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
@@ -77,6 +77,10 @@ app.add_typer(models.models_app, name="models")
 app.add_typer(models.alias_app, name="alias")
 app.command("lineage")(models.lineage)
 app.add_typer(gates.gates_app, name="gates")
+app.command("promote")(promotion.promote)
+app.command("approve")(promotion.approve)
+app.command("rollback")(promotion.rollback)
+app.add_typer(promotion.promotions_app, name="promotions")
 
 
 def run(argv: list[str] | None = None) -> None:

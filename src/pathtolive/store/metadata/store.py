@@ -107,8 +107,17 @@ class MetadataStore:
 
     @contextmanager
     def write(self) -> Iterator[MetadataSession]:
-        """A write transaction: everything in the block commits together or not at all."""
+        """A write transaction: everything in the block commits together or not at all.
+
+        Writers are serialised, as SQLite's ``BEGIN IMMEDIATE`` does: on PostgreSQL each
+        write transaction first locks the audit chain's head row. Every change appends an
+        audit event anyway, and taking that lock first (rather than after inserting rows
+        another writer may be waiting on) is what keeps two writers from deadlocking."""
         with self._connect(write=True) as connection, connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    select(t.audit_head.c.id).where(t.audit_head.c.id == 1).with_for_update()
+                )
             yield MetadataSession(connection)
 
     @contextmanager

@@ -1,0 +1,327 @@
+"""Controlled promotion: gates, then the alias's policy (auto, approval, four-eyes);
+approvals with separation of duties; withdrawal; rollback. Every decision is audited.
+
+Two promotions racing for one alias leave one winner: a promotion records which version
+was live when its gates ran (the champion it beat), and applying it checks, under a lock
+on the alias, that this is still so. The loser is refused and told to check again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+
+from pathtolive.auth import Actor, Permission
+from pathtolive.entities import AliasMove, Promotion
+from pathtolive.errors import (
+    ConflictError,
+    IntegrityError,
+    NotFoundError,
+    PermissionDeniedError,
+    VerificationFailedError,
+)
+from pathtolive.gates import GateReport
+from pathtolive.service import gates as gate_service
+from pathtolive.service import models as model_service
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.store.metadata import MetadataSession
+
+__all__ = [
+    "PromotionOutcome",
+    "approve",
+    "list_promotions",
+    "promote",
+    "rollback",
+    "withdraw",
+]
+
+
+_ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class PromotionOutcome:
+    promotion: Promotion
+    applied: bool
+    report: GateReport
+
+
+def _lock_alias(session: MetadataSession, model: str, alias: str) -> None:
+    """Serialise every change of one alias (SQLite's write lock already does)."""
+    if session.connection.dialect.name == "postgresql":
+        session.connection.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{model}#{alias}"}
+        )
+
+
+def promote(
+    ctx: ServiceContext,
+    ref: str,
+    alias: str = "live",
+    *,
+    reason: str = "",
+    override: str | None = None,
+) -> PromotionOutcome:
+    """Run the gates on ``ref``, then apply the alias's policy: move the alias now
+    (``auto``) or leave a pending promotion for an approver. Failing gates refuse the
+    promotion unless an admin gives ``override`` (a reason, recorded)."""
+    actor = ctx.require(Permission.WRITE, "request promotions")
+    model_service.check_alias(alias)
+    version = model_service.model_version(ctx, ref)
+    if override is not None:
+        ctx.require(Permission.ADMIN, "override failing gates")
+    try:
+        ctx.artifacts.get_bytes(version.artifact_digest)
+    except IntegrityError as exc:
+        _refuse(ctx, actor, version.ref, alias, f"artifact fails its hash check: {exc.message}")
+        raise
+    report = gate_service.check_gates(ctx, version.ref)
+    if not report.passed and override is None:
+        failed = "; ".join(f"{r.gate}: {r.detail}" for r in report.failures)
+        _refuse(ctx, actor, version.ref, alias, f"gates failed: {failed}")
+        raise VerificationFailedError(
+            f"{version.ref} may not go {alias}: {report.summary()} ({failed}); improve the "
+            'model, or an admin may promote it with --override "reason"'
+        )
+    policy = gate_service.gate_config(ctx, version.model).promotion.policy_for(alias)
+    with ctx.metadata.read() as session:
+        champion = session.alias_version(version.model, alias)
+        stored = session.latest_gate_report(version.model, version.version)
+        if session.pending_promotion(version.model, version.version, alias) is not None:
+            raise ConflictError(
+                f"{version.ref} already has a pending promotion to {alias}; approve or "
+                "withdraw it first"
+            )
+    if champion == version.version:
+        raise ConflictError(f"{version.ref} is {alias} already")
+    now = datetime.now(UTC)
+    with ctx.metadata.write() as session:
+        _lock_alias(session, version.model, alias)
+        if session.alias_version(version.model, alias) != champion:
+            raise ConflictError(
+                f"{alias} of {version.model!r} moved while the gates ran; promote again"
+            )
+        promotion_id = session.insert_promotion(
+            version.model,
+            version.version,
+            alias=alias,
+            policy=policy,
+            status="applied" if policy == "auto" else "pending",
+            requested_by=actor.name,
+            requested_at=now,
+            reason=reason,
+            override_reason=override,
+            gate_report_id=None if stored is None else stored.report_id,
+        )
+        details = {
+            "policy": policy,
+            "reason": reason,
+            "gates_passed": report.passed,
+            "promotion": promotion_id,
+            "expected_live": champion,
+        }
+        if override is not None:
+            details["override"] = override
+            record(
+                session,
+                actor,
+                "promotion.overridden",
+                f"model:{version.ref}#{alias}",
+                {"reason": override, "failed": [r.gate for r in report.failures]},
+            )
+        record(session, actor, "promotion.requested", f"model:{version.ref}#{alias}", details)
+        if policy == "auto":
+            _apply(
+                session,
+                actor,
+                version.model,
+                version.version,
+                alias,
+                champion,
+                f"promotion {promotion_id} (auto)",
+            )
+            session.decide_promotion(
+                promotion_id, status="applied", decided_by=actor.name, decided_at=now
+            )
+        promotion = session.get_promotion(promotion_id)
+    assert promotion is not None
+    return PromotionOutcome(promotion, policy == "auto", report)
+
+
+def _apply(
+    session: MetadataSession,
+    actor: Actor,
+    model: str,
+    version: int,
+    alias: str,
+    expected: int | None,
+    why: str,
+) -> None:
+    current = session.alias_version(model, alias)
+    if current != expected:
+        raise ConflictError(
+            f"{alias} of {model!r} is version {current} now, not {expected} as when the "
+            f"gates ran; check the gates of {model}@{version} again and promote again"
+        )
+    before = session.move_alias(
+        model, alias, version, at=datetime.now(UTC), actor=actor.name, reason=why
+    )
+    record(
+        session,
+        actor,
+        "alias.moved",
+        f"model:{model}#{alias}",
+        {"from": before, "to": version, "reason": why},
+    )
+
+
+def _refuse(ctx: ServiceContext, actor: Actor, ref: str, alias: str, why: str) -> None:
+    with ctx.metadata.write() as session:
+        record(session, actor, "promotion.refused", f"model:{ref}#{alias}", {"why": why})
+
+
+def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str = "") -> Promotion:
+    """Approve the pending promotion of ``ref`` to ``alias`` and apply it. Under
+    ``four-eyes`` the approver must be neither who ran the training nor who asked."""
+    actor = ctx.require(Permission.APPROVE, "approve promotions")
+    version = model_service.model_version(ctx, ref)
+    with ctx.metadata.read() as session:
+        pending = session.pending_promotion(version.model, version.version, alias)
+        run = session.get_run(version.run_id)
+    if pending is None:
+        raise NotFoundError(
+            f"{version.ref} has no pending promotion to {alias}; "
+            "'pathtolive promotions list' shows them"
+        )
+    if pending.policy == "four-eyes":
+        author = None if run is None else run.actor
+        if actor.name in {author, pending.requested_by}:
+            role = "trained it" if actor.name == author else "asked for its promotion"
+            why = f"{actor.name} {role}; four-eyes needs another approver"
+            with ctx.metadata.write() as session:
+                session.add_approval(
+                    pending.promotion_id,
+                    approver=actor.name,
+                    decision="refused",
+                    comment=why,
+                    at=datetime.now(UTC),
+                )
+                record(
+                    session,
+                    actor,
+                    "promotion.approval_refused",
+                    f"model:{version.ref}#{alias}",
+                    {"why": why},
+                )
+            raise PermissionDeniedError(f"{actor.name} may not approve {version.ref}: {why}")
+    stored = None
+    with ctx.metadata.read() as session:
+        if pending.gate_report_id is not None:
+            stored = session.gate_report(pending.gate_report_id)
+    expected = None if stored is None else stored.report.get("champion_version")
+    now = datetime.now(UTC)
+    with ctx.metadata.write() as session:
+        _lock_alias(session, version.model, alias)
+        locked = session.get_promotion(pending.promotion_id, lock=True)
+        if locked is None or locked.status != "pending":
+            raise ConflictError(f"promotion {pending.promotion_id} was decided already")
+        session.add_approval(
+            pending.promotion_id, approver=actor.name, decision="approved", comment=comment, at=now
+        )
+        record(
+            session,
+            actor,
+            "promotion.approved",
+            f"model:{version.ref}#{alias}",
+            {"promotion": pending.promotion_id, "policy": pending.policy, "comment": comment},
+        )
+        _apply(
+            session,
+            actor,
+            version.model,
+            version.version,
+            alias,
+            expected,
+            f"promotion {pending.promotion_id} approved by {actor.name}",
+        )
+        session.decide_promotion(
+            pending.promotion_id, status="applied", decided_by=actor.name, decided_at=now
+        )
+        applied = session.get_promotion(pending.promotion_id)
+    assert applied is not None
+    return applied
+
+
+def withdraw(ctx: ServiceContext, ref: str, alias: str = "live") -> Promotion:
+    """Withdraw a pending promotion (its requester, or an admin)."""
+    actor = ctx.require(Permission.READ, "withdraw promotions")
+    version = model_service.model_version(ctx, ref)
+    with ctx.metadata.write() as session:
+        pending = session.pending_promotion(version.model, version.version, alias)
+        if pending is None:
+            raise NotFoundError(f"{version.ref} has no pending promotion to {alias}")
+        if actor.name != pending.requested_by and not actor.can(Permission.ADMIN):
+            raise PermissionDeniedError(
+                f"{actor.name} may not withdraw a promotion {pending.requested_by} asked for"
+            )
+        session.decide_promotion(
+            pending.promotion_id,
+            status="withdrawn",
+            decided_by=actor.name,
+            decided_at=datetime.now(UTC),
+        )
+        record(
+            session,
+            actor,
+            "promotion.withdrawn",
+            f"model:{version.ref}#{alias}",
+            {"promotion": pending.promotion_id},
+        )
+        withdrawn = session.get_promotion(pending.promotion_id)
+    assert withdrawn is not None
+    return withdrawn
+
+
+def list_promotions(
+    ctx: ServiceContext, *, status: str | None = None, model: str | None = None
+) -> list[Promotion]:
+    ctx.require(Permission.READ, "read promotions")
+    with ctx.metadata.read() as session:
+        return session.list_promotions(status=status, model=model)
+
+
+def rollback(
+    ctx: ServiceContext, model: str, alias: str = "live", *, reason: str = ""
+) -> AliasMove:
+    """Move ``alias`` back to the version it pointed at before its last move. No gates:
+    that version was live already. Approvers and admins may roll back."""
+    actor = ctx.require(Permission.APPROVE, "roll back")
+    with ctx.metadata.write() as session:
+        _lock_alias(session, model, alias)
+        if session.model_id(model) is None:
+            raise NotFoundError(f"no model {model!r}")
+        current = session.alias_version(model, alias)
+        # The move that made ``current`` live, not counting rollbacks: rolling back twice
+        # walks further back instead of toggling between two versions.
+        arrivals = [
+            h
+            for h in session.alias_history(model, alias)
+            if h.to_version == current and not h.reason.startswith(_ROLLBACK)
+        ]
+        previous = arrivals[-1].from_version if arrivals and current is not None else None
+        if previous is None:
+            raise ConflictError(f"{model}@{alias} has no earlier version to roll back to")
+        why = f"{_ROLLBACK} from {current}" + (f": {reason}" if reason else "")
+        session.move_alias(
+            model, alias, previous, at=datetime.now(UTC), actor=actor.name, reason=why
+        )
+        record(
+            session,
+            actor,
+            "promotion.rolled_back",
+            f"model:{model}#{alias}",
+            {"from": current, "to": previous, "reason": reason},
+        )
+        return session.alias_history(model, alias)[-1]

@@ -1,0 +1,195 @@
+"""Promotion to live: policies, four-eyes, overrides, rollback, through the real CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sklearn.datasets import load_breast_cancer
+
+from tests.support.pipelines import RISK, write_pipelines
+
+from .conftest import CLI
+
+CONFIG = """
+[models.risk-model]
+metric = "roc_auc"
+[models.risk-model.gates]
+min_metric = {floor}
+beat_live_by = 0.0
+[models.risk-model.promotion]
+live = "{policy}"
+staging = "auto"
+"""
+
+
+def setup_models(
+    cli: CLI, workspace: Path, tmp_path: Path, *, policy: str, floor: float = 0.5
+) -> None:
+    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
+    assert (
+        cli(
+            "data", "add", tmp_path / "cancer.csv", "--name", "cancer", "--tag", "target=target"
+        ).code
+        == 0
+    )
+    write_pipelines(workspace, risk=RISK)
+    config = workspace / "pathtolive.toml"
+    config.write_text(config.read_text() + CONFIG.format(policy=policy, floor=floor))
+    weak = RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)")
+    write_pipelines(workspace, risk=weak)
+    assert (
+        cli(
+            "run",
+            "risk",
+            "--data",
+            "cancer@1",
+            "--param",
+            "n_estimators=1",
+            "--register",
+            "risk-model",
+        ).code
+        == 0
+    )
+    write_pipelines(workspace, risk=RISK)
+    assert (
+        cli(
+            "run",
+            "risk",
+            "--data",
+            "cancer@1",
+            "--param",
+            "n_estimators=60",
+            "--register",
+            "risk-model",
+        ).code
+        == 0
+    )
+
+
+def live(cli: CLI) -> int | None:
+    aliases = {row["alias"]: row["version"] for row in cli("alias", "list", "--json").json()}
+    return aliases.get("live")
+
+
+def test_auto_promotes_a_better_candidate_and_rollback_restores(
+    cli: CLI, workspace: Path, tmp_path: Path
+) -> None:
+    setup_models(cli, workspace, tmp_path, policy="auto")
+    first = cli("promote", "risk-model@1", "--to", "live", "--json")
+    assert first.code == 0, first.stderr
+    assert first.json()["applied"] is True
+    assert live(cli) == 1
+    second = cli("promote", "risk-model@2", "--to", "live", "--json")
+    assert second.code == 0, second.stderr
+    beat = next(r for r in second.json()["report"]["results"] if r["gate"] == "beat_live")
+    assert beat["verdict"] == "pass"
+    assert beat["figure"] > 0
+    assert live(cli) == 2
+    # Version 1 is worse than live now: refused, with the figures, and live unchanged.
+    worse = cli("promote", "risk-model@1", "--to", "live")
+    assert worse.code == 1
+    assert "beat_live" in worse.stderr
+    assert live(cli) == 2
+
+    rolled = cli("rollback", "risk-model", "--json")
+    assert rolled.code == 0, rolled.stderr
+    assert (rolled.json()["from_version"], rolled.json()["to_version"]) == (2, 1)
+    assert live(cli) == 1
+    again = cli("rollback", "risk-model")
+    assert again.code == 6
+    assert "no earlier version" in again.stderr
+    actions = [e["action"] for e in cli("audit", "log", "--limit", "100", "--json").json()]
+    for action in (
+        "promotion.requested",
+        "promotion.refused",
+        "promotion.rolled_back",
+        "alias.moved",
+        "gates.checked",
+    ):
+        assert action in actions
+    assert cli("audit", "verify").code == 0
+
+
+def test_four_eyes_needs_another_approver(cli: CLI, workspace: Path, tmp_path: Path) -> None:
+    setup_models(cli, workspace, tmp_path, policy="four-eyes")
+    approver = cli("tokens", "create", "--user", "bob", "--role", "approver", "--json").json()
+    viewer = cli("tokens", "create", "--user", "val", "--role", "viewer", "--json").json()
+    requested = cli("promote", "risk-model@2", "--to", "live", "--json")
+    assert requested.code == 0, requested.stderr
+    assert requested.json()["applied"] is False
+    pending = cli("promotions", "list", "--status", "pending", "--json").json()
+    assert [(p["version"], p["alias"], p["policy"]) for p in pending] == [(2, "live", "four-eyes")]
+    assert live(cli) is None
+
+    by_author = cli("approve", "risk-model@2", "--to", "live")
+    assert by_author.code == 7
+    assert "four-eyes" in by_author.stderr
+    by_viewer = cli("approve", "risk-model@2", extra_env={"PATHTOLIVE_TOKEN": viewer["secret"]})
+    assert by_viewer.code == 7
+    assert live(cli) is None
+
+    approved = cli(
+        "approve",
+        "risk-model@2",
+        "--to",
+        "live",
+        "--comment",
+        "looks good",
+        extra_env={"PATHTOLIVE_TOKEN": approver["secret"]},
+    )
+    assert approved.code == 0, approved.stderr
+    assert live(cli) == 2
+    done = cli("promotions", "list", "--json").json()[0]
+    assert done["status"] == "applied"
+    assert done["decided_by"] == "bob"
+    assert [a["decision"] for a in done["approvals"]] == ["refused", "approved"]
+    events = cli("audit", "log", "--action", "promotion.approval_refused", "--json").json()
+    assert events[0]["actor"] == "ada"
+
+    # staging is "auto": it moves at once.
+    assert cli("promote", "risk-model@2", "--to", "staging", "--json").json()["applied"]
+
+
+def test_failing_gates_block_unless_an_admin_overrides(
+    cli: CLI, workspace: Path, tmp_path: Path
+) -> None:
+    setup_models(cli, workspace, tmp_path, policy="auto", floor=0.9999)
+    refused = cli("promote", "risk-model@2", "--to", "live")
+    assert refused.code == 1
+    assert "min_metric" in refused.stderr
+    assert "--override" in refused.stderr
+    assert live(cli) is None
+    scientist = cli("tokens", "create", "--user", "sam", "--role", "scientist", "--json").json()
+    denied = cli(
+        "promote",
+        "risk-model@2",
+        "--override",
+        "hotfix",
+        extra_env={"PATHTOLIVE_TOKEN": scientist["secret"]},
+    )
+    assert denied.code == 7
+    forced = cli("promote", "risk-model@2", "--override", "regulator deadline", "--json")
+    assert forced.code == 0, forced.stderr
+    assert forced.json()["promotion"]["override_reason"] == "regulator deadline"
+    assert live(cli) == 2
+    assert cli("audit", "log", "--action", "promotion.overridden", "--json").json()
+
+
+def test_bad_promotion_requests(cli: CLI, workspace: Path, tmp_path: Path) -> None:
+    setup_models(cli, workspace, tmp_path, policy="approval")
+    for args, code in [
+        (["promote", "risk-model@9"], 3),
+        (["promote", "risk-model@2", "--to", "Bad Alias"], 4),
+        (["approve", "risk-model@2"], 3),
+        (["rollback", "risk-model"], 6),
+        (["rollback", "nope"], 3),
+        (["promotions", "withdraw", "risk-model@2"], 3),
+    ]:
+        result = cli(*args)
+        assert result.code == code, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+    requested = cli("promote", "risk-model@2", "--json")
+    assert requested.json()["applied"] is False
+    assert cli("promote", "risk-model@2").code == 6  # already pending
+    withdrawn = cli("promotions", "withdraw", "risk-model@2", "--json")
+    assert withdrawn.json()["status"] == "withdrawn"
