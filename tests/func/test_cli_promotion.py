@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sklearn.datasets import load_breast_cancer
 
 from tests.support.pipelines import RISK, write_pipelines
@@ -193,3 +194,74 @@ def test_bad_promotion_requests(cli: CLI, workspace: Path, tmp_path: Path) -> No
     assert cli("promote", "risk-model@2").code == 6  # already pending
     withdrawn = cli("promotions", "withdraw", "risk-model@2", "--json")
     assert withdrawn.json()["status"] == "withdrawn"
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_racing_promotions_leave_one_winner(
+    backend: str, tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    import subprocess
+    import sys
+
+    from tests.func.conftest import Result
+
+    environ = dict(cli_env)
+    if backend == "postgres":
+        environ["PATHTOLIVE_METADATA_URL"] = request.getfixturevalue("postgres_url")
+    root = tmp_path / "ws"
+    root.mkdir()
+
+    def run(*args: str) -> Result:
+        done = subprocess.run(
+            [sys.executable, "-m", "pathtolive", *args],
+            cwd=root,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    assert run("init").code == 0
+    setup_models(run, root, tmp_path, policy="auto")
+    assert run("promote", "risk-model@1").code == 0
+    write_pipelines(root, risk=RISK)
+    assert (
+        run(
+            "run",
+            "risk",
+            "--data",
+            "cancer@1",
+            "--param",
+            "n_estimators=61",
+            "--register",
+            "risk-model",
+        ).code
+        == 0
+    )
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pathtolive", "promote", f"risk-model@{v}"],
+            cwd=root,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for v in (2, 3)
+    ]
+    codes = []
+    for racer in racers:
+        _, stderr = racer.communicate(timeout=300)
+        codes.append((racer.returncode, stderr))
+    assert sorted(code for code, _ in codes) == [0, 6], codes
+    loser = next(stderr for code, stderr in codes if code == 6)
+    assert "promote again" in loser
+    history = run("models", "show", "risk-model@live", "--json").json()["alias_history"]
+    live_moves = [(h["from_version"], h["to_version"]) for h in history if h["alias"] == "live"]
+    winner = live_moves[-1][1]
+    assert live_moves == [(None, 1), (1, winner)]
+    assert winner in (2, 3)
+    assert run("audit", "verify").code == 0

@@ -87,21 +87,28 @@ def promote(
         )
     policy = gate_service.gate_config(ctx, version.model).promotion.policy_for(alias)
     with ctx.metadata.read() as session:
-        champion = session.alias_version(version.model, alias)
+        if session.alias_version(version.model, alias) == version.version:
+            raise ConflictError(f"{version.ref} is {alias} already")
         stored = session.latest_gate_report(version.model, version.version)
+        # The version the gates compared against (for `live`), else the alias now: the
+        # promotion stands only while that is still what the alias points at.
+        champion = (
+            stored.report.get("champion_version")
+            if stored is not None and alias == "live"
+            else session.alias_version(version.model, alias)
+        )
         if session.pending_promotion(version.model, version.version, alias) is not None:
             raise ConflictError(
                 f"{version.ref} already has a pending promotion to {alias}; approve or "
                 "withdraw it first"
             )
-    if champion == version.version:
-        raise ConflictError(f"{version.ref} is {alias} already")
     now = datetime.now(UTC)
     with ctx.metadata.write() as session:
         _lock_alias(session, version.model, alias)
         if session.alias_version(version.model, alias) != champion:
             raise ConflictError(
-                f"{alias} of {version.model!r} moved while the gates ran; promote again"
+                f"{alias} of {version.model!r} moved while the gates of {version.ref} ran; "
+                "promote again to check it against the new one"
             )
         promotion_id = session.insert_promotion(
             version.model,
