@@ -150,6 +150,43 @@ def test_four_eyes_needs_another_approver(cli: CLI, workspace: Path, tmp_path: P
     # staging is "auto": it moves at once.
     assert cli("promote", "risk-model@2", "--to", "staging", "--json").json()["applied"]
 
+    config = workspace / "pathtolive.toml"
+    config.write_text(
+        config.read_text() + "[models.risk-model.card]\n"
+        'intended_use = "rank test centres for inspection"\n'
+        'limitations = "not for individual decisions"\n'
+    )
+    written = cli("models", "card", "risk-model@live", "--out", tmp_path / "cards", "--json")
+    assert written.code == 0, written.stderr
+    markdown = Path(written.json()["markdown"]).read_text()
+    page = Path(written.json()["html"]).read_text()
+    assert markdown.startswith("# Model card: risk-model@2")
+    for expected in (
+        "rank test centres for inspection",
+        "not for individual decisions",
+        "cancer@1",
+        "| min_metric | pass |",
+        "| beat_live |",
+        "bob approved",
+        "ada refused",
+        "four-eyes",
+        "run ",
+        "mean radius",
+    ):
+        assert expected in markdown, expected
+    from html.parser import HTMLParser
+
+    tags: list[str] = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            tags.append(tag)
+            assert not any(name in ("src", "href") for name, _ in attrs), "not self-contained"
+
+    Collect().feed(page)
+    assert tags.count("table") >= 4
+    assert "style" in tags
+
 
 def test_failing_gates_block_unless_an_admin_overrides(
     cli: CLI, workspace: Path, tmp_path: Path

@@ -195,3 +195,30 @@ def lineage(
             console.print(escape(line))
 
     emit(node, as_json, render)
+
+
+@models_app.command("card")
+def models_card(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION or NAME@ALIAS.")],
+    out: Annotated[Path, typer.Option(help="Folder to write NAME-vN.md and .html into.")] = Path(
+        "."
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Write the model card as Markdown and as one self-contained HTML file."""
+    from pathtolive.service.card import model_card
+
+    service_ctx = open_context(ctx)
+    version = service.model_version(service_ctx, ref)
+    card = model_card(service_ctx, version.ref)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"{version.model}-v{version.version}"
+    markdown, page = stem.with_suffix(".md"), stem.with_suffix(".html")
+    markdown.write_text(card.markdown(), encoding="utf-8")
+    page.write_text(card.html(), encoding="utf-8")
+    emit(
+        {"markdown": markdown, "html": page},
+        as_json,
+        lambda: console.print(f"Wrote {markdown} and {page}"),
+    )
