@@ -211,6 +211,21 @@ def test_failing_gates_block_unless_an_admin_overrides(
     assert forced.json()["promotion"]["override_reason"] == "regulator deadline"
     assert live(cli) == 2
     assert cli("audit", "log", "--action", "promotion.overridden", "--json").json()
+    card = cli("models", "card", "risk-model@2", "--out", tmp_path / "cards", "--json").json()
+    assert "regulator deadline" in Path(card["markdown"]).read_text()
+
+    # A version whose artifact no longer matches its hash is refused before any gate runs.
+    shown = cli("models", "show", "risk-model@1", "--json").json()["version"]
+    digest = shown["artifact_digest"]
+    artifact = workspace / ".pathtolive" / "objects" / digest[:2] / digest[2:]
+    artifact.chmod(0o644)
+    artifact.write_bytes(artifact.read_bytes()[:-2] + b"!!")
+    corrupt = cli("promote", "risk-model@1", "--override", "anyway")
+    assert corrupt.code == 9
+    assert len(corrupt.stderr.strip().splitlines()) == 1
+    assert live(cli) == 2
+    refusal = cli("audit", "log", "--action", "promotion.refused", "--json").json()[0]
+    assert "hash" in refusal["details"]["why"]
 
 
 def test_bad_promotion_requests(cli: CLI, workspace: Path, tmp_path: Path) -> None:
