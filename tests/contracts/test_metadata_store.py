@@ -7,11 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
 
 from pathtolive.audit import GENESIS_HASH, seal, verify_chain
 from pathtolive.entities import Token
-from pathtolive.errors import DatabaseOutdatedError
+from pathtolive.errors import ConflictError, DatabaseOutdatedError
 from pathtolive.store.metadata import MetadataSession, MetadataStore
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -141,7 +140,7 @@ def test_dataset_versions_round_trip(store: MetadataStore) -> None:
 def test_same_content_twice_in_one_dataset_violates_uniqueness(store: MetadataStore) -> None:
     with store.write() as session:
         dataset_id = _add_dataset_with_version(session, "loans", "a" * 64)
-    with pytest.raises(sa_exc.IntegrityError), store.write() as session:
+    with pytest.raises(ConflictError, match="try again"), store.write() as session:
         session.insert_version(
             dataset_id,
             version=2,

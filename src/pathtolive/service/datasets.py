@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
-from sqlalchemy import exc as sa_exc
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.config import parse_tags
@@ -249,27 +248,21 @@ def _commit_version(
     change: SchemaChange | None,
     reason: str,
 ) -> tuple[DatasetVersion, bool]:
-    # Concurrent adders of one dataset may race on the version number or the content:
-    # the unique constraints decide, and the loser retries on the new state.
-    for attempt in range(5):
-        try:
-            with ctx.metadata.write() as session:
-                return _insert_version(
-                    session,
-                    actor,
-                    name,
-                    label,
-                    prepared,
-                    status,
-                    report,
-                    schema_to_store,
-                    change,
-                    reason,
-                )
-        except sa_exc.IntegrityError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    # Writers are serialised by the store, so the re-check inside this transaction sees
+    # any version a concurrent adder committed first (and returns it).
+    with ctx.metadata.write() as session:
+        return _insert_version(
+            session,
+            actor,
+            name,
+            label,
+            prepared,
+            status,
+            report,
+            schema_to_store,
+            change,
+            reason,
+        )
 
 
 def _insert_version(

@@ -348,17 +348,9 @@ def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _delete_unreferenced(ctx: ServiceContext, digest: str) -> None:
-    from sqlalchemy import select
-
-    from pathtolive.store.metadata import tables
-
     with ctx.metadata.read() as session:
-        used = session.connection.scalar(
-            select(tables.model_versions.c.id)
-            .where(tables.model_versions.c.artifact_digest == digest)
-            .limit(1)
-        )
-    if used is None:
+        used = session.artifact_in_use(digest)
+    if not used:
         ctx.artifacts.delete(digest)
 
 

@@ -2,16 +2,15 @@
 approvals with separation of duties; withdrawal; rollback. Every decision is audited.
 
 Two promotions racing for one alias leave one winner: a promotion records which version
-was live when its gates ran (the champion it beat), and applying it checks, under a lock
-on the alias, that this is still so. The loser is refused and told to check again.
+was live when its gates ran (the champion it beat), and applying it checks, inside a write
+transaction (the store serialises writers), that this is still so. The loser is refused
+and told to check again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-
-from sqlalchemy import text
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import AliasMove, Promotion
@@ -46,14 +45,6 @@ class PromotionOutcome:
     promotion: Promotion
     applied: bool
     report: GateReport
-
-
-def _lock_alias(session: MetadataSession, model: str, alias: str) -> None:
-    """Serialise every change of one alias (SQLite's write lock already does)."""
-    if session.connection.dialect.name == "postgresql":
-        session.connection.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"{model}#{alias}"}
-        )
 
 
 def promote(
@@ -104,7 +95,6 @@ def promote(
             )
     now = datetime.now(UTC)
     with ctx.metadata.write() as session:
-        _lock_alias(session, version.model, alias)
         if session.alias_version(version.model, alias) != champion:
             raise ConflictError(
                 f"{alias} of {version.model!r} moved while the gates of {version.ref} ran; "
@@ -230,7 +220,6 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
     expected = None if stored is None else stored.report.get("champion_version")
     now = datetime.now(UTC)
     with ctx.metadata.write() as session:
-        _lock_alias(session, version.model, alias)
         locked = session.get_promotion(pending.promotion_id, lock=True)
         if locked is None or locked.status != "pending":
             raise ConflictError(f"promotion {pending.promotion_id} was decided already")
@@ -306,7 +295,6 @@ def rollback(
     that version was live already. Approvers and admins may roll back."""
     actor = ctx.require(Permission.APPROVE, "roll back")
     with ctx.metadata.write() as session:
-        _lock_alias(session, model, alias)
         if session.model_id(model) is None:
             raise NotFoundError(f"no model {model!r}")
         current = session.alias_version(model, alias)

@@ -162,6 +162,11 @@ class ModelQueries(Queries):
         rows = list(self.connection.execute(query))
         return [self._model_version(row, self._aliases(row.model_id)) for row in rows]
 
+    def artifact_in_use(self, digest: str) -> bool:
+        """Whether any model version's artifact is the object ``digest``."""
+        query = select(t.model_versions.c.id).where(t.model_versions.c.artifact_digest == digest)
+        return self.connection.scalar(query.limit(1)) is not None
+
     # -- aliases -----------------------------------------------------------------------
 
     def alias_version(self, name: str, alias: str, *, lock: bool = False) -> int | None:

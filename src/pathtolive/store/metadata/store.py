@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, insert, inspect, select, update
 from sqlalchemy import exc as sa_exc
 
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
-from pathtolive.errors import DatabaseOutdatedError, StoreError
+from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata.engine import make_engine
 from pathtolive.store.metadata.models import ModelQueries
@@ -127,6 +127,11 @@ class MetadataStore:
                 if write:
                     connection = connection.execution_options(pathtolive_write=True)
                 yield connection
+        except sa_exc.IntegrityError as exc:
+            raise ConflictError(
+                f"the change conflicts with the stored state ({_first_line(exc)}); "
+                "it may have been made at the same time by someone else: try again"
+            ) from exc
         except sa_exc.OperationalError as exc:
             raise StoreError(
                 f"metadata database {self._safe_url()} failed: {_first_line(exc)}; "
