@@ -15,9 +15,12 @@ __all__ = [
     "AuditEvent",
     "Dataset",
     "DatasetVersion",
+    "Deployment",
+    "Feedback",
     "Metric",
     "Model",
     "ModelVersion",
+    "PredictionSegment",
     "Promotion",
     "Run",
     "RunStep",
@@ -249,3 +252,50 @@ class Promotion:
     @property
     def ref(self) -> str:
         return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the server serves for a model: the ``live`` version, an optional ``canary``
+    with its share of the traffic, and an optional ``shadow`` scored on the same requests
+    and logged but never returned. ``updated_at``/``updated_by`` tell who last set the
+    share (None when it was never set)."""
+
+    model: str
+    live: int | None
+    canary: int | None
+    canary_share: float
+    shadow: int | None
+    updated_at: datetime | None = None
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class PredictionSegment:
+    """One Parquet file of a model version's prediction log, kept in the ArtifactStore
+    under ``artifact_digest``; ``first_at``..``last_at`` bound its predictions' times."""
+
+    segment_id: int
+    model: str
+    version: int
+    artifact_digest: str
+    rows: int
+    first_at: datetime
+    last_at: datetime
+    created_at: datetime
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """The true label of a served prediction, attached later by its request id."""
+
+    feedback_id: int
+    request_id: str
+    label: Any  # a JSON scalar: str, int, float or bool
+    at: datetime
+    actor: str
+    model: str | None = None

@@ -25,6 +25,8 @@ TOKEN: Final = "PATHTOLIVE_TOKEN"
 """API token; when set, the actor is the token's principal with the token's role."""
 LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 """Log level for pathtolive's own logger (default WARNING)."""
+SERVE_SETTINGS: Final = "PATHTOLIVE_SERVE_SETTINGS"
+"""Internal: the server's settings as JSON, handed to worker processes of `serve --workers`."""
 REQUIRE_POSTGRES: Final = "PATHTOLIVE_REQUIRE_POSTGRES"
 """Tests only: when 1, PostgreSQL tests fail instead of skipping if no server answers."""
 TEST_POSTGRES_URL: Final = "PATHTOLIVE_TEST_POSTGRES_URL"
@@ -38,6 +40,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     USER: "local actor name",
     TOKEN: "API token (actor and role come from it)",
     LOG_LEVEL: "log level",
+    SERVE_SETTINGS: "internal: server settings handed to worker processes",
     REQUIRE_POSTGRES: "tests: fail instead of skip without PostgreSQL",
     TEST_POSTGRES_URL: "tests: PostgreSQL URL",
 }

@@ -14,6 +14,8 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     ├── NotFoundError                unknown dataset, version, token, ...
     ├── InvalidInputError            unreadable, empty, malformed or unsupported input
     │   ├── UnsupportedFormatError
+    │   ├── PayloadTooLargeError     a request body or batch over the server's limit
+    │   ├── ModelRejectedInputError  input that passed the signature but the model refused
     │   └── UntrustedModelError      a model artifact that refers to code not trusted to load
     ├── ContractViolationError       data that breaks its dataset's schema under `strict`
     ├── ConflictError                the thing exists already / state forbids the change
@@ -41,8 +43,10 @@ __all__ = [
     "IntegrityError",
     "InvalidInputError",
     "MissingExtraError",
+    "ModelRejectedInputError",
     "NotFoundError",
     "PathToLiveError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "RunFailedError",
     "StepFailedError",
@@ -111,6 +115,22 @@ class InvalidInputError(PathToLiveError):
 class UnsupportedFormatError(InvalidInputError):
     code = "unsupported_format"
     http_status = 415
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """A request body over the server's byte limit, or a batch over its row limit."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+class ModelRejectedInputError(InvalidInputError):
+    """Input that matches the model's signature but that the model itself cannot score
+    (a value far outside anything it was fitted on, say). The request is at fault, not
+    the server, so it is a 4xx."""
+
+    code = "model_rejected_input"
+    http_status = 422
 
 
 class UntrustedModelError(InvalidInputError):
@@ -200,6 +220,8 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     NotFoundError,
     InvalidInputError,
     UnsupportedFormatError,
+    PayloadTooLargeError,
+    ModelRejectedInputError,
     UntrustedModelError,
     ContractViolationError,
     ConflictError,

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 
 from pathtolive import __version__, env
-from pathtolive.cli import admin, data, gates, models, promotion, runs
+from pathtolive.cli import admin, data, gates, models, promotion, runs, serve
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
@@ -81,6 +81,8 @@ app.command("promote")(promotion.promote)
 app.command("approve")(promotion.approve)
 app.command("rollback")(promotion.rollback)
 app.add_typer(promotion.promotions_app, name="promotions")
+app.command("deploy")(serve.deploy)
+app.command("serve")(serve.serve)
 
 
 def run(argv: list[str] | None = None) -> None:

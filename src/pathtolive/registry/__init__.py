@@ -1,4 +1,5 @@
-"""The model registry's storage-independent part: flavors, signatures, MLflow import.
+"""The model registry's storage-independent part: flavors, signatures, MLflow import,
+and the per-row explainers of a stored model.
 
 Everything here takes and returns bytes, frames or local folders; the registry service
 puts the bytes in the artifact store and the rest in the metadata store.
@@ -6,6 +7,7 @@ puts the bytes in the artifact store and the rest in the metadata store.
 
 from __future__ import annotations
 
+from pathtolive.registry.explainers import Explainer, Explanation, build_explainer
 from pathtolive.registry.flavors import (
     DEFAULT_TRUSTED,
     FLAVORS,
@@ -44,6 +46,8 @@ __all__ = [
     "OUTPUT_KINDS",
     "TREE_TYPES",
     "ClassLabel",
+    "Explainer",
+    "Explanation",
     "FieldSpec",
     "FieldType",
     "Flavor",
@@ -56,6 +60,7 @@ __all__ = [
     "SklearnFlavor",
     "UntrustedModelError",
     "XGBoostFlavor",
+    "build_explainer",
     "flavor_for",
     "get_flavor",
     "infer_signature",

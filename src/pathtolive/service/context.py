@@ -43,6 +43,15 @@ class ServiceContext:
             self.settings.artifact_url, base_dir=self.settings.root, environ=self.settings.environ
         )
 
+    def acting_as(self, actor: Actor) -> ServiceContext:
+        """The same settings and already opened stores, acting for ``actor`` (the server
+        acts for each request's token holder without reopening the stores)."""
+        other = ServiceContext(self.settings, self.check_revision, _actor=actor)
+        for name in ("metadata", "artifacts"):
+            if name in self.__dict__:
+                other.__dict__[name] = self.__dict__[name]
+        return other
+
     def close(self) -> None:
         if "metadata" in self.__dict__:
             self.metadata.close()

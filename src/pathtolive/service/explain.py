@@ -1,5 +1,8 @@
 """Per-row attributions that work for every flavor: occlusion against a reference row.
 
+The arithmetic lives in :mod:`pathtolive.registry.explainers` (with the SHAP explainers the
+live server uses); this module keeps the gate's check and re-exports the functions.
+
 For each row and feature, the attribution is how much the model's output moves when that
 feature alone is replaced by the reference value (the median of a numeric column, the most
 frequent value of another). It needs only ``predict``/``predict_proba``, so it serves as
@@ -9,53 +12,15 @@ explainability gate's proof that attributions can be computed for a version.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from pathtolive.registry import LoadedModel
+from pathtolive.registry.explainers import occlusion_attributions, reference_row
 
 __all__ = ["attributions_available", "occlusion_attributions", "reference_row"]
 
 _CHECK_ROWS = 5
-
-
-def reference_row(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row of typical values: medians of numeric columns, the mode of the others."""
-    values: dict[str, Any] = {}
-    for column in frame.columns:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            values[column] = series.median()
-        else:
-            mode = series.mode(dropna=True)
-            values[column] = mode.iloc[0] if len(mode) else None
-    return pd.DataFrame([values], columns=frame.columns).astype(frame.dtypes.to_dict())
-
-
-def _output(model: LoadedModel, frame: pd.DataFrame) -> npt.NDArray[np.float64]:
-    proba = model.predict_proba(frame)
-    if proba is not None:
-        matrix = np.asarray(proba, dtype=np.float64)
-        # The last class's probability: the positive class of a binary model.
-        return matrix[:, -1]
-    return np.asarray(model.predict(frame), dtype=np.float64)
-
-
-def occlusion_attributions(
-    model: LoadedModel, rows: pd.DataFrame, reference: pd.DataFrame
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """(attributions, base values): one attribution per row and column of ``rows``, and
-    each row's model output."""
-    base = _output(model, rows)
-    attributions = np.empty((len(rows), len(rows.columns)), dtype=np.float64)
-    for position, column in enumerate(rows.columns):
-        occluded = rows.copy()
-        occluded[column] = reference[column].iloc[0]
-        attributions[:, position] = base - _output(model, occluded)
-    return attributions, base
 
 
 def attributions_available(model: LoadedModel, frame: pd.DataFrame) -> tuple[bool, str]:

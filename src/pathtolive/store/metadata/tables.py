@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = ["metadata"]
@@ -295,4 +296,41 @@ approvals = Table(
     Column("decision", String(20), nullable=False),
     Column("comment", Text, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+)
+
+# The serving settings of a model: the share of traffic its canary gets. The canary and
+# shadow versions themselves are the aliases ``canary`` and ``shadow``.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("model_id", Integer, ForeignKey("models.id"), primary_key=True, autoincrement=False),
+    Column("canary_share", Float, nullable=False, default=0.0, server_default=text("0")),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200), nullable=False),
+)
+
+# One row per Parquet segment of the prediction log (the bytes are in the ArtifactStore).
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("artifact_digest", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_prediction_segments_model_version_id_first_at", "model_version_id", "first_at"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("request_id", String(100), nullable=False),
+    Column("label_json", Text, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("model", String(200), nullable=True),
+    Index("ix_feedback_request_id", "request_id"),
 )

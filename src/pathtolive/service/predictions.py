@@ -1,0 +1,425 @@
+"""The prediction log, feedback and deployment settings.
+
+- :class:`StoreSegmentSink` is what the live server hands its
+  :class:`~pathtolive.serving.predlog.PredictionLogger`: it keeps each Parquet segment in
+  the ArtifactStore and records it in the metadata database.
+- :func:`read_prediction_log` loads a model's logged predictions (hash-checked) back.
+- :func:`record_feedback` attaches the true label to a request id, whether or not the
+  request has reached the log yet (the log is buffered).
+- :func:`set_deployment` moves a model's ``canary`` and ``shadow`` aliases and sets the
+  canary's traffic share, in one transaction, audited.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pathtolive.auth import Actor, Permission
+from pathtolive.entities import Deployment, Feedback, ModelVersion
+from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError, PathToLiveError
+from pathtolive.refs import check_name
+from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.models import ModelRef, parse_model_ref, resolve_model_version
+from pathtolive.serving.predlog import read_predictions
+from pathtolive.store.metadata import MetadataSession
+
+__all__ = [
+    "MAX_LABEL_CHARS",
+    "MAX_REQUEST_ID_CHARS",
+    "StoreSegmentSink",
+    "canary_share",
+    "deployment",
+    "feedback",
+    "read_prediction_log",
+    "record_feedback",
+    "record_feedback_many",
+    "set_deployment",
+]
+
+MAX_REQUEST_ID_CHARS = 100
+MAX_LABEL_CHARS = 1_000
+
+
+class StoreSegmentSink:
+    """Stores prediction-log segments: the bytes in the ArtifactStore (by digest), a row
+    per segment in the metadata database.
+
+    It writes the server's own log, so it checks no role (the server was started by
+    someone allowed to serve); segments are data, not state changes, and add no audit
+    event. It is called from the logger's thread: both stores are opened here, up front.
+    """
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self._artifacts = ctx.artifacts
+        self._metadata = ctx.metadata
+
+    def write(
+        self,
+        model: str,
+        version: int,
+        parquet: bytes,
+        rows: int,
+        first_at: datetime,
+        last_at: datetime,
+    ) -> None:
+        stored = self._artifacts.put_bytes(parquet)
+        try:
+            with self._metadata.write() as session:
+                if session.get_model_version(model, version) is None:
+                    raise NotFoundError(f"model {model!r} has no version {version}")
+                session.insert_prediction_segment(
+                    model,
+                    version,
+                    digest=stored.digest,
+                    rows=rows,
+                    first_at=_utc(first_at),
+                    last_at=_utc(last_at),
+                    created_at=datetime.now(UTC),
+                )
+        except BaseException:
+            if stored.created:
+                self._discard(stored.digest)
+            raise
+
+    def _discard(self, digest: str) -> None:
+        """Delete an object no segment refers to; when that cannot be told (the database
+        is down) the object stays: an orphan costs space, a deleted segment data."""
+        try:
+            with self._metadata.read() as session:
+                used = session.segment_in_use(digest)
+            if not used:
+                self._artifacts.delete(digest)
+        except PathToLiveError:
+            pass
+
+
+# -- reading the log ---------------------------------------------------------------------
+
+
+def read_prediction_log(
+    ctx: ServiceContext,
+    model: str,
+    *,
+    version: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """The logged predictions of ``model`` (of one ``version`` when given) made at or
+    after ``since`` and before ``until``, oldest first, with a ``version`` column in front
+    of the segment columns (see :mod:`pathtolive.serving.predlog`). Each segment's bytes
+    are checked against their digest as they are read."""
+    ctx.require(Permission.READ, "read the prediction log")
+    with ctx.metadata.read() as session:
+        _require_model(session, model)
+        if version is not None and session.get_model_version(model, version) is None:
+            raise NotFoundError(f"model {model!r} has no version {version}")
+        segments = session.list_prediction_segments(
+            model,
+            version,
+            since=None if since is None else _utc(since),
+            until=None if until is None else _utc(until),
+        )
+    blobs = [ctx.artifacts.get_bytes(segment.artifact_digest) for segment in segments]
+    frame = read_predictions(blobs)
+    counts = [pq.read_metadata(io.BytesIO(blob)).num_rows for blob in blobs]
+    versions = np.repeat(np.array([s.version for s in segments], dtype=np.int64), counts)
+    frame.insert(0, "version", versions)
+    keep = np.ones(len(frame), dtype=bool)
+    if since is not None:
+        keep &= (frame["at"] >= pd.Timestamp(_utc(since))).to_numpy()
+    if until is not None:
+        keep &= (frame["at"] < pd.Timestamp(_utc(until))).to_numpy()
+    frame = frame.loc[keep]
+    return frame.sort_values("at", kind="stable").reset_index(drop=True)
+
+
+# -- feedback ----------------------------------------------------------------------------
+
+
+def record_feedback(
+    ctx: ServiceContext, request_id: str, label: Any, *, model: str | None = None
+) -> Feedback:
+    """Attach the true ``label`` (a JSON scalar) to the prediction of ``request_id``.
+    The request need not be in the log yet: the log is written in batches."""
+    return record_feedback_many(ctx, [(request_id, label)], model=model)[0]
+
+
+def record_feedback_many(
+    ctx: ServiceContext, items: Iterable[tuple[str, Any]], *, model: str | None = None
+) -> list[Feedback]:
+    """Record several (request id, label) pairs in one transaction: all or none (one bad
+    pair refuses them all, before anything is stored)."""
+    actor = ctx.require(Permission.WRITE, "send feedback")
+    clean = [(_check_request_id(rid), _check_label(label)) for rid, label in items]
+    if not clean:
+        raise InvalidInputError("no feedback given; send at least one request id and label")
+    if model is not None:
+        check_name(model, kind="model")
+    now = datetime.now(UTC)
+    stored: list[Feedback] = []
+    with ctx.metadata.write() as session:
+        if model is not None:
+            _require_model(session, model)
+        for request_id, label in clean:
+            feedback_id = session.insert_feedback(
+                request_id, label, at=now, actor=actor.name, model=model
+            )
+            stored.append(Feedback(feedback_id, request_id, label, now, actor.name, model))
+    return stored
+
+
+def feedback(
+    ctx: ServiceContext,
+    *,
+    request_ids: Iterable[str] | None = None,
+    since: datetime | None = None,
+    model: str | None = None,
+) -> list[Feedback]:
+    """Feedback in the order it arrived, optionally only for ``request_ids``, given at
+    or after ``since``, or sent for ``model``."""
+    ctx.require(Permission.READ, "read feedback")
+    with ctx.metadata.read() as session:
+        return session.list_feedback(
+            None if request_ids is None else list(request_ids),
+            since=None if since is None else _utc(since),
+            model=model,
+        )
+
+
+def _check_request_id(request_id: object) -> str:
+    if not isinstance(request_id, str) or not request_id.strip():
+        raise InvalidInputError("the request id is empty; give the id the prediction returned")
+    if len(request_id) > MAX_REQUEST_ID_CHARS:
+        raise InvalidInputError(
+            f"request id {request_id[:20]!r}… has {len(request_id)} characters; "
+            f"request ids have at most {MAX_REQUEST_ID_CHARS}"
+        )
+    if not request_id.isprintable():
+        raise InvalidInputError(
+            f"request id {request_id!r} holds control characters; give the id the "
+            "prediction returned"
+        )
+    return request_id
+
+
+def _check_label(label: object) -> str | int | float | bool:
+    value = label.item() if isinstance(label, np.generic) else label
+    if isinstance(value, bool | int | str):
+        if isinstance(value, str) and len(value) > MAX_LABEL_CHARS:
+            raise InvalidInputError(
+                f"the label has {len(value)} characters; labels have at most {MAX_LABEL_CHARS}"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInputError(f"the label {value!r} is not a finite number")
+        return value
+    raise InvalidInputError(
+        f"the label {label!r} is a {type(label).__name__}; a label is one string, number or boolean"
+    )
+
+
+# -- deployments -------------------------------------------------------------------------
+
+
+def deployment(ctx: ServiceContext, model: str) -> Deployment:
+    """The ``live``, ``canary`` and ``shadow`` versions of ``model`` and the canary's
+    share of traffic."""
+    ctx.require(Permission.READ, "read deployments")
+    check_name(model, kind="model")
+    with ctx.metadata.read() as session:
+        _require_model(session, model)
+        found = session.get_deployment(model)
+    assert found is not None
+    return found
+
+
+def canary_share(ctx: ServiceContext, model: str) -> float:
+    """The share of ``model``'s requests its canary answers (0 without a canary)."""
+    found = deployment(ctx, model)
+    return found.canary_share if found.canary is not None else 0.0
+
+
+def set_deployment(
+    ctx: ServiceContext,
+    model: str,
+    *,
+    canary: str | Literal[False] | None = None,
+    share: float | None = None,
+    shadow: str | Literal[False] | None = None,
+    reason: str = "",
+) -> Deployment:
+    """Change what the server serves for ``model`` besides its live version.
+
+    ``canary``: a version (``"5"``, ``"@5"``, ``"risk@5"``, ``"risk@staging"``) to answer
+    ``share`` of the requests (0 < share < 1; the current share is kept when not given),
+    or False to remove the canary. ``share`` alone changes the share of the current
+    canary. ``shadow``: a version scored on every request and logged but never returned,
+    or False to remove it. Everything changes in one transaction with one audit event
+    per alias (``deploy.canary``, ``deploy.shadow``)."""
+    actor = ctx.require(Permission.WRITE, "change deployments")
+    check_name(model, kind="model")
+    if canary is None and share is None and shadow is None:
+        raise InvalidInputError("nothing to change; give a canary, a share or a shadow")
+    if share is not None:
+        share = _check_share(share)
+    if canary is False and share is not None:
+        raise InvalidInputError(
+            "a share was given while removing the canary; give one or the other"
+        )
+    now = datetime.now(UTC)
+    with ctx.metadata.write() as session:
+        _require_model(session, model)
+        current = session.get_deployment(model)
+        assert current is not None
+        if canary is not None or share is not None:
+            _deploy_canary(session, actor, current, canary, share, now=now, reason=reason)
+        if shadow is not None:
+            _deploy_shadow(session, actor, current, shadow, now=now, reason=reason)
+        found = session.get_deployment(model)
+    assert found is not None
+    return found
+
+
+def _deploy_canary(
+    session: MetadataSession,
+    actor: Actor,
+    current: Deployment,
+    canary: str | Literal[False] | None,
+    share: float | None,
+    *,
+    now: datetime,
+    reason: str,
+) -> None:
+    name = current.model
+    before_share = current.canary_share if current.canary is not None else 0.0
+    if canary is False:
+        if current.canary is None and before_share == 0:
+            return
+        if current.canary is not None:
+            session.move_alias(name, "canary", None, at=now, actor=actor.name, reason=reason)
+        session.set_canary_share(name, 0.0, at=now, actor=actor.name)
+        details: dict[str, Any] = {"from": current.canary, "to": None, "share": 0.0}
+    else:
+        if canary is None:
+            if current.canary is None:
+                raise InvalidInputError(
+                    f"model {name!r} has no canary to give a share to; set one with a "
+                    "canary version"
+                )
+            target = current.canary
+        else:
+            target = _servable_version(session, current, canary, role="canary").version
+        if share is None:
+            if not 0 < before_share < 1:
+                raise InvalidInputError(
+                    "give the canary's share of traffic, a number between 0 and 1 (such as 0.1)"
+                )
+            share = before_share
+        if target == current.canary and share == before_share:
+            return
+        if target != current.canary:
+            session.move_alias(name, "canary", target, at=now, actor=actor.name, reason=reason)
+        session.set_canary_share(name, share, at=now, actor=actor.name)
+        details = {"from": current.canary, "to": target, "share": share}
+    details.update({"previous_share": before_share, "reason": reason})
+    record(session, actor, "deploy.canary", f"model:{name}", details)
+
+
+def _deploy_shadow(
+    session: MetadataSession,
+    actor: Actor,
+    current: Deployment,
+    shadow: str | Literal[False],
+    *,
+    now: datetime,
+    reason: str,
+) -> None:
+    name = current.model
+    target = (
+        None if shadow is False else _servable_version(session, current, shadow, "shadow").version
+    )
+    if target == current.shadow:
+        return
+    session.move_alias(name, "shadow", target, at=now, actor=actor.name, reason=reason)
+    record(
+        session,
+        actor,
+        "deploy.shadow",
+        f"model:{name}",
+        {"from": current.shadow, "to": target, "reason": reason},
+    )
+
+
+def _servable_version(
+    session: MetadataSession, current: Deployment, text: str, role: str
+) -> ModelVersion:
+    """The version ``text`` names for ``role``; it must differ from the live one, which
+    must exist, and carry a signature (the server validates requests against it)."""
+    name = current.model
+    version = resolve_model_version(session, _version_ref(name, text))
+    if current.live is None:
+        raise ConflictError(
+            f"model {name!r} has no live version for a {role} to run beside; promote one first"
+        )
+    if version.version == current.live:
+        raise ConflictError(f"{version.ref} is live already; a {role} must be another version")
+    if version.signature is None:
+        raise InvalidInputError(
+            f"{version.ref} has no signature, so the server cannot check requests against "
+            "it; register it again with a sample of its input"
+        )
+    return version
+
+
+def _version_ref(model: str, text: str) -> ModelRef:
+    """``5``, ``@5``, ``@staging``, ``risk@5``, ``risk@staging`` or ``risk@latest`` for
+    model ``risk``."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError("give a version, such as 5, @5 or risk@5")
+    text = text.strip()
+    if text.isdigit():
+        return parse_model_ref(f"{model}@{text}")
+    ref = parse_model_ref(f"{model}{text}" if text.startswith("@") else text)
+    if ref.name != model:
+        raise InvalidInputError(
+            f"{text!r} names model {ref.name!r}, not {model!r}; give a version of {model}"
+        )
+    if ref.version is None and ref.alias is None and not text.endswith("@latest"):
+        raise InvalidInputError(f"{text!r}: give a version of {model}, such as {model}@5")
+    return ref
+
+
+def _check_share(share: object) -> float:
+    if isinstance(share, bool) or not isinstance(share, int | float | np.number):
+        raise InvalidInputError(f"the canary share {share!r} is not a number")
+    value = float(share)
+    if not 0 < value < 1:
+        raise InvalidInputError(
+            f"the canary share is {value}; it must be between 0 and 1 (exclusive), such "
+            "as 0.1 for a tenth of the requests"
+        )
+    return value
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _require_model(session: MetadataSession, model: str) -> None:
+    if session.model_id(model) is None:
+        known = [m.name for m in session.list_models()]
+        hint = f"known models: {', '.join(known[:10])}" if known else "there are no models yet"
+        raise NotFoundError(f"no model {model!r}; {hint}")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,0 +1,1 @@
+"""The live server: protocols, validation, batching, the prediction log."""

@@ -1,0 +1,55 @@
+"""Run the app under uvicorn, in this process or in ``workers`` processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from fastapi import FastAPI
+
+from pathtolive import env
+from pathtolive.config import load_settings
+from pathtolive.service.context import ServiceContext
+from pathtolive.serving.app import create_app
+from pathtolive.serving.settings import ServeSettings
+
+__all__ = ["run_server", "worker_app"]
+
+
+def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM stop it cleanly: requests in flight
+    finish, the prediction log is flushed, the stop is audited)."""
+    import uvicorn
+
+    common = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "warning",
+        # An access line per request would cost more than a small model's predict.
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(ctx, settings), **common)  # type: ignore[arg-type]
+        return
+    # Worker processes import the app by name, so the settings travel in the environment.
+    os.environ[env.WORKSPACE] = str(ctx.settings.root)
+    os.environ[env.SERVE_SETTINGS] = settings.to_json()
+    if ctx.settings.metadata_url:
+        os.environ[env.METADATA_URL] = ctx.settings.metadata_url
+    if ctx.settings.artifact_url:
+        os.environ[env.ARTIFACT_URL] = ctx.settings.artifact_url
+    uvicorn.run(
+        "pathtolive.serving.server:worker_app",
+        factory=True,
+        workers=settings.workers,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def worker_app(environ: Mapping[str, str] | None = None) -> FastAPI:
+    """The app of one worker process, from the settings its parent left in the
+    environment."""
+    environ = dict(os.environ if environ is None else environ)
+    ctx = ServiceContext(load_settings(environ=environ))
+    return create_app(ctx, ServeSettings.from_json(environ[env.SERVE_SETTINGS]))

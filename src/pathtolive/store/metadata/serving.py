@@ -1,0 +1,211 @@
+"""Queries on what serving keeps: deployment settings (the canary's traffic share), the
+prediction log's segments and feedback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from pathtolive.entities import Deployment, Feedback, PredictionSegment
+from pathtolive.store.metadata import tables as t
+from pathtolive.store.metadata._rows import Queries, dumps, utc
+
+__all__ = ["ServingQueries"]
+
+# Request ids are matched in chunks: SQLite and PostgreSQL both limit the number of bound
+# parameters of one statement.
+_IN_CHUNK = 500
+
+
+class ServingQueries(Queries):
+    def _serving_model_id(self, name: str) -> int:
+        model_id = self.connection.scalar(select(t.models.c.id).where(t.models.c.name == name))
+        assert model_id is not None, f"model {name!r} is not registered"
+        return int(model_id)
+
+    def _serving_version_id(self, model: str, version: int) -> int:
+        version_id = self.connection.scalar(
+            select(t.model_versions.c.id)
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == model, t.model_versions.c.version == version)
+        )
+        assert version_id is not None, f"{model}@{version} is not registered"
+        return int(version_id)
+
+    # -- deployments -------------------------------------------------------------------
+
+    def get_canary_share(self, name: str) -> float:
+        """The share of ``name``'s traffic its canary gets (0 when never set)."""
+        share = self.connection.scalar(
+            select(t.deployments.c.canary_share)
+            .join(t.models, t.models.c.id == t.deployments.c.model_id)
+            .where(t.models.c.name == name)
+        )
+        return 0.0 if share is None else float(share)
+
+    def set_canary_share(self, name: str, share: float, *, at: datetime, actor: str) -> None:
+        model_id = self._serving_model_id(name)
+        values = {"canary_share": float(share), "updated_at": at, "updated_by": actor}
+        exists = self.connection.scalar(
+            select(t.deployments.c.model_id).where(t.deployments.c.model_id == model_id)
+        )
+        if exists is None:
+            self.connection.execute(insert(t.deployments).values(model_id=model_id, **values))
+        else:
+            self.connection.execute(
+                update(t.deployments).where(t.deployments.c.model_id == model_id).values(**values)
+            )
+
+    def get_deployment(self, name: str) -> Deployment | None:
+        """The ``live``, ``canary`` and ``shadow`` versions of ``name`` and the canary's
+        share; None when there is no such model."""
+        model_id = self.connection.scalar(select(t.models.c.id).where(t.models.c.name == name))
+        if model_id is None:
+            return None
+        query = (
+            select(t.aliases.c.alias, t.model_versions.c.version)
+            .join(t.model_versions, t.model_versions.c.id == t.aliases.c.model_version_id)
+            .where(
+                t.aliases.c.model_id == model_id,
+                t.aliases.c.alias.in_(("live", "canary", "shadow")),
+            )
+        )
+        versions = {row.alias: int(row.version) for row in self.connection.execute(query)}
+        row = self.connection.execute(
+            select(t.deployments).where(t.deployments.c.model_id == model_id)
+        ).first()
+        return Deployment(
+            model=name,
+            live=versions.get("live"),
+            canary=versions.get("canary"),
+            canary_share=0.0 if row is None else float(row.canary_share),
+            shadow=versions.get("shadow"),
+            updated_at=None if row is None else utc(row.updated_at),
+            updated_by=None if row is None else row.updated_by,
+        )
+
+    # -- prediction log ----------------------------------------------------------------
+
+    def insert_prediction_segment(
+        self,
+        model: str,
+        version: int,
+        *,
+        digest: str,
+        rows: int,
+        first_at: datetime,
+        last_at: datetime,
+        created_at: datetime,
+    ) -> int:
+        result = self.connection.execute(
+            insert(t.prediction_segments).values(
+                model_version_id=self._serving_version_id(model, version),
+                artifact_digest=digest,
+                rows=rows,
+                first_at=first_at,
+                last_at=last_at,
+                created_at=created_at,
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def list_prediction_segments(
+        self,
+        model: str,
+        version: int | None = None,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[PredictionSegment]:
+        """The segments of ``model`` (of one version when given) holding predictions made
+        at or after ``since`` and at or before ``until``, oldest first."""
+        segments = t.prediction_segments
+        query = (
+            select(segments, t.models.c.name, t.model_versions.c.version)
+            .join(t.model_versions, t.model_versions.c.id == segments.c.model_version_id)
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == model)
+            .order_by(segments.c.first_at, segments.c.id)
+        )
+        if version is not None:
+            query = query.where(t.model_versions.c.version == version)
+        if since is not None:
+            query = query.where(segments.c.last_at >= since)
+        if until is not None:
+            query = query.where(segments.c.first_at <= until)
+        return [
+            PredictionSegment(
+                segment_id=int(row.id),
+                model=row.name,
+                version=int(row.version),
+                artifact_digest=row.artifact_digest,
+                rows=int(row.rows),
+                first_at=utc(row.first_at),
+                last_at=utc(row.last_at),
+                created_at=utc(row.created_at),
+            )
+            for row in self.connection.execute(query)
+        ]
+
+    def segment_in_use(self, digest: str) -> bool:
+        """Whether any prediction segment is the object ``digest``."""
+        query = select(t.prediction_segments.c.id).where(
+            t.prediction_segments.c.artifact_digest == digest
+        )
+        return self.connection.scalar(query.limit(1)) is not None
+
+    # -- feedback ----------------------------------------------------------------------
+
+    def insert_feedback(
+        self, request_id: str, label: Any, *, at: datetime, actor: str, model: str | None
+    ) -> int:
+        """Record the true label (any JSON value) of request ``request_id``."""
+        result = self.connection.execute(
+            insert(t.feedback).values(
+                request_id=request_id, label_json=dumps(label), at=at, actor=actor, model=model
+            )
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def list_feedback(
+        self,
+        request_ids: Iterable[str] | None = None,
+        *,
+        since: datetime | None = None,
+        model: str | None = None,
+    ) -> list[Feedback]:
+        """Feedback in the order it arrived, optionally only for ``request_ids``, given at
+        or after ``since``, or naming ``model``."""
+        base = select(t.feedback).order_by(t.feedback.c.id)
+        if since is not None:
+            base = base.where(t.feedback.c.at >= since)
+        if model is not None:
+            base = base.where(t.feedback.c.model == model)
+        if request_ids is None:
+            rows = list(self.connection.execute(base))
+        else:
+            wanted = sorted(set(request_ids))
+            rows = []
+            for start in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[start : start + _IN_CHUNK]
+                rows.extend(self.connection.execute(base.where(t.feedback.c.request_id.in_(chunk))))
+            rows.sort(key=lambda row: row.id)
+        return [
+            Feedback(
+                feedback_id=int(row.id),
+                request_id=row.request_id,
+                label=json.loads(row.label_json),
+                at=utc(row.at),
+                actor=row.actor,
+                model=row.model,
+            )
+            for row in rows
+        ]

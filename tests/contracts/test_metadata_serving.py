@@ -1,0 +1,213 @@
+"""The MetadataStore contract for deployments, prediction-log segments and feedback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pathtolive.entities import Run
+from pathtolive.store.metadata import MetadataStore
+
+NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(metadata_url: str) -> Iterator[MetadataStore]:
+    store = MetadataStore(metadata_url)
+    store.upgrade()
+    with store.write() as session:
+        session.insert_run(
+            Run(
+                "run_s",
+                "notebook",
+                None,
+                "succeeded",
+                "ada",
+                NOW,
+                NOW,
+                None,
+                False,
+                None,
+                None,
+                None,
+                {},
+                {},
+            )
+        )
+        for name in ("risk", "churn"):
+            model_id = session.create_model(name, NOW, "ada")
+            for number in (1, 2, 3):
+                session.insert_model_version(
+                    model_id,
+                    version=number,
+                    artifact_digest=str(number) * 64,
+                    artifact_bytes=1,
+                    flavor="sklearn",
+                    trusted_types=[],
+                    signature=None,
+                    metrics={},
+                    run_id="run_s",
+                    source="notebook",
+                    description="",
+                    tags={},
+                    created_at=NOW,
+                    created_by="ada",
+                )
+    yield store
+    store.close()
+
+
+def test_canary_share_is_zero_until_set_then_updated(store: MetadataStore) -> None:
+    with store.read() as session:
+        assert session.get_canary_share("risk") == 0.0
+        assert session.get_canary_share("no-such-model") == 0.0
+    with store.write() as session:
+        session.set_canary_share("risk", 0.25, at=NOW, actor="ada")
+    with store.write() as session:
+        session.set_canary_share("risk", 0.1, at=NOW + timedelta(hours=1), actor="bob")
+    with store.read() as session:
+        assert session.get_canary_share("risk") == pytest.approx(0.1)
+        assert session.get_canary_share("churn") == 0.0
+        deployment = session.get_deployment("risk")
+    assert deployment is not None
+    assert deployment.updated_by == "bob"
+    assert deployment.updated_at == NOW + timedelta(hours=1)
+
+
+def test_deployment_gathers_the_serving_aliases_and_the_share(store: MetadataStore) -> None:
+    with store.read() as session:
+        assert session.get_deployment("nothing") is None
+        empty = session.get_deployment("risk")
+    assert empty is not None
+    assert (empty.live, empty.canary, empty.shadow, empty.canary_share) == (None, None, None, 0.0)
+    assert empty.updated_at is None
+    with store.write() as session:
+        session.move_alias("risk", "live", 1, at=NOW, actor="ada")
+        session.move_alias("risk", "canary", 2, at=NOW, actor="ada")
+        session.move_alias("risk", "shadow", 3, at=NOW, actor="ada")
+        session.move_alias("risk", "staging", 3, at=NOW, actor="ada")
+        session.set_canary_share("risk", 0.2, at=NOW, actor="ada")
+    with store.read() as session:
+        deployment = session.get_deployment("risk")
+        other = session.get_deployment("churn")
+    assert deployment is not None
+    assert (deployment.live, deployment.canary, deployment.shadow) == (1, 2, 3)
+    assert deployment.canary_share == pytest.approx(0.2)
+    assert deployment.updated_at == NOW
+    assert other is not None
+    assert other.live is None
+
+
+def test_prediction_segments_round_trip_and_filter_by_version_and_time(
+    store: MetadataStore,
+) -> None:
+    hour = timedelta(hours=1)
+    with store.write() as session:
+        first = session.insert_prediction_segment(
+            "risk",
+            1,
+            digest="a" * 64,
+            rows=10,
+            first_at=NOW,
+            last_at=NOW + hour,
+            created_at=NOW + hour,
+        )
+        second = session.insert_prediction_segment(
+            "risk",
+            2,
+            digest="b" * 64,
+            rows=20,
+            first_at=NOW + 2 * hour,
+            last_at=NOW + 3 * hour,
+            created_at=NOW + 3 * hour,
+        )
+        session.insert_prediction_segment(
+            "churn",
+            1,
+            digest="c" * 64,
+            rows=5,
+            first_at=NOW,
+            last_at=NOW,
+            created_at=NOW,
+        )
+    assert second > first
+    with store.read() as session:
+        every = session.list_prediction_segments("risk")
+        assert [(s.segment_id, s.version, s.rows) for s in every] == [
+            (first, 1, 10),
+            (second, 2, 20),
+        ]
+        segment = every[0]
+        assert (segment.model, segment.artifact_digest, segment.ref) == ("risk", "a" * 64, "risk@1")
+        assert (segment.first_at, segment.last_at, segment.created_at) == (
+            NOW,
+            NOW + hour,
+            NOW + hour,
+        )
+        assert [s.version for s in session.list_prediction_segments("risk", 2)] == [2]
+        # A segment is listed when any of its span falls in the window.
+        assert [s.version for s in session.list_prediction_segments("risk", since=NOW + hour)] == [
+            1,
+            2,
+        ]
+        assert [
+            s.version
+            for s in session.list_prediction_segments("risk", since=NOW + 90 * timedelta(minutes=1))
+        ] == [2]
+        assert [s.version for s in session.list_prediction_segments("risk", until=NOW)] == [1]
+        assert (
+            session.list_prediction_segments("risk", since=NOW + 4 * hour, until=NOW + 5 * hour)
+            == []
+        )
+        assert session.list_prediction_segments("nothing") == []
+        assert session.segment_in_use("b" * 64)
+        assert not session.segment_in_use("d" * 64)
+
+
+def test_feedback_round_trips_labels_and_filters(store: MetadataStore) -> None:
+    with store.write() as session:
+        ids = [
+            session.insert_feedback("req-1", 1, at=NOW, actor="ada", model="risk"),
+            session.insert_feedback("req-2", "yes", at=NOW, actor="bob", model=None),
+            session.insert_feedback(
+                "req-1", 0.5, at=NOW + timedelta(days=1), actor="ada", model="risk"
+            ),
+            session.insert_feedback(
+                "req-3", True, at=NOW + timedelta(days=2), actor="ada", model=None
+            ),
+        ]
+    assert ids == sorted(ids)
+    with store.read() as session:
+        every = session.list_feedback()
+        assert [(f.request_id, f.label) for f in every] == [
+            ("req-1", 1),
+            ("req-2", "yes"),
+            ("req-1", 0.5),
+            ("req-3", True),
+        ]
+        assert every[1].actor == "bob"
+        assert every[1].model is None
+        assert every[0].at == NOW
+        assert [f.label for f in session.list_feedback(["req-1"])] == [1, 0.5]
+        assert [f.request_id for f in session.list_feedback(["req-3", "req-2", "nope"])] == [
+            "req-2",
+            "req-3",
+        ]
+        assert session.list_feedback([]) == []
+        assert [f.label for f in session.list_feedback(since=NOW + timedelta(hours=1))] == [
+            0.5,
+            True,
+        ]
+        assert [f.label for f in session.list_feedback(model="risk")] == [1, 0.5]
+
+
+def test_feedback_for_many_request_ids_at_once(store: MetadataStore) -> None:
+    with store.write() as session:
+        for number in range(1200):
+            session.insert_feedback(f"r{number}", number, at=NOW, actor="ada", model=None)
+    wanted = [f"r{number}" for number in range(0, 1200, 2)]
+    with store.read() as session:
+        found = session.list_feedback(wanted)
+    assert [f.label for f in found] == list(range(0, 1200, 2))

@@ -1,0 +1,487 @@
+"""`pathtolive serve` end to end: a real server on loopback, real clients."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathtolive import Workspace
+from tests.support.serving import (
+    FEATURES,
+    ServedWorkspace,
+    cli_environ,
+    make_served_workspace,
+    running_server,
+    stop_server,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> ServedWorkspace:
+    return make_served_workspace(tmp_path_factory.mktemp("served") / "ws", cancer=True)
+
+
+@pytest.fixture(scope="module")
+def server(served: ServedWorkspace) -> Any:
+    with running_server(served.root) as running:
+        yield running
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records"))
+
+
+def test_v1_predict_answers_with_the_live_models_probabilities(
+    served: ServedWorkspace, server: Any
+) -> None:
+    rows = served.features(8)
+    expected = served.models[1].predict_proba(rows)
+    response = httpx.post(f"{server.url}/v1/models/risk:predict", json={"instances": records(rows)})
+    assert response.status_code == 200, response.text
+    assert np.allclose(response.json()["predictions"], expected)
+    assert response.headers["x-model-name"] == "risk@1"
+    assert len(response.headers["x-request-id"]) == 32
+    # The same rows as columns, and as positional rows in signature order.
+    columns = {name: records(rows[[name]]) for name in FEATURES}
+    by_column = {name: [row[name] for row in columns[name]] for name in FEATURES}
+    assert np.allclose(
+        httpx.post(f"{server.url}/v1/models/risk:predict", json={"inputs": by_column}).json()[
+            "predictions"
+        ],
+        expected,
+    )
+    positional = [[row[name] for name in FEATURES] for row in records(rows)]
+    assert np.allclose(
+        httpx.post(f"{server.url}/v1/models/risk:predict", json={"instances": positional}).json()[
+            "predictions"
+        ],
+        expected,
+    )
+
+
+def test_v1_metadata_and_health(server: Any) -> None:
+    assert httpx.get(f"{server.url}/v1/models").json() == {"models": ["cancer", "risk"]}
+    assert httpx.get(f"{server.url}/v1/models/risk").json() == {
+        "name": "risk",
+        "ready": True,
+        "version": "1",
+    }
+    assert httpx.get(f"{server.url}/v1/models/nope").status_code == 404
+    assert httpx.get(f"{server.url}/health/live").status_code == 200
+    assert httpx.get(f"{server.url}/health/ready").json() == {"status": "ready"}
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    for path in ("/v1/models/{name}:predict", "/invocations", "/v2/models/{name}/infer"):
+        assert path in spec["paths"]
+
+
+BAD_V1 = [
+    ({"instances": [{"age": 41, "income": 1.0, "region": "NW"}]}, 400, "member"),
+    ({"instances": [{"age": 41, "income": 1.0, "region": "NW", "member": True, "x": 1}]}, 400, "x"),
+    ({"instances": [{"age": "old", "income": 1.0, "region": "NW", "member": True}]}, 400, "age"),
+    ({"instances": [{"age": 41, "income": None, "region": "NW", "member": True}]}, 400, "income"),
+    ({"instances": [{"age": 41, "income": 1.0, "region": "XX", "member": True}]}, 400, "region"),
+    ({"instances": []}, 400, "empty"),
+    ({"rows": []}, 400, "instances"),
+]
+
+
+@pytest.mark.parametrize(("body", "status", "named"), BAD_V1)
+def test_bad_v1_input_is_a_4xx_naming_the_problem(
+    server: Any, body: dict[str, Any], status: int, named: str
+) -> None:
+    response = httpx.post(f"{server.url}/v1/models/risk:predict", json=body)
+    assert response.status_code == status, response.text
+    assert named in response.json()["error"]
+
+
+def test_malformed_bodies_and_limits(server: Any) -> None:
+    url = f"{server.url}/v1/models/risk:predict"
+    broken = httpx.post(
+        url, content=b'{"instances": [', headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.json()["error"]
+    nan = httpx.post(
+        url,
+        content=b'{"instances": [{"age": 41, "income": NaN, "region": "NW", "member": true}]}',
+        headers={"content-type": "application/json"},
+    )
+    assert nan.status_code == 400
+    assert "NaN" in nan.json()["error"]
+    wrong_type = httpx.post(url, content=b"age\n41\n", headers={"content-type": "text/csv"})
+    assert wrong_type.status_code == 415
+    row = {"age": 41, "income": 1.0, "region": "NW", "member": True}
+    too_many = httpx.post(url, json={"instances": [row] * 10_001})
+    assert too_many.status_code == 413
+    assert "10000" in too_many.json()["error"]
+    unknown = httpx.post(f"{server.url}/v1/models/nope:predict", json={"instances": [row]})
+    assert unknown.status_code == 404
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'pathtolive_errors_total{code="payload_too_large",model="risk",protocol="v1"}' in metrics
+
+
+def test_mlflow_scoring_protocol(served: ServedWorkspace, server: Any) -> None:
+    rows = served.features(4)
+    expected = served.models[1].predict_proba(rows)
+    url = f"{server.url}/invocations?model=risk"
+    # What MLflow's ScoringServerClient sends for a DataFrame: pandas' split orient.
+    split = json.loads(rows.to_json(orient="split", index=False))
+    headers = {"content-type": "application/json"}
+    for body in (
+        {"dataframe_split": split},
+        {"dataframe_records": records(rows)},
+        {"instances": records(rows)},
+        {"inputs": {name: rows[name].tolist() for name in FEATURES}, "params": {}},
+    ):
+        response = httpx.post(url, content=json.dumps(body, default=_plain), headers=headers)
+        assert response.status_code == 200, response.text
+        assert np.allclose(response.json()["predictions"], expected)
+    csv = io.StringIO()
+    rows.to_csv(csv, index=False)
+    response = httpx.post(url, content=csv.getvalue(), headers={"content-type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert np.allclose(response.json()["predictions"], expected)
+    assert httpx.get(f"{server.url}/ping").status_code == 200
+    assert httpx.get(f"{server.url}/health").status_code == 200
+    assert httpx.get(f"{server.url}/version").text
+    # Two models are served: without a choice the answer says how to make one.
+    unnamed = httpx.post(f"{server.url}/invocations", json={"dataframe_split": split})
+    assert unnamed.status_code == 404
+    assert set(unnamed.json()) == {"error_code", "message"}
+    assert "?model=" in unnamed.json()["message"]
+    bad = httpx.post(url, json={"dataframe_split": {"columns": ["age"], "data": [[1]]}})
+    assert bad.status_code == 400
+    assert bad.json()["error_code"] == "BAD_REQUEST"
+    by_header = httpx.post(
+        f"{server.url}/invocations",
+        json={"dataframe_split": split},
+        headers={"x-model-name": "risk"},
+    )
+    assert by_header.status_code == 200
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(type(value))
+
+
+def test_open_inference_v2_with_tritonclient(served: ServedWorkspace, server: Any) -> None:
+    import tritonclient.http as triton
+    from sklearn.datasets import load_breast_cancer
+
+    client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    assert client.is_model_ready("risk")
+    metadata = client.get_model_metadata("risk")
+    assert [item["name"] for item in metadata["inputs"]] == list(FEATURES)
+
+    rows = served.features(6)
+    expected = served.models[1].predict_proba(rows)
+    for binary in (False, True):
+        inputs = []
+        for name, datatype, values in (
+            ("age", "INT64", rows["age"].to_numpy(np.int64)),
+            ("income", "FP64", rows["income"].to_numpy(np.float64)),
+            ("region", "BYTES", rows["region"].to_numpy(object)),
+            ("member", "BOOL", rows["member"].to_numpy(bool)),
+        ):
+            tensor = triton.InferInput(name, [len(rows)], datatype)
+            tensor.set_data_from_numpy(values, binary_data=binary)
+            inputs.append(tensor)
+        outputs = [triton.InferRequestedOutput("predict_proba", binary_data=binary)]
+        result = client.infer("risk", inputs, outputs=outputs)
+        assert np.allclose(result.as_numpy("predict_proba"), expected)
+
+    # A model with only numeric inputs takes one [n, features] tensor.
+    cancer = load_breast_cancer()
+    matrix = cancer.data[:5].astype(np.float64)
+    tensor = triton.InferInput("input-0", list(matrix.shape), "FP64")
+    tensor.set_data_from_numpy(matrix)
+    result = client.infer("cancer", [tensor], model_version="1")
+    probabilities = result.as_numpy("predict_proba")
+    assert probabilities.shape == (5, 2)
+    assert np.allclose(probabilities.sum(axis=1), 1.0)
+
+    from tritonclient.utils import InferenceServerException
+
+    bad = triton.InferInput("age", [1], "BYTES")
+    bad.set_data_from_numpy(np.array(["old"], dtype=object))
+    with pytest.raises(InferenceServerException, match="age"):
+        client.infer("risk", [bad])
+    with pytest.raises(InferenceServerException):
+        client.infer("risk", inputs, model_version="9")
+
+
+def test_explain_gives_additive_attributions_per_input_column(
+    served: ServedWorkspace, server: Any
+) -> None:
+    rows = served.features(3)
+    response = httpx.post(
+        f"{server.url}/v1/models/risk:explain", json={"instances": records(rows)}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["method"] == "shap.TreeExplainer"
+    assert len(body["explanations"]) == 3
+    for row in body["explanations"]:
+        assert set(row["attributions"]) == set(FEATURES)
+        total = row["base_value"] + sum(row["attributions"].values())
+        assert total == pytest.approx(row["prediction"], abs=1e-4)
+
+
+def test_concurrent_requests_are_batched_and_each_gets_its_own_rows(
+    served: ServedWorkspace, server: Any
+) -> None:
+    rows = served.features(64)
+    expected = served.models[1].predict_proba(rows)
+    answers: dict[int, Any] = {}
+    errors: list[str] = []
+
+    def send(index: int) -> None:
+        with httpx.Client() as client:
+            for offset in range(index, 64, 16):
+                response = client.post(
+                    f"{server.url}/v1/models/risk:predict",
+                    json={"instances": records(rows.iloc[[offset]])},
+                )
+                if response.status_code != 200:
+                    errors.append(response.text)
+                else:
+                    answers[offset] = response.json()["predictions"][0]
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert np.allclose([answers[i] for i in range(64)], expected)
+
+
+def _alias(root: Path, ref: str, alias: str) -> None:
+    with Workspace.open(root) as ws:
+        ws.set_alias(ref, alias)
+
+
+def _log(root: Path, model: str) -> pd.DataFrame:
+    from pathtolive.service.predictions import read_prediction_log
+
+    with Workspace.open(root) as ws:
+        return read_prediction_log(ws.context, model)
+
+
+def test_hot_swap_under_load_drops_nothing_and_switches_cleanly(tmp_path: Path) -> None:
+    served = make_served_workspace(tmp_path / "ws")
+    row = records(served.features(1))
+    seen: list[str] = []
+    failures: list[str] = []
+    stop = threading.Event()
+    with running_server(served.root) as server:
+
+        def stream() -> None:
+            with httpx.Client() as client:
+                while not stop.is_set():
+                    response = client.post(
+                        f"{server.url}/v1/models/risk:predict", json={"instances": row}
+                    )
+                    if response.status_code == 200:
+                        seen.append(response.headers["x-model-name"])
+                    else:
+                        failures.append(f"{response.status_code} {response.text}")
+
+        clients = [threading.Thread(target=stream) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        while len(seen) < 200:
+            threading.Event().wait(0.01)
+        _alias(served.root, "risk@2", "live")
+        while seen.count("risk@2") < 200:
+            threading.Event().wait(0.01)
+        stop.set()
+        for thread in clients:
+            thread.join()
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert failures == []
+    switch = seen.index("risk@2")
+    assert set(seen[:switch]) == {"risk@1"}
+    # Requests in flight at the swap may finish on the old version; none start on it after.
+    assert seen[switch:].count("risk@1") <= 4
+    assert 'pathtolive_model_loads_total{model="risk",outcome="loaded",version="2"} 1.0' in metrics
+    log = _log(served.root, "risk")
+    assert len(log) == len(seen)  # the clean shutdown flushed every prediction
+    assert Counter(log["version"].astype(int)) == Counter(int(s.split("@")[1]) for s in seen)
+    with Workspace.open(served.root) as ws:
+        actions = [event.action for event in ws.audit_log(limit=None)]
+    for action in ("serve.started", "serve.model_loaded", "serve.model_swapped", "serve.stopped"):
+        assert action in actions
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(tmp_path: Path) -> None:
+    served = make_served_workspace(tmp_path / "ws")
+    with Workspace.open(served.root) as ws:
+        digest = ws.model("risk@2").artifact_digest
+    target = served.root / ".pathtolive" / "objects" / digest[:2] / digest[2:]
+    target.chmod(0o644)
+    target.write_bytes(b"not the model any more")
+    row = records(served.features(1))
+    with running_server(served.root) as server:
+        _alias(served.root, "risk@2", "live")
+        deadline_polls = 0
+        while 'outcome="failed"' not in (metrics := httpx.get(f"{server.url}/metrics").text):
+            deadline_polls += 1
+            assert deadline_polls < 600, "the failed load was never reported"
+            threading.Event().wait(0.05)
+        response = httpx.post(f"{server.url}/v1/models/risk:predict", json={"instances": row})
+        assert response.status_code == 200
+        assert response.headers["x-model-name"] == "risk@1"
+        assert (
+            'pathtolive_model_loads_total{model="risk",outcome="failed",version="2"} 1.0' in metrics
+        )
+    with Workspace.open(served.root) as ws:
+        failed = [e for e in ws.audit_log(limit=None) if e.action == "serve.model_failed"]
+    assert failed
+    assert "hash" in json.dumps(failed[0].details).lower()
+
+
+def test_canary_takes_its_share_and_sticks_to_a_routing_key(tmp_path: Path) -> None:
+    served = make_served_workspace(tmp_path / "ws")
+    deploy = _run_cli(served.root, "deploy", "risk", "--canary", "@2", "--share", "0.3")
+    assert deploy.returncode == 0, deploy.stderr
+    row = records(served.features(1))
+    with running_server(served.root) as server, httpx.Client() as client:
+        versions = Counter(
+            client.post(f"{server.url}/v1/models/risk:predict", json={"instances": row}).headers[
+                "x-model-name"
+            ]
+            for _ in range(2000)
+        )
+        sticky = {
+            client.post(
+                f"{server.url}/v1/models/risk:predict",
+                json={"instances": row},
+                headers={"x-routing-key": "customer-42"},
+            ).headers["x-model-name"]
+            for _ in range(30)
+        }
+    assert versions["risk@1"] + versions["risk@2"] == 2000
+    assert abs(versions["risk@2"] / 2000 - 0.3) <= 0.03
+    assert len(sticky) == 1
+
+
+def test_shadow_scores_every_request_but_never_answers(tmp_path: Path) -> None:
+    served = make_served_workspace(tmp_path / "ws")
+    deploy = _run_cli(served.root, "deploy", "risk", "--shadow", "@2")
+    assert deploy.returncode == 0, deploy.stderr
+    rows = served.features(20)
+    ids = []
+    with running_server(served.root) as server, httpx.Client() as client:
+        for index in range(20):
+            response = client.post(
+                f"{server.url}/v1/models/risk:predict",
+                json={"instances": records(rows.iloc[[index]])},
+            )
+            assert response.headers["x-model-name"] == "risk@1"
+            assert np.allclose(
+                response.json()["predictions"], served.models[1].predict_proba(rows.iloc[[index]])
+            )
+            ids.append(response.headers["x-request-id"])
+    log = _log(served.root, "risk")
+    live = log[log["role"] == "live"]
+    shadow = log[log["role"] == "shadow"]
+    assert sorted(live["request_id"]) == sorted(ids)
+    assert sorted(shadow["request_id"]) == sorted(ids)
+    assert set(shadow["version"].astype(int)) == {2}
+    ordered = shadow.set_index("request_id").loc[ids]
+    assert np.allclose(ordered["prediction"].to_numpy(), served.models[2].predict_proba(rows)[:, 1])
+
+
+def test_auth_needs_a_token_with_the_right_role(tmp_path: Path) -> None:
+    served = make_served_workspace(tmp_path / "ws")
+    tokens = {}
+    for role in ("viewer", "scientist"):
+        created = _run_cli(
+            served.root, "tokens", "create", "--user", f"{role}-bot", "--role", role, "--json"
+        )
+        assert created.returncode == 0, created.stderr
+        tokens[role] = json.loads(created.stdout)["secret"]
+    row = records(served.features(1))
+    with running_server(served.root, "--auth") as server:
+        predict = f"{server.url}/v1/models/risk:predict"
+        feedback = f"{server.url}/v1/models/risk/feedback"
+        assert httpx.get(f"{server.url}/health/ready").status_code == 200
+        missing = httpx.post(predict, json={"instances": row})
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.post(predict, json={"instances": row}, headers=_bearer("nope"))
+        assert wrong.status_code == 401
+        assert httpx.get(f"{server.url}/metrics").status_code == 401
+        answer = httpx.post(predict, json={"instances": row}, headers=_bearer(tokens["viewer"]))
+        assert answer.status_code == 200
+        label = {"request_id": answer.headers["x-request-id"], "label": 1}
+        refused = httpx.post(feedback, json=label, headers=_bearer(tokens["viewer"]))
+        assert refused.status_code == 403
+        assert "scientist" in refused.json()["error"]
+        stored = httpx.post(feedback, json=label, headers=_bearer(tokens["scientist"]))
+        assert stored.status_code == 201, stored.text
+        v2 = httpx.post(f"{server.url}/v2/models/risk/infer", json={"inputs": []})
+        assert v2.status_code == 401
+        assert "error" in v2.json()
+    from pathtolive.service.predictions import feedback as list_feedback
+
+    with Workspace.open(served.root) as ws:
+        kept = list_feedback(ws.context)
+    assert [(f.request_id, f.actor) for f in kept] == [(label["request_id"], "scientist-bot")]
+
+
+def test_logging_survives_a_clean_shutdown_with_pii_hashed(tmp_path: Path) -> None:
+    served = make_served_workspace(tmp_path / "ws")
+    (served.root / "pathtolive.toml").write_text(
+        (served.root / "pathtolive.toml").read_text()
+        + '\n[serve]\npii_columns = ["region"]\nlog_flush_seconds = 3600\n'
+    )
+    rows = served.features(50)
+    with running_server(served.root) as server, httpx.Client() as client:
+        for start in range(0, 50, 5):
+            response = client.post(
+                f"{server.url}/v1/models/risk:predict",
+                json={"instances": records(rows.iloc[start : start + 5])},
+            )
+            assert response.status_code == 200
+        code = stop_server(server)
+    assert code == 0
+    log = _log(served.root, "risk")
+    assert len(log) == 50  # nothing was flushed before the shutdown, and nothing lost
+    assert log["trained_on"].unique().tolist() == ["risk-data@1"]
+    assert not set(log["input.region"]) & set(rows["region"])
+    assert log["input.age"].tolist() == rows["age"].tolist()
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {secret}"}
+
+
+def _run_cli(root: Path, *args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "pathtolive", *args],
+        cwd=root,
+        env=cli_environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

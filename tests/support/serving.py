@@ -1,0 +1,173 @@
+"""A workspace with served models, and the real server run as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from pathtolive import Workspace, env
+
+REGIONS = ("NE", "NW", "SE", "SW")
+FEATURES = ("age", "income", "region", "member")
+
+
+def risk_frame(rows: int, seed: int = 0) -> pd.DataFrame:
+    """Loan applicants: risk rises with age and falls with income, and the NW region is
+    riskier; ``at_risk`` is the label."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, rows)
+    income = np.round(rng.normal(50_000, 15_000, rows), 2)
+    region = rng.choice(REGIONS, rows)
+    member = rng.random(rows) < 0.4
+    score = 0.05 * (age - 50) - (income - 50_000) / 10_000 + 1.5 * (region == "NW") - member
+    at_risk = (score + rng.normal(0, 1, rows) > 0).astype(int)
+    return pd.DataFrame(
+        {"age": age, "income": income, "region": region, "member": member, "at_risk": at_risk}
+    )
+
+
+def risk_pipeline(estimator: object) -> Pipeline:
+    pre = ColumnTransformer(
+        [("region", OneHotEncoder(handle_unknown="ignore"), ["region"])],
+        remainder=StandardScaler(),
+    )
+    return Pipeline([("pre", pre), ("model", estimator)])
+
+
+@dataclass
+class ServedWorkspace:
+    root: Path
+    data: pd.DataFrame
+    models: dict[int, Pipeline]
+    """risk@1: gradient boosting; risk@2: logistic regression."""
+
+    def features(self, rows: int = 5, start: int = 0) -> pd.DataFrame:
+        return self.data.loc[start : start + rows - 1, list(FEATURES)].reset_index(drop=True)
+
+
+def make_served_workspace(root: Path, *, cancer: bool = False) -> ServedWorkspace:
+    """A workspace whose model ``risk`` has two versions, @1 live; with ``cancer`` also a
+    model ``cancer`` (30 float inputs, scikit-learn's breast cancer set) live at @1."""
+    data = risk_frame(600)
+    features, label = data[list(FEATURES)], data["at_risk"]
+    boosted = risk_pipeline(GradientBoostingClassifier(n_estimators=30, random_state=0))
+    linear = risk_pipeline(LogisticRegression(max_iter=500))
+    boosted.fit(features, label)
+    linear.fit(features, label)
+    with Workspace.init(root) as ws:
+        ws.add_dataset(data, "risk-data")
+        for model in (boosted, linear):
+            ws.register_model(model, name="risk", data="risk-data@1", sample=features.head(200))
+        ws.set_alias("risk@1", "live")
+        if cancer:
+            frame = load_breast_cancer(as_frame=True).frame
+            frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+            x, y = frame.drop(columns="target"), frame["target"]
+            ws.add_dataset(frame, "cancer-data")
+            ws.register_model(
+                make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x, y),
+                name="cancer",
+                data="cancer-data@1",
+                sample=x.head(100),
+            )
+            ws.set_alias("cancer@1", "live")
+    return ServedWorkspace(root, data, {1: boosted, 2: linear})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli_environ(**extra: str) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ[env.USER] = "ada"
+    environ.update(extra)
+    return environ
+
+
+@dataclass
+class RunningServer:
+    url: str
+    process: subprocess.Popen[str]
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+
+@contextmanager
+def running_server(
+    root: Path,
+    *args: str,
+    environ: dict[str, str] | None = None,
+    wait_ready: bool = True,
+) -> Iterator[RunningServer]:
+    """``pathtolive serve`` in ``root`` on a free loopback port, polling the registry
+    every 0.2 s; stopped with SIGINT (a clean shutdown) when the block ends."""
+    port = free_port()
+    stderr_path = root / f"serve-{port}.log"
+    command: Sequence[str] = [
+        sys.executable, "-m", "pathtolive", "serve", "--host", "127.0.0.1",
+        "--port", str(port), "--poll-interval", "0.2", *args,
+    ]  # fmt: skip
+    with stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            env=environ or cli_environ(),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            text=True,
+        )
+    server = RunningServer(f"http://127.0.0.1:{port}", process, stderr_path)
+    try:
+        _wait(server, "/health/ready" if wait_ready else "/health/live")
+        yield server
+    finally:
+        stop_server(server)
+
+
+def stop_server(server: RunningServer) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)
+        try:
+            server.process.wait(60)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+    return server.process.returncode
+
+
+def _wait(server: RunningServer, path: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"the server exited early:\n{server.stderr()}")
+        try:
+            if httpx.get(server.url + path, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server was not ready within 90 s:\n{server.stderr()}")

@@ -1,0 +1,371 @@
+"""The prediction log, feedback and deployment settings through the service layer, on a
+real workspace (SQLite, then PostgreSQL) with real models."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from pathtolive import env
+from pathtolive.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from pathtolive.service import models as model_service
+from pathtolive.service.context import ServiceContext
+from pathtolive.service.predictions import (
+    StoreSegmentSink,
+    canary_share,
+    deployment,
+    feedback,
+    read_prediction_log,
+    record_feedback,
+    record_feedback_many,
+    set_deployment,
+)
+from pathtolive.service.tokens import create_token
+from pathtolive.service.workspace import init_workspace, open_workspace
+from pathtolive.serving.predlog import PredictionLogger, PredictionRecord
+
+T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+FEATURES = ["mean radius", "mean texture", "mean smoothness"]
+
+
+@dataclass(frozen=True)
+class Setup:
+    ctx: ServiceContext
+    root: Path
+    environ: dict[str, str]
+    frame: pd.DataFrame
+
+    def as_role(self, role: str) -> ServiceContext:
+        created = create_token(self.ctx, principal=f"{role}-user", role=role)
+        environ = {**self.environ, env.TOKEN: created.secret}
+        return open_workspace(
+            self.root,
+            environ=environ,
+            metadata_url=self.ctx.settings.metadata_url,
+            artifact_url=self.ctx.settings.artifact_url,
+        )
+
+    def counts(self) -> dict[str, int]:
+        with self.ctx.metadata.read() as session:
+            return session.row_counts()
+
+
+@pytest.fixture(scope="module")
+def cancer() -> pd.DataFrame:
+    frame: pd.DataFrame = load_breast_cancer(as_frame=True).frame
+    return frame[[*FEATURES, "target"]]
+
+
+@pytest.fixture(scope="module")
+def fitted(cancer: pd.DataFrame) -> list[LogisticRegression]:
+    """Three models of different strength, fitted once."""
+    features, target = cancer[FEATURES], cancer["target"]
+    return [LogisticRegression(C=c, max_iter=5000).fit(features, target) for c in (0.1, 1, 10)]
+
+
+@pytest.fixture
+def setup(
+    tmp_path: Path,
+    metadata_url: str,
+    clean_environ: dict[str, str],
+    cancer: pd.DataFrame,
+    fitted: list[LogisticRegression],
+) -> Iterator[Setup]:
+    """A workspace with ``risk`` versions 1-3 (with signatures; 1 is live), a version 4
+    without a signature, and a model ``churn``."""
+    ctx = init_workspace(tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ)
+    sample = cancer[FEATURES].head(20)
+    for model in fitted:
+        model_service.register_model(ctx, model, "risk", signature_sample=sample)
+    model_service.register_model(ctx, fitted[0], "risk")
+    model_service.register_model(ctx, fitted[1], "churn", signature_sample=sample)
+    model_service.set_alias(ctx, "risk@1", "live")
+    yield Setup(ctx, tmp_path / "ws", clean_environ, cancer)
+    ctx.close()
+
+
+def _record(
+    setup: Setup, request_id: str, rows: slice, *, version: int, at: datetime
+) -> PredictionRecord:
+    inputs = setup.frame[FEATURES].iloc[rows].reset_index(drop=True)
+    proba = np.linspace(0.1, 0.9, len(inputs))
+    return PredictionRecord(
+        request_id=request_id,
+        at=at,
+        model="risk",
+        version=version,
+        trained_on=("cancer@1",),
+        protocol="v1",
+        role="live" if version == 1 else "canary",
+        latency_ms=1.5,
+        inputs=inputs,
+        outputs=[[1 - p, p] for p in proba],
+    )
+
+
+# -- the prediction log ------------------------------------------------------------------
+
+
+def test_segments_are_stored_and_read_back_by_version_and_time(setup: Setup) -> None:
+    logger = PredictionLogger(StoreSegmentSink(setup.ctx))
+    minute = timedelta(minutes=1)
+    logger.log(_record(setup, "a", slice(0, 3), version=1, at=T0))
+    logger.log(_record(setup, "b", slice(3, 5), version=2, at=T0 + minute))
+    assert logger.flush() == 5
+    logger.log(_record(setup, "c", slice(5, 9), version=1, at=T0 + 2 * minute))
+    logger.close()
+    assert logger.stats.segments == 3
+    assert logger.stats.write_errors == 0
+
+    log = read_prediction_log(setup.ctx, "risk")
+    assert list(log["request_id"]) == ["a"] * 3 + ["b"] * 2 + ["c"] * 4
+    assert list(log["version"]) == [1] * 3 + [2] * 2 + [1] * 4
+    assert list(log["row"]) == [0, 1, 2, 0, 1, 0, 1, 2, 3]
+    expected = setup.frame["mean radius"].iloc[:9].tolist()
+    assert log["input.mean radius"].tolist() == expected
+    assert log["prediction"].iloc[:3].tolist() == pytest.approx([0.1, 0.5, 0.9])
+
+    only_two = read_prediction_log(setup.ctx, "risk", version=2)
+    assert set(only_two["request_id"]) == {"b"}
+    window = read_prediction_log(setup.ctx, "risk", since=T0 + minute, until=T0 + 2 * minute)
+    assert set(window["request_id"]) == {"b"}  # since included, until excluded
+    later = read_prediction_log(setup.ctx, "risk", since=(T0 + 90 * timedelta(seconds=1)))
+    assert set(later["request_id"]) == {"c"}
+    naive = read_prediction_log(setup.ctx, "risk", until=(T0 + minute).replace(tzinfo=None))
+    assert set(naive["request_id"]) == {"a"}
+    assert read_prediction_log(setup.ctx, "risk", since=T0 + timedelta(days=1)).empty
+    assert read_prediction_log(setup.ctx, "churn").empty
+
+    viewer = setup.as_role("viewer")
+    assert len(read_prediction_log(viewer, "risk")) == 9
+    viewer.close()
+    with pytest.raises(NotFoundError, match="no model 'nothing'"):
+        read_prediction_log(setup.ctx, "nothing")
+    with pytest.raises(NotFoundError, match="no version 9"):
+        read_prediction_log(setup.ctx, "risk", version=9)
+
+
+def test_a_damaged_segment_is_refused_when_read(setup: Setup) -> None:
+    sink = StoreSegmentSink(setup.ctx)
+    logger = PredictionLogger(sink)
+    logger.log(_record(setup, "a", slice(0, 2), version=1, at=T0))
+    logger.close()
+    with setup.ctx.metadata.read() as session:
+        (segment,) = session.list_prediction_segments("risk")
+    path = setup.ctx.artifacts.local_path(segment.artifact_digest)
+    os.chmod(path, 0o644)
+    path.write_bytes(b"not the segment")
+    with pytest.raises(IntegrityError, match="corrupt"):
+        read_prediction_log(setup.ctx, "risk")
+
+
+def test_the_sink_refuses_an_unknown_version_and_keeps_no_object(setup: Setup) -> None:
+    sink = StoreSegmentSink(setup.ctx)
+    before = set(setup.ctx.artifacts.iter_digests())
+    with pytest.raises(NotFoundError, match="no version 7"):
+        sink.write("risk", 7, b"PAR1 some bytes", 1, T0, T0)
+    assert set(setup.ctx.artifacts.iter_digests()) == before
+    with setup.ctx.metadata.read() as session:
+        assert session.list_prediction_segments("risk") == []
+
+
+# -- feedback ----------------------------------------------------------------------------
+
+
+def test_feedback_is_recorded_before_the_request_is_logged(setup: Setup) -> None:
+    stored = record_feedback(setup.ctx, "req-1", 1, model="risk")
+    assert (stored.request_id, stored.label, stored.model, stored.actor) == (
+        "req-1",
+        1,
+        "risk",
+        "ada",
+    )
+    record_feedback(setup.ctx, "req-2", np.float64(0.25))
+    record_feedback_many(setup.ctx, [("req-3", "benign"), ("req-4", False)])
+    every = feedback(setup.ctx)
+    assert [(f.request_id, f.label) for f in every] == [
+        ("req-1", 1),
+        ("req-2", 0.25),
+        ("req-3", "benign"),
+        ("req-4", False),
+    ]
+    assert [f.request_id for f in feedback(setup.ctx, request_ids=["req-4", "req-1"])] == [
+        "req-1",
+        "req-4",
+    ]
+    assert [f.request_id for f in feedback(setup.ctx, model="risk")] == ["req-1"]
+    assert feedback(setup.ctx, since=datetime.now(UTC) + timedelta(hours=1)) == []
+
+
+def test_a_viewer_may_not_send_feedback(setup: Setup) -> None:
+    viewer = setup.as_role("viewer")
+    before = setup.counts()
+    with pytest.raises(PermissionDeniedError, match="viewer-user \\(viewer\\) may not send"):
+        record_feedback(viewer, "req-1", 1)
+    assert setup.counts() == before
+    assert feedback(viewer) == []  # reading is allowed
+    viewer.close()
+    scientist = setup.as_role("scientist")
+    assert record_feedback(scientist, "req-1", 1).actor == "scientist-user"
+    scientist.close()
+
+
+BAD_FEEDBACK: list[tuple[Any, Any, str]] = [
+    ("", 1, "request id is empty"),
+    ("   ", 1, "request id is empty"),
+    ("x" * 101, 1, "at most 100"),
+    ("a\nb", 1, "control characters"),
+    (5, 1, "request id is empty"),
+    ("req", float("nan"), "not a finite number"),
+    ("req", float("inf"), "not a finite number"),
+    ("req", None, "a label is one string, number or boolean"),
+    ("req", [1, 2], "a label is one string, number or boolean"),
+    ("req", {"y": 1}, "a label is one string, number or boolean"),
+    ("req", "y" * 1001, "at most 1000"),
+]
+
+
+def test_bad_feedback_is_refused_and_leaves_the_store_unchanged(setup: Setup) -> None:
+    before = setup.counts()
+    for request_id, label, message in BAD_FEEDBACK:
+        with pytest.raises(InvalidInputError, match=message) as caught:
+            record_feedback(setup.ctx, request_id, label)
+        assert "\n" not in caught.value.message
+    assert setup.counts() == before
+
+
+def test_one_bad_pair_refuses_the_whole_batch(setup: Setup) -> None:
+    before = setup.counts()
+    with pytest.raises(InvalidInputError):
+        record_feedback_many(setup.ctx, [("ok", 1), ("bad", float("nan"))])
+    with pytest.raises(InvalidInputError, match="no feedback"):
+        record_feedback_many(setup.ctx, [])
+    with pytest.raises(NotFoundError, match="no model 'nothing'"):
+        record_feedback(setup.ctx, "req", 1, model="nothing")
+    assert setup.counts() == before
+
+
+# -- deployments -------------------------------------------------------------------------
+
+
+def _deploy_events(ctx: ServiceContext) -> list[tuple[str, str, dict[str, Any]]]:
+    with ctx.metadata.read() as session:
+        return [
+            (e.action, e.subject, e.details) for e in session.iter_audit_events(action="deploy.")
+        ]
+
+
+def test_canary_and_shadow_move_aliases_and_are_audited(setup: Setup) -> None:
+    ctx = setup.ctx
+    empty = deployment(ctx, "risk")
+    assert (empty.live, empty.canary, empty.shadow, empty.canary_share) == (1, None, None, 0.0)
+    assert canary_share(ctx, "risk") == 0.0
+
+    both = set_deployment(ctx, "risk", canary="@2", share=0.1, shadow="risk@3", reason="try")
+    assert (both.live, both.canary, both.canary_share, both.shadow) == (1, 2, 0.1, 3)
+    assert both.updated_by == "ada"
+    assert canary_share(ctx, "risk") == pytest.approx(0.1)
+    events = _deploy_events(ctx)
+    assert [(action, subject) for action, subject, _ in events] == [
+        ("deploy.canary", "model:risk"),
+        ("deploy.shadow", "model:risk"),
+    ]
+    assert events[0][2] == {
+        "from": None,
+        "to": 2,
+        "share": 0.1,
+        "previous_share": 0.0,
+        "reason": "try",
+        "role": "admin",
+    }
+    assert events[1][2] == {"from": None, "to": 3, "reason": "try", "role": "admin"}
+
+    assert set_deployment(ctx, "risk", share=0.3).canary_share == pytest.approx(0.3)
+    moved = set_deployment(ctx, "risk", canary="3")  # keeps the share
+    assert (moved.canary, moved.canary_share) == (3, pytest.approx(0.3))
+    model_service.set_alias(ctx, "risk@2", "staging")
+    assert set_deployment(ctx, "risk", canary="@staging").canary == 2
+
+    removed = set_deployment(ctx, "risk", canary=False, shadow=False)
+    assert (removed.canary, removed.canary_share, removed.shadow) == (None, 0.0, None)
+    assert canary_share(ctx, "risk") == 0.0
+    with ctx.metadata.read() as session:
+        canary_moves = [
+            (m.from_version, m.to_version) for m in session.alias_history("risk", "canary")
+        ]
+        shadow_moves = [
+            (m.from_version, m.to_version) for m in session.alias_history("risk", "shadow")
+        ]
+    assert canary_moves == [(None, 2), (2, 3), (3, 2), (2, None)]
+    assert shadow_moves == [(None, 3), (3, None)]
+    actions = [action for action, _, _ in _deploy_events(ctx)]
+    assert actions == ["deploy.canary", "deploy.shadow"] + ["deploy.canary"] * 4 + ["deploy.shadow"]
+    # Nothing changes: nothing is written.
+    count = len(_deploy_events(ctx))
+    set_deployment(ctx, "risk", canary=False, shadow=False)
+    assert len(_deploy_events(ctx)) == count
+
+
+def test_a_canary_share_outside_zero_to_one_is_refused(setup: Setup) -> None:
+    before = setup.counts()
+    for share in (0, 1, 1.5, -0.1, float("nan"), True, "0.1"):
+        with pytest.raises(InvalidInputError, match="share"):
+            set_deployment(setup.ctx, "risk", canary="@2", share=share)
+    assert setup.counts() == before
+    assert deployment(setup.ctx, "risk").canary is None
+
+
+BAD_DEPLOYMENTS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({}, InvalidInputError, "nothing to change"),
+    ({"canary": "@2"}, InvalidInputError, "give the canary's share"),
+    ({"share": 0.2}, InvalidInputError, "no canary"),
+    ({"canary": False, "share": 0.2}, InvalidInputError, "one or the other"),
+    ({"canary": "@1", "share": 0.2}, ConflictError, "risk@1 is live already"),
+    ({"canary": "churn@1", "share": 0.2}, InvalidInputError, "names model 'churn'"),
+    ({"canary": "@9", "share": 0.2}, NotFoundError, "no version 9"),
+    ({"canary": "@4", "share": 0.2}, InvalidInputError, "no signature"),
+    ({"shadow": "@nope"}, NotFoundError, "no alias 'nope'"),
+    ({"shadow": "risk"}, InvalidInputError, "give a version of risk"),
+    # One transaction: a bad shadow leaves the canary unchanged too.
+    ({"canary": "@2", "share": 0.2, "shadow": "@9"}, NotFoundError, "no version 9"),
+]
+
+
+def test_bad_deployments_are_refused_and_change_nothing(setup: Setup) -> None:
+    before = setup.counts()
+    for changes, error, message in BAD_DEPLOYMENTS:
+        with pytest.raises(error, match=message):
+            set_deployment(setup.ctx, "risk", **changes)
+    assert setup.counts() == before
+    current = deployment(setup.ctx, "risk")
+    assert (current.canary, current.shadow, current.canary_share) == (None, None, 0.0)
+
+
+def test_deployments_need_a_live_version_and_the_write_role(setup: Setup) -> None:
+    with pytest.raises(ConflictError, match="no live version"):
+        set_deployment(setup.ctx, "churn", shadow="@1")
+    with pytest.raises(NotFoundError, match="no model 'nothing'"):
+        set_deployment(setup.ctx, "nothing", shadow="@1")
+    viewer = setup.as_role("viewer")
+    before = setup.counts()
+    with pytest.raises(PermissionDeniedError, match="may not change deployments"):
+        set_deployment(viewer, "risk", canary="@2", share=0.5)
+    assert setup.counts() == before
+    assert deployment(viewer, "risk").live == 1
+    viewer.close()
