@@ -25,6 +25,9 @@ TOKEN: Final = "PATHTOLIVE_TOKEN"
 """API token; when set, the actor is the token's principal with the token's role."""
 LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 """Log level for pathtolive's own logger (default WARNING)."""
+PII_SALT: Final = "PATHTOLIVE_PII_SALT"
+"""Secret that keys the hashes of PII values in the prediction log (default: random per
+server process, so hashes do not match across restarts or replicas)."""
 SERVE_SETTINGS: Final = "PATHTOLIVE_SERVE_SETTINGS"
 """Internal: the server's settings as JSON, handed to worker processes of `serve --workers`."""
 REQUIRE_POSTGRES: Final = "PATHTOLIVE_REQUIRE_POSTGRES"
@@ -40,6 +43,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     USER: "local actor name",
     TOKEN: "API token (actor and role come from it)",
     LOG_LEVEL: "log level",
+    PII_SALT: "secret keying the hashes of PII in the prediction log",
     SERVE_SETTINGS: "internal: server settings handed to worker processes",
     REQUIRE_POSTGRES: "tests: fail instead of skip without PostgreSQL",
     TEST_POSTGRES_URL: "tests: PostgreSQL URL",

@@ -121,6 +121,14 @@ def test_malformed_bodies_and_limits(server: Any) -> None:
     assert "NaN" in nan.json()["error"]
     wrong_type = httpx.post(url, content=b"age\n41\n", headers={"content-type": "text/csv"})
     assert wrong_type.status_code == 415
+    # `curl -d` labels a JSON body as a form; it is read as the JSON it is.
+    row = {"age": 41, "income": 1.0, "region": "NW", "member": True}
+    curl_style = httpx.post(
+        url,
+        content=json.dumps({"instances": [row]}),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert curl_style.status_code == 200
     row = {"age": 41, "income": 1.0, "region": "NW", "member": True}
     too_many = httpx.post(url, json={"instances": [row] * 10_001})
     assert too_many.status_code == 413
@@ -323,6 +331,12 @@ def test_hot_swap_under_load_drops_nothing_and_switches_cleanly(tmp_path: Path) 
     log = _log(served.root, "risk")
     assert len(log) == len(seen)  # the clean shutdown flushed every prediction
     assert Counter(log["version"].astype(int)) == Counter(int(s.split("@")[1]) for s in seen)
+    # In the log's time order the switch is clean too: once version 2 answered, version 1
+    # only finished the few requests that were already in flight.
+    versions = log.sort_values("at")["version"].astype(int).tolist()
+    first_new = versions.index(2)
+    assert set(versions[:first_new]) == {1}
+    assert versions[first_new:].count(1) <= 4
     with Workspace.open(served.root) as ws:
         actions = [event.action for event in ws.audit_log(limit=None)]
     for action in ("serve.started", "serve.model_loaded", "serve.model_swapped", "serve.stopped"):

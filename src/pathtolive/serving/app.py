@@ -31,7 +31,7 @@ import orjson
 import pandas as pd
 from fastapi import FastAPI, Request, Response
 
-from pathtolive import __version__
+from pathtolive import __version__, env
 from pathtolive.auth import Permission
 from pathtolive.errors import (
     ModelRejectedInputError,
@@ -96,6 +96,7 @@ class Server:
                 flush_seconds=settings.log_flush_seconds,
                 sample=settings.log_sample,
                 pii_mode=settings.pii,
+                salt=_salt(ctx),
             )
         self.metrics = ServerMetrics(self._log_counts, lambda: self.shadow_skipped)
         self.tokens = TokenGate(ctx, settings.auth_required)
@@ -352,6 +353,11 @@ def _record(
     )
 
 
+def _salt(ctx: ServiceContext) -> bytes | None:
+    secret = ctx.settings.environ.get(env.PII_SALT)
+    return secret.encode() if secret else None
+
+
 def _too_large(size: int, limit: int) -> PayloadTooLargeError:
     return PayloadTooLargeError(
         f"the body has {size} bytes, over the server's limit of {limit}; send smaller batches"
@@ -372,6 +378,8 @@ def _check_json(request: Request) -> None:
         JSON,
         "application/octet-stream",
         "text/plain",
+        # What `curl -d` sends unless told otherwise: the body is still JSON.
+        "application/x-www-form-urlencoded",
     ):
         raise UnsupportedFormatError(
             f"content type {content_type!r} is not supported here; send {JSON}"
