@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, cast
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -476,13 +477,8 @@ def encode_segment(
             else:
                 columns.append(_input_array(frame[column]))
     outputs = [output for record in records for output in record.outputs]
-    texts, predictions, labels = (
-        zip(*map(_describe_output, outputs), strict=True) if outputs else ((), (), ())
-    )
     names.extend(OUTPUT_COLUMNS)
-    columns.append(pa.array(texts, type=pa.string()))
-    columns.append(pa.array(predictions, type=pa.float64()))
-    columns.append(pa.array(labels, type=pa.string()))
+    columns.extend(_probability_columns(outputs) or _output_columns(outputs))
     table = pa.Table.from_arrays(columns, names=names)
     assert table.num_rows == total
     sink = io.BytesIO()
@@ -555,6 +551,36 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+def _output_columns(outputs: list[Any]) -> list[pa.Array]:
+    texts, predictions, labels = (
+        zip(*map(_describe_output, outputs), strict=True) if outputs else ((), (), ())
+    )
+    return [
+        pa.array(texts, type=pa.string()),
+        pa.array(predictions, type=pa.float64()),
+        pa.array(labels, type=pa.string()),
+    ]
+
+
+def _probability_columns(outputs: list[Any]) -> list[pa.Array] | None:
+    """The output columns at once when every output is a row of class probabilities (the
+    common case, and the one a big batch makes costly row by row); None otherwise."""
+    if not outputs or not all(type(row) is list for row in outputs):
+        return None
+    try:
+        matrix = np.array(outputs, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if matrix.ndim != 2 or matrix.shape[1] == 0 or not np.isfinite(matrix).all():
+        return None
+    texts = [orjson.dumps(row).decode() for row in outputs]
+    return [
+        pa.array(texts, type=pa.string()),
+        pa.array(matrix[:, -1], type=pa.float64()),
+        pa.nulls(len(outputs), type=pa.string()),
+    ]
 
 
 def _describe_output(output: Any) -> tuple[str, float | None, str | None]:

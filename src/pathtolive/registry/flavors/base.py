@@ -133,6 +133,10 @@ class Flavor(abc.ABC):
                     f"names, so by position) but got {frame.shape[1]}"
                 )
             return frame.to_numpy()
+        if len(names) == frame.shape[1] and all(
+            str(column) == name for column, name in zip(frame.columns, names, strict=True)
+        ):
+            return frame  # already the model's columns in its order: no copy
         return frame[names]
 
     def n_features(self, model: LoadedModel) -> int | None:
