@@ -505,14 +505,15 @@ def test_several_worker_processes_serve_the_same_models(tmp_path: Path) -> None:
     served = make_served_workspace(tmp_path / "ws")
     rows = served.features(3)
     expected = served.models[1].predict_proba(rows)
-    with running_server(served.root, "--workers", "2") as server, httpx.Client() as client:
-        # Each worker loads on its own: wait until a run of answers says ready, so both are.
+    with running_server(served.root, "--workers", "2") as server:
+        # Each worker loads on its own, and each new connection may meet either: wait
+        # until a run of fresh connections all say ready.
         streak = 0
         while streak < 20:
-            ready = client.get(f"{server.url}/health/ready").status_code == 200
+            ready = httpx.get(f"{server.url}/health/ready").status_code == 200
             streak = streak + 1 if ready else 0
         for _ in range(20):
-            response = client.post(
+            response = httpx.post(  # a new connection each time, so both workers answer
                 f"{server.url}/v1/models/risk:predict", json={"instances": records(rows)}
             )
             assert response.status_code == 200, response.text
