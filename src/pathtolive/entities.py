@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "Alert",
     "AliasMove",
     "Approval",
     "AuditEvent",
@@ -17,6 +18,7 @@ __all__ = [
     "DatasetVersion",
     "Deployment",
     "Feedback",
+    "Lease",
     "Metric",
     "Model",
     "ModelVersion",
@@ -27,6 +29,7 @@ __all__ = [
     "SchemaVersion",
     "StoredGateReport",
     "Token",
+    "Trigger",
 ]
 
 
@@ -299,3 +302,61 @@ class Feedback:
     at: datetime
     actor: str
     model: str | None = None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Something monitoring found wrong with a live model. ``kind`` is ``drift``,
+    ``prediction_drift`` or ``decay``; ``key`` names what is alerted on (``drift:mileage``):
+    at most one alert per model and key is ``open`` at a time, refreshed (``last_seen_at``,
+    ``message``, ``details``) while the problem lasts and ``cleared`` once it is gone.
+    ``delivered_at`` is when a webhook receiver took it (None until then)."""
+
+    alert_id: int
+    model: str
+    kind: str
+    key: str
+    status: str
+    message: str
+    details: dict[str, Any]
+    opened_at: datetime
+    last_seen_at: datetime
+    cleared_at: datetime | None
+    delivered_at: datetime | None
+    delivery_attempts: int
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What starts a release of ``model`` and what became of it. ``kind`` is
+    ``new_data``, ``drift``, ``decay``, ``schedule`` or ``manual``; ``dedupe_key`` makes
+    creating one idempotent (``new_data:loans@4``, ``alert:17``). ``status`` goes
+    ``pending`` → ``running`` (claimed by the controller ``holder``) → ``done`` or
+    ``failed``; ``run_id``, ``model_version`` and ``decision`` tell how far it got."""
+
+    trigger_id: int
+    model: str
+    kind: str
+    cause: str
+    dedupe_key: str
+    status: str
+    created_at: datetime
+    created_by: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    holder: str | None
+    run_id: str | None
+    model_version: int | None
+    decision: str
+    error: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A named lock held by ``holder`` until ``expires_at`` unless renewed."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime

@@ -28,10 +28,15 @@ LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 PII_SALT: Final = "PATHTOLIVE_PII_SALT"
 """Secret that keys the hashes of PII values in the prediction log (default: random per
 server process, so hashes do not match across restarts or replicas)."""
+ALERT_WEBHOOK_SECRET: Final = "PATHTOLIVE_WEBHOOK_SECRET"
+"""Secret that signs alert webhooks (HMAC-SHA256 in the X-Pathtolive-Signature header);
+receivers check the signature with the same secret. Never logged."""
 SERVE_SETTINGS: Final = "PATHTOLIVE_SERVE_SETTINGS"
 """Internal: the server's settings as JSON, handed to worker processes of `serve --workers`."""
 REQUIRE_POSTGRES: Final = "PATHTOLIVE_REQUIRE_POSTGRES"
 """Tests only: when 1, PostgreSQL tests fail instead of skipping if no server answers."""
+TEST_BROWSER: Final = "PATHTOLIVE_TEST_BROWSER"
+"""Tests only: a headless browser to render HTML reports with (default: found on PATH)."""
 TEST_POSTGRES_URL: Final = "PATHTOLIVE_TEST_POSTGRES_URL"
 """Tests only: the PostgreSQL server the contract suite uses."""
 
@@ -44,7 +49,9 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     TOKEN: "API token (actor and role come from it)",
     LOG_LEVEL: "log level",
     PII_SALT: "secret keying the hashes of PII in the prediction log",
+    ALERT_WEBHOOK_SECRET: "secret signing alert webhooks",
     SERVE_SETTINGS: "internal: server settings handed to worker processes",
     REQUIRE_POSTGRES: "tests: fail instead of skip without PostgreSQL",
     TEST_POSTGRES_URL: "tests: PostgreSQL URL",
+    TEST_BROWSER: "tests: headless browser for the HTML report",
 }

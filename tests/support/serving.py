@@ -75,7 +75,13 @@ def make_served_workspace(root: Path, *, cancer: bool = False) -> ServedWorkspac
     with Workspace.init(root) as ws:
         ws.add_dataset(data, "risk-data")
         for model in (boosted, linear):
-            ws.register_model(model, name="risk", data="risk-data@1", sample=features.head(200))
+            ws.register_model(
+                model,
+                name="risk",
+                data="risk-data@1",
+                sample=features.head(200),
+                metrics={"accuracy": float(model.score(features, label))},
+            )
         ws.set_alias("risk@1", "live")
         if cancer:
             frame = load_breast_cancer(as_frame=True).frame

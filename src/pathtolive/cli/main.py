@@ -17,7 +17,17 @@ import typer
 from rich.markup import escape
 
 from pathtolive import __version__, env
-from pathtolive.cli import admin, data, gates, models, promotion, runs, serve
+from pathtolive.cli import (
+    admin,
+    data,
+    gates,
+    models,
+    monitor,
+    promotion,
+    runs,
+    serve,
+    watch,
+)
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
@@ -83,6 +93,10 @@ app.command("rollback")(promotion.rollback)
 app.add_typer(promotion.promotions_app, name="promotions")
 app.command("deploy")(serve.deploy)
 app.command("serve")(serve.serve)
+app.command("monitor")(monitor.monitor)
+app.command("watch")(watch.watch)
+app.command("retrain")(watch.retrain)
+app.add_typer(watch.triggers_app, name="triggers")
 
 
 def run(argv: list[str] | None = None) -> None:

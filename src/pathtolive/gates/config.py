@@ -67,7 +67,16 @@ BUILTIN_GATE_KEYS: tuple[str, ...] = (
     "seed",
 )
 
-MODEL_KEYS: tuple[str, ...] = ("target", "metric", "metrics", "gates", "promotion", "card")
+MODEL_KEYS: tuple[str, ...] = (
+    "target",
+    "metric",
+    "metrics",
+    "gates",
+    "promotion",
+    "card",
+    "monitoring",
+    "retrain",
+)
 """The keys of a ``[models.NAME]`` table; anything else is a typo to report."""
 
 _FILE = "pathtolive.toml"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from pathtolive import env
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from pathtolive.service.context import ServiceContext
@@ -44,10 +45,19 @@ def measure_latency(
             capture_output=True,
             text=True,
             timeout=_TIMEOUT_SECONDS,
-            env=dict(ctx.settings.environ),
+            env=_probe_environ(ctx),
         )
     if completed.returncode != 0:
         last = (completed.stderr.strip().splitlines() or ["no output"])[-1]
         raise InvalidInputError(f"{version.ref} did not load and answer in a clean process: {last}")
     result: dict[str, Any] = json.loads(completed.stdout)
     return result
+
+
+def _probe_environ(ctx: ServiceContext) -> dict[str, str]:
+    """The environment of the probe: this process's, with the stores this context was
+    opened on, so stores given as flags (not in the environment) are the ones it reads."""
+    environ = dict(ctx.settings.environ)
+    environ[env.METADATA_URL] = ctx.settings.metadata_url
+    environ[env.ARTIFACT_URL] = ctx.settings.artifact_url
+    return environ

@@ -100,7 +100,9 @@ class Server:
                 pii_mode=settings.pii,
                 salt=_salt(ctx),
             )
-        self.metrics = ServerMetrics(self._log_counts, lambda: self.shadow_skipped)
+        self.metrics = ServerMetrics(
+            self._log_counts, lambda: self.shadow_skipped, self._open_alerts
+        )
         self.tokens = TokenGate(ctx, settings.auth_required)
         self.watcher = RegistryWatcher(
             ctx=ctx,
@@ -178,6 +180,22 @@ class Server:
 
     def _on_load_event(self, event: LoadEvent) -> None:
         self.metrics.model_loads.labels(event.model, str(event.version), event.outcome).inc()
+
+    def _open_alerts(self) -> dict[tuple[str, str], int]:
+        """Open alerts per model and kind, read from the registry when Prometheus scrapes
+        (the monitor raises them; the server only shows them)."""
+        counts: dict[tuple[str, str], int] = {}
+        try:
+            with self.ctx.metadata.read() as session:
+                alerts = session.list_alerts(status="open")
+        except PathToLiveError:
+            logger.warning("cannot read open alerts for /metrics", exc_info=True)
+            return counts
+        for alert in alerts:
+            if not self.settings.models or alert.model in self.settings.models:
+                key = (alert.model, alert.kind)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def _log_counts(self) -> LogCounts | None:
         if self.log is None:

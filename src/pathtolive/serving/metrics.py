@@ -3,7 +3,7 @@ process, as in tests, never share counters)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -33,9 +33,15 @@ class _Callbacks(Collector):
     """Counts owned by other objects (the prediction log, the shadow queue), read when
     Prometheus scrapes."""
 
-    def __init__(self, log: Callable[[], LogCounts | None], shadow_skipped: Callable[[], int]):
+    def __init__(
+        self,
+        log: Callable[[], LogCounts | None],
+        shadow_skipped: Callable[[], int],
+        open_alerts: Callable[[], Mapping[tuple[str, str], int]],
+    ):
         self._log = log
         self._shadow_skipped = shadow_skipped
+        self._open_alerts = open_alerts
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         counts = self._log()
@@ -48,6 +54,14 @@ class _Callbacks(Collector):
                 ("write_errors", counts.write_errors, "failed writes of a log segment"),
             ):
                 yield CounterMetricFamily(f"pathtolive_prediction_log_{name}", text, value=value)
+        alerts = GaugeMetricFamily(
+            "pathtolive_alerts_open",
+            "open monitoring alerts (drift, prediction drift, decay), per model and kind",
+            labels=["model", "kind"],
+        )
+        for (model, kind), count in sorted(self._open_alerts().items()):
+            alerts.add_metric([model, kind], count)
+        yield alerts
         yield CounterMetricFamily(
             "pathtolive_shadow_skipped",
             "requests not scored by the shadow version because its queue was full",
@@ -62,6 +76,7 @@ class ServerMetrics:
         self,
         log_counts: Callable[[], LogCounts | None] = lambda: None,
         shadow_skipped: Callable[[], int] = lambda: 0,
+        open_alerts: Callable[[], Mapping[tuple[str, str], int]] = dict,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -105,7 +120,7 @@ class ServerMetrics:
         self.ready = Gauge(
             "pathtolive_ready", "1 once a model is loaded and serving", registry=self.registry
         )
-        self.registry.register(_Callbacks(log_counts, shadow_skipped))
+        self.registry.register(_Callbacks(log_counts, shadow_skipped, open_alerts))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,6 +23,7 @@ from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata.engine import make_engine
 from pathtolive.store.metadata.models import ModelQueries
+from pathtolive.store.metadata.monitoring import MonitoringQueries
 from pathtolive.store.metadata.promotions import PromotionQueries
 from pathtolive.store.metadata.runs import RunQueries
 from pathtolive.store.metadata.serving import ServingQueries
@@ -34,7 +35,7 @@ __all__ = ["HEAD_REVISION", "MetadataSession", "MetadataStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 """The newest migration. Every command compares the database with it; a test keeps it
 equal to the head of ``migrations/`` (Alembic itself is imported only to migrate, since it
 costs a quarter of a second at start-up)."""
@@ -178,7 +179,9 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class MetadataSession(RunQueries, ModelQueries, PromotionQueries, ServingQueries):
+class MetadataSession(
+    RunQueries, ModelQueries, PromotionQueries, ServingQueries, MonitoringQueries
+):
     """Typed operations inside one transaction."""
 
     def __init__(self, connection: Connection) -> None:

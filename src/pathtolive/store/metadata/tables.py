@@ -334,3 +334,68 @@ feedback = Table(
     Column("model", String(200), nullable=True),
     Index("ix_feedback_request_id", "request_id"),
 )
+
+# Alerts raised by monitoring. ``key`` names what is alerted on (``drift:mileage``); at most
+# one alert per (model, key) is open at a time: the partial unique index enforces it.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("key", String(300), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details_json", Text, nullable=False),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("cleared_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("delivery_attempts", Integer, nullable=False, default=0, server_default=text("0")),
+    Index(
+        "ix_alerts_model_key",
+        "model",
+        "key",
+        unique=True,
+        sqlite_where=text("status = 'open'"),
+        postgresql_where=text("status = 'open'"),
+    ),
+    Index("ix_alerts_model_status", "model", "status"),
+)
+
+# What starts a release (new data, drift, decay, a schedule, a person) and what became of
+# it. ``dedupe_key`` makes creating a trigger idempotent; ``holder`` is the controller
+# running it. ``run_id`` is a plain reference: a trigger outlives anything it points at.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("cause", Text, nullable=False),
+    Column("dedupe_key", String(300), nullable=False, unique=True),
+    Column("status", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("holder", String(200), nullable=True),
+    Column("run_id", String(40), nullable=True),
+    Column("model_version", Integer, nullable=True),
+    Column("decision", Text, nullable=False, default="", server_default=text("''")),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0, server_default=text("0")),
+    Index("ix_triggers_status", "status"),
+    Index("ix_triggers_model", "model"),
+)
+
+# Leases: a named lock held by one holder until ``expires_at`` (the controller's, so that
+# only one controller acts; a holder renews it, anyone may take it over once expired).
+locks = Table(
+    "locks",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)

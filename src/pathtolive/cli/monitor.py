@@ -1,0 +1,108 @@
+"""``pathtolive monitor``: drift, decay and alerts of a live model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from pathtolive.cli.output import JsonOption, console, emit, err_console, table
+from pathtolive.cli.state import open_context
+from pathtolive.errors import InvalidInputError
+
+__all__ = ["monitor"]
+
+_SHOWN_FIGURES = ("psi", "js", "ks", "ks_pvalue", "wasserstein", "chi2_pvalue", "unseen_share")
+
+
+def monitor(
+    ctx: typer.Context,
+    model: Annotated[str, typer.Argument(help="The model to look at.")],
+    window: Annotated[
+        str | None, typer.Option(help="How far back: 24h, 30m, 7d (default: the configured).")
+    ] = None,
+    last: Annotated[int | None, typer.Option(help="The last N requests instead.")] = None,
+    version: Annotated[int | None, typer.Option(help="A version other than the live one.")] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report here.")
+    ] = None,
+    alerts: Annotated[
+        bool,
+        typer.Option(
+            "--alerts/--no-alerts", help="Record (and send) alerts; --no-alerts only reports."
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Compare the live traffic with the training data's profile (drift), the metric on
+    labelled feedback with its gate-time figure (decay), and raise or clear alerts."""
+    from pathtolive.monitoring.config import parse_window
+    from pathtolive.service.monitor import monitor as run_monitor
+
+    if window is not None and last is not None:
+        raise InvalidInputError("give --window or --last, not both")
+    outcome = run_monitor(
+        open_context(ctx),
+        model,
+        window=parse_window(window, where="--window") if window else None,
+        last=last,
+        version=version,
+        record_alerts=alerts,
+    )
+    if report is not None:
+        from pathtolive.monitoring.report import render_html
+
+        report.write_text(render_html(outcome.report), encoding="utf-8")
+        err_console.print(f"report written to {escape(str(report))}")
+    emit(outcome.report, as_json, lambda: _render(outcome.report))
+
+
+def _render(report: dict[str, Any]) -> None:
+    window = report["window"]
+    console.print(
+        f"[bold]{escape(report['model'])}@{report['version']}[/] · {window['rows']} rows "
+        f"({escape(window['description'] or 'all')}) · reference {escape(report['reference'])}"
+    )
+    drift = report.get("drift")
+    if drift is None:
+        console.print("no live traffic in the window: nothing to compare")
+    else:
+        drifted = drift["drifted"]
+        console.print(
+            f"drift: {len(drifted)} of {len(drift['features'])} features"
+            + (f": {escape(', '.join(drifted))}" if drifted else "")
+        )
+        rows = [
+            [
+                str(feature["rank"]),
+                escape(feature["feature"]),
+                feature["kind"],
+                *[_figure(feature["figures"].get(name)) for name in _SHOWN_FIGURES],
+                "[red]drifted[/]" if feature["drifted"] else "ok",
+            ]
+            for feature in drift["features"]
+        ]
+        console.print(table(None, ["#", "feature", "kind", *_SHOWN_FIGURES, "verdict"], rows))
+    prediction = report.get("prediction_drift")
+    if prediction is not None:
+        verdict = "drifted" if prediction["drifted"] else "stable"
+        reasons = "; ".join(prediction["reasons"]) or "no threshold crossed"
+        console.print(f"predictions: {verdict} ({escape(reasons)})")
+    decay = report.get("decay")
+    if decay is not None:
+        console.print(f"decay: {escape(decay['reason'])}")
+    alerts = report.get("alerts") or []
+    for alert in alerts:
+        console.print(
+            f"[red]alert {alert['alert_id']}[/] ({alert['kind']}): {escape(alert['message'])}"
+        )
+    if not alerts:
+        console.print("no open alerts")
+
+
+def _figure(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:.3g}"

@@ -1,0 +1,1 @@
+"""Watching live models: drift, decay, alerts, reports, and the retraining loop."""
