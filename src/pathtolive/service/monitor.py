@@ -443,9 +443,13 @@ def _send(ctx: ServiceContext, url: str, alerts: list[Alert]) -> None:
 
     secret = ctx.settings.environ.get(env.ALERT_WEBHOOK_SECRET, "")
     if not secret:
+        # Unsigned alerts could be forged by anyone who can reach the receiver.
         logger.warning(
-            "alerts for %s are sent unsigned: set %s to sign them", url, env.ALERT_WEBHOOK_SECRET
+            "alerts are not sent to the webhook: set %s to the secret it shares with the "
+            "receiver",
+            env.ALERT_WEBHOOK_SECRET,
         )
+        return
 
     def delivered(alert_id: int, ok: bool) -> None:
         with ctx.metadata.write() as session:

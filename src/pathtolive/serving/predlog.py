@@ -575,7 +575,7 @@ def _probability_columns(outputs: list[Any]) -> list[pa.Array] | None:
         return None
     if matrix.ndim != 2 or matrix.shape[1] == 0 or not np.isfinite(matrix).all():
         return None
-    texts = [orjson.dumps(row).decode() for row in outputs]
+    texts = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in outputs]
     return [
         pa.array(texts, type=pa.string()),
         pa.array(matrix[:, -1], type=pa.float64()),
