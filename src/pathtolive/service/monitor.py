@@ -445,8 +445,7 @@ def _send(ctx: ServiceContext, url: str, alerts: list[Alert]) -> None:
     if not secret:
         # Unsigned alerts could be forged by anyone who can reach the receiver.
         logger.warning(
-            "alerts are not sent to the webhook: set %s to the secret it shares with the "
-            "receiver",
+            "alerts are not sent to the webhook: set %s to the secret it shares with the receiver",
             env.ALERT_WEBHOOK_SECRET,
         )
         return
