@@ -55,7 +55,8 @@ __all__ = [
 ]
 
 DEFAULT_SAMPLE_SIZE = 20_000
-"""Values kept per numeric column for the Kolmogorov-Smirnov and Wasserstein figures."""
+"""Rows sampled for the Kolmogorov-Smirnov and Wasserstein figures (each numeric column
+keeps its values in them)."""
 
 FeatureKind = Literal["numeric", "categorical"]
 FloatArray = npt.NDArray[np.float64]
@@ -122,10 +123,12 @@ class _State:
 class CurrentSketch:
     """The live side of a drift comparison, accumulated on ``reference``'s bins.
 
-    ``columns`` are reference column names (default: :func:`comparable_columns`). With the
-    default, a column that no batch ever has is left out of the comparison (a target
-    column, say, that the live inputs do not carry); a column asked for by name and
-    missing from a batch counts as null for that batch's rows.
+    ``columns`` are reference column names (default: :func:`comparable_columns`); a name
+    the reference does not have is a ``NotFoundError``, and one it keeps no histogram or
+    category frequencies for (datetime, ``pii``, ``id``) is left out, in :attr:`skipped`.
+    With the default, a column that no batch ever has is left out of the comparison (a
+    target column, say, that the live inputs do not carry); a column asked for by name
+    and missing from a batch counts as null for that batch's rows.
     """
 
     def __init__(
@@ -149,15 +152,17 @@ class CurrentSketch:
         self._keys: FloatArray = np.empty(0)  # of the sampled rows
         self._threshold = 1.0  # the largest key held once the sample is full
         self._states: dict[str, _State] = {}
+        skipped: list[str] = []
         for name in names:
             column = reference.column(name)  # NotFoundError naming the known columns
             kind = _feature_kind(column)
             if kind is None:
-                raise InvalidInputError(
-                    f"column {name!r} cannot be compared for drift: its profile keeps no "
-                    "histogram or category frequencies (a datetime, pii or id column)"
-                )
-            self._states[name] = _new_state(column, kind)
+                skipped.append(name)
+            else:
+                self._states[name] = _new_state(column, kind)
+        self.skipped = tuple(skipped)
+        """Columns asked for whose profile keeps no histogram or category frequencies
+        (datetime, ``pii`` and ``id`` columns): not compared."""
 
     @property
     def columns(self) -> tuple[str, ...]:

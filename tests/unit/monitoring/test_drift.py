@@ -274,6 +274,18 @@ def test_empty_and_all_null_current(reference: Profile) -> None:
     assert result.feature("color").figures["null_rate_current"] == 1.0
 
 
+def test_columns_that_cannot_be_compared_are_skipped(reference_frame: pd.DataFrame) -> None:
+    frame = reference_frame.assign(
+        email=[f"u{i}@example.com" for i in range(len(reference_frame))],
+        seen_at=pd.Timestamp("2026-01-01"),
+    )
+    profile = profile_frame(frame, tags={"email": ["pii"]})
+    sketch = CurrentSketch(profile, ["age", "email", "seen_at"])
+    assert sketch.columns == ("age",)
+    assert sketch.skipped == ("email", "seen_at")
+    assert "email" not in CurrentSketch(profile).columns
+
+
 def test_sketch_errors(reference: Profile, reference_frame: pd.DataFrame) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         CurrentSketch(reference, ["nope"])
