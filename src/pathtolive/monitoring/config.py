@@ -71,7 +71,7 @@ class MonitoringConfig:
     labelled feedback may fall below its gate-time figure."""
 
     model: str
-    drift_threshold: Mapping[str, float] = field(default_factory=dict)
+    drift_threshold: Mapping[str, float | str] = field(default_factory=dict)
     min_rows: int = 500
     decay_drop: float = 0.05
     window: timedelta = timedelta(hours=24)
@@ -85,11 +85,13 @@ class MonitoringConfig:
         where = f"models.{model}.monitoring"
         thresholds = table.get("drift_threshold", {})
         if not isinstance(thresholds, Mapping) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in thresholds.values()
+            (isinstance(v, int | float) and not isinstance(v, bool))
+            or (k == "correction" and isinstance(v, str))
+            for k, v in thresholds.items()
         ):
             raise ConfigError(
                 f"{where}.drift_threshold must be a table of method = number, like "
-                "{ psi = 0.2, ks_pvalue = 0.01 }"
+                '{ psi = 0.2, ks_pvalue = 0.01 } (and correction = "bonferroni" or "none")'
             )
         min_rows = table.get("min_rows", 500)
         if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
@@ -110,7 +112,9 @@ class MonitoringConfig:
             raise ConfigError(f"{where}.metric must be a metric name")
         return cls(
             model=model,
-            drift_threshold={str(k): float(v) for k, v in thresholds.items()},
+            drift_threshold={
+                str(k): v if isinstance(v, str) else float(v) for k, v in thresholds.items()
+            },
             min_rows=min_rows,
             decay_drop=float(drop),
             window=parse_window(window, where=f"{where}.window"),

@@ -1,0 +1,97 @@
+"""`[models.NAME.monitoring]` and `[models.NAME.retrain]` are read strictly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from pathtolive.errors import ConfigError
+from pathtolive.monitoring.config import MonitoringConfig, RetrainConfig, parse_window
+from pathtolive.monitoring.drift import DriftThresholds
+
+
+def test_windows() -> None:
+    assert parse_window("24h") == timedelta(hours=24)
+    assert parse_window("30m") == timedelta(minutes=30)
+    assert parse_window("1.5d") == timedelta(days=1.5)
+    assert parse_window(" 2w ") == timedelta(weeks=2)
+    for bad in ("", "24", "h", "0h", "-1d", "3 years"):
+        with pytest.raises(ConfigError, match="not a duration"):
+            parse_window(bad)
+
+
+def test_monitoring_settings_and_defaults() -> None:
+    models = {
+        "risk": {
+            "monitoring": {
+                "drift_threshold": {"psi": 0.3, "ks_pvalue": 0.001, "correction": "none"},
+                "min_rows": 50,
+                "decay_drop": 0.02,
+                "window": "6h",
+                "alert_webhook": "http://127.0.0.1:9000/hook",
+            }
+        }
+    }
+    config = MonitoringConfig.from_toml("risk", models)
+    assert config.window == timedelta(hours=6)
+    assert config.min_rows == 50
+    thresholds = DriftThresholds.from_mapping(config.drift_threshold)
+    assert thresholds.psi == 0.3
+    assert thresholds.correction == "none"
+    default = MonitoringConfig.from_toml("other", models)
+    assert default.min_rows == 500
+    assert default.window == timedelta(hours=24)
+    assert default.alert_webhook is None
+
+
+@pytest.mark.parametrize(
+    ("table", "named"),
+    [
+        ({"min_row": 5}, "min_row"),
+        ({"min_rows": 0}, "min_rows"),
+        ({"decay_drop": -1}, "decay_drop"),
+        ({"alert_webhook": "ftp://x"}, "alert_webhook"),
+        ({"drift_threshold": {"psi": "high"}}, "drift_threshold"),
+        ({"window": "soon"}, "window"),
+    ],
+)
+def test_bad_monitoring_settings_name_the_key(table: dict[str, object], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        MonitoringConfig.from_toml("risk", {"risk": {"monitoring": table}})
+
+
+def test_retrain_settings() -> None:
+    assert RetrainConfig.from_toml("risk", {"risk": {}}) is None
+    config = RetrainConfig.from_toml(
+        "risk",
+        {
+            "risk": {
+                "retrain": {
+                    "pipeline": "risk",
+                    "dataset": "loans",
+                    "on": ["new_data", "schedule"],
+                    "schedule": "0 3 * * 1",
+                }
+            }
+        },
+    )
+    assert config is not None
+    assert config.on == ("new_data", "schedule")
+    assert config.alias == "live"
+    with pytest.raises(ConfigError, match="pipeline"):
+        RetrainConfig.from_toml("risk", {"risk": {"retrain": {"dataset": "loans"}}})
+    with pytest.raises(ConfigError, match="no schedule"):
+        RetrainConfig.from_toml(
+            "risk",
+            {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": ["schedule"]}}},
+        )
+    with pytest.raises(ConfigError, match="cron"):
+        RetrainConfig.from_toml(
+            "risk",
+            {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "schedule": "daily"}}},
+        )
+    with pytest.raises(ConfigError, match="on must be"):
+        RetrainConfig.from_toml(
+            "risk", {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": ["rain"]}}}
+        )
