@@ -37,7 +37,7 @@ def test_no_input_makes_the_server_fail(fuzzed_server: RunningServer) -> None:
             strategy = operation.as_strategy(generation_mode=mode)
 
             @given(case=strategy)
-            @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
             def call(case: Any) -> None:
                 # Half of the paths name a served model, so bodies reach its validation.
                 if "name" in (case.path_parameters or {}) and len(repr(case.body)) % 2 == 0:
