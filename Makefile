@@ -28,11 +28,17 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
+# The whole path to live on synthetic data, in a new temporary workspace; for example
+# make demo DEMO_ARGS="--fast --seed 3 --workspace garage-demo".
+DEMO_ARGS ?=
 demo: install
-	$(BIN)/pathtolive --help
+	$(BIN)/pathtolive demo $(DEMO_ARGS)
 
+# The benchmarks against DVC, MLflow and Evidently, one table of ratios; not part of
+# make test (peers install into benchmarks/.work). make bench BENCH_ARGS="--quick".
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python benchmarks/data_add.py
+	$(BIN)/pathtolive bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,6 +1,7 @@
 """`pathtolive data add` vs `dvc add` on the same large Parquet file.
 
 Usage:  .venv/bin/python benchmarks/data_add.py [--size-gib 1] [--rounds 3] [--rss-gib 4]
+            [--quick] [--json-out FILE]
 
 Generates a Parquet file of about --size-gib GiB (numeric and categorical columns) in
 benchmarks/.work, installs DVC in a throw-away venv there, and in the same run alternates:
@@ -9,6 +10,8 @@ benchmarks/.work, installs DVC in a throw-away venv there, and in the same run a
   * the content-addressing part alone (BLAKE3 hash + store the object)
 It prints the median of each and the ratios. With --rss-gib N it also adds an N GiB file
 once and reports pathtolive's peak memory, to show the file is streamed, not loaded.
+--quick: a 0.25 GiB file, 2 rounds, no --rss-gib file. --json-out FILE: the ratios for
+`pathtolive bench`.
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import WORK, machine, measure, median, peer_venv
 
+from pathtolive.benchmarking import Ratio, write_results
+
 ROWS_PER_GROUP = 1_000_000
+TARGET_ADD = 1.0  # dvc add / pathtolive data add, at least: no slower
+TARGET_CAS = 3.0  # dvc add / pathtolive hash + store, at least
 NUMERIC_COLUMNS = 12
 CATEGORIES = np.array(["north", "south", "east", "west", "centre"])
 
@@ -113,7 +120,11 @@ def main() -> None:
     parser.add_argument("--size-gib", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--rss-gib", type=float, default=0.0, help="also add a file this big once")
+    parser.add_argument("--quick", action="store_true", help="0.25 GiB, 2 rounds, no --rss-gib")
+    parser.add_argument("--json-out", type=Path, help="write the ratios here (pathtolive bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.size_gib, args.rounds, args.rss_gib = 0.25, 2, 0.0
 
     WORK.mkdir(parents=True, exist_ok=True)
     bin_dir = Path(sys.executable).parent
@@ -155,6 +166,15 @@ def main() -> None:
     print()
     print(f"ratio dvc add / pathtolive data add: {dvc / ptl:.2f}x")
     print(f"ratio dvc add / pathtolive hash+store: {dvc / cas:.2f}x")
+    if args.json_out:
+        size = f"{size_gib:.2f} GiB Parquet, median s"
+        ratios = [
+            Ratio.of(f"`data add` vs `dvc add` ({size})", ptl, dvc, unit="s", target=TARGET_ADD),
+            Ratio.of(
+                f"hash + store only vs `dvc add` ({size})", cas, dvc, unit="s", target=TARGET_CAS
+            ),
+        ]
+        write_results(args.json_out, "data_add", ratios, machine=machine(), quick=args.quick)
 
     if args.rss_gib:
         big = make_parquet(WORK / f"big-{args.rss_gib:g}gib.parquet", args.rss_gib, seed=1)

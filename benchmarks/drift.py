@@ -1,6 +1,7 @@
 """Data drift: pathtolive's drift engine vs Evidently's data drift report, same data.
 
-Usage:  .venv/bin/python benchmarks/drift.py [--rows 1000000] [--rounds 3]
+Usage:  .venv/bin/python benchmarks/drift.py [--rows 1000000] [--rounds 3] [--quick]
+            [--json-out FILE]
 
 Writes a reference and a current table of --rows rows x 25 columns (20 numeric of
 several shapes, 5 text columns of 4 to 40 categories) as Parquet files in
@@ -22,7 +23,8 @@ pandas < 3, which it needs). Then, alternating round by round, each in its own p
 
 It prints the median times, the peak memory, the columns each flagged, and the ratios
 against the targets (10x faster than Evidently from scratch, 50x with a stored profile,
-the same three columns flagged).
+the same three columns flagged). --quick: 100,000 rows, 2 rounds. --json-out FILE: the
+ratios for `pathtolive bench`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import WORK, machine, peer_venv
+
+from pathtolive.benchmarking import Ratio, write_results
 
 EVIDENTLY = "evidently==0.7.23"
 NUMERIC = [f"n{i:02d}" for i in range(20)]
@@ -209,7 +213,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows, 2 rounds")
+    parser.add_argument("--json-out", type=Path, help="write the ratios here (pathtolive bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.rounds = 100_000, 2
 
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -304,6 +312,25 @@ def main() -> None:
             f"(target {target:g}x: {verdict})"
         )
     print(f"same three columns flagged ({', '.join(SHIFTED)}) by all: {'yes' if same else 'no'}")
+    if args.json_out:
+        size = f"{args.rows:,} x 25, median s"
+        ratios = [
+            Ratio.of(
+                f"{label} vs Evidently `DataDriftPreset` ({size})",
+                median(mode),
+                evidently_s,
+                unit="s",
+                target=target,
+            )
+            for mode, label, target in (
+                ("scratch", "from scratch", TARGET_SCRATCH),
+                ("stored", "stored profile", TARGET_STORED),
+            )
+        ]
+        ratios.append(
+            Ratio(f"same columns flagged ({', '.join(SHIFTED)})", None, None, None, met=same)
+        )
+        write_results(args.json_out, "drift", ratios, machine=machine(), quick=args.quick)
     print()
     print("pathtolive's reasons (stored profile, first round):")
     for name, reasons in runs["stored"][0]["reasons"].items():

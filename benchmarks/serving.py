@@ -1,7 +1,7 @@
 """Online serving: `pathtolive serve` vs `mlflow models serve`, same model, same load.
 
 Usage:  .venv/bin/python benchmarks/serving.py [--model gbc|logreg|both] [--seconds 6]
-            [--rounds 2] [--quick]
+            [--rounds 2] [--quick] [--json-out FILE]
 
 In one run, for each model (a scikit-learn GradientBoostingClassifier with 100 trees, and a
 LogisticRegression, where the server rather than the model is the cost), both fitted on
@@ -28,7 +28,8 @@ concurrency 1, back to back and paced at 100 req/s, alternating with the server 
 one), and a null HTTP server (a constant answer: the floor of this client and loopback on
 this machine) are measured too. Server CPU per request is read from /proc for each
 server's process tree. It prints req/s, p50 and p99, the ratios, the targets, and a
-Markdown block for benchmarks/RESULTS.md.
+Markdown block for benchmarks/RESULTS.md; --json-out FILE also writes the ratios for
+`pathtolive bench`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import WORK, machine, peer_venv
+
+from pathtolive.benchmarking import Ratio, write_results
 
 ROWS = 10_000
 FEATURES = 20
@@ -928,6 +931,31 @@ def report(run: ModelRun) -> tuple[list[str], list[str]]:
     return table, targets
 
 
+def ratios(run: ModelRun) -> list[Ratio]:
+    """The figures of one model against MLflow's (its model saved with a signature)."""
+    found: list[Ratio] = []
+    for scenario, figure, target in (
+        (C16, "req/s", THROUGHPUT_TARGET),
+        (C1, "p50", 1 / P50_TARGET),
+        (BATCH, "req/s", None),
+    ):
+        mine, theirs = run.get(scenario, "pathtolive"), run.get(scenario, MLFLOW)
+        if mine is None or theirs is None:
+            continue
+        throughput = figure == "req/s"
+        found.append(
+            Ratio.of(
+                f"{MODELS[run.kind]}: {figure}, {scenario}",
+                mine.rps if throughput else mine.p50,
+                theirs.rps if throughput else theirs.p50,
+                unit=figure if throughput else "ms",
+                target=target,
+                higher_is_better=throughput,
+            )
+        )
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=["gbc", "logreg", "both"], default="both")
@@ -935,6 +963,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="turns the servers take")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds dropped per turn")
     parser.add_argument("--quick", action="store_true", help="2 s per scenario, 0.3 s warm-up")
+    parser.add_argument("--json-out", type=Path, help="write the ratios here (pathtolive bench)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.warmup = 2.0, 0.3
@@ -1017,6 +1046,9 @@ def main() -> None:
         f"(whole run {time.perf_counter() - began:.0f} s; 1-minute load average before it "
         f"{load_before:.2f})"
     )
+    if args.json_out:
+        found = [ratio for run in runs for ratio in ratios(run)]
+        write_results(args.json_out, "serving", found, machine=machine(), quick=args.quick)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Metric tracking: pathtolive vs MLflow's local tracking (SQLite), crash safety, cached reruns.
 
 Usage:  .venv/bin/python benchmarks/tracking_overhead.py [--rounds 3] [--pairs 3]
-            [--cache-rounds 3] [--one-by-one 1000] [--quick]
+            [--cache-rounds 3] [--one-by-one 1000] [--quick] [--json-out FILE]
 
 In one run, with MLflow installed in a throw-away venv under benchmarks/.work:
   1. per-metric overhead: one run logs 100 params and 10,000 metrics (10 keys x 1,000
@@ -18,7 +18,8 @@ In one run, with MLflow installed in a throw-away venv under benchmarks/.work:
   3. cached rerun: a 3-step scikit-learn pipeline on the bundled breast-cancer data, run
      in-process with ``use_cache=False`` and then again with unchanged inputs (every step
      cached).
-It prints the medians, the ratios, and a Markdown block for benchmarks/RESULTS.md.
+It prints the medians, the ratios, and a Markdown block for benchmarks/RESULTS.md;
+--json-out FILE also writes the ratios for `pathtolive bench`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import WORK, fsync_ms, machine, median, peer_venv
 
 from pathtolive import Workspace
+from pathtolive.benchmarking import Ratio, write_results
 from pathtolive.pipelines import log_metric, log_params, recording
 
 KEYS = 10
@@ -534,6 +536,7 @@ def main() -> None:
         help="metrics MLflow logs with one log_metric call each (default 1,000, a sample: "
         "each call costs milliseconds); the other ways log them all",
     )
+    parser.add_argument("--json-out", type=Path, help="write the ratios here (pathtolive bench)")
     args = parser.parse_args()
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -633,6 +636,29 @@ def main() -> None:
     print(f"ratio cached / uncached: {share:.1%} ({full / rerun:.1f}x faster)")
     verdict = "met" if share < CACHED_TARGET else "MISSED"
     print(f"target: cached rerun < {CACHED_TARGET:.0%} of the uncached run: {verdict}")
+    if args.json_out:
+        found = [
+            Ratio.of(
+                f"per metric logged, vs {label}",
+                _micro(mine["overhead"]),
+                _micro(theirs[way]),
+                unit="us",
+                target=OVERHEAD_TARGET if way == "log_metric" else None,
+            )
+            for way, label in MLFLOW_WAYS.items()
+        ]
+        found.append(
+            Ratio.of(
+                "cached rerun (peer: the same pipeline uncached)",
+                rerun,
+                full,
+                unit="s",
+                target=1 / CACHED_TARGET,
+            )
+        )
+        write_results(
+            args.json_out, "tracking_overhead", found, machine=machine(), quick=args.quick
+        )
 
     print()
     print("---- for benchmarks/RESULTS.md ----")

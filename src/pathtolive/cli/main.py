@@ -19,7 +19,9 @@ from rich.markup import escape
 from pathtolive import __version__, env
 from pathtolive.cli import (
     admin,
+    bench,
     data,
+    demo,
     gates,
     models,
     monitor,
@@ -97,6 +99,8 @@ app.command("monitor")(monitor.monitor)
 app.command("watch")(watch.watch)
 app.command("retrain")(watch.retrain)
 app.add_typer(watch.triggers_app, name="triggers")
+app.command("demo")(demo.demo)
+app.command("bench")(bench.bench)
 
 
 def run(argv: list[str] | None = None) -> None:
