@@ -17,6 +17,7 @@ protocol's own error shape.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -40,6 +41,7 @@ from pathtolive.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
+from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.serving import ServableVersion, background_sample, record_server_event
 from pathtolive.serving import openapi, protocols
@@ -47,7 +49,7 @@ from pathtolive.serving.auth import TokenGate
 from pathtolive.serving.batching import Gauge, slice_prediction
 from pathtolive.serving.deployment import Deployment, ServedModel, Snapshot
 from pathtolive.serving.metrics import CONTENT_TYPE, LogCounts, ServerMetrics
-from pathtolive.serving.predlog import PredictionLogger, PredictionRecord
+from pathtolive.serving.predlog import PredictionLogger, PredictionRecord, Recovery
 from pathtolive.serving.protocols import Prediction
 from pathtolive.serving.settings import ServeSettings
 from pathtolive.serving.validation import InputBatch, to_frame
@@ -64,6 +66,8 @@ MODEL_HEADER = "x-model-name"
 V2_HEADER_LENGTH = "inference-header-content-length"
 SHADOW_BATCH = 256
 """Most queued requests the shadow version scores in one call."""
+JOURNAL_DIR = "journal"
+"""The prediction log's crash journal, under the workspace's state folder."""
 
 Decoder = Callable[[bytes, ServedModel], Any]
 
@@ -99,6 +103,8 @@ class Server:
                 sample=settings.log_sample,
                 pii_mode=settings.pii,
                 salt=_salt(ctx),
+                journal=ctx.settings.state_dir / JOURNAL_DIR if settings.log_journal else None,
+                fsync=settings.log_fsync,
             )
         self.metrics = ServerMetrics(
             self._log_counts, lambda: self.shadow_skipped, self._open_alerts
@@ -121,7 +127,15 @@ class Server:
     async def start(self) -> None:
         self.shadow_queue = asyncio.Queue(self.settings.shadow_queue or 1)
         self._tasks.append(asyncio.get_running_loop().create_task(self._shadow_worker()))
+        details: dict[str, Any] = {
+            "auth": self.settings.auth_required,
+            "models": list(self.settings.models),
+        }
         if self.log is not None:
+            # Before serving: what a crashed server journaled but never flushed.
+            recovery = await asyncio.to_thread(self._recover_log, self.log)
+            if recovery.files or recovery.failed_files:
+                details["recovered"] = dataclasses.asdict(recovery)
             self.log.start()
         self.watcher.start()
         await asyncio.to_thread(
@@ -129,7 +143,30 @@ class Server:
             self.ctx,
             "serve.started",
             f"server:{self.settings.host}:{self.settings.port}",
-            {"auth": self.settings.auth_required, "models": list(self.settings.models)},
+            details,
+        )
+
+    def _recover_log(self, log: PredictionLogger) -> Recovery:
+        try:
+            return log.recover(self._logged_rows, self._signature)
+        except Exception:  # never keep the server from starting; the files stay
+            logger.exception("replaying the prediction log's journal failed")
+            return Recovery(failed_files=1)
+
+    def _signature(self, model: str, version: int) -> Signature | None:
+        from pathtolive.service.models import model_version
+
+        found = model_version(self.ctx, f"{model}@{version}")
+        return None if found.signature is None else Signature.from_dict(found.signature)
+
+    def _logged_rows(
+        self, model: str, version: int, first: datetime, last: datetime
+    ) -> pd.DataFrame:
+        """What the log holds of ``model@version`` between two times, inclusive."""
+        from pathtolive.service.predictions import read_prediction_log
+
+        return read_prediction_log(
+            self.ctx, model, version=version, since=first, until=last + timedelta(microseconds=1)
         )
 
     async def stop(self) -> None:
@@ -296,7 +333,11 @@ class Server:
         self.metrics.requests.labels(name, version_label, protocol, role, "200").inc()
         self.metrics.latency.labels(name, version_label, protocol).observe(elapsed)
         if self.log is not None:
-            self.log.log(_record(served, request_id, protocol, role, elapsed, frame, prediction))
+            self.log.log(
+                _record(
+                    served, request_id, protocol, role, elapsed, frame, prediction, batch.columns
+                )
+            )
         shadow = self.snapshot.deployments.get(name)
         if shadow is not None and shadow.shadow is not None and self.shadow_queue is not None:
             try:
@@ -350,6 +391,7 @@ class Server:
                         elapsed,
                         frame.iloc[offset : offset + rows],
                         slice_prediction(prediction, offset, offset + rows),
+                        item.batch.columns,
                     )
                 )
                 offset += rows
@@ -369,6 +411,7 @@ def _record(
     elapsed: float,
     frame: pd.DataFrame,
     prediction: Prediction,
+    columns: dict[str, Any] | None = None,
 ) -> PredictionRecord:
     outputs: list[Any] = (
         prediction.probabilities.tolist()
@@ -386,6 +429,7 @@ def _record(
         latency_ms=elapsed * 1000,
         inputs=frame,
         outputs=outputs,
+        columns=columns,
     )
 
 

@@ -1,12 +1,12 @@
 """The prediction log: every served prediction, with its request id, time, inputs (PII
 hashed or redacted), output, model version and lineage, kept as Parquet segments.
 
-The request path only appends to an in-memory buffer (:meth:`PredictionLogger.log`): no
-I/O and no lock held while anything slow happens. One background thread turns the buffer
-into Parquet files, one per (model, version) per flush, and hands each to a
-:class:`SegmentSink`, which the service layer provides (it stores the bytes in the
-ArtifactStore and records the segment in the metadata database); this module does no
-I/O of its own.
+The request path only appends to an in-memory buffer (:meth:`PredictionLogger.log`) and,
+when a journal is kept, one line to the journal file (below): no other I/O and no lock
+held while anything slow happens. One background thread turns the buffer into Parquet
+files, one per (model, version) per flush, and hands each to a :class:`SegmentSink`,
+which the service layer provides (it stores the bytes in the ArtifactStore and records
+the segment in the metadata database); the journal files are the only I/O of this module.
 
 The buffer is bounded. A record that does not fit is dropped and counted
 (``dropped_rows``), never silently lost; a sink that fails keeps its rows for the next
@@ -20,6 +20,32 @@ hex characters of BLAKE3(salt + value) under ``hash``, all null under ``redact``
 ``output`` (string, the row's output as JSON), ``prediction`` (float64: a numeric output,
 or the probability of the last class for a list of probabilities) and ``label`` (string:
 a class output as text).
+
+**The journal** (crash safety). Given a ``journal`` folder, :meth:`PredictionLogger.log`
+also appends the record, as one line of compact JSON (request id, time in microseconds,
+model, version, role, protocol, latency, trained-on, the inputs, PII columns already
+hashed or redacted, and the outputs), to an append-only file ``<pid>-<uuid>.jsonl`` in
+that folder: one ``os.write`` on an ``O_APPEND`` file descriptor, before ``log``
+returns, so before the server answers. The inputs are the request's validated columns
+when the record carries them (``PredictionRecord.columns``; replayed through the version's
+signature as a request is, so they get the types serving gave them), else the frame's
+columns with their dtypes (slower to write). The kernel keeps the line once the call
+returns, so a process killed with ``kill -9`` loses no logged record; surviving a power
+cut needs ``fsync=True`` (one ``fdatasync`` per request, under the logger's lock).
+Each flush starts a new journal file together with the new buffer; once every row of the
+old files is in a segment (or counted as dropped), the old files are deleted. A flush
+whose sink failed keeps them, so rows the sink still refuses at ``close`` stay on disk.
+
+A logger holds an exclusive ``flock`` on each of its journal files for as long as it may
+write or delete them. :meth:`PredictionLogger.recover` takes over every journal file in
+the folder whose lock it can take (its writer is gone: the lock dies with the process,
+whatever killed it; another live process or worker keeps its own), writes its rows as
+segments and deletes it. Recovery is idempotent: a crash after a segment was stored but
+before its journal was deleted would replay rows already logged, so the rows of each
+(model, version) are first checked against what the log already holds for their time
+range (a record is its (request id, role, time to the microsecond)), and only the
+missing ones are written. A line cut short by the crash (the last one, at most) is
+skipped and counted.
 """
 
 from __future__ import annotations
@@ -30,11 +56,15 @@ import logging
 import math
 import os
 import random
+import sys
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, cast
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 import numpy as np
 import orjson
@@ -43,13 +73,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from blake3 import blake3
 
+from pathtolive.registry.signature import Signature
+from pathtolive.serving.validation import InputBatch, to_frame
+
+if sys.platform != "win32":
+    import fcntl
+
 __all__ = [
     "FIXED_COLUMNS",
     "INPUT_PREFIX",
+    "JOURNAL_SUFFIX",
+    "LoggedRows",
     "LoggerStats",
     "PiiMode",
     "PredictionLogger",
     "PredictionRecord",
+    "Recovery",
     "SegmentSink",
     "encode_segment",
     "read_predictions",
@@ -61,7 +100,12 @@ PiiMode = Literal["hash", "redact"]
 INPUT_PREFIX = "input."
 FIXED_COLUMNS = ("request_id", "row", "at", "protocol", "role", "latency_ms", "trained_on")
 OUTPUT_COLUMNS = ("output", "prediction", "label")
+JOURNAL_SUFFIX = ".jsonl"
 _HASH_CHARS = 16
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PII_DTYPE = "pii"
+_JOURNAL_ERROR_EVERY = 60.0
+"""Seconds between two log lines about a failing journal (each failure is counted)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +122,10 @@ class PredictionRecord:
     latency_ms: float
     inputs: pd.DataFrame  # the validated input rows of the request
     outputs: list[Any]  # one JSON-able output per row
+    columns: Mapping[str, Any] | None = None
+    """The same rows as the request's validated columns (an
+    :class:`~pathtolive.serving.validation.InputBatch`'s), when the caller has them: the
+    journal writes those (a few microseconds) instead of taking the frame apart."""
 
     @property
     def rows(self) -> int:
@@ -100,6 +148,9 @@ class SegmentSink(Protocol):
 
 SinkFunction = Callable[[str, int, bytes, int, datetime, datetime], None]
 PiiColumns = Callable[[str, int], Collection[str]] | Mapping[tuple[str, int], Collection[str]]
+LoggedRows = Callable[[str, int, datetime, datetime], pd.DataFrame]
+"""What the log already holds of (model, version) from one time to another, inclusive:
+a frame with at least the columns ``request_id``, ``role`` and ``at``."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +167,26 @@ class LoggerStats:
     sampled_out: int = 0
     segments: int = 0
     write_errors: int = 0
+    journal_errors: int = 0
+    """Records the journal could not take (they are still buffered, but a crash before
+    the next flush would lose them)."""
     buffered_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What :meth:`PredictionLogger.recover` found in journals left by other processes."""
+
+    files: int = 0
+    """Journal files taken over and replayed (and deleted)."""
+    rows: int = 0
+    """Rows written to the log from them."""
+    duplicate_rows: int = 0
+    """Rows the log already held (the writer died after the segment, before the delete)."""
+    torn_lines: int = 0
+    """Lines that could not be read (cut short by the crash) and were skipped."""
+    failed_files: int = 0
+    """Files left in place because their rows could not be written (retried next time)."""
 
 
 class PredictionLogger:
@@ -130,7 +200,10 @@ class PredictionLogger:
     ``pii_columns`` names each version's PII columns (a mapping keyed by (model, version)
     or a function); :meth:`set_pii` adds to it. ``salt`` keys the hashes of PII values:
     pass a fixed secret to get the same hash for the same value across restarts and
-    replicas; the default is random per logger.
+    replicas; the default is random per logger. ``journal`` is the folder of the crash
+    journal (see the module docs; None: no journal, a crash loses the buffer); with
+    ``fsync`` each journal line is also flushed to the disk (survives a power cut, at the
+    cost of one ``fdatasync`` per request).
     """
 
     def __init__(
@@ -145,6 +218,8 @@ class PredictionLogger:
         pii_mode: PiiMode = "hash",
         salt: bytes | None = None,
         rng: random.Random | None = None,
+        journal: Path | str | None = None,
+        fsync: bool = False,
     ) -> None:
         if buffer_rows < 1 or segment_rows < 1:
             raise ValueError("buffer_rows and segment_rows must be positive")
@@ -175,6 +250,9 @@ class PredictionLogger:
             ("logged_rows", "written_rows", "dropped_rows", "sampled_out", "segments"), 0
         )
         self._counts["write_errors"] = 0
+        self._counts["journal_errors"] = 0
+        self._journal = None if journal is None else _Journal(Path(journal), fsync=fsync)
+        self._journal_warned = 0.0
         self._closed = False
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -194,6 +272,13 @@ class PredictionLogger:
         if rows == 0:
             return True
         sampled_out = self.sample < 1 and self._random.random() >= self.sample
+        line: bytes | None = None
+        journal_failed: Exception | None = None
+        if self._journal is not None and not sampled_out:
+            try:
+                line = self._journal_line(record)
+            except Exception as exc:  # a value the journal cannot hold; still buffered
+                journal_failed = exc
         with self._lock:
             if self._closed or (not sampled_out and self._buffered + rows > self.buffer_rows):
                 self._counts["dropped_rows"] += rows
@@ -201,13 +286,83 @@ class PredictionLogger:
             if sampled_out:
                 self._counts["sampled_out"] += rows
                 return True
+            if line is not None:
+                assert self._journal is not None
+                # Under the lock: the line must land in the journal file that the flush
+                # taking this record's buffer retires.
+                try:
+                    self._journal.append(line)
+                except OSError as exc:
+                    journal_failed = exc
+            if journal_failed is not None:
+                self._counts["journal_errors"] += 1
             self._buffer.append(record)
             self._buffered += rows
             self._counts["logged_rows"] += rows
             full = self._buffered >= self.segment_rows
+        if journal_failed is not None:
+            self._warn_journal(record, journal_failed)
         if full:
             self._wake.set()
         return True
+
+    def _journal_line(self, record: PredictionRecord) -> bytes:
+        pii = self._pii_columns(record.model, record.version, self._pii)
+        entry: dict[str, Any] = {
+            "id": record.request_id,
+            "at": _micros(record.at),
+            "m": record.model,
+            "v": record.version,
+            "r": record.role,
+            "p": record.protocol,
+            "l": float(record.latency_ms),
+            "t": record.trained_on,
+            "n": len(record.inputs),
+            "o": record.outputs,
+        }
+        if record.columns is not None:
+            batch: dict[str, Any] = {
+                name: values.tolist()
+                if isinstance(values, np.ndarray) and values.dtype.kind not in "biuf"
+                else values
+                for name, values in record.columns.items()
+            }
+            hashed = [name for name in batch if name in pii]
+            for name in hashed:
+                # From the frame, so the hash is the one a segment written now would hold.
+                batch[name] = _pii_array(record.inputs[name], self.pii_mode, self._salt).to_pylist()
+            entry["b"] = batch
+            if hashed:
+                entry["h"] = hashed
+        else:
+            columns: dict[str, Any] = {}
+            dtypes: dict[str, str] = {}
+            for name in record.inputs.columns:
+                series = record.inputs[name]
+                key = str(name)
+                if key in pii:
+                    dtypes[key] = _PII_DTYPE
+                    columns[key] = _pii_array(series, self.pii_mode, self._salt).to_pylist()
+                else:
+                    dtypes[key], columns[key] = _journal_values(series)
+            entry["d"] = dtypes
+            entry["c"] = columns
+        return orjson.dumps(entry, option=_ORJSON_OPTIONS, default=_journal_default) + b"\n"
+
+    def _warn_journal(self, record: PredictionRecord, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self._journal_warned < _JOURNAL_ERROR_EVERY:
+            return
+        self._journal_warned = now
+        _log.error(
+            "prediction log: the journal did not take request %s to %s@%d (a crash before "
+            "the next flush would lose it; failures so far: %d): %s",
+            record.request_id,
+            record.model,
+            record.version,
+            self.stats.journal_errors,
+            exc,
+        )
 
     def set_pii(self, model: str, version: int, columns: Collection[str]) -> None:
         """Treat ``columns`` of ``model@version``'s inputs as PII from the next flush on."""
@@ -263,7 +418,11 @@ class PredictionLogger:
                 pending, self._buffer = self._buffer, []
                 self._buffered = 0
                 pii = dict(self._pii)
+                if self._journal is not None:
+                    self._journal.rotate()
             if not pending:
+                # Every row of the retired journals is in a segment or counted dropped.
+                self._settle_journal()
                 return 0
             written = 0
             failed: list[PredictionRecord] = []
@@ -301,7 +460,17 @@ class PredictionLogger:
                     self._counts["segments"] += 1
             if failed:
                 self._requeue(failed)
+            else:
+                self._settle_journal()
             return written
+
+    def _settle_journal(self) -> None:
+        if self._journal is None:
+            return
+        try:
+            self._journal.settle()
+        except OSError as exc:  # a journal left behind is replayed, without duplicates
+            _log.warning("prediction log: cannot delete a written journal file: %s", exc)
 
     def _encode(
         self, records: list[PredictionRecord], pii_columns: frozenset[str]
@@ -382,8 +551,108 @@ class PredictionLogger:
             left, self._buffer = self._buffered, []
             self._buffered = 0
             self._counts["dropped_rows"] += left
+        kept = self._journal.close() if self._journal is not None else 0
         if left:
-            _log.error("prediction log: %d rows dropped at close: the sink kept failing", left)
+            _log.error(
+                "prediction log: %d rows dropped at close: the sink kept failing%s",
+                left,
+                f"; {kept} journal file(s) keep them for the next start" if kept else "",
+            )
+
+    # -- recovery ----------------------------------------------------------------------
+
+    def recover(
+        self,
+        logged: LoggedRows | None = None,
+        signature: Callable[[str, int], Signature | None] | None = None,
+    ) -> Recovery:
+        """Replay the journal files other processes left behind (see the module docs):
+        write their rows as segments through the sink, then delete them. ``logged`` says
+        what the log already holds, so that no row is written twice; without it every
+        row is written. ``signature`` gives a version's signature, so that replayed inputs
+        get the types serving gave them. Files whose writer still runs are left to it; a
+        file whose rows the sink refuses stays for the next attempt. Call it before
+        serving."""
+        if self._journal is None:
+            return Recovery()
+        totals = dict.fromkeys(("files", "rows", "duplicate_rows", "torn_lines", "failed_files"), 0)
+        for claimed in self._journal.orphans():
+            with claimed:
+                try:
+                    entries, torn = _read_journal(claimed.data)
+                    totals["torn_lines"] += torn
+                    rows, duplicates = self._replay(entries, logged, signature)
+                except Exception as exc:
+                    totals["failed_files"] += 1
+                    _log.error(
+                        "prediction log: cannot replay journal %s, kept for the next start: %s",
+                        claimed.path.name,
+                        exc,
+                    )
+                    continue
+                claimed.delete()
+                totals["files"] += 1
+                totals["rows"] += rows
+                totals["duplicate_rows"] += duplicates
+        recovery = Recovery(**totals)
+        if recovery.files or recovery.failed_files:
+            _log.warning(
+                "prediction log: replayed %d journal file(s) of stopped processes: %d rows "
+                "logged, %d already in the log, %d torn lines skipped, %d file(s) kept",
+                recovery.files,
+                recovery.rows,
+                recovery.duplicate_rows,
+                recovery.torn_lines,
+                recovery.failed_files,
+            )
+        return recovery
+
+    def _replay(
+        self,
+        entries: list[_JournalEntry],
+        logged: LoggedRows | None,
+        signature_of: Callable[[str, int], Signature | None] | None,
+    ) -> tuple[int, int]:
+        """Write ``entries`` not yet in the log; (rows written, rows already there)."""
+        written = duplicates = 0
+        groups: dict[tuple[str, int], list[_JournalEntry]] = {}
+        for entry in entries:
+            groups.setdefault((entry.model, entry.version), []).append(entry)
+        for (model, version), group in groups.items():
+            if logged is not None:
+                first = min(entry.at for entry in group)
+                last = max(entry.at for entry in group)
+                known = _logged_keys(logged(model, version, first, last))
+                fresh = [entry for entry in group if entry.key not in known]
+                duplicates += sum(entry.rows for entry in group) - sum(e.rows for e in fresh)
+                group = fresh
+            if not group:
+                continue
+            signature = signature_of(model, version) if signature_of is not None else None
+            for chunk in _chunks(group, self.segment_rows):
+                hashed = frozenset(
+                    name
+                    for entry in chunk
+                    for name, kind in entry.dtypes.items()
+                    if kind == _PII_DTYPE
+                )
+                parquet = _encode_table(
+                    chunk,
+                    _entries_frame(chunk, signature),
+                    [output for entry in chunk for output in entry.outputs],
+                    hashed=hashed,
+                )
+                rows = sum(entry.rows for entry in chunk)
+                self._write(
+                    model,
+                    version,
+                    parquet,
+                    rows,
+                    min(entry.at for entry in chunk),
+                    max(entry.at for entry in chunk),
+                )
+                written += rows
+        return written, duplicates
 
     def __enter__(self) -> PredictionLogger:
         self.start()
@@ -404,27 +673,423 @@ class PredictionLogger:
         return frozenset(columns)
 
 
-def _chunks(records: list[PredictionRecord], limit: int) -> Iterable[list[PredictionRecord]]:
+class _Head(Protocol):
+    """What a segment needs of a request besides its inputs and outputs."""
+
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def trained_on(self) -> tuple[str, ...]: ...
+    @property
+    def protocol(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def rows(self) -> int: ...
+
+
+_H = TypeVar("_H", bound=_Head)
+
+
+def _chunks(records: list[_H], limit: int) -> Iterable[list[_H]]:
     """Records grouped by (model, version) in arrival order, in chunks of about ``limit``
     rows (whole records)."""
-    groups: dict[tuple[str, int], list[PredictionRecord]] = {}
+    groups: dict[tuple[str, int], list[_H]] = {}
     for record in records:
         groups.setdefault((record.model, record.version), []).append(record)
     for group in groups.values():
-        chunk: list[PredictionRecord] = []
+        chunk: list[_H] = []
         rows = 0
         for record in group:
-            if chunk and rows + len(record.inputs) > limit:
+            if chunk and rows + record.rows > limit:
                 yield chunk
                 chunk, rows = [], 0
             chunk.append(record)
-            rows += len(record.inputs)
+            rows += record.rows
         if chunk:
             yield chunk
 
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# -- the journal ---------------------------------------------------------------------------
+
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+@dataclass(eq=False)
+class _JournalFile:
+    path: Path
+    fd: int
+
+
+class _Journal:
+    """The journal files of one logger: the one being appended to, and those retired by
+    a flush whose rows may not all be in segments yet. Each is held open and locked
+    until it is deleted (or the process ends).
+
+    ``append`` and ``rotate`` run under the logger's lock; ``rotate`` and ``settle``
+    under its flush lock; ``close`` once the writer thread has stopped."""
+
+    def __init__(self, directory: Path, *, fsync: bool) -> None:
+        self.directory = directory
+        self.fsync = fsync
+        self._current: _JournalFile | None = None
+        self._retired: list[_JournalFile] = []
+        self._mine: set[str] = set()
+
+    def append(self, line: bytes) -> None:
+        if self._current is None:
+            self._current = self._open()
+        fd = self._current.fd
+        view = memoryview(line)
+        while view:
+            view = view[os.write(fd, view) :]
+        if self.fsync:
+            _fdatasync(fd)
+
+    def _open(self) -> _JournalFile:
+        """A new journal file, locked before it gets its visible name (so a recovering
+        process never claims a file whose writer is alive)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"{os.getpid()}-{uuid.uuid4().hex}{JOURNAL_SUFFIX}"
+        staging = self.directory / f".{name}.new"
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | _CLOEXEC, 0o600)
+        try:
+            if not _try_lock(fd, staging):
+                raise OSError(f"cannot lock the new journal file {staging}")
+            path = self.directory / name
+            os.rename(staging, path)
+            if self.fsync:
+                _fsync_directory(self.directory)
+        except BaseException:
+            os.close(fd)
+            staging.unlink(missing_ok=True)
+            raise
+        self._mine.add(name)
+        return _JournalFile(path, fd)
+
+    def rotate(self) -> None:
+        """Later lines go to a new file; the current one waits for ``settle``."""
+        if self._current is not None:
+            self._retired.append(self._current)
+            self._current = None
+
+    def settle(self) -> None:
+        """Delete the retired files: every row in them is in a segment."""
+        while self._retired:
+            file = self._retired[0]
+            file.path.unlink(missing_ok=True)  # still locked: nobody else claims it meanwhile
+            os.close(file.fd)
+            self._mine.discard(file.path.name)
+            self._retired.pop(0)
+
+    def close(self) -> int:
+        """Let go of every file (their rows were not all written: they stay for the next
+        start to replay); returns how many were kept."""
+        self.rotate()
+        kept = len(self._retired)
+        for file in self._retired:
+            os.close(file.fd)
+        self._retired = []
+        return kept
+
+    def orphans(self) -> Iterable[_Claimed]:
+        """The journal files of processes that are gone, each claimed (locked) in turn."""
+        try:
+            paths = sorted(self.directory.iterdir())
+        except FileNotFoundError:
+            return
+        for path in paths:
+            if path.name in self._mine:
+                continue
+            stale_staging = path.name.startswith(".") and path.name.endswith(".new")
+            if not path.name.endswith(JOURNAL_SUFFIX) and not stale_staging:
+                continue
+            claimed = _claim(path)
+            if claimed is None:
+                continue
+            if stale_staging:  # a writer died between creating and naming it: empty
+                with claimed:
+                    claimed.delete()
+                continue
+            yield claimed
+
+
+@dataclass(eq=False)
+class _Claimed:
+    """A journal file of a stopped process, locked by this one until closed."""
+
+    path: Path
+    fd: int
+    data: bytes
+
+    def delete(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> _Claimed:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        os.close(self.fd)
+
+
+def _claim(path: Path) -> _Claimed | None:
+    """``path`` locked and read, or None when its writer still holds it or it is gone."""
+    try:
+        fd = os.open(path, os.O_RDWR | _CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        if not _try_lock(fd, path):
+            os.close(fd)
+            return None
+        # Deleted (and perhaps replaced) between the open and the lock: not ours to take.
+        opened = os.fstat(fd)
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            os.close(fd)
+            return None
+        if (opened.st_dev, opened.st_ino) != (now.st_dev, now.st_ino):
+            os.close(fd)
+            return None
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+    except BaseException:
+        os.close(fd)
+        raise
+    return _Claimed(path, fd, b"".join(chunks))
+
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _try_lock(fd: int, path: Path) -> bool:
+    """Take the exclusive lock of an open journal file without waiting."""
+    if sys.platform == "win32":  # pragma: no cover - no flock: tell the writer by its pid
+        pid_text = path.name.lstrip(".").split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            return True
+        try:
+            os.kill(int(pid_text), 0)
+        except OSError:
+            return True
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _fdatasync(fd: int) -> None:
+    sync = getattr(os, "fdatasync", os.fsync)
+    sync(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # not every platform opens folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since the epoch (a time as the segments keep it)."""
+    return int((_utc(value) - _EPOCH) // timedelta(microseconds=1))
+
+
+def _journal_values(series: pd.Series) -> tuple[str, Any]:
+    """A column's dtype and its values as orjson writes them (NumPy numbers as they are,
+    anything else as Python objects with None for missing values)."""
+    dtype = str(series.dtype)
+    if isinstance(series.dtype, np.dtype) and series.dtype.kind in "biuf":
+        return dtype, series.to_numpy()
+    objects = series.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(objects)
+    if missing.any():
+        objects[missing] = None
+    return dtype, objects.tolist()
+
+
+def _journal_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+@dataclass(frozen=True, eq=False)
+class _JournalEntry:
+    """One journal line read back. ``columns`` are the request's validated columns
+    (``from_request``) or a frame's columns with their ``dtypes``; a column whose dtype is
+    ``pii`` holds hashed or redacted values."""
+
+    request_id: str
+    at: datetime
+    model: str
+    version: int
+    trained_on: tuple[str, ...]
+    protocol: str
+    role: str
+    latency_ms: float
+    rows: int
+    dtypes: dict[str, str]
+    columns: dict[str, list[Any]]
+    outputs: list[Any]
+    from_request: bool
+    key: tuple[str, str, int]
+
+    @classmethod
+    def from_json(cls, raw: Any) -> _JournalEntry:
+        micros = int(raw["at"])
+        rows = int(raw["n"])
+        from_request = "b" in raw
+        columns = {str(k): list(v) for k, v in dict(raw["b" if from_request else "c"]).items()}
+        if from_request:
+            hashed = {str(name) for name in raw.get("h", ())}
+            dtypes = {name: _PII_DTYPE if name in hashed else "" for name in columns}
+        else:
+            dtypes = {str(k): str(v) for k, v in dict(raw["d"]).items()}
+        outputs = list(raw["o"])
+        if rows < 1 or len(outputs) != rows or any(len(v) != rows for v in columns.values()):
+            raise ValueError("the line's columns and outputs do not have its rows")
+        return cls(
+            request_id=str(raw["id"]),
+            at=_EPOCH + timedelta(microseconds=micros),
+            model=str(raw["m"]),
+            version=int(raw["v"]),
+            trained_on=tuple(str(item) for item in raw["t"]),
+            protocol=str(raw["p"]),
+            role=str(raw["r"]),
+            latency_ms=float(raw["l"]),
+            rows=rows,
+            dtypes=dtypes,
+            columns=columns,
+            outputs=outputs,
+            from_request=from_request,
+            key=(str(raw["id"]), str(raw["r"]), micros),
+        )
+
+
+def _read_journal(data: bytes) -> tuple[list[_JournalEntry], int]:
+    """The entries of a journal file, and how many lines could not be read."""
+    entries: list[_JournalEntry] = []
+    torn = 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            entries.append(_JournalEntry.from_json(orjson.loads(line)))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+            torn += 1
+    return entries, torn
+
+
+def _entries_frame(
+    entries: list[_JournalEntry], signature: Signature | None
+) -> pd.DataFrame | None:
+    """The input rows of ``entries``, in order, in the dtypes they were served with:
+    request columns go through the version's ``signature`` as a request's do (without
+    it their dtypes are inferred); a frame's columns get back their logged dtypes."""
+    if signature is not None and all(entry.from_request for entry in entries):
+        batches = [_request_batch(entry, signature) for entry in entries]
+        try:
+            frame = to_frame(batches, signature)
+        except (TypeError, ValueError):  # requests that were never batched together
+            frame = pd.concat([to_frame([b], signature) for b in batches], ignore_index=True)
+        for name in {n for e in entries for n, kind in e.dtypes.items() if kind == _PII_DTYPE}:
+            hashes = [v for e in entries for v in e.columns.get(name, [None] * e.rows)]
+            frame[name] = pd.Series(hashes, dtype=object, index=frame.index)
+        return frame
+    dtypes: dict[str, str] = {}
+    for entry in entries:
+        for name, dtype in entry.dtypes.items():
+            dtypes.setdefault(name, dtype)
+    if not dtypes:
+        return None
+    data: dict[str, pd.Series] = {}
+    for name, dtype in dtypes.items():
+        values: list[Any] = []
+        for entry in entries:
+            column = entry.columns.get(name)
+            values.extend(column if column is not None else [None] * entry.rows)
+        data[name] = _restore(values, dtype)
+    return pd.DataFrame(data)
+
+
+def _request_batch(entry: _JournalEntry, signature: Signature) -> InputBatch:
+    """A journaled request's columns in the representation validation gives them (see
+    :mod:`pathtolive.serving.validation`); hashed PII columns are left null here."""
+    columns: dict[str, Any] = {}
+    for spec in signature.inputs:
+        values = entry.columns.get(spec.name)
+        if values is None or entry.dtypes.get(spec.name) == _PII_DTYPE:
+            values = [None] * entry.rows
+        if spec.type == "float":
+            columns[spec.name] = np.array(
+                [math.nan if v is None else v for v in values], dtype=np.float64
+            )
+        elif spec.type in ("integer", "boolean"):
+            columns[spec.name] = (
+                values
+                if None in values
+                else np.array(values, dtype=np.int64 if spec.type == "integer" else np.bool_)
+            )
+        elif spec.type == "datetime":
+            columns[spec.name] = [None if v is None else datetime.fromisoformat(v) for v in values]
+        else:
+            columns[spec.name] = values
+    return InputBatch(columns, entry.rows)
+
+
+def _restore(values: list[Any], dtype: str) -> pd.Series:
+    if dtype in (_PII_DTYPE, "category"):
+        return pd.Series(values, dtype=object)
+    if not dtype:
+        return pd.Series(values)
+    try:
+        if dtype.startswith("datetime64"):
+            parsed = pd.to_datetime(pd.Series(values, dtype=object), utc="," in dtype)
+            return parsed.astype(pd.api.types.pandas_dtype(dtype))
+        return pd.Series(values, dtype=dtype)
+    except Exception:  # a dtype this pandas cannot rebuild: the values as they are
+        return pd.Series(values, dtype=object)
+
+
+def _logged_keys(frame: pd.DataFrame) -> set[tuple[str, str, int]]:
+    """(request id, role, microseconds) of every row of a frame of the log."""
+    if frame is None or len(frame) == 0:
+        return set()
+    at = pd.to_datetime(frame["at"], utc=True)
+    micros = ((at - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)).astype("int64")
+    return set(
+        zip(
+            frame["request_id"].astype(str).tolist(),
+            frame["role"].astype(str).tolist(),
+            micros.tolist(),
+            strict=True,
+        )
+    )
 
 
 # -- encoding ------------------------------------------------------------------------------
@@ -438,7 +1103,26 @@ def encode_segment(
     salt: bytes = b"",
 ) -> bytes:
     """One Parquet file (zstd) of ``records`` (see the module docs for its columns)."""
-    sizes = [len(record.inputs) for record in records]
+    frame = pd.concat([r.inputs for r in records], ignore_index=True) if records else None
+    outputs = [output for record in records for output in record.outputs]
+    return _encode_table(
+        records, frame, outputs, pii_columns=pii_columns, pii_mode=pii_mode, salt=salt
+    )
+
+
+def _encode_table(
+    records: Sequence[_Head],
+    frame: pd.DataFrame | None,
+    outputs: list[Any],
+    *,
+    pii_columns: Collection[str] = (),
+    pii_mode: PiiMode = "hash",
+    salt: bytes = b"",
+    hashed: Collection[str] = (),
+) -> bytes:
+    """The segment of ``records`` whose input rows, in order, are ``frame``. Columns in
+    ``hashed`` hold values already hashed or redacted (replayed from a journal)."""
+    sizes = [record.rows for record in records]
     total = sum(sizes)
     arrays: dict[str, pa.Array] = {
         "request_id": pa.array(
@@ -468,15 +1152,19 @@ def encode_segment(
     )
     columns = [arrays[name] for name in FIXED_COLUMNS]
     names = list(FIXED_COLUMNS)
-    frame = pd.concat([r.inputs for r in records], ignore_index=True) if records else None
     if frame is not None:
         for column in frame.columns:
             names.append(f"{INPUT_PREFIX}{column}")
-            if column in pii_columns:
+            if column in hashed:
+                columns.append(
+                    pa.array(
+                        [None if _missing(v) else str(v) for v in frame[column]], type=pa.string()
+                    )
+                )
+            elif column in pii_columns:
                 columns.append(_pii_array(frame[column], pii_mode, salt))
             else:
                 columns.append(_input_array(frame[column]))
-    outputs = [output for record in records for output in record.outputs]
     names.extend(OUTPUT_COLUMNS)
     columns.extend(_probability_columns(outputs) or _output_columns(outputs))
     table = pa.Table.from_arrays(columns, names=names)

@@ -46,6 +46,12 @@ class ServeSettings:
     log_sample: float = 1.0
     log_buffer_rows: int = 200_000
     log_flush_seconds: float = 5.0
+    log_journal: bool = True
+    """Journal every logged prediction to ``.pathtolive/journal/`` before answering, so
+    that a crashed server's unflushed rows are written at its next start."""
+    log_fsync: bool = False
+    """Also flush each journal line to the disk (survives a power cut, not only a crash;
+    costs one fdatasync per request)."""
     pii: PiiMode = "hash"
     pii_columns: tuple[str, ...] = ()
     """Columns to treat as PII besides those the training data's schema tags ``pii``."""
@@ -119,7 +125,7 @@ def _check(settings: ServeSettings) -> None:
         fail("unseen_categories", "use 'reject' or 'allow'")
     if settings.pii not in ("hash", "redact"):
         fail("pii", "use 'hash' or 'redact'")
-    for name in ("batching", "log_predictions"):
+    for name in ("batching", "log_predictions", "log_journal", "log_fsync"):
         if not isinstance(getattr(settings, name), bool):
             fail(name, "must be true or false")
     auth: object = settings.auth  # a value from the TOML file, whatever its declared type

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from pathtolive.serving.protocols import Prediction
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
@@ -18,6 +17,7 @@ from pathtolive.errors import ConfigError
 from pathtolive.registry.signature import infer_signature
 from pathtolive.serving.batching import Gauge, MicroBatcher
 from pathtolive.serving.deployment import Deployment
+from pathtolive.serving.protocols import Prediction
 from pathtolive.serving.settings import ServeSettings, is_loopback, serve_settings
 from pathtolive.serving.validation import validate_records
 
