@@ -105,7 +105,7 @@ def test_prediction_segments_round_trip_and_filter_by_version_and_time(
 ) -> None:
     hour = timedelta(hours=1)
     with store.write() as session:
-        first = session.insert_prediction_segment(
+        first_id = session.insert_prediction_segment(
             "risk",
             1,
             digest="a" * 64,
@@ -114,7 +114,7 @@ def test_prediction_segments_round_trip_and_filter_by_version_and_time(
             last_at=NOW + hour,
             created_at=NOW + hour,
         )
-        second = session.insert_prediction_segment(
+        second_id = session.insert_prediction_segment(
             "risk",
             2,
             digest="b" * 64,
@@ -132,12 +132,12 @@ def test_prediction_segments_round_trip_and_filter_by_version_and_time(
             last_at=NOW,
             created_at=NOW,
         )
-    assert second > first
+    assert second_id > first_id
     with store.read() as session:
         every = session.list_prediction_segments("risk")
         assert [(s.segment_id, s.version, s.rows) for s in every] == [
-            (first, 1, 10),
-            (second, 2, 20),
+            (first_id, 1, 10),
+            (second_id, 2, 20),
         ]
         segment = every[0]
         assert (segment.model, segment.artifact_digest, segment.ref) == ("risk", "a" * 64, "risk@1")

@@ -140,7 +140,7 @@ class GarageData:
         return chosen.reset_index(drop=True)
 
 
-def simulate(*, garages: int = 600, seed: int = 0) -> GarageData:
+def simulate(*, garages: int = 1000, seed: int = 0) -> GarageData:
     """Twenty months (2023-01 to 2024-08) of ``garages`` garages, and from
     :data:`CHANGE_MONTH` the new region's garages (an extra 15%), drawn from ``seed``."""
     if garages < 20:
@@ -282,6 +282,7 @@ def _month(
             TARGET: high_risk.astype(np.int64),
         }
     )
+    # The one piece of state a month leaves to the next: the inspection clock.
     inspected = high_risk | (rng.random(count) < 0.05)
     garages["months_since_inspection"] = np.where(inspected, 0, since + 1)
     return frame
