@@ -24,7 +24,9 @@ from tests.support.serving import (
     stop_server,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
+# No xdist group: each worker starts its own server for the module-scoped fixture, so
+# these tests spread over the workers instead of queueing on one.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
