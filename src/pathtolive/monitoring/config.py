@@ -126,7 +126,7 @@ class MonitoringConfig:
 @dataclass(frozen=True)
 class RetrainConfig:
     """What the controller does for a model: run ``pipeline`` on the latest version of
-    ``dataset`` (passed as the pipeline's ``parameter``, by default the dataset's name),
+    ``dataset`` (passed as the pipeline's ``parameter``; by default to its one data parameter),
     register the result under the model's name and promote it to ``alias`` through the
     gates and the alias's policy, when one of the ``on`` triggers fires. ``schedule`` is
     cron syntax (minute hour day-of-month month day-of-week)."""

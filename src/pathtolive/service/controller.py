@@ -496,7 +496,8 @@ def _release(
             result = run_service.run_pipeline(
                 ctx,
                 config.pipeline,
-                data={config.parameter or config.dataset: data},
+                # Without a named parameter: the pipeline's one data parameter.
+                data=data if config.parameter is None else {config.parameter: data},
                 params=dict(config.params),
                 register=trigger.model,
             )

@@ -51,7 +51,7 @@ live = "{policy}"
 [models.risk-model.retrain]
 pipeline = "{pipeline}"
 dataset = "cancer"
-parameter = "data"
+{parameter}
 on = {on}
 params = {{ n_estimators = 20 }}
 {schedule}
@@ -126,6 +126,7 @@ def make_setup(
         on: str = '["new_data"]',
         schedule: str = "",
         pipeline: str = "risk",
+        parameter: str | None = "data",
     ) -> Setup:
         root = tmp_path / "ws"
         # In the environment rather than as an argument: the gates' clean-process probe
@@ -136,7 +137,14 @@ def make_setup(
         config = root / "pathtolive.toml"
         config.write_text(
             config.read_text()
-            + CONFIG.format(policy=policy, floor=floor, on=on, schedule=schedule, pipeline=pipeline)
+            + CONFIG.format(
+                policy=policy,
+                floor=floor,
+                on=on,
+                schedule=schedule,
+                pipeline=pipeline,
+                parameter="" if parameter is None else f"parameter = {parameter!r}",
+            )
         )
         ctx = open_workspace(root, environ=environ)
         made.append(ctx)
@@ -391,6 +399,23 @@ def test_new_data_is_released_under_the_policy(
     # Nothing more to do, and no second release for the same data.
     assert controller.run_once() == []
     assert setup.versions() == [1, 2]
+
+
+@_SQLITE_ONLY
+def test_without_a_named_parameter_the_data_goes_to_the_pipelines_one_data_parameter(
+    make_setup: Callable[..., Setup],
+) -> None:
+    # The dataset is "cancer", the pipeline's parameter "data": no name in common.
+    setup = make_setup(policy="approval", parameter=None)
+    setup.add_data()
+    [handled] = Controller(setup.ctx, holder="c1").run_once()
+    assert handled.status == "done", handled.error
+    assert handled.model_version == 1
+    version = model_service.model_version(setup.ctx, "risk-model@1")
+    with setup.ctx.metadata.read() as session:
+        stored = session.get_run(version.run_id)
+    assert stored is not None
+    assert stored.inputs == {"data": "cancer@1"}
 
 
 @pytest.mark.slow
