@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pathtolive import env
+from pathtolive.config import WORKSPACE_FILE, load_settings
 from pathtolive.errors import ERROR_CLASSES, PathToLiveError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -36,3 +37,30 @@ def test_every_environment_variable_is_documented() -> None:
     text = README.read_text(encoding="utf-8")
     for name in env.ENVIRONMENT_VARIABLES:
         assert f"`{name}`" in text
+
+
+def _section(title: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_configuration_example_is_a_valid_workspace_file(tmp_path: Path) -> None:
+    (block,) = re.findall(r"```toml\n(.*?)```", _section("Configuration"), re.S)
+    (tmp_path / WORKSPACE_FILE).write_text(block)
+    settings = load_settings(tmp_path, environ={})
+    assert settings.metadata_url == f"sqlite:///{tmp_path / '.pathtolive' / 'meta.db'}"
+    assert settings.artifact_url == ".pathtolive"
+    loans = settings.dataset("loans")
+    assert loans.policy == "strict"
+    assert loans.max_categories == 50
+    assert loans.tags == {"at_risk": ("target",), "loan_id": ("id",), "email": ("pii",)}
+
+
+def test_the_two_commands_are_make_targets() -> None:
+    (block,) = re.findall(r"```sh\n(.*?)```", _section("Two commands"), re.S)
+    targets = [line.split()[1] for line in block.splitlines() if line.startswith("make ")]
+    assert targets == ["demo", "test"]
+    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+    for target in targets:
+        assert re.search(rf"^{target}:", makefile, re.M), f"Makefile has no {target} target"
