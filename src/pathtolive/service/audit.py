@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 from pathtolive.audit import ChainReport, verify_chain
 from pathtolive.auth import Permission
 from pathtolive.entities import AuditEvent
@@ -32,4 +34,7 @@ def verify_audit(ctx: ServiceContext) -> ChainReport:
     """Walk the whole chain; the report names the first event that does not hold."""
     ctx.require(Permission.READ, "verify the audit log")
     with ctx.metadata.read() as session:
-        return verify_chain(session.iter_audit_events(), session.audit_head())
+        head = session.audit_head()
+        # Closed when the walk stops at the first broken link, before the transaction ends.
+        with closing(session.iter_audit_events()) as events:
+            return verify_chain(events, head)

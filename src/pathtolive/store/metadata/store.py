@@ -9,7 +9,7 @@ together or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -464,7 +464,7 @@ class MetadataSession(
         after_seq: int = 0,
         newest_first: bool = False,
         limit: int | None = None,
-    ) -> Iterator[AuditEvent]:
+    ) -> Generator[AuditEvent, None, None]:
         query = select(t.audit_events).where(t.audit_events.c.seq > after_seq)
         if subject is not None:
             query = query.where(t.audit_events.c.subject.startswith(subject, autoescape=True))
@@ -476,17 +476,21 @@ class MetadataSession(
         query = query.order_by(order)
         if limit is not None:
             query = query.limit(limit)
-        for row in self.connection.execute(query.execution_options(yield_per=1000)):
-            yield AuditEvent(
-                seq=int(row.seq),
-                time=row.time,
-                actor=row.actor,
-                action=row.action,
-                subject=row.subject,
-                details=json.loads(row.details_json),
-                prev_hash=row.prev_hash,
-                hash=row.hash,
-            )
+        result = self.connection.execute(query.execution_options(yield_per=1000))
+        # Closed also when the caller stops early (the generator is closed): a reader
+        # that found what it looked for leaves no server-side cursor open.
+        with result:
+            for row in result:
+                yield AuditEvent(
+                    seq=int(row.seq),
+                    time=row.time,
+                    actor=row.actor,
+                    action=row.action,
+                    subject=row.subject,
+                    details=json.loads(row.details_json),
+                    prev_hash=row.prev_hash,
+                    hash=row.hash,
+                )
 
     # -- tokens ------------------------------------------------------------------------
 
