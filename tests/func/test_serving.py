@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import threading
 from collections import Counter
 from pathlib import Path
@@ -462,7 +463,10 @@ def test_auth_needs_a_token_with_the_right_role(tmp_path: Path) -> None:
     assert [(f.request_id, f.actor) for f in kept] == [(label["request_id"], "scientist-bot")]
 
 
-def test_logging_survives_a_clean_shutdown_with_pii_hashed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_logging_survives_a_clean_shutdown_with_pii_hashed(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     served = make_served_workspace(tmp_path / "ws")
     (served.root / "pathtolive.toml").write_text(
         (served.root / "pathtolive.toml").read_text()
@@ -476,8 +480,8 @@ def test_logging_survives_a_clean_shutdown_with_pii_hashed(tmp_path: Path) -> No
                 json={"instances": records(rows.iloc[start : start + 5])},
             )
             assert response.status_code == 200
-        code = stop_server(server)
-    assert code == 0
+        code = stop_server(server, stop)
+    assert code == 0  # a graceful stop, also by SIGTERM (a supervisor's stop)
     log = _log(served.root, "risk")
     assert len(log) == 50  # nothing was flushed before the shutdown, and nothing lost
     assert log["trained_on"].unique().tolist() == ["risk-data@1"]

@@ -154,9 +154,9 @@ def running_server(
         stop_server(server)
 
 
-def stop_server(server: RunningServer) -> int:
+def stop_server(server: RunningServer, stop: signal.Signals = signal.SIGINT) -> int:
     if server.process.poll() is None:
-        server.process.send_signal(signal.SIGINT)
+        server.process.send_signal(stop)
         try:
             server.process.wait(60)
         except subprocess.TimeoutExpired:

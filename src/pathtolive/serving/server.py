@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 
+import uvicorn
 from fastapi import FastAPI
 
 from pathtolive import env
@@ -19,8 +23,6 @@ __all__ = ["run_server", "worker_app"]
 def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
     """Serve until interrupted (Ctrl-C or SIGTERM stop it cleanly: requests in flight
     finish, the prediction log is flushed, the stop is audited)."""
-    import uvicorn
-
     common = {
         "host": settings.host,
         "port": settings.port,
@@ -30,7 +32,8 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
         "timeout_graceful_shutdown": 30,
     }
     if settings.workers == 1:
-        uvicorn.run(create_app(ctx, settings), **common)  # type: ignore[arg-type]
+        config = uvicorn.Config(create_app(ctx, settings), **common)  # type: ignore[arg-type]
+        GracefulServer(config).run()
         return
     # Worker processes import the app by name, so the settings travel in the environment.
     os.environ[env.WORKSPACE] = str(ctx.settings.root)
@@ -45,6 +48,26 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
         workers=settings.workers,
         **common,  # type: ignore[arg-type]
     )
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, except that a stop by SIGTERM or SIGINT, once graceful, ends
+    with exit status 0. uvicorn raises the signal again after shutting down, so a
+    supervisor would see a process killed by SIGTERM although nothing was lost (its
+    multi-worker supervisor exits 0 already)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 def worker_app(environ: Mapping[str, str] | None = None) -> FastAPI:
