@@ -121,7 +121,7 @@ class Run:
     run_id: str
     kind: str  # "pipeline" | "notebook" | "import"
     pipeline: str | None
-    status: str  # "running" | "succeeded" | "failed" | "cancelled"
+    status: str  # "running" | "succeeded" | "failed" | "cancelled" ("failed" also when lost)
     actor: str
     started_at: datetime
     finished_at: datetime | None
@@ -136,6 +136,8 @@ class Run:
     graph: dict[str, Any] | None = None
     error: str | None = None
     reproduces: str | None = None
+    heartbeat_at: datetime | None = None
+    """When the process running it last said it was alive (pipeline runs)."""
 
 
 @dataclass(frozen=True)

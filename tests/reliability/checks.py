@@ -16,7 +16,8 @@ What "consistent" means here, after any process was killed at any moment:
 Leftovers that are allowed, and reported rather than refused: temporary files under the
 store's ``tmp/`` (cleaned by ``clean_temporary``), an object no row names yet (a writer
 killed after publishing the object, before committing its row: the next identical write
-reuses it), and a run row left ``running`` by a killed process.
+reuses it), and a run row left ``running`` by a killed process (until its heartbeat is
+older than ``LOST_AFTER``; then the next writer that looks marks it failed).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ probe of a promotion) dies with it."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from sklearn.datasets import load_breast_cancer
 
 from pathtolive import Workspace
 from pathtolive.service.promotion import list_promotions, promote
+from pathtolive.service.runs import LOST_AFTER, reap_lost_runs
 from tests.reliability.checks import (
     check_store,
     group_runs,
@@ -87,6 +89,7 @@ def test_a_killed_data_add_leaves_nothing_half_done(tmp_path: Path) -> None:
 
 WAITING = """
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from sklearn.tree import DecisionTreeClassifier
@@ -132,14 +135,23 @@ def test_a_killed_run_registers_nothing_and_can_run_again(tmp_path: Path) -> Non
     with Workspace.open(root) as ws:
         assert ws.models() == []
         killed = ws.runs()
-    assert [r.status for r in killed] == ["running"]  # its process is gone; see the report
+    # Its process is gone, its heartbeat fresh: running, until LOST_AFTER has passed.
+    assert [r.status for r in killed] == ["running"]
+    with Workspace.open(root) as ws:
+        last = killed[0].heartbeat_at
+        assert last is not None
+        [lost] = reap_lost_runs(ws.context, now=last + LOST_AFTER + timedelta(seconds=1))
+    assert lost.run_id == killed[0].run_id
+    assert lost.status == "failed"
+    assert lost.error is not None
+    assert lost.error.startswith("lost:")
 
     (flags / "go").touch()
     with Workspace.open(root) as ws:
         ws.run("waiting", data="cancer@1", params={"flags": str(flags)}, register="waiter")
         assert ws.model("waiter@1").run_id != killed[0].run_id
         statuses = sorted(r.status for r in ws.runs())
-    assert statuses == ["running", "succeeded"]
+    assert statuses == ["failed", "succeeded"]
     final = check_store(root, environ)
     assert final.problems == []
     report_figures(

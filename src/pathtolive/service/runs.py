@@ -3,11 +3,14 @@ persist every step, metric and log as it happens; register the model; reproduce 
 
 from __future__ import annotations
 
+import logging
+import threading
 import traceback
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
 from typing import Any
 
 import pandas as pd
@@ -48,10 +51,21 @@ __all__ = [
     "RunResult",
     "get_run",
     "list_runs",
+    "reap_lost_runs",
     "reproduce_run",
     "run_details",
     "run_pipeline",
 ]
+
+
+_log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 10.0
+"""How often a running pipeline renews its run's heartbeat."""
+
+LOST_AFTER = timedelta(minutes=2)
+"""A running run whose heartbeat is older than this has lost its process (killed, or its
+machine went away): the next writer to look marks it failed."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,7 @@ def run_pipeline(
     actor = ctx.require(Permission.WRITE, "run pipelines")
     if register is not None:
         check_name(register, kind="model")
+    reap_lost_runs(ctx)
     pipeline = get_pipeline(ctx.settings.root, name)
     inputs = _bind_data(ctx, pipeline, data)
     if typed_params is not None:
@@ -185,6 +200,7 @@ def run_pipeline(
         reproduces,
     )
     sink = _Sink(ctx, run.run_id, bound)
+    heartbeat = _Heartbeat(ctx, run.run_id)
 
     def persist_step(step: StepRecord) -> None:
         with ctx.metadata.write() as session:
@@ -193,18 +209,19 @@ def run_pipeline(
             on_step(step)
 
     try:
-        outcome = execute(
-            pipeline,
-            data=datasets,
-            params=bound,
-            store=_Objects(ctx),
-            cache=_Cache(ctx),
-            sink=sink,
-            use_cache=use_cache,
-            on_step=persist_step,
-            echo=echo,
-            code_digest=code.pipelines_hash,
-        )
+        with heartbeat:
+            outcome = execute(
+                pipeline,
+                data=datasets,
+                params=bound,
+                store=_Objects(ctx),
+                cache=_Cache(ctx),
+                sink=sink,
+                use_cache=use_cache,
+                on_step=persist_step,
+                echo=echo,
+                code_digest=code.pipelines_hash,
+            )
         # A model no flavor can store fails the run here, before anything is registered.
         model_digest = _model_digest(outcome)
     except KeyboardInterrupt:
@@ -340,13 +357,14 @@ def _start_run(
     packages: Sequence[str],
     reproduces: str | None,
 ) -> Run:
+    started = datetime.now(UTC)
     run = Run(
         run_id=uuid.uuid4().hex,
         kind="pipeline",
         pipeline=pipeline.name,
         status="running",
         actor=actor.name,
-        started_at=datetime.now(UTC),
+        started_at=started,
         finished_at=None,
         code_commit=code.commit,
         code_dirty=code.dirty,
@@ -356,6 +374,7 @@ def _start_run(
         params=dict(params),
         inputs=dict(inputs),
         reproduces=reproduces,
+        heartbeat_at=started,
     )
     with ctx.metadata.write() as session:
         session.ensure_environment(
@@ -428,6 +447,7 @@ def _run_step(step: StepRecord) -> RunStep:
 def get_run(ctx: ServiceContext, run_id: str) -> Run:
     """A run by its id or an unambiguous prefix of it."""
     ctx.require(Permission.READ, "read runs")
+    _reap_if_allowed(ctx)
     with ctx.metadata.read() as session:
         run = session.get_run(run_id)
         if run is None:
@@ -452,8 +472,80 @@ def list_runs(
     limit: int = 50,
 ) -> list[Run]:
     ctx.require(Permission.READ, "read runs")
+    _reap_if_allowed(ctx)
     with ctx.metadata.read() as session:
         return session.list_runs(pipeline=pipeline, status=status, limit=limit)
+
+
+def reap_lost_runs(ctx: ServiceContext, *, now: datetime | None = None) -> list[Run]:
+    """Mark failed every running pipeline run whose heartbeat stopped more than
+    :data:`LOST_AFTER` before ``now``: its process was killed or its machine went away,
+    so it will never finish (and registered nothing). Returns the runs so marked."""
+    actor = ctx.require(Permission.WRITE, "mark lost runs")
+    now = datetime.now(UTC) if now is None else now
+    cutoff = now - LOST_AFTER
+    # A read first: the write lock only when there is something to mark.
+    with ctx.metadata.read() as session:
+        if not session.stale_runs(cutoff):
+            return []
+    lost: list[Run] = []
+    with ctx.metadata.write() as session:
+        for run in session.stale_runs(cutoff):
+            last = run.heartbeat_at or run.started_at
+            error = (
+                f"lost: its process stopped renewing the run's heartbeat at "
+                f"{last:%Y-%m-%d %H:%M:%S} UTC (killed, or its machine went away); "
+                "nothing was registered"
+            )
+            session.finish_run(run.run_id, status="failed", finished_at=now, error=error)
+            record(
+                session, actor, "run.failed", f"run:{run.run_id}", {"error": error, "lost": True}
+            )
+            stored = session.get_run(run.run_id)
+            assert stored is not None
+            lost.append(stored)
+    for run in lost:
+        _log.warning("run %s of %s: %s", run.run_id[:12], run.pipeline, run.error)
+    return lost
+
+
+def _reap_if_allowed(ctx: ServiceContext) -> None:
+    """Readers who may write mark lost runs as they look, so a list never shows a dead
+    run as running for long; a viewer sees the rows as they are."""
+    if ctx.actor().can(Permission.WRITE):
+        reap_lost_runs(ctx)
+
+
+class _Heartbeat:
+    """Renews a run's heartbeat from a daemon thread while its pipeline executes."""
+
+    def __init__(self, ctx: ServiceContext, run_id: str) -> None:
+        self._ctx = ctx
+        self._run_id = run_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"pathtolive-heartbeat-{run_id[:8]}", daemon=True
+        )
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with self._ctx.metadata.write() as session:
+                    session.beat_run(self._run_id, datetime.now(UTC))
+            except Exception:  # a busy or unreachable database: try again next beat
+                _log.warning("run %s: the heartbeat was not recorded", self._run_id[:12])
 
 
 @dataclass(frozen=True)

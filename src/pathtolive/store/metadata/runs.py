@@ -67,6 +67,7 @@ class RunQueries(Queries):
                 outputs_json=None if run.outputs is None else dumps(run.outputs),
                 error=run.error,
                 reproduces=run.reproduces,
+                heartbeat_at=run.heartbeat_at,
             )
         )
         if run.params:
@@ -106,6 +107,26 @@ class RunQueries(Queries):
         if graph is not None:
             values["graph_json"] = dumps(dict(graph))
         self.connection.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
+
+    def beat_run(self, run_id: str, at: datetime) -> bool:
+        """Renew a running run's heartbeat; False when the run is no longer running
+        (finished, or found lost by another process)."""
+        result = self.connection.execute(
+            update(t.runs)
+            .where(t.runs.c.run_id == run_id, t.runs.c.status == "running")
+            .values(heartbeat_at=at)
+        )
+        return bool(result.rowcount)
+
+    def stale_runs(self, before: datetime) -> list[Run]:
+        """Running runs whose last heartbeat (or start, without one) is before ``before``."""
+        last = func.coalesce(t.runs.c.heartbeat_at, t.runs.c.started_at)
+        query = (
+            select(t.runs)
+            .where(t.runs.c.status == "running", t.runs.c.kind == "pipeline", last < before)
+            .order_by(t.runs.c.started_at)
+        )
+        return [self._run(row) for row in self.connection.execute(query)]
 
     def add_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         if params:
@@ -177,6 +198,7 @@ class RunQueries(Queries):
             graph=None if row.graph_json is None else json.loads(row.graph_json),
             error=row.error,
             reproduces=row.reproduces,
+            heartbeat_at=utc_or_none(row.heartbeat_at),
         )
 
     def get_run(self, run_id: str) -> Run | None:

@@ -145,7 +145,10 @@ runs = Table(
     Column("outputs_json", Text, nullable=True),
     Column("error", Text, nullable=True),
     Column("reproduces", String(40), nullable=True),
+    # Renewed while a pipeline runs; a running run with an old one has lost its process.
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_status", "status"),
 )
 
 run_inputs = Table(

@@ -1,0 +1,27 @@
+"""Runs: a heartbeat, so a run whose process died (kill -9, a lost machine) is found.
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_runs_status", "runs", ["status"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_runs_status", table_name="runs")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("heartbeat_at")
