@@ -61,7 +61,12 @@ p-values below; the null rate moving by more than ``null_rate_change``). p-value
 thresholds are family-wise by default (``correction="bonferroni"``): a column's p-value
 is held against the threshold divided by the number of columns tested with that test,
 so that a comparison of many columns of unchanged data flags none with the probability
-the threshold says, not one per hundred columns. ``score`` is the PSI (0 without one),
+the threshold says, not one per hundred columns. A PSI above its threshold counts only
+when it is also above ``psi_noise`` (reported with it): the PSI that two samples of these
+sizes from one distribution exceed one time in a hundred. With the usual sizes (a
+training set against a window of hundreds of rows) that level is far below 0.2 and
+changes nothing; on a few dozen rows, or against a small reference such as a version's
+first outputs, it keeps sampling noise from passing for drift. ``score`` is the PSI (0 without one),
 and columns are ranked drifted first, then by score, then by name.
 """
 
@@ -111,6 +116,10 @@ __all__ = [
 
 SHARE_FLOOR = 1e-4
 """Smallest bin share in the PSI, so that an empty bin on either side stays finite."""
+
+NOISE_DRAWS = 1000
+NOISE_SEED = 20240601
+"""Draws and seed of the PSI's noise level (:func:`_psi_noise`)."""
 
 OTHER_LABEL = "(other)"
 """The label of the values outside a categorical profile's stored categories."""
@@ -302,7 +311,9 @@ def compare(
             "build it from the same reference profile"
         )
     sketches = current.sketches()
-    measured = [_measure(reference.column(sketch.name), sketch) for sketch in sketches]
+    measured = [
+        _measure(reference.column(sketch.name), sketch, thresholds.psi) for sketch in sketches
+    ]
     tested = {
         test: sum(1 for figures, *_ in measured if f"{test}_pvalue" in figures)
         for test in ("ks", "chi2")
@@ -384,7 +395,7 @@ def _profile_of(reference: pd.DataFrame | pa.Table | str | Path) -> Profile:
 
 
 def _measure(
-    column: ColumnProfile, sketch: ColumnSketch
+    column: ColumnProfile, sketch: ColumnSketch, psi_limit: float | None
 ) -> tuple[dict[str, float], Histogram, Histogram]:
     """The figures of one column, and both sides' histograms."""
     figures: dict[str, float] = {}
@@ -397,12 +408,12 @@ def _measure(
     if sketch.rows:
         figures["null_rate_current"] = sketch.missing / sketch.rows
     if sketch.kind == "numeric":
-        return _measure_numeric(column, sketch, figures)
-    return _measure_categorical(column, sketch, figures)
+        return _measure_numeric(column, sketch, figures, psi_limit)
+    return _measure_categorical(column, sketch, figures, psi_limit)
 
 
 def _measure_numeric(
-    column: ColumnProfile, sketch: ColumnSketch, figures: dict[str, float]
+    column: ColumnProfile, sketch: ColumnSketch, figures: dict[str, float], psi_limit: float | None
 ) -> tuple[dict[str, float], Histogram, Histogram]:
     stats = column.numeric
     assert stats is not None
@@ -411,7 +422,7 @@ def _measure_numeric(
     reference = np.asarray(stats.bin_counts, dtype=np.float64)
     current = sketch.counts.astype(np.float64)
     if reference.size and reference.sum() > 0 and current.sum() > 0:
-        figures["psi"] = _psi(reference, current)
+        _add_psi(figures, reference, current, psi_limit)
         figures["js"] = _js(reference, current)
     quantiles = np.asarray(stats.quantiles, dtype=np.float64)
     if quantiles.size == QUANTILE_POINTS and sketch.sample.size:
@@ -429,7 +440,7 @@ def _measure_numeric(
 
 
 def _measure_categorical(
-    column: ColumnProfile, sketch: ColumnSketch, figures: dict[str, float]
+    column: ColumnProfile, sketch: ColumnSketch, figures: dict[str, float], psi_limit: float | None
 ) -> tuple[dict[str, float], Histogram, Histogram]:
     stats = column.categorical
     assert stats is not None
@@ -439,7 +450,7 @@ def _measure_categorical(
     )
     current = sketch.counts.astype(np.float64)
     if reference.sum() > 0 and current.sum() > 0:
-        figures["psi"] = _psi(reference, current)
+        _add_psi(figures, reference, current, psi_limit)
         figures["js"] = _js(reference, current)
         chi2, pvalue = _chi2(reference, current)
         figures["chi2"] = chi2
@@ -458,6 +469,34 @@ def _shares(counts: FloatArray) -> tuple[float, ...]:
     if total <= 0:
         return tuple(0.0 for _ in counts)
     return tuple(float(value) for value in counts / total)
+
+
+def _add_psi(
+    figures: dict[str, float], reference: FloatArray, current: FloatArray, limit: float | None
+) -> None:
+    """``psi``, and ``psi_noise`` when the PSI is above ``limit``: whether chance alone
+    gives as much at these sizes decides whether it counts (see :func:`_psi_noise`)."""
+    figures["psi"] = _psi(reference, current)
+    if limit is not None and figures["psi"] > limit:
+        figures["psi_noise"] = _psi_noise(reference, current)
+
+
+def _psi_noise(reference: FloatArray, current: FloatArray) -> float:
+    """The PSI that two samples of these sizes from one distribution exceed one time in a
+    hundred: the 99th percentile over :data:`NOISE_DRAWS` pairs of multinomial draws
+    from the pooled shares (seeded: the same counts give the same figure). Large samples
+    make it small (it falls as ``1/n + 1/m``, the chi-square approximation of PSI); a
+    small window or reference makes it large, which is why a PSI above the threshold on
+    a few rows is not drift by itself."""
+    n, m = int(reference.sum()), int(current.sum())
+    pooled = (reference + current) / (n + m)
+    rng = np.random.default_rng(NOISE_SEED)
+    left = rng.multinomial(n, pooled, size=NOISE_DRAWS).astype(np.float64)
+    right = rng.multinomial(m, pooled, size=NOISE_DRAWS).astype(np.float64)
+    r = np.maximum(left / n, SHARE_FLOOR)
+    c = np.maximum(right / m, SHARE_FLOOR)
+    draws = np.sum((c - r) * np.log(c / r), axis=1)
+    return float(np.quantile(draws, 0.99))
 
 
 def _psi(reference: FloatArray, current: FloatArray) -> float:
@@ -572,8 +611,13 @@ def _verdict(
         limits.append(("unseen_share", "unseen share", thresholds.unseen_share))
     for key, label, limit in limits:
         value = figures.get(key)
-        if limit is not None and value is not None and value > limit:
+        if limit is None or value is None or value <= limit:
+            continue
+        noise = figures.get(f"{key}_noise")
+        if noise is None:
             reasons.append(f"{label} {value:.3g} > {limit:g}")
+        elif value > noise:
+            reasons.append(f"{label} {value:.3g} > {limit:g} and > {noise:.3g} (chance alone)")
     for test, limit in (("ks", thresholds.ks_pvalue), ("chi2", thresholds.chi2_pvalue)):
         pvalue = figures.get(f"{test}_pvalue")
         if pvalue is None:

@@ -207,7 +207,33 @@ def test_min_rows_keeps_figures_but_gives_no_verdict(reference: Profile) -> None
     age = result.feature("age")
     assert age.reasons == ("too few rows (50 < 100)",)
     assert age.figures["psi"] > 0.2
-    assert drift(reference, frame, min_rows=50).feature("age").drifted
+    assert drift(reference, frame, min_rows=50).feature("income").drifted
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_a_few_unchanged_rows_are_not_drift_however_high_their_psi(
+    reference: Profile, seed: int
+) -> None:
+    # Sixty rows from the reference's own distribution: on 10-20 bins their PSI is
+    # mostly sampling noise, and often above 0.2.
+    result = drift(reference, make_frame(60, seed=seed), min_rows=50)
+    noisy = [f for f in result.features if f.figures.get("psi", 0.0) > 0.2]
+    assert len(noisy) >= 4
+    assert result.drifted == ()
+    for feature in noisy:
+        assert feature.figures["psi"] <= feature.figures["psi_noise"]
+
+
+def test_the_noise_level_is_negligible_at_the_usual_sizes(reference: Profile) -> None:
+    result = drift(reference, make_frame(20_000, seed=2, shifted=True))
+    assert set(result.drifted) == SHIFTED
+    for name in ("age", "income", "color"):
+        figures = result.feature(name).figures
+        assert figures["psi"] > 0.2
+        assert figures["psi_noise"] < 0.01
+        assert "(chance alone)" in " ".join(result.feature(name).reasons)
+    # Below the threshold nothing is drawn.
+    assert "psi_noise" not in result.feature("balance").figures
 
 
 def test_optional_thresholds_and_no_correction(
