@@ -21,20 +21,41 @@ class Measurement:
     peak_rss_mb: float
 
 
+# The command runs under a small launcher that reports its wall time and peak RSS. The
+# peak comes from the launcher's RUSAGE_CHILDREN, not from wait4 on the command: Linux
+# keeps a process's peak RSS across exec, and a child spawned (vfork) by this process
+# would start with this process's peak; the launcher is small, so its child starts from
+# almost nothing.
+_MARK = "__pathtolive_measure__"
+_LAUNCHER = f"""
+import resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.call(sys.argv[1:])
+elapsed = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write("\\n{_MARK} %r %d\\n" % (elapsed, peak))
+sys.exit(code)
+"""
+
+
 def measure(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> Measurement:
-    """Wall time and peak resident memory of one command (its own process only)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    """Wall time and peak resident memory (KiB-exact, in MB) of one command: its own
+    process tree, not this one's."""
+    completed = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, *cmd],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    out = process.stdout.read().decode() if process.stdout else ""
-    err = process.stderr.read().decode() if process.stderr else ""
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({code}):\n{out}\n{err}")
-    return Measurement(elapsed, usage.ru_maxrss / 1024)
+    stderr, _, report = completed.stderr.rpartition(f"\n{_MARK} ")
+    if completed.returncode != 0 or not report:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({completed.returncode}):\n{completed.stdout}\n{stderr}"
+        )
+    elapsed, peak_kib = report.split()
+    return Measurement(float(elapsed), int(peak_kib) / 1024)
 
 
 def median(values: list[float]) -> float:
