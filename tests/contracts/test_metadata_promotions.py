@@ -7,53 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pathtolive.entities import Run
 from pathtolive.store.metadata import MetadataStore
+from tests.support.metadata import store_with_models
 
 NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 @pytest.fixture
 def store(metadata_url: str) -> Iterator[MetadataStore]:
-    store = MetadataStore(metadata_url)
-    store.upgrade()
-    with store.write() as session:
-        session.insert_run(
-            Run(
-                "run_p",
-                "notebook",
-                None,
-                "succeeded",
-                "ada",
-                NOW,
-                NOW,
-                None,
-                False,
-                None,
-                None,
-                None,
-                {},
-                {},
-            )
-        )
-        model_id = session.create_model("risk", NOW, "ada")
-        for number in (1, 2):
-            session.insert_model_version(
-                model_id,
-                version=number,
-                artifact_digest=str(number) * 64,
-                artifact_bytes=1,
-                flavor="sklearn",
-                trusted_types=[],
-                signature=None,
-                metrics={},
-                run_id="run_p",
-                source="notebook",
-                description="",
-                tags={},
-                created_at=NOW,
-                created_by="ada",
-            )
+    store = store_with_models(metadata_url, {"risk": 2}, run_id="run_p", at=NOW)
     yield store
     store.close()
 

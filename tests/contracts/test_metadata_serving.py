@@ -7,54 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pathtolive.entities import Run
 from pathtolive.store.metadata import MetadataStore
+from tests.support.metadata import store_with_models
 
 NOW = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 @pytest.fixture
 def store(metadata_url: str) -> Iterator[MetadataStore]:
-    store = MetadataStore(metadata_url)
-    store.upgrade()
-    with store.write() as session:
-        session.insert_run(
-            Run(
-                "run_s",
-                "notebook",
-                None,
-                "succeeded",
-                "ada",
-                NOW,
-                NOW,
-                None,
-                False,
-                None,
-                None,
-                None,
-                {},
-                {},
-            )
-        )
-        for name in ("risk", "churn"):
-            model_id = session.create_model(name, NOW, "ada")
-            for number in (1, 2, 3):
-                session.insert_model_version(
-                    model_id,
-                    version=number,
-                    artifact_digest=str(number) * 64,
-                    artifact_bytes=1,
-                    flavor="sklearn",
-                    trusted_types=[],
-                    signature=None,
-                    metrics={},
-                    run_id="run_s",
-                    source="notebook",
-                    description="",
-                    tags={},
-                    created_at=NOW,
-                    created_by="ada",
-                )
+    store = store_with_models(metadata_url, {"risk": 3, "churn": 3}, run_id="run_s", at=NOW)
     yield store
     store.close()
 

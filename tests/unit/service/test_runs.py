@@ -19,6 +19,7 @@ from pathtolive.service import runs as run_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.tokens import create_token
 from pathtolive.service.workspace import init_workspace, open_workspace
+from tests.support.metadata import run_record
 from tests.support.pipelines import write_pipelines
 
 NAPPING = """
@@ -62,21 +63,12 @@ def ctx(
 
 def _dead_run(ctx: ServiceContext, heartbeat: datetime | None) -> Run:
     """A run started at T0 and left `running`, its last heartbeat at ``heartbeat``."""
-    run = Run(
-        run_id="d" * 32,
+    run = run_record(
+        "d" * 32,
+        at=T0,
         kind="pipeline",
         pipeline="napping",
         status="running",
-        actor="ada",
-        started_at=T0,
-        finished_at=None,
-        code_commit=None,
-        code_dirty=False,
-        code_diff_hash=None,
-        pipelines_hash=None,
-        environment_digest=None,
-        params={},
-        inputs={},
         heartbeat_at=heartbeat,
     )
     with ctx.metadata.write() as session:

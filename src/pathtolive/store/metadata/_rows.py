@@ -6,7 +6,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
+
+from pathtolive.store.metadata import tables as t
 
 
 def dumps(value: Any) -> str:
@@ -26,3 +28,13 @@ class Queries:
     """Base of the query mixins: they all work on one connection in one transaction."""
 
     connection: Connection
+
+    def _model_version_id(self, model: str, version: int) -> int:
+        """The row id of ``model@version``, which the caller knows to be registered."""
+        version_id = self.connection.scalar(
+            select(t.model_versions.c.id)
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == model, t.model_versions.c.version == version)
+        )
+        assert version_id is not None, f"{model}@{version} is not registered"
+        return int(version_id)

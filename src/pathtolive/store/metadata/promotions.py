@@ -17,15 +17,6 @@ __all__ = ["PromotionQueries"]
 
 
 class PromotionQueries(Queries):
-    def _model_version_id(self, model: str, version: int) -> int:
-        version_id = self.connection.scalar(
-            select(t.model_versions.c.id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .where(t.models.c.name == model, t.model_versions.c.version == version)
-        )
-        assert version_id is not None, f"{model}@{version} is not registered"
-        return int(version_id)
-
     # -- gate reports ------------------------------------------------------------------
 
     def insert_gate_report(

@@ -27,15 +27,6 @@ class ServingQueries(Queries):
         assert model_id is not None, f"model {name!r} is not registered"
         return int(model_id)
 
-    def _serving_version_id(self, model: str, version: int) -> int:
-        version_id = self.connection.scalar(
-            select(t.model_versions.c.id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .where(t.models.c.name == model, t.model_versions.c.version == version)
-        )
-        assert version_id is not None, f"{model}@{version} is not registered"
-        return int(version_id)
-
     # -- deployments -------------------------------------------------------------------
 
     def get_canary_share(self, name: str) -> float:
@@ -103,7 +94,7 @@ class ServingQueries(Queries):
     ) -> int:
         result = self.connection.execute(
             insert(t.prediction_segments).values(
-                model_version_id=self._serving_version_id(model, version),
+                model_version_id=self._model_version_id(model, version),
                 artifact_digest=digest,
                 rows=rows,
                 first_at=first_at,
