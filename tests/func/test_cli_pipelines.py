@@ -262,6 +262,7 @@ def test_ctrl_c_marks_the_run_cancelled(cancer_workspace: Path, cli_env: dict[st
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "interrupted"
     connection = sqlite3.connect(db)
     status = connection.execute("select status from runs").fetchone()[0]
     connection.close()

@@ -112,12 +112,17 @@ def run(argv: list[str] | None = None) -> None:
     try:
         # Without standalone mode click returns the code of a typer.Exit instead of exiting.
         code = app(args=args, prog_name="pathtolive", standalone_mode=False)
+        if code == INTERRUPTED_EXIT:
+            # Typer turns Ctrl-C into this code, without a word.
+            err_console.print("interrupted")
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except PathToLiveError as exc:
         _report(exc.code, exc.message, as_json)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
+        if exc.exit_code == INTERRUPTED_EXIT:
+            err_console.print("interrupted")
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("interrupted")
