@@ -19,6 +19,7 @@ WORK = Path(__file__).resolve().parent / ".work"
 class Measurement:
     seconds: float
     peak_rss_mb: float
+    stdout: str = ""
 
 
 # The command runs under a small launcher that reports its wall time and peak RSS. The
@@ -55,7 +56,7 @@ def measure(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> 
             f"{' '.join(cmd)} failed ({completed.returncode}):\n{completed.stdout}\n{stderr}"
         )
     elapsed, peak_kib = report.split()
-    return Measurement(float(elapsed), int(peak_kib) / 1024)
+    return Measurement(float(elapsed), int(peak_kib) / 1024, completed.stdout)
 
 
 def median(values: list[float]) -> float:

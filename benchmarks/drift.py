@@ -9,7 +9,7 @@ benchmarks/.work; in the current table three columns move (``n03``: mean + 0.3 s
 ``n11``: 1.5x the spread, ``c2``: other category shares), the rest are drawn afresh from
 the same distributions. Evidently 0.7 is installed in a throw-away venv there (with
 pandas < 3, which it needs). Then, alternating round by round, each in its own process
-(peak memory is that process's ru_maxrss, imports included):
+(peak memory is that process's own, imports included; see ``_harness.measure``):
 
   * pathtolive, stored profile: the reference's profile is already stored (as ``data
     add`` keeps it; computed before the clock starts). Timed: the current file read
@@ -34,9 +34,7 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from datetime import UTC, datetime
@@ -48,7 +46,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import WORK, machine, peer_venv
+from _harness import WORK, machine, measure, peer_venv
 
 from pathtolive.benchmarking import Ratio, write_results
 
@@ -191,18 +189,14 @@ print(json.dumps({
 
 
 def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Run ``cmd``: its JSON answer (last line out) plus its peak RSS in MB, the child's
-    own ``ru_maxrss`` read by ``os.wait4``."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if code:
-            raise SystemExit(f"{cmd[0]} failed ({code}):\n{err.read().decode()[-3000:]}")
-        answer: dict[str, Any] = json.loads(out.read().decode().strip().splitlines()[-1])
-    answer["rss_mb"] = usage.ru_maxrss / 1024
+    """Run ``cmd``: its JSON answer (last line out) plus its own peak RSS in MB (see
+    ``_harness.measure``)."""
+    try:
+        result = measure(cmd, cwd=Path.cwd())
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)[-3000:]) from None
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    answer["rss_mb"] = result.peak_rss_mb
     return answer
 
 
