@@ -13,7 +13,7 @@ from typing import Any
 from pathtolive import env
 from pathtolive.audit.chain import seal
 from pathtolive.auth import Actor, Permission, Role, hash_token, roles_allowed
-from pathtolive.config import Settings
+from pathtolive.config import Settings, load_settings
 from pathtolive.errors import AuthenticationError, PermissionDeniedError
 from pathtolive.store.artifacts import ArtifactStore, open_artifact_store
 from pathtolive.store.metadata import MetadataSession, MetadataStore
@@ -42,6 +42,17 @@ class ServiceContext:
         return open_artifact_store(
             self.settings.artifact_url, base_dir=self.settings.root, environ=self.settings.environ
         )
+
+    def settings_reread(self) -> Settings | None:
+        """The workspace file read again, on the same store URLs (open stores stay as
+        they are); None when the file has not changed. Raises as ``load_settings`` does."""
+        fresh = load_settings(
+            self.settings.root,
+            environ=self.settings.environ,
+            metadata_url=self.settings.metadata_url,
+            artifact_url=self.settings.artifact_url,
+        )
+        return None if fresh.document == self.settings.document else fresh
 
     def acting_as(self, actor: Actor) -> ServiceContext:
         """The same settings and already opened stores, acting for ``actor`` (the server

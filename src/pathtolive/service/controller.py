@@ -684,6 +684,7 @@ EventKind = Literal[
     "finished",
     "error",
     "stopped",
+    "reloaded",
 ]
 
 
@@ -743,6 +744,7 @@ class Controller:
         self.busy = False
         """True while a release runs (a stop then interrupts it; the trigger resumes)."""
         self._on_event = on_event
+        self._reload_refused: str | None = None
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._holding = False
@@ -855,6 +857,26 @@ class Controller:
         finally:
             self.busy = False
 
+    def _reload_settings(self) -> None:
+        """Take up edits to pathtolive.toml between rounds, so a changed schedule, policy
+        or retraining setting needs no restart. A file that does not read, or whose
+        retraining settings are wrong, is reported and the settings in use are kept."""
+        try:
+            fresh = self.ctx.settings_reread()
+            if fresh is None:
+                return
+            retrain_configs(ServiceContext(fresh))  # validate before adopting
+        except PathToLiveError as exc:
+            message = f"pathtolive.toml not taken up (the settings in use stay): {exc.message}"
+            if message != self._reload_refused:
+                self._reload_refused = message
+                log.error("%s", message)
+                self._emit(ControllerEvent("error", message))
+            return
+        self._reload_refused = None
+        self.ctx.settings = fresh
+        self._emit(ControllerEvent("reloaded", "pathtolive.toml changed: its settings are in use"))
+
     def run(self, stop: threading.Event) -> None:
         """Rounds every ``interval`` seconds until ``stop`` is set; then the lease goes.
         A round that fails (the database away, say) is logged and tried again."""
@@ -862,6 +884,7 @@ class Controller:
         try:
             while not stop.is_set():
                 try:
+                    self._reload_settings()
                     self.run_once()
                 except PathToLiveError as exc:
                     log.error("controller round failed: %s", exc.message)

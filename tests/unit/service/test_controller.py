@@ -27,6 +27,7 @@ from pathtolive.service.context import ServiceContext
 from pathtolive.service.controller import (
     LOCK_NAME,
     Controller,
+    ControllerEvent,
     detect_triggers,
     get_trigger,
     handle_trigger,
@@ -330,6 +331,54 @@ def test_run_gives_the_lock_up_when_stopped(make_setup: Callable[..., Setup]) ->
     assert not thread.is_alive()
     with setup.ctx.metadata.read() as session:
         assert session.get_lock(LOCK_NAME) is None
+
+
+def test_edits_to_the_workspace_file_are_taken_up_between_rounds(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(policy="approval")
+    events: list[ControllerEvent] = []
+    controller = Controller(setup.ctx, holder="looping", interval=0.05, on_event=events.append)
+    config = setup.root / "pathtolive.toml"
+    good = config.read_text()
+
+    def live_policy() -> object:
+        return controller.ctx.settings.document["models"]["risk-model"]["promotion"]["live"]
+
+    def wait_for(kind: str, count: int) -> None:
+        for _ in range(600):
+            if sum(1 for e in list(events) if e.kind == kind) >= count:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} event: {events}")
+
+    stop = threading.Event()
+    thread = threading.Thread(target=controller.run, args=(stop,))
+    thread.start()
+    try:
+        wait_for("acquired", 1)
+        config.write_text(good.replace('live = "approval"', 'live = "auto"'))
+        wait_for("reloaded", 1)
+        assert live_policy() == "auto"
+        # A file that does not read, then a schedule that is not cron: said once each,
+        # and the settings in use stay.
+        config.write_text(good + "\n[models\n")
+        wait_for("error", 1)
+        config.write_text(good.replace('on = ["new_data"]', 'on = ["schedule"]\nschedule = "when"'))
+        wait_for("error", 2)
+        time.sleep(0.3)  # several rounds on the same bad file
+        assert live_policy() == "auto"
+        config.write_text(good)
+        wait_for("reloaded", 2)
+        assert live_policy() == "approval"
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    errors = [e.message for e in events if e.kind == "error"]
+    assert len(errors) == 2
+    assert errors[0].startswith("pathtolive.toml not taken up (the settings in use stay): ")
+    assert "schedule" in errors[1]
 
 
 def test_a_controller_that_lost_the_lock_leaves_the_trigger_running(
