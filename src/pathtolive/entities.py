@@ -296,7 +296,8 @@ class PredictionSegment:
 
 @dataclass(frozen=True)
 class Feedback:
-    """The true label of a served prediction, attached later by its request id."""
+    """The true label of a served prediction, attached later by its request id and, for a
+    batch request, the ``row`` of it the label is for (0, the first)."""
 
     feedback_id: int
     request_id: str
@@ -304,6 +305,7 @@ class Feedback:
     at: datetime
     actor: str
     model: str | None = None
+    row: int = 0
 
 
 @dataclass(frozen=True)

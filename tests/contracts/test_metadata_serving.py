@@ -164,6 +164,21 @@ def test_feedback_round_trips_labels_and_filters(store: MetadataStore) -> None:
         assert [f.label for f in session.list_feedback(model="risk")] == [1, 0.5]
 
 
+def test_feedback_keeps_the_row_of_its_request(store: MetadataStore) -> None:
+    with store.write() as session:
+        session.insert_feedback("batch", 1, at=NOW, actor="ada", model="risk", row=2)
+        session.insert_feedback("batch", 0, at=NOW, actor="ada", model="risk", row=999_999)
+        session.insert_feedback("single", "yes", at=NOW, actor="ada", model=None)
+    with store.read() as session:
+        found = session.list_feedback()
+        assert [(f.request_id, f.row, f.label) for f in found] == [
+            ("batch", 2, 1),
+            ("batch", 999_999, 0),
+            ("single", 0, "yes"),  # a label given without a row is for row 0
+        ]
+        assert [f.row for f in session.list_feedback(["batch"])] == [2, 999_999]
+
+
 def test_feedback_for_many_request_ids_at_once(store: MetadataStore) -> None:
     with store.write() as session:
         for number in range(1200):

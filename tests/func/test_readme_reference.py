@@ -338,7 +338,7 @@ def check_serving(reader: Reader, outputs: dict[str, str]) -> None:
     stored = json.loads(
         output(outputs, "curl -X POST localhost:8080/v1/models/risk-model/feedback")
     )
-    assert stored == {"request_id": "req-1", "stored": True}
+    assert stored == {"request_id": "req-1", "stored": True, "rows": 1}
     metrics = output(outputs, "curl localhost:8080/metrics")
     assert 'pathtolive_requests_total{model="risk-model",protocol="v1"' in metrics
     deployed = output(outputs, "pathtolive deploy risk-model   ")

@@ -88,6 +88,70 @@ def test_v1_metadata_and_health(server: Any) -> None:
         assert path in spec["paths"]
 
 
+def _feedback_bodies(request_id: str) -> list[tuple[Any, str]]:
+    """Feedback bodies of a wrong shape, and what the refusal names."""
+    return [
+        ({"request_id": request_id, "label": 1, "labels": [1]}, "not both"),
+        ({"request_id": request_id}, "no label given"),
+        ({"label": 1}, "request_id is missing"),
+        ({"request_id": request_id, "label": 1, "extra": 2}, "unknown field 'extra'"),
+        ({"request_id": request_id, "labels": []}, "a list of 1 to 10000 labels, not 0"),
+        ({"request_id": request_id, "labels": 1}, "labels, not a number"),
+        ({"request_id": request_id, "labels": [1] * 10_001}, "not 10001"),
+        ({"request_id": request_id, "labels": [1, 0], "row": 1}, "row goes with one label"),
+        ({"request_id": request_id, "label": 1, "row": -1}, "from 0 to 999999, not -1"),
+        ({"request_id": request_id, "label": 1, "row": "2"}, "not '2'"),
+        ({"request_id": request_id, "label": 1, "row": 1.5}, "not 1.5"),
+        ([request_id, 1], "the body is an array"),
+    ]
+
+
+def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
+    served: ServedWorkspace, server: Any
+) -> None:
+    from pathtolive.service.predictions import MAX_FEEDBACK_ROWS, feedback
+    from pathtolive.serving.app import MAX_FEEDBACK_LABELS
+
+    answer = httpx.post(
+        f"{server.url}/v1/models/risk:predict", json={"instances": records(served.features(3))}
+    )
+    request_id = answer.headers["x-request-id"]
+    url = f"{server.url}/v1/models/risk/feedback"
+
+    every_row = httpx.post(url, json={"request_id": request_id, "labels": [1, 0, True]})
+    assert every_row.status_code == 201, every_row.text
+    assert every_row.json() == {"request_id": request_id, "stored": True, "rows": 3}
+    one_row = httpx.post(url, json={"request_id": request_id, "label": "no", "row": 2})
+    assert one_row.json() == {"request_id": request_id, "stored": True, "rows": 1}
+
+    for body, named in _feedback_bodies(request_id):
+        refused = httpx.post(url, json=body)
+        assert refused.status_code == 400, (body, refused.text)
+        message = refused.json()["error"]
+        assert named in message, message
+        assert '"labels": [' in message  # the shapes accepted
+        assert "\n" not in message
+    # A bad label among several refuses them all.
+    bad_label = httpx.post(url, json={"request_id": request_id, "labels": [1, None, 0]})
+    assert bad_label.status_code == 400
+    assert "a label is one string, number or boolean" in bad_label.json()["error"]
+
+    with Workspace.open(served.root) as ws:
+        kept = feedback(ws.context, request_ids=[request_id])
+    assert [(f.row, f.label, f.model) for f in kept] == [
+        (0, 1, "risk"),
+        (1, 0, "risk"),
+        (2, True, "risk"),
+        (2, "no", "risk"),
+    ]
+    # The OpenAPI document states the server's own bounds.
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    body = spec["paths"]["/v1/models/{name}/feedback"]["post"]["requestBody"]
+    one, many = body["content"]["application/json"]["schema"]["oneOf"]
+    assert one["properties"]["row"]["maximum"] == MAX_FEEDBACK_ROWS - 1
+    assert many["properties"]["labels"]["maxItems"] == MAX_FEEDBACK_LABELS
+
+
 BAD_V1 = [
     ({"instances": [{"age": 41, "income": 1.0, "region": "NW"}]}, 400, "member"),
     ({"instances": [{"age": 41, "income": 1.0, "region": "NW", "member": True, "x": 1}]}, 400, "x"),

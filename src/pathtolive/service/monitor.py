@@ -7,7 +7,7 @@ One call reads the prediction log of a model version over a window, segment by s
   (never the training data itself), per feature and method;
 - **prediction drift**: the model's outputs in the window against its first outputs once
   live (the earliest ``min_rows`` logged rows of the version);
-- **decay**: the metric on the requests that got feedback labels, window by window,
+- **decay**: the metric on the rows of requests that got feedback labels, window by window,
   against the figure the version had at its gates, with a confidence-based estimate where
   labels are missing.
 
@@ -36,7 +36,7 @@ from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig
-from pathtolive.monitoring.decay import DecayResult, decay
+from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
 from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
@@ -304,14 +304,7 @@ def _decay(
         return None
     from pathtolive.service.predictions import feedback
 
-    labels = feedback(ctx, model=served.model, since=since)
-    frame = pd.DataFrame(
-        {
-            "request_id": [item.request_id for item in labels],
-            "label": [item.label for item in labels],
-            "at": [item.at for item in labels],
-        }
-    )
+    frame = feedback_frame(feedback(ctx, model=served.model, since=since))
     metric = config.metric or _gate_metric(ctx, served, signature)
     reference = _reference_figure(ctx, served, metric)
     window = config.window / 8 if since is not None else max(len(log) // 8, 1)

@@ -4,8 +4,8 @@
   :class:`~pathtolive.serving.predlog.PredictionLogger`: it keeps each Parquet segment in
   the ArtifactStore and records it in the metadata database.
 - :func:`read_prediction_log` loads a model's logged predictions (hash-checked) back.
-- :func:`record_feedback` attaches the true label to a request id, whether or not the
-  request has reached the log yet (the log is buffered).
+- :func:`record_feedback` attaches the true label to a row of a request (row 0 unless
+  told), whether or not the request has reached the log yet (the log is buffered).
 - :func:`set_deployment` moves a model's ``canary`` and ``shadow`` aliases and sets the
   canary's traffic share, in one transaction, audited.
 """
@@ -32,10 +32,13 @@ from pathtolive.serving.predlog import read_predictions
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
+    "MAX_FEEDBACK_ROWS",
     "MAX_LABEL_CHARS",
     "MAX_REQUEST_ID_CHARS",
+    "FeedbackItem",
     "StoreSegmentSink",
     "canary_share",
+    "check_feedback_row",
     "deployment",
     "feedback",
     "read_prediction_log",
@@ -46,6 +49,12 @@ __all__ = [
 
 MAX_REQUEST_ID_CHARS = 100
 MAX_LABEL_CHARS = 1_000
+MAX_FEEDBACK_ROWS = 1_000_000
+"""Rows of one request a label may be for: rows 0 to ``MAX_FEEDBACK_ROWS - 1``."""
+
+FeedbackItem = tuple[str, Any] | tuple[str, Any, int]
+"""A label for row 0 of a request, ``(request_id, label)``, or for a given row of it,
+``(request_id, label, row)``."""
 
 
 class StoreSegmentSink:
@@ -146,20 +155,27 @@ def read_prediction_log(
 
 
 def record_feedback(
-    ctx: ServiceContext, request_id: str, label: Any, *, model: str | None = None
+    ctx: ServiceContext,
+    request_id: str,
+    label: Any,
+    *,
+    model: str | None = None,
+    row: int = 0,
 ) -> Feedback:
-    """Attach the true ``label`` (a JSON scalar) to the prediction of ``request_id``.
-    The request need not be in the log yet: the log is written in batches."""
-    return record_feedback_many(ctx, [(request_id, label)], model=model)[0]
+    """Attach the true ``label`` (a JSON scalar) to row ``row`` of the prediction of
+    ``request_id`` (0, the first row, for a single-row request). The request need not be
+    in the log yet: the log is written in batches."""
+    return record_feedback_many(ctx, [(request_id, label, row)], model=model)[0]
 
 
 def record_feedback_many(
-    ctx: ServiceContext, items: Iterable[tuple[str, Any]], *, model: str | None = None
+    ctx: ServiceContext, items: Iterable[FeedbackItem], *, model: str | None = None
 ) -> list[Feedback]:
-    """Record several (request id, label) pairs in one transaction: all or none (one bad
-    pair refuses them all, before anything is stored)."""
+    """Record several ``(request_id, label)`` pairs (for row 0) or ``(request_id, label,
+    row)`` triples in one transaction: all or none (one bad item refuses them all, before
+    anything is stored)."""
     actor = ctx.require(Permission.WRITE, "send feedback")
-    clean = [(_check_request_id(rid), _check_label(label)) for rid, label in items]
+    clean = [_check_item(item) for item in items]
     if not clean:
         raise InvalidInputError("no feedback given; send at least one request id and label")
     if model is not None:
@@ -169,11 +185,11 @@ def record_feedback_many(
     with ctx.metadata.write() as session:
         if model is not None:
             _require_model(session, model)
-        for request_id, label in clean:
+        for request_id, label, row in clean:
             feedback_id = session.insert_feedback(
-                request_id, label, at=now, actor=actor.name, model=model
+                request_id, label, at=now, actor=actor.name, model=model, row=row
             )
-            stored.append(Feedback(feedback_id, request_id, label, now, actor.name, model))
+            stored.append(Feedback(feedback_id, request_id, label, now, actor.name, model, row))
     return stored
 
 
@@ -193,6 +209,32 @@ def feedback(
             since=None if since is None else _utc(since),
             model=model,
         )
+
+
+def check_feedback_row(row: object) -> int:
+    """``row``, checked as the index of a row in its request a label is for: a whole
+    number from 0 to ``MAX_FEEDBACK_ROWS - 1``. A float with no fraction counts (JSON
+    has one number type: ``2.0`` is row 2); a boolean does not."""
+    value = row.item() if isinstance(row, np.generic) else row
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_FEEDBACK_ROWS:
+        raise InvalidInputError(
+            "row must be the row's index in its request (0 for the first): a whole number "
+            f"from 0 to {MAX_FEEDBACK_ROWS - 1}, not {value!r:.40}"
+        )
+    return value
+
+
+def _check_item(item: FeedbackItem) -> tuple[str, str | int | float | bool, int]:
+    """One feedback item, checked: its request id, label and row (0 when not given)."""
+    parts: tuple[object, ...] = tuple(item) if isinstance(item, tuple | list) else (item,)
+    if len(parts) not in (2, 3):
+        raise InvalidInputError(
+            f"a feedback item is (request_id, label) or (request_id, label, row), not {item!r:.80}"
+        )
+    request_id, label, row = parts if len(parts) == 3 else (*parts, 0)
+    return _check_request_id(request_id), _check_label(label), check_feedback_row(row)
 
 
 def _check_request_id(request_id: object) -> str:

@@ -35,6 +35,7 @@ from fastapi import FastAPI, Request, Response
 from pathtolive import __version__, env
 from pathtolive.auth import Permission
 from pathtolive.errors import (
+    InvalidInputError,
     ModelRejectedInputError,
     NotFoundError,
     PathToLiveError,
@@ -55,7 +56,7 @@ from pathtolive.serving.settings import ServeSettings
 from pathtolive.serving.validation import InputBatch, to_frame
 from pathtolive.serving.watcher import LoadEvent, RegistryWatcher
 
-__all__ = ["Server", "create_app"]
+__all__ = ["MAX_FEEDBACK_LABELS", "Server", "create_app"]
 
 logger = logging.getLogger("pathtolive.serving")
 
@@ -466,6 +467,67 @@ def _check_json(request: Request) -> None:
         )
 
 
+MAX_FEEDBACK_LABELS = 10_000
+"""Most labels one feedback request may give (``labels``, one per row)."""
+_FEEDBACK_SHAPES = (
+    'send {"request_id": "<the x-request-id of the prediction>", "label": <value>, '
+    '"row": <its row in the request, 0 if left out>} or {"request_id": "<...>", '
+    "\"labels\": [<row 0's label>, <row 1's>, ...]}"
+)
+
+
+def _feedback_items(data: object) -> list[tuple[Any, Any, int]]:
+    """The ``(request_id, label, row)`` items of a feedback body: one label for one row
+    (``label``, ``row`` 0 unless given) or a label per row in order (``labels``). The
+    request id and labels are checked when they are stored; the shape is checked here,
+    so every refusal of a shape shows the shapes accepted."""
+    from pathtolive.service.predictions import check_feedback_row
+
+    if not isinstance(data, dict):
+        raise _feedback_refused(f"the body is {_json_kind(data)}, not a JSON object")
+    unknown = sorted(set(data) - {"request_id", "label", "labels", "row"})
+    if unknown:
+        raise _feedback_refused(f"unknown field {', '.join(map(repr, unknown))[:200]}")
+    if "request_id" not in data:
+        raise _feedback_refused("the request_id is missing")
+    if ("label" in data) == ("labels" in data):
+        both = "label" in data
+        raise _feedback_refused("give label or labels, not both" if both else "no label given")
+    request_id = data["request_id"]
+    if "label" in data:
+        try:
+            row = check_feedback_row(data.get("row", 0))
+        except InvalidInputError as exc:
+            raise _feedback_refused(exc.message) from None
+        return [(request_id, data["label"], row)]
+    if "row" in data:
+        raise _feedback_refused("row goes with one label; labels are for rows 0, 1, ... in order")
+    labels = data["labels"]
+    if not isinstance(labels, list) or not 1 <= len(labels) <= MAX_FEEDBACK_LABELS:
+        given = f"{len(labels)}" if isinstance(labels, list) else _json_kind(labels)
+        raise _feedback_refused(
+            f"labels must be a list of 1 to {MAX_FEEDBACK_LABELS} labels, not {given}"
+        )
+    return [(request_id, label, row) for row, label in enumerate(labels)]
+
+
+def _feedback_refused(problem: str) -> InvalidInputError:
+    return InvalidInputError(f"{problem}; {_FEEDBACK_SHAPES}")
+
+
+def _json_kind(value: object) -> str:
+    """What a decoded JSON value is, as JSON names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
     """The ASGI app serving whatever the registry of ``ctx`` says is live."""
     server = Server(ctx, settings)
@@ -654,8 +716,7 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
     )
     async def v1_feedback(request: Request, name: str) -> Response:
         async def handler() -> Response:
-            from pathtolive.errors import InvalidInputError
-            from pathtolive.service.predictions import record_feedback
+            from pathtolive.service.predictions import record_feedback_many
 
             _check_json(request)
             acting = server.authorize(request, Permission.WRITE, "send feedback")
@@ -664,19 +725,12 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError as exc:
                 raise InvalidInputError(f"the body is not valid JSON: {exc}") from None
-            if (
-                not isinstance(data, dict)
-                or set(data) - {"request_id", "label"}
-                or ("request_id" not in data or "label" not in data)
-            ):
-                raise InvalidInputError(
-                    'send {"request_id": "<the x-request-id of the prediction>", "label": <value>}'
-                )
+            items = _feedback_items(data)
             server.deployment(name)
-            stored = await asyncio.to_thread(
-                record_feedback, acting, data["request_id"], data["label"], model=name
+            stored = await asyncio.to_thread(record_feedback_many, acting, items, model=name)
+            return _json(
+                {"request_id": stored[0].request_id, "stored": True, "rows": len(stored)}, 201
             )
-            return _json({"request_id": stored.request_id, "stored": True}, 201)
 
         return await guarded(handler, lambda exc: v1_error(exc, name))
 

@@ -16,7 +16,8 @@ DESCRIPTION = (
     "input is a 4xx naming the field and the problem. When the server listens beyond "
     "loopback, or was started with --auth, every endpoint but health needs "
     "`Authorization: Bearer <token>`. Every prediction answer carries its request id in "
-    "the `x-request-id` header; send it back with the true label to `/feedback`."
+    "the `x-request-id` header; send it back with the true label to `/feedback` (or a label "
+    "per row, for a batch)."
 )
 
 TAGS = [
@@ -65,19 +66,53 @@ V1_PREDICT: dict[str, Any] = {
     "responses": _ERRORS,
 }
 
+_LABEL: dict[str, Any] = {
+    "anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]
+}
+_REQUEST_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 100}
+
+# The bounds are the server's: MAX_REQUEST_ID_CHARS, MAX_LABEL_CHARS and MAX_FEEDBACK_ROWS
+# (service.predictions), MAX_FEEDBACK_LABELS (serving.app); a test compares them.
 FEEDBACK: dict[str, Any] = {
     "requestBody": _json_body(
         {
-            "type": "object",
-            "required": ["request_id", "label"],
-            "properties": {
-                "request_id": {"type": "string", "maxLength": 100},
-                "label": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]},
-            },
-            "additionalProperties": False,
+            "oneOf": [
+                {
+                    "title": "one label",
+                    "description": "the true label of one row of the request (row 0 unless "
+                    "given: a single-row request's)",
+                    "type": "object",
+                    "required": ["request_id", "label"],
+                    "properties": {
+                        "request_id": _REQUEST_ID,
+                        "label": _LABEL,
+                        "row": {"type": "integer", "minimum": 0, "maximum": 999_999},
+                    },
+                    "additionalProperties": False,
+                },
+                {
+                    "title": "a label per row",
+                    "description": "the true labels of a batch request, label i for row i",
+                    "type": "object",
+                    "required": ["request_id", "labels"],
+                    "properties": {
+                        "request_id": _REQUEST_ID,
+                        "labels": {
+                            "type": "array",
+                            "items": _LABEL,
+                            "minItems": 1,
+                            "maxItems": 10_000,
+                        },
+                    },
+                    "additionalProperties": False,
+                },
+            ]
         }
     ),
-    "responses": {"201": {"description": "stored"}, **_ERRORS},
+    "responses": {
+        "201": {"description": "stored: the request id and the number of rows labelled"},
+        **_ERRORS,
+    },
 }
 
 INVOCATIONS: dict[str, Any] = {

@@ -259,7 +259,7 @@ def test_no_reference_means_no_verdict(served: Served) -> None:
     assert result.reason.endswith("no gate-time figure to compare it with")
 
 
-def test_the_latest_feedback_wins_and_only_row_0_of_answered_requests_joins() -> None:
+def test_the_latest_feedback_wins_and_a_label_without_a_row_is_for_row_0() -> None:
     inputs = pd.DataFrame({"x": [1.0, 2.0, 3.0]})
     shadow = PredictionRecord(
         "r0", START, "cancer", 4, ("cancer@1",), "v1", "shadow", 1.0, inputs.iloc[[0]], [[0.1, 0.9]]
@@ -302,8 +302,93 @@ def test_feedback_entities_are_accepted(served: Served) -> None:
         reference=0.95, drop=0.05, window=60, min_labelled=40,
     )  # fmt: skip
 
-    assert list(frame.columns) == ["request_id", "label", "at"]
+    assert list(frame.columns) == ["request_id", "label", "at", "row"]
+    assert frame["row"].tolist() == [0] * len(items)
     assert from_entities == _judge(served, served.truth, reference=0.95)
+
+
+def _batch_log(outputs: Sequence[Sequence[float]]) -> pd.DataFrame:
+    """The log of one live request, ``batch``, of a row per output."""
+    record = PredictionRecord(
+        "batch", START, "cancer", 3, ("cancer@1",), "v1", "live", 1.0,
+        pd.DataFrame({"x": [float(i) for i in range(len(outputs))]}), [list(o) for o in outputs],
+    )  # fmt: skip
+    frame = read_predictions([encode_segment([record])])
+    frame.insert(0, "version", 3)
+    return frame
+
+
+def _judge_batch(log: pd.DataFrame, feedback: Any) -> DecayResult:
+    return decay(
+        log, feedback, metric="accuracy", output_kind="probability", classes=(0, 1),
+        reference=1.0, drop=0.0, window=100, min_labelled=1,
+    )  # fmt: skip
+
+
+# Predicted classes 1, 0, 1, 0: the batch's rows in order.
+BATCH_OUTPUTS = [[0.2, 0.8], [0.9, 0.1], [0.3, 0.7], [0.6, 0.4]]
+
+
+def test_every_row_of_a_batch_request_joins_its_own_label() -> None:
+    log = _batch_log(BATCH_OUTPUTS)
+    # Rows 0 to 2 right, row 3 wrong: accuracy 3/4 on all four rows.
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["batch"] * 4,
+            "row": [0, 1, 2, 3],
+            "label": pd.Series([1, 0, 1, 1], dtype=object),
+            "at": [START + timedelta(hours=1)] * 4,
+        }
+    )
+    result = _judge_batch(log, feedback)
+
+    (window,) = result.windows
+    assert (window.rows, window.labelled) == (4, 4)
+    assert window.value == 0.75
+    assert result.decayed
+    items = [
+        Feedback(i, "batch", label, START + timedelta(hours=1), "alice", "cancer", row=i)
+        for i, label in enumerate([1, 0, 1, 1])
+    ]
+    assert _judge_batch(log, items) == result
+
+
+def test_a_label_for_one_row_joins_that_row_only() -> None:
+    log = _batch_log(BATCH_OUTPUTS)
+    # Row 1 is predicted 0; a label of 0 given for it is right. Were it joined to row 0
+    # (predicted 1) it would be wrong.
+    feedback = pd.DataFrame(
+        {"request_id": ["batch"], "row": [1], "label": pd.Series([0], dtype=object)}
+    )
+    result = _judge_batch(log, feedback)
+
+    (window,) = result.windows
+    assert (window.rows, window.labelled) == (4, 1)
+    assert window.value == 1.0
+    # A row the request does not have, or one that is no row index, joins nothing.
+    nowhere = pd.DataFrame(
+        {"request_id": ["batch"] * 3, "row": [9, -1, 1.5], "label": pd.Series([0] * 3)}
+    )
+    assert _judge_batch(log, nowhere).windows[0].labelled == 0
+
+
+def test_the_latest_label_of_each_row_wins() -> None:
+    log = _batch_log(BATCH_OUTPUTS)
+    # Row 0 (predicted 1) and row 2 (predicted 1) are labelled twice: the later label wins
+    # for each, whatever order they arrive in, and labels of one row leave the other alone.
+    feedback = pd.DataFrame(
+        {
+            "request_id": ["batch"] * 4,
+            "row": [0, 2, 0, 2],
+            "label": pd.Series([0, 1, 1, 0], dtype=object),
+            "at": [START + timedelta(hours=h) for h in (1, 3, 2, 2)],
+        }
+    )
+    result = _judge_batch(log, feedback)
+
+    (window,) = result.windows
+    assert window.labelled == 2
+    assert window.value == 1.0  # row 0's latest is 1 (hour 2), row 2's is 1 (hour 3)
 
 
 # -- windows ------------------------------------------------------------------------------

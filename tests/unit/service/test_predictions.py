@@ -213,6 +213,56 @@ def test_feedback_is_recorded_before_the_request_is_logged(setup: Setup) -> None
     assert feedback(setup.ctx, since=datetime.now(UTC) + timedelta(hours=1)) == []
 
 
+def test_feedback_names_the_row_of_a_batch_request(setup: Setup) -> None:
+    stored = record_feedback(setup.ctx, "batch-1", "benign", model="risk", row=3)
+    assert (stored.request_id, stored.row, stored.label) == ("batch-1", 3, "benign")
+    many = record_feedback_many(
+        setup.ctx,
+        # Rows as numpy or JSON give them: np.int64(1), and 2.0 (a number with no fraction).
+        [("batch-2", 1, 0), ("single", 0), ("batch-2", 0, np.int64(1)), ("batch-2", 1, 2.0)],
+    )
+    assert [(f.request_id, f.row) for f in many] == [
+        ("batch-2", 0),
+        ("single", 0),
+        ("batch-2", 1),
+        ("batch-2", 2),
+    ]
+    kept = feedback(setup.ctx, request_ids=["batch-1", "batch-2", "single"])
+    assert [(f.request_id, f.row, f.label) for f in kept] == [
+        ("batch-1", 3, "benign"),
+        ("batch-2", 0, 1),
+        ("single", 0, 0),
+        ("batch-2", 1, 0),
+        ("batch-2", 2, 1),
+    ]
+    assert kept == [stored, *many]
+    assert all(type(f.row) is int for f in kept)
+
+
+BAD_ROWS: list[Any] = [-1, 1_000_000, 1.5, float("nan"), float("inf"), True, "2", None]
+
+
+@pytest.mark.parametrize("row", BAD_ROWS, ids=repr)
+def test_a_bad_row_refuses_the_whole_batch(setup: Setup, row: Any) -> None:
+    before = setup.counts()
+    with pytest.raises(InvalidInputError, match="row must be the row's index") as caught:
+        record_feedback_many(setup.ctx, [("ok", 1), ("ok", 0, 1), ("bad", 1, row)])
+    assert "\n" not in caught.value.message
+    assert "from 0 to 999999" in caught.value.message
+    with pytest.raises(InvalidInputError, match="row must be"):
+        record_feedback(setup.ctx, "bad", 1, row=row)
+    assert setup.counts() == before
+    assert feedback(setup.ctx) == []
+
+
+def test_a_feedback_item_of_the_wrong_shape_is_refused(setup: Setup) -> None:
+    items: list[Any] = [("only-an-id",), ("id", 1, 0, "extra"), "id"]
+    for item in items:
+        with pytest.raises(InvalidInputError, match="a feedback item is"):
+            record_feedback_many(setup.ctx, [("ok", 1), item])
+    assert feedback(setup.ctx) == []
+
+
 def test_a_viewer_may_not_send_feedback(setup: Setup) -> None:
     viewer = setup.as_role("viewer")
     before = setup.counts()

@@ -154,12 +154,24 @@ class ServingQueries(Queries):
     # -- feedback ----------------------------------------------------------------------
 
     def insert_feedback(
-        self, request_id: str, label: Any, *, at: datetime, actor: str, model: str | None
+        self,
+        request_id: str,
+        label: Any,
+        *,
+        at: datetime,
+        actor: str,
+        model: str | None,
+        row: int = 0,
     ) -> int:
-        """Record the true label (any JSON value) of request ``request_id``."""
+        """Record the true label (any JSON value) of row ``row`` of request ``request_id``."""
         result = self.connection.execute(
             insert(t.feedback).values(
-                request_id=request_id, label_json=dumps(label), at=at, actor=actor, model=model
+                request_id=request_id,
+                label_json=dumps(label),
+                at=at,
+                actor=actor,
+                model=model,
+                row=row,
             )
         )
         key = result.inserted_primary_key
@@ -181,22 +193,25 @@ class ServingQueries(Queries):
         if model is not None:
             base = base.where(t.feedback.c.model == model)
         if request_ids is None:
-            rows = list(self.connection.execute(base))
+            found = list(self.connection.execute(base))
         else:
             wanted = sorted(set(request_ids))
-            rows = []
+            found = []
             for start in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[start : start + _IN_CHUNK]
-                rows.extend(self.connection.execute(base.where(t.feedback.c.request_id.in_(chunk))))
-            rows.sort(key=lambda row: row.id)
+                found.extend(
+                    self.connection.execute(base.where(t.feedback.c.request_id.in_(chunk)))
+                )
+            found.sort(key=lambda record: record.id)
         return [
             Feedback(
-                feedback_id=int(row.id),
-                request_id=row.request_id,
-                label=json.loads(row.label_json),
-                at=utc(row.at),
-                actor=row.actor,
-                model=row.model,
+                feedback_id=int(record.id),
+                request_id=record.request_id,
+                label=json.loads(record.label_json),
+                at=utc(record.at),
+                actor=record.actor,
+                model=record.model,
+                row=int(record.row),
             )
-            for row in rows
+            for record in found
         ]

@@ -335,6 +335,8 @@ feedback = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("model", String(200), nullable=True),
+    # The row of a batch request the label is for (0, the first: a single-row request).
+    Column("row", Integer, nullable=False, server_default=text("0")),
     Index("ix_feedback_request_id", "request_id"),
 )
 
