@@ -238,7 +238,12 @@ def _check_item(item: FeedbackItem) -> tuple[str, str | int | float | bool, int]
 
 
 def _check_request_id(request_id: object) -> str:
-    if not isinstance(request_id, str) or not request_id.strip():
+    if not isinstance(request_id, str):
+        raise InvalidInputError(
+            f"the request id is {_kind(request_id)}, not a string; give the x-request-id "
+            "the prediction returned"
+        )
+    if not request_id.strip():
         raise InvalidInputError("the request id is empty; give the id the prediction returned")
     if len(request_id) > MAX_REQUEST_ID_CHARS:
         raise InvalidInputError(
@@ -251,6 +256,17 @@ def _check_request_id(request_id: object) -> str:
             "prediction returned"
         )
     return request_id
+
+
+def _kind(value: object) -> str:
+    """What a value given where text was expected is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list" if isinstance(value, list | tuple) else f"a {type(value).__name__}"
 
 
 def _check_label(label: object) -> str | int | float | bool:
