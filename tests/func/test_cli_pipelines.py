@@ -248,6 +248,9 @@ def test_ctrl_c_marks_the_run_cancelled(cancer_workspace: Path, cli_env: dict[st
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell runs background jobs with Ctrl-C ignored, and children inherit that:
+        # the run must see Ctrl-C as a terminal would send it, whoever started pytest.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     db = cancer_workspace / ".pathtolive" / "meta.db"
     import sqlite3
