@@ -12,6 +12,9 @@ outside the old range going to the first or last old bin, as
 categorical columns PSI is computed on the shares of the categories of both profiles
 plus one bucket for all other values (``psi_method="categories"``). Shares below
 :data:`PSI_FLOOR` are raised to it, so that an empty bin does not make PSI infinite.
+
+Columns tagged ``id`` in the new version's schema are not compared: every batch brings
+new identifiers, so their spread and PSI say nothing about the data.
 """
 
 from __future__ import annotations
@@ -250,6 +253,7 @@ def diff_profiles(
     """Compare two dataset versions by their schemas and profiles (see the module docstring)."""
     old_types = {column.name: column.type for column in old_schema.columns}
     new_types = {column.name: column.type for column in new_schema.columns}
+    identifiers = {column.name for column in new_schema.columns if "id" in column.tags}
     added = tuple(name for name in new_schema.names if name not in old_types)
     removed = tuple(name for name in old_schema.names if name not in new_types)
     type_changes: list[TypeChange] = []
@@ -265,6 +269,8 @@ def diff_profiles(
             or {before, after} <= {"integer", "float"}
             or ({before, after} <= {"string", "category"})
         )
+        if name in identifiers:
+            continue
         if comparable and name in old_profile.names and name in new_profile.names:
             columns.append(_column_diff(old_profile.column(name), new_profile.column(name), after))
     return DatasetDiff(

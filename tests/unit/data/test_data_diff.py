@@ -113,3 +113,22 @@ def test_diffs_round_trip_through_json(loans: pd.DataFrame) -> None:
     text = json.dumps(result.to_dict(), allow_nan=False)
 
     assert DatasetDiff.from_dict(json.loads(text)) == result
+
+
+def test_identifier_columns_are_not_compared() -> None:
+    rng = np.random.default_rng(3)
+    old = pd.DataFrame({"loan_id": np.arange(5_000), "x": rng.normal(0.0, 1.0, 5_000)})
+    new = pd.DataFrame({"loan_id": np.arange(5_000) + 100_000, "x": rng.normal(0.5, 1.0, 5_000)})
+    tagged = {"loan_id": ["id"]}  # as `data add` tags it, by its name
+    before, after = profile_frame(old), profile_frame(new)
+    result = diff_profiles(
+        infer_schema(table_from_frame(old).schema, before, tags=tagged),
+        before,
+        infer_schema(table_from_frame(new).schema, after, tags=tagged),
+        after,
+    )
+    # New ids every batch: nothing to compare.
+    assert [column.column for column in result.columns] == ["x"]
+    assert not any(line.startswith("loan_id") for line in result.lines())
+    assert result.columns[0].psi is not None
+    assert result.columns[0].psi > 0.1
