@@ -32,7 +32,6 @@ def test_peak_memory_is_the_commands_own(harness: ModuleType, tmp_path: Path) ->
     assert held.sum() > 0
     assert small.peak_rss_mb < 100  # a bare interpreter, not this process's 600 MB
     assert 150 < big.peak_rss_mb < 400  # the 150 MB it allocated, and numpy, not 600 more
-    assert big.seconds > 0
 
 
 def test_a_failing_command_raises_with_its_output(harness: ModuleType, tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "check_feedback_row",
     "deployment",
     "feedback",
+    "json_kind",
     "read_prediction_log",
     "record_feedback",
     "record_feedback_many",
@@ -240,7 +241,7 @@ def _check_item(item: FeedbackItem) -> tuple[str, str | int | float | bool, int]
 def _check_request_id(request_id: object) -> str:
     if not isinstance(request_id, str):
         raise InvalidInputError(
-            f"the request id is {_kind(request_id)}, not a string; give the x-request-id "
+            f"the request id is {json_kind(request_id)}, not a string; give the x-request-id "
             "the prediction returned"
         )
     if not request_id.strip():
@@ -258,15 +259,20 @@ def _check_request_id(request_id: object) -> str:
     return request_id
 
 
-def _kind(value: object) -> str:
-    """What a value given where text was expected is, in JSON's words."""
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, in JSON's words ("null", "a number", "an array"),
+    for messages about a value of the wrong kind."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int | float):
         return "a number"
-    return "a list" if isinstance(value, list | tuple) else f"a {type(value).__name__}"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
 
 
 def _check_label(label: object) -> str | int | float | bool:

@@ -481,10 +481,10 @@ def _feedback_items(data: object) -> list[tuple[Any, Any, int]]:
     (``label``, ``row`` 0 unless given) or a label per row in order (``labels``). The
     request id and labels are checked when they are stored; the shape is checked here,
     so every refusal of a shape shows the shapes accepted."""
-    from pathtolive.service.predictions import check_feedback_row
+    from pathtolive.service.predictions import check_feedback_row, json_kind
 
     if not isinstance(data, dict):
-        raise _feedback_refused(f"the body is {_json_kind(data)}, not a JSON object")
+        raise _feedback_refused(f"the body is {json_kind(data)}, not a JSON object")
     unknown = sorted(set(data) - {"request_id", "label", "labels", "row"})
     if unknown:
         raise _feedback_refused(f"unknown field {', '.join(map(repr, unknown))[:200]}")
@@ -504,7 +504,7 @@ def _feedback_items(data: object) -> list[tuple[Any, Any, int]]:
         raise _feedback_refused("row goes with one label; labels are for rows 0, 1, ... in order")
     labels = data["labels"]
     if not isinstance(labels, list) or not 1 <= len(labels) <= MAX_FEEDBACK_LABELS:
-        given = f"{len(labels)}" if isinstance(labels, list) else _json_kind(labels)
+        given = f"{len(labels)}" if isinstance(labels, list) else json_kind(labels)
         raise _feedback_refused(
             f"labels must be a list of 1 to {MAX_FEEDBACK_LABELS} labels, not {given}"
         )
@@ -513,19 +513,6 @@ def _feedback_items(data: object) -> list[tuple[Any, Any, int]]:
 
 def _feedback_refused(problem: str) -> InvalidInputError:
     return InvalidInputError(f"{problem}; {_FEEDBACK_SHAPES}")
-
-
-def _json_kind(value: object) -> str:
-    """What a decoded JSON value is, as JSON names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
 
 
 def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:

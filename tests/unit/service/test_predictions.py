@@ -283,7 +283,7 @@ BAD_FEEDBACK: list[tuple[Any, Any, str]] = [
     ("a\nb", 1, "control characters"),
     (5, 1, "the request id is a number, not a string"),
     (None, 1, "the request id is null, not a string"),
-    ([1], 1, "the request id is a list, not a string"),
+    ([1], 1, "the request id is an array, not a string"),
     ("req", float("nan"), "not a finite number"),
     ("req", float("inf"), "not a finite number"),
     ("req", None, "a label is one string, number or boolean"),
