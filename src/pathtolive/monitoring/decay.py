@@ -82,7 +82,9 @@ CBPE_METRICS: tuple[str, ...] = (
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _TOLERANCE = 1e-9  # a drop equal to the allowed one, give or take rounding, is no decay
 _SUM_TOLERANCE = 0.01  # how far a row of class probabilities may sum from 1
-_MAX_ROW = 2**53  # rows at or past it are no row index (nor exact as a float)
+# The log's row column is int32: nothing at or past 2**31 is a row index. It also keeps
+# the join keys (request number * (largest row + 1) + row) within int64.
+_MAX_ROW = 2**31
 
 
 @dataclass(frozen=True)
