@@ -22,9 +22,8 @@ import pytest
 import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 
-from pathtolive import Workspace, env
+from pathtolive import Workspace
 from pathtolive.errors import IntegrityError, NotFoundError
-from tests.support.serving import cli_environ
 
 
 def _damage(path: Path, how: str) -> None:
@@ -69,15 +68,10 @@ def test_a_damaged_object_is_refused_when_loaded(tmp_path: Path, how: str) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
 def test_an_edited_or_deleted_audit_row_is_found_by_verify(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    store_environ: dict[str, str], tmp_path: Path
 ) -> None:
-    environ = cli_environ()
-    if backend == "postgres":
-        environ[env.METADATA_URL] = request.getfixturevalue("postgres_url")
+    environ = store_environ
     root = tmp_path / "ws"
     with Workspace.init(root, environ=environ) as ws:
         for number in range(3):

@@ -17,26 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from sklearn.linear_model import LogisticRegression
 
-from pathtolive import Workspace, env
+from pathtolive import Workspace
 from pathtolive.service.models import alias_history
-from tests.support.serving import cli_environ
 
 WRITERS = 6
 MOVES = 3
 
 
-@pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
 def test_parallel_registrations_and_alias_moves_stay_one_story(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    store_environ: dict[str, str], tmp_path: Path
 ) -> None:
-    environ = cli_environ()
-    if backend == "postgres":
-        environ[env.METADATA_URL] = request.getfixturevalue("postgres_url")
+    environ = store_environ
     root = tmp_path / "ws"
     frame = pd.DataFrame({"x": [float(i) for i in range(40)], "y": [i % 2 for i in range(40)]})
     model = LogisticRegression().fit(frame[["x"]], frame["y"])
