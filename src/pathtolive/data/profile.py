@@ -10,8 +10,12 @@ record batches, with memory bounded whatever the size of the file:
   footer's min/max statistics (a first pass finds min/max only when the footer has none),
   and 101 quantiles p0..p100 of a uniform random sample of at most ``sample_size`` rows.
   The sample is drawn by row position with a fixed seed, so a profile is reproducible;
-  it is the whole column when the column has at most ``sample_size`` values. Drift
-  compares new data against these quantiles (Kolmogorov-Smirnov) and these bins (PSI).
+  it is the whole column when the column has at most ``sample_size`` values. The sample
+  also gives equal-mass bins: cut points at its quantiles 1/bins, 2/bins, ..., with the
+  sample's count in each. Equal-width bins are what a histogram shows, but an extreme
+  value stretches them until nearly every value falls in one bin; equal-mass bins keep
+  their resolution where the values are, whatever the outliers. Drift compares new data
+  against the quantiles (Kolmogorov-Smirnov) and the equal-mass bins (PSI).
 - categorical columns (string, boolean): the most frequent values with their counts, the
   count of the rest, and the number of distinct values (exact up to
   :data:`DISTINCT_CAP`, a lower bound beyond). Integers are numeric even when they take
@@ -81,6 +85,12 @@ class NumericStats:
     (one more than ``bin_counts``): bins are half-open ``[e_i, e_i+1)`` except the last,
     which is closed. Integer columns that take at most ``bins`` values have one bin per
     integer. ``quantiles`` holds p0..p100 of a sample of ``sample_count`` values.
+
+    ``mass_cuts`` are the distinct quantiles 1/bins, ..., (bins-1)/bins of that sample:
+    they cut the line into the bins ``(-inf, c_1)``, ``[c_1, c_2)``, ..., ``[c_k, inf)``,
+    and ``mass_counts`` (one more than the cuts) holds the sample's values in each, about
+    equal unless values repeat. Both are empty when the histogram already has one bin per
+    integer (it is then exact), and in profiles made before they were kept.
     Statistics are None (and sequences empty) when the column has no finite value.
     """
 
@@ -94,6 +104,8 @@ class NumericStats:
     bin_counts: tuple[int, ...]
     nan_count: int = 0
     inf_count: int = 0
+    mass_cuts: tuple[float, ...] = ()
+    mass_counts: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -108,6 +120,8 @@ class NumericStats:
             "bin_counts": list(self.bin_counts),
             "nan_count": self.nan_count,
             "inf_count": self.inf_count,
+            "mass_cuts": list(self.mass_cuts),
+            "mass_counts": list(self.mass_counts),
         }
 
     @classmethod
@@ -124,6 +138,8 @@ class NumericStats:
             bin_counts=tuple(data["bin_counts"]),
             nan_count=data.get("nan_count", 0),
             inf_count=data.get("inf_count", 0),
+            mass_cuts=tuple(data.get("mass_cuts", ())),
+            mass_counts=tuple(data.get("mass_counts", ())),
         )
 
 
@@ -628,6 +644,13 @@ class _NumericAccumulator(_Accumulator):
         self.low: Any = None
         self.high: Any = None
         self.edges = _bin_edges(value_range, bins, kind == "integer")
+        self.bins = bins
+        # One bin per integer is exact already: equal-mass bins would only merge values.
+        self.per_value = (
+            kind == "integer"
+            and value_range is not None
+            and value_range[1] - value_range[0] + 1 <= bins
+        )
         # Moments are kept in units of a power of two near the largest magnitude, so that
         # squares of values near the float limit do not overflow (the scaling is exact).
         self.scale = _scale_for(max(abs(value_range[0]), abs(value_range[1])) if value_range else 0)
@@ -671,10 +694,14 @@ class _NumericAccumulator(_Accumulator):
     def result(self, rows: int) -> ColumnProfile:
         sample = np.concatenate(self.samples) if self.samples else np.empty(0)
         quantiles: tuple[float, ...] = ()
+        cuts: tuple[float, ...] = ()
+        mass_counts: tuple[int, ...] = ()
         if sample.size:
             scale = _scale_for(float(np.abs(sample).max()))
             points = np.quantile(sample / scale, np.linspace(0.0, 1.0, QUANTILE_POINTS)) * scale
             quantiles = tuple(float(value) for value in points)
+            if not self.per_value:
+                cuts, mass_counts = _equal_mass_bins(sample, self.bins)
         has_values = self.n > 0
         std = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
         stats = NumericStats(
@@ -689,6 +716,8 @@ class _NumericAccumulator(_Accumulator):
             bin_counts=tuple(int(c) for c in self.counts) if has_values else (),
             nan_count=self.nan_count,
             inf_count=self.inf_count,
+            mass_cuts=cuts,
+            mass_counts=mass_counts,
         )
         return ColumnProfile(self.name, self.kind, rows, self.nulls, numeric=stats)
 
@@ -821,6 +850,25 @@ def _bin_edges(
     edges = float(low) * (1.0 - steps) + float(high) * steps
     edges[0], edges[-1] = float(low), float(high)
     return tuple(float(edge) for edge in edges)
+
+
+def _equal_mass_bins(sample: FloatArray, bins: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Cut points at the sample's quantiles 1/bins .. (bins-1)/bins (distinct ones: a
+    value that fills several bins gets one), and the sample's count between them. The
+    quantiles are sample values ("lower"), so a cut sits on a value the data has."""
+    cuts = np.unique(np.quantile(sample, np.arange(1, bins) / bins, method="lower"))
+    return tuple(float(cut) for cut in cuts), tuple(
+        int(count) for count in mass_bin_counts(cuts, sample)
+    )
+
+
+def mass_bin_counts(cuts: npt.ArrayLike, values: FloatArray) -> npt.NDArray[np.int64]:
+    """Counts of ``values`` in the bins ``(-inf, c_1)``, ``[c_1, c_2)``, ..., ``[c_k, inf)``
+    that ``cuts`` make: the one definition of equal-mass binning that profiles and drift
+    share."""
+    cut_array = np.asarray(cuts, dtype=np.float64)
+    positions = np.searchsorted(cut_array, values, side="right")
+    return np.bincount(positions, minlength=cut_array.size + 1).astype(np.int64, copy=False)
 
 
 def _scale_for(magnitude: float) -> float:

@@ -8,10 +8,15 @@ accumulated batch by batch on the same bins (see :mod:`pathtolive.monitoring.ske
 
 Figures, per numeric column:
 
-- ``psi``: population stability index on the profile's histogram bins,
-  ``sum((c - r) * ln(c / r))`` over the bins' shares ``r`` (reference) and ``c``
-  (current), each share floored at :data:`SHARE_FLOOR` so empty bins stay finite.
-  Values outside the reference range count in the first or last bin, as in the profile.
+- ``psi``: population stability index on the profile's equal-mass bins (cut at the
+  reference sample's quantiles 1/bins, 2/bins, ...; see
+  :class:`~pathtolive.data.profile.NumericStats`), ``sum((c - r) * ln(c / r))`` over the
+  bins' shares ``r`` (reference) and ``c`` (current), each share floored at
+  :data:`SHARE_FLOOR` so empty bins stay finite. Equal-mass bins are the usual choice
+  for PSI (deciles, in credit scoring) and keep their resolution when an outlier
+  stretches the range; integer columns with one bin per value, and profiles without
+  equal-mass bins, use the histogram's bins instead (values outside the reference range
+  then count in the first or last bin, as in the profile).
 - ``js``: Jensen-Shannon distance (base 2, so in [0, 1]; the square root of the
   divergence) between the same shares, without a floor.
 - ``ks``, ``ks_pvalue``: two-sample Kolmogorov-Smirnov. The reference CDF ``F_ref``
@@ -421,9 +426,15 @@ def _measure_numeric(
     labels = _bin_labels(edges, column.kind == "integer")
     reference = np.asarray(stats.bin_counts, dtype=np.float64)
     current = sketch.counts.astype(np.float64)
-    if reference.size and reference.sum() > 0 and current.sum() > 0:
-        _add_psi(figures, reference, current, psi_limit)
-        figures["js"] = _js(reference, current)
+    # PSI and JS on the equal-mass bins when both sides have them (see the module docs).
+    if stats.mass_counts and sketch.mass_counts.size == len(stats.mass_counts):
+        reference_mass = np.asarray(stats.mass_counts, dtype=np.float64)
+        current_mass = sketch.mass_counts.astype(np.float64)
+    else:
+        reference_mass, current_mass = reference, current
+    if reference_mass.size and reference_mass.sum() > 0 and current_mass.sum() > 0:
+        _add_psi(figures, reference_mass, current_mass, psi_limit)
+        figures["js"] = _js(reference_mass, current_mass)
     quantiles = np.asarray(stats.quantiles, dtype=np.float64)
     if quantiles.size == QUANTILE_POINTS and sketch.sample.size:
         statistic = _ks_statistic(quantiles, sketch.sample)

@@ -6,7 +6,8 @@ Parquet segments, a table, a DataFrame) one batch at a time. Whatever the size o
 window, it holds only
 
 - per numeric column: counts on the profile's own histogram bins (the same edges, binned
-  by the same arithmetic as the profile), the missing (null or NaN) count, and its values
+  by the same arithmetic as the profile) and on its equal-mass bins (the same cuts), the
+  missing (null or NaN) count, and its values
   in a uniform random sample of at most ``sample_size`` rows, for the Kolmogorov-Smirnov
   and Wasserstein figures (the same rows for every column, as in profiles: a column's
   sample is its finite values in those rows);
@@ -42,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pathtolive.data.formats import open_parquet, table_from_frame
-from pathtolive.data.profile import ColumnProfile, Profile, _histogram
+from pathtolive.data.profile import ColumnProfile, Profile, _histogram, mass_bin_counts
 from pathtolive.errors import InvalidInputError
 
 __all__ = [
@@ -75,7 +76,8 @@ class ColumnSketch:
     nor missing, as in profiles). ``counts`` has one count per reference bin, or per
     stored category plus a last one for every other value. ``sample`` is the numeric
     sample, sorted (empty for categoricals). ``present`` is False when no batch had the
-    column with a type other than null.
+    column with a type other than null. ``mass_counts`` has one count per equal-mass bin
+    of the reference (empty when it has none, and for categoricals).
     """
 
     name: str
@@ -86,6 +88,7 @@ class ColumnSketch:
     counts: IntArray
     sample: FloatArray
     present: bool
+    mass_counts: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def comparable_columns(reference: Profile) -> tuple[str, ...]:
@@ -116,6 +119,8 @@ class _State:
     low: float = 0.0
     high: float = 0.0
     sample: FloatArray = field(default_factory=lambda: np.empty(0))  # NaN: missing rows
+    mass_cuts: FloatArray = field(default_factory=lambda: np.empty(0))
+    mass_counts: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # categorical only
     categories: pa.Array | None = None
 
@@ -174,7 +179,8 @@ class CurrentSketch:
         """Bytes held by the accumulators' arrays: bounded by the bins, the categories and
         ``sample_size``, whatever the rows added."""
         return self._keys.nbytes + sum(
-            state.counts.nbytes + state.sample.nbytes for state in self._states.values()
+            state.counts.nbytes + state.sample.nbytes + state.mass_counts.nbytes
+            for state in self._states.values()
         )
 
     def add(self, batch: pa.RecordBatch | pa.Table | pd.DataFrame, *, prefix: str = "") -> None:
@@ -239,6 +245,7 @@ class CurrentSketch:
             counts=state.counts.copy(),
             sample=np.sort(state.sample[np.isfinite(state.sample)]),
             present=state.present,
+            mass_counts=state.mass_counts.copy(),
         )
 
     def sketches(self) -> tuple[ColumnSketch, ...]:
@@ -287,6 +294,8 @@ def _add_numeric(state: _State, values: FloatArray) -> None:
     state.values += values.size
     if state.counts.size and values.size:
         state.counts += _histogram(values, state.low, state.high, state.counts.size)
+    if state.mass_counts.size and values.size:
+        state.mass_counts += mass_bin_counts(state.mass_cuts, values)
 
 
 def _new_state(column: ColumnProfile, kind: FeatureKind) -> _State:
@@ -297,6 +306,9 @@ def _new_state(column: ColumnProfile, kind: FeatureKind) -> _State:
         state = _State(column.name, kind, np.zeros(bins, dtype=np.int64))
         if edges:
             state.low, state.high = float(edges[0]), float(edges[-1])
+        if column.numeric.mass_counts:
+            state.mass_cuts = np.asarray(column.numeric.mass_cuts, dtype=np.float64)
+            state.mass_counts = np.zeros(len(column.numeric.mass_counts), dtype=np.int64)
         return state
     assert column.categorical is not None
     names = [value for value, _ in column.categorical.categories]

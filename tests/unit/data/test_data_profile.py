@@ -145,6 +145,54 @@ def test_few_integer_values_get_one_bin_each() -> None:
     assert (stats.minimum, stats.maximum) == (1, 3)
 
 
+def test_equal_mass_bins_hold_about_equal_shares_of_the_sample() -> None:
+    values = np.random.default_rng(3).lognormal(0, 1, 5_000)
+    values[0] = 1e9  # an outlier that stretches the equal-width bins
+    stats = profile_frame(pd.DataFrame({"x": values})).column("x").numeric
+
+    assert stats is not None
+    assert max(stats.bin_counts) > 0.99 * values.size  # equal width: one bin holds all
+    assert len(stats.mass_cuts) == 19
+    assert len(stats.mass_counts) == 20
+    assert sum(stats.mass_counts) == stats.sample_count == values.size
+    assert all(240 <= count <= 260 for count in stats.mass_counts)
+    assert list(stats.mass_cuts) == sorted(stats.mass_cuts)
+    assert set(stats.mass_cuts) <= set(values.tolist())  # cuts sit on values the data has
+    below_first = int(np.count_nonzero(values < stats.mass_cuts[0]))
+    assert stats.mass_counts[0] == below_first
+
+
+def test_a_value_that_fills_several_equal_mass_bins_gets_one() -> None:
+    values = np.concatenate([np.zeros(700), np.linspace(1.0, 2.0, 300)])
+    stats = profile_frame(pd.DataFrame({"x": values})).column("x").numeric
+
+    assert stats is not None
+    assert stats.mass_cuts.count(0.0) == 1
+    assert stats.mass_counts[0] == 0  # nothing below the smallest value
+    assert stats.mass_counts[1] == 700 + int(np.count_nonzero(values[700:] < stats.mass_cuts[1]))
+    assert sum(stats.mass_counts) == 1000
+
+
+def test_integers_with_one_bin_each_need_no_equal_mass_bins() -> None:
+    stats = profile_frame(pd.DataFrame({"k": [1, 2, 2, 3, 3, 3]})).column("k").numeric
+
+    assert stats is not None
+    assert (stats.mass_cuts, stats.mass_counts) == ((), ())
+
+
+def test_a_profile_stored_before_equal_mass_bins_still_loads() -> None:
+    profile = profile_frame(pd.DataFrame({"x": np.arange(100.0)}))
+    stored = profile.to_dict()
+    for column in stored["columns"]:
+        del column["numeric"]["mass_cuts"], column["numeric"]["mass_counts"]
+
+    loaded = Profile.from_dict(stored).column("x").numeric
+
+    assert loaded is not None
+    assert (loaded.mass_cuts, loaded.mass_counts) == ((), ())
+    assert loaded.bin_counts == profile.column("x").numeric.bin_counts  # type: ignore[union-attr]
+
+
 def test_a_constant_float_column_has_one_bin() -> None:
     stats = profile_frame(pd.DataFrame({"c": [2.5] * 4})).column("c").numeric
 

@@ -236,6 +236,59 @@ def test_the_noise_level_is_negligible_at_the_usual_sizes(reference: Profile) ->
     assert "psi_noise" not in result.feature("balance").figures
 
 
+def outlier_reference() -> tuple[Profile, np.random.Generator]:
+    rng = np.random.default_rng(11)
+    values = rng.normal(50, 10, 20_000)
+    values[0] = 1e7  # one reading far out: the equal-width bins span up to it
+    return profile_frame(pd.DataFrame({"x": values})), rng
+
+
+def test_psi_sees_a_shift_that_an_outlier_hides_from_equal_width_bins() -> None:
+    reference, rng = outlier_reference()
+    stats_x = reference.column("x").numeric
+    assert stats_x is not None
+    assert stats_x.bin_counts[0] == 19_999  # every value but the outlier in one bin
+    unchanged = drift(reference, pd.DataFrame({"x": rng.normal(50, 10, 2_000)}))
+    shifted = drift(reference, pd.DataFrame({"x": rng.normal(55, 10, 2_000)}))
+
+    assert unchanged.feature("x").figures["psi"] < 0.05
+    assert not unchanged.feature("x").drifted
+    assert shifted.feature("x").figures["psi"] > 0.2
+    assert shifted.feature("x").reasons[0].startswith("psi ")
+    # The histogram shown stays the equal-width one, both sides on the same bins.
+    histogram = shifted.feature("x").current
+    assert histogram.shares[0] == 1.0
+
+
+def test_a_profile_without_equal_mass_bins_takes_the_psi_on_its_histogram() -> None:
+    reference, rng = outlier_reference()
+    stored = reference.to_dict()
+    del stored["columns"][0]["numeric"]["mass_cuts"], stored["columns"][0]["numeric"]["mass_counts"]
+    older = Profile.from_dict(stored)
+
+    shifted = drift(older, pd.DataFrame({"x": rng.normal(55, 10, 2_000)}))
+
+    # Every value on both sides is in the first equal-width bin: no PSI to see.
+    assert shifted.feature("x").figures["psi"] < 1e-6
+    assert shifted.feature("x").figures["ks_pvalue"] < 1e-6  # KS still sees it
+
+
+def test_the_sketch_counts_every_finite_value_on_the_equal_mass_bins() -> None:
+    reference, _ = outlier_reference()
+    sketch = CurrentSketch(reference)
+    values = np.array([-1e9, 10.0, 50.0, 50.0, 90.0, np.nan, np.inf, 2e7])
+    sketch.add(pd.DataFrame({"x": values}))
+
+    column = sketch.column("x")
+    stats_x = reference.column("x").numeric
+    assert stats_x is not None
+    assert column.mass_counts.sum() == column.values == 6
+    assert column.mass_counts[0] == 2  # -1e9 and 10.0: below the first cut
+    assert column.mass_counts[-1] == 2  # 90.0 and 2e7: from the last cut on
+    expected = np.searchsorted(stats_x.mass_cuts, 50.0, side="right")
+    assert column.mass_counts[expected] == 2
+
+
 def test_optional_thresholds_and_no_correction(
     reference: Profile, reference_frame: pd.DataFrame
 ) -> None:
@@ -529,6 +582,11 @@ def test_rainfall_drift_on_real_data() -> None:
     assert dew_point.figures["psi"] > 1.0 > 0.1 > before.feature("dew_point").figures["psi"]
     assert after.feature("sea_level_pressure").figures["ks_pvalue"] < 1e-100
     assert before.feature("sea_level_pressure").figures["ks_pvalue"] > 0.01
-    # One reading of 94 standard deviations stretches this column's equal-width bins:
-    # nearly every value falls in one bin on both sides, so only the KS test sees it.
-    assert after.feature("sea_level_pressure").figures["psi"] < 0.01
+    # One reading of 94 standard deviations stretches this column's equal-width bins
+    # (nearly every value falls in one of them, on both sides); the equal-mass bins the
+    # PSI is taken on keep their resolution, so the PSI sees the move as KS does.
+    pressure = reference.column("sea_level_pressure").numeric
+    assert pressure is not None
+    assert max(pressure.bin_counts) > 0.9 * sum(pressure.bin_counts)
+    assert after.feature("sea_level_pressure").figures["psi"] > 1.0
+    assert before.feature("sea_level_pressure").figures["psi"] < 0.1
