@@ -10,9 +10,10 @@ record batches, with memory bounded whatever the size of the file:
   footer's min/max statistics (a first pass finds min/max only when the footer has none),
   and 101 quantiles p0..p100 of a uniform random sample of at most ``sample_size`` rows.
   The sample is drawn by row position with a fixed seed, so a profile is reproducible;
-  it is the whole column when the column has at most ``sample_size`` values. The sample
+  it is the whole column when the table has at most ``sample_size`` rows. The sample
   also gives equal-mass bins: cut points at its quantiles 1/bins, 2/bins, ..., with the
-  sample's count in each. Equal-width bins are what a histogram shows, but an extreme
+  sample's count in each (and bins of their own for heavy values and for what lies
+  beyond the range). Equal-width bins are what a histogram shows, but an extreme
   value stretches them until nearly every value falls in one bin; equal-mass bins keep
   their resolution where the values are, whatever the outliers. Drift compares new data
   against the quantiles (Kolmogorov-Smirnov) and the equal-mass bins (PSI).
@@ -86,11 +87,13 @@ class NumericStats:
     which is closed. Integer columns that take at most ``bins`` values have one bin per
     integer. ``quantiles`` holds p0..p100 of a sample of ``sample_count`` values.
 
-    ``mass_cuts`` are the distinct quantiles 1/bins, ..., (bins-1)/bins of that sample:
-    they cut the line into the bins ``(-inf, c_1)``, ``[c_1, c_2)``, ..., ``[c_k, inf)``,
-    and ``mass_counts`` (one more than the cuts) holds the sample's values in each, about
-    equal unless values repeat. Both are empty when the histogram already has one bin per
-    integer (it is then exact), and in profiles made before they were kept.
+    ``mass_cuts`` cut the line into the equal-mass bins ``(-inf, c_1)``, ``[c_1, c_2)``,
+    ..., ``[c_k, inf)``: at that sample's quantiles 1/bins, ..., (bins-1)/bins, around
+    each value that holds half a bin's share or more, and just beyond the minimum and the
+    maximum (see :func:`_equal_mass_bins`). ``mass_counts`` (one more than the cuts)
+    holds the sample's values in each: about equal, the outer two empty. Both are empty
+    when the histogram already has one bin per integer (it is then exact), and in
+    profiles made before they were kept.
     Statistics are None (and sequences empty) when the column has no finite value.
     """
 
@@ -853,13 +856,47 @@ def _bin_edges(
 
 
 def _equal_mass_bins(sample: FloatArray, bins: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Cut points at the sample's quantiles 1/bins .. (bins-1)/bins (distinct ones: a
-    value that fills several bins gets one), and the sample's count between them. The
-    quantiles are sample values ("lower"), so a cut sits on a value the data has."""
-    cuts = np.unique(np.quantile(sample, np.arange(1, bins) / bins, method="lower"))
+    """Cut points, and the sample's count between them.
+
+    Bins start at the sample's quantiles 1/bins .. (bins-1)/bins; then around the edges
+    and the heavy values, so that a move there shows:
+
+    - below the minimum and above the maximum: a value beyond the sample's range falls in
+      a bin the reference left empty, on either side;
+    - a heavy value (at least half a bin's share) gets a bin of its own, and the
+      quantiles are taken of the other values. Otherwise the zeros of a mostly-zero
+      column would fill the bins, and the values beside them would share the zeros' bin.
+
+    Each cut lies halfway between two neighbouring sample values (a millionth beyond
+    the extremes), never on one: a live value that differs from a reference value only
+    in its last digits (a float32 column read back as float64) stays in the same bin.
+    """
+    values, counts = np.unique(sample, return_counts=True)
+    heavy = counts * (2 * bins) >= sample.size
+    starts: list[int] = []  # indices into values where a bin starts
+    light = np.flatnonzero(~heavy)
+    if light.size:
+        # The light values' quantiles j/bins, as the index of the value each begins at.
+        position = np.cumsum(counts[light])
+        targets = np.arange(1, bins) * (position[-1] / bins)
+        starts.extend(light[np.searchsorted(position, targets, side="right")].tolist())
+    for index in np.flatnonzero(heavy).tolist():
+        starts.extend((index, index + 1))
+    inner = np.array(sorted({i for i in starts if 0 < i < values.size}), dtype=np.int64)
+    below, above = values[inner - 1], values[inner]
+    middles = below * 0.5 + above * 0.5  # halved first: no overflow near the float limit
+    low, high = float(values[0]), float(values[-1])
+    cuts = np.concatenate(([low - _margin(low)], middles, [high + _margin(high)]))
+    cuts = np.unique(cuts[np.isfinite(cuts)])  # JSON has no infinity
     return tuple(float(cut) for cut in cuts), tuple(
         int(count) for count in mass_bin_counts(cuts, sample)
     )
+
+
+def _margin(value: float) -> float:
+    """A millionth of ``value``: beyond float32 rounding (a ten-millionth). Zero is exact
+    in every format, so its margin is the smallest normal float."""
+    return abs(value) * 1e-6 or float(np.finfo(np.float64).tiny)
 
 
 def mass_bin_counts(cuts: npt.ArrayLike, values: FloatArray) -> npt.NDArray[np.int64]:
@@ -901,7 +938,11 @@ def _histogram(
         values, low, high, scratch = values * 0.5, low * 0.5, high * 0.5, None
     scale = bins / (high - low) if high > low else 0.0
     positions = np.subtract(values, low, out=scratch)
-    positions *= scale
+    if math.isfinite(scale):
+        positions *= scale
+    else:  # a span of subnormal numbers, whose reciprocal overflows: divide instead
+        positions /= high - low
+        positions *= bins
     np.clip(positions, 0, bins - 1, out=positions)
     counts = np.bincount(positions.astype(np.int32), minlength=bins)
     return counts.astype(np.int64, copy=False)

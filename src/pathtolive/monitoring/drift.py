@@ -207,9 +207,11 @@ class DriftThresholds:
 class Histogram:
     """Shares of one side on the reference's bins, for plots.
 
-    Numeric: ``edges`` are the bin edges (one more than ``shares``) and ``labels`` name
-    the bins (``[a, b)``, or the integer for one-integer bins). Categorical: ``edges`` is
-    None and ``labels`` are the stored categories and :data:`OTHER_LABEL`.
+    Numeric: ``edges`` are the bin edges (one more than ``shares``; the equal-mass bins'
+    first and last are infinite, None in JSON) and ``labels`` name the bins (``[a, b)``,
+    ``< a``, the value of a one-value bin, or the integer for one-integer bins).
+    Categorical: ``edges`` is None and ``labels`` are the stored categories and
+    :data:`OTHER_LABEL`.
     """
 
     labels: tuple[str, ...]
@@ -422,19 +424,22 @@ def _measure_numeric(
 ) -> tuple[dict[str, float], Histogram, Histogram]:
     stats = column.numeric
     assert stats is not None
-    edges = tuple(float(edge) for edge in stats.bin_edges)
-    labels = _bin_labels(edges, column.kind == "integer")
-    reference = np.asarray(stats.bin_counts, dtype=np.float64)
-    current = sketch.counts.astype(np.float64)
-    # PSI and JS on the equal-mass bins when both sides have them (see the module docs).
+    # The equal-mass bins when both sides have them (see the module docs): PSI and JS are
+    # taken on them, and they are what the histograms show, so a plot explains its PSI.
     if stats.mass_counts and sketch.mass_counts.size == len(stats.mass_counts):
-        reference_mass = np.asarray(stats.mass_counts, dtype=np.float64)
-        current_mass = sketch.mass_counts.astype(np.float64)
+        edges = (-math.inf, *(float(cut) for cut in stats.mass_cuts), math.inf)
+        low, high = float(stats.minimum or 0.0), float(stats.maximum or 0.0)
+        labels = _mass_labels(stats.mass_cuts, low, high)
+        reference = np.asarray(stats.mass_counts, dtype=np.float64)
+        current = sketch.mass_counts.astype(np.float64)
     else:
-        reference_mass, current_mass = reference, current
-    if reference_mass.size and reference_mass.sum() > 0 and current_mass.sum() > 0:
-        _add_psi(figures, reference_mass, current_mass, psi_limit)
-        figures["js"] = _js(reference_mass, current_mass)
+        edges = tuple(float(edge) for edge in stats.bin_edges)
+        labels = _bin_labels(edges, column.kind == "integer")
+        reference = np.asarray(stats.bin_counts, dtype=np.float64)
+        current = sketch.counts.astype(np.float64)
+    if reference.size and reference.sum() > 0 and current.sum() > 0:
+        _add_psi(figures, reference, current, psi_limit)
+        figures["js"] = _js(reference, current)
     quantiles = np.asarray(stats.quantiles, dtype=np.float64)
     if quantiles.size == QUANTILE_POINTS and sketch.sample.size:
         statistic = _ks_statistic(quantiles, sketch.sample)
@@ -596,6 +601,18 @@ def _bin_labels(edges: tuple[float, ...], integer: bool) -> tuple[str, ...]:
         f"[{low:.4g}, {high:.4g}{']' if index == last else ')'}"
         for index, (low, high) in enumerate(itertools.pairwise(edges))
     )
+
+
+def _mass_labels(cuts: Sequence[float], low: float, high: float) -> tuple[str, ...]:
+    """``< low``, ``[low, c2)``, ``[c2, c3)``, ..., ``[ck-1, high]``, ``> high`` for the
+    equal-mass bins of a reference whose values run from ``low`` to ``high`` (the first
+    and last cuts lie just beyond them)."""
+    if len(cuts) < 2:  # an extreme beyond the largest float has no cut: plain names
+        return tuple(f"bin {index + 1}" for index in range(len(cuts) + 1))
+    bounds = [f"{low:.4g}", *(f"{cut:.4g}" for cut in cuts[1:-1]), f"{high:.4g}"]
+    inner = [f"[{a}, {b})" for a, b in itertools.pairwise(bounds)]
+    inner[-1] = f"{bounds[0]}" if low == high else inner[-1][:-1] + "]"
+    return (f"< {bounds[0]}", *inner, f"> {bounds[-1]}")
 
 
 # ---------------------------------------------------------------------------------------

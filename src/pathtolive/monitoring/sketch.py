@@ -329,7 +329,8 @@ def _float_values(array: pa.Array, label: str) -> FloatArray:
         array = array.dictionary_decode()
     if not pa.types.is_floating(array.type) or array.type != pa.float64():
         try:
-            array = pc.cast(array, pa.float64())
+            # Integers beyond 2**53 lose digits as floats, which drift can live with.
+            array = pc.cast(array, pa.float64(), safe=not pa.types.is_integer(array.type))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise InvalidInputError(
                 f"column {label!r} holds {array.type} values, which cannot be read as "

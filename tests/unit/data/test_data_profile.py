@@ -152,25 +152,45 @@ def test_equal_mass_bins_hold_about_equal_shares_of_the_sample() -> None:
 
     assert stats is not None
     assert max(stats.bin_counts) > 0.99 * values.size  # equal width: one bin holds all
-    assert len(stats.mass_cuts) == 19
-    assert len(stats.mass_counts) == 20
-    assert sum(stats.mass_counts) == stats.sample_count == values.size
-    assert all(240 <= count <= 260 for count in stats.mass_counts)
+    # Just below the minimum, 19 quantiles, just above the maximum: 22 bins, the outer
+    # two empty.
+    assert len(stats.mass_cuts) == 21
+    assert values.min() * (1 - 2e-6) < stats.mass_cuts[0] < values.min()
+    assert values.max() < stats.mass_cuts[-1] < values.max() * (1 + 2e-6)
     assert list(stats.mass_cuts) == sorted(stats.mass_cuts)
-    assert set(stats.mass_cuts) <= set(values.tolist())  # cuts sit on values the data has
-    below_first = int(np.count_nonzero(values < stats.mass_cuts[0]))
-    assert stats.mass_counts[0] == below_first
+    assert not set(stats.mass_cuts) & set(values.tolist())  # cuts fall between values
+    counts = stats.mass_counts
+    assert (counts[0], counts[-1]) == (0, 0)
+    assert sum(counts) == stats.sample_count == values.size
+    assert all(240 <= count <= 260 for count in counts[1:-1])
+    assert counts[1] == int(np.count_nonzero(values < stats.mass_cuts[1]))
 
 
-def test_a_value_that_fills_several_equal_mass_bins_gets_one() -> None:
-    values = np.concatenate([np.zeros(700), np.linspace(1.0, 2.0, 300)])
+def test_a_heavy_value_gets_a_bin_of_its_own() -> None:
+    positive = np.random.default_rng(4).lognormal(0, 1, 300)
+    values = np.concatenate([np.zeros(700), positive])
     stats = profile_frame(pd.DataFrame({"x": values})).column("x").numeric
 
     assert stats is not None
-    assert stats.mass_cuts.count(0.0) == 1
-    assert stats.mass_counts[0] == 0  # nothing below the smallest value
-    assert stats.mass_counts[1] == 700 + int(np.count_nonzero(values[700:] < stats.mass_cuts[1]))
-    assert sum(stats.mass_counts) == 1000
+    cuts = stats.mass_cuts
+    assert cuts[0] < 0.0 < cuts[1] == positive.min() / 2  # the bin of the zeros alone
+    assert stats.mass_counts[:2] == (0, 700)
+    # The quantiles are the positive values': their bins share them about equally.
+    assert sum(stats.mass_counts[2:]) == 300
+    assert all(13 <= count <= 17 for count in stats.mass_counts[2:-1])
+
+
+def test_a_float32_column_read_back_as_float64_stays_in_its_bins() -> None:
+    # Interest rates in steps of 0.1 stored as float32: 0.3 becomes 0.30000001192...
+    rates = np.tile(np.arange(1, 21, dtype=np.float32) / np.float32(10), 50)
+    stats = profile_frame(pd.DataFrame({"rate": rates})).column("rate").numeric
+    assert stats is not None
+
+    from_json = np.arange(1, 21, dtype=np.float64).repeat(50) / 10  # what clients send
+    counts = profile_module.mass_bin_counts(stats.mass_cuts, from_json)
+
+    assert tuple(counts) == stats.mass_counts
+    assert stats.mass_counts == (0, *[50] * 20, 0)  # each rate is heavy: a bin each
 
 
 def test_integers_with_one_bin_each_need_no_equal_mass_bins() -> None:

@@ -123,7 +123,8 @@ def test_figures_per_kind(reference: Profile) -> None:
     }
     assert age.current_rows == 5_000
     assert age.reference.edges == age.current.edges
-    assert len(age.reference.shares) == len(age.reference.labels) == 20
+    # The equal-mass bins: 20 at the quantiles, one beyond each end of the reference.
+    assert len(age.reference.shares) == len(age.reference.labels) == 22
     assert sum(age.current.shares) == pytest.approx(1.0)
     color = result.feature("color")
     assert color.kind == "categorical"
@@ -255,9 +256,43 @@ def test_psi_sees_a_shift_that_an_outlier_hides_from_equal_width_bins() -> None:
     assert not unchanged.feature("x").drifted
     assert shifted.feature("x").figures["psi"] > 0.2
     assert shifted.feature("x").reasons[0].startswith("psi ")
-    # The histogram shown stays the equal-width one, both sides on the same bins.
-    histogram = shifted.feature("x").current
-    assert histogram.shares[0] == 1.0
+    # The histograms shown are the bins the PSI was taken on: the reference's about equal.
+    reference_bars, current_bars = shifted.feature("x").reference, shifted.feature("x").current
+    assert reference_bars.edges == current_bars.edges
+    assert reference_bars.edges is not None
+    assert (reference_bars.edges[0], reference_bars.edges[-1]) == (-np.inf, np.inf)
+    assert all(0.045 <= share <= 0.055 for share in reference_bars.shares[1:-1])
+    assert current_bars.shares[-2] > 0.1  # the top twentieth now holds more than a tenth
+    # What the plots and the report show: the reference's range, then the bins.
+    assert reference_bars.labels[0] == f"< {stats_x.minimum:.4g}"
+    assert reference_bars.labels[-1] == "> 1e+07"
+
+
+def test_values_beyond_the_reference_range_are_drift_on_either_side() -> None:
+    reference = profile_frame(pd.DataFrame({"flag": np.repeat([0.0, 1.0], [600, 400])}))
+    moved_down = drift(reference, pd.DataFrame({"flag": np.repeat([0.0, -1.0], [60, 40])}))
+    moved_up = drift(reference, pd.DataFrame({"flag": np.repeat([0.0, 2.0], [60, 40])}))
+    unchanged = drift(reference, pd.DataFrame({"flag": np.repeat([0.0, 1.0], [60, 40])}))
+
+    assert moved_down.feature("flag").figures["psi"] > 2
+    assert moved_up.feature("flag").figures["psi"] > 2
+    assert unchanged.feature("flag").figures["psi"] == 0.0
+    assert unchanged.feature("flag").reference.labels == ("< 0", "[0, 0.5)", "[0.5, 1]", "> 1")
+
+
+def test_a_move_beside_a_heavy_value_shows_in_the_psi() -> None:
+    rng = np.random.default_rng(12)
+    reference = profile_frame(
+        pd.DataFrame({"claims": np.concatenate([np.zeros(9_000), rng.lognormal(0, 1, 1_000)])})
+    )
+    doubled = np.concatenate([np.zeros(900), 2 * rng.lognormal(0, 1, 100)])
+    same = np.concatenate([np.zeros(900), rng.lognormal(0, 1, 100)])
+
+    # 90% zeros: the positive tenth has its own bins, so its doubling is seen.
+    assert (
+        drift(reference, pd.DataFrame({"claims": doubled})).feature("claims").figures["psi"]
+        > 2 * drift(reference, pd.DataFrame({"claims": same})).feature("claims").figures["psi"]
+    )
 
 
 def test_a_profile_without_equal_mass_bins_takes_the_psi_on_its_histogram() -> None:
@@ -276,15 +311,15 @@ def test_a_profile_without_equal_mass_bins_takes_the_psi_on_its_histogram() -> N
 def test_the_sketch_counts_every_finite_value_on_the_equal_mass_bins() -> None:
     reference, _ = outlier_reference()
     sketch = CurrentSketch(reference)
-    values = np.array([-1e9, 10.0, 50.0, 50.0, 90.0, np.nan, np.inf, 2e7])
+    values = np.array([-1e9, 30.0, 50.0, 50.0, 90.0, np.nan, np.inf, 2e7])
     sketch.add(pd.DataFrame({"x": values}))
 
     column = sketch.column("x")
     stats_x = reference.column("x").numeric
     assert stats_x is not None
     assert column.mass_counts.sum() == column.values == 6
-    assert column.mass_counts[0] == 2  # -1e9 and 10.0: below the first cut
-    assert column.mass_counts[-1] == 2  # 90.0 and 2e7: from the last cut on
+    assert column.mass_counts[0] == 1  # -1e9: below the reference's minimum
+    assert column.mass_counts[-1] == 1  # 2e7: above its maximum (the outlier, 1e7)
     expected = np.searchsorted(stats_x.mass_cuts, 50.0, side="right")
     assert column.mass_counts[expected] == 2
 
