@@ -193,6 +193,19 @@ def test_a_float32_column_read_back_as_float64_stays_in_its_bins() -> None:
     assert stats.mass_counts == (0, *[50] * 20, 0)  # each rate is heavy: a bin each
 
 
+@pytest.mark.parametrize("cuts", [1, 22, 64, 65, 300])
+def test_counting_on_the_cuts_agrees_with_a_search_of_them(cuts: int) -> None:
+    rng = np.random.default_rng(cuts)
+    edges = np.unique(rng.normal(size=cuts))
+    values = np.concatenate([rng.normal(size=5_000), edges, edges[:3]])  # some on a cut
+
+    counted = profile_module.mass_bin_counts(edges, values)
+
+    searched = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+    assert counted.tolist() == searched.tolist()
+    assert counted.sum() == values.size
+
+
 def test_integers_with_one_bin_each_need_no_equal_mass_bins() -> None:
     stats = profile_frame(pd.DataFrame({"k": [1, 2, 2, 3, 3, 3]})).column("k").numeric
 
