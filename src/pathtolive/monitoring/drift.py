@@ -209,7 +209,8 @@ class Histogram:
 
     Numeric: ``edges`` are the bin edges (one more than ``shares``; the equal-mass bins'
     first and last are infinite, None in JSON) and ``labels`` name the bins (``[a, b)``,
-    ``< a``, the value of a one-value bin, or the integer for one-integer bins).
+    ``< min`` and ``> max`` beyond the reference's range, or the integer for one-integer
+    bins).
     Categorical: ``edges`` is None and ``labels`` are the stored categories and
     :data:`OTHER_LABEL`.
     """
