@@ -25,7 +25,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src/pathtolive
 
+# The package is byte-compiled first: the functional tests start hundreds of `pathtolive`
+# processes, and where PYTHONDONTWRITEBYTECODE is set each would compile it again.
 test: lint typecheck
+	$(BIN)/python -m compileall -q src
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # The whole path to live on synthetic data, in a new temporary workspace; for example
