@@ -650,11 +650,7 @@ class _NumericAccumulator(_Accumulator):
         self.edges = _bin_edges(value_range, bins, kind == "integer")
         self.bins = bins
         # One bin per integer is exact already: equal-mass bins would only merge values.
-        self.per_value = (
-            kind == "integer"
-            and value_range is not None
-            and value_range[1] - value_range[0] + 1 <= bins
-        )
+        self.per_value = _one_bin_per_integer(value_range, bins, kind == "integer")
         # Moments are kept in units of a power of two near the largest magnitude, so that
         # squares of values near the float limit do not overflow (the scaling is exact).
         self.scale = _scale_for(max(abs(value_range[0]), abs(value_range[1])) if value_range else 0)
@@ -838,13 +834,18 @@ def _finite_values(array: pa.Array) -> _Finite:
     return _Finite(values, values.min().item(), values.max().item(), nan_count, inf_count)
 
 
+def _one_bin_per_integer(value_range: tuple[float, float] | None, bins: int, integer: bool) -> bool:
+    """Whether an integer column takes few enough values for a bin each."""
+    return integer and value_range is not None and value_range[1] - value_range[0] + 1 <= bins
+
+
 def _bin_edges(
     value_range: tuple[float, float] | None, bins: int, integer: bool
 ) -> tuple[float, ...]:
     if value_range is None:
         return ()
     low, high = value_range
-    if integer and high - low + 1 <= bins:
+    if _one_bin_per_integer(value_range, bins, integer):
         # One bin per integer value, centred on it.
         return tuple(float(edge) for edge in np.arange(low, high + 2, dtype=np.float64) - 0.5)
     if low == high:
