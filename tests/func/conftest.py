@@ -1,30 +1,22 @@
-"""Drive the real command line as a subprocess in a temporary workspace."""
+"""Drive the real command line in a temporary workspace.
+
+The ``cli`` fixture calls the console script's entry point in this process (see
+:mod:`tests.support.cli`); a test marked ``subprocess`` gets a new interpreter per call
+instead, for what only a real process shows.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pathtolive import env
+from tests.support.cli import Result, run_in_process, run_process
 
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
+__all__ = ["CLI", "Result"]
 
 CLI = Callable[..., Result]
 
@@ -38,10 +30,11 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, cli_env: dict[str, str]) -> CLI:
+def cli(request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str]) -> CLI:
     """Run ``pathtolive ARGS`` in ``tmp_path/ws`` (made if missing)."""
     workdir = tmp_path / "ws"
     workdir.mkdir(exist_ok=True)
+    runner = run_process if request.node.get_closest_marker("subprocess") else run_in_process
 
     def run(
         *args: str | Path,
@@ -49,16 +42,9 @@ def cli(tmp_path: Path, cli_env: dict[str, str]) -> CLI:
         extra_env: dict[str, str] | None = None,
         input: str | None = None,
     ) -> Result:
-        completed = subprocess.run(
-            [sys.executable, "-m", "pathtolive", *map(str, args)],
-            cwd=cwd or workdir,
-            env={**cli_env, **(extra_env or {})},
-            capture_output=True,
-            text=True,
-            input=input,
-            timeout=300,
+        return runner(
+            args, cwd=cwd or workdir, environ={**cli_env, **(extra_env or {})}, input=input
         )
-        return Result(completed.returncode, completed.stdout, completed.stderr)
 
     return run
 

@@ -1,0 +1,148 @@
+"""Drive the command line: in this process (the default), or as a real process.
+
+A CLI call in this process runs ``pathtolive.cli.main.run(argv)`` as the console script
+would, with its own working directory, environment, standard streams, logging handlers
+and warning filters, all put back afterwards; its exit code is the ``SystemExit`` it ends
+with. That skips the interpreter's start-up (about a second per call: pandas, SQLAlchemy
+and scikit-learn imports), which made up most of the functional suite's time.
+
+What only a real process shows — the installed entry points, signals (Ctrl-C, SIGTERM),
+servers and watchers that run until stopped, crashes — goes through :func:`run_process`;
+tests that need it carry the ``subprocess`` marker, which switches the ``cli`` fixture.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Result", "run_in_process", "run_process"]
+
+_TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def run_process(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path,
+    environ: Mapping[str, str],
+    input: str | None = None,
+) -> Result:
+    """``python -m pathtolive ARGS`` in a new interpreter."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pathtolive", *map(str, args)],
+        cwd=cwd,
+        env=dict(environ),
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=_TIMEOUT_SECONDS,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def run_in_process(
+    args: Sequence[str | Path],
+    *,
+    cwd: Path,
+    environ: Mapping[str, str],
+    input: str | None = None,
+) -> Result:
+    """The console script's entry point called in this process, as if it were a new one."""
+    from pathtolive.cli.main import run
+
+    with _as_a_new_process(cwd, environ, input) as (stdout, stderr):
+        try:
+            run([str(arg) for arg in args])
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc, stderr)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
+def _exit_code(exc: SystemExit, stderr: io.StringIO) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    stderr.write(f"{exc.code}\n")  # what the interpreter does with sys.exit("message")
+    return 1
+
+
+class _Stdin(io.StringIO):
+    """Standard input with a file descriptor's answer to ``isatty``, as a pipe gives."""
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextmanager
+def _as_a_new_process(
+    cwd: Path, environ: Mapping[str, str], input: str | None
+) -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    saved_environ = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    stdout, stderr = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    sys.stdin, sys.stdout, sys.stderr = _Stdin(input or ""), stdout, stderr
+    # The entry point configures logging (basicConfig) as a new process would: on a root
+    # logger without handlers, writing to this call's stderr.
+    root.handlers = []
+    try:
+        with warnings.catch_warnings():
+            _default_warning_filters()
+            yield stdout, stderr
+    finally:
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_environ)
+
+
+def _default_warning_filters() -> None:
+    """The filters a new interpreter starts with (the test run turns warnings into
+    errors; a CLI process prints them)."""
+    warnings.resetwarnings()
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", category=ResourceWarning)
+    warnings.showwarning = _print_warning
+
+
+def _print_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
