@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pathtolive.registry.batch import to_frame
 from pathtolive.registry.signature import FieldSpec, OutputSpec, Signature
 from pathtolive.serving.predlog import (
     JOURNAL_SUFFIX,
@@ -33,7 +34,7 @@ from pathtolive.serving.predlog import (
     encode_segment,
     read_predictions,
 )
-from pathtolive.serving.validation import to_frame, validate_columns
+from pathtolive.serving.validation import validate_columns
 from tests.reliability.checks import report_figures
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891_011, tzinfo=UTC)

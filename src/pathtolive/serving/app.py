@@ -42,6 +42,7 @@ from pathtolive.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
+from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.serving import ServableVersion, background_sample, record_server_event
@@ -53,7 +54,6 @@ from pathtolive.serving.metrics import CONTENT_TYPE, LogCounts, ServerMetrics
 from pathtolive.serving.predlog import PredictionLogger, PredictionRecord, Recovery
 from pathtolive.serving.protocols import Prediction
 from pathtolive.serving.settings import ServeSettings
-from pathtolive.serving.validation import InputBatch, to_frame
 from pathtolive.serving.watcher import LoadEvent, RegistryWatcher
 
 __all__ = ["MAX_FEEDBACK_LABELS", "Server", "create_app"]

@@ -73,8 +73,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from blake3 import blake3
 
+from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import Signature
-from pathtolive.serving.validation import InputBatch, to_frame
 
 if sys.platform != "win32":
     import fcntl
