@@ -61,6 +61,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+# -- the files: appended, rotated, settled, claimed ----------------------------------------
+
+
 @dataclass(eq=False)
 class _JournalFile:
     path: Path
@@ -244,7 +247,7 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-# -- lines -----------------------------------------------------------------------------
+# -- the lines: written, read back ---------------------------------------------------------
 
 
 def journal_line(

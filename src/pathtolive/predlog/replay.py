@@ -152,6 +152,9 @@ def _replay(
     return written, duplicates
 
 
+# -- the rows of journal entries -----------------------------------------------------------
+
+
 def _entries_frame(entries: list[JournalEntry], signature: Signature | None) -> pd.DataFrame | None:
     """The input rows of ``entries``, in order, in the dtypes they were served with:
     request columns go through the version's ``signature`` as a request's do (without
