@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from pathtolive import Workspace, env
+from pathtolive.predlog import JOURNAL_SUFFIX
 from pathtolive.service.predictions import read_prediction_log
-from pathtolive.serving.predlog import JOURNAL_SUFFIX
 from tests.reliability.checks import report_figures
 from tests.support.serving import cli_environ, make_served_workspace, running_server
 

@@ -25,15 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pathtolive.registry.signature import FieldSpec, OutputSpec, Signature
-from pathtolive.serving.predlog import (
+from pathtolive.predlog import (
     JOURNAL_SUFFIX,
     PredictionLogger,
     PredictionRecord,
     encode_segment,
     read_predictions,
 )
-from pathtolive.serving.validation import to_frame, validate_columns
+from pathtolive.registry.batch import to_frame
+from pathtolive.registry.signature import FieldSpec, OutputSpec, Signature
+from pathtolive.serving.validation import validate_columns
 from tests.reliability.checks import report_figures
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891_011, tzinfo=UTC)
@@ -242,7 +243,7 @@ WRITER = textwrap.dedent(
 
     import pandas as pd
 
-    from pathtolive.serving.predlog import PredictionLogger, PredictionRecord
+    from pathtolive.predlog import PredictionLogger, PredictionRecord
 
     folder, mode, prefix = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     segments = folder / "segments"

@@ -1,5 +1,5 @@
-"""The model registry's storage-independent part: flavors, signatures, MLflow import,
-and the per-row explainers of a stored model.
+"""The model registry's storage-independent part: flavors, signatures (and the batches of
+inputs checked against them), MLflow import, and the per-row explainers of a stored model.
 
 Everything here takes and returns bytes, frames or local folders; the registry service
 puts the bytes in the artifact store and the rest in the metadata store.
@@ -7,6 +7,7 @@ puts the bytes in the artifact store and the rest in the metadata store.
 
 from __future__ import annotations
 
+from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.explainers import Explainer, Explanation, build_explainer
 from pathtolive.registry.flavors import (
     DEFAULT_TRUSTED,
@@ -52,6 +53,7 @@ __all__ = [
     "FieldType",
     "Flavor",
     "ImportedModel",
+    "InputBatch",
     "LightGBMFlavor",
     "LoadedModel",
     "OutputKind",
@@ -68,5 +70,6 @@ __all__ = [
     "predict",
     "predict_proba",
     "read_mlflow_model",
+    "to_frame",
     "wrap",
 ]

@@ -1,7 +1,7 @@
 """The prediction log, feedback and deployment settings.
 
 - :class:`StoreSegmentSink` is what the live server hands its
-  :class:`~pathtolive.serving.predlog.PredictionLogger`: it keeps each Parquet segment in
+  :class:`~pathtolive.predlog.PredictionLogger`: it keeps each Parquet segment in
   the ArtifactStore and records it in the metadata database.
 - :func:`read_prediction_log` loads a model's logged predictions (hash-checked) back.
 - :func:`record_feedback` attaches the true label to a row of a request (row 0 unless
@@ -25,10 +25,11 @@ import pyarrow.parquet as pq
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import Deployment, Feedback, ModelVersion
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError, PathToLiveError
+from pathtolive.predlog import read_predictions
+from pathtolive.predlog.segment import as_utc
 from pathtolive.refs import check_name
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import ModelRef, parse_model_ref, resolve_model_version
-from pathtolive.serving.predlog import read_predictions
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
@@ -91,8 +92,8 @@ class StoreSegmentSink:
                     version,
                     digest=stored.digest,
                     rows=rows,
-                    first_at=_utc(first_at),
-                    last_at=_utc(last_at),
+                    first_at=as_utc(first_at),
+                    last_at=as_utc(last_at),
                     created_at=datetime.now(UTC),
                 )
         except BaseException:
@@ -125,7 +126,7 @@ def read_prediction_log(
 ) -> pd.DataFrame:
     """The logged predictions of ``model`` (of one ``version`` when given) made at or
     after ``since`` and before ``until``, oldest first, with a ``version`` column in front
-    of the segment columns (see :mod:`pathtolive.serving.predlog`). Each segment's bytes
+    of the segment columns (see :mod:`pathtolive.predlog.segment`). Each segment's bytes
     are checked against their digest as they are read."""
     ctx.require(Permission.READ, "read the prediction log")
     with ctx.metadata.read() as session:
@@ -135,8 +136,8 @@ def read_prediction_log(
         segments = session.list_prediction_segments(
             model,
             version,
-            since=None if since is None else _utc(since),
-            until=None if until is None else _utc(until),
+            since=None if since is None else as_utc(since),
+            until=None if until is None else as_utc(until),
         )
     blobs = [ctx.artifacts.get_bytes(segment.artifact_digest) for segment in segments]
     frame = read_predictions(blobs)
@@ -145,9 +146,9 @@ def read_prediction_log(
     frame.insert(0, "version", versions)
     keep = np.ones(len(frame), dtype=bool)
     if since is not None:
-        keep &= (frame["at"] >= pd.Timestamp(_utc(since))).to_numpy()
+        keep &= (frame["at"] >= pd.Timestamp(as_utc(since))).to_numpy()
     if until is not None:
-        keep &= (frame["at"] < pd.Timestamp(_utc(until))).to_numpy()
+        keep &= (frame["at"] < pd.Timestamp(as_utc(until))).to_numpy()
     frame = frame.loc[keep]
     return frame.sort_values("at", kind="stable").reset_index(drop=True)
 
@@ -207,7 +208,7 @@ def feedback(
     with ctx.metadata.read() as session:
         return session.list_feedback(
             None if request_ids is None else list(request_ids),
-            since=None if since is None else _utc(since),
+            since=None if since is None else as_utc(since),
             model=model,
         )
 
@@ -483,7 +484,3 @@ def _require_model(session: MetadataSession, model: str) -> None:
         known = [m.name for m in session.list_models()]
         hint = f"known models: {', '.join(known[:10])}" if known else "there are no models yet"
         raise NotFoundError(f"no model {model!r}; {hint}")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,1 +1,2 @@
-"""The live server: protocols, validation, batching, the prediction log."""
+"""The live server: protocols, validation, batching and deployments (the prediction log it
+writes is :mod:`pathtolive.predlog`)."""

@@ -42,6 +42,8 @@ from pathtolive.errors import (
     PayloadTooLargeError,
     UnsupportedFormatError,
 )
+from pathtolive.predlog import PredictionLogger, PredictionRecord, Recovery
+from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.serving import ServableVersion, background_sample, record_server_event
@@ -50,10 +52,8 @@ from pathtolive.serving.auth import TokenGate
 from pathtolive.serving.batching import Gauge, slice_prediction
 from pathtolive.serving.deployment import Deployment, ServedModel, Snapshot
 from pathtolive.serving.metrics import CONTENT_TYPE, LogCounts, ServerMetrics
-from pathtolive.serving.predlog import PredictionLogger, PredictionRecord, Recovery
 from pathtolive.serving.protocols import Prediction
 from pathtolive.serving.settings import ServeSettings
-from pathtolive.serving.validation import InputBatch, to_frame
 from pathtolive.serving.watcher import LoadEvent, RegistryWatcher
 
 __all__ = ["MAX_FEEDBACK_LABELS", "Server", "create_app"]

@@ -28,10 +28,10 @@ import numpy as np
 import orjson
 
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
+from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.flavors.base import ClassLabel
 from pathtolive.registry.signature import FieldSpec, FieldType, Signature
 from pathtolive.serving.validation import (
-    InputBatch,
     UnseenCategories,
     describe_value,
     name_list,

@@ -3,8 +3,9 @@
 A request decodes to columns of plain values (from JSON or CSV) or NumPy arrays (from
 binary tensors). :func:`validate_columns` and :func:`validate_records` check them against
 the :class:`~pathtolive.registry.signature.Signature` and coerce them to one
-representation per field type; :func:`to_frame` turns one or more validated batches into
-the DataFrame the model reads.
+representation per field type, an :class:`~pathtolive.registry.batch.InputBatch`;
+:func:`~pathtolive.registry.batch.to_frame` turns one or more of them into the DataFrame
+the model reads.
 
 Checks run column-wise: the set of Python types in a column decides in one C-level pass
 whether NumPy may convert it whole; only when that fast conversion is refused does a
@@ -22,10 +23,8 @@ The rules, per field type (``null`` is accepted only in a nullable column):
   categories is refused unless the ``unseen_categories`` policy is ``"allow"``.
 - ``datetime``: ISO-8601 strings; within one batch either all carry a UTC offset or none.
 
-Validated columns hold: ``float`` a float64 array (NaN for null); ``integer`` and
-``boolean`` an int64 or bool array, or a list with ``None`` when the batch has nulls;
-``string`` and ``category`` a list of ``str`` or ``None``; ``datetime`` a list of
-:class:`~datetime.datetime` (offsets converted to UTC) or ``None``.
+What each field type's validated column holds is described in
+:mod:`pathtolive.registry.batch`.
 """
 
 from __future__ import annotations
@@ -33,39 +32,23 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import chain
-from operator import itemgetter
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from pathtolive.errors import InvalidInputError, PayloadTooLargeError
+from pathtolive.registry.batch import Column, InputBatch, SignaturePlan, signature_plan
 from pathtolive.registry.signature import FieldSpec, FieldType, Signature
 
-_frame_from_blocks: Callable[..., pd.DataFrame] | None
-try:  # pandas >= 3: a frame built straight from its blocks, several times faster
-    from pandas.api.internals import (  # type: ignore[import-not-found,unused-ignore]
-        create_dataframe_from_blocks as _from_blocks,
-    )
-
-    _frame_from_blocks = _from_blocks
-except ImportError:  # pragma: no cover - pandas 2
-    _frame_from_blocks = None
-
 __all__ = [
-    "InputBatch",
     "UnseenCategories",
-    "to_frame",
     "validate_columns",
     "validate_records",
 ]
 
 UnseenCategories = Literal["reject", "allow"]
-
-Column = list[Any] | np.ndarray
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -84,15 +67,6 @@ _NUMBERS_OR_NULL = frozenset({int, float, type(None)})
 _SHOWN_NAMES = 20
 
 
-@dataclass(frozen=True)
-class InputBatch:
-    """Validated request rows: one column per signature input, in signature order, each
-    coerced to its field type's representation (see the module docstring)."""
-
-    columns: dict[str, list[Any] | np.ndarray]
-    n_rows: int
-
-
 def validate_columns(
     columns: Mapping[str, Sequence[Any] | np.ndarray],
     n_rows: int,
@@ -107,7 +81,7 @@ def validate_columns(
     fit its field (see the module docstring). ``InvalidInputError`` names the column, the
     row and the problem; ``PayloadTooLargeError`` when ``n_rows`` is over ``max_rows``.
     """
-    plan = _plan(signature)
+    plan = signature_plan(signature)
     _check_size(n_rows, max_rows)
     if len(columns) != len(plan.names) or columns.keys() != plan.name_set:
         unknown = [name for name in columns if name not in plan.name_set]
@@ -139,7 +113,7 @@ def validate_records(
     ``signature``. A nullable column may be left out of a record (it is then null); any
     other missing or unknown key, or an item that is not an object, is an
     ``InvalidInputError`` naming its row."""
-    plan = _plan(signature)
+    plan = signature_plan(signature)
     n_rows = len(records)
     _check_size(n_rows, max_rows)
     width = len(plan.names)
@@ -159,86 +133,6 @@ def validate_records(
     return _validate(plan, columns, n_rows, unseen_categories)
 
 
-def to_frame(batches: Sequence[InputBatch], signature: Signature) -> pd.DataFrame:
-    """One DataFrame of every row of ``batches`` (validated against ``signature``), in
-    order, with the dtypes the model was fitted on.
-
-    ``integer`` is int64 (``Int64`` when there are nulls), ``float`` float64, ``boolean``
-    bool (``boolean`` when there are nulls), ``string`` object, ``category`` a
-    ``Categorical`` over the signature's categories (object when the categories are not
-    known or when values outside them were allowed in), and ``datetime``
-    ``datetime64[ns]``, or ``datetime64[ns, UTC]`` when the values carried an offset.
-    """
-    if not batches:
-        raise ValueError("to_frame needs at least one batch")
-    plan = _plan(signature)
-    n_rows = batches[0].n_rows if len(batches) == 1 else sum(b.n_rows for b in batches)
-    arrays: list[Any] = []
-    for field in plan.fields:
-        parts = [batch.columns[field.name] for batch in batches]
-        arrays.append(_FRAME_COLUMNS[field.type](plan, field, parts))
-    return _assemble(plan, arrays, n_rows)
-
-
-# --- the per-signature plan ------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class _Plan:
-    signature: Signature
-    fields: tuple[FieldSpec, ...]
-    names: tuple[str, ...]
-    name_set: frozenset[str]
-    getter: Callable[[Any], Any]
-    groups: tuple[tuple[FieldType, tuple[FieldSpec, ...]], ...]
-    categories: dict[str, frozenset[str]]
-    category_codes: dict[str, dict[str | None, int]]
-    category_dtypes: dict[str, pd.CategoricalDtype]
-    frame_columns: pd.Index
-
-
-_PLANS: dict[int, _Plan] = {}
-
-
-def _no_columns(record: object) -> tuple[()]:
-    return ()
-
-
-_GROUPED: tuple[FieldType, ...] = ("float", "integer", "boolean")
-
-
-def _plan(signature: Signature) -> _Plan:
-    plan = _PLANS.get(id(signature))
-    if plan is not None and plan.signature is signature:
-        return plan
-    if len(_PLANS) > 256:
-        _PLANS.clear()
-    fields = signature.inputs
-    names = tuple(field.name for field in fields)
-    known = {f.name: f.categories for f in fields if f.type == "category" and f.categories}
-    plan = _Plan(
-        signature=signature,
-        fields=fields,
-        names=names,
-        name_set=frozenset(names),
-        getter=itemgetter(*names) if names else _no_columns,
-        groups=tuple(
-            (kind, group)
-            for kind in _GROUPED
-            if len(group := tuple(f for f in fields if f.type == kind)) > 1
-        ),
-        categories={name: frozenset(values) for name, values in known.items()},
-        category_codes={
-            name: {None: -1, **{value: code for code, value in enumerate(values)}}
-            for name, values in known.items()
-        },
-        category_dtypes={name: pd.CategoricalDtype(list(values)) for name, values in known.items()},
-        frame_columns=pd.Index(list(names)),
-    )
-    _PLANS[id(signature)] = plan
-    return plan
-
-
 # --- validation ------------------------------------------------------------------------
 
 
@@ -252,7 +146,7 @@ def _check_size(n_rows: int, max_rows: int) -> None:
 
 
 def _validate(
-    plan: _Plan,
+    plan: SignaturePlan,
     columns: Mapping[str, Sequence[Any] | np.ndarray],
     n_rows: int,
     policy: UnseenCategories,
@@ -297,7 +191,10 @@ def _validate_group(
 
 
 def _validate_float(
-    field: FieldSpec, column: Sequence[Any] | np.ndarray, plan: _Plan, policy: UnseenCategories
+    field: FieldSpec,
+    column: Sequence[Any] | np.ndarray,
+    plan: SignaturePlan,
+    policy: UnseenCategories,
 ) -> Column:
     if isinstance(column, np.ndarray) and column.dtype.kind in "iuf":
         array = column.astype(np.float64, copy=False)
@@ -349,7 +246,10 @@ def _scan_float(field: FieldSpec, values: Sequence[Any]) -> np.ndarray:
 
 
 def _validate_integer(
-    field: FieldSpec, column: Sequence[Any] | np.ndarray, plan: _Plan, policy: UnseenCategories
+    field: FieldSpec,
+    column: Sequence[Any] | np.ndarray,
+    plan: SignaturePlan,
+    policy: UnseenCategories,
 ) -> Column:
     if isinstance(column, np.ndarray):
         kind = column.dtype.kind
@@ -399,7 +299,10 @@ def _scan_integer(field: FieldSpec, values: Sequence[Any]) -> list[int | None]:
 
 
 def _validate_boolean(
-    field: FieldSpec, column: Sequence[Any] | np.ndarray, plan: _Plan, policy: UnseenCategories
+    field: FieldSpec,
+    column: Sequence[Any] | np.ndarray,
+    plan: SignaturePlan,
+    policy: UnseenCategories,
 ) -> Column:
     if isinstance(column, np.ndarray) and column.dtype.kind == "b":
         return column
@@ -420,7 +323,10 @@ def _validate_boolean(
 
 
 def _validate_string(
-    field: FieldSpec, values: Sequence[Any] | np.ndarray, plan: _Plan, policy: UnseenCategories
+    field: FieldSpec,
+    values: Sequence[Any] | np.ndarray,
+    plan: SignaturePlan,
+    policy: UnseenCategories,
 ) -> Column:
     strings: list[Any] = values.tolist() if isinstance(values, np.ndarray) else list(values)
     if set(map(type, strings)) == {str}:
@@ -437,7 +343,10 @@ def _validate_string(
 
 
 def _validate_category(
-    field: FieldSpec, values: Sequence[Any] | np.ndarray, plan: _Plan, policy: UnseenCategories
+    field: FieldSpec,
+    values: Sequence[Any] | np.ndarray,
+    plan: SignaturePlan,
+    policy: UnseenCategories,
 ) -> Column:
     strings = _validate_string(field, values, plan, policy)
     known = plan.categories.get(field.name)
@@ -455,7 +364,10 @@ def _validate_category(
 
 
 def _validate_datetime(
-    field: FieldSpec, column: Sequence[Any] | np.ndarray, plan: _Plan, policy: UnseenCategories
+    field: FieldSpec,
+    column: Sequence[Any] | np.ndarray,
+    plan: SignaturePlan,
+    policy: UnseenCategories,
 ) -> Column:
     values: Sequence[Any] = column.tolist() if isinstance(column, np.ndarray) else column
     out: list[datetime | None] = []
@@ -487,7 +399,7 @@ def _validate_datetime(
     return out
 
 
-_Validator = Callable[[FieldSpec, Any, _Plan, UnseenCategories], Column]
+_Validator = Callable[[FieldSpec, Any, SignaturePlan, UnseenCategories], Column]
 _VALIDATORS: dict[FieldType, _Validator] = {
     "integer": _validate_integer,
     "float": _validate_float,
@@ -502,7 +414,9 @@ def _with_nulls(values: list[Any], dtype: type) -> Column:
     return values if None in values else np.array(values, dtype=dtype)
 
 
-def _columns_from_odd_records(plan: _Plan, records: Sequence[Any]) -> dict[str, Sequence[Any]]:
+def _columns_from_odd_records(
+    plan: SignaturePlan, records: Sequence[Any]
+) -> dict[str, Sequence[Any]]:
     """The slow way, for records that are not all objects with exactly the signature's
     keys: name the first bad row, or fill the nullable columns a record leaves out."""
     required = [field.name for field in plan.fields if not field.nullable]
@@ -578,7 +492,7 @@ def _unknown_columns_error(
 
 
 def _missing_columns_error(
-    missing: Sequence[str], plan: _Plan, *, row: int | None = None
+    missing: Sequence[str], plan: SignaturePlan, *, row: int | None = None
 ) -> InvalidInputError:
     where = f"row {row}: " if row is not None else ""
     plural = "s" if len(missing) > 1 else ""
@@ -587,110 +501,3 @@ def _missing_columns_error(
         f"{where}missing column{plural} {listed} (the model reads: {name_list(plan.names)})",
         details={"missing_columns": list(missing)},
     )
-
-
-# --- the frame -------------------------------------------------------------------------
-
-
-def _numeric_part(
-    parts: list[Column], dtype: type, nullable_dtype: Literal["Int64", "boolean"]
-) -> Any:
-    if len(parts) == 1:
-        part = parts[0]
-        if isinstance(part, np.ndarray):
-            return part
-        return pd.array(part, dtype=nullable_dtype)
-    if all(isinstance(part, np.ndarray) for part in parts):
-        return np.concatenate(parts).astype(dtype, copy=False)
-    joined = list(
-        chain.from_iterable(p.tolist() if isinstance(p, np.ndarray) else p for p in parts)
-    )
-    return pd.array(joined, dtype=nullable_dtype)
-
-
-def _frame_integer(plan: _Plan, field: FieldSpec, parts: list[Column]) -> Any:
-    return _numeric_part(parts, np.int64, "Int64")
-
-
-def _frame_float(plan: _Plan, field: FieldSpec, parts: list[Column]) -> Any:
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _frame_boolean(plan: _Plan, field: FieldSpec, parts: list[Column]) -> Any:
-    return _numeric_part(parts, np.bool_, "boolean")
-
-
-def _joined(parts: list[Column]) -> list[Any]:
-    if len(parts) == 1:
-        part = parts[0]
-        return part if isinstance(part, list) else part.tolist()
-    return list(chain.from_iterable(parts))
-
-
-def _objects(values: list[Any]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
-
-
-def _frame_string(plan: _Plan, field: FieldSpec, parts: list[Column]) -> Any:
-    return _objects(_joined(parts))
-
-
-def _frame_category(plan: _Plan, field: FieldSpec, parts: list[Column]) -> Any:
-    values = _joined(parts)
-    codes = plan.category_codes.get(field.name)
-    if codes is None:
-        return _objects(values)
-    try:
-        numbers = [codes[value] for value in values]
-    except KeyError:  # a category outside the known ones, let in by the "allow" policy
-        return _objects(values)
-    return pd.Categorical.from_codes(
-        np.array(numbers, dtype=np.int64), dtype=plan.category_dtypes[field.name]
-    )
-
-
-def _frame_datetime(plan: _Plan, field: FieldSpec, parts: list[Column]) -> Any:
-    values = _joined(parts)
-    if any(value is not None and value.tzinfo is not None for value in values):
-        naive = [value.replace(tzinfo=None) if value is not None else None for value in values]
-        return pd.DatetimeIndex(np.array(naive, dtype="datetime64[ns]")).tz_localize("UTC").array
-    return np.array(values, dtype="datetime64[ns]")
-
-
-_FRAME_COLUMNS: dict[FieldType, Callable[[_Plan, FieldSpec, list[Column]], Any]] = {
-    "integer": _frame_integer,
-    "float": _frame_float,
-    "boolean": _frame_boolean,
-    "string": _frame_string,
-    "category": _frame_category,
-    "datetime": _frame_datetime,
-}
-
-
-def _assemble(plan: _Plan, arrays: list[Any], n_rows: int) -> pd.DataFrame:
-    index = pd.RangeIndex(n_rows)
-    if _frame_from_blocks is None:  # pragma: no cover - pandas 2
-        data = {
-            name: pd.Series(array, dtype=object, index=index, copy=False)
-            if isinstance(array, np.ndarray) and array.dtype == object
-            else array
-            for name, array in zip(plan.names, arrays, strict=True)
-        }
-        return pd.DataFrame(data, index=index, columns=plan.frame_columns)
-    same_dtype: dict[np.dtype[Any], list[int]] = {}
-    blocks: list[tuple[Any, np.ndarray]] = []
-    for position, array in enumerate(arrays):
-        if isinstance(array, np.ndarray):
-            same_dtype.setdefault(array.dtype, []).append(position)
-        else:
-            blocks.append((array, np.array([position], dtype=np.intp)))
-    for positions in same_dtype.values():
-        if len(positions) == 1:
-            block = arrays[positions[0]].reshape(1, -1)
-        else:
-            block = np.stack([arrays[position] for position in positions])
-        blocks.append((block, np.array(positions, dtype=np.intp)))
-    frame: pd.DataFrame = _frame_from_blocks(blocks, index=index, columns=plan.frame_columns)
-    return frame

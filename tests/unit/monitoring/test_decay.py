@@ -32,7 +32,7 @@ from pathtolive.monitoring.decay import (
     decay,
     feedback_frame,
 )
-from pathtolive.serving.predlog import PredictionRecord, encode_segment, read_predictions
+from pathtolive.predlog import PredictionRecord, encode_segment, read_predictions
 
 START = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 WEAK_FEATURES = ["mean texture", "mean symmetry"]

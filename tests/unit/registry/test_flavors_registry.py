@@ -84,7 +84,7 @@ def test_predict_with_an_in_memory_or_a_loaded_model(wine: Dataset) -> None:
 
 def test_exported_names_match_all() -> None:
     public = {name for name in dir(registry) if not name.startswith("_")}
-    modules = {"annotations", "explainers", "flavors", "mlflow_folder", "signature"}
+    modules = {"annotations", "batch", "explainers", "flavors", "mlflow_folder", "signature"}
 
     assert set(registry.__all__) == public - modules
 

@@ -24,6 +24,7 @@ from pathtolive.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from pathtolive.predlog import PredictionLogger, PredictionRecord
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.predictions import (
@@ -38,7 +39,6 @@ from pathtolive.service.predictions import (
 )
 from pathtolive.service.tokens import create_token
 from pathtolive.service.workspace import init_workspace, open_workspace
-from pathtolive.serving.predlog import PredictionLogger, PredictionRecord
 
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 FEATURES = ["mean radius", "mean texture", "mean smoothness"]

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pathtolive.errors import InvalidInputError, PayloadTooLargeError, UnsupportedFormatError
+from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import Signature, infer_signature
 from pathtolive.serving.protocols import (
     Prediction,
@@ -34,7 +35,6 @@ from pathtolive.serving.protocols import (
     v2_error,
     v2_model_metadata,
 )
-from pathtolive.serving.validation import InputBatch, to_frame
 from tests.unit.serving.test_validation import cancer_frame, loan_frame, loan_model, records_of
 
 MAX_ROWS = 10_000

@@ -18,13 +18,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pathtolive.errors import InvalidInputError, PayloadTooLargeError
+from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import FieldSpec, OutputSpec, Signature, infer_signature
-from pathtolive.serving.validation import (
-    InputBatch,
-    to_frame,
-    validate_columns,
-    validate_records,
-)
+from pathtolive.serving.validation import validate_columns, validate_records
 
 MAX_ROWS = 10_000
 

@@ -1,5 +1,5 @@
 """The prediction logger: never blocks, never loses a row without counting it, and writes
-Parquet segments of the documented shape."""
+every row it took to a segment."""
 
 from __future__ import annotations
 
@@ -7,117 +7,16 @@ import io
 import logging
 import random
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from blake3 import blake3
 
-from pathtolive.serving.predlog import (
-    LoggerStats,
-    PredictionLogger,
-    PredictionRecord,
-    encode_segment,
-    read_predictions,
-)
-
-T0 = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
-
-
-@dataclass
-class Segment:
-    model: str
-    version: int
-    parquet: bytes
-    rows: int
-    first_at: datetime
-    last_at: datetime
-
-
-@dataclass
-class CollectingSink:
-    """Keeps every segment; fails the first ``failures`` writes."""
-
-    failures: int = 0
-    segments: list[Segment] = field(default_factory=list)
-    calls: int = 0
-    written: threading.Event = field(default_factory=threading.Event)
-    during_write: Callable[[], None] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def write(
-        self,
-        model: str,
-        version: int,
-        parquet: bytes,
-        rows: int,
-        first_at: datetime,
-        last_at: datetime,
-    ) -> None:
-        with self._lock:
-            self.calls += 1
-            failing = self.failures > 0
-            if failing:
-                self.failures -= 1
-        if self.during_write is not None:
-            self.during_write()
-        if failing:
-            raise OSError("disk full")
-        with self._lock:
-            self.segments.append(Segment(model, version, parquet, rows, first_at, last_at))
-        self.written.set()
-
-    def frame(self) -> pd.DataFrame:
-        return read_predictions(segment.parquet for segment in self.segments)
-
-    @property
-    def rows(self) -> int:
-        return sum(segment.rows for segment in self.segments)
-
-
-def loans(rows: int, start: int = 0) -> pd.DataFrame:
-    """Loan applications with a numeric, an integer, a text and a PII column."""
-    index = np.arange(start, start + rows)
-    return pd.DataFrame(
-        {
-            "amount": 1000.0 + index * 12.5,
-            "term": (12 * (1 + index % 5)).astype(np.int64),
-            "purpose": np.where(index % 2 == 0, "car", "home"),
-            "email": [f"user{i}@example.com" for i in index],
-        }
-    )
-
-
-def record(
-    request_id: str,
-    rows: int = 1,
-    *,
-    model: str = "risk",
-    version: int = 1,
-    at: datetime = T0,
-    outputs: list[Any] | None = None,
-    inputs: pd.DataFrame | None = None,
-    role: str = "live",
-) -> PredictionRecord:
-    frame = loans(rows) if inputs is None else inputs
-    return PredictionRecord(
-        request_id=request_id,
-        at=at,
-        model=model,
-        version=version,
-        trained_on=("loans@3", "regions@1"),
-        protocol="v1",
-        role=role,
-        latency_ms=2.5,
-        inputs=frame,
-        outputs=[[0.25, 0.75]] * len(frame) if outputs is None else outputs,
-    )
+from pathtolive.predlog import LoggerStats, PredictionLogger, read_predictions
+from tests.unit.predlog.helpers import T0, CollectingSink, loans, record
 
 
 def test_records_logged_from_many_threads_are_all_written() -> None:
@@ -185,7 +84,7 @@ def test_a_sink_that_fails_once_loses_nothing(caplog: pytest.LogCaptureFixture) 
     logger = PredictionLogger(sink)
     for n in range(5):
         logger.log(record(f"r{n}", 2, at=T0 + timedelta(seconds=n)))
-    with caplog.at_level(logging.ERROR, logger="pathtolive.serving.predlog"):
+    with caplog.at_level(logging.ERROR, logger="pathtolive.predlog.logger"):
         assert logger.flush() == 0
     assert "risk@1" in caplog.text
     assert "disk full" in caplog.text
@@ -255,7 +154,7 @@ def test_close_counts_rows_a_failing_sink_never_took(caplog: pytest.LogCaptureFi
     logger.start()
     for n in range(3):
         logger.log(record(f"r{n}", 2))
-    with caplog.at_level(logging.ERROR, logger="pathtolive.serving.predlog"):
+    with caplog.at_level(logging.ERROR, logger="pathtolive.predlog.logger"):
         logger.close()
     stats = logger.stats
     assert (stats.written_rows, stats.dropped_rows, stats.buffered_rows) == (0, 6, 0)
@@ -344,85 +243,6 @@ def test_sampling_keeps_a_share_of_requests_and_counts_the_rest() -> None:
     nothing.close()
 
 
-def test_the_segment_has_the_documented_columns_and_types() -> None:
-    inputs = pd.DataFrame(
-        {
-            "amount": [1.5, 2.5, None],
-            "term": pd.array([12, None, 36], dtype="Int64"),
-            "purpose": pd.Categorical(["car", "home", "car"]),
-            "urgent": [True, False, True],
-            "opened": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
-        }
-    )
-    outputs: list[Any] = [np.array([0.1, 0.9]), "home", np.int64(1)]
-    regression = record("reg", inputs=inputs.iloc[:2], outputs=[3.25, np.float64(4.5)])
-    data = encode_segment([record("cls", inputs=inputs, outputs=outputs), regression])
-    table = pq.read_table(io.BytesIO(data))
-    assert table.schema.names == [
-        "request_id",
-        "row",
-        "at",
-        "protocol",
-        "role",
-        "latency_ms",
-        "trained_on",
-        "input.amount",
-        "input.term",
-        "input.purpose",
-        "input.urgent",
-        "input.opened",
-        "output",
-        "prediction",
-        "label",
-    ]
-    types = {f.name: f.type for f in table.schema}
-    assert types["request_id"] == pa.string()
-    assert types["row"] == pa.int32()
-    assert types["at"] == pa.timestamp("us", tz="UTC")
-    assert types["latency_ms"] == pa.float64()
-    assert types["trained_on"] == pa.string()
-    assert types["input.amount"] == pa.float64()
-    assert types["input.term"] == pa.int64()
-    assert types["input.purpose"] == pa.string()
-    assert types["input.urgent"] == pa.bool_()
-    assert pa.types.is_timestamp(types["input.opened"])
-    assert (types["output"], types["prediction"], types["label"]) == (
-        pa.string(),
-        pa.float64(),
-        pa.string(),
-    )
-    assert pq.read_metadata(io.BytesIO(data)).row_group(0).column(0).compression == "ZSTD"
-
-    frame = read_predictions([data])
-    assert frame["row"].tolist() == [0, 1, 2, 0, 1]
-    assert frame["trained_on"].unique().tolist() == ["loans@3,regions@1"]
-    assert (frame["at"] == pd.Timestamp(T0)).all()
-    assert frame["output"].tolist() == ["[0.1, 0.9]", '"home"', "1", "3.25", "4.5"]
-    assert frame["prediction"].tolist()[0] == 0.9
-    assert pd.isna(frame["prediction"].tolist()[1])
-    assert frame["prediction"].tolist()[2:] == [1.0, 3.25, 4.5]
-    labels = frame["label"].tolist()
-    assert labels[1:3] == ["home", "1"]
-    assert all(pd.isna(label) for label in (labels[0], labels[3], labels[4]))
-    assert frame["input.term"].isna().tolist() == [False, True, False, False, True]
-
-
-def test_segments_with_different_columns_and_types_read_back_together() -> None:
-    as_int = record("a", inputs=pd.DataFrame({"x": [1, 2]}))
-    as_float = record("b", inputs=pd.DataFrame({"x": [0.5], "y": ["new"]}))
-    as_text = record("c", inputs=pd.DataFrame({"x": ["seven"]}))
-    segments = [encode_segment([r]) for r in (as_int, as_float, as_text)]
-    frame = read_predictions(segments[:2])
-    assert frame["input.x"].tolist() == [1.0, 2.0, 0.5]
-    assert frame["input.y"].isna().tolist() == [True, True, False]
-    mixed = read_predictions(segments)
-    assert mixed["input.x"].tolist() == ["1", "2", "0.5", "seven"]
-
-    empty = read_predictions([])
-    assert list(empty.columns)[:3] == ["request_id", "row", "at"]
-    assert len(empty) == 0
-
-
 def test_records_must_have_one_output_per_row() -> None:
     logger = PredictionLogger(CollectingSink())
     with pytest.raises(ValueError, match="2 outputs for 3 rows"):
@@ -454,7 +274,7 @@ def test_a_record_that_cannot_be_encoded_is_dropped_alone(
     logger.log(record("good1", 2))
     logger.log(record("bad", inputs=pd.DataFrame({"x": [Unprintable(), 1]}), outputs=[1, 2]))
     logger.log(record("good2", 1))
-    with caplog.at_level(logging.ERROR, logger="pathtolive.serving.predlog"):
+    with caplog.at_level(logging.ERROR, logger="pathtolive.predlog.logger"):
         assert logger.flush() == 3
     assert "request bad to risk@1 cannot be encoded" in caplog.text
     logger.close()
