@@ -19,9 +19,11 @@ over a trigger whose holder died resumes it instead of redoing it:
 
 Before each step the release asks its :data:`Guard` whether its holder still holds the
 controller's lease; when it does not, :class:`~pathtolive.errors.LostLockError` ends the
-release and the trigger stays ``running`` for the new holder. :class:`ControllerEvent`
-lives here, beside the release that emits most of its kinds, so that the controller's loop
-(:mod:`pathtolive.service.controller`) and the faces read one vocabulary of events.
+release and the trigger stays ``running`` for the new holder.
+
+:class:`ControllerEvent` lives here, beside the release that emits most of its kinds: the
+controller's loop (:mod:`pathtolive.service.controller`) imports the release, never the
+reverse, and the faces read one vocabulary of events from both.
 """
 
 from __future__ import annotations
