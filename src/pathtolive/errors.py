@@ -19,6 +19,7 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     │   └── UntrustedModelError      a model artifact that refers to code not trusted to load
     ├── ContractViolationError       data that breaks its dataset's schema under `strict`
     ├── ConflictError                the thing exists already / state forbids the change
+    ├── LostLockError                the controller's lease passed to another holder mid-release
     ├── AuthenticationError          no valid token
     ├── PermissionDeniedError        the actor's role does not allow the operation
     ├── IntegrityError               stored bytes whose hash does not match their address
@@ -42,6 +43,7 @@ __all__ = [
     "DatabaseOutdatedError",
     "IntegrityError",
     "InvalidInputError",
+    "LostLockError",
     "MissingExtraError",
     "ModelRejectedInputError",
     "NotFoundError",
@@ -157,6 +159,16 @@ class ConflictError(PathToLiveError):
     exit_code = 6
 
 
+class LostLockError(PathToLiveError):
+    """The controller no longer holds its lease: another one may act now, so this one
+    leaves the trigger as it is (running) for the new holder to resume. A release ends
+    with it rather than failing: it is never a trigger's decision."""
+
+    code = "lost_lock"
+    http_status = 409
+    exit_code = 6
+
+
 class AuthenticationError(PathToLiveError):
     code = "unauthenticated"
     http_status = 401
@@ -225,6 +237,7 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     UntrustedModelError,
     ContractViolationError,
     ConflictError,
+    LostLockError,
     AuthenticationError,
     PermissionDeniedError,
     IntegrityError,

@@ -17,7 +17,9 @@ from pathtolive.cli.output import JsonOption, console, emit, err_console, table,
 from pathtolive.cli.state import open_context
 from pathtolive.entities import Trigger
 from pathtolive.errors import ConflictError
-from pathtolive.service import controller as service
+from pathtolive.service.controller import Controller
+from pathtolive.service.release import ControllerEvent
+from pathtolive.service.triggers import get_trigger, list_triggers, request_retrain
 
 __all__ = ["retrain", "triggers_app", "watch"]
 
@@ -34,7 +36,7 @@ def _label(trigger: Trigger | None) -> str:
     return "" if trigger is None else f"trigger {trigger.trigger_id} ({trigger.model}) "
 
 
-def _show_event(event: service.ControllerEvent) -> None:
+def _show_event(event: ControllerEvent) -> None:
     stamp = f"[dim]{datetime.now(UTC).astimezone().strftime('%H:%M:%S')}[/]"
     label = escape(_label(event.trigger))
     message = escape(event.message)
@@ -53,7 +55,7 @@ def _show_event(event: service.ControllerEvent) -> None:
     console.print(f"{stamp} {line}")
 
 
-def _json_event(event: service.ControllerEvent) -> None:
+def _json_event(event: ControllerEvent) -> None:
     line = {
         "at": datetime.now(UTC).isoformat(),
         "event": event.kind,
@@ -84,7 +86,7 @@ def watch(
     """Run the controller until stopped: new data, drift and decay alerts, schedules and
     retrain requests become releases (train, register, gates, promotion policy)."""
     context = open_context(ctx)
-    controller = service.Controller(
+    controller = Controller(
         context,
         interval=interval,
         lease=lease,
@@ -133,7 +135,7 @@ def retrain(
     as_json: JsonOption = False,
 ) -> None:
     """Ask for a release of MODEL now: a manual trigger that the controller handles."""
-    trigger = service.request_retrain(open_context(ctx), model, reason=reason)
+    trigger = request_retrain(open_context(ctx), model, reason=reason)
     emit(
         trigger,
         as_json,
@@ -166,7 +168,7 @@ def triggers_list(
     as_json: JsonOption = False,
 ) -> None:
     """List triggers, newest first: their cause, status and decision."""
-    triggers = service.list_triggers(open_context(ctx), model, status=status, limit=limit)
+    triggers = list_triggers(open_context(ctx), model, status=status, limit=limit)
     emit(
         triggers,
         as_json,
@@ -187,7 +189,7 @@ def triggers_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one trigger: cause, who handled it, how far it got, and the decision."""
-    trigger = service.get_trigger(open_context(ctx), trigger_id)
+    trigger = get_trigger(open_context(ctx), trigger_id)
 
     def render() -> None:
         style = _STYLE.get(trigger.status, "")

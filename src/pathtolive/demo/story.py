@@ -51,7 +51,6 @@ from pathtolive.errors import ConflictError, ContractViolationError, Verificatio
 from pathtolive.gates._format import number, signed
 from pathtolive.lineage import render_tree
 from pathtolive.service import audit as audit_service
-from pathtolive.service import controller as controller_service
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import gates as gate_service
 from pathtolive.service import lineage as lineage_service
@@ -60,8 +59,10 @@ from pathtolive.service import runs as run_service
 from pathtolive.service import tokens as token_service
 from pathtolive.service.card import model_card
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.controller import Controller
 from pathtolive.service.monitor import MonitorOutcome, monitor
 from pathtolive.service.predictions import record_feedback_many
+from pathtolive.service.release import ControllerEvent
 from pathtolive.service.workspace import init_workspace, open_workspace
 
 __all__ = ["FAST", "FULL", "DemoOptions", "Scale", "run_demo"]
@@ -488,8 +489,8 @@ class _Story:
             f"v{added.version.schema_version}. The pipeline reads a fixed list of columns, so "
             "ev_share is kept and profiled but not yet a feature."
         )
-        events: list[controller_service.ControllerEvent] = []
-        controller = controller_service.Controller(self.ctx("controller"), on_event=events.append)
+        events: list[ControllerEvent] = []
+        controller = Controller(self.ctx("controller"), on_event=events.append)
         with self.console.status("the controller retrains, gates and promotes…"):
             try:
                 handled = controller.run_once()
