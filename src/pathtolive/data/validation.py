@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pathtolive.data.formats import Kind, column_kind, open_parquet, table_from_frame
+from pathtolive.data.formats import Kind, column_kind, iter_batches, open_parquet, table_from_frame
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.data.schema import ColumnSchema, ColumnType, Schema
 from pathtolive.errors import InvalidInputError
@@ -71,7 +71,6 @@ VIOLATION_KINDS: tuple[ViolationKind, ...] = (
     "nan_or_infinite",
 )
 
-_BATCH_ROWS = 65_536
 _SUMMARY_ITEMS = 3
 _INT64_LIMIT = 2.0**63
 _ACCEPTED: dict[ColumnType, tuple[Kind, ...]] = {
@@ -223,13 +222,7 @@ def validate(
     parquet = open_parquet(path)
 
     def read(columns: list[str]) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
-        except (pa.ArrowException, OSError) as exc:
-            raise InvalidInputError(
-                f"{path} is not a readable Parquet file ({str(exc).splitlines()[0]}); "
-                "check that the file is complete, or convert it again"
-            ) from exc
+        return iter_batches(parquet, columns, label=str(path))
 
     def null_count(name: str) -> int:
         metadata = parquet.metadata
@@ -253,7 +246,7 @@ def validate_frame(
     table = table_from_frame(frame)
 
     def read(columns: list[str]) -> Iterator[pa.RecordBatch]:
-        return iter(table.select(columns).to_batches(_BATCH_ROWS))
+        return iter_batches(table, columns)
 
     def null_count(name: str) -> int:
         return int(table.column(name).null_count)
