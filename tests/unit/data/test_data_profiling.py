@@ -1,4 +1,4 @@
-"""Profiles: one streaming pass, statistics that match numpy, JSON round trips."""
+"""Profiling: one streaming pass, statistics that match numpy, new values counted alike."""
 
 from __future__ import annotations
 
@@ -12,17 +12,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pathtolive.data import profile as profile_module
+from pathtolive.data import accumulators as accumulators_module
+from pathtolive.data import formats as formats_module
+from pathtolive.data import profiling as profiling_module
 from pathtolive.data.formats import to_canonical_parquet
-from pathtolive.data.profile import (
-    QUANTILE_POINTS,
-    Profile,
-    bin_values,
-    category_counts,
-    compute_profile,
-    profile_frame,
-)
-from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.data.profile import QUANTILE_POINTS
+from pathtolive.data.profiling import bin_values, category_counts, compute_profile, profile_frame
+from pathtolive.errors import InvalidInputError
 
 
 def parquet_of(frame: pd.DataFrame, path: Path, **options: object) -> Path:
@@ -85,7 +81,7 @@ def test_the_pass_does_not_depend_on_the_batch_size(
     path = parquet_of(frame, tmp_path / "f.parquet")
     whole = compute_profile(path, sample_size=1_000)
 
-    monkeypatch.setattr(profile_module, "_BATCH_ROWS", 999)
+    monkeypatch.setattr(formats_module, "BATCH_ROWS", 999)
     batched = compute_profile(path, sample_size=1_000)
 
     for name in ("x", "n"):
@@ -104,7 +100,7 @@ def test_the_pass_runs_on_one_thread_as_well(monkeypatch: pytest.MonkeyPatch) ->
     frame = pd.DataFrame({"x": np.arange(1_000.0), "s": ["a", "b"] * 500})
     threaded = profile_frame(frame)
 
-    monkeypatch.setattr(profile_module, "_WORKERS", 1)
+    monkeypatch.setattr(profiling_module, "_WORKERS", 1)
 
     assert profile_frame(frame) == threaded
 
@@ -131,108 +127,6 @@ def test_nan_and_infinities_are_counted_apart_from_the_histogram(tmp_path: Path)
     assert (stats.minimum, stats.maximum) == (1.0, 3.0)
     assert sum(stats.bin_counts) == 2
     json.dumps(column.to_dict(), allow_nan=False)
-
-
-def test_few_integer_values_get_one_bin_each() -> None:
-    column = profile_frame(pd.DataFrame({"k": [1, 2, 2, 3, 3, 3]})).column("k")
-
-    stats = column.numeric
-    assert stats is not None
-    assert column.kind == "integer"
-    assert column.categorical is None  # low-cardinality integers stay numeric
-    assert stats.bin_edges == (0.5, 1.5, 2.5, 3.5)
-    assert stats.bin_counts == (1, 2, 3)
-    assert (stats.minimum, stats.maximum) == (1, 3)
-
-
-def test_equal_mass_bins_hold_about_equal_shares_of_the_sample() -> None:
-    values = np.random.default_rng(3).lognormal(0, 1, 5_000)
-    values[0] = 1e9  # an outlier that stretches the equal-width bins
-    stats = profile_frame(pd.DataFrame({"x": values})).column("x").numeric
-
-    assert stats is not None
-    assert max(stats.bin_counts) > 0.99 * values.size  # equal width: one bin holds all
-    # Just below the minimum, 19 quantiles, just above the maximum: 22 bins, the outer
-    # two empty.
-    assert len(stats.mass_cuts) == 21
-    assert values.min() * (1 - 2e-6) < stats.mass_cuts[0] < values.min()
-    assert values.max() < stats.mass_cuts[-1] < values.max() * (1 + 2e-6)
-    assert list(stats.mass_cuts) == sorted(stats.mass_cuts)
-    assert not set(stats.mass_cuts) & set(values.tolist())  # cuts fall between values
-    counts = stats.mass_counts
-    assert (counts[0], counts[-1]) == (0, 0)
-    assert sum(counts) == stats.sample_count == values.size
-    assert all(240 <= count <= 260 for count in counts[1:-1])
-    assert counts[1] == int(np.count_nonzero(values < stats.mass_cuts[1]))
-
-
-def test_a_heavy_value_gets_a_bin_of_its_own() -> None:
-    positive = np.random.default_rng(4).lognormal(0, 1, 300)
-    values = np.concatenate([np.zeros(700), positive])
-    stats = profile_frame(pd.DataFrame({"x": values})).column("x").numeric
-
-    assert stats is not None
-    cuts = stats.mass_cuts
-    assert cuts[0] < 0.0 < cuts[1] == positive.min() / 2  # the bin of the zeros alone
-    assert stats.mass_counts[:2] == (0, 700)
-    # The quantiles are the positive values': their bins share them about equally.
-    assert sum(stats.mass_counts[2:]) == 300
-    assert all(13 <= count <= 17 for count in stats.mass_counts[2:-1])
-
-
-def test_a_float32_column_read_back_as_float64_stays_in_its_bins() -> None:
-    # Interest rates in steps of 0.1 stored as float32: 0.3 becomes 0.30000001192...
-    rates = np.tile(np.arange(1, 21, dtype=np.float32) / np.float32(10), 50)
-    stats = profile_frame(pd.DataFrame({"rate": rates})).column("rate").numeric
-    assert stats is not None
-
-    from_json = np.arange(1, 21, dtype=np.float64).repeat(50) / 10  # what clients send
-    counts = profile_module.mass_bin_counts(stats.mass_cuts, from_json)
-
-    assert tuple(counts) == stats.mass_counts
-    assert stats.mass_counts == (0, *[50] * 20, 0)  # each rate is heavy: a bin each
-
-
-@pytest.mark.parametrize("cuts", [1, 22, 64, 65, 300])
-def test_counting_on_the_cuts_agrees_with_a_search_of_them(cuts: int) -> None:
-    rng = np.random.default_rng(cuts)
-    edges = np.unique(rng.normal(size=cuts))
-    values = np.concatenate([rng.normal(size=5_000), edges, edges[:3]])  # some on a cut
-
-    counted = profile_module.mass_bin_counts(edges, values)
-
-    searched = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
-    assert counted.tolist() == searched.tolist()
-    assert counted.sum() == values.size
-
-
-def test_integers_with_one_bin_each_need_no_equal_mass_bins() -> None:
-    stats = profile_frame(pd.DataFrame({"k": [1, 2, 2, 3, 3, 3]})).column("k").numeric
-
-    assert stats is not None
-    assert (stats.mass_cuts, stats.mass_counts) == ((), ())
-
-
-def test_a_profile_stored_before_equal_mass_bins_still_loads() -> None:
-    profile = profile_frame(pd.DataFrame({"x": np.arange(100.0)}))
-    stored = profile.to_dict()
-    for column in stored["columns"]:
-        del column["numeric"]["mass_cuts"], column["numeric"]["mass_counts"]
-
-    loaded = Profile.from_dict(stored).column("x").numeric
-
-    assert loaded is not None
-    assert (loaded.mass_cuts, loaded.mass_counts) == ((), ())
-    assert loaded.bin_counts == profile.column("x").numeric.bin_counts  # type: ignore[union-attr]
-
-
-def test_a_constant_float_column_has_one_bin() -> None:
-    stats = profile_frame(pd.DataFrame({"c": [2.5] * 4})).column("c").numeric
-
-    assert stats is not None
-    assert stats.bin_edges == (2.5, 2.5)
-    assert stats.bin_counts == (4,)
-    assert stats.std == 0.0
 
 
 def test_a_column_without_values() -> None:
@@ -271,7 +165,7 @@ def test_booleans_are_categorical() -> None:
 def test_distinct_values_over_the_cap_become_a_lower_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(profile_module, "DISTINCT_CAP", 50)
+    monkeypatch.setattr(accumulators_module, "DISTINCT_CAP", 50)
     values = ["common"] * 500 + [f"v{i}" for i in range(200)] + ["common"] * 100
     frame = pd.DataFrame({"s": values})
 
@@ -351,20 +245,6 @@ def test_a_file_and_its_dataframe_give_the_same_profile(
     canonical = to_canonical_parquet(loans, work_dir)
 
     assert compute_profile(canonical.path) == profile_frame(loans)
-
-
-def test_profiles_round_trip_through_json(loans: pd.DataFrame) -> None:
-    profile = profile_frame(loans, tags={"loan_id": ["id"]})
-
-    text = json.dumps(profile.to_dict(), allow_nan=False)
-
-    assert Profile.from_dict(json.loads(text)) == profile
-    assert profile.names == tuple(loans.columns)
-
-
-def test_an_unknown_column_is_not_found(loans: pd.DataFrame) -> None:
-    with pytest.raises(NotFoundError, match="no column 'nope' in this profile"):
-        profile_frame(loans).column("nope")
 
 
 def test_a_corrupt_file_is_invalid_input(tmp_path: Path) -> None:
