@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pathtolive.data.bins import bin_edges, equal_mass_bins, histogram, one_bin_per_integer
-from pathtolive.data.formats import Kind, column_kind
+from pathtolive.data.formats import Kind, column_kind, decoded
 from pathtolive.data.profile import (
     QUANTILE_POINTS,
     CategoricalStats,
@@ -99,7 +99,7 @@ def scan_ranges(
     high: dict[str, Any] = dict.fromkeys(names)
     for batch in batches:
         for name in names:
-            finite = _finite_values(_decoded(batch.column(name)))
+            finite = _finite_values(decoded(batch.column(name)))
             if finite.low is None:
                 continue
             batch_low, batch_high = finite.low, finite.high
@@ -111,7 +111,7 @@ def scan_ranges(
 def value_counts(array: pa.Array) -> dict[str, int]:
     """The count of each non-null value, keyed as profiles keep categories (booleans as
     "true"/"false", other values as text)."""
-    array = _decoded(array)
+    array = decoded(array)
     if len(array) == array.null_count:
         return {}
     counted = pc.value_counts(array.drop_null())
@@ -135,7 +135,7 @@ class _CountAccumulator(ColumnAccumulator):
         if self.distinct is None or not self.distinct_exact:
             return
         # Only hashes are held, and only in memory, to count distinct values.
-        hashes = pc.unique(_decoded(array).drop_null()).to_pylist()
+        hashes = pc.unique(decoded(array).drop_null()).to_pylist()
         self.distinct.update(hash(value) for value in hashes)
         if len(self.distinct) > DISTINCT_CAP:
             self.distinct_exact = False
@@ -180,7 +180,7 @@ class _NumericAccumulator(ColumnAccumulator):
         self.samples: list[FloatArray] = []
 
     def add(self, array: pa.Array, offset: int) -> None:
-        array = _decoded(array)
+        array = decoded(array)
         self.nulls += array.null_count
         start, stop = np.searchsorted(self.sample_rows, (offset, offset + len(array)))
         if stop > start:
@@ -257,7 +257,7 @@ class _CategoricalAccumulator(ColumnAccumulator):
     def add(self, array: pa.Array, offset: int) -> None:
         self.nulls += array.null_count
         if self.frozen is not None:
-            array = _decoded(array)
+            array = decoded(array)
             array = array.filter(pc.is_in(array, value_set=self.frozen))
         for value, count in value_counts(array).items():
             self.counts[value] = self.counts.get(value, 0) + count
@@ -294,7 +294,7 @@ class _DatetimeAccumulator(ColumnAccumulator):
         self.arrow_type: pa.DataType | None = None
 
     def add(self, array: pa.Array, offset: int) -> None:
-        array = _decoded(array)
+        array = decoded(array)
         self.nulls += array.null_count
         if array.null_count == len(array):
             return
@@ -317,14 +317,6 @@ def _iso(ticks: int | None, arrow_type: pa.DataType | None) -> str | None:
     storage = pa.int32() if pa.types.is_date32(arrow_type) else pa.int64()
     value = pa.array([ticks], type=storage).view(arrow_type)[0].as_py()
     return str(value.isoformat())
-
-
-def _decoded(array: pa.Array) -> pa.Array:
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        return array.dictionary_decode()
-    return array
 
 
 class _Finite(NamedTuple):

@@ -44,6 +44,7 @@ __all__ = [
     "Kind",
     "check_columns",
     "column_kind",
+    "decoded",
     "iter_batches",
     "open_parquet",
     "table_from_frame",
@@ -209,6 +210,16 @@ def open_parquet(
         )
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(label or str(source), exc) from exc
+
+
+def decoded(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array of plain values from a batch's column: chunks combined, a dictionary
+    decoded."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        return array.dictionary_decode()
+    return array
 
 
 def iter_batches(

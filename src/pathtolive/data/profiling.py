@@ -80,11 +80,7 @@ def compute_profile(
     check_columns(schema, str(path))
     tag_map = check_tags(tags or {}, schema.names)
     rows = parquet.metadata.num_rows
-    numeric = [
-        f.name
-        for f in schema
-        if column_kind(f.type) in ("integer", "float") and "pii" not in tag_map.get(f.name, ())
-    ]
+    numeric = _numeric_columns(schema, tag_map)
     ranges: dict[str, tuple[float, float] | None] = {}
     unknown: list[str] = []
     for name in numeric:
@@ -111,11 +107,7 @@ def profile_frame(
     _check_settings(bins, max_categories, sample_size)
     table = table_from_frame(frame)
     tag_map = check_tags(tags or {}, table.schema.names)
-    numeric = [
-        f.name
-        for f in table.schema
-        if column_kind(f.type) in ("integer", "float") and "pii" not in tag_map.get(f.name, ())
-    ]
+    numeric = _numeric_columns(table.schema, tag_map)
     ranges = scan_ranges(iter_batches(table, numeric), numeric)
     return _profile(
         table.schema,
@@ -183,6 +175,15 @@ def _check_settings(bins: int, max_categories: int, sample_size: int) -> None:
     ):
         if value < 1:
             raise InvalidInputError(f"{name} must be at least 1, not {value}")
+
+
+def _numeric_columns(schema: pa.Schema, tags: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The columns that get a histogram (numeric and not ``pii``)."""
+    return [
+        f.name
+        for f in schema
+        if column_kind(f.type) in ("integer", "float") and "pii" not in tags.get(f.name, ())
+    ]
 
 
 def _footer_range(

@@ -32,7 +32,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pathtolive.data.formats import Kind, column_kind, iter_batches, open_parquet, table_from_frame
+from pathtolive.data.formats import (
+    Kind,
+    column_kind,
+    decoded,
+    iter_batches,
+    open_parquet,
+    table_from_frame,
+)
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.data.schema import ColumnSchema, ColumnType, Schema
 from pathtolive.errors import InvalidInputError
@@ -338,7 +345,7 @@ class _Validator:
     def _type_changed(self, column: ColumnSchema, kind: Kind | None) -> None:
         examples: list[str] = []
         for batch in self.read([column.name]):
-            values = _decoded(batch.column(0)).drop_null()
+            values = decoded(batch.column(0)).drop_null()
             unique = pc.unique(values).slice(0, self.tally.max_examples).to_pylist()
             examples = [_show(value) for value in unique]
             if examples:
@@ -360,7 +367,7 @@ class _Validator:
             arrays: dict[str, pa.Array] = {}
             reported: dict[str, npt.NDArray[np.bool_]] = {}
             for column in columns:
-                array = _decoded(batch.column(column.name))
+                array = decoded(batch.column(column.name))
                 if column.name in whole:
                     array, reported[column.name] = self._whole_numbers(column, array)
                 elif pa.types.is_floating(array.type):
@@ -525,14 +532,6 @@ def _proven_clean(column: ColumnSchema, profile: ColumnProfile | None, kind: Kin
         allowed = set(column.categories)
         return all(value in allowed for value, _ in stats.categories)
     return True
-
-
-def _decoded(array: pa.Array) -> pa.Array:
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        return array.dictionary_decode()
-    return array
 
 
 def _canonical(array: pa.Array, column_type: ColumnType) -> pa.Array:

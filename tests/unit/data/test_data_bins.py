@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathtolive.data.bins import mass_bin_counts
+from pathtolive.data.bins import bin_edges, histogram, mass_bin_counts, one_bin_per_integer
 from pathtolive.data.profiling import profile_frame
 
 
@@ -97,3 +97,21 @@ def test_a_constant_float_column_has_one_bin() -> None:
     assert stats.bin_edges == (2.5, 2.5)
     assert stats.bin_counts == (4,)
     assert stats.std == 0.0
+
+
+def test_edges_are_one_per_integer_or_equal_width() -> None:
+    assert one_bin_per_integer((1, 3), 20, integer=True)
+    assert not one_bin_per_integer((1, 3), 20, integer=False)
+    assert not one_bin_per_integer((0, 20), 20, integer=True)
+    assert bin_edges((1, 3), 20, integer=True) == (0.5, 1.5, 2.5, 3.5)
+    assert bin_edges((0.0, 1.0), 4, integer=False) == (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert bin_edges(None, 4, integer=False) == ()
+
+
+def test_the_histogram_clips_into_the_outer_bins_and_spans_any_floats() -> None:
+    values = np.array([-np.inf, -1.0, 0.0, 0.49, 0.5, 1.0, 7.0, np.inf])
+
+    assert histogram(values, 0.0, 1.0, 2).tolist() == [4, 4]
+    largest = float(np.finfo(np.float64).max)
+    wide = np.array([-largest, -largest / 4, largest / 4, largest])
+    assert histogram(wide, -largest, largest, 2).tolist() == [2, 2]
