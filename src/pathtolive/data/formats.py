@@ -11,8 +11,8 @@ file is already canonical and is used as it is, without a rewrite.
 
 Foreign errors (pyarrow, the file system) are translated here into
 :class:`~pathtolive.errors.InvalidInputError` with a one-line message that says what is
-wrong and what to do. Whatever reads a canonical file again (profiles, validation, the
-live side of drift) opens it with :func:`open_parquet` and streams it with
+wrong and what to do. Whatever streams a Parquet file (this conversion, profiles,
+validation, the live side of drift) opens it with :func:`open_parquet` and reads it with
 :func:`iter_batches`, so every reader has the same memory bounds, the same batch size
 (:data:`BATCH_ROWS`) and the same message for a file that cannot be read.
 """
@@ -236,7 +236,7 @@ def iter_batches(
     A file that cannot be read is an ``InvalidInputError`` that names ``label`` (the
     path, say), raised where the reading fails.
     """
-    rows = batch_rows or BATCH_ROWS
+    rows = BATCH_ROWS if batch_rows is None else batch_rows
     wanted = None if columns is None else list(columns)
     if isinstance(source, pa.Table):
         yield from (source if wanted is None else source.select(wanted)).to_batches(rows)
