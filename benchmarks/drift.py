@@ -126,7 +126,8 @@ PATHTOLIVE_CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 mode, reference, current, stored = sys.argv[1:5]
-from pathtolive.data.profile import Profile, compute_profile
+from pathtolive.data.profile import Profile
+from pathtolive.data.profiling import compute_profile
 from pathtolive.monitoring.drift import CurrentSketch, compare, iter_segment_batches
 profile = Profile.from_dict(json.loads(Path(stored).read_text()))
 started, cpu = time.perf_counter(), time.process_time()
@@ -226,7 +227,7 @@ def main() -> None:
         f"{time.perf_counter() - started:.1f} s, or reused)"
     )
 
-    from pathtolive.data.profile import compute_profile
+    from pathtolive.data.profiling import compute_profile
 
     stored = reference.with_suffix(".profile.json")
     if not stored.exists():

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from pathtolive.data.formats import table_from_frame
-from pathtolive.data.profile import profile_frame
+from pathtolive.data.profiling import profile_frame
 from pathtolive.data.schema import infer_schema
 from pathtolive.data.validation import validate_frame
 from pathtolive.monitoring.drift import _chi2, _js, _psi, drift

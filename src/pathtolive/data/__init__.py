@@ -31,11 +31,8 @@ from pathtolive.data.profile import (
     DatetimeStats,
     NumericStats,
     Profile,
-    bin_values,
-    category_counts,
-    compute_profile,
-    profile_frame,
 )
+from pathtolive.data.profiling import bin_values, category_counts, compute_profile, profile_frame
 from pathtolive.data.schema import (
     COLUMN_TYPES,
     TAGS,

@@ -7,7 +7,7 @@ version's histogram bins. When both profiles share the same bin edges the new co
 are used as they are (``psi_method="same_bins"``). Otherwise the new histogram is moved
 onto the old edges assuming its values spread evenly inside each of its bins, with mass
 outside the old range going to the first or last old bin, as
-:func:`~pathtolive.data.profile.bin_values` does for raw values
+:func:`~pathtolive.data.profiling.bin_values` does for raw values
 (``psi_method="rebinned"``; an approximation, good to the width of the new bins). For
 categorical columns PSI is computed on the shares of the categories of both profiles
 plus one bucket for all other values (``psi_method="categories"``). Shares below

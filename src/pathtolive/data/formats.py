@@ -11,7 +11,10 @@ file is already canonical and is used as it is, without a rewrite.
 
 Foreign errors (pyarrow, the file system) are translated here into
 :class:`~pathtolive.errors.InvalidInputError` with a one-line message that says what is
-wrong and what to do.
+wrong and what to do. Whatever streams a Parquet file (this conversion, profiles,
+validation, the live side of drift) opens it with :func:`open_parquet` and reads it with
+:func:`iter_batches`, so every reader has the same memory bounds, the same batch size
+(:data:`BATCH_ROWS`) and the same message for a file that cannot be read.
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ import pyarrow.parquet as pq
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
 
 __all__ = [
+    "BATCH_ROWS",
     "SUPPORTED_FORMATS",
     "WRITER_SETTINGS",
     "CanonicalTable",
     "Kind",
     "check_columns",
     "column_kind",
+    "decoded",
+    "iter_batches",
     "open_parquet",
     "table_from_frame",
     "to_canonical_parquet",
@@ -53,6 +59,10 @@ SourceFormat = Literal["csv", "parquet", "jsonl", "dataframe"]
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "parquet")
 """Values accepted by ``fmt`` (and ``--format``); ``json`` and ``ndjson`` mean ``jsonl``."""
+
+BATCH_ROWS = 65_536
+"""Rows per record batch when a table is streamed: batches of this size stay in the CPU
+caches while many passes run over them."""
 
 # zstd at level 1 writes about as fast as snappy and reads as fast, but its files are
 # smaller, which matters because every canonical file is kept in the artifact store.
@@ -171,19 +181,70 @@ def check_columns(schema: pa.Schema, label: str) -> None:
             )
 
 
-def open_parquet(path: Path) -> pq.ParquetFile:
-    """Open a Parquet file, translating every failure into an ``InvalidInputError``."""
-    _check_readable(path)
+def open_parquet(
+    source: Path | bytes,
+    *,
+    label: str | None = None,
+    read_dictionary: Sequence[str] | None = None,
+) -> pq.ParquetFile:
+    """Open a Parquet file, or Parquet bytes, for streamed reads.
+
+    Every failure is an ``InvalidInputError`` that names ``label`` (by default the path,
+    or "the Parquet bytes"). Columns named in ``read_dictionary`` are read as
+    dictionaries.
+    """
+    if isinstance(source, bytes | bytearray):
+        try:
+            return pq.ParquetFile(
+                pa.BufferReader(source), read_dictionary=read_dictionary, pre_buffer=False
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise _unreadable(label or "the Parquet bytes", exc) from exc
+    _check_readable(source)
     try:
         # Without these, iter_batches pre-buffers whole column chunks and keeps them: a
         # 4 GiB file then peaks at about 4.5 GB of memory. Streamed reads through a 1 MiB
         # buffer stay near 200 MB whatever the file size, and are faster too.
-        return pq.ParquetFile(path, pre_buffer=False, buffer_size=_READ_BUFFER)
+        return pq.ParquetFile(
+            source, read_dictionary=read_dictionary, pre_buffer=False, buffer_size=_READ_BUFFER
+        )
     except (pa.ArrowException, OSError) as exc:
-        raise InvalidInputError(
-            f"{path} is not a readable Parquet file ({_first_line(exc)}); "
-            "check that the file is complete, or convert it again"
-        ) from exc
+        raise _unreadable(label or str(source), exc) from exc
+
+
+def decoded(array: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One array of plain values from a batch's column: chunks combined, a dictionary
+    decoded."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        return array.dictionary_decode()
+    return array
+
+
+def iter_batches(
+    source: pq.ParquetFile | pa.Table,
+    columns: Sequence[str] | None = None,
+    *,
+    label: str = "the table",
+    batch_rows: int | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The rows of an open Parquet file or of a table, ``batch_rows`` at a time (by
+    default :data:`BATCH_ROWS`), with only ``columns`` (all by default; none still gives
+    the row counts).
+
+    A file that cannot be read is an ``InvalidInputError`` that names ``label`` (the
+    path, say), raised where the reading fails.
+    """
+    rows = BATCH_ROWS if batch_rows is None else batch_rows
+    wanted = None if columns is None else list(columns)
+    if isinstance(source, pa.Table):
+        yield from (source if wanted is None else source.select(wanted)).to_batches(rows)
+        return
+    try:
+        yield from source.iter_batches(batch_size=rows, columns=wanted)
+    except (pa.ArrowException, OSError) as exc:
+        raise _unreadable(label, exc) from exc
 
 
 def table_from_frame(frame: pd.DataFrame) -> pa.Table:
@@ -298,12 +359,7 @@ def _parquet_as_is(path: Path, work_dir: Path) -> CanonicalTable:
 
     def batches() -> Iterator[pa.RecordBatch]:
         try:
-            yield from parquet.iter_batches(batch_size=_MIN_ROW_GROUP_ROWS * 4, columns=columns)
-        except (pa.ArrowException, OSError) as exc:
-            raise InvalidInputError(
-                f"{path} is not a readable Parquet file ({_first_line(exc)}); "
-                "check that the file is complete, or convert it again"
-            ) from exc
+            yield from iter_batches(parquet, columns, label=str(path))
         finally:
             parquet.close()
 
@@ -450,16 +506,8 @@ def _open_any(path: Path, file_format: str, target: pa.Schema | None) -> _Opened
     parquet = open_parquet(path)
     check_columns(parquet.schema_arrow, str(path))
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from parquet.iter_batches(batch_size=_MIN_ROW_GROUP_ROWS * 4)
-        except (pa.ArrowException, OSError) as exc:
-            raise InvalidInputError(
-                f"{path} is not a readable Parquet file ({_first_line(exc)}); "
-                "check that the file is complete, or convert it again"
-            ) from exc
-
-    return _Opened(parquet.schema_arrow, batches(), parquet.close)
+    batches = iter_batches(parquet, label=str(path))
+    return _Opened(parquet.schema_arrow, batches, parquet.close)
 
 
 def _open_text(path: Path, file_format: str, target: pa.Schema | None) -> _Opened:
@@ -698,6 +746,13 @@ def _write_groups(
         )
     rest = table.slice(count)
     return rest.to_batches() if rest.num_rows else []
+
+
+def _unreadable(label: str, exc: BaseException) -> InvalidInputError:
+    return InvalidInputError(
+        f"{label} is not a readable Parquet file ({_first_line(exc)}); "
+        "check that the file is complete, or convert it again"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -32,7 +32,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pathtolive.data.formats import Kind, column_kind, open_parquet, table_from_frame
+from pathtolive.data.formats import (
+    Kind,
+    column_kind,
+    decoded,
+    iter_batches,
+    open_parquet,
+    table_from_frame,
+)
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.data.schema import ColumnSchema, ColumnType, Schema
 from pathtolive.errors import InvalidInputError
@@ -71,7 +78,6 @@ VIOLATION_KINDS: tuple[ViolationKind, ...] = (
     "nan_or_infinite",
 )
 
-_BATCH_ROWS = 65_536
 _SUMMARY_ITEMS = 3
 _INT64_LIMIT = 2.0**63
 _ACCEPTED: dict[ColumnType, tuple[Kind, ...]] = {
@@ -223,13 +229,7 @@ def validate(
     parquet = open_parquet(path)
 
     def read(columns: list[str]) -> Iterator[pa.RecordBatch]:
-        try:
-            yield from parquet.iter_batches(batch_size=_BATCH_ROWS, columns=columns)
-        except (pa.ArrowException, OSError) as exc:
-            raise InvalidInputError(
-                f"{path} is not a readable Parquet file ({str(exc).splitlines()[0]}); "
-                "check that the file is complete, or convert it again"
-            ) from exc
+        return iter_batches(parquet, columns, label=str(path))
 
     def null_count(name: str) -> int:
         metadata = parquet.metadata
@@ -253,7 +253,7 @@ def validate_frame(
     table = table_from_frame(frame)
 
     def read(columns: list[str]) -> Iterator[pa.RecordBatch]:
-        return iter(table.select(columns).to_batches(_BATCH_ROWS))
+        return iter_batches(table, columns)
 
     def null_count(name: str) -> int:
         return int(table.column(name).null_count)
@@ -345,7 +345,7 @@ class _Validator:
     def _type_changed(self, column: ColumnSchema, kind: Kind | None) -> None:
         examples: list[str] = []
         for batch in self.read([column.name]):
-            values = _decoded(batch.column(0)).drop_null()
+            values = decoded(batch.column(0)).drop_null()
             unique = pc.unique(values).slice(0, self.tally.max_examples).to_pylist()
             examples = [_show(value) for value in unique]
             if examples:
@@ -367,7 +367,7 @@ class _Validator:
             arrays: dict[str, pa.Array] = {}
             reported: dict[str, npt.NDArray[np.bool_]] = {}
             for column in columns:
-                array = _decoded(batch.column(column.name))
+                array = decoded(batch.column(column.name))
                 if column.name in whole:
                     array, reported[column.name] = self._whole_numbers(column, array)
                 elif pa.types.is_floating(array.type):
@@ -532,14 +532,6 @@ def _proven_clean(column: ColumnSchema, profile: ColumnProfile | None, kind: Kin
         allowed = set(column.categories)
         return all(value in allowed for value, _ in stats.categories)
     return True
-
-
-def _decoded(array: pa.Array) -> pa.Array:
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    if pa.types.is_dictionary(array.type):
-        return array.dictionary_decode()
-    return array
 
 
 def _canonical(array: pa.Array, column_type: ColumnType) -> pa.Array:

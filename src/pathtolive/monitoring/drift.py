@@ -90,13 +90,8 @@ import pandas as pd
 import pyarrow as pa
 from scipy import stats as sps  # type: ignore[import-untyped,unused-ignore]
 
-from pathtolive.data.profile import (
-    QUANTILE_POINTS,
-    ColumnProfile,
-    Profile,
-    compute_profile,
-    profile_frame,
-)
+from pathtolive.data.profile import QUANTILE_POINTS, ColumnProfile, Profile
+from pathtolive.data.profiling import compute_profile, profile_frame
 from pathtolive.errors import ConfigError, InvalidInputError
 from pathtolive.monitoring.sketch import (
     ColumnSketch,

@@ -6,8 +6,8 @@ Parquet segments, a table, a DataFrame) one batch at a time. Whatever the size o
 window, it holds only
 
 - per numeric column: counts on the profile's own histogram bins (the same edges, binned
-  by the same arithmetic as the profile) and on its equal-mass bins (the same cuts), the
-  missing (null or NaN) count, and its values
+  by the same arithmetic as the profile: :mod:`pathtolive.data.bins`) and on its
+  equal-mass bins (the same cuts), the missing (null or NaN) count, and its values
   in a uniform random sample of at most ``sample_size`` rows, for the Kolmogorov-Smirnov
   and Wasserstein figures (the same rows for every column, as in profiles: a column's
   sample is its finite values in those rows);
@@ -23,7 +23,8 @@ split into batches.
 
 :func:`iter_segment_batches` reads only the needed columns of Parquet files or bytes (the
 prediction log's segments), batch by batch, string columns as dictionaries (so
-categories are matched once per distinct value, not once per row).
+categories are matched once per distinct value, not once per row), one batch ahead in a
+background thread; :func:`~pathtolive.data.formats.iter_batches` reads each file.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from pathtolive.data.formats import open_parquet, table_from_frame
-from pathtolive.data.profile import ColumnProfile, Profile, _histogram, mass_bin_counts
+from pathtolive.data.bins import histogram, mass_bin_counts
+from pathtolive.data.formats import BATCH_ROWS, iter_batches, open_parquet, table_from_frame
+from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.errors import InvalidInputError
 
 __all__ = [
@@ -62,8 +63,6 @@ keeps its values in them)."""
 FeatureKind = Literal["numeric", "categorical"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-_BATCH_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -293,7 +292,7 @@ def _add_numeric(state: _State, values: FloatArray) -> None:
         values = values[np.isfinite(values)]
     state.values += values.size
     if state.counts.size and values.size:
-        state.counts += _histogram(values, state.low, state.high, state.counts.size)
+        state.counts += histogram(values, state.low, state.high, state.counts.size)
     if state.mass_counts.size and values.size:
         state.mass_counts += mass_bin_counts(state.mass_cuts, values)
 
@@ -397,7 +396,7 @@ def _as_text(array: pa.Array, label: str) -> pa.Array:
 def iter_segment_batches(
     paths_or_bytes: Iterable[bytes | str | Path],
     columns: Sequence[str],
-    batch_rows: int = _BATCH_ROWS,
+    batch_rows: int = BATCH_ROWS,
 ) -> Iterator[pa.RecordBatch]:
     """The rows of Parquet files (paths or bytes), ``batch_rows`` at a time, with only
     those of ``columns`` each file has (string columns as dictionaries).
@@ -416,38 +415,24 @@ def _read_segments(
     paths_or_bytes: Iterable[bytes | str | Path], wanted: list[str], batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     for source in paths_or_bytes:
-        label = "a log segment" if isinstance(source, bytes | bytearray) else str(source)
-        try:
-            parquet = _open(source)
-            schema = parquet.schema_arrow
-            present = [name for name in wanted if name in schema.names]
-            text = [
-                name
-                for name in present
-                if pa.types.is_string(schema.field(name).type)
-                or pa.types.is_large_string(schema.field(name).type)
-            ]
-            if text:
-                parquet = _open(source, read_dictionary=text)
-            yield from parquet.iter_batches(batch_size=batch_rows, columns=present)
-        except (pa.ArrowException, OSError) as exc:
-            raise InvalidInputError(
-                f"{label} is not a readable Parquet file ({str(exc).splitlines()[0]}); "
-                "check that it is complete"
-            ) from exc
-
-
-def _open(source: bytes | str | Path, read_dictionary: list[str] | None = None) -> pq.ParquetFile:
-    if isinstance(source, bytes | bytearray):
-        return pq.ParquetFile(
-            pa.BufferReader(source), read_dictionary=read_dictionary, pre_buffer=False
-        )
-    if read_dictionary is None:
-        return open_parquet(Path(source))
-    # The same streaming settings as open_parquet (see there), with dictionaries.
-    return pq.ParquetFile(
-        Path(source), read_dictionary=read_dictionary, pre_buffer=False, buffer_size=1 << 20
-    )
+        if isinstance(source, bytes | bytearray):
+            where: bytes | Path = source
+            label = "a log segment"
+        else:
+            where = Path(source)
+            label = str(source)
+        parquet = open_parquet(where, label=label)
+        schema = parquet.schema_arrow
+        present = [name for name in wanted if name in schema.names]
+        text = [
+            name
+            for name in present
+            if pa.types.is_string(schema.field(name).type)
+            or pa.types.is_large_string(schema.field(name).type)
+        ]
+        if text:
+            parquet = open_parquet(where, label=label, read_dictionary=text)
+        yield from iter_batches(parquet, present, label=label, batch_rows=batch_rows)
 
 
 _T = TypeVar("_T")

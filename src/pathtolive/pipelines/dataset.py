@@ -177,7 +177,7 @@ class Dataset:
         import pyarrow.parquet as pq
 
         from pathtolive.data.formats import table_from_frame
-        from pathtolive.data.profile import profile_frame
+        from pathtolive.data.profiling import profile_frame
         from pathtolive.data.schema import infer_schema
         from pathtolive.hashing import hash_bytes
 

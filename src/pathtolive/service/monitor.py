@@ -31,7 +31,8 @@ import pyarrow.parquet as pq
 
 from pathtolive import env
 from pathtolive.auth import Permission
-from pathtolive.data.profile import Profile, profile_frame
+from pathtolive.data.profile import Profile
+from pathtolive.data.profiling import profile_frame
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.gates.config import GateConfig

@@ -10,7 +10,8 @@ import pytest
 
 from pathtolive.data.diff import DatasetDiff, diff_profiles, population_stability_index
 from pathtolive.data.formats import table_from_frame
-from pathtolive.data.profile import Profile, bin_values, profile_frame
+from pathtolive.data.profile import Profile
+from pathtolive.data.profiling import bin_values, profile_frame
 from pathtolive.data.schema import Schema, infer_schema
 
 

@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathtolive.data.formats import table_from_frame, to_canonical_parquet
-from pathtolive.data.profile import Profile, bin_values, compute_profile, profile_frame
+from pathtolive.data.profile import Profile
+from pathtolive.data.profiling import bin_values, compute_profile, profile_frame
 from pathtolive.data.schema import Schema, infer_schema
 from pathtolive.data.validation import ValidationReport, validate, validate_frame
 

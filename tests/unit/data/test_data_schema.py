@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pathtolive.data.formats import table_from_frame
-from pathtolive.data.profile import profile_frame
+from pathtolive.data.profiling import profile_frame
 from pathtolive.data.schema import (
     ColumnSchema,
     Schema,

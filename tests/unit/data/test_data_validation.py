@@ -12,9 +12,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pathtolive.data import formats as formats_module
 from pathtolive.data import validation as validation_module
 from pathtolive.data.formats import to_canonical_parquet
-from pathtolive.data.profile import compute_profile, profile_frame
+from pathtolive.data.profiling import compute_profile, profile_frame
 from pathtolive.data.schema import ColumnSchema, Schema
 from pathtolive.data.validation import (
     ValidationReport,
@@ -237,7 +238,7 @@ def test_dictionary_and_unsigned_columns(tmp_path: Path) -> None:
 def test_counts_add_up_across_batches_and_rows_are_global(
     monkeypatch: pytest.MonkeyPatch, work_dir: Path
 ) -> None:
-    monkeypatch.setattr(validation_module, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(formats_module, "BATCH_ROWS", 7)
     frame = pd.concat([good_rows()] * 10, ignore_index=True)
     frame.loc[[3, 25, 58], "grade"] = None
     frame.loc[frame.index % 4 == 0, "age"] = 99

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from pathtolive.data.profile import Profile, profile_frame
+from pathtolive.data.profile import Profile
+from pathtolive.data.profiling import profile_frame
 from pathtolive.errors import ConfigError, InvalidInputError, NotFoundError
 from pathtolive.monitoring.drift import (
     OTHER_LABEL,

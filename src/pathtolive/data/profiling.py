@@ -1,0 +1,312 @@
+"""Computing a profile: one streaming pass over a Parquet file or a DataFrame.
+
+The canonical Parquet file is read by record batches
+(:func:`~pathtolive.data.formats.iter_batches`), with memory bounded whatever the size of
+the file; each column's statistics are an accumulator of
+:mod:`pathtolive.data.accumulators`. The calling thread reads and decodes while worker
+threads, each owning a share of the columns, process every batch for them, so decoding
+and statistics overlap on separate cores.
+
+A numeric column's histogram edges must be known before its values are read: they come
+from the Parquet footer's min/max statistics, and a first pass finds min and max only
+when the footer has none. Its quantiles and equal-mass bins come from a uniform random
+sample of at most ``sample_size`` rows, drawn by row position with a fixed seed, so a
+profile is reproducible; the sample is the whole column when the table has at most
+``sample_size`` rows.
+
+:func:`bin_values` and :func:`category_counts` count new values on a stored profile's
+bins and categories exactly as the pass counted the reference.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+
+from pathtolive.data.accumulators import (
+    ColumnAccumulator,
+    accumulator_for,
+    scan_ranges,
+    value_counts,
+)
+from pathtolive.data.bins import histogram
+from pathtolive.data.formats import (
+    check_columns,
+    column_kind,
+    iter_batches,
+    open_parquet,
+    table_from_frame,
+)
+from pathtolive.data.profile import ColumnProfile, Profile
+from pathtolive.data.schema import check_tags
+from pathtolive.errors import InvalidInputError
+
+__all__ = [
+    "bin_values",
+    "category_counts",
+    "compute_profile",
+    "profile_frame",
+]
+
+_SAMPLE_SEED = 0
+_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+def compute_profile(
+    path: Path,
+    *,
+    tags: Mapping[str, Sequence[str]] | None = None,
+    bins: int = 20,
+    max_categories: int = 50,
+    sample_size: int = 100_000,
+) -> Profile:
+    """Profile a Parquet file in one streaming pass (see the module docstring).
+
+    ``tags`` maps column names to tags (``pii`` and ``id`` limit what is kept).
+    """
+    _check_settings(bins, max_categories, sample_size)
+    parquet = open_parquet(path)
+    schema = parquet.schema_arrow
+    check_columns(schema, str(path))
+    tag_map = check_tags(tags or {}, schema.names)
+    rows = parquet.metadata.num_rows
+    numeric = _numeric_columns(schema, tag_map)
+    ranges: dict[str, tuple[float, float] | None] = {}
+    unknown: list[str] = []
+    for name in numeric:
+        known, value_range = _footer_range(parquet, schema, name)
+        if known:
+            ranges[name] = value_range
+        else:
+            unknown.append(name)
+    if unknown:
+        ranges.update(scan_ranges(iter_batches(parquet, unknown, label=str(path)), unknown))
+    batches = iter_batches(parquet, label=str(path))
+    return _profile(schema, rows, batches, ranges, tag_map, bins, max_categories, sample_size)
+
+
+def profile_frame(
+    frame: pd.DataFrame,
+    *,
+    tags: Mapping[str, Sequence[str]] | None = None,
+    bins: int = 20,
+    max_categories: int = 50,
+    sample_size: int = 100_000,
+) -> Profile:
+    """Profile an in-memory DataFrame exactly as :func:`compute_profile` profiles a file."""
+    _check_settings(bins, max_categories, sample_size)
+    table = table_from_frame(frame)
+    tag_map = check_tags(tags or {}, table.schema.names)
+    numeric = _numeric_columns(table.schema, tag_map)
+    ranges = scan_ranges(iter_batches(table, numeric), numeric)
+    return _profile(
+        table.schema,
+        table.num_rows,
+        iter_batches(table),
+        ranges,
+        tag_map,
+        bins,
+        max_categories,
+        sample_size,
+    )
+
+
+def bin_values(column: ColumnProfile, values: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Count ``values`` on the histogram bins stored in a numeric column profile.
+
+    Values below the first edge count in the first bin and values above the last edge in
+    the last bin (so the counts always add up to the finite and infinite values given);
+    NaN and missing values are not counted. Binning is the same as at profile time.
+    """
+    stats = column.numeric
+    if stats is None or not stats.bin_edges:
+        raise InvalidInputError(
+            f"column {column.name!r} has no histogram in its profile; "
+            "only numeric columns with values can be binned"
+        )
+    data = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce")
+    array = data.to_numpy(dtype=np.float64, na_value=np.nan)
+    array = array[~np.isnan(array)]
+    return histogram(array, stats.bin_edges[0], stats.bin_edges[-1], len(stats.bin_counts))
+
+
+def category_counts(
+    column: ColumnProfile, values: npt.ArrayLike | Sequence[Any]
+) -> npt.NDArray[np.int64]:
+    """Count ``values`` on the categories stored in a categorical column profile.
+
+    Returns one count per stored category, in the stored order, and one last count for
+    every other value. Missing values are not counted; booleans count as "true"/"false".
+    """
+    stats = column.categorical
+    if stats is None:
+        raise InvalidInputError(
+            f"column {column.name!r} has no category frequencies in its profile; "
+            "only string and boolean columns can be counted by category"
+        )
+    array = pa.array(np.asarray(values, dtype=object).ravel(), from_pandas=True)
+    counts = value_counts(array)
+    index = {value: position for position, (value, _) in enumerate(stats.categories)}
+    result = np.zeros(len(stats.categories) + 1, dtype=np.int64)
+    for value, count in counts.items():
+        result[index.get(value, len(stats.categories))] += count
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# The streaming pass
+
+
+def _check_settings(bins: int, max_categories: int, sample_size: int) -> None:
+    for name, value in (
+        ("bins", bins),
+        ("max_categories", max_categories),
+        ("sample_size", sample_size),
+    ):
+        if value < 1:
+            raise InvalidInputError(f"{name} must be at least 1, not {value}")
+
+
+def _numeric_columns(schema: pa.Schema, tags: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The columns that get a histogram (numeric and not ``pii``)."""
+    return [
+        f.name
+        for f in schema
+        if column_kind(f.type) in ("integer", "float") and "pii" not in tags.get(f.name, ())
+    ]
+
+
+def _footer_range(
+    parquet: Any, schema: pa.Schema, name: str
+) -> tuple[bool, tuple[float, float] | None]:
+    """Min and max of a column from the row-group statistics: (known, range).
+
+    Unknown when a row group with values has no statistics, or when they are not finite
+    (the histogram spans the finite values only). The range is None without any value.
+    """
+    metadata = parquet.metadata
+    index = schema.get_field_index(name)
+    low: float | None = None
+    high: float | None = None
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            all_null = (
+                stats is not None
+                and stats.has_null_count
+                and stats.null_count == metadata.row_group(group).num_rows
+            )
+            if all_null:
+                continue
+            return False, None
+        if not (_is_finite(stats.min) and _is_finite(stats.max)):
+            return False, None
+        low = stats.min if low is None else min(low, stats.min)
+        high = stats.max if high is None else max(high, stats.max)
+    return True, (None if low is None or high is None else (low, high))
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _profile(
+    schema: pa.Schema,
+    rows: int,
+    batches: Iterator[pa.RecordBatch],
+    ranges: Mapping[str, tuple[float, float] | None],
+    tags: Mapping[str, tuple[str, ...]],
+    bins: int,
+    max_categories: int,
+    sample_size: int,
+) -> Profile:
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    sample_rows = (
+        np.arange(rows, dtype=np.int64)
+        if rows <= sample_size
+        else np.sort(rng.choice(rows, size=sample_size, replace=False))
+    )
+    accumulators = [
+        accumulator_for(
+            field,
+            tags.get(field.name, ()),
+            ranges.get(field.name),
+            bins=bins,
+            max_categories=max_categories,
+            sample_rows=sample_rows,
+        )
+        for field in schema
+    ]
+    _run(batches, accumulators)
+    return Profile(
+        rows=rows,
+        columns=tuple(accumulator.result(rows) for accumulator in accumulators),
+        bins=bins,
+        max_categories=max_categories,
+        sample_size=sample_size,
+    )
+
+
+def _run(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator]) -> None:
+    """Feed every batch to every accumulator.
+
+    The calling thread reads and decodes; worker threads each own a share of the columns
+    and process every batch for them, so decoding and statistics overlap on separate
+    cores (numpy and Arrow release the GIL in their loops).
+    """
+    workers = min(_WORKERS, len(accumulators))
+    if workers <= 1:
+        offset = 0
+        for batch in batches:
+            for index, accumulator in enumerate(accumulators):
+                accumulator.add(batch.column(index), offset)
+            offset += batch.num_rows
+        return
+    shares = [list(range(len(accumulators)))[worker::workers] for worker in range(workers)]
+    queues: list[queue.Queue[tuple[int, pa.RecordBatch] | None]] = [
+        queue.Queue(maxsize=4) for _ in shares
+    ]
+    errors: list[BaseException] = []
+
+    def work(share: list[int], inbox: queue.Queue[tuple[int, pa.RecordBatch] | None]) -> None:
+        while (item := inbox.get()) is not None:
+            if errors:
+                continue  # keep draining so that the reader never blocks
+            offset, batch = item
+            try:
+                for index in share:
+                    accumulators[index].add(batch.column(index), offset)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [
+        threading.Thread(target=work, args=(share, inbox), daemon=True)
+        for share, inbox in zip(shares, queues, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        offset = 0
+        for batch in batches:
+            if errors:
+                break
+            for inbox in queues:
+                inbox.put((offset, batch))
+            offset += batch.num_rows
+    finally:
+        for inbox in queues:
+            inbox.put(None)
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
