@@ -79,3 +79,25 @@ def test_latency_is_measured_in_a_clean_process_that_loads_from_the_store(
     with pytest.raises(InvalidInputError, match="did not load and answer"):
         measure_latency(ws.context, version, features.head(5))
     ws.close()
+
+
+def test_latency_probes_in_one_process_each_read_the_store_they_are_given(
+    tmp_path: Path, clean_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Probe processes come from one fork server, started under the first workspace: a
+    later probe still reads its own workspace's store and environment."""
+    from pathtolive.service.latency import measure_latency
+
+    frame = load_breast_cancer(as_frame=True).frame
+    features = frame.drop(columns=["target"])
+    model = LogisticRegression(max_iter=5000).fit(features, frame["target"])
+    measured = []
+    for name in ("first", "second"):
+        ws = Workspace.init(tmp_path / name, environ=clean_environ)
+        monkeypatch.chdir(ws.root)
+        ws.add_dataset(frame, "cancer", tags={"target": ["target"]})
+        for _ in range(1 if name == "first" else 2):
+            version = ws.register_model(model, name=name, data="cancer@1")
+        measured.append(measure_latency(ws.context, version, features.head(5))["model"])
+        ws.close()
+    assert measured == ["first@1", "second@2"]

@@ -1,9 +1,11 @@
 """Measure a model version's prediction latency in a clean process.
 
-Run as ``python -m pathtolive.service.latency_probe WORKSPACE MODEL@VERSION SAMPLE.parquet``
-by :func:`pathtolive.service.latency.measure_latency`. It loads the artifact from the
-store exactly as serving will (hash checked, safe format), which also proves the artifact
-loads and answers, then times single-row and batch predictions and prints JSON.
+:func:`pathtolive.service.latency.measure_latency` runs :func:`probe` in a process forked
+from a fork server that has imported this module. It loads the artifact from the store
+exactly as serving will (hash checked, safe format), which also proves the artifact loads
+and answers, then times single-row and batch predictions. By hand:
+``python -m pathtolive.service.latency_probe WORKSPACE MODEL@VERSION SAMPLE.parquet``
+prints the same figures as JSON.
 """
 
 from __future__ import annotations
