@@ -64,9 +64,7 @@ def measure_latency(
     return outcome
 
 
-def _run_probe(
-    root: Path, ref: str, sample: Path, environ: dict[str, str]
-) -> dict[str, Any] | str:
+def _run_probe(root: Path, ref: str, sample: Path, environ: dict[str, str]) -> dict[str, Any] | str:
     """The probe's figures, or the line that says why it failed."""
     context = _fork_server()
     receiver, sender = context.Pipe(duplex=False)
