@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pathtolive.registry.signature import Signature
-from pathtolive.serving.protocols import Prediction
+from pathtolive.serving.codecs.base import Prediction
 from pathtolive.serving.validation import InputBatch, to_frame
 
 __all__ = ["BatchStats", "Gauge", "MicroBatcher", "slice_prediction"]
