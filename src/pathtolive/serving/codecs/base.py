@@ -11,7 +11,7 @@ the protocol accepts instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +33,6 @@ from pathtolive.serving.validation import (
 __all__ = [
     "JSON_OPTIONS",
     "Prediction",
-    "check_rows",
     "decode_positional",
     "decode_rows",
     "encode_predictions",
@@ -100,10 +99,17 @@ def decode_rows(
 
 
 def decode_positional(
-    rows: list[Any], signature: Signature, policy: UnseenCategories, max_rows: int
+    rows: list[Any],
+    signature: Signature,
+    policy: UnseenCategories,
+    max_rows: int,
+    columns: Sequence[str] | None = None,
 ) -> InputBatch:
-    names = signature.input_names
-    check_rows(rows, len(names), lambda: f"the model reads ({name_list(names)})")
+    """Rows given as lists of values, in the order of ``columns`` when the body names
+    them, else in the model's column order."""
+    names = signature.input_names if columns is None else columns
+    where = "the model reads" if columns is None else "the columns"
+    _check_rows(rows, len(names), lambda: f"{where} ({name_list(names)})")
     cells = zip(*rows, strict=True) if rows else ([] for _ in names)
     return validate_columns(
         dict(zip(names, cells, strict=True)),
@@ -114,7 +120,7 @@ def decode_positional(
     )
 
 
-def check_rows(rows: list[Any], width: int, columns: Callable[[], str]) -> None:
+def _check_rows(rows: list[Any], width: int, columns: Callable[[], str]) -> None:
     if set(map(type, rows)) <= {list} and set(map(len, rows)) <= {width}:
         return
     for index, row in enumerate(rows):

@@ -22,7 +22,6 @@ from pathtolive.errors import InvalidInputError, UnsupportedFormatError
 from pathtolive.registry.signature import FieldSpec, Signature
 from pathtolive.serving.codecs.base import (
     Prediction,
-    check_rows,
     decode_positional,
     decode_rows,
     encode_predictions,
@@ -32,7 +31,6 @@ from pathtolive.serving.validation import (
     InputBatch,
     UnseenCategories,
     describe_value,
-    name_list,
     validate_columns,
     validate_records,
 )
@@ -145,16 +143,7 @@ def _decode_split(
     if len(set(columns)) != len(columns):
         twice = next(name for name in columns if columns.count(name) > 1)
         raise InvalidInputError(f'"dataframe_split" lists column {twice!r} twice')
-    rows: list[Any] = value["data"]
-    check_rows(rows, len(columns), lambda: f"the columns ({name_list(columns)})")
-    cells = zip(*rows, strict=True) if rows else ([] for _ in columns)
-    return validate_columns(
-        dict(zip(columns, cells, strict=True)),
-        len(rows),
-        signature,
-        unseen_categories=policy,
-        max_rows=max_rows,
-    )
+    return decode_positional(value["data"], signature, policy, max_rows, columns)
 
 
 # --- CSV -------------------------------------------------------------------------------
