@@ -110,6 +110,8 @@ class Server:
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Starts the shadow scorer, replays what a crashed server journaled, then starts
+        the log and the registry watcher; audited as ``serve.started``."""
         self.shadow.start()
         details: dict[str, Any] = {
             "auth": self.settings.auth_required,
@@ -154,6 +156,8 @@ class Server:
         )
 
     async def stop(self) -> None:
+        """Stops following the registry, finishes accepted shadow work, flushes the log
+        and waits for the predict threads; audited as ``serve.stopped``."""
         self.watcher.stop()
         # Shadow requests already accepted are scored and logged before the log closes.
         await self.shadow.drain()
@@ -227,10 +231,12 @@ class Server:
     # -- the request path ------------------------------------------------------------
 
     def authorize(self, request: Request, permission: Permission, doing: str) -> ServiceContext:
+        """The context acting as the request's token holder, if it may ``permission``."""
         actor = self.tokens.check(request.headers.get("authorization"), permission, doing)
         return self.ctx.acting_as(actor)
 
     async def body(self, request: Request) -> bytes:
+        """The request's body, refused as soon as it passes the server's limit."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -245,6 +251,7 @@ class Server:
         return b"".join(chunks)
 
     def deployment(self, name: str) -> Deployment:
+        """What is served of model ``name``; ``NotFoundError`` when nothing answers."""
         deployment = self.snapshot.deployments.get(name)
         if deployment is None or (deployment.live is None and deployment.canary is None):
             served = ", ".join(sorted(self.snapshot.deployments)) or "none yet"
@@ -254,6 +261,8 @@ class Server:
     def pick(
         self, request: Request, name: str, version: str | None = None
     ) -> tuple[ServedModel, str]:
+        """The version to answer, and its role: ``version`` when the request names one,
+        else the canary split's choice (sticky per ``x-routing-key``)."""
         deployment = self.deployment(name)
         if version is not None:
             served = deployment.version(int(version)) if version.isdigit() else None

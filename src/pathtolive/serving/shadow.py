@@ -48,7 +48,7 @@ class ShadowScorer:
 
     def __init__(self, log: PredictionLogger | None, capacity: int) -> None:
         self.log = log
-        self.capacity = capacity or 1
+        self.capacity = capacity or 1  # asyncio.Queue(0) would have no bound at all
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="pathtolive-shadow")
         self.skipped = 0
         """Requests not scored because the queue was full."""

@@ -91,4 +91,5 @@ def runtime(request: Request) -> Server:
 
 
 def json_response(data: Any, status: int = 200) -> Response:
+    """``data`` as a JSON response."""
     return Response(orjson.dumps(data), status_code=status, media_type=JSON)
