@@ -110,7 +110,7 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     served: ServedWorkspace, server: Any
 ) -> None:
     from pathtolive.service.predictions import MAX_FEEDBACK_ROWS, feedback
-    from pathtolive.serving.app import MAX_FEEDBACK_LABELS
+    from pathtolive.serving.codecs.v1 import MAX_FEEDBACK_LABELS
 
     answer = httpx.post(
         f"{server.url}/v1/models/risk:predict", json={"instances": records(served.features(3))}

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import Signature
-from pathtolive.serving.protocols import Prediction
+from pathtolive.serving.codecs.base import Prediction
 
 __all__ = ["BatchStats", "Gauge", "MicroBatcher", "slice_prediction"]
 

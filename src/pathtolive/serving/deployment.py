@@ -21,7 +21,7 @@ import pandas as pd
 from blake3 import blake3
 
 from pathtolive.serving.batching import Gauge, MicroBatcher
-from pathtolive.serving.protocols import Prediction
+from pathtolive.serving.codecs.base import Prediction
 
 if TYPE_CHECKING:
     from pathtolive.registry.explainers import Explainer

@@ -72,7 +72,7 @@ _LABEL: dict[str, Any] = {
 _REQUEST_ID: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 100}
 
 # The bounds are the server's: MAX_REQUEST_ID_CHARS, MAX_LABEL_CHARS and MAX_FEEDBACK_ROWS
-# (service.predictions), MAX_FEEDBACK_LABELS (serving.app); a test compares them.
+# (service.predictions), MAX_FEEDBACK_LABELS (serving.codecs.v1); a test compares them.
 FEEDBACK: dict[str, Any] = {
     "requestBody": _json_body(
         {

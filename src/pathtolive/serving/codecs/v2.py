@@ -1,25 +1,19 @@
-"""The three prediction protocols: request bytes to validated rows, predictions to bytes.
+"""Open Inference Protocol V2 (KServe V2, Triton HTTP), with Triton's binary tensor
+extension.
 
-- KServe V1 (``/v1/models/NAME:predict``): :func:`decode_v1`, :func:`encode_v1`.
-- MLflow scoring (``/invocations``), JSON or CSV: :func:`decode_mlflow`,
-  :func:`encode_mlflow`, :func:`mlflow_error`.
-- Open Inference Protocol V2 (KServe V2, Triton HTTP), with Triton's binary tensor
-  extension: :func:`decode_v2`, :func:`encode_v2`, :func:`v2_error`,
-  :func:`v2_model_metadata`.
-
-Decoders only reshape what the request holds into columns; every check of the values
-against the model's signature is :mod:`pathtolive.serving.validation`'s. Every problem
-with a request is an :class:`~pathtolive.errors.InvalidInputError` (HTTP 400) that says
-what is wrong and what the protocol accepts instead.
+A request holds one tensor per signature column, named after it, or, for a model whose
+inputs are all numbers, a single ``[rows, columns]`` tensor; the tensors come as JSON
+``data`` or, after a JSON header of ``Inference-Header-Content-Length`` bytes, as raw
+little-endian bytes. The answer holds ``predict`` and, for a model with probabilities,
+``predict_proba``, in JSON or binary as the request asks. An error is
+``{"error": message}``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -27,385 +21,18 @@ from typing import Any
 import numpy as np
 import orjson
 
-from pathtolive.errors import InvalidInputError, UnsupportedFormatError
+from pathtolive.errors import InvalidInputError
 from pathtolive.registry.batch import InputBatch
-from pathtolive.registry.flavors.base import ClassLabel
 from pathtolive.registry.signature import FieldSpec, FieldType, Signature
+from pathtolive.serving.codecs.base import JSON_OPTIONS, Prediction, json_object
 from pathtolive.serving.validation import (
     UnseenCategories,
     describe_value,
     name_list,
     validate_columns,
-    validate_records,
 )
 
-__all__ = [
-    "Prediction",
-    "V2Request",
-    "decode_mlflow",
-    "decode_v1",
-    "decode_v2",
-    "encode_mlflow",
-    "encode_v1",
-    "encode_v2",
-    "mlflow_error",
-    "v2_error",
-    "v2_model_metadata",
-]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What a model answered for a batch: ``labels`` (a classifier's labels or a
-    regressor's values, shape ``(n,)``) and, for a classifier with probabilities,
-    ``probabilities`` of shape ``(n, len(classes))`` in the order of ``classes``."""
-
-    labels: np.ndarray
-    probabilities: np.ndarray | None
-    classes: tuple[ClassLabel, ...] | None
-
-
-@dataclass(frozen=True)
-class V2Request:
-    """A decoded V2 inference request: the rows, the client's ``id``, the outputs to send
-    back as ``(name, binary)`` pairs (every output the model has when the request names
-    none), and the request-level ``parameters``."""
-
-    batch: InputBatch
-    request_id: str | None
-    requested_outputs: list[tuple[str, bool]]
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-
-_JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-_ROW_SHAPES = (
-    'a list of objects ([{"age": 41, ...}]), a list of rows in the model\'s column order '
-    '([[41, ...]]) or an object of columns ({"age": [41, ...]})'
-)
-
-
-# --- KServe V1 -------------------------------------------------------------------------
-
-
-def decode_v1(
-    body: bytes,
-    signature: Signature,
-    *,
-    unseen_categories: UnseenCategories = "reject",
-    max_rows: int,
-) -> InputBatch:
-    """The rows of a KServe V1 body: an object with ``instances`` or ``inputs`` (exactly
-    one), holding records, positional rows or columns."""
-    data = _json_object(body)
-    unknown = [key for key in data if key not in ("instances", "inputs")]
-    if unknown:
-        raise InvalidInputError(
-            f"unknown key {unknown[0]!r} in the body; send "
-            '{"instances": [...]} or {"inputs": [...]}'
-        )
-    if len(data) != 1:
-        raise InvalidInputError(
-            'the body must hold exactly one of "instances" or "inputs", '
-            f"not {'both' if data else 'neither'}"
-        )
-    key, value = next(iter(data.items()))
-    return _decode_rows(value, key, signature, unseen_categories, max_rows)
-
-
-def encode_v1(prediction: Prediction, signature: Signature) -> bytes:
-    """``{"predictions": [...]}``: per row the class probabilities (in ``classes`` order)
-    for a model with probabilities, else the label or value."""
-    return orjson.dumps({"predictions": _json_predictions(prediction)}, option=_JSON_OPTIONS)
-
-
-# --- MLflow scoring --------------------------------------------------------------------
-
-_MLFLOW_INPUTS = ("dataframe_split", "dataframe_records", "instances", "inputs")
-
-
-def decode_mlflow(
-    body: bytes,
-    content_type: str | None,
-    signature: Signature,
-    *,
-    unseen_categories: UnseenCategories = "reject",
-    max_rows: int,
-) -> tuple[InputBatch, dict[str, Any]]:
-    """The rows and ``params`` of an MLflow ``/invocations`` body.
-
-    ``application/json`` (the default when no content type is given) holds exactly one of
-    ``dataframe_split``, ``dataframe_records``, ``instances`` or ``inputs``, and may hold
-    ``params``; ``text/csv`` holds a header row and one row per prediction. Any other
-    content type is an ``UnsupportedFormatError``.
-    """
-    media = (content_type or "").partition(";")[0].strip().lower()
-    if media == "text/csv":
-        return _decode_csv(body, signature, unseen_categories, max_rows), {}
-    if media not in ("", "application/json"):
-        raise UnsupportedFormatError(
-            f"content type {media!r} is not supported; send application/json or text/csv"
-        )
-    data = _json_object(body)
-    unknown = [key for key in data if key not in (*_MLFLOW_INPUTS, "params")]
-    present = [key for key in _MLFLOW_INPUTS if key in data]
-    if unknown or len(present) != 1:
-        problem = (
-            f"unknown key {unknown[0]!r}"
-            if unknown
-            else f"{'several' if present else 'no'} input keys"
-        )
-        raise InvalidInputError(
-            f"the body has {problem}; send exactly one of {', '.join(_MLFLOW_INPUTS)}, "
-            'and optionally "params"'
-        )
-    params = data.get("params", {})
-    if not isinstance(params, dict):
-        raise InvalidInputError(f'"params" must be an object, not {describe_value(params)}')
-    key = present[0]
-    value = data[key]
-    if key == "dataframe_split":
-        batch = _decode_split(value, signature, unseen_categories, max_rows)
-    elif key == "dataframe_records":
-        if not isinstance(value, list):
-            raise InvalidInputError(
-                f'"dataframe_records" must be a list of objects, not {describe_value(value)}'
-            )
-        batch = validate_records(
-            value, signature, unseen_categories=unseen_categories, max_rows=max_rows
-        )
-    else:
-        batch = _decode_rows(value, key, signature, unseen_categories, max_rows)
-    return batch, params
-
-
-def encode_mlflow(prediction: Prediction, signature: Signature) -> bytes:
-    """``{"predictions": [...]}``, with the rows shaped as :func:`encode_v1` shapes them."""
-    return orjson.dumps({"predictions": _json_predictions(prediction)}, option=_JSON_OPTIONS)
-
-
-_MLFLOW_CODES = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "RESOURCE_DOES_NOT_EXIST",
-    409: "INVALID_STATE",
-    413: "BAD_REQUEST",
-    415: "BAD_REQUEST",
-    422: "BAD_REQUEST",
-    503: "TEMPORARILY_UNAVAILABLE",
-}
-
-
-def mlflow_error(exc: BaseException) -> bytes:
-    """An error body as MLflow's scoring server writes it: ``error_code`` (MLflow's code
-    for the exception's HTTP status, ``INTERNAL_ERROR`` for anything unexpected) and
-    ``message``."""
-    status = getattr(exc, "http_status", 500)
-    code = _MLFLOW_CODES.get(status, "INTERNAL_ERROR") if isinstance(status, int) else None
-    return orjson.dumps({"error_code": code or "INTERNAL_ERROR", "message": str(exc)})
-
-
-def _decode_split(
-    value: Any, signature: Signature, policy: UnseenCategories, max_rows: int
-) -> InputBatch:
-    if not isinstance(value, dict) or not isinstance(value.get("data"), list):
-        raise InvalidInputError(
-            '"dataframe_split" must be an object with "columns" and "data" (a list of rows), '
-            f"not {describe_value(value)}"
-        )
-    unknown = [key for key in value if key not in ("columns", "data", "index")]
-    if unknown:
-        raise InvalidInputError(
-            f'unknown key {unknown[0]!r} in "dataframe_split"; it holds columns, data and index'
-        )
-    columns = value.get("columns")
-    if columns is None:
-        return _positional(value["data"], signature, policy, max_rows)
-    if not isinstance(columns, list) or not all(isinstance(name, str) for name in columns):
-        raise InvalidInputError('"dataframe_split" "columns" must be a list of column names')
-    if len(set(columns)) != len(columns):
-        twice = next(name for name in columns if columns.count(name) > 1)
-        raise InvalidInputError(f'"dataframe_split" lists column {twice!r} twice')
-    rows: list[Any] = value["data"]
-    _check_rows(rows, len(columns), lambda: f"the columns ({name_list(columns)})")
-    cells = zip(*rows, strict=True) if rows else ([] for _ in columns)
-    return validate_columns(
-        dict(zip(columns, cells, strict=True)),
-        len(rows),
-        signature,
-        unseen_categories=policy,
-        max_rows=max_rows,
-    )
-
-
-# --- MLflow CSV ------------------------------------------------------------------------
-
-_BOOLEANS = {"true": True, "false": False}
-
-
-def _decode_csv(
-    body: bytes, signature: Signature, policy: UnseenCategories, max_rows: int
-) -> InputBatch:
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInputError(f"the CSV body is not UTF-8: {exc}") from None
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text)) if row]
-    except csv.Error as exc:
-        raise InvalidInputError(f"the body is not valid CSV: {exc}") from None
-    if not rows:
-        raise InvalidInputError(
-            "the CSV body is empty: send a header row of column names, then one row per prediction"
-        )
-    header, data = rows[0], rows[1:]
-    if len(set(header)) != len(header):
-        twice = next(name for name in header if header.count(name) > 1)
-        raise InvalidInputError(f"the CSV header lists column {twice!r} twice")
-    for index, row in enumerate(data):
-        if len(row) != len(header):
-            raise InvalidInputError(
-                f"CSV row {index} has {len(row)} cells but the header has {len(header)}"
-            )
-    fields = {spec.name: spec for spec in signature.inputs}
-    cells = zip(*data, strict=True) if data else ([] for _ in header)
-    columns = {
-        name: _from_csv(fields.get(name), list(column))
-        for name, column in zip(header, cells, strict=True)
-    }
-    return validate_columns(
-        columns, len(data), signature, unseen_categories=policy, max_rows=max_rows
-    )
-
-
-def _from_csv(spec: FieldSpec | None, cells: list[str]) -> Sequence[Any] | np.ndarray:
-    """CSV cells typed for their field: an empty cell is null, and a cell that does not
-    parse is left a string, for validation to name."""
-    kind = spec.type if spec is not None else None
-    if kind == "float" or kind == "integer":
-        dtype = np.float64 if kind == "float" else np.int64
-        try:
-            return np.array(cells, dtype=dtype)
-        except (ValueError, OverflowError):
-            return [_csv_number(cell) for cell in cells]
-    if kind == "boolean":
-        return [None if cell == "" else _BOOLEANS.get(cell.lower(), cell) for cell in cells]
-    if kind is None:
-        return cells
-    return [None if cell == "" else cell for cell in cells]
-
-
-def _csv_number(cell: str) -> int | float | str | None:
-    if cell == "":
-        return None
-    try:
-        return int(cell)
-    except ValueError:
-        pass
-    try:
-        return float(cell)
-    except ValueError:
-        return cell
-
-
-# --- rows, records and columns (V1 and MLflow JSON) ------------------------------------
-
-
-def _json_object(body: bytes | memoryview) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raw = bytes(body)
-        hint = (
-            "; NaN and Infinity are not JSON: send null for a missing value"
-            if b"NaN" in raw or b"Infinity" in raw
-            else ""
-        )
-        raise InvalidInputError(f"the body is not valid JSON: {exc}{hint}") from None
-    if not isinstance(data, dict):
-        raise InvalidInputError(f"the body must be a JSON object, not {describe_value(data)}")
-    return data
-
-
-def _decode_rows(
-    value: Any, key: str, signature: Signature, policy: UnseenCategories, max_rows: int
-) -> InputBatch:
-    if isinstance(value, dict):
-        return _columnar(value, signature, policy, max_rows)
-    if not isinstance(value, list):
-        raise InvalidInputError(f'"{key}" must hold {_ROW_SHAPES}, not {describe_value(value)}')
-    first = value[0] if value else None
-    if isinstance(first, list):
-        return _positional(value, signature, policy, max_rows)
-    if value and not isinstance(first, dict):
-        raise InvalidInputError(
-            f'"{key}" must hold {_ROW_SHAPES}; its first item is {describe_value(first)}'
-        )
-    return validate_records(value, signature, unseen_categories=policy, max_rows=max_rows)
-
-
-def _positional(
-    rows: list[Any], signature: Signature, policy: UnseenCategories, max_rows: int
-) -> InputBatch:
-    names = signature.input_names
-    _check_rows(rows, len(names), lambda: f"the model reads ({name_list(names)})")
-    cells = zip(*rows, strict=True) if rows else ([] for _ in names)
-    return validate_columns(
-        dict(zip(names, cells, strict=True)),
-        len(rows),
-        signature,
-        unseen_categories=policy,
-        max_rows=max_rows,
-    )
-
-
-def _check_rows(rows: list[Any], width: int, columns: Callable[[], str]) -> None:
-    if set(map(type, rows)) <= {list} and set(map(len, rows)) <= {width}:
-        return
-    for index, row in enumerate(rows):
-        if not isinstance(row, list):
-            raise InvalidInputError(
-                f"row {index} is {describe_value(row)}; send every row as a list of values"
-            )
-        if len(row) != width:
-            raise InvalidInputError(
-                f"row {index} has {len(row)} values but there are {width} columns in "
-                f"{columns()}; send one value per column, in that order"
-            )
-
-
-def _columnar(
-    value: dict[str, Any], signature: Signature, policy: UnseenCategories, max_rows: int
-) -> InputBatch:
-    lengths: set[int] = set()
-    for name, column in value.items():
-        if not isinstance(column, list):
-            raise InvalidInputError(
-                f"column {name!r} must be a list of values, one per row, not "
-                f"{describe_value(column)}"
-            )
-        lengths.add(len(column))
-    if len(lengths) > 1:
-        first = len(next(iter(value.values())))
-        odd = next(name for name, column in value.items() if len(column) != first)
-        raise InvalidInputError(
-            f"column {odd!r} has {len(value[odd])} values but the first column has {first}; "
-            "send one value per row in every column"
-        )
-    n_rows = lengths.pop() if lengths else 0
-    return validate_columns(value, n_rows, signature, unseen_categories=policy, max_rows=max_rows)
-
-
-def _json_predictions(prediction: Prediction) -> Any:
-    if prediction.probabilities is not None:
-        return np.ascontiguousarray(prediction.probabilities, dtype=np.float64)
-    labels = prediction.labels
-    if labels.dtype.kind in "biuf":
-        return np.ascontiguousarray(labels)
-    return labels.tolist()
-
-
-# --- Open Inference Protocol V2 --------------------------------------------------------
+__all__ = ["V2Request", "decode_v2", "encode_v2", "v2_error", "v2_model_metadata"]
 
 _V2_NUMBERS: dict[str, np.dtype[Any]] = {
     "INT8": np.dtype("<i1"),
@@ -451,6 +78,18 @@ class _Tensor:
     values: list[Any] | np.ndarray
 
 
+@dataclass(frozen=True)
+class V2Request:
+    """A decoded V2 inference request: the rows, the client's ``id``, the outputs to send
+    back as ``(name, binary)`` pairs (every output the model has when the request names
+    none), and the request-level ``parameters``."""
+
+    batch: InputBatch
+    request_id: str | None
+    requested_outputs: list[tuple[str, bool]]
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
 def decode_v2(
     body: bytes,
     header_length: int | None,
@@ -477,7 +116,7 @@ def decode_v2(
         raise InvalidInputError(
             f"Inference-Header-Content-Length is {header_length} but the body has {len(view)} bytes"
         )
-    data = _json_object(header)
+    data = json_object(header)
     unknown = [key for key in data if key not in _V2_KEYS]
     if unknown:
         raise InvalidInputError(
@@ -565,7 +204,7 @@ def encode_v2(
     if request_id is not None:
         response["id"] = request_id
     response["outputs"] = outputs
-    header = orjson.dumps(response, option=_JSON_OPTIONS)
+    header = orjson.dumps(response, option=JSON_OPTIONS)
     if not raw:
         return header, None
     return b"".join([header, *raw]), len(header)

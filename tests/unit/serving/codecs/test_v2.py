@@ -1,10 +1,9 @@
-"""The three prediction protocols, driven with real models and the real Triton client's
+"""The Open Inference Protocol V2, driven with real models and the real Triton client's
 own request and response code."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 import numpy as np
@@ -12,390 +11,31 @@ import orjson
 import pandas as pd
 import pytest
 import tritonclient.http as triton
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from sklearn.datasets import load_diabetes, load_wine
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from pathtolive.errors import InvalidInputError, PayloadTooLargeError, UnsupportedFormatError
-from pathtolive.registry.batch import InputBatch, to_frame
-from pathtolive.registry.signature import Signature, infer_signature
-from pathtolive.serving.protocols import (
-    Prediction,
+from pathtolive.errors import InvalidInputError
+from pathtolive.registry.signature import Signature
+from pathtolive.serving.codecs.base import Prediction
+from pathtolive.serving.codecs.v2 import (
     V2Request,
-    decode_mlflow,
-    decode_v1,
     decode_v2,
-    encode_mlflow,
-    encode_v1,
     encode_v2,
-    mlflow_error,
     v2_error,
     v2_model_metadata,
 )
-from tests.unit.serving.test_validation import cancer_frame, loan_frame, loan_model, records_of
-
-MAX_ROWS = 10_000
-Served = tuple[pd.DataFrame, Pipeline, Signature]
-
-
-@pytest.fixture(scope="module")
-def loans() -> Served:
-    frame, target = loan_frame()
-    model = loan_model(frame, target)
-    signature = infer_signature(model, frame)
-    return frame[list(signature.input_names)].head(8), model, signature
-
-
-@pytest.fixture(scope="module")
-def cancer() -> Served:
-    frame, target = cancer_frame()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(frame, target)
-    return frame.head(10), model, infer_signature(model, frame)
-
-
-@pytest.fixture(scope="module")
-def wine() -> Served:
-    """Three classes with string labels."""
-    features, target = load_wine(as_frame=True, return_X_y=True)
-    labels = target.map({0: "barolo", 1: "grignolino", 2: "barbera"})
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(features, labels)
-    return features.head(6), model, infer_signature(model, features)
-
-
-@pytest.fixture(scope="module")
-def diabetes() -> Served:
-    features, target = load_diabetes(as_frame=True, return_X_y=True)
-    model = make_pipeline(Ridge()).fit(features, target)
-    return features.head(6), model, infer_signature(model, features)
-
-
-def predict(model: Pipeline, frame: pd.DataFrame, signature: Signature) -> Prediction:
-    """The server's way: labels, and probabilities for a probability model."""
-    if signature.output.kind == "probability":
-        classes = signature.output.classes
-        assert classes is not None
-        return Prediction(
-            labels=np.asarray(model.predict(frame)),
-            probabilities=np.asarray(model.predict_proba(frame)),
-            classes=classes,
-        )
-    return Prediction(labels=np.asarray(model.predict(frame)), probabilities=None, classes=None)
-
-
-def frame_of(batch: InputBatch, signature: Signature) -> pd.DataFrame:
-    return to_frame([batch], signature)
-
-
-def reference(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.reset_index(drop=True)
-
-
-# --- KServe V1 -------------------------------------------------------------------------
-
-
-def _v1_bodies(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    records = records_of(frame)
-    rows = [list(record.values()) for record in records]
-    columns = {name: [record[name] for record in records] for name in frame.columns}
-    return {
-        "instances-records": {"instances": records},
-        "inputs-records": {"inputs": records},
-        "instances-rows": {"instances": rows},
-        "inputs-columns": {"inputs": columns},
-    }
-
-
-@pytest.mark.parametrize(
-    "shape", ["instances-records", "inputs-records", "instances-rows", "inputs-columns"]
+from tests.unit.serving.codecs.helpers import (
+    CANCER_SIGNATURE,
+    LOAN_SIGNATURE,
+    MAX_ROWS,
+    PROPERTY,
+    Served,
+    bodies,
+    frame_of,
+    json_body,
+    predict,
+    reference,
 )
-def test_v1_every_shape_decodes_to_the_reference_frame(loans: Served, shape: str) -> None:
-    frame, model, signature = loans
-    body = orjson.dumps(_v1_bodies(frame)[shape])
-
-    decoded = frame_of(decode_v1(body, signature, max_rows=MAX_ROWS), signature)
-
-    pd.testing.assert_frame_equal(decoded, reference(frame))
-    np.testing.assert_array_equal(model.predict(decoded), model.predict(frame))
-
-
-def test_v1_answers_probabilities_in_class_order(loans: Served) -> None:
-    frame, model, signature = loans
-    decoded = frame_of(
-        decode_v1(orjson.dumps({"instances": records_of(frame)}), signature, max_rows=MAX_ROWS),
-        signature,
-    )
-
-    answer = orjson.loads(encode_v1(predict(model, decoded, signature), signature))
-
-    np.testing.assert_allclose(answer["predictions"], model.predict_proba(frame))
-    assert len(answer["predictions"][0]) == len(signature.output.classes or ())
-
-
-def test_v1_answers_values_for_a_regressor_and_labels_without_probabilities(
-    diabetes: Served, wine: Served
-) -> None:
-    frame, model, signature = diabetes
-    answer = orjson.loads(encode_v1(predict(model, frame, signature), signature))
-    np.testing.assert_allclose(answer["predictions"], model.predict(frame))
-
-    frame, model, signature = wine
-    labels = np.asarray(model.predict(frame), dtype=object)
-    as_labels = Prediction(labels=labels, probabilities=None, classes=None)
-    assert orjson.loads(encode_v1(as_labels, signature))["predictions"] == labels.tolist()
-
-
-V1_ERRORS = [
-    pytest.param(b'{"instances": [', "the body is not valid JSON", id="truncated"),
-    pytest.param(
-        b'{"instances": [{"age": NaN}]}',
-        "NaN and Infinity are not JSON: send null for a missing value",
-        id="nan-literal",
-    ),
-    pytest.param(b"[1, 2]", "the body must be a JSON object, not a list", id="list-body"),
-    pytest.param(b'{"instances": [], "inputs": []}', "exactly one of", id="both"),
-    pytest.param(b"{}", "exactly one of", id="neither"),
-    pytest.param(b'{"instance": []}', "unknown key 'instance'", id="typo"),
-    pytest.param(b'{"instances": []}', "the batch is empty", id="empty"),
-    pytest.param(b'{"instances": [1, 2]}', "a list of objects", id="scalars"),
-    pytest.param(b'{"instances": 3}', "a list of objects", id="number"),
-    pytest.param(
-        b'{"instances": [[41, 1.0, "NE", true, "acme"], [41, 1.0]]}',
-        "row 1 has 2 values but there are 5 columns in the model reads (age, income",
-        id="short-row",
-    ),
-    pytest.param(
-        b'{"instances": [[41, 1.0, "NE", true, "acme"], {"age": 3}]}',
-        "row 1 is an object; send every row as a list of values",
-        id="mixed-rows",
-    ),
-    pytest.param(b'{"inputs": {"age": 3}}', "column 'age' must be a list of values", id="scalar"),
-    pytest.param(
-        b'{"inputs": {"age": [1, 2], "income": [1.0]}}',
-        "column 'income' has 1 values but the first column has 2",
-        id="ragged-columns",
-    ),
-    pytest.param(
-        b'{"instances": [{"age": "forty", "income": 1.0, "region": "NE", "homeowner": true, '
-        b'"employer": "acme"}]}',
-        "column 'age', row 0: expected an integer, got the string \"forty\"",
-        id="bad-value",
-    ),
-]
-
-
-@pytest.mark.parametrize(("body", "message"), V1_ERRORS)
-def test_v1_bad_bodies_say_what_is_wrong(loans: Served, body: bytes, message: str) -> None:
-    _, _, signature = loans
-
-    with pytest.raises(InvalidInputError) as caught:
-        decode_v1(body, signature, max_rows=MAX_ROWS)
-
-    assert message in str(caught.value)
-
-
-def test_v1_batches_over_the_limit_are_refused_before_the_model(cancer: Served) -> None:
-    frame, _, signature = cancer
-
-    with pytest.raises(PayloadTooLargeError, match="over the limit of 4"):
-        decode_v1(orjson.dumps({"instances": records_of(frame)}), signature, max_rows=4)
-
-
-# --- MLflow scoring --------------------------------------------------------------------
-
-
-def _mlflow_bodies(frame: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    split = orjson.loads(frame.to_json(orient="split"))
-    return {
-        "split": {"dataframe_split": split},
-        "split-no-index": {"dataframe_split": {"columns": split["columns"], "data": split["data"]}},
-        "records": {"dataframe_records": records_of(frame)},
-        "instances": {"instances": records_of(frame)},
-        "inputs": {
-            "inputs": {
-                name: orjson.loads(frame[name].to_json(orient="records")) for name in frame.columns
-            }
-        },
-    }
-
-
-@pytest.mark.parametrize("shape", ["split", "split-no-index", "records", "instances", "inputs"])
-def test_mlflow_json_shapes_decode_to_the_reference_frame(loans: Served, shape: str) -> None:
-    frame, model, signature = loans
-    body = orjson.dumps(_mlflow_bodies(frame)[shape])
-
-    batch, params = decode_mlflow(body, "application/json", signature, max_rows=MAX_ROWS)
-
-    assert params == {}
-    decoded = frame_of(batch, signature)
-    pd.testing.assert_frame_equal(decoded, reference(frame))
-    np.testing.assert_array_equal(model.predict(decoded), model.predict(frame))
-
-
-@pytest.mark.parametrize(
-    "content_type", [None, "", "application/json", "application/json; charset=utf-8"]
-)
-def test_mlflow_json_is_the_default_and_params_come_back(
-    cancer: Served, content_type: str | None
-) -> None:
-    frame, _, signature = cancer
-    body = orjson.dumps({"dataframe_records": records_of(frame), "params": {"threshold": 0.3}})
-
-    batch, params = decode_mlflow(body, content_type, signature, max_rows=MAX_ROWS)
-
-    assert params == {"threshold": 0.3}
-    pd.testing.assert_frame_equal(frame_of(batch, signature), reference(frame))
-
-
-@pytest.mark.parametrize("content_type", ["text/csv", "text/csv; charset=utf-8"])
-def test_mlflow_csv_decodes_to_the_reference_frame(loans: Served, content_type: str) -> None:
-    frame, model, signature = loans
-    assert frame["income"].isna().any()  # empty cells that must come back as nulls
-    body = frame.to_csv(index=False).encode()
-
-    batch, params = decode_mlflow(body, content_type, signature, max_rows=MAX_ROWS)
-
-    decoded = frame_of(batch, signature)
-    assert params == {}
-    pd.testing.assert_frame_equal(decoded, reference(frame))
-    np.testing.assert_array_equal(model.predict(decoded), model.predict(frame))
-
-
-def test_mlflow_csv_columns_may_come_in_any_order_and_booleans_in_any_case(loans: Served) -> None:
-    _, _, signature = loans
-    text = "employer,homeowner,region,income,age\nacme,TRUE,NE,1.5,41\nglobex,false,SW,,42.0\n"
-
-    batch, _ = decode_mlflow(text.encode(), "text/csv", signature, max_rows=MAX_ROWS)
-
-    decoded = frame_of(batch, signature)
-    assert decoded["homeowner"].tolist() == [True, False]
-    assert decoded["age"].tolist() == [41, 42]
-    assert decoded["income"].isna().tolist() == [False, True]
-
-
-CSV_HEADER = "age,income,region,homeowner,employer\n"
-CSV_ERRORS = [
-    pytest.param(
-        CSV_HEADER + "41,1.0,NE,true,acme\nforty,1.0,NE,true,acme\n",
-        "column 'age', row 1: expected an integer, got the string \"forty\"",
-        id="word-for-integer",
-    ),
-    pytest.param(
-        CSV_HEADER + "41,nan,NE,true,acme\n",
-        "column 'income', row 0: NaN/Infinity is not a valid value",
-        id="nan",
-    ),
-    pytest.param(
-        CSV_HEADER + "41,inf,NE,true,acme\n", "column 'income', row 0: NaN/Infinity", id="inf"
-    ),
-    pytest.param(
-        CSV_HEADER + ",1.0,NE,true,acme\n",
-        "column 'age', row 0: null is not allowed",
-        id="empty-integer",
-    ),
-    pytest.param(
-        CSV_HEADER + "41,1.0,NE,yes,acme\n",
-        "column 'homeowner', row 0: expected a boolean (true or false), got the string \"yes\"",
-        id="yes",
-    ),
-    pytest.param(
-        CSV_HEADER + "41,1.0,NE,true\n", "CSV row 0 has 4 cells but the header has 5", id="ragged"
-    ),
-    pytest.param("age,age\n1,2\n", "the CSV header lists column 'age' twice", id="twice"),
-    pytest.param(
-        CSV_HEADER.strip() + ",foo\n41,1.0,NE,true,acme,1\n", "unknown column 'foo'", id="extra"
-    ),
-    pytest.param("", "the CSV body is empty", id="empty"),
-    pytest.param(CSV_HEADER, "the batch is empty", id="header-only"),
-]
-
-
-@pytest.mark.parametrize(("text", "message"), CSV_ERRORS)
-def test_mlflow_bad_csv_names_the_problem(loans: Served, text: str, message: str) -> None:
-    _, _, signature = loans
-
-    with pytest.raises(InvalidInputError) as caught:
-        decode_mlflow(text.encode(), "text/csv", signature, max_rows=MAX_ROWS)
-
-    assert message in str(caught.value)
-
-
-MLFLOW_ERRORS = [
-    pytest.param(b'{"dataframe_records": [], "instances": []}', "several input keys", id="both"),
-    pytest.param(b'{"params": {}}', "no input keys", id="none"),
-    pytest.param(b'{"dataframe_record": []}', "unknown key 'dataframe_record'", id="typo"),
-    pytest.param(b'{"dataframe_records": {}}', "must be a list of objects", id="records-object"),
-    pytest.param(b'{"dataframe_split": []}', '"dataframe_split" must be an object', id="split"),
-    pytest.param(
-        b'{"dataframe_split": {"columns": ["age"], "data": [[1, 2]]}}',
-        "row 0 has 2 values but there are 1 columns",
-        id="split-row",
-    ),
-    pytest.param(
-        b'{"dataframe_split": {"columns": ["age", "age"], "data": [[1, 2]]}}',
-        "lists column 'age' twice",
-        id="split-twice",
-    ),
-    pytest.param(
-        b'{"dataframe_split": {"data": [], "orient": "split"}}', "unknown key 'orient'", id="orient"
-    ),
-    pytest.param(
-        b'{"dataframe_records": [{"age": 1}], "params": [1]}',
-        '"params" must be an object',
-        id="params",
-    ),
-    pytest.param(
-        b'{"dataframe_records": [{"age": 1, "income": 1.0, "region": "NE", "homeowner": true,'
-        b' "employer": "acme"}, 3]}',
-        "row 1 is the integer 3, not an object",
-        id="record-not-object",
-    ),
-]
-
-
-@pytest.mark.parametrize(("body", "message"), MLFLOW_ERRORS)
-def test_mlflow_bad_json_bodies_say_what_is_wrong(loans: Served, body: bytes, message: str) -> None:
-    _, _, signature = loans
-
-    with pytest.raises(InvalidInputError) as caught:
-        decode_mlflow(body, "application/json", signature, max_rows=MAX_ROWS)
-
-    assert message in str(caught.value)
-
-
-def test_mlflow_other_content_types_are_unsupported(loans: Served) -> None:
-    _, _, signature = loans
-
-    with pytest.raises(UnsupportedFormatError) as caught:
-        decode_mlflow(b"x", "application/x-parquet", signature, max_rows=MAX_ROWS)
-
-    assert str(caught.value) == (
-        "content type 'application/x-parquet' is not supported; send application/json or text/csv"
-    )
-    assert caught.value.http_status == 415
-
-
-def test_mlflow_answers_and_errors_as_mlflow_does(loans: Served) -> None:
-    frame, model, signature = loans
-
-    answer = orjson.loads(encode_mlflow(predict(model, frame, signature), signature))
-
-    np.testing.assert_allclose(answer["predictions"], model.predict_proba(frame))
-    assert orjson.loads(mlflow_error(InvalidInputError("bad row"))) == {
-        "error_code": "BAD_REQUEST",
-        "message": "bad row",
-    }
-    assert orjson.loads(mlflow_error(PayloadTooLargeError("big")))["error_code"] == "BAD_REQUEST"
-    assert orjson.loads(mlflow_error(UnsupportedFormatError("csv?")))["error_code"] == "BAD_REQUEST"
-    assert orjson.loads(mlflow_error(RuntimeError("boom"))) == {
-        "error_code": "INTERNAL_ERROR",
-        "message": "boom",
-    }
-
-
-# --- Open Inference Protocol V2 --------------------------------------------------------
 
 V2_TYPES = {"integer": "INT64", "float": "FP64", "boolean": "BOOL"}
 NUMPY_TYPES = {"integer": np.int64, "float": np.float64, "boolean": np.bool_}
@@ -813,106 +453,13 @@ def test_v2_metadata_and_errors(loans: Served, diabetes: Served) -> None:
     assert orjson.loads(v2_error("bad tensor")) == {"error": "bad tensor"}
 
 
-# --- any JSON: a decoded batch or an InvalidInputError, never anything else -------------
-
-KEYS = [
-    "instances",
-    "inputs",
-    "outputs",
-    "params",
-    "dataframe_split",
-    "dataframe_records",
-    "columns",
-    "data",
-    "index",
-    "name",
-    "shape",
-    "datatype",
-    "parameters",
-    "id",
-    "binary_data_size",
-    "binary_data",
-    "binary_data_output",
-    "age",
-    "income",
-    "region",
-    "homeowner",
-    "employer",
-]
-DATATYPES = ["BOOL", "INT8", "INT64", "UINT64", "FP16", "FP32", "FP64", "BYTES", "x"]
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats()
-    | st.text(max_size=8)
-    | st.sampled_from(["NE", "acme", "2024-03-01", "1.5", "", *DATATYPES])
-)
-json_values = st.recursive(
-    scalars,
-    lambda children: (
-        st.lists(children, max_size=5)
-        | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=4), children, max_size=5)
-    ),
-    max_leaves=30,
-)
-tensors = st.fixed_dictionaries(
-    {
-        "name": st.sampled_from(["age", "income", "region", "homeowner", "employer", "x"]),
-        "shape": st.lists(st.integers(min_value=-1, max_value=3), max_size=3),
-        "datatype": st.sampled_from(DATATYPES),
-        "data": json_values,
-    },
-    optional={"parameters": json_values},
-)
-bodies = st.dictionaries(st.sampled_from(KEYS), json_values, max_size=4) | st.fixed_dictionaries(
-    {"inputs": st.lists(tensors, max_size=5)}, optional={"outputs": json_values, "id": json_values}
-)
-
-
-def _body(value: Any) -> bytes:
-    return json.dumps(value).encode()  # the stdlib writes NaN and huge integers, too
-
-
-PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@PROPERTY
-@given(value=bodies)
-def test_any_json_to_v1_decodes_or_is_invalid_input(value: Any) -> None:
-    signature = _LOAN_SIGNATURE
-    with contextlib.suppress(InvalidInputError):
-        decode_v1(_body(value), signature, max_rows=50)
-
-
-@PROPERTY
-@given(value=bodies, content_type=st.sampled_from([None, "application/json", "text/csv"]))
-def test_any_json_to_mlflow_decodes_or_is_invalid_input(
-    value: Any, content_type: str | None
-) -> None:
-    with contextlib.suppress(InvalidInputError):
-        decode_mlflow(_body(value), content_type, _LOAN_SIGNATURE, max_rows=50)
-
-
 @PROPERTY
 @given(value=bodies, tail=st.binary(max_size=24), signature=st.sampled_from(["loans", "cancer"]))
 def test_any_json_to_v2_decodes_or_is_invalid_input(
     value: Any, tail: bytes, signature: str
 ) -> None:
-    chosen = _LOAN_SIGNATURE if signature == "loans" else _CANCER_SIGNATURE
-    body = _body(value)
+    chosen = LOAN_SIGNATURE if signature == "loans" else CANCER_SIGNATURE
+    body = json_body(value)
     for header_length in (None, len(body)):
         with contextlib.suppress(InvalidInputError):
             decode_v2(body + tail if header_length else body, header_length, chosen, max_rows=50)
-
-
-def _signatures() -> tuple[Signature, Signature]:
-    frame, target = loan_frame(60)
-    loans = infer_signature(loan_model(frame, target), frame)
-    features, labels = cancer_frame()
-    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))
-    cancer = infer_signature(model.fit(features.head(60), labels.head(60)), features)
-    return loans, cancer
-
-
-_LOAN_SIGNATURE, _CANCER_SIGNATURE = _signatures()

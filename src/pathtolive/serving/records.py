@@ -1,0 +1,51 @@
+"""What one answer writes to the prediction log.
+
+The live path (:mod:`pathtolive.serving.runtime`) and the shadow scorer
+(:mod:`pathtolive.serving.shadow`) log the same record, with the role that answered:
+``live`` or ``canary`` for the answer the client got, ``shadow`` for the one it never saw.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from pathtolive.predlog import PredictionRecord
+from pathtolive.serving.codecs.base import Prediction
+from pathtolive.serving.deployment import ServedModel
+
+__all__ = ["prediction_record"]
+
+
+def prediction_record(
+    served: ServedModel,
+    request_id: str,
+    protocol: str,
+    role: str,
+    elapsed: float,
+    frame: pd.DataFrame,
+    prediction: Prediction,
+    columns: dict[str, Any] | None = None,
+) -> PredictionRecord:
+    """The log's record of ``prediction``, made by ``served`` as ``role`` for the rows of
+    ``frame`` in ``elapsed`` seconds."""
+    outputs: list[Any] = (
+        prediction.probabilities.tolist()
+        if prediction.probabilities is not None
+        else prediction.labels.tolist()
+    )
+    return PredictionRecord(
+        request_id=request_id,
+        at=datetime.now(UTC),
+        model=served.name,
+        version=served.version,
+        trained_on=served.servable.trained_on,
+        protocol=protocol,
+        role=role,
+        latency_ms=elapsed * 1000,
+        inputs=frame,
+        outputs=outputs,
+        columns=columns,
+    )

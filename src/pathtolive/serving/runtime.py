@@ -1,0 +1,349 @@
+"""The state behind the live server's app: the stores, the registry watcher, the
+micro-batchers, the prediction log and the shadow scorer, and the request path they
+share.
+
+:class:`Server` is built once per app. Its :meth:`~Server.start` and :meth:`~Server.stop`
+run in the app's lifespan: start replays what a crashed server journaled but never
+flushed, then starts the log and the watcher; stop lets accepted shadow requests finish,
+flushes the log and waits for the predict threads. The watcher publishes each new
+:class:`~pathtolive.serving.deployment.Snapshot` with one assignment, so a request sees
+the old deployments or the new, never a mix.
+
+The routes call :meth:`~Server.predict` for the whole request path (authorize, read,
+route, validate, predict micro-batched, log, offer to the shadow) and raise every
+failure as a :class:`~pathtolive.errors.PathToLiveError` for their protocol to shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from fastapi import Request
+
+from pathtolive import env
+from pathtolive.auth import Permission
+from pathtolive.errors import (
+    ModelRejectedInputError,
+    NotFoundError,
+    PathToLiveError,
+    PayloadTooLargeError,
+)
+from pathtolive.predlog import PredictionLogger, Recovery
+from pathtolive.registry.batch import InputBatch
+from pathtolive.registry.signature import Signature
+from pathtolive.service.context import ServiceContext
+from pathtolive.service.serving import ServableVersion, background_sample, record_server_event
+from pathtolive.serving.auth import TokenGate
+from pathtolive.serving.batching import Gauge
+from pathtolive.serving.codecs.base import Prediction
+from pathtolive.serving.deployment import Deployment, ServedModel, Snapshot
+from pathtolive.serving.metrics import LogCounts, ServerMetrics
+from pathtolive.serving.records import prediction_record
+from pathtolive.serving.settings import ServeSettings
+from pathtolive.serving.shadow import ShadowRequest, ShadowScorer
+from pathtolive.serving.watcher import LoadEvent, RegistryWatcher
+
+__all__ = ["JOURNAL_DIR", "REQUEST_ID", "ROUTING_KEY", "Decoder", "Server"]
+
+logger = logging.getLogger("pathtolive.serving")
+
+REQUEST_ID = "x-request-id"
+"""The header naming a request: the client's if it sends one, else a new id; it keys the
+prediction log and feedback."""
+ROUTING_KEY = "x-routing-key"
+"""The header that pins a caller to one side of a canary split."""
+JOURNAL_DIR = "journal"
+"""The prediction log's crash journal, under the workspace's state folder."""
+
+Decoder = Callable[[bytes, Signature], InputBatch]
+"""A protocol's decoder: the request body to rows validated against a signature."""
+
+
+class Server:
+    """The state behind the app: stores, the registry watcher, batchers, the log."""
+
+    def __init__(self, ctx: ServiceContext, settings: ServeSettings) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.snapshot = Snapshot()
+        self.gauge = Gauge()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="pathtolive-predict")
+        self.log: PredictionLogger | None = None
+        if settings.log_predictions:
+            from pathtolive.service.predictions import StoreSegmentSink
+
+            self.log = PredictionLogger(
+                StoreSegmentSink(ctx),
+                buffer_rows=settings.log_buffer_rows,
+                flush_seconds=settings.log_flush_seconds,
+                sample=settings.log_sample,
+                pii_mode=settings.pii,
+                salt=_salt(ctx),
+                journal=ctx.settings.state_dir / JOURNAL_DIR if settings.log_journal else None,
+                fsync=settings.log_fsync,
+            )
+        self.shadow = ShadowScorer(self.log, settings.shadow_queue)
+        self.metrics = ServerMetrics(
+            self._log_counts, lambda: self.shadow.skipped, self._open_alerts
+        )
+        self.tokens = TokenGate(ctx, settings.auth_required)
+        self.watcher = RegistryWatcher(
+            ctx=ctx,
+            interval=settings.poll_interval,
+            make_served=self._make_served,
+            publish=self._publish,
+            on_event=self._on_load_event,
+            models=settings.models,
+            extra_pii=settings.pii_columns,
+        )
+        self._backgrounds: dict[tuple[str, int], pd.DataFrame | None] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts the shadow scorer, replays what a crashed server journaled, then starts
+        the log and the registry watcher; audited as ``serve.started``."""
+        self.shadow.start()
+        details: dict[str, Any] = {
+            "auth": self.settings.auth_required,
+            "models": list(self.settings.models),
+        }
+        if self.log is not None:
+            # Before serving: what a crashed server journaled but never flushed.
+            recovery = await asyncio.to_thread(self._recover_log, self.log)
+            if recovery.files or recovery.failed_files:
+                details["recovered"] = dataclasses.asdict(recovery)
+            self.log.start()
+        self.watcher.start()
+        await asyncio.to_thread(
+            record_server_event,
+            self.ctx,
+            "serve.started",
+            f"server:{self.settings.host}:{self.settings.port}",
+            details,
+        )
+
+    def _recover_log(self, log: PredictionLogger) -> Recovery:
+        try:
+            return log.recover(self._logged_rows, self._signature)
+        except Exception:  # never keep the server from starting; the files stay
+            logger.exception("replaying the prediction log's journal failed")
+            return Recovery(failed_files=1)
+
+    def _signature(self, model: str, version: int) -> Signature | None:
+        from pathtolive.service.models import model_version
+
+        found = model_version(self.ctx, f"{model}@{version}")
+        return None if found.signature is None else Signature.from_dict(found.signature)
+
+    def _logged_rows(
+        self, model: str, version: int, first: datetime, last: datetime
+    ) -> pd.DataFrame:
+        """What the log holds of ``model@version`` between two times, inclusive."""
+        from pathtolive.service.predictions import read_prediction_log
+
+        return read_prediction_log(
+            self.ctx, model, version=version, since=first, until=last + timedelta(microseconds=1)
+        )
+
+    async def stop(self) -> None:
+        """Stops following the registry, finishes accepted shadow work, flushes the log
+        and waits for the predict threads; audited as ``serve.stopped``."""
+        self.watcher.stop()
+        # Shadow requests already accepted are scored and logged before the log closes.
+        await self.shadow.drain()
+        written = 0
+        if self.log is not None:
+            await asyncio.to_thread(self.log.close)
+            written = self.log.stats.written_rows
+        self.executor.shutdown(wait=True)
+        self.shadow.close()
+        await asyncio.to_thread(
+            record_server_event,
+            self.ctx,
+            "serve.stopped",
+            f"server:{self.settings.host}:{self.settings.port}",
+            {"logged_rows": written},
+        )
+
+    def _publish(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot  # one assignment: requests see the old or the new
+        self.metrics.serving.clear()
+        for deployment in snapshot.deployments.values():
+            for role in ("live", "canary", "shadow"):
+                served: ServedModel | None = getattr(deployment, role)
+                if served is not None:
+                    self.metrics.serving.labels(served.name, str(served.version), role).set(1)
+                    if self.log is not None:
+                        self.log.set_pii(served.name, served.version, served.servable.pii_columns)
+        self.metrics.ready.set(1 if snapshot.ready else 0)
+
+    def _make_served(self, servable: ServableVersion) -> ServedModel:
+        return ServedModel.create(
+            servable,
+            executor=self.executor,
+            gauge=self.gauge,
+            batching=self.settings.batching,
+            wait_s=self.settings.batch_wait_ms / 1000,
+            max_rows=self.settings.max_batch_rows,
+        )
+
+    def _on_load_event(self, event: LoadEvent) -> None:
+        self.metrics.model_loads.labels(event.model, str(event.version), event.outcome).inc()
+
+    def _open_alerts(self) -> dict[tuple[str, str], int]:
+        """Open alerts per model and kind, read from the registry when Prometheus scrapes
+        (the monitor raises them; the server only shows them)."""
+        counts: dict[tuple[str, str], int] = {}
+        try:
+            with self.ctx.metadata.read() as session:
+                alerts = session.list_alerts(status="open")
+        except PathToLiveError:
+            logger.warning("cannot read open alerts for /metrics", exc_info=True)
+            return counts
+        for alert in alerts:
+            if not self.settings.models or alert.model in self.settings.models:
+                key = (alert.model, alert.kind)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _log_counts(self) -> LogCounts | None:
+        if self.log is None:
+            return None
+        stats = self.log.stats
+        return LogCounts(
+            logged_rows=stats.logged_rows,
+            written_rows=stats.written_rows,
+            dropped_rows=stats.dropped_rows,
+            sampled_out=stats.sampled_out,
+            write_errors=stats.write_errors,
+        )
+
+    # -- the request path ------------------------------------------------------------
+
+    def authorize(self, request: Request, permission: Permission, doing: str) -> ServiceContext:
+        """The context acting as the request's token holder, if it may ``permission``."""
+        actor = self.tokens.check(request.headers.get("authorization"), permission, doing)
+        return self.ctx.acting_as(actor)
+
+    async def body(self, request: Request) -> bytes:
+        """The request's body, refused as soon as it passes the server's limit."""
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(int(declared), limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(size, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def deployment(self, name: str) -> Deployment:
+        """What is served of model ``name``; ``NotFoundError`` when nothing answers."""
+        deployment = self.snapshot.deployments.get(name)
+        if deployment is None or (deployment.live is None and deployment.canary is None):
+            served = ", ".join(sorted(self.snapshot.deployments)) or "none yet"
+            raise NotFoundError(f"no model {name!r} is served here; served: {served}")
+        return deployment
+
+    def pick(
+        self, request: Request, name: str, version: str | None = None
+    ) -> tuple[ServedModel, str]:
+        """The version to answer, and its role: ``version`` when the request names one,
+        else the canary split's choice (sticky per ``x-routing-key``)."""
+        deployment = self.deployment(name)
+        if version is not None:
+            served = deployment.version(int(version)) if version.isdigit() else None
+            if served is None or (served is deployment.shadow and served is not deployment.live):
+                raise NotFoundError(
+                    f"version {version} of {name!r} is not served here; served: "
+                    + ", ".join(
+                        str(s.version) for s in deployment.versions() if s is not deployment.shadow
+                    )
+                )
+            return served, "live" if served is deployment.live else "canary"
+        routed = deployment.route(request.headers.get(ROUTING_KEY))
+        if routed is None:
+            raise NotFoundError(f"no version of {name!r} is ready yet")
+        return routed
+
+    async def predict(
+        self,
+        request: Request,
+        name: str,
+        protocol: str,
+        decode: Decoder,
+        *,
+        version: str | None = None,
+    ) -> tuple[ServedModel, Prediction, str]:
+        """Authorize, read, route, validate, predict (micro-batched), log and shadow.
+        Returns the version that answered, its prediction and the request id."""
+        started = time.perf_counter()
+        self.gauge.arriving += 1
+        queued = False
+        try:
+            self.authorize(request, Permission.READ, "call the model")
+            body = await self.body(request)
+            served, role = self.pick(request, name, version)
+            batch = decode(body, served.servable.signature)
+            self.gauge.arriving -= 1
+            queued = True
+            try:
+                prediction, frame = await served.batcher.submit(batch)
+            except PathToLiveError:
+                raise
+            except Exception as exc:
+                logger.warning(
+                    "%s@%d could not score a request", name, served.version, exc_info=True
+                )
+                raise ModelRejectedInputError(
+                    f"the model could not score this input: {type(exc).__name__}: {exc}"
+                ) from None
+        finally:
+            if not queued:
+                self.gauge.arriving -= 1
+        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        elapsed = time.perf_counter() - started
+        version_label = str(served.version)
+        self.metrics.requests.labels(name, version_label, protocol, role, "200").inc()
+        self.metrics.latency.labels(name, version_label, protocol).observe(elapsed)
+        if self.log is not None:
+            self.log.log(
+                prediction_record(
+                    served, request_id, protocol, role, elapsed, frame, prediction, batch.columns
+                )
+            )
+        deployment = self.snapshot.deployments.get(name)
+        if deployment is not None and deployment.shadow is not None:
+            self.shadow.offer(ShadowRequest(deployment.shadow, batch, request_id, protocol))
+        return served, prediction, request_id
+
+    def background(self, served: ServedModel) -> pd.DataFrame | None:
+        """The rows ``served``'s explainer weighs attributions against, read once."""
+        key = (served.name, served.version)
+        if key not in self._backgrounds:
+            self._backgrounds[key] = background_sample(self.ctx, served.servable)
+        return self._backgrounds[key]
+
+
+def _salt(ctx: ServiceContext) -> bytes | None:
+    secret = ctx.settings.environ.get(env.PII_SALT)
+    return secret.encode() if secret else None
+
+
+def _too_large(size: int, limit: int) -> PayloadTooLargeError:
+    return PayloadTooLargeError(
+        f"the body has {size} bytes, over the server's limit of {limit}; send smaller batches"
+    )
