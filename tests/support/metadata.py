@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from pathtolive.entities import Run
+from pathtolive.entities import NewModelVersion, Run
 from pathtolive.store.metadata import MetadataStore
 
 
@@ -52,18 +52,20 @@ def store_with_models(
             for number in range(1, count + 1):
                 session.insert_model_version(
                     model_id,
-                    version=number,
-                    artifact_digest=str(number) * 64,
-                    artifact_bytes=1,
-                    flavor="sklearn",
-                    trusted_types=[],
-                    signature=None,
-                    metrics={},
-                    run_id=run_id,
-                    source="notebook",
-                    description="",
-                    tags={},
-                    created_at=at,
-                    created_by="ada",
+                    number,
+                    NewModelVersion(
+                        artifact_digest=str(number) * 64,
+                        artifact_bytes=1,
+                        flavor="sklearn",
+                        trusted_types=(),
+                        signature=None,
+                        metrics={},
+                        run_id=run_id,
+                        source="notebook",
+                        description="",
+                        tags={},
+                        created_at=at,
+                        created_by="ada",
+                    ),
                 )
     return store

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pathtolive.auth import Actor, Permission
-from pathtolive.entities import AliasMove, Model, ModelVersion, Run
+from pathtolive.entities import AliasMove, Model, ModelVersion, NewModelVersion, Run
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.pipelines import capture_code_version, capture_environment
 from pathtolive.refs import check_name
@@ -188,21 +188,21 @@ def register_model(
                 )
             elif session.get_run(run_id) is None:
                 raise NotFoundError(f"no run {run_id!r}")
-            version = _insert_version(
-                session,
-                actor,
-                name,
+            new = NewModelVersion(
                 artifact_digest=stored.digest,
-                size=len(artifact),
+                artifact_bytes=len(artifact),
                 flavor=flavor.name,
-                trusted=trusted,
+                trusted_types=tuple(trusted),
                 signature=signature_dict,
                 metrics=clean_metrics,
                 run_id=run_id,
                 source=source,
                 description=description,
                 tags=dict(tags or {}),
+                created_at=datetime.now(UTC),
+                created_by=actor.name,
             )
+            version = _insert_version(session, actor, name, new)
     except BaseException:
         if stored.created:
             _delete_unreferenced(ctx, stored.digest)
@@ -211,54 +211,25 @@ def register_model(
 
 
 def _insert_version(
-    session: MetadataSession,
-    actor: Actor,
-    name: str,
-    *,
-    artifact_digest: str,
-    size: int,
-    flavor: str,
-    trusted: Sequence[str],
-    signature: Mapping[str, Any] | None,
-    metrics: Mapping[str, float],
-    run_id: str,
-    source: str,
-    description: str,
-    tags: Mapping[str, str],
+    session: MetadataSession, actor: Actor, name: str, new: NewModelVersion
 ) -> ModelVersion:
-    now = datetime.now(UTC)
     model_id = session.model_id(name)
     if model_id is None:
-        model_id = session.create_model(name, now, actor.name)
+        model_id = session.create_model(name, new.created_at, actor.name)
         record(session, actor, "model.created", f"model:{name}")
     number = (session.latest_model_version_number(model_id) or 0) + 1
-    session.insert_model_version(
-        model_id,
-        version=number,
-        artifact_digest=artifact_digest,
-        artifact_bytes=size,
-        flavor=flavor,
-        trusted_types=trusted,
-        signature=signature,
-        metrics=metrics,
-        run_id=run_id,
-        source=source,
-        description=description,
-        tags=tags,
-        created_at=now,
-        created_by=actor.name,
-    )
+    session.insert_model_version(model_id, number, new)
     record(
         session,
         actor,
         "model.registered",
         f"model:{name}@{number}",
         {
-            "artifact": artifact_digest,
-            "flavor": flavor,
-            "run_id": run_id,
-            "source": source,
-            "metrics": dict(metrics),
+            "artifact": new.artifact_digest,
+            "flavor": new.flavor,
+            "run_id": new.run_id,
+            "source": new.source,
+            "metrics": dict(new.metrics),
         },
     )
     version = session.get_model_version(name, number)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from pathtolive.entities import AliasMove, Model, ModelVersion
+from pathtolive.entities import AliasMove, Model, ModelVersion, NewModelVersion
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import Queries, dumps, utc
 
@@ -70,40 +70,23 @@ class ModelQueries(Queries):
         )
         return None if latest is None else int(latest)
 
-    def insert_model_version(
-        self,
-        model_id: int,
-        *,
-        version: int,
-        artifact_digest: str,
-        artifact_bytes: int,
-        flavor: str,
-        trusted_types: Sequence[str],
-        signature: Mapping[str, Any] | None,
-        metrics: Mapping[str, float],
-        run_id: str,
-        source: str,
-        description: str,
-        tags: Mapping[str, str],
-        created_at: datetime,
-        created_by: str,
-    ) -> None:
+    def insert_model_version(self, model_id: int, version: int, new: NewModelVersion) -> None:
         self.connection.execute(
             insert(t.model_versions).values(
                 model_id=model_id,
                 version=version,
-                artifact_digest=artifact_digest,
-                artifact_bytes=artifact_bytes,
-                flavor=flavor,
-                trusted_types_json=dumps(list(trusted_types)),
-                signature_json=None if signature is None else dumps(dict(signature)),
-                metrics_json=dumps(dict(metrics)),
-                run_id=run_id,
-                source=source,
-                description=description,
-                tags_json=dumps(dict(tags)),
-                created_at=created_at,
-                created_by=created_by,
+                artifact_digest=new.artifact_digest,
+                artifact_bytes=new.artifact_bytes,
+                flavor=new.flavor,
+                trusted_types_json=dumps(list(new.trusted_types)),
+                signature_json=None if new.signature is None else dumps(dict(new.signature)),
+                metrics_json=dumps(dict(new.metrics)),
+                run_id=new.run_id,
+                source=new.source,
+                description=new.description,
+                tags_json=dumps(dict(new.tags)),
+                created_at=new.created_at,
+                created_by=new.created_by,
             )
         )
 
