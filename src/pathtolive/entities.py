@@ -22,7 +22,6 @@ __all__ = [
     "Metric",
     "Model",
     "ModelVersion",
-    "NewModelVersion",
     "PredictionSegment",
     "Promotion",
     "Run",
@@ -200,30 +199,6 @@ class ModelVersion:
     @property
     def ref(self) -> str:
         return f"{self.model}@{self.version}"
-
-
-@dataclass(frozen=True)
-class NewModelVersion:
-    """What registering a model version records, before the store gives it its number:
-    the artifact (by digest) with its size, flavor and the types its load trusts, the
-    signature, metrics, the run it came from, and who registered it when.
-
-    The service decides every field; the store writes them as they are, under the model
-    and version number the service chose in the same transaction.
-    """
-
-    artifact_digest: str
-    artifact_bytes: int
-    flavor: str
-    trusted_types: tuple[str, ...]
-    signature: dict[str, Any] | None
-    metrics: dict[str, float]
-    run_id: str
-    source: str  # "run" | "notebook" | "imported"
-    description: str
-    tags: dict[str, str]
-    created_at: datetime
-    created_by: str
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pathtolive.entities import Metric, NewModelVersion, Run, RunStep
+from pathtolive.entities import Metric, ModelVersion, Run, RunStep
 from pathtolive.store.metadata import MetadataSession, MetadataStore
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -150,9 +150,9 @@ def test_model_versions_aliases_and_history(store: MetadataStore) -> None:
         model_id = session.create_model("risk", NOW, "ada")
         for number in (1, 2):
             session.insert_model_version(
-                model_id,
-                number,
-                NewModelVersion(
+                ModelVersion(
+                    model="risk",
+                    version=number,
                     artifact_digest=str(number) * 64,
                     artifact_bytes=10,
                     flavor="sklearn",
@@ -165,7 +165,7 @@ def test_model_versions_aliases_and_history(store: MetadataStore) -> None:
                     tags={"team": "risk"},
                     created_at=NOW,
                     created_by="ada",
-                ),
+                )
             )
         assert session.latest_model_version_number(model_id) == 2
         assert session.move_alias("risk", "staging", 1, at=NOW, actor="ada") is None

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from pathtolive.auth import Actor, Permission
-from pathtolive.entities import AliasMove, Model, ModelVersion, NewModelVersion, Run
+from pathtolive.entities import AliasMove, Model, ModelVersion, Run
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.pipelines import capture_code_version, capture_environment
 from pathtolive.refs import check_name
@@ -188,7 +188,10 @@ def register_model(
                 )
             elif session.get_run(run_id) is None:
                 raise NotFoundError(f"no run {run_id!r}")
-            new = NewModelVersion(
+            now = datetime.now(UTC)
+            new = ModelVersion(
+                model=name,
+                version=_next_version_number(session, actor, name, now),
                 artifact_digest=stored.digest,
                 artifact_bytes=len(artifact),
                 flavor=flavor.name,
@@ -199,10 +202,10 @@ def register_model(
                 source=source,
                 description=description,
                 tags=dict(tags or {}),
-                created_at=datetime.now(UTC),
+                created_at=now,
                 created_by=actor.name,
             )
-            version = _insert_version(session, actor, name, new)
+            version = _insert_version(session, actor, new)
     except BaseException:
         if stored.created:
             _delete_unreferenced(ctx, stored.digest)
@@ -210,20 +213,23 @@ def register_model(
     return version
 
 
-def _insert_version(
-    session: MetadataSession, actor: Actor, name: str, new: NewModelVersion
-) -> ModelVersion:
+def _next_version_number(session: MetadataSession, actor: Actor, name: str, now: datetime) -> int:
+    """The number of the next version of model ``name``, created (and audited) when this
+    is its first version."""
     model_id = session.model_id(name)
     if model_id is None:
-        model_id = session.create_model(name, new.created_at, actor.name)
+        model_id = session.create_model(name, now, actor.name)
         record(session, actor, "model.created", f"model:{name}")
-    number = (session.latest_model_version_number(model_id) or 0) + 1
-    session.insert_model_version(model_id, number, new)
+    return (session.latest_model_version_number(model_id) or 0) + 1
+
+
+def _insert_version(session: MetadataSession, actor: Actor, new: ModelVersion) -> ModelVersion:
+    session.insert_model_version(new)
     record(
         session,
         actor,
         "model.registered",
-        f"model:{name}@{number}",
+        f"model:{new.ref}",
         {
             "artifact": new.artifact_digest,
             "flavor": new.flavor,
@@ -232,7 +238,8 @@ def _insert_version(
             "metrics": dict(new.metrics),
         },
     )
-    version = session.get_model_version(name, number)
+    # Read back as every reader sees it (times as the database keeps them).
+    version = session.get_model_version(new.model, new.version)
     assert version is not None
     return version
 

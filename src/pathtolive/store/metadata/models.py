@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from pathtolive.entities import AliasMove, Model, ModelVersion, NewModelVersion
+from pathtolive.entities import AliasMove, Model, ModelVersion
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import Queries, dumps, utc
 
@@ -70,23 +70,28 @@ class ModelQueries(Queries):
         )
         return None if latest is None else int(latest)
 
-    def insert_model_version(self, model_id: int, version: int, new: NewModelVersion) -> None:
+    def insert_model_version(self, version: ModelVersion) -> None:
+        """Record a new ``version`` of its model, which exists (the service creates it
+        with its first version). ``aliases`` is not written: aliases move by
+        :meth:`move_alias`."""
+        model_id = self.model_id(version.model)
+        assert model_id is not None
         self.connection.execute(
             insert(t.model_versions).values(
                 model_id=model_id,
-                version=version,
-                artifact_digest=new.artifact_digest,
-                artifact_bytes=new.artifact_bytes,
-                flavor=new.flavor,
-                trusted_types_json=dumps(list(new.trusted_types)),
-                signature_json=None if new.signature is None else dumps(dict(new.signature)),
-                metrics_json=dumps(dict(new.metrics)),
-                run_id=new.run_id,
-                source=new.source,
-                description=new.description,
-                tags_json=dumps(dict(new.tags)),
-                created_at=new.created_at,
-                created_by=new.created_by,
+                version=version.version,
+                artifact_digest=version.artifact_digest,
+                artifact_bytes=version.artifact_bytes,
+                flavor=version.flavor,
+                trusted_types_json=dumps(list(version.trusted_types)),
+                signature_json=None if version.signature is None else dumps(version.signature),
+                metrics_json=dumps(version.metrics),
+                run_id=version.run_id,
+                source=version.source,
+                description=version.description,
+                tags_json=dumps(version.tags),
+                created_at=version.created_at,
+                created_by=version.created_by,
             )
         )
 
