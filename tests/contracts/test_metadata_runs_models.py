@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pathtolive.entities import Metric, Run, RunStep
+from pathtolive.entities import Metric, ModelVersion, Run, RunStep
 from pathtolive.store.metadata import MetadataSession, MetadataStore
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
@@ -150,20 +150,22 @@ def test_model_versions_aliases_and_history(store: MetadataStore) -> None:
         model_id = session.create_model("risk", NOW, "ada")
         for number in (1, 2):
             session.insert_model_version(
-                model_id,
-                version=number,
-                artifact_digest=str(number) * 64,
-                artifact_bytes=10,
-                flavor="sklearn",
-                trusted_types=["sklearn.tree._tree.Tree"],
-                signature={"inputs": []},
-                metrics={"roc_auc": 0.8 + number / 100},
-                run_id="run_x",
-                source="run",
-                description="",
-                tags={"team": "risk"},
-                created_at=NOW,
-                created_by="ada",
+                ModelVersion(
+                    model="risk",
+                    version=number,
+                    artifact_digest=str(number) * 64,
+                    artifact_bytes=10,
+                    flavor="sklearn",
+                    trusted_types=("sklearn.tree._tree.Tree",),
+                    signature={"inputs": []},
+                    metrics={"roc_auc": 0.8 + number / 100},
+                    run_id="run_x",
+                    source="run",
+                    description="",
+                    tags={"team": "risk"},
+                    created_at=NOW,
+                    created_by="ada",
+                )
             )
         assert session.latest_model_version_number(model_id) == 2
         assert session.move_alias("risk", "staging", 1, at=NOW, actor="ada") is None

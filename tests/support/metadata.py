@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from pathtolive.entities import Run
+from pathtolive.entities import ModelVersion, Run
 from pathtolive.store.metadata import MetadataStore
 
 
@@ -48,22 +48,24 @@ def store_with_models(
     with store.write() as session:
         session.insert_run(run_record(run_id, at=at))
         for name, count in versions.items():
-            model_id = session.create_model(name, at, "ada")
+            session.create_model(name, at, "ada")
             for number in range(1, count + 1):
                 session.insert_model_version(
-                    model_id,
-                    version=number,
-                    artifact_digest=str(number) * 64,
-                    artifact_bytes=1,
-                    flavor="sklearn",
-                    trusted_types=[],
-                    signature=None,
-                    metrics={},
-                    run_id=run_id,
-                    source="notebook",
-                    description="",
-                    tags={},
-                    created_at=at,
-                    created_by="ada",
+                    ModelVersion(
+                        model=name,
+                        version=number,
+                        artifact_digest=str(number) * 64,
+                        artifact_bytes=1,
+                        flavor="sklearn",
+                        trusted_types=(),
+                        signature=None,
+                        metrics={},
+                        run_id=run_id,
+                        source="notebook",
+                        description="",
+                        tags={},
+                        created_at=at,
+                        created_by="ada",
+                    )
                 )
     return store

@@ -9,11 +9,11 @@ import typer
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context, options
-from pathtolive.config import load_settings
+from pathtolive.config import Settings, load_settings
 from pathtolive.errors import VerificationFailedError
 from pathtolive.service import audit as audit_service
 from pathtolive.service import tokens as token_service
-from pathtolive.service.database import upgrade_database
+from pathtolive.service.database import database_status, upgrade_database
 from pathtolive.service.workspace import init_workspace
 
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
@@ -53,11 +53,7 @@ def init(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Migrate the metadata database to this version of pathtolive."""
-    opts = options(ctx)
-    settings = load_settings(
-        opts.workspace, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url
-    )
-    result = upgrade_database(settings)
+    result = upgrade_database(_settings(ctx))
     emit(
         {"before": result.before, "after": result.after, "changed": result.changed},
         as_json,
@@ -72,24 +68,28 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @db_app.command("status")
 def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the database's revision and the one this pathtolive needs."""
-    opts = options(ctx)
-    settings = load_settings(
-        opts.workspace, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url
-    )
-    from pathtolive.store.metadata import MetadataStore
-
-    store = MetadataStore(settings.metadata_url)
-    try:
-        current, head = store.current_revision(), store.head_revision()
-    finally:
-        store.close()
+    status = database_status(_settings(ctx))
     emit(
-        {"backend": store.backend, "current": current, "head": head, "up_to_date": current == head},
+        {
+            "backend": status.backend,
+            "current": status.current,
+            "head": status.head,
+            "up_to_date": status.up_to_date,
+        },
         as_json,
         lambda: console.print(
-            f"{store.backend}: revision {current or 'empty'}, needs {head}"
-            + ("" if current == head else " — run 'pathtolive db upgrade'")
+            f"{status.backend}: revision {status.current or 'empty'}, needs {status.head}"
+            + ("" if status.up_to_date else " — run 'pathtolive db upgrade'")
         ),
+    )
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    # The db commands open a database of any revision, so they start from the settings
+    # rather than from an opened workspace (which checks the revision).
+    opts = options(ctx)
+    return load_settings(
+        opts.workspace, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url
     )
 
 

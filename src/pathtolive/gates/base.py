@@ -128,7 +128,7 @@ class GateResult:
         data: Mapping[str, Any] | None = None,
     ) -> GateResult:
         """A pass."""
-        return cls(gate, True, figure, threshold, "pass", detail, dict(data or {}))
+        return cls._judged("pass", gate, detail, figure, threshold, data)
 
     @classmethod
     def failing(
@@ -141,7 +141,7 @@ class GateResult:
         data: Mapping[str, Any] | None = None,
     ) -> GateResult:
         """A failure; ``detail`` says what failed and by how much."""
-        return cls(gate, False, figure, threshold, "fail", detail, dict(data or {}))
+        return cls._judged("fail", gate, detail, figure, threshold, data)
 
     @classmethod
     def noting(
@@ -154,7 +154,20 @@ class GateResult:
         data: Mapping[str, Any] | None = None,
     ) -> GateResult:
         """A pass with something to say (what could not be judged, and why)."""
-        return cls(gate, True, figure, threshold, "note", detail, dict(data or {}))
+        return cls._judged("note", gate, detail, figure, threshold, data)
+
+    @classmethod
+    def _judged(
+        cls,
+        verdict: Verdict,
+        gate: str,
+        detail: str,
+        figure: float | None,
+        threshold: float | None,
+        data: Mapping[str, Any] | None,
+    ) -> GateResult:
+        # ``passed`` follows from the verdict, so the named constructors cannot disagree.
+        return cls(gate, verdict != "fail", figure, threshold, verdict, detail, dict(data or {}))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""

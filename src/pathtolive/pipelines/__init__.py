@@ -14,7 +14,13 @@ from pathtolive.pipelines.dataset import Dataset, Loader
 from pathtolive.pipelines.decorators import Pipeline, Step, pipeline, step
 from pathtolive.pipelines.discovery import discover_pipelines, get_pipeline
 from pathtolive.pipelines.environment import Environment, capture_environment, package_changes
-from pathtolive.pipelines.executor import CACHE_KEY_VERSION, ObjectStore, StepCache, execute
+from pathtolive.pipelines.executor import (
+    CACHE_KEY_VERSION,
+    ObjectStore,
+    StepCache,
+    StoredObject,
+    execute,
+)
 from pathtolive.pipelines.logcapture import LOG_LIMIT
 from pathtolive.pipelines.params import Param, bind_params
 from pathtolive.pipelines.records import (
@@ -61,6 +67,7 @@ __all__ = [
     "StepFailedError",
     "StepRecord",
     "StepStatus",
+    "StoredObject",
     "bind_params",
     "capture_code_version",
     "capture_environment",

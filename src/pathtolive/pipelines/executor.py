@@ -59,9 +59,8 @@ from pathtolive.pipelines.replay import (
 from pathtolive.pipelines.results import StepResult
 from pathtolive.pipelines.serialize import dumps, loads
 from pathtolive.pipelines.tracking import ActiveRun, MetricSink, activate, split_result
-from pathtolive.store.artifacts.base import ObjectInfo
 
-__all__ = ["CACHE_KEY_VERSION", "ObjectStore", "StepCache", "execute"]
+__all__ = ["CACHE_KEY_VERSION", "ObjectStore", "StepCache", "StoredObject", "execute"]
 
 CACHE_KEY_VERSION = 1
 """Part of every cache key: bumping it retires every cached step output at once."""
@@ -69,10 +68,19 @@ CACHE_KEY_VERSION = 1
 _SCALARS: tuple[type, ...] = (type(None), bool, int, float, str)
 
 
+class StoredObject(Protocol):
+    """What the executor reads of an object it stored: the digest it is kept under (the
+    artifact store's ``ObjectInfo`` is one)."""
+
+    @property
+    def digest(self) -> str:
+        """The BLAKE3 digest of the object's bytes."""
+
+
 class ObjectStore(Protocol):
     """Where step outputs are kept, by the digest of their bytes."""
 
-    def put_bytes(self, data: bytes) -> ObjectInfo:
+    def put_bytes(self, data: bytes) -> StoredObject:
         """Store ``data``; the same bytes are kept once."""
 
     def get_bytes(self, digest: str) -> bytes:

@@ -1,4 +1,4 @@
-"""Database migrations (``pathtolive db upgrade``)."""
+"""Database migrations (``pathtolive db upgrade``) and where they stand (``db status``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathtolive.config import Settings
 from pathtolive.errors import StoreError
 from pathtolive.service.context import ServiceContext, record
 
-__all__ = ["UpgradeResult", "upgrade_database"]
+__all__ = ["DatabaseStatus", "UpgradeResult", "database_status", "upgrade_database"]
 
 _FIRST_REVISION_WITH_TOKENS = "0002"
 
@@ -22,6 +22,31 @@ class UpgradeResult:
     @property
     def changed(self) -> bool:
         return self.before != self.after
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    """The metadata database's backend, its schema revision (None: an empty database)
+    and the revision this pathtolive needs."""
+
+    backend: str
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def database_status(settings: Settings) -> DatabaseStatus:
+    """Where the metadata database's schema stands. It reads no workspace data, so it
+    asks for no role, and it opens a database of any revision (that is what it reports)."""
+    ctx = ServiceContext(settings, check_revision=False)
+    try:
+        store = ctx.metadata
+        return DatabaseStatus(store.backend, store.current_revision(), store.head_revision())
+    finally:
+        ctx.close()
 
 
 def upgrade_database(settings: Settings) -> UpgradeResult:

@@ -188,21 +188,24 @@ def register_model(
                 )
             elif session.get_run(run_id) is None:
                 raise NotFoundError(f"no run {run_id!r}")
-            version = _insert_version(
-                session,
-                actor,
-                name,
+            now = datetime.now(UTC)
+            new = ModelVersion(
+                model=name,
+                version=_next_version_number(session, actor, name, now),
                 artifact_digest=stored.digest,
-                size=len(artifact),
+                artifact_bytes=len(artifact),
                 flavor=flavor.name,
-                trusted=trusted,
+                trusted_types=tuple(trusted),
                 signature=signature_dict,
                 metrics=clean_metrics,
                 run_id=run_id,
                 source=source,
                 description=description,
                 tags=dict(tags or {}),
+                created_at=now,
+                created_by=actor.name,
             )
+            version = _insert_version(session, actor, new)
     except BaseException:
         if stored.created:
             _delete_unreferenced(ctx, stored.digest)
@@ -210,58 +213,33 @@ def register_model(
     return version
 
 
-def _insert_version(
-    session: MetadataSession,
-    actor: Actor,
-    name: str,
-    *,
-    artifact_digest: str,
-    size: int,
-    flavor: str,
-    trusted: Sequence[str],
-    signature: Mapping[str, Any] | None,
-    metrics: Mapping[str, float],
-    run_id: str,
-    source: str,
-    description: str,
-    tags: Mapping[str, str],
-) -> ModelVersion:
-    now = datetime.now(UTC)
+def _next_version_number(session: MetadataSession, actor: Actor, name: str, now: datetime) -> int:
+    """The number of the next version of model ``name``, created (and audited) when this
+    is its first version."""
     model_id = session.model_id(name)
     if model_id is None:
         model_id = session.create_model(name, now, actor.name)
         record(session, actor, "model.created", f"model:{name}")
-    number = (session.latest_model_version_number(model_id) or 0) + 1
-    session.insert_model_version(
-        model_id,
-        version=number,
-        artifact_digest=artifact_digest,
-        artifact_bytes=size,
-        flavor=flavor,
-        trusted_types=trusted,
-        signature=signature,
-        metrics=metrics,
-        run_id=run_id,
-        source=source,
-        description=description,
-        tags=tags,
-        created_at=now,
-        created_by=actor.name,
-    )
+    return (session.latest_model_version_number(model_id) or 0) + 1
+
+
+def _insert_version(session: MetadataSession, actor: Actor, new: ModelVersion) -> ModelVersion:
+    session.insert_model_version(new)
     record(
         session,
         actor,
         "model.registered",
-        f"model:{name}@{number}",
+        f"model:{new.ref}",
         {
-            "artifact": artifact_digest,
-            "flavor": flavor,
-            "run_id": run_id,
-            "source": source,
-            "metrics": dict(metrics),
+            "artifact": new.artifact_digest,
+            "flavor": new.flavor,
+            "run_id": new.run_id,
+            "source": new.source,
+            "metrics": dict(new.metrics),
         },
     )
-    version = session.get_model_version(name, number)
+    # Read back as every reader sees it (times as the database keeps them).
+    version = session.get_model_version(new.model, new.version)
     assert version is not None
     return version
 

@@ -29,6 +29,7 @@ from pathtolive.hashing import hash_bytes
 from pathtolive.pipelines import (
     CodeVersion,
     Dataset,
+    Environment,
     Pipeline,
     RunOutcome,
     StepRecord,
@@ -185,20 +186,7 @@ def run_pipeline(
         bound = bind_params(pipeline, dict(params or {}), _configured_params(ctx, name))
     datasets = {parameter: _dataset(ctx, ref) for parameter, ref in inputs.items()}
     code = capture_code_version(ctx.settings.root)
-    environment = capture_environment()
-    run = _start_run(
-        ctx,
-        actor,
-        pipeline,
-        inputs,
-        bound,
-        code,
-        environment.digest,
-        environment.python,
-        environment.platform,
-        environment.packages,
-        reproduces,
-    )
+    run = _start_run(ctx, actor, pipeline, inputs, bound, code, capture_environment(), reproduces)
     sink = _Sink(ctx, run.run_id, bound)
     heartbeat = _Heartbeat(ctx, run.run_id)
 
@@ -351,10 +339,7 @@ def _start_run(
     inputs: Mapping[str, str],
     params: Mapping[str, Any],
     code: CodeVersion,
-    environment_digest: str,
-    python: str,
-    platform: str,
-    packages: Sequence[str],
+    environment: Environment,
     reproduces: str | None,
 ) -> Run:
     started = datetime.now(UTC)
@@ -370,7 +355,7 @@ def _start_run(
         code_dirty=code.dirty,
         code_diff_hash=code.diff_hash,
         pipelines_hash=code.pipelines_hash,
-        environment_digest=environment_digest,
+        environment_digest=environment.digest,
         params=dict(params),
         inputs=dict(inputs),
         reproduces=reproduces,
@@ -378,7 +363,10 @@ def _start_run(
     )
     with ctx.metadata.write() as session:
         session.ensure_environment(
-            environment_digest, python=python, platform=platform, packages=packages
+            environment.digest,
+            python=environment.python,
+            platform=environment.platform,
+            packages=environment.packages,
         )
         session.insert_run(run)
         record(

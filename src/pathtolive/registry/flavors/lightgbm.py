@@ -9,75 +9,71 @@ as ``_``; columns are matched under either spelling.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pathtolive.errors import InvalidInputError
-from pathtolive.registry.flavors._booster import most_likely, pack, probabilities, unpack
-from pathtolive.registry.flavors.base import (
-    ClassLabel,
-    Flavor,
-    LoadedModel,
-    missing_columns_error,
-    plain_label,
-    predicting,
-    type_name,
-)
+from pathtolive.registry.flavors._booster import BoosterFacts, BoosterFlavor
+from pathtolive.registry.flavors.base import LoadedModel, missing_columns_error
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["LightGBMFlavor"]
 
-_MEMBER = "model.txt"
 _CLASSIFICATION = frozenset({"binary", "multiclass", "multiclassova"})
 
 
-class LightGBMFlavor(Flavor):
+class LightGBMFlavor(BoosterFlavor):
     """LightGBM ``Booster`` and ``LGBMModel`` wrappers, in LightGBM's text format."""
 
     name = "lightgbm"
     extra = "lightgbm"
+    library = "lightgbm"
+    member = "model.txt"
+    wrapper = "LGBMModel"
+    classifier = "LGBMClassifier"
+    stores = "LightGBM boosters and LGBM* estimators"
+    kind = "a LightGBM model"
 
-    def can_save(self, model: object) -> bool:
-        lgb = sys.modules.get("lightgbm")  # None: not imported, so not a lightgbm model
-        if lgb is None:
-            return False
-        return isinstance(model, lgb.Booster | lgb.LGBMModel)
+    def fitted_booster(self, wrapper: Any) -> Any | None:
+        return wrapper.booster_ if getattr(wrapper, "fitted_", False) else None
 
-    def save(self, model: object) -> bytes:
-        _, text, metadata = self._describe(model)
-        return pack(self.name, _MEMBER, text.encode(), metadata)
+    def facts(self, library: ModuleType, model: object, booster: Any) -> BoosterFacts:
+        text: str = booster.model_to_string()
+        header = _header(text)
+        objective = header.get("objective", "").split(" ")[0]
+        if objective == "custom":
+            raise self.custom_objective()
+        names = [str(name) for name in booster.feature_name()]
+        if names == [f"Column_{index}" for index in range(len(names))]:
+            names_or_none: list[str] | None = None  # fitted on a bare array: by position
+        else:
+            names_or_none = names
+        return BoosterFacts(
+            objective=objective,
+            class_count=(
+                int(header.get("num_class", "1")) if objective in _CLASSIFICATION else None
+            ),
+            feature_names=names_or_none,
+            write=text.encode,  # the header was read from the text: write it once
+        )
 
-    def load(self, data: bytes, *, trusted: Sequence[str] = ()) -> LoadedModel:
-        # The text format holds numbers only: nothing in it is a type to trust.
-        metadata, payload = unpack(self.name, _MEMBER, data)
-        lgb = self._lightgbm()
+    def read(self, library: ModuleType, payload: bytes) -> Any:
         try:
-            booster = lgb.Booster(model_str=payload.decode())
-        except (lgb.basic.LightGBMError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidInputError(f"not a LightGBM model: {exc}") from exc
-        return _loaded(booster, metadata)
+            return library.Booster(model_str=payload.decode())
+        except (self.library_error(library), UnicodeDecodeError, ValueError) as exc:
+            raise self.unreadable(str(exc)) from exc
 
-    def wrap(self, model: object) -> LoadedModel:
-        booster, _, metadata = self._describe(model)
-        return _loaded(booster, metadata)
+    def library_error(self, library: ModuleType) -> type[Exception]:
+        error: type[Exception] = library.basic.LightGBMError
+        return error
 
-    def predict(self, model: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
-        raw = self._raw(model, frame)
-        if model.classes is None:
-            return raw
-        return most_likely(model.classes, probabilities(raw))
-
-    def predict_proba(self, model: LoadedModel, frame: pd.DataFrame) -> np.ndarray | None:
-        if not self.gives_probabilities(model):
-            return None
-        return probabilities(self._raw(model, frame))
+    def score(self, model: LoadedModel, features: pd.DataFrame | np.ndarray) -> Any:
+        booster: Any = model.model
+        return booster.predict(features)
 
     def input_columns(self, model: LoadedModel, columns: Sequence[str]) -> list[str] | None:
         if model.feature_names is None:
@@ -103,66 +99,6 @@ class LightGBMFlavor(Flavor):
         booster: Any = model.model
         return int(booster.num_feature())
 
-    def _raw(self, model: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
-        booster: Any = model.model
-        features = self.features(model, frame)
-        with predicting(self._lightgbm().basic.LightGBMError):
-            return np.asarray(booster.predict(features))
-
-    def _lightgbm(self) -> ModuleType:
-        try:
-            return importlib.import_module("lightgbm")
-        except ImportError as exc:
-            raise self.missing_extra(exc) from exc
-
-    def _describe(self, model: object) -> tuple[Any, str, dict[str, Any]]:
-        if not self.can_save(model):
-            raise InvalidInputError(
-                f"the lightgbm flavor stores LightGBM boosters and LGBM* estimators, "
-                f"not {type_name(model)}"
-            )
-        lgb = self._lightgbm()
-        wrapper: Any = model
-        if isinstance(model, lgb.LGBMModel):
-            if not getattr(model, "fitted_", False):
-                raise InvalidInputError(
-                    f"this {type(model).__name__} is not fitted; fit it before registering it"
-                )
-            if callable(wrapper.objective):
-                raise InvalidInputError(
-                    "a LightGBM model with a custom objective function cannot be stored: its "
-                    "output is a raw score only that function can interpret"
-                )
-            booster = wrapper.booster_
-        else:
-            booster = wrapper
-        text: str = booster.model_to_string()
-        header = _header(text)
-        objective = header.get("objective", "").split(" ")[0]
-        if objective == "custom":
-            raise InvalidInputError(
-                "a LightGBM model with a custom objective function cannot be stored: its "
-                "output is a raw score only that function can interpret"
-            )
-        classes: list[ClassLabel] | None = None
-        if isinstance(model, lgb.LGBMClassifier):
-            classes = [plain_label(value) for value in wrapper.classes_]
-        elif objective in _CLASSIFICATION:
-            classes = list(range(max(int(header.get("num_class", "1")), 2)))
-        names = [str(name) for name in booster.feature_name()]
-        if names == [f"Column_{index}" for index in range(len(names))]:
-            names_or_none: list[str] | None = None  # fitted on a bare array: by position
-        else:
-            names_or_none = names
-        metadata: dict[str, Any] = {
-            "estimator": type(model).__name__,
-            "objective": objective,
-            "classes": classes,
-            "feature_names": names_or_none,
-            "library_version": lgb.__version__,
-        }
-        return booster, text, metadata
-
 
 def _header(text: str) -> dict[str, str]:
     header: dict[str, str] = {}
@@ -173,15 +109,3 @@ def _header(text: str) -> dict[str, str]:
         if sep:
             header[key] = value
     return header
-
-
-def _loaded(booster: object, metadata: dict[str, Any]) -> LoadedModel:
-    classes = metadata.get("classes")
-    names = metadata.get("feature_names")
-    return LoadedModel(
-        flavor="lightgbm",
-        model=booster,
-        classes=tuple(classes) if classes is not None else None,
-        feature_names=tuple(names) if names is not None else None,
-        metadata={key: metadata.get(key) for key in ("estimator", "objective", "library_version")},
-    )

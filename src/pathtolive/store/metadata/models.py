@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -70,40 +70,28 @@ class ModelQueries(Queries):
         )
         return None if latest is None else int(latest)
 
-    def insert_model_version(
-        self,
-        model_id: int,
-        *,
-        version: int,
-        artifact_digest: str,
-        artifact_bytes: int,
-        flavor: str,
-        trusted_types: Sequence[str],
-        signature: Mapping[str, Any] | None,
-        metrics: Mapping[str, float],
-        run_id: str,
-        source: str,
-        description: str,
-        tags: Mapping[str, str],
-        created_at: datetime,
-        created_by: str,
-    ) -> None:
+    def insert_model_version(self, version: ModelVersion) -> None:
+        """Record a new ``version`` of its model, which exists (the service creates it
+        with its first version). ``aliases`` is not written: aliases move by
+        :meth:`move_alias`."""
+        model_id = self.model_id(version.model)
+        assert model_id is not None
         self.connection.execute(
             insert(t.model_versions).values(
                 model_id=model_id,
-                version=version,
-                artifact_digest=artifact_digest,
-                artifact_bytes=artifact_bytes,
-                flavor=flavor,
-                trusted_types_json=dumps(list(trusted_types)),
-                signature_json=None if signature is None else dumps(dict(signature)),
-                metrics_json=dumps(dict(metrics)),
-                run_id=run_id,
-                source=source,
-                description=description,
-                tags_json=dumps(dict(tags)),
-                created_at=created_at,
-                created_by=created_by,
+                version=version.version,
+                artifact_digest=version.artifact_digest,
+                artifact_bytes=version.artifact_bytes,
+                flavor=version.flavor,
+                trusted_types_json=dumps(list(version.trusted_types)),
+                signature_json=None if version.signature is None else dumps(version.signature),
+                metrics_json=dumps(version.metrics),
+                run_id=version.run_id,
+                source=version.source,
+                description=version.description,
+                tags_json=dumps(version.tags),
+                created_at=version.created_at,
+                created_by=version.created_by,
             )
         )
 
