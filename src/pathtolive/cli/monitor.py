@@ -11,6 +11,7 @@ from rich.markup import escape
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import significant
 
 __all__ = ["monitor"]
 
@@ -79,7 +80,7 @@ def _render(report: dict[str, Any]) -> None:
                 str(feature["rank"]),
                 escape(feature["feature"]),
                 feature["kind"],
-                *[_figure(feature["figures"].get(name)) for name in _SHOWN_FIGURES],
+                *[significant(feature["figures"].get(name), 3) for name in _SHOWN_FIGURES],
                 "[red]drifted[/]" if feature["drifted"] else "ok",
             ]
             for feature in drift["features"]
@@ -100,9 +101,3 @@ def _render(report: dict[str, Any]) -> None:
         )
     if not alerts:
         console.print("no open alerts")
-
-
-def _figure(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.3g}"

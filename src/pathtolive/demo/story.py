@@ -48,7 +48,7 @@ from pathtolive.data import Schema
 from pathtolive.demo import garage
 from pathtolive.demo.live import Answer, Client, ServerProcess, TrafficStream, score_each
 from pathtolive.errors import ConflictError, ContractViolationError, VerificationFailedError
-from pathtolive.gates._format import number, signed
+from pathtolive.format import number, signed
 from pathtolive.lineage import render_tree
 from pathtolive.service import audit as audit_service
 from pathtolive.service import controller as controller_service

@@ -37,7 +37,7 @@ from itertools import pairwise
 from typing import Any
 
 from pathtolive.errors import InvalidInputError
-from pathtolive.gates._format import number
+from pathtolive.format import number
 
 __all__ = ["MAX_BARS", "render_html"]
 

@@ -34,6 +34,7 @@ from pathtolive.auth import Permission
 from pathtolive.data.profile import Profile, profile_frame
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.format import duration
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
@@ -119,7 +120,7 @@ def monitor(
     if last is not None:
         description = f"last {last} requests"
     else:
-        description = f"last {_span(now - since)}" if since is not None else ""
+        description = f"last {duration(now - since)}" if since is not None else ""
     report: dict[str, Any] = {
         "model": model,
         "version": served.version,
@@ -465,11 +466,3 @@ def _alert_dict(alert: Alert) -> dict[str, Any]:
         "opened_at": alert.opened_at.isoformat(),
         "cleared_at": alert.cleared_at.isoformat() if alert.cleared_at else None,
     }
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
