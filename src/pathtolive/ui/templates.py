@@ -11,7 +11,8 @@ already (none today) would have to be marked safe on purpose. Undefined names fa
 loudly (:class:`~jinja2.StrictUndefined`) instead of rendering as nothing.
 
 The filters are the shared formats of :mod:`pathtolive.format`, so a figure reads the
-same on a page as in the CLI: ``number``, ``signed``, ``percent``, ``count``, ``when``,
+same on a page as in the CLI: ``number``, ``signed``, ``percent``, ``thousands`` (a count,
+:func:`~pathtolive.format.count`, named so as not to hide Jinja's own ``count``), ``when``,
 ``short_when``, and ``coordinate`` (an SVG coordinate to one decimal).
 """
 
@@ -48,7 +49,7 @@ def environment() -> Environment:
         number=fmt.number,
         signed=fmt.signed,
         percent=fmt.percent,
-        count=fmt.count,
+        thousands=fmt.count,
         when=fmt.when,
         short_when=fmt.short_when,
         coordinate=coordinate,
