@@ -25,7 +25,6 @@ import pyarrow.parquet as pq
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import Deployment, Feedback, ModelVersion
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError, PathToLiveError
-from pathtolive.format import utc
 from pathtolive.refs import check_name
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import ModelRef, parse_model_ref, resolve_model_version
@@ -92,8 +91,8 @@ class StoreSegmentSink:
                     version,
                     digest=stored.digest,
                     rows=rows,
-                    first_at=utc(first_at),
-                    last_at=utc(last_at),
+                    first_at=_utc(first_at),
+                    last_at=_utc(last_at),
                     created_at=datetime.now(UTC),
                 )
         except BaseException:
@@ -136,8 +135,8 @@ def read_prediction_log(
         segments = session.list_prediction_segments(
             model,
             version,
-            since=None if since is None else utc(since),
-            until=None if until is None else utc(until),
+            since=None if since is None else _utc(since),
+            until=None if until is None else _utc(until),
         )
     blobs = [ctx.artifacts.get_bytes(segment.artifact_digest) for segment in segments]
     frame = read_predictions(blobs)
@@ -146,9 +145,9 @@ def read_prediction_log(
     frame.insert(0, "version", versions)
     keep = np.ones(len(frame), dtype=bool)
     if since is not None:
-        keep &= (frame["at"] >= pd.Timestamp(utc(since))).to_numpy()
+        keep &= (frame["at"] >= pd.Timestamp(_utc(since))).to_numpy()
     if until is not None:
-        keep &= (frame["at"] < pd.Timestamp(utc(until))).to_numpy()
+        keep &= (frame["at"] < pd.Timestamp(_utc(until))).to_numpy()
     frame = frame.loc[keep]
     return frame.sort_values("at", kind="stable").reset_index(drop=True)
 
@@ -208,7 +207,7 @@ def feedback(
     with ctx.metadata.read() as session:
         return session.list_feedback(
             None if request_ids is None else list(request_ids),
-            since=None if since is None else utc(since),
+            since=None if since is None else _utc(since),
             model=model,
         )
 
@@ -484,3 +483,7 @@ def _require_model(session: MetadataSession, model: str) -> None:
         known = [m.name for m in session.list_models()]
         hint = f"known models: {', '.join(known[:10])}" if known else "there are no models yet"
         raise NotFoundError(f"no model {model!r}; {hint}")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -31,6 +31,7 @@ __all__ = [
     "Bar",
     "BarGroup",
     "Dot",
+    "Frame",
     "Gridline",
     "HistogramChart",
     "Level",
@@ -55,6 +56,22 @@ class Gridline:
 
     y: float
     label: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What every chart has: its size, its accessible ``label``, the plot area (from
+    ``left`` to ``right``, from ``top`` down to the axis at ``baseline``) and the
+    gridlines of its scale."""
+
+    label: str
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    baseline: int
+    gridlines: tuple[Gridline, ...]
 
 
 @dataclass(frozen=True)
@@ -91,16 +108,9 @@ class BarGroup:
 
 @dataclass(frozen=True)
 class HistogramChart:
-    """Reference and live shares per bin (see :func:`histogram_chart`); the plot runs
-    from ``left`` to ``right`` with its axis at ``baseline``."""
+    """Reference and live shares per bin (see :func:`histogram_chart`)."""
 
-    label: str
-    width: int
-    height: int
-    left: int
-    right: int
-    baseline: int
-    gridlines: tuple[Gridline, ...]
+    frame: Frame
     groups: tuple[BarGroup, ...]
 
 
@@ -147,17 +157,9 @@ class WindowMark:
 
 @dataclass(frozen=True)
 class MetricChart:
-    """The metric per window (see :func:`metric_chart`); the plot runs from ``left`` to
-    ``right`` and from ``top`` to its axis at ``baseline``."""
+    """The metric per window (see :func:`metric_chart`)."""
 
-    label: str
-    width: int
-    height: int
-    left: int
-    right: int
-    top: int
-    baseline: int
-    gridlines: tuple[Gridline, ...]
+    frame: Frame
     levels: tuple[Level, ...]
     series: tuple[Series, ...]
     windows: tuple[WindowMark, ...]
@@ -203,16 +205,17 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
             else None
         )
         groups.append(BarGroup(tip, bars, shown))
-    return HistogramChart(
-        label=f"{name}: reference and live distributions",
-        width=width,
-        height=height,
-        left=left,
-        right=width - right,
-        baseline=top + plot_h,
-        gridlines=gridlines,
-        groups=tuple(groups),
+    frame = Frame(
+        f"{name}: reference and live distributions",
+        width,
+        height,
+        left,
+        width - right,
+        top,
+        top + plot_h,
+        gridlines,
     )
+    return HistogramChart(frame, tuple(groups))
 
 
 def _align(reference: Histogram, current: Histogram) -> tuple[list[str], list[float], list[float]]:
@@ -327,15 +330,11 @@ def metric_chart(decay: DecayResult) -> MetricChart:
         for i, window in enumerate(windows)
         if i % every == 0
     )
+    frame = Frame(
+        f"{metric} over time", width, height, left, width - right, top, top + plot_h, gridlines
+    )
     return MetricChart(
-        label=f"{metric} over time",
-        width=width,
-        height=height,
-        left=left,
-        right=width - right,
-        top=top,
-        baseline=top + plot_h,
-        gridlines=gridlines,
+        frame=frame,
         levels=levels,
         series=series,
         windows=tuple(marks),
