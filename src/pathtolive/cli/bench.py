@@ -20,6 +20,7 @@ from pathtolive.benchmarking import (
     select_benchmarks,
 )
 from pathtolive.cli.output import JsonOption, console, emit, err_console
+from pathtolive.format import magnitude
 
 __all__ = ["BENCHMARK_FAILED_EXIT", "bench"]
 
@@ -147,21 +148,6 @@ def _progress_line(label: str, outcome: BenchmarkOutcome) -> None:
         )
 
 
-def _number(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    magnitude = abs(value)
-    if magnitude >= 100:
-        text = f"{value:,.0f}"
-    elif magnitude >= 10:
-        text = f"{value:.1f}"
-    elif magnitude >= 1:
-        text = f"{value:.2f}"
-    else:
-        text = f"{value:.3g}"
-    return f"{text} {unit}".strip()
-
-
 def _times(value: float | None) -> str:
     if value is None:
         return "-"
@@ -198,8 +184,8 @@ def _render(
             grid.add_row(
                 outcome.benchmark if index == 0 else "",
                 escape(ratio.what),
-                _number(ratio.pathtolive, ratio.unit),
-                _number(ratio.peer, ratio.unit),
+                magnitude(ratio.pathtolive, ratio.unit),
+                magnitude(ratio.peer, ratio.unit),
                 _times(ratio.ratio),
                 "-" if ratio.target is None else f"≥ {ratio.target:g}x",
                 _met(ratio),

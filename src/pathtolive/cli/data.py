@@ -13,6 +13,7 @@ from pathtolive.cli.state import open_context
 from pathtolive.data import ColumnProfile, ColumnSchema, Profile, Schema, ValidationReport
 from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import InvalidInputError, VerificationFailedError
+from pathtolive.format import significant
 from pathtolive.service import datasets as service
 
 app = typer.Typer(help="Add, inspect, compare and validate dataset versions.", no_args_is_help=True)
@@ -358,17 +359,13 @@ def schema_accept(
     emit(_schema_dict(schema), as_json, render)
 
 
-def _number(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
-
-
 def _constraint(column: ColumnSchema) -> str:
     if column.categories is not None:
         shown = ", ".join(column.categories[:6])
         more = f" (+{len(column.categories) - 6})" if len(column.categories) > 6 else ""
         return f"one of {shown}{more}"
     if column.minimum is not None or column.maximum is not None:
-        return f"[{_number(column.minimum)}, {_number(column.maximum)}]"
+        return f"[{significant(column.minimum, 6)}, {significant(column.maximum, 6)}]"
     return ""
 
 
@@ -377,8 +374,8 @@ def _profile_summary(stats: ColumnProfile) -> str:
     if stats.numeric is not None and stats.numeric.mean is not None:
         numeric = stats.numeric
         quantiles = numeric.quantiles
-        median = f" p50 {_number(quantiles[len(quantiles) // 2])}" if quantiles else ""
-        text = f"mean {_number(numeric.mean)} sd {_number(numeric.std)}{median}"
+        median = f" p50 {significant(quantiles[len(quantiles) // 2], 6)}" if quantiles else ""
+        text = f"mean {significant(numeric.mean, 6)} sd {significant(numeric.std, 6)}{median}"
     elif stats.categorical is not None:
         top = ", ".join(f"{value} {count:,}" for value, count in stats.categorical.categories[:3])
         text = f"{stats.categorical.distinct:,} distinct; {top}"

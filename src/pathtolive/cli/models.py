@@ -208,6 +208,7 @@ def models_card(
 ) -> None:
     """Write the model card as Markdown and as one self-contained HTML file."""
     from pathtolive.service.card import model_card
+    from pathtolive.ui import model_card_html, model_card_markdown
 
     service_ctx = open_context(ctx)
     version = service.model_version(service_ctx, ref)
@@ -215,8 +216,8 @@ def models_card(
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"{version.model}-v{version.version}"
     markdown, page = stem.with_suffix(".md"), stem.with_suffix(".html")
-    markdown.write_text(card.markdown(), encoding="utf-8")
-    page.write_text(card.html(), encoding="utf-8")
+    markdown.write_text(model_card_markdown(card), encoding="utf-8")
+    page.write_text(model_card_html(card), encoding="utf-8")
     emit(
         {"markdown": markdown, "html": page},
         as_json,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,10 @@ from rich.markup import escape
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import significant
+
+if TYPE_CHECKING:
+    from pathtolive.monitoring.report import MonitorReport
 
 __all__ = ["monitor"]
 
@@ -52,57 +56,47 @@ def monitor(
         record_alerts=alerts,
     )
     if report is not None:
-        from pathtolive.monitoring.report import render_html
+        from pathtolive.ui import monitoring_report_html
 
-        report.write_text(render_html(outcome.report), encoding="utf-8")
+        report.write_text(monitoring_report_html(outcome.report), encoding="utf-8")
         err_console.print(f"report written to {escape(str(report))}")
-    emit(outcome.report, as_json, lambda: _render(outcome.report))
+    emit(outcome.report.to_dict(), as_json, lambda: _render(outcome.report))
 
 
-def _render(report: dict[str, Any]) -> None:
-    window = report["window"]
+def _render(report: MonitorReport) -> None:
+    window = report.window
     console.print(
-        f"[bold]{escape(report['model'])}@{report['version']}[/] · {window['rows']} rows "
-        f"({escape(window['description'] or 'all')}) · reference {escape(report['reference'])}"
+        f"[bold]{escape(report.model)}@{report.version}[/] · {window.rows} rows "
+        f"({escape(window.description or 'all')}) · reference {escape(report.reference)}"
     )
-    drift = report.get("drift")
+    drift = report.drift
     if drift is None:
         console.print("no live traffic in the window: nothing to compare")
     else:
-        drifted = drift["drifted"]
+        drifted = drift.drifted
         console.print(
-            f"drift: {len(drifted)} of {len(drift['features'])} features"
+            f"drift: {len(drifted)} of {len(drift.features)} features"
             + (f": {escape(', '.join(drifted))}" if drifted else "")
         )
         rows = [
             [
-                str(feature["rank"]),
-                escape(feature["feature"]),
-                feature["kind"],
-                *[_figure(feature["figures"].get(name)) for name in _SHOWN_FIGURES],
-                "[red]drifted[/]" if feature["drifted"] else "ok",
+                str(feature.rank),
+                escape(feature.feature),
+                feature.kind,
+                *[significant(feature.figures.get(name), 3) for name in _SHOWN_FIGURES],
+                "[red]drifted[/]" if feature.drifted else "ok",
             ]
-            for feature in drift["features"]
+            for feature in drift.features
         ]
         console.print(table(None, ["#", "feature", "kind", *_SHOWN_FIGURES, "verdict"], rows))
-    prediction = report.get("prediction_drift")
+    prediction = report.prediction_drift
     if prediction is not None:
-        verdict = "drifted" if prediction["drifted"] else "stable"
-        reasons = "; ".join(prediction["reasons"]) or "no threshold crossed"
+        verdict = "drifted" if prediction.drift.drifted else "stable"
+        reasons = "; ".join(prediction.drift.reasons) or "no threshold crossed"
         console.print(f"predictions: {verdict} ({escape(reasons)})")
-    decay = report.get("decay")
-    if decay is not None:
-        console.print(f"decay: {escape(decay['reason'])}")
-    alerts = report.get("alerts") or []
-    for alert in alerts:
-        console.print(
-            f"[red]alert {alert['alert_id']}[/] ({alert['kind']}): {escape(alert['message'])}"
-        )
-    if not alerts:
+    if report.decay is not None:
+        console.print(f"decay: {escape(report.decay.reason)}")
+    for alert in report.alerts:
+        console.print(f"[red]alert {alert.alert_id}[/] ({alert.kind}): {escape(alert.message)}")
+    if not report.alerts:
         console.print("no open alerts")
-
-
-def _figure(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{value:.3g}"

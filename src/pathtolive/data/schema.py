@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from pathtolive.data.formats import column_kind
 from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.format import exact
 
 if TYPE_CHECKING:
     from pathtolive.data.profile import ColumnProfile, Profile
@@ -468,13 +469,9 @@ def _column_changes(old: ColumnSchema, new: ColumnSchema) -> list[Change]:
 
 
 def _range(column: ColumnSchema) -> str:
-    low = "-∞" if column.minimum is None else _number(column.minimum)
-    high = "∞" if column.maximum is None else _number(column.maximum)
+    low = "-∞" if column.minimum is None else exact(column.minimum)
+    high = "∞" if column.maximum is None else exact(column.maximum)
     return f"[{low}, {high}]"
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _listing(values: Sequence[str], limit: int = 5) -> str:

@@ -43,6 +43,7 @@ from pathtolive.data.formats import (
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.data.schema import ColumnSchema, ColumnType, Schema
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import exact
 
 if TYPE_CHECKING:
     import pandera.pandas as pandera
@@ -482,10 +483,10 @@ class _Validator:
             return f"column {quoted}: {nulls} but the column is not nullable{rows}"
         schema_column = self.schema.column(column)
         if kind == "below_minimum":
-            bound = _number(schema_column.minimum)
+            bound = exact(schema_column.minimum)
             return f"column {quoted}: {values} below the minimum {bound}{example_text}"
         if kind == "above_maximum":
-            bound = _number(schema_column.maximum)
+            bound = exact(schema_column.maximum)
             return f"column {quoted}: {values} above the maximum {bound}{example_text}"
         if kind == "unseen_category":
             return f"column {quoted}: {values} not among the allowed categories{example_text}"
@@ -580,10 +581,5 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, float | np.floating):
-        number = float(value)
-        return str(int(number)) if number.is_integer() else repr(number)
+        return exact(float(value))
     return str(value)
-
-
-def _number(value: float | None) -> str:
-    return "none" if value is None else _show(value)

@@ -48,8 +48,9 @@ from pathtolive.data import Schema
 from pathtolive.demo import garage
 from pathtolive.demo.live import Answer, Client, ServerProcess, TrafficStream, score_each
 from pathtolive.errors import ConflictError, ContractViolationError, VerificationFailedError
-from pathtolive.gates._format import number, signed
+from pathtolive.format import number, signed
 from pathtolive.lineage import render_tree
+from pathtolive.monitoring.report import MonitorReport
 from pathtolive.service import audit as audit_service
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import gates as gate_service
@@ -64,6 +65,7 @@ from pathtolive.service.monitor import MonitorOutcome, monitor
 from pathtolive.service.predictions import record_feedback_many
 from pathtolive.service.release import ControllerEvent
 from pathtolive.service.workspace import init_workspace, open_workspace
+from pathtolive.ui import model_card_html, model_card_markdown, monitoring_report_html
 
 __all__ = ["FAST", "FULL", "DemoOptions", "Scale", "run_demo"]
 
@@ -428,9 +430,9 @@ class _Story:
             outcome = self._monitor(watcher, since, len(answers), version=None)
         report = outcome.report
         self._drift_lines(report)
-        decay = report.get("decay") or {}
-        if decay:
-            self.say(f"Decay: {escape(decay['reason'])}.")
+        decay = report.decay
+        if decay is not None:
+            self.say(f"Decay: {escape(decay.reason)}.")
         self.say(
             f"{len(outcome.opened)} alerts opened (audited): "
             + "; ".join(escape(alert.key) for alert in outcome.opened)
@@ -438,12 +440,13 @@ class _Story:
         )
         path = self._write_report(report, f"{MODEL}-v1-drift.html")
         self.reports["drift_report"] = str(path)
+        prediction = report.prediction_drift
         self.summary["drift"] = {
-            "drifted": (report.get("drift") or {}).get("drifted", []),
+            "drifted": list(report.drift.drifted) if report.drift is not None else [],
             "alerts_opened": [alert.key for alert in outcome.opened],
-            "prediction_psi": (report.get("prediction_drift") or {}).get("figures", {}).get("psi"),
-            "decayed": bool(decay.get("decayed")),
-            "labelled_metric": decay.get("latest"),
+            "prediction_psi": prediction.drift.figures.get("psi") if prediction else None,
+            "decayed": decay is not None and decay.decayed,
+            "labelled_metric": decay.latest if decay is not None else None,
             "report": str(path),
         }
 
@@ -610,17 +613,18 @@ class _Story:
                 version=version,
             )
         report = outcome.report
-        drift = report.get("drift") or {}
-        drifted = drift.get("drifted", [])
-        prediction = report.get("prediction_drift") or {}
-        decay = report.get("decay") or {}
+        drifted = list(report.drift.drifted) if report.drift is not None else []
+        compared = len(report.drift.features) if report.drift is not None else 0
+        prediction = report.prediction_drift.drift if report.prediction_drift else None
+        decay = report.decay
+        reason = decay.reason if decay is not None else "no decay figure"
         self.say(
-            f"Monitoring {self.candidate} since the swap ({report['window']['rows']} rows) "
-            f"against its own reference {report['reference']}: {len(drifted)} of "
-            f"{len(drift.get('features', []))} features drift"
+            f"Monitoring {self.candidate} since the swap ({report.window.rows} rows) "
+            f"against its own reference {report.reference}: {len(drifted)} of "
+            f"{compared} features drift"
             + (f" ({', '.join(drifted)})" if drifted else "")
-            + f"; predictions {'drifted' if prediction.get('drifted') else 'stable'}; "
-            f"{escape(str(decay.get('reason', 'no decay figure')))}."
+            + f"; predictions {'drifted' if prediction and prediction.drifted else 'stable'}; "
+            f"{escape(reason)}."
         )
         if outcome.alerts:
             still = "; ".join(escape(alert.message) for alert in outcome.alerts)
@@ -646,8 +650,8 @@ class _Story:
         folder = self.root / "reports"
         stem = folder / self.candidate.replace("@", "-v")
         markdown, page = stem.with_suffix(".md"), stem.with_suffix(".html")
-        markdown.write_text(card.markdown(), encoding="utf-8")
-        page.write_text(card.html(), encoding="utf-8")
+        markdown.write_text(model_card_markdown(card), encoding="utf-8")
+        page.write_text(model_card_html(card), encoding="utf-8")
         self.reports["model_card"] = str(page)
         self.reports["model_card_markdown"] = str(markdown)
         self.say(
@@ -666,8 +670,8 @@ class _Story:
         )
         self.summary["proof"] = {
             "drifted": drifted,
-            "prediction_psi": prediction.get("figures", {}).get("psi"),
-            "labelled_metric": decay.get("latest"),
+            "prediction_psi": prediction.figures.get("psi") if prediction else None,
+            "labelled_metric": decay.latest if decay is not None else None,
             "alerts_cleared": len(outcome.cleared),
             "alerts_open": [alert.key for alert in outcome.alerts],
             "audit_events": chain.checked,
@@ -805,51 +809,46 @@ class _Story:
             seen = monitor(
                 ctx, MODEL, window=now - since, version=version, now=now, record_alerts=False
             )
-            if seen.report["window"]["rows"] >= rows:
+            if seen.report.window.rows >= rows:
                 break
             if time.monotonic() > deadline:
                 raise VerificationFailedError(
-                    f"the prediction log holds {seen.report['window']['rows']} of {rows} rows "
-                    "after 60 s"
+                    f"the prediction log holds {seen.report.window.rows} of {rows} rows after 60 s"
                 )
             time.sleep(0.3)
         return monitor(ctx, MODEL, window=now - since, version=version, now=now)
 
-    def _drift_lines(self, report: Mapping[str, Any]) -> None:
-        drift = report.get("drift") or {}
-        features = drift.get("features", [])
-        drifted = [f for f in features if f.get("drifted")]
+    def _drift_lines(self, report: MonitorReport) -> None:
+        features = report.drift.features if report.drift is not None else ()
+        drifted = [f for f in features if f.drifted]
         self.say(
-            f"Monitoring compares {report['window']['rows']} live rows with the profile "
-            f"stored with {report['reference']} (never rereading the data): "
+            f"Monitoring compares {report.window.rows} live rows with the profile "
+            f"stored with {report.reference} (never rereading the data): "
             f"[bold]{len(drifted)} of {len(features)} features drift[/]."
         )
         rows = []
-        for feature in sorted(features, key=lambda f: f.get("rank", 0))[:6]:
-            figures = feature.get("figures", {})
-            unseen = figures.get("unseen_share")
+        for feature in sorted(features, key=lambda f: f.rank)[:6]:
+            unseen = feature.figures.get("unseen_share")
             rows.append(
                 [
-                    feature["feature"],
-                    number(figures.get("psi")),
+                    feature.feature,
+                    number(feature.figures.get("psi")),
                     "" if unseen is None else f"{unseen:.0%}",
-                    "drifted" if feature.get("drifted") else "ok",
+                    "drifted" if feature.drifted else "ok",
                 ]
             )
         self.console.print(_table(["feature", "PSI", "unseen", "verdict"], rows))
-        prediction = report.get("prediction_drift")
+        prediction = report.prediction_drift
         if prediction is not None:
-            verdict = "drifted" if prediction.get("drifted") else "stable"
+            verdict = "drifted" if prediction.drift.drifted else "stable"
             self.say(
                 f"Predictions {verdict} against the model's first {MIN_ROWS} "
-                f"answers (PSI {number(prediction.get('figures', {}).get('psi'))})."
+                f"answers (PSI {number(prediction.drift.figures.get('psi'))})."
             )
 
-    def _write_report(self, report: Mapping[str, Any], name: str) -> Path:
-        from pathtolive.monitoring.report import render_html
-
+    def _write_report(self, report: MonitorReport, name: str) -> Path:
         path = self.root / "reports" / name
-        path.write_text(render_html(report), encoding="utf-8")
+        path.write_text(monitoring_report_html(report), encoding="utf-8")
         return path
 
     def _gates(self, results: Sequence[Mapping[str, Any]], highlight: str | None) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pathtolive.gates._format import number, signed
+from pathtolive.format import number, signed
 from pathtolive.gates.base import Gate, GateContext, GateResult, Role
 from pathtolive.gates.bootstrap import Comparison
 

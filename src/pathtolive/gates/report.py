@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pathtolive.errors import InvalidInputError
-from pathtolive.gates._format import number
+from pathtolive.format import number
 from pathtolive.gates.base import GateResult
 
 __all__ = ["REPORT_COLUMNS", "GateReport"]

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from pathtolive.gates._format import number
+from pathtolive.format import number
 from pathtolive.gates.base import Gate, GateContext, GateResult
 from pathtolive.gates.predictions import Predictions
 

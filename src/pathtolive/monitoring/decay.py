@@ -42,7 +42,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -51,7 +51,7 @@ import pandas as pd
 
 from pathtolive.entities import Feedback
 from pathtolive.errors import InvalidInputError
-from pathtolive.gates._format import number
+from pathtolive.format import number, utc, when
 from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, get_metric
 
 __all__ = [
@@ -693,16 +693,10 @@ def _window_groups(
             start = (_EPOCH + int(ids[positions[0]]) * pd.Timedelta(window)).to_pydatetime()
             end = start + window
         else:
-            start = _utc(at.iloc[int(positions[0])])
-            end = _utc(at.iloc[int(positions[-1])])
+            start = utc(pd.Timestamp(at.iloc[int(positions[0])]).to_pydatetime())
+            end = utc(pd.Timestamp(at.iloc[int(positions[-1])]).to_pydatetime())
         groups.append((start, end, positions))
     return groups
-
-
-def _utc(value: Any) -> datetime:
-    stamp = pd.Timestamp(value)
-    stamp = stamp.tz_localize(UTC) if stamp.tzinfo is None else stamp.tz_convert(UTC)
-    return stamp.to_pydatetime()
 
 
 def _measure(
@@ -780,7 +774,7 @@ def _verdict(
     window = windows[judged]
     value = window.value
     assert value is not None
-    where = "" if judged == len(windows) - 1 else f" in the window from {_when(window.start)}"
+    where = "" if judged == len(windows) - 1 else f" in the window from {when(window.start)}"
     measured = f"{name} {number(value)} on {window.labelled} labelled rows{where}"
     if reference is None:
         return result(f"{measured}; no gate-time figure to compare it with", judged=judged)
@@ -812,7 +806,3 @@ def _ignored_note(ignored: int) -> str:
         return ""
     rows = "label was" if ignored == 1 else "labels were"
     return f" ({ignored} {rows} left out: not among the model's classes, or not a number)"
-
-
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -1,92 +1,74 @@
-"""Model cards, generated from the registry: Markdown and one self-contained HTML file.
+"""Model cards, generated from the registry.
 
 A card says what the model is for and where it falls short (``[models.NAME.card]``
 ``intended_use`` and ``limitations``, or the version's description), what it was trained
 on (dataset versions with their contract and profile), how it scored, how it fared at its
 gates against the baseline and the live champion (with the slice table), who approved or
 overrode its promotion, and its lineage.
+
+This module gathers that into a :class:`ModelCard`: typed sections of paragraphs,
+tables and code blocks, every cell already text. The faces render it
+(:mod:`pathtolive.ui.card`: Markdown and one self-contained HTML file).
 """
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 from typing import Any
 
 from pathtolive.auth import Permission
 from pathtolive.data import Profile, Schema
+from pathtolive.format import significant
 from pathtolive.lineage import render_tree
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
 
-__all__ = ["ModelCard", "model_card"]
+__all__ = ["Block", "CardSection", "CardTable", "CodeBlock", "ModelCard", "model_card"]
 
-Block = str | tuple[list[str], list[list[str]]]  # a paragraph, or (headers, rows)
+
+@dataclass(frozen=True)
+class CardTable:
+    """A table of text cells under ``headers``."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """Preformatted lines (the lineage tree), shown as they are."""
+
+    lines: tuple[str, ...]
+
+
+Block = str | CardTable | CodeBlock
+"""A paragraph, a table or a code block."""
+
+
+@dataclass(frozen=True)
+class CardSection:
+    """A heading and its blocks, in order."""
+
+    heading: str
+    blocks: tuple[Block, ...]
 
 
 @dataclass(frozen=True)
 class ModelCard:
+    """The card of one model version: a title and its sections."""
+
     title: str
-    sections: tuple[tuple[str, tuple[Block, ...]], ...]
-
-    def markdown(self) -> str:
-        lines = [f"# {self.title}", ""]
-        for heading, blocks in self.sections:
-            lines += [f"## {heading}", ""]
-            for block in blocks:
-                if isinstance(block, str):
-                    lines += [block, ""]
-                else:
-                    headers, rows = block
-                    lines.append("| " + " | ".join(headers) + " |")
-                    lines.append("| " + " | ".join("---" for _ in headers) + " |")
-                    lines += ["| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows]
-                    lines.append("")
-        return "\n".join(lines)
-
-    def html(self) -> str:
-        body = [f"<h1>{html.escape(self.title)}</h1>"]
-        for heading, blocks in self.sections:
-            body.append(f"<h2>{html.escape(heading)}</h2>")
-            for block in blocks:
-                if isinstance(block, str):
-                    if "\n" in block:
-                        body.append(f"<pre>{html.escape(block.strip('`').strip())}</pre>")
-                    else:
-                        body.append(f"<p>{html.escape(block)}</p>")
-                else:
-                    headers, rows = block
-                    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-                    cells = "".join(
-                        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                        for row in rows
-                    )
-                    body.append(
-                        f"<table><thead><tr>{head}</tr></thead><tbody>{cells}</tbody></table>"
-                    )
-        return (
-            '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(self.title)}</title><style>{_CSS}</style></head>"
-            f"<body>{''.join(body)}</body></html>\n"
-        )
+    sections: tuple[CardSection, ...]
 
 
-_CSS = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;"
-    "color:#1b1b1b}table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid "
-    "#ccc;padding:.25rem .5rem;text-align:left;font-size:.9rem}th{background:#f3f3f3}"
-    "pre{background:#f6f6f6;padding:.75rem;overflow-x:auto;font-size:.85rem}"
-)
-
-
-def _md(cell: str) -> str:
-    return cell.replace("|", "\\|").replace("\n", " ")
-
-
-def _number(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else ("" if value is None else str(value))
+def _cell(value: Any) -> str:
+    """A table cell: a float to four significant digits, None as nothing, anything else
+    as its text."""
+    return (
+        significant(value, 4) if isinstance(value, float) else ("" if value is None else str(value))
+    )
 
 
 def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
@@ -100,9 +82,9 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
         history = session.alias_history(version.model)
     assert run is not None
     intended = card_settings.get("intended_use") or version.description or "not stated"
-    sections: list[tuple[str, tuple[Block, ...]]] = []
+    sections: list[CardSection] = []
     sections.append(
-        (
+        CardSection(
             "Intended use and limitations",
             (
                 f"Intended use: {intended}",
@@ -126,30 +108,33 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
             f"schema v{data.schema_version}, validation {data.validation_status}, from "
             f"{data.source})"
         )
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for column in schema.columns:
             stats = profile.column(column.name) if column.name in profile.names else None
             numeric = None if stats is None else stats.numeric
             rows.append(
-                [
+                (
                     column.name,
                     column.type,
                     ", ".join(column.tags),
                     "" if stats is None else f"{stats.nulls:,}",
-                    "" if numeric is None else _number(numeric.mean),
+                    "" if numeric is None else _cell(numeric.mean),
                     ""
                     if numeric is None
-                    else f"{_number(numeric.minimum)} … {_number(numeric.maximum)}",
-                ]
+                    else f"{_cell(numeric.minimum)} … {_cell(numeric.maximum)}",
+                )
             )
-        data_blocks.append((["column", "type", "tags", "nulls", "mean", "range"], rows))
-    sections.append(("Training data", tuple(data_blocks) or ("No recorded training data.",)))
+        data_blocks.append(
+            CardTable(("column", "type", "tags", "nulls", "mean", "range"), tuple(rows))
+        )
     sections.append(
-        (
+        CardSection("Training data", tuple(data_blocks) or ("No recorded training data.",))
+    )
+    metrics = tuple((name, _cell(value)) for name, value in sorted(version.metrics.items()))
+    sections.append(
+        CardSection(
             "Metrics",
-            ((["metric", "value"], [[k, _number(v)] for k, v in sorted(version.metrics.items())]),)
-            if version.metrics
-            else ("No metrics recorded.",),
+            (CardTable(("metric", "value"), metrics),) if metrics else ("No metrics recorded.",),
         )
     )
     gate_blocks: list[Block] = []
@@ -165,31 +150,30 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
             f"rows); live champion compared: {body.get('champion_version') or 'none'}."
         )
         gate_blocks.append(
-            (
-                ["gate", "verdict", "figure", "threshold", "detail"],
-                [
-                    [
+            CardTable(
+                ("gate", "verdict", "figure", "threshold", "detail"),
+                tuple(
+                    (
                         r["gate"],
                         r["verdict"],
-                        _number(r.get("figure")),
-                        _number(r.get("threshold")),
+                        _cell(r.get("figure")),
+                        _cell(r.get("threshold")),
                         r["detail"],
-                    ]
+                    )
                     for r in body.get("results", [])
-                ],
+                ),
             )
         )
         for result in body.get("results", []):
             table = result.get("data", {}).get("slices")
             if result["gate"] == "slices" and isinstance(table, list) and table:
-                headers = [str(key) for key in table[0]]
-                gate_blocks.append(
-                    (headers, [[_number(row.get(h)) for h in headers] for row in table])
-                )
-    sections.append(("Gates: baseline, champion, slices", tuple(gate_blocks)))
+                headers = tuple(str(key) for key in table[0])
+                cells = tuple(tuple(_cell(row.get(h)) for h in headers) for row in table)
+                gate_blocks.append(CardTable(headers, cells))
+    sections.append(CardSection("Gates: baseline, champion, slices", tuple(gate_blocks)))
     mine = [p for p in promotions if p.version == version.version]
-    promotion_rows = [
-        [
+    promotion_rows = tuple(
+        (
             str(p.promotion_id),
             p.alias,
             p.policy,
@@ -197,37 +181,37 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
             p.requested_by,
             ", ".join(f"{a.approver} {a.decision}" for a in p.approvals),
             p.override_reason or "",
-        ]
+        )
         for p in mine
-    ]
-    moves = [
-        [
+    )
+    moves = tuple(
+        (
             h.at.isoformat(timespec="seconds"),
             h.alias,
-            _number(h.from_version),
-            _number(h.to_version),
+            _cell(h.from_version),
+            _cell(h.to_version),
             h.actor,
             h.reason,
-        ]
+        )
         for h in history
         if version.version in (h.from_version, h.to_version)
-    ]
+    )
     sections.append(
-        (
+        CardSection(
             "Approvals and overrides",
             (
-                (
-                    ["#", "alias", "policy", "status", "asked by", "approvals", "override"],
+                CardTable(
+                    ("#", "alias", "policy", "status", "asked by", "approvals", "override"),
                     promotion_rows,
                 )
                 if promotion_rows
                 else "No promotion requested.",
-                (["when", "alias", "from", "to", "by", "reason"], moves)
+                CardTable(("when", "alias", "from", "to", "by", "reason"), moves)
                 if moves
                 else "No alias moves.",
             ),
         )
     )
     tree = render_tree(lineage_service.model_lineage(ctx, version.ref))
-    sections.append(("Lineage", ("```\n" + "\n".join(tree) + "\n```",)))
+    sections.append(CardSection("Lineage", (CodeBlock(tuple(tree)),)))
     return ModelCard(f"Model card: {version.ref}", tuple(sections))

@@ -35,10 +35,12 @@ from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.format import duration
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
 from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
+from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
@@ -53,10 +55,10 @@ _LOG_COLUMNS = ("request_id", "row", "at", "role", "prediction", "label", "outpu
 
 @dataclass(frozen=True)
 class MonitorOutcome:
-    """The report (plain JSON: what ``--json`` prints and the HTML report shows) and the
-    alerts this call opened and cleared."""
+    """The report (its ``to_dict()`` is what ``--json`` prints) and the alerts this call
+    opened and cleared."""
 
-    report: dict[str, Any]
+    report: MonitorReport
     opened: list[Alert] = field(default_factory=list)
     cleared: list[Alert] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
@@ -120,24 +122,7 @@ def monitor(
     if last is not None:
         description = f"last {last} requests"
     else:
-        description = f"last {_span(now - since)}" if since is not None else ""
-    report: dict[str, Any] = {
-        "model": model,
-        "version": served.version,
-        "generated_at": now.isoformat(),
-        "window": {
-            "start": start.isoformat() if start is not None else None,
-            "end": (last_at if last is not None and last_at is not None else now).isoformat(),
-            "rows": rows,
-            "description": description,
-        },
-        "trained_on": list(_trained_on(ctx, served)),
-        "reference": reference_ref,
-        "drift": drift_result.to_dict() if drift_result is not None else None,
-        "prediction_drift": prediction_drift,
-        "decay": decay_result.to_dict() if decay_result is not None else None,
-        "alerts": [],
-    }
+        description = f"last {duration(now - since)}" if since is not None else ""
     opened: list[Alert] = []
     cleared: list[Alert] = []
     if record_alerts:
@@ -146,7 +131,23 @@ def monitor(
         )
     with ctx.metadata.read() as session:
         current = session.list_alerts(model, status="open")
-    report["alerts"] = [_alert_dict(alert) for alert in current]
+    report = MonitorReport(
+        model=model,
+        version=served.version,
+        generated_at=now,
+        window=MonitorWindow(
+            start=start,
+            end=last_at if last is not None and last_at is not None else now,
+            rows=rows,
+            description=description,
+        ),
+        trained_on=_trained_on(ctx, served),
+        reference=reference_ref,
+        drift=drift_result,
+        prediction_drift=prediction_drift,
+        decay=decay_result,
+        alerts=tuple(current),
+    )
     return MonitorOutcome(report, opened, cleared, current)
 
 
@@ -259,7 +260,7 @@ def _prediction_drift(
     log: pd.DataFrame,
     thresholds: DriftThresholds,
     min_rows: int,
-) -> dict[str, Any] | None:
+) -> PredictionDrift | None:
     """The window's outputs against the version's first ``min_rows`` logged outputs."""
     current = pd.to_numeric(log["prediction"], errors="coerce").dropna()
     if current.empty:
@@ -287,9 +288,7 @@ def _prediction_drift(
         thresholds,
         min_rows=min_rows,
     )
-    feature = result.to_dict()["features"][0]
-    feature["reference_description"] = f"the first {len(baseline)} outputs of {served.ref}"
-    return dict(feature)
+    return PredictionDrift(result.features[0], f"the first {len(baseline)} outputs of {served.ref}")
 
 
 def _decay(
@@ -360,7 +359,7 @@ def _record_alerts(
     served: ModelVersion,
     config: MonitoringConfig,
     drift_result: DriftResult | None,
-    prediction_drift: dict[str, Any] | None,
+    prediction_drift: PredictionDrift | None,
     decay_result: DecayResult | None,
     rows: int,
     now: datetime,
@@ -376,14 +375,16 @@ def _record_alerts(
                 raised.append(("drift", f"drift:{feature.feature}", message, details))
     if prediction_drift is not None and rows >= config.min_rows:
         judged_kinds.append("prediction_drift")
-        if prediction_drift.get("drifted"):
-            message = "prediction drift: " + "; ".join(prediction_drift.get("reasons", []))
+        if prediction_drift.drift.drifted:
+            message = "prediction drift: " + "; ".join(prediction_drift.drift.reasons)
+            # The figures as the report's JSON has them: what is not finite becomes null.
+            figures = prediction_drift.to_dict()["figures"]
             raised.append(
                 (
                     "prediction_drift",
                     "prediction_drift:output",
                     message,
-                    {"version": served.version, "figures": prediction_drift.get("figures", {})},
+                    {"version": served.version, "figures": figures},
                 )
             )
     if decay_result is not None and decay_result.latest is not None:
@@ -450,27 +451,5 @@ def _send(ctx: ServiceContext, url: str, alerts: list[Alert]) -> None:
 
     sender = WebhookSender(url, secret.encode(), on_result=delivered)
     for alert in alerts:
-        sender.send(alert.alert_id, {"alert": _alert_dict(alert), "source": "pathtolive"})
+        sender.send(alert.alert_id, {"alert": alert_dict(alert), "source": "pathtolive"})
     sender.close(timeout=30)
-
-
-def _alert_dict(alert: Alert) -> dict[str, Any]:
-    return {
-        "alert_id": alert.alert_id,
-        "model": alert.model,
-        "kind": alert.kind,
-        "key": alert.key,
-        "status": alert.status,
-        "message": alert.message,
-        "details": alert.details,
-        "opened_at": alert.opened_at.isoformat(),
-        "cleared_at": alert.cleared_at.isoformat() if alert.cleared_at else None,
-    }
-
-
-def _span(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -1,483 +1,99 @@
-"""The HTML monitoring report: self-contained, well-formed, escaped, complete; and, where
-a headless browser is installed, rendered by it with the network cut off."""
+"""The typed monitoring report: its JSON is its parts' own JSON, put together in the
+order ``pathtolive monitor --json`` prints."""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
-import re
-import shutil
-import subprocess
-import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
-from itertools import pairwise
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
-from pathtolive import env
-from pathtolive.errors import InvalidInputError
-from pathtolive.monitoring.decay import decay
-from pathtolive.monitoring.report import MAX_BARS, render_html
+from pathtolive.entities import Alert
+from pathtolive.monitoring.drift import drift_from_scratch
+from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
 
-EVIL = "<script>alert(1)</script>"
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
-VOID = {"meta", "br", "hr", "img", "input", "link", "area", "base", "col", "source", "wbr"}
 
 
-def _histogram(rng: np.random.Generator, labels: list[str], shift: float) -> dict[str, Any]:
-    reference = rng.dirichlet(np.full(len(labels), 5.0))
-    current = np.clip(reference + rng.normal(0, shift, len(labels)), 0, None)
-    current = current / current.sum()
-    edges = None
-    return {
-        "reference": {"labels": labels, "edges": edges, "shares": reference.round(4).tolist()},
-        "current": {"labels": labels, "edges": edges, "shares": current.round(4).tolist()},
-    }
-
-
-def _numeric(rng: np.random.Generator, shift: float) -> dict[str, Any]:
-    edges = np.linspace(0, 100, 11).tolist()
-    labels = [f"{a:g} to {b:g}" for a, b in pairwise(edges)]
-    sides = _histogram(rng, labels, shift)
-    sides["reference"]["edges"] = edges
-    sides["current"]["edges"] = edges
-    return sides
-
-
-def _feature(
-    rng: np.random.Generator, name: str, rank: int, *, drifted: bool, kind: str = "numeric"
-) -> dict[str, Any]:
-    psi = float(rng.uniform(0.25, 0.6) if drifted else rng.uniform(0.0, 0.08))
-    if kind == "numeric":
-        sides = _numeric(rng, 0.05 if drifted else 0.005)
-        figures = {"psi": psi, "ks_pvalue": 1e-6 if drifted else 0.4, "wasserstein": psi * 3}
-    else:
-        sides = _histogram(rng, ["NW", "NE", "SW", "SE", "Midlands"], 0.08 if drifted else 0.01)
-        figures = {"psi": psi, "chi2_pvalue": 1e-9 if drifted else 0.6, "jensen_shannon": psi / 4}
-    return {
-        "feature": name,
-        "kind": kind,
-        "figures": figures,
-        "drifted": drifted,
-        "reasons": [f"psi {psi:.2f} over 0.2"] if drifted else [],
-        "score": psi,
-        "rank": rank,
-        "current_rows": 4812,
-        **sides,
-    }
-
-
-def _decay_dict() -> dict[str, Any]:
-    """A real decay result: a classifier whose labels drift away over 12 hourly windows,
-    with labels missing from the newest window."""
-    rng = np.random.default_rng(5)
-    n = 1200
-    at = [NOW - timedelta(hours=12) + timedelta(minutes=0.6 * i) for i in range(n)]
-    p = rng.beta(2, 2, n)
-    truth = (rng.random(n) < p).astype(int)
-    flip = rng.random(n) < np.linspace(0, 0.4, n)
-    labels = np.where(flip, 1 - truth, truth)
-    log = pd.DataFrame(
-        {
-            "request_id": [f"r{i}" for i in range(n)],
-            "row": 0,
-            "at": pd.to_datetime(at, utc=True),
-            "role": "live",
-            "prediction": p,
-        }
+def _alert(cleared: datetime | None) -> Alert:
+    return Alert(
+        alert_id=3,
+        model="risk",
+        kind="drift",
+        key="drift:age",
+        status="cleared" if cleared else "open",
+        message="drift in age: psi 0.4 > 0.2",
+        details={"version": 2, "rows": 300},
+        opened_at=NOW - timedelta(hours=1),
+        last_seen_at=NOW,
+        cleared_at=cleared,
+        delivered_at=None,
+        delivery_attempts=0,
     )
-    keep = [i for i in range(n) if i < 1100]
-    feedback = pd.DataFrame(
-        {"request_id": [f"r{i}" for i in keep], "label": [int(labels[i]) for i in keep]}
+
+
+def test_the_json_is_the_parts_json_in_the_printed_order() -> None:
+    rng = np.random.default_rng(1)
+    reference = pd.DataFrame({"age": rng.normal(40, 5, 500), "prediction": rng.random(500)})
+    current = pd.DataFrame({"age": rng.normal(50, 5, 300), "prediction": rng.random(300)})
+    inputs = drift_from_scratch(reference[["age"]], current[["age"]], min_rows=30)
+    outputs = drift_from_scratch(reference[["prediction"]], current[["prediction"]])
+    prediction = PredictionDrift(outputs.features[0], "the first 500 outputs of risk@2")
+    report = MonitorReport(
+        model="risk",
+        version=2,
+        generated_at=NOW,
+        window=MonitorWindow(NOW - timedelta(hours=24), NOW, 300, "last 1d"),
+        trained_on=("loans@3", "regions@1"),
+        reference="loans@3",
+        drift=inputs,
+        prediction_drift=prediction,
+        alerts=(_alert(None),),
     )
-    result = decay(
-        log, feedback, metric="accuracy", output_kind="probability", classes=(0, 1),
-        reference=0.74, drop=0.05, window=timedelta(hours=1), min_labelled=50,
-    )  # fmt: skip
-    return result.to_dict()
 
+    data = report.to_dict()
 
-@pytest.fixture
-def report() -> dict[str, Any]:
-    """A realistic report: 25 features (3 drifted, one with a hostile name), prediction
-    drift, decay over 12 windows and alerts, as plain JSON."""
-    rng = np.random.default_rng(0)
-    names = [f"feature_{i:02d}" for i in range(22)] + ["mileage", "age", "region"]
-    names[7] = EVIL
-    drifted = {"mileage": 1, "age": 2, "region": 3}
-    features = []
-    rank = 4
-    for name in names:
-        kind = "categorical" if name == "region" or name.endswith("3") else "numeric"
-        if name in drifted:
-            features.append(_feature(rng, name, drifted[name], drifted=True, kind=kind))
-        else:
-            features.append(_feature(rng, name, rank, drifted=False, kind=kind))
-            rank += 1
-    rng.shuffle(features)  # the renderer sorts by rank
-    prediction = _feature(rng, "prediction", 1, drifted=False)
-    data = {
-        "model": "risk-model",
-        "version": 3,
-        "generated_at": NOW.isoformat(),
-        "window": {
-            "start": (NOW - timedelta(hours=24)).isoformat(),
-            "end": NOW.isoformat(),
-            "rows": 4812,
-            "description": "last 24h",
-        },
-        "trained_on": ["loans@3"],
-        "reference": "loans@3",
-        "drift": {
-            "reference_rows": 20000,
-            "current_rows": 4812,
-            "features": features,
-            "drifted": ["mileage", "age", "region"],
-        },
-        "prediction_drift": prediction,
-        "decay": _decay_dict(),
-        "alerts": [
-            {
-                "alert_id": 7,
-                "kind": "drift",
-                "key": "risk-model:drift",
-                "status": "open",
-                "message": "3 of 25 features drifted: mileage, age, region",
-                "opened_at": (NOW - timedelta(hours=2)).isoformat(),
-                "cleared_at": None,
-            },
-            {
-                "alert_id": 5,
-                "kind": "decay",
-                "key": "risk-model:decay",
-                "status": "cleared",
-                "message": f"accuracy fell & rose again {EVIL}",
-                "opened_at": (NOW - timedelta(days=3)).isoformat(),
-                "cleared_at": (NOW - timedelta(days=2)).isoformat(),
-            },
-        ],
-    }
-    plain: dict[str, Any] = json.loads(json.dumps(data, allow_nan=False))
-    return plain
-
-
-class _Checker(HTMLParser):
-    """Fails on a closing tag that does not close the innermost open one; collects
-    attributes and text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.attributes: list[tuple[str, str | None]] = []
-        self.text: list[str] = []
-        self.tags: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes.extend(attrs)
-        if tag not in VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes.extend(attrs)
-
-    def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1:]} at {self.getpos()}")
-            return
-        self.stack.pop()
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-
-def _check(page: str) -> _Checker:
-    checker = _Checker()
-    checker.feed(page)
-    checker.close()
-    assert checker.errors == []
-    assert checker.stack == []
-    return checker
-
-
-def _svgs(page: str, kind: str) -> list[ET.Element]:
-    return [
-        ET.fromstring(fragment)
-        for fragment in re.findall(rf'<svg class="chart {kind}".*?</svg>', page, flags=re.S)
-    ]
-
-
-def test_the_page_is_well_formed_and_self_contained(report: dict[str, Any]) -> None:
-    page = render_html(report)
-    checker = _check(page)
-
-    assert page.startswith("<!DOCTYPE html>")
-    lowered = page.lower()
-    for forbidden in ("http://", "https://", "src=", "@import", "url(", "<script", "<link"):
-        assert forbidden not in lowered
-    assert {"script", "iframe", "img", "object", "embed", "link"}.isdisjoint(checker.tags)
-    # No attribute points anywhere but inside the page.
-    for name, value in checker.attributes:
-        assert not name.startswith("on")
-        if name in ("href", "xlink:href", "action"):
-            assert value is not None
-            assert value.startswith("#")
-
-
-def test_one_histogram_per_feature_and_the_metric_chart(report: dict[str, Any]) -> None:
-    page = render_html(report)
-    histograms = _svgs(page, "hist")
-    (metric_chart,) = _svgs(page, "metric")
-
-    assert len(histograms) == 25 + 1  # every feature, and the predictions
-    for svg in histograms:
-        ref = [r for r in svg.iter("rect") if r.get("class") == "ref"]
-        live = [r for r in svg.iter("rect") if r.get("class") == "live"]
-        assert len(ref) == len(live) > 0
-        assert all(float(r.get("height", "-1")) >= 0 for r in ref + live)
-        assert all(title.text for title in svg.iter("title"))
-    circles = [c for c in metric_chart.iter("circle") if "measured-dot" in (c.get("class") or "")]
-    estimates = [c for c in metric_chart.iter("circle") if c.get("class") == "estimated-dot"]
-    windows = report["decay"]["windows"]
-    assert len(circles) == sum(w["value"] is not None for w in windows)
-    assert len(estimates) == len(windows) == 12
-    classes = {line.get("class") for line in metric_chart.iter("line")}
-    assert {"reference", "threshold"} <= classes
-
-
-def test_the_summary_names_the_drifted_features_in_rank_order(report: dict[str, Any]) -> None:
-    page = render_html(report)
-    text = " ".join(_check(page).text)
-
-    assert "3 of 25 features drifted: mileage, age, region." in text
-    assert "risk-model" in text
-    assert "version 3" in text
-    assert "last 24h" in text
-    assert "2026-11-25 13:00 UTC → 2026-11-26 13:00 UTC" in text
-    assert "4,812 rows" in text
-    assert "loans@3" in text
-    assert report["decay"]["reason"] in text
-    assert report["decay"]["decayed"] is True
-    body = page.split("<tbody>", 2)[2]  # the drift table (the windows' table comes first)
-    order = re.findall(r'<a href="#feature-\d+">(.*?)</a>', body.split("</tbody>")[0])
-    assert order[:3] == ["mileage", "age", "region"]
-    assert len(order) == 25
-    assert page.count('<tr class="drifted">') == 3 + 1  # three features, one open alert
-
-
-def test_every_text_is_escaped(report: dict[str, Any]) -> None:
-    page = render_html(report)
-
-    assert EVIL not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "fell &amp; rose again" in page
-    text = "".join(_check(page).text)
-    assert EVIL in text  # shown to the reader as text
-    report["model"] = 'm" onload="x'
-    hostile = render_html(report)
-    assert 'onload="x' not in hostile
-    _check(hostile)
-
-
-def test_missing_sections_are_said_to_be_missing(report: dict[str, Any]) -> None:
-    report.update(drift=None, prediction_drift=None, decay=None, alerts=[])
-    page = render_html(report)
-    text = " ".join(_check(page).text)
-
-    assert "Drift was not computed." in text
-    assert "Decay was not computed." in text
-    assert "No alerts." in text
-    assert "<svg" not in page
-
-    minimal = render_html({"model": "m"})
-    _check(minimal)
-    assert "<h1>m</h1>" in minimal
-
-
-def test_decay_without_labels_shows_only_the_estimate(report: dict[str, Any]) -> None:
-    for window in report["decay"]["windows"]:
-        window.update(value=None, labelled=0)
-    report["decay"].update(
-        latest=None, judged=None, decayed=False, reason="no feedback labels yet; estimated"
-    )
-    page = render_html(report)
-    (chart,) = _svgs(page, "metric")
-
-    assert not [c for c in chart.iter("circle") if "measured-dot" in (c.get("class") or "")]
-    assert [p for p in chart.iter("polyline") if p.get("class") == "estimated"]
-    assert "no verdict" in page
-
-
-def test_an_empty_stream_draws_no_chart(report: dict[str, Any]) -> None:
-    report["decay"]["windows"] = []
-    page = render_html(report)
-    assert "No predictions in this window." in page
-    assert not _svgs(page, "metric")
-
-
-def test_many_categories_are_capped(report: dict[str, Any]) -> None:
-    labels = [f"garage {i}" for i in range(120)]
-    shares = np.full(120, 1 / 120).tolist()
-    feature = copy.deepcopy(report["drift"]["features"][0])
-    feature.update(
-        feature="garage",
-        kind="categorical",
-        rank=99,
-        reference={"labels": labels, "edges": None, "shares": shares},
-        current={"labels": [*labels[:60], "new garage"], "edges": None, "shares": shares[:61]},
-    )
-    report["drift"]["features"] = [feature]
-    (svg,) = [s for s in _svgs(render_html(report), "hist") if "garage" in s.get("aria-label", "")]
-    bars = [r for r in svg.iter("rect") if r.get("class") == "ref"]
-    assert len(bars) == MAX_BARS
-    titles = [t.text or "" for t in svg.iter("title")]
-    assert titles[-1].startswith("92 others:")
-
-
-def test_edges_alone_label_the_bins(report: dict[str, Any]) -> None:
-    feature = report["drift"]["features"][0]
-    for side in ("reference", "current"):
-        feature[side]["labels"] = []
-    (svg, *_) = _svgs(render_html(report), "hist")
-    assert (svg.find("g/title").text or "").startswith("0 to 10: reference")  # type: ignore[union-attr]
-
-
-def test_malformed_values_do_not_break_the_page(report: dict[str, Any]) -> None:
-    feature = report["drift"]["features"][0]
-    feature["figures"] = {"psi": None, "note": "n/a <b>", "flag": True}
-    feature["reference"]["shares"] = [None, "x", 0.5]
-    report["window"]["start"] = "yesterday"
-    report["alerts"].append("not an alert")
-    page = render_html(report)
-    _check(page)
-    assert "n/a &lt;b&gt;" in page
-    assert "yesterday" in page
-
-
-def test_not_a_report_is_refused() -> None:
-    with pytest.raises(InvalidInputError, match="mapping"):
-        render_html([])  # type: ignore[arg-type]
-    with pytest.raises(InvalidInputError, match="names no model"):
-        render_html({"version": 1})
-
-
-def test_the_same_data_renders_the_same_page(report: dict[str, Any]) -> None:
-    again = json.loads(json.dumps(report))
-    assert render_html(report) == render_html(again)
-
-
-# -- a real browser -----------------------------------------------------------------------
-
-_BROWSERS = (
-    "chromium",
-    "chromium-browser",
-    "google-chrome",
-    "google-chrome-stable",
-    "chrome",
-    "headless_shell",
-    "firefox",
-)
-
-
-def _browser() -> str | None:
-    explicit = os.environ.get(env.TEST_BROWSER)
-    if explicit:
-        return explicit
-    for name in _BROWSERS:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _offline(command: list[str]) -> list[str]:
-    """``command`` in a network namespace of its own (no network at all) when this
-    machine lets us make one; the browser flags below cut it off besides."""
-    unshare = shutil.which("unshare")
-    if unshare is not None:
-        probe = subprocess.run(
-            [unshare, "--net", "--map-root-user", "true"], capture_output=True, check=False
-        )
-        if probe.returncode == 0:
-            return [unshare, "--net", "--map-root-user", *command]
-    return command
-
-
-def test_a_headless_browser_renders_the_page_offline(
-    report: dict[str, Any], tmp_path: Path
-) -> None:
-    browser = _browser()
-    if browser is None:
-        pytest.skip(
-            "no headless browser on this machine (looked for "
-            f"{', '.join(_BROWSERS)} on PATH and {env.TEST_BROWSER})"
-        )
-    page = tmp_path / "report.html"
-    page.write_text(render_html(report), encoding="utf-8")
-    shot = tmp_path / "report.png"
-    if "firefox" in Path(browser).name:
-        command = [
-            browser, "--headless", "--no-remote", "--profile", str(tmp_path / "profile"),
-            "--window-size=1280,3000", "--screenshot", str(shot), page.as_uri(),
-        ]  # fmt: skip
-        (tmp_path / "profile").mkdir()
-        done = subprocess.run(_offline(command), capture_output=True, timeout=120, check=False)
-        assert shot.exists(), done.stderr.decode(errors="replace")[-2000:]
-        assert shot.stat().st_size > 20_000
-        return
-    common = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--disable-extensions", "--disable-background-networking", "--disable-sync",
-        "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--user-data-dir={tmp_path / 'profile'}",
+    assert list(data) == [
+        "model", "version", "generated_at", "window", "trained_on", "reference", "drift",
+        "prediction_drift", "decay", "alerts",
     ]  # fmt: skip
-    dumped = subprocess.run(
-        _offline([*common, "--dump-dom", page.as_uri()]),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    dom = dumped.stdout.decode("utf-8", errors="replace")
-    assert dumped.returncode == 0, dumped.stderr.decode(errors="replace")[-2000:]
-    # The browser parsed the whole page: every chart is in its DOM.
-    assert dom.count('<svg class="chart hist"') == 26
-    assert dom.count('<svg class="chart metric"') == 1
-    assert "3 of 25 features drifted" in dom
-    assert "<script>alert(1)</script>" not in dom
-    rendered = subprocess.run(
-        _offline([*common, "--window-size=1280,3000", f"--screenshot={shot}", page.as_uri()]),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert shot.exists(), rendered.stderr.decode(errors="replace")[-2000:]
-    blank = tmp_path / "blank.html"
-    blank.write_text("<!DOCTYPE html><html><body></body></html>", encoding="utf-8")
-    blank_shot = tmp_path / "blank.png"
-    subprocess.run(
-        _offline(
-            [*common, "--window-size=1280,3000", f"--screenshot={blank_shot}", blank.as_uri()]
-        ),
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    # Charts, tables and text make a far bigger image than an empty page.
-    assert shot.stat().st_size > 5 * max(blank_shot.stat().st_size, 1)
+    assert data["generated_at"] == NOW.isoformat()
+    assert data["window"] == {
+        "start": (NOW - timedelta(hours=24)).isoformat(),
+        "end": NOW.isoformat(),
+        "rows": 300,
+        "description": "last 1d",
+    }
+    assert data["trained_on"] == ["loans@3", "regions@1"]
+    assert data["drift"] == inputs.to_dict()
+    assert data["drift"]["drifted"] == ["age"]
+    assert data["prediction_drift"] == {
+        **outputs.features[0].to_dict(),
+        "reference_description": "the first 500 outputs of risk@2",
+    }
+    assert data["decay"] is None
+    assert data["alerts"] == [alert_dict(_alert(None))]
+    json.dumps(data, allow_nan=False)  # plain JSON types throughout
 
 
-def test_report_helpers_accept_the_decay_result_dict() -> None:
-    data = _decay_dict()
-    assert isinstance(data, Mapping)
-    page = render_html({"model": "m", "version": 1, "decay": data})
-    _check(page)
-    assert data["reason"].split(" is ")[0] in page
+def test_a_window_without_a_start_and_an_alert_without_a_clearing() -> None:
+    window = MonitorWindow(None, NOW, 0, "last 300 requests")
+    assert window.to_dict()["start"] is None
+    report = MonitorReport("risk", 1, NOW, window, (), "loans@1")
+    assert report.to_dict()["drift"] is None
+    assert report.to_dict()["alerts"] == []
+    assert alert_dict(_alert(None))["cleared_at"] is None
+    cleared = alert_dict(_alert(NOW))
+    assert cleared["cleared_at"] == NOW.isoformat()
+    assert cleared == {
+        "alert_id": 3,
+        "model": "risk",
+        "kind": "drift",
+        "key": "drift:age",
+        "status": "cleared",
+        "message": "drift in age: psi 0.4 > 0.2",
+        "details": {"version": 2, "rows": 300},
+        "opened_at": (NOW - timedelta(hours=1)).isoformat(),
+        "cleared_at": NOW.isoformat(),
+    }

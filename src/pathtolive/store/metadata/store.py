@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
 from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
 from pathtolive.store.metadata import tables as t
+from pathtolive.store.metadata._rows import utc, utc_or_none
 from pathtolive.store.metadata.engine import make_engine
 from pathtolive.store.metadata.models import ModelQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
@@ -174,11 +175,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class MetadataSession(
     RunQueries, ModelQueries, PromotionQueries, ServingQueries, MonitoringQueries
 ):
@@ -228,7 +224,7 @@ class MetadataSession(
         return [
             Dataset(
                 name=row.name,
-                created_at=_utc(row.created_at),
+                created_at=utc(row.created_at),
                 created_by=row.created_by,
                 latest_version=row.v,
                 schema_version=row.s,
@@ -300,7 +296,7 @@ class MetadataSession(
                 schema=json.loads(row.schema_json),
                 change_kind=row.change_kind,
                 changes=json.loads(row.changes_json),
-                created_at=_utc(row.created_at),
+                created_at=utc(row.created_at),
                 created_by=row.created_by,
                 reason=row.reason,
             )
@@ -379,7 +375,7 @@ class MetadataSession(
             source=row.source,
             source_format=row.source_format,
             author=row.author,
-            created_at=_utc(row.created_at),
+            created_at=utc(row.created_at),
             rows=row.rows,
             bytes=row.bytes,
             validation_status=row.validation_status,
@@ -513,9 +509,9 @@ class MetadataSession(
             token_id=row.token_id,
             principal=row.principal,
             role=row.role,
-            created_at=_utc(row.created_at),
+            created_at=utc(row.created_at),
             created_by=row.created_by,
-            revoked_at=None if row.revoked_at is None else _utc(row.revoked_at),
+            revoked_at=utc_or_none(row.revoked_at),
             description=row.description,
         )
 

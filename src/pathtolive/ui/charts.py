@@ -1,0 +1,405 @@
+"""The geometry of the charts: reference-vs-live histograms and a metric over time.
+
+A chart is computed here as typed geometry (gridlines, bars, dots, labels in SVG user
+units) and drawn by the macros of ``templates/charts.html``. Python does the arithmetic
+it is good at; the templates hold every element and attribute, so all markup lives in
+one place and every text that reaches a chart (a bin label, a tooltip) goes through the
+template's escaping. The charts need no script: tooltips are SVG ``<title>`` elements.
+
+- :func:`histogram_chart`: the shares of both sides per bin or category, side by side,
+  on a scale rounded up to 1, 2, 2.5 or 5 times a power of ten, at most
+  :data:`MAX_BARS` bars (the smallest categories beyond it lumped into one).
+- :func:`metric_chart`: the measured and the estimated metric per window, the gate-time
+  figure and the alert line (labelled in the right margin, pushed apart when close),
+  and one hoverable column per window with its figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Literal
+
+from pathtolive.format import count, number, percent, short_when, when
+from pathtolive.monitoring.decay import DecayResult, WindowMetric
+from pathtolive.monitoring.drift import Histogram
+
+__all__ = [
+    "MAX_BARS",
+    "AxisLabel",
+    "Bar",
+    "BarGroup",
+    "Dot",
+    "Frame",
+    "Gridline",
+    "HistogramChart",
+    "Level",
+    "MetricChart",
+    "Series",
+    "WindowMark",
+    "histogram_chart",
+    "metric_chart",
+    "nice_ceiling",
+    "ticks",
+]
+
+MAX_BARS = 30
+"""Bins or categories drawn per histogram; the smallest beyond it are drawn as one."""
+
+_LABEL_LENGTH = 11  # characters of a bin label under the axis
+
+
+@dataclass(frozen=True)
+class Gridline:
+    """A horizontal gridline at ``y`` with its value's ``label`` on the left."""
+
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What every chart has: its size, its accessible ``label``, the plot area (from
+    ``left`` to ``right``, from ``top`` down to the axis at ``baseline``) and the
+    gridlines of its scale."""
+
+    label: str
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    baseline: int
+    gridlines: tuple[Gridline, ...]
+
+
+@dataclass(frozen=True)
+class AxisLabel:
+    """A label under the axis, centred on ``x``; ``rotated`` labels are slanted so that
+    long ones fit."""
+
+    x: float
+    y: float
+    text: str
+    rotated: bool = False
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One side's bar of a bin: ``side`` is ``ref`` (the reference) or ``live``."""
+
+    side: Literal["ref", "live"]
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class BarGroup:
+    """The two bars of one bin, the tooltip that compares them and the bin's label
+    under the axis (None where labels are thinned out)."""
+
+    tip: str
+    bars: tuple[Bar, Bar]
+    label: AxisLabel | None
+
+
+@dataclass(frozen=True)
+class HistogramChart:
+    """Reference and live shares per bin (see :func:`histogram_chart`)."""
+
+    frame: Frame
+    groups: tuple[BarGroup, ...]
+
+
+@dataclass(frozen=True)
+class Level:
+    """A horizontal level across the plot: ``reference`` (the gate-time figure) or
+    ``threshold`` (the alert line), its ``text`` at ``label_y`` in the right margin."""
+
+    kind: Literal["reference", "threshold"]
+    y: float
+    label_y: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Series:
+    """A polyline through consecutive known values: ``measured`` or ``estimated``."""
+
+    kind: Literal["measured", "estimated"]
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Dot:
+    """A value of one window; ``css`` is its class (``measured-dot``, ``measured-dot
+    judged`` for the window the verdict is on, ``estimated-dot``)."""
+
+    css: str
+    x: float
+    y: float
+    radius: float
+
+
+@dataclass(frozen=True)
+class WindowMark:
+    """One window's dots, its tooltip and the invisible column (from ``x``, ``width``
+    wide) that makes the whole window hoverable."""
+
+    tip: str
+    dots: tuple[Dot, ...]
+    x: float
+    width: float
+
+
+@dataclass(frozen=True)
+class MetricChart:
+    """The metric per window (see :func:`metric_chart`)."""
+
+    frame: Frame
+    levels: tuple[Level, ...]
+    series: tuple[Series, ...]
+    windows: tuple[WindowMark, ...]
+    labels: tuple[AxisLabel, ...]
+
+
+# -- histograms ---------------------------------------------------------------------------
+
+
+def histogram_chart(name: str, reference: Histogram, current: Histogram) -> HistogramChart | None:
+    """Reference and live shares per bin, side by side, with a tooltip per bin; None
+    when neither side has a bin."""
+    labels, ref_shares, cur_shares = _align(reference, current)
+    if not labels:
+        return None
+    n = len(labels)
+    width, height = max(340, min(760, 60 + 26 * n)), 210
+    left, right, top, bottom = 44, 10, 12, 58
+    plot_w, plot_h = width - left - right, height - top - bottom
+    peak = max([*ref_shares, *cur_shares, 0.0])
+    ceiling = nice_ceiling(peak) if peak > 0 else 1.0
+    gridlines = tuple(
+        Gridline(top + plot_h * (1 - tick / ceiling), percent(tick))
+        for tick in (0.0, ceiling / 2, ceiling)
+    )
+    group = plot_w / n
+    bar = max(1.0, group * 0.38)
+    every = max(1, math.ceil(n / 16))
+    rotated = any(len(label) > 4 for label in labels) and n > 4
+    groups: list[BarGroup] = []
+    for i, label in enumerate(labels):
+        x = left + i * group
+        ref, cur = ref_shares[i], cur_shares[i]
+        heights = [plot_h * min(share, ceiling) / ceiling for share in (ref, cur)]
+        bars = (
+            Bar("ref", x + group * 0.1, top + plot_h - heights[0], bar, heights[0]),
+            Bar("live", x + group * 0.52, top + plot_h - heights[1], bar, heights[1]),
+        )
+        tip = f"{label}: reference {percent(ref, 1)}, live {percent(cur, 1)}"
+        shown = (
+            AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=rotated)
+            if i % every == 0
+            else None
+        )
+        groups.append(BarGroup(tip, bars, shown))
+    frame = Frame(
+        f"{name}: reference and live distributions",
+        width,
+        height,
+        left,
+        width - right,
+        top,
+        top + plot_h,
+        gridlines,
+    )
+    return HistogramChart(frame, tuple(groups))
+
+
+def _align(reference: Histogram, current: Histogram) -> tuple[list[str], list[float], list[float]]:
+    """The bins of both sides in one order (reference first), each side's share per bin
+    (0 where it has none), and at most :data:`MAX_BARS` bins (the rest lumped)."""
+    ref = _bins(reference)
+    cur = _bins(current)
+    labels = list(ref) + [label for label in cur if label not in ref]
+    ref_shares = [ref.get(label, 0.0) for label in labels]
+    cur_shares = [cur.get(label, 0.0) for label in labels]
+    if len(labels) > MAX_BARS:
+        weight = [max(a, b) for a, b in zip(ref_shares, cur_shares, strict=True)]
+        keep = sorted(sorted(range(len(labels)), key=lambda i: -weight[i])[: MAX_BARS - 1])
+        rest = [i for i in range(len(labels)) if i not in set(keep)]
+        labels = [labels[i] for i in keep] + [f"{len(rest)} others"]
+        ref_shares = [ref_shares[i] for i in keep] + [sum(ref_shares[i] for i in rest)]
+        cur_shares = [cur_shares[i] for i in keep] + [sum(cur_shares[i] for i in rest)]
+    return labels, ref_shares, cur_shares
+
+
+def _bins(side: Histogram) -> dict[str, float]:
+    """One side as {bin label: share}; bins without a label are named from ``edges``
+    when there is one more edge than shares, else ``bin N``."""
+    # A share that is not finite would draw a bar of no defined height: none is drawn.
+    shares = [share if math.isfinite(share) else 0.0 for share in side.shares]
+    labels = list(side.labels)
+    edges = side.edges or ()
+    if len(labels) < len(shares) and len(edges) == len(shares) + 1:
+        labels = [f"{number(a)} to {number(b)}" for a, b in pairwise(edges)]
+    labels += [f"bin {i + 1}" for i in range(len(labels), len(shares))]
+    bins: dict[str, float] = {}
+    for label, share in zip(labels, shares, strict=False):
+        bins[label] = bins.get(label, 0.0) + share
+    return bins
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _LABEL_LENGTH else text[: _LABEL_LENGTH - 1] + "…"
+
+
+# -- the metric over time -----------------------------------------------------------------
+
+
+def metric_chart(decay: DecayResult) -> MetricChart:
+    """Measured and estimated values per window of ``decay``, the gate-time figure and
+    the alert line (``drop`` below it, or above for a metric where lower is better)."""
+    metric = decay.metric
+    windows = decay.windows
+    values = [_finite(w.value) for w in windows]
+    estimates = [_finite(w.estimated) for w in windows]
+    reference = _finite(decay.reference)
+    threshold = None
+    if reference is not None:
+        threshold = reference - decay.drop if decay.higher_is_better else reference + decay.drop
+    known = [v for v in [*values, *estimates, reference, threshold] if v is not None]
+    low, high = (min(known), max(known)) if known else (0.0, 1.0)
+    pad = (high - low) * 0.12 or 0.05
+    low, high = low - pad, high + pad
+    width, height = 780, 270
+    left, right, top, bottom = 56, 84, 14, 46
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(windows)
+
+    def x_of(i: int) -> float:
+        return left + plot_w / 2 if n == 1 else left + plot_w * i / (n - 1)
+
+    def y_of(value: float) -> float:
+        return top + plot_h * (high - value) / (high - low)
+
+    gridlines = tuple(Gridline(y_of(tick), number(tick)) for tick in ticks(low, high))
+    # The two levels are labelled in the right margin, pushed apart when they are close.
+    shown: list[tuple[Literal["reference", "threshold"], float, str]] = []
+    if reference is not None:
+        shown.append(("reference", reference, f"gates {number(reference)}"))
+    if threshold is not None:
+        shown.append(("threshold", threshold, f"alert {number(threshold)}"))
+    label_y = [y_of(level) + 4 for _, level, _ in shown]
+    if len(label_y) == 2 and abs(label_y[0] - label_y[1]) < 13:
+        middle, upper = sum(label_y) / 2, label_y[0] < label_y[1]
+        label_y = [middle - 6.5, middle + 6.5] if upper else [middle + 6.5, middle - 6.5]
+    levels = tuple(
+        Level(kind, y_of(level), text_y, text)
+        for (kind, level, text), text_y in zip(shown, label_y, strict=True)
+    )
+    drawn: tuple[tuple[Literal["measured", "estimated"], list[float | None]], ...] = (
+        ("estimated", estimates),
+        ("measured", values),
+    )
+    series = tuple(
+        Series(kind, tuple((x_of(i), y_of(v)) for i, v in run))
+        for kind, known_values in drawn
+        for run in _runs(known_values)
+        if len(run) > 1
+    )
+    column = plot_w / max(n, 1)
+    marks: list[WindowMark] = []
+    for i, window in enumerate(windows):
+        dots: list[Dot] = []
+        estimate, value = estimates[i], values[i]
+        if estimate is not None:
+            dots.append(Dot("estimated-dot", x_of(i), y_of(estimate), 3.5))
+        if value is not None:
+            judged = i == decay.judged
+            css = "measured-dot judged" if judged else "measured-dot"
+            dots.append(Dot(css, x_of(i), y_of(value), 5.5 if judged else 3.5))
+        marks.append(
+            WindowMark(_window_tip(metric, window), tuple(dots), x_of(i) - column / 2, column)
+        )
+    every = max(1, math.ceil(n / 8))
+    labels = tuple(
+        AxisLabel(x_of(i), top + plot_h + 18, short_when(window.start))
+        for i, window in enumerate(windows)
+        if i % every == 0
+    )
+    frame = Frame(
+        f"{metric} over time", width, height, left, width - right, top, top + plot_h, gridlines
+    )
+    return MetricChart(
+        frame=frame,
+        levels=levels,
+        series=series,
+        windows=tuple(marks),
+        labels=labels,
+    )
+
+
+def _window_tip(metric: str, window: WindowMetric) -> str:
+    parts = [f"{when(window.start)} to {when(window.end)}"]
+    value = _finite(window.value)
+    if value is not None:
+        parts.append(f"{metric} {number(value)} on {count(window.labelled)} labelled rows")
+    else:
+        parts.append(f"{count(window.labelled)} labelled rows")
+    estimate = _finite(window.estimated)
+    if estimate is not None:
+        parts.append(f"estimated {number(estimate)} on {count(window.rows)} rows")
+    else:
+        parts.append(f"{count(window.rows)} rows")
+    return "; ".join(parts)
+
+
+def _finite(value: float | None) -> float | None:
+    # A value that is not finite cannot be placed on the scale: it is left out.
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _runs(series: list[float | None]) -> list[list[tuple[int, float]]]:
+    """Consecutive stretches of known values, as (index, value) pairs."""
+    runs: list[list[tuple[int, float]]] = []
+    current: list[tuple[int, float]] = []
+    for i, value in enumerate(series):
+        if value is None:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append((i, value))
+    if current:
+        runs.append(current)
+    return runs
+
+
+def ticks(low: float, high: float) -> list[float]:
+    """About five round values between ``low`` and ``high``."""
+    span = high - low
+    step = 10.0 ** math.floor(math.log10(span / 5))
+    for factor in (1, 2, 2.5, 5, 10):
+        if span / (step * factor) <= 6:
+            step *= factor
+            break
+    first = math.ceil(low / step) * step
+    found = []
+    value = first
+    while value <= high + step * 1e-9:
+        found.append(round(value, 12))
+        value += step
+    return found
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten at or above ``value`` (at most
+    1 for a share)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    for factor in (1, 2, 2.5, 5, 10):
+        if value <= factor * power + 1e-12:
+            return min(1.0, factor * power) if value <= 1 else factor * power
+    return value  # pragma: no cover - the loop always ends at 10 * power

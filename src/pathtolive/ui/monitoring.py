@@ -1,0 +1,167 @@
+"""The monitoring report as one self-contained HTML page.
+
+:func:`monitoring_report_html` takes the :class:`~pathtolive.monitoring.report.MonitorReport`
+the monitor service built and returns a page that needs nothing but itself to be viewed:
+the styles are inline, the charts are inline SVG, and there is no script, no external
+stylesheet, font or image and no URL of any kind. Every text that comes from the report
+is escaped by the template environment (:mod:`pathtolive.ui.templates`).
+
+The page (``templates/monitoring_report.html``) shows a header (model, version, window,
+reference data), a summary (how many features drifted and which, the prediction drift,
+the decay verdict, open alerts), the metric over time (measured, estimated, the
+gate-time figure and the alert line), the drift table sorted by rank with drifted
+features highlighted, reference-vs-live histograms per feature, and the alerts. This
+module decides what the summary says and computes the charts; the template lays it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pathtolive.entities import Alert
+from pathtolive.format import count, when
+from pathtolive.monitoring.decay import DecayResult
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift
+from pathtolive.monitoring.report import MonitorReport
+from pathtolive.ui.charts import HistogramChart, MetricChart, histogram_chart, metric_chart
+from pathtolive.ui.templates import render
+
+__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html"]
+
+_LISTED = 8  # drifted features named in the summary line
+
+Verdict = Literal["bad", "good", "none"]
+
+
+@dataclass(frozen=True)
+class SummaryCard:
+    """One card of the summary: a title, a verdict (its colour), the verdict's short
+    label and a sentence."""
+
+    title: str
+    verdict: Verdict
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
+class FeatureView:
+    """A compared column (or the model's output) with its page anchor and histogram."""
+
+    drift: FeatureDrift
+    anchor: str
+    chart: HistogramChart | None
+
+
+def monitoring_report_html(report: MonitorReport) -> str:
+    """The report as one self-contained HTML page (see the module docs)."""
+    ranked = _ranked(report.drift)
+    features = [
+        FeatureView(feature, f"feature-{index}", _histogram(feature))
+        for index, feature in enumerate(ranked)
+    ]
+    prediction = report.prediction_drift
+    decay = report.decay
+    metric: MetricChart | None = metric_chart(decay) if decay and decay.windows else None
+    return render(
+        "monitoring_report.html",
+        report=report,
+        window_text=_window_text(report),
+        cards=_summary(report, ranked),
+        drift_line=_drift_line(ranked),
+        features=features,
+        prediction=(
+            FeatureView(prediction.drift, "prediction", _histogram(prediction.drift))
+            if prediction is not None
+            else None
+        ),
+        metric=metric,
+        legend=_legend(metric) if metric is not None else (),
+    )
+
+
+def _histogram(feature: FeatureDrift) -> HistogramChart | None:
+    return histogram_chart(feature.feature, feature.reference, feature.current)
+
+
+def _ranked(drift: DriftResult | None) -> list[FeatureDrift]:
+    # Sorted again so that the page is in rank order whatever order it was given.
+    return sorted(drift.features, key=lambda feature: feature.rank) if drift else []
+
+
+def _window_text(report: MonitorReport) -> str:
+    window = report.window
+    parts = [
+        window.description,
+        f"{when(window.start)} → {when(window.end)}",
+        f"{count(window.rows)} rows",
+    ]
+    return " · ".join(part for part in parts if part)
+
+
+def _summary(report: MonitorReport, ranked: list[FeatureDrift]) -> list[SummaryCard]:
+    cards: list[SummaryCard] = []
+    if report.drift is None:
+        cards.append(SummaryCard("Input drift", "none", "not computed", "Drift was not computed."))
+    else:
+        drifted = any(feature.drifted for feature in ranked)
+        verdict: Verdict = "bad" if drifted else "good"
+        label = "drift" if drifted else "no drift"
+        cards.append(SummaryCard("Input drift", verdict, label, _drift_line(ranked)))
+    if report.prediction_drift is not None:
+        cards.append(_prediction_card(report.prediction_drift.drift))
+    cards.append(_decay_card(report.decay))
+    cards.append(_alerts_card(report.alerts))
+    return cards
+
+
+def _prediction_card(feature: FeatureDrift) -> SummaryCard:
+    moved = feature.drifted
+    reasons = "; ".join(feature.reasons)
+    text = reasons or ("The predictions moved." if moved else "The predictions hold steady.")
+    if moved:
+        return SummaryCard("Prediction drift", "bad", "drift", text)
+    return SummaryCard("Prediction drift", "good", "no drift", text)
+
+
+def _decay_card(decay: DecayResult | None) -> SummaryCard:
+    if decay is None:
+        return SummaryCard("Performance", "none", "not computed", "Decay was not computed.")
+    title = f"Performance: {decay.metric}"
+    if decay.decayed:
+        return SummaryCard(title, "bad", "decayed", decay.reason)
+    if decay.judged is not None or decay.latest is not None:
+        return SummaryCard(title, "good", "holding", decay.reason)
+    return SummaryCard(title, "none", "no verdict", decay.reason)
+
+
+def _alerts_card(alerts: tuple[Alert, ...]) -> SummaryCard:
+    still = [alert for alert in alerts if alert.status != "cleared"]
+    if still:
+        kinds = ", ".join(sorted({alert.kind for alert in still}))
+        text = f"{len(still)} open ({kinds}), {len(alerts) - len(still)} cleared."
+        return SummaryCard("Alerts", "bad", f"{len(still)} open", text)
+    text = f"No open alert; {len(alerts)} cleared." if alerts else "No alerts."
+    return SummaryCard("Alerts", "good", "none open", text)
+
+
+def _drift_line(ranked: list[FeatureDrift]) -> str:
+    names = [feature.feature for feature in ranked if feature.drifted]
+    total = len(ranked)
+    features = "feature" if total == 1 else "features"
+    if not names:
+        return f"No drift: none of {total} {features} moved." if total else "No features compared."
+    shown = ", ".join(names[:_LISTED])
+    more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+    return f"{len(names)} of {total} {features} drifted: {shown}{more}."
+
+
+def _legend(chart: MetricChart) -> tuple[tuple[str, str], ...]:
+    """The key of the metric chart: (line style, meaning) of each kind of line it draws."""
+    items = [("measured", "measured on feedback labels")]
+    if any(dot.css == "estimated-dot" for window in chart.windows for dot in window.dots):
+        items.append(("estimated", "estimated from confidence (CBPE)"))
+    meaning = {"reference": "at the gates", "threshold": "alert line"}
+    items += [(level.kind, meaning[level.kind]) for level in chart.levels]
+    return tuple(items)

@@ -1,0 +1,62 @@
+"""The one template environment every HTML page of pathtolive is rendered with.
+
+The static files (the monitoring report, the model card) and the web console draw from
+the same Jinja2 templates in ``ui/templates/``, loaded from the installed package, so
+they look alike and share one stylesheet and one page skeleton (``base.html``).
+
+Escaping is on for every template (``autoescape=True``): a text from data (a feature
+named ``<script>``, an alert message, a model card's intended use) reaches the page only
+as text. Markup is written in the templates themselves; the few values that are markup
+already (none today) would have to be marked safe on purpose. Undefined names fail
+loudly (:class:`~jinja2.StrictUndefined`) instead of rendering as nothing.
+
+The filters are the shared formats of :mod:`pathtolive.format`, so a figure reads the
+same on a page as in the CLI: ``number``, ``signed``, ``percent``, ``thousands`` (a count,
+:func:`~pathtolive.format.count`, named so as not to hide Jinja's own ``count``), ``when``,
+``short_when``, and ``coordinate`` (an SVG coordinate to one decimal).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from pathtolive import format as fmt
+
+__all__ = ["coordinate", "environment", "render"]
+
+
+def coordinate(value: float) -> str:
+    """An SVG coordinate or length: one decimal is finer than a pixel."""
+    return f"{value:.1f}"
+
+
+@cache
+def environment() -> Environment:
+    """The shared environment (built once; Jinja2 environments are safe to share
+    between threads once configured)."""
+    env = Environment(
+        loader=PackageLoader("pathtolive.ui", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        number=fmt.number,
+        signed=fmt.signed,
+        percent=fmt.percent,
+        thousands=fmt.count,
+        when=fmt.when,
+        short_when=fmt.short_when,
+        coordinate=coordinate,
+    )
+    return env
+
+
+def render(name: str, **context: Any) -> str:
+    """Template ``name`` of ``ui/templates/`` rendered with ``context``."""
+    return environment().get_template(name).render(**context)
