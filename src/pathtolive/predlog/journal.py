@@ -39,7 +39,8 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from pathtolive.predlog.segment import PiiMode, PredictionRecord, as_utc, pii_array
+from pathtolive.format import utc
+from pathtolive.predlog.segment import PiiMode, PredictionRecord, pii_array
 
 if sys.platform != "win32":
     import fcntl
@@ -299,7 +300,7 @@ def journal_line(
 
 def _micros(value: datetime) -> int:
     """Microseconds since the epoch (a time as the segments keep it)."""
-    return int((as_utc(value) - _EPOCH) // timedelta(microseconds=1))
+    return int((utc(value) - _EPOCH) // timedelta(microseconds=1))
 
 
 def _journal_values(series: pd.Series) -> tuple[str, Any]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
+from pathtolive.format import utc
 from pathtolive.predlog.journal import Journal, journal_line
 from pathtolive.predlog.replay import LoggedRows, Recovery, SignatureOf, replay_orphans
 from pathtolive.predlog.segment import (
@@ -33,7 +34,6 @@ from pathtolive.predlog.segment import (
     PredictionRecord,
     SegmentSink,
     SinkFunction,
-    as_utc,
     encode_segment,
     segment_chunks,
 )
@@ -280,8 +280,8 @@ class PredictionLogger:
                         version,
                         parquet,
                         rows,
-                        as_utc(min(record.at for record in chunk)),
-                        as_utc(max(record.at for record in chunk)),
+                        utc(min(record.at for record in chunk)),
+                        utc(max(record.at for record in chunk)),
                     )
                 except Exception as exc:
                     _log.error(

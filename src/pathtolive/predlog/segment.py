@@ -25,7 +25,7 @@ import json
 import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, Protocol, TypeVar
 
 import numpy as np
@@ -34,6 +34,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from blake3 import blake3
+
+from pathtolive.format import utc
 
 __all__ = [
     "FIXED_COLUMNS",
@@ -44,7 +46,6 @@ __all__ = [
     "SegmentHead",
     "SegmentSink",
     "SinkFunction",
-    "as_utc",
     "encode_rows",
     "encode_segment",
     "pii_array",
@@ -146,11 +147,6 @@ def segment_chunks(records: list[_H], limit: int) -> Iterable[list[_H]]:
             yield chunk
 
 
-def as_utc(value: datetime) -> datetime:
-    """``value`` in UTC; a naive time is taken to be UTC already."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 # -- encoding ------------------------------------------------------------------------------
 
 
@@ -195,7 +191,7 @@ def encode_rows(
             type=pa.int32(),
         ),
         "at": pa.array(
-            np.repeat(np.array([as_utc(r.at) for r in records], dtype=object), sizes),
+            np.repeat(np.array([utc(r.at) for r in records], dtype=object), sizes),
             type=pa.timestamp("us", tz="UTC"),
         ),
     }

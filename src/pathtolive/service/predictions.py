@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import Deployment, Feedback, ModelVersion
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError, PathToLiveError
+from pathtolive.format import utc
 from pathtolive.predlog import read_predictions
-from pathtolive.predlog.segment import as_utc
 from pathtolive.refs import check_name
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import ModelRef, parse_model_ref, resolve_model_version
@@ -92,8 +92,8 @@ class StoreSegmentSink:
                     version,
                     digest=stored.digest,
                     rows=rows,
-                    first_at=as_utc(first_at),
-                    last_at=as_utc(last_at),
+                    first_at=utc(first_at),
+                    last_at=utc(last_at),
                     created_at=datetime.now(UTC),
                 )
         except BaseException:
@@ -136,8 +136,8 @@ def read_prediction_log(
         segments = session.list_prediction_segments(
             model,
             version,
-            since=None if since is None else as_utc(since),
-            until=None if until is None else as_utc(until),
+            since=None if since is None else utc(since),
+            until=None if until is None else utc(until),
         )
     blobs = [ctx.artifacts.get_bytes(segment.artifact_digest) for segment in segments]
     frame = read_predictions(blobs)
@@ -146,9 +146,9 @@ def read_prediction_log(
     frame.insert(0, "version", versions)
     keep = np.ones(len(frame), dtype=bool)
     if since is not None:
-        keep &= (frame["at"] >= pd.Timestamp(as_utc(since))).to_numpy()
+        keep &= (frame["at"] >= pd.Timestamp(utc(since))).to_numpy()
     if until is not None:
-        keep &= (frame["at"] < pd.Timestamp(as_utc(until))).to_numpy()
+        keep &= (frame["at"] < pd.Timestamp(utc(until))).to_numpy()
     frame = frame.loc[keep]
     return frame.sort_values("at", kind="stable").reset_index(drop=True)
 
@@ -208,7 +208,7 @@ def feedback(
     with ctx.metadata.read() as session:
         return session.list_feedback(
             None if request_ids is None else list(request_ids),
-            since=None if since is None else as_utc(since),
+            since=None if since is None else utc(since),
             model=model,
         )
 
