@@ -1,28 +1,32 @@
 """Prediction latency of a model version, measured in a separate, clean process.
 
-The probe (:mod:`pathtolive.service.latency_probe`) runs in a process forked from a
-multiprocessing *fork server*: one interpreter per calling process, started on first use,
-that has imported the probe and the libraries models need and has done nothing else. A
-probe child therefore starts clean (no model loaded, no thread running, no state of the
-caller), as a new interpreter would, but without paying the interpreter's start-up and
-imports (about a second and a half) on every gate check: the controller, the console and
-a test run check gates many times in one process.
+The probe runs in a child forked by a probe server (see
+:mod:`pathtolive.service.latency_probe`): one interpreter per calling process, started on
+first use, that has imported the probe and the libraries models are loaded with and does
+nothing else. A child starts clean, as a new interpreter would, without paying the
+interpreter's start-up and imports on every gate check: the controller, the console and a
+test run check gates many times in one process.
 
-The child loads the artifact from the store exactly as serving will (hash checked, safe
-format), which also proves that the artifact loads and answers, then times single-row
-and batch predictions. It reads the stores this context was opened on (given as flags or
-in the environment), and runs with this process's environment as it is now, not as it was
-when the fork server started.
+The server is a plain subprocess (not a multiprocessing fork server, which would import
+the caller's ``__main__`` script again in every child). It shares the caller's process
+group and ends when the caller does (its input closes). Probes of one process run one at
+a time: two at once would time each other's load.
+
+The child reads the stores this context was opened on (given as flags or in the
+environment), with this process's environment as it is now.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import atexit
+import json
 import os
+import select
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
-import traceback
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +36,11 @@ from pathtolive import env
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.latency_probe import SERVE_FLAG
 
 __all__ = ["measure_latency"]
 
-_TIMEOUT_SECONDS = 600
-_PRELOAD = ("pathtolive.service.latency_probe",)
-"""Imported once by the fork server (with pandas, the registry and the flavors), so that
-probe children start with them."""
-
-_start_lock = threading.Lock()
+_TIMEOUT_SECONDS = 600.0
 
 
 def measure_latency(
@@ -54,9 +54,16 @@ def measure_latency(
     base = ctx.settings.state_dir / "tmp"
     base.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=base, prefix="latency-") as folder:
-        path = Path(folder) / "sample.parquet"
-        sample.to_parquet(path, index=False)
-        outcome = _run_probe(ctx.settings.root, version.ref, path, _probe_environ(ctx))
+        sample_path = Path(folder) / "sample.parquet"
+        sample.to_parquet(sample_path, index=False)
+        request = {
+            "workspace": str(ctx.settings.root),
+            "ref": version.ref,
+            "sample": str(sample_path),
+            "result": str(Path(folder) / "result.json"),
+            "environ": _probe_environ(ctx),
+        }
+        outcome = _PROBES.run(request)
     if isinstance(outcome, str):
         raise InvalidInputError(
             f"{version.ref} did not load and answer in a clean process: {outcome}"
@@ -64,61 +71,89 @@ def measure_latency(
     return outcome
 
 
-def _run_probe(root: Path, ref: str, sample: Path, environ: dict[str, str]) -> dict[str, Any] | str:
-    """The probe's figures, or the line that says why it failed."""
-    context = _fork_server()
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(
-        target=_probe_child,
-        args=(sender, str(root), ref, str(sample), environ),
-        name="pathtolive-latency-probe",
-        daemon=True,
-    )
-    child.start()
-    sender.close()
-    try:
-        if not receiver.poll(_TIMEOUT_SECONDS):
-            child.kill()
-            return f"no answer within {_TIMEOUT_SECONDS} s"
-        try:
-            outcome: dict[str, Any] | str = receiver.recv()
-        except EOFError:  # the child died without a word (a crash in native code, a kill)
-            child.join()
-            return f"the probe process ended with exit code {child.exitcode}"
+class _ProbeServer:
+    """The calling process's probe server, started on first use and again if it died."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pending = b""
+
+    def run(self, request: dict[str, Any]) -> dict[str, Any] | str:
+        """The probe's figures, or the line that says why it failed."""
+        with self._lock:
+            try:
+                process = self._running()
+                assert process.stdin is not None
+                process.stdin.write(json.dumps(request).encode() + b"\n")
+                process.stdin.flush()
+                child = self._answer(process, "pid")
+                code = self._answer(process, "exit", _TIMEOUT_SECONDS)
+                if code is None:  # no answer in time: the child is stopped, and says so
+                    os.kill(child, signal.SIGKILL)
+                    self._answer(process, "exit")
+                    return f"no answer within {_TIMEOUT_SECONDS:.0f} s"
+            except (OSError, ValueError, _ServerGone) as exc:
+                self.close()
+                return f"the probe server failed ({exc})"
+        result = Path(request["result"])
+        if not result.exists():  # the child died without a word (a crash in native code)
+            return f"the probe process ended with exit code {code}"
+        outcome: dict[str, Any] | str = json.loads(result.read_text(encoding="utf-8"))
         return outcome
-    finally:
-        receiver.close()
-        child.join()
-        child.close()
+
+    def close(self) -> None:
+        """Stop the server (it would end with this process anyway)."""
+        process, self._process, self._pending = self._process, None, b""
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()  # the server ends with its input
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self.close()
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "pathtolive.service.latency_probe", SERVE_FLAG],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                bufsize=0,
+            )
+        return self._process
+
+    def _answer(
+        self, process: subprocess.Popen[bytes], key: str, timeout: float | None = None
+    ) -> Any:
+        """The value of ``key`` in the server's next answer line; None after ``timeout``."""
+        assert process.stdout is not None
+        fd = process.stdout.fileno()
+        while b"\n" not in self._pending:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise _ServerGone(f"it exited with code {process.wait()}")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return json.loads(line)[key]
 
 
-def _fork_server() -> Any:
-    with _start_lock:
-        context = multiprocessing.get_context("forkserver")
-        # The preload list is read when the server starts, on first use.
-        context.set_forkserver_preload(list(_PRELOAD))
-        return context
+class _ServerGone(Exception):
+    pass
 
 
-def _probe_child(
-    sender: Connection, root: str, ref: str, sample: str, environ: dict[str, str]
-) -> None:
-    from pathtolive.service.latency_probe import probe
-
-    os.environ.clear()
-    os.environ.update(environ)
-    os.chdir(root)
-    # What the model prints is not the caller's output (a new process's was captured).
-    quiet = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(quiet, 1)
-    os.dup2(quiet, 2)
-    os.close(quiet)
-    try:
-        outcome: dict[str, Any] | str = probe(Path(root), ref, Path(sample))
-    except BaseException as exc:  # every failure is the answer: it did not load or answer
-        outcome = traceback.format_exception_only(exc)[-1].strip()
-    sender.send(outcome)
-    sender.close()
+_PROBES = _ProbeServer()
+"""One probe server per process, as multiprocessing keeps one fork server per process."""
+atexit.register(_PROBES.close)
 
 
 def _probe_environ(ctx: ServiceContext) -> dict[str, str]:

@@ -1,20 +1,38 @@
 """Measure a model version's prediction latency in a clean process.
 
-:func:`pathtolive.service.latency.measure_latency` runs :func:`probe` in a process forked
-from a fork server that has imported this module. It loads the artifact from the store
-exactly as serving will (hash checked, safe format), which also proves the artifact loads
-and answers, then times single-row and batch predictions. By hand:
-``python -m pathtolive.service.latency_probe WORKSPACE MODEL@VERSION SAMPLE.parquet``
-prints the same figures as JSON.
+:func:`probe` loads the artifact from the store exactly as serving will (hash checked,
+safe format), which also proves the artifact loads and answers, then times single-row
+and batch predictions.
+
+It runs in a process forked by a *probe server*: ``python -m
+pathtolive.service.latency_probe --serve``, started once per calling process by
+:mod:`pathtolive.service.latency`, imports this module and the libraries models are
+loaded with, then forks one child per request read from its standard input. A child
+starts clean (no model loaded, nothing of the caller's state), as a new interpreter would,
+without paying the interpreter's start-up and imports (about two seconds) on every gate
+check. The server is single-threaded, and a child never returns to its loop: it writes
+its figures (or the line that says why it failed) to the request's result file and exits.
+
+Protocol, one JSON object a line: a request ``{"workspace", "ref", "sample", "result",
+"environ"}`` on standard input; the server answers ``{"pid": N}`` when the child is
+forked, then ``{"exit": CODE}`` when it has ended. The server ends with its input.
+
+By hand: ``python -m pathtolive.service.latency_probe WORKSPACE MODEL@VERSION
+SAMPLE.parquet`` prints the figures as JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import importlib
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +40,9 @@ import pandas as pd
 from pathtolive.service import models as model_service
 from pathtolive.service.workspace import open_workspace
 
+__all__ = ["SERVE_FLAG", "probe", "serve"]
+
+SERVE_FLAG = "--serve"
 SINGLE_ROW_CALLS = 200
 BATCH_ROWS = 1000
 BATCH_CALLS = 20
@@ -70,7 +91,60 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     }
 
 
+_PRELOAD = ("skops.io", "sklearn.pipeline", "sklearn.compose", "sklearn.ensemble")
+"""Libraries that loading a scikit-learn model imports, imported once by the server when
+installed; others are imported by the child that needs them."""
+
+
+def serve(requests: IO[str], answers: IO[str]) -> None:
+    """Fork a child per request line until ``requests`` ends (see the module docs)."""
+    for name in _PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    for line in requests:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(request)  # never returns
+        _answer(answers, {"pid": pid})
+        _, status = os.waitpid(pid, 0)
+        _answer(answers, {"exit": os.waitstatus_to_exitcode(status)})
+
+
+def _answer(answers: IO[str], message: dict[str, int]) -> None:
+    answers.write(json.dumps(message) + "\n")
+    answers.flush()
+
+
+def _child(request: dict[str, Any]) -> None:
+    code = 1
+    try:
+        # What the model prints must not reach the server's answers.
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(quiet, fd)
+        os.environ.clear()
+        os.environ.update(request["environ"])
+        os.chdir(request["workspace"])
+        try:
+            outcome: object = probe(
+                Path(request["workspace"]), request["ref"], Path(request["sample"])
+            )
+            code = 0
+        except BaseException as exc:  # every failure is the answer: it did not load or answer
+            outcome = traceback.format_exception_only(exc)[-1].strip()
+        result = Path(request["result"])
+        partial = result.with_suffix(".partial")
+        partial.write_text(json.dumps(outcome), encoding="utf-8")
+        partial.rename(result)
+    finally:
+        os._exit(code)
+
+
 def main(argv: list[str]) -> None:
+    if argv == [SERVE_FLAG]:
+        serve(sys.stdin, sys.stdout)
+        return
     workspace, ref, sample = argv
     sys.stdout.write(json.dumps(probe(Path(workspace), ref, Path(sample))) + "\n")
 
