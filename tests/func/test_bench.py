@@ -202,6 +202,7 @@ def test_a_script_over_the_timeout_is_stopped(cli: CLI, fakes: Path) -> None:
         os.kill(pid, 0)
 
 
+@pytest.mark.subprocess  # Ctrl-C reaches the bench and its script
 def test_stopping_bench_stops_the_running_script(
     cli_env: dict[str, str], fakes: Path, tmp_path: Path
 ) -> None:

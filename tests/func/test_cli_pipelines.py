@@ -240,6 +240,7 @@ def test_a_pipeline_module_with_a_syntax_error_is_named(cli: CLI, cancer_workspa
     assert "typo.py:1: syntax error" in result.stderr
 
 
+@pytest.mark.subprocess  # a real Ctrl-C
 def test_ctrl_c_marks_the_run_cancelled(cancer_workspace: Path, cli_env: dict[str, str]) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "pathtolive", "run", "sleeps", "--data", "cancer@1"],

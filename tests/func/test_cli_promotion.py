@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from sklearn.datasets import load_breast_cancer
 
+from tests.support.cli import Result, run_in_process
 from tests.support.pipelines import RISK, write_pipelines
 
 from .conftest import CLI
@@ -248,17 +251,13 @@ def test_bad_promotion_requests(cli: CLI, workspace: Path, tmp_path: Path) -> No
     assert withdrawn.json()["status"] == "withdrawn"
 
 
+@pytest.mark.subprocess  # the racers are real processes
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def test_racing_promotions_leave_one_winner(
     backend: str, tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest
 ) -> None:
-    import subprocess
-    import sys
-
-    from tests.func.conftest import Result
-
     environ = dict(cli_env)
     if backend == "postgres":
         environ["PATHTOLIVE_METADATA_URL"] = request.getfixturevalue("postgres_url")
@@ -266,15 +265,7 @@ def test_racing_promotions_leave_one_winner(
     root.mkdir()
 
     def run(*args: str) -> Result:
-        done = subprocess.run(
-            [sys.executable, "-m", "pathtolive", *args],
-            cwd=root,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        return Result(done.returncode, done.stdout, done.stderr)
+        return run_in_process(args, cwd=root, environ=environ)
 
     assert run("init").code == 0
     setup_models(run, root, tmp_path, policy="auto")

@@ -15,6 +15,7 @@ import pytest
 from pathtolive import env
 
 
+@pytest.mark.subprocess  # parallel writers are real processes
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )

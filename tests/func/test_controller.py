@@ -195,6 +195,7 @@ def _wait_for(path: Path, process: subprocess.Popen[bytes], log: Path, timeout: 
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("controller-crash")
+@pytest.mark.subprocess  # controllers killed and resumed
 @pytest.mark.parametrize("point", ["train", "gates"])
 def test_a_killed_controller_is_resumed_and_the_trigger_handled_once(
     cli: CLI, cli_env: dict[str, str], workspace: Path, tmp_path: Path, point: str

@@ -58,6 +58,7 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.subprocess  # the demo starts its own servers
 @pytest.mark.slow
 @pytest.mark.xdist_group("demo")
 def test_demo_plays_the_whole_path_to_live(tmp_path: Path, cli_env: dict[str, str]) -> None:

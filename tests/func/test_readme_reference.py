@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.support.mlflow import write_mlflow3_folder
 from tests.support.serving import cli_environ, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme-reference")]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.xdist_group("readme-reference")]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SECTIONS = (

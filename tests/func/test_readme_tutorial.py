@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.serving import cli_environ, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("readme-tutorial")]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.xdist_group("readme-tutorial")]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -30,7 +30,7 @@ from tests.support.serving import (
     stop_server,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.s3, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess, pytest.mark.s3, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[2]
 TITLE = "## Running with PostgreSQL and S3, and several serving replicas"
