@@ -29,6 +29,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from tests.support.cli import run_in_process
 from tests.support.mlflow import write_mlflow3_folder
 from tests.support.serving import cli_environ, free_port
 
@@ -125,19 +126,30 @@ class Reader:
         return re.sub(r"\bcurl ", "curl -sS --fail-with-body ", command)
 
     def run(self, command: str, *, environ: dict[str, str] | None = None) -> str:
-        completed = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", self.prepare(command)],
-            cwd=self.workspace,
-            env={**self.environ, **(environ or {})},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert completed.returncode == 0, (
-            f"{command}\nexit {completed.returncode}\n{completed.stdout}{completed.stderr}"
-        )
+        """The line's output; a plain ``pathtolive`` line (words and ``NAME=value``
+        prefixes, nothing else for the shell to do) runs through the CLI's entry point in
+        this process, any other line in bash (the tutorial's walk runs every line in bash,
+        and the quick start's checks the entry point itself)."""
+        prepared = self.prepare(command)
+        environ = {**self.environ, **(environ or {})}
+        plain = plain_cli_line(prepared)
+        if plain is not None:
+            assignments, args = plain
+            done = run_in_process(args, cwd=self.workspace, environ={**environ, **assignments})
+            code, stdout, stderr = done.code, done.stdout, done.stderr
+        else:
+            completed = subprocess.run(
+                ["bash", "-e", "-o", "pipefail", "-c", prepared],
+                cwd=self.workspace,
+                env=environ,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            code, stdout, stderr = completed.returncode, completed.stdout, completed.stderr
+        assert code == 0, f"{command}\nexit {code}\n{stdout}{stderr}"
         self.ran.append(command)
-        return completed.stdout
+        return stdout
 
     def start(self, name: str, command: str) -> None:
         with (self.workspace / f"{name}.log").open("w") as log:
@@ -167,6 +179,31 @@ class Reader:
 
     def json(self, command: str) -> object:
         return json.loads(self.run(command))
+
+
+_SHELL_WORK = re.compile(r"[|&;<>()$`*?~\[\]\\]")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def plain_cli_line(command: str) -> tuple[dict[str, str], list[str]] | None:
+    """``({NAME: value}, args)`` of a line ``[NAME=value ...] pathtolive ARGS [# note]``
+    that needs nothing else from the shell (no pipe, redirection, expansion or glob in
+    it, quoted or not); None for any other line."""
+    if "\n" in command:  # a line continued: the shell joins it
+        return None
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        return None
+    if any(_SHELL_WORK.search(word) for word in words):
+        return None
+    assignments: dict[str, str] = {}
+    while words and _ASSIGNMENT.match(words[0]):
+        name, value = words.pop(0).split("=", 1)
+        assignments[name] = value
+    if not words or words[0] != "pathtolive":
+        return None
+    return assignments, words[1:]
 
 
 def wait_until(check: Callable[[], bool], what: str, seconds: float = 240) -> None:
