@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 
 from pathtolive import env
 from tests.support.moto import MotoS3, run_moto_s3
+from tests.support.serving import ServedWorkspace, make_served_workspace
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -71,3 +74,35 @@ def clean_environ(tmp_path: Path) -> dict[str, str]:
 def moto_s3() -> Iterator[MotoS3]:
     """A real S3 API (moto in server mode) on 127.0.0.1, with one bucket."""
     yield from run_moto_s3()
+
+
+@pytest.fixture(scope="session")
+def served_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], ServedWorkspace]:
+    """The served workspace of :func:`make_served_workspace`, built once per test process
+    (with and without the ``cancer`` model) and only when a test asks for it."""
+    built: dict[bool, ServedWorkspace] = {}
+
+    def template(cancer: bool) -> ServedWorkspace:
+        if cancer not in built:
+            root = tmp_path_factory.mktemp("served-template") / "ws"
+            built[cancer] = make_served_workspace(root, cancer=cancer)
+        return built[cancer]
+
+    return template
+
+
+@pytest.fixture
+def served_workspace(
+    served_template: Callable[[bool], ServedWorkspace], tmp_path: Path
+) -> Callable[..., ServedWorkspace]:
+    """A copy of the served workspace for this test alone: ``risk@1`` (gradient boosting)
+    live, ``risk@2`` (logistic regression), and with ``cancer=True`` the ``cancer`` model.
+    The models are the template's fitted objects: read them, do not refit them."""
+
+    def copy(root: Path | None = None, *, cancer: bool = False) -> ServedWorkspace:
+        template = served_template(cancer)
+        root = root or tmp_path / "ws"
+        shutil.copytree(template.root, root)
+        return dataclasses.replace(template, root=root)
+
+    return copy

@@ -4,10 +4,8 @@ webhook, the HTML report and /metrics."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,12 +17,13 @@ import pytest
 
 from pathtolive import env
 from pathtolive.monitoring.webhook import verify
+from tests.support.cli import run_in_process
 from tests.support.serving import (
     FEATURES,
+    ServedWorkspace,
     cli_environ,
-    make_served_workspace,
     risk_frame,
-    running_server,
+    serving_in_thread,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring")]
@@ -66,23 +65,22 @@ def _send(url: str, frame: pd.DataFrame, client: httpx.Client) -> list[str]:
 
 
 def _monitor(root: Path, *args: str) -> Any:
-    completed = subprocess.run(
-        [sys.executable, "-m", "pathtolive", "monitor", "risk", *args, "--json"],
+    completed = run_in_process(
+        ["monitor", "risk", *args, "--json"],
         cwd=root,
-        env=cli_environ(**{env.ALERT_WEBHOOK_SECRET: SECRET}),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        environ=cli_environ(**{env.ALERT_WEBHOOK_SECRET: SECRET}),
     )
-    assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout)
+    assert completed.code == 0, completed.stderr
+    return completed.json()
 
 
 def test_a_shifted_stream_raises_drift_alerts_naming_the_shifted_features(
-    tmp_path: Path, hook: tuple[str, list[tuple[bytes, dict[str, str]]]]
+    tmp_path: Path,
+    hook: tuple[str, list[tuple[bytes, dict[str, str]]]],
+    served_workspace: Callable[..., ServedWorkspace],
 ) -> None:
     url_hook, received = hook
-    served = make_served_workspace(tmp_path / "ws")
+    served = served_workspace()
     config = served.root / "pathtolive.toml"
     config.write_text(
         config.read_text()
@@ -93,7 +91,7 @@ def test_a_shifted_stream_raises_drift_alerts_naming_the_shifted_features(
     shifted = risk_frame(300, seed=12)
     shifted["age"] = shifted["age"] + 25
     shifted["region"] = np.where(np.arange(300) % 4 == 0, shifted["region"], "NW")
-    with running_server(served.root) as server, httpx.Client() as client:
+    with serving_in_thread(served.root) as server, httpx.Client() as client:
         _send(server.url, steady, client)
         _wait_logged(served.root, 300)
         calm = _monitor(served.root, "--last", "300")
@@ -135,15 +133,17 @@ def test_a_shifted_stream_raises_drift_alerts_naming_the_shifted_features(
     assert "http://" not in html
     assert "https://" not in html
     # Back to the old distribution: the drift alerts clear.
-    with running_server(served.root) as server, httpx.Client() as client:
+    with serving_in_thread(served.root) as server, httpx.Client() as client:
         _send(server.url, risk_frame(300, seed=13), client)
         _wait_logged(served.root, 900)
     calm_again = _monitor(served.root, "--last", "300")
     assert [a for a in calm_again["alerts"] if a["kind"] == "drift"] == []
 
 
-def test_feedback_with_falling_accuracy_raises_a_decay_alert(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+def test_feedback_with_falling_accuracy_raises_a_decay_alert(
+    served_workspace: Callable[..., ServedWorkspace],
+) -> None:
+    served = served_workspace()
     config = served.root / "pathtolive.toml"
     config.write_text(
         config.read_text()
@@ -153,7 +153,7 @@ def test_feedback_with_falling_accuracy_raises_a_decay_alert(tmp_path: Path) -> 
     live = risk_frame(400, seed=21)
     model = served.models[1]
     predicted = model.predict(live[list(FEATURES)])
-    with running_server(served.root) as server, httpx.Client() as client:
+    with serving_in_thread(served.root) as server, httpx.Client() as client:
         ids = _send(server.url, live, client)
         # The world moved: the truth now disagrees with the model on 40% of requests.
         truth = np.where(np.arange(400) % 5 < 2, 1 - predicted, predicted)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import shutil
 import signal
 import threading
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +19,37 @@ import pandas as pd
 import pytest
 
 from pathtolive import Workspace
+from tests.support.cli import Result, run_in_process
 from tests.support.serving import (
     FEATURES,
     ServedWorkspace,
     cli_environ,
-    make_served_workspace,
     running_server,
+    serving_in_thread,
     stop_server,
 )
 
 # No xdist group: each worker starts its own server for the module-scoped fixture, so
-# these tests spread over the workers instead of queueing on one.
+# these tests spread over the workers instead of queueing on one. The server runs in a
+# thread of the test process; the tests of signals and worker processes start real ones.
 pytestmark = pytest.mark.slow
+
+Copy = Callable[..., ServedWorkspace]
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> ServedWorkspace:
-    return make_served_workspace(tmp_path_factory.mktemp("served") / "ws", cancer=True)
+def served(
+    served_template: Callable[[bool], ServedWorkspace], tmp_path_factory: pytest.TempPathFactory
+) -> ServedWorkspace:
+    template = served_template(True)
+    root = tmp_path_factory.mktemp("served") / "ws"
+    shutil.copytree(template.root, root)
+    return dataclasses.replace(template, root=root)
 
 
 @pytest.fixture(scope="module")
 def server(served: ServedWorkspace) -> Any:
-    with running_server(served.root) as running:
+    with serving_in_thread(served.root) as running:
         yield running
 
 
@@ -358,13 +370,13 @@ def _log(root: Path, model: str) -> pd.DataFrame:
         return read_prediction_log(ws.context, model)
 
 
-def test_hot_swap_under_load_drops_nothing_and_switches_cleanly(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+def test_hot_swap_under_load_drops_nothing_and_switches_cleanly(served_workspace: Copy) -> None:
+    served = served_workspace()
     row = records(served.features(1))
     seen: list[str] = []
     failures: list[str] = []
     stop = threading.Event()
-    with running_server(served.root) as server:
+    with serving_in_thread(served.root) as server:
 
         def stream() -> None:
             with httpx.Client() as client:
@@ -410,15 +422,15 @@ def test_hot_swap_under_load_drops_nothing_and_switches_cleanly(tmp_path: Path) 
         assert action in actions
 
 
-def test_a_version_that_fails_to_load_leaves_the_old_one_serving(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served_workspace: Copy) -> None:
+    served = served_workspace()
     with Workspace.open(served.root) as ws:
         digest = ws.model("risk@2").artifact_digest
     target = served.root / ".pathtolive" / "objects" / digest[:2] / digest[2:]
     target.chmod(0o644)
     target.write_bytes(b"not the model any more")
     row = records(served.features(1))
-    with running_server(served.root) as server:
+    with serving_in_thread(served.root) as server:
         _alias(served.root, "risk@2", "live")
         deadline_polls = 0
         while 'outcome="failed"' not in (metrics := httpx.get(f"{server.url}/metrics").text):
@@ -437,12 +449,12 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(tmp_path: Path)
     assert "hash" in json.dumps(failed[0].details).lower()
 
 
-def test_canary_takes_its_share_and_sticks_to_a_routing_key(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+def test_canary_takes_its_share_and_sticks_to_a_routing_key(served_workspace: Copy) -> None:
+    served = served_workspace()
     deploy = _run_cli(served.root, "deploy", "risk", "--canary", "@2", "--share", "0.3")
-    assert deploy.returncode == 0, deploy.stderr
+    assert deploy.code == 0, deploy.stderr
     row = records(served.features(1))
-    with running_server(served.root) as server, httpx.Client() as client:
+    with serving_in_thread(served.root) as server, httpx.Client() as client:
         versions = Counter(
             client.post(f"{server.url}/v1/models/risk:predict", json={"instances": row}).headers[
                 "x-model-name"
@@ -462,13 +474,13 @@ def test_canary_takes_its_share_and_sticks_to_a_routing_key(tmp_path: Path) -> N
     assert len(sticky) == 1
 
 
-def test_shadow_scores_every_request_but_never_answers(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+def test_shadow_scores_every_request_but_never_answers(served_workspace: Copy) -> None:
+    served = served_workspace()
     deploy = _run_cli(served.root, "deploy", "risk", "--shadow", "@2")
-    assert deploy.returncode == 0, deploy.stderr
+    assert deploy.code == 0, deploy.stderr
     rows = served.features(20)
     ids = []
-    with running_server(served.root) as server, httpx.Client() as client:
+    with serving_in_thread(served.root) as server, httpx.Client() as client:
         for index in range(20):
             response = client.post(
                 f"{server.url}/v1/models/risk:predict",
@@ -489,17 +501,17 @@ def test_shadow_scores_every_request_but_never_answers(tmp_path: Path) -> None:
     assert np.allclose(ordered["prediction"].to_numpy(), served.models[2].predict_proba(rows)[:, 1])
 
 
-def test_auth_needs_a_token_with_the_right_role(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+def test_auth_needs_a_token_with_the_right_role(served_workspace: Copy) -> None:
+    served = served_workspace()
     tokens = {}
     for role in ("viewer", "scientist"):
         created = _run_cli(
             served.root, "tokens", "create", "--user", f"{role}-bot", "--role", role, "--json"
         )
-        assert created.returncode == 0, created.stderr
+        assert created.code == 0, created.stderr
         tokens[role] = json.loads(created.stdout)["secret"]
     row = records(served.features(1))
-    with running_server(served.root, "--auth") as server:
+    with serving_in_thread(served.root, auth=True) as server:
         predict = f"{server.url}/v1/models/risk:predict"
         feedback = f"{server.url}/v1/models/risk/feedback"
         assert httpx.get(f"{server.url}/health/ready").status_code == 200
@@ -527,11 +539,12 @@ def test_auth_needs_a_token_with_the_right_role(tmp_path: Path) -> None:
     assert [(f.request_id, f.actor) for f in kept] == [(label["request_id"], "scientist-bot")]
 
 
+@pytest.mark.subprocess  # Ctrl-C and SIGTERM reach a real server process
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_logging_survives_a_clean_shutdown_with_pii_hashed(
-    tmp_path: Path, stop: signal.Signals
+    served_workspace: Copy, stop: signal.Signals
 ) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+    served = served_workspace()
     (served.root / "pathtolive.toml").write_text(
         (served.root / "pathtolive.toml").read_text()
         + '\n[serve]\npii_columns = ["region"]\nlog_flush_seconds = 3600\n'
@@ -557,22 +570,13 @@ def _bearer(secret: str) -> dict[str, str]:
     return {"authorization": f"Bearer {secret}"}
 
 
-def _run_cli(root: Path, *args: str) -> Any:
-    import subprocess
-    import sys
-
-    return subprocess.run(
-        [sys.executable, "-m", "pathtolive", *args],
-        cwd=root,
-        env=cli_environ(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def _run_cli(root: Path, *args: str) -> Result:
+    return run_in_process(args, cwd=root, environ=cli_environ())
 
 
-def test_several_worker_processes_serve_the_same_models(tmp_path: Path) -> None:
-    served = make_served_workspace(tmp_path / "ws")
+@pytest.mark.subprocess  # serve --workers
+def test_several_worker_processes_serve_the_same_models(served_workspace: Copy) -> None:
+    served = served_workspace()
     rows = served.features(3)
     expected = served.models[1].predict_proba(rows)
     with running_server(served.root, "--workers", "2") as server:

@@ -3,7 +3,8 @@ whatever schemathesis sends, valid or not, the answer is never a 5xx."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +14,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from tests.support.serving import RunningServer, make_served_workspace, running_server
+from tests.support.serving import ServedWorkspace, ThreadServer, serving_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving-fuzz")]
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+def fuzzed_server(
+    served_template: Callable[[bool], ServedWorkspace], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadServer]:
     root: Path = tmp_path_factory.mktemp("fuzz") / "ws"
-    make_served_workspace(root, cancer=True)
-    with running_server(root, "--no-log") as server:
+    shutil.copytree(served_template(True).root, root)
+    with serving_in_thread(root, log_predictions=False) as server:
         yield server
 
 
-def test_no_input_makes_the_server_fail(fuzzed_server: RunningServer) -> None:
+def test_no_input_makes_the_server_fail(fuzzed_server: ThreadServer) -> None:
     schema = schemathesis.openapi.from_url(f"{fuzzed_server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20  # every protocol's endpoints are documented

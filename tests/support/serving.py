@@ -1,4 +1,5 @@
-"""A workspace with served models, and the real server run as a subprocess."""
+"""A workspace with served models, and the real server: in a thread of this process, or
+as a subprocess for what only a process shows (signals, workers, crashes)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -177,3 +180,65 @@ def _wait(server: RunningServer, path: str) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"the server was not ready within 90 s:\n{server.stderr()}")
+
+
+@dataclass
+class ThreadServer:
+    url: str
+
+
+@contextmanager
+def serving_in_thread(
+    root: Path, *, environ: dict[str, str] | None = None, **flags: Any
+) -> Iterator[ThreadServer]:
+    """The app ``pathtolive serve`` runs, on uvicorn in a thread of this process, on a free
+    loopback port, polling the registry every 0.2 s; ``flags`` are the settings the serve
+    command's options set (``auth=True``, ``log_predictions=False``, …). The block's end
+    stops it as Ctrl-C does: requests in flight finish, the log is flushed, the stop is
+    audited."""
+    import uvicorn
+
+    from pathtolive.service.workspace import open_workspace
+    from pathtolive.serving.app import create_app
+    from pathtolive.serving.server import GracefulServer
+    from pathtolive.serving.settings import serve_settings
+
+    ctx = open_workspace(root, environ=environ or cli_environ())
+    port = free_port()
+    settings = serve_settings(
+        ctx.settings.document, host="127.0.0.1", port=port, poll_interval=0.2, **flags
+    )
+    config = uvicorn.Config(
+        create_app(ctx, settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        log_config=None,  # leave this process's logging as it is
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    server = GracefulServer(config)
+    thread = threading.Thread(target=server.run, name=f"server-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while not _ready(url):
+            if not thread.is_alive():
+                raise AssertionError("the server thread ended before it was ready")
+            if time.monotonic() > deadline:
+                raise AssertionError("the server was not ready within 90 s")
+            time.sleep(0.05)
+        yield ThreadServer(url)
+    finally:
+        server.should_exit = True
+        thread.join(90)
+        ctx.close()
+        assert not thread.is_alive(), "the server did not stop within 90 s"
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health/ready", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
