@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +102,34 @@ def test_latency_probes_in_one_process_each_read_the_store_they_are_given(
         measured.append(measure_latency(ws.context, version, features.head(5))["model"])
         ws.close()
     assert measured == ["first@1", "second@2"]
+
+
+def test_the_probe_sizes_thread_pools_from_the_callers_environment(
+    tmp_path: Path, clean_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe server loaded OpenMP and BLAS under its own environment; a probe for a
+    caller that asks for one thread (as the demo does beside its server) gets one, and a
+    caller that does not gets the machine's cores, as a new interpreter would."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from pathtolive.service.latency import measure_latency
+
+    frame = load_breast_cancer(as_frame=True).frame
+    features = frame.drop(columns=["target"])
+    model = HistGradientBoostingClassifier(max_iter=5).fit(features, frame["target"])
+    cores = len(os.sched_getaffinity(0))
+    seen = []
+    for name, threads in (("one", "1"), ("all", None)):
+        environ = dict(clean_environ)
+        environ.pop("OMP_NUM_THREADS", None)
+        environ.pop("OPENBLAS_NUM_THREADS", None)
+        if threads is not None:
+            environ["OMP_NUM_THREADS"] = threads
+        ws = Workspace.init(tmp_path / name, environ=environ)
+        monkeypatch.chdir(ws.root)
+        ws.add_dataset(frame, "cancer", tags={"target": ["target"]})
+        version = ws.register_model(model, name="m", data="cancer@1")
+        seen.append(measure_latency(ws.context, version, features.head(5))["threads"])
+        ws.close()
+    assert seen[0]["openmp"] == 1
+    assert seen[1]["openmp"] == cores

@@ -117,7 +117,7 @@ class DemoOptions:
 def run_demo(options: DemoOptions, console: Console) -> dict[str, Any]:
     """Play the five acts, narrating on ``console``; returns the figures and paths (what
     ``--json`` prints). The server is stopped however it ends."""
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     story = _Story(options, console)
     # The narrative says what monitoring finds; its warnings on stderr would say it twice.

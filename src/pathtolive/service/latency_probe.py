@@ -85,6 +85,7 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     ctx.close()
     return {
         "model": version.ref,
+        "threads": _thread_counts(),
         "load_seconds": load_seconds,
         "single_row": _percentiles(single),
         "batch_1000": _percentiles(batch),
@@ -126,6 +127,7 @@ def _child(request: dict[str, Any]) -> None:
         os.environ.clear()
         os.environ.update(request["environ"])
         os.chdir(request["workspace"])
+        _thread_pools_as_the_environment_says()
         try:
             outcome: object = probe(
                 Path(request["workspace"]), request["ref"], Path(request["sample"])
@@ -139,6 +141,46 @@ def _child(request: dict[str, Any]) -> None:
         partial.rename(result)
     finally:
         os._exit(code)
+
+
+def _thread_counts() -> dict[str, int]:
+    """The most threads each kind of numeric library loaded here may use (what the
+    figures were measured with)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return {}
+    counts: dict[str, int] = {}
+    for pool in threadpool_info():
+        api = str(pool["user_api"])
+        counts[api] = max(counts.get(api, 0), int(pool["num_threads"]))
+    return counts
+
+
+_THREAD_VARIABLES = {
+    "openmp": ("OMP_NUM_THREADS",),
+    "blas": ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"),
+}
+"""The variables a numeric library reads for its thread count, by threadpoolctl's API
+name, first match wins."""
+
+
+def _thread_pools_as_the_environment_says() -> None:
+    """Give the numeric libraries' thread pools the sizes this child's environment asks
+    for. The server loaded those libraries, and they read their thread counts from its
+    environment then; a new interpreter would read the child's (a caller that shares the
+    machine with a server may ask for one thread, so that OpenMP threads do not spin
+    against each other for the cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without it (no scikit-learn), pools keep the server's sizes
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limits = {}
+    for api, names in _THREAD_VARIABLES.items():
+        asked = next((os.environ[name] for name in names if name in os.environ), "")
+        limits[api] = int(asked) if asked.isdigit() and int(asked) > 0 else cores or 1
+    threadpool_limits(limits=limits)
 
 
 def main(argv: list[str]) -> None:
