@@ -22,6 +22,8 @@ import pandas as pd
 from pathtolive.service import models as model_service
 from pathtolive.service.workspace import open_workspace
 
+__all__ = ["main", "probe"]
+
 SINGLE_ROW_CALLS = 200
 BATCH_ROWS = 1000
 BATCH_CALLS = 20

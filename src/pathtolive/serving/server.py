@@ -33,7 +33,7 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
     }
     if settings.workers == 1:
         config = uvicorn.Config(create_app(ctx, settings), **common)  # type: ignore[arg-type]
-        GracefulServer(config).run()
+        _GracefulServer(config).run()
         return
     # Worker processes import the app by name, so the settings travel in the environment.
     os.environ[env.WORKSPACE] = str(ctx.settings.root)
@@ -50,7 +50,7 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
     )
 
 
-class GracefulServer(uvicorn.Server):
+class _GracefulServer(uvicorn.Server):
     """uvicorn's server, except that a stop by SIGTERM or SIGINT, once graceful, ends
     with exit status 0. uvicorn raises the signal again after shutting down, so a
     supervisor would see a process killed by SIGTERM although nothing was lost (its
