@@ -17,7 +17,7 @@ from pathtolive.service.context import ServiceContext
 from pathtolive.serving.app import create_app
 from pathtolive.serving.settings import ServeSettings
 
-__all__ = ["run_server", "worker_app"]
+__all__ = ["GracefulServer", "run_server", "worker_app"]
 
 
 def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
@@ -33,7 +33,7 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
     }
     if settings.workers == 1:
         config = uvicorn.Config(create_app(ctx, settings), **common)  # type: ignore[arg-type]
-        _GracefulServer(config).run()
+        GracefulServer(config).run()
         return
     # Worker processes import the app by name, so the settings travel in the environment.
     os.environ[env.WORKSPACE] = str(ctx.settings.root)
@@ -50,7 +50,7 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
     )
 
 
-class _GracefulServer(uvicorn.Server):
+class GracefulServer(uvicorn.Server):
     """uvicorn's server, except that a stop by SIGTERM or SIGINT, once graceful, ends
     with exit status 0. uvicorn raises the signal again after shutting down, so a
     supervisor would see a process killed by SIGTERM although nothing was lost (its
