@@ -27,6 +27,7 @@ __all__ = [
     "default_config_text",
     "find_workspace",
     "load_settings",
+    "parse_tags",
 ]
 
 WORKSPACE_FILE = "pathtolive.toml"

@@ -9,7 +9,22 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ENVIRONMENT_VARIABLES"]
+__all__ = [
+    "ALERT_WEBHOOK_SECRET",
+    "ARTIFACT_URL",
+    "ENVIRONMENT_VARIABLES",
+    "LOG_LEVEL",
+    "METADATA_URL",
+    "PII_SALT",
+    "REQUIRE_POSTGRES",
+    "S3_ENDPOINT_URL",
+    "SERVE_SETTINGS",
+    "TEST_BROWSER",
+    "TEST_POSTGRES_URL",
+    "TOKEN",
+    "USER",
+    "WORKSPACE",
+]
 
 WORKSPACE: Final = "PATHTOLIVE_WORKSPACE"
 """Workspace folder (default: the nearest folder upwards holding pathtolive.toml)."""

@@ -26,7 +26,7 @@ from pathtolive.errors import (
 )
 from pathtolive.store.artifacts import (
     S3_ENDPOINT_URL_ENV,
-    ArtifactBackendRegistry,
+    ArtifactBackends,
     ArtifactStore,
     FsspecArtifactStore,
     LocalArtifactStore,
@@ -505,19 +505,19 @@ def test_s3_without_s3fs_names_the_extra_to_install(
 
 
 def test_a_registered_backend_serves_its_scheme(tmp_path: Path) -> None:
-    registry = ArtifactBackendRegistry()
+    backends = ArtifactBackends()
     opened: list[str] = []
 
     def open_custom(url: str, *, base_dir: Path, environ: object) -> ArtifactStore:
         opened.append(url)
         return LocalArtifactStore(base_dir / "custom")
 
-    registry.register("custom", open_custom)
-    store = registry.open("CUSTOM://anything", base_dir=tmp_path, environ={})
+    backends.register("custom", open_custom)
+    store = backends.open("CUSTOM://anything", base_dir=tmp_path, environ={})
 
     assert opened == ["CUSTOM://anything"]
     assert isinstance(store, LocalArtifactStore)
-    assert registry.schemes() == ["custom"]
+    assert backends.schemes() == ["custom"]
 
 
 def test_s3_storage_options_from_env() -> None:

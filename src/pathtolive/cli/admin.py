@@ -16,6 +16,8 @@ from pathtolive.service import tokens as token_service
 from pathtolive.service.database import database_status, upgrade_database
 from pathtolive.service.workspace import init_workspace
 
+__all__ = ["audit_app", "db_app", "init", "tokens_app"]
+
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 tokens_app = typer.Typer(help="API tokens for principals and roles (admin).", no_args_is_help=True)

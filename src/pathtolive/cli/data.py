@@ -16,6 +16,8 @@ from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.format import significant
 from pathtolive.service import datasets as service
 
+__all__ = ["app"]
+
 app = typer.Typer(help="Add, inspect, compare and validate dataset versions.", no_args_is_help=True)
 schema_app = typer.Typer(help="Show and evolve a dataset's contract.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")

@@ -13,6 +13,8 @@ from pathtolive.errors import VerificationFailedError
 from pathtolive.gates import REPORT_COLUMNS
 from pathtolive.service import gates as service
 
+__all__ = ["gates_app"]
+
 gates_app = typer.Typer(
     help="Release gates: is a model version fit to go live?", no_args_is_help=True
 )

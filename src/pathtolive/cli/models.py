@@ -16,6 +16,8 @@ from pathtolive.lineage import render_tree
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as service
 
+__all__ = ["alias_app", "lineage", "models_app"]
+
 models_app = typer.Typer(help="Registered models and their versions.", no_args_is_help=True)
 alias_app = typer.Typer(help="Movable names on model versions.", no_args_is_help=True)
 

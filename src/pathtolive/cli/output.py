@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["JsonOption", "console", "emit", "err_console", "table", "to_jsonable"]
+__all__ = ["JsonOption", "console", "emit", "err_console", "table", "to_jsonable", "when"]
 
 # Piped output (a file, another program, a test) gets a wide fixed width instead of
 # Rich's 80 columns, so that ids and hashes in tables are not folded mid-value.

@@ -12,6 +12,8 @@ from pathtolive.cli.state import open_context
 from pathtolive.gates import REPORT_COLUMNS
 from pathtolive.service import promotion as service
 
+__all__ = ["approve", "promote", "promotions_app", "rollback"]
+
 promotions_app = typer.Typer(help="Pending and past promotions.", no_args_is_help=True)
 
 AliasOption = Annotated[str, typer.Option("--to", help="The alias to move.")]

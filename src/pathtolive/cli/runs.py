@@ -14,6 +14,8 @@ from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.pipelines import RunGraph, StepRecord
 from pathtolive.service import runs as service
 
+__all__ = ["run", "runs_app"]
+
 runs_app = typer.Typer(help="Inspect and reproduce tracked runs.", no_args_is_help=True)
 
 

@@ -10,7 +10,7 @@ import typer
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.workspace import open_workspace
 
-__all__ = ["GlobalOptions", "open_context"]
+__all__ = ["GlobalOptions", "open_context", "options"]
 
 
 @dataclass(frozen=True)

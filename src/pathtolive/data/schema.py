@@ -32,6 +32,7 @@ __all__ = [
     "SchemaChange",
     "check_tags",
     "classify_change",
+    "id_tags",
     "infer_schema",
     "merge_accepting",
 ]

@@ -24,6 +24,8 @@ from sklearn.preprocessing import OneHotEncoder
 
 from pathtolive import Dataset, log_metric, pipeline, step
 
+__all__ = ["FEATURES", "garage_risk"]
+
 TARGET = "high_risk"
 CATEGORIES = ["region", "garage_size"]
 FEATURES = [

@@ -51,6 +51,15 @@ from pathtolive.gates.builtin import (
     MinMetricGate,
     SizeGate,
 )
+from pathtolive.gates.catalog import (
+    BUILTIN_GATES,
+    DEFAULT_CATALOG,
+    GateCatalog,
+    evaluate_gates,
+    gates_for,
+    register_gate,
+    run_gates,
+)
 from pathtolive.gates.config import (
     BUILTIN_GATE_KEYS,
     DEFAULT_POLICY,
@@ -76,15 +85,6 @@ from pathtolive.gates.metrics import (
     resolve_classes,
 )
 from pathtolive.gates.predictions import Predictions, align_proba
-from pathtolive.gates.registry import (
-    BUILTIN_GATES,
-    DEFAULT_REGISTRY,
-    GateRegistry,
-    evaluate_gates,
-    gates_for,
-    register_gate,
-    run_gates,
-)
 from pathtolive.gates.report import REPORT_COLUMNS, GateReport
 from pathtolive.gates.slices import (
     MAX_SLICE_VALUES,
@@ -102,8 +102,8 @@ __all__ = [
     "BLOCK_CELLS",
     "BUILTIN_GATES",
     "BUILTIN_GATE_KEYS",
+    "DEFAULT_CATALOG",
     "DEFAULT_POLICY",
-    "DEFAULT_REGISTRY",
     "LATENCY_KEYS",
     "MAX_SLICE_VALUES",
     "METRICS",
@@ -124,10 +124,10 @@ __all__ = [
     "FloatArray",
     "FunctionGate",
     "Gate",
+    "GateCatalog",
     "GateConfig",
     "GateContext",
     "GateFunction",
-    "GateRegistry",
     "GateReport",
     "GateResult",
     "Interval",

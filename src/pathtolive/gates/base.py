@@ -4,7 +4,7 @@ A gate is a :class:`Gate`: a ``name``, the config ``keys`` it reads from
 ``[models.NAME.gates]`` (it applies when the first is set; no keys: it always applies)
 and ``evaluate(context) -> GateResult``. A user gate is a subclass, or a function
 decorated with :func:`gate`, registered with
-:func:`~pathtolive.gates.registry.register_gate`::
+:func:`~pathtolive.gates.catalog.register_gate`::
 
     @gate(keys=["max_false_positive_rate"])
     def max_false_positive_rate(context: GateContext) -> GateResult:
@@ -16,7 +16,7 @@ decorated with :func:`gate`, registered with
 
 Gates are pure: everything they judge is in the :class:`GateContext` (predictions on the
 holdout, measurements made by the service), so a report can be recomputed from its
-inputs and a gate is tested without a registry, a store or a model server.
+inputs and a gate is tested without a model registry, a store or a model server.
 """
 
 from __future__ import annotations

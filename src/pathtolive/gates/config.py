@@ -165,7 +165,7 @@ class GateConfig:
     ) -> GateConfig:
         """The settings of ``model`` from the ``[models]`` table of the workspace file; the
         defaults when it has none. ``custom_keys`` are the keys that gates registered in
-        Python read; None means those of the default gate registry."""
+        Python read; None means those of the default gate catalog."""
         if not isinstance(models_table, Mapping):
             raise ConfigError(f"'models' in {_FILE} must be a table, like [models.{model}]")
         raw = models_table.get(model, {})
@@ -178,10 +178,10 @@ class GateConfig:
                 f"{where}.{strays[0]} is not a model setting; valid keys: {', '.join(MODEL_KEYS)}"
             )
         if custom_keys is None:
-            # Imported here: the registry imports the built-in gates, which import this.
-            from pathtolive.gates.registry import DEFAULT_REGISTRY
+            # Imported here: the catalog imports the built-in gates, which import this.
+            from pathtolive.gates.catalog import DEFAULT_CATALOG
 
-            custom_keys = DEFAULT_REGISTRY.custom_keys()
+            custom_keys = DEFAULT_CATALOG.custom_keys()
         gates = raw.get("gates", {})
         if not isinstance(gates, Mapping):
             raise ConfigError(f"{where}.gates in {_FILE} must be a table")

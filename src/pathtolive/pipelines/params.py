@@ -155,7 +155,7 @@ def _sequence_type(annotation: Any) -> type:
     return tuple if tuple in (annotation, get_origin(annotation)) else list
 
 
-def describe(annotation: Any) -> str:
+def _describe(annotation: Any) -> str:
     """What a value of ``annotation`` is, to complete "'abc' is not ...": ``an int``."""
     if annotation is Any:
         return "a plain value"
@@ -164,7 +164,7 @@ def describe(annotation: Any) -> str:
     members = _union_members(annotation)
     if members is not None:
         return " or ".join(
-            "none" if member is types.NoneType else describe(member) for member in members
+            "none" if member is types.NoneType else _describe(member) for member in members
         )
     if get_origin(annotation) is Literal:
         return "one of " + ", ".join(repr(value) for value in get_args(annotation))
@@ -172,11 +172,11 @@ def describe(annotation: Any) -> str:
     if item in _PLURALS:
         return f"a list of {_PLURALS[item]}"
     if item is not None and item is not Any:
-        return f"a list of values, each {describe(item)}"
+        return f"a list of values, each {_describe(item)}"
     return "a list"
 
 
-def from_text(text: str, annotation: Any) -> Any:
+def _from_text(text: str, annotation: Any) -> Any:
     """The value a command-line ``text`` stands for under ``annotation``."""
     if annotation is Any or annotation is str:
         return text
@@ -189,47 +189,47 @@ def from_text(text: str, annotation: Any) -> Any:
             if member is types.NoneType:
                 continue
             try:
-                return from_text(text, member)
+                return _from_text(text, member)
             except _Mismatch:
                 continue
-        raise _Mismatch(f"{text!r} is not {describe(annotation)}")
+        raise _Mismatch(f"{text!r} is not {_describe(annotation)}")
     if annotation is bool:
         word = text.strip().lower()
         if word in _TRUE or word in _FALSE:
             return word in _TRUE
-        raise _Mismatch(f"{text!r} is not {describe(bool)}")
+        raise _Mismatch(f"{text!r} is not {_describe(bool)}")
     if annotation is int:
         if _INT.fullmatch(text.strip()):
             return int(text)
-        raise _Mismatch(f"{text!r} is not {describe(int)}")
+        raise _Mismatch(f"{text!r} is not {_describe(int)}")
     if annotation is float:
         try:
             number = float(text)
         except ValueError:
-            raise _Mismatch(f"{text!r} is not {describe(float)}") from None
+            raise _Mismatch(f"{text!r} is not {_describe(float)}") from None
         return _finite(number, text)
     if get_origin(annotation) is Literal:
         for value in get_args(annotation):
             try:
-                if from_text(text, type(value)) == value:
+                if _from_text(text, type(value)) == value:
                     return value
             except _Mismatch:
                 continue
-        raise _Mismatch(f"{text!r} is not {describe(annotation)}")
+        raise _Mismatch(f"{text!r} is not {_describe(annotation)}")
     item = _item_type(annotation)
     if item is not None:
         parts = [part.strip() for part in text.split(",")] if text.strip() else []
         try:
-            items = [from_text(part, item) for part in parts]
+            items = [_from_text(part, item) for part in parts]
         except _Mismatch as exc:
             raise _Mismatch(
-                f"{text!r} is not {describe(annotation)}, comma-separated ({exc.reason})"
+                f"{text!r} is not {_describe(annotation)}, comma-separated ({exc.reason})"
             ) from None
         return _sequence_type(annotation)(items)
     raise _Mismatch(f"{annotation_text(annotation)} cannot be set from text")
 
 
-def from_value(value: Any, annotation: Any) -> Any:
+def _from_value(value: Any, annotation: Any) -> Any:
     """``value`` (already typed, as TOML gives it) checked against ``annotation``."""
     if annotation is Any:
         if is_plain(value):
@@ -243,10 +243,10 @@ def from_value(value: Any, annotation: Any) -> Any:
             if member is types.NoneType:
                 continue
             try:
-                return from_value(value, member)
+                return _from_value(value, member)
             except _Mismatch:
                 continue
-        raise _Mismatch(f"{value!r} is not {describe(annotation)}")
+        raise _Mismatch(f"{value!r} is not {_describe(annotation)}")
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -266,11 +266,13 @@ def from_value(value: Any, annotation: Any) -> Any:
         item = _item_type(annotation)
         if item is not None and isinstance(value, list | tuple):
             try:
-                items = [from_value(element, item) for element in value]
+                items = [_from_value(element, item) for element in value]
             except _Mismatch as exc:
-                raise _Mismatch(f"{value!r} is not {describe(annotation)} ({exc.reason})") from None
+                raise _Mismatch(
+                    f"{value!r} is not {_describe(annotation)} ({exc.reason})"
+                ) from None
             return _sequence_type(annotation)(items)
-    raise _Mismatch(f"{value!r} is not {describe(annotation)}")
+    raise _Mismatch(f"{value!r} is not {_describe(annotation)}")
 
 
 def _finite(number: float, text: str) -> float:
@@ -302,9 +304,9 @@ def bind_params(
     for param in pipeline.params:
         try:
             if param.name in cli_values:
-                bound[param.name] = from_text(cli_values[param.name], param.annotation)
+                bound[param.name] = _from_text(cli_values[param.name], param.annotation)
             elif param.name in config_values:
-                bound[param.name] = from_value(config_values[param.name], param.annotation)
+                bound[param.name] = _from_value(config_values[param.name], param.annotation)
             elif param.required:
                 missing.append(param)
             else:

@@ -24,7 +24,7 @@ from pathtolive.pipelines.records import RunGraph, StepRecord
 from pathtolive.pipelines.results import StepResult
 from pathtolive.pipelines.serialize import loads
 
-__all__ = ["ModelSource", "RunReplay", "load_replay", "replay_key"]
+__all__ = ["ModelSource", "ReplayedStep", "RunReplay", "load_replay", "replay_key", "replayable"]
 
 _FORMAT = "pathtolive.run-replay"
 _VERSION = 1

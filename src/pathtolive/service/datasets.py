@@ -57,6 +57,7 @@ __all__ = [
     "get_version",
     "list_datasets",
     "list_versions",
+    "load_frame",
     "schema_history",
     "validate_source",
 ]

@@ -40,7 +40,7 @@ import pandas as pd
 from pathtolive.service import models as model_service
 from pathtolive.service.workspace import open_workspace
 
-__all__ = ["SERVE_FLAG", "probe", "serve"]
+__all__ = ["SERVE_FLAG", "main", "probe", "serve"]
 
 SERVE_FLAG = "--serve"
 SINGLE_ROW_CALLS = 200

@@ -26,6 +26,8 @@ from pathtolive.store.metadata import MetadataSession
 __all__ = [
     "ALIAS_PATTERN",
     "ModelRef",
+    "alias_history",
+    "check_alias",
     "import_mlflow",
     "list_models",
     "load_model",
@@ -33,6 +35,7 @@ __all__ = [
     "model_versions",
     "parse_model_ref",
     "register_model",
+    "resolve_model_version",
     "set_alias",
 ]
 

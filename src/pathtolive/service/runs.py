@@ -48,7 +48,9 @@ from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.artifacts import ObjectInfo
 
 __all__ = [
+    "LOST_AFTER",
     "ReproduceReport",
+    "RunDetails",
     "RunResult",
     "get_run",
     "list_runs",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathtolive.auth import Actor, Permission, roles_allowed
 from pathtolive.errors import AuthenticationError, PathToLiveError, PermissionDeniedError
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.serving import authenticate
+from pathtolive.service.servables import authenticate
 
 __all__ = ["TokenGate"]
 

@@ -25,7 +25,7 @@ from pathtolive.serving.codecs.base import Prediction
 
 if TYPE_CHECKING:
     from pathtolive.registry.explainers import Explainer
-    from pathtolive.service.serving import ServableVersion
+    from pathtolive.service.servables import ServableVersion
 
 __all__ = ["Deployment", "ServedModel", "Snapshot"]
 

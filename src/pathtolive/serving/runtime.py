@@ -41,7 +41,7 @@ from pathtolive.predlog import PredictionLogger, Recovery
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.serving import ServableVersion, background_sample, record_server_event
+from pathtolive.service.servables import ServableVersion, background_sample, record_server_event
 from pathtolive.serving.auth import TokenGate
 from pathtolive.serving.batching import Gauge
 from pathtolive.serving.codecs.base import Prediction

@@ -17,7 +17,7 @@ from pathtolive.service.context import ServiceContext
 from pathtolive.serving.app import create_app
 from pathtolive.serving.settings import ServeSettings
 
-__all__ = ["run_server", "worker_app"]
+__all__ = ["GracefulServer", "run_server", "worker_app"]
 
 
 def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:

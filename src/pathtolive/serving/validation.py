@@ -44,6 +44,8 @@ from pathtolive.registry.signature import FieldSpec, FieldType, Signature
 
 __all__ = [
     "UnseenCategories",
+    "describe_value",
+    "name_list",
     "validate_columns",
     "validate_records",
 ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from pathtolive.errors import PathToLiveError
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.serving import (
+from pathtolive.service.servables import (
     DeploymentTargets,
     ServableVersion,
     deployment_targets,

@@ -11,11 +11,11 @@ import pytest
 from pathtolive.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError
 from pathtolive.gates import (
     BUILTIN_GATES,
-    DEFAULT_REGISTRY,
+    DEFAULT_CATALOG,
     Gate,
+    GateCatalog,
     GateConfig,
     GateContext,
-    GateRegistry,
     GateResult,
     Predictions,
     gate,
@@ -61,12 +61,12 @@ class MinimumRows(Gate):
 
 @pytest.fixture
 def registered() -> Iterator[None]:
-    """The user gates in the default registry for one test only."""
+    """The user gates in the default catalog for one test only."""
     register_gate(max_false_positive_rate)
     register_gate(MinimumRows)
     yield
-    DEFAULT_REGISTRY.unregister("max_false_positive_rate")
-    DEFAULT_REGISTRY.unregister("minimum_rows")
+    DEFAULT_CATALOG.unregister("max_false_positive_rate")
+    DEFAULT_CATALOG.unregister("minimum_rows")
 
 
 @pytest.mark.usefixtures("registered")
@@ -99,13 +99,13 @@ def test_a_user_gate_is_configured_and_reported_like_a_built_in_one(
 
 
 def test_a_user_gate_does_not_apply_until_configured() -> None:
-    registry = GateRegistry([*BUILTIN_GATES, max_false_positive_rate])
+    catalog = GateCatalog([*BUILTIN_GATES, max_false_positive_rate])
 
-    assert max_false_positive_rate not in registry.gates_for(GateConfig(model="m"))
-    assert max_false_positive_rate in registry.gates_for(
+    assert max_false_positive_rate not in catalog.gates_for(GateConfig(model="m"))
+    assert max_false_positive_rate in catalog.gates_for(
         GateConfig(model="m", custom={"max_false_positive_rate": 0.1})
     )
-    assert registry.custom_keys() == ("max_false_positive_rate",)
+    assert catalog.custom_keys() == ("max_false_positive_rate",)
 
 
 def test_the_key_of_an_unregistered_gate_is_a_config_error() -> None:
@@ -114,15 +114,15 @@ def test_the_key_of_an_unregistered_gate_is_a_config_error() -> None:
 
 
 def test_registering_checks_names_and_types() -> None:
-    registry = GateRegistry()
-    registry.register(max_false_positive_rate)
+    catalog = GateCatalog()
+    catalog.register(max_false_positive_rate)
 
     with pytest.raises(ConflictError, match="'max_false_positive_rate' is registered already"):
-        registry.register(max_false_positive_rate)
+        catalog.register(max_false_positive_rate)
     with pytest.raises(InvalidInputError, match="decorate a function of the context with @"):
-        registry.register(len)  # type: ignore[arg-type]
+        catalog.register(len)  # type: ignore[arg-type]
     with pytest.raises(NotFoundError, match="no gate called 'nope'"):
-        registry.unregister("nope")
-    registry.register(max_false_positive_rate, replace=True)
-    assert registry.names() == ("max_false_positive_rate",)
-    assert registry.get("max_false_positive_rate") is max_false_positive_rate
+        catalog.unregister("nope")
+    catalog.register(max_false_positive_rate, replace=True)
+    assert catalog.names() == ("max_false_positive_rate",)
+    assert catalog.get("max_false_positive_rate") is max_false_positive_rate

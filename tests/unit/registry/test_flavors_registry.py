@@ -12,7 +12,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pathtolive import registry
 from pathtolive.errors import InvalidInputError, MissingExtraError, UnsupportedFormatError
 from pathtolive.registry import (
     FLAVORS,
@@ -80,13 +79,6 @@ def test_predict_with_an_in_memory_or_a_loaded_model(wine: Dataset) -> None:
         )
     assert wrap(loaded) is loaded
     assert isinstance(wrap(model), LoadedModel)
-
-
-def test_exported_names_match_all() -> None:
-    public = {name for name in dir(registry) if not name.startswith("_")}
-    modules = {"annotations", "batch", "explainers", "flavors", "mlflow_folder", "signature"}
-
-    assert set(registry.__all__) == public - modules
 
 
 def test_importing_the_registry_imports_no_model_library() -> None:

@@ -15,7 +15,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pathtolive.registry.flavors import wrap
 from pathtolive.registry.signature import infer_signature
-from pathtolive.service.serving import ServableVersion
+from pathtolive.service.servables import ServableVersion
 from pathtolive.serving.batching import Gauge
 from pathtolive.serving.deployment import ServedModel, _matrix_estimator
 

@@ -9,9 +9,9 @@ from pathtolive.store.artifacts.fsspec_store import (
     s3_storage_options_from_env,
 )
 from pathtolive.store.artifacts.local import LocalArtifactStore
-from pathtolive.store.artifacts.registry import (
+from pathtolive.store.artifacts.schemes import (
     ArtifactBackendFactory,
-    ArtifactBackendRegistry,
+    ArtifactBackends,
     open_artifact_store,
     register_artifact_backend,
 )
@@ -19,7 +19,7 @@ from pathtolive.store.artifacts.registry import (
 __all__ = [
     "S3_ENDPOINT_URL_ENV",
     "ArtifactBackendFactory",
-    "ArtifactBackendRegistry",
+    "ArtifactBackends",
     "ArtifactStore",
     "FsspecArtifactStore",
     "LocalArtifactStore",

@@ -16,7 +16,16 @@ from pathlib import Path
 from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
 from pathtolive.hashing import hash_file, is_digest
 
-__all__ = ["ArtifactStore", "ObjectInfo", "StagedObject", "object_key"]
+__all__ = [
+    "ArtifactStore",
+    "ObjectInfo",
+    "StagedObject",
+    "check_digest",
+    "corrupt_object_error",
+    "hash_source",
+    "missing_object_error",
+    "object_key",
+]
 
 
 def object_key(digest: str) -> str:

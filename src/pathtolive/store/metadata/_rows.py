@@ -10,6 +10,8 @@ from sqlalchemy import Connection, select
 
 from pathtolive.store.metadata import tables as t
 
+__all__ = ["Queries", "dumps", "utc", "utc_or_none"]
+
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

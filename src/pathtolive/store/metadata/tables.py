@@ -20,7 +20,35 @@ from sqlalchemy import (
     text,
 )
 
-__all__ = ["metadata"]
+__all__ = [
+    "alerts",
+    "alias_history",
+    "aliases",
+    "approvals",
+    "audit_events",
+    "audit_head",
+    "dataset_schemas",
+    "dataset_versions",
+    "datasets",
+    "deployments",
+    "environments",
+    "feedback",
+    "gate_reports",
+    "locks",
+    "metadata",
+    "model_versions",
+    "models",
+    "prediction_segments",
+    "promotions",
+    "run_inputs",
+    "run_metrics",
+    "run_params",
+    "run_steps",
+    "runs",
+    "step_cache",
+    "tokens",
+    "triggers",
+]
 
 metadata = MetaData(
     naming_convention={

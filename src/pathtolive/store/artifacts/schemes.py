@@ -22,7 +22,7 @@ from pathtolive.store.artifacts.local import LocalArtifactStore
 
 __all__ = [
     "ArtifactBackendFactory",
-    "ArtifactBackendRegistry",
+    "ArtifactBackends",
     "open_artifact_store",
     "register_artifact_backend",
 ]
@@ -41,7 +41,7 @@ class ArtifactBackendFactory(Protocol):
     ) -> ArtifactStore: ...
 
 
-class ArtifactBackendRegistry:
+class ArtifactBackends:
     """Maps URL schemes to backend factories. Tests build their own; the application uses
     the default one behind :func:`open_artifact_store`."""
 
@@ -99,24 +99,24 @@ def _cache_dir(base_dir: Path) -> Path:
     return Path(base_dir) / ".pathtolive" / "cache" / "artifacts"
 
 
-def _default_registry() -> ArtifactBackendRegistry:
-    registry = ArtifactBackendRegistry()
-    registry.register(_LOCAL_SCHEME, _open_local)
-    registry.register("s3", _open_s3)
-    registry.register("memory", _open_fsspec)
-    return registry
+def _default_backends() -> ArtifactBackends:
+    backends = ArtifactBackends()
+    backends.register(_LOCAL_SCHEME, _open_local)
+    backends.register("s3", _open_s3)
+    backends.register("memory", _open_fsspec)
+    return backends
 
 
-_REGISTRY = _default_registry()
+_BACKENDS = _default_backends()
 
 
 def register_artifact_backend(scheme: str, factory: ArtifactBackendFactory) -> None:
     """Serve store URLs of ``scheme`` with ``factory`` (for plugins and other fsspec
     protocols such as ``gs``)."""
-    _REGISTRY.register(scheme, factory)
+    _BACKENDS.register(scheme, factory)
 
 
 def open_artifact_store(url: str, *, base_dir: Path, environ: Mapping[str, str]) -> ArtifactStore:
     """Open the artifact store at ``url``: a path (relative to ``base_dir``, the workspace
     root), ``file://``, ``s3://``, ``memory://`` or a registered scheme."""
-    return _REGISTRY.open(url, base_dir=base_dir, environ=environ)
+    return _BACKENDS.open(url, base_dir=base_dir, environ=environ)

@@ -1,7 +1,7 @@
 """Which gates exist, which apply to a model, and running them into a report.
 
-:data:`DEFAULT_REGISTRY` holds the built-in gates; :func:`register_gate` adds a user
-gate to it (as artifact stores are registered by URL scheme). A :class:`GateRegistry` of
+:data:`DEFAULT_CATALOG` holds the built-in gates; :func:`register_gate` adds a user
+gate to it (as artifact store backends are added by URL scheme). A :class:`GateCatalog` of
 one's own keeps a set of gates apart from the process-wide one, as tests do.
 """
 
@@ -29,8 +29,8 @@ from pathtolive.gates.slices import SliceGate
 
 __all__ = [
     "BUILTIN_GATES",
-    "DEFAULT_REGISTRY",
-    "GateRegistry",
+    "DEFAULT_CATALOG",
+    "GateCatalog",
     "evaluate_gates",
     "gates_for",
     "register_gate",
@@ -51,7 +51,7 @@ BUILTIN_GATES: tuple[Gate, ...] = (
 """The built-in gates, in the order they run."""
 
 
-class GateRegistry:
+class GateCatalog:
     """Gates by name, in registration order (the order they run and are reported in)."""
 
     def __init__(self, gates: Sequence[Gate] = ()) -> None:
@@ -60,8 +60,8 @@ class GateRegistry:
             self.register(gate)
 
     @classmethod
-    def with_builtins(cls) -> GateRegistry:
-        """A registry holding the built-in gates."""
+    def with_builtins(cls) -> GateCatalog:
+        """A catalog holding the built-in gates."""
         return cls(BUILTIN_GATES)
 
     def register(self, gate: Gate | type[Gate], *, replace: bool = False) -> Gate:
@@ -118,25 +118,25 @@ class GateRegistry:
         return len(self._gates)
 
 
-DEFAULT_REGISTRY = GateRegistry.with_builtins()
-"""The process-wide registry: the built-in gates and those added by :func:`register_gate`."""
+DEFAULT_CATALOG = GateCatalog.with_builtins()
+"""The process-wide catalog: the built-in gates and those added by :func:`register_gate`."""
 
 
 def register_gate(gate: Gate | type[Gate], *, replace: bool = False) -> Gate:
-    """Add a user gate to :data:`DEFAULT_REGISTRY`; see :meth:`GateRegistry.register`."""
-    return DEFAULT_REGISTRY.register(gate, replace=replace)
+    """Add a user gate to :data:`DEFAULT_CATALOG`; see :meth:`GateCatalog.register`."""
+    return DEFAULT_CATALOG.register(gate, replace=replace)
 
 
 def gates_for(config: GateConfig) -> tuple[Gate, ...]:
-    """The gates of :data:`DEFAULT_REGISTRY` that apply to ``config``."""
-    return DEFAULT_REGISTRY.gates_for(config)
+    """The gates of :data:`DEFAULT_CATALOG` that apply to ``config``."""
+    return DEFAULT_CATALOG.gates_for(config)
 
 
 def evaluate_gates(
     context: GateContext, gates: Sequence[Gate] | None = None
 ) -> tuple[GateResult, ...]:
     """Every gate's result on ``context``; ``gates`` defaults to those of the default
-    registry that apply to ``context.config``.
+    catalog that apply to ``context.config``.
 
     A gate that raises, or returns something other than a :class:`GateResult`, fails
     with a detail naming the problem: one broken gate (a user's plug-in, or inputs it
@@ -174,11 +174,11 @@ def run_gates(
     *,
     version: int,
     created_at: datetime,
-    registry: GateRegistry | None = None,
+    catalog: GateCatalog | None = None,
 ) -> GateReport:
     """The report on candidate ``version`` of ``context.config.model``: the gates of
-    ``registry`` (the default one when None) that apply, evaluated in order."""
-    gates = (registry if registry is not None else DEFAULT_REGISTRY).gates_for(context.config)
+    ``catalog`` (the default one when None) that apply, evaluated in order."""
+    gates = (catalog if catalog is not None else DEFAULT_CATALOG).gates_for(context.config)
     results = evaluate_gates(context, gates)
     return GateReport.from_results(
         context.config.model, version, context.metric, results, created_at
