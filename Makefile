@@ -1,5 +1,6 @@
 # make test: creates .venv if missing, installs pathtolive with its dev extras, runs
-# ruff and mypy on src/, then the whole test suite. make demo: the main job.
+# ruff and mypy on src/, then the whole test suite (the slowest 20 tests listed at the
+# end). make demo: the main job.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -29,7 +30,7 @@ typecheck: install
 # processes, and where PYTHONDONTWRITEBYTECODE is set each would compile it again.
 test: lint typecheck
 	$(BIN)/python -m compileall -q src
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=20 $(PYTEST_ARGS)
 
 # The whole path to live on synthetic data, in a new temporary workspace; for example
 # make demo DEMO_ARGS="--fast --seed 3 --workspace garage-demo".

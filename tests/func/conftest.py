@@ -1,8 +1,10 @@
 """Drive the real command line in a temporary workspace.
 
 The ``cli`` fixture calls the console script's entry point in this process (see
-:mod:`tests.support.cli`); a test marked ``subprocess`` gets a new interpreter per call
-instead, for what only a real process shows.
+:mod:`tests.support.cli`); a test marked ``subprocess(cli=True)`` gets a new interpreter
+per call instead, for what only a real process shows (exit codes and streams end to end).
+Tests that start real processes themselves (watchers, racers, servers) are marked
+``subprocess`` and keep the fast ``cli`` for their setup and checks.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ def cli(request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str])
     """Run ``pathtolive ARGS`` in ``tmp_path/ws`` (made if missing)."""
     workdir = tmp_path / "ws"
     workdir.mkdir(exist_ok=True)
-    runner = run_process if request.node.get_closest_marker("subprocess") else run_in_process
+    marker = request.node.get_closest_marker("subprocess")
+    real = marker is not None and marker.kwargs.get("cli", False)
+    runner = run_process if real else run_in_process
 
     def run(
         *args: str | Path,

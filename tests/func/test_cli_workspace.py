@@ -34,7 +34,7 @@ def test_init_makes_a_workspace_and_refuses_to_overwrite_it(cli: CLI, tmp_path: 
     assert log[0]["actor"] == "ada"
 
 
-@pytest.mark.subprocess  # exit codes and streams of a real process
+@pytest.mark.subprocess(cli=True)  # exit codes and streams of a real process
 def test_ptl_alias_help_and_version(cli: CLI) -> None:
     import shutil
     import subprocess
@@ -49,14 +49,14 @@ def test_ptl_alias_help_and_version(cli: CLI) -> None:
     assert cli("--version").stdout.startswith("pathtolive ")
 
 
-@pytest.mark.subprocess  # exit codes and streams of a real process
+@pytest.mark.subprocess(cli=True)  # exit codes and streams of a real process
 def test_commands_outside_a_workspace_say_how_to_make_one(cli: CLI) -> None:
     result = cli("data", "list")
     assert result.code == 3
     assert "pathtolive init" in result.stderr
 
 
-@pytest.mark.subprocess  # exit codes and streams of a real process
+@pytest.mark.subprocess(cli=True)  # exit codes and streams of a real process
 def test_json_errors_carry_code_and_message(cli: CLI, workspace: Path) -> None:
     result = cli("data", "show", "nope@1", "--json")
     assert result.code == 3
@@ -167,7 +167,7 @@ def test_tokens_roles_and_revocation(cli: CLI, workspace: Path, tmp_path: Path) 
     assert cli("tokens", "revoke", "tok_nothing").code == 3
 
 
-@pytest.mark.subprocess  # exit codes and streams of a real process
+@pytest.mark.subprocess(cli=True)  # exit codes and streams of a real process
 def test_usage_errors_exit_2_with_the_usage(cli: CLI, workspace: Path) -> None:
     result = cli("data", "add")
     assert result.code == 2
