@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 
 from pathtolive import env
+from tests.support.cli import run_in_process
 
 
 @pytest.mark.subprocess  # parallel writers are real processes
@@ -27,7 +27,7 @@ def test_parallel_adds_of_the_same_content_make_one_version(
         environ[env.METADATA_URL] = request.getfixturevalue("postgres_url")
     root = tmp_path / "ws"
     pathtolive = [sys.executable, "-m", "pathtolive"]
-    subprocess.run([*pathtolive, "init", str(root)], env=environ, check=True, capture_output=True)
+    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=environ).code == 0
     rng = np.random.default_rng(7)
     frame = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.choice(["x", "y"], 5000)})
     frame.to_csv(tmp_path / "same.csv", index=False)
@@ -53,21 +53,13 @@ def test_parallel_adds_of_the_same_content_make_one_version(
     for code, _, stderr in results:
         assert code == 0, stderr
 
-    listed = subprocess.run(
-        [*pathtolive, "data", "list", "shared", "--json"],
-        cwd=root,
-        env=environ,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    versions = json.loads(listed.stdout)
+    listed = run_in_process(["data", "list", "shared", "--json"], cwd=root, environ=environ)
+    assert listed.code == 0, listed.stderr
+    versions = listed.json()
     assert sorted(v["version"] for v in versions) == [1, 2]
     assert len({v["content_hash"] for v in versions}) == 2
     objects = root / ".pathtolive" / "objects"
     assert sum(1 for p in objects.rglob("*") if p.is_file()) == 2
-    verify = subprocess.run(
-        [*pathtolive, "audit", "verify"], cwd=root, env=environ, capture_output=True, text=True
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    verify = run_in_process(["audit", "verify"], cwd=root, environ=environ)
+    assert verify.code == 0, verify.stdout + verify.stderr
     assert os.listdir(root / ".pathtolive" / "tmp") == []
