@@ -10,25 +10,69 @@ Tests that start real processes themselves (watchers, racers, servers) are marke
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sklearn.datasets import load_breast_cancer
 
 from pathtolive import env
 from tests.support.cli import Result, run_in_process, run_process
 
-__all__ = ["CLI", "Result"]
+__all__ = ["CLI", "Build", "Result", "WorkspaceTemplates", "initialise", "initialise_with_cancer"]
 
 CLI = Callable[..., Result]
+Build = Callable[[CLI, Path, Path], None]
+"""Prepares a template: ``build(cli, workspace, scratch)``, with ``cli`` running in the
+workspace and ``scratch`` a folder beside it for source files."""
 
 
-@pytest.fixture
-def cli_env(tmp_path: Path) -> dict[str, str]:
+def _cli_environ() -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
     environ[env.USER] = "ada"
     environ["COLUMNS"] = "200"
     return environ
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    return _cli_environ()
+
+
+class WorkspaceTemplates:
+    """Workspaces prepared once per test process, by name, through the in-process CLI as
+    ``ada``; a test works on a copy of its own. A workspace is a folder with relative
+    store paths (``sqlite:///.pathtolive/meta.db``, ``.pathtolive``), so a copy is a
+    workspace of its own; every template's folder is called ``ws``, as a test's is."""
+
+    def __init__(self, base: Path) -> None:
+        self._base = base
+        self._built: dict[str, Path] = {}
+
+    def copy(self, name: str, build: Build, to: Path) -> Path:
+        """A copy of template ``name`` (built by ``build`` on first use) at ``to``."""
+        if name not in self._built:
+            self._built[name] = self._build(name, build)
+        shutil.copytree(self._built[name], to, dirs_exist_ok=True)
+        return to
+
+    def _build(self, name: str, build: Build) -> Path:
+        root = self._base / name / "ws"
+        scratch = self._base / name / "scratch"
+        root.mkdir(parents=True)
+        scratch.mkdir()
+
+        def cli(*args: str | Path) -> Result:
+            return run_in_process(args, cwd=root, environ=_cli_environ())
+
+        build(cli, root, scratch)
+        return root
+
+
+@pytest.fixture(scope="session")
+def workspace_templates(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceTemplates:
+    return WorkspaceTemplates(tmp_path_factory.mktemp("templates"))
 
 
 @pytest.fixture
@@ -53,8 +97,21 @@ def cli(request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str])
     return run
 
 
-@pytest.fixture
-def workspace(cli: CLI, tmp_path: Path) -> Path:
+def initialise(cli: CLI, root: Path, scratch: Path) -> None:
     result = cli("init")
     assert result.code == 0, result.stderr
-    return tmp_path / "ws"
+
+
+def initialise_with_cancer(cli: CLI, root: Path, scratch: Path) -> None:
+    """A new workspace with scikit-learn's breast-cancer data as ``cancer@1`` (its
+    ``target`` tagged), added from ``scratch/cancer.csv``."""
+    initialise(cli, root, scratch)
+    load_breast_cancer(as_frame=True).frame.to_csv(scratch / "cancer.csv", index=False)
+    added = cli("data", "add", scratch / "cancer.csv", "--name", "cancer", "--tag", "target=target")
+    assert added.code == 0, added.stderr
+
+
+@pytest.fixture
+def workspace(cli: CLI, tmp_path: Path, workspace_templates: WorkspaceTemplates) -> Path:
+    """An initialised workspace (``pathtolive init`` as ``ada``), the ``cli``'s folder."""
+    return workspace_templates.copy("initialised", initialise, tmp_path / "ws")

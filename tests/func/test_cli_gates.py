@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sklearn.datasets import load_breast_cancer
 
 from tests.support.pipelines import RISK, write_pipelines
 
-from .conftest import CLI
+from .conftest import CLI, WorkspaceTemplates, initialise_with_cancer
 
 GATES = """
 [models.risk-model]
@@ -24,21 +23,20 @@ max_size_mb = 50
 """
 
 
-@pytest.fixture
-def candidate(cli: CLI, workspace: Path, tmp_path: Path) -> Path:
-    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
-    assert (
-        cli(
-            "data", "add", tmp_path / "cancer.csv", "--name", "cancer", "--tag", "target=target"
-        ).code
-        == 0
-    )
+def build_candidate(cli: CLI, workspace: Path, scratch: Path) -> None:
+    """A new workspace with cancer@1 and risk-model@1, one shallow tree trained on it."""
+    initialise_with_cancer(cli, workspace, scratch)
     write_pipelines(workspace, risk=RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)"))
     ran = cli(
         "run", "risk", "--data", "cancer@1", "--param", "n_estimators=1", "--register", "risk-model"
     )
     assert ran.code == 0, ran.stderr
-    return workspace
+
+
+@pytest.fixture
+def candidate(cli: CLI, tmp_path: Path, workspace_templates: WorkspaceTemplates) -> Path:
+    """The ``cli``'s workspace, from :func:`build_candidate` (prepared once per process)."""
+    return workspace_templates.copy("candidate", build_candidate, tmp_path / "ws")
 
 
 def configure(workspace: Path, baseline: str) -> None:

@@ -20,18 +20,19 @@ from pathtolive.errors import IntegrityError
 from tests.support.mlflow import write_mlflow2_folder
 from tests.support.pipelines import BROKEN, RISK, write_pipelines
 
-from .conftest import CLI
+from .conftest import CLI, WorkspaceTemplates, initialise_with_cancer
+
+
+def build_cancer(cli: CLI, workspace: Path, scratch: Path) -> None:
+    """A new workspace with the breast-cancer data as cancer@1 and the test pipelines."""
+    initialise_with_cancer(cli, workspace, scratch)
+    write_pipelines(workspace, risk=RISK, broken=BROKEN)
 
 
 @pytest.fixture
-def cancer_workspace(cli: CLI, workspace: Path, tmp_path: Path) -> Path:
-    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
-    added = cli(
-        "data", "add", tmp_path / "cancer.csv", "--name", "cancer", "--tag", "target=target"
-    )
-    assert added.code == 0, added.stderr
-    write_pipelines(workspace, risk=RISK, broken=BROKEN)
-    return workspace
+def cancer_workspace(cli: CLI, tmp_path: Path, workspace_templates: WorkspaceTemplates) -> Path:
+    """The ``cli``'s workspace, from :func:`build_cancer` (prepared once per process)."""
+    return workspace_templates.copy("cancer", build_cancer, tmp_path / "ws")
 
 
 def test_run_register_inspect_and_trace_a_model(

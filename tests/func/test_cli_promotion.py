@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sklearn.datasets import load_breast_cancer
 
 from tests.support.cli import Result, run_in_process
 from tests.support.pipelines import RISK, write_pipelines
 
-from .conftest import CLI
+from .conftest import CLI, WorkspaceTemplates, initialise_with_cancer
 
 CONFIG = """
 [models.risk-model]
@@ -26,48 +26,38 @@ staging = "auto"
 """
 
 
-def setup_models(
-    cli: CLI, workspace: Path, tmp_path: Path, *, policy: str, floor: float = 0.5
-) -> None:
-    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
-    assert (
-        cli(
-            "data", "add", tmp_path / "cancer.csv", "--name", "cancer", "--tag", "target=target"
-        ).code
-        == 0
-    )
-    write_pipelines(workspace, risk=RISK)
+def build_models(cli: CLI, workspace: Path, scratch: Path) -> None:
+    """A new workspace with cancer@1, and risk-model@1 (one shallow tree) and risk-model@2
+    (60 trees) trained on it."""
+    initialise_with_cancer(cli, workspace, scratch)
+    weak = RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)")
+    for source, trees in ((weak, 1), (RISK, 60)):
+        write_pipelines(workspace, risk=source)
+        ran = cli(
+            "run", "risk", "--data", "cancer@1", "--param", f"n_estimators={trees}",
+            "--register", "risk-model",
+        )  # fmt: skip
+        assert ran.code == 0, ran.stderr
+
+
+def configure(workspace: Path, *, policy: str, floor: float = 0.5) -> None:
     config = workspace / "pathtolive.toml"
     config.write_text(config.read_text() + CONFIG.format(policy=policy, floor=floor))
-    weak = RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)")
-    write_pipelines(workspace, risk=weak)
-    assert (
-        cli(
-            "run",
-            "risk",
-            "--data",
-            "cancer@1",
-            "--param",
-            "n_estimators=1",
-            "--register",
-            "risk-model",
-        ).code
-        == 0
-    )
-    write_pipelines(workspace, risk=RISK)
-    assert (
-        cli(
-            "run",
-            "risk",
-            "--data",
-            "cancer@1",
-            "--param",
-            "n_estimators=60",
-            "--register",
-            "risk-model",
-        ).code
-        == 0
-    )
+
+
+@pytest.fixture
+def with_models(
+    cli: CLI, tmp_path: Path, workspace_templates: WorkspaceTemplates
+) -> Callable[..., Path]:
+    """The ``cli``'s workspace with :func:`build_models`' versions (prepared once per test
+    process), under the promotion settings given."""
+
+    def make(*, policy: str, floor: float = 0.5) -> Path:
+        workspace = workspace_templates.copy("risk-models", build_models, tmp_path / "ws")
+        configure(workspace, policy=policy, floor=floor)
+        return workspace
+
+    return make
 
 
 def live(cli: CLI) -> int | None:
@@ -76,9 +66,9 @@ def live(cli: CLI) -> int | None:
 
 
 def test_auto_promotes_a_better_candidate_and_rollback_restores(
-    cli: CLI, workspace: Path, tmp_path: Path
+    cli: CLI, with_models: Callable[..., Path]
 ) -> None:
-    setup_models(cli, workspace, tmp_path, policy="auto")
+    with_models(policy="auto")
     first = cli("promote", "risk-model@1", "--to", "live", "--json")
     assert first.code == 0, first.stderr
     assert first.json()["applied"] is True
@@ -114,8 +104,10 @@ def test_auto_promotes_a_better_candidate_and_rollback_restores(
     assert cli("audit", "verify").code == 0
 
 
-def test_four_eyes_needs_another_approver(cli: CLI, workspace: Path, tmp_path: Path) -> None:
-    setup_models(cli, workspace, tmp_path, policy="four-eyes")
+def test_four_eyes_needs_another_approver(
+    cli: CLI, with_models: Callable[..., Path], tmp_path: Path
+) -> None:
+    workspace = with_models(policy="four-eyes")
     approver = cli("tokens", "create", "--user", "bob", "--role", "approver", "--json").json()
     viewer = cli("tokens", "create", "--user", "val", "--role", "viewer", "--json").json()
     requested = cli("promote", "risk-model@2", "--to", "live", "--json")
@@ -192,9 +184,9 @@ def test_four_eyes_needs_another_approver(cli: CLI, workspace: Path, tmp_path: P
 
 
 def test_failing_gates_block_unless_an_admin_overrides(
-    cli: CLI, workspace: Path, tmp_path: Path
+    cli: CLI, with_models: Callable[..., Path], tmp_path: Path
 ) -> None:
-    setup_models(cli, workspace, tmp_path, policy="auto", floor=0.9999)
+    workspace = with_models(policy="auto", floor=0.9999)
     refused = cli("promote", "risk-model@2", "--to", "live")
     assert refused.code == 1
     assert "min_metric" in refused.stderr
@@ -231,8 +223,8 @@ def test_failing_gates_block_unless_an_admin_overrides(
     assert "hash" in refusal["details"]["why"]
 
 
-def test_bad_promotion_requests(cli: CLI, workspace: Path, tmp_path: Path) -> None:
-    setup_models(cli, workspace, tmp_path, policy="approval")
+def test_bad_promotion_requests(cli: CLI, with_models: Callable[..., Path]) -> None:
+    with_models(policy="approval")
     for args, code in [
         (["promote", "risk-model@9"], 3),
         (["promote", "risk-model@2", "--to", "Bad Alias"], 4),
@@ -267,8 +259,8 @@ def test_racing_promotions_leave_one_winner(
     def run(*args: str) -> Result:
         return run_in_process(args, cwd=root, environ=environ)
 
-    assert run("init").code == 0
-    setup_models(run, root, tmp_path, policy="auto")
+    build_models(run, root, tmp_path)
+    configure(root, policy="auto")
     assert run("promote", "risk-model@1").code == 0
     write_pipelines(root, risk=RISK)
     assert (
