@@ -385,3 +385,30 @@ def test_generated_data_notebook_api_and_loading(
     assert result.run.params == {"n_estimators": 5}
     ws.close()
     assert os.environ.get("PATHTOLIVE_TOKEN") is None
+
+
+GATE_IN_A_PIPELINE_MODULE = """
+from pathtolive.gates import GateResult, gate, register_gate
+
+
+@gate("from_the_workspace")
+def _from_the_workspace(context):
+    return GateResult("from_the_workspace", True, None, None, "pass", "registered on import")
+
+
+register_gate(_from_the_workspace, replace=True)
+"""
+
+
+def test_a_gate_registered_by_a_pipeline_module_does_not_outlive_the_call(
+    cli: CLI, cancer_workspace: Path
+) -> None:
+    """In-process CLI calls are separate processes as far as the gate catalog goes: a
+    gate a workspace's module registers on import is gone after the call."""
+    from pathtolive.gates import DEFAULT_CATALOG
+
+    before = DEFAULT_CATALOG.names()
+    write_pipelines(cancer_workspace, risk=RISK + GATE_IN_A_PIPELINE_MODULE)
+    ran = cli("run", "risk", "--data", "cancer@1", "--param", "n_estimators=2")
+    assert ran.code == 0, ran.stderr
+    assert DEFAULT_CATALOG.names() == before

@@ -1,14 +1,17 @@
 """Drive the command line: in this process (the default), or as a real process.
 
 A CLI call in this process runs ``pathtolive.cli.main.run(argv)`` as the console script
-would, with its own working directory, environment, standard streams, logging handlers
-and warning filters, all put back afterwards; its exit code is the ``SystemExit`` it ends
-with. That skips the interpreter's start-up (about a second per call: pandas, SQLAlchemy
-and scikit-learn imports), which made up most of the functional suite's time.
+would, with its own working directory, environment, standard streams, logging handlers,
+warning filters and process-wide gate catalog (a workspace's pipeline modules may
+register gates when they are imported), all put back afterwards; its exit code is the
+``SystemExit`` it ends with. That skips the interpreter's start-up (about a second per
+call: pandas, SQLAlchemy and scikit-learn imports), which made up most of the functional
+suite's time.
 
 What only a real process shows — the installed entry points, signals (Ctrl-C, SIGTERM),
-servers and watchers that run until stopped, crashes — goes through :func:`run_process`;
-tests that need it carry the ``subprocess`` marker, which switches the ``cli`` fixture.
+servers and watchers that run until stopped, crashes — goes through :func:`run_process`
+or a process the test starts itself; such tests carry the ``subprocess`` marker, and
+``subprocess(cli=True)`` switches the ``cli`` fixture to real processes too.
 """
 
 from __future__ import annotations
@@ -100,6 +103,9 @@ class _Stdin(io.StringIO):
 def _as_a_new_process(
     cwd: Path, environ: Mapping[str, str], input: str | None
 ) -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    from pathtolive.gates import DEFAULT_CATALOG
+
+    saved_gates = {name: DEFAULT_CATALOG.get(name) for name in DEFAULT_CATALOG.names()}
     saved_environ = dict(os.environ)
     saved_cwd = os.getcwd()
     saved_streams = (sys.stdin, sys.stdout, sys.stderr)
@@ -118,6 +124,11 @@ def _as_a_new_process(
             _default_warning_filters()
             yield stdout, stderr
     finally:
+        for name in DEFAULT_CATALOG.names():
+            if name not in saved_gates:
+                DEFAULT_CATALOG.unregister(name)
+        for gate in saved_gates.values():
+            DEFAULT_CATALOG.register(gate, replace=True)
         root.handlers = saved_handlers
         root.setLevel(saved_level)
         sys.stdin, sys.stdout, sys.stderr = saved_streams
