@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, insert, select
 
 from pathtolive.store.metadata import tables as t
 
@@ -30,6 +30,12 @@ class Queries:
     """Base of the query mixins: they all work on one connection in one transaction."""
 
     connection: Connection
+
+    def _insert_row(self, table: Table, **values: Any) -> int:
+        """Insert one row into ``table``; its new id."""
+        key = self.connection.execute(insert(table).values(**values)).inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
     def _model_version_id(self, model: str, version: int) -> int:
         """The row id of ``model@version``, which the caller knows to be registered."""

@@ -21,12 +21,7 @@ class ModelQueries(Queries):
         return self.connection.scalar(select(t.models.c.id).where(t.models.c.name == name))
 
     def create_model(self, name: str, created_at: datetime, created_by: str) -> int:
-        result = self.connection.execute(
-            insert(t.models).values(name=name, created_at=created_at, created_by=created_by)
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        return self._insert_row(t.models, name=name, created_at=created_at, created_by=created_by)
 
     def _aliases(self, model_id: int) -> dict[str, int]:
         query = (

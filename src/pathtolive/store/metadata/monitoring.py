@@ -196,13 +196,7 @@ class MonitoringQueries(Queries):
         self, model: str | None = None, *, status: str | None = None, limit: int | None = None
     ) -> list[Alert]:
         """Alerts, newest first, optionally of one model, in one status, at most ``limit``."""
-        query = select(t.alerts).order_by(t.alerts.c.id.desc())
-        if model is not None:
-            query = query.where(t.alerts.c.model == model)
-        if status is not None:
-            query = query.where(t.alerts.c.status == status)
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(t.alerts, model, status, limit)
         return [self._alert(row) for row in self.connection.execute(query)]
 
     def record_delivery(self, alert_id: int, *, at: datetime, delivered: bool) -> None:
@@ -341,13 +335,7 @@ class MonitoringQueries(Queries):
         self, model: str | None = None, *, status: str | None = None, limit: int | None = 50
     ) -> list[Trigger]:
         """Triggers, newest first, optionally of one model and in one status."""
-        query = select(t.triggers).order_by(t.triggers.c.id.desc())
-        if model is not None:
-            query = query.where(t.triggers.c.model == model)
-        if status is not None:
-            query = query.where(t.triggers.c.status == status)
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(t.triggers, model, status, limit)
         return [self._trigger(row) for row in self.connection.execute(query)]
 
     def triggers_held(self, holder_prefix: str | None = None) -> list[Trigger]:
@@ -416,3 +404,16 @@ class MonitoringQueries(Queries):
             acquired_at=utc(row.acquired_at),
             expires_at=utc(row.expires_at),
         )
+
+
+def _newest_first(
+    table: Table, model: str | None, status: str | None, limit: int | None
+) -> Select[Any]:
+    """The rows of ``table`` (alerts or triggers), newest first, optionally of one model,
+    in one status, at most ``limit``."""
+    query = select(table).order_by(table.c.id.desc())
+    if model is not None:
+        query = query.where(table.c.model == model)
+    if status is not None:
+        query = query.where(table.c.status == status)
+    return query if limit is None else query.limit(limit)

@@ -29,18 +29,14 @@ class PromotionQueries(Queries):
         at: datetime,
         by: str,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.gate_reports).values(
-                model_version_id=self._model_version_id(model, version),
-                passed=passed,
-                report_json=dumps(dict(report)),
-                created_at=at,
-                created_by=by,
-            )
+        return self._insert_row(
+            t.gate_reports,
+            model_version_id=self._model_version_id(model, version),
+            passed=passed,
+            report_json=dumps(dict(report)),
+            created_at=at,
+            created_by=by,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def _gate_report_query(self) -> Any:
         return (
@@ -91,22 +87,18 @@ class PromotionQueries(Queries):
         gate_report_id: int | None,
         override_reason: str | None = None,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.promotions).values(
-                model_version_id=self._model_version_id(model, version),
-                alias=alias,
-                policy=policy,
-                status=status,
-                gate_report_id=gate_report_id,
-                requested_by=requested_by,
-                requested_at=requested_at,
-                reason=reason,
-                override_reason=override_reason,
-            )
+        return self._insert_row(
+            t.promotions,
+            model_version_id=self._model_version_id(model, version),
+            alias=alias,
+            policy=policy,
+            status=status,
+            gate_report_id=gate_report_id,
+            requested_by=requested_by,
+            requested_at=requested_at,
+            reason=reason,
+            override_reason=override_reason,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def decide_promotion(
         self, promotion_id: int, *, status: str, decided_by: str, decided_at: datetime

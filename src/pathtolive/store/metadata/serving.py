@@ -92,19 +92,15 @@ class ServingQueries(Queries):
         last_at: datetime,
         created_at: datetime,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.prediction_segments).values(
-                model_version_id=self._model_version_id(model, version),
-                artifact_digest=digest,
-                rows=rows,
-                first_at=first_at,
-                last_at=last_at,
-                created_at=created_at,
-            )
+        return self._insert_row(
+            t.prediction_segments,
+            model_version_id=self._model_version_id(model, version),
+            artifact_digest=digest,
+            rows=rows,
+            first_at=first_at,
+            last_at=last_at,
+            created_at=created_at,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def list_prediction_segments(
         self,
@@ -164,19 +160,15 @@ class ServingQueries(Queries):
         row: int = 0,
     ) -> int:
         """Record the true label (any JSON value) of row ``row`` of request ``request_id``."""
-        result = self.connection.execute(
-            insert(t.feedback).values(
-                request_id=request_id,
-                label_json=dumps(label),
-                at=at,
-                actor=actor,
-                model=model,
-                row=row,
-            )
+        return self._insert_row(
+            t.feedback,
+            request_id=request_id,
+            label_json=dumps(label),
+            at=at,
+            actor=actor,
+            model=model,
+            row=row,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def list_feedback(
         self,
