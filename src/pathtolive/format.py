@@ -9,6 +9,9 @@ count of significant digits, :func:`exact` for bounds a contract states, and so 
 :func:`utc` lives here too: it is what makes a stored or logged time comparable and
 printable, and every layer (the store included) may import this module, which imports
 nothing of pathtolive.
+
+:func:`first_line` is the one way a foreign exception is quoted inside a one-line
+pathtolive error: its first line, or its class name when it says nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ __all__ = [
     "count",
     "duration",
     "exact",
+    "first_line",
     "magnitude",
     "number",
     "percent",
@@ -109,6 +113,12 @@ def when(value: datetime | None) -> str:
 def short_when(value: datetime) -> str:
     """A time as an axis label: ``11-26 13:05`` (UTC)."""
     return utc(value).strftime("%m-%d %H:%M")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message; its class name when the message is empty."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def duration(delta: timedelta) -> str:

@@ -35,6 +35,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
+from pathtolive.format import first_line
 
 __all__ = [
     "BATCH_ROWS",
@@ -561,7 +562,7 @@ def _open_csv(path: Path, delimiter: str, target: pa.Schema | None) -> _Opened:
 def _csv_error(
     path: Path, exc: Exception, bad_rows: Sequence[Any], schema: pa.Schema | None
 ) -> InvalidInputError:
-    detail = _first_line(exc)
+    detail = first_line(exc)
     if isinstance(exc, FileNotFoundError):
         return InvalidInputError(f"file not found: {path}")
     if isinstance(exc, PermissionError):
@@ -635,7 +636,7 @@ def _open_json(path: Path) -> _Opened:
 
 
 def _json_error(path: Path, exc: Exception) -> InvalidInputError:
-    detail = _first_line(exc)
+    detail = first_line(exc)
     if isinstance(exc, PermissionError):
         return InvalidInputError(
             f"cannot read {path}: permission denied; check the file's permissions"
@@ -750,11 +751,6 @@ def _write_groups(
 
 def _unreadable(label: str, exc: BaseException) -> InvalidInputError:
     return InvalidInputError(
-        f"{label} is not a readable Parquet file ({_first_line(exc)}); "
+        f"{label} is not a readable Parquet file ({first_line(exc)}); "
         "check that the file is complete, or convert it again"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from pathtolive.errors import InvalidInputError, MissingExtraError, UntrustedModelError
+from pathtolive.format import first_line
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -170,8 +171,9 @@ def predicting(*library_errors: type[Exception]) -> Iterator[None]:
     try:
         yield
     except caught as exc:
-        text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        raise InvalidInputError(f"the model cannot predict on this input: {text}") from exc
+        raise InvalidInputError(
+            f"the model cannot predict on this input: {first_line(exc)}"
+        ) from exc
 
 
 def plain_label(value: object) -> ClassLabel:
