@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 import pyarrow as pa
 
+from pathtolive.config import COLUMN_TAGS
 from pathtolive.data.formats import column_kind
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.format import exact
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMN_TYPES",
-    "TAGS",
     "Change",
     "ChangeKind",
     "ColumnSchema",
@@ -48,9 +48,6 @@ COLUMN_TYPES: tuple[ColumnType, ...] = (
     "category",
     "datetime",
 )
-TAGS: tuple[str, ...] = ("target", "id", "timestamp", "pii")
-"""Tags a column may carry: the label to predict, a row identifier, the event time, and
-personal data (never stored in profiles, redacted from prediction logs)."""
 
 _FORMAT_VERSION = 1
 _STRUCTURAL_TAGS = ("target", "id")
@@ -215,9 +212,9 @@ def check_tags(
 
 def _check_tag_names(column: str, tags: Sequence[str]) -> None:
     for tag in tags:
-        if tag not in TAGS:
+        if tag not in COLUMN_TAGS:
             raise InvalidInputError(
-                f"unknown tag {tag!r} on column {column!r}; the tags are {', '.join(TAGS)}"
+                f"unknown tag {tag!r} on column {column!r}; the tags are {', '.join(COLUMN_TAGS)}"
             )
 
 
