@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import pyarrow as pa
 
@@ -40,14 +40,7 @@ __all__ = [
 ColumnType = Literal["integer", "float", "boolean", "string", "category", "datetime"]
 ChangeKind = Literal["none", "compatible", "breaking"]
 
-COLUMN_TYPES: tuple[ColumnType, ...] = (
-    "integer",
-    "float",
-    "boolean",
-    "string",
-    "category",
-    "datetime",
-)
+COLUMN_TYPES: tuple[ColumnType, ...] = get_args(ColumnType)
 
 _FORMAT_VERSION = 1
 _STRUCTURAL_TAGS = ("target", "id")

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 PolicyName = Literal["auto", "approval", "four-eyes"]
-POLICIES: tuple[PolicyName, ...] = ("auto", "approval", "four-eyes")
+POLICIES: tuple[PolicyName, ...] = get_args(PolicyName)
 DEFAULT_POLICY: PolicyName = "approval"
 """The policy of an alias the configuration does not name: a person signs, so that no
 alias moves on its own unless the workspace says so."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 Task = Literal["binary", "multiclass", "regression"]
-TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
+TASKS: tuple[Task, ...] = get_args(Task)
 
 PredictionKind = Literal["proba", "label", "value"]
 """What a metric scores: class probabilities, predicted labels or predicted values."""

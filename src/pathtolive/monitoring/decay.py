@@ -43,7 +43,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -53,20 +53,17 @@ from pathtolive.entities import Feedback
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import number, utc, when
 from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, get_metric
+from pathtolive.registry.signature import OUTPUT_KINDS, OutputKind
 
 __all__ = [
     "CBPE_METRICS",
-    "OUTPUT_KINDS",
     "DecayResult",
-    "OutputKind",
     "WindowMetric",
     "cbpe",
     "decay",
     "feedback_frame",
 ]
 
-OutputKind = Literal["probability", "class_label", "regression"]
-OUTPUT_KINDS: tuple[OutputKind, ...] = ("probability", "class_label", "regression")
 
 CBPE_METRICS: tuple[str, ...] = (
     "accuracy",
