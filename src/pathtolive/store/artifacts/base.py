@@ -9,6 +9,7 @@ once; every read checks the bytes against their digest.
 from __future__ import annotations
 
 import abc
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,8 @@ from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, 
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
+    "DEFAULT_TEMPORARY_AGE",
+    "READ_ONLY",
     "ArtifactStore",
     "ObjectInfo",
     "StagedObject",
@@ -26,6 +29,14 @@ __all__ = [
     "missing_object_error",
     "object_key",
 ]
+
+
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+"""The mode of a stored object's file: nobody edits an object in place."""
+
+DEFAULT_TEMPORARY_AGE = 3600.0
+"""Seconds after which :meth:`ArtifactStore.clean_temporary` takes a temporary file for
+one a crashed writer left behind."""
 
 
 def object_key(digest: str) -> str:
@@ -134,7 +145,7 @@ class ArtifactStore(abc.ABC):
         """Every stored digest (temporary files excluded)."""
 
     @abc.abstractmethod
-    def clean_temporary(self, older_than_seconds: float = 3600.0) -> int:
+    def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
         """Remove temporary files that crashed writers left behind and that are older than
         ``older_than_seconds``; return how many were removed. Keep the age well above the
         time one write takes, or a live writer loses its file."""

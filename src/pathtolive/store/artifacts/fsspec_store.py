@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import stat
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -35,6 +34,8 @@ from pathtolive.errors import (
 )
 from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
+    DEFAULT_TEMPORARY_AGE,
+    READ_ONLY,
     ArtifactStore,
     ObjectInfo,
     StagedObject,
@@ -52,8 +53,6 @@ S3_ENDPOINT_URL_ENV = env.S3_ENDPOINT_URL
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _CHUNK = 8 << 20
-_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-_DEFAULT_TEMPORARY_AGE = 3600.0
 
 # Standard AWS variables and the s3fs options they become. botocore would also read them
 # from os.environ by itself; passing them explicitly lets callers (and tests) decide which
@@ -287,7 +286,7 @@ class FsspecArtifactStore(ArtifactStore):
             if str(path).startswith(prefix) and len(shard) == 2 and is_digest(shard + name):
                 yield shard + name
 
-    def clean_temporary(self, older_than_seconds: float = _DEFAULT_TEMPORARY_AGE) -> int:
+    def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
         """Remove uploads of crashed writers older than ``older_than_seconds``; return how
         many were removed. Keep the age well above the time one upload takes."""
         tmp_root = f"{self._root}/tmp"
@@ -366,7 +365,7 @@ class FsspecArtifactStore(ArtifactStore):
                 if actual != digest:
                     raise corrupt_object_error(digest, actual, self.url)
                 if read_only:
-                    os.chmod(tmp, _READ_ONLY)
+                    os.chmod(tmp, READ_ONLY)
                 os.replace(tmp, dest)
             finally:
                 tmp.unlink(missing_ok=True)

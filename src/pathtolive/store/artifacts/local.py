@@ -13,15 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
-from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
+from pathtolive.hashing import CHUNK_BYTES, hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
+    DEFAULT_TEMPORARY_AGE,
+    READ_ONLY,
     ArtifactStore,
     ObjectInfo,
     StagedObject,
@@ -33,10 +34,6 @@ from pathtolive.store.artifacts.base import (
 )
 
 __all__ = ["LocalArtifactStore"]
-
-_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-_CHUNK = 16 << 20
-_DEFAULT_TEMPORARY_AGE = 3600.0
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -82,7 +79,7 @@ class LocalArtifactStore(ArtifactStore):
                     shutil.copyfile(source, tmp)
                 _fsync_file(tmp)
                 if copied:
-                    os.chmod(tmp, _READ_ONLY)
+                    os.chmod(tmp, READ_ONLY)
                 # Hash what will be stored rather than trusting the source: the source may
                 # have changed since it was hashed, or the digest passed may be wrong.
                 actual = hash_file(tmp)
@@ -109,7 +106,7 @@ class LocalArtifactStore(ArtifactStore):
                     digest, size = hash_source(tmp), tmp.stat().st_size
                 else:
                     digest, size = _copy_hashing(source, tmp)
-                    os.chmod(tmp, _READ_ONLY)
+                    os.chmod(tmp, READ_ONLY)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -133,7 +130,7 @@ class LocalArtifactStore(ArtifactStore):
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
-                os.chmod(tmp, _READ_ONLY)
+                os.chmod(tmp, READ_ONLY)
                 created = self._publish(tmp, final, len(data))
             finally:
                 tmp.unlink(missing_ok=True)
@@ -219,7 +216,7 @@ class LocalArtifactStore(ArtifactStore):
                 found.extend(shard + name for name in sorted(os.listdir(shard_path)))
         yield from (digest for digest in found if is_digest(digest))
 
-    def clean_temporary(self, older_than_seconds: float = _DEFAULT_TEMPORARY_AGE) -> int:
+    def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
         """Remove temporary files of crashed writers not touched for ``older_than_seconds``;
         return how many were removed.
 
@@ -341,7 +338,7 @@ def _copy_hashing(source: Path, dest: Path) -> tuple[str, int]:
     """Copy ``source`` to ``dest`` and hash the bytes copied, reading the source once."""
     hasher = new_hasher()
     size = 0
-    buffer = bytearray(_CHUNK)
+    buffer = bytearray(CHUNK_BYTES)
     view = memoryview(buffer)
     try:
         reader = source.open("rb", buffering=0)

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, insert, select
 
 from pathtolive.store.metadata import tables as t
 
-__all__ = ["Queries", "dumps", "utc", "utc_or_none"]
+__all__ = ["Queries", "dumps", "in_chunks", "utc", "utc_or_none"]
+
+_T = TypeVar("_T")
+
+# SQLite and PostgreSQL both limit the number of bound parameters of one statement.
+_IN_CHUNK = 500
 
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def in_chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    """``values`` in slices small enough to be matched by one ``IN (…)``."""
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start : start + _IN_CHUNK]
 
 
 def utc(value: datetime) -> datetime:

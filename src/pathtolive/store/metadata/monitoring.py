@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pathtolive.entities import Alert, Lease, Trigger
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc, utc_or_none
 
 __all__ = [
     "ALERT_STATUSES",
@@ -33,9 +33,6 @@ __all__ = [
 
 ALERT_STATUSES: Final = ("open", "cleared")
 TRIGGER_STATUSES: Final = ("pending", "running", "done", "failed")
-
-# Ids are matched in chunks: SQLite and PostgreSQL both limit a statement's parameters.
-_IN_CHUNK = 500
 
 _Q = TypeVar("_Q", bound=Select[Any])
 
@@ -176,8 +173,7 @@ class MonitoringQueries(Queries):
             query = query.where(alerts.c.kind.in_(sorted(set(kinds))))
         kept = set(keep)
         ids = [int(row.id) for row in self.connection.execute(query) if row.key not in kept]
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
+        for chunk in in_chunks(ids):
             self.connection.execute(
                 update(alerts).where(alerts.c.id.in_(chunk)).values(status="cleared", cleared_at=at)
             )

@@ -12,13 +12,9 @@ from sqlalchemy import insert, select, update
 
 from pathtolive.entities import Deployment, Feedback, PredictionSegment
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc
 
 __all__ = ["ServingQueries"]
-
-# Request ids are matched in chunks: SQLite and PostgreSQL both limit the number of bound
-# parameters of one statement.
-_IN_CHUNK = 500
 
 
 class ServingQueries(Queries):
@@ -189,8 +185,7 @@ class ServingQueries(Queries):
         else:
             wanted = sorted(set(request_ids))
             found = []
-            for start in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[start : start + _IN_CHUNK]
+            for chunk in in_chunks(wanted):
                 found.extend(
                     self.connection.execute(base.where(t.feedback.c.request_id.in_(chunk)))
                 )
