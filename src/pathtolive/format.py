@@ -10,13 +10,15 @@ count of significant digits, :func:`exact` for bounds a contract states, and so 
 printable, and every layer (the store included) may import this module, which imports
 nothing of pathtolive.
 
-:func:`first_line` is the one way a foreign exception is quoted inside a one-line
-pathtolive error: its first line, or its class name when it says nothing.
+Two helpers serve one-line messages: :func:`listing` shortens a list of names, and
+:func:`first_line` is the one way a foreign exception is quoted (its first line, or its
+class name when it says nothing).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "duration",
     "exact",
     "first_line",
+    "listing",
     "magnitude",
     "number",
     "percent",
@@ -113,6 +116,13 @@ def when(value: datetime | None) -> str:
 def short_when(value: datetime) -> str:
     """A time as an axis label: ``11-26 13:05`` (UTC)."""
     return utc(value).strftime("%m-%d %H:%M")
+
+
+def listing(items: Sequence[str], limit: int) -> str:
+    """The first ``limit`` of ``items`` and a count of the rest: ``a, b, c and 4 more``."""
+    shown = ", ".join(items[:limit])
+    more = len(items) - limit
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def first_line(exc: BaseException) -> str:

@@ -17,7 +17,7 @@ import pyarrow as pa
 from pathtolive.config import COLUMN_TAGS
 from pathtolive.data.formats import column_kind
 from pathtolive.errors import InvalidInputError, NotFoundError
-from pathtolive.format import exact
+from pathtolive.format import exact, listing
 
 if TYPE_CHECKING:
     from pathtolive.data.profile import ColumnProfile, Profile
@@ -30,6 +30,7 @@ __all__ = [
     "ColumnType",
     "Schema",
     "SchemaChange",
+    "category_listing",
     "check_tags",
     "classify_change",
     "id_tags",
@@ -443,11 +444,13 @@ def _column_changes(old: ColumnSchema, new: ColumnSchema) -> list[Change]:
         removed = sorted(set(old.categories) - set(new.categories))
         if added:
             changes.append(
-                Change(name, f"column {quoted}: new categories {_listing(added)}", False)
+                Change(name, f"column {quoted}: new categories {category_listing(added)}", False)
             )
         if removed:
             changes.append(
-                Change(name, f"column {quoted}: categories dropped {_listing(removed)}", False)
+                Change(
+                    name, f"column {quoted}: categories dropped {category_listing(removed)}", False
+                )
             )
     for tag in sorted(set(old.tags) | set(new.tags)):
         if (tag in old.tags) == (tag in new.tags):
@@ -465,7 +468,6 @@ def _range(column: ColumnSchema) -> str:
     return f"[{low}, {high}]"
 
 
-def _listing(values: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(value) for value in values[:limit])
-    more = len(values) - limit
-    return f"{shown} and {more} more" if more > 0 else shown
+def category_listing(values: Sequence[str]) -> str:
+    """Categories for a one-line message: quoted, the first five and a count of the rest."""
+    return listing([repr(value) for value in values], 5)
