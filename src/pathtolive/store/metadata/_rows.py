@@ -7,11 +7,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, Select, Table, insert, select
 
 from pathtolive.store.metadata import tables as t
 
-__all__ = ["Queries", "dumps", "in_chunks", "utc", "utc_or_none"]
+__all__ = ["Queries", "dumps", "in_chunks", "utc", "utc_or_none", "with_model_version"]
 
 _T = TypeVar("_T")
 
@@ -27,6 +27,16 @@ def in_chunks(values: Sequence[_T]) -> Iterator[Sequence[_T]]:
     """``values`` in slices small enough to be matched by one ``IN (…)``."""
     for start in range(0, len(values), _IN_CHUNK):
         yield values[start : start + _IN_CHUNK]
+
+
+def with_model_version(table: Table) -> Select[Any]:
+    """The rows of ``table``, which refers to a model version, each with the model's
+    ``name`` and the ``version``."""
+    return (
+        select(table, t.models.c.name, t.model_versions.c.version)
+        .join(t.model_versions, t.model_versions.c.id == table.c.model_version_id)
+        .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+    )
 
 
 def utc(value: datetime) -> datetime:

@@ -90,13 +90,14 @@ class ModelQueries(Queries):
             )
         )
 
-    def _version_rows(self, name: str) -> Any:
-        return (
-            select(t.model_versions, t.models.c.name.label("model_name"))
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .where(t.models.c.name == name)
-            .order_by(t.model_versions.c.version)
+    def _versions(self) -> Any:
+        """Model versions with their model's name (``model_name``)."""
+        return select(t.model_versions, t.models.c.name.label("model_name")).join(
+            t.models, t.models.c.id == t.model_versions.c.model_id
         )
+
+    def _version_rows(self, name: str) -> Any:
+        return self._versions().where(t.models.c.name == name).order_by(t.model_versions.c.version)
 
     def _model_version(self, row: Any, aliases: Mapping[str, int]) -> ModelVersion:
         return ModelVersion(
@@ -137,8 +138,7 @@ class ModelQueries(Queries):
 
     def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
         query = (
-            select(t.model_versions, t.models.c.name.label("model_name"))
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            self._versions()
             .where(t.model_versions.c.run_id == run_id)
             .order_by(t.models.c.name, t.model_versions.c.version)
         )

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from pathtolive.entities import Approval, Promotion, StoredGateReport
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none
+from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none, with_model_version
 
 __all__ = ["PromotionQueries"]
 
@@ -39,11 +39,7 @@ class PromotionQueries(Queries):
         )
 
     def _gate_report_query(self) -> Any:
-        return (
-            select(t.gate_reports, t.models.c.name, t.model_versions.c.version)
-            .join(t.model_versions, t.model_versions.c.id == t.gate_reports.c.model_version_id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-        )
+        return with_model_version(t.gate_reports)
 
     def _gate_report(self, row: Any) -> StoredGateReport:
         return StoredGateReport(
@@ -123,12 +119,7 @@ class PromotionQueries(Queries):
         )
 
     def _promotion_query(self) -> Any:
-        return (
-            select(t.promotions, t.models.c.name, t.model_versions.c.version)
-            .join(t.model_versions, t.model_versions.c.id == t.promotions.c.model_version_id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .order_by(t.promotions.c.id)
-        )
+        return with_model_version(t.promotions).order_by(t.promotions.c.id)
 
     def _promotion(self, row: Any) -> Promotion:
         approvals = tuple(

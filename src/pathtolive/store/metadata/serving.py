@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, update
 
 from pathtolive.entities import Deployment, Feedback, PredictionSegment
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc, with_model_version
 
 __all__ = ["ServingQueries"]
 
@@ -110,9 +110,7 @@ class ServingQueries(Queries):
         at or after ``since`` and at or before ``until``, oldest first."""
         segments = t.prediction_segments
         query = (
-            select(segments, t.models.c.name, t.model_versions.c.version)
-            .join(t.model_versions, t.model_versions.c.id == segments.c.model_version_id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            with_model_version(segments)
             .where(t.models.c.name == model)
             .order_by(segments.c.first_at, segments.c.id)
         )
