@@ -26,9 +26,7 @@ from fsspec.core import url_to_fs
 
 from pathtolive import env
 from pathtolive.errors import (
-    IntegrityError,
     MissingExtraError,
-    NotFoundError,
     StoreError,
     UnknownSchemeError,
 )
@@ -39,10 +37,12 @@ from pathtolive.store.artifacts.base import (
     ArtifactStore,
     ObjectInfo,
     StagedObject,
+    changed_source_error,
     check_digest,
     corrupt_object_error,
     hash_source,
     missing_object_error,
+    missing_source_error,
     object_key,
 )
 
@@ -151,12 +151,7 @@ class FsspecArtifactStore(ArtifactStore):
             try:
                 actual = self._upload_hashing(source, tmp)
                 if actual != expected:
-                    raise IntegrityError(
-                        f"{source} hashes to {actual}, not {expected}: it changed while it "
-                        "was being added, or the digest passed for it is wrong; add it "
-                        "again once nothing is writing to it",
-                        details={"path": str(source), "expected": expected, "actual": actual},
-                    )
+                    raise changed_source_error(source, expected, actual)
                 self._publish(tmp, key)
             except BaseException:
                 self._discard(tmp)
@@ -167,7 +162,7 @@ class FsspecArtifactStore(ArtifactStore):
         """Upload the file to a temporary key, hashing it as it goes (``link`` is ignored)."""
         source = Path(path)
         if not source.is_file():
-            raise NotFoundError(f"{source} does not exist; check the path")
+            raise missing_source_error(source)
         tmp = self._tmp_key()
         with self._backend("add an object"):
             try:

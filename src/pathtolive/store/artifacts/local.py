@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
+from pathtolive.errors import StoreError
 from pathtolive.hashing import CHUNK_BYTES, hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
     DEFAULT_TEMPORARY_AGE,
@@ -26,11 +26,13 @@ from pathtolive.store.artifacts.base import (
     ArtifactStore,
     ObjectInfo,
     StagedObject,
+    changed_source_error,
     check_digest,
     corrupt_object_error,
     hash_source,
     missing_object_error,
     object_key,
+    reading_source,
 )
 
 __all__ = ["LocalArtifactStore"]
@@ -84,12 +86,7 @@ class LocalArtifactStore(ArtifactStore):
                 # have changed since it was hashed, or the digest passed may be wrong.
                 actual = hash_file(tmp)
                 if actual != expected:
-                    raise IntegrityError(
-                        f"{source} hashes to {actual}, not {expected}: it changed while it "
-                        "was being added, or the digest passed for it is wrong; add it "
-                        "again once nothing is writing to it",
-                        details={"path": str(source), "expected": expected, "actual": actual},
-                    )
+                    raise changed_source_error(source, expected, actual)
                 created = self._publish(tmp, final, tmp.stat().st_size)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -340,12 +337,8 @@ def _copy_hashing(source: Path, dest: Path) -> tuple[str, int]:
     size = 0
     buffer = bytearray(CHUNK_BYTES)
     view = memoryview(buffer)
-    try:
+    with reading_source(source):
         reader = source.open("rb", buffering=0)
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"{source} does not exist; check the path") from exc
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
     with reader, dest.open("xb") as writer:
         while read := reader.readinto(buffer):
             chunk = view[:read]
