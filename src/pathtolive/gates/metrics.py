@@ -49,6 +49,7 @@ __all__ = [
     "Task",
     "check_task",
     "default_metric",
+    "float_array",
     "get_metric",
     "metric_names",
     "resolve_classes",
@@ -217,11 +218,17 @@ def _labels(values: npt.ArrayLike, what: str) -> npt.NDArray[np.generic]:
     return array
 
 
-def _floats(values: npt.ArrayLike, what: str) -> FloatArray:
+def float_array(values: npt.ArrayLike, what: str) -> FloatArray:
+    """``values`` as float64; ``InvalidInputError`` that names ``what`` when they are not
+    numbers."""
     try:
-        array = np.asarray(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{what} must be numbers: {exc}") from exc
+
+
+def _floats(values: npt.ArrayLike, what: str) -> FloatArray:
+    array = float_array(values, what)
     if array.ndim != 1:
         raise InvalidInputError(f"{what} must be one-dimensional, not of shape {array.shape}")
     if not np.isfinite(array).all():
@@ -247,10 +254,7 @@ def _probabilities(values: npt.ArrayLike, classes: tuple[ClassLabel, ...], name:
 
 
 def _floats_2d(values: npt.ArrayLike, what: str) -> FloatArray:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{what} must be numbers: {exc}") from exc
+    array = float_array(values, what)
     if array.ndim not in (1, 2):
         raise InvalidInputError(f"{what} must have one or two dimensions, not {array.ndim}")
     if not np.isfinite(array).all():

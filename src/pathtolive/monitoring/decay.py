@@ -52,7 +52,7 @@ import pandas as pd
 from pathtolive.entities import Feedback
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import number, utc, when
-from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, get_metric
+from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, float_array, get_metric
 from pathtolive.registry.signature import OUTPUT_KINDS, OutputKind
 
 __all__ = [
@@ -227,10 +227,7 @@ def cbpe(
 
 
 def _probability_matrix(values: npt.ArrayLike, classes: Sequence[ClassLabel] | None) -> FloatArray:
-    try:
-        proba = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"probabilities must be numbers: {exc}") from exc
+    proba = float_array(values, "probabilities")
     if proba.ndim == 2 and proba.shape[1] == 1:
         proba = proba[:, 0]
     if proba.ndim == 1:
