@@ -18,16 +18,19 @@ from pathtolive import env
 from pathtolive.errors import ConfigError, WorkspaceNotFoundError
 
 __all__ = [
+    "COLUMN_TAGS",
     "DEFAULT_ARTIFACT_URL",
     "DEFAULT_METADATA_URL",
     "STATE_DIR",
     "WORKSPACE_FILE",
     "DatasetSettings",
     "Settings",
+    "check_keys",
     "default_config_text",
     "find_workspace",
     "load_settings",
     "parse_tags",
+    "table_at",
 ]
 
 WORKSPACE_FILE = "pathtolive.toml"
@@ -35,7 +38,9 @@ STATE_DIR = ".pathtolive"
 DEFAULT_METADATA_URL = f"sqlite:///{STATE_DIR}/meta.db"
 DEFAULT_ARTIFACT_URL = STATE_DIR
 ROLES = ("viewer", "scientist", "approver", "admin")
-COLUMN_TAGS = ("target", "id", "timestamp", "pii")
+COLUMN_TAGS: tuple[str, ...] = ("target", "id", "timestamp", "pii")
+"""Tags a column may carry: the label to predict, a row identifier, the event time, and
+personal data (never stored in profiles, redacted from prediction logs)."""
 
 Policy = Literal["strict", "warn"]
 
@@ -183,8 +188,7 @@ def _string(value: object, key: str) -> str:
 def _dataset_settings(section: Mapping[str, Any]) -> dict[str, DatasetSettings]:
     result: dict[str, DatasetSettings] = {}
     for name, raw in section.items():
-        if not isinstance(raw, dict):
-            raise ConfigError(f"datasets.{name} in {WORKSPACE_FILE} must be a table")
+        raw = table_at(raw, f"datasets.{name}")
         policy = raw.get("policy", "strict")
         if policy not in ("strict", "warn"):
             raise ConfigError(
@@ -199,6 +203,24 @@ def _dataset_settings(section: Mapping[str, Any]) -> dict[str, DatasetSettings]:
             max_categories=max_categories,
         )
     return result
+
+
+def table_at(value: object, where: str) -> Mapping[str, Any]:
+    """``value``, which the workspace file holds at ``where``, when it is a table; else a
+    ``ConfigError`` that says so."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a table")
+    return value
+
+
+def check_keys(
+    table: Mapping[str, Any], where: str, keys: Sequence[str], *, kind: str = "setting"
+) -> None:
+    """A ``ConfigError`` naming the first key of the table at ``where`` that is not one of
+    ``keys`` (a misspelt setting must not pass for a default)."""
+    strays = [key for key in table if key not in keys]
+    if strays:
+        raise ConfigError(f"{where}.{strays[0]} is not a {kind}; valid keys: {', '.join(keys)}")
 
 
 def parse_tags(raw: object, *, where: str) -> dict[str, tuple[str, ...]]:

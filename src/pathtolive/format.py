@@ -9,17 +9,24 @@ count of significant digits, :func:`exact` for bounds a contract states, and so 
 :func:`utc` lives here too: it is what makes a stored or logged time comparable and
 printable, and every layer (the store included) may import this module, which imports
 nothing of pathtolive.
+
+Two helpers serve one-line messages: :func:`listing` shortens a list of names, and
+:func:`first_line` is the one way a foreign exception is quoted (its first line, or its
+class name when it says nothing).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
     "count",
     "duration",
     "exact",
+    "first_line",
+    "listing",
     "magnitude",
     "number",
     "percent",
@@ -109,6 +116,19 @@ def when(value: datetime | None) -> str:
 def short_when(value: datetime) -> str:
     """A time as an axis label: ``11-26 13:05`` (UTC)."""
     return utc(value).strftime("%m-%d %H:%M")
+
+
+def listing(items: Sequence[str], limit: int) -> str:
+    """The first ``limit`` of ``items`` and a count of the rest: ``a, b, c and 4 more``."""
+    shown = ", ".join(items[:limit])
+    more = len(items) - limit
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message; its class name when the message is empty."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
 
 
 def duration(delta: timedelta) -> str:

@@ -11,19 +11,20 @@ from pathlib import Path
 
 from blake3 import blake3
 
-__all__ = ["DIGEST_LENGTH", "hash_bytes", "hash_file", "is_digest", "new_hasher"]
+__all__ = ["CHUNK_BYTES", "DIGEST_LENGTH", "hash_bytes", "hash_file", "is_digest", "new_hasher"]
 
 DIGEST_LENGTH = 64
-# Read in fixed chunks rather than memory-mapping: a mapped file counts in the process's
-# resident memory, so hashing a 4 GiB file would look (and be accounted) like 4 GiB used.
-# 16 MiB is large enough for BLAKE3 to spread each chunk over all cores.
-_CHUNK = 16 << 20
+CHUNK_BYTES = 16 << 20
+"""How much of a file is read (and hashed) at a time: large enough for BLAKE3 to spread
+each chunk over all cores. Files are read in chunks rather than memory-mapped: a mapped
+file counts in the process's resident memory, so hashing a 4 GiB file would look (and be
+accounted) like 4 GiB used."""
 
 
 def hash_file(path: str | os.PathLike[str]) -> str:
     """Hex BLAKE3 digest of a file, multithreaded, in bounded memory."""
     hasher = blake3(max_threads=blake3.AUTO)
-    buffer = bytearray(_CHUNK)
+    buffer = bytearray(CHUNK_BYTES)
     view = memoryview(buffer)
     with Path(path).open("rb", buffering=0) as handle:
         while read := handle.readinto(buffer):

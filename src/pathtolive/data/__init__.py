@@ -35,7 +35,6 @@ from pathtolive.data.profile import (
 from pathtolive.data.profiling import bin_values, category_counts, compute_profile, profile_frame
 from pathtolive.data.schema import (
     COLUMN_TYPES,
-    TAGS,
     Change,
     ColumnSchema,
     Schema,
@@ -60,7 +59,6 @@ __all__ = [
     "PSI_FLOOR",
     "QUANTILE_POINTS",
     "SUPPORTED_FORMATS",
-    "TAGS",
     "VIOLATION_KINDS",
     "CanonicalTable",
     "CategoricalStats",

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pathtolive.data.profile import CategoricalStats, ColumnProfile, NumericStats, Profile
-from pathtolive.data.schema import Schema
+from pathtolive.data.schema import Schema, category_listing
 
 __all__ = [
     "PSI_FLOOR",
@@ -178,9 +178,9 @@ class ColumnDiff:
             if before != after:
                 parts.append(f"{label} {_value(before)} → {_value(after)}")
         if self.new_categories:
-            parts.append(f"new categories {_listing(self.new_categories)}")
+            parts.append(f"new categories {category_listing(self.new_categories)}")
         if self.vanished_categories:
-            parts.append(f"vanished {_listing(self.vanished_categories)}")
+            parts.append(f"vanished {category_listing(self.vanished_categories)}")
         moved = [shift for shift in self.shifts if shift.share_before != shift.share_after]
         if moved:
             parts.append(
@@ -435,9 +435,3 @@ def _value(value: float | str | None) -> str:
         return f"{value:,.0f}" if abs(value) < 1e15 else repr(value)
     magnitude = abs(value)
     return f"{value:.4g}" if magnitude < 1e-3 or magnitude >= 1e6 else f"{value:.4f}".rstrip("0")
-
-
-def _listing(values: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(value) for value in values[:limit])
-    more = len(values) - limit
-    return f"{shown} and {more} more" if more > 0 else shown

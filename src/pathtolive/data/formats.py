@@ -35,6 +35,7 @@ import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
+from pathtolive.format import first_line
 
 __all__ = [
     "BATCH_ROWS",
@@ -306,9 +307,7 @@ def to_canonical_parquet(
     if isinstance(source, pd.DataFrame):
         table = table_from_frame(source)
         if table.num_rows == 0:
-            raise InvalidInputError(
-                "the DataFrame has no rows; a dataset version needs at least one row"
-            )
+            raise _no_rows("the DataFrame")
         path, rows = _write_canonical(work_dir, table.schema, table.to_batches(), "DataFrame")
         return CanonicalTable(path, True, "dataframe", rows, table.schema, table.nbytes)
 
@@ -345,7 +344,7 @@ def _parquet_as_is(path: Path, work_dir: Path) -> CanonicalTable:
     rows = parquet.metadata.num_rows
     if rows == 0:
         parquet.close()
-        raise InvalidInputError(f"{path} has no rows; a dataset version needs at least one row")
+        raise _no_rows(path)
     unnamed_index = _unnamed_pandas_index(schema)
     if not unnamed_index:
         parquet.close()
@@ -495,9 +494,7 @@ def _check_readable(path: Path) -> None:
     if not path.is_file():
         raise InvalidInputError(f"{path} is not a file; give a file or a folder of files")
     if not os.access(path, os.R_OK):
-        raise InvalidInputError(
-            f"cannot read {path}: permission denied; check the file's permissions"
-        )
+        raise _permission_denied(path)
 
 
 def _open_any(path: Path, file_format: str, target: pa.Schema | None) -> _Opened:
@@ -546,6 +543,12 @@ def _open_csv(path: Path, delimiter: str, target: pa.Schema | None) -> _Opened:
         # failing on the first value of a later block.
         reader.close()
         reader = open_reader({**empty, **column_types})
+    return _opened(reader, path, lambda exc: _csv_error(path, exc, bad_rows, reader.schema))
+
+
+def _opened(reader: Any, path: Path, error: Callable[[Exception], InvalidInputError]) -> _Opened:
+    """An open CSV or JSON Lines ``reader`` whose columns are checked, with what it raises
+    while reading turned into ``error(exc)``."""
     schema = reader.schema
     check_columns(schema, str(path))
 
@@ -553,7 +556,7 @@ def _open_csv(path: Path, delimiter: str, target: pa.Schema | None) -> _Opened:
         try:
             yield from reader
         except (pa.ArrowException, OSError) as exc:
-            raise _csv_error(path, exc, bad_rows, schema) from exc
+            raise error(exc) from exc
 
     return _Opened(schema, batches(), reader.close)
 
@@ -561,15 +564,13 @@ def _open_csv(path: Path, delimiter: str, target: pa.Schema | None) -> _Opened:
 def _csv_error(
     path: Path, exc: Exception, bad_rows: Sequence[Any], schema: pa.Schema | None
 ) -> InvalidInputError:
-    detail = _first_line(exc)
+    detail = first_line(exc)
     if isinstance(exc, FileNotFoundError):
         return InvalidInputError(f"file not found: {path}")
     if isinstance(exc, PermissionError):
-        return InvalidInputError(
-            f"cannot read {path}: permission denied; check the file's permissions"
-        )
+        return _permission_denied(path)
     if "Empty CSV file" in detail:
-        return InvalidInputError(f"{path} has no rows; a dataset version needs at least one row")
+        return _no_rows(path)
     if bad_rows or _ROW_ERROR.search(detail):
         row = bad_rows[0] if bad_rows else None
         expected = row.expected_columns if row is not None else None
@@ -622,26 +623,15 @@ def _open_json(path: Path) -> _Opened:
         )
     except (pa.ArrowException, OSError) as exc:
         raise _json_error(path, exc) from exc
-    schema = reader.schema
-    check_columns(schema, str(path))
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from reader
-        except (pa.ArrowException, OSError) as exc:
-            raise _json_error(path, exc) from exc
-
-    return _Opened(schema, batches(), reader.close)
+    return _opened(reader, path, lambda exc: _json_error(path, exc))
 
 
 def _json_error(path: Path, exc: Exception) -> InvalidInputError:
-    detail = _first_line(exc)
+    detail = first_line(exc)
     if isinstance(exc, PermissionError):
-        return InvalidInputError(
-            f"cannot read {path}: permission denied; check the file's permissions"
-        )
+        return _permission_denied(path)
     if "Empty JSON file" in detail or path.stat().st_size == 0:
-        return InvalidInputError(f"{path} has no rows; a dataset version needs at least one row")
+        return _no_rows(path)
     if "unexpected field" in detail:
         return InvalidInputError(
             f"{path}: a later line has a field the first lines do not have; give every "
@@ -728,7 +718,7 @@ def _write_canonical(
         raise
     if rows == 0:
         path.unlink(missing_ok=True)
-        raise InvalidInputError(f"{label} has no rows; a dataset version needs at least one row")
+        raise _no_rows(label)
     return path, rows
 
 
@@ -748,13 +738,16 @@ def _write_groups(
     return rest.to_batches() if rest.num_rows else []
 
 
+def _no_rows(what: object) -> InvalidInputError:
+    return InvalidInputError(f"{what} has no rows; a dataset version needs at least one row")
+
+
+def _permission_denied(path: Path) -> InvalidInputError:
+    return InvalidInputError(f"cannot read {path}: permission denied; check the file's permissions")
+
+
 def _unreadable(label: str, exc: BaseException) -> InvalidInputError:
     return InvalidInputError(
-        f"{label} is not a readable Parquet file ({_first_line(exc)}); "
+        f"{label} is not a readable Parquet file ({first_line(exc)}); "
         "check that the file is complete, or convert it again"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

@@ -10,26 +10,27 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import pyarrow as pa
 
+from pathtolive.config import COLUMN_TAGS
 from pathtolive.data.formats import column_kind
 from pathtolive.errors import InvalidInputError, NotFoundError
-from pathtolive.format import exact
+from pathtolive.format import exact, listing
 
 if TYPE_CHECKING:
     from pathtolive.data.profile import ColumnProfile, Profile
 
 __all__ = [
     "COLUMN_TYPES",
-    "TAGS",
     "Change",
     "ChangeKind",
     "ColumnSchema",
     "ColumnType",
     "Schema",
     "SchemaChange",
+    "category_listing",
     "check_tags",
     "classify_change",
     "id_tags",
@@ -40,17 +41,7 @@ __all__ = [
 ColumnType = Literal["integer", "float", "boolean", "string", "category", "datetime"]
 ChangeKind = Literal["none", "compatible", "breaking"]
 
-COLUMN_TYPES: tuple[ColumnType, ...] = (
-    "integer",
-    "float",
-    "boolean",
-    "string",
-    "category",
-    "datetime",
-)
-TAGS: tuple[str, ...] = ("target", "id", "timestamp", "pii")
-"""Tags a column may carry: the label to predict, a row identifier, the event time, and
-personal data (never stored in profiles, redacted from prediction logs)."""
+COLUMN_TYPES: tuple[ColumnType, ...] = get_args(ColumnType)
 
 _FORMAT_VERSION = 1
 _STRUCTURAL_TAGS = ("target", "id")
@@ -215,9 +206,9 @@ def check_tags(
 
 def _check_tag_names(column: str, tags: Sequence[str]) -> None:
     for tag in tags:
-        if tag not in TAGS:
+        if tag not in COLUMN_TAGS:
             raise InvalidInputError(
-                f"unknown tag {tag!r} on column {column!r}; the tags are {', '.join(TAGS)}"
+                f"unknown tag {tag!r} on column {column!r}; the tags are {', '.join(COLUMN_TAGS)}"
             )
 
 
@@ -453,11 +444,13 @@ def _column_changes(old: ColumnSchema, new: ColumnSchema) -> list[Change]:
         removed = sorted(set(old.categories) - set(new.categories))
         if added:
             changes.append(
-                Change(name, f"column {quoted}: new categories {_listing(added)}", False)
+                Change(name, f"column {quoted}: new categories {category_listing(added)}", False)
             )
         if removed:
             changes.append(
-                Change(name, f"column {quoted}: categories dropped {_listing(removed)}", False)
+                Change(
+                    name, f"column {quoted}: categories dropped {category_listing(removed)}", False
+                )
             )
     for tag in sorted(set(old.tags) | set(new.tags)):
         if (tag in old.tags) == (tag in new.tags):
@@ -475,7 +468,6 @@ def _range(column: ColumnSchema) -> str:
     return f"[{low}, {high}]"
 
 
-def _listing(values: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(repr(value) for value in values[:limit])
-    more = len(values) - limit
-    return f"{shown} and {more} more" if more > 0 else shown
+def category_listing(values: Sequence[str]) -> str:
+    """Categories for a one-line message: quoted, the first five and a count of the rest."""
+    return listing([repr(value) for value in values], 5)

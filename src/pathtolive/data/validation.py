@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -68,16 +68,7 @@ ViolationKind = Literal[
     "unseen_category",
     "nan_or_infinite",
 ]
-VIOLATION_KINDS: tuple[ViolationKind, ...] = (
-    "missing_column",
-    "extra_column",
-    "type_changed",
-    "null_not_allowed",
-    "below_minimum",
-    "above_maximum",
-    "unseen_category",
-    "nan_or_infinite",
-)
+VIOLATION_KINDS: tuple[ViolationKind, ...] = get_args(ViolationKind)
 
 _SUMMARY_ITEMS = 3
 _INT64_LIMIT = 2.0**63

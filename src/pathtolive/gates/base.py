@@ -25,7 +25,7 @@ import abc
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -69,7 +69,7 @@ Role = Literal["candidate", "champion", "baseline"]
 """The models a context holds predictions of."""
 
 Verdict = Literal["pass", "fail", "note"]
-VERDICTS: tuple[Verdict, ...] = ("pass", "fail", "note")
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
 """``note``: the gate passes but has something to say (no live version to beat yet)."""
 
 LATENCY_KEYS: tuple[str, ...] = (

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +55,22 @@ _UNDEFINED_HINTS = {
 
 
 @dataclass(frozen=True)
-class Interval:
+class _Figures:
+    """The flat records of this module: a metric's name and plain numbers, so that they
+    go to and come from JSON field by field."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`to_dict`."""
+        return cls(**{item.name: data[item.name] for item in fields(cls)})
+
+
+@dataclass(frozen=True)
+class Interval(_Figures):
     """A metric of one model with its bootstrap interval."""
 
     metric: str
@@ -65,18 +80,9 @@ class Interval:
     resamples: int
     confidence: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Interval:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{key: data[key] for key in _fields(cls)})
-
 
 @dataclass(frozen=True)
-class Comparison:
+class Comparison(_Figures):
     """Model ``a`` against model ``b`` on the same rows and the same resamples.
 
     ``a`` and ``b`` are the metric's values as it reports them. ``difference`` is oriented
@@ -94,15 +100,6 @@ class Comparison:
     high: float
     resamples: int
     confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Comparison:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{key: data[key] for key in _fields(cls)})
 
 
 def resample_weights(rows: int, resamples: int, *, seed: int = 0) -> Iterator[FloatArray]:
@@ -289,7 +286,3 @@ def _percentile_interval(values: FloatArray, confidence: float) -> tuple[float, 
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(values, [tail, 1.0 - tail])
     return float(low), float(high)
-
-
-def _fields(cls: type[Interval] | type[Comparison]) -> tuple[str, ...]:
-    return tuple(item.name for item in fields(cls))

@@ -87,8 +87,8 @@ class GateCatalog:
 
     def unregister(self, name: str) -> None:
         """Remove the gate called ``name``."""
-        if self._gates.pop(name, None) is None:
-            raise NotFoundError(f"no gate called {name!r}; registered: {', '.join(self._gates)}")
+        self.get(name)  # a NotFoundError that names the registered gates
+        del self._gates[name]
 
     def get(self, name: str) -> Gate:
         """The gate called ``name``."""

@@ -31,8 +31,9 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, get_args
 
+from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
 from pathtolive.gates.metrics import METRICS
 
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 PolicyName = Literal["auto", "approval", "four-eyes"]
-POLICIES: tuple[PolicyName, ...] = ("auto", "approval", "four-eyes")
+POLICIES: tuple[PolicyName, ...] = get_args(PolicyName)
 DEFAULT_POLICY: PolicyName = "approval"
 """The policy of an alias the configuration does not name: a person signs, so that no
 alias moves on its own unless the workspace says so."""
@@ -79,8 +80,6 @@ MODEL_KEYS: tuple[str, ...] = (
 )
 """The keys of a ``[models.NAME]`` table; anything else is a typo to report."""
 
-_FILE = "pathtolive.toml"
-
 
 @dataclass(frozen=True)
 class PromotionConfig:
@@ -99,7 +98,7 @@ class PromotionConfig:
         """Parse ``[models.MODEL.promotion]`` (``alias = "policy"``)."""
         where = f"models.{model}.promotion"
         if not isinstance(table, Mapping):
-            raise ConfigError(f"{where} in {_FILE} must be a table of alias = policy")
+            raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a table of alias = policy")
         policies: dict[str, PolicyName] = {}
         for alias, policy in table.items():
             if policy not in POLICIES:
@@ -167,31 +166,21 @@ class GateConfig:
         defaults when it has none. ``custom_keys`` are the keys that gates registered in
         Python read; None means those of the default gate catalog."""
         if not isinstance(models_table, Mapping):
-            raise ConfigError(f"'models' in {_FILE} must be a table, like [models.{model}]")
-        raw = models_table.get(model, {})
-        where = f"models.{model}"
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{where} in {_FILE} must be a table")
-        strays = [key for key in raw if key not in MODEL_KEYS]
-        if strays:
             raise ConfigError(
-                f"{where}.{strays[0]} is not a model setting; valid keys: {', '.join(MODEL_KEYS)}"
+                f"'models' in {WORKSPACE_FILE} must be a table, like [models.{model}]"
             )
+        where = f"models.{model}"
+        raw = table_at(models_table.get(model, {}), where)
+        check_keys(raw, where, MODEL_KEYS, kind="model setting")
         if custom_keys is None:
             # Imported here: the catalog imports the built-in gates, which import this.
             from pathtolive.gates.catalog import DEFAULT_CATALOG
 
             custom_keys = DEFAULT_CATALOG.custom_keys()
-        gates = raw.get("gates", {})
-        if not isinstance(gates, Mapping):
-            raise ConfigError(f"{where}.gates in {_FILE} must be a table")
         gates_where = f"{where}.gates"
+        gates = table_at(raw.get("gates", {}), gates_where)
         valid = (*BUILTIN_GATE_KEYS, *sorted(set(custom_keys) - set(BUILTIN_GATE_KEYS)))
-        unknown = [key for key in gates if key not in valid]
-        if unknown:
-            raise ConfigError(
-                f"{gates_where}.{unknown[0]} is not a gate setting; valid keys: {', '.join(valid)}"
-            )
+        check_keys(gates, gates_where, valid, kind="gate setting")
         config = cls(
             model=model,
             target=_optional_string(raw.get("target"), f"{where}.target"),
@@ -240,7 +229,7 @@ def _optional_string(value: object, where: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} in {_FILE} must be a non-empty string, not {value!r}")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a non-empty string, not {value!r}")
     return value
 
 
@@ -253,15 +242,15 @@ def _metric_name(value: object, where: str) -> str | None:
 
 def _metric_names(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise ConfigError(f"{where} in {_FILE} must be a list of metric names")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a list of metric names")
     return tuple(cast(str, _metric_name(item, where)) for item in value)
 
 
 def _columns(value: object, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise ConfigError(f"{where} in {_FILE} must be a list of column names")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a list of column names")
     if len(set(value)) != len(value):
-        raise ConfigError(f"{where} in {_FILE} names a column twice")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} names a column twice")
     return tuple(value)
 
 
@@ -271,22 +260,26 @@ def _number(
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{where} in {_FILE} must be a number, not {value!r}")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a number, not {value!r}")
     if positive and value <= 0:
-        raise ConfigError(f"{where} in {_FILE} must be above 0, not {value!r}")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be above 0, not {value!r}")
     if minimum is not None and value < minimum:
-        raise ConfigError(f"{where} in {_FILE} must be at least {minimum:g}, not {value!r}")
+        raise ConfigError(
+            f"{where} in {WORKSPACE_FILE} must be at least {minimum:g}, not {value!r}"
+        )
     return float(value)
 
 
 def _whole(value: object, where: str, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where} in {_FILE} must be a whole number of at least {minimum}")
+        raise ConfigError(
+            f"{where} in {WORKSPACE_FILE} must be a whole number of at least {minimum}"
+        )
     return value
 
 
 def _confidence(value: object, where: str) -> float:
     number = _number(value, where)
     if number is None or not 0.0 < number < 1.0:
-        raise ConfigError(f"{where} in {_FILE} must be between 0 and 1, like 0.95")
+        raise ConfigError(f"{where} in {WORKSPACE_FILE} must be between 0 and 1, like 0.95")
     return number

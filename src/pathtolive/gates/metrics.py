@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, cast
+from typing import Literal, cast, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -49,13 +49,14 @@ __all__ = [
     "Task",
     "check_task",
     "default_metric",
+    "float_array",
     "get_metric",
     "metric_names",
     "resolve_classes",
 ]
 
 Task = Literal["binary", "multiclass", "regression"]
-TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
+TASKS: tuple[Task, ...] = get_args(Task)
 
 PredictionKind = Literal["proba", "label", "value"]
 """What a metric scores: class probabilities, predicted labels or predicted values."""
@@ -217,11 +218,17 @@ def _labels(values: npt.ArrayLike, what: str) -> npt.NDArray[np.generic]:
     return array
 
 
-def _floats(values: npt.ArrayLike, what: str) -> FloatArray:
+def float_array(values: npt.ArrayLike, what: str) -> FloatArray:
+    """``values`` as float64; ``InvalidInputError`` that names ``what`` when they are not
+    numbers."""
     try:
-        array = np.asarray(values, dtype=np.float64)
+        return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"{what} must be numbers: {exc}") from exc
+
+
+def _floats(values: npt.ArrayLike, what: str) -> FloatArray:
+    array = float_array(values, what)
     if array.ndim != 1:
         raise InvalidInputError(f"{what} must be one-dimensional, not of shape {array.shape}")
     if not np.isfinite(array).all():
@@ -247,10 +254,7 @@ def _probabilities(values: npt.ArrayLike, classes: tuple[ClassLabel, ...], name:
 
 
 def _floats_2d(values: npt.ArrayLike, what: str) -> FloatArray:
-    try:
-        array = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{what} must be numbers: {exc}") from exc
+    array = float_array(values, what)
     if array.ndim not in (1, 2):
         raise InvalidInputError(f"{what} must have one or two dimensions, not {array.ndim}")
     if not np.isfinite(array).all():

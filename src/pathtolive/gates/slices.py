@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from pathtolive.format import number
+from pathtolive.format import listing, number
 from pathtolive.gates.base import Gate, GateContext, GateResult
 from pathtolive.gates.predictions import Predictions
 
@@ -119,13 +119,12 @@ class SliceGate(Gate):
             key=lambda result: -(result.drop or 0.0),
         )
         if regressed:
-            shown = ", ".join(_describe(result) for result in regressed[:_SHOWN])
-            more = f" and {len(regressed) - _SHOWN} more" if len(regressed) > _SHOWN else ""
+            shown = listing([_describe(result) for result in regressed], _SHOWN)
             noun = "slice loses" if len(regressed) == 1 else "slices lose"
             return GateResult.failing(
                 self.name,
                 f"{len(regressed)} {noun} more than {number(limit)} of {metric} to live: "
-                f"{shown}{more}{aside}",
+                f"{shown}{aside}",
                 figure=figure,
                 threshold=limit,
                 data=data,

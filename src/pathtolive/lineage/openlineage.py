@@ -16,7 +16,13 @@ __all__ = ["PRODUCER", "SCHEMA_URL", "run_events"]
 
 PRODUCER = "https://github.com/pathtolive/pathtolive"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+_VERSION_FACET_URL = "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json"
 _END = {"succeeded": "COMPLETE", "failed": "FAIL", "cancelled": "ABORT"}
+
+
+def _facet(schema_url: str, **fields: Any) -> dict[str, Any]:
+    """A facet: who produced it, the schema it follows, then its own fields."""
+    return {"_producer": PRODUCER, "_schemaURL": schema_url, **fields}
 
 
 def _run_uuid(run_id: str) -> str:
@@ -42,34 +48,25 @@ def run_events(
             "namespace": namespace,
             "name": ref.partition("@")[0],
             "facets": {
-                "version": {
-                    "_producer": PRODUCER,
-                    "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
-                    "DatasetVersionDatasetFacet.json",
-                    "datasetVersion": ref.partition("@")[2],
-                },
-                "pathtolive": {
-                    "_producer": PRODUCER,
-                    "_schemaURL": SCHEMA_URL,
-                    "contentHash": dataset_hashes.get(ref),
-                    "parameter": parameter,
-                },
+                "version": _facet(_VERSION_FACET_URL, datasetVersion=ref.partition("@")[2]),
+                "pathtolive": _facet(
+                    SCHEMA_URL, contentHash=dataset_hashes.get(ref), parameter=parameter
+                ),
             },
         }
         for parameter, ref in sorted(run.inputs.items())
     ]
     run_facets: dict[str, Any] = {
-        "pathtolive": {
-            "_producer": PRODUCER,
-            "_schemaURL": SCHEMA_URL,
-            "runId": run.run_id,
-            "kind": run.kind,
-            "actor": run.actor,
-            "params": run.params,
-            "codeCommit": run.code_commit,
-            "codeDirty": run.code_dirty,
-            "environment": run.environment_digest,
-        }
+        "pathtolive": _facet(
+            SCHEMA_URL,
+            runId=run.run_id,
+            kind=run.kind,
+            actor=run.actor,
+            params=run.params,
+            codeCommit=run.code_commit,
+            codeDirty=run.code_dirty,
+            environment=run.environment_digest,
+        )
     }
     base = {"producer": PRODUCER, "schemaURL": SCHEMA_URL, "job": job}
     start = {
@@ -94,12 +91,9 @@ def run_events(
                         "namespace": namespace,
                         "name": f"model/{version.model}",
                         "facets": {
-                            "version": {
-                                "_producer": PRODUCER,
-                                "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/"
-                                "DatasetVersionDatasetFacet.json",
-                                "datasetVersion": str(version.version),
-                            }
+                            "version": _facet(
+                                _VERSION_FACET_URL, datasetVersion=str(version.version)
+                            )
                         },
                     }
                     for version in outputs

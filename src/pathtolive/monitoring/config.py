@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, cast, get_args
 
+from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
 
 __all__ = [
@@ -39,7 +40,6 @@ TriggerKind = Literal["new_data", "drift", "decay", "schedule", "manual"]
 TRIGGER_KINDS: tuple[TriggerKind, ...] = get_args(TriggerKind)
 _ON_KINDS = ("new_data", "drift", "decay", "schedule")
 
-_FILE = "pathtolive.toml"
 _MONITORING_KEYS = (
     "drift_threshold",
     "min_rows",
@@ -183,16 +183,8 @@ def _section(
     models_table: Mapping[str, Any], model: str, name: str, keys: tuple[str, ...]
 ) -> Mapping[str, Any]:
     if not isinstance(models_table, Mapping):
-        raise ConfigError(f"'models' in {_FILE} must be a table, like [models.NAME]")
-    model_table = models_table.get(model, {})
-    if not isinstance(model_table, Mapping):
-        raise ConfigError(f"models.{model} in {_FILE} must be a table")
-    table = model_table.get(name, {})
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"models.{model}.{name} in {_FILE} must be a table")
-    strays = [key for key in table if key not in keys]
-    if strays:
-        raise ConfigError(
-            f"models.{model}.{name}.{strays[0]} is not a setting; valid keys: {', '.join(keys)}"
-        )
+        raise ConfigError(f"'models' in {WORKSPACE_FILE} must be a table, like [models.NAME]")
+    model_table = table_at(models_table.get(model, {}), f"models.{model}")
+    table = table_at(model_table.get(name, {}), f"models.{model}.{name}")
+    check_keys(table, f"models.{model}.{name}", keys)
     return table

@@ -43,7 +43,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -52,21 +52,18 @@ import pandas as pd
 from pathtolive.entities import Feedback
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import number, utc, when
-from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, get_metric
+from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, float_array, get_metric
+from pathtolive.registry.signature import OUTPUT_KINDS, OutputKind
 
 __all__ = [
     "CBPE_METRICS",
-    "OUTPUT_KINDS",
     "DecayResult",
-    "OutputKind",
     "WindowMetric",
     "cbpe",
     "decay",
     "feedback_frame",
 ]
 
-OutputKind = Literal["probability", "class_label", "regression"]
-OUTPUT_KINDS: tuple[OutputKind, ...] = ("probability", "class_label", "regression")
 
 CBPE_METRICS: tuple[str, ...] = (
     "accuracy",
@@ -230,10 +227,7 @@ def cbpe(
 
 
 def _probability_matrix(values: npt.ArrayLike, classes: Sequence[ClassLabel] | None) -> FloatArray:
-    try:
-        proba = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"probabilities must be numbers: {exc}") from exc
+    proba = float_array(values, "probabilities")
     if proba.ndim == 2 and proba.shape[1] == 1:
         proba = proba[:, 0]
     if proba.ndim == 1:

@@ -46,6 +46,7 @@ from pathtolive.data.bins import histogram, mass_bin_counts
 from pathtolive.data.formats import BATCH_ROWS, iter_batches, open_parquet, table_from_frame
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import first_line
 
 __all__ = [
     "DEFAULT_SAMPLE_SIZE",
@@ -333,7 +334,7 @@ def _float_values(array: pa.Array, label: str) -> FloatArray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise InvalidInputError(
                 f"column {label!r} holds {array.type} values, which cannot be read as "
-                f"numbers ({str(exc).splitlines()[0]}); its reference column is numeric"
+                f"numbers ({first_line(exc)}); its reference column is numeric"
             ) from exc
     values: FloatArray = array.to_numpy(zero_copy_only=False)
     return values
@@ -389,7 +390,7 @@ def _as_text(array: pa.Array, label: str) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InvalidInputError(
             f"column {label!r} holds {array.type} values, which cannot be read as "
-            f"categories ({str(exc).splitlines()[0]})"
+            f"categories ({first_line(exc)})"
         ) from exc
 
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pathtolive.config import STATE_DIR
 from pathtolive.hashing import hash_file, new_hasher
 from pathtolive.pipelines.discovery import PACKAGE
 
 __all__ = ["CodeVersion", "capture_code_version"]
 
 _GIT_TIMEOUT = 10.0
-_STATE_FOLDER = ".pathtolive"
 # Variables that would point git at another repository than the workspace's (they are set
 # inside git hooks, for instance).
 _GIT_REDIRECTS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY")
@@ -90,7 +90,7 @@ def capture_code_version(root: Path, *, timeout: float = _GIT_TIMEOUT) -> CodeVe
         "--no-renames",
         "--",
         ".",
-        f":(exclude){_STATE_FOLDER}",
+        f":(exclude){STATE_DIR}",
     )
     commit = (head.strip() or None) if head is not None else None
     if status is None:
@@ -138,7 +138,7 @@ def _ignored(path: Path, root: Path) -> bool:
         return False
     parts = relative.parts
     return (
-        (bool(parts) and parts[0] == _STATE_FOLDER)
+        (bool(parts) and parts[0] == STATE_DIR)
         or "__pycache__" in parts
         or relative.suffix == ".pyc"
     )

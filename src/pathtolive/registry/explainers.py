@@ -57,6 +57,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import first_line
 from pathtolive.registry.flavors import get_flavor
 from pathtolive.registry.flavors.base import ClassLabel, LoadedModel, missing_columns_error
 
@@ -172,7 +173,7 @@ def build_explainer(
             if reason is None:
                 return explainer
     except Exception as exc:  # SHAP cannot explain this model: fall back, documented
-        reason = f"SHAP failed: {type(exc).__name__}: {_first_line(exc)}"
+        reason = f"SHAP failed: {type(exc).__name__}: {_clipped(first_line(exc))}"
     return OcclusionExplainer(model, features, reference, reason=reason)
 
 
@@ -864,7 +865,5 @@ def _input_columns(model: LoadedModel, frame: pd.DataFrame) -> tuple[str, ...]:
     return tuple(names if names is not None else columns)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    line = text.splitlines()[0]
+def _clipped(line: str) -> str:
     return line if len(line) <= 300 else line[:297] + "..."

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError, UntrustedModelError
+from pathtolive.format import first_line
 from pathtolive.registry.flavors import flavor_for, get_flavor
 from pathtolive.registry.signature import FieldSpec, FieldType, Signature, output_spec
 
@@ -134,8 +135,7 @@ def _read_mlmodel(folder: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        problem = str(exc).strip().splitlines()[0]
-        raise InvalidInputError(f"{path} is not valid YAML: {problem}") from exc
+        raise InvalidInputError(f"{path} is not valid YAML: {first_line(exc)}") from exc
     if not isinstance(document, dict):
         raise InvalidInputError(f"{path} is not an MLmodel file (expected a YAML mapping)")
     return document
@@ -184,7 +184,7 @@ def _load_pickle(data: bytes, path: Path, serialization: str, *, trust_pickle: b
         # The caller vouched for this file: trust_pickle=True is an explicit opt-in.
         return pickle.loads(data)
     except _UNPICKLE_ERRORS as exc:
-        problem = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        problem = first_line(exc)
         hint = (
             " (a cloudpickle file may need cloudpickle installed)"
             if isinstance(exc, ImportError)

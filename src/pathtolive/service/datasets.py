@@ -179,9 +179,21 @@ def add_dataset(
 
         stored = prepared.staged.commit()
         try:
-            version, created = _commit_version(
-                ctx, actor, name, label, prepared, status, report, schema_to_store, change, reason
-            )
+            # Writers are serialised by the store, so the re-check inside this transaction
+            # sees any version a concurrent adder committed first (and returns it).
+            with ctx.metadata.write() as session:
+                version, created = _insert_version(
+                    session,
+                    actor,
+                    name,
+                    label,
+                    prepared,
+                    status,
+                    report,
+                    schema_to_store,
+                    change,
+                    reason,
+                )
         except BaseException:
             if stored.created and not _digest_referenced(ctx, prepared.digest):
                 ctx.artifacts.delete(prepared.digest)
@@ -235,35 +247,6 @@ def _infer(prepared: _Prepared, tags: Mapping[str, Sequence[str]], max_categorie
     return infer_schema(
         prepared.canonical.arrow_schema, prepared.profile, tags=tags, max_categories=max_categories
     )
-
-
-def _commit_version(
-    ctx: ServiceContext,
-    actor: Actor,
-    name: str,
-    label: str,
-    prepared: _Prepared,
-    status: str,
-    report: ValidationReport | None,
-    schema_to_store: Schema | None,
-    change: SchemaChange | None,
-    reason: str,
-) -> tuple[DatasetVersion, bool]:
-    # Writers are serialised by the store, so the re-check inside this transaction sees
-    # any version a concurrent adder committed first (and returns it).
-    with ctx.metadata.write() as session:
-        return _insert_version(
-            session,
-            actor,
-            name,
-            label,
-            prepared,
-            status,
-            report,
-            schema_to_store,
-            change,
-            reason,
-        )
 
 
 def _insert_version(

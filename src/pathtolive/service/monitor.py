@@ -41,6 +41,7 @@ from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
 from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
 from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
+from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
@@ -49,7 +50,6 @@ __all__ = ["MonitorOutcome", "monitor", "monitoring_config"]
 
 logger = logging.getLogger("pathtolive.monitoring")
 
-INPUT_PREFIX = "input."
 _LOG_COLUMNS = ("request_id", "row", "at", "role", "prediction", "label", "output")
 
 

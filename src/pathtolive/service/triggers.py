@@ -22,6 +22,7 @@ from typing import Any
 from cronsim import CronSim, CronSimError
 
 from pathtolive.auth import Actor, Permission
+from pathtolive.config import WORKSPACE_FILE
 from pathtolive.entities import Alert, ModelVersion, Trigger
 from pathtolive.errors import ConfigError, NotFoundError
 from pathtolive.monitoring.config import RetrainConfig
@@ -54,7 +55,7 @@ def retrain_configs(ctx: ServiceContext) -> dict[str, RetrainConfig]:
     a schedule that is not valid cron is a :class:`ConfigError` here, not at 3 a.m."""
     models = ctx.settings.document.get("models", {})
     if not isinstance(models, Mapping):
-        raise ConfigError("'models' in pathtolive.toml must be a table, like [models.NAME]")
+        raise ConfigError(f"'models' in {WORKSPACE_FILE} must be a table, like [models.NAME]")
     configs: dict[str, RetrainConfig] = {}
     for name in models:
         config = RetrainConfig.from_toml(str(name), models)

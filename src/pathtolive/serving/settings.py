@@ -12,15 +12,17 @@ import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pathtolive.config import WORKSPACE_FILE
 from pathtolive.errors import ConfigError
 
-__all__ = ["ServeSettings", "is_loopback", "serve_settings"]
+if TYPE_CHECKING:
+    # For annotations only: the settings are read before anything heavy is imported.
+    from pathtolive.predlog import PiiMode
+    from pathtolive.serving.validation import UnseenCategories
 
-UnseenPolicy = Literal["reject", "allow"]
-PiiMode = Literal["hash", "redact"]
+__all__ = ["ServeSettings", "is_loopback", "serve_settings"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class ServeSettings:
     """Seconds between two reads of the registry's aliases."""
     max_rows: int = 10_000
     max_body_bytes: int = 32 * 1024 * 1024
-    unseen_categories: UnseenPolicy = "reject"
+    unseen_categories: UnseenCategories = "reject"
     batching: bool = True
     batch_wait_ms: float = 2.0
     """Longest a request waits for others to share its predict call (only while the

@@ -39,6 +39,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pathtolive.errors import InvalidInputError, PayloadTooLargeError
+from pathtolive.format import listing
 from pathtolive.registry.batch import Column, InputBatch, SignaturePlan, signature_plan
 from pathtolive.registry.signature import FieldSpec, FieldType, Signature
 
@@ -476,9 +477,7 @@ def describe_value(value: object) -> str:
 
 def name_list(names: Sequence[str]) -> str:
     """Names joined for an error message, the first twenty and a count of the rest."""
-    shown = ", ".join(names[:_SHOWN_NAMES])
-    more = len(names) - _SHOWN_NAMES
-    return f"{shown} and {more} more" if more > 0 else shown
+    return listing(names, _SHOWN_NAMES)
 
 
 def _unknown_columns_error(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pathtolive.entities import Alert
-from pathtolive.format import count, when
+from pathtolive.format import count, listing, when
 from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
@@ -152,9 +152,7 @@ def _drift_line(ranked: list[FeatureDrift]) -> str:
     features = "feature" if total == 1 else "features"
     if not names:
         return f"No drift: none of {total} {features} moved." if total else "No features compared."
-    shown = ", ".join(names[:_LISTED])
-    more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
-    return f"{len(names)} of {total} {features} drifted: {shown}{more}."
+    return f"{len(names)} of {total} {features} drifted: {listing(names, _LISTED)}."
 
 
 def _legend(chart: MetricChart) -> tuple[tuple[str, str], ...]:

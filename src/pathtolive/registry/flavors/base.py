@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from pathtolive.errors import InvalidInputError, MissingExtraError, UntrustedModelError
+from pathtolive.format import first_line, listing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,10 +156,9 @@ class Flavor(abc.ABC):
 
 def missing_columns_error(missing: Sequence[str]) -> InvalidInputError:
     """The error for input that lacks some of the model's feature columns."""
-    shown = ", ".join(repr(name) for name in missing[:10])
-    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
     return InvalidInputError(
-        f"the input lacks columns the model was fitted on: {shown}{more}",
+        f"the input lacks columns the model was fitted on: "
+        f"{listing([repr(name) for name in missing], 10)}",
         details={"missing_columns": list(missing)},
     )
 
@@ -170,8 +170,9 @@ def predicting(*library_errors: type[Exception]) -> Iterator[None]:
     try:
         yield
     except caught as exc:
-        text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
-        raise InvalidInputError(f"the model cannot predict on this input: {text}") from exc
+        raise InvalidInputError(
+            f"the model cannot predict on this input: {first_line(exc)}"
+        ) from exc
 
 
 def plain_label(value: object) -> ClassLabel:

@@ -35,6 +35,7 @@ import numpy as np
 
 from pathtolive.archive import read_members, write_archive
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import first_line
 from pathtolive.registry.flavors.base import (
     Flavor,
     LoadedModel,
@@ -99,7 +100,7 @@ class SklearnFlavor(Flavor):
             raw = skops_io.dumps(model)
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(
-                f"skops cannot store this {type(model).__name__}: {_first_line(exc)}"
+                f"skops cannot store this {type(model).__name__}: {first_line(exc)}"
             ) from exc
         return canonical_skops(raw)
 
@@ -115,7 +116,7 @@ class SklearnFlavor(Flavor):
             model = skops_io.loads(data, trusted=found)
         except _LOAD_ERRORS as exc:
             raise InvalidInputError(
-                f"cannot rebuild this scikit-learn model: {_first_line(exc)}"
+                f"cannot rebuild this scikit-learn model: {first_line(exc)}"
             ) from exc
         return self.wrap(model)
 
@@ -165,7 +166,7 @@ class SklearnFlavor(Flavor):
         try:
             found: list[str] = skops_io.get_untrusted_types(data=data)
         except _LOAD_ERRORS as exc:
-            raise InvalidInputError(f"not a skops model file: {_first_line(exc)}") from exc
+            raise InvalidInputError(f"not a skops model file: {first_line(exc)}") from exc
         return found
 
 
@@ -267,8 +268,3 @@ def _untrusted_message(refused: Sequence[str]) -> str:
         f"them. If you trust where this model came from, trust them explicitly: {flags} "
         f"(CLI) or trusted={list(refused)!r} (Python)"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]

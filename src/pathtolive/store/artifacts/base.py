@@ -9,7 +9,9 @@ once; every read checks the bytes against their digest.
 from __future__ import annotations
 
 import abc
+import stat
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +19,28 @@ from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, 
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
+    "DEFAULT_TEMPORARY_AGE",
+    "READ_ONLY",
     "ArtifactStore",
     "ObjectInfo",
     "StagedObject",
+    "changed_source_error",
     "check_digest",
     "corrupt_object_error",
     "hash_source",
     "missing_object_error",
+    "missing_source_error",
     "object_key",
+    "reading_source",
 ]
+
+
+READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+"""The mode of a stored object's file: nobody edits an object in place."""
+
+DEFAULT_TEMPORARY_AGE = 3600.0
+"""Seconds after which :meth:`ArtifactStore.clean_temporary` takes a temporary file for
+one a crashed writer left behind."""
 
 
 def object_key(digest: str) -> str:
@@ -134,7 +149,7 @@ class ArtifactStore(abc.ABC):
         """Every stored digest (temporary files excluded)."""
 
     @abc.abstractmethod
-    def clean_temporary(self, older_than_seconds: float = 3600.0) -> int:
+    def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
         """Remove temporary files that crashed writers left behind and that are older than
         ``older_than_seconds``; return how many were removed. Keep the age well above the
         time one write takes, or a live writer loses its file."""
@@ -176,12 +191,34 @@ def missing_object_error(digest: str, store_url: str) -> NotFoundError:
     )
 
 
-def hash_source(path: Path) -> str:
-    """Digest of a file the caller asked to store; a missing or unreadable file is the
-    caller's mistake (NotFoundError, InvalidInputError), not a store failure."""
+def changed_source_error(source: Path, expected: str, actual: str) -> IntegrityError:
+    """The error raised when the bytes stored from ``source`` do not hash to the digest it
+    was added under."""
+    return IntegrityError(
+        f"{source} hashes to {actual}, not {expected}: it changed while it was being added, "
+        "or the digest passed for it is wrong; add it again once nothing is writing to it",
+        details={"path": str(source), "expected": expected, "actual": actual},
+    )
+
+
+def missing_source_error(path: Path) -> NotFoundError:
+    """The error raised when a file the caller asked to store does not exist."""
+    return NotFoundError(f"{path} does not exist; check the path")
+
+
+@contextmanager
+def reading_source(path: Path) -> Iterator[None]:
+    """Around opening a file the caller asked to store: a missing or unreadable file is
+    the caller's mistake (NotFoundError, InvalidInputError), not a store failure."""
     try:
-        return hash_file(path)
+        yield
     except FileNotFoundError as exc:
-        raise NotFoundError(f"{path} does not exist; check the path") from exc
+        raise missing_source_error(path) from exc
     except OSError as exc:
         raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def hash_source(path: Path) -> str:
+    """Digest of a file the caller asked to store (see :func:`reading_source`)."""
+    with reading_source(path):
+        return hash_file(path)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import stat
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -27,21 +26,23 @@ from fsspec.core import url_to_fs
 
 from pathtolive import env
 from pathtolive.errors import (
-    IntegrityError,
     MissingExtraError,
-    NotFoundError,
     StoreError,
     UnknownSchemeError,
 )
 from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
+    DEFAULT_TEMPORARY_AGE,
+    READ_ONLY,
     ArtifactStore,
     ObjectInfo,
     StagedObject,
+    changed_source_error,
     check_digest,
     corrupt_object_error,
     hash_source,
     missing_object_error,
+    missing_source_error,
     object_key,
 )
 
@@ -52,8 +53,6 @@ S3_ENDPOINT_URL_ENV = env.S3_ENDPOINT_URL
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _CHUNK = 8 << 20
-_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-_DEFAULT_TEMPORARY_AGE = 3600.0
 
 # Standard AWS variables and the s3fs options they become. botocore would also read them
 # from os.environ by itself; passing them explicitly lets callers (and tests) decide which
@@ -152,12 +151,7 @@ class FsspecArtifactStore(ArtifactStore):
             try:
                 actual = self._upload_hashing(source, tmp)
                 if actual != expected:
-                    raise IntegrityError(
-                        f"{source} hashes to {actual}, not {expected}: it changed while it "
-                        "was being added, or the digest passed for it is wrong; add it "
-                        "again once nothing is writing to it",
-                        details={"path": str(source), "expected": expected, "actual": actual},
-                    )
+                    raise changed_source_error(source, expected, actual)
                 self._publish(tmp, key)
             except BaseException:
                 self._discard(tmp)
@@ -168,7 +162,7 @@ class FsspecArtifactStore(ArtifactStore):
         """Upload the file to a temporary key, hashing it as it goes (``link`` is ignored)."""
         source = Path(path)
         if not source.is_file():
-            raise NotFoundError(f"{source} does not exist; check the path")
+            raise missing_source_error(source)
         tmp = self._tmp_key()
         with self._backend("add an object"):
             try:
@@ -287,7 +281,7 @@ class FsspecArtifactStore(ArtifactStore):
             if str(path).startswith(prefix) and len(shard) == 2 and is_digest(shard + name):
                 yield shard + name
 
-    def clean_temporary(self, older_than_seconds: float = _DEFAULT_TEMPORARY_AGE) -> int:
+    def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
         """Remove uploads of crashed writers older than ``older_than_seconds``; return how
         many were removed. Keep the age well above the time one upload takes."""
         tmp_root = f"{self._root}/tmp"
@@ -366,7 +360,7 @@ class FsspecArtifactStore(ArtifactStore):
                 if actual != digest:
                     raise corrupt_object_error(digest, actual, self.url)
                 if read_only:
-                    os.chmod(tmp, _READ_ONLY)
+                    os.chmod(tmp, READ_ONLY)
                 os.replace(tmp, dest)
             finally:
                 tmp.unlink(missing_ok=True)

@@ -13,30 +13,29 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
-from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
+from pathtolive.errors import StoreError
+from pathtolive.hashing import CHUNK_BYTES, hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
+    DEFAULT_TEMPORARY_AGE,
+    READ_ONLY,
     ArtifactStore,
     ObjectInfo,
     StagedObject,
+    changed_source_error,
     check_digest,
     corrupt_object_error,
     hash_source,
     missing_object_error,
     object_key,
+    reading_source,
 )
 
 __all__ = ["LocalArtifactStore"]
-
-_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
-_CHUNK = 16 << 20
-_DEFAULT_TEMPORARY_AGE = 3600.0
 
 
 class LocalArtifactStore(ArtifactStore):
@@ -82,17 +81,12 @@ class LocalArtifactStore(ArtifactStore):
                     shutil.copyfile(source, tmp)
                 _fsync_file(tmp)
                 if copied:
-                    os.chmod(tmp, _READ_ONLY)
+                    os.chmod(tmp, READ_ONLY)
                 # Hash what will be stored rather than trusting the source: the source may
                 # have changed since it was hashed, or the digest passed may be wrong.
                 actual = hash_file(tmp)
                 if actual != expected:
-                    raise IntegrityError(
-                        f"{source} hashes to {actual}, not {expected}: it changed while it "
-                        "was being added, or the digest passed for it is wrong; add it "
-                        "again once nothing is writing to it",
-                        details={"path": str(source), "expected": expected, "actual": actual},
-                    )
+                    raise changed_source_error(source, expected, actual)
                 created = self._publish(tmp, final, tmp.stat().st_size)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -109,7 +103,7 @@ class LocalArtifactStore(ArtifactStore):
                     digest, size = hash_source(tmp), tmp.stat().st_size
                 else:
                     digest, size = _copy_hashing(source, tmp)
-                    os.chmod(tmp, _READ_ONLY)
+                    os.chmod(tmp, READ_ONLY)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -133,7 +127,7 @@ class LocalArtifactStore(ArtifactStore):
                     file.write(data)
                     file.flush()
                     os.fsync(file.fileno())
-                os.chmod(tmp, _READ_ONLY)
+                os.chmod(tmp, READ_ONLY)
                 created = self._publish(tmp, final, len(data))
             finally:
                 tmp.unlink(missing_ok=True)
@@ -219,7 +213,7 @@ class LocalArtifactStore(ArtifactStore):
                 found.extend(shard + name for name in sorted(os.listdir(shard_path)))
         yield from (digest for digest in found if is_digest(digest))
 
-    def clean_temporary(self, older_than_seconds: float = _DEFAULT_TEMPORARY_AGE) -> int:
+    def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
         """Remove temporary files of crashed writers not touched for ``older_than_seconds``;
         return how many were removed.
 
@@ -341,14 +335,10 @@ def _copy_hashing(source: Path, dest: Path) -> tuple[str, int]:
     """Copy ``source`` to ``dest`` and hash the bytes copied, reading the source once."""
     hasher = new_hasher()
     size = 0
-    buffer = bytearray(_CHUNK)
+    buffer = bytearray(CHUNK_BYTES)
     view = memoryview(buffer)
-    try:
+    with reading_source(source):
         reader = source.open("rb", buffering=0)
-    except FileNotFoundError as exc:
-        raise NotFoundError(f"{source} does not exist; check the path") from exc
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read {source}: {exc.strerror or exc}") from exc
     with reader, dest.open("xb") as writer:
         while read := reader.readinto(buffer):
             chunk = view[:read]

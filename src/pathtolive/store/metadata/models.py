@@ -21,12 +21,7 @@ class ModelQueries(Queries):
         return self.connection.scalar(select(t.models.c.id).where(t.models.c.name == name))
 
     def create_model(self, name: str, created_at: datetime, created_by: str) -> int:
-        result = self.connection.execute(
-            insert(t.models).values(name=name, created_at=created_at, created_by=created_by)
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        return self._insert_row(t.models, name=name, created_at=created_at, created_by=created_by)
 
     def _aliases(self, model_id: int) -> dict[str, int]:
         query = (
@@ -95,13 +90,14 @@ class ModelQueries(Queries):
             )
         )
 
-    def _version_rows(self, name: str) -> Any:
-        return (
-            select(t.model_versions, t.models.c.name.label("model_name"))
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .where(t.models.c.name == name)
-            .order_by(t.model_versions.c.version)
+    def _versions(self) -> Any:
+        """Model versions with their model's name (``model_name``)."""
+        return select(t.model_versions, t.models.c.name.label("model_name")).join(
+            t.models, t.models.c.id == t.model_versions.c.model_id
         )
+
+    def _version_rows(self, name: str) -> Any:
+        return self._versions().where(t.models.c.name == name).order_by(t.model_versions.c.version)
 
     def _model_version(self, row: Any, aliases: Mapping[str, int]) -> ModelVersion:
         return ModelVersion(
@@ -142,8 +138,7 @@ class ModelQueries(Queries):
 
     def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
         query = (
-            select(t.model_versions, t.models.c.name.label("model_name"))
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            self._versions()
             .where(t.model_versions.c.run_id == run_id)
             .order_by(t.models.c.name, t.model_versions.c.version)
         )

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from pathtolive.entities import Alert, Lease, Trigger
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc, utc_or_none
 
 __all__ = [
     "ALERT_STATUSES",
@@ -33,9 +33,6 @@ __all__ = [
 
 ALERT_STATUSES: Final = ("open", "cleared")
 TRIGGER_STATUSES: Final = ("pending", "running", "done", "failed")
-
-# Ids are matched in chunks: SQLite and PostgreSQL both limit a statement's parameters.
-_IN_CHUNK = 500
 
 _Q = TypeVar("_Q", bound=Select[Any])
 
@@ -176,8 +173,7 @@ class MonitoringQueries(Queries):
             query = query.where(alerts.c.kind.in_(sorted(set(kinds))))
         kept = set(keep)
         ids = [int(row.id) for row in self.connection.execute(query) if row.key not in kept]
-        for start in range(0, len(ids), _IN_CHUNK):
-            chunk = ids[start : start + _IN_CHUNK]
+        for chunk in in_chunks(ids):
             self.connection.execute(
                 update(alerts).where(alerts.c.id.in_(chunk)).values(status="cleared", cleared_at=at)
             )
@@ -196,13 +192,7 @@ class MonitoringQueries(Queries):
         self, model: str | None = None, *, status: str | None = None, limit: int | None = None
     ) -> list[Alert]:
         """Alerts, newest first, optionally of one model, in one status, at most ``limit``."""
-        query = select(t.alerts).order_by(t.alerts.c.id.desc())
-        if model is not None:
-            query = query.where(t.alerts.c.model == model)
-        if status is not None:
-            query = query.where(t.alerts.c.status == status)
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(t.alerts, model, status, limit)
         return [self._alert(row) for row in self.connection.execute(query)]
 
     def record_delivery(self, alert_id: int, *, at: datetime, delivered: bool) -> None:
@@ -341,13 +331,7 @@ class MonitoringQueries(Queries):
         self, model: str | None = None, *, status: str | None = None, limit: int | None = 50
     ) -> list[Trigger]:
         """Triggers, newest first, optionally of one model and in one status."""
-        query = select(t.triggers).order_by(t.triggers.c.id.desc())
-        if model is not None:
-            query = query.where(t.triggers.c.model == model)
-        if status is not None:
-            query = query.where(t.triggers.c.status == status)
-        if limit is not None:
-            query = query.limit(limit)
+        query = _newest_first(t.triggers, model, status, limit)
         return [self._trigger(row) for row in self.connection.execute(query)]
 
     def triggers_held(self, holder_prefix: str | None = None) -> list[Trigger]:
@@ -416,3 +400,16 @@ class MonitoringQueries(Queries):
             acquired_at=utc(row.acquired_at),
             expires_at=utc(row.expires_at),
         )
+
+
+def _newest_first(
+    table: Table, model: str | None, status: str | None, limit: int | None
+) -> Select[Any]:
+    """The rows of ``table`` (alerts or triggers), newest first, optionally of one model,
+    in one status, at most ``limit``."""
+    query = select(table).order_by(table.c.id.desc())
+    if model is not None:
+        query = query.where(table.c.model == model)
+    if status is not None:
+        query = query.where(table.c.status == status)
+    return query if limit is None else query.limit(limit)

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, update
 
 from pathtolive.entities import Approval, Promotion, StoredGateReport
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none
+from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none, with_model_version
 
 __all__ = ["PromotionQueries"]
 
@@ -29,25 +29,17 @@ class PromotionQueries(Queries):
         at: datetime,
         by: str,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.gate_reports).values(
-                model_version_id=self._model_version_id(model, version),
-                passed=passed,
-                report_json=dumps(dict(report)),
-                created_at=at,
-                created_by=by,
-            )
+        return self._insert_row(
+            t.gate_reports,
+            model_version_id=self._model_version_id(model, version),
+            passed=passed,
+            report_json=dumps(dict(report)),
+            created_at=at,
+            created_by=by,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def _gate_report_query(self) -> Any:
-        return (
-            select(t.gate_reports, t.models.c.name, t.model_versions.c.version)
-            .join(t.model_versions, t.model_versions.c.id == t.gate_reports.c.model_version_id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-        )
+        return with_model_version(t.gate_reports)
 
     def _gate_report(self, row: Any) -> StoredGateReport:
         return StoredGateReport(
@@ -91,22 +83,18 @@ class PromotionQueries(Queries):
         gate_report_id: int | None,
         override_reason: str | None = None,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.promotions).values(
-                model_version_id=self._model_version_id(model, version),
-                alias=alias,
-                policy=policy,
-                status=status,
-                gate_report_id=gate_report_id,
-                requested_by=requested_by,
-                requested_at=requested_at,
-                reason=reason,
-                override_reason=override_reason,
-            )
+        return self._insert_row(
+            t.promotions,
+            model_version_id=self._model_version_id(model, version),
+            alias=alias,
+            policy=policy,
+            status=status,
+            gate_report_id=gate_report_id,
+            requested_by=requested_by,
+            requested_at=requested_at,
+            reason=reason,
+            override_reason=override_reason,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def decide_promotion(
         self, promotion_id: int, *, status: str, decided_by: str, decided_at: datetime
@@ -131,12 +119,7 @@ class PromotionQueries(Queries):
         )
 
     def _promotion_query(self) -> Any:
-        return (
-            select(t.promotions, t.models.c.name, t.model_versions.c.version)
-            .join(t.model_versions, t.model_versions.c.id == t.promotions.c.model_version_id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .order_by(t.promotions.c.id)
-        )
+        return with_model_version(t.promotions).order_by(t.promotions.c.id)
 
     def _promotion(self, row: Any) -> Promotion:
         approvals = tuple(

@@ -12,13 +12,9 @@ from sqlalchemy import insert, select, update
 
 from pathtolive.entities import Deployment, Feedback, PredictionSegment
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc, with_model_version
 
 __all__ = ["ServingQueries"]
-
-# Request ids are matched in chunks: SQLite and PostgreSQL both limit the number of bound
-# parameters of one statement.
-_IN_CHUNK = 500
 
 
 class ServingQueries(Queries):
@@ -92,19 +88,15 @@ class ServingQueries(Queries):
         last_at: datetime,
         created_at: datetime,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.prediction_segments).values(
-                model_version_id=self._model_version_id(model, version),
-                artifact_digest=digest,
-                rows=rows,
-                first_at=first_at,
-                last_at=last_at,
-                created_at=created_at,
-            )
+        return self._insert_row(
+            t.prediction_segments,
+            model_version_id=self._model_version_id(model, version),
+            artifact_digest=digest,
+            rows=rows,
+            first_at=first_at,
+            last_at=last_at,
+            created_at=created_at,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def list_prediction_segments(
         self,
@@ -118,9 +110,7 @@ class ServingQueries(Queries):
         at or after ``since`` and at or before ``until``, oldest first."""
         segments = t.prediction_segments
         query = (
-            select(segments, t.models.c.name, t.model_versions.c.version)
-            .join(t.model_versions, t.model_versions.c.id == segments.c.model_version_id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            with_model_version(segments)
             .where(t.models.c.name == model)
             .order_by(segments.c.first_at, segments.c.id)
         )
@@ -164,19 +154,15 @@ class ServingQueries(Queries):
         row: int = 0,
     ) -> int:
         """Record the true label (any JSON value) of row ``row`` of request ``request_id``."""
-        result = self.connection.execute(
-            insert(t.feedback).values(
-                request_id=request_id,
-                label_json=dumps(label),
-                at=at,
-                actor=actor,
-                model=model,
-                row=row,
-            )
+        return self._insert_row(
+            t.feedback,
+            request_id=request_id,
+            label_json=dumps(label),
+            at=at,
+            actor=actor,
+            model=model,
+            row=row,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def list_feedback(
         self,
@@ -197,8 +183,7 @@ class ServingQueries(Queries):
         else:
             wanted = sorted(set(request_ids))
             found = []
-            for start in range(0, len(wanted), _IN_CHUNK):
-                chunk = wanted[start : start + _IN_CHUNK]
+            for chunk in in_chunks(wanted):
                 found.extend(
                     self.connection.execute(base.where(t.feedback.c.request_id.in_(chunk)))
                 )

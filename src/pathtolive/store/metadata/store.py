@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
 from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import utc, utc_or_none
+from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
 from pathtolive.store.metadata.engine import make_engine
 from pathtolive.store.metadata.models import ModelQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
@@ -171,10 +171,6 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
 class MetadataSession(
     RunQueries, ModelQueries, PromotionQueries, ServingQueries, MonitoringQueries
 ):
@@ -189,12 +185,7 @@ class MetadataSession(
         return self.connection.scalar(select(t.datasets.c.id).where(t.datasets.c.name == name))
 
     def create_dataset(self, name: str, created_at: datetime, created_by: str) -> int:
-        result = self.connection.execute(
-            insert(t.datasets).values(name=name, created_at=created_at, created_by=created_by)
-        )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+        return self._insert_row(t.datasets, name=name, created_at=created_at, created_by=created_by)
 
     def get_dataset(self, name: str) -> Dataset | None:
         datasets = self.list_datasets(name=name)
@@ -246,21 +237,17 @@ class MetadataSession(
         created_at: datetime,
         created_by: str,
     ) -> int:
-        result = self.connection.execute(
-            insert(t.dataset_schemas).values(
-                dataset_id=dataset_id,
-                version=version,
-                schema_json=_dumps(schema),
-                change_kind=change_kind,
-                changes_json=_dumps(changes),
-                reason=reason,
-                created_at=created_at,
-                created_by=created_by,
-            )
+        return self._insert_row(
+            t.dataset_schemas,
+            dataset_id=dataset_id,
+            version=version,
+            schema_json=dumps(schema),
+            change_kind=change_kind,
+            changes_json=dumps(changes),
+            reason=reason,
+            created_at=created_at,
+            created_by=created_by,
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
 
     def get_schema(self, dataset: str, version: int | None = None) -> SchemaVersion | None:
         """A schema version of a dataset; the newest when ``version`` is None."""
@@ -345,8 +332,8 @@ class MetadataSession(
                 rows=rows,
                 bytes=size,
                 validation_status=validation_status,
-                validation_json=None if validation is None else _dumps(validation),
-                profile_json=_dumps(profile),
+                validation_json=None if validation is None else dumps(validation),
+                profile_json=dumps(profile),
             )
         )
 
@@ -440,7 +427,7 @@ class MetadataSession(
                 actor=event.actor,
                 action=event.action,
                 subject=event.subject,
-                details_json=_dumps(event.details),
+                details_json=dumps(event.details),
                 prev_hash=event.prev_hash,
                 hash=event.hash,
             )
