@@ -30,7 +30,7 @@ DOMAIN = {
 SHARED = {"entities", "errors", "env", "hashing", "format", "refs", "archive", "config"}
 """Modules of the package root that every layer may use: plain values, the error tree,
 settings, formatting."""
-STORE_MAY_USE = {"store", "entities", "errors", "env", "hashing"}
+STORE_MAY_USE = {"store", "entities", "errors", "env", "hashing", "format"}
 
 
 def imports_by_module() -> Iterator[tuple[str, str, int]]:

@@ -20,6 +20,7 @@ from sqlalchemy import exc as sa_exc
 
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
 from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
+from pathtolive.format import first_line
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
 from pathtolive.store.metadata.engine import make_engine
@@ -167,8 +168,8 @@ class MetadataStore:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    """The first line of the driver's own message, under SQLAlchemy's wrapper."""
+    return first_line(getattr(exc, "orig", None) or exc)
 
 
 class MetadataSession(
