@@ -102,7 +102,7 @@ def make_table(rows: int, seed: int, *, shifted: bool) -> pa.Table:
 
 
 def write_data(rows: int) -> tuple[Path, Path]:
-    from pathtolive.data.formats import WRITER_SETTINGS
+    from pathtolive.data.canonical import WRITER_SETTINGS
 
     folder = WORK / f"drift-{rows}"
     folder.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,11 @@ Pure domain logic over files: no database, no artifact store. The service layer 
     diff = diff_profiles(old_schema, old_profile, new_schema, new_profile)
 """
 
+from pathtolive.data.canonical import (
+    SUPPORTED_FORMATS,
+    CanonicalTable,
+    to_canonical_parquet,
+)
 from pathtolive.data.diff import (
     PSI_FLOOR,
     CategoryShift,
@@ -18,11 +23,6 @@ from pathtolive.data.diff import (
     TypeChange,
     diff_profiles,
     population_stability_index,
-)
-from pathtolive.data.formats import (
-    SUPPORTED_FORMATS,
-    CanonicalTable,
-    to_canonical_parquet,
 )
 from pathtolive.data.profile import (
     QUANTILE_POINTS,

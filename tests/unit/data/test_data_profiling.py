@@ -15,7 +15,7 @@ import pytest
 from pathtolive.data import accumulators as accumulators_module
 from pathtolive.data import formats as formats_module
 from pathtolive.data import profiling as profiling_module
-from pathtolive.data.formats import to_canonical_parquet
+from pathtolive.data.canonical import to_canonical_parquet
 from pathtolive.data.profile import QUANTILE_POINTS
 from pathtolive.data.profiling import bin_values, category_counts, compute_profile, profile_frame
 from pathtolive.errors import InvalidInputError

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pathtolive.data.formats import table_from_frame, to_canonical_parquet
+from pathtolive.data.canonical import to_canonical_parquet
+from pathtolive.data.formats import table_from_frame
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import bin_values, compute_profile, profile_frame
 from pathtolive.data.schema import Schema, infer_schema

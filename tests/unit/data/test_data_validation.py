@@ -14,7 +14,7 @@ import pytest
 
 from pathtolive.data import formats as formats_module
 from pathtolive.data import validation as validation_module
-from pathtolive.data.formats import to_canonical_parquet
+from pathtolive.data.canonical import to_canonical_parquet
 from pathtolive.data.profiling import compute_profile, profile_frame
 from pathtolive.data.schema import ColumnSchema, Schema
 from pathtolive.data.validation import (

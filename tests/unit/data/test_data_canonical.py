@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pathtolive.data import formats
-from pathtolive.data.formats import to_canonical_parquet
+from pathtolive.data import canonical
+from pathtolive.data.canonical import to_canonical_parquet
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
 
 
@@ -114,11 +114,11 @@ def test_bytes_do_not_depend_on_how_the_input_was_chunked(
     frame = pd.DataFrame({"a": np.arange(40_000), "b": [f"s{i % 97}" for i in range(40_000)]})
     source = tmp_path / "big.csv"
     frame.to_csv(source, index=False)
-    monkeypatch.setattr(formats, "_MIN_ROW_GROUP_ROWS", 1 << 12)
-    monkeypatch.setattr(formats, "_MAX_ROW_GROUP_ROWS", 1 << 14)
+    monkeypatch.setattr(canonical, "_MIN_ROW_GROUP_ROWS", 1 << 12)
+    monkeypatch.setattr(canonical, "_MAX_ROW_GROUP_ROWS", 1 << 14)
     large_blocks = to_canonical_parquet(source, work_dir).path.read_bytes()
 
-    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(canonical, "_CSV_BLOCK_BYTES", 1 << 14)
     small_blocks = to_canonical_parquet(source, work_dir)
 
     assert small_blocks.path.read_bytes() == large_blocks
@@ -299,7 +299,7 @@ def test_a_row_with_the_wrong_number_of_fields_names_its_line(
 def test_a_later_value_of_another_type_names_the_column(
     tmp_path: Path, work_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(formats, "_CSV_BLOCK_BYTES", 1 << 12)
+    monkeypatch.setattr(canonical, "_CSV_BLOCK_BYTES", 1 << 12)
     rows = "".join(f"{i},{i % 7}\n" for i in range(3_000))
     source = write(tmp_path / "late.csv", f"amount,code\n{rows}oops,1\n")
 
