@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -80,56 +79,3 @@ def test_latency_is_measured_in_a_clean_process_that_loads_from_the_store(
     with pytest.raises(InvalidInputError, match="did not load and answer"):
         measure_latency(ws.context, version, features.head(5))
     ws.close()
-
-
-def test_latency_probes_in_one_process_each_read_the_store_they_are_given(
-    tmp_path: Path, clean_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Probe processes come from one fork server, started under the first workspace: a
-    later probe still reads its own workspace's store and environment."""
-    from pathtolive.service.latency import measure_latency
-
-    frame = load_breast_cancer(as_frame=True).frame
-    features = frame.drop(columns=["target"])
-    model = LogisticRegression(max_iter=5000).fit(features, frame["target"])
-    measured = []
-    for name in ("first", "second"):
-        ws = Workspace.init(tmp_path / name, environ=clean_environ)
-        monkeypatch.chdir(ws.root)
-        ws.add_dataset(frame, "cancer", tags={"target": ["target"]})
-        for _ in range(1 if name == "first" else 2):
-            version = ws.register_model(model, name=name, data="cancer@1")
-        measured.append(measure_latency(ws.context, version, features.head(5))["model"])
-        ws.close()
-    assert measured == ["first@1", "second@2"]
-
-
-def test_the_probe_sizes_thread_pools_from_the_callers_environment(
-    tmp_path: Path, clean_environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The probe server loaded OpenMP and BLAS under its own environment; a probe for a
-    caller that asks for one thread (as the demo does beside its server) gets one, and a
-    caller that does not gets the machine's cores, as a new interpreter would."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    from pathtolive.service.latency import measure_latency
-
-    frame = load_breast_cancer(as_frame=True).frame
-    features = frame.drop(columns=["target"])
-    model = HistGradientBoostingClassifier(max_iter=5).fit(features, frame["target"])
-    cores = len(os.sched_getaffinity(0))
-    seen = []
-    for name, threads in (("one", "1"), ("all", None)):
-        environ = dict(clean_environ)
-        environ.pop("OMP_NUM_THREADS", None)
-        environ.pop("OPENBLAS_NUM_THREADS", None)
-        if threads is not None:
-            environ["OMP_NUM_THREADS"] = threads
-        ws = Workspace.init(tmp_path / name, environ=environ)
-        monkeypatch.chdir(ws.root)
-        ws.add_dataset(frame, "cancer", tags={"target": ["target"]})
-        version = ws.register_model(model, name="m", data="cancer@1")
-        seen.append(measure_latency(ws.context, version, features.head(5))["threads"])
-        ws.close()
-    assert seen[0]["openmp"] == 1
-    assert seen[1]["openmp"] == cores

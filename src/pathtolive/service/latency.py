@@ -7,18 +7,24 @@ nothing else. A child starts clean, as a new interpreter would, without paying t
 interpreter's start-up and imports on every gate check: the controller, the console and a
 test run check gates many times in one process.
 
-The server is a plain subprocess (not a multiprocessing fork server, which would import
-the caller's ``__main__`` script again in every child). It shares the caller's process
-group and ends when the caller does (its input closes). Probes of one process run one at
-a time: two at once would time each other's load.
-
-The child reads the stores this context was opened on (given as flags or in the
-environment), with this process's environment as it is now.
+- The server is a plain subprocess, not a multiprocessing fork server: that one would
+  import the caller's ``__main__`` script again in every child.
+- It starts with the environment and working directory of the context it first probes
+  for, and again whenever what an interpreter reads only at start-up differs
+  (``PYTHON*`` and the numeric libraries' thread counts, for example the
+  ``OMP_NUM_THREADS=1`` a caller sets when it shares the machine with a server); the
+  rest of the environment, and the folder, travel with each request.
+- It shares the caller's process group (killing the group kills it) and ends when the
+  caller does (its input closes). A forked caller does not share its parent's server.
+- Probes of one process run one at a time: two at once would time each other's load.
+- A server that dies or garbles an answer is replaced and the probe tried once more;
+  only a second failure is reported, as a model that did not load and answer.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -28,19 +34,25 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
 from pathtolive import env
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
+from pathtolive.format import first_line
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.latency_probe import SERVE_FLAG
 
 __all__ = ["measure_latency"]
 
 _TIMEOUT_SECONDS = 600.0
+_ANSWER_GRACE_SECONDS = 60.0
+"""How long past a probe's own limit the server may take to answer before it is
+considered gone (it stops the child itself at the limit)."""
+_START_UP_PREFIXES = ("PYTHON", "OMP_", "KMP_", "GOMP_", "OPENBLAS_", "MKL_", "BLIS_")
+"""Environment variables read when an interpreter or a numeric library starts."""
 
 
 def measure_latency(
@@ -62,6 +74,8 @@ def measure_latency(
             "sample": str(sample_path),
             "result": str(Path(folder) / "result.json"),
             "environ": _probe_environ(ctx),
+            "cwd": os.getcwd(),
+            "timeout": _TIMEOUT_SECONDS,
         }
         outcome = _PROBES.run(request)
     if isinstance(outcome, str):
@@ -71,94 +85,152 @@ def measure_latency(
     return outcome
 
 
+class _ServerGone(Exception):
+    pass
+
+
 class _ProbeServer:
-    """The calling process's probe server, started on first use and again if it died."""
+    """The calling process's probe server, started on first use and again when it died
+    or when the start-up part of the environment changed."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
+        self._started_for: dict[str, str] = {}
+        self._log: IO[bytes] | None = None
         self._pending = b""
 
     def run(self, request: dict[str, Any]) -> dict[str, Any] | str:
         """The probe's figures, or the line that says why it failed."""
         with self._lock:
-            try:
-                process = self._running()
-                assert process.stdin is not None
-                process.stdin.write(json.dumps(request).encode() + b"\n")
-                process.stdin.flush()
-                child = self._answer(process, "pid")
-                code = self._answer(process, "exit", _TIMEOUT_SECONDS)
-                if code is None:  # no answer in time: the child is stopped, and says so
-                    os.kill(child, signal.SIGKILL)
-                    self._answer(process, "exit")
-                    return f"no answer within {_TIMEOUT_SECONDS:.0f} s"
-            except (OSError, ValueError, _ServerGone) as exc:
-                self.close()
-                return f"the probe server failed ({exc})"
+            for attempt in (1, 2):
+                try:
+                    answer = self._exchange(request)
+                    break
+                except (_ServerGone, OSError, ValueError, KeyError) as exc:
+                    why = self._last_words() or first_line(exc)
+                    self.close()
+                    if attempt == 2:
+                        return f"the probe server failed twice ({why})"
+                except BaseException:  # an interrupt: stop the probe, start clean next time
+                    self.close()
+                    raise
+        if answer["timed_out"]:
+            return f"no answer within {request['timeout']:.0f} s"
         result = Path(request["result"])
         if not result.exists():  # the child died without a word (a crash in native code)
-            return f"the probe process ended with exit code {code}"
+            return f"the probe process ended with exit code {answer['exit']}"
         outcome: dict[str, Any] | str = json.loads(result.read_text(encoding="utf-8"))
         return outcome
 
     def close(self) -> None:
-        """Stop the server (it would end with this process anyway)."""
+        """Stop the server, and a probe it is running (it would end with this process
+        anyway)."""
         process, self._process, self._pending = self._process, None, b""
-        if process is None:
-            return
-        if process.stdin is not None:
-            process.stdin.close()  # the server ends with its input
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            if process.stdin is not None:
+                process.stdin.close()  # the server ends with its input
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
-    def _running(self) -> subprocess.Popen[bytes]:
-        if self._process is None or self._process.poll() is not None:
-            self.close()
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "pathtolive.service.latency_probe", SERVE_FLAG],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                bufsize=0,
-            )
+    def forget(self) -> None:
+        """In a forked child: let go of the parent's server without touching it (its
+        pipes closed here, so the child does not keep it alive)."""
+        self._lock = threading.Lock()
+        process, self._process, self._pending = self._process, None, b""
+        if process is not None:
+            for stream in (process.stdin, process.stdout):
+                if stream is not None:
+                    stream.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def _exchange(self, request: dict[str, Any]) -> dict[str, Any]:
+        process = self._running(request)
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(request).encode() + b"\n")
+        process.stdin.flush()
+        child = int(self._answer(process, _ANSWER_GRACE_SECONDS)["pid"])
+        try:
+            limit = float(request["timeout"]) + _ANSWER_GRACE_SECONDS
+            ended = self._answer(process, limit)
+        except BaseException:
+            # The server is failing or this process is interrupted: stop the child before
+            # the server (which, while alive, is the one that would reap it).
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+            raise
+        return {"exit": int(ended["exit"]), "timed_out": bool(ended["timed_out"])}
+
+    def _running(self, request: dict[str, Any]) -> subprocess.Popen[bytes]:
+        start_up = _start_up_part(request["environ"])
+        alive = self._process is not None and self._process.poll() is None
+        if alive and start_up == self._started_for:
+            assert self._process is not None
+            return self._process
+        self.close()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the server
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pathtolive.service.latency_probe", SERVE_FLAG],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            env=request["environ"],
+            cwd=request["cwd"],
+            bufsize=0,
+        )
+        self._started_for = start_up
         return self._process
 
-    def _answer(
-        self, process: subprocess.Popen[bytes], key: str, timeout: float | None = None
-    ) -> Any:
-        """The value of ``key`` in the server's next answer line; None after ``timeout``."""
+    def _answer(self, process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+        """The server's next answer line; :class:`_ServerGone` when it ended, or said
+        nothing within ``timeout``."""
         assert process.stdout is not None
         fd = process.stdout.fileno()
         while b"\n" not in self._pending:
             ready, _, _ = select.select([fd], [], [], timeout)
             if not ready:
-                return None
+                raise _ServerGone(f"no answer within {timeout:.0f} s")
             chunk = os.read(fd, 4096)
             if not chunk:
                 raise _ServerGone(f"it exited with code {process.wait()}")
             self._pending += chunk
         line, self._pending = self._pending.split(b"\n", 1)
-        return json.loads(line)[key]
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def _last_words(self) -> str:
+        """The last line the server wrote to its standard error, if any."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
 
 
-class _ServerGone(Exception):
-    pass
+def _start_up_part(environ: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in environ.items() if name.startswith(_START_UP_PREFIXES)}
 
 
 _PROBES = _ProbeServer()
-"""One probe server per process, as multiprocessing keeps one fork server per process."""
+"""The process's probe server: a resource of the process, as multiprocessing's fork
+server is, not a setting."""
 atexit.register(_PROBES.close)
+os.register_at_fork(after_in_child=_PROBES.forget)
 
 
 def _probe_environ(ctx: ServiceContext) -> dict[str, str]:
-    """The environment of the probe: this process's, with the stores this context was
-    opened on, so stores given as flags (not in the environment) are the ones it reads."""
+    """The environment of the probe: the context's, with the stores it was opened on, so
+    stores given as flags (not in the environment) are the ones the probe reads."""
     environ = dict(ctx.settings.environ)
     environ[env.METADATA_URL] = ctx.settings.metadata_url
     environ[env.ARTIFACT_URL] = ctx.settings.artifact_url

@@ -2,20 +2,30 @@
 
 :func:`probe` loads the artifact from the store exactly as serving will (hash checked,
 safe format), which also proves the artifact loads and answers, then times single-row
-and batch predictions.
+and batch predictions. The load it reports is the artifact's own: a first, untimed load
+imports whatever the flavor's library needs (a server pays that once, at start-up), the
+second is timed, so the figure means the same for every flavor.
 
 It runs in a process forked by a *probe server*: ``python -m
-pathtolive.service.latency_probe --serve``, started once per calling process by
-:mod:`pathtolive.service.latency`, imports this module and the libraries models are
+pathtolive.service.latency_probe --serve``, started by :mod:`pathtolive.service.latency`
+once per calling process, imports this module and the libraries scikit-learn models are
 loaded with, then forks one child per request read from its standard input. A child
-starts clean (no model loaded, nothing of the caller's state), as a new interpreter would,
-without paying the interpreter's start-up and imports (about two seconds) on every gate
-check. The server is single-threaded, and a child never returns to its loop: it writes
-its figures (or the line that says why it failed) to the request's result file and exits.
+starts clean (no model loaded, nothing of the caller's state), as a new interpreter
+would, without paying the interpreter's start-up and imports (about two seconds) on every
+gate check. It takes the caller's environment and working directory (``sys.path[0]``
+too, as ``python -m`` would have set it); what an interpreter reads only at start-up
+(``PYTHON*``, the numeric libraries' thread counts) is why the caller starts a new server
+when that part of its environment changes. The server is single-threaded, and a child
+never returns to its loop: it writes its figures (or the line that says why it failed)
+to the request's result file and exits.
+
+The server owns the time limit: it stops a child that runs past the request's
+``timeout`` (it is the child's parent, so no other process can have taken the pid).
 
 Protocol, one JSON object a line: a request ``{"workspace", "ref", "sample", "result",
-"environ"}`` on standard input; the server answers ``{"pid": N}`` when the child is
-forked, then ``{"exit": CODE}`` when it has ended. The server ends with its input.
+"environ", "cwd", "timeout"}`` on standard input; the server answers ``{"pid": N}`` when
+the child is forked, then ``{"exit": CODE, "timed_out": BOOL}`` when it has ended. The
+server ends with its input.
 
 By hand: ``python -m pathtolive.service.latency_probe WORKSPACE MODEL@VERSION
 SAMPLE.parquet`` prints the figures as JSON.
@@ -28,6 +38,7 @@ import gc
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -44,8 +55,13 @@ __all__ = ["SERVE_FLAG", "main", "probe", "serve"]
 
 SERVE_FLAG = "--serve"
 SINGLE_ROW_CALLS = 200
-BATCH_ROWS = 1000
+BATCH_CALL_ROWS = 1000
 BATCH_CALLS = 20
+
+_PRELOAD = ("skops.io", "sklearn.pipeline", "sklearn.compose", "sklearn.ensemble")
+"""Libraries that loading a scikit-learn model imports, imported once by the server when
+installed; others are imported by the child that needs them."""
+_WAIT_STEP_SECONDS = 0.005
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
@@ -60,8 +76,10 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
 
 def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     ctx = open_workspace(workspace)
-    started = time.perf_counter()
     version = model_service.model_version(ctx, ref)
+    model_service.load_model(ctx, version)  # imports what the flavor needs, untimed
+    gc.collect()
+    started = time.perf_counter()
     model = model_service.load_model(ctx, version)
     load_seconds = time.perf_counter() - started
     sample = pd.read_parquet(sample_path)
@@ -76,7 +94,9 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
         begin = time.perf_counter()
         model.predict(row)
         single.append(time.perf_counter() - begin)
-    batch_frame = sample.sample(n=BATCH_ROWS, replace=len(sample) < BATCH_ROWS, random_state=0)
+    batch_frame = sample.sample(
+        n=BATCH_CALL_ROWS, replace=len(sample) < BATCH_CALL_ROWS, random_state=0
+    )
     batch = []
     for _ in range(BATCH_CALLS):
         begin = time.perf_counter()
@@ -92,11 +112,6 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     }
 
 
-_PRELOAD = ("skops.io", "sklearn.pipeline", "sklearn.compose", "sklearn.ensemble")
-"""Libraries that loading a scikit-learn model imports, imported once by the server when
-installed; others are imported by the child that needs them."""
-
-
 def serve(requests: IO[str], answers: IO[str]) -> None:
     """Fork a child per request line until ``requests`` ends (see the module docs)."""
     for name in _PRELOAD:
@@ -108,11 +123,24 @@ def serve(requests: IO[str], answers: IO[str]) -> None:
         if pid == 0:
             _child(request)  # never returns
         _answer(answers, {"pid": pid})
-        _, status = os.waitpid(pid, 0)
-        _answer(answers, {"exit": os.waitstatus_to_exitcode(status)})
+        code, timed_out = _wait(pid, float(request["timeout"]))
+        _answer(answers, {"exit": code, "timed_out": timed_out})
 
 
-def _answer(answers: IO[str], message: dict[str, int]) -> None:
+def _wait(pid: int, timeout: float) -> tuple[int, bool]:
+    """The child's exit code, stopping it once ``timeout`` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), False
+        time.sleep(_WAIT_STEP_SECONDS)
+    os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), True
+
+
+def _answer(answers: IO[str], message: dict[str, int | bool]) -> None:
     answers.write(json.dumps(message) + "\n")
     answers.flush()
 
@@ -126,12 +154,11 @@ def _child(request: dict[str, Any]) -> None:
             os.dup2(quiet, fd)
         os.environ.clear()
         os.environ.update(request["environ"])
-        os.chdir(request["workspace"])
-        _thread_pools_as_the_environment_says()
+        os.chdir(request["cwd"])
+        sys.path[0] = request["cwd"]  # as `python -m` in the caller's folder would set it
+        workspace, sample = Path(request["workspace"]), Path(request["sample"])
         try:
-            outcome: object = probe(
-                Path(request["workspace"]), request["ref"], Path(request["sample"])
-            )
+            outcome: object = probe(workspace, request["ref"], sample)
             code = 0
         except BaseException as exc:  # every failure is the answer: it did not load or answer
             outcome = traceback.format_exception_only(exc)[-1].strip()
@@ -155,32 +182,6 @@ def _thread_counts() -> dict[str, int]:
         api = str(pool["user_api"])
         counts[api] = max(counts.get(api, 0), int(pool["num_threads"]))
     return counts
-
-
-_THREAD_VARIABLES = {
-    "openmp": ("OMP_NUM_THREADS",),
-    "blas": ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"),
-}
-"""The variables a numeric library reads for its thread count, by threadpoolctl's API
-name, first match wins."""
-
-
-def _thread_pools_as_the_environment_says() -> None:
-    """Give the numeric libraries' thread pools the sizes this child's environment asks
-    for. The server loaded those libraries, and they read their thread counts from its
-    environment then; a new interpreter would read the child's (a caller that shares the
-    machine with a server may ask for one thread, so that OpenMP threads do not spin
-    against each other for the cores)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # without it (no scikit-learn), pools keep the server's sizes
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    limits = {}
-    for api, names in _THREAD_VARIABLES.items():
-        asked = next((os.environ[name] for name in names if name in os.environ), "")
-        limits[api] = int(asked) if asked.isdigit() and int(asked) > 0 else cores or 1
-    threadpool_limits(limits=limits)
 
 
 def main(argv: list[str]) -> None:
