@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +12,7 @@ import sqlalchemy as sa
 
 from pathtolive import env
 from tests.support.moto import MotoS3, run_moto_s3
-from tests.support.serving import ServedWorkspace, make_served_workspace
+from tests.support.serving import ServedWorkspace, copy_served, make_served_workspace
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -100,9 +98,6 @@ def served_workspace(
     The models are the template's fitted objects: read them, do not refit them."""
 
     def copy(root: Path | None = None, *, cancer: bool = False) -> ServedWorkspace:
-        template = served_template(cancer)
-        root = root or tmp_path / "ws"
-        shutil.copytree(template.root, root)
-        return dataclasses.replace(template, root=root)
+        return copy_served(served_template(cancer), root or tmp_path / "ws")
 
     return copy

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
-import shutil
 import signal
 import threading
 from collections import Counter
@@ -24,6 +22,7 @@ from tests.support.serving import (
     FEATURES,
     ServedWorkspace,
     cli_environ,
+    copy_served,
     running_server,
     serving_in_thread,
     stop_server,
@@ -41,10 +40,7 @@ Copy = Callable[..., ServedWorkspace]
 def served(
     served_template: Callable[[bool], ServedWorkspace], tmp_path_factory: pytest.TempPathFactory
 ) -> ServedWorkspace:
-    template = served_template(True)
-    root = tmp_path_factory.mktemp("served") / "ws"
-    shutil.copytree(template.root, root)
-    return dataclasses.replace(template, root=root)
+    return copy_served(served_template(True), tmp_path_factory.mktemp("served") / "ws")
 
 
 @pytest.fixture(scope="module")

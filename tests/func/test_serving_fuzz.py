@@ -3,9 +3,7 @@ whatever schemathesis sends, valid or not, the answer is never a 5xx."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.generation import GenerationMode
 
-from tests.support.serving import ServedWorkspace, ThreadServer, serving_in_thread
+from tests.support.serving import ServedWorkspace, ThreadServer, copy_served, serving_in_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving-fuzz")]
 
@@ -23,9 +21,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving-fuzz")]
 def fuzzed_server(
     served_template: Callable[[bool], ServedWorkspace], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ThreadServer]:
-    root: Path = tmp_path_factory.mktemp("fuzz") / "ws"
-    shutil.copytree(served_template(True).root, root)
-    with serving_in_thread(root, log_predictions=False) as server:
+    served = copy_served(served_template(True), tmp_path_factory.mktemp("fuzz") / "ws")
+    with serving_in_thread(served.root, log_predictions=False) as server:
         yield server
 
 

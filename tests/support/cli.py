@@ -112,14 +112,13 @@ def _as_a_new_process(
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     stdout, stderr = io.StringIO(), io.StringIO()
-    os.environ.clear()
-    os.environ.update(environ)
-    os.chdir(cwd)
-    sys.stdin, sys.stdout, sys.stderr = _Stdin(input or ""), stdout, stderr
-    # The entry point configures logging (basicConfig) as a new process would: on a root
-    # logger without handlers, writing to this call's stderr.
-    root.handlers = []
     try:
+        os.chdir(cwd)  # first: a folder that is not there changes nothing else
+        _set_environ(environ)
+        sys.stdin, sys.stdout, sys.stderr = _Stdin(input or ""), stdout, stderr
+        # The entry point configures logging (basicConfig) as a new process would: on a
+        # root logger without handlers, writing to this call's stderr.
+        root.handlers = []
         with warnings.catch_warnings():
             _default_warning_filters()
             yield stdout, stderr
@@ -133,8 +132,17 @@ def _as_a_new_process(
         root.setLevel(saved_level)
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_environ)
+        _set_environ(saved_environ)
+
+
+def _set_environ(environ: Mapping[str, str]) -> None:
+    """Make ``os.environ`` equal ``environ`` key by key, never empty in between: a server
+    thread of the test may read it meanwhile."""
+    for name in [name for name in os.environ if name not in environ]:
+        del os.environ[name]
+    for name, value in environ.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 def _default_warning_filters() -> None:

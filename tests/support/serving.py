@@ -3,7 +3,9 @@ as a subprocess for what only a process shows (signals, workers, crashes)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -99,6 +101,13 @@ def make_served_workspace(root: Path, *, cancer: bool = False) -> ServedWorkspac
             )
             ws.set_alias("cancer@1", "live")
     return ServedWorkspace(root, data, {1: boosted, 2: linear})
+
+
+def copy_served(template: ServedWorkspace, root: Path) -> ServedWorkspace:
+    """A copy of ``template``'s workspace at ``root``, with the template's fitted models
+    (read them, do not refit them)."""
+    shutil.copytree(template.root, root)
+    return dataclasses.replace(template, root=root)
 
 
 def free_port() -> int:
@@ -234,7 +243,8 @@ def serving_in_thread(
         server.should_exit = True
         thread.join(90)
         ctx.close()
-        assert not thread.is_alive(), "the server did not stop within 90 s"
+    # Checked only when the block ended normally, so it never hides the test's own error.
+    assert not thread.is_alive(), "the server did not stop within 90 s"
 
 
 def _ready(url: str) -> bool:
