@@ -1,8 +1,10 @@
 """What the live server asks of the registry: what to serve, the versions themselves
-(hash-checked), who a token speaks for, and the audit trail of the server's own life."""
+(hash-checked), who a token speaks for, the open alerts it shows on ``/metrics``, and the
+audit trail of the server's own life."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "background_sample",
     "deployment_targets",
     "load_servable",
+    "open_alert_counts",
     "record_server_event",
 ]
 
@@ -167,3 +170,13 @@ def record_server_event(
     actor = ctx.actor()
     with ctx.metadata.write() as session:
         record(session, actor, action, subject, details)
+
+
+def open_alert_counts(
+    ctx: ServiceContext, models: Collection[str] = ()
+) -> dict[tuple[str, str], int]:
+    """Open alerts per ``(model, kind)``, of ``models`` (every model when empty): the
+    monitor raises them, the server shows them."""
+    with ctx.metadata.read() as session:
+        alerts = session.list_alerts(status="open")
+    return dict(Counter((a.model, a.kind) for a in alerts if not models or a.model in models))

@@ -41,7 +41,12 @@ from pathtolive.predlog import PredictionLogger, Recovery
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.servables import ServableVersion, background_sample, record_server_event
+from pathtolive.service.servables import (
+    ServableVersion,
+    background_sample,
+    open_alert_counts,
+    record_server_event,
+)
 from pathtolive.serving.auth import TokenGate
 from pathtolive.serving.batching import Gauge
 from pathtolive.serving.codecs.base import Prediction
@@ -203,18 +208,11 @@ class Server:
     def _open_alerts(self) -> dict[tuple[str, str], int]:
         """Open alerts per model and kind, read from the registry when Prometheus scrapes
         (the monitor raises them; the server only shows them)."""
-        counts: dict[tuple[str, str], int] = {}
         try:
-            with self.ctx.metadata.read() as session:
-                alerts = session.list_alerts(status="open")
+            return open_alert_counts(self.ctx, self.settings.models or ())
         except PathToLiveError:
             logger.warning("cannot read open alerts for /metrics", exc_info=True)
-            return counts
-        for alert in alerts:
-            if not self.settings.models or alert.model in self.settings.models:
-                key = (alert.model, alert.kind)
-                counts[key] = counts.get(key, 0) + 1
-        return counts
+            return {}
 
     def _log_counts(self) -> LogCounts | None:
         if self.log is None:
