@@ -26,8 +26,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src/pathtolive
 
-# The package is byte-compiled first: the functional tests start hundreds of `pathtolive`
-# processes, and where PYTHONDONTWRITEBYTECODE is set each would compile it again.
+# The package is byte-compiled first: the tests that start `pathtolive` processes (servers,
+# watchers, racers, the README walks) would each compile it again where
+# PYTHONDONTWRITEBYTECODE is set.
 test: lint typecheck
 	$(BIN)/python -m compileall -q src
 	$(BIN)/pytest -n 2 --dist loadgroup --durations=20 $(PYTEST_ARGS)

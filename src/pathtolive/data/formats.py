@@ -29,6 +29,7 @@ from pathtolive.format import first_line
 
 __all__ = [
     "BATCH_ROWS",
+    "FILE_ADVICE",
     "Kind",
     "canonical_schema",
     "canonical_type",
@@ -46,6 +47,9 @@ __all__ = [
 Kind = Literal["integer", "float", "boolean", "string", "datetime"]
 _READ_BUFFER = 1 << 20
 _UNNAMED_INDEX = re.compile(r"__index_level_\d+__")
+
+FILE_ADVICE = "check that the file is complete, or convert it again"
+"""What to do about a user's file that cannot be read."""
 
 BATCH_ROWS = 65_536
 """Rows per record batch when a table is streamed: batches of this size stay in the CPU
@@ -111,12 +115,13 @@ def open_parquet(
     *,
     label: str | None = None,
     read_dictionary: Sequence[str] | None = None,
+    advice: str = FILE_ADVICE,
 ) -> pq.ParquetFile:
     """Open a Parquet file, or Parquet bytes, for streamed reads.
 
     Every failure is an ``InvalidInputError`` that names ``label`` (by default the path,
-    or "the Parquet bytes"). Columns named in ``read_dictionary`` are read as
-    dictionaries.
+    or "the Parquet bytes") and ends with ``advice``. Columns named in
+    ``read_dictionary`` are read as dictionaries.
     """
     if isinstance(source, bytes | bytearray):
         try:
@@ -124,7 +129,7 @@ def open_parquet(
                 pa.BufferReader(source), read_dictionary=read_dictionary, pre_buffer=False
             )
         except (pa.ArrowException, OSError) as exc:
-            raise _unreadable(label or "the Parquet bytes", exc) from exc
+            raise _unreadable(label or "the Parquet bytes", exc, advice) from exc
     check_readable(source)
     try:
         # Without these, iter_batches pre-buffers whole column chunks and keeps them: a
@@ -134,7 +139,7 @@ def open_parquet(
             source, read_dictionary=read_dictionary, pre_buffer=False, buffer_size=_READ_BUFFER
         )
     except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(label or str(source), exc) from exc
+        raise _unreadable(label or str(source), exc, advice) from exc
 
 
 def decoded(array: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -153,13 +158,14 @@ def iter_batches(
     *,
     label: str = "the table",
     batch_rows: int | None = None,
+    advice: str = FILE_ADVICE,
 ) -> Iterator[pa.RecordBatch]:
     """The rows of an open Parquet file or of a table, ``batch_rows`` at a time (by
     default :data:`BATCH_ROWS`), with only ``columns`` (all by default; none still gives
     the row counts).
 
     A file that cannot be read is an ``InvalidInputError`` that names ``label`` (the
-    path, say), raised where the reading fails.
+    path, say) and ends with ``advice``, raised where the reading fails.
     """
     rows = BATCH_ROWS if batch_rows is None else batch_rows
     wanted = None if columns is None else list(columns)
@@ -169,7 +175,7 @@ def iter_batches(
     try:
         yield from source.iter_batches(batch_size=rows, columns=wanted)
     except (pa.ArrowException, OSError) as exc:
-        raise _unreadable(label, exc) from exc
+        raise _unreadable(label, exc, advice) from exc
 
 
 def table_from_frame(frame: pd.DataFrame) -> pa.Table:
@@ -257,8 +263,7 @@ def permission_denied(path: Path) -> InvalidInputError:
     return InvalidInputError(f"cannot read {path}: permission denied; check the file's permissions")
 
 
-def _unreadable(label: str, exc: BaseException) -> InvalidInputError:
+def _unreadable(label: str, exc: BaseException, advice: str) -> InvalidInputError:
     return InvalidInputError(
-        f"{label} is not a readable Parquet file ({first_line(exc)}); "
-        "check that the file is complete, or convert it again"
+        f"{label} is not a readable Parquet file ({first_line(exc)}); {advice}"
     )

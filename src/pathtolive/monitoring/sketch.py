@@ -43,7 +43,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pathtolive.data.bins import histogram, mass_bin_counts
-from pathtolive.data.formats import BATCH_ROWS, iter_batches, open_parquet, table_from_frame
+from pathtolive.data.formats import (
+    BATCH_ROWS,
+    FILE_ADVICE,
+    iter_batches,
+    open_parquet,
+    table_from_frame,
+)
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import first_line
@@ -418,11 +424,11 @@ def _read_segments(
     for source in paths_or_bytes:
         if isinstance(source, bytes | bytearray):
             where: bytes | Path = source
-            label = "a log segment"
+            label, advice = "a log segment", "check that it is complete"
         else:
             where = Path(source)
-            label = str(source)
-        parquet = open_parquet(where, label=label)
+            label, advice = str(source), FILE_ADVICE
+        parquet = open_parquet(where, label=label, advice=advice)
         schema = parquet.schema_arrow
         present = [name for name in wanted if name in schema.names]
         text = [
@@ -432,8 +438,8 @@ def _read_segments(
             or pa.types.is_large_string(schema.field(name).type)
         ]
         if text:
-            parquet = open_parquet(where, label=label, read_dictionary=text)
-        yield from iter_batches(parquet, present, label=label, batch_rows=batch_rows)
+            parquet = open_parquet(where, label=label, read_dictionary=text, advice=advice)
+        yield from iter_batches(parquet, present, label=label, batch_rows=batch_rows, advice=advice)
 
 
 _T = TypeVar("_T")

@@ -571,6 +571,14 @@ def test_segments_without_any_wanted_column_still_count_rows() -> None:
         list(iter_segment_batches([b"not parquet"], ["input.x"]))
 
 
+def test_an_unreadable_segment_is_named_as_one() -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        list(iter_segment_batches([b"not parquet"], ["input.x"]))
+    message = caught.value.message
+    assert message.startswith("a log segment is not a readable Parquet file")
+    assert message.endswith("check that it is complete")  # not "convert it again": it is ours
+
+
 # -- from scratch --------------------------------------------------------------------------
 
 
