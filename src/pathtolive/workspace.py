@@ -132,9 +132,12 @@ class Workspace:
     def versions(self, name: str) -> list[DatasetVersion]:
         return dataset_service.list_versions(self._ctx, name)
 
-    def load(self, ref: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """A version's data as a DataFrame, verified against its content hash."""
-        return dataset_service.load_frame(self._ctx, ref, columns)
+    def load(
+        self, ref: str, columns: Sequence[str] | None = None, *, purpose: str = "load"
+    ) -> pd.DataFrame:
+        """A version's data as a DataFrame, verified against its content hash. The read is
+        audited (``dataset.read``) with ``purpose``."""
+        return dataset_service.load_frame(self._ctx, ref, columns, purpose=purpose)
 
     def schema(self, name: str, version: int | None = None) -> SchemaVersion:
         return dataset_service.dataset_schema(self._ctx, name, version)

@@ -314,7 +314,7 @@ def _signature(
         schema = dataset_schema(ctx, first.dataset, first.schema_version)
         schema_columns = schema.schema["columns"]
         if sample is None:
-            sample = load_frame(ctx, first.ref).head(100)
+            sample = load_frame(ctx, first.ref, purpose="model signature sample").head(100)
     assert sample is not None
     return infer_signature(model, sample, schema_columns=schema_columns).to_dict()
 
