@@ -29,8 +29,13 @@ def prune(
     """Delete prediction-log segments and stopped servers' journals older than the
     retention (admin; audited). The server does it at start and hourly."""
     from pathtolive.service.retention import prune_predictions
+    from pathtolive.serving.settings import serve_settings
 
-    result = prune_predictions(open_context(ctx), days=older_than_days)
+    service_ctx = open_context(ctx)
+    days = older_than_days
+    if days is None:
+        days = serve_settings(service_ctx.settings.document).log_retention_days
+    result = prune_predictions(service_ctx, days)
 
     def render() -> None:
         if not (result.segments or result.journals):

@@ -26,13 +26,7 @@ from pathtolive.predlog import prune_journals
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.predictions import check_request_id
 
-__all__ = [
-    "JOURNAL_DIR",
-    "PruneResult",
-    "forget_feedback",
-    "prune_predictions",
-    "retention_days",
-]
+__all__ = ["JOURNAL_DIR", "PruneResult", "forget_feedback", "prune_predictions"]
 
 JOURNAL_DIR = "journal"
 """The prediction log's crash journal, under the workspace's state folder (the server's
@@ -50,33 +44,25 @@ class PruneResult:
     newest: datetime | None
 
 
-def retention_days(ctx: ServiceContext) -> int | None:
-    """``[serve] log_retention_days``, checked (None: keep the log)."""
-    from pathtolive.serving.settings import serve_settings
-
-    return serve_settings(ctx.settings.document).log_retention_days
-
-
 def prune_predictions(
     ctx: ServiceContext,
+    days: int | None,
     *,
-    days: int | None = None,
     now: datetime | None = None,
     by_server: bool = False,
 ) -> PruneResult:
-    """Delete the prediction log older than ``days`` (default: the configured retention).
+    """Delete the prediction log older than ``days`` (``[serve] log_retention_days``, or
+    a command's own figure).
 
     The server calls it with ``by_server`` (it acts for whoever started it, as it does
     when it writes the log); anyone else needs the admin role."""
     if not by_server:
         ctx.require(Permission.ADMIN, "delete prediction logs")
     if days is None:
-        days = retention_days(ctx)
-        if days is None:
-            raise InvalidInputError(
-                "no retention is set: add log_retention_days = N to [serve] in "
-                "pathtolive.toml, or pass --older-than-days N"
-            )
+        raise InvalidInputError(
+            "no retention is set: add log_retention_days = N to [serve] in "
+            "pathtolive.toml, or pass --older-than-days N"
+        )
     if isinstance(days, bool) or not isinstance(days, int) or days < 1:
         raise InvalidInputError(f"keep the log for at least 1 day, not {days!r}")
     cutoff = (now or datetime.now(UTC)) - timedelta(days=days)

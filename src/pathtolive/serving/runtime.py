@@ -155,9 +155,7 @@ class Server:
 
     def _prune_log(self) -> None:
         try:
-            retention.prune_predictions(
-                self.ctx, days=self.settings.log_retention_days, by_server=True
-            )
+            retention.prune_predictions(self.ctx, self.settings.log_retention_days, by_server=True)
         except Exception:  # never stop serving over it; the next prune tries again
             logger.exception("pruning the prediction log failed")
 
