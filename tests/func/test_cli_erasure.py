@@ -121,9 +121,12 @@ def test_erased_rows_cannot_be_added_back_to_the_same_dataset(
     copy = tmp_path / "copy.parquet"
     assert cli("data", "export", "cancer@1", copy).code == 0
     assert cli("data", "forget", "cancer@1", "--reason", "request").code == 0
+    version = cli("data", "show", "cancer@1", "--json").json()
     again = cli("data", "add", copy, "--name", "cancer")
     assert again.code == 6, again.stderr
     assert "erased" in again.stderr
+    assert not _object(candidate, version["content_hash"]).exists()
+    assert "erased" in cli("data", "list", "cancer").stdout
 
 
 def test_bytes_shared_with_a_kept_version_are_not_deleted(
@@ -140,6 +143,8 @@ def test_bytes_shared_with_a_kept_version_are_not_deleted(
     assert forgot["bytes_deleted"] is False
     assert cli("data", "export", "twin@1", tmp_path / "twin.parquet").code == 0
     assert cli("data", "export", "cancer@1", tmp_path / "gone.parquet").code == 3
+    # Profiles hold no rows: comparing with a tombstone still works.
+    assert cli("data", "diff", "cancer@1", "twin@1").code == 0
 
     last = cli("data", "forget", "twin@1", "--reason", "request", "--json").json()
     assert last["bytes_deleted"] is True

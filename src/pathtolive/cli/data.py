@@ -149,7 +149,7 @@ def list_(
                         f"{v.rows:,}",
                         f"{v.bytes:,}",
                         v.schema_version,
-                        v.validation_status,
+                        "erased" if v.forgotten else v.validation_status,
                         v.author,
                         when(v.created_at),
                         v.content_hash[:12],

@@ -373,7 +373,8 @@ def _audit_refusal(
 
 def _digest_referenced(ctx: ServiceContext, digest: str) -> bool:
     with ctx.metadata.read() as session:
-        return digest in session.content_hashes()
+        # A forgotten version's hash does not count: its bytes must not come back.
+        return session.digest_in_use(digest)
 
 
 def _schema_tags(schema: Schema) -> dict[str, tuple[str, ...]]:
