@@ -290,12 +290,15 @@ def _record_side_run(
 
 def _resolve_inputs(ctx: ServiceContext, data: Mapping[str, str] | str | None) -> dict[str, str]:
     """Dataset refs made exact: {"data": "loans@latest"} → {"data": "loans@2"}."""
-    from pathtolive.service.datasets import get_version
+    from pathtolive.service.datasets import check_readable, get_version
 
     if data is None:
         return {}
     named = {"data": data} if isinstance(data, str) else dict(data)
-    return {parameter: get_version(ctx, ref).ref for parameter, ref in named.items()}
+    # A model is not recorded as trained on erased data now: those rows are gone.
+    return {
+        parameter: check_readable(get_version(ctx, ref)).ref for parameter, ref in named.items()
+    }
 
 
 def _signature(
