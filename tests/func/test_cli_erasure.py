@@ -62,6 +62,11 @@ def test_forgetting_a_version_erases_its_bytes_and_keeps_a_tombstone(
     version = cli("data", "show", "cancer@1", "--json").json()
     stored = _object(candidate, version["content_hash"])
     assert stored.exists()
+    run_id = cli("runs", "list", "--json").json()[0]["run_id"]
+    steps = cli("runs", "show", run_id, "--json").json()["steps"]
+    split = next(step["output_digest"] for step in steps if step["name"] == "split")
+    artifact = cli("models", "show", "risk-model@1", "--json").json()["version"]
+    assert _object(candidate, split).exists()
 
     forgot = cli("data", "forget", "cancer@1", "--reason", "erasure request 42", "--json")
     assert forgot.code == 0, forgot.stderr
@@ -71,6 +76,8 @@ def test_forgetting_a_version_erases_its_bytes_and_keeps_a_tombstone(
     assert result["derived_outputs_deleted"] >= 1  # the split frames made from its rows
     assert result["forgotten_by"] == "ada"
     assert not stored.exists()
+    assert not _object(candidate, split).exists()  # its rows, split into train and test
+    assert _object(candidate, artifact["artifact_digest"]).exists()  # the model stays
 
     # The tombstone: metadata, contract and profile stay.
     shown = cli("data", "show", "cancer@1", "--json").json()
