@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
@@ -49,23 +48,24 @@ class Setup:
             environ[env.TOKEN] = token
         return run_in_process(args, cwd=self.root, environ=environ)
 
-    def log(self, request_id: str, rows: int, at: datetime) -> None:
-        logger = PredictionLogger(StoreSegmentSink(self.ctx))
-        inputs = self.frame[FEATURES].head(rows).reset_index(drop=True)
-        logger.log(
-            PredictionRecord(
-                request_id=request_id,
-                at=at,
-                model="risk",
-                version=1,
-                trained_on=(),
-                protocol="v1",
-                role="live",
-                latency_ms=1.0,
-                inputs=inputs,
-                outputs=[[0.5, 0.5]] * rows,
-            )
+    def record(self, request_id: str, rows: int, at: datetime) -> PredictionRecord:
+        return PredictionRecord(
+            request_id=request_id,
+            at=at,
+            model="risk",
+            version=1,
+            trained_on=(),
+            protocol="v1",
+            role="live",
+            latency_ms=1.0,
+            inputs=self.frame[FEATURES].head(rows).reset_index(drop=True),
+            outputs=[[0.5, 0.5]] * rows,
         )
+
+    def log(self, request_id: str, rows: int, at: datetime) -> None:
+        """One segment of ``rows`` predictions made at ``at``."""
+        logger = PredictionLogger(StoreSegmentSink(self.ctx))
+        logger.log(self.record(request_id, rows, at))
         logger.close()
 
     def segments(self) -> list[str]:
@@ -197,21 +197,7 @@ def test_a_live_loggers_journal_is_never_pruned(setup: Setup, tmp_path: Path) ->
 
     folder = tmp_path / "journal"
     logger = PredictionLogger(StoreSegmentSink(setup.ctx), journal=folder)
-    inputs = setup.frame[FEATURES].head(1).reset_index(drop=True)
-    logger.log(
-        PredictionRecord(
-            request_id="live",
-            at=NOW,
-            model="risk",
-            version=1,
-            trained_on=(),
-            protocol="v1",
-            role="live",
-            latency_ms=1.0,
-            inputs=inputs,
-            outputs=[np.array([0.5, 0.5])],
-        )
-    )
+    logger.log(setup.record("live", 1, NOW))
     (mine,) = folder.glob("*.jsonl")
     try:
         assert prune_journals(folder, NOW + timedelta(days=1)) == []

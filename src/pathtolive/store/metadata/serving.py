@@ -120,19 +120,7 @@ class ServingQueries(Queries):
             query = query.where(segments.c.last_at >= since)
         if until is not None:
             query = query.where(segments.c.first_at <= until)
-        return [
-            PredictionSegment(
-                segment_id=int(row.id),
-                model=row.name,
-                version=int(row.version),
-                artifact_digest=row.artifact_digest,
-                rows=int(row.rows),
-                first_at=utc(row.first_at),
-                last_at=utc(row.last_at),
-                created_at=utc(row.created_at),
-            )
-            for row in self.connection.execute(query)
-        ]
+        return [_segment(row) for row in self.connection.execute(query)]
 
     def delete_segments_before(self, before: datetime) -> list[PredictionSegment]:
         """Delete the rows of every segment whose newest prediction is older than
@@ -148,18 +136,7 @@ class ServingQueries(Queries):
         for row in list(self.connection.execute(query)):
             gone = self.connection.execute(delete(segments).where(segments.c.id == row.id))
             if gone.rowcount:
-                deleted.append(
-                    PredictionSegment(
-                        segment_id=int(row.id),
-                        model=row.name,
-                        version=int(row.version),
-                        artifact_digest=row.artifact_digest,
-                        rows=int(row.rows),
-                        first_at=utc(row.first_at),
-                        last_at=utc(row.last_at),
-                        created_at=utc(row.created_at),
-                    )
-                )
+                deleted.append(_segment(row))
         return deleted
 
     def delete_feedback(self, request_id: str) -> int:
@@ -235,3 +212,17 @@ class ServingQueries(Queries):
             )
             for record in found
         ]
+
+
+def _segment(row: Any) -> PredictionSegment:
+    """A prediction segment from its row joined with its model version."""
+    return PredictionSegment(
+        segment_id=int(row.id),
+        model=row.name,
+        version=int(row.version),
+        artifact_digest=row.artifact_digest,
+        rows=int(row.rows),
+        first_at=utc(row.first_at),
+        last_at=utc(row.last_at),
+        created_at=utc(row.created_at),
+    )
