@@ -326,14 +326,16 @@ def _dataset(ctx: ServiceContext, ref: str, purpose: Callable[[], str]) -> Datas
     version = dataset_service.get_version(ctx, ref)
     schema = dataset_service.dataset_schema(ctx, version.dataset, version.schema_version)
     audited: list[bool] = []
+    audit_lock = threading.Lock()  # steps may load in parallel
 
     def load(columns: Sequence[str] | None) -> pd.DataFrame:
         path = ctx.artifacts.local_path(version.content_hash)
         table = pq.read_table(path, columns=list(columns) if columns else None)
         frame: pd.DataFrame = table.to_pandas()
-        if not audited:  # one access event per run and version, however often it loads
-            dataset_service.record_read(ctx, version, purpose())
-            audited.append(True)
+        with audit_lock:
+            if not audited:  # one access event per run and version, however often it loads
+                dataset_service.record_read(ctx, version, purpose())
+                audited.append(True)
         return frame
 
     return Dataset(
