@@ -111,8 +111,7 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
         if data.forgotten_at is not None:
             data_blocks.append(
                 f"Trained on erased data {data.ref}: erased on "
-                f"{data.forgotten_at.date().isoformat()} by {data.forgotten_by} "
-                f"({data.forgotten_reason})."
+                f"{data.forgotten_at.date().isoformat()} by {data.forgotten_by}."
             )
         rows: list[tuple[str, ...]] = []
         for column in schema.columns:

@@ -569,7 +569,11 @@ def export_version(ctx: ServiceContext, ref: str, dest: Path) -> Path:
     if dest.is_dir():
         dest = dest / f"{version.dataset}-v{version.version}.parquet"
     written = ctx.artifacts.get_file(version.content_hash, dest)
-    record_read(ctx, version, "export", destination=str(written))
+    try:
+        record_read(ctx, version, "export", destination=str(written))
+    except BaseException:
+        written.unlink(missing_ok=True)  # no rows leave without their event
+        raise
     return written
 
 
@@ -597,9 +601,10 @@ def check_readable(version: DatasetVersion) -> DatasetVersion:
     """``version`` itself, unless its rows were erased (DataErasedError)."""
     if version.forgotten:
         when = version.forgotten_at.date().isoformat() if version.forgotten_at else "?"
+        # The reason is not repeated here: it may name the request behind the erasure.
         raise DataErasedError(
-            f"{version.ref} was erased on {when} by {version.forgotten_by} "
-            f"({version.forgotten_reason}); its rows cannot be read: use another version",
+            f"{version.ref} was erased on {when} by {version.forgotten_by}; its rows "
+            "cannot be read: use another version",
             details={"dataset": version.dataset, "version": version.version},
         )
     return version
