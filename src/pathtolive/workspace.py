@@ -229,6 +229,18 @@ class Workspace:
     def verify_audit(self) -> ChainReport:
         return audit_service.verify_audit(self._ctx)
 
+    def data_access(self, ref: str) -> list[AuditEvent]:
+        """Who read dataset version ``ref``'s rows, when and why, newest first."""
+        from pathtolive.service.erasure import dataset_access
+
+        return dataset_access(self._ctx, ref)
+
+    def forget(self, ref: str, *, reason: str) -> DatasetVersion:
+        """Erase dataset version ``ref``'s rows (admin); returns its tombstone."""
+        from pathtolive.service.erasure import forget_version
+
+        return forget_version(self._ctx, ref, reason=reason).version
+
 
 def _param_text(value: Any) -> str:
     """The command-line spelling of a typed value, so one binder types both."""

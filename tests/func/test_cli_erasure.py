@@ -48,6 +48,8 @@ def test_every_read_of_a_versions_rows_is_audited_with_actor_and_purpose(
         ("ada", f"run {run_id}"),  # one event for the run, however many steps read it
     ]
     assert access.json()[0]["columns"] == ["target"]
+    with Workspace.open(candidate, environ={"PATHTOLIVE_USER": "nb"}) as ws:
+        assert [e.details["purpose"] for e in ws.data_access("cancer@1")][:2] == ["eda", "export"]
     human = cli("data", "access", "cancer@1")
     assert "eda" in human.stdout
     assert "nb" in human.stdout

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from pathtolive import env
+from pathtolive import Workspace, env
 from pathtolive.errors import ConflictError, DataErasedError, PathToLiveError
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
@@ -62,6 +62,8 @@ def test_reads_are_audited_per_version_with_the_readers_principal(ctx: ServiceCo
         "viewer",
     )
     assert [e.details["purpose"] for e in dataset_access(ctx, "loans@2")] == ["load"]
+    tombstone = Workspace(ctx).forget("loans@2", reason="request")
+    assert (tombstone.forgotten, tombstone.forgotten_reason) == (True, "request")
 
 
 def test_forgetting_marks_the_models_and_refuses_every_read(ctx: ServiceContext) -> None:
