@@ -4,6 +4,7 @@ server, on a real workspace (SQLite, then PostgreSQL)."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +27,7 @@ from pathtolive.service.predictions import (
 )
 from pathtolive.service.tokens import create_token
 from pathtolive.service.workspace import init_workspace
+from pathtolive.serving import runtime
 from tests.support.cli import Result, run_in_process
 from tests.support.serving import serving_in_thread
 
@@ -164,6 +166,20 @@ def test_the_server_prunes_the_log_when_it_starts(setup: Setup) -> None:
     (event,) = setup.cli("audit", "log", "--action", "predictions.pruned", "--json").json()
     assert event["details"]["by"] == "server"
     assert event["details"]["rows"] == 3
+
+
+def test_the_server_prunes_again_while_it_runs(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime, "RETENTION_EVERY", 0.1)
+    setup.retain(30)
+    environ = {**setup.environ, env.METADATA_URL: setup.ctx.settings.metadata_url}
+    with serving_in_thread(setup.root, environ=environ):
+        setup.log("old", 3, OLD)  # a segment that ages past the retention while serving
+        deadline = time.monotonic() + 60
+        while setup.segments() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert setup.segments() == []
 
 
 def test_feedback_for_a_request_is_erased_and_audited(setup: Setup) -> None:
