@@ -127,7 +127,7 @@ class Server:
             "auth": self.settings.auth_required,
             "models": list(self.settings.models),
         }
-        if self.log is not None and self.settings.log_retention_days is not None:
+        if self.settings.log_retention_days is not None:
             # Before the replay: a journal older than the retention is deleted, not logged.
             await asyncio.to_thread(self._prune_log)
             self._pruner = asyncio.create_task(self._prune_periodically())
