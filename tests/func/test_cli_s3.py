@@ -17,15 +17,20 @@ from .conftest import CLI
 pytestmark = pytest.mark.s3
 
 
-def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
-    prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = {
+def _s3_env(moto_s3: MotoS3, prefix: str) -> dict[str, str]:
+    """A workspace's artifacts under ``prefix`` of the test bucket."""
+    return {
         "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
         "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
         "AWS_DEFAULT_REGION": S3_REGION,
         env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
         env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
     }
+
+
+def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    s3_env = _s3_env(moto_s3, prefix)
     assert cli("init", extra_env=s3_env).code == 0
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(tmp_path / "cancer.csv", index=False)
@@ -69,13 +74,7 @@ def test_forgetting_a_version_on_s3_deletes_the_object_and_the_cached_copy(
     cli: CLI, tmp_path: Path, moto_s3: MotoS3
 ) -> None:
     prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-        "AWS_DEFAULT_REGION": S3_REGION,
-        env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
-        env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
-    }
+    s3_env = _s3_env(moto_s3, prefix)
     assert cli("init", extra_env=s3_env).code == 0
     load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
     added = cli("data", "add", tmp_path / "cancer.csv", "--name", "cancer", extra_env=s3_env)
