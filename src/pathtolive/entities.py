@@ -62,10 +62,18 @@ class DatasetVersion:
     validation_status: str  # "inferred" | "passed" | "warned" | "accepted"
     profile: dict[str, Any] = field(repr=False)
     validation: dict[str, Any] | None = field(default=None, repr=False)
+    # The tombstone of an erased version: its bytes are gone, its metadata stays.
+    forgotten_at: datetime | None = None
+    forgotten_by: str | None = None
+    forgotten_reason: str | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.dataset}@{self.version}"
+
+    @property
+    def forgotten(self) -> bool:
+        return self.forgotten_at is not None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     │   └── MissingExtraError        a backend whose optional dependency is not installed
     ├── WorkspaceNotFoundError       no pathtolive.toml here or above
     ├── NotFoundError                unknown dataset, version, token, ...
+    │   └── DataErasedError          a dataset version whose rows were erased (`data forget`)
     ├── InvalidInputError            unreadable, empty, malformed or unsupported input
     │   ├── UnsupportedFormatError
     │   ├── PayloadTooLargeError     a request body or batch over the server's limit
@@ -40,6 +41,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "ContractViolationError",
+    "DataErasedError",
     "DatabaseOutdatedError",
     "IntegrityError",
     "InvalidInputError",
@@ -106,6 +108,14 @@ class NotFoundError(PathToLiveError):
     code = "not_found"
     http_status = 404
     exit_code = 3
+
+
+class DataErasedError(NotFoundError):
+    """A dataset version that was erased with ``data forget``: its metadata, contract and
+    profile remain as a tombstone, its rows are gone for good (HTTP 410 Gone)."""
+
+    code = "data_erased"
+    http_status = 410
 
 
 class InvalidInputError(PathToLiveError):
@@ -230,6 +240,7 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     MissingExtraError,
     WorkspaceNotFoundError,
     NotFoundError,
+    DataErasedError,
     InvalidInputError,
     UnsupportedFormatError,
     PayloadTooLargeError,

@@ -132,9 +132,12 @@ class Workspace:
     def versions(self, name: str) -> list[DatasetVersion]:
         return dataset_service.list_versions(self._ctx, name)
 
-    def load(self, ref: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """A version's data as a DataFrame, verified against its content hash."""
-        return dataset_service.load_frame(self._ctx, ref, columns)
+    def load(
+        self, ref: str, columns: Sequence[str] | None = None, *, purpose: str = "load"
+    ) -> pd.DataFrame:
+        """A version's data as a DataFrame, verified against its content hash. The read is
+        audited (``dataset.read``) with ``purpose``."""
+        return dataset_service.load_frame(self._ctx, ref, columns, purpose=purpose)
 
     def schema(self, name: str, version: int | None = None) -> SchemaVersion:
         return dataset_service.dataset_schema(self._ctx, name, version)
@@ -225,6 +228,18 @@ class Workspace:
 
     def verify_audit(self) -> ChainReport:
         return audit_service.verify_audit(self._ctx)
+
+    def data_access(self, ref: str) -> list[AuditEvent]:
+        """Who read dataset version ``ref``'s rows, when and why, newest first."""
+        from pathtolive.service.erasure import dataset_access
+
+        return dataset_access(self._ctx, ref)
+
+    def forget(self, ref: str, *, reason: str) -> DatasetVersion:
+        """Erase dataset version ``ref``'s rows (admin); returns its tombstone."""
+        from pathtolive.service.erasure import forget_version
+
+        return forget_version(self._ctx, ref, reason=reason).version
 
 
 def _param_text(value: Any) -> str:

@@ -379,12 +379,26 @@ def test_s3_local_path_reuses_and_repairs_the_cache(moto_s3: MotoS3, tmp_path: P
     cached = store.local_path(digest)
     assert cached.is_relative_to(tmp_path / "cache")
 
-    # A good cached copy is served even when the remote object is gone.
-    store.delete(digest)
+    # A good cached copy is served even when the remote object is gone (deleted by
+    # another machine, whose cache is its own).
+    elsewhere = FsspecArtifactStore(
+        f"s3://{S3_BUCKET}/cache-test",
+        storage_options=moto_s3.storage_options(),
+        cache_dir=tmp_path / "elsewhere",
+    )
+    elsewhere.delete(digest)
     assert store.local_path(digest) == cached
+
+    # A deletion through this store takes its cached copy too (an erasure leaves none).
+    store.put_bytes(b"cached bytes")
+    store.delete(digest)
+    assert not cached.exists()
+    with pytest.raises(NotFoundError):
+        store.local_path(digest)
 
     # A damaged cached copy is not served: it is downloaded again.
     store.put_bytes(b"cached bytes")
+    assert store.local_path(digest) == cached
     os.chmod(cached, 0o644)
     cached.write_bytes(b"damaged")
     assert store.local_path(digest).read_bytes() == b"cached bytes"

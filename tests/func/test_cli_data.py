@@ -94,6 +94,7 @@ def test_quick_start_on_the_wine_data(cli: CLI, workspace: Path, tmp_path: Path)
     assert cli("audit", "verify").code == 0
     actions = [e["action"] for e in cli("audit", "log", "--json").json()]
     assert actions == [
+        "dataset.read",  # the export
         "dataset.version_added",
         "dataset.version_added",
         "dataset.schema_inferred",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from pathtolive import env
+from pathtolive import Workspace, env
 from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
 
 from .conftest import CLI
@@ -17,15 +17,20 @@ from .conftest import CLI
 pytestmark = pytest.mark.s3
 
 
-def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
-    prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = {
+def _s3_env(moto_s3: MotoS3, prefix: str) -> dict[str, str]:
+    """A workspace's artifacts under ``prefix`` of the test bucket."""
+    return {
         "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
         "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
         "AWS_DEFAULT_REGION": S3_REGION,
         env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
         env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
     }
+
+
+def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    s3_env = _s3_env(moto_s3, prefix)
     assert cli("init", extra_env=s3_env).code == 0
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(tmp_path / "cancer.csv", index=False)
@@ -63,3 +68,27 @@ def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
     refused = cli("data", "export", "cancer@1", tmp_path / "again.parquet", extra_env=s3_env)
     assert refused.code == 9
     assert "corrupt" in refused.stderr
+
+
+def test_forgetting_a_version_on_s3_deletes_the_object_and_the_cached_copy(
+    cli: CLI, tmp_path: Path, moto_s3: MotoS3
+) -> None:
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    s3_env = _s3_env(moto_s3, prefix)
+    assert cli("init", extra_env=s3_env).code == 0
+    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
+    added = cli("data", "add", tmp_path / "cancer.csv", "--name", "cancer", extra_env=s3_env)
+    assert added.code == 0, added.stderr
+    # A load leaves a verified copy in this machine's cache.
+    with Workspace.open(tmp_path / "ws", environ={**s3_env, env.USER: "ada"}) as ws:
+        assert len(ws.load("cancer@1")) == 569
+    cache = tmp_path / "ws" / ".pathtolive" / "cache"
+    assert [p for p in cache.rglob("*") if p.is_file()]
+
+    forgot = cli("data", "forget", "cancer@1", "--reason", "request", extra_env=s3_env)
+    assert forgot.code == 0, forgot.stderr
+    assert moto_s3.keys(f"{prefix}/objects/") == []
+    assert [p for p in cache.rglob("*") if p.is_file()] == []
+    refused = cli("data", "export", "cancer@1", tmp_path / "y.parquet", extra_env=s3_env)
+    assert refused.code == 3
+    assert "erased" in refused.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
@@ -148,7 +149,7 @@ def list_(
                         f"{v.rows:,}",
                         f"{v.bytes:,}",
                         v.schema_version,
-                        v.validation_status,
+                        "erased" if v.forgotten else v.validation_status,
                         v.author,
                         when(v.created_at),
                         v.content_hash[:12],
@@ -181,6 +182,11 @@ def show(
         console.print(f"source {version.source}")
         console.print(f"author {version.author}  created {when(version.created_at)}")
         console.print(f"schema v{version.schema_version}  validation {version.validation_status}")
+        if version.forgotten_at is not None:
+            console.print(
+                f"[bold red]erased[/] {when(version.forgotten_at)} by "
+                f"{escape(str(version.forgotten_by))}: {escape(str(version.forgotten_reason))}"
+            )
         _render_schema_and_profile(
             Schema.from_dict(schema.schema), Profile.from_dict(version.profile)
         )
@@ -283,6 +289,90 @@ def export(
     """Write a version's data as Parquet (its bytes verified against its hash)."""
     path = service.export_version(open_context(ctx), ref, dest)
     emit({"path": path}, as_json, lambda: console.print(f"Wrote {path}"))
+
+
+@app.command("forget")
+def forget(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION (an exact version).")],
+    reason: Annotated[str, typer.Option(help="Why the data is erased (kept in the audit).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Erase a version's rows (admin): its bytes leave the store; its metadata, contract,
+    profile and audit trail stay as a tombstone, and the model versions trained on it are
+    marked."""
+    from pathtolive.service.erasure import forget_version
+
+    result = forget_version(open_context(ctx), ref, reason=reason)
+
+    def render() -> None:
+        kept = "" if result.bytes_deleted else " (its bytes stay: a kept version shares them)"
+        console.print(f"Erased {result.version.ref}{kept}")
+        if result.derived_deleted:
+            console.print(f"removed {result.derived_deleted} stored step outputs made from it")
+        if result.model_versions:
+            console.print("trained on it, now marked: " + escape(", ".join(result.model_versions)))
+
+    emit(
+        {
+            **_version_dict(result.version),
+            "bytes_deleted": result.bytes_deleted,
+            "derived_outputs_deleted": result.derived_deleted,
+            "runs": list(result.runs),
+            "model_versions": list(result.model_versions),
+        },
+        as_json,
+        render,
+    )
+
+
+@app.command("access")
+def access(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Who read a version's rows, when and why (newest first), and its erasure."""
+    from pathtolive.service.erasure import dataset_access
+
+    events = dataset_access(open_context(ctx), ref, limit=limit)
+    rows = [
+        {
+            "seq": event.seq,
+            "time": event.time,
+            "actor": event.actor,
+            "action": event.action,
+            "purpose": event.details.get("purpose") or event.details.get("reason", ""),
+            "role": event.details.get("role"),
+            "columns": event.details.get("columns"),
+        }
+        for event in events
+    ]
+
+    def render() -> None:
+        if not rows:
+            console.print(f"No recorded reads of {escape(ref)}.")
+            return
+        console.print(
+            table(
+                f"Access to {escape(ref)}",
+                ["seq", "when", "who", "role", "what", "why"],
+                [
+                    [
+                        row["seq"],
+                        row["time"],
+                        escape(str(row["actor"])),
+                        row["role"],
+                        "read" if row["action"] == "dataset.read" else "erased",
+                        escape(str(row["purpose"])),
+                    ]
+                    for row in rows
+                ],
+            )
+        )
+
+    emit(rows, as_json, render)
 
 
 @schema_app.command("show")
@@ -403,6 +493,9 @@ def _version_dict(version: DatasetVersion) -> dict[str, Any]:
         "rows": version.rows,
         "bytes": version.bytes,
         "validation_status": version.validation_status,
+        "forgotten_at": version.forgotten_at,
+        "forgotten_by": version.forgotten_by,
+        "forgotten_reason": version.forgotten_reason,
     }
 
 

@@ -26,6 +26,7 @@ from pathtolive.cli import (
     models,
     monitor,
     promotion,
+    retention,
     runs,
     serve,
     watch,
@@ -96,6 +97,8 @@ app.add_typer(promotion.promotions_app, name="promotions")
 app.command("deploy")(serve.deploy)
 app.command("serve")(serve.serve)
 app.command("monitor")(monitor.monitor)
+app.add_typer(retention.predictions_app, name="predictions")
+app.add_typer(retention.feedback_app, name="feedback")
 app.command("watch")(watch.watch)
 app.command("retrain")(watch.retrain)
 app.add_typer(watch.triggers_app, name="triggers")

@@ -57,12 +57,17 @@ def models_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a model version: artifact, flavor, signature, metrics, run, alias history."""
+    from pathtolive.service.erasure import erased_inputs
+
     service_ctx = open_context(ctx)
     version = service.model_version(service_ctx, ref)
     history = service.alias_history(service_ctx, version.model)
+    erased = erased_inputs(service_ctx, version.run_id)
 
     def render() -> None:
         _render_version(version)
+        if erased:
+            console.print(f"[bold red]trained on erased data {escape(', '.join(erased))}[/]")
         if history:
             console.print(
                 table(
@@ -75,7 +80,7 @@ def models_show(
                 )
             )
 
-    emit({"version": version, "alias_history": history}, as_json, render)
+    emit({"version": version, "alias_history": history, "erased_data": erased}, as_json, render)
 
 
 def _render_version(version: ModelVersion) -> None:

@@ -15,7 +15,7 @@ The service layer stores the segments (:class:`SegmentSink`) and reads them back
 
 from __future__ import annotations
 
-from pathtolive.predlog.journal import JOURNAL_SUFFIX
+from pathtolive.predlog.journal import JOURNAL_SUFFIX, prune_journals
 from pathtolive.predlog.logger import LoggerStats, PiiColumns, PredictionLogger
 from pathtolive.predlog.replay import LoggedRows, Recovery
 from pathtolive.predlog.segment import (
@@ -41,5 +41,6 @@ __all__ = [
     "Recovery",
     "SegmentSink",
     "encode_segment",
+    "prune_journals",
     "read_predictions",
 ]

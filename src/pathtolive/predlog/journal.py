@@ -52,6 +52,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "journal_line",
+    "prune_journals",
     "read_journal",
 ]
 
@@ -180,6 +181,33 @@ class ClaimedFile:
 
     def __exit__(self, *_: object) -> None:
         os.close(self.fd)
+
+
+def prune_journals(directory: Path, before: datetime) -> list[datetime]:
+    """Delete the journal files of stopped processes last written before ``before``
+    (retention: their rows are older than the log keeps); returns each deleted file's
+    last-write time. A file a live logger holds is locked, so never taken."""
+    deleted: list[datetime] = []
+    try:
+        paths = sorted(directory.iterdir())
+    except FileNotFoundError:
+        return deleted
+    for path in paths:
+        if not path.name.endswith(JOURNAL_SUFFIX):
+            continue
+        try:
+            written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        except FileNotFoundError:
+            continue
+        if written >= before:
+            continue
+        claimed = _claim(path)
+        if claimed is None:
+            continue
+        with claimed:
+            claimed.delete()
+        deleted.append(written)
+    return deleted
 
 
 def _claim(path: Path) -> ClaimedFile | None:

@@ -108,6 +108,11 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
             f"schema v{data.schema_version}, validation {data.validation_status}, from "
             f"{data.source})"
         )
+        if data.forgotten_at is not None:
+            data_blocks.append(
+                f"Trained on erased data {data.ref}: erased on "
+                f"{data.forgotten_at.date().isoformat()} by {data.forgotten_by}."
+            )
         rows: list[tuple[str, ...]] = []
         for column in schema.columns:
             stats = profile.column(column.name) if column.name in profile.names else None

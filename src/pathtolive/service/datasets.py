@@ -38,6 +38,7 @@ from pathtolive.errors import (
     ConfigError,
     ConflictError,
     ContractViolationError,
+    DataErasedError,
     InvalidInputError,
     NotFoundError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "ValidationResult",
     "accept_schema",
     "add_dataset",
+    "check_readable",
     "dataset_schema",
     "diff_versions",
     "export_version",
@@ -58,6 +60,7 @@ __all__ = [
     "list_datasets",
     "list_versions",
     "load_frame",
+    "record_read",
     "schema_history",
     "validate_source",
 ]
@@ -141,6 +144,7 @@ def add_dataset(
             existing = session.find_version_by_hash(name, prepared.digest)
             current = session.get_schema(name)
         if existing is not None:
+            _refuse_erased_content(existing)
             return AddResult(existing, created=False, validation=None)
 
         schema_to_store: Schema | None = None
@@ -263,6 +267,7 @@ def _insert_version(
 ) -> tuple[DatasetVersion, bool]:
     existing = session.find_version_by_hash(name, prepared.digest)
     if existing is not None:
+        _refuse_erased_content(existing)
         return existing, False
     now = datetime.now(UTC)
     dataset_id = session.dataset_id(name)
@@ -334,6 +339,16 @@ def _insert_version(
     return version, True
 
 
+def _refuse_erased_content(existing: DatasetVersion) -> None:
+    # Erased rows do not come back by a second add of the same bytes: the version (and
+    # its unique content hash) stays a tombstone.
+    if existing.forgotten:
+        raise ConflictError(
+            f"this content is {existing.ref}, which was erased with 'data forget'; erased "
+            "data cannot be added to the same dataset again"
+        )
+
+
 def _audit_refusal(
     ctx: ServiceContext,
     actor: Actor,
@@ -358,7 +373,8 @@ def _audit_refusal(
 
 def _digest_referenced(ctx: ServiceContext, digest: str) -> bool:
     with ctx.metadata.read() as session:
-        return digest in session.content_hashes()
+        # A forgotten version's hash does not count: its bytes must not come back.
+        return session.digest_in_use(digest)
 
 
 def _schema_tags(schema: Schema) -> dict[str, tuple[str, ...]]:
@@ -495,7 +511,7 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
     actor = ctx.require(Permission.WRITE, "accept a schema")
     if not reason.strip():
         raise InvalidInputError('say why the schema changes with --reason "..."')
-    version = get_version(ctx, ref)
+    version = check_readable(get_version(ctx, ref))
     current = dataset_schema(ctx, version.dataset)
     current_schema = Schema.from_dict(current.schema)
     settings = ctx.settings.dataset(version.dataset)
@@ -547,18 +563,73 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
 
 
 def export_version(ctx: ServiceContext, ref: str, dest: Path) -> Path:
-    """Write a version's Parquet bytes (verified) to ``dest``."""
-    version = get_version(ctx, ref)
+    """Write a version's Parquet bytes (verified) to ``dest``; the read is audited."""
+    version = check_readable(get_version(ctx, ref))
     dest = dest.resolve()
     if dest.is_dir():
         dest = dest / f"{version.dataset}-v{version.version}.parquet"
-    return ctx.artifacts.get_file(version.content_hash, dest)
+    written = ctx.artifacts.get_file(version.content_hash, dest)
+    try:
+        record_read(ctx, version, "export", destination=str(written))
+    except BaseException:
+        written.unlink(missing_ok=True)  # no rows leave without their event
+        raise
+    return written
 
 
-def load_frame(ctx: ServiceContext, ref: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """A version as a pandas DataFrame (verified against its hash first)."""
-    version = get_version(ctx, ref)
+def load_frame(
+    ctx: ServiceContext,
+    ref: str,
+    columns: Sequence[str] | None = None,
+    *,
+    purpose: str = "load",
+) -> pd.DataFrame:
+    """A version as a pandas DataFrame (verified against its hash first). The read is an
+    audit event ``dataset.read`` naming the actor and ``purpose``."""
+    version = check_readable(get_version(ctx, ref))
     path = ctx.artifacts.local_path(version.content_hash)
     table = pq.read_table(path, columns=list(columns) if columns else None)
     frame: pd.DataFrame = table.to_pandas()
+    record_read(ctx, version, purpose, columns=columns)
     return frame
+
+
+# -- access audit and erasure ------------------------------------------------------------
+
+
+def check_readable(version: DatasetVersion) -> DatasetVersion:
+    """``version`` itself, unless its rows were erased (DataErasedError)."""
+    if version.forgotten:
+        when = version.forgotten_at.date().isoformat() if version.forgotten_at else "?"
+        # The reason is not repeated here: it may name the request behind the erasure.
+        raise DataErasedError(
+            f"{version.ref} was erased on {when} by {version.forgotten_by}; its rows "
+            "cannot be read: use another version",
+            details={"dataset": version.dataset, "version": version.version},
+        )
+    return version
+
+
+def record_read(
+    ctx: ServiceContext,
+    version: DatasetVersion,
+    purpose: str,
+    *,
+    columns: Sequence[str] | None = None,
+    destination: str | None = None,
+    rows: int | None = None,
+) -> None:
+    """Audit one read of ``version``'s rows (``dataset.read``: who, why, which columns).
+
+    One event per load, not per batch: recorded after the rows were read and verified and
+    before they are handed over, so no rows leave without their event."""
+    details: dict[str, object] = {
+        "purpose": purpose,
+        "rows": version.rows if rows is None else rows,
+    }
+    if columns:
+        details["columns"] = list(columns)
+    if destination is not None:
+        details["destination"] = destination
+    with ctx.metadata.write() as session:
+        record(session, ctx.actor(), "dataset.read", f"dataset:{version.ref}", details)

@@ -62,6 +62,10 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     assert run is not None
     holdout = find_holdout(ctx, run)
     data_version = dataset_service.get_version(ctx, holdout.dataset)
+    # The holdout is rows of that version (a step's stored split): an audited read.
+    dataset_service.record_read(
+        ctx, data_version, f"gates holdout of {candidate_version.ref}", rows=len(holdout.frame)
+    )
     schema = Schema.from_dict(
         dataset_service.dataset_schema(
             ctx, data_version.dataset, data_version.schema_version
@@ -225,7 +229,7 @@ def _baseline(
     if name not in BASELINES:
         other = model_service.load_model(ctx, name)
         return _predict(other, holdout.frame[features], task, classes)
-    data = dataset_service.load_frame(ctx, dataset_ref)
+    data = dataset_service.load_frame(ctx, dataset_ref, purpose=f"gates baseline {name}")
     training = data.drop(index=pd.Index(holdout.row_ids))
     fitted = fit_baseline(name, task, training[features], training[target].to_numpy())
     predictions = fitted.predict(holdout.frame[features])

@@ -18,7 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from pathtolive.entities import Run, RunStep
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import DataErasedError, InvalidInputError
 from pathtolive.pipelines import RunGraph, loads
 from pathtolive.pipelines.canonical import json_digest
 from pathtolive.service.context import ServiceContext
@@ -46,7 +46,14 @@ def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
             "gates need a model trained by a pipeline that evaluates it on a test split"
         )
     with ctx.metadata.read() as session:
+        erased = session.erased_inputs(run.run_id)
         steps = session.run_steps(run.run_id)
+    if erased:
+        # Its test split was rows of that version, erased with it.
+        raise DataErasedError(
+            f"run {run.run_id[:12]} was trained on erased data {', '.join(erased)}; its "
+            "holdout was erased with it: train a new version on data that is kept"
+        )
     graph = RunGraph.from_dict(run.graph)
     model_digest = run.outputs.get("model_digest")
     producer = _producer(steps, model_digest)

@@ -140,9 +140,21 @@ def _dataset_node(ctx: ServiceContext, version: DatasetVersion, parameter: str) 
             "by": version.author,
             "schema": f"v{version.schema_version}",
             "validation": version.validation_status,
+            **_erasure(version),
         },
         tuple(chain),
     )
+
+
+def _erasure(version: DatasetVersion) -> dict[str, Any]:
+    """The tombstone of an erased version, as lineage shows it (nothing for a kept one)."""
+    if version.forgotten_at is None:
+        return {}
+    return {
+        "erased": version.forgotten_at.isoformat(timespec="seconds"),
+        "erased_by": version.forgotten_by,
+        "erased_reason": version.forgotten_reason,
+    }
 
 
 def dataset_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
@@ -164,6 +176,11 @@ def dataset_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
                     {
                         "aliases": ", ".join(mv.aliases),
                         "metrics": _metrics_text(mv.metrics),
+                        **(
+                            {"trained_on_erased_data": version.ref}
+                            if version.forgotten_at is not None
+                            else {}
+                        ),
                     },
                 )
                 for mv in models[run.run_id]
@@ -172,7 +189,10 @@ def dataset_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
         for run in runs
     )
     return LineageNode(
-        "data", version.ref, {"hash": version.content_hash[:12], "rows": version.rows}, run_nodes
+        "data",
+        version.ref,
+        {"hash": version.content_hash[:12], "rows": version.rows, **_erasure(version)},
+        run_nodes,
     )
 
 

@@ -290,12 +290,15 @@ def _record_side_run(
 
 def _resolve_inputs(ctx: ServiceContext, data: Mapping[str, str] | str | None) -> dict[str, str]:
     """Dataset refs made exact: {"data": "loans@latest"} → {"data": "loans@2"}."""
-    from pathtolive.service.datasets import get_version
+    from pathtolive.service.datasets import check_readable, get_version
 
     if data is None:
         return {}
     named = {"data": data} if isinstance(data, str) else dict(data)
-    return {parameter: get_version(ctx, ref).ref for parameter, ref in named.items()}
+    # A model is not recorded as trained on erased data now: those rows are gone.
+    return {
+        parameter: check_readable(get_version(ctx, ref)).ref for parameter, ref in named.items()
+    }
 
 
 def _signature(
@@ -314,7 +317,7 @@ def _signature(
         schema = dataset_schema(ctx, first.dataset, first.schema_version)
         schema_columns = schema.schema["columns"]
         if sample is None:
-            sample = load_frame(ctx, first.ref).head(100)
+            sample = load_frame(ctx, first.ref, purpose="model signature sample").head(100)
     assert sample is not None
     return infer_signature(model, sample, schema_columns=schema_columns).to_dict()
 

@@ -7,7 +7,7 @@ import logging
 import threading
 import traceback
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -186,9 +186,14 @@ def run_pipeline(
         bound = dict(typed_params)
     else:
         bound = bind_params(pipeline, dict(params or {}), _configured_params(ctx, name))
-    datasets = {parameter: _dataset(ctx, ref) for parameter, ref in inputs.items()}
+    started: list[Run] = []
+    datasets = {
+        parameter: _dataset(ctx, ref, lambda: f"run {started[0].run_id}")
+        for parameter, ref in inputs.items()
+    }
     code = capture_code_version(ctx.settings.root)
     run = _start_run(ctx, actor, pipeline, inputs, bound, code, capture_environment(), reproduces)
+    started.append(run)
     sink = _Sink(ctx, run.run_id, bound)
     heartbeat = _Heartbeat(ctx, run.run_id)
 
@@ -309,19 +314,28 @@ def _bind_data(
             f"pipeline {pipeline.name!r} needs a dataset for {missing[0]!r}: "
             f"pass --data {missing[0]}=DATASET@VERSION (or --data DATASET@latest)"
         )
+    # An erased version is refused before the run starts (its cached steps too: a run
+    # must never be answered from outputs derived from erased rows).
     return {
-        parameter: dataset_service.get_version(ctx, ref).ref for parameter, ref in named.items()
+        parameter: dataset_service.check_readable(dataset_service.get_version(ctx, ref)).ref
+        for parameter, ref in named.items()
     }
 
 
-def _dataset(ctx: ServiceContext, ref: str) -> Dataset:
+def _dataset(ctx: ServiceContext, ref: str, purpose: Callable[[], str]) -> Dataset:
     version = dataset_service.get_version(ctx, ref)
     schema = dataset_service.dataset_schema(ctx, version.dataset, version.schema_version)
+    audited: list[bool] = []
+    audit_lock = threading.Lock()  # steps may load in parallel
 
     def load(columns: Sequence[str] | None) -> pd.DataFrame:
         path = ctx.artifacts.local_path(version.content_hash)
         table = pq.read_table(path, columns=list(columns) if columns else None)
         frame: pd.DataFrame = table.to_pandas()
+        with audit_lock:
+            if not audited:  # one access event per run and version, however often it loads
+                dataset_service.record_read(ctx, version, purpose())
+                audited.append(True)
         return frame
 
     return Dataset(

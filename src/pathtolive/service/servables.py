@@ -140,7 +140,7 @@ def background_sample(
     columns = list(servable.signature.input_names)
     for ref in servable.trained_on:
         try:
-            frame = load_frame(ctx, ref)
+            frame = load_frame(ctx, ref, purpose="explainer background")
         except NotFoundError:
             continue
         if set(columns) <= set(frame.columns):

@@ -40,6 +40,7 @@ from pathtolive.errors import (
 from pathtolive.predlog import PredictionLogger, Recovery
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
+from pathtolive.service import retention
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.servables import (
     ServableVersion,
@@ -66,8 +67,11 @@ REQUEST_ID = "x-request-id"
 prediction log and feedback."""
 ROUTING_KEY = "x-routing-key"
 """The header that pins a caller to one side of a canary split."""
-JOURNAL_DIR = "journal"
+JOURNAL_DIR = retention.JOURNAL_DIR
 """The prediction log's crash journal, under the workspace's state folder."""
+RETENTION_EVERY = 3600.0
+"""Seconds between two prunes of the prediction log while serving (with
+``log_retention_days``)."""
 
 Decoder = Callable[[bytes, Signature], InputBatch]
 """A protocol's decoder: the request body to rows validated against a signature."""
@@ -111,6 +115,7 @@ class Server:
             extra_pii=settings.pii_columns,
         )
         self._backgrounds: dict[tuple[str, int], pd.DataFrame | None] = {}
+        self._pruner: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -122,6 +127,10 @@ class Server:
             "auth": self.settings.auth_required,
             "models": list(self.settings.models),
         }
+        if self.settings.log_retention_days is not None:
+            # Before the replay: a journal older than the retention is deleted, not logged.
+            await asyncio.to_thread(self._prune_log)
+            self._pruner = asyncio.create_task(self._prune_periodically())
         if self.log is not None:
             # Before serving: what a crashed server journaled but never flushed.
             recovery = await asyncio.to_thread(self._recover_log, self.log)
@@ -144,6 +153,17 @@ class Server:
             logger.exception("replaying the prediction log's journal failed")
             return Recovery(failed_files=1)
 
+    def _prune_log(self) -> None:
+        try:
+            retention.prune_predictions(self.ctx, self.settings.log_retention_days, by_server=True)
+        except Exception:  # never stop serving over it; the next prune tries again
+            logger.exception("pruning the prediction log failed")
+
+    async def _prune_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_EVERY)
+            await asyncio.to_thread(self._prune_log)
+
     def _signature(self, model: str, version: int) -> Signature | None:
         from pathtolive.service.models import model_version
 
@@ -164,6 +184,8 @@ class Server:
         """Stops following the registry, finishes accepted shadow work, flushes the log
         and waits for the predict threads; audited as ``serve.stopped``."""
         self.watcher.stop()
+        if self._pruner is not None:
+            self._pruner.cancel()
         # Shadow requests already accepted are scored and logged before the log closes.
         await self.shadow.drain()
         written = 0

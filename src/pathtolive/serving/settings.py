@@ -54,6 +54,10 @@ class ServeSettings:
     log_fsync: bool = False
     """Also flush each journal line to the disk (survives a power cut, not only a crash;
     costs one fdatasync per request)."""
+    log_retention_days: int | None = None
+    """Delete prediction-log segments and orphaned journals older than this many days
+    (at start and every hour while serving; ``pathtolive predictions prune`` too);
+    None keeps them."""
     pii: PiiMode = "hash"
     pii_columns: tuple[str, ...] = ()
     """Columns to treat as PII besides those the training data's schema tags ``pii``."""
@@ -113,6 +117,9 @@ def _check(settings: ServeSettings) -> None:
         value = getattr(settings, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(name, "must be a positive integer")
+    days: object = settings.log_retention_days
+    if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
+        fail("log_retention_days", "must be a whole number of days, 1 or more")
     if not isinstance(settings.shadow_queue, int) or settings.shadow_queue < 0:
         fail("shadow_queue", "must be a whole number, 0 or more")
     for name in ("poll_interval", "log_flush_seconds"):

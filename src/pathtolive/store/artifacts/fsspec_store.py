@@ -264,10 +264,13 @@ class FsspecArtifactStore(ArtifactStore):
         return size
 
     def delete(self, digest: str) -> None:
-        """Remove an object; an absent one is ignored."""
+        """Remove an object, and this machine's cached copy of it (an erasure must not
+        leave one behind); an absent one is ignored."""
         key = self._key(digest)
         with self._backend("delete an object"):
             self._remove_quietly(key)
+        with contextlib.suppress(FileNotFoundError):
+            (self._cache_dir / object_key(digest)).unlink()
 
     def iter_digests(self) -> Iterator[str]:
         """Every stored digest, sorted; uploads in progress under ``tmp/`` are skipped."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from pathtolive.entities import Metric, Run, RunStep
 from pathtolive.store.metadata import tables as t
@@ -282,6 +282,62 @@ class RunQueries(Queries):
             .order_by(t.runs.c.started_at)
         )
         return [self._run(row) for row in self.connection.execute(query)]
+
+    def erased_inputs(self, run_id: str) -> list[str]:
+        """The refs (``name@version``) of the forgotten dataset versions ``run_id`` read."""
+        query = (
+            select(t.datasets.c.name, t.dataset_versions.c.version)
+            .join(t.dataset_versions, t.dataset_versions.c.dataset_id == t.datasets.c.id)
+            .join(t.run_inputs, t.run_inputs.c.dataset_version_id == t.dataset_versions.c.id)
+            .where(t.run_inputs.c.run_id == run_id, t.dataset_versions.c.forgotten_at.is_not(None))
+            .order_by(t.datasets.c.name, t.dataset_versions.c.version)
+        )
+        return [f"{row.name}@{row.version}" for row in self.connection.execute(query)]
+
+    def release_derived_outputs(self, run_ids: Sequence[str]) -> list[str]:
+        """The step outputs of ``run_ids`` that nothing else refers to (no other run's
+        step, no model version's artifact, no live dataset version), forgotten by the
+        step cache too; the caller deletes their objects."""
+        if not run_ids:
+            return []
+        steps = t.run_steps.c
+        ours = set(
+            self.connection.scalars(
+                select(steps.output_digest).where(
+                    steps.run_id.in_(run_ids), steps.output_digest.is_not(None)
+                )
+            )
+        )
+        if not ours:
+            return []
+        others = set(
+            self.connection.scalars(
+                select(steps.output_digest).where(
+                    steps.output_digest.in_(ours), steps.run_id.not_in(run_ids)
+                )
+            )
+        )
+        others |= set(
+            self.connection.scalars(
+                select(t.model_versions.c.artifact_digest).where(
+                    t.model_versions.c.artifact_digest.in_(ours)
+                )
+            )
+        )
+        others |= set(
+            self.connection.scalars(
+                select(t.dataset_versions.c.content_hash).where(
+                    t.dataset_versions.c.content_hash.in_(ours),
+                    t.dataset_versions.c.forgotten_at.is_(None),
+                )
+            )
+        )
+        released = sorted(ours - others)
+        if released:
+            self.connection.execute(
+                delete(t.step_cache).where(t.step_cache.c.output_digest.in_(released))
+            )
+        return released
 
     # -- step cache --------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from pathtolive.entities import Deployment, Feedback, PredictionSegment
 from pathtolive.store.metadata import tables as t
@@ -120,19 +120,31 @@ class ServingQueries(Queries):
             query = query.where(segments.c.last_at >= since)
         if until is not None:
             query = query.where(segments.c.first_at <= until)
-        return [
-            PredictionSegment(
-                segment_id=int(row.id),
-                model=row.name,
-                version=int(row.version),
-                artifact_digest=row.artifact_digest,
-                rows=int(row.rows),
-                first_at=utc(row.first_at),
-                last_at=utc(row.last_at),
-                created_at=utc(row.created_at),
-            )
-            for row in self.connection.execute(query)
-        ]
+        return [_segment(row) for row in self.connection.execute(query)]
+
+    def delete_segments_before(self, before: datetime) -> list[PredictionSegment]:
+        """Delete the rows of every segment whose newest prediction is older than
+        ``before``, and return them (only those this transaction deleted: of two
+        concurrent prunes, each segment is one's)."""
+        segments = t.prediction_segments
+        query = (
+            with_model_version(segments)
+            .where(segments.c.last_at < before)
+            .order_by(segments.c.first_at, segments.c.id)
+        )
+        deleted: list[PredictionSegment] = []
+        for row in list(self.connection.execute(query)):
+            gone = self.connection.execute(delete(segments).where(segments.c.id == row.id))
+            if gone.rowcount:
+                deleted.append(_segment(row))
+        return deleted
+
+    def delete_feedback(self, request_id: str) -> int:
+        """Delete every label of ``request_id``; how many there were."""
+        result = self.connection.execute(
+            delete(t.feedback).where(t.feedback.c.request_id == request_id)
+        )
+        return int(result.rowcount)
 
     def segment_in_use(self, digest: str) -> bool:
         """Whether any prediction segment is the object ``digest``."""
@@ -200,3 +212,17 @@ class ServingQueries(Queries):
             )
             for record in found
         ]
+
+
+def _segment(row: Any) -> PredictionSegment:
+    """A prediction segment from its row joined with its model version."""
+    return PredictionSegment(
+        segment_id=int(row.id),
+        model=row.name,
+        version=int(row.version),
+        artifact_digest=row.artifact_digest,
+        rows=int(row.rows),
+        first_at=utc(row.first_at),
+        last_at=utc(row.last_at),
+        created_at=utc(row.created_at),
+    )

@@ -37,7 +37,7 @@ __all__ = ["HEAD_REVISION", "MetadataSession", "MetadataStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008_erasure"
 """The newest migration. Every command compares the database with it; a test keeps it
 equal to the head of ``migrations/`` (Alembic itself is imported only to migrate, since it
 costs a quarter of a second at start-up)."""
@@ -369,6 +369,9 @@ class MetadataSession(
             validation_status=row.validation_status,
             profile=json.loads(row.profile_json),
             validation=None if row.validation_json is None else json.loads(row.validation_json),
+            forgotten_at=None if row.forgotten_at is None else utc(row.forgotten_at),
+            forgotten_by=row.forgotten_by,
+            forgotten_reason=row.forgotten_reason,
         )
 
     def get_version(self, dataset: str, version: int) -> DatasetVersion | None:
@@ -401,6 +404,38 @@ class MetadataSession(
     def content_hashes(self) -> set[str]:
         """Every object digest the metadata refers to."""
         return set(self.connection.scalars(select(t.dataset_versions.c.content_hash)))
+
+    def mark_forgotten(
+        self, dataset: str, version: int, *, at: datetime, by: str, reason: str
+    ) -> bool:
+        """Make ``dataset@version`` a tombstone; False when it was one already (the update
+        is conditional, so of two concurrent erasures exactly one wins)."""
+        dataset_id = self.dataset_id(dataset)
+        result = self.connection.execute(
+            update(t.dataset_versions)
+            .where(
+                t.dataset_versions.c.dataset_id == dataset_id,
+                t.dataset_versions.c.version == version,
+                t.dataset_versions.c.forgotten_at.is_(None),
+            )
+            .values(forgotten_at=at, forgotten_by=by, forgotten_reason=reason)
+        )
+        return bool(result.rowcount)
+
+    def digest_in_use(self, digest: str) -> bool:
+        """True when anything but a forgotten dataset version refers to object ``digest``:
+        a live dataset version (of any dataset: content addressing shares equal bytes),
+        a model's artifact, a run step's output or the step cache."""
+        checks = [
+            select(t.dataset_versions.c.id).where(
+                t.dataset_versions.c.content_hash == digest,
+                t.dataset_versions.c.forgotten_at.is_(None),
+            ),
+            select(t.model_versions.c.id).where(t.model_versions.c.artifact_digest == digest),
+            select(t.run_steps.c.run_id).where(t.run_steps.c.output_digest == digest),
+            select(t.step_cache.c.cache_key).where(t.step_cache.c.output_digest == digest),
+        ]
+        return any(self.connection.execute(query.limit(1)).first() is not None for query in checks)
 
     # -- audit -------------------------------------------------------------------------
 

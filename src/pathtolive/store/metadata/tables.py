@@ -101,6 +101,10 @@ dataset_versions = Table(
     Column("validation_status", String(20), nullable=False),
     Column("validation_json", Text, nullable=True),
     Column("profile_json", Text, nullable=False),
+    # The tombstone of an erased version (``data forget``): its bytes are gone.
+    Column("forgotten_at", DateTime(timezone=True), nullable=True),
+    Column("forgotten_by", String(200), nullable=True),
+    Column("forgotten_reason", Text, nullable=True),
     UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_version"),
     UniqueConstraint("dataset_id", "content_hash", name="uq_dataset_versions_content"),
 )
