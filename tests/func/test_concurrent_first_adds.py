@@ -1,0 +1,108 @@
+"""Concurrent first adds of a new dataset: the first writer's schema wins and the others
+are validated against it, on both metadata backends."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathtolive import env
+from tests.support.cli import run_in_process
+
+_WRITERS = 3
+
+
+def _add_after_barrier(
+    barrier: Any, results: Any, root: str, source: str, environ: Mapping[str, str]
+) -> None:
+    """One writer, in a process of its own: it prepares its file, then waits until every
+    writer has prepared (so each one reads "no schema yet"), then races to store it."""
+    from pathtolive.service import datasets
+
+    original = datasets._prepare
+
+    @contextmanager
+    def synchronised(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        with original(*args, **kwargs) as prepared:
+            barrier.wait(timeout=120)
+            yield prepared
+
+    datasets._prepare = synchronised  # type: ignore[assignment]
+    result = run_in_process(
+        ["data", "add", source, "--name", "loans", "--policy", "warn", "--json"],
+        cwd=Path(root),
+        environ=environ,
+    )
+    results.put((result.code, result.stdout, result.stderr))
+
+
+@pytest.mark.subprocess  # concurrent writers are real processes
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_concurrent_first_adds_store_one_inferred_schema(
+    backend: str, tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest
+) -> None:
+    environ = dict(cli_env)
+    if backend == "postgres":
+        environ[env.METADATA_URL] = request.getfixturevalue("postgres_url")
+    root = tmp_path / "ws"
+    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=environ).code == 0
+    rng = np.random.default_rng(3)
+    sources = []
+    for writer in range(_WRITERS):
+        # Each file alone would infer another schema: other bounds, other categories.
+        rows = 200
+        frame = pd.DataFrame(
+            {
+                "amount": rng.uniform(0, 10 * (writer + 1), rows),
+                "grade": rng.choice(["a", "b", "c", "d"][: writer + 2], rows),
+            }
+        )
+        path = tmp_path / f"part{writer}.csv"
+        frame.to_csv(path, index=False)
+        sources.append(str(path))
+
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(_WRITERS)
+    queue = context.Queue()
+    processes = [
+        context.Process(
+            target=_add_after_barrier, args=(barrier, queue, str(root), source, environ)
+        )
+        for source in sources
+    ]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=300) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    for code, stdout, stderr in results:
+        assert code == 0, stdout + stderr
+
+    def cli(*args: str) -> Any:
+        result = run_in_process(list(args), cwd=root, environ=environ)
+        assert result.code == 0, result.stdout + result.stderr
+        return result.json()
+
+    schemas = cli("data", "schema", "history", "loans", "--json")
+    assert [s["version"] for s in schemas] == [1]
+    versions = cli("data", "list", "loans", "--json")
+    assert len(versions) == _WRITERS
+    assert {v["schema_version"] for v in versions} == {1}
+    statuses = sorted(v["validation_status"] for v in versions)
+    # The winner's schema was inferred from it; the others were validated against it.
+    assert statuses.count("inferred") == 1
+    assert set(statuses) - {"inferred"} <= {"passed", "warned"}
+    actions = [e["action"] for e in cli("audit", "log", "--json")]
+    assert actions.count("dataset.schema_inferred") == 1
+    assert "dataset.schema_accepted" not in actions
+    assert actions.count("dataset.version_added") == _WRITERS
+    assert run_in_process(["audit", "verify"], cwd=root, environ=environ).code == 0
