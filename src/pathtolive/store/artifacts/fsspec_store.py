@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -44,6 +43,8 @@ from pathtolive.store.artifacts.base import (
     missing_object_error,
     missing_source_error,
     object_key,
+    owner_tag,
+    temporary_is_stale,
 )
 
 __all__ = ["S3_ENDPOINT_URL_ENV", "FsspecArtifactStore", "s3_storage_options_from_env"]
@@ -282,27 +283,57 @@ class FsspecArtifactStore(ArtifactStore):
                 yield shard + name
 
     def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
-        """Remove uploads of crashed writers older than ``older_than_seconds``; return how
-        many were removed. Keep the age well above the time one upload takes."""
+        """Remove uploads of crashed writers; return how many were removed. An upload named
+        by a process of this host goes once that process is gone, any other once older
+        than ``older_than_seconds`` (see :func:`temporary_is_stale`)."""
         tmp_root = f"{self._root}/tmp"
-        cutoff = time.time() - older_than_seconds
         removed = 0
         with self._backend("clean temporary files"):
             self._fs.invalidate_cache(tmp_root)
             for path in self._fs.find(tmp_root):
                 try:
-                    if self._fs.modified(path).timestamp() < cutoff:
+                    modified = self._fs.modified(path).timestamp()
+                    if temporary_is_stale(
+                        str(path).rpartition("/")[2], modified, older_than_seconds
+                    ):
                         self._fs.rm_file(path)
                         removed += 1
                 except FileNotFoundError:
                     continue  # its writer moved it into place meanwhile
         return removed
 
+    def object_modified(self, digest: str) -> float | None:
+        """The object's last-modified time as the backend reports it."""
+        key = self._key(digest)
+        with self._backend("look up an object"):
+            self._fs.invalidate_cache(key)
+            try:
+                return float(self._fs.modified(key).timestamp())
+            except FileNotFoundError:
+                return None
+
+    def remove_unreferenced(self, digest: str, written_before: float) -> int | None:
+        """Remove the object if the backend says it was last written before
+        ``written_before``. An object store cannot rename atomically, so the age check and
+        the delete are two requests; the grace period and gc's second look at the metadata
+        just before deleting are what protect an add in flight."""
+        key = self._key(digest)
+        with self._backend("remove an object"):
+            self._fs.invalidate_cache(key)
+            try:
+                info = self._fs.info(key)
+                if self._fs.modified(key).timestamp() >= written_before:
+                    return None
+            except FileNotFoundError:
+                return None
+            self._remove_quietly(key)
+        return int(info["size"])
+
     def _key(self, digest: str) -> str:
         return f"{self._root}/{object_key(check_digest(digest))}"
 
     def _tmp_key(self) -> str:
-        return f"{self._root}/tmp/{uuid.uuid4().hex}"
+        return f"{self._root}/tmp/{owner_tag()}-{uuid.uuid4().hex}"
 
     def _remote_size(self, key: str) -> int | None:
         # Listings are cached per filesystem instance (and fsspec shares instances), so an
