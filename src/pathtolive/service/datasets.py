@@ -43,6 +43,7 @@ from pathtolive.errors import (
 )
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
 
@@ -119,6 +120,7 @@ def add_dataset(
     if effective_policy not in ("strict", "warn"):
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
     label = source_label or _describe_source(source)
+    clean_stale_temporaries(ctx)  # what adds killed mid-way left (their process is gone)
     with ctx.metadata.read() as session:
         current = session.get_schema(name)
     # The contract's tags (pii, id, ...) apply to every later version's profile too.
@@ -473,7 +475,7 @@ def _work_dir(ctx: ServiceContext) -> Iterator[Path]:
     # hard-linked into a local store without crossing filesystems.
     base = ctx.settings.state_dir / "tmp"
     base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="add-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=work_folder_prefix("add"), dir=base))
     try:
         yield path
     finally:
