@@ -106,3 +106,66 @@ def test_concurrent_first_adds_store_one_inferred_schema(
     assert "dataset.schema_accepted" not in actions
     assert actions.count("dataset.version_added") == _WRITERS
     assert run_in_process(["audit", "verify"], cwd=root, environ=environ).code == 0
+
+
+def test_a_first_add_that_loses_the_race_profiles_with_the_winners_pii_tags(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The winner tagged ``email`` as pii; the loser, which prepared its file before that
+    schema existed, must not keep raw emails in its profile."""
+    from pathtolive.service import datasets
+
+    root = tmp_path / "ws"
+    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=cli_env).code == 0
+    emails = [f"person{i}@example.com" for i in range(4)]
+    pd.DataFrame({"email": emails * 25, "amount": range(100)}).to_csv(
+        tmp_path / "loser.csv", index=False
+    )
+    pd.DataFrame({"email": emails[:2] * 50, "amount": range(100)}).to_csv(
+        tmp_path / "winner.csv", index=False
+    )
+    original = datasets._prepare
+    raced = False
+
+    @contextmanager
+    def winner_first(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        nonlocal raced
+        with original(*args, **kwargs) as prepared:
+            if not raced:  # the loser has prepared; the winner commits the first schema
+                raced = True
+                won = run_in_process(
+                    [
+                        "data",
+                        "add",
+                        str(tmp_path / "winner.csv"),
+                        "--name",
+                        "people",
+                        "--tag",
+                        "email=pii",
+                    ],
+                    cwd=root,
+                    environ=cli_env,
+                )
+                assert won.code == 0, won.stderr
+            yield prepared
+
+    datasets._prepare = winner_first  # type: ignore[assignment]
+    try:
+        lost = run_in_process(
+            ["data", "add", str(tmp_path / "loser.csv"), "--name", "people", "--json"],
+            cwd=root,
+            environ=cli_env,
+        )
+    finally:
+        datasets._prepare = original  # type: ignore[assignment]
+    assert lost.code == 0, lost.stdout + lost.stderr
+    assert raced
+
+    shown = run_in_process(["data", "show", "people@2", "--json"], cwd=root, environ=cli_env)
+    assert shown.code == 0, shown.stderr
+    assert shown.json()["schema_version"] == 1
+    assert not any(email in shown.stdout for email in emails)
+    history = run_in_process(
+        ["data", "schema", "history", "people", "--json"], cwd=root, environ=cli_env
+    )
+    assert [s["version"] for s in history.json()] == [1]

@@ -144,6 +144,8 @@ def add_dataset(
             current = session.get_schema(name)
         if existing is not None:
             return AddResult(existing, created=False, validation=None)
+        if current is not None:  # it may have been stored by another writer meanwhile
+            prepared = _reprofiled(prepared, current, column_tags, settings)
 
         stored: ObjectInfo | None = None
         try:
