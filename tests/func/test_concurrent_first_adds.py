@@ -169,3 +169,54 @@ def test_a_first_add_that_loses_the_race_profiles_with_the_winners_pii_tags(
         ["data", "schema", "history", "people", "--json"], cwd=root, environ=cli_env
     )
     assert [s["version"] for s in history.json()] == [1]
+
+
+def test_a_first_add_that_loses_the_race_is_refused_under_strict_like_any_later_version(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    """The loser decided "first version, infer" before the winner committed; inside its
+    write it finds the winner's schema, decides again against it, and under ``strict`` is
+    refused (audited), leaving nothing in the store."""
+    from pathtolive.service import datasets
+
+    root = tmp_path / "ws"
+    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=cli_env).code == 0
+    pd.DataFrame({"amount": [1.0, 5.0, 10.0] * 10}).to_csv(tmp_path / "winner.csv", index=False)
+    pd.DataFrame({"amount": [1.0, 50.0, 100.0] * 10}).to_csv(tmp_path / "loser.csv", index=False)
+    original = datasets._decide
+    decisions: list[Any] = []
+
+    def winner_commits_after_the_first_decision(*args: Any, **kwargs: Any) -> Any:
+        decision = original(*args, **kwargs)
+        decisions.append(decision)
+        if len(decisions) == 1:
+            won = run_in_process(
+                ["data", "add", str(tmp_path / "winner.csv"), "--name", "loans"],
+                cwd=root,
+                environ=cli_env,
+            )
+            assert won.code == 0, won.stderr
+        return decision
+
+    datasets._decide = winner_commits_after_the_first_decision  # type: ignore[assignment]
+    try:
+        lost = run_in_process(
+            ["data", "add", str(tmp_path / "loser.csv"), "--name", "loans"],
+            cwd=root,
+            environ=cli_env,
+        )
+    finally:
+        datasets._decide = original  # type: ignore[assignment]
+
+    assert lost.code == 5, lost.stdout + lost.stderr
+    assert "schema v1" in lost.stderr
+    assert decisions[0].status == "inferred"  # the loser did decide to infer at first
+    listed = run_in_process(["data", "list", "loans", "--json"], cwd=root, environ=cli_env)
+    assert [v["version"] for v in listed.json()] == [1]
+    objects = root / ".pathtolive" / "objects"
+    assert sum(1 for p in objects.rglob("*") if p.is_file()) == 1
+    log = run_in_process(["audit", "log", "--json"], cwd=root, environ=cli_env).json()
+    actions = [e["action"] for e in log]
+    assert actions.count("dataset.schema_inferred") == 1
+    assert "dataset.schema_accepted" not in actions
+    assert "dataset.version_refused" in actions
