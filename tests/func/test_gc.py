@@ -153,3 +153,51 @@ def test_the_next_add_removes_what_an_add_killed_with_sigkill_left(
     assert sorted(p.name for p in tmp.iterdir()) == []
     # The killed add stored nothing; the store holds only the new version's object.
     assert len(list(LocalArtifactStore(workspace / ".pathtolive").iter_digests())) == 1
+
+
+@pytest.mark.parametrize("orphan_of_the_same_content", [False, True])
+def test_gc_while_an_add_is_between_its_object_and_its_row_keeps_the_object(
+    cli: CLI,
+    workspace: Path,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    orphan_of_the_same_content: bool,
+) -> None:
+    """gc runs after the add published its object and before its row commits. With an old
+    orphan of the same content (an earlier add killed after publishing), the add reuses it
+    and marks it as just written, so gc keeps it too."""
+    from pathtolive.store.artifacts import StagedObject
+
+    source = tmp_path / "loans.csv"
+    pd.DataFrame({"amount": [1.0, 2.0, 3.0]}).to_csv(source, index=False)
+    if orphan_of_the_same_content:
+        first = cli("data", "add", source, "--name", "loans", "--json")
+        assert first.code == 0, first.stderr
+        digest = first.json()["version"]["content_hash"]
+        # Make it an old orphan: a fresh workspace over the same objects, as after a crash.
+        (workspace / ".pathtolive" / "meta.db").unlink()
+        assert cli("db", "upgrade").code == 0
+        path = workspace / ".pathtolive" / object_key(digest)
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    original = StagedObject.commit
+    reports: list[Any] = []
+
+    def commit_then_gc(self: StagedObject) -> Any:
+        info = original(self)
+        collected = run_in_process(["gc", "--json"], cwd=workspace, environ=cli_env)
+        assert collected.code == 0, collected.stderr
+        reports.append(collected.json())
+        return info
+
+    StagedObject.commit = commit_then_gc  # type: ignore[method-assign]
+    try:
+        added = cli("data", "add", source, "--name", "loans", "--json")
+    finally:
+        StagedObject.commit = original  # type: ignore[method-assign]
+    assert added.code == 0, added.stderr
+    assert len(reports) == 1
+    assert reports[0]["removed"] == 0
+    assert reports[0]["kept_recent"] == 1
+
+    with Workspace.open(workspace) as ws:
+        assert ws.load("loans@1")["amount"].tolist() == [1.0, 2.0, 3.0]
