@@ -32,6 +32,7 @@ from pathtolive.store.artifacts import (
     ArtifactStore,
     FsspecArtifactStore,
     LocalArtifactStore,
+    fsspec_store,
     object_key,
     open_artifact_store,
     s3_storage_options_from_env,
@@ -434,6 +435,29 @@ def test_local_store_failure_raises_store_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.s3
+def test_reuse_of_an_old_object_refreshes_it_so_gc_keeps_it(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"an orphan from a crashed upload"
+    digest = backend.store.put_bytes(data).digest
+    before = backend.store.object_modified(digest)
+    assert before is not None
+    time.sleep(1.1)  # object stores keep modification times to the second
+    cutoff = before + 0.5  # the object as it was is older than this; refreshed, it is not
+    # Every existing object counts as old (a remote store writes it again on reuse; a
+    # local one touches it).
+    monkeypatch.setattr(fsspec_store, "_REUSE_WITHOUT_REFRESH", 0.0)
+
+    assert backend.store.put_bytes(data).created is False
+
+    after = backend.store.object_modified(digest)
+    assert after is not None
+    assert after > before
+    assert backend.store.remove_unreferenced(digest, written_before=cutoff) is None
+    assert backend.store.get_bytes(digest) == data
+    assert backend.list_temporary() == []
+
+
 def test_s3_local_path_reuses_and_repairs_the_cache(moto_s3: MotoS3, tmp_path: Path) -> None:
     store = FsspecArtifactStore(
         f"s3://{S3_BUCKET}/cache-test",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -31,6 +32,7 @@ from pathtolive.errors import (
 )
 from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
+    DEFAULT_GRACE_SECONDS,
     DEFAULT_TEMPORARY_AGE,
     READ_ONLY,
     ArtifactStore,
@@ -54,6 +56,9 @@ S3_ENDPOINT_URL_ENV = env.S3_ENDPOINT_URL
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _CHUNK = 8 << 20
+
+_REUSE_WITHOUT_REFRESH = DEFAULT_GRACE_SECONDS / 2
+"""Seconds an existing object may be reused by an add without being written again."""
 
 # Standard AWS variables and the s3fs options they become. botocore would also read them
 # from os.environ by itself; passing them explicitly lets callers (and tests) decide which
@@ -146,7 +151,8 @@ class FsspecArtifactStore(ArtifactStore):
             # An object of the same size is taken to be the same content (re-downloading it
             # to hash it would cost more than uploading); one of another size is damaged
             # and is uploaded again.
-            if self._remote_size(key) == size:
+            existed = self._remote_size(key) == size
+            if existed and self._recent(key):
                 return ObjectInfo(expected, size, created=False)
             tmp = self._tmp_key()
             try:
@@ -157,7 +163,7 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return ObjectInfo(expected, size, created=True)
+        return ObjectInfo(expected, size, created=not existed)
 
     def stage_file(self, path: Path, *, link: bool = False) -> StagedObject:
         """Upload the file to a temporary key, hashing it as it goes (``link`` is ignored)."""
@@ -182,7 +188,8 @@ class FsspecArtifactStore(ArtifactStore):
     def _commit_staged(self, tmp: str, digest: str, size: int) -> ObjectInfo:
         key = self._key(digest)
         with self._backend("add an object"):
-            if self._remote_size(key) == size:
+            existed = self._remote_size(key) == size
+            if existed and self._recent(key):
                 self._discard(tmp)
                 return ObjectInfo(digest, size, created=False)
             try:
@@ -190,14 +197,15 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return ObjectInfo(digest, size, created=True)
+        return ObjectInfo(digest, size, created=not existed)
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Upload in-memory bytes."""
         digest = hash_bytes(data)
         key = self._key(digest)
         with self._backend("add an object"):
-            if self._remote_size(key) == len(data):
+            existed = self._remote_size(key) == len(data)
+            if existed and self._recent(key):
                 return ObjectInfo(digest, len(data), created=False)
             tmp = self._tmp_key()
             try:
@@ -206,7 +214,7 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return ObjectInfo(digest, len(data), created=True)
+        return ObjectInfo(digest, len(data), created=not existed)
 
     def get_bytes(self, digest: str) -> bytes:
         """The object's bytes, verified against its digest."""
@@ -309,7 +317,7 @@ class FsspecArtifactStore(ArtifactStore):
             self._fs.invalidate_cache(key)
             try:
                 return float(self._fs.modified(key).timestamp())
-            except FileNotFoundError:
+            except (FileNotFoundError, NotImplementedError):
                 return None
 
     def remove_unreferenced(self, digest: str, written_before: float) -> int | None:
@@ -324,7 +332,7 @@ class FsspecArtifactStore(ArtifactStore):
                 info = self._fs.info(key)
                 if self._fs.modified(key).timestamp() >= written_before:
                     return None
-            except FileNotFoundError:
+            except (FileNotFoundError, NotImplementedError):
                 return None
             self._remove_quietly(key)
         return int(info["size"])
@@ -334,6 +342,19 @@ class FsspecArtifactStore(ArtifactStore):
 
     def _tmp_key(self) -> str:
         return f"{self._root}/tmp/{owner_tag()}-{uuid.uuid4().hex}"
+
+    def _recent(self, key: str) -> bool:
+        """Whether an existing object was written recently enough to be reused as it is.
+        An older one is written again (the same bytes) before an add refers to it: its new
+        modification time keeps a concurrent gc from removing it (see
+        :meth:`remove_unreferenced`). Objects are rarely reused, so this costs little."""
+        try:
+            modified = self._fs.modified(key).timestamp()
+        except FileNotFoundError:
+            return False
+        except NotImplementedError:
+            return True  # a filesystem without modification times: gc never removes there
+        return bool(time.time() - modified < _REUSE_WITHOUT_REFRESH)
 
     def _remote_size(self, key: str) -> int | None:
         # Listings are cached per filesystem instance (and fsspec shares instances), so an
