@@ -220,3 +220,23 @@ def test_a_first_add_that_loses_the_race_is_refused_under_strict_like_any_later_
     assert actions.count("dataset.schema_inferred") == 1
     assert "dataset.schema_accepted" not in actions
     assert "dataset.version_refused" in actions
+
+
+def test_accepting_a_schema_on_add_needs_a_reason(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    root = tmp_path / "ws"
+    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=cli_env).code == 0
+    pd.DataFrame({"amount": [1.0, 2.0]}).to_csv(tmp_path / "a.csv", index=False)
+    pd.DataFrame({"amount": [1.0, 2.0], "term": [3, 4]}).to_csv(tmp_path / "b.csv", index=False)
+    first = ["data", "add", str(tmp_path / "a.csv"), "--name", "loans"]
+    assert run_in_process(first, cwd=root, environ=cli_env).code == 0
+
+    refused = run_in_process(
+        ["data", "add", str(tmp_path / "b.csv"), "--name", "loans", "--accept-schema"],
+        cwd=root,
+        environ=cli_env,
+    )
+
+    assert refused.code == 4, refused.stdout + refused.stderr  # invalid input
+    assert "--reason" in refused.stderr
+    log = run_in_process(["audit", "log", "--json"], cwd=root, environ=cli_env).json()
+    assert "dataset.schema_accepted" not in [e["action"] for e in log]

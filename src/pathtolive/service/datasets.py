@@ -109,8 +109,15 @@ def add_dataset(
     The first version's schema is inferred; later versions are validated against the
     current schema first. Under ``strict`` a violating version is refused (and the refusal
     audited); under ``warn`` it is stored with its report. ``accept_schema`` stores it
-    under a new schema version inferred from it. Identical content returns the existing
-    version. On any failure the store is left exactly as it was.
+    under a new schema version inferred from it (with a ``reason``, which is audited).
+    Identical content returns the existing version. On any failure the store is left
+    exactly as it was.
+
+    Concurrent adds: the write transaction checks that the schema the decision was made
+    against is still the current one. When another writer stored one meanwhile (two first
+    adds of a new dataset, above all), the add decides again against it, so the first
+    writer's schema wins and the others are validated under the same policy as any later
+    version.
     """
     check_name(name)
     actor = ctx.require(Permission.WRITE, "add data")
@@ -119,6 +126,9 @@ def add_dataset(
     effective_policy = policy or settings.policy
     if effective_policy not in ("strict", "warn"):
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
+    if accept_schema and not reason.strip():
+        # A schema change is audited with its reason; an empty one explains nothing.
+        raise InvalidInputError('say why the schema changes: --accept-schema needs --reason "..."')
     label = source_label or _describe_source(source)
     clean_stale_temporaries(ctx)  # what adds killed mid-way left (their process is gone)
     with ctx.metadata.read() as session:
