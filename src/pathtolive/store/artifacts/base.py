@@ -9,6 +9,7 @@ once; every read checks the bytes against their digest.
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import os
 import re
@@ -63,10 +64,17 @@ metadata row that refers to it commits, and that object must survive a concurren
 _OWNER = re.compile(r"p(?P<pid>\d+)-h(?P<host>[0-9a-f]{8})-")
 
 
+@functools.cache
 def _host_tag() -> str:
-    # A digest of the host name: a fixed-width token for temporary names, whatever
-    # characters the host name holds.
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    # A digest of the host name and the process-id namespace: a fixed-width token for
+    # temporary names. Two containers that share a folder (and maybe a host name) number
+    # their processes each in their own namespace, so an id means something only in the
+    # same one.
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:8]
 
 
 def owner_tag() -> str:
@@ -218,9 +226,10 @@ class ArtifactStore(abc.ABC):
 
     @abc.abstractmethod
     def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
-        """Remove temporary files that crashed writers left behind and that are older than
-        ``older_than_seconds``; return how many were removed. Keep the age well above the
-        time one write takes, or a live writer loses its file."""
+        """Remove temporary files that crashed writers left behind; return how many were
+        removed. A file named with an :func:`owner_tag` of this host goes as soon as its
+        process is gone; any other once older than ``older_than_seconds`` (keep that well
+        above the time one write takes, or a live writer on another host loses its file)."""
 
     def object_modified(self, digest: str) -> float | None:
         """When the object was last written or refreshed (POSIX time), None when absent or
