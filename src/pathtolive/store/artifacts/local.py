@@ -299,6 +299,9 @@ class LocalArtifactStore(ArtifactStore):
             if _size_of(final) == size and _refresh(final):
                 tmp.unlink(missing_ok=True)
                 return ObjectInfo(digest, size, created=False)
+            # Staged maybe long ago (a large file is profiled meanwhile): its age for gc
+            # starts now, when its row is about to be written.
+            os.utime(tmp)
             _fsync_file(tmp)
             created = self._publish(tmp, final, size)
             tmp.unlink(missing_ok=True)
