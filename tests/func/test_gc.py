@@ -88,6 +88,7 @@ def test_gc_removes_only_old_unreferenced_objects_and_everything_still_loads(
     assert len(events) == 1  # the dry run is not a change
     assert events[0]["details"]["removed"] == 1
     assert events[0]["details"]["removed_bytes"] == len(b"left by a crashed add")
+    assert events[0]["details"]["removed_prefixes"] == [old[:16]]
     assert cli("audit", "verify").code == 0
 
 

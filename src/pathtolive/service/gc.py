@@ -176,9 +176,11 @@ def collect_garbage(
     )
     if not dry_run:
         details = report.to_dict()
-        # The digests go into the event too (they are not secret), up to a bound: an event
-        # is a row, not a listing of the store.
-        details["removed_digests"] = removed[:1000]
+        # The event names what went by digest prefix, up to a bound: an event is a row, not
+        # a listing of the store, and a whole digest in a row would count as a reference
+        # that keeps the same content from ever being collected again.
+        del details["removed_digests"]
+        details["removed_prefixes"] = [digest[:16] for digest in removed[:1000]]
         with ctx.metadata.write() as session:
             record(session, actor, "store.gc", "artifacts", details)
     return report
