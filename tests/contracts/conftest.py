@@ -34,8 +34,9 @@ class Backend:
     """Replace an object's bytes behind the store's back, as a disk fault would."""
     remove_object: Callable[[str], None]
     """Remove an object behind the store's back, as another process would."""
-    add_temporary: Callable[[bytes], None]
-    """Leave a temporary file the way a writer that crashed mid-write would."""
+    add_temporary: Callable[..., None]
+    """Leave a temporary file the way a writer that crashed mid-write would; an optional
+    second argument names it (without the backend's suffix)."""
     list_temporary: Callable[[], list[str]]
     list_objects: Callable[[], list[str]]
     """Every raw object key or file under ``objects/``, whatever its name."""
@@ -54,9 +55,9 @@ def _local_backend(root: Path) -> Backend:
     def remove_object(digest: str) -> None:
         (root / object_key(digest)).unlink()
 
-    def add_temporary(data: bytes) -> None:
+    def add_temporary(data: bytes, name: str | None = None) -> None:
         (root / "tmp").mkdir(parents=True, exist_ok=True)
-        (root / "tmp" / f"{uuid.uuid4().hex}.tmp").write_bytes(data)
+        (root / "tmp" / f"{name or uuid.uuid4().hex}.tmp").write_bytes(data)
 
     def list_temporary() -> list[str]:
         tmp = root / "tmp"
@@ -91,8 +92,8 @@ def _s3_backend(moto_s3: MotoS3, cache_dir: Path) -> Backend:
     def remove_object(digest: str) -> None:
         moto_s3.client.delete_object(Bucket=S3_BUCKET, Key=f"{prefix}/{object_key(digest)}")
 
-    def add_temporary(data: bytes) -> None:
-        key = f"{prefix}/tmp/{uuid.uuid4().hex}"
+    def add_temporary(data: bytes, name: str | None = None) -> None:
+        key = f"{prefix}/tmp/{name or uuid.uuid4().hex}"
         moto_s3.client.put_object(Bucket=S3_BUCKET, Key=key, Body=data)
 
     return Backend(
@@ -119,8 +120,8 @@ def _memory_backend(cache_dir: Path) -> tuple[Backend, Callable[[], None]]:
     def remove_object(digest: str) -> None:
         memory.rm_file(f"{root}/{object_key(digest)}")
 
-    def add_temporary(data: bytes) -> None:
-        memory.pipe_file(f"{root}/tmp/{uuid.uuid4().hex}", data)
+    def add_temporary(data: bytes, name: str | None = None) -> None:
+        memory.pipe_file(f"{root}/tmp/{name or uuid.uuid4().hex}", data)
 
     def list_under(folder: str) -> list[str]:
         return sorted(memory.find(f"{root}/{folder}")) if memory.exists(f"{root}/{folder}") else []

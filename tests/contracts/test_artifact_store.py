@@ -6,8 +6,10 @@ import os
 import random
 import socket
 import stat
+import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,10 +32,12 @@ from pathtolive.store.artifacts import (
     ArtifactStore,
     FsspecArtifactStore,
     LocalArtifactStore,
+    fsspec_store,
     object_key,
     open_artifact_store,
     s3_storage_options_from_env,
 )
+from pathtolive.store.artifacts.base import owner_tag
 from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
 
 from .conftest import Backend
@@ -305,6 +309,45 @@ def test_clean_temporary_removes_only_stale_files(backend: Backend) -> None:
     assert backend.store.get_bytes(digest) == b"an object"
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_clean_temporary_removes_a_killed_writers_file_at_once(backend: Backend) -> None:
+    ours = owner_tag()
+    dead = ours.replace(f"p{os.getpid()}-", f"p{_dead_pid()}-", 1)
+    backend.add_temporary(b"left by a writer killed with -9", f"{dead}-{uuid.uuid4().hex}")
+    backend.add_temporary(b"a live writer's upload", f"{ours}-{uuid.uuid4().hex}")
+    backend.add_temporary(b"another host's, or an old release's")
+
+    # No age needed for the dead writer's file; the live writer's and the unknown one stay.
+    assert backend.store.clean_temporary(older_than_seconds=3600) == 1
+    left = backend.list_temporary()
+    assert len(left) == 2
+    assert not any(dead in name for name in left)
+
+
+def test_remove_unreferenced_only_removes_objects_older_than_the_cutoff(
+    backend: Backend,
+) -> None:
+    data = b"an object nothing refers to"
+    digest = backend.store.put_bytes(data).digest
+    modified = backend.store.object_modified(digest)
+    assert modified is not None
+
+    # Written after the cutoff: an add in flight may be about to refer to it.
+    assert backend.store.remove_unreferenced(digest, written_before=modified - 60) is None
+    assert backend.store.get_bytes(digest) == data
+
+    assert backend.store.remove_unreferenced(digest, written_before=time.time() + 60) == len(data)
+    assert not backend.store.exists(digest)
+    assert backend.list_temporary() == []
+    assert backend.store.object_modified(digest) is None
+    assert backend.store.remove_unreferenced(ABSENT_DIGEST, written_before=time.time()) is None
+
+
 def test_link_is_accepted_by_every_backend(backend: Backend, tmp_path: Path) -> None:
     data = b"linked or copied"
     info = backend.store.put_file(write(tmp_path / "f", data), link=True)
@@ -314,6 +357,29 @@ def test_link_is_accepted_by_every_backend(backend: Backend, tmp_path: Path) -> 
 
 
 # --- local folder specifics ----------------------------------------------------------------
+
+
+def test_local_reuse_of_an_old_object_keeps_it_from_gc(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    digest = store.put_bytes(b"an orphan from a crashed add").digest
+    path = tmp_path / "store" / object_key(digest)
+    os.utime(path, (1_000_000, 1_000_000))  # long ago
+    cutoff = time.time() - 1
+
+    # An add of the same content reuses the object: it marks it as just written first...
+    assert store.put_bytes(b"an orphan from a crashed add").created is False
+    # ...so a gc that chose it as old and unreferenced before the add's row commits keeps it.
+    assert store.remove_unreferenced(digest, written_before=cutoff) is None
+    assert store.get_bytes(digest) == b"an orphan from a crashed add"
+
+
+def test_local_clean_temporary_leaves_work_folders_alone(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "store")
+    folder = tmp_path / "store" / "tmp" / "add-abc"
+    folder.mkdir(parents=True)
+
+    assert store.clean_temporary(older_than_seconds=0) == 0
+    assert folder.is_dir()
 
 
 def test_local_link_makes_a_hard_link_and_still_verifies(tmp_path: Path) -> None:
@@ -369,6 +435,29 @@ def test_local_store_failure_raises_store_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.s3
+def test_reuse_of_an_old_object_refreshes_it_so_gc_keeps_it(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = b"an orphan from a crashed upload"
+    digest = backend.store.put_bytes(data).digest
+    before = backend.store.object_modified(digest)
+    assert before is not None
+    time.sleep(1.1)  # object stores keep modification times to the second
+    cutoff = before + 0.5  # the object as it was is older than this; refreshed, it is not
+    # Every existing object counts as old (a remote store writes it again on reuse; a
+    # local one touches it).
+    monkeypatch.setattr(fsspec_store, "_REUSE_WITHOUT_REFRESH", 0.0)
+
+    assert backend.store.put_bytes(data).created is False
+
+    after = backend.store.object_modified(digest)
+    assert after is not None
+    assert after > before
+    assert backend.store.remove_unreferenced(digest, written_before=cutoff) is None
+    assert backend.store.get_bytes(digest) == data
+    assert backend.list_temporary() == []
+
+
 def test_s3_local_path_reuses_and_repairs_the_cache(moto_s3: MotoS3, tmp_path: Path) -> None:
     store = FsspecArtifactStore(
         f"s3://{S3_BUCKET}/cache-test",

@@ -270,3 +270,30 @@ def test_migrations_build_exactly_the_declared_tables(store: MetadataStore) -> N
     with store.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
     assert differences == []
+
+
+def test_referenced_digests_names_every_digest_any_row_holds(store: MetadataStore) -> None:
+    version = "a" * 64
+    cached = "b" * 64
+    in_details = "c" * 64
+    with store.write() as session:
+        _add_dataset_with_version(session, "loans", version)
+        session.remember_output("k" * 64, "train", cached, NOW)
+        prev_seq, prev_hash = session.lock_audit_head()
+        session.append_audit_event(
+            seal(
+                prev_seq=prev_seq,
+                prev_hash=prev_hash,
+                actor="ada",
+                action="x.y",
+                subject="x",
+                details={"object": in_details, "not_a_digest": "d" * 63},
+            )
+        )
+
+    with store.read() as session:
+        found = session.referenced_digests()
+
+    assert {version, cached, in_details} <= found
+    assert "d" * 63 not in found
+    assert not any(len(digest) != 64 for digest in found)

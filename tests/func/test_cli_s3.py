@@ -92,3 +92,39 @@ def test_forgetting_a_version_on_s3_deletes_the_object_and_the_cached_copy(
     refused = cli("data", "export", "cancer@1", tmp_path / "y.parquet", extra_env=s3_env)
     assert refused.code == 3
     assert "erased" in refused.stderr
+
+
+@pytest.mark.postgres
+def test_gc_on_s3_and_postgresql_removes_only_orphans(
+    cli: CLI, tmp_path: Path, moto_s3: MotoS3, postgres_url: str
+) -> None:
+    prefix = f"ws-{uuid.uuid4().hex[:8]}"
+    s3_env = {
+        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
+        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
+        "AWS_DEFAULT_REGION": S3_REGION,
+        env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
+        env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
+        env.METADATA_URL: postgres_url,
+    }
+    assert cli("init", extra_env=s3_env).code == 0
+    frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0]})
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.iloc[:2].to_csv(tmp_path / "b.csv", index=False)
+    for name in ("a.csv", "b.csv"):
+        added = cli("data", "add", tmp_path / name, "--name", "loans", extra_env=s3_env)
+        assert added.code == 0, added.stderr
+    orphan = f"{prefix}/objects/ab/{'c' * 62}"  # an object no row names (a crashed add's)
+    moto_s3.client.put_object(Bucket=S3_BUCKET, Key=orphan, Body=b"orphan")
+
+    collected = cli("gc", "--grace", "0", "--json", extra_env=s3_env)
+
+    assert collected.code == 0, collected.stderr
+    assert collected.json()["removed_digests"] == ["ab" + "c" * 62]
+    assert orphan not in moto_s3.keys(f"{prefix}/objects/")
+    assert len(moto_s3.keys(f"{prefix}/objects/")) == 2
+    for version, rows in ((1, 4), (2, 2)):
+        out = tmp_path / f"v{version}.parquet"
+        exported = cli("data", "export", f"loans@{version}", out, extra_env=s3_env)
+        assert exported.code == 0, exported.stderr
+        assert len(pd.read_parquet(out)) == rows

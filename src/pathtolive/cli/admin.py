@@ -1,4 +1,4 @@
-"""Workspace administration: ``init``, ``db``, ``audit``, ``tokens``."""
+"""Workspace administration: ``init``, ``db``, ``audit``, ``tokens``, ``gc``."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from pathtolive.cli.state import open_context, options
 from pathtolive.config import Settings, load_settings
 from pathtolive.errors import VerificationFailedError
 from pathtolive.service import audit as audit_service
+from pathtolive.service import gc as gc_service
 from pathtolive.service import tokens as token_service
 from pathtolive.service.database import database_status, upgrade_database
 from pathtolive.service.workspace import init_workspace
 
-__all__ = ["audit_app", "db_app", "init", "tokens_app"]
+__all__ = ["audit_app", "db_app", "gc", "init", "tokens_app"]
 
 db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -204,3 +205,35 @@ def tokens_revoke(
     """Revoke a token; it stops working at once."""
     token = token_service.revoke_token(open_context(ctx), token_id)
     emit(token, as_json, lambda: console.print(f"Revoked {token.token_id} of {token.principal}"))
+
+
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            help="Keep unreferenced objects written less than this many seconds ago "
+            "(an add in flight publishes its object before its row commits).",
+            min=0,
+        ),
+    ] = gc_service.DEFAULT_GRACE_SECONDS,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove stored objects no metadata row refers to, and crashed writers' leftovers (admin)."""
+    report = gc_service.collect_garbage(open_context(ctx), dry_run=dry_run, grace_seconds=grace)
+
+    def render() -> None:
+        verb = "Would remove" if dry_run else "Removed"
+        console.print(
+            f"{verb} {len(report.removed)} of {report.objects} objects "
+            f"({report.removed_bytes:,} bytes); {report.referenced} referenced, "
+            f"{report.kept_recent} unreferenced but newer than {report.grace_seconds:g} s kept; "
+            f"{report.temporaries} leftover temporary files"
+        )
+        for digest in report.removed:
+            console.print(f"  {digest}")
+
+    emit(report.to_dict(), as_json, render)

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pathtolive.auth import Actor, Permission
-from pathtolive.config import parse_tags
+from pathtolive.config import DatasetSettings, parse_tags
 from pathtolive.data import (
     CanonicalTable,
     DatasetDiff,
@@ -44,7 +44,8 @@ from pathtolive.errors import (
 )
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
-from pathtolive.store.artifacts import StagedObject
+from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
+from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
@@ -111,8 +112,15 @@ def add_dataset(
     The first version's schema is inferred; later versions are validated against the
     current schema first. Under ``strict`` a violating version is refused (and the refusal
     audited); under ``warn`` it is stored with its report. ``accept_schema`` stores it
-    under a new schema version inferred from it. Identical content returns the existing
-    version. On any failure the store is left exactly as it was.
+    under a new schema version inferred from it (with a ``reason``, which is audited).
+    Identical content returns the existing version. On any failure the store is left
+    exactly as it was.
+
+    Concurrent adds: the write transaction checks that the schema the decision was made
+    against is still the current one. When another writer stored one meanwhile (two first
+    adds of a new dataset, above all), the add decides again against it, so the first
+    writer's schema wins and the others are validated under the same policy as any later
+    version.
     """
     check_name(name)
     actor = ctx.require(Permission.WRITE, "add data")
@@ -121,7 +129,11 @@ def add_dataset(
     effective_policy = policy or settings.policy
     if effective_policy not in ("strict", "warn"):
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
+    if accept_schema and not reason.strip():
+        # A schema change is audited with its reason; an empty one explains nothing.
+        raise InvalidInputError('say why the schema changes: --accept-schema needs --reason "..."')
     label = source_label or _describe_source(source)
+    clean_stale_temporaries(ctx)  # what adds killed mid-way left (their process is gone)
     with ctx.metadata.read() as session:
         current = session.get_schema(name)
     # The contract's tags (pii, id, ...) apply to every later version's profile too.
@@ -146,62 +158,55 @@ def add_dataset(
         if existing is not None:
             _refuse_erased_content(existing)
             return AddResult(existing, created=False, validation=None)
+        if current is not None:  # it may have been stored by another writer meanwhile
+            prepared = _reprofiled(prepared, current, column_tags, settings)
 
-        schema_to_store: Schema | None = None
-        change: SchemaChange | None = None
-        report: ValidationReport | None = None
-        if current is None:
-            schema_to_store = _infer(prepared, prepared.tags, settings.max_categories)
-            status = "inferred"
-        else:
-            current_schema = Schema.from_dict(current.schema)
-            report = validate(prepared.canonical.path, current_schema, prepared.profile)
-            if accept_schema:
-                inferred = merge_accepting(
-                    current_schema,
-                    prepared.canonical.arrow_schema,
-                    prepared.profile,
-                    tags=column_tags,
-                    max_categories=settings.max_categories,
-                )
-                change = classify_change(current_schema, inferred)
-                if change.kind != "none":
-                    schema_to_store = inferred
-                status = "accepted" if change.kind != "none" else "passed"
-            elif report.ok:
-                status = "passed"
-            elif effective_policy == "warn":
-                status = "warned"
-            else:
-                _audit_refusal(ctx, actor, name, label, prepared, report)
-                raise ContractViolationError(
-                    f"{label} breaks the contract of dataset {name!r} "
-                    f"(schema v{current.version}): {report.summary()}; fix the data, add it "
-                    "with --policy warn, or accept a new schema with --accept-schema",
-                    details={"validation": report.to_dict()},
-                )
-
-        stored = prepared.staged.commit()
+        stored: ObjectInfo | None = None
         try:
-            # Writers are serialised by the store, so the re-check inside this transaction
-            # sees any version a concurrent adder committed first (and returns it).
-            with ctx.metadata.write() as session:
-                version, created = _insert_version(
-                    session,
+            for _ in range(_SCHEMA_ATTEMPTS):
+                decision = _decide(
+                    ctx,
                     actor,
                     name,
                     label,
                     prepared,
-                    status,
-                    report,
-                    schema_to_store,
-                    change,
-                    reason,
+                    current,
+                    effective_policy,
+                    accept_schema,
+                    column_tags,
+                    settings.max_categories,
+                )
+                if stored is None:
+                    stored = prepared.staged.commit()
+                try:
+                    # Writers are serialised by the store, so the re-checks inside this
+                    # transaction see any version or schema a concurrent adder committed
+                    # first.
+                    with ctx.metadata.write() as session:
+                        version, created = _insert_version(
+                            session, actor, name, label, prepared, decision, reason
+                        )
+                    break
+                except _SchemaMoved as moved:
+                    # Another writer stored a schema since this one decided (two first adds
+                    # of a new dataset, or two --accept-schema): decide again against it,
+                    # under the same policy as any later version.
+                    current = moved.current
+                    prepared = _reprofiled(prepared, current, column_tags, settings)
+            else:
+                raise ConflictError(
+                    f"the schema of dataset {name!r} kept changing while this version was "
+                    "added; add it again"
                 )
         except BaseException:
-            if stored.created and not _digest_referenced(ctx, prepared.digest):
+            if (
+                stored is not None
+                and stored.created
+                and not _digest_referenced(ctx, prepared.digest)
+            ):
                 ctx.artifacts.delete(prepared.digest)
             raise
+        report, change = decision.report, decision.change
     return AddResult(version, created=created, validation=report, schema_change=change)
 
 
@@ -247,6 +252,98 @@ def _prepare(
         yield _Prepared(canonical, staged.digest, profile, staged, tags)
 
 
+_SCHEMA_ATTEMPTS = 5
+"""How often an add decides again when concurrent writers keep storing new schemas."""
+
+
+@dataclass(frozen=True)
+class _Decision:
+    """What an add stores, decided against the schema that was current (``based_on``)."""
+
+    based_on: int | None  # the schema version decided against; None for a new dataset
+    status: str
+    report: ValidationReport | None
+    schema_to_store: Schema | None
+    change: SchemaChange | None
+
+
+class _SchemaMoved(Exception):
+    """Raised inside the write transaction when the current schema is no longer the one
+    the decision was based on; carries the schema that is current now."""
+
+    def __init__(self, current: SchemaVersion) -> None:
+        super().__init__(f"schema v{current.version} was stored meanwhile")
+        self.current = current
+
+
+def _decide(
+    ctx: ServiceContext,
+    actor: Actor,
+    name: str,
+    label: str,
+    prepared: _Prepared,
+    current: SchemaVersion | None,
+    policy: str,
+    accept_schema: bool,
+    column_tags: Mapping[str, Sequence[str]],
+    max_categories: int,
+) -> _Decision:
+    """Infer the first schema, or validate against ``current`` under ``policy``; a refused
+    version is audited and raises ContractViolationError."""
+    if current is None:
+        inferred = _infer(prepared, prepared.tags, max_categories)
+        return _Decision(None, "inferred", None, inferred, None)
+    current_schema = Schema.from_dict(current.schema)
+    report = validate(prepared.canonical.path, current_schema, prepared.profile)
+    if accept_schema:
+        merged = merge_accepting(
+            current_schema,
+            prepared.canonical.arrow_schema,
+            prepared.profile,
+            tags=column_tags,
+            max_categories=max_categories,
+        )
+        change = classify_change(current_schema, merged)
+        if change.kind == "none":
+            return _Decision(current.version, "passed", report, None, change)
+        return _Decision(current.version, "accepted", report, merged, change)
+    if report.ok:
+        return _Decision(current.version, "passed", report, None, None)
+    if policy == "warn":
+        return _Decision(current.version, "warned", report, None, None)
+    _audit_refusal(ctx, actor, name, label, prepared, report)
+    raise ContractViolationError(
+        f"{label} breaks the contract of dataset {name!r} "
+        f"(schema v{current.version}): {report.summary()}; fix the data, add it "
+        "with --policy warn, or accept a new schema with --accept-schema",
+        details={"validation": report.to_dict()},
+    )
+
+
+def _reprofiled(
+    prepared: _Prepared,
+    current: SchemaVersion,
+    explicit_tags: Mapping[str, Sequence[str]],
+    settings: DatasetSettings,
+) -> _Prepared:
+    """``prepared`` profiled again when the schema another writer stored tags columns
+    (``pii`` above all) that this add's profile did not: its raw values must not reach
+    the stored profile."""
+    names = prepared.canonical.arrow_schema.names
+    tags = {
+        column: tuple(values)
+        for column, values in _schema_tags(Schema.from_dict(current.schema)).items()
+        if column in names
+    }
+    tags.update({column: tuple(values) for column, values in explicit_tags.items()})
+    if tags == dict(prepared.tags):
+        return prepared
+    profile = compute_profile(
+        prepared.canonical.path, tags=tags, max_categories=settings.max_categories
+    )
+    return replace(prepared, profile=profile, tags=tags)
+
+
 def _infer(prepared: _Prepared, tags: Mapping[str, Sequence[str]], max_categories: int) -> Schema:
     return infer_schema(
         prepared.canonical.arrow_schema, prepared.profile, tags=tags, max_categories=max_categories
@@ -259,10 +356,7 @@ def _insert_version(
     name: str,
     label: str,
     prepared: _Prepared,
-    status: str,
-    report: ValidationReport | None,
-    schema_to_store: Schema | None,
-    change: SchemaChange | None,
+    decision: _Decision,
     reason: str,
 ) -> tuple[DatasetVersion, bool]:
     existing = session.find_version_by_hash(name, prepared.digest)
@@ -275,6 +369,11 @@ def _insert_version(
         dataset_id = session.create_dataset(name, now, actor.name)
         record(session, actor, "dataset.created", f"dataset:{name}")
     current = session.get_schema(name)
+    if (None if current is None else current.version) != decision.based_on:
+        assert current is not None  # schemas are never deleted
+        raise _SchemaMoved(current)
+    status, report = decision.status, decision.report
+    schema_to_store, change = decision.schema_to_store, decision.change
     if schema_to_store is not None:
         schema_version = 1 if current is None else current.version + 1
         kind = "initial" if current is None else (change.kind if change else "compatible")
@@ -404,7 +503,7 @@ def _work_dir(ctx: ServiceContext) -> Iterator[Path]:
     # hard-linked into a local store without crossing filesystems.
     base = ctx.settings.state_dir / "tmp"
     base.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="add-", dir=base))
+    path = Path(tempfile.mkdtemp(prefix=work_folder_prefix("add"), dir=base))
     try:
         yield path
     finally:

@@ -43,6 +43,7 @@ from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import first_line
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.gc import work_folder_prefix
 from pathtolive.service.latency_probe import SERVE_FLAG
 
 __all__ = ["measure_latency"]
@@ -65,7 +66,7 @@ def measure_latency(
         raise InvalidInputError("latency needs at least one row of input to predict on")
     base = ctx.settings.state_dir / "tmp"
     base.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=base, prefix="latency-") as folder:
+    with tempfile.TemporaryDirectory(dir=base, prefix=work_folder_prefix("latency")) as folder:
         sample_path = Path(folder) / "sample.parquet"
         sample.to_parquet(sample_path, index=False)
         request = {

@@ -9,7 +9,13 @@ once; every read checks the bytes against their digest.
 from __future__ import annotations
 
 import abc
+import functools
+import hashlib
+import os
+import re
+import socket
 import stat
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +25,9 @@ from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, 
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
+    "DEFAULT_GRACE_SECONDS",
     "DEFAULT_TEMPORARY_AGE",
+    "LIVE_OWNER_MAX_AGE",
     "READ_ONLY",
     "ArtifactStore",
     "ObjectInfo",
@@ -31,7 +39,9 @@ __all__ = [
     "missing_object_error",
     "missing_source_error",
     "object_key",
+    "owner_tag",
     "reading_source",
+    "temporary_is_stale",
 ]
 
 
@@ -41,6 +51,72 @@ READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 DEFAULT_TEMPORARY_AGE = 3600.0
 """Seconds after which :meth:`ArtifactStore.clean_temporary` takes a temporary file for
 one a crashed writer left behind."""
+
+
+LIVE_OWNER_MAX_AGE = 24 * 3600.0
+"""Seconds after which a temporary file is taken for a leftover even though a process with
+its writer's id runs on this host: that id was reused by another process."""
+
+DEFAULT_GRACE_SECONDS = 3600.0
+"""Seconds an unreferenced object is kept by ``gc``: an add publishes its object before the
+metadata row that refers to it commits, and that object must survive a concurrent gc."""
+
+_OWNER = re.compile(r"p(?P<pid>\d+)-h(?P<host>[0-9a-f]{8})-")
+
+
+@functools.cache
+def _host_tag() -> str:
+    # A digest of the host name and the process-id namespace: a fixed-width token for
+    # temporary names. Two containers that share a folder (and maybe a host name) number
+    # their processes each in their own namespace, so an id means something only in the
+    # same one.
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:8]
+
+
+def owner_tag() -> str:
+    """``p<pid>-h<host>``: put at the start of a temporary name, it lets a later writer
+    tell a leftover of a crashed (killed) process from the file of a live one."""
+    return f"p{os.getpid()}-h{_host_tag()}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    except OSError:
+        return True  # cannot tell: keep its files
+    try:
+        # A killed process its parent has not reaped yet is a zombie: it writes nothing.
+        stat_line = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return True
+    return stat_line.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def temporary_is_stale(name: str, modified: float, older_than_seconds: float) -> bool:
+    """Whether the temporary entry ``name`` (last changed at ``modified``, a POSIX time) was
+    left behind by a crashed writer.
+
+    A name that starts with an :func:`owner_tag` of this host is stale as soon as that
+    process is gone (after ``kill -9`` too), and otherwise only after
+    :data:`LIVE_OWNER_MAX_AGE`. Any other name (another host's, or an older release's) is
+    stale once older than ``older_than_seconds``.
+    """
+    age = time.time() - modified
+    # ``p<pid>-h<host>-...`` (a store's temporary) or ``add-p<pid>-h<host>-...`` (a folder).
+    match = _OWNER.match(name) or _OWNER.match(name.partition("-")[2])
+    if match is None or match["host"] != _host_tag():
+        return age > older_than_seconds
+    if int(match["pid"]) == os.getpid() or _process_alive(int(match["pid"])):
+        return age > LIVE_OWNER_MAX_AGE
+    return True
 
 
 def object_key(digest: str) -> str:
@@ -150,9 +226,25 @@ class ArtifactStore(abc.ABC):
 
     @abc.abstractmethod
     def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
-        """Remove temporary files that crashed writers left behind and that are older than
-        ``older_than_seconds``; return how many were removed. Keep the age well above the
-        time one write takes, or a live writer loses its file."""
+        """Remove temporary files that crashed writers left behind; return how many were
+        removed. A file named with an :func:`owner_tag` of this host goes as soon as its
+        process is gone; any other once older than ``older_than_seconds`` (keep that well
+        above the time one write takes, or a live writer on another host loses its file)."""
+
+    def object_modified(self, digest: str) -> float | None:
+        """When the object was last written or refreshed (POSIX time), None when absent or
+        unknown. A backend that cannot tell keeps the default, and gc never removes its
+        objects."""
+        check_digest(digest)
+        return None
+
+    def remove_unreferenced(self, digest: str, written_before: float) -> int | None:
+        """Remove an object nothing refers to, but only if it was last written or
+        refreshed before ``written_before`` (POSIX time); return its size, or None when it
+        was kept. The age check is what keeps an object a concurrent add has just
+        published (and is about to refer to) from being lost; the default keeps all."""
+        check_digest(digest)
+        return None
 
 
 # Helpers shared by the backends, so every backend words its errors the same way. They are

@@ -32,6 +32,7 @@ from pathtolive.errors import (
 )
 from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
+    DEFAULT_GRACE_SECONDS,
     DEFAULT_TEMPORARY_AGE,
     READ_ONLY,
     ArtifactStore,
@@ -44,6 +45,8 @@ from pathtolive.store.artifacts.base import (
     missing_object_error,
     missing_source_error,
     object_key,
+    owner_tag,
+    temporary_is_stale,
 )
 
 __all__ = ["S3_ENDPOINT_URL_ENV", "FsspecArtifactStore", "s3_storage_options_from_env"]
@@ -53,6 +56,9 @@ S3_ENDPOINT_URL_ENV = env.S3_ENDPOINT_URL
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _CHUNK = 8 << 20
+
+_REUSE_WITHOUT_REFRESH = DEFAULT_GRACE_SECONDS / 2
+"""Seconds an existing object may be reused by an add without being written again."""
 
 # Standard AWS variables and the s3fs options they become. botocore would also read them
 # from os.environ by itself; passing them explicitly lets callers (and tests) decide which
@@ -145,7 +151,8 @@ class FsspecArtifactStore(ArtifactStore):
             # An object of the same size is taken to be the same content (re-downloading it
             # to hash it would cost more than uploading); one of another size is damaged
             # and is uploaded again.
-            if self._remote_size(key) == size:
+            existed = self._remote_size(key) == size
+            if existed and self._recent(key):
                 return ObjectInfo(expected, size, created=False)
             tmp = self._tmp_key()
             try:
@@ -156,7 +163,7 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return ObjectInfo(expected, size, created=True)
+        return ObjectInfo(expected, size, created=not existed)
 
     def stage_file(self, path: Path, *, link: bool = False) -> StagedObject:
         """Upload the file to a temporary key, hashing it as it goes (``link`` is ignored)."""
@@ -181,7 +188,8 @@ class FsspecArtifactStore(ArtifactStore):
     def _commit_staged(self, tmp: str, digest: str, size: int) -> ObjectInfo:
         key = self._key(digest)
         with self._backend("add an object"):
-            if self._remote_size(key) == size:
+            existed = self._remote_size(key) == size
+            if existed and self._recent(key):
                 self._discard(tmp)
                 return ObjectInfo(digest, size, created=False)
             try:
@@ -189,14 +197,15 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return ObjectInfo(digest, size, created=True)
+        return ObjectInfo(digest, size, created=not existed)
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Upload in-memory bytes."""
         digest = hash_bytes(data)
         key = self._key(digest)
         with self._backend("add an object"):
-            if self._remote_size(key) == len(data):
+            existed = self._remote_size(key) == len(data)
+            if existed and self._recent(key):
                 return ObjectInfo(digest, len(data), created=False)
             tmp = self._tmp_key()
             try:
@@ -205,7 +214,7 @@ class FsspecArtifactStore(ArtifactStore):
             except BaseException:
                 self._discard(tmp)
                 raise
-        return ObjectInfo(digest, len(data), created=True)
+        return ObjectInfo(digest, len(data), created=not existed)
 
     def get_bytes(self, digest: str) -> bytes:
         """The object's bytes, verified against its digest."""
@@ -285,27 +294,70 @@ class FsspecArtifactStore(ArtifactStore):
                 yield shard + name
 
     def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
-        """Remove uploads of crashed writers older than ``older_than_seconds``; return how
-        many were removed. Keep the age well above the time one upload takes."""
+        """Remove uploads of crashed writers; return how many were removed. An upload named
+        by a process of this host goes once that process is gone, any other once older
+        than ``older_than_seconds`` (see :func:`temporary_is_stale`)."""
         tmp_root = f"{self._root}/tmp"
-        cutoff = time.time() - older_than_seconds
         removed = 0
         with self._backend("clean temporary files"):
             self._fs.invalidate_cache(tmp_root)
             for path in self._fs.find(tmp_root):
                 try:
-                    if self._fs.modified(path).timestamp() < cutoff:
+                    modified = self._fs.modified(path).timestamp()
+                    if temporary_is_stale(
+                        str(path).rpartition("/")[2], modified, older_than_seconds
+                    ):
                         self._fs.rm_file(path)
                         removed += 1
                 except FileNotFoundError:
                     continue  # its writer moved it into place meanwhile
         return removed
 
+    def object_modified(self, digest: str) -> float | None:
+        """The object's last-modified time as the backend reports it."""
+        key = self._key(digest)
+        with self._backend("look up an object"):
+            self._fs.invalidate_cache(key)
+            try:
+                return float(self._fs.modified(key).timestamp())
+            except (FileNotFoundError, NotImplementedError):
+                return None
+
+    def remove_unreferenced(self, digest: str, written_before: float) -> int | None:
+        """Remove the object if the backend says it was last written before
+        ``written_before``. An object store cannot rename atomically, so the age check and
+        the delete are two requests; the grace period and gc's second look at the metadata
+        just before deleting are what protect an add in flight."""
+        key = self._key(digest)
+        with self._backend("remove an object"):
+            self._fs.invalidate_cache(key)
+            try:
+                info = self._fs.info(key)
+                if self._fs.modified(key).timestamp() >= written_before:
+                    return None
+            except (FileNotFoundError, NotImplementedError):
+                return None
+            self._remove_quietly(key)
+        return int(info["size"])
+
     def _key(self, digest: str) -> str:
         return f"{self._root}/{object_key(check_digest(digest))}"
 
     def _tmp_key(self) -> str:
-        return f"{self._root}/tmp/{uuid.uuid4().hex}"
+        return f"{self._root}/tmp/{owner_tag()}-{uuid.uuid4().hex}"
+
+    def _recent(self, key: str) -> bool:
+        """Whether an existing object was written recently enough to be reused as it is.
+        An older one is written again (the same bytes) before an add refers to it: its new
+        modification time keeps a concurrent gc from removing it (see
+        :meth:`remove_unreferenced`). Objects are rarely reused, so this costs little."""
+        try:
+            modified = self._fs.modified(key).timestamp()
+        except FileNotFoundError:
+            return False
+        except NotImplementedError:
+            return True  # a filesystem without modification times: gc never removes there
+        return bool(time.time() - modified < _REUSE_WITHOUT_REFRESH)
 
     def _remote_size(self, key: str) -> int | None:
         # Listings are cached per filesystem instance (and fsspec shares instances), so an

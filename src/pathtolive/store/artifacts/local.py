@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,9 @@ from pathtolive.store.artifacts.base import (
     hash_source,
     missing_object_error,
     object_key,
+    owner_tag,
     reading_source,
+    temporary_is_stale,
 )
 
 __all__ = ["LocalArtifactStore"]
@@ -72,7 +73,7 @@ class LocalArtifactStore(ArtifactStore):
             # An object of the same size is taken to be the same content: re-hashing it on
             # every add would make adding known data as slow as adding new data. An object
             # of another size is damaged (truncated, overwritten) and is written again.
-            if _size_of(final) == size:
+            if _size_of(final) == size and _refresh(final):
                 return ObjectInfo(expected, size, created=False)
             tmp = self._new_temporary()
             try:
@@ -119,7 +120,7 @@ class LocalArtifactStore(ArtifactStore):
         digest = hash_bytes(data)
         final = self._object_path(digest)
         with self._store_errors("add an object"):
-            if _size_of(final) == len(data):
+            if _size_of(final) == len(data) and _refresh(final):
                 return ObjectInfo(digest, len(data), created=False)
             tmp = self._new_temporary()
             try:
@@ -214,14 +215,14 @@ class LocalArtifactStore(ArtifactStore):
         yield from (digest for digest in found if is_digest(digest))
 
     def clean_temporary(self, older_than_seconds: float = DEFAULT_TEMPORARY_AGE) -> int:
-        """Remove temporary files of crashed writers not touched for ``older_than_seconds``;
-        return how many were removed.
+        """Remove temporary files of crashed writers; return how many were removed.
 
+        A file named by a process of this host is removed once that process is gone (see
+        :func:`temporary_is_stale`); any other once not touched for ``older_than_seconds``.
         The age is taken from the inode change time: a writer's copy keeps updating it, and
         ``link()`` sets it, whereas a hard link keeps the (possibly old) mtime of its source.
-        Keep the age well above the time one add takes, or a live writer loses its file.
+        Folders (a workspace's work folders may share this one) are left alone.
         """
-        cutoff = time.time() - older_than_seconds
         removed = 0
         with self._store_errors("clean temporary files"):
             try:
@@ -230,12 +231,59 @@ class LocalArtifactStore(ArtifactStore):
                 return 0
             for entry in entries:
                 try:
-                    if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    if not entry.is_file(follow_symlinks=False) or not entry.name.endswith(".tmp"):
+                        continue
+                    changed = entry.stat(follow_symlinks=False).st_ctime
+                    if temporary_is_stale(entry.name, changed, older_than_seconds):
                         os.unlink(entry.path)
                         removed += 1
                 except FileNotFoundError:
                     continue  # its writer renamed it into place meanwhile
         return removed
+
+    def object_modified(self, digest: str) -> float | None:
+        """The object's mtime: when it was written, or refreshed by an add of the same
+        content (a rename into place keeps it)."""
+        try:
+            return self._object_path(digest).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
+    def remove_unreferenced(self, digest: str, written_before: float) -> int | None:
+        """Remove the object unless it was written or refreshed since ``written_before``.
+
+        The object is first renamed out of its place and its age checked again on the file
+        that was moved: an add of the same content refreshes the mtime before it reuses an
+        object (and writes the object again when it finds none), so an object an add
+        refreshed between the first check and the rename is put back, and one removed
+        before the add looked for it is written again by that add.
+        """
+        final = self._object_path(digest)
+        with self._store_errors("remove an object"):
+            try:
+                if final.stat().st_mtime >= written_before:
+                    return None
+            except FileNotFoundError:
+                return None
+            if not self._tmp.is_dir():
+                _make_dirs(self._tmp)
+            moved = self._tmp / f"{owner_tag()}-gc-{uuid.uuid4().hex}.tmp"
+            try:
+                os.rename(final, moved)
+            except FileNotFoundError:
+                return None
+            try:
+                status = moved.stat()
+                if status.st_mtime >= written_before:
+                    os.replace(moved, final)  # the same bytes, whichever copy is there now
+                    return None
+                moved.unlink()
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.replace(moved, final)
+                raise
+            _fsync_dir(final.parent)
+        return status.st_size
 
     def _object_path(self, digest: str) -> Path:
         return self.root / object_key(check_digest(digest))
@@ -243,14 +291,17 @@ class LocalArtifactStore(ArtifactStore):
     def _new_temporary(self) -> Path:
         if not self._tmp.is_dir():
             _make_dirs(self._tmp)
-        return self._tmp / f"{uuid.uuid4().hex}.tmp"
+        return self._tmp / f"{owner_tag()}-{uuid.uuid4().hex}.tmp"
 
     def _commit_staged(self, tmp: Path, digest: str, size: int) -> ObjectInfo:
         final = self._object_path(digest)
         with self._store_errors("add an object"):
-            if _size_of(final) == size:
+            if _size_of(final) == size and _refresh(final):
                 tmp.unlink(missing_ok=True)
                 return ObjectInfo(digest, size, created=False)
+            # Staged maybe long ago (a large file is profiled meanwhile): its age for gc
+            # starts now, when its row is about to be written.
+            os.utime(tmp)
             _fsync_file(tmp)
             created = self._publish(tmp, final, size)
             tmp.unlink(missing_ok=True)
@@ -291,6 +342,19 @@ def _hard_link(source: Path, target: Path) -> bool:
         # EXDEV (another filesystem), EPERM/ENOTSUP (no hard links there), EMLINK (too
         # many links): a copy does the same job, only slower.
         return False
+    return True
+
+
+def _refresh(path: Path) -> bool:
+    """Mark an existing object as just written, before an add reuses it, so that a
+    concurrent gc keeps it (see :meth:`LocalArtifactStore.remove_unreferenced`); False when
+    it is gone (the caller writes it again)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:
+        pass  # another user's object in a shared folder: reused as it is
     return True
 
 

@@ -27,6 +27,7 @@ from pathtolive.store.metadata.engine import make_engine
 from pathtolive.store.metadata.models import ModelQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
 from pathtolive.store.metadata.promotions import PromotionQueries
+from pathtolive.store.metadata.references import ReferenceQueries
 from pathtolive.store.metadata.runs import RunQueries
 from pathtolive.store.metadata.serving import ServingQueries
 
@@ -173,7 +174,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 class MetadataSession(
-    RunQueries, ModelQueries, PromotionQueries, ServingQueries, MonitoringQueries
+    RunQueries,
+    ModelQueries,
+    PromotionQueries,
+    ServingQueries,
+    MonitoringQueries,
+    ReferenceQueries,
 ):
     """Typed operations inside one transaction."""
 
