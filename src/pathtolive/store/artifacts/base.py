@@ -4,31 +4,48 @@ An object is addressed by the BLAKE3 digest of its bytes and kept at
 ``<root>/objects/<digest[:2]>/<digest[2:]>``. Writers put bytes under a temporary name and
 rename them into place, so a reader never sees half an object; the same content is stored
 once; every read checks the bytes against their digest.
+
+Beside the objects, a store keeps a few *records*: small write-once files under a named
+prefix (``checkpoints/…``, the audit chain's signed checkpoints). A record is created and
+never replaced, so a bucket with S3 Object Lock (or any write-once storage) can make it
+immutable.
 """
 
 from __future__ import annotations
 
 import abc
+import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
+from pathtolive.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
     "DEFAULT_TEMPORARY_AGE",
+    "RECORD_PREFIXES",
     "READ_ONLY",
     "ArtifactStore",
     "ObjectInfo",
     "StagedObject",
     "changed_source_error",
     "check_digest",
+    "check_record_name",
+    "check_record_prefix",
     "corrupt_object_error",
+    "existing_record_error",
     "hash_source",
     "missing_object_error",
+    "missing_record_error",
     "missing_source_error",
     "object_key",
     "reading_source",
@@ -41,6 +58,13 @@ READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 DEFAULT_TEMPORARY_AGE = 3600.0
 """Seconds after which :meth:`ArtifactStore.clean_temporary` takes a temporary file for
 one a crashed writer left behind."""
+
+
+RECORD_PREFIXES = ("checkpoints",)
+"""The folders records may be kept in: never ``objects`` or ``tmp``, which the store
+lists and cleans as its own."""
+
+_RECORD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def object_key(digest: str) -> str:
@@ -154,6 +178,22 @@ class ArtifactStore(abc.ABC):
         ``older_than_seconds``; return how many were removed. Keep the age well above the
         time one write takes, or a live writer loses its file."""
 
+    # Records: not abstract, so that a store without them (a test double, a wrapper)
+    # still works for everything else and says plainly what it lacks.
+
+    def put_record(self, name: str, data: bytes) -> None:
+        """Create the record ``name`` (``prefix/file``, see :data:`RECORD_PREFIXES`) with
+        ``data``; a ConflictError if it exists. A record is never replaced."""
+        raise StoreError(f"the artifact store {self.url} keeps no records")
+
+    def get_record(self, name: str) -> bytes:
+        """The bytes of record ``name``; NotFoundError when absent."""
+        raise StoreError(f"the artifact store {self.url} keeps no records")
+
+    def list_records(self, prefix: str) -> list[str]:
+        """The names of the records under ``prefix``, sorted."""
+        raise StoreError(f"the artifact store {self.url} keeps no records")
+
 
 # Helpers shared by the backends, so every backend words its errors the same way. They are
 # not part of the seam's public API.
@@ -171,6 +211,44 @@ def check_digest(digest: str) -> str:
             "copy the digest exactly as pathtolive printed it"
         )
     return digest
+
+
+def check_record_name(name: str) -> str:
+    """Return ``name`` if it is ``prefix/file`` with a known prefix and a plain file name;
+    raise InvalidInputError otherwise (names become paths and keys)."""
+    prefix, _, file = name.partition("/")
+    if prefix not in RECORD_PREFIXES or not _RECORD_NAME.fullmatch(file) or ".." in file:
+        raise InvalidInputError(
+            f"{name!r} is not a record name: use PREFIX/FILE with PREFIX one of "
+            f"{', '.join(RECORD_PREFIXES)} and FILE of letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+def check_record_prefix(prefix: str) -> str:
+    """Return ``prefix`` if records may be kept under it; raise InvalidInputError."""
+    if prefix.rstrip("/") not in RECORD_PREFIXES:
+        raise InvalidInputError(
+            f"{prefix!r} is not a record prefix; use one of {', '.join(RECORD_PREFIXES)}"
+        )
+    return prefix.rstrip("/")
+
+
+def existing_record_error(name: str, store_url: str) -> ConflictError:
+    """The error raised when a record to create exists already."""
+    return ConflictError(
+        f"record {name} exists already in {store_url}; records are never replaced, "
+        "write a new one under another name",
+        details={"record": name, "store": store_url},
+    )
+
+
+def missing_record_error(name: str, store_url: str) -> NotFoundError:
+    """The error raised when a record is not in the store."""
+    return NotFoundError(
+        f"record {name} is not in the artifact store {store_url}",
+        details={"record": name, "store": store_url},
+    )
 
 
 def corrupt_object_error(digest: str, actual: str, store_url: str) -> IntegrityError:

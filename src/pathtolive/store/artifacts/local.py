@@ -28,9 +28,13 @@ from pathtolive.store.artifacts.base import (
     StagedObject,
     changed_source_error,
     check_digest,
+    check_record_name,
+    check_record_prefix,
     corrupt_object_error,
+    existing_record_error,
     hash_source,
     missing_object_error,
+    missing_record_error,
     object_key,
     reading_source,
 )
@@ -236,6 +240,46 @@ class LocalArtifactStore(ArtifactStore):
                 except FileNotFoundError:
                     continue  # its writer renamed it into place meanwhile
         return removed
+
+    def put_record(self, name: str, data: bytes) -> None:
+        """Create the record, read-only, through a hard link from a complete temporary
+        file: ``link()`` fails when the name exists, so a record is never replaced and a
+        reader never sees half of one."""
+        final = self.root / check_record_name(name)
+        with self._store_errors("write a record"):
+            if not final.parent.is_dir():
+                _make_dirs(final.parent)
+            tmp = self._new_temporary()
+            try:
+                with open(tmp, "xb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.chmod(tmp, READ_ONLY)
+                try:
+                    os.link(tmp, final)
+                except FileExistsError as exc:
+                    raise existing_record_error(name, self.url) from exc
+                _fsync_dir(final.parent)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def get_record(self, name: str) -> bytes:
+        path = self.root / check_record_name(name)
+        with self._store_errors("read a record"):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError as exc:
+                raise missing_record_error(name, self.url) from exc
+
+    def list_records(self, prefix: str) -> list[str]:
+        folder = check_record_prefix(prefix)
+        with self._store_errors("list records"):
+            try:
+                names = os.listdir(self.root / folder)
+            except FileNotFoundError:
+                return []
+        return sorted(f"{folder}/{name}" for name in names if not name.startswith("."))
 
     def _object_path(self, digest: str) -> Path:
         return self.root / object_key(check_digest(digest))
