@@ -176,6 +176,7 @@ def test_an_edit_with_every_later_hash_recomputed_is_found(ws: Workspace) -> Non
     assert f"event {seq}" in result.stdout
     assert "checkpoint" in result.stdout
     code, report = ws.verify_json()
+    assert code == _VERIFY_FAILED
     assert report["first_bad_seq"] == seq
 
 
@@ -225,8 +226,9 @@ def test_verify_says_what_it_proves(ws: Workspace) -> None:
     text = " ".join(result.stdout.split())
     assert f"verified {seq + 2} events" in text
     assert f"chain intact up to checkpoint seq {seq} signed at {made['time']}" in text
-    assert "events after" in text and "(2) are only hash-chained, not anchored" in text
+    assert f"events after {seq} (2) are only hash-chained, not anchored" in text
     code, report = ws.verify_json()
+    assert code == 0
     assert report["ok"] is True
     assert report["checked"] == seq + 2
     assert report["anchored_seq"] == seq
@@ -264,6 +266,7 @@ def test_invalid_json_in_an_event_is_a_verification_failure(ws: Workspace) -> No
     assert "event 2" in result.stdout
     assert "JSON" in result.stdout
     code, report = ws.verify_json()
+    assert code == _VERIFY_FAILED
     assert report["first_bad_seq"] == 2
 
 

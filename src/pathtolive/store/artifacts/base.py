@@ -32,8 +32,8 @@ from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
     "DEFAULT_TEMPORARY_AGE",
-    "RECORD_PREFIXES",
     "READ_ONLY",
+    "RECORD_PREFIXES",
     "ArtifactStore",
     "ObjectInfo",
     "StagedObject",
