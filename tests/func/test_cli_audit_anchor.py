@@ -18,6 +18,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -38,7 +39,7 @@ class Workspace:
     run: Callable[..., Result]
     key: Path
 
-    def sql(self, statement: str, **params: object) -> list[sa.Row[tuple[object, ...]]]:
+    def sql(self, statement: str, **params: object) -> list[Any]:
         engine = sa.create_engine(self.metadata_url)
         try:
             with engine.begin() as connection:
