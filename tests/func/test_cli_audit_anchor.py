@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from pathtolive.audit import event_hash
+from tests.func.conftest import WorkspaceTemplates
+from tests.func.test_cli_promotion import build_models, configure
 from tests.support.cli import Result, run_in_process
 
 _VERIFY_FAILED = 1
@@ -371,3 +373,32 @@ def test_a_signing_key_others_can_read_is_refused(ws: Workspace) -> None:
     result = ws.run("audit", "checkpoint")
     assert result.code == _CONFIG_ERROR
     assert "chmod 600" in result.stderr
+
+
+def test_a_promotion_is_checkpointed_when_the_signing_key_is_at_hand(
+    cli: Callable[..., Result], tmp_path: Path, workspace_templates: WorkspaceTemplates
+) -> None:
+    root = workspace_templates.copy("risk-models", build_models, tmp_path / "ws")
+    configure(root, policy="auto")
+    assert cli("audit", "keygen", "--out", tmp_path / "audit.key").code == 0
+    promoted = cli("promote", "risk-model@1", "--to", "live")
+    assert promoted.code == 0, promoted.stderr
+    report = cli("audit", "verify", "--json").json()
+    assert report["ok"] is True
+    assert report["anchored_seq"] == report["head_seq"]
+    assert report["unanchored"] == 0
+    # Without the key at hand the promotion still goes through, only unanchored.
+    (tmp_path / "audit.key").rename(tmp_path / "elsewhere.key")
+    second = cli("promote", "risk-model@2", "--to", "live")
+    assert second.code == 0, second.stderr
+    after = cli("audit", "verify", "--json").json()
+    assert after["ok"] is True
+    assert after["unanchored"] == after["head_seq"] - report["head_seq"] > 0
+
+
+def test_a_write_without_a_head_row_is_refused_clearly(ws: Workspace) -> None:
+    ws.sql("delete from audit_head")
+    refused = ws.run("tokens", "create", "--user", "x", "--role", "viewer")
+    assert refused.code == 10
+    assert "head row is missing" in refused.stderr
+    assert "audit verify" in refused.stderr

@@ -11,6 +11,7 @@ checkpoint the public key verifies.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import stat
@@ -28,7 +29,12 @@ from pathtolive.audit.chain import now_iso
 from pathtolive.auth import Permission
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.entities import AuditEvent
-from pathtolive.errors import ConfigError, ConflictError, VerificationFailedError
+from pathtolive.errors import (
+    ConfigError,
+    ConflictError,
+    PathToLiveError,
+    VerificationFailedError,
+)
 from pathtolive.service.context import ServiceContext, record
 
 if TYPE_CHECKING:
@@ -46,12 +52,15 @@ __all__ = [
     "CreatedKey",
     "audit_log",
     "audit_settings",
+    "checkpoint_if_configured",
     "create_signing_key",
     "make_checkpoint",
     "verify_audit",
 ]
 
 _AUDIT_KEYS = ("public_key", "signing_key", "workspace_id")
+
+log = logging.getLogger(__name__)
 
 
 def audit_log(
@@ -355,10 +364,31 @@ def make_checkpoint(ctx: ServiceContext) -> Checkpoint:
 
     Holding the signing key is what authorises a checkpoint; the role check asks only
     that the actor may read the trail it attests."""
+    ctx.require(Permission.READ, "checkpoint the audit log")
+    return _checkpoint(ctx, audit_settings(ctx))
+
+
+def checkpoint_if_configured(ctx: ServiceContext) -> Checkpoint | None:
+    """A checkpoint after a change that matters (an alias moved), when a signing key is at
+    hand (``PATHTOLIVE_AUDIT_SIGNING_KEY`` or ``[audit] signing_key``); None otherwise.
+
+    A failure is logged, never raised: the change is committed already, the next
+    checkpoint covers it, and ``audit verify`` says what is wrong."""
+    try:
+        audit = audit_settings(ctx)
+        if audit.public_key is None or not (
+            ctx.settings.environ.get(env.AUDIT_SIGNING_KEY) or audit.signing_key
+        ):
+            return None
+        return _checkpoint(ctx, audit)
+    except PathToLiveError as exc:
+        log.warning("no audit checkpoint after this change: %s", exc.message)
+        return None
+
+
+def _checkpoint(ctx: ServiceContext, audit: AuditSettings) -> Checkpoint:
     from pathtolive.audit.checkpoint import Checkpoint, checkpoint_name, key_id, sign_checkpoint
 
-    ctx.require(Permission.READ, "checkpoint the audit log")
-    audit = audit_settings(ctx)
     key = _signing_key(ctx, audit)
     report = _verify(ctx, audit)
     if not report.ok:
