@@ -22,30 +22,10 @@ from pathtolive.audit.checkpoint import (
     verify_anchored,
 )
 from pathtolive.entities import AuditEvent
+from tests.unit.test_audit_chain import chain, head
 
 KEY = Ed25519PrivateKey.generate()
 PUBLIC = KEY.public_key()
-
-
-def chain(n: int, actor: str = "ada") -> list[AuditEvent]:
-    events: list[AuditEvent] = []
-    prev_seq, prev_hash = 0, GENESIS_HASH
-    for i in range(n):
-        event = seal(
-            prev_seq=prev_seq,
-            prev_hash=prev_hash,
-            actor=actor,
-            action=f"act{i}",
-            subject=f"thing:{i}",
-            details={"i": i},
-        )
-        events.append(event)
-        prev_seq, prev_hash = event.seq, event.hash
-    return events
-
-
-def head(events: list[AuditEvent]) -> tuple[int, str]:
-    return (events[-1].seq, events[-1].hash) if events else (0, GENESIS_HASH)
 
 
 def checkpoint(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -238,22 +239,7 @@ class AuditVerification:
     ignored: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "checked": self.checked,
-            "first_bad_seq": self.first_bad_seq,
-            "problem": self.problem,
-            "statement": self.statement,
-            "head_seq": self.head_seq,
-            "head_hash": self.head_hash,
-            "anchored_seq": self.anchored_seq,
-            "anchored_time": self.anchored_time,
-            "anchored_object": self.anchored_object,
-            "unanchored": self.unanchored,
-            "checkpoints": self.checkpoints,
-            "key_id": self.key_id,
-            "ignored": list(self.ignored),
-        }
+        return dataclasses.asdict(self)
 
 
 def _failure(checked: int, problem: str, seq: int | None, **extra: Any) -> AuditVerification:

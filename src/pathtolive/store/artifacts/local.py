@@ -127,11 +127,7 @@ class LocalArtifactStore(ArtifactStore):
                 return ObjectInfo(digest, len(data), created=False)
             tmp = self._new_temporary()
             try:
-                with open(tmp, "xb") as file:
-                    file.write(data)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.chmod(tmp, READ_ONLY)
+                _write_read_only(tmp, data)
                 created = self._publish(tmp, final, len(data))
             finally:
                 tmp.unlink(missing_ok=True)
@@ -251,11 +247,7 @@ class LocalArtifactStore(ArtifactStore):
                 _make_dirs(final.parent)
             tmp = self._new_temporary()
             try:
-                with open(tmp, "xb") as file:
-                    file.write(data)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.chmod(tmp, READ_ONLY)
+                _write_read_only(tmp, data)
                 try:
                     os.link(tmp, final)
                 except FileExistsError as exc:
@@ -336,6 +328,15 @@ def _hard_link(source: Path, target: Path) -> bool:
         # many links): a copy does the same job, only slower.
         return False
     return True
+
+
+def _write_read_only(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path``, flushed to disk, and make it read-only."""
+    with open(path, "xb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.chmod(path, READ_ONLY)
 
 
 def _size_of(path: Path) -> int | None:
