@@ -301,6 +301,26 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(ws: Workspace) -> None
     assert not ws.key.with_name("other.key").exists()
 
 
+def test_a_replaced_key_still_verifies_its_checkpoints_until_removed(ws: Workspace) -> None:
+    ws.events(1)
+    old = ws.checkpoint()
+    rotated = ws.run("audit", "keygen", "--force", "--out", ws.key.with_name("new.key"), "--json")
+    assert rotated.code == 0, rotated.stderr
+    new = ws.checkpoint()
+    assert new["key_id"] != old["key_id"]
+    code, report = ws.verify_json()
+    assert code == 0, report
+    assert report["checkpoints"] == 2
+    assert report["anchored_seq"] == new["seq"]
+    # After a compromise the old key is struck out: what it signed is trusted no more.
+    config = ws.root / "pathtolive.toml"
+    lines = config.read_text().splitlines()
+    config.write_text("\n".join(x for x in lines if "previous_public_keys" not in x) + "\n")
+    result = ws.verify()
+    assert result.code == _VERIFY_FAILED
+    assert str(old["object"]).split("/")[-1] in result.stdout
+
+
 def test_each_checkpoint_is_a_new_object(ws: Workspace) -> None:
     first = ws.checkpoint()
     ws.events(1)

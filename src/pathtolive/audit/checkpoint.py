@@ -172,9 +172,16 @@ def sign_checkpoint(
     return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def read_checkpoint(name: str, data: bytes, public: Ed25519PublicKey) -> Checkpoint:
-    """The checkpoint in ``data`` if ``public`` signed it; CheckpointError saying what is
-    wrong otherwise. Nothing in the record is trusted before its signature holds."""
+def read_checkpoint(
+    name: str,
+    data: bytes,
+    public: Ed25519PublicKey,
+    previous: Sequence[Ed25519PublicKey] = (),
+) -> Checkpoint:
+    """The checkpoint in ``data`` if ``public`` (or one of the ``previous`` keys it
+    replaced) signed it; CheckpointError saying what is wrong otherwise. Nothing in the
+    record is trusted before its signature holds: the key id it names only picks which
+    trusted key to check it with."""
     try:
         body = json.loads(data)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -184,12 +191,15 @@ def read_checkpoint(name: str, data: bytes, public: Ed25519PublicKey) -> Checkpo
     payload, signature = body.get("payload"), body.get("signature")
     if not isinstance(payload, dict) or not isinstance(signature, str):
         raise CheckpointError(f"checkpoint {name} has no payload and signature")
+    named = payload.get("key_id")
+    verifier = next((k for k in previous if key_id(k) == named), public)
     try:
-        public.verify(base64.b64decode(signature, validate=True), _canonical(payload))
+        verifier.verify(base64.b64decode(signature, validate=True), _canonical(payload))
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise CheckpointError(
             f"checkpoint {name}'s signature does not verify with [audit] public_key "
-            f"(key {key_id(public)}): it was forged or altered, or signed with another key"
+            f"(key {key_id(public)}) or a previous key: it was forged or altered, or signed "
+            "with a key this workspace does not trust"
         ) from exc
     seq, digest, time = payload.get("seq"), payload.get("hash"), payload.get("time")
     workspace, signer = payload.get("workspace"), payload.get("key_id")
@@ -271,18 +281,19 @@ def verify_anchored(
     *,
     checkpoints: Sequence[tuple[str, bytes]] = (),
     public_key: Ed25519PublicKey | None = None,
+    previous_keys: Sequence[Ed25519PublicKey] = (),
     workspace: str = "",
 ) -> AuditVerification:
     """Check the chain (``events`` in order, ``head`` the head row's raw values or None
     when it is missing) and the checkpoint records ``(name, bytes)`` signed with
-    ``public_key`` for ``workspace``."""
+    ``public_key`` (or one of the ``previous_keys`` it replaced) for ``workspace``."""
     signer = key_id(public_key) if public_key is not None else None
     valid: list[Checkpoint] = []
     ignored: list[str] = []
     if public_key is not None:
         for name, data in checkpoints:
             try:
-                checkpoint = read_checkpoint(name, data, public_key)
+                checkpoint = read_checkpoint(name, data, public_key, previous_keys)
             except CheckpointError as exc:
                 return _failure(0, str(exc), None, checkpoints=len(valid), key_id=signer)
             if checkpoint.workspace != workspace:

@@ -156,7 +156,10 @@ def audit_keygen(
         ),
     ] = None,
     force: Annotated[
-        bool, typer.Option(help="Replace the workspace's key (old checkpoints stop verifying).")
+        bool,
+        typer.Option(
+            help="Replace the workspace's key (the old one still verifies its checkpoints)."
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:

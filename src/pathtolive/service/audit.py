@@ -58,7 +58,8 @@ __all__ = [
     "verify_audit",
 ]
 
-_AUDIT_KEYS = ("public_key", "signing_key", "workspace_id")
+_AUDIT_KEYS = ("public_key", "signing_key", "workspace_id", "previous_public_keys")
+_AUDIT_TEXT_KEYS = ("public_key", "signing_key", "workspace_id")
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class AuditSettings:
     public_key: Ed25519PublicKey | None
     signing_key: str | None
     workspace_id: str
+    previous_keys: tuple[Ed25519PublicKey, ...] = ()
+    previous_texts: tuple[str, ...] = ()
 
 
 def audit_settings(ctx: ServiceContext) -> AuditSettings:
@@ -100,24 +103,36 @@ def audit_settings(ctx: ServiceContext) -> AuditSettings:
     settings = ctx.settings
     section = table_at(settings.document.get("audit", {}), "audit")
     check_keys(section, "audit", _AUDIT_KEYS)
-    for name in _AUDIT_KEYS:
+    for name in _AUDIT_TEXT_KEYS:
         if name in section and not isinstance(section[name], str):
             raise ConfigError(f"audit.{name} in {WORKSPACE_FILE} must be a string")
-    public: Ed25519PublicKey | None = None
-    if "public_key" in section:
+    previous_texts = section.get("previous_public_keys", [])
+    if not isinstance(previous_texts, list) or not all(
+        isinstance(text, str) for text in previous_texts
+    ):
+        raise ConfigError(
+            f"audit.previous_public_keys in {WORKSPACE_FILE} must be a list of public keys"
+        )
+
+    def parsed(text: str, where: str) -> Ed25519PublicKey:
         try:
-            public = parse_public_key(section["public_key"])
+            return parse_public_key(text)
         except ValueError as exc:
             raise ConfigError(
-                f"audit.public_key in {WORKSPACE_FILE} is not an Ed25519 public key ({exc}); "
+                f"{where} in {WORKSPACE_FILE} is not an Ed25519 public key ({exc}); "
                 "copy it exactly as 'pathtolive audit keygen' wrote it"
             ) from exc
+
+    public = parsed(section["public_key"], "audit.public_key") if "public_key" in section else None
+    previous = tuple(parsed(text, "audit.previous_public_keys") for text in previous_texts)
     workspace = table_at(settings.document.get("workspace", {}), "workspace")
     fallback = workspace.get("name") if isinstance(workspace.get("name"), str) else None
     return AuditSettings(
         public_key=public,
         signing_key=section.get("signing_key"),
         workspace_id=section.get("workspace_id") or fallback or settings.root.name,
+        previous_keys=previous,
+        previous_texts=tuple(previous_texts),
     )
 
 
@@ -214,8 +229,8 @@ def create_signing_key(
 ) -> CreatedKey:
     """Make a key pair: the private key in a new file readable by its owner only, the
     public key (and the signing key's path) in ``[audit]`` of the workspace file. Refused
-    when the workspace has a public key already, unless ``force`` (checkpoints signed
-    with the old key then no longer verify)."""
+    when the workspace has a public key already, unless ``force``: the old public key then
+    moves to ``previous_public_keys``, so the checkpoints it signed still verify."""
     from pathtolive.audit.checkpoint import (
         generate_private_key,
         key_id,
@@ -228,20 +243,27 @@ def create_signing_key(
     if current.public_key is not None and not force:
         raise ConflictError(
             f"the workspace has an audit key already (key {key_id(current.public_key)}); "
-            "pass --force to replace it: checkpoints signed with it will no longer verify"
+            "pass --force to replace it (it stays trusted for the checkpoints it signed)"
         )
     section = table_at(ctx.settings.document.get("audit", {}), "audit")
     workspace_id = section.get("workspace_id") or uuid.uuid4().hex
     path = (out or default_key_path(workspace_id)).expanduser().absolute()
     key = generate_private_key()
     public = public_key_text(key.public_key())
+    values: dict[str, str | list[str]] = {
+        "public_key": public,
+        "signing_key": _config_path(path, ctx.settings.root),
+    }
+    if current.public_key is not None:
+        # The replaced key still verifies the checkpoints it signed. After a compromise,
+        # remove it from the list: its checkpoints then fail verification, as they must.
+        values["previous_public_keys"] = [
+            *current.previous_texts,
+            public_key_text(current.public_key),
+        ]
     _write_private_file(path, private_key_pem(key))
     try:
-        _update_config(
-            ctx.settings.root / WORKSPACE_FILE,
-            {"public_key": public, "signing_key": _config_path(path, ctx.settings.root)},
-            workspace_id=workspace_id,
-        )
+        _update_config(ctx.settings.root / WORKSPACE_FILE, values, workspace_id=workspace_id)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -282,7 +304,9 @@ def _config_path(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _update_config(config: Path, values: Mapping[str, str], *, workspace_id: str) -> None:
+def _update_config(
+    config: Path, values: Mapping[str, str | list[str]], *, workspace_id: str
+) -> None:
     """Set ``values`` in the ``[audit]`` table of the workspace file, keeping everything
     else (comments included) as it is, and ``workspace_id`` unless it is set already."""
     text = config.read_text(encoding="utf-8")
@@ -346,6 +370,7 @@ def _verify(ctx: ServiceContext, audit: AuditSettings) -> AuditVerification:
                 head,
                 checkpoints=records,
                 public_key=audit.public_key,
+                previous_keys=audit.previous_keys,
                 workspace=audit.workspace_id,
             )
 
