@@ -321,6 +321,14 @@ def test_a_replaced_key_still_verifies_its_checkpoints_until_removed(ws: Workspa
     assert str(old["object"]).split("/")[-1] in result.stdout
 
 
+def test_keygen_keeps_the_private_key_out_of_the_workspace(ws: Workspace) -> None:
+    inside = ws.root / "keys" / "audit.key"
+    refused = ws.run("audit", "keygen", "--force", "--out", inside)
+    assert refused.code == _CONFIG_ERROR
+    assert "outside" in refused.stderr
+    assert not inside.exists()
+
+
 def test_each_checkpoint_is_a_new_object(ws: Workspace) -> None:
     first = ws.checkpoint()
     ws.events(1)

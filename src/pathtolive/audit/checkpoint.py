@@ -252,6 +252,10 @@ class AuditVerification:
         return dataclasses.asdict(self)
 
 
+def _events(n: int) -> str:
+    return f"{n} event" if n == 1 else f"{n} events"
+
+
 def _failure(checked: int, problem: str, seq: int | None, **extra: Any) -> AuditVerification:
     return AuditVerification(
         ok=False, checked=checked, statement=problem, first_bad_seq=seq, problem=problem, **extra
@@ -370,7 +374,7 @@ def verify_anchored(
         newest = valid[-1]
         after = head_seq - newest.seq
         statement = (
-            f"verified {chain.checked} events; chain intact up to checkpoint seq {newest.seq} "
+            f"verified {_events(chain.checked)}; chain intact up to checkpoint seq {newest.seq} "
             f"signed at {newest.time}; "
             + (
                 f"events after {newest.seq} ({after}) are only hash-chained, not anchored"
@@ -407,7 +411,7 @@ def verify_anchored(
     return AuditVerification(
         ok=True,
         checked=chain.checked,
-        statement=f"verified {chain.checked} events; {reason}",
+        statement=f"verified {_events(chain.checked)}; {reason}",
         head_seq=head_seq,
         head_hash=head_hash,
         unanchored=head_seq,

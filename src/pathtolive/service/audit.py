@@ -248,11 +248,18 @@ def create_signing_key(
     section = table_at(ctx.settings.document.get("audit", {}), "audit")
     workspace_id = section.get("workspace_id") or uuid.uuid4().hex
     path = (out or default_key_path(workspace_id)).expanduser().absolute()
+    if path.resolve().is_relative_to(ctx.settings.root.resolve()):
+        # Inside the workspace it would be committed with pathtolive.toml and sit beside
+        # a SQLite database: whoever can change the database could then sign too.
+        raise ConfigError(
+            f"{path} is inside the workspace; keep the private key outside it (and away "
+            "from the database): choose another --out"
+        )
     key = generate_private_key()
     public = public_key_text(key.public_key())
     values: dict[str, str | list[str]] = {
         "public_key": public,
-        "signing_key": _config_path(path, ctx.settings.root),
+        "signing_key": str(path),
     }
     if current.public_key is not None:
         # The replaced key still verifies the checkpoints it signed. After a compromise,
@@ -295,13 +302,6 @@ def _write_private_file(path: Path, pem: bytes) -> None:
         file.write(pem)
         file.flush()
         os.fsync(file.fileno())
-
-
-def _config_path(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root.absolute()))
-    except ValueError:
-        return str(path)
 
 
 def _update_config(
