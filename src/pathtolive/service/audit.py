@@ -54,6 +54,7 @@ __all__ = [
     "audit_settings",
     "checkpoint_if_configured",
     "create_signing_key",
+    "default_key_path",
     "make_checkpoint",
     "verify_audit",
 ]
