@@ -12,6 +12,7 @@ from typing import Final
 __all__ = [
     "ALERT_WEBHOOK_SECRET",
     "ARTIFACT_URL",
+    "AUDIT_SIGNING_KEY",
     "ENVIRONMENT_VARIABLES",
     "LOG_LEVEL",
     "METADATA_URL",
@@ -38,6 +39,9 @@ USER: Final = "PATHTOLIVE_USER"
 """Name of the local actor when no token is used (default: git user.email, then OS user)."""
 TOKEN: Final = "PATHTOLIVE_TOKEN"
 """API token; when set, the actor is the token's principal with the token's role."""
+AUDIT_SIGNING_KEY: Final = "PATHTOLIVE_AUDIT_SIGNING_KEY"
+"""The audit chain's Ed25519 signing key: a path to its PEM file, or the PEM text itself
+(from a secret manager). Wins over ``[audit] signing_key``. Never logged."""
 LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 """Log level for pathtolive's own logger (default WARNING)."""
 PII_SALT: Final = "PATHTOLIVE_PII_SALT"
@@ -62,6 +66,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     S3_ENDPOINT_URL: "S3 endpoint URL for S3-compatible stores",
     USER: "local actor name",
     TOKEN: "API token (actor and role come from it)",
+    AUDIT_SIGNING_KEY: "audit checkpoint signing key (a PEM file's path, or the PEM)",
     LOG_LEVEL: "log level",
     PII_SALT: "secret keying the hashes of PII in the prediction log",
     ALERT_WEBHOOK_SECRET: "secret signing alert webhooks",

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pandas as pd
 
-from pathtolive.audit import ChainReport
 from pathtolive.data import DatasetDiff, ValidationReport
 from pathtolive.entities import (
     AliasMove,
@@ -31,6 +30,9 @@ from pathtolive.service import runs as run_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.runs import ReproduceReport, RunResult
 from pathtolive.service.workspace import init_workspace, open_workspace
+
+if TYPE_CHECKING:
+    from pathtolive.audit.checkpoint import AuditVerification
 
 __all__ = ["Workspace"]
 
@@ -226,7 +228,7 @@ class Workspace:
     def audit_log(self, *, subject: str | None = None, limit: int | None = 50) -> list[AuditEvent]:
         return audit_service.audit_log(self._ctx, subject=subject, limit=limit)
 
-    def verify_audit(self) -> ChainReport:
+    def verify_audit(self) -> AuditVerification:
         return audit_service.verify_audit(self._ctx)
 
     def data_access(self, ref: str) -> list[AuditEvent]:

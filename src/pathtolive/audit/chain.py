@@ -3,6 +3,11 @@
 Each event's hash is SHA-256 over its canonical JSON *including the previous event's
 hash*, so editing, deleting or reordering any event breaks every link after it.
 ``verify_chain`` walks the events in order and names the first one that does not hold.
+
+The chain alone proves only that it is consistent: the hash function is public, so someone
+who can write to the database can rewrite events and recompute every later hash, or cut
+the newest events off and move the head back. Signed checkpoints
+(:mod:`pathtolive.audit.checkpoint`) anchor it outside the database.
 """
 
 from __future__ import annotations
@@ -16,7 +21,16 @@ from typing import Any
 
 from pathtolive.entities import AuditEvent
 
-__all__ = ["GENESIS_HASH", "ChainReport", "event_hash", "now_iso", "seal", "verify_chain"]
+__all__ = [
+    "GENESIS_HASH",
+    "ChainReport",
+    "CorruptEvent",
+    "event_from_row",
+    "event_hash",
+    "now_iso",
+    "seal",
+    "verify_chain",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -86,6 +100,54 @@ def seal(
 
 
 @dataclass(frozen=True)
+class CorruptEvent:
+    """A stored event that cannot even be read as an event (its details are not JSON,
+    say): a verification failure at ``seq``, never an internal error."""
+
+    seq: int
+    problem: str
+
+
+def event_from_row(
+    seq: Any,
+    time: Any,
+    actor: Any,
+    action: Any,
+    subject: Any,
+    details_json: Any,
+    prev_hash: Any,
+    hash: Any,
+) -> AuditEvent | CorruptEvent:
+    """The event a stored row holds, or what is wrong with the row."""
+    try:
+        number = int(seq)
+    except (TypeError, ValueError):
+        return CorruptEvent(0, f"an event's number is not a number ({seq!r})")
+    try:
+        details = json.loads(details_json)
+    except (TypeError, ValueError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        return CorruptEvent(number, f"event {number}'s details are not valid JSON ({reason})")
+    if not isinstance(details, dict):
+        return CorruptEvent(number, f"event {number}'s details are not a JSON object")
+    fields = {"time": time, "actor": actor, "action": action, "subject": subject}
+    fields |= {"prev_hash": prev_hash, "hash": hash}
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            return CorruptEvent(number, f"event {number}'s {name} is not text ({value!r})")
+    return AuditEvent(
+        seq=number,
+        time=time,
+        actor=actor,
+        action=action,
+        subject=subject,
+        details=details,
+        prev_hash=prev_hash,
+        hash=hash,
+    )
+
+
+@dataclass(frozen=True)
 class ChainReport:
     """Outcome of a chain walk: ``ok``, how many events were checked, and the first
     problem found (its event number and what is wrong)."""
@@ -104,11 +166,13 @@ class ChainReport:
         }
 
 
-def verify_chain(events: Iterable[AuditEvent], head: tuple[int, str]) -> ChainReport:
+def verify_chain(events: Iterable[AuditEvent | CorruptEvent], head: tuple[int, str]) -> ChainReport:
     """Check ``events`` (in ``seq`` order) link up from the genesis hash to ``head``."""
     prev_seq, prev_hash = 0, GENESIS_HASH
     checked = 0
     for event in events:
+        if isinstance(event, CorruptEvent):
+            return ChainReport(False, checked, event.seq or prev_seq + 1, event.problem)
         if event.seq != prev_seq + 1:
             first_missing = prev_seq + 1
             if event.seq > first_missing:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context, options
@@ -127,19 +128,77 @@ def audit_log(
 
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
-    """Walk the hash chain; exit 1 and name the first event edited, deleted or reordered."""
+    """Check the hash chain and every signed checkpoint; say what that proves. Exit 1 and
+    name the first event, row or checkpoint that does not hold."""
     report = audit_service.verify_audit(open_context(ctx))
     emit(
         report,
         as_json,
         lambda: console.print(
-            f"[green]OK[/]: {report.checked} events, chain intact"
+            f"[green]OK[/]: {escape(report.statement)}"
             if report.ok
-            else f"[red]BROKEN[/] at event {report.first_bad_seq}: {report.problem}"
+            else f"[red]BROKEN[/] at event {report.first_bad_seq}: {escape(report.problem or '')}"
+            if report.first_bad_seq is not None
+            else f"[red]BROKEN[/]: {escape(report.problem or '')}",
+            highlight=False,
         ),
     )
     if not report.ok:
         raise typer.Exit(VerificationFailedError.exit_code)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the private key (default: a file under ~/.config/pathtolive/keys)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Replace the workspace's key (the old one still verifies its checkpoints)."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Make the Ed25519 key pair that signs audit checkpoints (admin).
+
+    The private key goes to a new file only its owner can read; keep it away from the
+    database (or in a secret manager, handed over in PATHTOLIVE_AUDIT_SIGNING_KEY). The
+    public key goes to [audit] of pathtolive.toml."""
+    created = audit_service.create_signing_key(open_context(ctx), out=out, force=force)
+    emit(
+        created,
+        as_json,
+        lambda: console.print(
+            f"Audit signing key {created.key_id} written to {created.path} (mode 600).\n"
+            f"Public key in pathtolive.toml: {created.public_key}\n"
+            "Keep the private key where the database's users cannot read it; "
+            "next: pathtolive audit checkpoint",
+            markup=False,
+            highlight=False,
+        ),
+    )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(ctx: typer.Context, as_json: JsonOption = False) -> None:
+    """Verify the chain, then sign its head into a new write-once checkpoint in the
+    artifact store (run it after releases, or on a schedule)."""
+    made = audit_service.make_checkpoint(open_context(ctx))
+    emit(
+        made,
+        as_json,
+        lambda: console.print(
+            f"Checkpoint of event {made.seq} signed with key {made.key_id} at {made.time}: "
+            f"{made.name}",
+            markup=False,
+            highlight=False,
+        ),
+    )
 
 
 @tokens_app.command("create")

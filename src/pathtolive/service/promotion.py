@@ -22,6 +22,7 @@ from pathtolive.errors import (
     VerificationFailedError,
 )
 from pathtolive.gates import GateReport
+from pathtolive.service import audit as audit_service
 from pathtolive.service import gates as gate_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
@@ -144,6 +145,8 @@ def promote(
             )
         promotion = session.get_promotion(promotion_id)
     assert promotion is not None
+    if policy == "auto":
+        audit_service.checkpoint_if_configured(ctx)
     return PromotionOutcome(promotion, policy == "auto", report)
 
 
@@ -247,6 +250,7 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
         )
         applied = session.get_promotion(pending.promotion_id)
     assert applied is not None
+    audit_service.checkpoint_if_configured(ctx)
     return applied
 
 
@@ -319,4 +323,6 @@ def rollback(
             f"model:{model}#{alias}",
             {"from": current, "to": previous, "reason": reason},
         )
-        return session.alias_history(model, alias)[-1]
+        moved = session.alias_history(model, alias)[-1]
+    audit_service.checkpoint_if_configured(ctx)
+    return moved

@@ -4,6 +4,11 @@ An object is addressed by the BLAKE3 digest of its bytes and kept at
 ``<root>/objects/<digest[:2]>/<digest[2:]>``. Writers put bytes under a temporary name and
 rename them into place, so a reader never sees half an object; the same content is stored
 once; every read checks the bytes against their digest.
+
+Beside the objects, a store keeps a few *records*: small write-once files under a named
+prefix (``checkpoints/…``, the audit chain's signed checkpoints). A record is created and
+never replaced, so a bucket with S3 Object Lock (or any write-once storage) can make it
+immutable.
 """
 
 from __future__ import annotations
@@ -21,7 +26,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
+from pathtolive.errors import (
+    ConflictError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
@@ -29,14 +40,19 @@ __all__ = [
     "DEFAULT_TEMPORARY_AGE",
     "LIVE_OWNER_MAX_AGE",
     "READ_ONLY",
+    "RECORD_PREFIXES",
     "ArtifactStore",
     "ObjectInfo",
     "StagedObject",
     "changed_source_error",
     "check_digest",
+    "check_record_name",
+    "check_record_prefix",
     "corrupt_object_error",
+    "existing_record_error",
     "hash_source",
     "missing_object_error",
+    "missing_record_error",
     "missing_source_error",
     "object_key",
     "owner_tag",
@@ -117,6 +133,13 @@ def temporary_is_stale(name: str, modified: float, older_than_seconds: float) ->
     if int(match["pid"]) == os.getpid() or _process_alive(int(match["pid"])):
         return age > LIVE_OWNER_MAX_AGE
     return True
+
+
+RECORD_PREFIXES = ("checkpoints",)
+"""The folders records may be kept in: never ``objects`` or ``tmp``, which the store
+lists and cleans as its own."""
+
+_RECORD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def object_key(digest: str) -> str:
@@ -246,6 +269,22 @@ class ArtifactStore(abc.ABC):
         check_digest(digest)
         return None
 
+    # Records: not abstract, so that a store without them (a test double, a wrapper)
+    # still works for everything else and says plainly what it lacks.
+
+    def put_record(self, name: str, data: bytes) -> None:
+        """Create the record ``name`` (``prefix/file``, see :data:`RECORD_PREFIXES`) with
+        ``data``; a ConflictError if it exists. A record is never replaced."""
+        raise StoreError(f"the artifact store {self.url} keeps no records")
+
+    def get_record(self, name: str) -> bytes:
+        """The bytes of record ``name``; NotFoundError when absent."""
+        raise StoreError(f"the artifact store {self.url} keeps no records")
+
+    def list_records(self, prefix: str) -> list[str]:
+        """The names of the records under ``prefix``, sorted."""
+        raise StoreError(f"the artifact store {self.url} keeps no records")
+
 
 # Helpers shared by the backends, so every backend words its errors the same way. They are
 # not part of the seam's public API.
@@ -263,6 +302,44 @@ def check_digest(digest: str) -> str:
             "copy the digest exactly as pathtolive printed it"
         )
     return digest
+
+
+def check_record_name(name: str) -> str:
+    """Return ``name`` if it is ``prefix/file`` with a known prefix and a plain file name;
+    raise InvalidInputError otherwise (names become paths and keys)."""
+    prefix, _, file = name.partition("/")
+    if prefix not in RECORD_PREFIXES or not _RECORD_NAME.fullmatch(file) or ".." in file:
+        raise InvalidInputError(
+            f"{name!r} is not a record name: use PREFIX/FILE with PREFIX one of "
+            f"{', '.join(RECORD_PREFIXES)} and FILE of letters, digits, '.', '_' or '-'"
+        )
+    return name
+
+
+def check_record_prefix(prefix: str) -> str:
+    """Return ``prefix`` if records may be kept under it; raise InvalidInputError."""
+    if prefix.rstrip("/") not in RECORD_PREFIXES:
+        raise InvalidInputError(
+            f"{prefix!r} is not a record prefix; use one of {', '.join(RECORD_PREFIXES)}"
+        )
+    return prefix.rstrip("/")
+
+
+def existing_record_error(name: str, store_url: str) -> ConflictError:
+    """The error raised when a record to create exists already."""
+    return ConflictError(
+        f"record {name} exists already in {store_url}; records are never replaced, "
+        "write a new one under another name",
+        details={"record": name, "store": store_url},
+    )
+
+
+def missing_record_error(name: str, store_url: str) -> NotFoundError:
+    """The error raised when a record is not in the store."""
+    return NotFoundError(
+        f"record {name} is not in the artifact store {store_url}",
+        details={"record": name, "store": store_url},
+    )
 
 
 def corrupt_object_error(digest: str, actual: str, store_url: str) -> IntegrityError:

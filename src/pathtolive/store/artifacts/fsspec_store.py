@@ -40,9 +40,13 @@ from pathtolive.store.artifacts.base import (
     StagedObject,
     changed_source_error,
     check_digest,
+    check_record_name,
+    check_record_prefix,
     corrupt_object_error,
+    existing_record_error,
     hash_source,
     missing_object_error,
+    missing_record_error,
     missing_source_error,
     object_key,
     owner_tag,
@@ -339,6 +343,38 @@ class FsspecArtifactStore(ArtifactStore):
                 return None
             self._remove_quietly(key)
         return int(info["size"])
+
+    def put_record(self, name: str, data: bytes) -> None:
+        """Upload the record in one request (a single PUT is atomic on S3). It is never
+        replaced: an existing name is refused, and a bucket with Object Lock refuses an
+        overwrite or delete of its own accord."""
+        key = f"{self._root}/{check_record_name(name)}"
+        with self._backend("write a record"):
+            self._fs.invalidate_cache(key)
+            if self._fs.exists(key):
+                raise existing_record_error(name, self.url)
+            self._fs.pipe_file(key, data)
+            self._fs.invalidate_cache(key)
+
+    def get_record(self, name: str) -> bytes:
+        key = f"{self._root}/{check_record_name(name)}"
+        with self._backend("read a record"):
+            try:
+                return bytes(self._fs.cat_file(key))
+            except FileNotFoundError as exc:
+                raise missing_record_error(name, self.url) from exc
+
+    def list_records(self, prefix: str) -> list[str]:
+        folder = f"{self._root}/{check_record_prefix(prefix)}"
+        with self._backend("list records"):
+            self._fs.invalidate_cache(folder)
+            try:
+                paths = self._fs.find(folder)
+            except FileNotFoundError:
+                return []
+        head = f"{self._root}/"
+        names = [str(path).lstrip("/").removeprefix(head.lstrip("/")) for path in paths]
+        return sorted(name for name in names if name.startswith(f"{prefix.rstrip('/')}/"))
 
     def _key(self, digest: str) -> str:
         return f"{self._root}/{object_key(check_digest(digest))}"

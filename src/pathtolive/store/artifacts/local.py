@@ -27,9 +27,13 @@ from pathtolive.store.artifacts.base import (
     StagedObject,
     changed_source_error,
     check_digest,
+    check_record_name,
+    check_record_prefix,
     corrupt_object_error,
+    existing_record_error,
     hash_source,
     missing_object_error,
+    missing_record_error,
     object_key,
     owner_tag,
     reading_source,
@@ -124,11 +128,7 @@ class LocalArtifactStore(ArtifactStore):
                 return ObjectInfo(digest, len(data), created=False)
             tmp = self._new_temporary()
             try:
-                with open(tmp, "xb") as file:
-                    file.write(data)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.chmod(tmp, READ_ONLY)
+                _write_read_only(tmp, data)
                 created = self._publish(tmp, final, len(data))
             finally:
                 tmp.unlink(missing_ok=True)
@@ -285,6 +285,42 @@ class LocalArtifactStore(ArtifactStore):
             _fsync_dir(final.parent)
         return status.st_size
 
+    def put_record(self, name: str, data: bytes) -> None:
+        """Create the record, read-only, through a hard link from a complete temporary
+        file: ``link()`` fails when the name exists, so a record is never replaced and a
+        reader never sees half of one."""
+        final = self.root / check_record_name(name)
+        with self._store_errors("write a record"):
+            if not final.parent.is_dir():
+                _make_dirs(final.parent)
+            tmp = self._new_temporary()
+            try:
+                _write_read_only(tmp, data)
+                try:
+                    os.link(tmp, final)
+                except FileExistsError as exc:
+                    raise existing_record_error(name, self.url) from exc
+                _fsync_dir(final.parent)
+            finally:
+                tmp.unlink(missing_ok=True)
+
+    def get_record(self, name: str) -> bytes:
+        path = self.root / check_record_name(name)
+        with self._store_errors("read a record"):
+            try:
+                return path.read_bytes()
+            except FileNotFoundError as exc:
+                raise missing_record_error(name, self.url) from exc
+
+    def list_records(self, prefix: str) -> list[str]:
+        folder = check_record_prefix(prefix)
+        with self._store_errors("list records"):
+            try:
+                names = os.listdir(self.root / folder)
+            except FileNotFoundError:
+                return []
+        return sorted(f"{folder}/{name}" for name in names if not name.startswith("."))
+
     def _object_path(self, digest: str) -> Path:
         return self.root / object_key(check_digest(digest))
 
@@ -356,6 +392,15 @@ def _refresh(path: Path) -> bool:
     except PermissionError:
         pass  # another user's object in a shared folder: reused as it is
     return True
+
+
+def _write_read_only(path: Path, data: bytes) -> None:
+    """Write ``data`` to the new file ``path``, flushed to disk, and make it read-only."""
+    with open(path, "xb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.chmod(path, READ_ONLY)
 
 
 def _size_of(path: Path) -> int | None:

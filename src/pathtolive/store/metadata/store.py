@@ -452,7 +452,13 @@ class MetadataSession(
         )
         if self.connection.dialect.name != "sqlite":  # SQLite locks the database instead
             query = query.with_for_update()
-        row = self.connection.execute(query).one()
+        row = self.connection.execute(query).one_or_none()
+        if row is None:
+            raise StoreError(
+                "the audit trail's head row is missing (it was deleted outside pathtolive), "
+                "so no change can be recorded; run 'pathtolive audit verify' and restore the "
+                "database from a backup"
+            )
         return int(row.last_seq), str(row.last_hash)
 
     def audit_head(self) -> tuple[int, str]:
@@ -460,6 +466,27 @@ class MetadataSession(
             select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)
         ).one()
         return int(row.last_seq), str(row.last_hash)
+
+    def audit_head_row(self) -> tuple[Any, Any] | None:
+        """The head row's stored (last_seq, last_hash) as they are, or None when the row
+        is missing: ``audit verify`` reports a damaged row rather than failing on it."""
+        row = self.connection.execute(
+            select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1)
+        ).one_or_none()
+        return None if row is None else (row.last_seq, row.last_hash)
+
+    def iter_audit_rows(self) -> Generator[tuple[Any, ...], None, None]:
+        """Every stored event as its raw column values, in ``seq`` order: (seq, time,
+        actor, action, subject, details_json, prev_hash, hash). Nothing is parsed, so a
+        damaged row reaches the verifier instead of raising here."""
+        c = t.audit_events.c
+        query = select(
+            c.seq, c.time, c.actor, c.action, c.subject, c.details_json, c.prev_hash, c.hash
+        ).order_by(c.seq)
+        result = self.connection.execute(query.execution_options(yield_per=1000))
+        with result:
+            for row in result:
+                yield tuple(row)
 
     def append_audit_event(self, event: AuditEvent) -> None:
         self.connection.execute(
