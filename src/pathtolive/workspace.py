@@ -206,8 +206,12 @@ class Workspace:
         """A model version ready to predict, its artifact checked against its hash."""
         return model_service.load_model(self._ctx, ref)
 
-    def set_alias(self, ref: str, alias: str, *, reason: str = "") -> AliasMove:
-        return model_service.set_alias(self._ctx, ref, alias, reason=reason)
+    def set_alias(
+        self, ref: str, alias: str, *, reason: str = "", override: str | None = None
+    ) -> AliasMove:
+        """Move an alias without a promotion policy; one with a policy (``live``) moves
+        by promotion, or by an admin's ``override`` (a reason, audited)."""
+        return model_service.set_alias(self._ctx, ref, alias, reason=reason, override=override)
 
     def runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[Run]:
         return run_service.list_runs(self._ctx, pipeline=pipeline, limit=limit)

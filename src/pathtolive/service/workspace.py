@@ -7,9 +7,10 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from pathtolive.auth import Actor
 from pathtolive.config import STATE_DIR, WORKSPACE_FILE, default_config_text, load_settings
 from pathtolive.errors import ConflictError, InvalidInputError, PathToLiveError
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.context import ServiceContext, local_user_name, record
 from pathtolive.store.artifacts import open_artifact_store
 from pathtolive.store.metadata import MetadataStore
 
@@ -59,7 +60,13 @@ def init_workspace(
             store.close()
         open_artifact_store(settings.artifact_url, base_dir=root, environ=environ)
         ctx = ServiceContext(settings)
-        actor = ctx.actor()
+        # A new shared database has no token yet: its creator is named, not trusted (the
+        # event records no role); tokens come from an admin who sets [auth] local_role.
+        actor: Actor | str = (
+            ctx.actor()
+            if settings.token is not None or settings.local_users_trusted
+            else local_user_name(environ)
+        )
         with ctx.metadata.write() as session:
             record(
                 session,
