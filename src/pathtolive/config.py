@@ -93,8 +93,12 @@ class Settings:
         return self.datasets.get(name, DatasetSettings())
 
 
-def default_config_text(name: str) -> str:
-    """The ``pathtolive.toml`` that ``pathtolive init`` writes."""
+def default_config_text(name: str, local_role: str | None = None) -> str:
+    """The ``pathtolive.toml`` that ``pathtolive init`` writes; ``local_role`` is written
+    as a setting when given (an admin's explicit choice), else left as a comment."""
+    if local_role is not None and local_role not in ROLES:
+        raise ConfigError(f"{local_role!r} is not a role; use one of {', '.join(ROLES)}")
+    role_line = '# local_role = "admin"' if local_role is None else f'local_role = "{local_role}"'
     return f"""# pathtolive workspace: {name}
 # Precedence: flag > PATHTOLIVE_* environment > this file > default.
 
@@ -111,7 +115,7 @@ artifacts = "{DEFAULT_ARTIFACT_URL}"
 # Role of a local user who acts without a token (viewer, scientist, approver, admin).
 # Unset, it is admin on a local SQLite database; on a shared database (PostgreSQL) every
 # command then needs a token (PATHTOLIVE_TOKEN) unless an admin sets it here.
-# local_role = "admin"
+{role_line}
 
 # Per-dataset contract settings, for example:
 # [datasets.loans]

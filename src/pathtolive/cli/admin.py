@@ -27,12 +27,23 @@ def init(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
     name: Annotated[str | None, typer.Option(help="Workspace name (default: folder name).")] = None,
+    local_role: Annotated[
+        str | None,
+        typer.Option(
+            help="Write [auth] local_role: the role of local users without a token (on a "
+            "shared database they need a token unless this is set)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make a workspace: pathtolive.toml and .pathtolive/ (SQLite + local objects)."""
     opts = options(ctx)
     service_ctx = init_workspace(
-        path, name=name, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url
+        path,
+        name=name,
+        metadata_url=opts.metadata_url,
+        artifact_url=opts.artifact_url,
+        local_role=local_role,
     )
     settings = service_ctx.settings
     service_ctx.close()

@@ -24,9 +24,12 @@ def init_workspace(
     metadata_url: str | None = None,
     artifact_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    local_role: str | None = None,
 ) -> ServiceContext:
     """Create ``pathtolive.toml`` and ``.pathtolive/`` in ``root`` with an up-to-date
-    database. Refuses to touch an existing workspace; on failure removes what it made."""
+    database. Refuses to touch an existing workspace; on failure removes what it made.
+    ``local_role`` writes ``[auth] local_role``: on a shared database, local users act
+    with it instead of needing a token."""
     environ = dict(os.environ if environ is None else environ)
     root = root.resolve()
     if root.exists() and not root.is_dir():
@@ -42,7 +45,7 @@ def init_workspace(
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        config_file.write_text(default_config_text(name or root.name), encoding="utf-8")
+        config_file.write_text(default_config_text(name or root.name, local_role), encoding="utf-8")
         state_dir.mkdir()
         (state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         settings = load_settings(
