@@ -62,14 +62,17 @@ class Workspace:
         metadata_url: str | None = None,
         artifact_url: str | None = None,
         environ: Mapping[str, str] | None = None,
+        local_role: str | None = None,
     ) -> Self:
-        """Create a new workspace at ``path`` and open it."""
+        """Create a new workspace at ``path`` and open it. ``local_role`` writes
+        ``[auth] local_role`` (on a shared database, local users need it or a token)."""
         return cls(
             init_workspace(
                 Path(path),
                 name=name,
                 metadata_url=metadata_url,
                 artifact_url=artifact_url,
+                local_role=local_role,
                 environ=environ,
             )
         )
