@@ -273,10 +273,19 @@ def walk(reader: Reader) -> None:
         )
 
     def approve_as_ann(ref: str) -> None:
-        reader.run(f"pathtolive approve {ref} --to live", environ={"PATHTOLIVE_USER": "ann"})
+        reader.run(f"pathtolive approve {ref} --to live", environ={"PATHTOLIVE_TOKEN": ann()})
+
+    def ann() -> str:
+        """ann's token, from what the README's `tokens create` line printed."""
+        made = output(outputs, "pathtolive tokens create --user ann")
+        found = re.search(r"\bptl_[A-Za-z0-9_\-]+", made)
+        assert found is not None, made
+        return found.group()
 
     def before(command: str) -> None:
-        if command.startswith("pathtolive promote risk-model@2 --override"):
+        if command.startswith("PATHTOLIVE_TOKEN=$ANN_TOKEN"):
+            reader.environ["ANN_TOKEN"] = ann()
+        elif command.startswith("pathtolive promote risk-model@2 --override"):
             train_another(60)  # risk-model@2
         elif command.startswith("pathtolive rollback risk-model"):
             # Something to roll back: version 2 goes live, overriding its gates.
