@@ -22,11 +22,16 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 from pathtolive import env
-from pathtolive.errors import AuthenticationError, InvalidInputError, PermissionDeniedError
+from pathtolive.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    PermissionDeniedError,
+)
 from pathtolive.service import models as model_service
 from pathtolive.service import promotion as promotion_service
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.tokens import create_token
+from pathtolive.service.tokens import create_token, first_admin_token
 from pathtolive.service.workspace import init_workspace, open_workspace
 from tests.support.cli import run_in_process
 
@@ -291,6 +296,13 @@ def test_a_shared_database_needs_a_token_unless_local_role_is_set(
         with pytest.raises(AuthenticationError, match="needs a token"):
             create_token(ctx, principal="mallory", role="admin")
         ctx.close()
+    # The first admin token goes to the database's maker, once (init makes it).
+    maker = open_workspace(root, environ=shared)
+    first = first_admin_token(maker)
+    assert (first.token.principal, first.token.role) == ("ada", "admin")
+    with pytest.raises(ConflictError, match="has tokens already"):
+        first_admin_token(maker)
+    maker.close()
     refused = run_in_process(
         ["tokens", "create", "--user", "eve", "--role", "admin"], cwd=root, environ=shared
     )
@@ -298,7 +310,7 @@ def test_a_shared_database_needs_a_token_unless_local_role_is_set(
     assert "needs a token" in refused.stderr
     counts = open_workspace(root, environ=shared).metadata
     with counts.read() as session:
-        assert session.row_counts()["tokens"] == 0
+        assert session.row_counts()["tokens"] == 1
     counts.close()
 
     # An admin sets [auth] local_role explicitly: local users act with that role.
