@@ -64,6 +64,9 @@ class Settings:
     local_user: str | None = None
     token: str | None = None
     local_role: str = "admin"
+    local_role_set: bool = False
+    """True when ``[auth] local_role`` is in the workspace file: an admin's explicit
+    choice to trust local users on a shared database (see :attr:`local_users_trusted`)."""
     datasets: Mapping[str, DatasetSettings] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -72,13 +75,30 @@ class Settings:
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
+    @property
+    def metadata_is_local(self) -> bool:
+        """True for a SQLite database: a file on this machine, so whoever can use it can
+        already read and write every byte of it (a role check adds nothing for them)."""
+        return self.metadata_url.startswith("sqlite")
+
+    @property
+    def local_users_trusted(self) -> bool:
+        """Whether a command without a token acts as the local user with
+        :attr:`local_role`: always on SQLite; on a shared database (PostgreSQL) only when
+        an admin set ``[auth] local_role`` in the workspace file, else a token is needed."""
+        return self.metadata_is_local or self.local_role_set
+
     def dataset(self, name: str) -> DatasetSettings:
         """Settings of one dataset, the defaults where the file says nothing."""
         return self.datasets.get(name, DatasetSettings())
 
 
-def default_config_text(name: str) -> str:
-    """The ``pathtolive.toml`` that ``pathtolive init`` writes."""
+def default_config_text(name: str, local_role: str | None = None) -> str:
+    """The ``pathtolive.toml`` that ``pathtolive init`` writes; ``local_role`` is written
+    as a setting when given (an admin's explicit choice), else left as a comment."""
+    if local_role is not None and local_role not in ROLES:
+        raise ConfigError(f"{local_role!r} is not a role; use one of {', '.join(ROLES)}")
+    role_line = '# local_role = "admin"' if local_role is None else f'local_role = "{local_role}"'
     return f"""# pathtolive workspace: {name}
 # Precedence: flag > PATHTOLIVE_* environment > this file > default.
 
@@ -93,7 +113,9 @@ artifacts = "{DEFAULT_ARTIFACT_URL}"
 
 [auth]
 # Role of a local user who acts without a token (viewer, scientist, approver, admin).
-local_role = "admin"
+# Unset, it is admin on a local SQLite database; on a shared database (PostgreSQL) every
+# command then needs a token (PATHTOLIVE_TOKEN) unless an admin sets it here.
+{role_line}
 
 # Per-dataset contract settings, for example:
 # [datasets.loans]
@@ -137,6 +159,7 @@ def load_settings(
     document = _read_document(root / WORKSPACE_FILE)
     store = _table(document, "store")
     auth = _table(document, "auth")
+    local_role_set = "local_role" in auth
     local_role = _string(auth.get("local_role", "admin"), "auth.local_role")
     if local_role not in ROLES:
         raise ConfigError(
@@ -156,6 +179,7 @@ def load_settings(
         local_user=environ.get(env.USER) or None,
         token=environ.get(env.TOKEN) or None,
         local_role=local_role,
+        local_role_set=local_role_set,
         datasets=_dataset_settings(_table(document, "datasets")),
         document=document,
         environ=environ,

@@ -64,14 +64,17 @@ class Workspace:
         metadata_url: str | None = None,
         artifact_url: str | None = None,
         environ: Mapping[str, str] | None = None,
+        local_role: str | None = None,
     ) -> Self:
-        """Create a new workspace at ``path`` and open it."""
+        """Create a new workspace at ``path`` and open it. ``local_role`` writes
+        ``[auth] local_role`` (on a shared database, local users need it or a token)."""
         return cls(
             init_workspace(
                 Path(path),
                 name=name,
                 metadata_url=metadata_url,
                 artifact_url=artifact_url,
+                local_role=local_role,
                 environ=environ,
             )
         )
@@ -211,8 +214,12 @@ class Workspace:
         """A model version ready to predict, its artifact checked against its hash."""
         return model_service.load_model(self._ctx, ref)
 
-    def set_alias(self, ref: str, alias: str, *, reason: str = "") -> AliasMove:
-        return model_service.set_alias(self._ctx, ref, alias, reason=reason)
+    def set_alias(
+        self, ref: str, alias: str, *, reason: str = "", override: str | None = None
+    ) -> AliasMove:
+        """Move an alias without a promotion policy; one with a policy (``live``) moves
+        by promotion, or by an admin's ``override`` (a reason, audited)."""
+        return model_service.set_alias(self._ctx, ref, alias, reason=reason, override=override)
 
     def runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[Run]:
         return run_service.list_runs(self._ctx, pipeline=pipeline, limit=limit)

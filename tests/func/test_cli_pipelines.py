@@ -310,6 +310,28 @@ def test_aliases_move_with_history(cli: CLI, cancer_workspace: Path) -> None:
     events = cli("audit", "log", "--action", "alias.moved", "--json").json()
     assert len(events) == 2
 
+    # live has a promotion policy (approval by default): a scientist cannot set it, an
+    # admin only with a recorded override.
+    scientist = cli("tokens", "create", "--user", "sam", "--role", "scientist", "--json").json()
+    refused = cli(
+        "alias",
+        "set",
+        "risk-model@2",
+        "live",
+        "--reason",
+        "x",
+        extra_env={"PATHTOLIVE_TOKEN": scientist["secret"]},
+    )
+    assert refused.code == 7
+    assert "moves only through promotion" in refused.stderr
+    assert "pathtolive promote risk-model@2 --to live" in refused.stderr
+    assert cli("alias", "set", "risk-model@2", "live").code == 7  # an admin too, unasked
+    forced = cli("alias", "set", "risk-model@2", "live", "--override", "hotfix", "--json")
+    assert forced.code == 0, forced.stderr
+    assert forced.json()["reason"] == "override: hotfix"
+    (overridden,) = cli("audit", "log", "--action", "alias.overridden", "--json").json()
+    assert (overridden["actor"], overridden["details"]["reason"]) == ("ada", "hotfix")
+
 
 def test_import_an_mlflow_model_folder(cli: CLI, workspace: Path, tmp_path: Path) -> None:
     frame = load_breast_cancer(as_frame=True).frame

@@ -122,6 +122,15 @@ def test_four_eyes_needs_another_approver(
     assert "four-eyes" in by_author.stderr
     by_viewer = cli("approve", "risk-model@2", extra_env={"PATHTOLIVE_TOKEN": viewer["secret"]})
     assert by_viewer.code == 7
+    # A name typed into PATHTOLIVE_USER is no second pair of eyes, even bob's.
+    by_name = cli("approve", "risk-model@2", extra_env={"PATHTOLIVE_USER": "bob"})
+    assert by_name.code == 7
+    assert "without a token" in by_name.stderr
+    # Nor is the author under another spelling, with a token of her own.
+    other_ada = cli("tokens", "create", "--user", "ADA", "--role", "approver", "--json").json()
+    by_ada = cli("approve", "risk-model@2", extra_env={"PATHTOLIVE_TOKEN": other_ada["secret"]})
+    assert by_ada.code == 7
+    assert "ADA trained it" in by_ada.stderr
     assert live(cli) is None
 
     approved = cli(
@@ -138,9 +147,11 @@ def test_four_eyes_needs_another_approver(
     done = cli("promotions", "list", "--json").json()[0]
     assert done["status"] == "applied"
     assert done["decided_by"] == "bob"
-    assert [a["decision"] for a in done["approvals"]] == ["refused", "approved"]
+    assert [a["decision"] for a in done["approvals"]] == ["refused"] * 3 + ["approved"]
     events = cli("audit", "log", "--action", "promotion.approval_refused", "--json").json()
-    assert events[0]["actor"] == "ada"
+    # Newest first: the author, bob by name only, the author by another spelling.
+    assert [e["actor"] for e in events] == ["ADA", "bob", "ada"]
+    assert "token_id" not in events[1]["details"]  # bob was not authenticated
 
     # staging is "auto": it moves at once.
     assert cli("promote", "risk-model@2", "--to", "staging", "--json").json()["applied"]
@@ -257,6 +268,10 @@ def test_racing_promotions_leave_one_winner(
     root.mkdir()
 
     def run(*args: str) -> Result:
+        if args == ("init",):
+            # On the shared database the racers act as the local admin, by the admin's
+            # explicit choice (else each would need a token).
+            args = ("init", "--local-role", "admin")
         return run_in_process(args, cwd=root, environ=environ)
 
     build_models(run, root, tmp_path)

@@ -71,26 +71,32 @@ def test_workspace_found_from_a_subfolder(cli: CLI, workspace: Path) -> None:
 
 
 def test_init_on_postgres(cli: CLI, tmp_path: Path, postgres_url: str) -> None:
-    result = cli("--metadata-url", postgres_url, "init", tmp_path / "pgws")
+    result = cli("--metadata-url", postgres_url, "init", tmp_path / "pgws", "--json")
     assert result.code == 0, result.stderr
+    # A shared database trusts no local user: its maker gets the first admin token.
+    first = result.json()["admin_token"]
+    assert first["secret"].startswith("ptl_")
+    admin = {"PATHTOLIVE_TOKEN": first["secret"]}
     frame = pd.DataFrame({"x": [1, 2, 3], "y": ["a", "b", "a"]})
     frame.to_csv(tmp_path / "small.csv", index=False)
-    added = cli(
-        "--metadata-url",
-        postgres_url,
-        "data",
-        "add",
-        tmp_path / "small.csv",
-        "--name",
-        "small",
-        "--json",
-        cwd=tmp_path / "pgws",
-    )
+    add = ("data", "add", tmp_path / "small.csv", "--name", "small", "--json")
+    unauthenticated = cli("--metadata-url", postgres_url, *add, cwd=tmp_path / "pgws")
+    assert unauthenticated.code == 7
+    assert "needs a token" in unauthenticated.stderr
+    added = cli("--metadata-url", postgres_url, *add, cwd=tmp_path / "pgws", extra_env=admin)
     assert added.code == 0, added.stderr
     assert added.json()["version"]["rows"] == 3
+    pgws = tmp_path / "pgws"
+    tokens = cli(
+        "--metadata-url", postgres_url, "tokens", "list", "--json", cwd=pgws, extra_env=admin
+    )
+    assert [(t["principal"], t["role"]) for t in tokens.json()] == [("ada", "admin")]
     # The SQLite file of the default was never made: everything went to PostgreSQL.
     assert not (tmp_path / "pgws" / ".pathtolive" / "meta.db").exists()
-    assert cli("--metadata-url", postgres_url, "audit", "verify", cwd=tmp_path / "pgws").code == 0
+    verify = cli("--metadata-url", postgres_url, "audit", "verify", cwd=tmp_path / "pgws")
+    assert verify.code == 7  # reading needs a token too
+    verified = cli("--metadata-url", postgres_url, "audit", "verify", cwd=pgws, extra_env=admin)
+    assert verified.code == 0, verified.stderr
     second = cli("--metadata-url", postgres_url, "init", tmp_path / "other")
     assert second.code == 6
     assert "holds a workspace already" in second.stderr

@@ -89,7 +89,7 @@ def setup_live(
         "risk-model",
     )
     assert trained.code == 0, trained.stderr
-    assert cli("alias", "set", "risk-model@1", "live", "--reason", "first").code == 0
+    assert cli("alias", "set", "risk-model@1", "live", "--override", "first").code == 0
     added = cli("data", "add", tmp_path / "v2.csv", "--name", "cancer")
     assert added.code == 0, added.stderr
 

@@ -273,17 +273,31 @@ def walk(reader: Reader) -> None:
         )
 
     def approve_as_ann(ref: str) -> None:
-        reader.run(f"pathtolive approve {ref} --to live", environ={"PATHTOLIVE_USER": "ann"})
+        reader.run(f"pathtolive approve {ref} --to live", environ={"PATHTOLIVE_TOKEN": ann()})
+
+    def ann() -> str:
+        """ann's token, from what the README's `tokens create` line printed."""
+        made = output(outputs, "pathtolive tokens create --user ann")
+        found = re.search(r"\bptl_[A-Za-z0-9_\-]+", made)
+        assert found is not None, made
+        return found.group()
 
     def before(command: str) -> None:
-        if command.startswith("pathtolive promote risk-model@2 --override"):
+        if command.startswith("PATHTOLIVE_TOKEN=$ANN_TOKEN"):
+            reader.environ["ANN_TOKEN"] = ann()
+        elif command.startswith("pathtolive promote risk-model@2 --override"):
             train_another(60)  # risk-model@2
         elif command.startswith("pathtolive rollback risk-model"):
             # Something to roll back: version 2 goes live, overriding its gates.
             reader.run('pathtolive promote risk-model@2 --override "regulator deadline"')
             approve_as_ann("risk-model@2")
-        elif command.startswith("pathtolive deploy risk-model --shadow @3"):
-            train_another(40)  # risk-model@3
+        elif command.startswith(
+            ("pathtolive deploy risk-model --canary @3", "pathtolive deploy risk-model --shadow @4")
+        ):
+            # A canary or a shadow needs passing gates: the live version trained again
+            # (the same data, parameters and code, so the same model) passes them.
+            train_another(300)  # risk-model@3, then @4
+            reader.run(f"pathtolive gates check risk-model@{command.split('@')[1].split()[0]}")
 
     outputs: dict[str, str] = {}
     for title in SECTIONS:
@@ -385,8 +399,8 @@ def check_serving(reader: Reader, outputs: dict[str, str]) -> None:
     metrics = output(outputs, "curl localhost:8080/metrics")
     assert 'pathtolive_requests_total{model="risk-model",protocol="v1"' in metrics
     deployed = output(outputs, "pathtolive deploy risk-model   ")
-    assert "@2" in deployed
     assert "@3" in deployed
+    assert "@4" in deployed
 
 
 def check_monitoring(reader: Reader, outputs: dict[str, str]) -> None:

@@ -73,7 +73,7 @@ def test_an_edited_or_deleted_audit_row_is_found_by_verify(
 ) -> None:
     environ = store_environ
     root = tmp_path / "ws"
-    with Workspace.init(root, environ=environ) as ws:
+    with Workspace.init(root, environ=environ, local_role="admin") as ws:
         for number in range(3):
             ws.add_dataset(pd.DataFrame({"x": [number, number + 1]}), f"set{number}")
         url = ws.context.settings.metadata_url

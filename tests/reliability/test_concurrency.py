@@ -33,7 +33,7 @@ def test_parallel_registrations_and_alias_moves_stay_one_story(
     root = tmp_path / "ws"
     frame = pd.DataFrame({"x": [float(i) for i in range(40)], "y": [i % 2 for i in range(40)]})
     model = LogisticRegression().fit(frame[["x"]], frame["y"])
-    with Workspace.init(root, environ=environ) as ws:
+    with Workspace.init(root, environ=environ, local_role="admin") as ws:
         ws.add_dataset(frame, "points")
     start = threading.Barrier(WRITERS)
 
@@ -53,14 +53,14 @@ def test_parallel_registrations_and_alias_moves_stay_one_story(
         with Workspace.open(root, environ=environ) as ws:
             start.wait()
             for step in range(MOVES):
-                ws.set_alias(f"clf@{(writer + step) % WRITERS + 1}", "live", reason=f"w{writer}")
+                ws.set_alias(f"clf@{(writer + step) % WRITERS + 1}", "staging", reason=f"w{writer}")
 
     with ThreadPoolExecutor(WRITERS) as pool:
         list(pool.map(move, range(WRITERS)))
 
     with Workspace.open(root, environ=environ) as ws:
-        history = alias_history(ws.context, "clf", "live")
-        live = ws.model("clf@live").version
+        history = alias_history(ws.context, "clf", "staging")
+        live = ws.model("clf@staging").version
         actions = Counter(event.action for event in ws.audit_log(limit=None))
         chain = ws.verify_audit()
     assert len(history) == WRITERS * MOVES

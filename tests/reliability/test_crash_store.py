@@ -178,7 +178,7 @@ def test_a_promotion_killed_in_its_latency_probe_moves_nothing(tmp_path: Path) -
     with Workspace.open(root) as ws:
         for trees in (3, 5):
             ws.run("risk", data="cancer@1", params={"n_estimators": trees}, register="risk-model")
-        ws.set_alias("risk-model@1", "live", reason="first release")
+        ws.set_alias("risk-model@1", "live", override="first release")
     environ = cli_environ()
     promoter = start_cli(root, environ, "promote", "risk-model@2", "--to", "live")
     probe = "pathtolive.service.latency_probe"

@@ -112,7 +112,7 @@ async def _load(url: str, rows: list[dict[str, Any]], pid: int, root: Path) -> L
             await asyncio.sleep(max(0.0, started + moment - loop.time()))
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "pathtolive", "alias", "set", f"risk@{target}", "live",
-                "--reason", "load test", cwd=root, env=cli_environ(),
+                "--override", "load test", cwd=root, env=cli_environ(),
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             code = await process.wait()

@@ -49,7 +49,7 @@ class Setup:
         return added.version.ref
 
     def train_live(self) -> None:
-        """risk-model@1 trained on cancer@1 and live (set directly: no gates needed)."""
+        """risk-model@1 trained on cancer@1 and live (an admin's override: no gates needed)."""
         run_pipeline(
             self.ctx,
             "risk",
@@ -57,7 +57,9 @@ class Setup:
             params={"n_estimators": "20"},
             register="risk-model",
         )
-        model_service.set_alias(self.ctx, "risk-model@1", "live")
+        model_service.set_alias(
+            self.ctx, "risk-model@1", "live", override="test setup: the first release"
+        )
 
     def versions(self) -> list[int]:
         return [v.version for v in model_service.model_versions(self.ctx, "risk-model")]

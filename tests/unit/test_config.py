@@ -92,9 +92,29 @@ def test_bad_settings_are_one_clear_error(tmp_path: Path, extra: str, message: s
 def test_unknown_local_role_is_refused(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws")
     path = root / WORKSPACE_FILE
-    path.write_text(path.read_text().replace('local_role = "admin"', 'local_role = "boss"'))
+    path.write_text(path.read_text().replace('# local_role = "admin"', 'local_role = "boss"'))
     with pytest.raises(ConfigError, match="not a role"):
         load_settings(root, environ={})
+
+
+def test_local_users_are_trusted_on_sqlite_and_on_a_shared_database_only_when_set(
+    tmp_path: Path,
+) -> None:
+    """A new workspace leaves local_role unset: admin on its SQLite file, but on a shared
+    database (PostgreSQL) local users are trusted only when an admin writes the key."""
+    root = make_workspace(tmp_path / "ws")
+    shared = "postgresql+psycopg://team@db.example/ml"
+    local = load_settings(root, environ={})
+    assert (local.local_role, local.local_role_set, local.local_users_trusted) == (
+        "admin",
+        False,
+        True,
+    )
+    assert not load_settings(root, environ={}, metadata_url=shared).local_users_trusted
+    path = root / WORKSPACE_FILE
+    path.write_text(path.read_text().replace('# local_role = "admin"', 'local_role = "viewer"'))
+    explicit = load_settings(root, environ={}, metadata_url=shared)
+    assert (explicit.local_role, explicit.local_users_trusted) == ("viewer", True)
 
 
 def test_environment_names_live_in_one_module() -> None:

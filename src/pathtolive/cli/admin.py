@@ -29,29 +29,55 @@ def init(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Folder to make a workspace of.")] = Path("."),
     name: Annotated[str | None, typer.Option(help="Workspace name (default: folder name).")] = None,
+    local_role: Annotated[
+        str | None,
+        typer.Option(
+            help="Write [auth] local_role: the role of local users without a token (on a "
+            "shared database they need a token unless this is set)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Make a workspace: pathtolive.toml and .pathtolive/ (SQLite + local objects)."""
     opts = options(ctx)
     service_ctx = init_workspace(
-        path, name=name, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url
+        path,
+        name=name,
+        metadata_url=opts.metadata_url,
+        artifact_url=opts.artifact_url,
+        local_role=local_role,
     )
     settings = service_ctx.settings
+    first = None
+    if settings.token is None and not settings.local_users_trusted:
+        # A shared database trusts no local user: its maker gets the first admin token.
+        first = token_service.first_admin_token(service_ctx)
     service_ctx.close()
-    emit(
-        {
-            "root": settings.root,
-            "metadata": settings.metadata_url,
-            "artifacts": settings.artifact_url,
-        },
-        as_json,
-        lambda: console.print(
+    result: dict[str, object] = {
+        "root": settings.root,
+        "metadata": settings.metadata_url,
+        "artifacts": settings.artifact_url,
+    }
+    if first is not None:
+        result["admin_token"] = {"token_id": first.token.token_id, "secret": first.secret}
+
+    def render() -> None:
+        console.print(
             f"[green]Initialised[/] workspace in {settings.root}\n"
             f"  metadata  {settings.metadata_url.split('@')[-1]}\n"
-            f"  artifacts {settings.artifact_url}\n"
-            "Next: pathtolive data add FILE --name NAME"
-        ),
-    )
+            f"  artifacts {settings.artifact_url}"
+        )
+        if first is not None:
+            console.print(
+                "The database is shared, so every command needs a token. The first admin "
+                f"token, for {first.token.principal} (shown once; keep it secret):\n"
+                f"  {first.secret}\n"
+                "Set PATHTOLIVE_TOKEN to it, then: pathtolive tokens create --user NAME --role ROLE"
+            )
+        else:
+            console.print("Next: pathtolive data add FILE --name NAME")
+
+    emit(result, as_json, render)
 
 
 @db_app.command("upgrade")

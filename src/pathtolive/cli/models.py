@@ -136,10 +136,15 @@ def alias_set(
     ref: Annotated[str, typer.Argument(help="The version to point at, NAME@VERSION.")],
     alias: Annotated[str, typer.Argument(help="The alias, e.g. staging.")],
     reason: Annotated[str, typer.Option(help="Why (recorded in the alias history).")] = "",
+    override: Annotated[
+        str | None,
+        typer.Option(help="Admins: move an alias that has a promotion policy, saying why."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Point an alias at a model version (the move is recorded)."""
-    move = service.set_alias(open_context(ctx), ref, alias, reason=reason)
+    """Point an alias without a promotion policy at a model version (the move is recorded).
+    live, and aliases under [models.NAME.promotion], move by promote/approve/rollback."""
+    move = service.set_alias(open_context(ctx), ref, alias, reason=reason, override=override)
     emit(
         move,
         as_json,

@@ -91,10 +91,19 @@ def deploy(
     ] = None,
     no_canary: Annotated[bool, typer.Option("--no-canary", help="Stop the canary.")] = False,
     no_shadow: Annotated[bool, typer.Option("--no-shadow", help="Stop the shadow.")] = False,
+    override: Annotated[
+        str | None,
+        typer.Option(
+            help="Admins: deploy despite failing gates or a share above canary_max_share, "
+            "saying why."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set up a canary (a share of live traffic) or a shadow (scored, logged, never
-    returned) for a model; with no option, show what it serves."""
+    returned) for a model; with no option, show what it serves. The version needs
+    passing gates; a canary share above [models.NAME.promotion] canary_max_share (default
+    0.2) needs live's approval: promote it instead."""
     from pathtolive.service import predictions as service
 
     if canary is not None and no_canary:
@@ -112,6 +121,7 @@ def deploy(
             canary=False if no_canary else canary,
             share=share,
             shadow=False if no_shadow else shadow,
+            override=override,
         )
     else:
         current = service.deployment(context, model)

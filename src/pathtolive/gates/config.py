@@ -20,6 +20,7 @@
     [models.risk-model.promotion]
     live = "four-eyes"            # auto, approval or four-eyes, per alias
     staging = "auto"
+    canary_max_share = 0.2        # a larger canary needs live's approval (default 0.2)
 
 Types and names are checked here; whether a baseline or a metric fits the model's task
 is checked when the gates run, once the task is known. Keys of gates registered in
@@ -39,6 +40,7 @@ from pathtolive.gates.metrics import METRICS
 
 __all__ = [
     "BUILTIN_GATE_KEYS",
+    "DEFAULT_CANARY_MAX_SHARE",
     "DEFAULT_POLICY",
     "MODEL_KEYS",
     "POLICIES",
@@ -52,6 +54,12 @@ POLICIES: tuple[PolicyName, ...] = get_args(PolicyName)
 DEFAULT_POLICY: PolicyName = "approval"
 """The policy of an alias the configuration does not name: a person signs, so that no
 alias moves on its own unless the workspace says so."""
+
+DEFAULT_CANARY_MAX_SHARE = 0.2
+"""The largest share of traffic a canary may answer on its gates alone: above it the
+canary is in effect going live, so it needs what the ``live`` alias's policy asks."""
+
+CANARY_MAX_SHARE_KEY = "canary_max_share"
 
 BUILTIN_GATE_KEYS: tuple[str, ...] = (
     "min_metric",
@@ -88,26 +96,45 @@ class PromotionConfig:
     not the author signs)."""
 
     policies: Mapping[str, PolicyName] = field(default_factory=dict)
+    canary_max_share: float = DEFAULT_CANARY_MAX_SHARE
 
     def policy_for(self, alias: str) -> PolicyName:
         """The policy of ``alias``; :data:`DEFAULT_POLICY` when none is configured."""
         return self.policies.get(alias, DEFAULT_POLICY)
 
+    def governs(self, alias: str) -> bool:
+        """Whether ``alias`` moves only by promotion: ``live`` (whose policy defaults to
+        :data:`DEFAULT_POLICY`) and every alias the table names."""
+        return alias == "live" or alias in self.policies
+
     @classmethod
     def from_toml(cls, model: str, table: object) -> PromotionConfig:
-        """Parse ``[models.MODEL.promotion]`` (``alias = "policy"``)."""
+        """Parse ``[models.MODEL.promotion]`` (``alias = "policy"``, and
+        ``canary_max_share``)."""
         where = f"models.{model}.promotion"
         if not isinstance(table, Mapping):
             raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a table of alias = policy")
         policies: dict[str, PolicyName] = {}
+        ceiling = DEFAULT_CANARY_MAX_SHARE
         for alias, policy in table.items():
+            if alias == CANARY_MAX_SHARE_KEY:
+                if (
+                    isinstance(policy, bool)
+                    or not isinstance(policy, int | float)
+                    or not 0 <= policy <= 1
+                ):
+                    raise ConfigError(
+                        f"{where}.{alias} = {policy!r} must be a share between 0 and 1, such as 0.2"
+                    )
+                ceiling = float(policy)
+                continue
             if policy not in POLICIES:
                 raise ConfigError(
                     f"{where}.{alias} = {policy!r} is not a policy; "
                     f"use one of {', '.join(POLICIES)}"
                 )
             policies[str(alias)] = cast(PolicyName, policy)
-        return cls(policies)
+        return cls(policies, ceiling)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,14 @@ class ServiceContext:
     def _resolve_actor(self) -> Actor:
         secret = self.settings.token
         if secret is None:
+            if not self.settings.local_users_trusted:
+                # Anyone holding a shared database's URL could otherwise name themselves
+                # and act with the default admin role.
+                raise AuthenticationError(
+                    "the metadata database is shared (not a local SQLite file), so a "
+                    "command needs a token: set PATHTOLIVE_TOKEN (ask an admin for one), or "
+                    "an admin sets [auth] local_role in pathtolive.toml to trust local users"
+                )
             return Actor(local_user_name(self.settings.environ), Role(self.settings.local_role))
         with self.metadata.read() as session:
             token = session.find_token_by_hash(hash_token(secret))

@@ -15,7 +15,8 @@ import pandas as pd
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import AliasMove, Model, ModelVersion, Run
-from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from pathtolive.gates.config import PromotionConfig
 from pathtolive.pipelines import capture_code_version, capture_environment
 from pathtolive.refs import check_name
 from pathtolive.registry import LoadedModel, flavor_for, get_flavor, infer_signature
@@ -25,6 +26,7 @@ from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
     "ALIAS_PATTERN",
+    "DEPLOYED_ALIASES",
     "ModelRef",
     "alias_history",
     "check_alias",
@@ -34,6 +36,7 @@ __all__ = [
     "model_version",
     "model_versions",
     "parse_model_ref",
+    "promotion_config",
     "register_model",
     "resolve_model_version",
     "set_alias",
@@ -338,28 +341,85 @@ def _delete_unreferenced(ctx: ServiceContext, digest: str) -> None:
         ctx.artifacts.delete(digest)
 
 
-def set_alias(ctx: ServiceContext, ref: str, alias: str, *, reason: str = "") -> AliasMove:
-    """Point ``alias`` at the version ``ref`` names, recording the move."""
+DEPLOYED_ALIASES = ("canary", "shadow")
+"""Aliases the server serves beside ``live``: they move with ``deploy``, which checks the
+version's gates (and the canary's share of traffic)."""
+
+
+def promotion_config(ctx: ServiceContext, model: str) -> PromotionConfig:
+    """``[models.MODEL.promotion]`` of the workspace file (the defaults when absent)."""
+    models = ctx.settings.document.get("models", {})
+    section = models.get(model, {}) if isinstance(models, Mapping) else {}
+    table = section.get("promotion", {}) if isinstance(section, Mapping) else {}
+    return PromotionConfig.from_toml(model, table)
+
+
+def set_alias(
+    ctx: ServiceContext,
+    ref: str,
+    alias: str,
+    *,
+    reason: str = "",
+    override: str | None = None,
+) -> AliasMove:
+    """Point ``alias`` at the version ``ref`` names, recording the move.
+
+    An alias with a promotion policy (``live``, and any alias ``[models.NAME.promotion]``
+    names) moves only through ``promote``/``approve``/``rollback``: here only by an
+    admin's ``override`` (a reason, audited as ``alias.overridden``). ``canary`` and
+    ``shadow`` move with ``deploy``."""
     actor = ctx.require(Permission.WRITE, "move aliases")
     check_alias(alias)
     parsed = parse_model_ref(ref)
+    if alias in DEPLOYED_ALIASES:
+        raise PermissionDeniedError(
+            f"the {alias} alias is served, so it moves with 'pathtolive deploy "
+            f"{parsed.name} --{alias} VERSION', which checks the version's gates"
+        )
+    promotion = promotion_config(ctx, parsed.name)
+    governed = promotion.governs(alias)
+    if override is not None:
+        if not governed:
+            raise InvalidInputError(
+                f"{alias} has no promotion policy, so there is nothing to override; drop --override"
+            )
+        if not override.strip():
+            raise InvalidInputError('an override needs a reason: --override "why"')
+        actor = ctx.require(Permission.ADMIN, f"override the promotion policy of {alias}")
+    elif governed:
+        policy = promotion.policy_for(alias)
+        raise PermissionDeniedError(
+            f"{alias} of {parsed.name!r} has the promotion policy {policy!r}, so it moves "
+            f"only through promotion: run 'pathtolive promote {parsed} --to {alias}' (or "
+            f"'pathtolive rollback'); an admin may force it with --override \"reason\""
+        )
     with ctx.metadata.write() as session:
         target = resolve_model_version(session, parsed)
+        why = reason if override is None else f"override: {override}"
         before = session.move_alias(
             target.model,
             alias,
             target.version,
             at=datetime.now(UTC),
             actor=actor.name,
-            reason=reason,
+            reason=why,
         )
-        record(
-            session,
-            actor,
-            "alias.moved",
-            f"model:{target.model}#{alias}",
-            {"from": before, "to": target.version, "reason": reason},
-        )
+        details: dict[str, Any] = {"from": before, "to": target.version, "reason": reason}
+        if override is not None:
+            details["override"] = override
+            record(
+                session,
+                actor,
+                "alias.overridden",
+                f"model:{target.model}#{alias}",
+                {
+                    "policy": promotion.policy_for(alias),
+                    "from": before,
+                    "to": target.version,
+                    "reason": override,
+                },
+            )
+        record(session, actor, "alias.moved", f"model:{target.model}#{alias}", details)
         return session.alias_history(target.model, alias)[-1]
 
 

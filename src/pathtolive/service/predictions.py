@@ -24,12 +24,25 @@ import pyarrow.parquet as pq
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import Deployment, Feedback, ModelVersion
-from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError, PathToLiveError
+from pathtolive.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PathToLiveError,
+    PermissionDeniedError,
+    VerificationFailedError,
+)
 from pathtolive.format import utc
+from pathtolive.gates import GateReport, PromotionConfig
 from pathtolive.predlog import read_predictions
 from pathtolive.refs import check_name
 from pathtolive.service.context import ServiceContext, record
-from pathtolive.service.models import ModelRef, parse_model_ref, resolve_model_version
+from pathtolive.service.models import (
+    ModelRef,
+    parse_model_ref,
+    promotion_config,
+    resolve_model_version,
+)
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
@@ -324,6 +337,7 @@ def set_deployment(
     share: float | None = None,
     shadow: str | Literal[False] | None = None,
     reason: str = "",
+    override: str | None = None,
 ) -> Deployment:
     """Change what the server serves for ``model`` besides its live version.
 
@@ -332,9 +346,20 @@ def set_deployment(
     or False to remove the canary. ``share`` alone changes the share of the current
     canary. ``shadow``: a version scored on every request and logged but never returned,
     or False to remove it. Everything changes in one transaction with one audit event
-    per alias (``deploy.canary``, ``deploy.shadow``)."""
+    per alias (``deploy.canary``, ``deploy.shadow``).
+
+    A canary or shadow version needs passing gates (its latest gate report); a canary
+    share above ``[models.NAME.promotion] canary_max_share`` is in effect a release, so it
+    is refused unless ``live``'s policy is ``auto``: promote instead. An admin may deploy
+    despite either with ``override`` (a reason, audited as ``deploy.overridden``)."""
     actor = ctx.require(Permission.WRITE, "change deployments")
     check_name(model, kind="model")
+    if override is not None:
+        if not override.strip():
+            raise InvalidInputError('an override needs a reason: --override "why"')
+        actor = ctx.require(Permission.ADMIN, "override the checks of a deployment")
+    policy = promotion_config(ctx, model)
+    checks = _DeployChecks(policy, override)
     if canary is None and share is None and shadow is None:
         raise InvalidInputError("nothing to change; give a canary, a share or a shadow")
     if share is not None:
@@ -349,9 +374,19 @@ def set_deployment(
         current = session.get_deployment(model)
         assert current is not None
         if canary is not None or share is not None:
-            _deploy_canary(session, actor, current, canary, share, now=now, reason=reason)
+            _deploy_canary(
+                session, actor, current, canary, share, now=now, reason=reason, checks=checks
+            )
         if shadow is not None:
-            _deploy_shadow(session, actor, current, shadow, now=now, reason=reason)
+            _deploy_shadow(session, actor, current, shadow, now=now, reason=reason, checks=checks)
+        if checks.overridden:
+            record(
+                session,
+                actor,
+                "deploy.overridden",
+                f"model:{model}",
+                {"reason": override, "overridden": checks.overridden},
+            )
         found = session.get_deployment(model)
     assert found is not None
     return found
@@ -366,6 +401,7 @@ def _deploy_canary(
     *,
     now: datetime,
     reason: str,
+    checks: _DeployChecks,
 ) -> None:
     name = current.model
     before_share = current.canary_share if current.canary is not None else 0.0
@@ -394,6 +430,9 @@ def _deploy_canary(
             share = before_share
         if target == current.canary and share == before_share:
             return
+        if target != current.canary or share > before_share:
+            checks.gates(session, name, target, "canary")
+            checks.share(name, target, share)
         if target != current.canary:
             session.move_alias(name, "canary", target, at=now, actor=actor.name, reason=reason)
         session.set_canary_share(name, share, at=now, actor=actor.name)
@@ -410,6 +449,7 @@ def _deploy_shadow(
     *,
     now: datetime,
     reason: str,
+    checks: _DeployChecks,
 ) -> None:
     name = current.model
     target = (
@@ -417,6 +457,8 @@ def _deploy_shadow(
     )
     if target == current.shadow:
         return
+    if target is not None:
+        checks.gates(session, name, target, "shadow")
     session.move_alias(name, "shadow", target, at=now, actor=actor.name, reason=reason)
     record(
         session,
@@ -425,6 +467,53 @@ def _deploy_shadow(
         f"model:{name}",
         {"from": current.shadow, "to": target, "reason": reason},
     )
+
+
+class _DeployChecks:
+    """What a canary or shadow must pass before the server sends it traffic, and the
+    checks an admin's override let through (for the audit event)."""
+
+    def __init__(self, promotion: PromotionConfig, override: str | None) -> None:
+        self.promotion = promotion
+        self.override = override
+        self.overridden: list[str] = []
+
+    def gates(self, session: MetadataSession, model: str, version: int, role: str) -> None:
+        """The version's latest gate report must have passed: a canary answers real
+        requests and a shadow runs on every one."""
+        stored = session.latest_gate_report(model, version)
+        if stored is not None and stored.passed:
+            return
+        ref = f"{model}@{version}"
+        if self.override is not None:
+            self.overridden.append(f"{role} {ref}: gates not passed")
+            return
+        if stored is None:
+            raise VerificationFailedError(
+                f"{ref} has no gate report, and a {role} needs passing gates: run "
+                f"'pathtolive gates check {ref}' first"
+            )
+        failed = ", ".join(r.gate for r in GateReport.from_dict(stored.report).failures)
+        raise VerificationFailedError(
+            f"{ref} failed its gates ({failed}), and a {role} needs passing gates; improve "
+            'the model, or an admin may deploy it with --override "reason"'
+        )
+
+    def share(self, model: str, version: int, share: float) -> None:
+        """A share above the ceiling is in effect a release: it needs what ``live``'s
+        policy asks, which only ``auto`` grants without a person."""
+        ceiling = self.promotion.canary_max_share
+        policy = self.promotion.policy_for("live")
+        if share <= ceiling or policy == "auto":
+            return
+        if self.override is not None:
+            self.overridden.append(f"canary share {share} above {ceiling}")
+            return
+        raise PermissionDeniedError(
+            f"a canary share of {share} is above canary_max_share {ceiling} of {model!r}, "
+            f"so it needs live's approval ({policy}): run 'pathtolive promote "
+            f"{model}@{version} --to live', or keep the share at most {ceiling}"
+        )
 
 
 def _servable_version(

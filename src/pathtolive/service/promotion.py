@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pathtolive.auth import Actor, Permission
+from pathtolive.auth import Actor, Permission, same_principal
 from pathtolive.entities import AliasMove, Promotion
 from pathtolive.errors import (
     ConflictError,
@@ -196,10 +196,8 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
             "'pathtolive promotions list' shows them"
         )
     if pending.policy == "four-eyes":
-        author = None if run is None else run.actor
-        if actor.name in {author, pending.requested_by}:
-            role = "trained it" if actor.name == author else "asked for its promotion"
-            why = f"{actor.name} {role}; four-eyes needs another approver"
+        why = _four_eyes_objection(actor, None if run is None else run.actor, pending)
+        if why is not None:
             with ctx.metadata.write() as session:
                 session.add_approval(
                     pending.promotion_id,
@@ -254,6 +252,24 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
     return applied
 
 
+def _four_eyes_objection(actor: Actor, author: str | None, pending: Promotion) -> str | None:
+    """Why ``actor`` may not be the second pair of eyes on ``pending``, or None.
+
+    A local user names itself (``PATHTOLIVE_USER``), so only a token's principal counts;
+    names compare case-insensitively and Unicode-normalised (``Bob``, ``bob`` and ``bob``
+    in full-width letters are one person)."""
+    if not actor.authenticated:
+        return (
+            f"{actor.name} acts without a token, and four-eyes counts only an approver "
+            "a token vouches for; set PATHTOLIVE_TOKEN to an approver's token"
+        )
+    if same_principal(actor.name, author):
+        return f"{actor.name} trained it; four-eyes needs another approver"
+    if same_principal(actor.name, pending.requested_by):
+        return f"{actor.name} asked for its promotion; four-eyes needs another approver"
+    return None
+
+
 def withdraw(ctx: ServiceContext, ref: str, alias: str = "live") -> Promotion:
     """Withdraw a pending promotion (its requester, or an admin)."""
     actor = ctx.require(Permission.READ, "withdraw promotions")
@@ -262,7 +278,7 @@ def withdraw(ctx: ServiceContext, ref: str, alias: str = "live") -> Promotion:
         pending = session.pending_promotion(version.model, version.version, alias)
         if pending is None:
             raise NotFoundError(f"{version.ref} has no pending promotion to {alias}")
-        if actor.name != pending.requested_by and not actor.can(Permission.ADMIN):
+        if not same_principal(actor.name, pending.requested_by) and not actor.can(Permission.ADMIN):
             raise PermissionDeniedError(
                 f"{actor.name} may not withdraw a promotion {pending.requested_by} asked for"
             )

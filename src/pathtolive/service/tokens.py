@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathtolive.auth import Permission, Role, hash_token, new_token, new_token_id
 from pathtolive.entities import Token
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.context import ServiceContext, local_user_name, record
 
-__all__ = ["CreatedToken", "create_token", "list_tokens", "revoke_token"]
+__all__ = ["CreatedToken", "create_token", "first_admin_token", "list_tokens", "revoke_token"]
 
 _PRINCIPAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
 
@@ -54,6 +54,41 @@ def create_token(
             "token.created",
             f"token:{token.token_id}",
             {"principal": principal, "token_role": role_value.value},
+        )
+    return CreatedToken(token, secret)
+
+
+def first_admin_token(ctx: ServiceContext) -> CreatedToken:
+    """The first admin token of a shared database, for the local user who made it.
+
+    On a database that is not a local SQLite file a command needs a token unless
+    ``[auth] local_role`` is set, so the admin who runs ``pathtolive init`` would have no
+    way to make one. Only a database that has never held a token gets one this way (in
+    the write transaction, so two callers cannot both get one); it is audited."""
+    name = local_user_name(ctx.settings.environ)
+    principal = name if _PRINCIPAL.match(name) else "admin"
+    secret = new_token()
+    token = Token(
+        token_id=new_token_id(),
+        principal=principal,
+        role=Role.ADMIN.value,
+        created_at=datetime.now(UTC),
+        created_by=principal,
+        description="the first admin token, made by pathtolive init",
+    )
+    with ctx.metadata.write() as session:
+        if session.list_tokens():
+            raise ConflictError(
+                "this database has tokens already; ask an admin for one "
+                "('pathtolive tokens create')"
+            )
+        session.insert_token(token, hash_token(secret))
+        record(
+            session,
+            principal,
+            "token.created",
+            f"token:{token.token_id}",
+            {"principal": principal, "token_role": token.role, "first_admin": True},
         )
     return CreatedToken(token, secret)
 

@@ -7,9 +7,10 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from pathtolive.auth import Actor
 from pathtolive.config import STATE_DIR, WORKSPACE_FILE, default_config_text, load_settings
 from pathtolive.errors import ConflictError, InvalidInputError, PathToLiveError
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.context import ServiceContext, local_user_name, record
 from pathtolive.store.artifacts import open_artifact_store
 from pathtolive.store.metadata import MetadataStore
 
@@ -23,9 +24,12 @@ def init_workspace(
     metadata_url: str | None = None,
     artifact_url: str | None = None,
     environ: Mapping[str, str] | None = None,
+    local_role: str | None = None,
 ) -> ServiceContext:
     """Create ``pathtolive.toml`` and ``.pathtolive/`` in ``root`` with an up-to-date
-    database. Refuses to touch an existing workspace; on failure removes what it made."""
+    database. Refuses to touch an existing workspace; on failure removes what it made.
+    ``local_role`` writes ``[auth] local_role``: on a shared database, local users act
+    with it instead of needing a token."""
     environ = dict(os.environ if environ is None else environ)
     root = root.resolve()
     if root.exists() and not root.is_dir():
@@ -41,7 +45,7 @@ def init_workspace(
     made_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
-        config_file.write_text(default_config_text(name or root.name), encoding="utf-8")
+        config_file.write_text(default_config_text(name or root.name, local_role), encoding="utf-8")
         state_dir.mkdir()
         (state_dir / ".gitignore").write_text("*\n", encoding="utf-8")
         settings = load_settings(
@@ -59,7 +63,13 @@ def init_workspace(
             store.close()
         open_artifact_store(settings.artifact_url, base_dir=root, environ=environ)
         ctx = ServiceContext(settings)
-        actor = ctx.actor()
+        # A new shared database has no token yet: its creator is named, not trusted (the
+        # event records no role); tokens come from an admin who sets [auth] local_role.
+        actor: Actor | str = (
+            ctx.actor()
+            if settings.token is not None or settings.local_users_trusted
+            else local_user_name(environ)
+        )
         with ctx.metadata.write() as session:
             record(
                 session,

@@ -58,7 +58,7 @@ def make_setup(
         # In the environment rather than as an argument: the gates' clean-process probe
         # opens the workspace from the environment it inherits.
         environ = {**clean_environ, env.METADATA_URL: metadata_url}
-        init_workspace(root, environ=environ).close()
+        init_workspace(root, environ=environ, local_role="admin").close()
         write_pipelines(root, risk=RISK, broken=BROKEN)
         config = root / "pathtolive.toml"
         config.write_text(

@@ -23,6 +23,7 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    VerificationFailedError,
 )
 from pathtolive.predlog import PredictionLogger, PredictionRecord
 from pathtolive.service import models as model_service
@@ -89,15 +90,43 @@ def setup(
 ) -> Iterator[Setup]:
     """A workspace with ``risk`` versions 1-3 (with signatures; 1 is live), a version 4
     without a signature, and a model ``churn``."""
-    ctx = init_workspace(tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ)
+    ctx = init_workspace(
+        tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ, local_role="admin"
+    )
     sample = cancer[FEATURES].head(20)
     for model in fitted:
         model_service.register_model(ctx, model, "risk", signature_sample=sample)
     model_service.register_model(ctx, fitted[0], "risk")
     model_service.register_model(ctx, fitted[1], "churn", signature_sample=sample)
-    model_service.set_alias(ctx, "risk@1", "live")
+    model_service.set_alias(ctx, "risk@1", "live", override="the first release")
+    for version in (2, 3, 4):
+        gate_report(ctx, "risk", version, passed=True)
+    gate_report(ctx, "churn", 1, passed=True)
     yield Setup(ctx, tmp_path / "ws", clean_environ, cancer)
     ctx.close()
+
+
+def gate_report(ctx: ServiceContext, model: str, version: int, *, passed: bool) -> None:
+    """A stored gate report for ``model@version`` (these models have no holdout to run
+    the gates on): one gate, passed or failed."""
+    result = {
+        "gate": "min_metric",
+        "passed": passed,
+        "figure": 0.9 if passed else 0.4,
+        "threshold": 0.5,
+        "verdict": "pass" if passed else "fail",
+        "detail": "roc_auc",
+    }
+    report = {
+        "model": model,
+        "version": version,
+        "metric": "roc_auc",
+        "created_at": T0.isoformat(),
+        "passed": passed,
+        "results": [result],
+    }
+    with ctx.metadata.write() as session:
+        session.insert_gate_report(model, version, passed=passed, report=report, at=T0, by="ada")
 
 
 def _record(
@@ -348,9 +377,9 @@ def test_canary_and_shadow_move_aliases_and_are_audited(setup: Setup) -> None:
     }
     assert events[1][2] == {"from": None, "to": 3, "reason": "try", "role": "admin"}
 
-    assert set_deployment(ctx, "risk", share=0.3).canary_share == pytest.approx(0.3)
+    assert set_deployment(ctx, "risk", share=0.2).canary_share == pytest.approx(0.2)
     moved = set_deployment(ctx, "risk", canary="3")  # keeps the share
-    assert (moved.canary, moved.canary_share) == (3, pytest.approx(0.3))
+    assert (moved.canary, moved.canary_share) == (3, pytest.approx(0.2))
     model_service.set_alias(ctx, "risk@2", "staging")
     assert set_deployment(ctx, "risk", canary="@staging").canary == 2
 
@@ -372,6 +401,92 @@ def test_canary_and_shadow_move_aliases_and_are_audited(setup: Setup) -> None:
     count = len(_deploy_events(ctx))
     set_deployment(ctx, "risk", canary=False, shadow=False)
     assert len(_deploy_events(ctx)) == count
+
+
+def _reopen(setup: Setup, toml: str = "", token: str | None = None) -> ServiceContext:
+    """The workspace with ``toml`` appended to its file, as the token's holder if given."""
+    if toml:
+        path = setup.root / "pathtolive.toml"
+        path.write_text(path.read_text() + toml)
+    environ = setup.environ if token is None else {**setup.environ, env.TOKEN: token}
+    return open_workspace(
+        setup.root,
+        environ=environ,
+        metadata_url=setup.ctx.settings.metadata_url,
+        artifact_url=setup.ctx.settings.artifact_url,
+    )
+
+
+def test_a_canary_or_shadow_of_an_ungated_version_is_refused(
+    setup: Setup, fitted: list[LogisticRegression]
+) -> None:
+    """A scientist could send 99.9 % of the traffic to a version whose gates never ran.
+    A canary or a shadow needs the version's latest gate report to have passed."""
+    ctx = setup.ctx
+    model_service.register_model(ctx, fitted[2], "risk", signature_sample=setup.frame[FEATURES])
+    gate_report(ctx, "risk", 3, passed=False)  # the newest report of 3 failed
+    scientist = setup.as_role("scientist")
+    before = setup.counts()
+    with pytest.raises(VerificationFailedError, match="risk@5 has no gate report") as caught:
+        set_deployment(scientist, "risk", canary="@5", share=0.1)
+    assert "pathtolive gates check risk@5" in str(caught.value)
+    with pytest.raises(VerificationFailedError, match=r"risk@3 failed its gates \(min_metric\)"):
+        set_deployment(scientist, "risk", canary="@3", share=0.1)
+    for shadow in ("@3", "@5"):
+        with pytest.raises(VerificationFailedError, match="a shadow needs passing gates"):
+            set_deployment(scientist, "risk", shadow=shadow)
+    assert setup.counts() == before
+    current = deployment(ctx, "risk")
+    assert (current.canary, current.shadow) == (None, None)
+    # A passing report lets it through.
+    gate_report(ctx, "risk", 5, passed=True)
+    assert set_deployment(scientist, "risk", canary="@5", share=0.1).canary == 5
+    scientist.close()
+
+
+def test_a_canary_share_above_the_ceiling_needs_the_approval_live_needs(setup: Setup) -> None:
+    """A canary on 99.9 % of the traffic is a release: above canary_max_share (0.2 by
+    default) it is refused unless live's policy is auto; an admin may override, audited."""
+    scientist = setup.as_role("scientist")
+    before = setup.counts()
+    with pytest.raises(PermissionDeniedError, match=r"above canary_max_share 0\.2") as caught:
+        set_deployment(scientist, "risk", canary="@2", share=0.999)
+    assert "pathtolive promote risk@2 --to live" in str(caught.value)
+    assert "(approval)" in str(caught.value)  # live's default policy
+    with pytest.raises(PermissionDeniedError, match="may not override"):
+        set_deployment(scientist, "risk", canary="@2", share=0.999, override="hurry")
+    assert setup.counts() == before
+    # At the ceiling, and raising an existing canary's share above it.
+    assert set_deployment(scientist, "risk", canary="@2", share=0.2).canary_share == 0.2
+    with pytest.raises(PermissionDeniedError, match="above canary_max_share"):
+        set_deployment(scientist, "risk", share=0.5)
+    scientist.close()
+
+    # The ceiling is configured per model; under live = "auto" the gates suffice.
+    raised = _reopen(setup, '[models.risk.promotion]\nlive = "four-eyes"\ncanary_max_share = 0.5\n')
+    assert set_deployment(raised, "risk", share=0.5).canary_share == 0.5
+    with pytest.raises(PermissionDeniedError, match=r"live's approval \(four-eyes\)"):
+        set_deployment(raised, "risk", share=0.6)
+    raised.close()
+
+    # An admin's override, with a reason, is recorded.
+    admin = _reopen(setup)
+    with pytest.raises(InvalidInputError, match="needs a reason"):
+        set_deployment(admin, "risk", share=0.9, override=" ")
+    forced = set_deployment(admin, "risk", share=0.9, override="live is down")
+    admin.close()
+    assert forced.canary_share == 0.9
+    with setup.ctx.metadata.read() as session:
+        (event,) = session.iter_audit_events(action="deploy.overridden")
+    assert event.actor == "ada"
+    assert event.details["reason"] == "live is down"
+    assert event.details["overridden"] == ["canary share 0.9 above 0.5"]
+
+
+def test_under_an_auto_live_policy_a_large_canary_needs_only_its_gates(setup: Setup) -> None:
+    auto = _reopen(setup, '[models.risk.promotion]\nlive = "auto"\n')
+    assert set_deployment(auto, "risk", canary="@2", share=0.9).canary_share == 0.9
+    auto.close()
 
 
 def test_a_canary_share_outside_zero_to_one_is_refused(setup: Setup) -> None:

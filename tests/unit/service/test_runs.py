@@ -52,7 +52,7 @@ def ctx(
 ) -> Iterator[ServiceContext]:
     environ = {**clean_environ, env.METADATA_URL: metadata_url}
     root = tmp_path / "ws"
-    init_workspace(root, environ=environ).close()
+    init_workspace(root, environ=environ, local_role="admin").close()
     write_pipelines(root, napping=NAPPING)
     context = open_workspace(root, environ=environ)
     frame: pd.DataFrame = load_iris(as_frame=True).frame
