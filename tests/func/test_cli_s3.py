@@ -107,7 +107,7 @@ def test_gc_on_s3_and_postgresql_removes_only_orphans(
         env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
         env.METADATA_URL: postgres_url,
     }
-    assert cli("init", extra_env=s3_env).code == 0
+    assert cli("init", "--local-role", "admin", extra_env=s3_env).code == 0
     frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0]})
     frame.to_csv(tmp_path / "a.csv", index=False)
     frame.iloc[:2].to_csv(tmp_path / "b.csv", index=False)

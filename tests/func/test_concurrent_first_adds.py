@@ -54,7 +54,12 @@ def test_concurrent_first_adds_store_one_inferred_schema(
     if backend == "postgres":
         environ[env.METADATA_URL] = request.getfixturevalue("postgres_url")
     root = tmp_path / "ws"
-    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=environ).code == 0
+    assert (
+        run_in_process(
+            ["init", str(root), "--local-role", "admin"], cwd=tmp_path, environ=environ
+        ).code
+        == 0
+    )
     rng = np.random.default_rng(3)
     sources = []
     for writer in range(_WRITERS):
@@ -116,7 +121,12 @@ def test_a_first_add_that_loses_the_race_profiles_with_the_winners_pii_tags(
     from pathtolive.service import datasets
 
     root = tmp_path / "ws"
-    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=cli_env).code == 0
+    assert (
+        run_in_process(
+            ["init", str(root), "--local-role", "admin"], cwd=tmp_path, environ=cli_env
+        ).code
+        == 0
+    )
     emails = [f"person{i}@example.com" for i in range(4)]
     pd.DataFrame({"email": emails * 25, "amount": range(100)}).to_csv(
         tmp_path / "loser.csv", index=False
@@ -180,7 +190,12 @@ def test_a_first_add_that_loses_the_race_is_refused_under_strict_like_any_later_
     from pathtolive.service import datasets
 
     root = tmp_path / "ws"
-    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=cli_env).code == 0
+    assert (
+        run_in_process(
+            ["init", str(root), "--local-role", "admin"], cwd=tmp_path, environ=cli_env
+        ).code
+        == 0
+    )
     pd.DataFrame({"amount": [1.0, 5.0, 10.0] * 10}).to_csv(tmp_path / "winner.csv", index=False)
     pd.DataFrame({"amount": [1.0, 50.0, 100.0] * 10}).to_csv(tmp_path / "loser.csv", index=False)
     original = datasets._decide
@@ -224,7 +239,12 @@ def test_a_first_add_that_loses_the_race_is_refused_under_strict_like_any_later_
 
 def test_accepting_a_schema_on_add_needs_a_reason(tmp_path: Path, cli_env: dict[str, str]) -> None:
     root = tmp_path / "ws"
-    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=cli_env).code == 0
+    assert (
+        run_in_process(
+            ["init", str(root), "--local-role", "admin"], cwd=tmp_path, environ=cli_env
+        ).code
+        == 0
+    )
     pd.DataFrame({"amount": [1.0, 2.0]}).to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame({"amount": [1.0, 2.0], "term": [3, 4]}).to_csv(tmp_path / "b.csv", index=False)
     first = ["data", "add", str(tmp_path / "a.csv"), "--name", "loans"]

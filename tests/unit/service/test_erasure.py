@@ -31,7 +31,9 @@ def _frame(reverse: bool = False) -> pd.DataFrame:
 def ctx(
     tmp_path: Path, metadata_url: str, clean_environ: dict[str, str]
 ) -> Iterator[ServiceContext]:
-    ctx = init_workspace(tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ)
+    ctx = init_workspace(
+        tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ, local_role="admin"
+    )
     dataset_service.add_dataset(ctx, _frame(), "loans")
     dataset_service.add_dataset(ctx, _frame(reverse=True), "loans")
     yield ctx

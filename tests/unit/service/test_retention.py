@@ -83,10 +83,12 @@ class Setup:
 def setup(tmp_path: Path, metadata_url: str, clean_environ: dict[str, str]) -> Iterator[Setup]:
     """A workspace with ``risk@1`` live (signature on three features)."""
     frame: pd.DataFrame = load_breast_cancer(as_frame=True).frame[[*FEATURES, "target"]]
-    ctx = init_workspace(tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ)
+    ctx = init_workspace(
+        tmp_path / "ws", metadata_url=metadata_url, environ=clean_environ, local_role="admin"
+    )
     model = LogisticRegression(max_iter=5000).fit(frame[FEATURES], frame["target"])
     model_service.register_model(ctx, model, "risk", signature_sample=frame[FEATURES].head(20))
-    model_service.set_alias(ctx, "risk@1", "live")
+    model_service.set_alias(ctx, "risk@1", "live", override="test setup")
     yield Setup(ctx, tmp_path / "ws", clean_environ, frame)
     ctx.close()
 
