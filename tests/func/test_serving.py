@@ -254,6 +254,19 @@ def test_mlflow_scoring_protocol(served: ServedWorkspace, server: Any) -> None:
     assert by_header.status_code == 200
 
 
+@pytest.mark.parametrize("version", ["%C2%B2", "%D9%A3", "%EF%BC%91", "1.0", "-1"])
+def test_v2_versions_take_ascii_digits_only(server: Any, version: str) -> None:
+    # "²".isdigit() is true in Python, and int("²") raised: a 500 before.
+    for path in ("", "/ready"):
+        answer = httpx.get(f"{server.url}/v2/models/risk/versions/{version}{path}")
+        assert answer.status_code == 404, answer.text
+        assert "is not served here" in answer.json()["error"]
+    inferred = httpx.post(
+        f"{server.url}/v2/models/risk/versions/{version}/infer", json={"inputs": []}
+    )
+    assert inferred.status_code == 404, inferred.text
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()

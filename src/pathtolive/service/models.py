@@ -17,7 +17,7 @@ from pathtolive.auth import Actor, Permission
 from pathtolive.entities import AliasMove, Model, ModelVersion, Run
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.pipelines import capture_code_version, capture_environment
-from pathtolive.refs import check_name
+from pathtolive.refs import check_name, is_number
 from pathtolive.registry import LoadedModel, flavor_for, get_flavor, infer_signature
 from pathtolive.registry.mlflow_folder import read_mlflow_model
 from pathtolive.service.context import ServiceContext, record
@@ -61,7 +61,7 @@ def parse_model_ref(text: str) -> ModelRef:
     check_name(name, kind="model")
     if not sep or rest == "latest":
         return ModelRef(name)
-    if rest.isdigit() and int(rest) >= 1:
+    if is_number(rest) and int(rest) >= 1:
         return ModelRef(name, version=int(rest))
     if ALIAS_PATTERN.match(rest):
         return ModelRef(name, alias=rest)

@@ -27,7 +27,7 @@ from pathtolive.entities import Deployment, Feedback, ModelVersion
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.format import utc
 from pathtolive.predlog import read_predictions
-from pathtolive.refs import check_name
+from pathtolive.refs import check_name, is_number
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import ModelRef, parse_model_ref, resolve_model_version
 from pathtolive.store.metadata import MetadataSession
@@ -452,7 +452,7 @@ def _version_ref(model: str, text: str) -> ModelRef:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError("give a version, such as 5, @5 or risk@5")
     text = text.strip()
-    if text.isdigit():
+    if is_number(text):
         return parse_model_ref(f"{model}@{text}")
     ref = parse_model_ref(f"{model}{text}" if text.startswith("@") else text)
     if ref.name != model:

@@ -38,6 +38,7 @@ from pathtolive.errors import (
     PayloadTooLargeError,
 )
 from pathtolive.predlog import PredictionLogger, Recovery
+from pathtolive.refs import is_number
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
@@ -237,7 +238,7 @@ class Server:
         """The request's body, refused as soon as it passes the server's limit."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and is_number(declared) and int(declared) > limit:
             raise _too_large(int(declared), limit)
         chunks: list[bytes] = []
         size = 0
@@ -263,7 +264,7 @@ class Server:
         else the canary split's choice (sticky per ``x-routing-key``)."""
         deployment = self.deployment(name)
         if version is not None:
-            served = deployment.version(int(version)) if version.isdigit() else None
+            served = deployment.version(int(version)) if is_number(version) else None
             if served is None or (served is deployment.shadow and served is not deployment.live):
                 raise NotFoundError(
                     f"version {version} of {name!r} is not served here; served: "
