@@ -114,6 +114,31 @@ def _feedback_bodies(request_id: str) -> list[tuple[Any, str]]:
     ]
 
 
+def test_a_request_id_feedback_cannot_take_is_refused_at_prediction_time(
+    served: ServedWorkspace, server: Any
+) -> None:
+    from pathtolive.service.predictions import MAX_REQUEST_ID_CHARS
+
+    row = records(served.features(1))
+    url = f"{server.url}/v1/models/risk:predict"
+    longest = "r" * MAX_REQUEST_ID_CHARS
+    kept = httpx.post(url, json={"instances": row}, headers={"x-request-id": longest})
+    assert kept.status_code == 200, kept.text
+    assert kept.headers["x-request-id"] == longest
+    # Before, 101 characters were answered and logged, and feedback then refused the id.
+    for path, body in (
+        ("/v1/models/risk:predict", {"instances": row}),
+        ("/invocations?model=risk", {"dataframe_records": row}),
+    ):
+        refused = httpx.post(server.url + path, json=body, headers={"x-request-id": longest + "r"})
+        assert refused.status_code == 400, refused.text
+        assert f"at most {MAX_REQUEST_ID_CHARS}" in refused.text
+    label = httpx.post(
+        f"{server.url}/v1/models/risk/feedback", json={"request_id": longest, "label": 1}
+    )
+    assert label.status_code == 201, label.text
+
+
 def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     served: ServedWorkspace, server: Any
 ) -> None:

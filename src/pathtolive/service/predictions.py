@@ -40,6 +40,7 @@ __all__ = [
     "StoreSegmentSink",
     "canary_share",
     "check_feedback_row",
+    "check_request_id",
     "deployment",
     "feedback",
     "json_kind",
@@ -236,10 +237,12 @@ def _check_item(item: FeedbackItem) -> tuple[str, str | int | float | bool, int]
             f"a feedback item is (request_id, label) or (request_id, label, row), not {item!r:.80}"
         )
     request_id, label, row = parts if len(parts) == 3 else (*parts, 0)
-    return _check_request_id(request_id), _check_label(label), check_feedback_row(row)
+    return check_request_id(request_id), _check_label(label), check_feedback_row(row)
 
 
-def _check_request_id(request_id: object) -> str:
+def check_request_id(request_id: object) -> str:
+    """``request_id`` if a prediction may carry it and feedback may name it: one limit for
+    both, so no logged row has an id its label could never be sent for."""
     if not isinstance(request_id, str):
         raise InvalidInputError(
             f"the request id is {json_kind(request_id)}, not a string; give the x-request-id "

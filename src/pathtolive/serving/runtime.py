@@ -42,6 +42,7 @@ from pathtolive.refs import is_number
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.predictions import check_request_id
 from pathtolive.service.servables import (
     ServableVersion,
     background_sample,
@@ -294,6 +295,9 @@ class Server:
         queued = False
         try:
             self.authorize(request, Permission.READ, "call the model")
+            sent_id = request.headers.get(REQUEST_ID)
+            if sent_id:  # an empty one is as good as none: the server makes one up
+                check_request_id(sent_id)  # refused before scoring, as feedback would refuse it
             body = await self.body(request)
             served, role = self.pick(request, name, version)
             batch = decode(body, served.servable.signature)
@@ -313,7 +317,7 @@ class Server:
         finally:
             if not queued:
                 self.gauge.arriving -= 1
-        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        request_id = sent_id or uuid.uuid4().hex
         elapsed = time.perf_counter() - started
         version_label = str(served.version)
         self.metrics.requests.labels(name, version_label, protocol, role, "200").inc()
