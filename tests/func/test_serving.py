@@ -573,6 +573,52 @@ def test_auth_needs_a_token_with_the_right_role(served_workspace: Copy) -> None:
     assert [(f.request_id, f.actor) for f in kept] == [(label["request_id"], "scientist-bot")]
 
 
+_PROBES = (
+    "/health/live",
+    "/health/ready",
+    "/ping",
+    "/health",
+    "/v2/health/live",
+    "/v2/health/ready",
+)
+_DOCS = ("/docs", "/redoc", "/openapi.json", "/version")
+
+
+def test_an_auth_server_checks_the_token_before_routing(served_workspace: Copy) -> None:
+    served = served_workspace(cancer=True)
+    created = _run_cli(
+        served.root, "tokens", "create", "--user", "viewer-bot", "--role", "viewer", "--json"
+    )
+    viewer = _bearer(json.loads(created.stdout)["secret"])
+    row = records(served.features(1))
+    with serving_in_thread(served.root, auth=True) as server:
+        # Before, /invocations without a model answered 404 listing the served models, and
+        # the docs and /version answered anyone.
+        for path in ("/invocations", "/invocations?model=nope", "/v1/models/nope:predict"):
+            refused = httpx.post(server.url + path, json={"instances": row})
+            assert refused.status_code == 401, (path, refused.text)
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert "risk" not in refused.text
+            assert "cancer" not in refused.text
+        assert "message" in httpx.post(f"{server.url}/invocations").json()  # MLflow's shape
+        assert "error" in httpx.get(f"{server.url}/v2/models/nope/ready").json()  # V2's
+        for path in (*_DOCS, "/v2/models/nope", "/no/such/path", "/metrics"):
+            assert httpx.get(server.url + path).status_code == 401, path
+            assert httpx.get(server.url + path, headers=_bearer("made-up")).status_code == 401
+        for path in _PROBES:  # load balancers and orchestrators probe without a token
+            assert httpx.get(server.url + path).status_code == 200, path
+        for path in _DOCS:
+            assert httpx.get(server.url + path, headers=viewer).status_code == 200, path
+        assert httpx.get(f"{server.url}/no/such/path", headers=viewer).status_code == 404
+        unnamed = httpx.post(f"{server.url}/invocations", json={"instances": row}, headers=viewer)
+        assert unnamed.status_code == 404
+        assert "cancer, risk" in unnamed.json()["message"]
+    with serving_in_thread(served.root, auth=True, public_docs=True) as server:
+        for path in _DOCS:
+            assert httpx.get(server.url + path).status_code == 200, path
+        assert httpx.post(f"{server.url}/invocations", json={"instances": row}).status_code == 401
+
+
 @pytest.mark.subprocess  # Ctrl-C and SIGTERM reach a real server process
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_logging_survives_a_clean_shutdown_with_pii_hashed(
