@@ -434,6 +434,61 @@ def test_registering_a_model_trusts_only_safe_types_unless_told(
     ws.close()
 
 
+CUSTOM_STEP = """
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from pathtolive import Dataset, pipeline, step
+
+
+def clip(values):
+    return np.clip(values, -1e6, 1e6)
+
+
+@step
+def train(data: Dataset):
+    X, y = data.df.drop(columns=["target"]), data.df["target"]
+    forest = RandomForestClassifier(n_estimators=3, random_state=0, n_jobs=1)
+    return make_pipeline(FunctionTransformer(clip), forest).fit(X, y)
+
+
+@pipeline
+def custom(data: Dataset):
+    return train(data)
+"""
+
+
+def test_run_register_needs_trust_for_a_custom_steps_function(
+    cli: CLI, cancer_workspace: Path
+) -> None:
+    import re
+
+    write_pipelines(cancer_workspace, custom=CUSTOM_STEP)
+    refused = cli("run", "custom", "--data", "cancer@1", "--register", "clipped")
+    assert refused.code == 4, refused.stdout + refused.stderr
+    flags = re.findall(r"--trust (\S+\.clip)\b", refused.stderr)
+    assert flags, refused.stderr
+    assert cli("models", "list", "--json").json() == []
+
+    trusted = cli(
+        "run",
+        "custom",
+        "--data",
+        "cancer@1",
+        "--register",
+        "clipped",
+        "--trust",
+        flags[0],
+        "--no-cache",  # a cached step output naming pipeline code is not this test's matter
+    )
+    assert trusted.code == 0, trusted.stderr
+    events = cli("audit", "log", "--action", "model.registered", "--json").json()
+    assert [event["details"]["trusted_explicitly"] for event in events] == [[flags[0]]]
+    assert set(events[0]["details"]["trusted_types"]) == {flags[0], "sklearn.tree._tree.Tree"}
+
+
 GATE_IN_A_PIPELINE_MODULE = """
 from pathtolive.gates import GateResult, gate, register_gate
 
