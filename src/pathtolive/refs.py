@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 from pathtolive.errors import InvalidInputError
 
-__all__ = ["NAME_PATTERN", "Ref", "check_name", "parse_ref"]
+__all__ = ["NAME_PATTERN", "Ref", "check_name", "is_number", "parse_ref"]
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a whole number in ASCII digits. ``str.isdigit`` alone is true of
+    "²" or "٣" too, which ``int`` then refuses (or reads as another number)."""
+    return text.isascii() and text.isdigit()
 
 
 def check_name(name: str, *, kind: str = "dataset") -> str:
@@ -39,7 +45,7 @@ def parse_ref(text: str, *, kind: str = "dataset") -> Ref:
     check_name(name, kind=kind)
     if not sep or version == "latest":
         return Ref(name)
-    if not version.isdigit() or int(version) < 1:
+    if not is_number(version) or int(version) < 1:
         raise InvalidInputError(
             f"{text!r}: the version after '@' must be a number from 1 or 'latest', "
             f"like {name}@1 or {name}@latest"

@@ -165,9 +165,12 @@ class Workspace:
         params: Mapping[str, Any] | None = None,
         register: str | None = None,
         use_cache: bool = True,
+        trusted: Sequence[str] = (),
     ) -> RunResult:
         """Run a workspace pipeline on dataset versions, as ``pathtolive run`` does.
-        ``params`` are typed values; those not given take the configured or default ones."""
+        ``params`` are typed values; those not given take the configured or default ones.
+        ``trusted`` names the types the model to ``register`` may refer to beyond the
+        safe defaults, as in :meth:`register_model`."""
         text_params = {key: _param_text(value) for key, value in (params or {}).items()}
         return run_service.run_pipeline(
             self._ctx,
@@ -176,6 +179,7 @@ class Workspace:
             params=text_params,
             register=register,
             use_cache=use_cache,
+            trusted=trusted,
         )
 
     def register_model(
@@ -188,10 +192,13 @@ class Workspace:
         description: str = "",
         tags: Mapping[str, str] | None = None,
         sample: pd.DataFrame | None = None,
+        trusted: Sequence[str] = (),
     ) -> ModelVersion:
         """Register a model trained by hand; recorded as a run of kind ``notebook`` with
         its lineage as far as it is known (the dataset versions in ``data``, this
-        process's code version and environment)."""
+        process's code version and environment). A model that refers to code beyond the
+        safe defaults (a custom step's function) is refused unless ``trusted`` names
+        those types; the audit event lists them."""
         return model_service.register_model(
             self._ctx,
             model,
@@ -201,6 +208,7 @@ class Workspace:
             description=description,
             tags=tags,
             signature_sample=sample,
+            trusted=trusted,
         )
 
     def model(self, ref: str) -> ModelVersion:

@@ -409,6 +409,108 @@ def test_generated_data_notebook_api_and_loading(
     assert os.environ.get("PATHTOLIVE_TOKEN") is None
 
 
+def test_registering_a_model_trusts_only_safe_types_unless_told(
+    tmp_path: Path, clean_environ: dict[str, str]
+) -> None:
+    from sklearn.dummy import DummyClassifier
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from pathtolive import Workspace
+    from pathtolive.errors import UntrustedModelError
+
+    frame = load_breast_cancer(as_frame=True).frame.head(60)
+    features = frame.drop(columns="target")
+    # Its steps fitted apart, so nothing runs os.system here: it would run on predict.
+    dangerous = Pipeline(
+        [
+            ("shell", FunctionTransformer(os.system).fit(features)),
+            ("model", DummyClassifier().fit(features, frame["target"])),
+        ]
+    )
+    system = f"{os.system.__module__}.system"  # posix.system
+    ws = Workspace.init(tmp_path / "nb", environ=clean_environ)
+
+    # Before, registration recorded posix.system as trusted without being asked.
+    with pytest.raises(UntrustedModelError) as refused:
+        ws.register_model(dangerous, name="evil")
+    assert system in refused.value.message
+    assert f"trusted=[{system!r}]" in refused.value.message
+    assert f"--trust {system}" in refused.value.message
+    assert refused.value.exit_code == 4
+    assert ws.models() == []
+    assert [e for e in ws.audit_log(limit=None) if e.action.startswith("model.")] == []
+    with pytest.raises(UntrustedModelError):
+        ws.register_model(dangerous, name="evil", trusted=["os.popen"])
+
+    trusted = ws.register_model(dangerous, name="evil", trusted=[system])
+    assert trusted.trusted_types == (system,)
+    (event,) = [e for e in ws.audit_log(limit=None) if e.action == "model.registered"]
+    assert event.details["trusted_types"] == [system]
+    assert event.details["trusted_explicitly"] == [system]
+    # What scikit-learn builds in this process needs no word: a forest's trees.
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(features, frame["target"])
+    registered = ws.register_model(forest, name="forest")
+    assert registered.trusted_types == ("sklearn.tree._tree.Tree",)
+    ws.close()
+
+
+CUSTOM_STEP = """
+import numpy as np
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from pathtolive import Dataset, pipeline, step
+
+
+def clip(values):
+    return np.clip(values, -1e6, 1e6)
+
+
+@step
+def train(data: Dataset):
+    X, y = data.df.drop(columns=["target"]), data.df["target"]
+    forest = RandomForestClassifier(n_estimators=3, random_state=0, n_jobs=1)
+    return make_pipeline(FunctionTransformer(clip), forest).fit(X, y)
+
+
+@pipeline
+def custom(data: Dataset):
+    return train(data)
+"""
+
+
+def test_run_register_needs_trust_for_a_custom_steps_function(
+    cli: CLI, cancer_workspace: Path
+) -> None:
+    import re
+
+    write_pipelines(cancer_workspace, custom=CUSTOM_STEP)
+    refused = cli("run", "custom", "--data", "cancer@1", "--register", "clipped")
+    assert refused.code == 4, refused.stdout + refused.stderr
+    flags = re.findall(r"--trust (\S+\.clip)\b", refused.stderr)
+    assert flags, refused.stderr
+    assert cli("models", "list", "--json").json() == []
+
+    trusted = cli(
+        "run",
+        "custom",
+        "--data",
+        "cancer@1",
+        "--register",
+        "clipped",
+        "--trust",
+        flags[0],
+        "--no-cache",  # a cached step output naming pipeline code is not this test's matter
+    )
+    assert trusted.code == 0, trusted.stderr
+    events = cli("audit", "log", "--action", "model.registered", "--json").json()
+    assert [event["details"]["trusted_explicitly"] for event in events] == [[flags[0]]]
+    assert set(events[0]["details"]["trusted_types"]) == {flags[0], "sklearn.tree._tree.Tree"}
+
+
 GATE_IN_A_PIPELINE_MODULE = """
 from pathtolive.gates import GateResult, gate, register_gate
 

@@ -114,6 +114,31 @@ def _feedback_bodies(request_id: str) -> list[tuple[Any, str]]:
     ]
 
 
+def test_a_request_id_feedback_cannot_take_is_refused_at_prediction_time(
+    served: ServedWorkspace, server: Any
+) -> None:
+    from pathtolive.service.predictions import MAX_REQUEST_ID_CHARS
+
+    row = records(served.features(1))
+    url = f"{server.url}/v1/models/risk:predict"
+    longest = "r" * MAX_REQUEST_ID_CHARS
+    kept = httpx.post(url, json={"instances": row}, headers={"x-request-id": longest})
+    assert kept.status_code == 200, kept.text
+    assert kept.headers["x-request-id"] == longest
+    # Before, 101 characters were answered and logged, and feedback then refused the id.
+    for path, body in (
+        ("/v1/models/risk:predict", {"instances": row}),
+        ("/invocations?model=risk", {"dataframe_records": row}),
+    ):
+        refused = httpx.post(server.url + path, json=body, headers={"x-request-id": longest + "r"})
+        assert refused.status_code == 400, refused.text
+        assert f"at most {MAX_REQUEST_ID_CHARS}" in refused.text
+    label = httpx.post(
+        f"{server.url}/v1/models/risk/feedback", json={"request_id": longest, "label": 1}
+    )
+    assert label.status_code == 201, label.text
+
+
 def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     served: ServedWorkspace, server: Any
 ) -> None:
@@ -252,6 +277,19 @@ def test_mlflow_scoring_protocol(served: ServedWorkspace, server: Any) -> None:
         headers={"x-model-name": "risk"},
     )
     assert by_header.status_code == 200
+
+
+@pytest.mark.parametrize("version", ["%C2%B2", "%D9%A3", "%EF%BC%91", "1.0", "-1"])
+def test_v2_versions_take_ascii_digits_only(server: Any, version: str) -> None:
+    # "²".isdigit() is true in Python, and int("²") raised: a 500 before.
+    for path in ("", "/ready"):
+        answer = httpx.get(f"{server.url}/v2/models/risk/versions/{version}{path}")
+        assert answer.status_code == 404, answer.text
+        assert "is not served here" in answer.json()["error"]
+    inferred = httpx.post(
+        f"{server.url}/v2/models/risk/versions/{version}/infer", json={"inputs": []}
+    )
+    assert inferred.status_code == 404, inferred.text
 
 
 def _plain(value: Any) -> Any:
@@ -538,6 +576,52 @@ def test_auth_needs_a_token_with_the_right_role(served_workspace: Copy) -> None:
     with Workspace.open(served.root) as ws:
         kept = list_feedback(ws.context)
     assert [(f.request_id, f.actor) for f in kept] == [(label["request_id"], "scientist-bot")]
+
+
+_PROBES = (
+    "/health/live",
+    "/health/ready",
+    "/ping",
+    "/health",
+    "/v2/health/live",
+    "/v2/health/ready",
+)
+_DOCS = ("/docs", "/redoc", "/openapi.json", "/version")
+
+
+def test_an_auth_server_checks_the_token_before_routing(served_workspace: Copy) -> None:
+    served = served_workspace(cancer=True)
+    created = _run_cli(
+        served.root, "tokens", "create", "--user", "viewer-bot", "--role", "viewer", "--json"
+    )
+    viewer = _bearer(json.loads(created.stdout)["secret"])
+    row = records(served.features(1))
+    with serving_in_thread(served.root, auth=True) as server:
+        # Before, /invocations without a model answered 404 listing the served models, and
+        # the docs and /version answered anyone.
+        for path in ("/invocations", "/invocations?model=nope", "/v1/models/nope:predict"):
+            refused = httpx.post(server.url + path, json={"instances": row})
+            assert refused.status_code == 401, (path, refused.text)
+            assert refused.headers["www-authenticate"] == "Bearer"
+            assert "risk" not in refused.text
+            assert "cancer" not in refused.text
+        assert "message" in httpx.post(f"{server.url}/invocations").json()  # MLflow's shape
+        assert "error" in httpx.get(f"{server.url}/v2/models/nope/ready").json()  # V2's
+        for path in (*_DOCS, "/v2/models/nope", "/no/such/path", "/metrics"):
+            assert httpx.get(server.url + path).status_code == 401, path
+            assert httpx.get(server.url + path, headers=_bearer("made-up")).status_code == 401
+        for path in _PROBES:  # load balancers and orchestrators probe without a token
+            assert httpx.get(server.url + path).status_code == 200, path
+        for path in _DOCS:
+            assert httpx.get(server.url + path, headers=viewer).status_code == 200, path
+        assert httpx.get(f"{server.url}/no/such/path", headers=viewer).status_code == 404
+        unnamed = httpx.post(f"{server.url}/invocations", json={"instances": row}, headers=viewer)
+        assert unnamed.status_code == 404
+        assert "cancer, risk" in unnamed.json()["message"]
+    with serving_in_thread(served.root, auth=True, public_docs=True) as server:
+        for path in _DOCS:
+            assert httpx.get(server.url + path).status_code == 200, path
+        assert httpx.post(f"{server.url}/invocations", json={"instances": row}).status_code == 401
 
 
 @pytest.mark.subprocess  # Ctrl-C and SIGTERM reach a real server process

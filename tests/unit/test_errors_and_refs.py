@@ -42,7 +42,19 @@ def test_refs_parse(text: str, ref: Ref) -> None:
     assert parse_ref(text) == ref
 
 
-@pytest.mark.parametrize("text", ["loans@0", "loans@x", "@2", "-bad", "lo ans", "loans@-1"])
+@pytest.mark.parametrize(
+    "text",
+    ["loans@0", "loans@x", "@2", "-bad", "lo ans", "loans@-1", "loans@\u00b2", "loans@\u0663"],
+)
 def test_bad_refs_are_clear_errors(text: str) -> None:
     with pytest.raises(InvalidInputError):
         parse_ref(text)
+
+
+@pytest.mark.parametrize("text", ["risk@\u00b2", "risk@\u0663", "risk@\uff11"])
+def test_model_versions_take_ascii_digits_only(text: str) -> None:
+    # "²".isdigit() is true and int("²") fails: a Unicode digit is an input error, not a crash.
+    from pathtolive.service.models import parse_model_ref
+
+    with pytest.raises(InvalidInputError):
+        parse_model_ref(text)

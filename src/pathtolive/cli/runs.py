@@ -51,6 +51,10 @@ def run(
         str | None, typer.Option(help="Register the returned model under this name.")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step.")] = False,
+    trust: Annotated[
+        list[str] | None,
+        typer.Option("--trust", help="A type the registered model may refer to (audited)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a pipeline on dataset versions; record code, params, environment and data."""
@@ -69,6 +73,7 @@ def run(
         register=register,
         use_cache=not no_cache,
         on_step=progress,
+        trusted=trust or [],
     )
 
     def render() -> None:

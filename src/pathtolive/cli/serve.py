@@ -35,6 +35,14 @@ def serve(
             "listening beyond loopback).",
         ),
     ] = None,
+    public_docs: Annotated[
+        bool | None,
+        typer.Option(
+            "--public-docs",
+            help="With a token required: still answer /docs, /redoc, /openapi.json and "
+            "/version without one.",
+        ),
+    ] = None,
     batching: Annotated[
         bool | None, typer.Option("--batching/--no-batching", help="Micro-batch requests.")
     ] = None,
@@ -62,6 +70,7 @@ def serve(
         models=tuple(model) if model else None,
         poll_interval=poll_interval,
         auth=auth,
+        public_docs=public_docs,
         batching=batching,
         log_predictions=log_predictions,
     )

@@ -174,6 +174,19 @@ class GateConfig:
             return getattr(self, key) not in (None, ())
         return key in self.custom
 
+    def refuse_pii_slices(self, pii_columns: Collection[str]) -> None:
+        """``ConfigError`` when a slice column is tagged ``pii``: the slice gate names each
+        slice by its value, in ``gates check``, the stored report and the model card, so
+        slicing by a PII column would publish its raw values."""
+        private = [column for column in self.slices if column in set(pii_columns)]
+        if private:
+            listed = ", ".join(repr(column) for column in private)
+            raise ConfigError(
+                f"models.{self.model}.gates.slices names {listed}, tagged pii: slices are "
+                "reported by value, which would print that data; remove it from slices, or "
+                "slice by a coarser column that is not pii"
+            )
+
     def option(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, built-in or custom; ``default`` when it is not set."""
         if key in BUILTIN_GATE_KEYS:

@@ -48,7 +48,16 @@ _MONITORING_KEYS = (
     "alert_webhook",
     "metric",
 )
-_RETRAIN_KEYS = ("pipeline", "dataset", "on", "schedule", "parameter", "alias", "params")
+_RETRAIN_KEYS = (
+    "pipeline",
+    "dataset",
+    "on",
+    "schedule",
+    "parameter",
+    "alias",
+    "params",
+    "trust",
+)
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -129,7 +138,8 @@ class RetrainConfig:
     ``dataset`` (passed as the pipeline's ``parameter``; by default to its one data parameter),
     register the result under the model's name and promote it to ``alias`` through the
     gates and the alias's policy, when one of the ``on`` triggers fires. ``schedule`` is
-    cron syntax (minute hour day-of-month month day-of-week)."""
+    cron syntax (minute hour day-of-month month day-of-week). ``trust`` names the types the
+    retrained model may refer to beyond the safe defaults (as ``run --trust``)."""
 
     model: str
     pipeline: str
@@ -139,6 +149,7 @@ class RetrainConfig:
     parameter: str | None = None
     alias: str = "live"
     params: Mapping[str, str] = field(default_factory=dict)
+    trust: tuple[str, ...] = ()
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> RetrainConfig | None:
@@ -167,6 +178,9 @@ class RetrainConfig:
         for key in ("parameter", "alias"):
             if key in table and not isinstance(table[key], str):
                 raise ConfigError(f"{where}.{key} must be a name")
+        trust = table.get("trust", [])
+        if not isinstance(trust, list) or not all(isinstance(n, str) and n for n in trust):
+            raise ConfigError(f'{where}.trust must be a list of type names, like ["pkg.func"]')
         return cls(
             model=model,
             pipeline=table["pipeline"],
@@ -176,6 +190,7 @@ class RetrainConfig:
             parameter=table.get("parameter"),
             alias=table.get("alias", "live"),
             params={str(k): str(v) for k, v in params.items()},
+            trust=tuple(trust),
         )
 
 

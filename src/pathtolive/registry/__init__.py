@@ -24,6 +24,7 @@ from pathtolive.registry.flavors import (
     get_flavor,
     predict,
     predict_proba,
+    untrusted_message,
     wrap,
 )
 from pathtolive.registry.mlflow_folder import MLFLOW_TYPES, ImportedModel, read_mlflow_model
@@ -71,5 +72,6 @@ __all__ = [
     "predict_proba",
     "read_mlflow_model",
     "to_frame",
+    "untrusted_message",
     "wrap",
 ]

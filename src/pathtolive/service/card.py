@@ -21,6 +21,7 @@ from pathtolive.data import Profile, Schema
 from pathtolive.format import significant
 from pathtolive.lineage import render_tree
 from pathtolive.service import datasets as dataset_service
+from pathtolive.service import gates as gate_service
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
@@ -71,6 +72,38 @@ def _cell(value: Any) -> str:
     )
 
 
+_WITHHELD = "withheld (pii)"
+
+
+def _without_pii(result: dict[str, Any], pii: set[str]) -> dict[str, Any]:
+    """A stored slice gate result with the values of PII columns withheld. Gates refuse a
+    PII slice column now, but a report stored before that, or before the column was
+    tagged, still holds its values, and a card is written to be shared."""
+    if result.get("gate") != "slices" or not pii:
+        return result
+    data = result.get("data") or {}
+    table = data.get("slices") if isinstance(data, dict) else None
+    rows = table if isinstance(table, list) else []
+    named = {row.get("column") for row in rows if isinstance(row, dict)}
+    detail = str(result.get("detail", ""))
+    private = sorted(c for c in pii if c in named or f"{c}=" in detail)
+    if not private:
+        return result
+    return {
+        **result,
+        "detail": f"slice values withheld: {', '.join(private)} tagged pii",
+        "data": {
+            **data,
+            "slices": [
+                {**row, "value": _WITHHELD}
+                if isinstance(row, dict) and row.get("column") in pii
+                else row
+                for row in rows
+            ],
+        },
+    }
+
+
 def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
     ctx.require(Permission.READ, "read model cards")
     version = model_service.model_version(ctx, ref)
@@ -97,11 +130,13 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
         )
     )
     data_blocks: list[Block] = []
+    pii: set[str] = set(gate_service.configured_pii_columns(ctx))
     for parameter, data_ref in sorted(run.inputs.items()):
         data = dataset_service.get_version(ctx, data_ref)
         schema = Schema.from_dict(
             dataset_service.dataset_schema(ctx, data.dataset, data.schema_version).schema
         )
+        pii.update(schema.tagged("pii"))
         profile = Profile.from_dict(data.profile)
         data_blocks.append(
             f"{parameter}: {data.ref} ({data.rows:,} rows, hash {data.content_hash[:12]}, "
@@ -154,6 +189,7 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
             f"{body.get('holdout', {}).get('dataset')} ({body.get('holdout', {}).get('rows')} "
             f"rows); live champion compared: {body.get('champion_version') or 'none'}."
         )
+        results = [_without_pii(r, pii) for r in body.get("results", [])]
         gate_blocks.append(
             CardTable(
                 ("gate", "verdict", "figure", "threshold", "detail"),
@@ -165,11 +201,11 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
                         _cell(r.get("threshold")),
                         r["detail"],
                     )
-                    for r in body.get("results", [])
+                    for r in results
                 ),
             )
         )
-        for result in body.get("results", []):
+        for result in results:
             table = result.get("data", {}).get("slices")
             if result["gate"] == "slices" and isinstance(table, list) and table:
                 headers = tuple(str(key) for key in table[0])

@@ -40,7 +40,7 @@ from pathtolive.service.explain import attributions_available
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
 
-__all__ = ["check_gates", "gate_config", "latest_report"]
+__all__ = ["check_gates", "configured_pii_columns", "gate_config", "latest_report"]
 
 _LATENCY_SAMPLE_ROWS = 200
 
@@ -71,6 +71,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
+    config.refuse_pii_slices({*schema.tagged("pii"), *configured_pii_columns(ctx)})
     target = config.target or next(iter(schema.tagged("target")), None)
     if target is None or target not in holdout.frame.columns:
         raise InvalidInputError(
@@ -84,7 +85,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     task = _task(candidate_version, candidate, y_true)
     metric = config.metric or default_metric(task)
     get_metric(metric, task)  # a metric the task does not support is refused here
-    classes = _classes(task, candidate, y_true)
+    classes = _classes(task, candidate, y_true, f"the target {target!r} of {holdout.dataset}")
     champion: Predictions | None = None
     if champion_number is not None and champion_number != candidate_version.version:
         champion_version = model_service.model_version(
@@ -157,6 +158,13 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     return report
 
 
+def configured_pii_columns(ctx: ServiceContext) -> list[str]:
+    """The ``[serve] pii_columns``: PII by the workspace's word though not tagged."""
+    serve = ctx.settings.document.get("serve", {})
+    columns = serve.get("pii_columns", []) if isinstance(serve, dict) else []
+    return [column for column in columns if isinstance(column, str)]
+
+
 def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
     version = model_service.model_version(ctx, ref)
     with ctx.metadata.read() as session:
@@ -190,12 +198,45 @@ def _task(version: ModelVersion, model: LoadedModel, y_true: np.ndarray[Any, Any
 
 
 def _classes(
-    task: Task, model: LoadedModel, y_true: np.ndarray[Any, Any]
+    task: Task, model: LoadedModel, y_true: np.ndarray[Any, Any], target: str
 ) -> tuple[Any, ...] | None:
+    """Every class the model knows or the target holds, in order. Numbers and text do not
+    mix: a model fitted on 0 and 1 scored against "no" and "yes" would fail every row, so
+    that is an input error naming both, not a comparison of ``int`` with ``str``."""
     if task == "regression":
         return None
-    known = set(np.unique(y_true).tolist()) | set(model.classes or ())
-    return tuple(sorted(known))
+    try:
+        labels = set(np.unique(y_true).tolist())
+    except TypeError:  # a target of numbers and text mixed: the check below names it
+        labels = set(pd.unique(pd.Series(y_true, dtype=object)).tolist())
+    model_classes = set(model.classes or ())
+    kinds = {_label_kind(labels), _label_kind(model_classes)} - {"none"}
+    if len(kinds) > 1 or "mixed" in kinds:
+        raise InvalidInputError(
+            f"the model's classes are {_labels_text(model_classes)} but {target} holds "
+            f"{_labels_text(labels)}: numbers and text do not compare; train the model on "
+            "this target, or point [models.NAME] target at the column it predicts"
+        )
+    return tuple(sorted(labels | model_classes))
+
+
+def _label_kind(labels: set[Any]) -> str:
+    if not labels:
+        return "none"
+    if all(isinstance(label, str) for label in labels):
+        return "text"
+    if all(isinstance(label, int | float | np.number | np.bool_) for label in labels):
+        return "number"
+    return "mixed"
+
+
+def _labels_text(labels: set[Any]) -> str:
+    kind = {"text": "text", "number": "numbers", "none": "no labels"}.get(
+        _label_kind(labels), "numbers and text"
+    )
+    shown = sorted(labels, key=lambda label: (isinstance(label, str), str(label)))
+    more = f", … ({len(shown)} in all)" if len(shown) > 10 else ""
+    return f"{kind} ({', '.join(repr(label) for label in shown[:10])}{more})"
 
 
 def _predict(

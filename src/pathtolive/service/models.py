@@ -15,11 +15,22 @@ import pandas as pd
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import AliasMove, Model, ModelVersion, Run
-from pathtolive.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from pathtolive.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    UntrustedModelError,
+)
 from pathtolive.gates.config import PromotionConfig
 from pathtolive.pipelines import capture_code_version, capture_environment
-from pathtolive.refs import check_name
-from pathtolive.registry import LoadedModel, flavor_for, get_flavor, infer_signature
+from pathtolive.refs import check_name, is_number
+from pathtolive.registry import (
+    LoadedModel,
+    flavor_for,
+    get_flavor,
+    infer_signature,
+    untrusted_message,
+)
 from pathtolive.registry.mlflow_folder import read_mlflow_model
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.metadata import MetadataSession
@@ -64,7 +75,7 @@ def parse_model_ref(text: str) -> ModelRef:
     check_name(name, kind="model")
     if not sep or rest == "latest":
         return ModelRef(name)
-    if rest.isdigit() and int(rest) >= 1:
+    if is_number(rest) and int(rest) >= 1:
         return ModelRef(name, version=int(rest))
     if ALIAS_PATTERN.match(rest):
         return ModelRef(name, alias=rest)
@@ -159,22 +170,36 @@ def register_model(
     source: str = "notebook",
     run_params: Mapping[str, Any] | None = None,
     signature: Mapping[str, Any] | None = None,
+    trusted: Sequence[str] = (),
 ) -> ModelVersion:
     """Store a fitted model as the next version of ``name``.
 
     Without ``run_id`` (a model trained by hand) a run of kind ``notebook`` is recorded with
     what is known: the dataset versions in ``data``, the code version and environment of
     this process. The signature comes from the dataset's schema when ``data`` names one.
+
+    Every later load trusts the types the version records, so registration records only
+    the flavor's safe ones (:attr:`Flavor.trusted_on_registration`) and those named in
+    ``trusted``; a model that needs any other is refused (``UntrustedModelError``, naming
+    them and how to trust them). The audit event lists what was trusted.
     """
     check_name(name, kind="model")
     actor = ctx.require(Permission.WRITE, "register models")
     inputs = _resolve_inputs(ctx, data)
     clean_metrics = _check_metrics(metrics or {})
+    explicit = _type_names(trusted)
     flavor = flavor_for(model)
     artifact = flavor.save(model)
-    # pathtolive saved these bytes itself and checks their hash before every load, so the
-    # types it needed are trusted by provenance (see the registry docs).
-    trusted = flavor.untrusted_types(artifact)
+    # Every load of this version trusts what it records: a function a custom step holds
+    # (os.system, say) would run in the server and the gates, so it needs the caller's word.
+    needed = flavor.untrusted_types(artifact)
+    refused = [
+        name
+        for name in needed
+        if name not in flavor.trusted_on_registration and name not in explicit
+    ]
+    if refused:
+        raise UntrustedModelError(untrusted_message(refused), details={"untrusted_types": refused})
     signature_dict = (
         dict(signature)
         if signature is not None
@@ -201,7 +226,7 @@ def register_model(
                 artifact_digest=stored.digest,
                 artifact_bytes=len(artifact),
                 flavor=flavor.name,
-                trusted_types=tuple(trusted),
+                trusted_types=tuple(needed),
                 signature=signature_dict,
                 metrics=clean_metrics,
                 run_id=run_id,
@@ -211,7 +236,9 @@ def register_model(
                 created_at=now,
                 created_by=actor.name,
             )
-            version = _insert_version(session, actor, new)
+            version = _insert_version(
+                session, actor, new, [name for name in needed if name in explicit]
+            )
     except BaseException:
         if stored.created:
             _delete_unreferenced(ctx, stored.digest)
@@ -229,7 +256,18 @@ def _next_version_number(session: MetadataSession, actor: Actor, name: str, now:
     return (session.latest_model_version_number(model_id) or 0) + 1
 
 
-def _insert_version(session: MetadataSession, actor: Actor, new: ModelVersion) -> ModelVersion:
+def _type_names(trusted: Sequence[str]) -> frozenset[str]:
+    if isinstance(trusted, str) or not all(isinstance(name, str) and name for name in trusted):
+        raise InvalidInputError(
+            f"trusted must be a list of type names, like ['mymodule.my_function'], "
+            f"not {trusted!r:.80}"
+        )
+    return frozenset(trusted)
+
+
+def _insert_version(
+    session: MetadataSession, actor: Actor, new: ModelVersion, trusted_explicitly: list[str]
+) -> ModelVersion:
     session.insert_model_version(new)
     record(
         session,
@@ -242,6 +280,8 @@ def _insert_version(session: MetadataSession, actor: Actor, new: ModelVersion) -
             "run_id": new.run_id,
             "source": new.source,
             "metrics": dict(new.metrics),
+            "trusted_types": list(new.trusted_types),
+            "trusted_explicitly": trusted_explicitly,
         },
     )
     # Read back as every reader sees it (times as the database keeps them).
@@ -450,4 +490,5 @@ def import_mlflow(
         run_params={"mlflow": origin, "folder": str(Path(folder).resolve())},
         tags={"imported_from": "mlflow"},
         signature=None if imported.signature is None else imported.signature.to_dict(),
+        trusted=trusted,
     )

@@ -42,6 +42,7 @@ from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
 from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
 from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
 from pathtolive.predlog import INPUT_PREFIX
+from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
@@ -242,7 +243,7 @@ def _reference_profile(
     with ctx.metadata.read() as session:
         for ref in _trained_on(ctx, served):
             name, _, number = ref.partition("@")
-            found = session.get_version(name, int(number)) if number.isdigit() else None
+            found = session.get_version(name, int(number)) if is_number(number) else None
             if found is None:
                 continue
             profile = Profile.from_dict(found.profile)

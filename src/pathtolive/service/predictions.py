@@ -35,7 +35,7 @@ from pathtolive.errors import (
 from pathtolive.format import utc
 from pathtolive.gates import GateReport, PromotionConfig
 from pathtolive.predlog import read_predictions
-from pathtolive.refs import check_name
+from pathtolive.refs import check_name, is_number
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import (
     ModelRef,
@@ -254,7 +254,8 @@ def _check_item(item: FeedbackItem) -> tuple[str, str | int | float | bool, int]
 
 
 def check_request_id(request_id: object) -> str:
-    """``request_id``, checked as an id a prediction could have returned."""
+    """``request_id`` if a prediction may carry it and feedback may name it: one limit for
+    both, so no logged row has an id its label could never be sent for."""
     if not isinstance(request_id, str):
         raise InvalidInputError(
             f"the request id is {json_kind(request_id)}, not a string; give the x-request-id "
@@ -543,7 +544,7 @@ def _version_ref(model: str, text: str) -> ModelRef:
     if not isinstance(text, str) or not text.strip():
         raise InvalidInputError("give a version, such as 5, @5 or risk@5")
     text = text.strip()
-    if text.isdigit():
+    if is_number(text):
         return parse_model_ref(f"{model}@{text}")
     ref = parse_model_ref(f"{model}{text}" if text.startswith("@") else text)
     if ref.name != model:

@@ -256,6 +256,7 @@ def _release(
                 data=data if config.parameter is None else {config.parameter: data},
                 params=dict(config.params),
                 register=trigger.model,
+                trusted=config.trust,
             )
         except PathToLiveError as exc:
             return _Outcome("failed", f"run failed: {exc.message}", exc.message)

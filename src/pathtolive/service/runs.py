@@ -168,6 +168,7 @@ def run_pipeline(
     echo: bool = False,
     on_step: Any = None,
     reproduces: str | None = None,
+    trusted: Sequence[str] = (),
 ) -> RunResult:
     """Run pipeline ``name`` of the workspace on dataset versions ``data``.
 
@@ -261,6 +262,7 @@ def run_pipeline(
             data=inputs,
             metrics=outcome.metrics,
             source="run",
+            trusted=trusted,
         )
     finished = get_run(ctx, run.run_id)
     return RunResult(

@@ -26,6 +26,7 @@ from pathtolive.config import WORKSPACE_FILE
 from pathtolive.entities import Alert, ModelVersion, Trigger
 from pathtolive.errors import ConfigError, NotFoundError
 from pathtolive.monitoring.config import RetrainConfig
+from pathtolive.refs import is_number
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.metadata import MetadataSession
 
@@ -259,7 +260,7 @@ def _new_data(session: MetadataSession, config: RetrainConfig) -> _Reason | None
         run = session.get_run(reference.run_id)
         for ref in (run.inputs if run is not None else {}).values():
             name, _, number = ref.partition("@")
-            if name == config.dataset and number.isdigit():
+            if name == config.dataset and is_number(number):
                 trained.append(int(number))
     if trained and latest.version <= max(trained):
         return None

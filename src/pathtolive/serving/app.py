@@ -8,6 +8,10 @@
 - ``/metrics`` (Prometheus), ``/health/live``, ``/health/ready``; OpenAPI at
   ``/openapi.json``.
 
+On a server that needs tokens, :class:`~pathtolive.serving.guard.TokenFirst` checks the
+token before any routing: only the health probes (and, with ``public_docs``, the docs and
+``/version``) answer without one.
+
 :func:`create_app` only assembles: the :class:`~pathtolive.serving.runtime.Server` behind
 the app (started and stopped by the lifespan), one router per protocol from
 :mod:`pathtolive.serving.routes`, and the one exception handler that answers every
@@ -29,6 +33,7 @@ from pathtolive import __version__
 from pathtolive.errors import PathToLiveError
 from pathtolive.service.context import ServiceContext
 from pathtolive.serving import openapi
+from pathtolive.serving.guard import DOCS_PATHS, PROBE_PATHS, TokenFirst
 from pathtolive.serving.routes import health, mlflow, operations, v1, v2
 from pathtolive.serving.routes.base import answer_error
 from pathtolive.serving.runtime import Server
@@ -61,4 +66,8 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
     # In this order: it is the order of the paths in the OpenAPI document.
     for router in (health.router, operations.router, v1.router, mlflow.router, v2.router):
         app.include_router(router)
+    if settings.auth_required:
+        # Before routing, so that no route (FastAPI's docs included) answers first.
+        open_paths = PROBE_PATHS | DOCS_PATHS if settings.public_docs else PROBE_PATHS
+        app.add_middleware(TokenFirst, server=server, open_paths=open_paths)
     return app

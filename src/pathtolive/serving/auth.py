@@ -30,8 +30,16 @@ class TokenGate:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, header: str | None, permission: Permission, doing: str) -> Actor:
+        """The actor the ``Authorization`` header names, if it may ``permission``."""
         if not self.required:
             return self.ctx.actor()
+        actor = self.authenticate(header)
+        self.permit(actor, permission, doing)
+        return actor
+
+    def authenticate(self, header: str | None) -> Actor:
+        """The actor a required ``Authorization: Bearer`` header names;
+        ``AuthenticationError`` without a valid one."""
         if not header:
             raise AuthenticationError(
                 "this server needs a token: send 'Authorization: Bearer <token>' "
@@ -41,13 +49,16 @@ class TokenGate:
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise AuthenticationError("the Authorization header must be 'Bearer <token>'")
-        actor = self._actor(secret)
+        return self._actor(secret)
+
+    @staticmethod
+    def permit(actor: Actor, permission: Permission, doing: str) -> None:
+        """``PermissionDeniedError`` unless ``actor``'s role allows ``permission``."""
         if not actor.can(permission):
             needed = " or ".join(role.value for role in roles_allowed(permission))
             raise PermissionDeniedError(
                 f"{actor.name} ({actor.role.value}) may not {doing}: it needs the role {needed}"
             )
-        return actor
 
     def _actor(self, secret: str) -> Actor:
         now = time.monotonic()

@@ -38,10 +38,12 @@ from pathtolive.errors import (
     PayloadTooLargeError,
 )
 from pathtolive.predlog import PredictionLogger, Recovery
+from pathtolive.refs import is_number
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service import retention
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.predictions import check_request_id
 from pathtolive.service.servables import (
     ServableVersion,
     background_sample,
@@ -52,6 +54,7 @@ from pathtolive.serving.auth import TokenGate
 from pathtolive.serving.batching import Gauge
 from pathtolive.serving.codecs.base import Prediction
 from pathtolive.serving.deployment import Deployment, ServedModel, Snapshot
+from pathtolive.serving.guard import ACTOR
 from pathtolive.serving.metrics import LogCounts, ServerMetrics
 from pathtolive.serving.records import prediction_record
 from pathtolive.serving.settings import ServeSettings
@@ -252,14 +255,18 @@ class Server:
 
     def authorize(self, request: Request, permission: Permission, doing: str) -> ServiceContext:
         """The context acting as the request's token holder, if it may ``permission``."""
-        actor = self.tokens.check(request.headers.get("authorization"), permission, doing)
+        actor = request.scope.get(ACTOR)  # authenticated before routing (serving.guard)
+        if actor is None:
+            actor = self.tokens.check(request.headers.get("authorization"), permission, doing)
+        else:
+            self.tokens.permit(actor, permission, doing)
         return self.ctx.acting_as(actor)
 
     async def body(self, request: Request) -> bytes:
         """The request's body, refused as soon as it passes the server's limit."""
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and is_number(declared) and int(declared) > limit:
             raise _too_large(int(declared), limit)
         chunks: list[bytes] = []
         size = 0
@@ -285,7 +292,7 @@ class Server:
         else the canary split's choice (sticky per ``x-routing-key``)."""
         deployment = self.deployment(name)
         if version is not None:
-            served = deployment.version(int(version)) if version.isdigit() else None
+            served = deployment.version(int(version)) if is_number(version) else None
             if served is None or (served is deployment.shadow and served is not deployment.live):
                 raise NotFoundError(
                     f"version {version} of {name!r} is not served here; served: "
@@ -315,6 +322,9 @@ class Server:
         queued = False
         try:
             self.authorize(request, Permission.READ, "call the model")
+            sent_id = request.headers.get(REQUEST_ID)
+            if sent_id:  # an empty one is as good as none: the server makes one up
+                check_request_id(sent_id)  # refused before scoring, as feedback would refuse it
             body = await self.body(request)
             served, role = self.pick(request, name, version)
             batch = decode(body, served.servable.signature)
@@ -334,7 +344,7 @@ class Server:
         finally:
             if not queued:
                 self.gauge.arriving -= 1
-        request_id = request.headers.get(REQUEST_ID) or uuid.uuid4().hex
+        request_id = sent_id or uuid.uuid4().hex
         elapsed = time.perf_counter() - started
         version_label = str(served.version)
         self.metrics.requests.labels(name, version_label, protocol, role, "200").inc()

@@ -63,6 +63,9 @@ class ServeSettings:
     """Columns to treat as PII besides those the training data's schema tags ``pii``."""
     auth: bool | None = None
     """True: every endpoint but health needs a token; None: only off loopback."""
+    public_docs: bool = False
+    """On a server that needs tokens, still answer ``/docs``, ``/redoc``,
+    ``/openapi.json`` and ``/version`` without one."""
     shadow_queue: int = 1_000
     """Requests waiting for the shadow model; beyond it shadow scoring is skipped and
     counted, so shadow work can never hold up live traffic."""
@@ -134,7 +137,7 @@ def _check(settings: ServeSettings) -> None:
         fail("unseen_categories", "use 'reject' or 'allow'")
     if settings.pii not in ("hash", "redact"):
         fail("pii", "use 'hash' or 'redact'")
-    for name in ("batching", "log_predictions", "log_journal", "log_fsync"):
+    for name in ("batching", "log_predictions", "log_journal", "log_fsync", "public_docs"):
         if not isinstance(getattr(settings, name), bool):
             fail(name, "must be true or false")
     auth: object = settings.auth  # a value from the TOML file, whatever its declared type

@@ -3,12 +3,17 @@
 The card's content is gathered by :func:`pathtolive.service.card.model_card`; this module
 only renders it. The HTML page (``templates/model_card.html``) extends the same skeleton
 and stylesheet as the monitoring report, has no script and no URL of any kind, and every
-text of the card is escaped. The Markdown is written here directly: a table cell's
-``|`` is escaped and its line breaks become spaces, so a cell stays one cell.
+text of the card is escaped. The Markdown is written here directly, and escaped too:
+names, descriptions and config are anyone's text, and a Markdown renderer passes raw HTML
+through. Every text has its line breaks made spaces (a paragraph or a cell stays one) and
+the characters that open HTML, links, emphasis or code (``\\ ` * [ ] < > & | ~``, and
+``_`` but inside a word) backslash-escaped, so ``<script>`` shows as text; a code block's
+fence is longer than any run of backticks inside it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pathtolive.service.card import Block, CardTable, CodeBlock, ModelCard
@@ -22,21 +27,21 @@ BlockKind = Literal["paragraph", "table", "code"]
 def model_card_markdown(card: ModelCard) -> str:
     """The card as Markdown: a title, a heading per section, its paragraphs, tables and
     fenced code blocks."""
-    lines = [f"# {card.title}", ""]
+    lines = [f"# {_text(card.title)}", ""]
     for section in card.sections:
-        lines += [f"## {section.heading}", ""]
+        lines += [f"## {_text(section.heading)}", ""]
         for block in section.blocks:
             if isinstance(block, CardTable):
-                lines.append("| " + " | ".join(block.headers) + " |")
+                lines.append("| " + " | ".join(_text(cell) for cell in block.headers) + " |")
                 lines.append("| " + " | ".join("---" for _ in block.headers) + " |")
                 lines += [
-                    "| " + " | ".join(_cell(cell) for cell in row) + " |" for row in block.rows
+                    "| " + " | ".join(_text(cell) for cell in row) + " |" for row in block.rows
                 ]
                 lines.append("")
             elif isinstance(block, CodeBlock):
-                lines += ["```\n" + "\n".join(block.lines) + "\n```", ""]
+                lines += [_fenced(block.lines), ""]
             else:
-                lines += [block, ""]
+                lines += [_paragraph(block), ""]
     return "\n".join(lines)
 
 
@@ -55,5 +60,32 @@ def _kind(block: Block) -> BlockKind:
     return "code" if isinstance(block, CodeBlock) else "paragraph"
 
 
-def _cell(cell: str) -> str:
-    return cell.replace("|", "\\|").replace("\n", " ")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+"""What can open markup. An ``_`` between two letters or digits cannot (CommonMark),
+so ``min_metric`` stays as it reads."""
+_LINE_BREAK = re.compile(r"[\r\n]+")
+_BACKTICKS = re.compile(r"`+")
+
+
+def _text(text: str) -> str:
+    """``text`` as Markdown that renders as that text: on one line, and no character of
+    it opening HTML, a link, emphasis, code or a table cell."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _LINE_BREAK.sub(" ", text))
+
+
+_BLOCK_START = re.compile(r"^[#+=-]")
+_ORDERED_ITEM = re.compile(r"^(\d+)([.)])")
+
+
+def _paragraph(text: str) -> str:
+    """``text`` as a Markdown paragraph: escaped, and not starting a heading or a list."""
+    escaped = _BLOCK_START.sub(lambda match: "\\" + match.group(), _text(text), count=1)
+    return _ORDERED_ITEM.sub(r"\1\\\2", escaped, count=1)
+
+
+def _fenced(lines: tuple[str, ...]) -> str:
+    """``lines`` in a fenced code block whose fence no line can close."""
+    body = "\n".join(lines)
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{body}\n{fence}"

@@ -131,3 +131,14 @@ def test_custom_keys_can_be_given_explicitly() -> None:
 
     assert config.is_set("max_false_positive_rate")
     assert config.option("max_false_positive_rate") == 0.1
+
+
+def test_a_pii_column_cannot_be_a_slice() -> None:
+    config = GateConfig.from_toml("risk-model", tomllib.loads(DOCUMENT)["models"])
+    config.refuse_pii_slices(["ssn"])  # not sliced by: fine
+
+    with pytest.raises(ConfigError) as caught:
+        config.refuse_pii_slices(["ssn", "region"])
+
+    assert "models.risk-model.gates.slices names 'region', tagged pii" in caught.value.message
+    assert "remove it from slices" in caught.value.message

@@ -95,3 +95,16 @@ def test_retrain_settings() -> None:
         RetrainConfig.from_toml(
             "risk", {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": ["rain"]}}}
         )
+
+
+def test_retrain_trust_names_types_for_the_retrained_model() -> None:
+    def read(trust: object) -> RetrainConfig | None:
+        table = {"pipeline": "p", "dataset": "d", "trust": trust}
+        return RetrainConfig.from_toml("risk", {"risk": {"retrain": table}})
+
+    config = read(["mypkg.clean"])
+    assert config is not None
+    assert config.trust == ("mypkg.clean",)
+    for bad in ("mypkg.clean", [""], [3]):
+        with pytest.raises(ConfigError, match="trust must be a list of type names"):
+            read(bad)

@@ -31,14 +31,17 @@ CARD = ModelCard(
 )
 
 
+ESCAPED = "\\<script\\>alert(1)\\</script\\>"
+
+
 def test_markdown() -> None:
     assert model_card_markdown(CARD) == "\n".join(
         [
-            f"# Model card: risk@2 {EVIL}",
+            f"# Model card: risk@2 {ESCAPED}",
             "",
             "## Intended use and limitations",
             "",
-            "Intended use: rank & sort garages",
+            "Intended use: rank \\& sort garages",
             "",
             "Limitations: not stated",
             "",
@@ -49,7 +52,7 @@ def test_markdown() -> None:
             "| column | type |",
             "| --- | --- |",
             "| mean radius | float |",
-            f"| a\\|b | two lines {EVIL} |",
+            f"| a\\|b | two lines {ESCAPED} |",
             "",
             "## Lineage",
             "",
@@ -57,6 +60,45 @@ def test_markdown() -> None:
             "",
         ]
     )
+
+
+def test_markdown_renders_names_and_config_as_text_never_as_html() -> None:
+    # Before, a renderer ran <script> from a model's description, config or name.
+    from markdown_it import MarkdownIt
+
+    hostile = ModelCard(
+        f"Model card: risk@2 {EVIL}",
+        (
+            CardSection(
+                f"Intended use {EVIL}",
+                (
+                    f"Use: <img src=x onerror=alert(1)> [click](javascript:alert(1)) {EVIL}",
+                    "# not a heading\n<script>alert(2)</script>\n\n- not a list",
+                    "1. not a list either",
+                    CardTable(
+                        ("param", f"value {EVIL}"),
+                        (("min_metric", f"*bold* _em_ `code` ~~gone~~ &lt; {EVIL}"),),
+                    ),
+                    CodeBlock(("```", f"</pre>{EVIL}")),
+                ),
+            ),
+        ),
+    )
+    markdown = model_card_markdown(hostile)
+    html = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+    parsed = _Collect()
+    parsed.feed(html)
+
+    assert {"script", "img", "a", "em", "strong", "s"}.isdisjoint(parsed.tags), html
+    assert parsed.tags.count("code") == 1  # the code block's, no inline code
+    assert parsed.tags.count("h1") == 1
+    assert parsed.tags.count("h2") == 1
+    assert {"ol", "ul"}.isdisjoint(parsed.tags)
+    text = "".join(parsed.text)
+    assert EVIL in text  # shown to the reader as text
+    assert "min_metric\n*bold* _em_ `code` ~~gone~~ &lt; " in text
+    assert "# not a heading <script>alert(2)</script> - not a list" in text
+    assert f"```\n</pre>{EVIL}" in text  # the code block keeps its lines, fence and all
 
 
 class _Collect(HTMLParser):

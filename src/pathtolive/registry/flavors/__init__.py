@@ -16,6 +16,7 @@ from pathtolive.registry.flavors.base import (
     LoadedModel,
     UntrustedModelError,
     type_name,
+    untrusted_message,
 )
 from pathtolive.registry.flavors.lightgbm import LightGBMFlavor
 from pathtolive.registry.flavors.sklearn import (
@@ -44,6 +45,7 @@ __all__ = [
     "get_flavor",
     "predict",
     "predict_proba",
+    "untrusted_message",
     "wrap",
 ]
 

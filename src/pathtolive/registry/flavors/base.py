@@ -32,6 +32,7 @@ __all__ = [
     "plain_label",
     "predicting",
     "type_name",
+    "untrusted_message",
 ]
 
 ClassLabel = str | int | float
@@ -74,6 +75,11 @@ class Flavor(abc.ABC):
     name: ClassVar[str]
     extra: ClassVar[str]
     """The pathtolive extra that installs the flavor's libraries."""
+    trusted_on_registration: ClassVar[tuple[str, ...]] = ()
+    """Types of :meth:`untrusted_types` that registering a model trusts without being
+    told: ones refused on load for what a crafted file could do with them, but that the
+    library itself built here, from a fitted model in this process. Any other type needs
+    ``trusted=[...]`` at registration, and is audited."""
 
     @abc.abstractmethod
     def can_save(self, model: object) -> bool:
@@ -191,3 +197,15 @@ def type_name(model: object) -> str:
     """``module.QualifiedName`` of the model's type, as users see it in errors."""
     kind = type(model)
     return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def untrusted_message(refused: Sequence[str]) -> str:
+    """The one-line refusal of a model that refers to ``refused`` types, saying how to
+    trust them on the command line and in Python."""
+    flags = " ".join(f"--trust {name}" for name in refused)
+    return (
+        f"the model refers to types pathtolive does not trust by default: "
+        f"{', '.join(refused)}; a crafted model could run code or crash the process through "
+        f"them. If you trust where this model came from, trust them explicitly: {flags} "
+        f"(CLI) or trusted={list(refused)!r} (Python)"
+    )

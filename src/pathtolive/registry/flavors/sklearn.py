@@ -12,7 +12,10 @@ as skops decided: the tree of ``DecisionTree``/``RandomForest``/``GradientBoosti
 (``sklearn.tree._tree.Tree``) and of ``HistGradientBoosting`` (``TreePredictor``) keep raw
 node indices that scikit-learn follows without bounds checks, so a crafted file can crash
 the process at predict time. :data:`TREE_TYPES` names them for callers that decide to
-trust models they wrote themselves.
+trust models they wrote themselves. Registering a fitted model does: scikit-learn built
+those trees in this process, so they (and an MLP's optimizer state, numbers only) are
+trusted on registration; any other type, a custom step's function first of all, needs
+``trusted=[...]``.
 
 skops names arrays after ``id()`` of the objects and stamps the zip with the time, so two
 saves of one model differ. :func:`canonical_skops` renames, renumbers and rewrites the zip
@@ -43,6 +46,7 @@ from pathtolive.registry.flavors.base import (
     plain_label,
     predicting,
     type_name,
+    untrusted_message,
 )
 
 if TYPE_CHECKING:
@@ -58,6 +62,12 @@ TREE_TYPES: tuple[str, ...] = (
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 )
 """The tree types of tree ensembles, refused by default (see the module docstring)."""
+
+_OPTIMIZER_TYPES: tuple[str, ...] = (
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+)
+"""What an ``MLPClassifier`` or ``MLPRegressor`` keeps of its training: numbers only."""
 
 _SCHEMA = "schema.json"
 # Estimators of these libraries have a native flavor; a Pipeline around one stays here.
@@ -79,6 +89,7 @@ class SklearnFlavor(Flavor):
 
     name = "sklearn"
     extra = "sklearn"
+    trusted_on_registration = (*TREE_TYPES, *_OPTIMIZER_TYPES)
 
     def can_save(self, model: object) -> bool:
         if sys.modules.get("sklearn") is None:  # not imported, so not a scikit-learn model
@@ -110,7 +121,7 @@ class SklearnFlavor(Flavor):
         refused = [name for name in found if name not in DEFAULT_TRUSTED and name not in trusted]
         if refused:
             raise UntrustedModelError(
-                _untrusted_message(refused), details={"untrusted_types": refused}
+                untrusted_message(refused), details={"untrusted_types": refused}
             )
         try:
             model = skops_io.loads(data, trusted=found)
@@ -258,13 +269,3 @@ def _classes(model: object) -> tuple[str | int | float, ...] | None:
     if classes is None or isinstance(classes, list):  # a list: one array per output
         return None
     return tuple(plain_label(value) for value in np.asarray(classes, dtype=object))
-
-
-def _untrusted_message(refused: Sequence[str]) -> str:
-    flags = " ".join(f"--trust {name}" for name in refused)
-    return (
-        f"the model refers to types pathtolive does not trust by default: "
-        f"{', '.join(refused)}; a crafted model could run code or crash the process through "
-        f"them. If you trust where this model came from, trust them explicitly: {flags} "
-        f"(CLI) or trusted={list(refused)!r} (Python)"
-    )

@@ -48,6 +48,14 @@ _V2_NUMBERS: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype("<f8"),
 }
 _V2_DATATYPES = ("BOOL", *_V2_NUMBERS, "BYTES")
+_V2_RANGES: dict[str, tuple[float, float]] = {
+    name: (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    if dtype.kind in "iu"
+    else (-float(np.finfo(dtype).max), float(np.finfo(dtype).max))
+    for name, dtype in _V2_NUMBERS.items()
+}
+"""The values each numeric datatype holds, for JSON data (binary data holds them by
+construction)."""
 _V2_JSON_TYPES: dict[str, tuple[frozenset[type], str]] = {
     "BOOL": (frozenset({bool}), "booleans"),
     "BYTES": (frozenset({str}), "strings"),
@@ -327,6 +335,7 @@ def _flatten(name: str, data: list[Any], ndim: int) -> list[Any]:
 def _check_json_types(name: str, datatype: str, values: list[Any]) -> None:
     accepted, what = _V2_JSON_TYPES[datatype]
     if set(map(type, values)) <= accepted | {_NONE}:
+        _check_range(name, datatype, values)
         return
     index, value = next(
         (index, value)
@@ -337,6 +346,31 @@ def _check_json_types(name: str, datatype: str, values: list[Any]) -> None:
         f"input tensor {name!r} ({datatype}): element {index} is {describe_value(value)}; "
         f"a {datatype} tensor holds {what}"
     )
+
+
+def _check_range(name: str, datatype: str, values: list[Any]) -> None:
+    """Refuse a JSON number its datatype cannot hold (INT8 100000, UINT64 -5, FP32 1e300):
+    it would otherwise reach the model as the number sent, not as the type declared."""
+    limits = _V2_RANGES.get(datatype)
+    if limits is None or not values:
+        return
+    low, high = limits
+    numbers = [value for value in values if value is not None] if None in values else values
+    if not numbers or (low <= min(numbers) and max(numbers) <= high):
+        return
+    index, value = next(
+        (index, value)
+        for index, value in enumerate(values)
+        if value is not None and not low <= value <= high
+    )
+    raise InvalidInputError(
+        f"input tensor {name!r} ({datatype}): element {index} is {value!r}, out of range for "
+        f"{datatype} ({_number(low)} to {_number(high)})"
+    )
+
+
+def _number(limit: float) -> str:
+    return str(int(limit)) if isinstance(limit, int) else f"{limit:.6g}"
 
 
 def _binary_values(name: str, datatype: str, raw: memoryview, size: int) -> list[Any] | np.ndarray:

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 from pathtolive import __version__
 from pathtolive.auth import Permission
 from pathtolive.errors import PathToLiveError
+from pathtolive.refs import is_number
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.serving import openapi
@@ -120,7 +121,7 @@ def _ready(request: Request, name: str, version: str | None) -> Response:
 async def _infer(request: Request, name: str, version: str | None) -> Response:
     server = runtime(request)
     header = request.headers.get(_HEADER_LENGTH)
-    header_length = int(header) if header is not None and header.isdigit() else None
+    header_length = int(header) if header is not None and is_number(header) else None
     parsed: list[V2Request] = []
 
     def decode(body: bytes, signature: Signature) -> InputBatch:

@@ -362,6 +362,66 @@ V2_ERRORS = [
 ]
 
 
+V2_OUT_OF_RANGE = [
+    pytest.param(
+        "age",
+        "INT8",
+        [41, 100_000],
+        "element 1 is 100000, out of range for INT8 (-128 to 127)",
+        id="int8",
+    ),
+    pytest.param(
+        "age",
+        "UINT64",
+        [-5, 41],
+        "element 0 is -5, out of range for UINT64 (0 to 18446744073709551615)",
+        id="uint64",
+    ),
+    pytest.param(
+        "age",
+        "INT64",
+        [41, 2**63],
+        "element 1 is 9223372036854775808, out of range for INT64",
+        id="int64",
+    ),
+    pytest.param(
+        "income", "FP32", [1.0, 1e300], "element 1 is 1e+300, out of range for FP32", id="fp32"
+    ),
+    pytest.param(
+        "income", "FP16", [-70_000, None], "element 0 is -70000, out of range for FP16", id="fp16"
+    ),
+]
+
+
+@pytest.mark.parametrize(("column", "datatype", "data", "message"), V2_OUT_OF_RANGE)
+def test_v2_json_values_out_of_their_datatypes_range_are_refused(
+    loans: Served, column: str, datatype: str, data: list[Any], message: str
+) -> None:
+    # Before, INT8 100000 or UINT64 -5 went through as the number sent, FP32 1e300 too.
+    _, _, signature = loans
+    body = {"inputs": _loan_tensors(**{column: {"datatype": datatype, "data": data}})}
+
+    with pytest.raises(InvalidInputError) as caught:
+        decode_v2(orjson.dumps(body), None, signature, max_rows=MAX_ROWS)
+
+    assert f"input tensor {column!r} ({datatype}): {message}" in str(caught.value)
+    assert caught.value.http_status == 400
+
+
+def test_v2_json_values_at_the_edges_of_their_datatypes_range_pass(loans: Served) -> None:
+    _, _, signature = loans
+    body = {
+        "inputs": _loan_tensors(
+            age={"datatype": "INT8", "data": [-128, 127]},
+            income={"datatype": "FP32", "data": [3.0e38, None]},
+        )
+    }
+
+    decoded = decode_v2(orjson.dumps(body), None, signature, max_rows=MAX_ROWS)
+
+    assert decoded.batch.n_rows == 2
+
+
 @pytest.mark.parametrize(("request_body", "message"), V2_ERRORS)
 def test_v2_bad_requests_name_the_tensor_and_the_problem(
     loans: Served, request_body: dict[str, Any], message: str
