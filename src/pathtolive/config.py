@@ -16,6 +16,7 @@ from typing import Any, Literal, cast
 
 from pathtolive import env
 from pathtolive.errors import ConfigError, WorkspaceNotFoundError
+from pathtolive.redaction import mask_url
 
 __all__ = [
     "COLUMN_TAGS",
@@ -56,17 +57,27 @@ class DatasetSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a workspace is configured with, resolved and typed."""
+    """Everything a workspace is configured with, resolved and typed.
+
+    Its ``repr`` (which a traceback or a debug log may show) masks the URLs' passwords and
+    leaves out the token and the environment."""
 
     root: Path
     metadata_url: str
     artifact_url: str
     local_user: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     local_role: str = "admin"
     datasets: Mapping[str, DatasetSettings] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(root={self.root!r}, metadata_url={mask_url(self.metadata_url)!r}, "
+            f"artifact_url={mask_url(self.artifact_url)!r}, local_user={self.local_user!r}, "
+            f"local_role={self.local_role!r})"
+        )
 
     @property
     def state_dir(self) -> Path:

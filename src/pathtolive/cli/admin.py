@@ -11,6 +11,7 @@ from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context, options
 from pathtolive.config import Settings, load_settings
 from pathtolive.errors import VerificationFailedError
+from pathtolive.redaction import mask_url
 from pathtolive.service import audit as audit_service
 from pathtolive.service import tokens as token_service
 from pathtolive.service.database import database_status, upgrade_database
@@ -39,14 +40,14 @@ def init(
     emit(
         {
             "root": settings.root,
-            "metadata": settings.metadata_url,
-            "artifacts": settings.artifact_url,
+            "metadata": mask_url(settings.metadata_url),
+            "artifacts": mask_url(settings.artifact_url),
         },
         as_json,
         lambda: console.print(
             f"[green]Initialised[/] workspace in {settings.root}\n"
-            f"  metadata  {settings.metadata_url.split('@')[-1]}\n"
-            f"  artifacts {settings.artifact_url}\n"
+            f"  metadata  {mask_url(settings.metadata_url)}\n"
+            f"  artifacts {mask_url(settings.artifact_url)}\n"
             "Next: pathtolive data add FILE --name NAME"
         ),
     )
