@@ -104,6 +104,7 @@ metric = "accuracy"
 min_metric = 0.5
 slices = ["region"]
 max_slice_drop = 0.5
+resamples = 200
 [models.risk.promotion]
 live = "approval"
 [models.risk.monitoring]
@@ -312,7 +313,6 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
     cli("runs", "show", failed, "--json", token=scientist)
     cli("lineage", "risk@1", "--json", token=scientist)
     cli("models", "show", "risk@1", "--json", token=scientist)
-    cli("gates", "check", "risk@1", "--json", token=scientist)
     cli("promote", "risk@1", "--to", "live", "--json", token=scientist)
     cli("approve", "risk@1", "--to", "live", "--json", token=approver)
     cli("models", "card", "risk@1", "--out", str(tmp_path / "cards"), "--json", token=scientist)
