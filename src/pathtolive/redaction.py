@@ -9,9 +9,19 @@ Two rules, applied where text leaves the process or is stored:
 - **By shape**: the password of a URL (``postgresql://user:PASSWORD@host/db``) is masked
   (:func:`mask_url`, :func:`mask_urls`) before the URL is printed, logged or stored.
 
-Masking at the boundary is the second line: code that builds a message from a URL masks
-it first (:func:`mask_url`); the filter on the log handlers and the error reporters of
-the CLI and the server catch what a foreign library's message carries.
+Where it is applied, first line first:
+
+- code that builds a message from a URL masks it (:func:`mask_url`), and every
+  :class:`~pathtolive.errors.PathToLiveError` masks the URLs of its message;
+- what is kept for others to read is redacted before it is stored: audit details, a
+  step's captured log and a failure's traceback (:func:`redact_values`, :func:`redact`);
+- what leaves the process is redacted on its way out: the filter on the log handlers
+  (the CLI's and uvicorn's, :class:`RedactingFilter`), the CLI's error reporter, and the
+  CLI's standard streams (:func:`redacted_streams`), which catch what a foreign
+  library's message or a command's own output carries.
+
+The guarantee holds for secrets this process knows of (its environment and the URLs it
+was given). A secret that only a model or a user's file contains is not recognised.
 """
 
 from __future__ import annotations
@@ -19,20 +29,24 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Final
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Final, TextIO, cast
 from urllib.parse import quote, quote_plus, unquote
 
 __all__ = [
     "MASK",
     "SECRET_NAME_PATTERNS",
     "RedactingFilter",
+    "RedactingStream",
     "install_log_redaction",
     "is_secret_name",
     "mask_url",
     "mask_urls",
     "redact",
     "redact_values",
+    "redacted_streams",
     "safe_environ",
     "secret_values",
 ]
@@ -142,6 +156,40 @@ def safe_environ(environ: Mapping[str, str]) -> dict[str, str]:
     """The part of ``environ`` that may be recorded or shown: secret names left out, URL
     passwords masked."""
     return {name: mask_urls(value) for name, value in environ.items() if not is_secret_name(name)}
+
+
+class RedactingStream:
+    """A text stream that writes to ``stream`` with secrets and URL passwords masked: the
+    console's last line of defense (what a command prints, whatever printed it). Every
+    other attribute is the wrapped stream's."""
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str | bytes) -> int:
+        if isinstance(text, str):
+            self._stream.write(_redact(text, self._secrets))
+        else:  # a probe for a binary stream (click writes b""): the stream's own answer
+            self._stream.write(text)  # type: ignore[arg-type]
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def redacted_streams(environ: Mapping[str, str] | None = None) -> Iterator[None]:
+    """Standard output and error, inside the block, as :class:`RedactingStream` over
+    the secrets of ``environ`` (default: this process's environment)."""
+    secrets = secret_values(os.environ if environ is None else environ)
+    saved = sys.stdout, sys.stderr
+    sys.stdout = cast(TextIO, RedactingStream(sys.stdout, secrets))
+    sys.stderr = cast(TextIO, RedactingStream(sys.stderr, secrets))
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 class RedactingFilter(logging.Filter):

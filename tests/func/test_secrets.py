@@ -316,6 +316,10 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
     cli("promote", "risk@1", "--to", "live", "--json", token=scientist)
     cli("approve", "risk@1", "--to", "live", "--json", token=approver)
     cli("models", "card", "risk@1", "--out", str(tmp_path / "cards"), "--json", token=scientist)
+    for listing in (("models", "list"), ("alias", "list"), ("promotions", "list")):
+        cli(*listing, "--json", token=scientist)
+        cli(*listing, token=scientist)
+    cli("deploy", "risk", "--json", token=scientist)
 
     # The server, with auth: predictions, feedback, and requests it must refuse.
     server_env = {**environ, env.TOKEN: admin}
@@ -329,6 +333,12 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
             ("POST", "/v1/models/nope:predict", {"instances": rows[:1]}, tokens["viewer"]),
             ("POST", "/v1/models/risk:predict", {"instances": [{"age": "x"}]}, tokens["viewer"]),
             ("GET", "/v1/models/risk", {}, tokens["viewer"]),
+            ("POST", "/invocations", {"dataframe_records": rows[:2]}, tokens["viewer"]),
+            ("POST", "/v2/models/risk/infer", {"inputs": [{"name": "age"}]}, tokens["viewer"]),
+            ("GET", "/v2/models/risk", {}, tokens["viewer"]),
+            ("GET", "/version", {}, tokens["viewer"]),
+            ("GET", "/openapi.json", {}, tokens["viewer"]),
+            ("GET", "/health/ready", {}, None),
             ("GET", "/metrics", {}, tokens["viewer"]),
         ]
         for method, path, body, token in calls:

@@ -204,3 +204,21 @@ def test_the_server_redacts_uvicorn_logs() -> None:
     finally:
         for name, handlers in saved.items():
             logging.getLogger(name).handlers = handlers
+
+
+def test_the_cli_streams_mask_what_any_code_prints() -> None:
+    import sys
+
+    from pathtolive.redaction import redacted_streams
+
+    out = io.StringIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = out
+    try:
+        with redacted_streams({"PATHTOLIVE_TOKEN": "ptl_abcdefghijklmnop"}):
+            print(f"token ptl_abcdefghijklmnop for {URL}")
+            sys.stderr.write("ptl_abcdefghijklmnop\n")
+            assert sys.stdout.isatty() is False  # the wrapped stream answers the rest
+    finally:
+        sys.stdout, sys.stderr = saved
+    assert out.getvalue() == f"token {MASK} for {mask_url(URL)}\n{MASK}\n"

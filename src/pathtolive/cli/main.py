@@ -34,7 +34,7 @@ from pathtolive.cli import (
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
-from pathtolive.redaction import install_log_redaction, redact
+from pathtolive.redaction import install_log_redaction, redact, redacted_streams
 
 __all__ = ["INTERNAL_ERROR_EXIT", "app", "run"]
 
@@ -106,8 +106,13 @@ app.command("bench")(bench.bench)
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Entry point of the console scripts: maps errors to exit codes."""
-    args = sys.argv[1:] if argv is None else argv
+    """Entry point of the console scripts: maps errors to exit codes. Everything it
+    prints, logs included, goes through a stream that masks secrets."""
+    with redacted_streams():
+        _run(sys.argv[1:] if argv is None else argv)
+
+
+def _run(args: list[str]) -> None:
     level = os.environ.get(env.LOG_LEVEL, "WARNING").upper()
     logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr)
     install_log_redaction()
