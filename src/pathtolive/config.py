@@ -7,6 +7,7 @@ constructors; nothing here is a mutable global.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 WORKSPACE_FILE = "pathtolive.toml"
+logger = logging.getLogger(__name__)
 STATE_DIR = ".pathtolive"
 DEFAULT_METADATA_URL = f"sqlite:///{STATE_DIR}/meta.db"
 DEFAULT_ARTIFACT_URL = STATE_DIR
@@ -147,6 +149,7 @@ def load_settings(
             )
     document = _read_document(root / WORKSPACE_FILE)
     store = _table(document, "store")
+    _warn_of_passwords(store)
     auth = _table(document, "auth")
     local_role = _string(auth.get("local_role", "admin"), "auth.local_role")
     if local_role not in ROLES:
@@ -171,6 +174,22 @@ def load_settings(
         document=document,
         environ=environ,
     )
+
+
+def _warn_of_passwords(store: Mapping[str, Any]) -> None:
+    # The workspace file is committed with the pipelines and read by everyone who checks
+    # them out; a password written into it is shared with all of them.
+    for key, variable in (("metadata", env.METADATA_URL), ("artifacts", env.ARTIFACT_URL)):
+        value = store.get(key)
+        if isinstance(value, str) and mask_url(value) != value:
+            logger.warning(
+                "%s holds a password in [store] %s, and the file is shared with the "
+                "workspace's repository: set %s instead (or use the database's own "
+                "password file) and take the password out of the file",
+                WORKSPACE_FILE,
+                key,
+                variable,
+            )
 
 
 def _read_document(path: Path) -> dict[str, Any]:

@@ -222,3 +222,16 @@ def test_the_cli_streams_mask_what_any_code_prints() -> None:
     finally:
         sys.stdout, sys.stderr = saved
     assert out.getvalue() == f"token {MASK} for {mask_url(URL)}\n{MASK}\n"
+
+
+def test_a_password_in_the_workspace_file_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pathtolive.config import load_settings
+
+    (tmp_path / "pathtolive.toml").write_text(f'[store]\nmetadata = "{URL}"\n')
+    with caplog.at_level(logging.WARNING, logger="pathtolive.config"):
+        settings = load_settings(tmp_path, environ={})
+    assert settings.metadata_url == URL  # still used: a warning, not a refusal
+    assert "PATHTOLIVE_METADATA_URL" in caplog.text
+    assert "S3cret" not in caplog.text
