@@ -325,6 +325,7 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
     server_env = {**environ, env.TOKEN: admin}
     with running_server(root, "--auth", environ=server_env) as server, httpx.Client() as client:
         rows = json.loads(frame.drop(columns="at_risk").head(30).to_json(orient="records"))
+        quoted = {**rows[0], named["webhook secret"]: 1}
         calls: list[tuple[str, str, dict[str, Any], str | None]] = [
             ("POST", "/v1/models/risk:predict", {"instances": rows}, tokens["viewer"]),
             ("POST", "/v1/models/risk:predict", {"instances": rows[:1]}, None),
@@ -333,6 +334,8 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
             ("POST", "/v1/models/nope:predict", {"instances": rows[:1]}, tokens["viewer"]),
             ("POST", "/v1/models/risk:predict", {"instances": [{"age": "x"}]}, tokens["viewer"]),
             ("GET", "/v1/models/risk", {}, tokens["viewer"]),
+            # A refusal that quotes what it refused: a secret of the server's is masked.
+            ("POST", "/v1/models/risk:predict", {"instances": [quoted]}, tokens["viewer"]),
             ("POST", "/invocations", {"dataframe_records": rows[:2]}, tokens["viewer"]),
             ("POST", "/v2/models/risk/infer", {"inputs": [{"name": "age"}]}, tokens["viewer"]),
             ("GET", "/v2/models/risk", {}, tokens["viewer"]),
