@@ -36,6 +36,7 @@ from typing import Any, Final, TextIO, cast
 from urllib.parse import quote, quote_plus, unquote
 
 __all__ = [
+    "LOCATION_SUFFIXES",
     "MASK",
     "SECRET_NAME_PATTERNS",
     "RedactingFilter",
@@ -72,6 +73,10 @@ any match makes its value a secret."""
 
 _SECRET_NAME: Final = re.compile("|".join(SECRET_NAME_PATTERNS))
 
+LOCATION_SUFFIXES: Final[tuple[str, ...]] = ("_FILE", "_PATH", "_DIR", "_COMMAND", "_CMD")
+"""Names ending so hold where a secret is (``PATHTOLIVE_KEK_FILE``, a key manager's
+command), not the secret: they stay readable in messages, which name them to help."""
+
 _URL_PASSWORD: Final = re.compile(
     r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*:)(?P<password>[^\s@/'\"<>]*)(?P<at>@)"
 )
@@ -84,7 +89,8 @@ are no secrets worth the name."""
 
 def is_secret_name(name: str) -> bool:
     """Whether an environment variable named ``name`` holds a secret by its name."""
-    return _SECRET_NAME.search(name.upper()) is not None
+    upper = name.upper()
+    return _SECRET_NAME.search(upper) is not None and not upper.endswith(LOCATION_SUFFIXES)
 
 
 def mask_url(url: str) -> str:

@@ -44,7 +44,6 @@ URL = "postgresql+psycopg://ml:S3cret%2FPw+x@db.internal:5432/pathtolive?sslmode
         "pgpassword",
         "STRIPE_API_KEY",
         "KEY",
-        "SIGNING_KEY_FILE",
         "GOOGLE_APPLICATION_CREDENTIALS",
         "SENTRY_DSN",
         "GPG_PASSPHRASE",
@@ -68,6 +67,9 @@ def test_names_that_hold_secrets(name: str) -> None:
         "TOKENIZERS_PARALLELISM",
         "MONKEYPATCH",
         "KEYBOARD",
+        "PATHTOLIVE_KEK_FILE",
+        "PATHTOLIVE_KEK_COMMAND",
+        "AUDIT_SIGNING_KEY_PATH",
     ],
 )
 def test_names_that_hold_no_secret(name: str) -> None:
