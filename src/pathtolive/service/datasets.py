@@ -41,6 +41,7 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.artifacts import StagedObject
@@ -118,7 +119,7 @@ def add_dataset(
     effective_policy = policy or settings.policy
     if effective_policy not in ("strict", "warn"):
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
-    label = source_label or _describe_source(source)
+    label = mask_url(source_label or _describe_source(source))
     with ctx.metadata.read() as session:
         current = session.get_schema(name)
     # The contract's tags (pii, id, ...) apply to every later version's profile too.
