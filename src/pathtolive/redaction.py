@@ -78,9 +78,11 @@ LOCATION_SUFFIXES: Final[tuple[str, ...]] = ("_FILE", "_PATH", "_DIR", "_COMMAND
 command), not the secret: they stay readable in messages, which name them to help."""
 
 _URL_PASSWORD: Final = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"<>]*:)(?P<password>[^\s@/'\"<>]*)(?P<at>@)"
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]{0,40}://[^\s:/@'\"<>]{0,256}:)"
+    r"(?P<password>[^\s@/'\"<>]{0,1024})(?P<at>@)"
 )
-"""``scheme://user:`` then the password up to ``@``: the one part of a URL to mask."""
+"""``scheme://user:`` then the password up to ``@``: the one part of a URL to mask. Each
+part is bounded, so a long text without URLs is scanned in linear time."""
 
 _MIN_SECRET_LENGTH: Final = 8
 """Shorter values (``1``, ``true``, a path like ``/tmp``) would mask ordinary words, and
@@ -101,6 +103,8 @@ def mask_url(url: str) -> str:
 
 def mask_urls(text: str) -> str:
     """``text`` with the password of every URL in it masked."""
+    if "://" not in text:
+        return text
     return _URL_PASSWORD.sub(lambda m: f"{m['head']}{MASK}{m['at']}", text)
 
 
