@@ -7,6 +7,7 @@ constructors; nothing here is a mutable global.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Any, Literal, cast
 
 from pathtolive import env
 from pathtolive.errors import ConfigError, WorkspaceNotFoundError
+from pathtolive.redaction import mask_url
 
 __all__ = [
     "COLUMN_TAGS",
@@ -34,6 +36,7 @@ __all__ = [
 ]
 
 WORKSPACE_FILE = "pathtolive.toml"
+logger = logging.getLogger(__name__)
 STATE_DIR = ".pathtolive"
 DEFAULT_METADATA_URL = f"sqlite:///{STATE_DIR}/meta.db"
 DEFAULT_ARTIFACT_URL = STATE_DIR
@@ -56,13 +59,16 @@ class DatasetSettings:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a workspace is configured with, resolved and typed."""
+    """Everything a workspace is configured with, resolved and typed.
+
+    Its ``repr`` (which a traceback or a debug log may show) masks the URLs' passwords and
+    leaves out the token and the environment."""
 
     root: Path
     metadata_url: str
     artifact_url: str
     local_user: str | None = None
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     local_role: str = "admin"
     local_role_set: bool = False
     """True when ``[auth] local_role`` is in the workspace file: an admin's explicit
@@ -70,6 +76,13 @@ class Settings:
     datasets: Mapping[str, DatasetSettings] = field(default_factory=dict)
     document: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(root={self.root!r}, metadata_url={mask_url(self.metadata_url)!r}, "
+            f"artifact_url={mask_url(self.artifact_url)!r}, local_user={self.local_user!r}, "
+            f"local_role={self.local_role!r})"
+        )
 
     @property
     def state_dir(self) -> Path:
@@ -158,6 +171,7 @@ def load_settings(
             )
     document = _read_document(root / WORKSPACE_FILE)
     store = _table(document, "store")
+    _warn_of_passwords(store)
     auth = _table(document, "auth")
     local_role_set = "local_role" in auth
     local_role = _string(auth.get("local_role", "admin"), "auth.local_role")
@@ -184,6 +198,22 @@ def load_settings(
         document=document,
         environ=environ,
     )
+
+
+def _warn_of_passwords(store: Mapping[str, Any]) -> None:
+    # The workspace file is committed with the pipelines and read by everyone who checks
+    # them out; a password written into it is shared with all of them.
+    for key, variable in (("metadata", env.METADATA_URL), ("artifacts", env.ARTIFACT_URL)):
+        value = store.get(key)
+        if isinstance(value, str) and mask_url(value) != value:
+            logger.warning(
+                "%s holds a password in [store] %s, and the file is shared with the "
+                "workspace's repository: set %s instead (or use the database's own "
+                "password file) and take the password out of the file",
+                WORKSPACE_FILE,
+                key,
+                variable,
+            )
 
 
 def _read_document(path: Path) -> dict[str, Any]:

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pathtolive.redaction import mask_urls
+
 __all__ = [
     "ERROR_CLASSES",
     "AuthenticationError",
@@ -71,6 +73,9 @@ class PathToLiveError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        # A message built from a URL or a foreign library's error may carry a database
+        # password: masked here, once, whichever face (CLI, server, log) shows it.
+        message = mask_urls(message)
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}

@@ -27,10 +27,20 @@ DOMAIN = {
     "auth",
     "lineage",
 }
-SHARED = {"entities", "errors", "env", "hashing", "format", "refs", "archive", "config"}
+SHARED = {
+    "entities",
+    "errors",
+    "env",
+    "hashing",
+    "format",
+    "refs",
+    "archive",
+    "config",
+    "redaction",
+}
 """Modules of the package root that every layer may use: plain values, the error tree,
-settings, formatting."""
-STORE_MAY_USE = {"store", "entities", "errors", "env", "hashing", "format"}
+settings, formatting, secret masking."""
+STORE_MAY_USE = {"store", "entities", "errors", "env", "hashing", "format", "redaction"}
 
 
 def imports_by_module() -> Iterator[tuple[str, str, int]]:

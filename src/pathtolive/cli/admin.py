@@ -12,6 +12,7 @@ from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context, options
 from pathtolive.config import Settings, load_settings
 from pathtolive.errors import VerificationFailedError
+from pathtolive.redaction import mask_url
 from pathtolive.service import audit as audit_service
 from pathtolive.service import gc as gc_service
 from pathtolive.service import tokens as token_service
@@ -55,8 +56,8 @@ def init(
     service_ctx.close()
     result: dict[str, object] = {
         "root": settings.root,
-        "metadata": settings.metadata_url,
-        "artifacts": settings.artifact_url,
+        "metadata": mask_url(settings.metadata_url),
+        "artifacts": mask_url(settings.artifact_url),
     }
     if first is not None:
         result["admin_token"] = {"token_id": first.token.token_id, "secret": first.secret}
@@ -64,8 +65,8 @@ def init(
     def render() -> None:
         console.print(
             f"[green]Initialised[/] workspace in {settings.root}\n"
-            f"  metadata  {settings.metadata_url.split('@')[-1]}\n"
-            f"  artifacts {settings.artifact_url}"
+            f"  metadata  {mask_url(settings.metadata_url)}\n"
+            f"  artifacts {mask_url(settings.artifact_url)}"
         )
         if first is not None:
             console.print(

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +35,7 @@ from pathtolive.cli import (
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError
+from pathtolive.redaction import install_log_redaction, redact, redacted_streams
 
 __all__ = ["INTERNAL_ERROR_EXIT", "app", "run"]
 
@@ -108,10 +110,16 @@ app.command("bench")(bench.bench)
 
 
 def run(argv: list[str] | None = None) -> None:
-    """Entry point of the console scripts: maps errors to exit codes."""
-    args = sys.argv[1:] if argv is None else argv
+    """Entry point of the console scripts: maps errors to exit codes. Everything it
+    prints, logs included, goes through a stream that masks secrets."""
+    with redacted_streams():
+        _run(sys.argv[1:] if argv is None else argv)
+
+
+def _run(args: list[str]) -> None:
     level = os.environ.get(env.LOG_LEVEL, "WARNING").upper()
     logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr)
+    install_log_redaction()
     as_json = "--json" in args
     try:
         # Without standalone mode click returns the code of a typer.Exit instead of exiting.
@@ -141,7 +149,10 @@ def run(argv: list[str] | None = None) -> None:
         sys.exit(getattr(exc, "exit_code", USAGE_EXIT))
     except Exception as exc:
         if level == "DEBUG":
-            raise
+            # The traceback, as the interpreter would print it, without the secrets a
+            # foreign library's message may carry (a database URL's password).
+            sys.stderr.write(redact(traceback.format_exc()))
+            sys.exit(INTERNAL_ERROR_EXIT)
         _report(
             "internal_error",
             f"unexpected {type(exc).__name__}: {exc}; rerun with "
@@ -152,6 +163,7 @@ def run(argv: list[str] | None = None) -> None:
 
 
 def _report(code: str, message: str, as_json: bool) -> None:
+    message = redact(message)
     if as_json:
         sys.stdout.write(json.dumps({"error_code": code, "message": message}) + "\n")
     err_console.print(f"[red]error[/]: {escape(message)}")

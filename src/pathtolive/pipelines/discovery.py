@@ -29,6 +29,7 @@ from typing import Any
 
 from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.pipelines.decorators import Pipeline
+from pathtolive.redaction import redact
 
 __all__ = ["PACKAGE", "discover_pipelines", "get_pipeline"]
 
@@ -176,7 +177,7 @@ def _explained(root: Path, module: str) -> Iterator[None]:
             f"cannot import {module}" + (f" ({where})" if where else "") + f": {message}",
             details={
                 "module": module,
-                "traceback": "".join(traceback.format_exception(exc)),
+                "traceback": redact("".join(traceback.format_exception(exc))),
             },
         ) from exc
 

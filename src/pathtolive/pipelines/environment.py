@@ -3,6 +3,10 @@
 Recorded with every run so that ``runs reproduce`` can tell what differs now. The digest
 covers every field, so two runs share it exactly when they ran on the same interpreter,
 platform family and package versions.
+
+No environment variable is recorded: they hold tokens, salts, keys and database URLs with
+passwords. Should one ever be, it goes through
+:func:`pathtolive.redaction.safe_environ` (secret names left out, URL passwords masked).
 """
 
 from __future__ import annotations

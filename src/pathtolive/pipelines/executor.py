@@ -59,6 +59,7 @@ from pathtolive.pipelines.replay import (
 from pathtolive.pipelines.results import StepResult
 from pathtolive.pipelines.serialize import dumps, loads
 from pathtolive.pipelines.tracking import ActiveRun, MetricSink, activate, split_result
+from pathtolive.redaction import redact
 
 __all__ = ["CACHE_KEY_VERSION", "ObjectStore", "StepCache", "StoredObject", "execute"]
 
@@ -347,7 +348,7 @@ class _Runner:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
+    text = redact(str(exc)).strip()
     first = text.splitlines()[0] if text else ""
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
@@ -357,7 +358,7 @@ def _traceback_text(exc: BaseException) -> str:
     tb: TracebackType | None = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    return redact("".join(traceback.format_exception(type(exc), exc, tb)))
 
 
 def _check_call(

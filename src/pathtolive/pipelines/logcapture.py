@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from typing import TextIO
 
+from pathtolive.redaction import redact
+
 __all__ = ["LOG_LIMIT", "Tail", "capture_logs"]
 
 LOG_LIMIT = 64 * 1024
@@ -58,9 +60,11 @@ class Tail:
                     self.dropped += excess
 
     def text(self) -> str:
-        """What was kept, after a note of how much was dropped, if any."""
+        """What was kept, after a note of how much was dropped, if any; secrets of the
+        environment and URL passwords the step printed are masked (the record is shared
+        with every reader of the workspace)."""
         with self._lock:
-            kept = "".join(self._chunks)
+            kept = redact("".join(self._chunks))
             dropped = self.dropped
         if dropped:
             return f"[... {dropped} earlier characters dropped ...]\n{kept}"

@@ -15,6 +15,7 @@ from pathtolive.audit.chain import seal
 from pathtolive.auth import Actor, Permission, Role, hash_token, roles_allowed
 from pathtolive.config import Settings, load_settings
 from pathtolive.errors import AuthenticationError, PermissionDeniedError
+from pathtolive.redaction import redact_values
 from pathtolive.store.artifacts import ArtifactStore, open_artifact_store
 from pathtolive.store.metadata import MetadataSession, MetadataStore
 
@@ -139,10 +140,12 @@ def record(
     subject: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    """Append one audit event inside the caller's write transaction."""
+    """Append one audit event inside the caller's write transaction. Secrets in the
+    details (a URL's password, a value of a secret environment variable quoted in an
+    error) are masked first: the trail is read by every viewer and kept for good."""
     prev_seq, prev_hash = session.lock_audit_head()
     name = actor if isinstance(actor, str) else actor.name
-    info = dict(details or {})
+    info = redact_values(dict(details or {}))
     if not isinstance(actor, str):
         info.setdefault("role", actor.role.value)
         if actor.token_id:

@@ -42,6 +42,7 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
@@ -132,7 +133,7 @@ def add_dataset(
     if accept_schema and not reason.strip():
         # A schema change is audited with its reason; an empty one explains nothing.
         raise InvalidInputError('say why the schema changes: --accept-schema needs --reason "..."')
-    label = source_label or _describe_source(source)
+    label = mask_url(source_label or _describe_source(source))
     clean_stale_temporaries(ctx)  # what adds killed mid-way left (their process is gone)
     with ctx.metadata.read() as session:
         current = session.get_schema(name)

@@ -42,6 +42,7 @@ from pathtolive import env
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import first_line
+from pathtolive.redaction import redact
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.gc import work_folder_prefix
 from pathtolive.service.latency_probe import SERVE_FLAG
@@ -109,7 +110,7 @@ class _ProbeServer:
                     answer = self._exchange(request)
                     break
                 except (_ServerGone, OSError, ValueError, KeyError) as exc:
-                    why = self._last_words() or first_line(exc)
+                    why = self._last_words() or redact(first_line(exc))
                     self.close()
                     if attempt == 2:
                         return f"the probe server failed twice ({why})"
@@ -210,12 +211,13 @@ class _ProbeServer:
         return answer
 
     def _last_words(self) -> str:
-        """The last line the server wrote to its standard error, if any."""
+        """The last line the server wrote to its standard error, if any, secrets masked
+        (it goes into the gate report, kept for every reader)."""
         if self._log is None:
             return ""
         self._log.seek(0)
         lines = self._log.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else ""
+        return redact(lines[-1]) if lines else ""
 
 
 def _start_up_part(environ: dict[str, str]) -> dict[str, str]:

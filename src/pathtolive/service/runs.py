@@ -40,6 +40,7 @@ from pathtolive.pipelines import (
     get_pipeline,
 )
 from pathtolive.pipelines import Metric as LoggedMetric
+from pathtolive.redaction import redact
 from pathtolive.refs import check_name
 from pathtolive.registry import flavor_for
 from pathtolive.service import datasets as dataset_service
@@ -235,7 +236,7 @@ def run_pipeline(
             actor,
             run.run_id,
             "failed",
-            error=traceback.format_exc(),
+            error=redact(traceback.format_exc()),
             summary=f"{type(exc).__name__}: {exc}",
         )
         raise

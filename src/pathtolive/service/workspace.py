@@ -10,6 +10,7 @@ from pathlib import Path
 from pathtolive.auth import Actor
 from pathtolive.config import STATE_DIR, WORKSPACE_FILE, default_config_text, load_settings
 from pathtolive.errors import ConflictError, InvalidInputError, PathToLiveError
+from pathtolive.redaction import mask_url
 from pathtolive.service.context import ServiceContext, local_user_name, record
 from pathtolive.store.artifacts import open_artifact_store
 from pathtolive.store.metadata import MetadataStore
@@ -55,7 +56,7 @@ def init_workspace(
         try:
             if store.current_revision() is not None:
                 raise ConflictError(
-                    f"the metadata database {settings.metadata_url.split('@')[-1]} holds a "
+                    f"the metadata database {mask_url(settings.metadata_url)} holds a "
                     "workspace already; point this one at an empty database"
                 )
             store.upgrade()

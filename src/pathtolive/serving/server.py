@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -13,11 +14,12 @@ from fastapi import FastAPI
 
 from pathtolive import env
 from pathtolive.config import load_settings
+from pathtolive.redaction import install_log_redaction
 from pathtolive.service.context import ServiceContext
 from pathtolive.serving.app import create_app
 from pathtolive.serving.settings import ServeSettings
 
-__all__ = ["GracefulServer", "run_server", "worker_app"]
+__all__ = ["GracefulServer", "redact_server_logs", "run_server", "worker_app"]
 
 
 def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
@@ -33,6 +35,7 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
     }
     if settings.workers == 1:
         config = uvicorn.Config(create_app(ctx, settings), **common)  # type: ignore[arg-type]
+        redact_server_logs()  # after the Config, which sets up uvicorn's handlers
         GracefulServer(config).run()
         return
     # Worker processes import the app by name, so the settings travel in the environment.
@@ -48,6 +51,14 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
         workers=settings.workers,
         **common,  # type: ignore[arg-type]
     )
+
+
+def redact_server_logs() -> None:
+    """Put the secret-masking filter on uvicorn's handlers too: its loggers write through
+    handlers of their own, not the root logger's, and an unexpected error's traceback
+    may quote a database URL or a secret from the environment."""
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        install_log_redaction(logging.getLogger(name))
 
 
 class GracefulServer(uvicorn.Server):
@@ -74,5 +85,6 @@ def worker_app(environ: Mapping[str, str] | None = None) -> FastAPI:
     """The app of one worker process, from the settings its parent left in the
     environment."""
     environ = dict(os.environ if environ is None else environ)
+    redact_server_logs()
     ctx = ServiceContext(load_settings(environ=environ))
     return create_app(ctx, ServeSettings.from_json(environ[env.SERVE_SETTINGS]))

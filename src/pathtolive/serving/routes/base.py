@@ -22,6 +22,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from pathtolive.errors import PathToLiveError
+from pathtolive.redaction import redact
 from pathtolive.serving.codecs.v1 import v1_error
 
 if TYPE_CHECKING:
@@ -76,6 +77,9 @@ async def answer_error(request: Request, exc: Exception) -> Response:
     error body of the route's protocol, ``WWW-Authenticate`` on a 401, and one count in
     ``pathtolive_errors``."""
     assert isinstance(exc, PathToLiveError)  # registered for PathToLiveError only
+    # A message may quote what a model or a library said, secrets of this process
+    # included: the client sees them masked.
+    exc.message = redact(exc.message)
     route = request.scope.get("route")
     shape = route.errors if isinstance(route, ProtocolRoute) else NATIVE
     runtime(request).metrics.errors.labels(shape.model(request), shape.protocol, exc.code).inc()

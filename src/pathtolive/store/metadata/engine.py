@@ -11,6 +11,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from pathtolive.errors import ConfigError, MissingExtraError, UnknownSchemeError
+from pathtolive.redaction import mask_url
 
 __all__ = ["SUPPORTED_SCHEMES", "make_engine"]
 
@@ -22,9 +23,9 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``; a clear error for an unknown scheme or a missing driver."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
         raise ConfigError(
-            f"metadata URL {url!r} is not a database URL; use sqlite:///path/meta.db "
+            f"metadata URL {mask_url(url)!r} is not a database URL; use sqlite:///path/meta.db "
             "or postgresql+psycopg://user@host/db"
         ) from exc
     backend = parsed.get_backend_name()
