@@ -280,8 +280,13 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
         evidence.add_result(args, result)
         return result
 
-    # A workspace on PostgreSQL, then a token of each role (shown once: not evidence).
-    cli("init", "--json")
+    # A workspace on PostgreSQL, whose init prints the first admin token, then a token of
+    # each role (each shown once: not evidence). Commands without a token of their own act
+    # as that first admin: a shared database trusts no local user.
+    first = run_in_process(("init", "--json"), cwd=root, environ=environ)
+    assert first.code == 0, first.stderr
+    environ[env.TOKEN] = first.json()["admin_token"]["secret"]
+    named["first admin token"] = environ[env.TOKEN]
     cli("init", "--json", code=None)  # refused: a workspace exists already
     tokens = {}
     roles = {"root": "admin", "sam": "scientist", "bob": "approver", "val": "viewer"}
