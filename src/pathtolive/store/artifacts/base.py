@@ -11,11 +11,18 @@ from __future__ import annotations
 import abc
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from pathtolive.errors import IntegrityError, InvalidInputError, NotFoundError, StoreError
+from pathtolive.errors import (
+    ConfigError,
+    IntegrityError,
+    InvalidInputError,
+    NotFoundError,
+    StoreError,
+)
 from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
@@ -153,6 +160,39 @@ class ArtifactStore(abc.ABC):
         """Remove temporary files that crashed writers left behind and that are older than
         ``older_than_seconds``; return how many were removed. Keep the age well above the
         time one write takes, or a live writer loses its file."""
+
+    # -- stored bytes as they are, for a wrapper that transforms them (encryption) ------
+    # These neither hash nor verify: the wrapper authenticates what it reads. A backend
+    # that lacks them cannot be encrypted; it says so when encryption is switched on.
+
+    def raw_size(self, digest: str) -> int | None:
+        """The stored size of an object, None when absent."""
+        raise self._no_raw()
+
+    def raw_open(self, digest: str) -> AbstractContextManager[BinaryIO]:
+        """The stored bytes of an object as a binary stream (NotFoundError when absent)."""
+        raise self._no_raw()
+
+    def raw_scratch(self) -> Path:
+        """A new, unused local path for a wrapper to write an object's stored form to,
+        on the same filesystem as the objects where the store is local."""
+        raise self._no_raw()
+
+    def raw_publish(self, digest: str, scratch: Path) -> bool:
+        """Publish the file at ``scratch`` (from :meth:`raw_scratch`) as the stored form of
+        ``digest``, atomically; False when another writer published it first."""
+        raise self._no_raw()
+
+    def raw_rewrite_header(self, digest: str, header: bytes) -> None:
+        """Replace the first ``len(header)`` bytes of a stored object, leaving the rest as
+        it is (encryption's key rotation rewrites nothing but the header)."""
+        raise self._no_raw()
+
+    def _no_raw(self) -> ConfigError:
+        return ConfigError(
+            f"the artifact store {self.url} ({type(self).__name__}) cannot hold encrypted "
+            "objects; turn [security] encrypt off or use a local folder or s3:// store"
+        )
 
 
 # Helpers shared by the backends, so every backend words its errors the same way. They are

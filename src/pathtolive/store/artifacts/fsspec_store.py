@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fsspec.core import url_to_fs
 
@@ -68,7 +68,8 @@ _AWS_ENV_OPTIONS = (
 def s3_storage_options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """s3fs storage options from the standard AWS variables in ``environ``, plus the
     endpoint from ``PATHTOLIVE_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3`` /
-    ``AWS_ENDPOINT_URL``). Variables that are absent are left to botocore's usual chain
+    ``AWS_ENDPOINT_URL``) and server-side encryption from ``PATHTOLIVE_S3_SSE`` (and
+    ``PATHTOLIVE_S3_SSE_KMS_KEY_ID``). Variables that are absent are left to botocore's usual chain
     (config files, instance roles)."""
     options: dict[str, Any] = {
         option: environ[name] for name, option in _AWS_ENV_OPTIONS if environ.get(name)
@@ -86,6 +87,14 @@ def s3_storage_options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         client_kwargs["endpoint_url"] = endpoint
     if client_kwargs:
         options["client_kwargs"] = client_kwargs
+    # Server-side encryption composes with pathtolive's own (client-side) encryption:
+    # S3 then encrypts the already encrypted bytes again under its key.
+    sse = environ.get(env.S3_SSE)
+    if sse:
+        extra = {"ServerSideEncryption": sse}
+        if environ.get(env.S3_SSE_KMS_KEY_ID):
+            extra["SSEKMSKeyId"] = environ[env.S3_SSE_KMS_KEY_ID]
+        options["s3_additional_kwargs"] = extra
     return options
 
 
@@ -297,6 +306,61 @@ class FsspecArtifactStore(ArtifactStore):
                 except FileNotFoundError:
                     continue  # its writer moved it into place meanwhile
         return removed
+
+    def raw_size(self, digest: str) -> int | None:
+        with self._backend("look up an object"):
+            return self._remote_size(self._key(digest))
+
+    @contextlib.contextmanager
+    def raw_open(self, digest: str) -> Iterator[BinaryIO]:
+        key = self._key(digest)
+        with self._backend("read an object"):
+            try:
+                reader = self._fs.open(key, "rb", block_size=_CHUNK)
+            except FileNotFoundError as exc:
+                raise missing_object_error(digest, self.url) from exc
+            with reader:
+                yield reader
+
+    def raw_scratch(self) -> Path:
+        folder = self._cache_dir.parent / "tmp"
+        with self._backend("add an object"):
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{uuid.uuid4().hex}.tmp"
+
+    def raw_publish(self, digest: str, scratch: Path) -> bool:
+        key = self._key(digest)
+        tmp = self._tmp_key()
+        with self._backend("add an object"):
+            try:
+                self._fs.put_file(str(scratch), tmp)
+                self._publish(tmp, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
+        return True
+
+    def raw_rewrite_header(self, digest: str, header: bytes) -> None:
+        """An object store cannot edit part of an object, so the object is streamed into a
+        new upload with the new header and the same bytes after it (nothing is
+        re-encrypted), which then replaces it. On S3 the new copy keeps the bucket's
+        server-side encryption, and with versioning the old copy stays as a version."""
+        key = self._key(digest)
+        tmp = self._tmp_key()
+        with self._backend("rewrite an object's header"):
+            try:
+                with (
+                    self._fs.open(key, "rb", block_size=_CHUNK) as reader,
+                    self._fs.open(tmp, "wb") as writer,
+                ):
+                    reader.seek(len(header))
+                    writer.write(header)
+                    while chunk := reader.read(_CHUNK):
+                        writer.write(chunk)
+                self._publish(tmp, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
 
     def _key(self, digest: str) -> str:
         return f"{self._root}/{object_key(check_digest(digest))}"
