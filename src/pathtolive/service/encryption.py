@@ -10,7 +10,7 @@ from pathtolive.store.artifacts.encryption import EncryptedArtifactStore
 from pathtolive.store.artifacts.keyring import Keyring, load_keyring
 from pathtolive.store.artifacts.schemes import open_artifact_store
 
-__all__ = ["open_workspace_store", "workspace_keyring"]
+__all__ = ["journal_sealing", "open_workspace_store", "workspace_keyring"]
 
 
 def workspace_keyring(settings: Settings) -> Keyring | None:
@@ -46,3 +46,11 @@ def _store_environ(settings: Settings, security: EncryptionSettings) -> dict[str
         if security.s3_sse_kms_key_id and not environ.get(env.S3_SSE_KMS_KEY_ID):
             environ[env.S3_SSE_KMS_KEY_ID] = security.s3_sse_kms_key_id
     return environ
+
+
+def journal_sealing(store: ArtifactStore) -> tuple[Keyring | None, bool]:
+    """The keyring that opens sealed prediction-log journals, and whether new journals are
+    sealed: the same keys and the same switch as the workspace's artifact store."""
+    if isinstance(store, EncryptedArtifactStore):
+        return store.keyring, store.encrypt
+    return None, False

@@ -72,6 +72,9 @@ __all__ = [
     "Header",
     "LineSealer",
     "ciphertext_size",
+    "decrypt_stream",
+    "encrypt_stream",
+    "journal_header",
     "open_lines",
     "rewrap_object",
 ]
