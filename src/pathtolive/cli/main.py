@@ -27,6 +27,7 @@ from pathtolive.cli import (
     monitor,
     promotion,
     runs,
+    security,
     serve,
     watch,
 )
@@ -83,6 +84,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.tokens_app, name="tokens")
+app.add_typer(security.security_app, name="security")
 app.command("run")(runs.run)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(models.models_app, name="models")

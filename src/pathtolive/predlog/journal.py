@@ -26,11 +26,12 @@ and a live process or worker keeps its own. :func:`read_journal` reads such a fi
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import uuid
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,13 +42,20 @@ import pandas as pd
 
 from pathtolive.format import utc
 from pathtolive.predlog.segment import PiiMode, PredictionRecord, pii_array
-from pathtolive.store.artifacts.encryption import LineSealer, open_lines
+from pathtolive.store.artifacts.encryption import (
+    JOURNAL_HEADER_LINE_BYTES,
+    LineSealer,
+    RewrapOutcome,
+    journal_header,
+    open_lines,
+)
 from pathtolive.store.artifacts.keyring import Keyring
 
 if sys.platform != "win32":
     import fcntl
 
 __all__ = [
+    "JOURNAL_DIR",
     "JOURNAL_SUFFIX",
     "PII_DTYPE",
     "ClaimedFile",
@@ -55,8 +63,11 @@ __all__ = [
     "JournalEntry",
     "journal_line",
     "read_journal",
+    "rewrap_journal_file",
 ]
 
+JOURNAL_DIR = "journal"
+"""The folder of a server's crash journal, under the workspace's state folder."""
 JOURNAL_SUFFIX = ".jsonl"
 PII_DTYPE = "pii"
 """The dtype a journal line gives a column of hashed or redacted values."""
@@ -427,3 +438,26 @@ def read_journal(
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             torn += 1
     return entries, torn
+
+
+def rewrap_journal_file(path: Path, keyring: Keyring) -> RewrapOutcome:
+    """Rewrap a sealed journal file's data key under ``keyring``'s current key, rewriting
+    only its header line in place (same length; a writer still appending to the file
+    keeps its data key in memory and is not disturbed)."""
+    with path.open("rb") as reader:
+        head = reader.read(JOURNAL_HEADER_LINE_BYTES)
+    what = f"the journal file {path.name}"
+    header = journal_header(head, what=what)
+    if header is None:
+        return "plain"
+    if header.key_id == keyring.current_id:
+        return "current"
+    wrapped, key_id = keyring.rewrap(header.key_id, header.wrapped_key, what=what)
+    line = base64.b64encode(replace(header, key_id=key_id, wrapped_key=wrapped).to_bytes())
+    fd = os.open(path, os.O_WRONLY | _CLOEXEC)
+    try:
+        os.pwrite(fd, line, 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return "rewrapped"

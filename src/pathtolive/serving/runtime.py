@@ -38,6 +38,7 @@ from pathtolive.errors import (
     PayloadTooLargeError,
 )
 from pathtolive.predlog import PredictionLogger, Recovery
+from pathtolive.predlog import journal as predlog_journal
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext
@@ -66,7 +67,7 @@ REQUEST_ID = "x-request-id"
 prediction log and feedback."""
 ROUTING_KEY = "x-routing-key"
 """The header that pins a caller to one side of a canary split."""
-JOURNAL_DIR = "journal"
+JOURNAL_DIR = predlog_journal.JOURNAL_DIR
 """The prediction log's crash journal, under the workspace's state folder."""
 
 Decoder = Callable[[bytes, Signature], InputBatch]

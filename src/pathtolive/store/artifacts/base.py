@@ -27,6 +27,7 @@ from pathtolive.hashing import hash_file, is_digest
 
 __all__ = [
     "DEFAULT_TEMPORARY_AGE",
+    "ENCRYPTED_MAGIC",
     "READ_ONLY",
     "ArtifactStore",
     "ObjectInfo",
@@ -213,8 +214,23 @@ def check_digest(digest: str) -> str:
     return digest
 
 
-def corrupt_object_error(digest: str, actual: str, store_url: str) -> IntegrityError:
-    """The error raised when an object's bytes do not hash to its address."""
+ENCRYPTED_MAGIC = b"PTLENC"
+"""How an object encrypted at rest starts (see :mod:`.encryption`)."""
+
+
+def corrupt_object_error(
+    digest: str, actual: str, store_url: str, head: bytes = b""
+) -> IntegrityError | ConfigError:
+    """The error raised when an object's bytes do not hash to its address. ``head``, the
+    object's first bytes, tells an object encrypted at rest, read without the key
+    configured, from a corrupt one."""
+    if head.startswith(ENCRYPTED_MAGIC):
+        return ConfigError(
+            f"object {digest} in {store_url} is encrypted at rest, and no key is "
+            "configured here; set [security] encrypt = true with the key (PATHTOLIVE_KEK, "
+            "[security] key_file or key_command) in pathtolive.toml",
+            details={"digest": digest, "store": store_url},
+        )
     return IntegrityError(
         f"object {digest} in {store_url} is corrupt (its bytes hash to {actual}); "
         "restore it from a backup, or delete it and add the same data again",

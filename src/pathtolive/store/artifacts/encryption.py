@@ -53,6 +53,7 @@ from pathtolive.errors import IntegrityError, StoreError
 from pathtolive.hashing import hash_bytes, new_hasher
 from pathtolive.store.artifacts.base import (
     DEFAULT_TEMPORARY_AGE,
+    ENCRYPTED_MAGIC,
     ArtifactStore,
     ObjectInfo,
     StagedObject,
@@ -66,11 +67,13 @@ from pathtolive.store.artifacts.keyring import KEY_ID_BYTES, WRAPPED_KEY_BYTES, 
 __all__ = [
     "DEFAULT_CHUNK_LOG2",
     "HEADER_BYTES",
+    "JOURNAL_HEADER_LINE_BYTES",
     "JOURNAL_MAGIC",
     "OBJECT_MAGIC",
     "EncryptedArtifactStore",
     "Header",
     "LineSealer",
+    "RewrapOutcome",
     "ciphertext_size",
     "decrypt_stream",
     "encrypt_stream",
@@ -79,7 +82,7 @@ __all__ = [
     "rewrap_object",
 ]
 
-OBJECT_MAGIC = b"PTLENC"
+OBJECT_MAGIC = ENCRYPTED_MAGIC
 JOURNAL_MAGIC = b"PTLJNL"
 FORMAT_VERSION = 1
 HEADER_BYTES = 64

@@ -226,7 +226,7 @@ class FsspecArtifactStore(ArtifactStore):
                 raise missing_object_error(digest, self.url) from exc
         actual = hash_bytes(data)
         if actual != digest:
-            raise corrupt_object_error(digest, actual, self.url)
+            raise corrupt_object_error(digest, actual, self.url, data[:8])
         return data
 
     def get_file(self, digest: str, dest: Path) -> Path:
@@ -422,7 +422,9 @@ class FsspecArtifactStore(ArtifactStore):
                 # Verify the local copy, not the remote object: it is what the caller reads.
                 actual = hash_file(tmp)
                 if actual != digest:
-                    raise corrupt_object_error(digest, actual, self.url)
+                    with tmp.open("rb") as reader:
+                        head = reader.read(8)
+                    raise corrupt_object_error(digest, actual, self.url, head)
                 if read_only:
                     os.chmod(tmp, READ_ONLY)
                 os.replace(tmp, dest)

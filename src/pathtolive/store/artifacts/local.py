@@ -145,7 +145,7 @@ class LocalArtifactStore(ArtifactStore):
                 raise missing_object_error(digest, self.url) from exc
         actual = hash_bytes(data)
         if actual != digest:
-            raise corrupt_object_error(digest, actual, self.url)
+            raise corrupt_object_error(digest, actual, self.url, data[:8])
         return data
 
     def get_file(self, digest: str, dest: Path) -> Path:
@@ -165,7 +165,7 @@ class LocalArtifactStore(ArtifactStore):
                 # Verify the copy, not the object: it is the copy the caller will read.
                 actual = hash_file(tmp)
                 if actual != digest:
-                    raise corrupt_object_error(digest, actual, self.url)
+                    raise corrupt_object_error(digest, actual, self.url, _head(tmp))
                 os.replace(tmp, dest)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -180,7 +180,7 @@ class LocalArtifactStore(ArtifactStore):
             except FileNotFoundError as exc:
                 raise missing_object_error(digest, self.url) from exc
         if actual != digest:
-            raise corrupt_object_error(digest, actual, self.url)
+            raise corrupt_object_error(digest, actual, self.url, _head(path))
         return path
 
     def exists(self, digest: str) -> bool:
@@ -339,6 +339,15 @@ def _hard_link(source: Path, target: Path) -> bool:
         # many links): a copy does the same job, only slower.
         return False
     return True
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a file, to tell an encrypted object from a corrupt one."""
+    try:
+        with path.open("rb") as reader:
+            return reader.read(8)
+    except OSError:
+        return b""
 
 
 def _size_of(path: Path) -> int | None:
