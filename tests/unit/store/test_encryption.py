@@ -262,3 +262,15 @@ def test_the_keyring_never_shows_its_keys() -> None:
     keyring = Keyring((KEY_A,))
     assert KEY_A.hex() not in repr(keyring)
     assert str(KEY_A) not in repr(keyring)
+
+
+def test_local_path_decrypts_into_a_private_folder_outside_the_store(tmp_path: Path) -> None:
+    store = encrypted(LocalArtifactStore(tmp_path / "store"))
+    digest = store.put_bytes(payload(3000)).digest
+    path = store.local_path(digest)
+    assert path.read_bytes() == payload(3000)
+    assert tmp_path not in path.parents
+    assert path.parent.stat().st_mode & 0o077 == 0
+    assert store.local_path(digest) == path  # decrypted once, then reused
+    store.close()
+    assert not path.exists()

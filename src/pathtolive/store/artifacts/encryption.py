@@ -282,8 +282,9 @@ class EncryptedArtifactStore(ArtifactStore):
     objects: a workspace that turns encryption off can still read what it stored.
 
     :meth:`local_path` needs a file: it decrypts the object into a private folder of this
-    process (mode 0700, in ``/dev/shm`` where there is one, so in memory), removed when
-    the process exits; the object in the store stays encrypted.
+    process (mode 0700; in memory, ``/dev/shm``, when it fits there), kept for later
+    calls and removed when the process exits (or at :meth:`close`); the object in the
+    store stays encrypted.
     """
 
     def __init__(
@@ -301,7 +302,8 @@ class EncryptedArtifactStore(ArtifactStore):
         self.encrypt = encrypt
         self.chunk_log2 = chunk_log2
         self.url = inner.url
-        self._plain_dir: Path | None = None
+        self._plain_dirs: dict[bool, Path] = {}
+        self._plain_copies: dict[str, Path] = {}
         self._plain_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -412,10 +414,15 @@ class EncryptedArtifactStore(ArtifactStore):
 
     def local_path(self, digest: str) -> Path:
         """A verified plaintext copy in this process's private folder (see the class)."""
-        folder = self._private_folder()
-        path = folder / check_digest(digest)
-        if not path.is_file():
-            self._decrypt_to(digest, path)
+        check_digest(digest)
+        with self._plain_lock:
+            cached = self._plain_copies.get(digest)
+        if cached is not None and cached.is_file():
+            return cached
+        path = self._private_folder(self.size(digest)) / digest
+        self._decrypt_to(digest, path)
+        with self._plain_lock:
+            self._plain_copies[digest] = path
         return path
 
     def _decrypt_to(self, digest: str, dest: Path) -> None:
@@ -436,22 +443,32 @@ class EncryptedArtifactStore(ArtifactStore):
                 details={"digest": digest},
             ) from exc
 
-    def _private_folder(self) -> Path:
+    def _private_folder(self, size: int) -> Path:
+        """A folder only this process reads (0700), removed at exit: in memory
+        (``/dev/shm``) when the copy fits there with room to spare, else the temporary
+        folder (``/dev/shm`` is often small, 64 MiB in a container)."""
+        shm = Path("/dev/shm")
+        in_memory = False
+        with contextlib.suppress(OSError):
+            if shm.is_dir() and os.access(shm, os.W_OK):
+                stats = os.statvfs(shm)
+                in_memory = size * 2 + (64 << 20) < stats.f_bavail * stats.f_frsize
         with self._plain_lock:
-            if self._plain_dir is None or not self._plain_dir.is_dir():
-                shm = Path("/dev/shm")
-                base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+            folder = self._plain_dirs.get(in_memory)
+            if folder is None or not folder.is_dir():
+                base = str(shm) if in_memory else None
                 folder = Path(tempfile.mkdtemp(prefix="pathtolive-plain-", dir=base))
                 atexit.register(shutil.rmtree, folder, ignore_errors=True)
-                self._plain_dir = folder
-            return self._plain_dir
+                self._plain_dirs[in_memory] = folder
+            return folder
 
     def close(self) -> None:
         """Remove the decrypted copies :meth:`local_path` made."""
         with self._plain_lock:
-            if self._plain_dir is not None:
-                shutil.rmtree(self._plain_dir, ignore_errors=True)
-                self._plain_dir = None
+            for folder in self._plain_dirs.values():
+                shutil.rmtree(folder, ignore_errors=True)
+            self._plain_dirs.clear()
+            self._plain_copies.clear()
 
     # -- the rest is the wrapped store's ------------------------------------------------
 
