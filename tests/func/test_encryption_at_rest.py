@@ -226,3 +226,59 @@ def test_on_s3_objects_are_encrypted_client_side_and_server_side(
     )
     assert exported.code == 0, exported.stderr
     assert pd.read_parquet(tmp_path / "b.parquet")["note"].tolist() == data["note"].tolist()
+
+
+def test_a_server_replays_the_sealed_journal_a_crashed_server_left(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from pathtolive.predlog import PredictionLogger, PredictionRecord
+    from pathtolive.store.artifacts.keyring import Keyring
+
+    environ = cli_environ()
+    root = tmp_path / "ws"
+    Workspace.init(root, environ=environ).close()
+    secure(root)
+    data = risk_frame(200)
+    features = data[list(FEATURES)]
+    model = risk_pipeline(LogisticRegression(max_iter=500)).fit(features, data["at_risk"])
+    with Workspace.open(root, environ=environ) as ws:
+        ws.add_dataset(data, "loans")
+        ws.register_model(model, name="risk", data="loans@1", sample=features.head(50))
+        ws.set_alias("risk@1", "live")
+
+    class Down:
+        def write(self, *_: object) -> None:
+            raise OSError("the process is about to die")
+
+    crashed = PredictionLogger(
+        Down(),
+        journal=root / ".pathtolive" / "journal",
+        keyring=Keyring((OLD_KEY,)),
+        seal_journal=True,
+    )
+    now = datetime.now(UTC)
+    for i in range(4):
+        crashed.log(
+            PredictionRecord(
+                f"{SENTINEL}-{i}",
+                now,
+                "risk",
+                1,
+                ("loans@1",),
+                "v1",
+                "live",
+                1.0,
+                features.iloc[[i]].reset_index(drop=True),
+                [[0.5, 0.5]],
+            )
+        )
+    crashed.close()  # what kill -9 leaves: the sealed journal, no segment
+    assert_no_plaintext(root)
+
+    with serving_in_thread(root, environ=environ):
+        pass
+    with Workspace.open(root, environ=environ) as ws:
+        log = read_prediction_log(ws.context, "risk")
+    assert sorted(log["request_id"]) == [f"{SENTINEL}-{i}" for i in range(4)]
+    assert list((root / ".pathtolive" / "journal").glob("*.jsonl")) == []
+    assert_no_plaintext(root)
