@@ -274,3 +274,25 @@ def test_local_path_decrypts_into_a_private_folder_outside_the_store(tmp_path: P
     assert store.local_path(digest) == path  # decrypted once, then reused
     store.close()
     assert not path.exists()
+
+
+def test_decrypted_copies_of_a_killed_process_are_removed_by_the_next(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pathtolive.store.artifacts.encryption import _remove_orphaned_copies
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    orphan = tmp_path / f"pathtolive-plain-{dead.stdout.strip()}-abc"
+    orphan.mkdir()
+    (orphan / "copy").write_bytes(SENTINEL)
+    alive = tmp_path / f"pathtolive-plain-{os.getpid()}-def"
+    alive.mkdir()
+    _remove_orphaned_copies(tmp_path)
+    assert not orphan.exists()
+    assert alive.exists()

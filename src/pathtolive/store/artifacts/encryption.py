@@ -456,8 +456,9 @@ class EncryptedArtifactStore(ArtifactStore):
         with self._plain_lock:
             folder = self._plain_dirs.get(in_memory)
             if folder is None or not folder.is_dir():
-                base = str(shm) if in_memory else None
-                folder = Path(tempfile.mkdtemp(prefix="pathtolive-plain-", dir=base))
+                base = shm if in_memory else Path(tempfile.gettempdir())
+                _remove_orphaned_copies(base)
+                folder = Path(tempfile.mkdtemp(prefix=f"{_PLAIN_PREFIX}{os.getpid()}-", dir=base))
                 atexit.register(shutil.rmtree, folder, ignore_errors=True)
                 self._plain_dirs[in_memory] = folder
             return folder
@@ -506,6 +507,30 @@ class EncryptedArtifactStore(ArtifactStore):
 
     def raw_rewrite_header(self, digest: str, header: bytes) -> None:
         self.inner.raw_rewrite_header(digest, header)
+
+
+_PLAIN_PREFIX = "pathtolive-plain-"
+
+
+def _remove_orphaned_copies(base: Path) -> None:
+    """Remove the private folders of decrypted copies that processes killed before they
+    could clean up (``kill -9``, a power cut) left in ``base``: their name carries the
+    owner's pid, and a folder whose owner is gone (and that this user owns) goes."""
+    if os.name != "posix":  # signal 0 probes a process only on POSIX
+        return
+    with contextlib.suppress(OSError):
+        for entry in base.iterdir():
+            if not entry.name.startswith(_PLAIN_PREFIX):
+                continue
+            pid_text = entry.name.removeprefix(_PLAIN_PREFIX).split("-", 1)[0]
+            if not pid_text.isdigit() or entry.stat().st_uid != os.getuid():
+                continue
+            try:
+                os.kill(int(pid_text), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue  # alive, someone else's
 
 
 # -- files of sealed lines: the prediction log's journal ------------------------------------

@@ -296,6 +296,14 @@ class FsspecArtifactStore(ArtifactStore):
         tmp_root = f"{self._root}/tmp"
         cutoff = time.time() - older_than_seconds
         removed = 0
+        # Encrypted objects are written to a local scratch file before their upload.
+        scratch = self._cache_dir.parent / "tmp"
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(scratch):
+                if entry.stat(follow_symlinks=False).st_ctime < cutoff:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
         with self._backend("clean temporary files"):
             self._fs.invalidate_cache(tmp_root)
             for path in self._fs.find(tmp_root):
