@@ -296,3 +296,44 @@ def test_decrypted_copies_of_a_killed_process_are_removed_by_the_next(tmp_path: 
     _remove_orphaned_copies(tmp_path)
     assert not orphan.exists()
     assert alive.exists()
+
+
+def _settings_with(tmp_path: Path, security: str) -> object:
+    from pathtolive.config import WORKSPACE_FILE, load_settings
+
+    (tmp_path / WORKSPACE_FILE).write_text(f"[security]\n{security}\n")
+    return load_settings(tmp_path, environ={})
+
+
+def test_security_settings_are_read_and_checked(tmp_path: Path) -> None:
+    from pathtolive.config import Settings, encryption_settings
+
+    settings = _settings_with(
+        tmp_path, 'encrypt = true\nkey_file = "keys/kek"\ns3_sse = "aws:kms"\nsigning = "x"'
+    )
+    assert isinstance(settings, Settings)
+    security = encryption_settings(settings)
+    assert security.encrypt is True
+    assert security.key_file == tmp_path / "keys" / "kek"
+    assert security.s3_sse == "aws:kms"
+    for bad, match in [
+        ('encrypt = "yes"', "true or false"),
+        ('s3_sse = "rot13"', "AES256"),
+        ("key_file = 3", "must be a string"),
+    ]:
+        settings = _settings_with(tmp_path, bad)
+        assert isinstance(settings, Settings)
+        with pytest.raises(ConfigError, match=match):
+            encryption_settings(settings)
+
+
+def test_sse_settings_reach_s3_upload_options() -> None:
+    from pathtolive.store.artifacts import s3_storage_options_from_env
+
+    options = s3_storage_options_from_env(
+        {"PATHTOLIVE_S3_SSE": "aws:kms", "PATHTOLIVE_S3_SSE_KMS_KEY_ID": "alias/ml"}
+    )
+    assert options["s3_additional_kwargs"] == {
+        "ServerSideEncryption": "aws:kms",
+        "SSEKMSKeyId": "alias/ml",
+    }
