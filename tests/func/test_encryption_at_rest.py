@@ -282,3 +282,27 @@ def test_a_server_replays_the_sealed_journal_a_crashed_server_left(tmp_path: Pat
     assert sorted(log["request_id"]) == [f"{SENTINEL}-{i}" for i in range(4)]
     assert list((root / ".pathtolive" / "journal").glob("*.jsonl")) == []
     assert_no_plaintext(root)
+
+
+def test_turning_encryption_on_later_then_encrypting_what_was_stored(
+    cli: CLI, tmp_path: Path, workspace: Path
+) -> None:
+    data = sentinel_frame(40)
+    data.to_csv(tmp_path / "loans.csv", index=False)
+    assert cli("data", "add", tmp_path / "loans.csv", "--name", "loans").code == 0
+    with pytest.raises(AssertionError):
+        assert_no_plaintext(workspace)  # stored before encryption: plain
+    secure(workspace)
+    assert cli("data", "export", "loans@1", tmp_path / "a.parquet").code == 0  # still readable
+
+    done = cli("security", "encrypt-existing", "--json")
+
+    assert done.code == 0, done.stderr
+    assert done.json()["encrypted"] >= 1
+    assert_no_plaintext(workspace)
+    assert cli("security", "encrypt-existing", "--json").json()["encrypted"] == 0
+    back = cli("data", "export", "loans@1", tmp_path / "b.parquet")
+    assert back.code == 0, back.stderr
+    assert pd.read_parquet(tmp_path / "b.parquet")["note"].tolist() == data["note"].tolist()
+    audit = cli("audit", "log", "--action", "security.", "--json").json()
+    assert [event["action"] for event in audit] == ["security.objects_encrypted"]

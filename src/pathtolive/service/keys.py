@@ -20,10 +20,11 @@ from pathtolive.store.artifacts.encryption import (
     OBJECT_MAGIC,
     EncryptedArtifactStore,
     Header,
+    encrypt_plain_object,
     rewrap_object,
 )
 
-__all__ = ["KeyCensus", "RotationReport", "key_census", "rotate_key"]
+__all__ = ["KeyCensus", "RotationReport", "encrypt_existing", "key_census", "rotate_key"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,30 @@ def rotate_key(ctx: ServiceContext) -> RotationReport:
             },
         )
     return report
+
+
+def encrypt_existing(ctx: ServiceContext) -> int:
+    """Encrypt every object stored before encryption was switched on (admin; audited as
+    ``security.objects_encrypted``); returns how many were. Idempotent."""
+    actor = ctx.require(Permission.ADMIN, "encrypt existing objects")
+    store = _encrypted_store(ctx)
+    if not store.encrypt:
+        raise ConfigError("encryption is off for new objects; set [security] encrypt = true first")
+    encrypted = 0
+    try:
+        for digest in store.iter_digests():
+            encrypted += encrypt_plain_object(store, digest)
+    finally:
+        if encrypted:
+            with ctx.metadata.write() as session:
+                record(
+                    session,
+                    actor,
+                    "security.objects_encrypted",
+                    "security:kek",
+                    {"key_id": store.keyring.current_id.hex(), "objects": encrypted},
+                )
+    return encrypted
 
 
 def key_census(ctx: ServiceContext) -> KeyCensus:

@@ -337,3 +337,17 @@ def test_sse_settings_reach_s3_upload_options() -> None:
         "ServerSideEncryption": "aws:kms",
         "SSEKMSKeyId": "alias/ml",
     }
+
+
+def test_objects_stored_before_encryption_can_be_encrypted_in_place(inner: ArtifactStore) -> None:
+    from pathtolive.store.artifacts.encryption import encrypt_plain_object
+
+    digests = [inner.put_bytes(payload(n)).digest for n in (0, 5000)]
+    store = encrypted(inner)
+    assert [encrypt_plain_object(store, d) for d in digests] == [True, True]
+    assert [encrypt_plain_object(store, d) for d in digests] == [False, False]
+    for digest, size in zip(digests, (0, 5000), strict=True):
+        raw = stored_bytes(inner, digest)
+        assert raw.startswith(b"PTLENC")
+        assert SENTINEL not in raw
+        assert store.get_bytes(digest) == payload(size)

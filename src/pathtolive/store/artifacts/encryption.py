@@ -76,6 +76,7 @@ __all__ = [
     "RewrapOutcome",
     "ciphertext_size",
     "decrypt_stream",
+    "encrypt_plain_object",
     "encrypt_stream",
     "journal_header",
     "open_lines",
@@ -273,6 +274,49 @@ def rewrap_object(store: ArtifactStore, digest: str, keyring: Keyring) -> Rewrap
     wrapped, key_id = keyring.rewrap(header.key_id, header.wrapped_key, what=what)
     store.raw_rewrite_header(digest, replace(header, key_id=key_id, wrapped_key=wrapped).to_bytes())
     return "rewrapped"
+
+
+class _ChunkReader:
+    """``read(n)`` over an iterator of byte chunks (a decrypting stream feeding an
+    encrypting one, without a file in between)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = bytearray()
+
+    def read(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+
+def encrypt_plain_object(store: EncryptedArtifactStore, digest: str) -> bool:
+    """Encrypt an object stored before encryption was switched on, in place of the plain
+    one (verified by its hash as it is read); False when it is encrypted already. This
+    rewrites the object: the plain bytes' old disk blocks (or, in a versioned bucket, the
+    old version) are not scrubbed by it."""
+    with store.inner.raw_open(check_digest(digest)) as reader:
+        head = _read_full(reader.read, len(OBJECT_MAGIC))
+    if head == OBJECT_MAGIC:
+        return False
+    scratch = store.inner.raw_scratch()
+    try:
+        with store.inner.raw_open(digest) as reader, open(scratch, "xb") as writer:
+            plain = decrypt_stream(reader.read, store.keyring, digest, store_url=store.url)
+            actual, _ = encrypt_stream(
+                _ChunkReader(plain).read, writer.write, store.keyring, chunk_log2=store.chunk_log2
+            )
+        if actual != digest:  # decrypt_stream verified it; this guards the plumbing
+            raise corrupt_object_error(digest, actual, store.url)
+        store.inner.raw_publish(digest, scratch)
+    finally:
+        scratch.unlink(missing_ok=True)
+    return True
 
 
 class EncryptedArtifactStore(ArtifactStore):
