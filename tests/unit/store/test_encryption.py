@@ -351,3 +351,17 @@ def test_objects_stored_before_encryption_can_be_encrypted_in_place(inner: Artif
         assert raw.startswith(b"PTLENC")
         assert SENTINEL not in raw
         assert store.get_bytes(digest) == payload(size)
+
+
+def test_a_key_file_others_can_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key_file = tmp_path / "kek"
+    key_file.write_text(base64.b64encode(KEY_A).decode())
+    key_file.chmod(0o644)
+    load_keyring(environ={}, key_file=key_file, key_command=None)
+    assert "chmod 600" in caplog.text
+    caplog.clear()
+    key_file.chmod(0o600)
+    load_keyring(environ={}, key_file=key_file, key_command=None)
+    assert caplog.text == ""

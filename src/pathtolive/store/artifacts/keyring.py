@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import shlex
 import subprocess
@@ -44,6 +45,8 @@ __all__ = [
     "load_keyring",
     "parse_keys",
 ]
+
+_log = logging.getLogger("pathtolive.security")
 
 KEK_ENV = env.KEK
 KEY_BYTES = 32
@@ -169,6 +172,7 @@ def load_keyring(
         source = f"the key file {key_file}"
         try:
             text = key_file.read_bytes()
+            _warn_if_shared(key_file)
         except FileNotFoundError as exc:
             raise ConfigError(
                 f"the key file {key_file} does not exist; restore it, or point "
@@ -180,6 +184,16 @@ def load_keyring(
     raise ConfigError(
         f"encryption is on but no key-encryption key is configured; {_HOW_TO_PROVIDE}"
     )
+
+
+def _warn_if_shared(key_file: Path) -> None:
+    """Warn (without refusing: a mounted secret is often 0644 in its own private
+    volume) when others than the owner may read the key file."""
+    if os.name == "posix" and key_file.stat().st_mode & 0o077:
+        _log.warning(
+            "the key file %s can be read by users other than its owner; chmod 600 it",
+            key_file,
+        )
 
 
 def _run_key_command(command: str, environ: Mapping[str, str]) -> bytes:
