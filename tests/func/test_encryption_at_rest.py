@@ -35,9 +35,15 @@ def b64(key: bytes) -> str:
     return base64.b64encode(key).decode()
 
 
+def write_key(path: Path, text: str) -> None:
+    """A key file only its owner reads, as the README asks."""
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+
+
 def secure(root: Path, key: bytes = OLD_KEY) -> None:
     """Encryption on, the key in a file of the workspace."""
-    (root / "kek").write_text(b64(key) + "\n")
+    write_key(root / "kek", b64(key))
     with (root / "pathtolive.toml").open("a") as handle:
         handle.write('\n[security]\nencrypt = true\nkey_file = "kek"\n')
 
@@ -103,7 +109,7 @@ def test_without_the_right_key_a_read_is_one_clear_line(
     secure(workspace)
     sentinel_frame(50).to_csv(tmp_path / "loans.csv", index=False)
     assert cli("data", "add", tmp_path / "loans.csv", "--name", "loans").code == 0
-    (workspace / "kek").write_text(b64(NEW_KEY) + "\n")
+    write_key(workspace / "kek", b64(NEW_KEY))
 
     wrong = cli("data", "export", "loans@1", tmp_path / "out.parquet")
 
@@ -136,7 +142,7 @@ def test_rotation_rewraps_then_the_new_key_alone_reads(
     data = sentinel_frame(50)
     data.to_csv(tmp_path / "loans.csv", index=False)
     assert cli("data", "add", tmp_path / "loans.csv", "--name", "loans").code == 0
-    (workspace / "kek").write_text(f"{b64(NEW_KEY)}\n{b64(OLD_KEY)}\n")
+    write_key(workspace / "kek", f"{b64(NEW_KEY)}\n{b64(OLD_KEY)}")
     viewer_token = cli("tokens", "create", "--user", "vic", "--role", "viewer", "--json")
     assert viewer_token.code == 0, viewer_token.stderr
     secret = viewer_token.json()["secret"]
@@ -152,7 +158,7 @@ def test_rotation_rewraps_then_the_new_key_alone_reads(
     again = cli("security", "rotate-key", "--json").json()
     assert (again["rewrapped"], again["current"]) == (0, report["rewrapped"])
 
-    (workspace / "kek").write_text(b64(NEW_KEY) + "\n")  # the old key is gone
+    write_key(workspace / "kek", b64(NEW_KEY))  # the old key is gone
     keys = cli("security", "keys", "--json").json()
     assert set(keys["objects"]) == {key_id_of(NEW_KEY).hex()}
     exported = cli("data", "export", "loans@1", tmp_path / "back.parquet")
