@@ -184,6 +184,18 @@ class ArtifactStore(abc.ABC):
         ``digest``, atomically; False when another writer published it first."""
         raise self._no_raw()
 
+    def raw_stage(
+        self, digest: str, scratch: Path
+    ) -> tuple[Callable[[], bool], Callable[[], None]]:
+        """Start publishing ``scratch`` as ``digest``: the two actions that finish it,
+        publish (as :meth:`raw_publish`) and abandon. A remote store uploads here, so the
+        upload overlaps whatever the caller does before it decides."""
+
+        def abandon() -> None:
+            scratch.unlink(missing_ok=True)
+
+        return (lambda: self.raw_publish(digest, scratch)), abandon
+
     def raw_rewrite_header(self, digest: str, header: bytes) -> None:
         """Replace the first ``len(header)`` bytes of a stored object, leaving the rest as
         it is (encryption's key rotation rewrites nothing but the header)."""

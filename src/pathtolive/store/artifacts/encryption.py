@@ -378,16 +378,22 @@ class EncryptedArtifactStore(ArtifactStore):
         if not self.encrypt:
             return self.inner.stage_file(path, link=link)
         scratch, digest, size = self._seal_to_scratch(Path(path))
+        try:
+            publish_raw, abandon = self.inner.raw_stage(digest, scratch)
+        except BaseException:
+            scratch.unlink(missing_ok=True)
+            raise
 
         def publish() -> ObjectInfo:
+            if self._stored_already(digest, size):
+                abandon()
+                return ObjectInfo(digest, size, created=False)
             try:
-                return ObjectInfo(digest, size, created=self._publish(digest, size, scratch))
+                return ObjectInfo(digest, size, created=publish_raw())
             finally:
                 scratch.unlink(missing_ok=True)
 
-        return StagedObject(
-            digest, size, publish=publish, remove=lambda: scratch.unlink(missing_ok=True)
-        )
+        return StagedObject(digest, size, publish=publish, remove=abandon)
 
     def put_bytes(self, data: bytes) -> ObjectInfo:
         """Encrypt and store in-memory bytes."""
@@ -548,6 +554,11 @@ class EncryptedArtifactStore(ArtifactStore):
 
     def raw_publish(self, digest: str, scratch: Path) -> bool:
         return self.inner.raw_publish(digest, scratch)
+
+    def raw_stage(
+        self, digest: str, scratch: Path
+    ) -> tuple[Callable[[], bool], Callable[[], None]]:
+        return self.inner.raw_stage(digest, scratch)
 
     def raw_rewrite_header(self, digest: str, header: bytes) -> None:
         self.inner.raw_rewrite_header(digest, header)

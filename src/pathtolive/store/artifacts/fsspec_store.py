@@ -18,7 +18,7 @@ import importlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -347,6 +347,33 @@ class FsspecArtifactStore(ArtifactStore):
                 self._discard(tmp)
                 raise
         return True
+
+    def raw_stage(
+        self, digest: str, scratch: Path
+    ) -> tuple[Callable[[], bool], Callable[[], None]]:
+        """Upload ``scratch`` to a temporary key now; publishing is then a server-side
+        copy, as for :meth:`stage_file`."""
+        key = self._key(digest)
+        tmp = self._tmp_key()
+        with self._backend("add an object"):
+            try:
+                self._fs.put_file(str(scratch), tmp)
+            except BaseException:
+                self._discard(tmp)
+                raise
+            finally:
+                scratch.unlink(missing_ok=True)
+
+        def publish() -> bool:
+            with self._backend("add an object"):
+                try:
+                    self._publish(tmp, key)
+                except BaseException:
+                    self._discard(tmp)
+                    raise
+            return True
+
+        return publish, lambda: self._discard(tmp)
 
     def raw_rewrite_header(self, digest: str, header: bytes) -> None:
         """An object store cannot edit part of an object, so the object is streamed into a
