@@ -196,9 +196,14 @@ class ArtifactStore(abc.ABC):
 
         return (lambda: self.raw_publish(digest, scratch)), abandon
 
-    def raw_rewrite_header(self, digest: str, header: bytes) -> None:
-        """Replace the first ``len(header)`` bytes of a stored object, leaving the rest as
-        it is (encryption's key rotation rewrites nothing but the header)."""
+    def raw_rewrite_header(
+        self, digest: str, size: int, rewrite: Callable[[bytes], bytes | None]
+    ) -> None:
+        """Replace the first ``size`` bytes of a stored object by ``rewrite(those
+        bytes)`` (of the same length), leaving the rest as it is; nothing when it returns
+        None. The header is read and written in one opening of the object, so a writer
+        replacing the object meanwhile cannot get another object's header. (Encryption's
+        key rotation rewrites nothing but the header.)"""
         raise self._no_raw()
 
     def _no_raw(self) -> ConfigError:

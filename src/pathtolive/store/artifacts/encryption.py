@@ -263,17 +263,23 @@ RewrapOutcome = Literal["rewrapped", "current", "plain"]
 def rewrap_object(store: ArtifactStore, digest: str, keyring: Keyring) -> RewrapOutcome:
     """Rewrap one object's data key under the keyring's current key, rewriting only its
     header: ``current`` when it already is, ``plain`` when it is not encrypted."""
-    with store.raw_open(digest) as reader:
-        head = _read_full(reader.read, HEADER_BYTES)
     what = f"object {digest} in {store.url}"
-    header = Header.parse(head, OBJECT_MAGIC, what=what)
-    if header is None:
-        return "plain"
-    if header.key_id == keyring.current_id:
-        return "current"
-    wrapped, key_id = keyring.rewrap(header.key_id, header.wrapped_key, what=what)
-    store.raw_rewrite_header(digest, replace(header, key_id=key_id, wrapped_key=wrapped).to_bytes())
-    return "rewrapped"
+    outcome: list[RewrapOutcome] = []
+
+    def rewrite(head: bytes) -> bytes | None:
+        header = Header.parse(head, OBJECT_MAGIC, what=what)
+        if header is None:
+            outcome.append("plain")
+            return None
+        if header.key_id == keyring.current_id:
+            outcome.append("current")
+            return None
+        wrapped, key_id = keyring.rewrap(header.key_id, header.wrapped_key, what=what)
+        outcome.append("rewrapped")
+        return replace(header, key_id=key_id, wrapped_key=wrapped).to_bytes()
+
+    store.raw_rewrite_header(digest, HEADER_BYTES, rewrite)
+    return outcome[0] if outcome else "plain"
 
 
 class _ChunkReader:
@@ -560,8 +566,10 @@ class EncryptedArtifactStore(ArtifactStore):
     ) -> tuple[Callable[[], bool], Callable[[], None]]:
         return self.inner.raw_stage(digest, scratch)
 
-    def raw_rewrite_header(self, digest: str, header: bytes) -> None:
-        self.inner.raw_rewrite_header(digest, header)
+    def raw_rewrite_header(
+        self, digest: str, size: int, rewrite: Callable[[bytes], bytes | None]
+    ) -> None:
+        self.inner.raw_rewrite_header(digest, size, rewrite)
 
 
 _PLAIN_PREFIX = "pathtolive-plain-"

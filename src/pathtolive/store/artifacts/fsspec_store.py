@@ -375,7 +375,9 @@ class FsspecArtifactStore(ArtifactStore):
 
         return publish, lambda: self._discard(tmp)
 
-    def raw_rewrite_header(self, digest: str, header: bytes) -> None:
+    def raw_rewrite_header(
+        self, digest: str, size: int, rewrite: Callable[[bytes], bytes | None]
+    ) -> None:
         """An object store cannot edit part of an object, so the object is streamed into a
         new upload with the new header and the same bytes after it (nothing is
         re-encrypted), which then replaces it. On S3 the new copy keeps the bucket's
@@ -384,15 +386,20 @@ class FsspecArtifactStore(ArtifactStore):
         tmp = self._tmp_key()
         with self._backend("rewrite an object's header"):
             try:
-                with (
-                    self._fs.open(key, "rb", block_size=_CHUNK) as reader,
-                    self._fs.open(tmp, "wb") as writer,
-                ):
-                    reader.seek(len(header))
-                    writer.write(header)
-                    while chunk := reader.read(_CHUNK):
-                        writer.write(chunk)
+                with self._fs.open(key, "rb", block_size=_CHUNK) as reader:
+                    header = rewrite(reader.read(size))
+                    if header is None:
+                        return
+                    if len(header) != size:
+                        raise ValueError("the new header is not the old one's length")
+                    with self._fs.open(tmp, "wb") as writer:
+                        writer.write(header)
+                        while chunk := reader.read(_CHUNK):
+                            writer.write(chunk)
                 self._publish(tmp, key)
+            except FileNotFoundError as exc:
+                self._discard(tmp)
+                raise missing_object_error(digest, self.url) from exc
             except BaseException:
                 self._discard(tmp)
                 raise

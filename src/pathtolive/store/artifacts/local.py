@@ -16,7 +16,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -265,20 +265,27 @@ class LocalArtifactStore(ArtifactStore):
             os.chmod(scratch, READ_ONLY)
             return self._publish(scratch, final, scratch.stat().st_size)
 
-    def raw_rewrite_header(self, digest: str, header: bytes) -> None:
-        """Overwrite the header in place: one write of a few dozen bytes at offset 0 (a
-        single sector, so it lands whole), then an fsync. The object is read-only, so
-        its owner's write bit is lent for the write."""
+    def raw_rewrite_header(
+        self, digest: str, size: int, rewrite: Callable[[bytes], bytes | None]
+    ) -> None:
+        """Overwrite the header in place, through one descriptor of the object: one write
+        of a few dozen bytes at offset 0 (a single sector, so it lands whole), then an
+        fsync. The object is read-only, so its owner's write bit is lent for the write."""
         path = self._object_path(digest)
         with self._store_errors("rewrite an object's header"):
-            mode = path.stat().st_mode
+            try:
+                mode = path.stat().st_mode
+            except FileNotFoundError as exc:
+                raise missing_object_error(digest, self.url) from exc
             os.chmod(path, mode | stat.S_IWUSR)
             try:
-                fd = os.open(path, os.O_WRONLY)
+                fd = os.open(path, os.O_RDWR)
                 try:
-                    if os.pwrite(fd, header, 0) != len(header):
-                        raise OSError("short write of the header")
-                    os.fsync(fd)
+                    header = rewrite(os.pread(fd, size, 0))
+                    if header is not None:
+                        if len(header) != size or os.pwrite(fd, header, 0) != size:
+                            raise OSError("the new header is not the old one's length")
+                        os.fsync(fd)
                 finally:
                     os.close(fd)
             finally:
