@@ -125,6 +125,10 @@ def test_without_the_right_key_a_read_is_one_clear_line(
     assert missing.code == 8
     assert "kek" in missing.stderr
     assert "Traceback" not in missing.stderr
+    server = cli("serve", "--port", "9")  # refused before it would listen
+    assert server.code == 8
+    assert "serving on" not in server.stderr
+    assert "kek" in server.stderr
 
     # Encryption switched off with no key at all: the object is named as encrypted.
     toml = workspace / "pathtolive.toml"
