@@ -42,7 +42,7 @@ import pandas as pd
 
 from pathtolive.format import utc
 from pathtolive.predlog.segment import PiiMode, PredictionRecord, pii_array
-from pathtolive.store.artifacts.encryption import (
+from pathtolive.store.artifacts.envelope import (
     JOURNAL_HEADER_LINE_BYTES,
     LineSealer,
     RewrapOutcome,

@@ -16,13 +16,11 @@ from pathtolive.errors import ConfigError, PathToLiveError
 from pathtolive.predlog.journal import JOURNAL_DIR, JOURNAL_SUFFIX, rewrap_journal_file
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.artifacts.encryption import (
-    HEADER_BYTES,
-    OBJECT_MAGIC,
     EncryptedArtifactStore,
-    Header,
     encrypt_plain_object,
     rewrap_object,
 )
+from pathtolive.store.artifacts.envelope import HEADER_BYTES, OBJECT_MAGIC, Header
 
 __all__ = ["KeyCensus", "RotationReport", "encrypt_existing", "key_census", "rotate_key"]
 

@@ -12,13 +12,12 @@ from pathtolive.errors import ConfigError, IntegrityError
 from pathtolive.hashing import hash_bytes
 from pathtolive.store.artifacts import FsspecArtifactStore, LocalArtifactStore
 from pathtolive.store.artifacts.base import ArtifactStore, object_key
-from pathtolive.store.artifacts.encryption import (
+from pathtolive.store.artifacts.encryption import EncryptedArtifactStore, rewrap_object
+from pathtolive.store.artifacts.envelope import (
     HEADER_BYTES,
-    EncryptedArtifactStore,
     LineSealer,
     ciphertext_size,
     open_lines,
-    rewrap_object,
 )
 from pathtolive.store.artifacts.keyring import Keyring, key_id_of, load_keyring, parse_keys
 

@@ -1,59 +1,38 @@
-"""Encryption at rest: AES-256-GCM envelope encryption around any ArtifactStore.
+"""Encryption at rest: :class:`EncryptedArtifactStore`, AES-256-GCM envelope encryption
+around any ArtifactStore (a local folder, S3 through fsspec), in the format of
+:mod:`pathtolive.store.artifacts.envelope`.
 
-:class:`EncryptedArtifactStore` wraps a backend (a local folder, S3 through fsspec) and
-keeps each object as::
-
-    header (64 bytes)  magic "PTLENC", format version, chunk size, nonce prefix,
-                       id of the key-encryption key, the object's data key wrapped by it
-    chunk 0 .. n-1     each chunk of plaintext sealed by AES-256-GCM
-
-A chunk's nonce is the header's random prefix, the chunk index and a final flag, so a
-reordered, dropped or appended chunk fails to authenticate; the final chunk alone also
-authenticates the object's address (the BLAKE3 digest of the plaintext), so the bytes of
-one object cannot be passed off under another address. Objects are still addressed by the
-plaintext's digest, so content addressing and deduplication work as before, and every
-read hashes the decrypted bytes again. Objects stream through in chunks: a large file is
-never held in memory.
-
-The header's authenticated part (magic, version, chunk size, nonce prefix) never changes;
-the key id and wrapped key are outside it, so rotating the key-encryption key rewrites
-only the header (:func:`rewrap_object`) and never the data. On S3, whose objects cannot
-be edited in part, that means the object is copied once with its new header (same
-ciphertext) — see :meth:`ArtifactStore.raw_rewrite_header`.
+Objects are still addressed by the plaintext's digest, so content addressing and
+deduplication work as before; every read is authenticated and hashes the decrypted bytes
+again. Rotating the key-encryption key rewrites only each object's header
+(:func:`rewrap_object`); on S3, whose objects cannot be edited in part, the object is
+copied once with its new header (same ciphertext) — see
+:meth:`ArtifactStore.raw_rewrite_header`.
 
 Objects written before encryption was switched on have no header; they are read as plain
-objects (verified by their hash) so a workspace can turn encryption on at any time.
-
-:class:`LineSealer` and :func:`open_lines` do the same for append-only files of lines
-(the prediction log's crash journal): a header line, then one sealed record a line.
+objects (verified by their hash), so a workspace can turn encryption on at any time, and
+:func:`encrypt_plain_object` encrypts them afterwards.
 """
 
 from __future__ import annotations
 
 import atexit
-import base64
-import binascii
 import contextlib
 import io
 import os
 import shutil
-import struct
 import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from pathtolive.errors import IntegrityError, StoreError
-from pathtolive.hashing import hash_bytes, new_hasher
+from pathtolive.errors import StoreError
+from pathtolive.hashing import hash_bytes
 from pathtolive.store.artifacts.base import (
     DEFAULT_TEMPORARY_AGE,
-    ENCRYPTED_MAGIC,
     ArtifactStore,
     ObjectInfo,
     StagedObject,
@@ -62,202 +41,22 @@ from pathtolive.store.artifacts.base import (
     corrupt_object_error,
     reading_source,
 )
-from pathtolive.store.artifacts.keyring import KEY_ID_BYTES, WRAPPED_KEY_BYTES, Keyring
+from pathtolive.store.artifacts.envelope import (
+    CHUNK_LOG2_RANGE,
+    DEFAULT_CHUNK_LOG2,
+    HEADER_BYTES,
+    OBJECT_MAGIC,
+    Header,
+    RewrapOutcome,
+    ciphertext_size,
+    decrypt_stream,
+    encrypt_stream,
+    plaintext_size,
+    read_full,
+)
+from pathtolive.store.artifacts.keyring import Keyring
 
-__all__ = [
-    "DEFAULT_CHUNK_LOG2",
-    "HEADER_BYTES",
-    "JOURNAL_HEADER_LINE_BYTES",
-    "JOURNAL_MAGIC",
-    "OBJECT_MAGIC",
-    "EncryptedArtifactStore",
-    "Header",
-    "LineSealer",
-    "RewrapOutcome",
-    "ciphertext_size",
-    "decrypt_stream",
-    "encrypt_plain_object",
-    "encrypt_stream",
-    "journal_header",
-    "open_lines",
-    "rewrap_object",
-]
-
-OBJECT_MAGIC = ENCRYPTED_MAGIC
-JOURNAL_MAGIC = b"PTLJNL"
-FORMAT_VERSION = 1
-HEADER_BYTES = 64
-DEFAULT_CHUNK_LOG2 = 20
-"""1 MiB chunks: 16 bytes of tag per MiB, and two chunks in memory at a time."""
-_CHUNK_LOG2_RANGE = range(10, 27)
-_TAG = 16
-_NONCE_PREFIX = 7
-_FIXED = struct.Struct(f">6sBB{_NONCE_PREFIX}s")  # authenticated, never rewritten
-_KEYED = struct.Struct(f">{KEY_ID_BYTES}s{WRAPPED_KEY_BYTES}s")  # rewritten by rotation
-_PADDING = HEADER_BYTES - _FIXED.size - _KEYED.size
-
-
-@dataclass(frozen=True)
-class Header:
-    """The header of an encrypted object or journal file."""
-
-    magic: bytes
-    chunk_log2: int
-    nonce_prefix: bytes
-    key_id: bytes
-    wrapped_key: bytes
-
-    @property
-    def fixed(self) -> bytes:
-        """The part every chunk authenticates: rotation leaves it as it is."""
-        return _FIXED.pack(self.magic, FORMAT_VERSION, self.chunk_log2, self.nonce_prefix)
-
-    def to_bytes(self) -> bytes:
-        return self.fixed + _KEYED.pack(self.key_id, self.wrapped_key) + bytes(_PADDING)
-
-    @classmethod
-    def new(cls, magic: bytes, keyring: Keyring, chunk_log2: int) -> tuple[Header, bytes]:
-        """A header with a fresh data key, and that data key."""
-        data_key, wrapped, key_id = keyring.new_data_key()
-        return cls(magic, chunk_log2, os.urandom(_NONCE_PREFIX), key_id, wrapped), data_key
-
-    @classmethod
-    def parse(cls, data: bytes, magic: bytes, *, what: str) -> Header | None:
-        """The header at the start of ``data``; None when ``data`` does not start with
-        ``magic`` (a plain object); IntegrityError when it does but is malformed."""
-        if not data.startswith(magic):
-            return None
-        if len(data) < HEADER_BYTES:
-            raise _tampered(what, "its header is cut short")
-        _, version, chunk_log2, prefix = _FIXED.unpack_from(data)
-        if version != FORMAT_VERSION:
-            raise IntegrityError(
-                f"{what} uses encryption format {version}, which this pathtolive does not "
-                "read; upgrade pathtolive",
-                details={"format": version},
-            )
-        if chunk_log2 not in _CHUNK_LOG2_RANGE:
-            raise _tampered(what, "its header names an impossible chunk size")
-        key_id, wrapped = _KEYED.unpack_from(data, _FIXED.size)
-        return cls(magic, chunk_log2, prefix, key_id, wrapped)
-
-    def open(self, keyring: Keyring, *, what: str) -> AESGCM:
-        return AESGCM(keyring.unwrap(self.key_id, self.wrapped_key, what=what))
-
-
-def _tampered(what: str, how: str) -> IntegrityError:
-    return IntegrityError(
-        f"{what} fails authentication ({how}): it was altered, truncated or written under "
-        "another address; restore it from a backup",
-        details={"object": what},
-    )
-
-
-def _nonce(prefix: bytes, index: int, final: bool) -> bytes:
-    return prefix + struct.pack(">IB", index, 1 if final else 0)
-
-
-def ciphertext_size(size: int, chunk_log2: int = DEFAULT_CHUNK_LOG2) -> int:
-    """How many bytes a plaintext of ``size`` bytes takes encrypted."""
-    chunks = max(1, -(-size // (1 << chunk_log2)))
-    return HEADER_BYTES + size + _TAG * chunks
-
-
-def _plaintext_size(stored: int, chunk_log2: int) -> int:
-    body = stored - HEADER_BYTES
-    chunks = max(1, -(-body // ((1 << chunk_log2) + _TAG)))
-    return body - _TAG * chunks
-
-
-def _read_full(read: Callable[[int], bytes], size: int) -> bytes:
-    """Up to ``size`` bytes, fewer only at the end (raw streams may return short reads)."""
-    data = read(size)
-    if len(data) == size or not data:
-        return data
-    parts = [data]
-    got = len(data)
-    while got < size and (more := read(size - got)):
-        parts.append(more)
-        got += len(more)
-    return b"".join(parts)
-
-
-def encrypt_stream(
-    read: Callable[[int], bytes],
-    write: Callable[[bytes], object],
-    keyring: Keyring,
-    *,
-    chunk_log2: int = DEFAULT_CHUNK_LOG2,
-) -> tuple[str, int]:
-    """Encrypt what ``read`` gives into ``write``; return the plaintext's digest and size.
-
-    One chunk is held back so that the last one is known to be last: it is sealed with
-    the final flag and the digest, which is known only once everything was read."""
-    header, data_key = Header.new(OBJECT_MAGIC, keyring, chunk_log2)
-    aead = AESGCM(data_key)
-    fixed = header.fixed
-    write(header.to_bytes())
-    chunk = 1 << chunk_log2
-    hasher = new_hasher()
-    size = 0
-    index = 0
-    pending = _read_full(read, chunk)
-    while True:
-        following = _read_full(read, chunk) if len(pending) == chunk else b""
-        hasher.update(pending)
-        size += len(pending)
-        if not following:
-            digest: str = hasher.hexdigest()
-            nonce = _nonce(header.nonce_prefix, index, True)
-            write(aead.encrypt(nonce, pending, fixed + bytes.fromhex(digest)))
-            return digest, size
-        write(aead.encrypt(_nonce(header.nonce_prefix, index, False), pending, fixed))
-        index += 1
-        pending = following
-
-
-def decrypt_stream(
-    read: Callable[[int], bytes], keyring: Keyring, digest: str, *, store_url: str
-) -> Iterator[bytes]:
-    """The plaintext of a stored object, chunk by chunk; a plain (legacy) object passes
-    through. Raises at the end when the bytes do not hash to ``digest``, so a caller must
-    consume it all before trusting what it wrote."""
-    what = f"object {digest} in {store_url}"
-    head = _read_full(read, HEADER_BYTES)
-    header = Header.parse(head, OBJECT_MAGIC, what=what)
-    hasher = new_hasher()
-    if header is None:
-        chunk = head
-        while chunk:
-            hasher.update(chunk)
-            yield chunk
-            chunk = read(1 << DEFAULT_CHUNK_LOG2)
-    else:
-        aead = header.open(keyring, what=what)
-        fixed = header.fixed
-        sealed = (1 << header.chunk_log2) + _TAG
-        pending = _read_full(read, sealed)
-        index = 0
-        while True:
-            following = _read_full(read, sealed) if len(pending) == sealed else b""
-            final = not following
-            aad = fixed + bytes.fromhex(digest) if final else fixed
-            try:
-                plain = aead.decrypt(_nonce(header.nonce_prefix, index, final), pending, aad)
-            except InvalidTag:
-                raise _tampered(what, f"chunk {index}") from None
-            hasher.update(plain)
-            yield plain
-            if final:
-                break
-            index += 1
-            pending = following
-    actual = hasher.hexdigest()
-    if actual != digest:
-        raise corrupt_object_error(digest, actual, store_url)
-
-
-RewrapOutcome = Literal["rewrapped", "current", "plain"]
+__all__ = ["EncryptedArtifactStore", "encrypt_plain_object", "rewrap_object"]
 
 
 def rewrap_object(store: ArtifactStore, digest: str, keyring: Keyring) -> RewrapOutcome:
@@ -307,7 +106,7 @@ def encrypt_plain_object(store: EncryptedArtifactStore, digest: str) -> bool:
     rewrites the object: the plain bytes' old disk blocks (or, in a versioned bucket, the
     old version) are not scrubbed by it."""
     with store.inner.raw_open(check_digest(digest)) as reader:
-        head = _read_full(reader.read, len(OBJECT_MAGIC))
+        head = read_full(reader.read, len(OBJECT_MAGIC))
     if head == OBJECT_MAGIC:
         return False
     scratch = store.inner.raw_scratch()
@@ -345,8 +144,8 @@ class EncryptedArtifactStore(ArtifactStore):
         encrypt: bool = True,
         chunk_log2: int = DEFAULT_CHUNK_LOG2,
     ) -> None:
-        if chunk_log2 not in _CHUNK_LOG2_RANGE:
-            raise ValueError(f"chunk_log2 must be in {_CHUNK_LOG2_RANGE}")
+        if chunk_log2 not in CHUNK_LOG2_RANGE:
+            raise ValueError(f"chunk_log2 must be in {CHUNK_LOG2_RANGE}")
         self.inner = inner
         self.keyring = keyring
         self.encrypt = encrypt
@@ -536,9 +335,9 @@ class EncryptedArtifactStore(ArtifactStore):
         """The plaintext's size, worked out from the stored size and the header."""
         stored = self.inner.size(digest)
         with self.inner.raw_open(check_digest(digest)) as reader:
-            head = _read_full(reader.read, HEADER_BYTES)
+            head = read_full(reader.read, HEADER_BYTES)
         header = Header.parse(head, OBJECT_MAGIC, what=f"object {digest} in {self.url}")
-        return stored if header is None else _plaintext_size(stored, header.chunk_log2)
+        return stored if header is None else plaintext_size(stored, header.chunk_log2)
 
     def delete(self, digest: str) -> None:
         self.inner.delete(digest)
@@ -594,85 +393,3 @@ def _remove_orphaned_copies(base: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
             except OSError:
                 continue  # alive, someone else's
-
-
-# -- files of sealed lines: the prediction log's journal ------------------------------------
-
-
-class LineSealer:
-    """Seals the records of one append-only file of lines under one data key.
-
-    The file starts with :meth:`header_line`; each record is then one line: base64 of its
-    sequence number and its AES-GCM ciphertext. The nonce is the sequence number (unique
-    within the file, whose data key is used nowhere else), so records cannot be reordered
-    unnoticed. Call :meth:`seal` under the writer's lock."""
-
-    def __init__(self, keyring: Keyring) -> None:
-        self.header, data_key = Header.new(JOURNAL_MAGIC, keyring, DEFAULT_CHUNK_LOG2)
-        self._aead = AESGCM(data_key)
-        self._fixed = self.header.fixed
-        self._sequence = 0
-
-    def header_line(self) -> bytes:
-        return base64.b64encode(self.header.to_bytes()) + b"\n"
-
-    def seal(self, line: bytes) -> bytes:
-        sequence = self._sequence
-        self._sequence += 1
-        nonce = sequence.to_bytes(12, "big")
-        sealed = self._aead.encrypt(nonce, line.rstrip(b"\n"), self._fixed)
-        return base64.b64encode(sequence.to_bytes(8, "big") + sealed) + b"\n"
-
-
-JOURNAL_HEADER_LINE_BYTES = len(base64.b64encode(bytes(HEADER_BYTES))) + 1
-
-
-def journal_header(data: bytes, *, what: str) -> Header | None:
-    """The header of a sealed journal file, None for a plain one."""
-    first = data[:JOURNAL_HEADER_LINE_BYTES]
-    if not first.startswith(base64.b64encode(JOURNAL_MAGIC)[:8]):
-        return None
-    try:
-        raw = base64.b64decode(first.rstrip(b"\n"), validate=True)
-    except (binascii.Error, ValueError):
-        raise _tampered(what, "its header line is not base64") from None
-    return Header.parse(raw, JOURNAL_MAGIC, what=what)
-
-
-def open_lines(
-    data: bytes, keyring: Keyring | None, *, what: str
-) -> tuple[list[bytes], int] | None:
-    """The plaintext records of a sealed file and how many lines failed to open (a torn
-    last line, or tampering); None when ``data`` is a plain file."""
-    header = journal_header(data, what=what)
-    if header is None:
-        return None
-    if keyring is None:
-        raise _no_keyring(what, header)
-    aead = header.open(keyring, what=what)
-    records: list[bytes] = []
-    failed = 0
-    expected = 0
-    for line in data[JOURNAL_HEADER_LINE_BYTES:].split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            raw = base64.b64decode(line, validate=True)
-            sequence = int.from_bytes(raw[:8], "big")
-            if sequence < expected:
-                raise ValueError("replayed record")
-            records.append(aead.decrypt(sequence.to_bytes(12, "big"), raw[8:], header.fixed))
-            expected = sequence + 1
-        except (binascii.Error, ValueError, InvalidTag):
-            failed += 1
-    return records, failed
-
-
-def _no_keyring(what: str, header: Header) -> Exception:
-    from pathtolive.errors import ConfigError
-
-    return ConfigError(
-        f"{what} is encrypted under key {header.key_id.hex()} but no key is configured; set "
-        "PATHTOLIVE_KEK (base64), or [security] key_file or key_command in pathtolive.toml",
-        details={"key_id": header.key_id.hex()},
-    )
