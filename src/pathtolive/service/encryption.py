@@ -1,5 +1,5 @@
-"""The artifact store of a workspace, encrypted at rest when ``[security]`` says so; and
-the rotation of its key-encryption key."""
+"""The artifact store of a workspace, encrypted at rest when ``[security]`` says so, and
+the keys its prediction-log journal is sealed with. (Key rotation: :mod:`.keys`.)"""
 
 from __future__ import annotations
 
