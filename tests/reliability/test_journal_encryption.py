@@ -104,3 +104,22 @@ def test_plain_journals_left_from_before_encryption_still_replay(tmp_path: Path)
         sink.logged
     )
     assert recovery.rows == 1
+
+
+def test_a_rewrapped_journal_replays_with_the_new_key_alone(tmp_path: Path) -> None:
+    from pathtolive.predlog.journal import rewrap_journal_file
+
+    crash_with_a_sealed_journal(tmp_path / "journal")
+    (path,) = journal_files(tmp_path / "journal")
+    before = path.read_bytes()
+    rotating = Keyring((OTHER.keys[0], KEYRING.keys[0]))
+    assert rewrap_journal_file(path, rotating) == "rewrapped"
+    assert rewrap_journal_file(path, rotating) == "current"
+    after = path.read_bytes()
+    assert after.split(b"\n")[1:] == before.split(b"\n")[1:]  # the records are untouched
+
+    sink = DirectorySink(tmp_path / "segments")
+    recovery = PredictionLogger(sink, journal=tmp_path / "journal", keyring=OTHER).recover(
+        sink.logged
+    )
+    assert recovery.rows == 3

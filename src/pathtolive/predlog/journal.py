@@ -454,10 +454,8 @@ def rewrap_journal_file(path: Path, keyring: Keyring) -> RewrapOutcome:
         return "current"
     wrapped, key_id = keyring.rewrap(header.key_id, header.wrapped_key, what=what)
     line = base64.b64encode(replace(header, key_id=key_id, wrapped_key=wrapped).to_bytes())
-    fd = os.open(path, os.O_WRONLY | _CLOEXEC)
-    try:
-        os.pwrite(fd, line, 0)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    # Not O_APPEND: the write lands at offset 0 whatever a live writer appends meanwhile.
+    with path.open("r+b", buffering=0) as file:
+        file.write(line)
+        os.fsync(file.fileno())
     return "rewrapped"

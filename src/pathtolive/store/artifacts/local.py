@@ -279,15 +279,14 @@ class LocalArtifactStore(ArtifactStore):
                 raise missing_object_error(digest, self.url) from exc
             os.chmod(path, mode | stat.S_IWUSR)
             try:
-                fd = os.open(path, os.O_RDWR)
-                try:
-                    header = rewrite(os.pread(fd, size, 0))
+                with path.open("r+b", buffering=0) as file:
+                    header = rewrite(file.read(size))
                     if header is not None:
-                        if len(header) != size or os.pwrite(fd, header, 0) != size:
+                        if len(header) != size:
                             raise OSError("the new header is not the old one's length")
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
+                        file.seek(0)
+                        file.write(header)
+                        os.fsync(file.fileno())
             finally:
                 os.chmod(path, mode)
 
