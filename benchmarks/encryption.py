@@ -359,59 +359,22 @@ def main() -> None:
         "",
         "| what | encrypt off | encrypt on | on / off |",
         "| --- | ---: | ---: | ---: |",
-        row(
-            f"`data add`, {size:.0f} MiB Parquet (median s)",
-            median(added[False]),
-            median(added[True]),
-            "s",
-        ),
-        row(
-            "store: stage + commit a file (MiB/s)",
-            median(store[False, "put"]),
-            median(store[True, "put"]),
-            "MiB/s",
-            0,
-        ),
-        row(
-            "store: get_file (MiB/s)",
-            median(store[False, "get"]),
-            median(store[True, "get"]),
-            "MiB/s",
-            0,
-        ),
-        row(
-            "`PredictionLogger.log` with its journal (us per record, request path)",
-            median(logged[False, "log"]),
-            median(logged[True, "log"]),
-            "us",
-            1,
-        ),
-        row(
-            f"flush of {args.records:,} records to a segment (ms, logger thread)",
-            median(logged[False, "flush"]),
-            median(logged[True, "flush"]),
-            "ms",
-            1,
-        ),
-        row(
-            "serve, 1 client, p50 (ms)",
-            median(served[False, "p50"]),
-            median(served[True, "p50"]),
-            "ms",
-        ),
-        row(
-            "serve, 1 client, p99 (ms)",
-            median(served[False, "p99"]),
-            median(served[True, "p99"]),
-            "ms",
-        ),
-        row(
-            "serve, 8 clients (req/s)",
-            median(served[False, "rps"]),
-            median(served[True, "rps"]),
-            "req/s",
-            0,
-        ),
+    ]
+    added_by = {(encrypt, "add"): times for encrypt, times in added.items()}
+    # (what, figures, key, unit, digits)
+    table = [
+        (f"`data add`, {size:.0f} MiB Parquet (median s)", added_by, "add", "s", 2),
+        ("store: stage + commit a file (MiB/s)", store, "put", "MiB/s", 0),
+        ("store: get_file (MiB/s)", store, "get", "MiB/s", 0),
+        ("`PredictionLogger.log` with its journal (us/record)", logged, "log", "us", 1),
+        (f"flush of {args.records:,} records (ms, logger thread)", logged, "flush", "ms", 1),
+        ("serve, 1 client, p50 (ms)", served, "p50", "ms", 2),
+        ("serve, 1 client, p99 (ms)", served, "p99", "ms", 2),
+        ("serve, 8 clients (req/s)", served, "rps", "req/s", 0),
+    ]
+    lines += [
+        row(what, median(figures[False, key]), median(figures[True, key]), unit, digits)
+        for what, figures, key, unit, digits in table
     ]
     print("\n".join(lines))
 

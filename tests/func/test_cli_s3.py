@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from pathtolive import env
-from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
+from tests.support.moto import S3_BUCKET, MotoS3
 
 from .conftest import CLI
 
@@ -19,13 +18,7 @@ pytestmark = pytest.mark.s3
 
 def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
     prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-        "AWS_DEFAULT_REGION": S3_REGION,
-        env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
-        env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
-    }
+    s3_env = moto_s3.workspace_environ(prefix)
     assert cli("init", extra_env=s3_env).code == 0
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(tmp_path / "cancer.csv", index=False)

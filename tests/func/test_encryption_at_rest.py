@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from pathtolive import Workspace, env
 from pathtolive.service.predictions import read_prediction_log
 from pathtolive.store.artifacts.keyring import key_id_of
-from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
+from tests.support.moto import S3_BUCKET, MotoS3
 from tests.support.serving import (
     FEATURES,
     cli_environ,
@@ -190,14 +190,7 @@ def test_on_s3_objects_are_encrypted_client_side_and_server_side(
     cli: CLI, tmp_path: Path, moto_s3: MotoS3
 ) -> None:
     prefix = f"enc-{uuid.uuid4().hex[:8]}"
-    s3_env = {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-        "AWS_DEFAULT_REGION": S3_REGION,
-        env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
-        env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
-        env.KEK: b64(OLD_KEY),
-    }
+    s3_env = {**moto_s3.workspace_environ(prefix), env.KEK: b64(OLD_KEY)}
     assert cli("init", extra_env=s3_env).code == 0
     with (tmp_path / "ws" / "pathtolive.toml").open("a") as handle:
         handle.write('\n[security]\nencrypt = true\ns3_sse = "AES256"\n')
