@@ -309,3 +309,34 @@ def test_turning_encryption_on_later_then_encrypting_what_was_stored(
     assert pd.read_parquet(tmp_path / "b.parquet")["note"].tolist() == data["note"].tolist()
     audit = cli("audit", "log", "--action", "security.", "--json").json()
     assert [event["action"] for event in audit] == ["security.objects_encrypted"]
+
+
+def test_runs_and_gates_work_on_an_encrypted_workspace(
+    cli: CLI, tmp_path: Path, workspace: Path
+) -> None:
+    from sklearn.datasets import load_breast_cancer
+
+    from tests.support.pipelines import RISK, write_pipelines
+
+    secure(workspace)
+    load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
+    added = cli(
+        "data", "add", tmp_path / "cancer.csv", "--name", "cancer", "--tag", "target=target"
+    )
+    assert added.code == 0, added.stderr
+    write_pipelines(workspace, risk=RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=2)"))
+    ran = cli(
+        "run", "risk", "--data", "cancer@1", "--param", "n_estimators=5", "--register", "risk-model"
+    )
+    assert ran.code == 0, ran.stderr
+    with (workspace / "pathtolive.toml").open("a") as handle:
+        handle.write(
+            '\n[models.risk-model]\nmetric = "roc_auc"\n'
+            "[models.risk-model.gates]\nmin_metric = 0.5\np95_latency_ms = 5000\n"
+        )
+    checked = cli("gates", "check", "risk-model@1", "--json")  # loads it in a probe process
+    assert checked.code == 0, checked.stderr
+    assert checked.json()["passed"] is True
+    objects = [p for p in (workspace / ".pathtolive" / "objects").rglob("*") if p.is_file()]
+    assert len(objects) >= 3  # the data, the run's outputs, the model
+    assert all(p.read_bytes().startswith(b"PTLENC") for p in objects)
