@@ -26,9 +26,11 @@ __all__ = [
     "STATE_DIR",
     "WORKSPACE_FILE",
     "DatasetSettings",
+    "EncryptionSettings",
     "Settings",
     "check_keys",
     "default_config_text",
+    "encryption_settings",
     "find_workspace",
     "load_settings",
     "parse_tags",
@@ -303,3 +305,49 @@ def _resolve_sqlite_url(url: str, root: Path) -> str:
         if relative and relative != ":memory:":
             return prefix + str((root / relative).resolve())
     return url
+
+
+@dataclass(frozen=True)
+class EncryptionSettings:
+    """Encryption at rest, from ``[security]``: ``encrypt`` turns it on for new objects;
+    the key-encryption key comes from ``PATHTOLIVE_KEK``, ``key_command`` or ``key_file``
+    (see :mod:`pathtolive.store.artifacts.keyring`). ``s3_sse`` and ``s3_sse_kms_key_id``
+    ask S3 for server-side encryption on top."""
+
+    encrypt: bool = False
+    key_file: Path | None = None
+    key_command: str | None = None
+    s3_sse: str | None = None
+    s3_sse_kms_key_id: str | None = None
+
+    @property
+    def has_key_source(self) -> bool:
+        return self.key_file is not None or self.key_command is not None
+
+
+def encryption_settings(settings: Settings) -> EncryptionSettings:
+    """The ``[security]`` settings of encryption at rest (other keys of the table belong
+    to other features and are left alone)."""
+    table = _table(settings.document, "security")
+    encrypt = table.get("encrypt", False)
+    if not isinstance(encrypt, bool):
+        raise ConfigError(f"security.encrypt in {WORKSPACE_FILE} must be true or false")
+    key_file = table.get("key_file")
+    path: Path | None = None
+    if key_file is not None:
+        path = Path(_string(key_file, "security.key_file")).expanduser()
+        path = path if path.is_absolute() else settings.root / path
+    key_command = table.get("key_command")
+    sse = table.get("s3_sse")
+    if sse is not None and _string(sse, "security.s3_sse") not in ("AES256", "aws:kms"):
+        raise ConfigError(f"security.s3_sse = {sse!r} is not 'AES256' or 'aws:kms'")
+    kms_key = table.get("s3_sse_kms_key_id")
+    return EncryptionSettings(
+        encrypt=encrypt,
+        key_file=path,
+        key_command=None if key_command is None else _string(key_command, "security.key_command"),
+        s3_sse=sse,
+        s3_sse_kms_key_id=None
+        if kms_key is None
+        else _string(kms_key, "security.s3_sse_kms_key_id"),
+    )

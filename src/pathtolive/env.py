@@ -14,11 +14,14 @@ __all__ = [
     "ARTIFACT_URL",
     "AUDIT_SIGNING_KEY",
     "ENVIRONMENT_VARIABLES",
+    "KEK",
     "LOG_LEVEL",
     "METADATA_URL",
     "PII_SALT",
     "REQUIRE_POSTGRES",
     "S3_ENDPOINT_URL",
+    "S3_SSE",
+    "S3_SSE_KMS_KEY_ID",
     "SERVE_SETTINGS",
     "TEST_BROWSER",
     "TEST_POSTGRES_URL",
@@ -35,6 +38,13 @@ ARTIFACT_URL: Final = "PATHTOLIVE_ARTIFACT_URL"
 """Artifact store URL (a folder, file://… or s3://bucket/prefix)."""
 S3_ENDPOINT_URL: Final = "PATHTOLIVE_S3_ENDPOINT_URL"
 """S3 endpoint for S3-compatible stores (MinIO, Ceph, a test server)."""
+S3_SSE: Final = "PATHTOLIVE_S3_SSE"
+"""S3 server-side encryption asked for on every upload (``AES256`` or ``aws:kms``)."""
+S3_SSE_KMS_KEY_ID: Final = "PATHTOLIVE_S3_SSE_KMS_KEY_ID"
+"""The KMS key of ``aws:kms`` server-side encryption (default: the bucket's)."""
+KEK: Final = "PATHTOLIVE_KEK"
+"""Key-encryption key(s) for encryption at rest, base64, comma-separated, the first
+encrypting (wins over ``[security] key_file`` / ``key_command``). Never logged."""
 USER: Final = "PATHTOLIVE_USER"
 """Name of the local actor when no token is used (default: git user.email, then OS user)."""
 TOKEN: Final = "PATHTOLIVE_TOKEN"
@@ -64,6 +74,9 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     METADATA_URL: "metadata database URL",
     ARTIFACT_URL: "artifact store URL",
     S3_ENDPOINT_URL: "S3 endpoint URL for S3-compatible stores",
+    S3_SSE: "S3 server-side encryption (AES256 or aws:kms)",
+    S3_SSE_KMS_KEY_ID: "KMS key of aws:kms server-side encryption",
+    KEK: "key-encryption key(s) for encryption at rest",
     USER: "local actor name",
     TOKEN: "API token (actor and role come from it)",
     AUDIT_SIGNING_KEY: "audit checkpoint signing key (a PEM file's path, or the PEM)",

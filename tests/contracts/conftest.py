@@ -7,6 +7,7 @@ writer would.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from pathtolive.store.artifacts import (
     LocalArtifactStore,
     object_key,
 )
+from pathtolive.store.artifacts.encryption import EncryptedArtifactStore
+from pathtolive.store.artifacts.keyring import Keyring
 from tests.support.moto import S3_BUCKET, MotoS3
 
 
@@ -143,16 +146,34 @@ def _memory_backend(cache_dir: Path) -> tuple[Backend, Callable[[], None]]:
     return backend, cleanup
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3), "memory"])
+def _encrypted(backend: Backend) -> Backend:
+    """The same backend behind encryption at rest (small chunks, so objects span many)."""
+    keyring = Keyring((bytes(range(32)),))
+    store = EncryptedArtifactStore(backend.store, keyring, chunk_log2=12)
+    return dataclasses.replace(backend, name=f"{backend.name}+encrypted", store=store)
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("s3", marks=pytest.mark.s3),
+        "memory",
+        "local+encrypted",
+        pytest.param("s3+encrypted", marks=pytest.mark.s3),
+        "memory+encrypted",
+    ]
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Each store backend in turn, empty."""
-    if request.param == "local":
-        yield _local_backend(tmp_path / "store")
-    elif request.param == "s3":
-        yield _s3_backend(request.getfixturevalue("moto_s3"), tmp_path / "cache")
+    """Each store backend in turn, empty, plain and encrypted at rest."""
+    name, _, encrypted = request.param.partition("+")
+    wrap = _encrypted if encrypted else (lambda backend: backend)
+    if name == "local":
+        yield wrap(_local_backend(tmp_path / "store"))
+    elif name == "s3":
+        yield wrap(_s3_backend(request.getfixturevalue("moto_s3"), tmp_path / "cache"))
     else:
         memory_backend, cleanup = _memory_backend(tmp_path / "cache")
         try:
-            yield memory_backend
+            yield wrap(memory_backend)
         finally:
             cleanup()

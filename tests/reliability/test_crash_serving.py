@@ -8,6 +8,7 @@ the kill may or may not be logged. Surviving power loss as well needs
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -29,12 +30,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability-crash")]
 CLIENTS = 4
 
 
-def _log(root: Path) -> pd.DataFrame:
-    with Workspace.open(root) as ws:
+def _log(root: Path, environ: dict[str, str]) -> pd.DataFrame:
+    with Workspace.open(root, environ=environ) as ws:
         return read_prediction_log(ws.context, "risk")
 
 
-def test_a_server_killed_under_load_loses_no_acknowledged_prediction(tmp_path: Path) -> None:
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
+def test_a_server_killed_under_load_loses_no_acknowledged_prediction(
+    tmp_path: Path, encrypted: bool
+) -> None:
     served = make_served_workspace(tmp_path / "ws")
     config = served.root / "pathtolive.toml"
     # Flush often, so the kill lands among stored segments, and hash a PII column, so the
@@ -43,6 +47,9 @@ def test_a_server_killed_under_load_loses_no_acknowledged_prediction(tmp_path: P
         config.read_text() + '\n[serve]\nlog_flush_seconds = 1.0\npii_columns = ["region"]\n'
     )
     environ = cli_environ(**{env.PII_SALT: "pepper"})
+    if encrypted:  # segments and the journal sealed: the replay needs the key
+        config.write_text(config.read_text() + "\n[security]\nencrypt = true\n")
+        environ[env.KEK] = base64.b64encode(bytes(range(32))).decode()
     rows: list[dict[str, Any]] = json.loads(served.features(20).to_json(orient="records"))
     acked: list[str] = []
     refused: list[str] = []
@@ -92,12 +99,14 @@ def test_a_server_killed_under_load_loses_no_acknowledged_prediction(tmp_path: P
     # between a flush taking the buffer and the next request; test_journal.py covers
     # replay deterministically).
     left = sorted(journal.glob(f"*{JOURNAL_SUFFIX}"))
-    flushed_before = len(_log(served.root))
+    if encrypted:  # sealed: no request id readable in what the kill left
+        assert all(b"client" not in path.read_bytes() for path in left)
+    flushed_before = len(_log(served.root, environ))
 
     restart_started = time.monotonic()
     with running_server(served.root, environ=environ):
         ready_after = time.monotonic() - restart_started
-    log = _log(served.root)
+    log = _log(served.root, environ)
 
     logged = set(log["request_id"])
     lost = [request_id for request_id in acked if request_id not in logged]
@@ -113,7 +122,7 @@ def test_a_server_killed_under_load_loses_no_acknowledged_prediction(tmp_path: P
     assert (hashes == 1).all(), hashes
     assert log["input.region"].nunique() == region.nunique()
     assert not set(log["input.region"]) & {r["region"] for r in rows}
-    with Workspace.open(served.root) as ws:
+    with Workspace.open(served.root, environ=environ) as ws:
         started = [e for e in ws.audit_log(limit=None) if e.action == "serve.started"]
     recovered = started[0].details.get("recovered", {"rows": 0, "duplicate_rows": 0})
     if left:  # a journal file exists only once a line was written to it
@@ -121,7 +130,7 @@ def test_a_server_killed_under_load_loses_no_acknowledged_prediction(tmp_path: P
     assert recovered["rows"] == len(log) - flushed_before
 
     report_figures(
-        "crash_serving",
+        "crash_serving_encrypted" if encrypted else "crash_serving",
         {
             "clients": CLIENTS,
             "acknowledged": len(acked),

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from pathtolive import env
+
 S3_BUCKET = "pathtolive-contracts"
 S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
 S3_REGION = "us-east-1"
@@ -25,6 +27,17 @@ class MotoS3:
         return {
             **S3_CREDENTIALS,
             "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": S3_REGION},
+        }
+
+    def workspace_environ(self, prefix: str) -> dict[str, str]:
+        """The environment of a workspace whose artifact store is ``prefix`` in the
+        bucket: the AWS credentials, the region and this server as the endpoint."""
+        return {
+            "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
+            "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
+            "AWS_DEFAULT_REGION": S3_REGION,
+            env.S3_ENDPOINT_URL: self.endpoint_url,
+            env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
         }
 
     def keys(self, prefix: str) -> list[str]:

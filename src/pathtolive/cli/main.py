@@ -29,6 +29,7 @@ from pathtolive.cli import (
     promotion,
     retention,
     runs,
+    security,
     serve,
     watch,
 )
@@ -87,6 +88,7 @@ app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.audit_app, name="audit")
 app.add_typer(admin.tokens_app, name="tokens")
 app.command("gc")(admin.gc)
+app.add_typer(security.security_app, name="security")
 app.command("run")(runs.run)
 app.add_typer(runs.runs_app, name="runs")
 app.add_typer(models.models_app, name="models")

@@ -62,6 +62,8 @@ def serve(
             "pip install 'pathtolive[serve]'"
         ) from None
     service = open_context(ctx)
+    # Open the store now: a missing encryption key fails before the banner says "serving".
+    _ = service.artifacts
     settings = serve_settings(
         service.settings.document,
         host=host,

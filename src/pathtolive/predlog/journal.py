@@ -26,11 +26,12 @@ and a live process or worker keeps its own. :func:`read_journal` reads such a fi
 
 from __future__ import annotations
 
+import base64
 import os
 import sys
 import uuid
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,20 @@ import pandas as pd
 
 from pathtolive.format import utc
 from pathtolive.predlog.segment import PiiMode, PredictionRecord, pii_array
+from pathtolive.store.artifacts.envelope import (
+    JOURNAL_HEADER_LINE_BYTES,
+    LineSealer,
+    RewrapOutcome,
+    journal_header,
+    open_lines,
+)
+from pathtolive.store.artifacts.keyring import Keyring
 
 if sys.platform != "win32":
     import fcntl
 
 __all__ = [
+    "JOURNAL_DIR",
     "JOURNAL_SUFFIX",
     "PII_DTYPE",
     "ClaimedFile",
@@ -54,8 +64,11 @@ __all__ = [
     "journal_line",
     "prune_journals",
     "read_journal",
+    "rewrap_journal_file",
 ]
 
+JOURNAL_DIR = "journal"
+"""The folder of a server's crash journal, under the workspace's state folder."""
 JOURNAL_SUFFIX = ".jsonl"
 PII_DTYPE = "pii"
 """The dtype a journal line gives a column of hashed or redacted values."""
@@ -70,6 +83,7 @@ _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 class _JournalFile:
     path: Path
     fd: int
+    sealer: LineSealer | None = None
 
 
 class Journal:
@@ -78,11 +92,28 @@ class Journal:
     until it is deleted (or the process ends).
 
     ``append`` and ``rotate`` run under the logger's lock; ``rotate`` and ``settle``
-    under its flush lock; ``close`` once the writer thread has stopped."""
+    under its flush lock; ``close`` once the writer thread has stopped.
 
-    def __init__(self, directory: Path, *, fsync: bool) -> None:
+    With ``seal`` (encryption at rest), each file starts with a header holding its own
+    data key wrapped by ``keyring``'s current key, and each line is sealed with AES-GCM
+    (:class:`~pathtolive.store.artifacts.encryption.LineSealer`): a few microseconds per
+    record, spent in ``append``, so no plaintext reaches the disk even for a moment.
+    ``keyring`` also opens sealed files of stopped processes in :meth:`orphans`' replay."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        fsync: bool,
+        keyring: Keyring | None = None,
+        seal: bool = False,
+    ) -> None:
+        if seal and keyring is None:
+            raise ValueError("a sealed journal needs a keyring")
         self.directory = directory
         self.fsync = fsync
+        self.keyring = keyring
+        self.seal = seal
         self._current: _JournalFile | None = None
         self._retired: list[_JournalFile] = []
         self._mine: set[str] = set()
@@ -91,6 +122,8 @@ class Journal:
         if self._current is None:
             self._current = self._open()
         fd = self._current.fd
+        if self._current.sealer is not None:
+            line = self._current.sealer.seal(line)
         view = memoryview(line)
         while view:
             view = view[os.write(fd, view) :]
@@ -107,6 +140,13 @@ class Journal:
         try:
             if not _try_lock(fd, staging):
                 raise OSError(f"cannot lock the new journal file {staging}")
+            sealer = None
+            if self.seal:
+                assert self.keyring is not None
+                sealer = LineSealer(self.keyring)
+                header = sealer.header_line()
+                if os.write(fd, header) != len(header):
+                    raise OSError(f"short write of the journal header to {staging}")
             path = self.directory / name
             os.rename(staging, path)
             if self.fsync:
@@ -116,7 +156,7 @@ class Journal:
             staging.unlink(missing_ok=True)
             raise
         self._mine.add(name)
-        return _JournalFile(path, fd)
+        return _JournalFile(path, fd, sealer)
 
     def rotate(self) -> None:
         """Later lines go to a new file; the current one waits for ``settle``."""
@@ -407,11 +447,18 @@ class JournalEntry:
         )
 
 
-def read_journal(data: bytes) -> tuple[list[JournalEntry], int]:
-    """The entries of a journal file, and how many lines could not be read."""
+def read_journal(
+    data: bytes, keyring: Keyring | None = None, *, name: str = "a journal file"
+) -> tuple[list[JournalEntry], int]:
+    """The entries of a journal file, and how many lines could not be read. A sealed file
+    is opened with ``keyring`` (a ConfigError naming the key when it lacks the key)."""
     entries: list[JournalEntry] = []
     torn = 0
-    for line in data.split(b"\n"):
+    opened = open_lines(data, keyring, what=f"the journal file {name}")
+    lines = data.split(b"\n")
+    if opened is not None:
+        lines, torn = opened
+    for line in lines:
         if not line.strip():
             continue
         try:
@@ -419,3 +466,24 @@ def read_journal(data: bytes) -> tuple[list[JournalEntry], int]:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             torn += 1
     return entries, torn
+
+
+def rewrap_journal_file(path: Path, keyring: Keyring) -> RewrapOutcome:
+    """Rewrap a sealed journal file's data key under ``keyring``'s current key, rewriting
+    only its header line in place (same length; a writer still appending to the file
+    keeps its data key in memory and is not disturbed)."""
+    with path.open("rb") as reader:
+        head = reader.read(JOURNAL_HEADER_LINE_BYTES)
+    what = f"the journal file {path.name}"
+    header = journal_header(head, what=what)
+    if header is None:
+        return "plain"
+    if header.key_id == keyring.current_id:
+        return "current"
+    wrapped, key_id = keyring.rewrap(header.key_id, header.wrapped_key, what=what)
+    line = base64.b64encode(replace(header, key_id=key_id, wrapped_key=wrapped).to_bytes())
+    # Not O_APPEND: the write lands at offset 0 whatever a live writer appends meanwhile.
+    with path.open("r+b", buffering=0) as file:
+        file.write(line)
+        os.fsync(file.fileno())
+    return "rewrapped"

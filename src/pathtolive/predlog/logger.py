@@ -37,6 +37,7 @@ from pathtolive.predlog.segment import (
     encode_segment,
     segment_chunks,
 )
+from pathtolive.store.artifacts.keyring import Keyring
 
 __all__ = ["LoggerStats", "PiiColumns", "PredictionLogger"]
 
@@ -83,7 +84,10 @@ class PredictionLogger:
     across restarts and replicas; the default is random per logger. ``journal`` is the
     folder of the crash journal (see :mod:`pathtolive.predlog.journal`; None: no journal,
     a crash loses the buffer); with ``fsync`` each journal line is also flushed to the
-    disk (survives a power cut, at the cost of one ``fdatasync`` per request).
+    disk (survives a power cut, at the cost of one ``fdatasync`` per request). With
+    ``seal_journal`` the journal is encrypted under ``keyring`` (encryption at rest; the
+    segments are encrypted by the sink's store, on the writer thread); ``keyring`` alone
+    lets :meth:`recover` read the sealed journals of stopped processes.
     """
 
     def __init__(
@@ -100,6 +104,8 @@ class PredictionLogger:
         rng: random.Random | None = None,
         journal: Path | str | None = None,
         fsync: bool = False,
+        keyring: Keyring | None = None,
+        seal_journal: bool = False,
     ) -> None:
         if buffer_rows < 1 or segment_rows < 1:
             raise ValueError("buffer_rows and segment_rows must be positive")
@@ -131,7 +137,11 @@ class PredictionLogger:
         )
         self._counts["write_errors"] = 0
         self._counts["journal_errors"] = 0
-        self._journal = None if journal is None else Journal(Path(journal), fsync=fsync)
+        self._journal = (
+            None
+            if journal is None
+            else Journal(Path(journal), fsync=fsync, keyring=keyring, seal=seal_journal)
+        )
         self._journal_warned = 0.0
         self._closed = False
         self._wake = threading.Event()

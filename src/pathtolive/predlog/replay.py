@@ -77,7 +77,7 @@ def replay_orphans(
     for claimed in journal.orphans():
         with claimed:
             try:
-                entries, torn = read_journal(claimed.data)
+                entries, torn = read_journal(claimed.data, journal.keyring, name=claimed.path.name)
                 totals["torn_lines"] += torn
                 rows, duplicates = _replay(entries, write, segment_rows, logged, signature)
             except Exception as exc:

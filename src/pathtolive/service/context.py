@@ -16,7 +16,8 @@ from pathtolive.auth import Actor, Permission, Role, hash_token, roles_allowed
 from pathtolive.config import Settings, load_settings
 from pathtolive.errors import AuthenticationError, PermissionDeniedError
 from pathtolive.redaction import redact_values
-from pathtolive.store.artifacts import ArtifactStore, open_artifact_store
+from pathtolive.service.encryption import open_workspace_store
+from pathtolive.store.artifacts import ArtifactStore
 from pathtolive.store.metadata import MetadataSession, MetadataStore
 
 __all__ = ["ServiceContext", "local_user_name", "record"]
@@ -40,9 +41,7 @@ class ServiceContext:
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
-        return open_artifact_store(
-            self.settings.artifact_url, base_dir=self.settings.root, environ=self.settings.environ
-        )
+        return open_workspace_store(self.settings)
 
     def settings_reread(self) -> Settings | None:
         """The workspace file read again, on the same store URLs (open stores stay as

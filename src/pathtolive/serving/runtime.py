@@ -91,8 +91,10 @@ class Server:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="pathtolive-predict")
         self.log: PredictionLogger | None = None
         if settings.log_predictions:
+            from pathtolive.service.encryption import journal_sealing
             from pathtolive.service.predictions import StoreSegmentSink
 
+            keyring, seal = journal_sealing(ctx.artifacts)
             self.log = PredictionLogger(
                 StoreSegmentSink(ctx),
                 buffer_rows=settings.log_buffer_rows,
@@ -102,6 +104,8 @@ class Server:
                 salt=_salt(ctx),
                 journal=ctx.settings.state_dir / JOURNAL_DIR if settings.log_journal else None,
                 fsync=settings.log_fsync,
+                keyring=keyring,
+                seal_journal=seal,
             )
         self.shadow = ShadowScorer(self.log, settings.shadow_queue)
         self.metrics = ServerMetrics(

@@ -22,11 +22,13 @@ import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pathtolive.errors import (
+    ConfigError,
     ConflictError,
     IntegrityError,
     InvalidInputError,
@@ -38,6 +40,7 @@ from pathtolive.hashing import hash_file, is_digest
 __all__ = [
     "DEFAULT_GRACE_SECONDS",
     "DEFAULT_TEMPORARY_AGE",
+    "ENCRYPTED_MAGIC",
     "LIVE_OWNER_MAX_AGE",
     "READ_ONLY",
     "RECORD_PREFIXES",
@@ -285,6 +288,56 @@ class ArtifactStore(abc.ABC):
         """The names of the records under ``prefix``, sorted."""
         raise StoreError(f"the artifact store {self.url} keeps no records")
 
+    # -- stored bytes as they are, for a wrapper that transforms them (encryption) ------
+    # These neither hash nor verify: the wrapper authenticates what it reads. A backend
+    # that lacks them cannot be encrypted; it says so when encryption is switched on.
+
+    def raw_size(self, digest: str) -> int | None:
+        """The stored size of an object, None when absent."""
+        raise self._no_raw()
+
+    def raw_open(self, digest: str) -> AbstractContextManager[BinaryIO]:
+        """The stored bytes of an object as a binary stream (NotFoundError when absent)."""
+        raise self._no_raw()
+
+    def raw_scratch(self) -> Path:
+        """A new, unused local path for a wrapper to write an object's stored form to,
+        on the same filesystem as the objects where the store is local."""
+        raise self._no_raw()
+
+    def raw_publish(self, digest: str, scratch: Path) -> bool:
+        """Publish the file at ``scratch`` (from :meth:`raw_scratch`) as the stored form of
+        ``digest``, atomically; False when another writer published it first."""
+        raise self._no_raw()
+
+    def raw_stage(
+        self, digest: str, scratch: Path
+    ) -> tuple[Callable[[], bool], Callable[[], None]]:
+        """Start publishing ``scratch`` as ``digest``: the two actions that finish it,
+        publish (as :meth:`raw_publish`) and abandon. A remote store uploads here, so the
+        upload overlaps whatever the caller does before it decides."""
+
+        def abandon() -> None:
+            scratch.unlink(missing_ok=True)
+
+        return (lambda: self.raw_publish(digest, scratch)), abandon
+
+    def raw_rewrite_header(
+        self, digest: str, size: int, rewrite: Callable[[bytes], bytes | None]
+    ) -> None:
+        """Replace the first ``size`` bytes of a stored object by ``rewrite(those
+        bytes)`` (of the same length), leaving the rest as it is; nothing when it returns
+        None. The header is read and written in one opening of the object, so a writer
+        replacing the object meanwhile cannot get another object's header. (Encryption's
+        key rotation rewrites nothing but the header.)"""
+        raise self._no_raw()
+
+    def _no_raw(self) -> ConfigError:
+        return ConfigError(
+            f"the artifact store {self.url} ({type(self).__name__}) cannot hold encrypted "
+            "objects; turn [security] encrypt off or use a local folder or s3:// store"
+        )
+
 
 # Helpers shared by the backends, so every backend words its errors the same way. They are
 # not part of the seam's public API.
@@ -342,8 +395,23 @@ def missing_record_error(name: str, store_url: str) -> NotFoundError:
     )
 
 
-def corrupt_object_error(digest: str, actual: str, store_url: str) -> IntegrityError:
-    """The error raised when an object's bytes do not hash to its address."""
+ENCRYPTED_MAGIC = b"PTLENC"
+"""How an object encrypted at rest starts (see :mod:`.encryption`)."""
+
+
+def corrupt_object_error(
+    digest: str, actual: str, store_url: str, head: bytes = b""
+) -> IntegrityError | ConfigError:
+    """The error raised when an object's bytes do not hash to its address. ``head``, the
+    object's first bytes, tells an object encrypted at rest, read without the key
+    configured, from a corrupt one."""
+    if head.startswith(ENCRYPTED_MAGIC):
+        return ConfigError(
+            f"object {digest} in {store_url} is encrypted at rest, and no key is "
+            "configured here; set [security] encrypt = true with the key (PATHTOLIVE_KEK, "
+            "[security] key_file or key_command) in pathtolive.toml",
+            details={"digest": digest, "store": store_url},
+        )
     return IntegrityError(
         f"object {digest} in {store_url} is corrupt (its bytes hash to {actual}); "
         "restore it from a backup, or delete it and add the same data again",

@@ -18,9 +18,9 @@ import importlib
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fsspec.core import url_to_fs
 
@@ -78,7 +78,8 @@ _AWS_ENV_OPTIONS = (
 def s3_storage_options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """s3fs storage options from the standard AWS variables in ``environ``, plus the
     endpoint from ``PATHTOLIVE_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3`` /
-    ``AWS_ENDPOINT_URL``). Variables that are absent are left to botocore's usual chain
+    ``AWS_ENDPOINT_URL``) and server-side encryption from ``PATHTOLIVE_S3_SSE`` (and
+    ``PATHTOLIVE_S3_SSE_KMS_KEY_ID``). Variables that are absent are left to botocore's usual chain
     (config files, instance roles)."""
     options: dict[str, Any] = {
         option: environ[name] for name, option in _AWS_ENV_OPTIONS if environ.get(name)
@@ -96,6 +97,14 @@ def s3_storage_options_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         client_kwargs["endpoint_url"] = endpoint
     if client_kwargs:
         options["client_kwargs"] = client_kwargs
+    # Server-side encryption composes with pathtolive's own (client-side) encryption:
+    # S3 then encrypts the already encrypted bytes again under its key.
+    sse = environ.get(env.S3_SSE)
+    if sse:
+        extra = {"ServerSideEncryption": sse}
+        if environ.get(env.S3_SSE_KMS_KEY_ID):
+            extra["SSEKMSKeyId"] = environ[env.S3_SSE_KMS_KEY_ID]
+        options["s3_additional_kwargs"] = extra
     return options
 
 
@@ -230,7 +239,7 @@ class FsspecArtifactStore(ArtifactStore):
                 raise missing_object_error(digest, self.url) from exc
         actual = hash_bytes(data)
         if actual != digest:
-            raise corrupt_object_error(digest, actual, self.url)
+            raise corrupt_object_error(digest, actual, self.url, data[:8])
         return data
 
     def get_file(self, digest: str, dest: Path) -> Path:
@@ -303,6 +312,15 @@ class FsspecArtifactStore(ArtifactStore):
         than ``older_than_seconds`` (see :func:`temporary_is_stale`)."""
         tmp_root = f"{self._root}/tmp"
         removed = 0
+        # Encrypted objects are written to a local scratch file before their upload.
+        scratch = self._cache_dir.parent / "tmp"
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(scratch):
+                modified = entry.stat(follow_symlinks=False).st_mtime
+                if temporary_is_stale(entry.name, modified, older_than_seconds):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
         with self._backend("clean temporary files"):
             self._fs.invalidate_cache(tmp_root)
             for path in self._fs.find(tmp_root):
@@ -375,6 +393,95 @@ class FsspecArtifactStore(ArtifactStore):
         head = f"{self._root}/"
         names = [str(path).lstrip("/").removeprefix(head.lstrip("/")) for path in paths]
         return sorted(name for name in names if name.startswith(f"{prefix.rstrip('/')}/"))
+
+    def raw_size(self, digest: str) -> int | None:
+        with self._backend("look up an object"):
+            return self._remote_size(self._key(digest))
+
+    @contextlib.contextmanager
+    def raw_open(self, digest: str) -> Iterator[BinaryIO]:
+        key = self._key(digest)
+        with self._backend("read an object"):
+            try:
+                reader = self._fs.open(key, "rb", block_size=_CHUNK)
+            except FileNotFoundError as exc:
+                raise missing_object_error(digest, self.url) from exc
+            with reader:
+                yield reader
+
+    def raw_scratch(self) -> Path:
+        folder = self._cache_dir.parent / "tmp"
+        with self._backend("add an object"):
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{owner_tag()}-{uuid.uuid4().hex}.tmp"
+
+    def raw_publish(self, digest: str, scratch: Path) -> bool:
+        key = self._key(digest)
+        tmp = self._tmp_key()
+        with self._backend("add an object"):
+            try:
+                self._fs.put_file(str(scratch), tmp)
+                self._publish(tmp, key)
+            except BaseException:
+                self._discard(tmp)
+                raise
+        return True
+
+    def raw_stage(
+        self, digest: str, scratch: Path
+    ) -> tuple[Callable[[], bool], Callable[[], None]]:
+        """Upload ``scratch`` to a temporary key now; publishing is then a server-side
+        copy, as for :meth:`stage_file`."""
+        key = self._key(digest)
+        tmp = self._tmp_key()
+        with self._backend("add an object"):
+            try:
+                self._fs.put_file(str(scratch), tmp)
+            except BaseException:
+                self._discard(tmp)
+                raise
+            finally:
+                scratch.unlink(missing_ok=True)
+
+        def publish() -> bool:
+            with self._backend("add an object"):
+                try:
+                    self._publish(tmp, key)
+                except BaseException:
+                    self._discard(tmp)
+                    raise
+            return True
+
+        return publish, lambda: self._discard(tmp)
+
+    def raw_rewrite_header(
+        self, digest: str, size: int, rewrite: Callable[[bytes], bytes | None]
+    ) -> None:
+        """An object store cannot edit part of an object, so the object is streamed into a
+        new upload with the new header and the same bytes after it (nothing is
+        re-encrypted), which then replaces it. On S3 the new copy keeps the bucket's
+        server-side encryption, and with versioning the old copy stays as a version."""
+        key = self._key(digest)
+        tmp = self._tmp_key()
+        with self._backend("rewrite an object's header"):
+            try:
+                with self._fs.open(key, "rb", block_size=_CHUNK) as reader:
+                    header = rewrite(reader.read(size))
+                    if header is None:
+                        return
+                    if len(header) != size:
+                        raise ValueError("the new header is not the old one's length")
+                    with self._fs.open(tmp, "wb") as writer:
+                        writer.write(header)
+                        while chunk := reader.read(_CHUNK):
+                            writer.write(chunk)
+                self._publish(tmp, key)
+            except FileNotFoundError as exc:
+                self._discard(tmp)
+                raise missing_object_error(digest, self.url) from exc
+            except BaseException:
+                self._discard(tmp)
+                raise
 
     def _key(self, digest: str) -> str:
         return f"{self._root}/{object_key(check_digest(digest))}"
@@ -449,7 +556,9 @@ class FsspecArtifactStore(ArtifactStore):
                 # Verify the local copy, not the remote object: it is what the caller reads.
                 actual = hash_file(tmp)
                 if actual != digest:
-                    raise corrupt_object_error(digest, actual, self.url)
+                    with tmp.open("rb") as reader:
+                        head = reader.read(8)
+                    raise corrupt_object_error(digest, actual, self.url, head)
                 if read_only:
                     os.chmod(tmp, READ_ONLY)
                 os.replace(tmp, dest)
