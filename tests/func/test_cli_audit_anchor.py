@@ -90,7 +90,7 @@ def ws(request: pytest.FixtureRequest, tmp_path: Path, cli_env: dict[str, str]) 
     def run(*args: str | Path, extra_env: dict[str, str] | None = None) -> Result:
         return run_in_process(args, cwd=root, environ={**environ, **(extra_env or {})})
 
-    assert run("init").code == 0
+    assert run("init", "--local-role", "admin").code == 0
     key = tmp_path / "keys" / "audit.key"
     made = run("audit", "keygen", "--out", key)
     assert made.code == 0, made.stderr

@@ -27,7 +27,12 @@ def test_parallel_adds_of_the_same_content_make_one_version(
         environ[env.METADATA_URL] = request.getfixturevalue("postgres_url")
     root = tmp_path / "ws"
     pathtolive = [sys.executable, "-m", "pathtolive"]
-    assert run_in_process(["init", str(root)], cwd=tmp_path, environ=environ).code == 0
+    assert (
+        run_in_process(
+            ["init", str(root), "--local-role", "admin"], cwd=tmp_path, environ=environ
+        ).code
+        == 0
+    )
     rng = np.random.default_rng(7)
     frame = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.choice(["x", "y"], 5000)})
     frame.to_csv(tmp_path / "same.csv", index=False)

@@ -515,7 +515,7 @@ def test_canary_takes_its_share_and_sticks_to_a_routing_key(served_workspace: Co
 
 def test_shadow_scores_every_request_but_never_answers(served_workspace: Copy) -> None:
     served = served_workspace()
-    deploy = _run_cli(served.root, "deploy", "risk", "--shadow", "@2")
+    deploy = _run_cli(served.root, "deploy", "risk", "--shadow", "@2", "--override", "test")
     assert deploy.code == 0, deploy.stderr
     rows = served.features(20)
     ids = []

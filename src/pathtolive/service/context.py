@@ -19,6 +19,7 @@ from pathtolive.redaction import redact_values
 from pathtolive.service.encryption import open_workspace_store
 from pathtolive.store.artifacts import ArtifactStore
 from pathtolive.store.metadata import MetadataSession, MetadataStore
+from pathtolive.store.metadata.engine import check_metadata_url
 
 __all__ = ["ServiceContext", "local_user_name", "record"]
 
@@ -88,6 +89,8 @@ class ServiceContext:
         secret = self.settings.token
         if secret is None:
             if not self.settings.local_users_trusted:
+                # A URL that names no database is a config error first: no token helps.
+                check_metadata_url(self.settings.metadata_url)
                 # Anyone holding a shared database's URL could otherwise name themselves
                 # and act with the default admin role.
                 raise AuthenticationError(

@@ -6,21 +6,22 @@ import importlib.util
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
 from pathtolive.errors import ConfigError, MissingExtraError, UnknownSchemeError
 from pathtolive.redaction import mask_url
 
-__all__ = ["SUPPORTED_SCHEMES", "make_engine"]
+__all__ = ["SUPPORTED_SCHEMES", "check_metadata_url", "make_engine"]
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql+psycopg")
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a clear error for an unknown scheme or a missing driver."""
+def check_metadata_url(url: str) -> URL:
+    """``url`` parsed, if it names a database this store speaks to with its driver
+    installed; ConfigError (or its kinds) otherwise, before anything connects."""
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
@@ -30,7 +31,7 @@ def make_engine(url: str) -> Engine:
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(url)
+        return parsed
     if backend == "postgresql":
         if parsed.get_driver_name() not in ("psycopg", ""):
             raise UnknownSchemeError(
@@ -42,13 +43,19 @@ def make_engine(url: str) -> Engine:
                 "PostgreSQL needs the psycopg driver; install it with "
                 "pip install 'pathtolive[postgres]'"
             )
-        return create_engine(
-            parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, future=True
-        )
+        return parsed.set(drivername="postgresql+psycopg")
     raise UnknownSchemeError(
         f"metadata URL scheme {parsed.drivername!r} is not supported; "
         f"use one of {', '.join(SUPPORTED_SCHEMES)}"
     )
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; a clear error for an unknown scheme or a missing driver."""
+    parsed = check_metadata_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(parsed, pool_pre_ping=True, future=True)
 
 
 def _sqlite_engine(url: str) -> Engine:
