@@ -341,7 +341,9 @@ def test_remove_unreferenced_only_removes_objects_older_than_the_cutoff(
     assert backend.store.remove_unreferenced(digest, written_before=modified - 60) is None
     assert backend.store.get_bytes(digest) == data
 
-    assert backend.store.remove_unreferenced(digest, written_before=time.time() + 60) == len(data)
+    stored = backend.store.raw_size(digest) if "encrypted" in backend.name else len(data)
+    # The bytes freed: the stored form, larger than the data where it is encrypted.
+    assert backend.store.remove_unreferenced(digest, written_before=time.time() + 60) == stored
     assert not backend.store.exists(digest)
     assert backend.list_temporary() == []
     assert backend.store.object_modified(digest) is None

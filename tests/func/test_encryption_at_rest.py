@@ -81,7 +81,7 @@ def test_datasets_models_and_the_prediction_log_round_trip_encrypted(tmp_path: P
         ws.add_dataset(data, "loans")
         pd.testing.assert_frame_equal(ws.load("loans@1"), data, check_dtype=False)
         ws.register_model(model, name="risk", data="loans@1", sample=features.head(50))
-        ws.set_alias("risk@1", "live")
+        ws.set_alias("risk@1", "live", override="test setup")
         loaded = ws.load_model("risk@1")
         assert loaded.predict(features.head(5)) is not None
     assert_no_plaintext(root)
@@ -247,7 +247,7 @@ def test_a_server_replays_the_sealed_journal_a_crashed_server_left(tmp_path: Pat
     with Workspace.open(root, environ=environ) as ws:
         ws.add_dataset(data, "loans")
         ws.register_model(model, name="risk", data="loans@1", sample=features.head(50))
-        ws.set_alias("risk@1", "live")
+        ws.set_alias("risk@1", "live", override="test setup")
 
     class Down:
         def write(self, *_: object) -> None:

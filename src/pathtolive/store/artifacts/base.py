@@ -296,6 +296,12 @@ class ArtifactStore(abc.ABC):
         """The stored size of an object, None when absent."""
         raise self._no_raw()
 
+    def raw_reusable(self, digest: str, size: int) -> bool:
+        """Whether an add may reuse the stored object of ``size`` bytes as it is: present,
+        of that size, and marked as just written where the backend can (else False, and
+        the caller writes it again), so that a concurrent gc keeps it."""
+        return self.raw_size(digest) == size
+
     def raw_open(self, digest: str) -> AbstractContextManager[BinaryIO]:
         """The stored bytes of an object as a binary stream (NotFoundError when absent)."""
         raise self._no_raw()

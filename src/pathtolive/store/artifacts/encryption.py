@@ -193,8 +193,9 @@ class EncryptedArtifactStore(ArtifactStore):
             if self._stored_already(digest, size):
                 abandon()
                 return ObjectInfo(digest, size, created=False)
+            existed = self.inner.raw_size(digest) == ciphertext_size(size, self.chunk_log2)
             try:
-                return ObjectInfo(digest, size, created=publish_raw())
+                return ObjectInfo(digest, size, created=publish_raw() and not existed)
             finally:
                 scratch.unlink(missing_ok=True)
 
@@ -220,14 +221,18 @@ class EncryptedArtifactStore(ArtifactStore):
 
     def _stored_already(self, digest: str, size: int) -> bool:
         # As the backends do: an object of the expected stored size is taken to be this
-        # content (its address and final chunk bind it); one of another size (plain,
-        # truncated) is written again.
-        return self.inner.raw_size(digest) == ciphertext_size(size, self.chunk_log2)
+        # content (its address and final chunk bind it) and refreshed for gc; one of
+        # another size (plain, truncated), or one the backend would rather write again
+        # than refresh, is written again.
+        return self.inner.raw_reusable(digest, ciphertext_size(size, self.chunk_log2))
 
     def _publish(self, digest: str, size: int, scratch: Path) -> bool:
         if self._stored_already(digest, size):
             return False
-        return self.inner.raw_publish(digest, scratch)
+        # An object the backend would rather write again than refresh (an old one on S3)
+        # is written again so gc sees it as new; as the backends count it, not created.
+        existed = self.inner.raw_size(digest) == ciphertext_size(size, self.chunk_log2)
+        return self.inner.raw_publish(digest, scratch) and not existed
 
     def _seal_to_scratch(self, source: Path) -> tuple[Path, str, int]:
         """The file encrypted into a new scratch file: its path, digest and size."""
@@ -367,6 +372,9 @@ class EncryptedArtifactStore(ArtifactStore):
 
     def raw_size(self, digest: str) -> int | None:
         return self.inner.raw_size(digest)
+
+    def raw_reusable(self, digest: str, size: int) -> bool:
+        return self.inner.raw_reusable(digest, size)
 
     def raw_open(self, digest: str) -> contextlib.AbstractContextManager[BinaryIO]:
         return self.inner.raw_open(digest)

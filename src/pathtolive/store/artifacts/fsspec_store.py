@@ -398,6 +398,11 @@ class FsspecArtifactStore(ArtifactStore):
         with self._backend("look up an object"):
             return self._remote_size(self._key(digest))
 
+    def raw_reusable(self, digest: str, size: int) -> bool:
+        key = self._key(digest)
+        with self._backend("look up an object"):
+            return self._remote_size(key) == size and self._recent(key)
+
     @contextlib.contextmanager
     def raw_open(self, digest: str) -> Iterator[BinaryIO]:
         key = self._key(digest)

@@ -327,6 +327,11 @@ class LocalArtifactStore(ArtifactStore):
         with self._store_errors("read an object"):
             return _size_of(self._object_path(digest))
 
+    def raw_reusable(self, digest: str, size: int) -> bool:
+        final = self._object_path(digest)
+        with self._store_errors("read an object"):
+            return _size_of(final) == size and _refresh(final)
+
     @contextlib.contextmanager
     def raw_open(self, digest: str) -> Iterator[BinaryIO]:
         path = self._object_path(digest)
