@@ -37,7 +37,11 @@ def _cli_environ() -> dict[str, str]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    return _cli_environ()
+    # A home of the test's own: what a command keeps there (an audit signing key, with
+    # --out ~/...) never lands in the real one.
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {**_cli_environ(), "HOME": str(home)}
 
 
 class WorkspaceTemplates:

@@ -112,6 +112,8 @@ min_rows = 10
 alert_webhook = "{hook}"
 [serve]
 log_flush_seconds = 0.2
+[security]
+encrypt = true
 """
 
 GENERIC_SECRET_NAMES = (  # extend with the names of new secrets
@@ -250,6 +252,12 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
         "webhook secret": _secret("hook"),
     }
     named.update({name: _secret(name.lower()) for name in GENERIC_SECRET_NAMES})
+    # The key-encryption key is a real one: the workspace encrypts at rest with it. The
+    # audit signing key is made by `audit keygen` below and then given in the environment.
+    kek = secrets.token_bytes(32)
+    named["PATHTOLIVE_KEK"] = base64.b64encode(kek).decode()
+    named["KEK bytes"] = kek.hex()
+    del named["PATHTOLIVE_AUDIT_SIGNING_KEY"]
     environ = cli_environ(
         **{
             env.METADATA_URL: metadata_url,
@@ -258,7 +266,7 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
             env.LOG_LEVEL: "DEBUG",
             "COLUMNS": "200",
         },
-        **{name: named[name] for name in GENERIC_SECRET_NAMES},
+        **{name: named[name] for name in GENERIC_SECRET_NAMES if name in named},
     )
     # Whatever else the environment holds under a secret name is checked too.
     named.update(
@@ -302,6 +310,15 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
     admin, scientist, approver = tokens["admin"], tokens["scientist"], tokens["approver"]
     cli("tokens", "list", "--json", token=admin)
     cli("tokens", "list", token=admin)
+
+    # The audit signing key, as a secret manager would hand it over: the PEM itself.
+    key_file = tmp_path.parent / f"{tmp_path.name}-keys" / "audit.key"  # where it belongs
+    cli("audit", "keygen", "--out", str(key_file), "--json", token=admin)
+    pem = key_file.read_text()
+    environ["PATHTOLIVE_AUDIT_SIGNING_KEY"] = pem
+    named["audit signing key"] = "".join(
+        line for line in pem.splitlines() if line and not line.startswith("-----")
+    )
 
     # Data with a PII column, a pipeline run, gates, promotion under approval, the card.
     frame = risk_frame(300, seed=3).assign(email=[f"user{i}@example.com" for i in range(300)])
@@ -388,7 +405,12 @@ def test_no_secret_reaches_any_output_of_a_full_scenario(
     cli("monitor", "risk", "--last", "100", "--report", str(tmp_path / "drift.html"), token=admin)
     cli("audit", "log", "--limit", "1000", "--json", token=admin)
     cli("audit", "log", "--limit", "1000", token=admin)
+    cli("audit", "checkpoint", "--json", token=admin)
     cli("audit", "verify", "--json", token=admin)
+    census = cli("security", "keys", "--json", token=admin).json()
+    # The scenario ran encrypted: every object is under the one key, none plain.
+    assert census["objects"].get("plain", 0) == 0
+    assert census["objects"][census["current_key_id"]] > 0
     cli("db", "status", "--json", token=admin)
     # Errors, at the default log level and with tracebacks (DEBUG).
     unreachable = _with_password(postgres_url, password, port=1)
