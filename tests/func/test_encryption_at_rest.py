@@ -340,3 +340,20 @@ def test_runs_and_gates_work_on_an_encrypted_workspace(
     objects = [p for p in (workspace / ".pathtolive" / "objects").rglob("*") if p.is_file()]
     assert len(objects) >= 3  # the data, the run's outputs, the model
     assert all(p.read_bytes().startswith(b"PTLENC") for p in objects)
+
+
+def test_new_key_writes_a_private_file_and_never_prints_the_key(cli: CLI, tmp_path: Path) -> None:
+    path = tmp_path / "new.kek"
+
+    made = cli("security", "new-key", path, "--json")
+
+    assert made.code == 0, made.stderr
+    key = path.read_text(encoding="ascii").strip()
+    assert len(base64.b64decode(key, validate=True)) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert key not in made.stdout + made.stderr
+    # A key file is never overwritten: the old key may still be the only one for some data.
+    again = cli("security", "new-key", path)
+    assert again.code == 6
+    assert "never overwritten" in again.stderr
+    assert path.read_text(encoding="ascii").strip() == key
