@@ -504,7 +504,7 @@ def pathtolive_workspace(
     ws = Workspace.init(root, environ=_environ())
     try:
         version = ws.register_model(model, name=name, sample=sample)
-        ws.set_alias(version.ref, "live")
+        ws.set_alias(version.ref, "live", override="benchmark setup")
         if shadow is not None:
             second = ws.register_model(shadow, name=name, sample=sample)
     finally:
