@@ -448,7 +448,7 @@ def _refresh(path: Path) -> bool:
     except FileNotFoundError:
         return False
     except PermissionError:
-        pass  # another user's object in a shared folder: reused as it is
+        return True  # another user's object in a shared folder: reused as it is
     return True
 
 
