@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -10,18 +9,12 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "_harness.py"
+from tests.support.benchmarks import load_script
 
 
 @pytest.fixture(scope="module")
 def harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmark_harness", HARNESS)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script("_harness", "benchmark_harness")
 
 
 def test_peak_memory_is_the_commands_own(harness: ModuleType, tmp_path: Path) -> None:
