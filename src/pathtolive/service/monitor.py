@@ -96,7 +96,7 @@ def monitor(
     reference_ref, reference = _reference_profile(ctx, served, signature)
     since = None if last is not None else now - (window or config.window)
     segments = _segments(ctx, served, since=since, until=now)
-    thresholds = DriftThresholds.from_mapping(config.drift_threshold)
+    thresholds = DriftThresholds.from_mapping(config.drift_threshold, verdict=config.verdict)
     inputs = list(signature.input_names)
 
     sketch = CurrentSketch(reference, inputs)
