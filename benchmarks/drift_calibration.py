@@ -3,11 +3,14 @@
 Usage:  .venv/bin/python benchmarks/drift_calibration.py [--quick] [--no-peers]
             [--sizes 500,10000] [--reps N]
 
-Four drift verdicts, on the same pairs of windows (reference, current):
+Drift verdicts, on the same pairs of windows (reference, current):
 
-  * pathtolive's default verdict (``DriftThresholds()``);
-  * pathtolive's significance-only rule (``verdict = "significance"``: a p-value or a
-    PSI beyond chance decides alone) — the engine's only rule before effect sizes;
+  * pathtolive's default verdict (``DriftThresholds()``: ``verdict =
+    "effect+significance"``, an effect size at or above 0.1 and a test that rejects);
+  * pathtolive's significance-only rule (``verdict = "significance"``: the KS or
+    chi-square test alone, family-wise) — near the engine's only rule before effect
+    sizes (which also flagged a PSI above 0.2 beyond chance);
+  * pathtolive's effect-only rule (``verdict = "effect"``), for the record;
   * Evidently 0.7 ``DataDriftPreset()`` with its defaults (at most 1,000 rows: KS or
     chi-square p < 0.05; above: normed Wasserstein or Jensen-Shannon >= 0.1);
   * NannyML 0.13 ``UnivariateDriftCalculator`` with its defaults: Jensen-Shannon for both
@@ -18,9 +21,13 @@ Four drift verdicts, on the same pairs of windows (reference, current):
     half of them are ("NannyML, half the chunks").
 
 The peers run in throw-away venvs under benchmarks/.work (as benchmarks/drift.py does),
-one process per scenario, on the same pairs written as Parquet files, on windows of up
-to 100,000 rows, and at 1,000,000 rows on the NOAA calm pairs only (an Evidently report
-on a million rows of 30 columns takes a minute of CPU). --no-peers: only
+one process per scenario, on the first few of the same pairs written as Parquet files
+(``PEER_PAIRS``: 5 at 500 rows, 3 at 10,000, 2 at 100,000, none at 2,000; at 1,000,000
+rows one, on the NOAA calm pairs only): a report of either costs a second or more of
+CPU where pathtolive's verdict costs milliseconds. Their verdicts are kept in
+benchmarks/.work by seed, scenario and number of pairs (every scenario draws its pairs
+from its own seeded stream), so a rerun after a change to pathtolive judges the peers
+again only with --fresh-peers. --no-peers: only
 pathtolive's two rules (no venvs, no files).
 
 Real data only, nothing downloaded: scikit-learn's bundled breast cancer (569 rows x 30
@@ -85,7 +92,7 @@ NANNYML = ["nannyml==0.13.1", "statsmodels", "pandas<3", "pyarrow"]
 # Both peers report usage over the network unless told not to; here it would only wait.
 NO_TELEMETRY = {"DO_NOT_TRACK": "1", "NML_DISABLE_USAGE_LOGGING": "1"}
 PEER_ROWS = 100_000
-PEER_PAIRS = {500: 8, 2_000: 8, 10_000: 6, 100_000: 3}  # per scenario; 2 beyond
+PEER_PAIRS = {500: 5, 2_000: 0, 10_000: 3, 100_000: 2}  # per scenario; 1 beyond
 SIZES = (500, 2_000, 10_000, 100_000, 1_000_000)
 QUICK_SIZES = (500, 10_000, 100_000)
 NOAA_CALM = 10_000  # the first 10,000 days: before the known drift (see the module docs)
@@ -96,11 +103,12 @@ SPREAD = 1.2
 SHARE_SHIFTS = (0.05, 0.10)
 DECAY_LABELLED = (100, 300, 1_000)
 DECAY_DROP = 0.05
-RULES = ("pathtolive", "significance")  # pathtolive's, judged on every pair
-METHODS = ("pathtolive", "significance", "evidently", "nannyml", "nannyml-half")
+RULES = ("pathtolive", "significance", "effect")  # pathtolive's, judged on every pair
+METHODS = (*RULES, "evidently", "nannyml", "nannyml-half")
 LABELS = {
     "pathtolive": "pathtolive default",
     "significance": "pathtolive significance only",
+    "effect": "pathtolive effect only",
     "evidently": "Evidently DataDriftPreset",
     "nannyml": "NannyML univariate",
     "nannyml-half": "NannyML, half the chunks",
@@ -115,7 +123,7 @@ def repetitions(quick: bool, fixed: int | None = None) -> Callable[[int], int]:
             return fixed
         if quick:
             return 4 if rows <= 10_000 else 2
-        return {500: 40, 2_000: 30, 10_000: 16, 100_000: 6}.get(rows, 3)
+        return {500: 40, 2_000: 30, 10_000: 16, 100_000: 6}.get(rows, 2)
 
     return pairs
 
@@ -253,7 +261,7 @@ class Scenario:
         calm_noaa = self.group == "calm" and self.table.name == "NOAA"
         if self.rows > PEER_ROWS and not calm_noaa:
             return 0
-        return min(len(self.pairs), PEER_PAIRS.get(self.rows, 2))
+        return min(len(self.pairs), PEER_PAIRS.get(self.rows, 1))
 
     def pairs_text(self, methods: Sequence[str]) -> str:
         """``40``, or ``40 (peers 8)`` when the peers judged fewer."""
@@ -397,6 +405,7 @@ def pathtolive_thresholds() -> dict[str, Any]:
         return {
             "pathtolive": DriftThresholds(),
             "significance": DriftThresholds(verdict="significance"),  # type: ignore[call-arg]
+            "effect": DriftThresholds(verdict="effect"),  # type: ignore[call-arg]
         }
     return {"pathtolive": DriftThresholds(), "significance": DriftThresholds()}
 
