@@ -1,7 +1,7 @@
 """Drift and decay calibration: false alarms on calm data, detection of planted shifts.
 
 Usage:  .venv/bin/python benchmarks/drift_calibration.py [--quick] [--no-peers]
-            [--sizes 500,10000] [--reps N]
+            [--sizes 500,10000] [--reps N] [--part all|drift|decay] [--fresh-peers]
 
 Drift verdicts, on the same pairs of windows (reference, current):
 
@@ -60,7 +60,10 @@ Decay: a logistic regression predicts rain on NOAA days 0-4,000; its gate figure
 accuracy on 3,000 random days of the calm period; calm windows of 100, 300 and 1,000
 labelled predictions are drawn from the other days of the calm period. A window raises
 a decay alert when :func:`pathtolive.monitoring.decay.decay` says decayed (allowed drop
-0.05, the default); the share of calm windows alerted is a false alarm rate.
+0.05, the default), by the interval rule (its default: the whole bootstrap interval
+below the line) and by the single-figure rule (``confidence=None``); the share of calm
+windows alerted is a false alarm rate. The same windows with a share of their labels
+flipped, so that accuracy truly falls by 0.10, give the detection rate.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ SPREAD = 1.2
 SHARE_SHIFTS = (0.05, 0.10)
 DECAY_LABELLED = (100, 300, 1_000)
 DECAY_DROP = 0.05
+DECAY_FALL = 0.10  # how far accuracy truly falls in the decayed windows
+RULE_LABELS = {"single": "single-figure rule", "interval": "interval rule"}
 RULES = ("pathtolive", "significance", "effect")  # pathtolive's, judged on every pair
 METHODS = (*RULES, "evidently", "nannyml", "nannyml-half")
 LABELS = {
@@ -572,17 +577,29 @@ def peers(no_peers: bool) -> dict[str, tuple[Path, str]]:
 
 @dataclass(frozen=True)
 class DecayRates:
+    """Windows alerted by each rule, on calm windows and on windows that truly decayed."""
+
     labelled: int
     windows: int
-    single: int  # alerts by the single-figure rule
-    interval: int | None  # alerts by the interval rule, None when the engine has none
+    calm: dict[str, int]  # rule -> calm windows alerted (false alarms)
+    decayed: dict[str, int]  # rule -> decayed windows alerted (detections)
 
 
-def decay_rates(quick: bool, seed: int) -> tuple[float, list[DecayRates], str]:
-    """The share of calm windows that raise a decay alert (see the module docs)."""
-    from sklearn.linear_model import LogisticRegression
-
+def decay_rules() -> dict[str, dict[str, Any]]:
+    """The keyword arguments of :func:`~pathtolive.monitoring.decay.decay` for each rule:
+    the interval rule is its default; ``confidence=None`` judges the single figure. An
+    engine without intervals has the single-figure rule only."""
     from pathtolive.monitoring.decay import decay
+
+    if "confidence" in inspect.signature(decay).parameters:
+        return {"single": {"confidence": None}, "interval": {}}
+    return {"single": {}}
+
+
+def decay_rates(quick: bool, seed: int) -> tuple[float, list[DecayRates]]:
+    """Decay alerts on calm windows, and on windows whose accuracy truly fell by
+    :data:`DECAY_FALL` (see the module docs)."""
+    from sklearn.linear_model import LogisticRegression
 
     rng = np.random.default_rng(seed)
     table = noaa()
@@ -596,35 +613,30 @@ def decay_rates(quick: bool, seed: int) -> tuple[float, list[DecayRates], str]:
     gate, live = calm[:3_000], calm[3_000:]
     proba = model.predict_proba(frame[features])[:, 1]
     reference = float(np.mean((proba[gate] >= 0.5) == truth[gate]))
-    interval_rule = _interval_argument(decay)
+    # Flipping a share f of the labels lowers accuracy a by f (2a - 1) on average.
+    flip = DECAY_FALL / (2 * reference - 1)
+    rules = decay_rules()
     windows = 20 if quick else 200
     rates = []
     for labelled in DECAY_LABELLED:
-        single = interval = 0
+        calm_alerts = dict.fromkeys(rules, 0)
+        decayed_alerts = dict.fromkeys(rules, 0)
         for _ in range(windows):
             rows = rng.choice(live, labelled, replace=labelled > len(live))
-            log, feedback = _decay_log(proba[rows], truth[rows])
-
-            judged = (log, feedback, labelled, reference)
-            if interval_rule is None:
-                single += alerted(*judged)
-            else:
-                name, single_value, interval_value = interval_rule
-                single += alerted(*judged, **{name: single_value})
-                interval += alerted(*judged, **{name: interval_value})
-        rates.append(
-            DecayRates(labelled, windows, single, None if interval_rule is None else interval)
-        )
-    rule = "" if interval_rule is None else f"{interval_rule[0]}={interval_rule[2]!r}"
-    return reference, rates, rule
+            labels = truth[rows]
+            flipped = np.where(rng.random(labelled) < flip, 1 - labels, labels)
+            for name, rule in rules.items():
+                calm_alerts[name] += alerted(proba[rows], labels, reference, **rule)
+                decayed_alerts[name] += alerted(proba[rows], flipped, reference, **rule)
+        rates.append(DecayRates(labelled, windows, calm_alerts, decayed_alerts))
+    return reference, rates
 
 
-def alerted(
-    log: pd.DataFrame, feedback: pd.DataFrame, labelled: int, reference: float, **rule: Any
-) -> bool:
-    """Whether one window of ``labelled`` predictions raises a decay alert."""
+def alerted(proba: np.ndarray, truth: np.ndarray, reference: float, **rule: Any) -> bool:
+    """Whether one window of labelled predictions raises a decay alert."""
     from pathtolive.monitoring.decay import decay
 
+    log, feedback = _decay_log(proba, truth)
     result = decay(
         log,
         feedback,
@@ -633,25 +645,11 @@ def alerted(
         classes=[0, 1],
         reference=reference,
         drop=DECAY_DROP,
-        window=labelled,
-        min_labelled=min(100, labelled),
+        window=len(proba),
+        min_labelled=min(100, len(proba)),
         **rule,
     )
     return result.decayed
-
-
-def _interval_argument(decay: Callable[..., Any]) -> tuple[str, Any, Any] | None:
-    """How to ask ``decay`` for each rule: (argument, single-figure value, interval value),
-    or None while the engine judges on the single figure only.
-
-    PLACEHOLDER until the decay interval is in the engine: this looks for a keyword
-    argument of :func:`decay` that selects the rule; adjust it to the merged API."""
-    parameters = inspect.signature(decay).parameters
-    if "rule" in parameters:
-        return ("rule", "single", "interval")
-    if "interval" in parameters:
-        return ("interval", False, True)
-    return None
 
 
 def _decay_log(proba: np.ndarray, truth: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -763,26 +761,23 @@ def print_decades(scenarios: Sequence[Scenario], methods: Sequence[str]) -> None
     print()
 
 
-def print_decay(reference: float, rates: Sequence[DecayRates], rule: str) -> None:
+def print_decay(reference: float, rates: Sequence[DecayRates]) -> None:
     print(
-        f"#### Decay: calm windows alerted (accuracy, gate figure {reference:.3f}, "
-        f"allowed drop {DECAY_DROP:g})"
+        f"#### Decay: windows alerted (accuracy, gate figure {reference:.3f}, allowed drop "
+        f"{DECAY_DROP:g}): calm, and truly {DECAY_FALL:g} lower"
     )
     print()
-    print("| labelled rows | windows | single-figure rule | interval rule |")
-    print("| ---: | ---: | ---: | ---: |")
+    rules = list(rates[0].calm)
+    heads = " | ".join(f"calm, {RULE_LABELS[r]}" for r in rules)
+    more = " | ".join(f"{DECAY_FALL:g} lower, {RULE_LABELS[r]}" for r in rules)
+    print(f"| labelled rows | windows | {heads} | {more} |")
+    print(f"| ---: | ---: | {' | '.join('---:' for _ in range(2 * len(rules)))} |")
     for rate in rates:
-        interval = (
-            "not in the engine yet"
-            if rate.interval is None
-            else f"{percent(rate.interval, rate.windows)} ({rate.interval})"
-        )
-        print(
-            f"| {rate.labelled:,} | {rate.windows} | "
-            f"{percent(rate.single, rate.windows)} ({rate.single}) | {interval} |"
-        )
-    if rule:
-        print(f"\ninterval rule asked for with {rule}")
+        calm = " | ".join(share(rate.calm[r], rate.windows) for r in rules)
+        decayed = " | ".join(share(rate.decayed[r], rate.windows) for r in rules)
+        print(f"| {rate.labelled:,} | {rate.windows} | {calm} | {decayed} |")
+    if len(rules) == 1:
+        print("\nThe engine has no decay interval: the single-figure rule only.")
     print()
 
 
@@ -796,6 +791,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", help="comma-separated window sizes (rows)")
     parser.add_argument("--reps", type=int, help="pairs per scenario and size")
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--part", choices=("all", "drift", "decay"), default="all")
     parser.add_argument(
         "--fresh-peers", action="store_true", help="judge again what the peers judged before"
     )
@@ -814,35 +810,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"pathtolive default thresholds: {rules['pathtolive'].to_dict()}")
     print()
 
-    calm = calm_scenarios(sizes, pairs_of, args.seed)
-    shifts = shift_scenarios(sizes, pairs_of, args.seed + 1)
-    decades = decade_scenarios()
-    everything = [*calm, *shifts, *decades]
-    run_pathtolive(everything)
-    print(f"pathtolive: {time.perf_counter() - started:.0f} s")
-    found = peers(args.no_peers)
-    if found:
-        judged = [scenario for scenario in everything if scenario.peer_pairs]
-        cache_file = WORK / "drift-calibration" / f"peers-seed{args.seed}.json"
-        cache = (
-            {}
-            if args.fresh_peers or not cache_file.exists()
-            else json.loads(cache_file.read_text())
-        )
-        manifests: dict[str, list[dict[str, Any]]] = {}
-        for method, (python, child) in found.items():
-            begun = time.perf_counter()
-            try:
-                run_peer(method, python, child, judged, manifests, cache)
-            finally:
-                cache_file.write_text(json.dumps(cache))
-            print(f"{LABELS[method]}: {time.perf_counter() - begun:.0f} s")
-    methods = [m for m in METHODS if any(m in scenario.flagged for scenario in everything)]
-    print()
-    print_calm(calm, methods)
-    print_shifts(shifts, methods)
-    print_decades(decades, methods)
-    print_decay(*decay_rates(args.quick, args.seed + 2))
+    if args.part in ("all", "drift"):
+        calm = calm_scenarios(sizes, pairs_of, args.seed)
+        shifts = shift_scenarios(sizes, pairs_of, args.seed + 1)
+        decades = decade_scenarios()
+        everything = [*calm, *shifts, *decades]
+        run_pathtolive(everything)
+        print(f"pathtolive: {time.perf_counter() - started:.0f} s")
+        found = peers(args.no_peers)
+        if found:
+            judged = [scenario for scenario in everything if scenario.peer_pairs]
+            cache_file = WORK / "drift-calibration" / f"peers-seed{args.seed}.json"
+            cache = (
+                {}
+                if args.fresh_peers or not cache_file.exists()
+                else json.loads(cache_file.read_text())
+            )
+            manifests: dict[str, list[dict[str, Any]]] = {}
+            for method, (python, child) in found.items():
+                begun = time.perf_counter()
+                try:
+                    run_peer(method, python, child, judged, manifests, cache)
+                finally:
+                    cache_file.write_text(json.dumps(cache))
+                print(f"{LABELS[method]}: {time.perf_counter() - begun:.0f} s")
+        methods = [m for m in METHODS if any(m in scenario.flagged for scenario in everything)]
+        print()
+        print_calm(calm, methods)
+        print_shifts(shifts, methods)
+        print_decades(decades, methods)
+    if args.part in ("all", "decay"):
+        print_decay(*decay_rates(args.quick, args.seed + 2))
     print(
         f"total {time.perf_counter() - started:.0f} s; "
         f"load average at the end: {os.getloadavg()[0]:.2f}"
