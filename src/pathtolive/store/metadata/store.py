@@ -23,7 +23,7 @@ from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
 from pathtolive.format import first_line
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
-from pathtolive.store.metadata.engine import make_engine
+from pathtolive.store.metadata.engine import make_engine, read_only_database
 from pathtolive.store.metadata.models import ModelQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
 from pathtolive.store.metadata.promotions import PromotionQueries
@@ -50,6 +50,8 @@ class MetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.read_only_file = read_only_database(url)
+        """The SQLite file, when it is opened read-only (a read-only copy or mount)."""
 
     @property
     def backend(self) -> str:
@@ -76,6 +78,7 @@ class MetadataStore:
         from alembic import command
 
         before = self.current_revision()
+        self._refuse_if_read_only("upgrade the database")
         with self._connect() as connection, connection.begin():
             command.upgrade(self._alembic_config(connection), revision)
         return before, self.current_revision() or ""
@@ -118,12 +121,22 @@ class MetadataStore:
         write transaction first locks the audit chain's head row. Every change appends an
         audit event anyway, and taking that lock first (rather than after inserting rows
         another writer may be waiting on) is what keeps two writers from deadlocking."""
+        self._refuse_if_read_only("change the workspace")
         with self._connect(write=True) as connection, connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.execute(
                     select(t.audit_head.c.id).where(t.audit_head.c.id == 1).with_for_update()
                 )
             yield MetadataSession(connection)
+
+    def _refuse_if_read_only(self, doing: str) -> None:
+        if self.read_only_file is not None:
+            raise StoreError(
+                f"cannot {doing}: the metadata database {self.read_only_file} is read-only "
+                "(a read-only copy or mount of the workspace); read commands work on it, "
+                "run this one on a writable copy",
+                details={"database": str(self.read_only_file)},
+            )
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
