@@ -99,6 +99,8 @@ def test_a_read_only_copy_answers_reads_and_refuses_writes_cleanly(
             "data show": cli("data", "show", "risk-data@1", "--json", cwd=copy),
             "audit verify": cli("audit", "verify", cwd=copy),
             "models list": cli("models", "list", "--json", cwd=copy),
+            "models show": cli("models", "show", "risk@1", "--json", cwd=copy),
+            "alias list": cli("alias", "list", "risk", "--json", cwd=copy),
             "lineage": cli("lineage", "risk@1", "--json", cwd=copy),
         }
         add = cli("data", "add", source, "--name", "risk-data", "--json", cwd=copy)
