@@ -127,6 +127,7 @@ def add_dataset(
     """
     check_name(name)
     actor = ctx.require(Permission.WRITE, "add data")
+    ctx.metadata.require_writable("add data")  # before the data is read and profiled
     settings = ctx.settings.dataset(name)
     column_tags = _merged_tags(settings.tags, tags)
     effective_policy = policy or settings.policy

@@ -78,7 +78,7 @@ class MetadataStore:
         from alembic import command
 
         before = self.current_revision()
-        self._refuse_if_read_only("upgrade the database")
+        self.require_writable("upgrade the database")
         with self._connect() as connection, connection.begin():
             command.upgrade(self._alembic_config(connection), revision)
         return before, self.current_revision() or ""
@@ -121,7 +121,7 @@ class MetadataStore:
         write transaction first locks the audit chain's head row. Every change appends an
         audit event anyway, and taking that lock first (rather than after inserting rows
         another writer may be waiting on) is what keeps two writers from deadlocking."""
-        self._refuse_if_read_only("change the workspace")
+        self.require_writable("change the workspace")
         with self._connect(write=True) as connection, connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.execute(
@@ -129,7 +129,9 @@ class MetadataStore:
                 )
             yield MetadataSession(connection)
 
-    def _refuse_if_read_only(self, doing: str) -> None:
+    def require_writable(self, doing: str) -> None:
+        """StoreError when the database is opened read-only: called by every write, and
+        by a command before long work whose end is a write."""
         if self.read_only_file is not None:
             raise StoreError(
                 f"cannot {doing}: the metadata database {self.read_only_file} is read-only "
