@@ -145,3 +145,28 @@ def test_a_read_only_copy_taken_mid_write_shows_the_last_commit(
         listed = cli("data", "list", "numbers", "--json", cwd=copy)
     assert listed.code == 0, listed.stderr
     assert [v["version"] for v in listed.json()] == [1, 2]
+
+
+def test_a_database_on_a_disk_full_to_the_brim_says_the_disk_is_full(
+    cli: CLI, tmp_path: Path
+) -> None:
+    """With no byte left SQLite cannot make its shared-memory file, and says "disk I/O
+    error": the error says what is wrong instead."""
+    source = tmp_path / "applicants.csv"
+    risk_frame(200, seed=4).to_csv(source, index=False)
+    with small_tmpfs(tmp_path / "ws", "4m") as root:
+        assert cli("init").code == 0
+        filler = fill_to_the_brim(root)
+        listed = cli("data", "list", "--json")
+        added = cli("data", "add", source, "--name", "applicants", "--json")
+        leftovers = _leftovers(root)
+        filler.unlink()
+        after = _state(cli, root)
+    for result in (listed, added):
+        assert result.code == STORE_ERROR_EXIT, result.stderr
+        error = json.loads(result.stdout)
+        assert error["error_code"] == "store_error"
+        assert "no space left" in error["message"]
+        assert str(root) in error["message"]
+    assert leftovers == []
+    assert after[0] == []

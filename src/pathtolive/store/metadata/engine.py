@@ -16,7 +16,13 @@ from sqlalchemy.pool import NullPool
 from pathtolive.errors import ConfigError, MissingExtraError, UnknownSchemeError
 from pathtolive.redaction import mask_url
 
-__all__ = ["SUPPORTED_SCHEMES", "check_metadata_url", "make_engine", "read_only_database"]
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "check_metadata_url",
+    "make_engine",
+    "read_only_database",
+    "sqlite_file",
+]
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql+psycopg")
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -61,18 +67,23 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True, future=True)
 
 
-def read_only_database(url: str) -> Path | None:
-    """The SQLite file of ``url`` when this process cannot write it or its folder (a
-    read-only mount, a backup or an auditor's copy); None when it can, or for another
-    database. SQLite in WAL mode writes beside the file even to read, so such a file is
-    opened read-only (see :func:`make_engine`)."""
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url``; None for another database or one in memory."""
     parsed = check_metadata_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     if parsed.database == ":memory:" or parsed.database.startswith("file:"):
         return None
-    path = Path(parsed.database).absolute()
-    if not path.is_file():
+    return Path(parsed.database).absolute()
+
+
+def read_only_database(url: str) -> Path | None:
+    """The SQLite file of ``url`` when this process cannot write it or its folder (a
+    read-only mount, a backup or an auditor's copy); None when it can, or for another
+    database. SQLite in WAL mode writes beside the file even to read, so such a file is
+    opened read-only (see :func:`make_engine`)."""
+    path = sqlite_file(url)
+    if path is None or not path.is_file():
         return None  # created on first use, where writes fail with their own error
     writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
     return None if writable else path

@@ -8,7 +8,10 @@ together or not at all.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,11 +22,11 @@ from sqlalchemy import Connection, func, insert, inspect, select, update
 from sqlalchemy import exc as sa_exc
 
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
-from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
+from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError, storage_error
 from pathtolive.format import first_line
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
-from pathtolive.store.metadata.engine import make_engine, read_only_database
+from pathtolive.store.metadata.engine import make_engine, read_only_database, sqlite_file
 from pathtolive.store.metadata.models import ModelQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
 from pathtolive.store.metadata.promotions import PromotionQueries
@@ -153,10 +156,24 @@ class MetadataStore:
                 "it may have been made at the same time by someone else: try again"
             ) from exc
         except sa_exc.OperationalError as exc:
-            raise StoreError(
+            raise self._disk_full() or StoreError(
                 f"metadata database {self._safe_url()} failed: {_first_line(exc)}; "
                 "check that it is reachable and writable"
             ) from exc
+
+    def _disk_full(self) -> StoreError | None:
+        """The error of a SQLite failure on a disk with (next to) no space left: SQLite
+        says "disk I/O error" when it cannot even make its shared-memory file there."""
+        path = sqlite_file(self.url)
+        if path is None:
+            return None
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            return None
+        if free >= _NEARLY_FULL_BYTES:
+            return None
+        return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path.parent)
 
     def known_revisions(self) -> set[str]:
         """Every revision of ``migrations/``."""
@@ -181,6 +198,10 @@ class MetadataStore:
 
     def _safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
+
+
+_NEARLY_FULL_BYTES = 1 << 20
+"""Free space below which a failing SQLite database is taken to have met a full disk."""
 
 
 def _first_line(exc: BaseException) -> str:
