@@ -4,6 +4,7 @@ webhook, the HTML report and /metrics."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -268,6 +269,22 @@ def test_columns_declared_pii_at_serve_time_show_counts_only_everywhere(
     for where, text in shown.items():
         leaked = [phone for phone in PHONES if phone in text]
         assert leaked == [], f"{where} shows raw phone numbers: {leaked[:3]}"
+    # A contract broken by a PII column is told by counts: no value, no bound.
+    beyond = data.assign(postcode=99_999)
+    beyond.to_csv(tmp_path / "beyond.csv", index=False)
+    refused = run_in_process(
+        ["data", "add", tmp_path / "beyond.csv", "--name", "contacts", "--json"],
+        cwd=root,
+        environ=cli_environ(),
+    )
+    assert refused.code == 5, refused.stderr
+    assert "postcode" in refused.stderr
+    kept = run("data", "add", tmp_path / "beyond.csv", "--name", "contacts", "--policy", "warn")
+    shown_warned = run("data", "show", "contacts@3", "--json")
+    bound = int(data["postcode"].max())
+    for text in (refused.stdout + refused.stderr, kept, shown_warned):
+        numbers = {int(n) for n in re.findall(r"(?<![\d.])\d+(?![\d.])", text)}
+        assert {99_999, bound} & numbers == set()
     # The postcode keeps its counts, not its mean and range, as a pii tag keeps it.
     postcode_row = next(line for line in card.splitlines() if line.startswith("| postcode"))
     assert "…" not in postcode_row

@@ -298,7 +298,12 @@ def _decide(
         inferred = _infer(prepared, prepared.tags, max_categories)
         return _Decision(None, "inferred", None, inferred, None)
     current_schema = Schema.from_dict(current.schema)
-    report = validate(prepared.canonical.path, current_schema, prepared.profile)
+    report = validate(
+        prepared.canonical.path,
+        current_schema,
+        prepared.profile,
+        private=pii_columns(ctx, current_schema),
+    )
     if accept_schema:
         merged = merge_accepting(
             current_schema,
@@ -605,8 +610,12 @@ def shown_version(ctx: ServiceContext, ref: str) -> tuple[DatasetVersion, Schema
     schema = dataset_schema(ctx, version.dataset, version.schema_version)
     contract = Schema.from_dict(schema.schema)
     profile = shown_profile(ctx, Profile.from_dict(version.profile), contract)
+    validation = version.validation
+    if validation:
+        private = pii_columns(ctx, contract)
+        validation = ValidationReport.from_dict(validation).withholding(private).to_dict()
     return (
-        replace(version, profile=profile.to_dict()),
+        replace(version, profile=profile.to_dict(), validation=validation),
         replace(schema, schema=shown_schema(ctx, contract).to_dict()),
     )
 
@@ -621,7 +630,8 @@ def validate_source(
     with _work_dir(ctx) as work_dir:
         canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
         profile = compute_profile(canonical.path, max_categories=settings.max_categories)
-        report = validate(canonical.path, Schema.from_dict(schema.schema), profile)
+        contract = Schema.from_dict(schema.schema)
+        report = validate(canonical.path, contract, profile, private=pii_columns(ctx, contract))
     return ValidationResult(name, schema.version, report)
 
 
