@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -23,6 +24,8 @@ __all__ = [
     "read_only_database",
     "sqlite_file",
 ]
+
+logger = logging.getLogger("pathtolive.store")
 
 SUPPORTED_SCHEMES = ("sqlite", "postgresql+psycopg")
 _SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -97,9 +100,16 @@ def _read_only_uri(path: Path) -> str:
     uri = f"{path.as_uri()}?mode=ro"
     wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     has_log = wal.is_file() and wal.stat().st_size > 0
-    if not has_log or not shm.is_file():
-        uri += "&immutable=1"
-    return uri
+    if has_log and shm.is_file():
+        return uri
+    if has_log:
+        # Without its shared-memory index SQLite cannot read a log it may not rebuild.
+        logger.warning(
+            "%s is read-only and its write-ahead log has no -shm file beside it: the "
+            "commits still in the log are not seen; copy the -shm file with the database",
+            path,
+        )
+    return uri + "&immutable=1"
 
 
 def _sqlite_engine(url: str) -> Engine:
