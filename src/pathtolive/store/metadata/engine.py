@@ -88,8 +88,13 @@ def read_only_database(url: str) -> Path | None:
     path = sqlite_file(url)
     if path is None or not path.is_file():
         return None  # created on first use, where writes fail with their own error
-    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    return None if writable else path
+    if not os.access(path, os.W_OK):
+        return path
+    if os.access(path.parent, os.W_OK):
+        return None
+    # A folder closed to new files still serves a writer whose log files are there.
+    beside = [Path(f"{path}-wal"), Path(f"{path}-shm")]
+    return None if all(os.access(file, os.W_OK) for file in beside) else path
 
 
 def _read_only_uri(path: Path) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, inspect, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
 from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError, storage_error
@@ -197,7 +198,8 @@ class MetadataStore:
         return config
 
     def _safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        # The URL asked for: a read-only engine's own URL does not name the file.
+        return make_url(self.url).render_as_string(hide_password=True)
 
 
 _NEARLY_FULL_BYTES = 1 << 20
