@@ -288,6 +288,7 @@ def test_columns_declared_pii_at_serve_time_show_counts_only_everywhere(
     # The postcode keeps its counts, not its mean and range, as a pii tag keeps it.
     postcode_row = next(line for line in card.splitlines() if line.startswith("| postcode"))
     assert "…" not in postcode_row
+    assert "pii" in postcode_row
     profile = json.loads(shown["data show"])["profile"]
     postcode = next(c for c in profile["columns"] if c["name"] == "postcode")
     assert postcode["numeric"] is None

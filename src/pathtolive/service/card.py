@@ -156,7 +156,12 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
                 (
                     column.name,
                     column.type,
-                    ", ".join(column.tags),
+                    # A column PII by the workspace's word reads as one tagged so.
+                    ", ".join(
+                        (*column.tags, "pii")
+                        if column.name in pii and "pii" not in column.tags
+                        else column.tags
+                    ),
                     "" if stats is None else f"{stats.nulls:,}",
                     "" if numeric is None else _cell(numeric.mean),
                     ""
