@@ -4,6 +4,7 @@ webhook, the HTML report and /metrics."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -184,3 +185,111 @@ def _wait_logged(root: Path, rows: int) -> None:
                 return
         threading.Event().wait(0.1)
     raise AssertionError(f"the log never reached {rows} rows")
+
+
+def _contacts(rows: int, seed: int) -> pd.DataFrame:
+    """Applicants with a phone number (60 numbers, each on several rows, so the profile
+    keeps them all as categories) and a numeric postcode."""
+    frame = risk_frame(rows, seed=seed)
+    rng = np.random.default_rng(seed)
+    frame["phone"] = [f"+44 7700 9{n:05d}" for n in rng.integers(0, 60, rows)]
+    frame["postcode"] = rng.integers(10_000, 99_999, rows)
+    return frame
+
+
+PHONES = [f"+44 7700 9{n:05d}" for n in range(60)]
+
+
+def test_columns_declared_pii_at_serve_time_show_counts_only_everywhere(
+    tmp_path: Path,
+) -> None:
+    """``[serve] pii_columns`` makes a column PII in every report, as a pii tag does: the
+    drift reference, the monitoring report, the model card, data show and data diff show
+    no value of it, though the dataset's profile was stored before it was declared."""
+    from sklearn.linear_model import LogisticRegression
+
+    from pathtolive import Workspace
+    from tests.support.serving import risk_pipeline
+
+    root = tmp_path / "ws"
+    data = _contacts(600, seed=31)
+    inputs = [*FEATURES, "phone", "postcode"]
+    model = risk_pipeline(LogisticRegression(max_iter=500))
+    # The phone and postcode reach the model's signature but not its features.
+    model.set_params(pre__remainder="drop")
+    model.set_params(
+        pre__transformers=[
+            ("region", model.named_steps["pre"].transformers[0][1], ["region"]),
+            ("numbers", "passthrough", ["age", "income"]),
+        ]
+    )
+    model.fit(data[inputs], data["at_risk"])
+    with Workspace.init(root) as ws:
+        ws.add_dataset(data, "contacts")
+        # Version 2: the same people, half of them calling from the first number.
+        moved = data.assign(phone=np.where(np.arange(600) % 2 == 0, PHONES[0], data["phone"]))
+        ws.add_dataset(moved, "contacts")
+        ws.register_model(model, name="risk", data="contacts@1", sample=data[inputs].head(200))
+        ws.set_alias("risk@1", "live", override="test setup: no gates to run")
+    config = root / "pathtolive.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[serve]\nlog_flush_seconds = 0.2\npii = "redact"\n'
+        + 'pii_columns = ["phone", "postcode"]\n'
+        + "\n[models.risk.monitoring]\nmin_rows = 50\n"
+    )
+    live = _contacts(100, seed=33)
+    with serving_in_thread(root) as server, httpx.Client() as client:
+        for record in json.loads(live[inputs].to_json(orient="records")):
+            response = client.post(
+                f"{server.url}/v1/models/risk:predict", json={"instances": [record]}
+            )
+            assert response.status_code == 200, response.text
+        _wait_logged(root, 100)
+    report_path = tmp_path / "report.html"
+    report = _monitor(root, "--last", "100", "--report", str(report_path))
+    compared = {feature["feature"] for feature in report["drift"]["features"]}
+    assert compared == {"age", "income", "region", "member"}
+
+    def run(*args: str | Path) -> str:
+        completed = run_in_process(args, cwd=root, environ=cli_environ())
+        assert completed.code == 0, completed.stderr
+        return completed.stdout
+
+    run("models", "card", "risk@1", "--out", tmp_path / "card")
+    card = (tmp_path / "card" / "risk-v1.md").read_text()
+    shown = {
+        "monitor --json": json.dumps(report),
+        "the HTML report": report_path.read_text(),
+        "the model card": card + (tmp_path / "card" / "risk-v1.html").read_text(),
+        "data show": run("data", "show", "contacts@1", "--json"),
+        "data diff": run("data", "diff", "contacts@1", "contacts@2", "--json")
+        + run("data", "diff", "contacts@1", "contacts@2"),
+    }
+    for where, text in shown.items():
+        leaked = [phone for phone in PHONES if phone in text]
+        assert leaked == [], f"{where} shows raw phone numbers: {leaked[:3]}"
+    # A contract broken by a PII column is told by counts: no value, no bound.
+    beyond = data.assign(postcode=99_999)
+    beyond.to_csv(tmp_path / "beyond.csv", index=False)
+    refused = run_in_process(
+        ["data", "add", tmp_path / "beyond.csv", "--name", "contacts", "--json"],
+        cwd=root,
+        environ=cli_environ(),
+    )
+    assert refused.code == 5, refused.stderr
+    assert "postcode" in refused.stderr
+    kept = run("data", "add", tmp_path / "beyond.csv", "--name", "contacts", "--policy", "warn")
+    shown_warned = run("data", "show", "contacts@3", "--json")
+    bound = int(data["postcode"].max())
+    for text in (refused.stdout + refused.stderr, kept, shown_warned):
+        numbers = {int(n) for n in re.findall(r"(?<![\d.])\d+(?![\d.])", text)}
+        assert {99_999, bound} & numbers == set()
+    # The postcode keeps its counts, not its mean and range, as a pii tag keeps it.
+    postcode_row = next(line for line in card.splitlines() if line.startswith("| postcode"))
+    assert "…" not in postcode_row
+    assert "pii" in postcode_row
+    profile = json.loads(shown["data show"])["profile"]
+    postcode = next(c for c in profile["columns"] if c["name"] == "postcode")
+    assert postcode["numeric"] is None
+    assert postcode["count"] == 600

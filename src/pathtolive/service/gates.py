@@ -39,8 +39,9 @@ from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.explain import attributions_available
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
+from pathtolive.service.privacy import pii_columns
 
-__all__ = ["check_gates", "configured_pii_columns", "gate_config", "latest_report"]
+__all__ = ["check_gates", "gate_config", "latest_report"]
 
 _LATENCY_SAMPLE_ROWS = 200
 
@@ -71,7 +72,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
-    config.refuse_pii_slices({*schema.tagged("pii"), *configured_pii_columns(ctx)})
+    config.refuse_pii_slices(pii_columns(ctx, schema))
     target = config.target or next(iter(schema.tagged("target")), None)
     if target is None or target not in holdout.frame.columns:
         raise InvalidInputError(
@@ -156,13 +157,6 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             },
         )
     return report
-
-
-def configured_pii_columns(ctx: ServiceContext) -> list[str]:
-    """The ``[serve] pii_columns``: PII by the workspace's word though not tagged."""
-    serve = ctx.settings.document.get("serve", {})
-    columns = serve.get("pii_columns", []) if isinstance(serve, dict) else []
-    return [column for column in columns if isinstance(column, str)]
 
 
 def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:

@@ -33,6 +33,7 @@ from pathtolive import env
 from pathtolive.auth import Permission
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
+from pathtolive.data.schema import Schema
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
 from pathtolive.format import duration
@@ -46,6 +47,7 @@ from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
+from pathtolive.service.privacy import shown_profile
 
 __all__ = ["MonitorOutcome", "monitor", "monitoring_config"]
 
@@ -238,7 +240,9 @@ def _trained_on(ctx: ServiceContext, served: ModelVersion) -> tuple[str, ...]:
 def _reference_profile(
     ctx: ServiceContext, served: ModelVersion, signature: Signature
 ) -> tuple[str, Profile]:
-    """The stored profile of the first training dataset version that has every input."""
+    """The stored profile of the first training dataset version that has every input,
+    its PII columns (by its schema or the workspace) kept to counts: drift leaves them
+    out, and no value of theirs reaches the report."""
     inputs = set(signature.input_names)
     with ctx.metadata.read() as session:
         for ref in _trained_on(ctx, served):
@@ -248,7 +252,9 @@ def _reference_profile(
                 continue
             profile = Profile.from_dict(found.profile)
             if inputs <= set(profile.names):
-                return ref, profile
+                schema = session.get_schema(found.dataset, found.schema_version)
+                contract = Schema.from_dict(schema.schema) if schema else Schema(())
+                return ref, shown_profile(ctx, profile, contract)
     raise NotFoundError(
         f"{served.ref} has no training dataset version with a profile of all its inputs "
         f"({', '.join(sorted(inputs))}); drift needs one: register the model with data="
