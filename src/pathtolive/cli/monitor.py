@@ -87,6 +87,9 @@ def _render(report: MonitorReport) -> None:
                 f"importance-weighted drift: {significant(drift.weighted_drift, 3)} "
                 "(the drifted features' share of the model's attribution)"
             )
+        alerting = report.drift_alerting
+        if alerting is not None and alerting.min_weighted_drift is not None:
+            console.print(f"drift alerts: {escape(alerting.reason)}")
         rows = [
             [
                 str(feature.rank),

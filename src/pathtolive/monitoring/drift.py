@@ -6,9 +6,8 @@ category frequencies, null counts). The live side is a :class:`CurrentSketch`
 accumulated batch by batch on the same bins (see :mod:`pathtolive.monitoring.sketch`).
 :func:`compare` turns the two into one :class:`FeatureDrift` per column.
 
-Figures, per numeric column:
-
-The statistics themselves are in :mod:`pathtolive.monitoring.statistics`.
+Figures, per numeric column (the statistics themselves are in
+:mod:`pathtolive.monitoring.statistics`):
 
 - ``psi``: population stability index on the profile's equal-mass bins (cut at the
   reference sample's quantiles 1/bins, 2/bins, ...; see

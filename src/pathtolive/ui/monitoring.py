@@ -71,7 +71,7 @@ def monitoring_report_html(report: MonitorReport) -> str:
         cards=_summary(report, ranked),
         drift_line=_drift_line(ranked),
         rule=rule_text(report.drift.thresholds) if report.drift else "",
-        weighted_line=_weighted_line(report.drift),
+        weighted_line=_weighted_line(report),
         features=features,
         prediction=(
             FeatureView(prediction.drift, "prediction", _histogram(prediction.drift))
@@ -119,14 +119,19 @@ def rule_text(thresholds: DriftThresholds) -> str:
     )
 
 
-def _weighted_line(drift: DriftResult | None) -> str:
-    if drift is None or drift.weighted_drift is None:
-        return ""
-    return (
-        f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
-        "attribution (importance-weighted drift; importance: the mean absolute attribution "
-        "the explainability gate measured at release)."
-    )
+def _weighted_line(report: MonitorReport) -> str:
+    """The importance-weighted drift and, with ``min_weighted_drift``, whether it alerts."""
+    drift, alerting = report.drift, report.drift_alerting
+    parts: list[str] = []
+    if drift is not None and drift.weighted_drift is not None:
+        parts.append(
+            f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
+            "attribution (importance-weighted drift; importance: the mean absolute "
+            "attribution the explainability gate measured at release)."
+        )
+    if alerting is not None and alerting.min_weighted_drift is not None:
+        parts.append(f"Alerts: {alerting.reason}.")
+    return " ".join(parts)
 
 
 def _histogram(feature: FeatureDrift) -> HistogramChart | None:
