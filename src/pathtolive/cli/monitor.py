@@ -73,7 +73,7 @@ def _render(report: MonitorReport) -> None:
     if drift is None:
         console.print("no live traffic in the window: nothing to compare")
     else:
-        from pathtolive.ui.monitoring import rule_text
+        from pathtolive.monitoring.verdict import rule_text
 
         drifted = drift.drifted
         console.print(

@@ -30,7 +30,7 @@ from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
-from pathtolive.monitoring.drift import VERDICTS, Verdict
+from pathtolive.monitoring.verdict import VERDICTS, Verdict
 
 __all__ = [
     "TRIGGER_KINDS",

@@ -22,12 +22,13 @@ from typing import Literal
 from pathtolive.entities import Alert
 from pathtolive.format import count, listing, percent, when
 from pathtolive.monitoring.decay import DecayResult
-from pathtolive.monitoring.drift import DriftResult, DriftThresholds, FeatureDrift
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
+from pathtolive.monitoring.verdict import rule_text
 from pathtolive.ui.charts import HistogramChart, MetricChart, histogram_chart, metric_chart
 from pathtolive.ui.templates import render
 
-__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html", "rule_text"]
+__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html"]
 
 _LISTED = 8  # drifted features named in the summary line
 
@@ -80,42 +81,6 @@ def monitoring_report_html(report: MonitorReport) -> str:
         ),
         metric=metric,
         legend=_legend(metric) if metric is not None else (),
-    )
-
-
-_EFFECT_NAMES = {
-    "psi": "PSI",
-    "js": "Jensen-Shannon distance",
-    "wasserstein": "normed Wasserstein",
-}
-
-
-def rule_text(thresholds: DriftThresholds) -> str:
-    """The drift rule in force, in a sentence with its thresholds."""
-    effects = [
-        f"{_EFFECT_NAMES[name]} ≥ {limit:g}"
-        for name in ("psi", "js", "wasserstein")
-        if (limit := getattr(thresholds, name)) is not None
-    ]
-    effect = (
-        f"an effect size reaches its threshold ({', '.join(effects)})"
-        if effects
-        else "an effect size reaches its threshold (none is set)"
-    )
-    family = ", Bonferroni over the features" if thresholds.correction == "bonferroni" else ""
-    chance = (
-        f"the shift is beyond chance (KS p < {thresholds.ks_pvalue:g} for numbers, "
-        f"chi-square p < {thresholds.chi2_pvalue:g} for categories{family})"
-    )
-    rule = {
-        "effect+significance": f"{effect} and {chance}",
-        "significance": chance,
-        "effect": effect,
-    }[thresholds.verdict]
-    return (
-        f"Rule {thresholds.verdict}: a feature drifts when {rule}, or when its missing "
-        f"share moves by more than {thresholds.null_rate_change:g} or more than "
-        f"{thresholds.unseen_share:g} of its values are unseen."
     )
 
 
