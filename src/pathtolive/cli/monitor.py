@@ -118,7 +118,11 @@ def _render(report: MonitorReport) -> None:
     prediction = report.prediction_drift
     if prediction is not None:
         verdict = "drifted" if prediction.drift.drifted else "stable"
-        reasons = "; ".join(prediction.drift.reasons) or "no threshold crossed"
+        reasons = (
+            "; ".join(prediction.drift.reasons)
+            or prediction.drift.explanation
+            or "no threshold crossed"
+        )
         console.print(f"predictions: {verdict} ({escape(reasons)})")
     if report.decay is not None:
         console.print(f"decay: {escape(report.decay.reason)}")

@@ -137,7 +137,9 @@ def _summary(report: MonitorReport, ranked: list[FeatureDrift]) -> list[SummaryC
 def _prediction_card(feature: FeatureDrift) -> SummaryCard:
     moved = feature.drifted
     reasons = "; ".join(feature.reasons)
-    text = reasons or ("The predictions moved." if moved else "The predictions hold steady.")
+    why = f": {feature.explanation}" if feature.explanation else ""
+    held = f"The predictions hold steady{why}."
+    text = reasons or ("The predictions moved." if moved else held)
     if moved:
         return SummaryCard("Prediction drift", "bad", "drift", text)
     return SummaryCard("Prediction drift", "good", "no drift", text)

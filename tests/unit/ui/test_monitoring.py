@@ -443,6 +443,23 @@ def test_the_drift_table_shows_the_rule_and_each_features_importance(
     assert "Alerts: below 0.9: reported, not alerted." in page
 
 
+def test_steady_predictions_say_why(report: MonitorReport) -> None:
+    assert report.prediction_drift is not None
+    steady = replace(
+        report.prediction_drift.drift,
+        drifted=False,
+        reasons=(),
+        explanation="too small to matter (psi 0.01 < 0.1) and within chance (ks p=0.6)",
+    )
+    page = monitoring_report_html(
+        replace(report, prediction_drift=replace(report.prediction_drift, drift=steady))
+    )
+    assert (
+        "The predictions hold steady: too small to matter (psi 0.01 &lt; 0.1) and within "
+        "chance (ks p=0.6)." in page
+    )
+
+
 def test_the_same_data_renders_the_same_page(report: MonitorReport) -> None:
     assert monitoring_report_html(report) == monitoring_report_html(_report())
 
