@@ -246,6 +246,15 @@ def test_drift_in_a_feature_that_matters_little_is_reported_but_not_alerted(
     assert quiet["drift_alerting"]["min_weighted_drift"] == 0.2
     assert "reported, not alerted" in quiet["drift_alerting"]["reason"]
     assert [a for a in quiet["alerts"] if a["kind"] == "drift"] == []
+    text = run_in_process(
+        ["monitor", "risk", "--last", "300", "--no-alerts"], cwd=served.root, environ=cli_environ()
+    )
+    assert text.code == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("Rule effect+significance: a feature drifts") for line in lines)
+    assert any(line.startswith("importance-weighted drift: 0.0") for line in lines)
+    assert any(line.startswith("drift alerts: the drifted features carry") for line in lines)
+    assert any(line.strip().startswith("region: large effect (") for line in lines)
 
     config.write_text(settings + monitoring.format(0.05))
     loud = _monitor(served.root, "--last", "300")
