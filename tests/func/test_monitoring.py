@@ -7,6 +7,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -293,3 +294,81 @@ def test_columns_declared_pii_at_serve_time_show_counts_only_everywhere(
     postcode = next(c for c in profile["columns"] if c["name"] == "postcode")
     assert postcode["numeric"] is None
     assert postcode["count"] == 600
+
+
+def _store_importance(root: Path) -> dict[str, float]:
+    """What the explainability gate keeps for risk@1: its real attributions on the
+    training data, in a gate report (risk@1 was registered without a run, so the gates
+    cannot find its holdout). Returns each input's share."""
+    from pathtolive import Workspace
+    from pathtolive.gates import GateResult
+    from pathtolive.service import models as model_service
+    from pathtolive.service.explain import mean_absolute_attributions
+
+    with Workspace.open(root) as ws:
+        ctx = ws.context
+        model = model_service.load_model(ctx, model_service.model_version(ctx, "risk@1"))
+        importance = mean_absolute_attributions(model, risk_frame(600)[list(FEATURES)])
+        assert importance is not None
+        result = GateResult.passing(
+            "explainability", "feature attributions were computed", data={"importance": importance}
+        )
+        with ctx.metadata.write() as session:
+            session.insert_gate_report(
+                "risk",
+                1,
+                passed=True,
+                report={"metric": "accuracy", "results": [result.to_dict()]},
+                at=datetime.now(UTC),
+                by="ada",
+            )
+    total = sum(importance.values())
+    return {name: value / total for name, value in importance.items()}
+
+
+def test_drift_in_a_feature_that_matters_little_is_reported_but_not_alerted(
+    served_workspace: Callable[..., ServedWorkspace],
+) -> None:
+    """The region carries about a tenth of risk@1's attribution. With min_weighted_drift
+    0.2 its drift is reported (beside its importance) and opens no alert; at 0.05 the
+    same window alerts, and the alert keeps the weighted drift for the controller."""
+    served = served_workspace()
+    shares = _store_importance(served.root)
+    assert shares["region"] < 0.2 < shares["age"] + shares["income"]
+    config = served.root / "pathtolive.toml"
+    settings = config.read_text() + "\n[serve]\nlog_flush_seconds = 0.2\n"
+    monitoring = "\n[models.risk.monitoring]\nmin_rows = 200\nmin_weighted_drift = {}\n"
+    config.write_text(settings + monitoring.format(0.2))
+    shifted = risk_frame(300, seed=12)
+    shifted["region"] = np.where(np.arange(300) % 4 == 0, shifted["region"], "NW")
+    with serving_in_thread(served.root) as server, httpx.Client() as client:
+        _send(server.url, shifted, client)
+        _wait_logged(served.root, 300)
+    quiet = _monitor(served.root, "--last", "300")
+    drift = quiet["drift"]
+    assert drift["drifted"] == ["region"]
+    region = next(f for f in drift["features"] if f["feature"] == "region")
+    assert region["rule"] == "effect+significance"
+    assert region["importance"] == pytest.approx(shares["region"], rel=1e-6)
+    assert drift["weighted_drift"] == pytest.approx(shares["region"], rel=1e-6)
+    assert quiet["drift_alerting"]["alerts"] is False
+    assert quiet["drift_alerting"]["min_weighted_drift"] == 0.2
+    assert "reported, not alerted" in quiet["drift_alerting"]["reason"]
+    assert [a for a in quiet["alerts"] if a["kind"] == "drift"] == []
+    text = run_in_process(
+        ["monitor", "risk", "--last", "300", "--no-alerts"], cwd=served.root, environ=cli_environ()
+    )
+    assert text.code == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("Rule effect+significance: a feature drifts") for line in lines)
+    assert any(line.startswith("importance-weighted drift: 0.0") for line in lines)
+    assert any(line.startswith("drift alerts: the drifted features carry") for line in lines)
+    assert any(line.strip().startswith("region: large effect (") for line in lines)
+
+    config.write_text(settings + monitoring.format(0.05))
+    loud = _monitor(served.root, "--last", "300")
+    assert loud["drift_alerting"]["alerts"] is True
+    [alert] = [a for a in loud["alerts"] if a["kind"] == "drift"]
+    assert alert["key"] == "drift:region"
+    assert alert["details"]["weighted_drift"] == pytest.approx(shares["region"], rel=1e-6)
+    assert alert["details"]["rule"] == "effect+significance"

@@ -73,7 +73,7 @@ def _render(report: MonitorReport) -> None:
     if drift is None:
         console.print("no live traffic in the window: nothing to compare")
     else:
-        from pathtolive.ui.monitoring import rule_text
+        from pathtolive.monitoring.verdict import rule_text
 
         drifted = drift.drifted
         console.print(
@@ -87,6 +87,9 @@ def _render(report: MonitorReport) -> None:
                 f"importance-weighted drift: {significant(drift.weighted_drift, 3)} "
                 "(the drifted features' share of the model's attribution)"
             )
+        alerting = report.drift_alerting
+        if alerting is not None and alerting.min_weighted_drift is not None:
+            console.print(f"drift alerts: {escape(alerting.reason)}")
         rows = [
             [
                 str(feature.rank),
@@ -115,7 +118,11 @@ def _render(report: MonitorReport) -> None:
     prediction = report.prediction_drift
     if prediction is not None:
         verdict = "drifted" if prediction.drift.drifted else "stable"
-        reasons = "; ".join(prediction.drift.reasons) or "no threshold crossed"
+        reasons = (
+            "; ".join(prediction.drift.reasons)
+            or prediction.drift.explanation
+            or "no threshold crossed"
+        )
         console.print(f"predictions: {verdict} ({escape(reasons)})")
     if report.decay is not None:
         console.print(f"decay: {escape(report.decay.reason)}")

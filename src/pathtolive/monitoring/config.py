@@ -17,6 +17,7 @@ answer.
     dataset = "loans"
     on = ["new_data", "drift", "decay", "schedule"]
     schedule = "0 3 * * 1"
+    min_weighted_drift = 0.3        # retrain on drift carrying 30% of the attribution
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
-from pathtolive.monitoring.drift import VERDICTS, Verdict
+from pathtolive.monitoring.verdict import VERDICTS, Verdict
 
 __all__ = [
     "TRIGGER_KINDS",
@@ -54,6 +55,7 @@ _MONITORING_KEYS = (
     "metric",
 )
 _RETRAIN_KEYS = (
+    "min_weighted_drift",
     "pipeline",
     "dataset",
     "on",
@@ -121,16 +123,6 @@ class MonitoringConfig:
                 f"{where}.verdict = {verdict!r} is not a drift rule; use one of "
                 + ", ".join(f'"{rule}"' for rule in VERDICTS)
             )
-        weighted = table.get("min_weighted_drift")
-        if weighted is not None and (
-            not isinstance(weighted, int | float)
-            or isinstance(weighted, bool)
-            or not 0 <= weighted <= 1
-        ):
-            raise ConfigError(
-                f"{where}.min_weighted_drift must be a share of the model's attribution, "
-                "from 0 to 1, like 0.2"
-            )
         min_rows = table.get("min_rows", 500)
         if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
             raise ConfigError(f"{where}.min_rows must be a positive whole number")
@@ -154,7 +146,7 @@ class MonitoringConfig:
                 str(k): v if isinstance(v, str | bool) else float(v) for k, v in thresholds.items()
             },
             verdict=cast(Verdict, verdict),
-            min_weighted_drift=None if weighted is None else float(weighted),
+            min_weighted_drift=_share(table, "min_weighted_drift", where),
             min_rows=min_rows,
             decay_drop=float(drop),
             window=parse_window(window, where=f"{where}.window"),
@@ -170,7 +162,10 @@ class RetrainConfig:
     register the result under the model's name and promote it to ``alias`` through the
     gates and the alias's policy, when one of the ``on`` triggers fires. ``schedule`` is
     cron syntax (minute hour day-of-month month day-of-week). ``trust`` names the types the
-    retrained model may refer to beyond the safe defaults (as ``run --trust``)."""
+    retrained model may refer to beyond the safe defaults (as ``run --trust``).
+    ``min_weighted_drift``: an input drift alert triggers a retrain only when the drifted
+    features carried at least this share of the model's attribution (an alert raised
+    without a known importance still triggers)."""
 
     model: str
     pipeline: str
@@ -181,6 +176,7 @@ class RetrainConfig:
     alias: str = "live"
     params: Mapping[str, str] = field(default_factory=dict)
     trust: tuple[str, ...] = ()
+    min_weighted_drift: float | None = None
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> RetrainConfig | None:
@@ -222,7 +218,20 @@ class RetrainConfig:
             alias=table.get("alias", "live"),
             params={str(k): str(v) for k, v in params.items()},
             trust=tuple(trust),
+            min_weighted_drift=_share(table, "min_weighted_drift", where),
         )
+
+
+def _share(table: Mapping[str, Any], key: str, where: str) -> float | None:
+    """The importance share ``table[key]`` (0 to 1), None when not set."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise ConfigError(
+            f"{where}.{key} must be a share of the model's attribution, from 0 to 1, like 0.2"
+        )
+    return float(value)
 
 
 def _section(

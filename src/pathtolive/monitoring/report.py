@@ -16,6 +16,7 @@ The JSON, where ``drift``, ``prediction_drift`` and ``decay`` may be null::
     {"model", "version", "generated_at", "window": {"start", "end", "rows", "description"},
      "trained_on": [...], "reference": "loans@3",
      "drift": DriftResult.to_dict(),
+     "drift_alerting": {"alerts", "min_weighted_drift", "weighted_drift", "reason"},
      "prediction_drift": FeatureDrift.to_dict() and "reference_description",
      "decay": DecayResult.to_dict(),
      "alerts": [{"alert_id", "model", "kind", "key", "status", "message", "details",
@@ -32,7 +33,7 @@ from pathtolive.entities import Alert
 from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 
-__all__ = ["MonitorReport", "MonitorWindow", "PredictionDrift", "alert_dict"]
+__all__ = ["DriftAlerting", "MonitorReport", "MonitorWindow", "PredictionDrift", "alert_dict"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,28 @@ class MonitorWindow:
 
 
 @dataclass(frozen=True)
+class DriftAlerting:
+    """Whether the input drift of this look may open alerts: ``alerts`` is False when
+    ``min_weighted_drift`` is set and the drifted features carry less of the model's
+    attribution (``weighted_drift``; None when the importance is not known). ``reason``
+    says which, in a sentence."""
+
+    alerts: bool
+    min_weighted_drift: float | None
+    weighted_drift: float | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {
+            "alerts": self.alerts,
+            "min_weighted_drift": self.min_weighted_drift,
+            "weighted_drift": self.weighted_drift,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class PredictionDrift:
     """The drift of the model's output in the window against ``reference_description``
     (its first logged outputs)."""
@@ -78,7 +101,8 @@ class MonitorReport:
     with, ``trained_on`` every dataset version the version's run read. A section is None
     when it could not be computed: no drift without live rows, no prediction drift
     without enough first outputs to compare with, no decay without predictions.
-    ``alerts`` are the model's open alerts once this look has raised and cleared its own.
+    ``alerts`` are the model's open alerts once this look has raised and cleared its own;
+    ``drift_alerting`` says whether the input drift could open any.
     """
 
     model: str
@@ -88,6 +112,7 @@ class MonitorReport:
     trained_on: tuple[str, ...]
     reference: str
     drift: DriftResult | None = None
+    drift_alerting: DriftAlerting | None = None
     prediction_drift: PredictionDrift | None = None
     decay: DecayResult | None = None
     alerts: tuple[Alert, ...] = ()
@@ -102,6 +127,9 @@ class MonitorReport:
             "trained_on": list(self.trained_on),
             "reference": self.reference,
             "drift": self.drift.to_dict() if self.drift is not None else None,
+            "drift_alerting": (
+                self.drift_alerting.to_dict() if self.drift_alerting is not None else None
+            ),
             "prediction_drift": (
                 self.prediction_drift.to_dict() if self.prediction_drift is not None else None
             ),

@@ -36,7 +36,7 @@ from pathtolive.registry import LoadedModel
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
-from pathtolive.service.explain import attributions_available
+from pathtolive.service.explain import attributions_available, mean_absolute_attributions
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
 from pathtolive.service.privacy import pii_columns
@@ -104,6 +104,9 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     )
     latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
     explanations, explanations_detail = attributions_available(candidate, holdout.frame[features])
+    importance = (
+        mean_absolute_attributions(candidate, holdout.frame[features]) if explanations else None
+    )
     context = GateContext(
         config=config,
         task=task,
@@ -122,6 +125,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         load_detail=load_detail,
         explanations=explanations,
         explanations_detail=explanations_detail,
+        importance=importance,
         extras={
             "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
             "champion_version": champion_number,

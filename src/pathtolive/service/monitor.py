@@ -40,8 +40,21 @@ from pathtolive.format import duration
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
-from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
-from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
+from pathtolive.monitoring.drift import (
+    CurrentSketch,
+    DriftResult,
+    DriftThresholds,
+    compare,
+    drift,
+    with_importance,
+)
+from pathtolive.monitoring.report import (
+    DriftAlerting,
+    MonitorReport,
+    MonitorWindow,
+    PredictionDrift,
+    alert_dict,
+)
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
@@ -118,6 +131,10 @@ def monitor(
     drift_result: DriftResult | None = (
         compare(reference, sketch, thresholds, min_rows=config.min_rows) if rows else None
     )
+    importance = _importance(ctx, served)
+    if drift_result is not None and importance is not None:
+        drift_result = with_importance(drift_result, importance)
+    alerting = _drift_alerting(config, drift_result, importance is not None)
     prediction_drift = _prediction_drift(ctx, served, log, thresholds, config.min_rows)
     decay_result = _decay(ctx, served, signature, log, config, since=since)
 
@@ -130,7 +147,16 @@ def monitor(
     cleared: list[Alert] = []
     if record_alerts:
         opened, cleared = _record_alerts(
-            ctx, model, served, config, drift_result, prediction_drift, decay_result, rows, now
+            ctx,
+            model,
+            served,
+            config,
+            drift_result,
+            alerting,
+            prediction_drift,
+            decay_result,
+            rows,
+            now,
         )
     with ctx.metadata.read() as session:
         current = session.list_alerts(model, status="open")
@@ -147,6 +173,7 @@ def monitor(
         trained_on=_trained_on(ctx, served),
         reference=reference_ref,
         drift=drift_result,
+        drift_alerting=alerting,
         prediction_drift=prediction_drift,
         decay=decay_result,
         alerts=tuple(current),
@@ -357,6 +384,57 @@ def _reference_figure(ctx: ServiceContext, served: ModelVersion, metric: str) ->
     return None
 
 
+# -- importance --------------------------------------------------------------------------
+
+
+def _importance(ctx: ServiceContext, served: ModelVersion) -> dict[str, float] | None:
+    """Each input's mean absolute attribution as the version's latest gate report keeps it
+    (the explainability gate's result); None when no report measured it."""
+    with ctx.metadata.read() as session:
+        stored = session.latest_gate_report(served.model, served.version)
+    if stored is None:
+        return None
+    for result in stored.report.get("results", []):
+        importance = (result.get("data") or {}).get("importance")
+        if result.get("gate") == "explainability" and isinstance(importance, dict):
+            return {
+                str(name): float(value)
+                for name, value in importance.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            }
+    return None
+
+
+def _drift_alerting(
+    config: MonitoringConfig, result: DriftResult | None, importance_known: bool
+) -> DriftAlerting:
+    """Whether this look's input drift may open alerts (``min_weighted_drift``)."""
+    minimum = config.min_weighted_drift
+    weighted = result.weighted_drift if result is not None else None
+    if minimum is None:
+        return DriftAlerting(True, None, weighted, "every drifted feature alerts")
+    if not importance_known:
+        return DriftAlerting(
+            True,
+            minimum,
+            None,
+            "the importance of the model's inputs is not known (no gate report measured "
+            "attributions): every drifted feature alerts",
+        )
+    if result is None or not result.drifted:
+        return DriftAlerting(True, minimum, weighted, "no feature drifted")
+    assert weighted is not None
+    share = f"the drifted features carry {weighted:.3g} of the model's attribution"
+    if weighted >= minimum:
+        return DriftAlerting(True, minimum, weighted, f"{share}, at least {minimum:g}")
+    return DriftAlerting(
+        False,
+        minimum,
+        weighted,
+        f"{share}, below min_weighted_drift {minimum:g}: reported, not alerted",
+    )
+
+
 # -- alerts ------------------------------------------------------------------------------
 
 
@@ -366,6 +444,7 @@ def _record_alerts(
     served: ModelVersion,
     config: MonitoringConfig,
     drift_result: DriftResult | None,
+    alerting: DriftAlerting,
     prediction_drift: PredictionDrift | None,
     decay_result: DecayResult | None,
     rows: int,
@@ -374,11 +453,18 @@ def _record_alerts(
     raised: list[tuple[str, str, str, dict[str, Any]]] = []
     judged_kinds: list[str] = []
     if drift_result is not None and rows >= config.min_rows:
-        judged_kinds.append("drift")
-        for feature in drift_result.features:
+        judged_kinds.append("drift")  # judged even when it may not alert: old alerts clear
+        for feature in drift_result.features if alerting.alerts else ():
             if feature.drifted:
                 message = f"drift in {feature.feature}: " + "; ".join(feature.reasons)
-                details = {"version": served.version, "figures": feature.figures, "rows": rows}
+                details = {
+                    "version": served.version,
+                    "figures": feature.figures,
+                    "rows": rows,
+                    "rule": feature.rule,
+                    "importance": feature.importance,
+                    "weighted_drift": drift_result.weighted_drift,
+                }
                 raised.append(("drift", f"drift:{feature.feature}", message, details))
     if prediction_drift is not None and rows >= config.min_rows:
         judged_kinds.append("prediction_drift")

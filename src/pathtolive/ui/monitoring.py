@@ -22,12 +22,13 @@ from typing import Literal
 from pathtolive.entities import Alert
 from pathtolive.format import count, listing, percent, when
 from pathtolive.monitoring.decay import DecayResult
-from pathtolive.monitoring.drift import DriftResult, DriftThresholds, FeatureDrift
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
+from pathtolive.monitoring.verdict import rule_text
 from pathtolive.ui.charts import HistogramChart, MetricChart, histogram_chart, metric_chart
 from pathtolive.ui.templates import render
 
-__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html", "rule_text"]
+__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html"]
 
 _LISTED = 8  # drifted features named in the summary line
 
@@ -71,7 +72,7 @@ def monitoring_report_html(report: MonitorReport) -> str:
         cards=_summary(report, ranked),
         drift_line=_drift_line(ranked),
         rule=rule_text(report.drift.thresholds) if report.drift else "",
-        weighted_line=_weighted_line(report.drift),
+        weighted_line=_weighted_line(report),
         features=features,
         prediction=(
             FeatureView(prediction.drift, "prediction", _histogram(prediction.drift))
@@ -83,50 +84,19 @@ def monitoring_report_html(report: MonitorReport) -> str:
     )
 
 
-_EFFECT_NAMES = {
-    "psi": "PSI",
-    "js": "Jensen-Shannon distance",
-    "wasserstein": "normed Wasserstein",
-}
-
-
-def rule_text(thresholds: DriftThresholds) -> str:
-    """The drift rule in force, in a sentence with its thresholds."""
-    effects = [
-        f"{_EFFECT_NAMES[name]} ≥ {limit:g}"
-        for name in ("psi", "js", "wasserstein")
-        if (limit := getattr(thresholds, name)) is not None
-    ]
-    effect = (
-        f"an effect size reaches its threshold ({', '.join(effects)})"
-        if effects
-        else "an effect size reaches its threshold (none is set)"
-    )
-    family = ", Bonferroni over the features" if thresholds.correction == "bonferroni" else ""
-    chance = (
-        f"the shift is beyond chance (KS p < {thresholds.ks_pvalue:g} for numbers, "
-        f"chi-square p < {thresholds.chi2_pvalue:g} for categories{family})"
-    )
-    rule = {
-        "effect+significance": f"{effect} and {chance}",
-        "significance": chance,
-        "effect": effect,
-    }[thresholds.verdict]
-    return (
-        f"Rule {thresholds.verdict}: a feature drifts when {rule}, or when its missing "
-        f"share moves by more than {thresholds.null_rate_change:g} or more than "
-        f"{thresholds.unseen_share:g} of its values are unseen."
-    )
-
-
-def _weighted_line(drift: DriftResult | None) -> str:
-    if drift is None or drift.weighted_drift is None:
-        return ""
-    return (
-        f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
-        "attribution (importance-weighted drift; importance: the mean absolute attribution "
-        "the explainability gate measured at release)."
-    )
+def _weighted_line(report: MonitorReport) -> str:
+    """The importance-weighted drift and, with ``min_weighted_drift``, whether it alerts."""
+    drift, alerting = report.drift, report.drift_alerting
+    parts: list[str] = []
+    if drift is not None and drift.weighted_drift is not None:
+        parts.append(
+            f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
+            "attribution (importance-weighted drift; importance: the mean absolute "
+            "attribution the explainability gate measured at release)."
+        )
+    if alerting is not None and alerting.min_weighted_drift is not None:
+        parts.append(f"Alerts: {alerting.reason}.")
+    return " ".join(parts)
 
 
 def _histogram(feature: FeatureDrift) -> HistogramChart | None:
@@ -167,7 +137,9 @@ def _summary(report: MonitorReport, ranked: list[FeatureDrift]) -> list[SummaryC
 def _prediction_card(feature: FeatureDrift) -> SummaryCard:
     moved = feature.drifted
     reasons = "; ".join(feature.reasons)
-    text = reasons or ("The predictions moved." if moved else "The predictions hold steady.")
+    why = f": {feature.explanation}" if feature.explanation else ""
+    held = f"The predictions hold steady{why}."
+    text = reasons or ("The predictions moved." if moved else held)
     if moved:
         return SummaryCard("Prediction drift", "bad", "drift", text)
     return SummaryCard("Prediction drift", "good", "no drift", text)

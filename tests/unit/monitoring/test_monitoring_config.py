@@ -98,6 +98,15 @@ def test_retrain_settings() -> None:
     assert config is not None
     assert config.on == ("new_data", "schedule")
     assert config.alias == "live"
+    assert config.min_weighted_drift is None
+    weighted = {"pipeline": "p", "dataset": "d", "min_weighted_drift": 0.3}
+    read = RetrainConfig.from_toml("risk", {"risk": {"retrain": weighted}})
+    assert read is not None
+    assert read.min_weighted_drift == 0.3
+    with pytest.raises(ConfigError, match=r"retrain\.min_weighted_drift must be a share"):
+        RetrainConfig.from_toml(
+            "risk", {"risk": {"retrain": {**weighted, "min_weighted_drift": True}}}
+        )
     with pytest.raises(ConfigError, match="pipeline"):
         RetrainConfig.from_toml("risk", {"risk": {"retrain": {"dataset": "loans"}}})
     with pytest.raises(ConfigError, match="no schedule"):

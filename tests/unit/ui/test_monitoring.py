@@ -23,8 +23,13 @@ import pytest
 from pathtolive import env
 from pathtolive.entities import Alert
 from pathtolive.monitoring.decay import DecayResult, decay
-from pathtolive.monitoring.drift import DriftResult, FeatureDrift, Histogram
-from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift, Histogram, with_importance
+from pathtolive.monitoring.report import (
+    DriftAlerting,
+    MonitorReport,
+    MonitorWindow,
+    PredictionDrift,
+)
 from pathtolive.ui.charts import MAX_BARS
 from pathtolive.ui.monitoring import monitoring_report_html
 
@@ -410,6 +415,49 @@ def test_values_that_are_not_finite_do_not_break_the_page(report: MonitorReport)
     assert "psi <b>n/a</b>" in page
     assert "ks <b>n/a</b>" in page
     assert "- → 2026-11-26 13:00 UTC" in page  # no start: a dash
+
+
+def test_the_drift_table_shows_the_rule_and_each_features_importance(
+    report: MonitorReport,
+) -> None:
+    assert report.drift is not None
+    names = [feature.feature for feature in report.drift.features]
+    weighted = with_importance(report.drift, {name: float(i + 1) for i, name in enumerate(names)})
+    alerting = DriftAlerting(
+        False, 0.9, weighted.weighted_drift, "below 0.9: reported, not alerted"
+    )
+    plain = monitoring_report_html(report)
+    page = monitoring_report_html(replace(report, drift=weighted, drift_alerting=alerting))
+    _check(page)
+    rule = (
+        "Rule effect+significance: a feature drifts when an effect size reaches its "
+        "threshold (PSI ≥ 0.1, Jensen-Shannon distance ≥ 0.1, normed Wasserstein ≥ 0.1) and "
+        "the shift is beyond chance"
+    )
+    assert rule in page
+    assert rule in plain
+    assert "<th>decided by</th>" in plain
+    assert '<th class="num">importance</th>' not in plain  # not known: no column
+    assert '<th class="num">importance</th>' in page
+    assert "attribution (importance-weighted drift; importance: the mean absolute" in page
+    assert "Alerts: below 0.9: reported, not alerted." in page
+
+
+def test_steady_predictions_say_why(report: MonitorReport) -> None:
+    assert report.prediction_drift is not None
+    steady = replace(
+        report.prediction_drift.drift,
+        drifted=False,
+        reasons=(),
+        explanation="too small to matter (psi 0.01 < 0.1) and within chance (ks p=0.6)",
+    )
+    page = monitoring_report_html(
+        replace(report, prediction_drift=replace(report.prediction_drift, drift=steady))
+    )
+    assert (
+        "The predictions hold steady: too small to matter (psi 0.01 &lt; 0.1) and within "
+        "chance (ks p=0.6)." in page
+    )
 
 
 def test_the_same_data_renders_the_same_page(report: MonitorReport) -> None:
