@@ -79,8 +79,11 @@ from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, float_array
 from pathtolive.registry.signature import OUTPUT_KINDS, OutputKind
 
 __all__ = [
+    "BOOTSTRAP_ROWS",
     "CBPE_CAVEAT",
     "CBPE_METRICS",
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_RESAMPLES",
     "DecayResult",
     "WindowMetric",
     "cbpe",
@@ -110,6 +113,14 @@ CBPE_CAVEAT = (
 
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_RESAMPLES = 1000
+
+BOOTSTRAP_ROWS = 5_000
+"""The most rows an interval is resampled from. A larger window's interval is that of a
+seeded random subsample of this many rows, its spread around the subsample's value
+narrowed by ``sqrt(subsample / rows)`` and centred on the window's own value: the
+m-out-of-n bootstrap, sound for these metrics, whose error shrinks as one over the square
+root of the rows. So an interval costs the same on a window of a million rows as on one
+of five thousand."""
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _TOLERANCE = 1e-9  # a drop equal to the allowed one, give or take rounding, is no decay
@@ -300,13 +311,42 @@ def cbpe_band(
     known = get_metric(metric)
     estimate = cbpe(probabilities, metric, classes)
     proba = _probability_matrix(probabilities, classes)
+    chosen = _subsample(len(proba), seed)
+    drawn = proba if chosen is None else proba[chosen]
+    centre = estimate if chosen is None else float(_expected(drawn, known.name, _ones(drawn))[0])
     values = np.concatenate(
         [
-            _expected(proba, known.name, weights)
-            for weights in resample_weights(len(proba), resamples, seed=seed)
+            _expected(drawn, known.name, weights)
+            for weights in resample_weights(len(drawn), resamples, seed=seed)
         ]
     )
-    return _bounds(interval_from(Resampled(known, estimate, values, seed, len(proba)), confidence))
+    found = interval_from(Resampled(known, centre, values, seed, len(drawn)), confidence)
+    return _rescaled(_bounds(found), centre, estimate, len(drawn), len(proba))
+
+
+def _ones(rows: npt.NDArray[Any]) -> FloatArray:
+    return np.ones((1, len(rows)))
+
+
+def _subsample(rows: int, seed: int) -> npt.NDArray[np.intp] | None:
+    """The positions of a seeded random subsample of :data:`BOOTSTRAP_ROWS` rows, in
+    order; None when there are no more rows than that."""
+    if rows <= BOOTSTRAP_ROWS:
+        return None
+    chosen = np.random.default_rng(seed).choice(rows, BOOTSTRAP_ROWS, replace=False)
+    return np.sort(chosen)
+
+
+def _rescaled(
+    interval: tuple[float, float] | None, centre: float, value: float, drawn: int, rows: int
+) -> tuple[float, float] | None:
+    """An interval found on ``drawn`` of ``rows`` rows (around ``centre``, their value)
+    as the interval of all of them (around ``value``): see :data:`BOOTSTRAP_ROWS`."""
+    if interval is None or drawn == rows:
+        return interval
+    factor = math.sqrt(drawn / rows)
+    low, high = interval
+    return value + (low - centre) * factor, value + (high - centre) * factor
 
 
 def _expected(proba: FloatArray, metric: str, weights: FloatArray) -> FloatArray:
@@ -397,23 +437,30 @@ def _expected_classwise(proba: FloatArray, statistic: str, weights: FloatArray) 
 
 def _expected_auc(score: FloatArray, weights: FloatArray) -> FloatArray:
     """The area under the expected ROC curve of ``score`` if each row is positive with
-    probability ``score``, per resample."""
+    probability ``score``, per resample.
+
+    Rows are taken in falling order of score, a run of equal scores as one threshold
+    (ties counted half). At threshold ``g`` with weight ``W`` (how often its rows were
+    drawn) the curve gains ``s W`` expected positives and ``(1 - s) W`` expected
+    negatives; the trapezoid it adds is the negatives times the mean of the positives
+    above before and after it, ``(1 - s) W (P_g - s W / 2)``, over all positives times
+    all negatives."""
     order = np.argsort(score, kind="stable")[::-1]
     ordered = score[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    levels = ordered[starts]
     drawn = weights[:, order]
-    positives = np.cumsum(drawn * ordered, axis=1)
-    negatives = np.cumsum(drawn * (1.0 - ordered), axis=1)
-    # One point per distinct threshold: the last row of each run of equal scores.
-    last = np.append(np.flatnonzero(np.diff(ordered) != 0), len(ordered) - 1)
-    defined = (positives[:, -1] > 0) & (negatives[:, -1] > 0)
+    grouped = drawn if len(starts) == len(ordered) else np.add.reduceat(drawn, starts, axis=1)
+    gained = grouped * levels
+    lost = grouped * (1.0 - levels)
+    positives = np.cumsum(gained, axis=1)
+    total_positive = positives[:, -1]
+    total_negative = lost.sum(axis=1)
+    area = (lost * (positives - gained / 2.0)).sum(axis=1)
+    defined = (total_positive > 0) & (total_negative > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpr = positives[:, last] / positives[:, -1:]
-        fpr = negatives[:, last] / negatives[:, -1:]
-    zeros = np.zeros((len(weights), 1))
-    tpr = np.hstack([zeros, tpr])
-    fpr = np.hstack([zeros, fpr])
-    area = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2.0, axis=1)
-    return cast(FloatArray, np.where(defined, area, math.nan))
+        result = area / (total_positive * total_negative)
+    return cast(FloatArray, np.where(defined, result, math.nan))
 
 
 # -- decay --------------------------------------------------------------------------------
@@ -479,10 +526,9 @@ def decay(
             y, prediction, scored_classes = _scoring_inputs(known, truth, columns, measured)
             value = _finite(known.score(y, prediction, classes=scored_classes))
             if value is not None and confidence is not None:
-                resampled = resample_metric(
-                    known, y, prediction, resamples=resamples, seed=seed, classes=scored_classes
+                interval = _measured_interval(
+                    known, y, prediction, scored_classes, value, confidence, resamples, seed
                 )
-                interval = _bounds(interval_from(resampled, confidence))
         estimated, band = None, None
         if estimable:
             scored = rows[columns.valid[rows]]
@@ -509,6 +555,33 @@ def decay(
         ignored=ignored,
         confidence=confidence,
     )
+
+
+def _measured_interval(
+    metric: Metric,
+    y: npt.NDArray[Any],
+    prediction: npt.NDArray[Any],
+    classes: Sequence[ClassLabel] | None,
+    value: float,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> tuple[float, float] | None:
+    """The bootstrap interval of ``value``, the metric of ``prediction`` against ``y``
+    (on at most :data:`BOOTSTRAP_ROWS` of the rows); None when the metric is undefined
+    on the subsample (a roc_auc of one class) or on every resample."""
+    rows = len(y)
+    chosen = _subsample(rows, seed)
+    if chosen is not None:
+        y, prediction = y[chosen], prediction[chosen]
+    try:
+        resampled = resample_metric(
+            metric, y, prediction, resamples=resamples, seed=seed, classes=classes
+        )
+    except InvalidInputError:
+        return None
+    found = _bounds(interval_from(resampled, confidence))
+    return _rescaled(found, resampled.value, value, len(y), rows)
 
 
 def _bounds(found: Interval) -> tuple[float, float] | None:

@@ -27,6 +27,7 @@ from pathtolive.errors import InvalidInputError
 from pathtolive.gates.bootstrap import resample_weights
 from pathtolive.gates.metrics import get_metric
 from pathtolive.monitoring.decay import (
+    BOOTSTRAP_ROWS,
     CBPE_CAVEAT,
     CBPE_METRICS,
     DecayResult,
@@ -923,3 +924,29 @@ def test_bad_interval_settings_are_refused(
 ) -> None:
     with pytest.raises(InvalidInputError, match=message):
         _judge(served, served.truth, **kwargs)
+
+
+def test_a_large_window_is_bounded_from_a_subsample_as_wide_as_theory_says() -> None:
+    # 60,000 labelled rows, each right with probability 0.8: more than BOOTSTRAP_ROWS, so
+    # the interval comes from a subsample, narrowed to the whole window's size.
+    rows = 60_000
+    assert rows > BOOTSTRAP_ROWS
+    correct = np.random.default_rng(8).random(rows) < 0.8
+    result = _accuracy_decay(correct, window=rows, resamples=400)
+
+    (window,) = result.windows
+    assert window.value is not None
+    assert window.interval is not None
+    low, high = window.interval
+    assert low < window.value < high
+    wald = 2 * 1.96 * math.sqrt(window.value * (1 - window.value) / rows)
+    assert high - low == pytest.approx(wald, rel=0.2)
+    # The estimate's band likewise: the mean of the rows' top probabilities, whose
+    # standard error is their spread over the square root of the rows.
+    log, _ = _known_rate_log(correct)
+    top = np.maximum(log["prediction"], 1 - log["prediction"]).to_numpy()
+    assert window.estimated == pytest.approx(top.mean())
+    assert window.estimated_interval is not None
+    low, high = window.estimated_interval
+    assert low < window.estimated < high
+    assert high - low == pytest.approx(2 * 1.96 * top.std() / math.sqrt(rows), rel=0.2)
