@@ -101,8 +101,9 @@ def test_a_series_of_daily_windows_shows_the_drift_move_in_and_draws_it(
     drifted = ["age" in w["drifted"] for w in full]
     assert drifted == [False] * (DAYS - SHIFTED_DAYS) + [True] * SHIFTED_DAYS
     age = next(f for f in series["features"] if f["feature"] == "age")
-    scores = [s for s in age["scores"] if s is not None]
-    assert min(scores[-SHIFTED_DAYS:]) > 5 * max(scores[:-SHIFTED_DAYS])
+    effects = [value for value in age["values"] if value is not None]
+    assert min(effects[-SHIFTED_DAYS:]) > 2 * max(effects[:-SHIFTED_DAYS])
+    assert min(effects[-SHIFTED_DAYS:]) > series["threshold"]
     assert series["persistent"] == ["age"]  # no rule: the newest window's drift
     # Decay per window where labels exist: the model holds up, with an interval.
     for window in full:

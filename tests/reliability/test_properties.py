@@ -21,7 +21,10 @@ from pathtolive.data.formats import table_from_frame
 from pathtolive.data.profiling import profile_frame
 from pathtolive.data.schema import infer_schema
 from pathtolive.data.validation import validate_frame
-from pathtolive.monitoring.drift import _chi2, _js, _psi, drift
+from pathtolive.monitoring.drift import drift
+from pathtolive.monitoring.statistics import chi2_test as _chi2
+from pathtolive.monitoring.statistics import jensen_shannon as _js
+from pathtolive.monitoring.statistics import psi as _psi
 
 PROPERTIES = settings(
     max_examples=int(os.environ.get("PTL_RELIABILITY_EXAMPLES", "30")),

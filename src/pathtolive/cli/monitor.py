@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["monitor"]
 
-_SHOWN_FIGURES = ("psi", "js", "ks", "ks_pvalue", "wasserstein", "chi2_pvalue", "unseen_share")
+_SHOWN_FIGURES = ("psi", "js", "wasserstein", "ks_pvalue", "chi2_pvalue", "unseen_share")
 
 
 def monitor(
@@ -93,22 +93,45 @@ def _render(report: MonitorReport) -> None:
     if drift is None:
         console.print("no live traffic in the window: nothing to compare")
     else:
+        from pathtolive.ui.monitoring import rule_text
+
         drifted = drift.drifted
         console.print(
             f"drift: {len(drifted)} of {len(drift.features)} features"
             + (f": {escape(', '.join(drifted))}" if drifted else "")
         )
+        console.print(escape(rule_text(drift.thresholds)), style="dim")
+        weighted = drift.weighted_drift is not None
+        if drift.weighted_drift is not None:
+            console.print(
+                f"importance-weighted drift: {significant(drift.weighted_drift, 3)} "
+                "(the drifted features' share of the model's attribution)"
+            )
         rows = [
             [
                 str(feature.rank),
                 escape(feature.feature),
                 feature.kind,
+                *([significant(feature.importance, 2)] if weighted else []),
                 *[significant(feature.figures.get(name), 3) for name in _SHOWN_FIGURES],
                 "[red]drifted[/]" if feature.drifted else "ok",
+                escape(feature.rule),
             ]
             for feature in drift.features
         ]
-        console.print(table(None, ["#", "feature", "kind", *_SHOWN_FIGURES, "verdict"], rows))
+        headers = [
+            "#",
+            "feature",
+            "kind",
+            *(["importance"] if weighted else []),
+            *_SHOWN_FIGURES,
+            "verdict",
+            "decided by",
+        ]
+        console.print(table(None, headers, rows))
+        for feature in drift.features:
+            if feature.drifted or feature.significant or feature.large_effect:
+                console.print(f"  {escape(feature.feature)}: {escape(feature.explanation)}")
     prediction = report.prediction_drift
     if prediction is not None:
         verdict = "drifted" if prediction.drift.drifted else "stable"
@@ -139,7 +162,7 @@ def _render_series(series: MonitorSeries) -> None:
         cells = [
             ("[red]" + significant(score, 2) + "[/]" if drifted else significant(score, 2))
             for score, drifted in zip(
-                trend.scores[-len(shown) :], trend.drifted[-len(shown) :], strict=True
+                trend.values[-len(shown) :], trend.drifted[-len(shown) :], strict=True
             )
         ]
         rows.append([escape(trend.feature), *cells, "yes" if trend.persistent else ""])

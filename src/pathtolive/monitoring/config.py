@@ -4,7 +4,9 @@ answer.
 ::
 
     [models.risk-model.monitoring]
-    drift_threshold = { psi = 0.2, ks_pvalue = 0.01 }
+    verdict = "effect+significance"  # or "significance", "effect"
+    drift_threshold = { wasserstein = 0.1, js = 0.1, psi = 0.1, ks_pvalue = 0.01 }
+    min_weighted_drift = 0.2        # alert only when drifted inputs carry 20% of attribution
     min_rows = 500
     decay_drop = 0.05
     decay_confidence = 0.95         # the decay alert needs the whole interval past the line
@@ -29,6 +31,7 @@ from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
+from pathtolive.monitoring.drift import VERDICTS, Verdict
 from pathtolive.monitoring.series import Persistence
 
 __all__ = [
@@ -44,7 +47,9 @@ TRIGGER_KINDS: tuple[TriggerKind, ...] = get_args(TriggerKind)
 _ON_KINDS = ("new_data", "drift", "decay", "schedule")
 
 _MONITORING_KEYS = (
+    "verdict",
     "drift_threshold",
+    "min_weighted_drift",
     "min_rows",
     "decay_drop",
     "window",
@@ -81,11 +86,17 @@ def parse_window(text: str, *, where: str = "window") -> timedelta:
 @dataclass(frozen=True)
 class MonitoringConfig:
     """How a model's live traffic is judged. ``drift_threshold`` is handed to the drift
-    engine as it is (``psi``, ``ks_pvalue``, …); ``decay_drop`` is how far the metric on
-    labelled feedback may fall below its gate-time figure."""
+    engine as it is (``psi``, ``ks_pvalue``, …; ``false`` turns an effect size off) with
+    the ``verdict`` rule (see :class:`~pathtolive.monitoring.drift.DriftThresholds`);
+    ``min_weighted_drift`` is the importance-weighted drift (the share of the model's
+    attribution carried by the drifted inputs) below which input drift is reported but
+    raises no alert; ``decay_drop`` is how far the metric on labelled feedback may fall
+    below its gate-time figure."""
 
     model: str
-    drift_threshold: Mapping[str, float | str] = field(default_factory=dict)
+    drift_threshold: Mapping[str, float | str | bool] = field(default_factory=dict)
+    verdict: Verdict = "effect+significance"
+    min_weighted_drift: float | None = None
     min_rows: int = 500
     decay_drop: float = 0.05
     window: timedelta = timedelta(hours=24)
@@ -105,11 +116,29 @@ class MonitoringConfig:
         if not isinstance(thresholds, Mapping) or not all(
             (isinstance(v, int | float) and not isinstance(v, bool))
             or (k == "correction" and isinstance(v, str))
+            or (k in ("psi", "js", "wasserstein") and v is False)
             for k, v in thresholds.items()
         ):
             raise ConfigError(
                 f"{where}.drift_threshold must be a table of method = number, like "
-                '{ psi = 0.2, ks_pvalue = 0.01 } (and correction = "bonferroni" or "none")'
+                "{ psi = 0.1, ks_pvalue = 0.01 } (false turns psi, js or wasserstein off; "
+                'correction = "bonferroni" or "none")'
+            )
+        verdict = table.get("verdict", VERDICTS[0])
+        if verdict not in VERDICTS:
+            raise ConfigError(
+                f"{where}.verdict = {verdict!r} is not a drift rule; use one of "
+                + ", ".join(f'"{rule}"' for rule in VERDICTS)
+            )
+        weighted = table.get("min_weighted_drift")
+        if weighted is not None and (
+            not isinstance(weighted, int | float)
+            or isinstance(weighted, bool)
+            or not 0 <= weighted <= 1
+        ):
+            raise ConfigError(
+                f"{where}.min_weighted_drift must be a share of the model's attribution, "
+                "from 0 to 1, like 0.2"
             )
         min_rows = table.get("min_rows", 500)
         if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
@@ -141,8 +170,10 @@ class MonitoringConfig:
         return cls(
             model=model,
             drift_threshold={
-                str(k): v if isinstance(v, str) else float(v) for k, v in thresholds.items()
+                str(k): v if isinstance(v, str | bool) else float(v) for k, v in thresholds.items()
             },
+            verdict=cast(Verdict, verdict),
+            min_weighted_drift=None if weighted is None else float(weighted),
             min_rows=min_rows,
             decay_drop=float(drop),
             window=parse_window(window, where=f"{where}.window"),

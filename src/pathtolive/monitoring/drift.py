@@ -8,6 +8,8 @@ accumulated batch by batch on the same bins (see :mod:`pathtolive.monitoring.ske
 
 Figures, per numeric column:
 
+The statistics themselves are in :mod:`pathtolive.monitoring.statistics`.
+
 - ``psi``: population stability index on the profile's equal-mass bins (cut at the
   reference sample's quantiles 1/bins, 2/bins, ...; see
   :class:`~pathtolive.data.profile.NumericStats`), ``sum((c - r) * ln(c / r))`` over the
@@ -39,15 +41,16 @@ Figures, per numeric column:
   reference sample behind the quantiles and ``m`` the current sample's: the sizes the
   two CDFs come from, not those of the tables (so it is conservative for large windows,
   and for atoms, as the KS test always is with ties).
-- ``wasserstein``: the first Wasserstein distance between the central 98% of the two
-  distributions — the area between the two quantile functions from p1 to p99 (the
+- ``wasserstein``: the first Wasserstein distance over the central 98% of the two
+  distributions — the mean gap between the two quantile functions from p1 to p99 (the
   reference's interpolated between its quantiles, the current sample's own; trapezoid
   rule on steps of 0.001) — divided by the reference standard deviation, so that one
   threshold fits every column (as Evidently's "normed" Wasserstein). The extreme
   percentiles are left out because a sketch cannot place their mass: between p99 and
   the maximum of a heavy-tailed sample lies most of the untrimmed distance's error. A
-  shift or a change of scale shows fully; the raw distance is used when the reference
-  deviation is zero.
+  shift of the mean shows exactly (a shift of ``d`` standard deviations gives ``d``), a
+  change of scale nearly fully; the raw distance is used when the reference deviation
+  is zero.
 
 Per categorical column (string, boolean): ``psi`` and ``js`` on the stored categories'
 shares plus one share for every other value ("(other)"); ``chi2``, ``chi2_pvalue``:
@@ -60,19 +63,38 @@ Every column also gets ``null_rate_reference`` and ``null_rate_current``: the mi
 share (null, and NaN for numerics) of its rows. A figure that cannot be computed (no
 current value, no reference histogram) is left out of ``figures`` rather than NaN.
 
-Verdicts: a column has drifted when any figure crosses its threshold in
-:class:`DriftThresholds` (``psi``, ``js``, ``wasserstein``, ``unseen_share`` above;
-p-values below; the null rate moving by more than ``null_rate_change``). p-value
-thresholds are family-wise by default (``correction="bonferroni"``): a column's p-value
-is held against the threshold divided by the number of columns tested with that test,
-so that a comparison of many columns of unchanged data flags none with the probability
-the threshold says, not one per hundred columns. A PSI above its threshold counts only
-when it is also above ``psi_noise`` (reported with it): the PSI that two samples of these
-sizes from one distribution exceed one time in a hundred. With the usual sizes (a
-training set against a window of hundreds of rows) that level is far below 0.2 and
-changes nothing; on a few dozen rows, or against a small reference such as a version's
-first outputs, it keeps sampling noise from passing for drift. ``score`` is the PSI (0 without one),
-and columns are ranked drifted first, then by score, then by name.
+Verdicts: a column has drifted when its move is large enough to matter and more than
+chance would give — both, under the default ``verdict = "effect+significance"`` of
+:class:`DriftThresholds`:
+
+- **Effect**: one of its effect sizes is at or above its threshold — ``psi``, ``js`` or
+  ``wasserstein`` for numbers, ``psi`` or ``js`` for categories (0.1 each by default; see
+  :class:`DriftThresholds` for where those lines come from). A PSI counts only when it
+  is also above ``psi_noise`` (reported with it): the PSI that two samples of these
+  sizes from one distribution exceed one time in a hundred, so that on a few dozen rows,
+  or against a small reference such as a version's first outputs, sampling noise does
+  not pass for an effect.
+- **Significance**: the column's test rejects "the same distribution" — the KS p-value
+  for numbers, the chi-square p-value for categories, below its threshold. p-value
+  thresholds are family-wise by default (``correction="bonferroni"``): a column's
+  p-value is held against the threshold divided by the number of columns tested with
+  that test, so that a comparison of many columns of unchanged data flags none with the
+  probability the threshold says, not one per hundred columns.
+
+Why both: with the tens of thousands of rows a busy service logs in a day, every test
+rejects on the mild movement any live data has (a shift of a hundredth of a standard
+deviation), and a p-value says nothing of how far the data moved; an effect size alone,
+on the few hundred rows of a quiet window, is mostly sampling noise. ``verdict =
+"significance"`` (every move beyond chance) and ``"effect"`` (every large move, as
+Evidently judges large data) remain available. Whatever the rule, the missing share
+moving by more than ``null_rate_change`` and, for categories, an ``unseen_share`` above
+its threshold flag a column too: those are a broken feed. Each :class:`FeatureDrift`
+says which rule decided (``rule``), whether the move is beyond chance
+(``significant``) and large (``large_effect``), in a sentence (``explanation``).
+
+``score`` is the PSI (0 without one), and columns are ranked drifted first, then by
+score, then by name. :func:`with_importance` adds each column's share of the model's
+attribution and the importance-weighted drift.
 """
 
 from __future__ import annotations
@@ -80,15 +102,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-from scipy import stats as sps  # type: ignore[import-untyped,unused-ignore]
 
 from pathtolive.data.profile import QUANTILE_POINTS, ColumnProfile, Profile
 from pathtolive.data.profiling import compute_profile, profile_frame
@@ -99,35 +120,50 @@ from pathtolive.monitoring.sketch import (
     FeatureKind,
     iter_segment_batches,
 )
+from pathtolive.monitoring.statistics import (
+    SHARE_FLOOR,
+    chi2_test,
+    jensen_shannon,
+    ks_pvalue,
+    ks_statistic,
+    normed_wasserstein,
+    psi,
+    psi_noise,
+)
 
 __all__ = [
+    "EFFECT_STATISTICS",
     "OTHER_LABEL",
     "SHARE_FLOOR",
+    "VERDICTS",
     "CurrentSketch",
     "DriftResult",
     "DriftThresholds",
     "FeatureDrift",
     "Histogram",
+    "Verdict",
     "compare",
     "drift",
     "drift_from_scratch",
     "iter_segment_batches",
+    "with_importance",
 ]
-
-SHARE_FLOOR = 1e-4
-"""Smallest bin share in the PSI, so that an empty bin on either side stays finite."""
-
-NOISE_DRAWS = 1000
-NOISE_SEED = 20240601
-"""Draws and seed of the PSI's noise level (:func:`_psi_noise`)."""
 
 OTHER_LABEL = "(other)"
 """The label of the values outside a categorical profile's stored categories."""
 
+Verdict = Literal["effect+significance", "significance", "effect"]
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+"""The rules a drift verdict can follow (see the module docs); the first is the default."""
+
+EFFECT_STATISTICS: Mapping[FeatureKind, tuple[str, ...]] = {
+    "numeric": ("psi", "js", "wasserstein"),
+    "categorical": ("psi", "js"),
+}
+"""The effect sizes that can decide a column's verdict, by kind of column."""
+
 Correction = Literal["bonferroni", "none"]
 FloatArray = npt.NDArray[np.float64]
-_PROBABILITIES = np.linspace(0.0, 1.0, QUANTILE_POINTS)
-_TRIMMED_GRID = np.linspace(0.01, 0.99, 981)  # steps of 0.001 from p1 to p99
 
 
 def _is_number(value: Any) -> bool:
@@ -144,21 +180,43 @@ def _json_float(value: float) -> float | None:
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    """When a figure means drift. ``js`` and ``wasserstein`` None: figures only.
+    """When figures mean drift, and which rule combines them (``verdict``).
 
-    ``psi``, ``js``, ``wasserstein``, ``unseen_share``: drift above. ``ks_pvalue``,
-    ``chi2_pvalue``: drift below (family-wise under ``correction="bonferroni"``, see the
-    module docs). ``null_rate_change``: drift when the missing share moves by more.
+    Effect sizes, drift at or above: ``psi``, ``js`` (both kinds of column) and
+    ``wasserstein`` (numeric columns); None leaves that statistic a figure only. The
+    defaults, 0.1 each, are the field's usual lines of a practically meaningful move:
+
+    - ``wasserstein`` 0.1 and ``js`` 0.1: Evidently's defaults for columns of more than
+      1,000 rows (normed Wasserstein for numbers, Jensen-Shannon distance for
+      categories), where it judges by distance rather than by p-value because with tens
+      of thousands of rows every test rejects. A normed Wasserstein of 0.1 is a shift of
+      the mean by a tenth of a standard deviation.
+    - ``psi`` 0.1: the start of a "moderate shift" in the credit-scoring reading of the
+      PSI (Siddiqi, *Credit Risk Scorecards*, 2006: below 0.1 none, 0.1 to 0.25
+      moderate, above 0.25 major).
+
+    Chance, drift below: ``ks_pvalue`` (numeric columns) and ``chi2_pvalue`` (categorical),
+    family-wise under ``correction="bonferroni"`` (see the module docs).
+
+    Integrity, drift in every ``verdict``: ``unseen_share`` above (the share of live
+    values the reference never had) and the missing share moving by more than
+    ``null_rate_change``: a broken feed, not a slow move, so no chance test is needed.
+
+    ``verdict``: ``"effect+significance"`` (the default) flags a column when an effect
+    size is at or above its threshold and the shift is beyond chance;
+    ``"significance"`` when the shift is beyond chance, however small;
+    ``"effect"`` when an effect size is at or above its threshold, however few the rows.
     """
 
-    psi: float = 0.2
+    psi: float | None = 0.1
+    js: float | None = 0.1
+    wasserstein: float | None = 0.1
     ks_pvalue: float = 0.01
-    js: float | None = None
-    wasserstein: float | None = None
     chi2_pvalue: float = 0.01
     unseen_share: float = 0.05
     null_rate_change: float = 0.1
     correction: Correction = "bonferroni"
+    verdict: Verdict = "effect+significance"
 
     def __post_init__(self) -> None:
         for name in ("psi", "js", "wasserstein", "unseen_share", "null_rate_change"):
@@ -176,12 +234,20 @@ class DriftThresholds:
                 f"drift threshold correction must be 'bonferroni' or 'none', "
                 f"not {self.correction!r}"
             )
+        if self.verdict not in VERDICTS:
+            raise ConfigError(
+                f"drift verdict {self.verdict!r} is not known; use one of "
+                + ", ".join(f'"{verdict}"' for verdict in VERDICTS)
+            )
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> DriftThresholds:
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, verdict: Verdict = "effect+significance"
+    ) -> DriftThresholds:
         """From a TOML table such as ``{psi = 0.2, ks_pvalue = 0.01}``; an unknown key is
-        a ``ConfigError`` naming it."""
-        known = [item.name for item in fields(cls)]
+        a ``ConfigError`` naming it. ``false`` for an effect size (``psi``, ``js``,
+        ``wasserstein``) leaves it a figure only. The verdict rule is its own setting."""
+        known = [item.name for item in fields(cls) if item.name != "verdict"]
         for key in data:
             if key not in known:
                 raise ConfigError(
@@ -189,9 +255,11 @@ class DriftThresholds:
                 )
         values = dict(data)
         for key, value in values.items():
-            if key != "correction" and _is_number(value):
+            if key in EFFECT_STATISTICS["numeric"] and value is False:
+                values[key] = None  # TOML has no null: false turns an effect size off
+            elif key != "correction" and _is_number(value):
                 values[key] = float(value)
-        return cls(**values)
+        return cls(**values, verdict=verdict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -230,6 +298,15 @@ class FeatureDrift:
     ``current_rows`` is the number of current values the figures rest on (non-missing;
     finite, for numerics). ``score`` is what the rank orders by (the PSI; see the module
     docs); ``rank`` 1 is the column that moved most.
+
+    How the verdict was reached: ``rule`` names the rule that decided it (the
+    thresholds' ``verdict``; ``"unseen_share"`` or ``"null_rate"`` when only an
+    integrity threshold flagged the column; ``"min_rows"`` when there were too few rows
+    for a verdict). ``significant`` says whether the shift is beyond chance (None: no
+    test could be run), ``large_effect`` whether an effect size reached its threshold,
+    and ``explanation`` says both in a sentence. ``reasons`` are what flagged a drifted
+    column (empty when it did not drift). ``importance`` is the column's share of the
+    model's attribution, when known (:func:`with_importance`).
     """
 
     feature: str
@@ -242,6 +319,20 @@ class FeatureDrift:
     reference: Histogram
     current: Histogram
     current_rows: int
+    rule: str = ""
+    significant: bool | None = None
+    large_effect: bool = False
+    explanation: str = ""
+    importance: float | None = None
+
+    @property
+    def effect_sizes(self) -> dict[str, float]:
+        """The effect sizes that can decide this column's verdict, by statistic."""
+        return {
+            name: self.figures[name]
+            for name in EFFECT_STATISTICS[self.kind]
+            if name in self.figures
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (a figure that is not finite becomes None)."""
@@ -251,6 +342,12 @@ class FeatureDrift:
             "rank": self.rank,
             "score": _json_float(self.score),
             "drifted": self.drifted,
+            "rule": self.rule,
+            "significant": self.significant,
+            "large_effect": self.large_effect,
+            "effect_sizes": {name: _json_float(value) for name, value in self.effect_sizes.items()},
+            "explanation": self.explanation,
+            "importance": self.importance,
             "reasons": list(self.reasons),
             "figures": {name: _json_float(value) for name, value in self.figures.items()},
             "current_rows": self.current_rows,
@@ -261,12 +358,18 @@ class FeatureDrift:
 
 @dataclass(frozen=True)
 class DriftResult:
-    """Every compared column's drift, ranked (see :class:`FeatureDrift`)."""
+    """Every compared column's drift, ranked (see :class:`FeatureDrift`).
+
+    ``weighted_drift`` is the importance-weighted drift, when the model's attributions are
+    known (:func:`with_importance`): the share of the model's attribution carried by the
+    drifted columns, from 0 (only columns the model ignores moved) to 1.
+    """
 
     features: tuple[FeatureDrift, ...]
     reference_rows: int
     current_rows: int
     thresholds: DriftThresholds = field(default_factory=DriftThresholds)
+    weighted_drift: float | None = None
 
     @property
     def drifted(self) -> tuple[str, ...]:
@@ -289,9 +392,37 @@ class DriftResult:
             "reference_rows": self.reference_rows,
             "current_rows": self.current_rows,
             "drifted": list(self.drifted),
+            "verdict": self.thresholds.verdict,
+            "weighted_drift": self.weighted_drift,
             "thresholds": self.thresholds.to_dict(),
             "features": [feature.to_dict() for feature in self.features],
         }
+
+
+def with_importance(result: DriftResult, importance: Mapping[str, float]) -> DriftResult:
+    """``result`` with each column's share of the model's attribution and the
+    importance-weighted drift.
+
+    ``importance`` is the mean absolute attribution of each input (what the
+    explainability gate measured at release); a column it does not name counts as 0.
+    The shares are taken over the compared columns, so they add up to 1 (all 0 when
+    the model's output moves with none of them), and ``weighted_drift`` is the sum of
+    the drifted columns' shares.
+    """
+    raw = {
+        feature.feature: max(float(importance.get(feature.feature, 0.0)), 0.0)
+        for feature in result.features
+    }
+    total = sum(value for value in raw.values() if math.isfinite(value))
+    shares = {
+        name: value / total if total > 0 and math.isfinite(value) else 0.0
+        for name, value in raw.items()
+    }
+    features = tuple(
+        replace(feature, importance=shares[feature.feature]) for feature in result.features
+    )
+    weighted = sum(shares[feature.feature] for feature in features if feature.drifted)
+    return replace(result, features=features, weighted_drift=min(weighted, 1.0))
 
 
 def compare(
@@ -327,19 +458,7 @@ def compare(
     ]
     ordered = sorted(unranked, key=lambda f: (not f.drifted, -f.score, f.feature))
     features = tuple(
-        FeatureDrift(
-            feature=f.feature,
-            kind=f.kind,
-            figures=f.figures,
-            drifted=f.drifted,
-            reasons=f.reasons,
-            score=f.score,
-            rank=position,
-            reference=f.reference,
-            current=f.current,
-            current_rows=f.current_rows,
-        )
-        for position, f in enumerate(ordered, start=1)
+        replace(feature, rank=position) for position, feature in enumerate(ordered, start=1)
     )
     return DriftResult(features, reference.rows, current.rows, thresholds)
 
@@ -435,15 +554,13 @@ def _measure_numeric(
         current = sketch.counts.astype(np.float64)
     if reference.size and reference.sum() > 0 and current.sum() > 0:
         _add_psi(figures, reference, current, psi_limit)
-        figures["js"] = _js(reference, current)
+        figures["js"] = jensen_shannon(reference, current)
     quantiles = np.asarray(stats.quantiles, dtype=np.float64)
     if quantiles.size == QUANTILE_POINTS and sketch.sample.size:
-        statistic = _ks_statistic(quantiles, sketch.sample)
+        statistic = ks_statistic(quantiles, sketch.sample)
         figures["ks"] = statistic
-        figures["ks_pvalue"] = _ks_pvalue(statistic, stats.sample_count, sketch.sample.size)
-        distance = _wasserstein(quantiles, sketch.sample)
-        scale = stats.std if stats.std else 1.0
-        figures["wasserstein"] = distance / scale
+        figures["ks_pvalue"] = ks_pvalue(statistic, stats.sample_count, sketch.sample.size)
+        figures["wasserstein"] = normed_wasserstein(quantiles, sketch.sample, stats.std or 0.0)
     return (
         figures,
         Histogram(labels, edges or None, _shares(reference)),
@@ -463,8 +580,8 @@ def _measure_categorical(
     current = sketch.counts.astype(np.float64)
     if reference.sum() > 0 and current.sum() > 0:
         _add_psi(figures, reference, current, psi_limit)
-        figures["js"] = _js(reference, current)
-        chi2, pvalue = _chi2(reference, current)
+        figures["js"] = jensen_shannon(reference, current)
+        chi2, pvalue = chi2_test(reference, current)
         figures["chi2"] = chi2
         figures["chi2_pvalue"] = pvalue
         if stats.complete:
@@ -488,100 +605,9 @@ def _add_psi(
 ) -> None:
     """``psi``, and ``psi_noise`` when the PSI is above ``limit``: whether chance alone
     gives as much at these sizes decides whether it counts (see :func:`_psi_noise`)."""
-    figures["psi"] = _psi(reference, current)
-    if limit is not None and figures["psi"] > limit:
-        figures["psi_noise"] = _psi_noise(reference, current)
-
-
-def _psi_noise(reference: FloatArray, current: FloatArray) -> float:
-    """The PSI that two samples of these sizes from one distribution exceed one time in a
-    hundred: the 99th percentile over :data:`NOISE_DRAWS` pairs of multinomial draws
-    from the pooled shares (seeded: the same counts give the same figure). Large samples
-    make it small (it falls as ``1/n + 1/m``, the chi-square approximation of PSI); a
-    small window or reference makes it large, which is why a PSI above the threshold on
-    a few rows is not drift by itself."""
-    n, m = int(reference.sum()), int(current.sum())
-    pooled = (reference + current) / (n + m)
-    rng = np.random.default_rng(NOISE_SEED)
-    left = rng.multinomial(n, pooled, size=NOISE_DRAWS).astype(np.float64)
-    right = rng.multinomial(m, pooled, size=NOISE_DRAWS).astype(np.float64)
-    r = np.maximum(left / n, SHARE_FLOOR)
-    c = np.maximum(right / m, SHARE_FLOOR)
-    draws = np.sum((c - r) * np.log(c / r), axis=1)
-    return float(np.quantile(draws, 0.99))
-
-
-def _psi(reference: FloatArray, current: FloatArray) -> float:
-    r = np.maximum(reference / reference.sum(), SHARE_FLOOR)
-    c = np.maximum(current / current.sum(), SHARE_FLOOR)
-    return float(np.sum((c - r) * np.log(c / r)))
-
-
-def _js(reference: FloatArray, current: FloatArray) -> float:
-    r = reference / reference.sum()
-    c = current / current.sum()
-    middle = (r + c) / 2
-
-    def kl(p: FloatArray) -> float:
-        positive = p > 0
-        return float(np.sum(p[positive] * np.log2(p[positive] / middle[positive])))
-
-    divergence = (kl(r) + kl(c)) / 2
-    return math.sqrt(min(max(divergence, 0.0), 1.0))
-
-
-def _chi2(reference: FloatArray, current: FloatArray) -> tuple[float, float]:
-    table = np.vstack((reference, current))
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return 0.0, 1.0
-    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
-    statistic = float(np.sum((table - expected) ** 2 / expected))
-    return statistic, float(sps.chi2.sf(statistic, table.shape[1] - 1))
-
-
-def _ks_statistic(quantiles: FloatArray, sample: FloatArray) -> float:
-    """Largest gap between the reference CDF, known at its quantiles, and the empirical
-    CDF of the sorted current ``sample`` (see the module docs)."""
-    values, first = np.unique(quantiles, return_index=True)
-    last = np.append(first[1:], quantiles.size) - 1
-    size = sample.size
-    at = np.searchsorted(sample, values, side="right") / size
-    below = np.searchsorted(sample, values, side="left") / size
-    # Where a value is an atom (repeated among the quantiles, or in the current sample),
-    # the reference CDF is only known to lie between neighbouring percentiles.
-    atom = (last > first) | (at > below)
-    padded = np.concatenate(([0.0], _PROBABILITIES, [1.0]))  # padded[k + 1] = p_k
-    at_low = padded[last + 1]
-    at_high = np.where(atom, padded[last + 2], at_low)
-    below_high = padded[first + 1]
-    below_low = np.where(atom, padded[first], below_high)
-    gaps = np.concatenate(
-        (
-            np.maximum(at_low - at, 0.0),
-            np.maximum(at - at_high, 0.0),
-            np.maximum(below_low - below, 0.0),
-            np.maximum(below - below_high, 0.0),
-        )
-    )
-    return float(gaps.max())
-
-
-def _ks_pvalue(statistic: float, reference_size: int, current_size: int) -> float:
-    if reference_size < 1 or current_size < 1:
-        return 1.0
-    effective = reference_size * current_size / (reference_size + current_size)
-    return float(min(max(sps.kstwo.sf(statistic, max(1, round(effective))), 0.0), 1.0))
-
-
-def _wasserstein(quantiles: FloatArray, sample: FloatArray) -> float:
-    """The area between the two quantile functions over the central percentiles p1..p99
-    (see the module docs): the reference's interpolated between its quantiles."""
-    reference = np.interp(_TRIMMED_GRID, _PROBABILITIES, quantiles)
-    current = np.quantile(sample, _TRIMMED_GRID)
-    gaps = np.abs(reference - current)
-    step = _TRIMMED_GRID[1] - _TRIMMED_GRID[0]
-    return float(np.sum((gaps[1:] + gaps[:-1]) / 2) * step)
+    figures["psi"] = psi(reference, current)
+    if limit is not None and figures["psi"] >= limit:
+        figures["psi_noise"] = psi_noise(reference, current)
 
 
 def _bin_labels(edges: tuple[float, ...], integer: bool) -> tuple[str, ...]:
@@ -615,6 +641,86 @@ def _mass_labels(cuts: Sequence[float], low: float, high: float) -> tuple[str, .
 # Verdicts
 
 
+@dataclass(frozen=True)
+class _Effect:
+    """One effect size against its threshold, and whether it counts."""
+
+    name: str
+    value: float
+    limit: float
+    noise: float | None
+
+    @property
+    def crossed(self) -> bool:
+        # A PSI counts only above what chance alone gives at these sizes (psi_noise).
+        return self.value >= self.limit and (self.noise is None or self.value > self.noise)
+
+    def line(self) -> str:
+        if self.value < self.limit:
+            return f"{self.name} {self.value:.3g} < {self.limit:g}"
+        if self.noise is None:
+            return f"{self.name} {self.value:.3g} >= {self.limit:g}"
+        relation = ">" if self.crossed else "<="
+        return (
+            f"{self.name} {self.value:.3g} >= {self.limit:g} "
+            f"and {relation} {self.noise:.3g} (chance alone)"
+        )
+
+
+def _effects(
+    kind: FeatureKind, figures: Mapping[str, float], thresholds: DriftThresholds
+) -> list[_Effect]:
+    found: list[_Effect] = []
+    for name in EFFECT_STATISTICS[kind]:
+        limit: float | None = getattr(thresholds, name)
+        value = figures.get(name)
+        if limit is not None and value is not None and math.isfinite(value):
+            found.append(_Effect(name, value, limit, figures.get(f"{name}_noise")))
+    return found
+
+
+def _chance(
+    kind: FeatureKind,
+    figures: Mapping[str, float],
+    thresholds: DriftThresholds,
+    tested: Mapping[str, int],
+) -> tuple[bool | None, str]:
+    """Whether the column's shift is beyond chance, and the line that says so: its test's
+    p-value (Kolmogorov-Smirnov for numbers, chi-square for categories) against the
+    threshold, family-wise under Bonferroni."""
+    test, limit = (
+        ("ks", thresholds.ks_pvalue) if kind == "numeric" else ("chi2", thresholds.chi2_pvalue)
+    )
+    pvalue = figures.get(f"{test}_pvalue")
+    if pvalue is None:
+        return None, "no test of chance"
+    family = tested.get(test, 1)
+    if thresholds.correction == "bonferroni" and family > 1:
+        limit, against = limit / family, f"{limit:g}/{family} columns"
+    else:
+        against = f"{limit:g}"
+    if pvalue < limit:
+        return True, f"{test} p={pvalue:.2g} < {against}"
+    return False, f"{test} p={pvalue:.2g}"
+
+
+def _integrity(
+    kind: FeatureKind, figures: Mapping[str, float], thresholds: DriftThresholds
+) -> list[tuple[str, str]]:
+    """(rule, reason) of each integrity threshold the column crosses."""
+    crossed: list[tuple[str, str]] = []
+    unseen = figures.get("unseen_share")
+    if kind == "categorical" and unseen is not None and unseen > thresholds.unseen_share:
+        crossed.append(("unseen_share", f"unseen share {unseen:.3g} > {thresholds.unseen_share:g}"))
+    before, after = figures.get("null_rate_reference"), figures.get("null_rate_current")
+    change = thresholds.null_rate_change
+    if before is not None and after is not None and abs(after - before) > change:
+        crossed.append(
+            ("null_rate", f"null rate {before:.3g} -> {after:.3g} (moved more than {change:g})")
+        )
+    return crossed
+
+
 def _verdict(
     sketch: ColumnSketch,
     figures: dict[str, float],
@@ -624,47 +730,49 @@ def _verdict(
     tested: Mapping[str, int],
     min_rows: int,
 ) -> FeatureDrift:
-    reasons: list[str] = []
-    limits: list[tuple[str, str, float | None]] = [
-        ("psi", "psi", thresholds.psi),
-        ("js", "js", thresholds.js),
-    ]
-    if sketch.kind == "numeric":
-        limits.append(("wasserstein", "wasserstein", thresholds.wasserstein))
+    effects = _effects(sketch.kind, figures, thresholds)
+    large = [effect for effect in effects if effect.crossed]
+    significant, chance_line = _chance(sketch.kind, figures, thresholds, tested)
+    integrity = _integrity(sketch.kind, figures, thresholds)
+    verdict = thresholds.verdict
+    moved = {
+        "effect+significance": bool(large) and significant is True,
+        "significance": significant is True,
+        "effect": bool(large),
+    }[verdict]
+
+    if large:
+        effect_part = "large effect (" + "; ".join(effect.line() for effect in large) + ")"
+    elif effects:
+        effect_part = "too small to matter (" + ", ".join(e.line() for e in effects) + ")"
     else:
-        limits.append(("unseen_share", "unseen share", thresholds.unseen_share))
-    for key, label, limit in limits:
-        value = figures.get(key)
-        if limit is None or value is None or value <= limit:
-            continue
-        noise = figures.get(f"{key}_noise")
-        if noise is None:
-            reasons.append(f"{label} {value:.3g} > {limit:g}")
-        elif value > noise:
-            reasons.append(f"{label} {value:.3g} > {limit:g} and > {noise:.3g} (chance alone)")
-    for test, limit in (("ks", thresholds.ks_pvalue), ("chi2", thresholds.chi2_pvalue)):
-        pvalue = figures.get(f"{test}_pvalue")
-        if pvalue is None:
-            continue
-        family = tested.get(test, 1)
-        if thresholds.correction == "bonferroni" and family > 1:
-            if pvalue < limit / family:
-                reasons.append(f"{test} p={pvalue:.2g} < {limit:g}/{family} columns")
-        elif pvalue < limit:
-            reasons.append(f"{test} p={pvalue:.2g} < {limit:g}")
-    before, after = figures.get("null_rate_reference"), figures.get("null_rate_current")
-    if (
-        before is not None
-        and after is not None
-        and abs(after - before) > thresholds.null_rate_change
-    ):
-        change = thresholds.null_rate_change
-        reasons.append(f"null rate {before:.3g} -> {after:.3g} (moved more than {change:g})")
+        effect_part = "no effect size"
+    if significant is None:
+        chance_part = chance_line
+    else:
+        chance_part = f"{'beyond' if significant else 'within'} chance ({chance_line})"
+    if verdict == "effect+significance":
+        joint = " but " if bool(large) != (significant is True) else " and "
+        explanation = effect_part + joint + chance_part
+    elif verdict == "significance":
+        explanation = f"{chance_part}; {effect_part}"
+    else:
+        explanation = f"{effect_part}; {chance_part}"
+
+    reasons: list[str] = []
+    if moved:
+        if verdict != "significance":
+            reasons += [effect.line() for effect in large]
+        if verdict != "effect":
+            reasons.append(chance_line)
+    reasons += [reason for _, reason in integrity]
+    explanation = "; ".join([explanation, *(reason for _, reason in integrity)])
+    rule: str = verdict if moved or not integrity else integrity[0][0]
+    drifted = bool(reasons)
     if sketch.values < min_rows:
         reasons = [f"too few rows ({sketch.values} < {min_rows})"]
-        drifted = False
-    else:
-        drifted = bool(reasons)
+        explanation = f"{reasons[0]} for a verdict; {explanation}"
+        drifted, rule = False, "min_rows"
     return FeatureDrift(
         feature=sketch.name,
         kind=sketch.kind,
@@ -676,4 +784,8 @@ def _verdict(
         reference=reference,
         current=current,
         current_rows=sketch.values,
+        rule=rule,
+        significant=significant,
+        large_effect=bool(large),
+        explanation=explanation,
     )

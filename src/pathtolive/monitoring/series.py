@@ -1,8 +1,10 @@
 """Windows over time: the same look at a live model, repeated over a series of windows.
 
 One window says whether the traffic moved; a series says how it is moving. A slow drift
-shows as a feature's drift score climbing window after window, before any one window
-crosses a threshold, and a single noisy window shows as one spike among calm ones.
+shows as a feature's effect size climbing window after window, before any one window
+crosses its threshold, and a single noisy window shows as one spike among calm ones. The
+effect size followed is the Jensen-Shannon distance (``js``): the drift verdict uses it
+for every kind of column, and on its scale, 0 to 1, every feature reads alike.
 
 The series
     ``count`` windows, each ``window`` long, the newest ending now and each one ``every``
@@ -156,12 +158,12 @@ def _decay_point(decay: DecayResult | None) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class FeatureTrend:
-    """One feature across the series: its drift score and verdict per window (None
-    where the window had no verdict on it), and whether it meets the persistence rule
-    (without one: whether it drifted in the newest window)."""
+    """One feature across the series: its effect size (the series' ``statistic``; None
+    where the window had none) and drift verdict per window, and whether it meets the
+    persistence rule (without one: whether it drifted in the newest window)."""
 
     feature: str
-    scores: tuple[float | None, ...]
+    values: tuple[float | None, ...]
     drifted: tuple[bool, ...]
     persistent: bool
 
@@ -169,7 +171,7 @@ class FeatureTrend:
         """Plain JSON types."""
         return {
             "feature": self.feature,
-            "scores": list(self.scores),
+            "values": list(self.values),
             "drifted": list(self.drifted),
             "persistent": self.persistent,
         }
@@ -177,15 +179,24 @@ class FeatureTrend:
 
 @dataclass(frozen=True)
 class MonitorSeries:
-    """A series of windows (see the module docs), oldest first. ``statistic`` names what
-    :class:`FeatureTrend` scores are: each feature's drift ``score``, the figure the
-    drift ranking orders by."""
+    """A series of windows (see the module docs), oldest first. ``statistic`` names the
+    figure :class:`FeatureTrend` follows (the Jensen-Shannon distance, ``js``)."""
 
     window: timedelta
     every: timedelta
     windows: tuple[SeriesWindow, ...]
     persistence: Persistence | None = None
-    statistic: str = "score"
+    statistic: str = "js"
+
+    @property
+    def threshold(self) -> float | None:
+        """The drift threshold of ``statistic`` in the newest window with a drift result
+        (None when it has none)."""
+        for window in reversed(self.windows):
+            if window.drift is not None:
+                limit = getattr(window.drift.thresholds, self.statistic, None)
+                return None if limit is None else float(limit)
+        return None
 
     @property
     def features(self) -> tuple[FeatureTrend, ...]:
@@ -201,17 +212,18 @@ class MonitorSeries:
         return tuple(self._trend(name) for name in names)
 
     def _trend(self, name: str) -> FeatureTrend:
-        scores: list[float | None] = []
+        values: list[float | None] = []
         drifted: list[bool] = []
         for window in self.windows:
             found = None
             if window.drift is not None:
                 found = next((f for f in window.drift.features if f.feature == name), None)
-            scores.append(None if found is None else _finite(found.score))
+            figure = None if found is None else found.figures.get(self.statistic)
+            values.append(None if figure is None else _finite(figure))
             drifted.append(found is not None and found.drifted)
         rule = self.persistence
         persistent = rule.holds(drifted) if rule is not None else bool(drifted and drifted[-1])
-        return FeatureTrend(name, tuple(scores), tuple(drifted), persistent)
+        return FeatureTrend(name, tuple(values), tuple(drifted), persistent)
 
     @property
     def persistent(self) -> tuple[str, ...]:
@@ -234,6 +246,7 @@ class MonitorSeries:
             "every_seconds": self.every.total_seconds(),
             "persistence": self.persistence.to_dict() if self.persistence else None,
             "statistic": self.statistic,
+            "threshold": self.threshold,
             "persistent": list(self.persistent),
             "windows": [window.to_dict() for window in self.windows],
             "features": [trend.to_dict() for trend in self.features],

@@ -115,7 +115,7 @@ def monitor(
     newest = None if last is not None else now - length
     since = bounds[0][0] if bounds else newest
     segments = _segments(ctx, served, since=since, until=now)
-    thresholds = DriftThresholds.from_mapping(config.drift_threshold)
+    thresholds = DriftThresholds.from_mapping(config.drift_threshold, verdict=config.verdict)
     inputs = list(signature.input_names)
 
     sketches = [CurrentSketch(reference, inputs) for _ in range(len(bounds) if bounds else 1)]

@@ -13,8 +13,8 @@ template's escaping. The charts need no script: tooltips are SVG ``<title>`` ele
   intervals (vertical whiskers), the gate-time figure and the alert line (labelled in
   the right margin, pushed apart when close), and one hoverable column per window with
   its figures.
-- :func:`trend_chart`: one feature's drift score over a series of windows, on a scale
-  from 0, the windows where it drifted marked.
+- :func:`trend_chart`: one feature's effect size over a series of windows, on a scale
+  from 0, with its drift threshold, the windows where it drifted marked.
 """
 
 from __future__ import annotations
@@ -424,15 +424,16 @@ def trend_chart(
     scores: Sequence[float | None],
     drifted: Sequence[bool],
     statistic: str,
+    threshold: float | None = None,
 ) -> MetricChart | None:
-    """``feature``'s drift ``statistic`` per window (by the window's end), on a scale
-    from 0 rounded up to 1, 2, 2.5 or 5 times a power of ten; drifted windows get a
-    marked dot. None without any score."""
+    """``feature``'s ``statistic`` per window (by the window's end), on a scale from 0
+    rounded up to 1, 2, 2.5 or 5 times a power of ten, with the drift ``threshold`` as a
+    level; drifted windows get a marked dot. None without any value."""
     values = [_finite(score) for score in scores]
     known = [value for value in values if value is not None]
     if not known:
         return None
-    peak = max(known)
+    peak = max([*known, threshold or 0.0])
     ceiling = nice_ceiling(peak) if peak > 0 else 1.0
     width, height = 380, 160
     left, right, top, bottom = 48, 12, 10, 36
@@ -444,6 +445,15 @@ def trend_chart(
         return top + plot_h * (1 - min(value, ceiling) / ceiling)
 
     gridlines = tuple(Gridline(y_of(tick), number(tick)) for tick in (0.0, ceiling / 2, ceiling))
+    levels = (
+        ()
+        if threshold is None
+        else (
+            Level(
+                "threshold", y_of(threshold), y_of(threshold) - 4, f"threshold {number(threshold)}"
+            ),
+        )
+    )
     series = tuple(
         Series("trend", tuple((x_of(i), y_of(v)) for i, v in run))
         for run in _runs(values)
@@ -476,7 +486,7 @@ def trend_chart(
         if (n - 1 - i) % every == 0  # the newest window always labelled
     )
     frame = Frame(
-        f"{feature}: drift {statistic} over time",
+        f"{feature}: {statistic} over time",
         width,
         height,
         left,
@@ -485,7 +495,7 @@ def trend_chart(
         top + plot_h,
         gridlines,
     )
-    return MetricChart(frame, (), series, tuple(marks), labels)
+    return MetricChart(frame, levels, series, tuple(marks), labels)
 
 
 def _finite(value: float | None) -> float | None:

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pathtolive.entities import Alert
-from pathtolive.format import count, listing, when
+from pathtolive.format import count, listing, percent, when
 from pathtolive.monitoring.decay import CBPE_CAVEAT, DecayResult
-from pathtolive.monitoring.drift import DriftResult, FeatureDrift
+from pathtolive.monitoring.drift import DriftResult, DriftThresholds, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
 from pathtolive.monitoring.series import FeatureTrend, MonitorSeries
 from pathtolive.ui.charts import (
@@ -36,7 +36,7 @@ from pathtolive.ui.charts import (
 )
 from pathtolive.ui.templates import render
 
-__all__ = ["FeatureView", "SummaryCard", "TrendView", "monitoring_report_html"]
+__all__ = ["FeatureView", "SummaryCard", "TrendView", "monitoring_report_html", "rule_text"]
 
 _LISTED = 8  # drifted features named in the summary line
 
@@ -87,6 +87,8 @@ def monitoring_report_html(report: MonitorReport) -> str:
         window_text=_window_text(report),
         cards=_summary(report, ranked),
         drift_line=_drift_line(ranked),
+        rule=rule_text(report.drift.thresholds) if report.drift else "",
+        weighted_line=_weighted_line(report.drift),
         features=features,
         prediction=(
             FeatureView(prediction.drift, "prediction", _histogram(prediction.drift))
@@ -98,6 +100,11 @@ def monitoring_report_html(report: MonitorReport) -> str:
         caveat=CBPE_CAVEAT if decay is not None and decay.estimated else None,
         series=report.series,
         trends=_trends(report.series) if report.series is not None else [],
+        statistic_name=(
+            _EFFECT_NAMES.get(report.series.statistic, report.series.statistic)
+            if report.series is not None
+            else ""
+        ),
     )
 
 
@@ -108,10 +115,63 @@ def _trends(series: MonitorSeries) -> list[TrendView]:
     return [
         TrendView(
             trend,
-            trend_chart(trend.feature, ends, trend.scores, trend.drifted, series.statistic),
+            trend_chart(
+                trend.feature,
+                ends,
+                trend.values,
+                trend.drifted,
+                series.statistic,
+                series.threshold,
+            ),
         )
         for trend in ordered
     ]
+
+
+_EFFECT_NAMES = {
+    "psi": "PSI",
+    "js": "Jensen-Shannon distance",
+    "wasserstein": "normed Wasserstein",
+}
+
+
+def rule_text(thresholds: DriftThresholds) -> str:
+    """The drift rule in force, in a sentence with its thresholds."""
+    effects = [
+        f"{_EFFECT_NAMES[name]} ≥ {limit:g}"
+        for name in ("psi", "js", "wasserstein")
+        if (limit := getattr(thresholds, name)) is not None
+    ]
+    effect = (
+        f"an effect size reaches its threshold ({', '.join(effects)})"
+        if effects
+        else "an effect size reaches its threshold (none is set)"
+    )
+    family = ", Bonferroni over the features" if thresholds.correction == "bonferroni" else ""
+    chance = (
+        f"the shift is beyond chance (KS p < {thresholds.ks_pvalue:g} for numbers, "
+        f"chi-square p < {thresholds.chi2_pvalue:g} for categories{family})"
+    )
+    rule = {
+        "effect+significance": f"{effect} and {chance}",
+        "significance": chance,
+        "effect": effect,
+    }[thresholds.verdict]
+    return (
+        f"Rule {thresholds.verdict}: a feature drifts when {rule}, or when its missing "
+        f"share moves by more than {thresholds.null_rate_change:g} or more than "
+        f"{thresholds.unseen_share:g} of its values are unseen."
+    )
+
+
+def _weighted_line(drift: DriftResult | None) -> str:
+    if drift is None or drift.weighted_drift is None:
+        return ""
+    return (
+        f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
+        "attribution (importance-weighted drift; importance: the mean absolute attribution "
+        "the explainability gate measured at release)."
+    )
 
 
 def _histogram(feature: FeatureDrift) -> HistogramChart | None:

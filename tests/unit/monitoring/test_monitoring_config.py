@@ -43,6 +43,21 @@ def test_monitoring_settings_and_defaults() -> None:
     assert default.min_rows == 500
     assert default.window == timedelta(hours=24)
     assert default.alert_webhook is None
+    assert default.verdict == "effect+significance"
+    assert default.min_weighted_drift is None
+
+
+def test_the_verdict_rule_and_effect_thresholds() -> None:
+    table = {
+        "verdict": "significance",
+        "drift_threshold": {"wasserstein": 0.2, "js": False},
+        "min_weighted_drift": 0.25,
+    }
+    config = MonitoringConfig.from_toml("risk", {"risk": {"monitoring": table}})
+    assert (config.verdict, config.min_weighted_drift) == ("significance", 0.25)
+    thresholds = DriftThresholds.from_mapping(config.drift_threshold, verdict=config.verdict)
+    assert (thresholds.wasserstein, thresholds.js, thresholds.psi) == (0.2, None, 0.1)
+    assert thresholds.verdict == "significance"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +69,10 @@ def test_monitoring_settings_and_defaults() -> None:
         ({"alert_webhook": "ftp://x"}, "alert_webhook"),
         ({"drift_threshold": {"psi": "high"}}, "drift_threshold"),
         ({"window": "soon"}, "window"),
+        ({"verdict": "loud"}, "verdict"),
+        ({"verdict": "effect", "drift_threshold": {"ks_pvalue": False}}, "drift_threshold"),
+        ({"min_weighted_drift": 2}, "min_weighted_drift"),
+        ({"min_weighted_drift": "high"}, "min_weighted_drift"),
     ],
 )
 def test_bad_monitoring_settings_name_the_key(table: dict[str, object], named: str) -> None:

@@ -92,9 +92,9 @@ def test_a_slow_drift_climbs_window_after_window_and_persists() -> None:
     age, income = series.features
 
     assert age.feature == "age"
-    scores = [score for score in age.scores if score is not None]
-    assert len(scores) == 7
-    assert scores[-1] > scores[3] > scores[0]  # the climb is visible before the verdicts
+    effects = [value for value in age.values if value is not None]
+    assert len(effects) == 7
+    assert effects[-1] > effects[3] > effects[0]  # the climb is visible before the verdicts
     assert age.drifted[:2] == (False, False)
     assert age.drifted[-3:] == (True, True, True)
     assert age.persistent
@@ -106,17 +106,18 @@ def test_a_slow_drift_climbs_window_after_window_and_persists() -> None:
     assert data["persistence"] == {"k": 3, "n": 5}
     assert data["window_seconds"] == 86_400
     assert data["every_seconds"] == 86_400
-    assert data["statistic"] == "score"
+    assert data["statistic"] == "js"
+    assert data["threshold"] == 0.1
     assert data["persistent"] == ["age"]
     assert [w["end"] for w in data["windows"]][-1] == NOW.isoformat()
     assert data["windows"][-1]["drifted"] == ["age"]
     newest = {f["feature"]: f for f in data["windows"][-1]["features"]}
-    assert newest["age"]["score"] == pytest.approx(age.scores[-1])
+    assert newest["age"]["figures"]["js"] == pytest.approx(age.values[-1])
     assert "reference" not in newest["age"]  # no histograms per window: the series is long
     assert data["windows"][-1]["decay"] is None
     assert data["features"][0] == {
         "feature": "age",
-        "scores": list(age.scores),
+        "values": list(age.values),
         "drifted": list(age.drifted),
         "persistent": True,
     }

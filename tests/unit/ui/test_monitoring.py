@@ -557,12 +557,15 @@ def test_the_intervals_are_drawn_and_tabled_and_the_estimate_carries_its_caveat(
 
 
 def _trend_series(report: MonitorReport) -> MonitorSeries:
-    """Five daily windows of the report's drift, the age feature's score climbing."""
+    """Five daily windows of the report's drift, the age feature's effect size (its
+    Jensen-Shannon distance) climbing."""
     assert report.drift is not None
     windows = []
     for day in range(5):
         features = tuple(
-            replace(f, score=0.05 * day * day, drifted=day >= 3) if f.feature == "age" else f
+            replace(f, figures={**f.figures, "js": 0.02 * day * day}, drifted=day >= 3)
+            if f.feature == "age"
+            else replace(f, figures={**f.figures, "js": f.score / 4})
             for f in report.drift.features
         )
         drift = replace(report.drift, features=features)
@@ -571,7 +574,7 @@ def _trend_series(report: MonitorReport) -> MonitorSeries:
     return MonitorSeries(timedelta(days=1), timedelta(days=1), tuple(windows), Persistence(2, 3))
 
 
-def test_the_series_draws_each_features_drift_score_over_time(report: MonitorReport) -> None:
+def test_the_series_draws_each_features_effect_size_over_time(report: MonitorReport) -> None:
     series = _trend_series(report)
     page = monitoring_report_html(replace(report, series=series))
     _check(page)
@@ -582,7 +585,10 @@ def test_the_series_draws_each_features_drift_score_over_time(report: MonitorRep
     # Those that meet the alert rule come first, by name: age's climb is drawn, a dot
     # per window, red where it drifted.
     first = trends[0]
-    assert first.get("aria-label") == "age: drift score over time"
+    assert first.get("aria-label") == "age: js over time"
+    levels = [line for line in first.iter("line") if line.get("class") == "threshold"]
+    assert len(levels) == 1
+    assert "threshold 0.1" in page
     dots = list(first.iter("circle"))
     assert [c.get("class") for c in dots] == ["trend-dot"] * 3 + ["trend-dot drifted"] * 2
     heights = [float(c.get("cy", "0")) for c in dots]
