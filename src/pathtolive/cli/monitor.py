@@ -39,7 +39,8 @@ def monitor(
     count: Annotated[
         int | None,
         typer.Option(
-            help="How many windows in the series (default: back to the first logged row)."
+            help="How many windows in the series, at most 120 (default: back to the first "
+            "logged row, at most 30)."
         ),
     ] = None,
     version: Annotated[int | None, typer.Option(help="A version other than the live one.")] = None,

@@ -35,6 +35,7 @@ from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import DriftResult
 
 __all__ = [
+    "DEFAULT_WINDOWS",
     "MAX_WINDOWS",
     "FeatureTrend",
     "MonitorSeries",
@@ -43,8 +44,13 @@ __all__ = [
     "series_bounds",
 ]
 
-MAX_WINDOWS = 400
-"""The most windows one series may have: each is a full look at the log."""
+MAX_WINDOWS = 120
+"""The most windows one series may have: each is a full look at the log, with a sketch
+of its own held until the log is read (a sample of up to 20,000 values per numeric
+column)."""
+
+DEFAULT_WINDOWS = 30
+"""The most windows of a series whose count is not given (back to the first logged row)."""
 
 _PERSISTENCE = re.compile(r"^\s*(\d+)\s+of\s+(\d+)\s*$")
 
@@ -78,6 +84,8 @@ class Persistence:
             raise ConfigError(
                 f'{where} = {text!r}: K must be at least 1 and at most N, like "3 of 5"'
             )
+        if n > MAX_WINDOWS:
+            raise ConfigError(f"{where} = {text!r}: N may be at most {MAX_WINDOWS} windows")
         return cls(k, n)
 
     def holds(self, drifted: Sequence[bool]) -> bool:

@@ -41,7 +41,12 @@ from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
 from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
 from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
-from pathtolive.monitoring.series import MAX_WINDOWS, MonitorSeries, SeriesWindow, series_bounds
+from pathtolive.monitoring.series import (
+    DEFAULT_WINDOWS,
+    MonitorSeries,
+    SeriesWindow,
+    series_bounds,
+)
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
@@ -211,8 +216,8 @@ def _bounds(
     count: int | None,
 ) -> list[tuple[datetime, datetime]]:
     """The windows of the series: ``count`` of them; by default, with ``every``, as many
-    as reach back to the version's first logged row (and at least the persistence's
-    ``n``), else the persistence's ``n`` consecutive windows."""
+    as reach back to the version's first logged row (at most :data:`DEFAULT_WINDOWS`, at
+    least the persistence's ``n``), else the persistence's ``n`` consecutive windows."""
     step = every or length
     needed = config.persistence.n if config.persistence is not None else 1
     if count is None and every is not None:
@@ -221,7 +226,7 @@ def _bounds(
         first = min((segment.first_at for segment in segments), default=now)
         # Windows whose end is after the first row: the rest would be empty.
         reach = max(int((now - utc(first)) / step) + 1, 1)
-        count = min(max(reach, needed), MAX_WINDOWS)
+        count = max(min(reach, DEFAULT_WINDOWS), needed)
     return series_bounds(now, window=length, every=step, count=count or needed)
 
 

@@ -32,6 +32,8 @@ def test_persistence_is_read_as_k_of_n() -> None:
     for bad in ("3/5", "three of five", "5 of 3", "0 of 2", 3, ""):
         with pytest.raises(ConfigError, match="persistence"):
             Persistence.parse(bad)
+    with pytest.raises(ConfigError, match=f"N may be at most {MAX_WINDOWS} windows"):
+        Persistence.parse(f"3 of {MAX_WINDOWS + 1}")
 
 
 @pytest.mark.parametrize(
