@@ -11,10 +11,11 @@ from rich.markup import escape
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import InvalidInputError
-from pathtolive.format import significant
+from pathtolive.format import short_when, significant
 
 if TYPE_CHECKING:
     from pathtolive.monitoring.report import MonitorReport
+    from pathtolive.monitoring.series import MonitorSeries
 
 __all__ = ["monitor"]
 
@@ -28,6 +29,20 @@ def monitor(
         str | None, typer.Option(help="How far back: 24h, 30m, 7d (default: the configured).")
     ] = None,
     last: Annotated[int | None, typer.Option(help="The last N requests instead.")] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(
+            help="Also a series of windows, each this much after the last: 1h, 1d "
+            "(--every 1d --window 7d: a rolling week, one per day)."
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            help="How many windows in the series, at most 120 (default: back to the first "
+            "logged row, at most 30)."
+        ),
+    ] = None,
     version: Annotated[int | None, typer.Option(help="A version other than the live one.")] = None,
     report: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report here.")
@@ -47,6 +62,8 @@ def monitor(
 
     if window is not None and last is not None:
         raise InvalidInputError("give --window or --last, not both")
+    if count is not None and count < 1:
+        raise InvalidInputError(f"--count {count}: give a positive number of windows")
     outcome = run_monitor(
         open_context(ctx),
         model,
@@ -54,6 +71,8 @@ def monitor(
         last=last,
         version=version,
         record_alerts=alerts,
+        every=parse_window(every, where="--every") if every else None,
+        count=count,
     )
     if report is not None:
         from pathtolive.ui import monitoring_report_html
@@ -64,6 +83,8 @@ def monitor(
 
 
 def _render(report: MonitorReport) -> None:
+    from pathtolive.monitoring.decay import CBPE_CAVEAT
+
     window = report.window
     console.print(
         f"[bold]{escape(report.model)}@{report.version}[/] · {window.rows} rows "
@@ -126,7 +147,37 @@ def _render(report: MonitorReport) -> None:
         console.print(f"predictions: {verdict} ({escape(reasons)})")
     if report.decay is not None:
         console.print(f"decay: {escape(report.decay.reason)}")
+        if report.decay.latest_estimated is not None:
+            console.print(f"[dim]{escape(CBPE_CAVEAT)}[/]")
+    if report.series is not None:
+        _render_series(report.series)
     for alert in report.alerts:
         console.print(f"[red]alert {alert.alert_id}[/] ({alert.kind}): {escape(alert.message)}")
     if not report.alerts:
         console.print("no open alerts")
+
+
+_SERIES_COLUMNS = 12  # the newest windows shown in the terminal; --json and --report have all
+
+
+def _render_series(series: MonitorSeries) -> None:
+    rule = f"; drift alerts need persistence {series.persistence}" if series.persistence else ""
+    console.print(f"series: {escape(series.description)}{escape(rule)}")
+    shown = series.windows[-_SERIES_COLUMNS:]
+    heads = [short_when(window.end) for window in shown]
+    rows = []
+    for trend in series.features:
+        cells = [
+            ("[red]" + significant(score, 2) + "[/]" if drifted else significant(score, 2))
+            for score, drifted in zip(
+                trend.values[-len(shown) :], trend.drifted[-len(shown) :], strict=True
+            )
+        ]
+        rows.append([escape(trend.feature), *cells, "yes" if trend.persistent else ""])
+    console.print(
+        table(
+            f"drift score ({series.statistic}) per window, by end",
+            ["feature", *heads, "alert"],
+            rows,
+        )
+    )

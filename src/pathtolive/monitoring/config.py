@@ -9,7 +9,9 @@ answer.
     min_weighted_drift = 0.2        # alert only when drifted inputs carry 20% of attribution
     min_rows = 500
     decay_drop = 0.05
+    decay_confidence = 0.95         # the decay alert needs the whole interval past the line
     window = "24h"                  # default window of `pathtolive monitor`
+    persistence = "3 of 5"          # drift alerts need drift in 3 of the last 5 windows
     alert_webhook = "http://127.0.0.1:9000/hook"
 
     [models.risk-model.retrain]
@@ -30,6 +32,7 @@ from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
+from pathtolive.monitoring.series import Persistence
 from pathtolive.monitoring.verdict import VERDICTS, Verdict
 
 __all__ = [
@@ -53,6 +56,8 @@ _MONITORING_KEYS = (
     "window",
     "alert_webhook",
     "metric",
+    "decay_confidence",
+    "persistence",
 )
 _RETRAIN_KEYS = (
     "min_weighted_drift",
@@ -100,6 +105,10 @@ class MonitoringConfig:
     alert_webhook: str | None = None
     metric: str | None = None
     """The metric decay is judged on (default: the model's gate metric)."""
+    decay_confidence: float = 0.95
+    """The confidence of the bootstrap interval a decay alert is judged on."""
+    persistence: Persistence | None = None
+    """Drift alerts need drift in ``k`` of the last ``n`` windows (None: the one window)."""
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> MonitoringConfig:
@@ -140,6 +149,16 @@ class MonitoringConfig:
         metric = table.get("metric")
         if metric is not None and not isinstance(metric, str):
             raise ConfigError(f"{where}.metric must be a metric name")
+        confidence = table.get("decay_confidence", 0.95)
+        if (
+            not isinstance(confidence, int | float)
+            or isinstance(confidence, bool)
+            or not 0 < confidence < 1
+        ):
+            raise ConfigError(f"{where}.decay_confidence must be between 0 and 1, like 0.95")
+        persistence = table.get("persistence")
+        if persistence is not None:
+            persistence = Persistence.parse(persistence, where=f"{where}.persistence")
         return cls(
             model=model,
             drift_threshold={
@@ -152,6 +171,8 @@ class MonitoringConfig:
             window=parse_window(window, where=f"{where}.window"),
             alert_webhook=hook,
             metric=metric,
+            decay_confidence=float(confidence),
+            persistence=persistence,
         )
 
 

@@ -20,7 +20,11 @@ The JSON, where ``drift``, ``prediction_drift`` and ``decay`` may be null::
      "prediction_drift": FeatureDrift.to_dict() and "reference_description",
      "decay": DecayResult.to_dict(),
      "alerts": [{"alert_id", "model", "kind", "key", "status", "message", "details",
-                 "opened_at", "cleared_at"}]}
+                 "opened_at", "cleared_at"}],
+     "series": MonitorSeries.to_dict()}
+
+``series`` is null unless the look covered a series of windows (``--every``, or a
+configured persistence); its newest window is the one the other sections describe.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any
 from pathtolive.entities import Alert
 from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
+from pathtolive.monitoring.series import MonitorSeries
 
 __all__ = ["DriftAlerting", "MonitorReport", "MonitorWindow", "PredictionDrift", "alert_dict"]
 
@@ -116,6 +121,7 @@ class MonitorReport:
     prediction_drift: PredictionDrift | None = None
     decay: DecayResult | None = None
     alerts: tuple[Alert, ...] = ()
+    series: MonitorSeries | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types: what ``pathtolive monitor --json`` prints."""
@@ -135,6 +141,7 @@ class MonitorReport:
             ),
             "decay": self.decay.to_dict() if self.decay is not None else None,
             "alerts": [alert_dict(alert) for alert in self.alerts],
+            "series": self.series.to_dict() if self.series is not None else None,
         }
 
 

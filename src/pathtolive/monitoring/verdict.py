@@ -42,6 +42,7 @@ from pathtolive.errors import ConfigError
 from pathtolive.monitoring.sketch import FeatureKind
 
 __all__ = [
+    "EFFECT_NAMES",
     "EFFECT_STATISTICS",
     "VERDICTS",
     "DriftThresholds",
@@ -160,7 +161,7 @@ class DriftThresholds:
         return {item.name: getattr(self, item.name) for item in fields(self)}
 
 
-_EFFECT_NAMES = {
+EFFECT_NAMES = {
     "psi": "PSI",
     "js": "Jensen-Shannon distance",
     "wasserstein": "normed Wasserstein",
@@ -170,7 +171,7 @@ _EFFECT_NAMES = {
 def rule_text(thresholds: DriftThresholds) -> str:
     """The drift rule in force, in a sentence with its thresholds."""
     effects = [
-        f"{_EFFECT_NAMES[name]} ≥ {limit:g}"
+        f"{EFFECT_NAMES[name]} ≥ {limit:g}"
         for name in ("psi", "js", "wasserstein")
         if (limit := getattr(thresholds, name)) is not None
     ]

@@ -8,10 +8,12 @@ is escaped by the template environment (:mod:`pathtolive.ui.templates`).
 
 The page (``templates/monitoring_report.html``) shows a header (model, version, window,
 reference data), a summary (how many features drifted and which, the prediction drift,
-the decay verdict, open alerts), the metric over time (measured, estimated, the
-gate-time figure and the alert line), the drift table sorted by rank with drifted
-features highlighted, reference-vs-live histograms per feature, and the alerts. This
-module decides what the summary says and computes the charts; the template lays it out.
+the decay verdict, open alerts), the metric over time (measured and estimated with
+their intervals, the gate-time figure and the alert line, and the caveat that goes with
+the estimate), the drift table sorted by rank with drifted features highlighted, each
+feature's drift over a series of windows when the look covered one, reference-vs-live
+histograms per feature, and the alerts. This module decides what the summary says and
+computes the charts; the template lays it out.
 """
 
 from __future__ import annotations
@@ -21,14 +23,21 @@ from typing import Literal
 
 from pathtolive.entities import Alert
 from pathtolive.format import count, listing, percent, when
-from pathtolive.monitoring.decay import DecayResult
+from pathtolive.monitoring.decay import CBPE_CAVEAT, DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
-from pathtolive.monitoring.verdict import rule_text
-from pathtolive.ui.charts import HistogramChart, MetricChart, histogram_chart, metric_chart
+from pathtolive.monitoring.series import FeatureTrend, MonitorSeries
+from pathtolive.monitoring.verdict import EFFECT_NAMES, rule_text
+from pathtolive.ui.charts import (
+    HistogramChart,
+    MetricChart,
+    histogram_chart,
+    metric_chart,
+    trend_chart,
+)
 from pathtolive.ui.templates import render
 
-__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html"]
+__all__ = ["FeatureView", "SummaryCard", "TrendView", "monitoring_report_html"]
 
 _LISTED = 8  # drifted features named in the summary line
 
@@ -53,6 +62,14 @@ class FeatureView:
     drift: FeatureDrift
     anchor: str
     chart: HistogramChart | None
+
+
+@dataclass(frozen=True)
+class TrendView:
+    """A feature across the series: its trend and the chart of its drift score."""
+
+    trend: FeatureTrend
+    chart: MetricChart | None
 
 
 def monitoring_report_html(report: MonitorReport) -> str:
@@ -81,6 +98,14 @@ def monitoring_report_html(report: MonitorReport) -> str:
         ),
         metric=metric,
         legend=_legend(metric) if metric is not None else (),
+        caveat=CBPE_CAVEAT if decay is not None and decay.estimated else None,
+        series=report.series,
+        trends=_trends(report.series) if report.series is not None else [],
+        statistic_name=(
+            EFFECT_NAMES.get(report.series.statistic, report.series.statistic)
+            if report.series is not None
+            else ""
+        ),
     )
 
 
@@ -97,6 +122,26 @@ def _weighted_line(report: MonitorReport) -> str:
     if alerting is not None and alerting.min_weighted_drift is not None:
         parts.append(f"Alerts: {alerting.reason}.")
     return " ".join(parts)
+
+
+def _trends(series: MonitorSeries) -> list[TrendView]:
+    ends = [window.end for window in series.windows]
+    # Those that meet the alert rule first, then by name.
+    ordered = sorted(series.features, key=lambda trend: (not trend.persistent, trend.feature))
+    return [
+        TrendView(
+            trend,
+            trend_chart(
+                trend.feature,
+                ends,
+                trend.values,
+                trend.drifted,
+                series.statistic,
+                series.threshold,
+            ),
+        )
+        for trend in ordered
+    ]
 
 
 def _histogram(feature: FeatureDrift) -> HistogramChart | None:
@@ -180,6 +225,8 @@ def _legend(chart: MetricChart) -> tuple[tuple[str, str], ...]:
     items = [("measured", "measured on feedback labels")]
     if any(dot.css == "estimated-dot" for window in chart.windows for dot in window.dots):
         items.append(("estimated", "estimated from confidence (CBPE)"))
+    if any(window.whiskers for window in chart.windows):
+        items.append(("interval", "bootstrap interval"))
     meaning = {"reference": "at the gates", "threshold": "alert line"}
     items += [(level.kind, meaning[level.kind]) for level in chart.levels]
     return tuple(items)

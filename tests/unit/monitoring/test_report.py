@@ -63,7 +63,7 @@ def test_the_json_is_the_parts_json_in_the_printed_order() -> None:
 
     assert list(data) == [
         "model", "version", "generated_at", "window", "trained_on", "reference", "drift",
-        "drift_alerting", "prediction_drift", "decay", "alerts",
+        "drift_alerting", "prediction_drift", "decay", "alerts", "series",
     ]  # fmt: skip
     assert data["generated_at"] == NOW.isoformat()
     assert data["window"] == {
