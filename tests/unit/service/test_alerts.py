@@ -1,0 +1,164 @@
+"""The alert outbox through the service layer, against real receivers on loopback: a
+receiver that is down keeps the alerts in the outbox until it is back, a receiver that
+hangs costs a call its budget and no more, every attempt is counted, and each alert
+gets its turn. A real workspace and metadata store (SQLite, and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pathtolive import env
+from pathtolive.entities import Alert
+from pathtolive.errors import InvalidInputError, PermissionDeniedError
+from pathtolive.monitoring.webhook import ALERT_HEADER, DELIVERY_HEADER, MAX_RETRY_DELAY
+from pathtolive.service.alerts import deliver_alerts, list_alerts, outbox_counts, queue_delivery
+from pathtolive.service.context import ServiceContext
+from tests.support.controller import Setup
+from tests.support.webhook import free_port, receiving
+
+SECRET = b"outbox-test-secret"
+T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
+LATER = T0 + timedelta(seconds=2 * MAX_RETRY_DELAY)
+"""Past the longest backoff: everything in the outbox is due again."""
+
+
+def _with_webhook(setup: Setup, url: str, backoff: str = "30s") -> ServiceContext:
+    config = setup.root / "pathtolive.toml"
+    config.write_text(
+        config.read_text()
+        + f'\n[models.risk-model.monitoring]\nalert_webhook = "{url}"\n'
+        + f'alert_backoff = "{backoff}"\n'
+    )
+    return setup.reopen({**setup.environ, env.ALERT_WEBHOOK_SECRET: SECRET.decode()})
+
+
+def _raise(ctx: ServiceContext, count: int) -> list[int]:
+    """``count`` alerts opened at T0 and queued, as the monitor does."""
+    ids = []
+    with ctx.metadata.write() as session:
+        for number in range(count):
+            alert, _ = session.raise_alert(
+                "risk-model", "drift", f"drift:f{number}", f"drift in f{number}", {}, at=T0
+            )
+            queue_delivery(session, alert, at=T0)
+            ids.append(alert.alert_id)
+    return ids
+
+
+def _alerts(ctx: ServiceContext, ids: list[int]) -> list[Alert]:
+    with ctx.metadata.read() as session:
+        found = [session.get_alert(alert_id) for alert_id in ids]
+    assert all(alert is not None for alert in found)
+    return [alert for alert in found if alert is not None]
+
+
+def test_alerts_wait_in_the_outbox_while_the_receiver_is_down_then_are_delivered(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    port = free_port()
+    ctx = _with_webhook(setup, f"http://127.0.0.1:{port}/hooks/alerts")
+    ids = _raise(ctx, 5)
+
+    down = deliver_alerts(ctx, now=T0)
+    # Every alert got its one attempt, counted, with the error and a later next attempt.
+    assert sorted(down.attempted) == ids
+    assert down.delivered == []
+    assert [a.alert_id for a in down.pending] == ids
+    stored = _alerts(ctx, ids)
+    assert [a.delivery_attempts for a in stored] == [1] * 5
+    assert all(a.delivery == "pending" and a.delivered_at is None for a in stored)
+    assert all(a.delivery_due_at is not None and a.delivery_due_at > T0 for a in stored)
+    assert all(a.delivery_error and "refused" in a.delivery_error.lower() for a in stored)
+    assert outbox_counts(ctx) == {"risk-model": 5}
+    assert [a.alert_id for a in list_alerts(ctx, pending_delivery=True)] == ids[::-1]
+    delivery_ids = {a.alert_id: a.delivery_id for a in stored}
+    assert len(set(delivery_ids.values())) == 5
+    assert None not in delivery_ids.values()
+
+    with receiving(SECRET, port) as receiver:
+        # Not yet due: the backoff holds them back.
+        assert deliver_alerts(ctx, now=T0).attempted == []
+        assert receiver.requests == []
+        back = deliver_alerts(ctx, now=LATER)
+    assert sorted(back.delivered) == ids
+    assert back.pending == []
+    assert outbox_counts(ctx) == {}
+    assert all(request.verified for request in receiver.requests)
+    # Each alert arrived under the delivery id it was given when it was opened.
+    sent = dict(
+        zip(map(int, receiver.header(ALERT_HEADER)), receiver.header(DELIVERY_HEADER), strict=True)
+    )
+    assert sent == delivery_ids
+    delivered = _alerts(ctx, ids)
+    assert [a.delivery_attempts for a in delivered] == [2] * 5
+    assert all(a.delivery == "delivered" and a.delivery_error is None for a in delivered)
+    # Delivered is final: a later call sends nothing.
+    assert deliver_alerts(ctx, now=LATER + timedelta(days=1)).attempted == []
+
+
+def test_a_hanging_receiver_costs_the_budget_and_every_alert_gets_its_turn(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    with receiving(SECRET) as receiver:
+        receiver.release = threading.Event()
+        ctx = _with_webhook(setup, receiver.url)
+        ids = _raise(ctx, 7)
+        first = deliver_alerts(ctx, budget=1.0, now=T0)
+        # The call came back while the receiver still holds its requests: no answer
+        # was ever given, so none can be delivered.
+        assert first.delivered == []
+        assert 1 <= len(first.attempted) < len(ids)
+        counted = {a.alert_id: a.delivery_attempts for a in _alerts(ctx, ids)}
+        assert counted == {i: 1 if i in first.attempted else 0 for i in ids}
+        for alert in _alerts(ctx, first.attempted):
+            assert alert.delivery_due_at is not None
+            assert alert.delivery_due_at > T0
+        # The next calls try those never tried before those tried already.
+        turns = [first.attempted]
+        when = T0
+        while len({i for turn in turns for i in turn}) < len(ids):
+            when += timedelta(seconds=1)
+            turn = deliver_alerts(ctx, budget=1.0, now=when).attempted
+            assert turn
+            assert not set(turn) & {i for done in turns for i in done}
+            turns.append(turn)
+        receiver.release.set()
+    # Every alert was tried exactly once so far, and is still in the outbox.
+    assert sorted(i for turn in turns for i in turn) == ids
+    assert [a.delivery_attempts for a in _alerts(ctx, ids)] == [1] * len(ids)
+    assert outbox_counts(ctx) == {"risk-model": len(ids)}
+
+
+def test_without_a_secret_alerts_wait_and_the_call_says_why(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    with receiving(SECRET) as receiver:
+        ctx = _with_webhook(setup, receiver.url)
+        ids = _raise(ctx, 2)
+        unsigned = setup.reopen()  # no PATHTOLIVE_WEBHOOK_SECRET
+        blocked = deliver_alerts(unsigned, now=T0)
+        assert blocked.blocked is not None
+        assert env.ALERT_WEBHOOK_SECRET in blocked.blocked
+        assert blocked.attempted == []
+        assert receiver.requests == []
+        assert [a.delivery_attempts for a in _alerts(ctx, ids)] == [0, 0]
+        assert sorted(deliver_alerts(ctx, now=T0).delivered) == ids
+
+
+def test_delivering_needs_write_and_a_budget_of_zero_or_more(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    with pytest.raises(PermissionDeniedError):
+        deliver_alerts(setup.as_role("viewer"))
+    with pytest.raises(InvalidInputError, match="budget"):
+        deliver_alerts(setup.ctx, budget=-1)
+    with pytest.raises(InvalidInputError, match="open or cleared"):
+        list_alerts(setup.ctx, status="closed")
