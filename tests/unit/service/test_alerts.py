@@ -17,6 +17,9 @@ from pathtolive.errors import InvalidInputError, PermissionDeniedError
 from pathtolive.monitoring.webhook import ALERT_HEADER, DELIVERY_HEADER, MAX_RETRY_DELAY
 from pathtolive.service.alerts import deliver_alerts, list_alerts, outbox_counts, queue_delivery
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.controller import Controller
+from pathtolive.service.release import ControllerEvent
+from tests.support.cli import Result, run_in_process
 from tests.support.controller import Setup
 from tests.support.webhook import free_port, receiving
 
@@ -162,3 +165,82 @@ def test_delivering_needs_write_and_a_budget_of_zero_or_more(
         deliver_alerts(setup.ctx, budget=-1)
     with pytest.raises(InvalidInputError, match="open or cleared"):
         list_alerts(setup.ctx, status="closed")
+
+
+# -- the faces: monitor, alerts list, triggers list, watch ------------------------------
+
+
+def _cli(setup: Setup, *args: str) -> Result:
+    environ = {**setup.environ, env.ALERT_WEBHOOK_SECRET: SECRET.decode()}
+    return run_in_process(list(args), cwd=setup.root, environ=environ)
+
+
+def test_monitor_prints_its_report_then_leaves_what_it_cannot_deliver_in_the_outbox(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    setup.add_data()
+    setup.train_live()
+    port = free_port()
+    # A tiny backoff: the next run finds them due again.
+    ctx = _with_webhook(setup, f"http://127.0.0.1:{port}/hooks/alerts", backoff="0.01s")
+    ids = _raise(ctx, 3)
+
+    down = _cli(setup, "monitor", "risk-model", "--json", "--delivery-budget", "3")
+    assert down.code == 0, down.stderr
+    report = down.json()  # stdout holds the report alone
+    # The report went out before any attempt: the alerts were waiting, untried.
+    assert {
+        a["alert_id"]: (a["delivery"]["state"], a["delivery"]["attempts"]) for a in report["alerts"]
+    } == dict.fromkeys(ids, ("pending", 0))
+    assert "0 of 3 attempt(s) delivered; 3 alert(s) in the outbox" in down.stderr
+    stored = _alerts(ctx, ids)
+    assert [a.delivery_attempts for a in stored] == [1, 1, 1]
+
+    listed = _cli(setup, "alerts", "list", "--pending", "--json")
+    assert listed.code == 0, listed.stderr
+    assert [(a["alert_id"], a["delivery_attempts"]) for a in listed.json()] == [
+        (alert_id, 1) for alert_id in reversed(ids)
+    ]
+    assert all("refused" in a["delivery_error"].lower() for a in listed.json())
+    shown = _cli(setup, "alerts", "list", "risk-model")
+    assert shown.code == 0, shown.stderr
+    assert shown.stdout.count("pending (1 attempt, last") == 3
+    triggers = _cli(setup, "triggers", "list")
+    assert triggers.code == 0, triggers.stderr
+    assert "3 alert(s) in the webhook outbox" in triggers.stdout
+    assert "see 'pathtolive alerts list --pending'" in triggers.stdout
+
+    with receiving(SECRET, port) as receiver:
+        back = _cli(setup, "monitor", "risk-model")
+    assert back.code == 0, back.stderr
+    assert "3 of 3 attempt(s) delivered; 0 alert(s) in the outbox" in back.stderr
+    sent = dict(
+        zip(map(int, receiver.header(ALERT_HEADER)), receiver.header(DELIVERY_HEADER), strict=True)
+    )
+    assert sent == {a.alert_id: a.delivery_id for a in stored}
+    assert _cli(setup, "alerts", "list", "--pending", "--json").json() == []
+    assert "webhook delivered" in _cli(setup, "monitor", "risk-model").stdout
+    assert "outbox" not in _cli(setup, "triggers", "list").stdout
+
+
+def test_a_watch_round_delivers_what_is_due(make_setup: Callable[..., Setup]) -> None:
+    setup = make_setup()
+    with receiving(SECRET) as receiver:
+        receiver.answers = [503]
+        ctx = _with_webhook(setup, receiver.url)
+        ids = _raise(ctx, 2)
+        events: list[ControllerEvent] = []
+        controller = Controller(ctx, holder="outbox", clock=lambda: T0, on_event=events.append)
+        try:
+            controller.run_once()
+            assert [e.message for e in events if e.kind == "alerts"] == [
+                "1 of 2 alert deliveries made; 1 in the outbox"
+            ]
+            controller.clock = lambda: LATER
+            controller.run_once()
+        finally:
+            controller.release()
+    assert receiver.statuses() == [503, 200, 200]
+    assert outbox_counts(ctx) == {}
+    assert sorted(a.delivery_attempts for a in _alerts(ctx, ids)) == [1, 2]
