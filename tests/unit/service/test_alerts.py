@@ -39,11 +39,11 @@ def _with_webhook(setup: Setup, url: str, backoff: str = "30s") -> ServiceContex
     return setup.reopen({**setup.environ, env.ALERT_WEBHOOK_SECRET: SECRET.decode()})
 
 
-def _raise(ctx: ServiceContext, count: int) -> list[int]:
+def _raise(ctx: ServiceContext, count: int, first: int = 0) -> list[int]:
     """``count`` alerts opened at T0 and queued, as the monitor does."""
     ids = []
     with ctx.metadata.write() as session:
-        for number in range(count):
+        for number in range(first, first + count):
             alert, _ = session.raise_alert(
                 "risk-model", "drift", f"drift:f{number}", f"drift in f{number}", {}, at=T0
             )
@@ -222,6 +222,21 @@ def test_monitor_prints_its_report_then_leaves_what_it_cannot_deliver_in_the_out
     assert _cli(setup, "alerts", "list", "--pending", "--json").json() == []
     assert "webhook delivered" in _cli(setup, "monitor", "risk-model").stdout
     assert "outbox" not in _cli(setup, "triggers", "list").stdout
+
+    # A receiver that takes the requests and never answers: the run still ends, with
+    # its report, every attempt counted and the alerts due again later.
+    with receiving(SECRET, port) as receiver:
+        receiver.release = threading.Event()
+        hung = _raise(ctx, 2, first=3)
+        slow = _cli(setup, "monitor", "risk-model", "--delivery-budget", "1")
+        assert receiver.entered.is_set()
+        receiver.release.set()
+    assert slow.code == 0, slow.stderr
+    assert "drift in f3" in slow.stdout
+    assert "0 of 2 attempt(s) delivered; 2 alert(s) in the outbox" in slow.stderr
+    waiting = _alerts(ctx, hung)
+    assert [a.delivery_attempts for a in waiting] == [1, 1]
+    assert all(a.delivery == "pending" and a.delivery_due_at is not None for a in waiting)
 
 
 def test_a_watch_round_delivers_what_is_due(make_setup: Callable[..., Setup]) -> None:
