@@ -30,6 +30,7 @@ from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.report import alert_dict
 from pathtolive.monitoring.webhook import (
     DEFAULT_DELIVERY_BUDGET,
+    MAX_RETRY_DELAY,
     WebhookClient,
     alert_body,
     retry_delay,
@@ -119,8 +120,7 @@ def deliver_alerts(
             f"alerts wait in the outbox: set {env.ALERT_WEBHOOK_SECRET} to the secret the "
             "webhook shares with its receiver"
         )
-        logger.warning("%s", outcome.blocked)
-        due = []
+        due = []  # said by the caller: once by `watch`, on each run by `monitor`
     if due:
         _Deliveries(ctx, secret, at, time.monotonic() + budget, outcome).run(due)
     with ctx.metadata.read() as session:
@@ -198,7 +198,17 @@ class _Deliveries:
     def _attempt(self, alert: Alert) -> None:
         configured = self._client(alert.model)
         if configured is None:
-            return  # no webhook for the model (any more): it waits until there is one
+            # No webhook for the model (any more): it waits until there is one, out of
+            # the way of the deliveries that can be made.
+            with self.ctx.metadata.write() as session:
+                session.record_delivery(
+                    alert.alert_id,
+                    at=self.at,
+                    delivered=False,
+                    error=f"no alert_webhook set for {alert.model}",
+                    retry_at=self.at + timedelta(seconds=MAX_RETRY_DELAY),
+                )
+            return
         client, backoff = configured
         attempts = alert.delivery_attempts + 1
         base = backoff.total_seconds()

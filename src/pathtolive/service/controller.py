@@ -92,6 +92,7 @@ class Controller:
         """True while a release runs (a stop then interrupts it; the trigger resumes)."""
         self._on_event = on_event
         self._reload_refused: str | None = None
+        self._delivery_blocked: str | None = None
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._holding = False
@@ -187,12 +188,17 @@ class Controller:
         except PathToLiveError as exc:
             log.error("alert deliveries not attempted: %s", exc.message)
             return
-        if delivered.attempted or delivered.blocked:
-            message = delivered.blocked or (
-                f"{len(delivered.delivered)} of {len(delivered.attempted)} alert "
-                f"deliveries made; {len(delivered.pending)} in the outbox"
+        if delivered.blocked and delivered.blocked != self._delivery_blocked:
+            self._emit(ControllerEvent("alerts", delivered.blocked))  # said once, not per round
+        self._delivery_blocked = delivered.blocked
+        if delivered.attempted:
+            self._emit(
+                ControllerEvent(
+                    "alerts",
+                    f"{len(delivered.delivered)} of {len(delivered.attempted)} alert "
+                    f"deliveries made; {len(delivered.pending)} in the outbox",
+                )
             )
-            self._emit(ControllerEvent("alerts", message))
 
     def _stopping(self) -> bool:
         return self._stop.is_set() or self._lost.is_set()

@@ -155,6 +155,28 @@ def test_without_a_secret_alerts_wait_and_the_call_says_why(
         assert sorted(deliver_alerts(ctx, now=T0).delivered) == ids
 
 
+def test_an_alert_of_a_model_without_a_webhook_waits_out_of_the_others_way(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    with receiving(SECRET) as receiver:
+        ctx = _with_webhook(setup, receiver.url)
+        with ctx.metadata.write() as session:
+            # Queued while the model had a webhook; its setting is gone since.
+            orphan, _ = session.raise_alert("old-model", "drift", "drift:x", "x", {}, at=T0)
+            queue_delivery(session, orphan, at=T0 - timedelta(days=1))
+        ids = _raise(ctx, 2)
+        done = deliver_alerts(ctx, now=T0)
+    assert sorted(done.delivered) == ids
+    assert [a.alert_id for a in done.pending] == [orphan.alert_id]
+    [waiting] = _alerts(ctx, [orphan.alert_id])
+    assert waiting.delivery_attempts == 0
+    assert waiting.delivery_error == "no alert_webhook set for old-model"
+    assert waiting.delivery_due_at is not None
+    assert waiting.delivery_due_at > T0
+    assert deliver_alerts(ctx, now=T0 + timedelta(minutes=1)).attempted == []
+
+
 def test_delivering_needs_write_and_a_budget_of_zero_or_more(
     make_setup: Callable[..., Setup],
 ) -> None:
