@@ -110,6 +110,9 @@ def test_a_shifted_stream_raises_drift_alerts_naming_the_shifted_features(
     keys = sorted(alert["key"] for alert in moved["alerts"])
     assert [k for k in keys if k.startswith("drift:")] == ["drift:age", "drift:region"]
     assert 'pathtolive_alerts_open{kind="drift",model="risk"} 2.0' in metrics
+    # Scraped once the monitor had delivered them: nothing waits in the outbox.
+    assert "# TYPE pathtolive_alert_outbox_pending gauge" in metrics
+    assert 'pathtolive_alert_outbox_pending{model="risk"}' not in metrics
     # The webhook got each new alert once, signed with the shared secret.
     drift_posts = [json.loads(body) for body, _ in received]
     assert sorted(p["alert"]["key"] for p in drift_posts if p["alert"]["kind"] == "drift") == [
@@ -130,6 +133,11 @@ def test_a_shifted_stream_raises_drift_alerts_naming_the_shifted_features(
         a["alert_id"] for a in moved["alerts"]
     )
     assert len(received) == len(drift_posts)
+    assert {a["delivery"]["state"] for a in again["alerts"]} == {"delivered"}
+    assert {a["delivery"]["id"] for a in again["alerts"]} == {
+        {k.lower(): v for k, v in headers.items()}["x-pathtolive-delivery"]
+        for _, headers in received
+    }
     html = report_path.read_text()
     assert "<svg" in html
     assert "http://" not in html

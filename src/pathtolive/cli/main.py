@@ -20,6 +20,7 @@ from rich.markup import escape
 from pathtolive import __version__, env
 from pathtolive.cli import (
     admin,
+    alerts,
     bench,
     data,
     demo,
@@ -102,6 +103,7 @@ app.add_typer(promotion.promotions_app, name="promotions")
 app.command("deploy")(serve.deploy)
 app.command("serve")(serve.serve)
 app.command("monitor")(monitor.monitor)
+app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(retention.predictions_app, name="predictions")
 app.add_typer(retention.feedback_app, name="feedback")
 app.command("watch")(watch.watch)

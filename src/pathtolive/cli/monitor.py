@@ -8,16 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from pathtolive.cli.alerts import delivery_text, outbox_summary
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import short_when, significant
+from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 
 if TYPE_CHECKING:
     from pathtolive.monitoring.report import MonitorReport
     from pathtolive.monitoring.series import MonitorSeries
+    from pathtolive.service.alerts import DeliveryRound
 
-__all__ = ["monitor"]
+__all__ = ["monitor", "show_outbox"]
 
 _SHOWN_FIGURES = ("psi", "js", "wasserstein", "ks_pvalue", "chi2_pvalue", "unseen_share")
 
@@ -53,19 +56,30 @@ def monitor(
             "--alerts/--no-alerts", help="Record (and send) alerts; --no-alerts only reports."
         ),
     ] = True,
+    delivery_budget: Annotated[
+        float,
+        typer.Option(
+            help="Seconds spent at most on sending alerts to the webhook once the report "
+            "is out; what is not delivered waits in the outbox for the next run."
+        ),
+    ] = DEFAULT_DELIVERY_BUDGET,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the live traffic with the training data's profile (drift), the metric on
     labelled feedback with its gate-time figure (decay), and raise or clear alerts."""
     from pathtolive.monitoring.config import parse_window
+    from pathtolive.service.alerts import deliver_alerts
     from pathtolive.service.monitor import monitor as run_monitor
 
     if window is not None and last is not None:
         raise InvalidInputError("give --window or --last, not both")
     if count is not None and count < 1:
         raise InvalidInputError(f"--count {count}: give a positive number of windows")
+    if delivery_budget < 0:
+        raise InvalidInputError(f"--delivery-budget {delivery_budget:g}: give 0 or more seconds")
+    context = open_context(ctx)
     outcome = run_monitor(
-        open_context(ctx),
+        context,
         model,
         window=parse_window(window, where="--window") if window else None,
         last=last,
@@ -80,6 +94,25 @@ def monitor(
         report.write_text(monitoring_report_html(outcome.report), encoding="utf-8")
         err_console.print(f"report written to {escape(str(report))}")
     emit(outcome.report.to_dict(), as_json, lambda: _render(outcome.report))
+    if alerts:
+        # After the report: a slow or dead receiver costs the budget, never the report.
+        show_outbox(deliver_alerts(context, budget=delivery_budget))
+
+
+def show_outbox(delivered: DeliveryRound) -> None:
+    """One line on stderr (stdout may be JSON) on what a delivery round did and left."""
+    if delivered.blocked is not None:
+        err_console.print(f"[yellow]{escape(delivered.blocked)}[/]")
+    pending = delivered.pending
+    if not delivered.attempted and not pending:
+        return
+    line = (
+        f"alert webhook: {len(delivered.delivered)} of {len(delivered.attempted)} "
+        f"attempt(s) delivered; {len(pending)} alert(s) in the outbox"
+    )
+    if pending:
+        line += f" ({escape(outbox_summary(pending))})"
+    err_console.print(line)
 
 
 def _render(report: MonitorReport) -> None:
@@ -152,7 +185,11 @@ def _render(report: MonitorReport) -> None:
     if report.series is not None:
         _render_series(report.series)
     for alert in report.alerts:
-        console.print(f"[red]alert {alert.alert_id}[/] ({alert.kind}): {escape(alert.message)}")
+        state = delivery_text(alert)
+        console.print(
+            f"[red]alert {alert.alert_id}[/] ({alert.kind}): {escape(alert.message)}"
+            + (f" [dim]· webhook {escape(state)}[/]" if state else "")
+        )
     if not report.alerts:
         console.print("no open alerts")
 

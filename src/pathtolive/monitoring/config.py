@@ -13,6 +13,7 @@ answer.
     window = "24h"                  # default window of `pathtolive monitor`
     persistence = "3 of 5"          # drift alerts need drift in 3 of the last 5 windows
     alert_webhook = "http://127.0.0.1:9000/hook"
+    alert_backoff = "30s"           # first wait before an undelivered alert is retried
 
     [models.risk-model.retrain]
     pipeline = "risk"
@@ -55,6 +56,7 @@ _MONITORING_KEYS = (
     "decay_drop",
     "window",
     "alert_webhook",
+    "alert_backoff",
     "metric",
     "decay_confidence",
     "persistence",
@@ -103,6 +105,9 @@ class MonitoringConfig:
     decay_drop: float = 0.05
     window: timedelta = timedelta(hours=24)
     alert_webhook: str | None = None
+    alert_backoff: timedelta = timedelta(seconds=30)
+    """The wait before an undelivered alert's second attempt; it doubles with each attempt
+    after that (at most an hour)."""
     metric: str | None = None
     """The metric decay is judged on (default: the model's gate metric)."""
     decay_confidence: float = 0.95
@@ -146,6 +151,9 @@ class MonitoringConfig:
             not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
         ):
             raise ConfigError(f"{where}.alert_webhook must be an http:// or https:// URL")
+        backoff = table.get("alert_backoff", "30s")
+        if not isinstance(backoff, str):
+            raise ConfigError(f'{where}.alert_backoff must be a duration like "30s"')
         metric = table.get("metric")
         if metric is not None and not isinstance(metric, str):
             raise ConfigError(f"{where}.metric must be a metric name")
@@ -170,6 +178,7 @@ class MonitoringConfig:
             decay_drop=float(drop),
             window=parse_window(window, where=f"{where}.window"),
             alert_webhook=hook,
+            alert_backoff=parse_window(backoff, where=f"{where}.alert_backoff"),
             metric=metric,
             decay_confidence=float(confidence),
             persistence=persistence,

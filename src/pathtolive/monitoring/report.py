@@ -20,11 +20,15 @@ The JSON, where ``drift``, ``prediction_drift`` and ``decay`` may be null::
      "prediction_drift": FeatureDrift.to_dict() and "reference_description",
      "decay": DecayResult.to_dict(),
      "alerts": [{"alert_id", "model", "kind", "key", "status", "message", "details",
-                 "opened_at", "cleared_at"}],
+                 "opened_at", "cleared_at",
+                 "delivery": {"state", "id", "attempts", "delivered_at", "next_attempt_at",
+                              "last_error"}}],
      "series": MonitorSeries.to_dict()}
 
-``series`` is null unless the look covered a series of windows (``--every``, or a
-configured persistence); its newest window is the one the other sections describe.
+where the ``delivery`` of an alert is its webhook's (``state`` ``delivered``, ``pending``
+or ``""`` when the model has no webhook). ``series`` is null unless the look covered a
+series of windows (``--every``, or a configured persistence); its newest window is the one
+the other sections describe.
 """
 
 from __future__ import annotations
@@ -38,7 +42,14 @@ from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.series import MonitorSeries
 
-__all__ = ["DriftAlerting", "MonitorReport", "MonitorWindow", "PredictionDrift", "alert_dict"]
+__all__ = [
+    "DriftAlerting",
+    "MonitorReport",
+    "MonitorWindow",
+    "PredictionDrift",
+    "alert_dict",
+    "delivery_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -140,7 +151,9 @@ class MonitorReport:
                 self.prediction_drift.to_dict() if self.prediction_drift is not None else None
             ),
             "decay": self.decay.to_dict() if self.decay is not None else None,
-            "alerts": [alert_dict(alert) for alert in self.alerts],
+            "alerts": [
+                {**alert_dict(alert), "delivery": delivery_dict(alert)} for alert in self.alerts
+            ],
             "series": self.series.to_dict() if self.series is not None else None,
         }
 
@@ -157,4 +170,19 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
         "details": alert.details,
         "opened_at": alert.opened_at.isoformat(),
         "cleared_at": alert.cleared_at.isoformat() if alert.cleared_at else None,
+    }
+
+
+def delivery_dict(alert: Alert) -> dict[str, Any]:
+    """Where the alert's webhook delivery stands (plain JSON types); not part of the
+    webhook's payload."""
+    return {
+        "state": alert.delivery,
+        "id": alert.delivery_id,
+        "attempts": alert.delivery_attempts,
+        "delivered_at": alert.delivered_at.isoformat() if alert.delivered_at else None,
+        "next_attempt_at": (
+            alert.delivery_due_at.isoformat() if alert.delivery_due_at is not None else None
+        ),
+        "last_error": alert.delivery_error,
     }

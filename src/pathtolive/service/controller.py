@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathtolive.auth import Permission
 from pathtolive.entities import Trigger
 from pathtolive.errors import InvalidInputError, PathToLiveError
+from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
+from pathtolive.service.alerts import deliver_alerts
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.release import Clock, ControllerEvent, handle_trigger, utcnow
 from pathtolive.service.triggers import detect_triggers, retrain_configs
@@ -50,7 +52,8 @@ class Controller:
     Each round (:meth:`run_once`): take or renew the lease ``controller``; when another
     holder has it, do nothing (and say who). Holding it: take over the running triggers
     of holders that no longer hold it (a crash, or a stop mid-release), detect new
-    triggers, then handle the pending ones, oldest first. While a release runs a
+    triggers, then handle the pending ones, oldest first; before all that, spend up to
+    ``delivery_budget`` seconds on the alerts due in the webhook outbox. While a release runs a
     heartbeat thread renews the lease every third of it. :meth:`run` repeats rounds every
     ``interval`` seconds until ``stop`` is set, then gives the lease up.
     """
@@ -64,6 +67,7 @@ class Controller:
         lease: float = 30.0,
         clock: Clock = utcnow,
         on_event: Callable[[ControllerEvent], None] | None = None,
+        delivery_budget: float = DEFAULT_DELIVERY_BUDGET,
     ) -> None:
         if interval <= 0:
             raise InvalidInputError(f"the controller's interval must be positive, not {interval}")
@@ -79,6 +83,7 @@ class Controller:
         self.interval = interval
         self.lease = lease
         self.clock = clock
+        self.delivery_budget = delivery_budget
         self.configs = retrain_configs(ctx)
         self.started_at = clock()
         self.waiting_for: str | None = None
@@ -87,6 +92,7 @@ class Controller:
         """True while a release runs (a stop then interrupts it; the trigger resumes)."""
         self._on_event = on_event
         self._reload_refused: str | None = None
+        self._delivery_blocked: str | None = None
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._holding = False
@@ -155,6 +161,7 @@ class Controller:
         """One round; returns the triggers it took to a decision (none while waiting)."""
         if not self.renew():
             return []
+        self._deliver_alerts()
         handled: list[Trigger] = []
         with self._heartbeat():
             for trigger in self._orphans():
@@ -172,6 +179,26 @@ class Controller:
                 if result.status in ("pending", "running"):
                     break  # lost the lease: the new holder carries on
         return [t for t in handled if t.status in ("done", "failed")]
+
+    def _deliver_alerts(self) -> None:
+        """Retry the alerts due in the webhook outbox, within the budget, before releases
+        that may take long; a failure to is said and does not stop the round."""
+        try:
+            delivered = deliver_alerts(self.ctx, budget=self.delivery_budget, now=self.clock())
+        except PathToLiveError as exc:
+            log.error("alert deliveries not attempted: %s", exc.message)
+            return
+        if delivered.blocked and delivered.blocked != self._delivery_blocked:
+            self._emit(ControllerEvent("alerts", delivered.blocked))  # said once, not per round
+        self._delivery_blocked = delivered.blocked
+        if delivered.attempted:
+            self._emit(
+                ControllerEvent(
+                    "alerts",
+                    f"{len(delivered.delivered)} of {len(delivered.attempted)} alert "
+                    f"deliveries made; {len(delivered.pending)} in the outbox",
+                )
+            )
 
     def _stopping(self) -> bool:
         return self._stop.is_set() or self._lost.is_set()

@@ -11,8 +11,9 @@ One call reads the prediction log of a model version over a window, segment by s
   against the figure the version had at its gates, with a confidence-based estimate where
   labels are missing.
 
-Thresholds crossed raise alerts (one open alert per model and key, audited, sent to the
-webhook once); an alert whose cause has gone is cleared.
+Thresholds crossed raise alerts (one open alert per model and key, audited, and put into
+the webhook outbox of :mod:`pathtolive.service.alerts` when the model has a webhook); an
+alert whose cause has gone is cleared.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pathtolive import env
 from pathtolive.auth import Permission
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
@@ -53,7 +53,6 @@ from pathtolive.monitoring.report import (
     MonitorReport,
     MonitorWindow,
     PredictionDrift,
-    alert_dict,
 )
 from pathtolive.monitoring.series import (
     DEFAULT_WINDOWS,
@@ -64,6 +63,7 @@ from pathtolive.monitoring.series import (
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
+from pathtolive.service.alerts import queue_delivery
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
 from pathtolive.service.privacy import shown_profile
@@ -683,6 +683,10 @@ def _record_alerts(
         for kind, key, message, details in raised:
             alert, new = session.raise_alert(model, kind, key, message, details, at=now)
             if new:
+                if config.alert_webhook:
+                    # In the transaction that opens it: no alert is opened and then lost.
+                    queue_delivery(session, alert, at=now)
+                    alert = session.get_alert(alert.alert_id) or alert
                 opened.append(alert)
                 record(
                     session,
@@ -702,33 +706,6 @@ def _record_alerts(
                 f"model:{model}",
                 {"alert": alert.alert_id, "key": alert.key},
             )
-    if opened:
-        for alert in opened:
-            logger.warning("alert on %s: %s", model, alert.message)
-        if config.alert_webhook:
-            _send(ctx, config.alert_webhook, opened)
+    for alert in opened:
+        logger.warning("alert on %s: %s", model, alert.message)
     return opened, cleared
-
-
-def _send(ctx: ServiceContext, url: str, alerts: list[Alert]) -> None:
-    """Hand new alerts to the webhook; delivery is retried in the background and its
-    outcome recorded. The short-lived CLI waits a bounded time for it on exit."""
-    from pathtolive.monitoring.webhook import WebhookSender
-
-    secret = ctx.settings.environ.get(env.ALERT_WEBHOOK_SECRET, "")
-    if not secret:
-        # Unsigned alerts could be forged by anyone who can reach the receiver.
-        logger.warning(
-            "alerts are not sent to the webhook: set %s to the secret it shares with the receiver",
-            env.ALERT_WEBHOOK_SECRET,
-        )
-        return
-
-    def delivered(alert_id: int, ok: bool) -> None:
-        with ctx.metadata.write() as session:
-            session.record_delivery(alert_id, at=datetime.now(UTC), delivered=ok)
-
-    sender = WebhookSender(url, secret.encode(), on_result=delivered)
-    for alert in alerts:
-        sender.send(alert.alert_id, {"alert": alert_dict(alert), "source": "pathtolive"})
-    sender.close(timeout=30)

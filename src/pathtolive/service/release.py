@@ -88,6 +88,7 @@ EventKind = Literal[
     "error",
     "stopped",
     "reloaded",
+    "alerts",
 ]
 """What a :class:`ControllerEvent` reports: a release says ``started``, ``resumed``,
 ``training``, ``registered`` and ``finished``; the controller's loop the others."""

@@ -86,7 +86,22 @@ def test_the_json_is_the_parts_json_in_the_printed_order() -> None:
         "reference_description": "the first 500 outputs of risk@2",
     }
     assert data["decay"] is None
-    assert data["alerts"] == [alert_dict(_alert(None))]
+    # The alert as the webhook gets it, and where its delivery stands (it is not in the
+    # payload).
+    assert data["alerts"] == [
+        {
+            **alert_dict(_alert(None)),
+            "delivery": {
+                "state": "",
+                "id": None,
+                "attempts": 0,
+                "delivered_at": None,
+                "next_attempt_at": None,
+                "last_error": None,
+            },
+        }
+    ]
+    assert "delivery" not in alert_dict(_alert(None))
     json.dumps(data, allow_nan=False)  # plain JSON types throughout
 
 

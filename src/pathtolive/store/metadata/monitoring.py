@@ -13,10 +13,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Select, Table, TextClause, delete, func, select, text, update
+from sqlalchemy import Select, Table, TextClause, and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pathtolive.entities import Alert, Lease, Trigger
@@ -95,6 +95,9 @@ class MonitoringQueries(Queries):
             cleared_at=utc_or_none(row.cleared_at),
             delivered_at=utc_or_none(row.delivered_at),
             delivery_attempts=int(row.delivery_attempts),
+            delivery_id=row.delivery_id,
+            delivery_due_at=utc_or_none(row.delivery_due_at),
+            delivery_error=row.delivery_error,
         )
 
     def _open_alert_query(self, model: str, key: str) -> Select[Any]:
@@ -189,20 +192,99 @@ class MonitoringQueries(Queries):
         return None if row is None else self._alert(row)
 
     def list_alerts(
-        self, model: str | None = None, *, status: str | None = None, limit: int | None = None
+        self,
+        model: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        pending_delivery: bool = False,
     ) -> list[Alert]:
-        """Alerts, newest first, optionally of one model, in one status, at most ``limit``."""
+        """Alerts, newest first, optionally of one model, in one status, only those in
+        the webhook outbox (``pending_delivery``), at most ``limit``."""
         query = _newest_first(t.alerts, model, status, limit)
+        if pending_delivery:
+            query = query.where(_outstanding())
         return [self._alert(row) for row in self.connection.execute(query)]
 
-    def record_delivery(self, alert_id: int, *, at: datetime, delivered: bool) -> None:
-        """Count one delivery of the alert to its webhook; when it was ``delivered``,
-        remember when (the first successful delivery's time is kept)."""
+    # -- the webhook outbox ------------------------------------------------------------
+
+    def queue_delivery(self, alert_id: int, delivery_id: str, *, at: datetime) -> None:
+        """Put the alert in the outbox, due at ``at``, under ``delivery_id`` (an alert
+        queued again keeps the id it was first queued with; a delivered one stays
+        delivered)."""
         alerts = t.alerts
-        values: dict[str, Any] = {"delivery_attempts": alerts.c.delivery_attempts + 1}
+        self.connection.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id, alerts.c.delivered_at.is_(None))
+            .values(
+                delivery_id=func.coalesce(alerts.c.delivery_id, delivery_id),
+                delivery_due_at=_utc(at),
+            )
+        )
+
+    def due_deliveries(self, *, at: datetime, limit: int | None = None) -> list[Alert]:
+        """The alerts in the outbox whose next attempt is due at ``at``: the longest
+        overdue first, so that each gets its turn."""
+        alerts = t.alerts
+        query = (
+            select(alerts)
+            .where(_outstanding(), alerts.c.delivery_due_at <= _utc(at))
+            .order_by(alerts.c.delivery_due_at, alerts.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [self._alert(row) for row in self.connection.execute(query)]
+
+    def claim_delivery(self, alert_id: int, *, at: datetime, retry_at: datetime) -> Alert | None:
+        """Count an attempt to deliver the alert, made at ``at``, and move its next
+        attempt to ``retry_at`` before it is made: a process that dies or hangs during
+        the attempt leaves it counted and due again later. None when the delivery is not
+        due at ``at`` (delivered, or claimed by another process in the meantime)."""
+        alerts = t.alerts
+        result = self.connection.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id, _outstanding(), alerts.c.delivery_due_at <= _utc(at))
+            .values(
+                delivery_attempts=alerts.c.delivery_attempts + 1,
+                delivery_due_at=_utc(retry_at),
+            )
+        )
+        return self.get_alert(alert_id) if result.rowcount == 1 else None
+
+    def record_delivery(
+        self,
+        alert_id: int,
+        *,
+        at: datetime,
+        delivered: bool,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """The outcome of an attempt (counted by :meth:`claim_delivery`). Delivered: the
+        alert leaves the outbox, and the first delivery's time is kept. Not delivered:
+        ``error`` is kept, and the next attempt moves to ``retry_at`` when given."""
+        alerts = t.alerts
+        values: dict[str, Any]
         if delivered:
-            values["delivered_at"] = func.coalesce(alerts.c.delivered_at, at)
-        self.connection.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+            values = {
+                "delivered_at": func.coalesce(alerts.c.delivered_at, _utc(at)),
+                "delivery_due_at": None,
+                "delivery_error": None,
+            }
+            self.connection.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+            return
+        values = {"delivery_error": error}
+        if retry_at is not None:
+            values["delivery_due_at"] = _utc(retry_at)
+        self.connection.execute(
+            update(alerts).where(alerts.c.id == alert_id, _outstanding()).values(**values)
+        )
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Alerts waiting in the outbox, per model."""
+        alerts = t.alerts
+        query = select(alerts.c.model, func.count()).where(_outstanding()).group_by(alerts.c.model)
+        return {str(model): int(count) for model, count in self.connection.execute(query)}
 
     # -- triggers ----------------------------------------------------------------------
 
@@ -400,6 +482,16 @@ class MonitoringQueries(Queries):
             acquired_at=utc(row.acquired_at),
             expires_at=utc(row.expires_at),
         )
+
+
+def _outstanding() -> Any:
+    """The alerts in the outbox: a delivery asked for and not yet answered 2xx."""
+    return and_(t.alerts.c.delivery_due_at.is_not(None), t.alerts.c.delivered_at.is_(None))
+
+
+def _utc(at: datetime) -> datetime:
+    # Stored in UTC: SQLite compares the text, which has no zone.
+    return at.astimezone(UTC)
 
 
 def _newest_first(

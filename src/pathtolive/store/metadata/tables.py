@@ -389,6 +389,10 @@ alerts = Table(
     Column("cleared_at", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("delivery_attempts", Integer, nullable=False, default=0, server_default=text("0")),
+    # The webhook outbox: set while a delivery is outstanding (see 0009_alert_outbox).
+    Column("delivery_id", String(64), nullable=True),
+    Column("delivery_due_at", DateTime(timezone=True), nullable=True),
+    Column("delivery_error", Text, nullable=True),
     Index(
         "ix_alerts_model_key",
         "model",
@@ -398,6 +402,7 @@ alerts = Table(
         postgresql_where=text("status = 'open'"),
     ),
     Index("ix_alerts_model_status", "model", "status"),
+    Index("ix_alerts_delivery_due_at", "delivery_due_at"),
 )
 
 # What starts a release (new data, drift, decay, a schedule, a person) and what became of
