@@ -15,6 +15,8 @@ answer.
     dataset = "loans"
     on = ["new_data", "drift", "decay", "schedule"]
     schedule = "0 3 * * 1"
+    max_attempts = 3                # a failed release is tried again, up to 3 attempts in all
+    retry_backoff = "1m"            # after 1m, then 2m, 4m, ...
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ _RETRAIN_KEYS = (
     "alias",
     "params",
     "trust",
+    "max_attempts",
+    "retry_backoff",
 )
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -139,7 +143,11 @@ class RetrainConfig:
     register the result under the model's name and promote it to ``alias`` through the
     gates and the alias's policy, when one of the ``on`` triggers fires. ``schedule`` is
     cron syntax (minute hour day-of-month month day-of-week). ``trust`` names the types the
-    retrained model may refer to beyond the safe defaults (as ``run --trust``)."""
+    retrained model may refer to beyond the safe defaults (as ``run --trust``).
+
+    A release that fails (its run raised, say) is tried again up to ``max_attempts`` in
+    all, ``retry_backoff`` after the first failure and twice as long after each next one;
+    after the last the trigger is ``failed`` and an alert opens."""
 
     model: str
     pipeline: str
@@ -150,6 +158,16 @@ class RetrainConfig:
     alias: str = "live"
     params: Mapping[str, str] = field(default_factory=dict)
     trust: tuple[str, ...] = ()
+    max_attempts: int = 3
+    retry_backoff: timedelta = timedelta(minutes=1)
+
+    def retry_delay(self, attempts: int) -> timedelta | None:
+        """How long after its ``attempts``-th failed attempt a release is tried again;
+        None when that was the last one."""
+        if attempts >= self.max_attempts:
+            return None
+        factor: int = 2 ** max(attempts - 1, 0)
+        return self.retry_backoff * factor
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> RetrainConfig | None:
@@ -181,6 +199,14 @@ class RetrainConfig:
         trust = table.get("trust", [])
         if not isinstance(trust, list) or not all(isinstance(n, str) and n for n in trust):
             raise ConfigError(f'{where}.trust must be a list of type names, like ["pkg.func"]')
+        attempts = table.get("max_attempts", 3)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise ConfigError(
+                f"{where}.max_attempts must be a whole number, 1 or more (1: never retry)"
+            )
+        backoff = table.get("retry_backoff", "1m")
+        if not isinstance(backoff, str):
+            raise ConfigError(f'{where}.retry_backoff must be a duration like "1m"')
         return cls(
             model=model,
             pipeline=table["pipeline"],
@@ -191,6 +217,8 @@ class RetrainConfig:
             alias=table.get("alias", "live"),
             params={str(k): str(v) for k, v in params.items()},
             trust=tuple(trust),
+            max_attempts=attempts,
+            retry_backoff=parse_window(backoff, where=f"{where}.retry_backoff"),
         )
 
 
