@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sklearn.datasets import load_breast_cancer
 
 from pathtolive import env
+from pathtolive.store.metadata import MetadataStore
 from tests.support.pipelines import RISK, write_pipelines
 
 from .conftest import CLI, Result
@@ -186,6 +188,43 @@ def test_watch_once_leaves_a_pending_approval_under_four_eyes(
     assert cli("watch", "--once").code == 0
     assert latest_version(cli) == 2
     assert len(cli("promotions", "list", "--json").json()) == 1
+
+
+def test_triggers_list_shows_attempts_and_when_a_failed_release_is_tried_next(
+    cli: CLI, workspace: Path
+) -> None:
+    store = MetadataStore(f"sqlite:///{workspace / '.pathtolive' / 'meta.db'}")
+    at = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    due = at + timedelta(minutes=2)
+    try:
+        with store.write() as session:
+            trigger = session.insert_trigger(
+                "risk-model", "manual", "asked", "manual:1", at=at, by="ada"
+            )
+            assert trigger is not None
+            session.claim_trigger(trigger.trigger_id, "ctl", at=at)
+            session.claim_trigger(trigger.trigger_id, "ctl-2", at=at, take_over_from="ctl")
+            session.retry_trigger(
+                trigger.trigger_id,
+                at=at,
+                next_attempt_at=due,
+                decision="run failed: boom; attempt 3 at 03:02",
+                error="boom",
+            )
+    finally:
+        store.close()
+    [row] = triggers(cli)
+    assert (row["status"], row["attempts"]) == ("pending", 2)
+    assert datetime.fromisoformat(row["next_attempt_at"]) == due
+    listed = cli("triggers", "list")
+    assert listed.code == 0, listed.stderr
+    assert "attempts" in listed.stdout
+    assert "next attempt" in listed.stdout
+    shown_at = due.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert shown_at in listed.stdout
+    shown = cli("triggers", "show", str(trigger.trigger_id))
+    assert "next attempt" in shown.stdout
+    assert shown_at in shown.stdout
 
 
 def _wait_for(path: Path, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:

@@ -216,9 +216,18 @@ def _handle(
     else:
         say(ControllerEvent("started", current.cause, current))
     try:
-        outcome = _release(
-            ctx, actor, current, holder, clock=clock, guard=guard, say=say, fence=fence
-        )
+        if resumed and trigger.holder != holder and _attempts_spent(ctx, current):
+            # Its controllers died mid-release at every attempt (killed for memory, say):
+            # a release that takes its controller down is not tried forever either.
+            outcome = _Outcome(
+                "failed",
+                "release failed: its controller stopped before it finished, at each attempt",
+                f"taken over from {trigger.holder} with no attempt left",
+            )
+        else:
+            outcome = _release(
+                ctx, actor, current, holder, clock=clock, guard=guard, say=say, fence=fence
+            )
     except LostLockError:
         # A PathToLiveError too, but not a failed release: the new holder resumes it.
         raise
@@ -244,6 +253,16 @@ def _handle(
     else:
         say(ControllerEvent("finished", finished.decision, finished))
     return finished
+
+
+def _attempts_spent(ctx: ServiceContext, trigger: Trigger) -> bool:
+    """Whether ``trigger`` (just claimed) is on an attempt beyond its model's
+    ``max_attempts``."""
+    try:
+        config = retrain_config(ctx, trigger.model)
+    except PathToLiveError:
+        return False  # the release itself says what is wrong with the settings
+    return trigger.attempts > config.max_attempts
 
 
 def _retry_delay(ctx: ServiceContext, trigger: Trigger) -> timedelta | None:

@@ -431,3 +431,29 @@ def test_a_holder_that_lost_its_lease_before_promoting_moves_no_alias(
     assert promotion_service.list_promotions(setup.ctx, model="risk-model") == []
     [fenced] = setup.events("controller.fenced")
     assert fenced.details["write"] == "promoting risk-model@2 to live"
+
+
+def test_a_trigger_whose_controllers_keep_dying_is_not_taken_over_forever(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on="[]")  # the manual trigger alone
+    setup.add_data()
+    trigger = request_retrain(setup.ctx, "risk-model")
+    at = datetime.now(UTC)
+    with setup.ctx.metadata.write() as session:
+        # Three controllers, each killed mid-release (the default max_attempts is 3).
+        assert session.claim_trigger(trigger.trigger_id, "dead-1", at=at) is not None
+        for before, after in [("dead-1", "dead-2"), ("dead-2", "dead-3")]:
+            claimed = session.claim_trigger(trigger.trigger_id, after, at=at, take_over_from=before)
+            assert claimed is not None
+    [given_up] = Controller(setup.ctx, holder="fourth").run_once()
+    assert (given_up.trigger_id, given_up.status, given_up.attempts) == (
+        trigger.trigger_id,
+        "failed",
+        4,
+    )
+    assert "at each attempt" in given_up.decision
+    assert model_service.list_models(setup.ctx) == []  # not trained a fourth time
+    with setup.ctx.metadata.read() as session:
+        [alert] = session.list_alerts("risk-model", status="open")
+    assert (alert.kind, alert.details["trigger"]) == (RELEASE_FAILED, trigger.trigger_id)
