@@ -19,7 +19,8 @@ over a trigger whose holder died resumes it instead of redoing it:
 A release fails when its run or a step of it raises (a failing gate is a decision, not a
 failure). A failed release is tried again, with exponential backoff, up to the model's
 ``retrain.max_attempts``; after the last attempt the trigger is ``failed`` and an alert
-(kind ``release_failed``) opens. Each retry and the giving up are audited.
+(kind ``release_failed``) opens, cleared by the model's next release that goes through.
+Each retry and the giving up are audited.
 
 Fencing: a release runs under a :class:`Fence`, the controller lease's holder and
 generation (which grows each time the lease passes to another holder). Every write of the
@@ -334,6 +335,16 @@ def _finish(
         },
     )
     if outcome.status != "failed":
+        # A release that went through answers the failed ones before it.
+        cleared = session.clear_alerts(trigger.model, keep=(), kinds=[RELEASE_FAILED], at=at)
+        for alert in cleared:
+            record(
+                session,
+                actor,
+                "alert.cleared",
+                f"model:{trigger.model}",
+                {"alert": alert.alert_id, "key": alert.key, "by_trigger": trigger.trigger_id},
+            )
         return
     key = f"{RELEASE_FAILED}:{trigger.trigger_id}"
     message = f"release of trigger {trigger.trigger_id} failed: {decision}"

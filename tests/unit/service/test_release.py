@@ -183,6 +183,20 @@ def test_failing_gates_are_a_decision_and_failing_runs_are_retried_then_alerted(
     [opened] = setup.events("alert.opened")
     assert opened.details["alert"] == alert.alert_id
 
+    # The pipeline mended: the next release goes through and clears the alert.
+    config.write_text(text.replace('pipeline = "fails"', 'pipeline = "risk"'))
+    mended = request_retrain(setup.ctx, "risk-model", reason="fixed")
+    broken.release()
+    [released] = Controller(setup.reopen(), holder="c3", clock=lambda: now[0]).run_once()
+    assert (released.trigger_id, released.status) == (mended.trigger_id, "done")
+    with setup.ctx.metadata.read() as session:
+        assert session.list_alerts("risk-model", status="open") == []
+    [cleared] = setup.events("alert.cleared")
+    assert (cleared.details["alert"], cleared.details["by_trigger"]) == (
+        alert.alert_id,
+        mended.trigger_id,
+    )
+
 
 def test_retry_settings_are_checked(make_setup: Callable[..., Setup]) -> None:
     setup = make_setup()
