@@ -522,7 +522,6 @@ def test_a_trigger_put_back_for_a_retry_waits_for_its_time(store: MetadataStore)
         assert session.claim_trigger(created.trigger_id, "ctl", at=NOW) is not None
         session.retry_trigger(
             created.trigger_id,
-            at=NOW + MINUTE,
             next_attempt_at=NOW + 3 * MINUTE,
             decision="release failed: boom; attempt 2 of 3 at 03:03",
             error="boom",

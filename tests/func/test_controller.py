@@ -206,7 +206,6 @@ def test_triggers_list_shows_attempts_and_when_a_failed_release_is_tried_next(
             session.claim_trigger(trigger.trigger_id, "ctl-2", at=at, take_over_from="ctl")
             session.retry_trigger(
                 trigger.trigger_id,
-                at=at,
                 next_attempt_at=due,
                 decision="run failed: boom; attempt 3 at 03:02",
                 error="boom",

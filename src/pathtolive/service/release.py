@@ -291,7 +291,6 @@ def _retry(
     )
     session.retry_trigger(
         trigger.trigger_id,
-        at=at,
         next_attempt_at=due,
         decision=decision,
         error=outcome.error or outcome.decision,

@@ -333,7 +333,6 @@ class MonitoringQueries(Queries):
         self,
         trigger_id: int,
         *,
-        at: datetime,
         next_attempt_at: datetime,
         decision: str,
         error: str,
@@ -346,7 +345,6 @@ class MonitoringQueries(Queries):
             .values(
                 status="pending",
                 holder=None,
-                finished_at=at,
                 next_attempt_at=next_attempt_at,
                 decision=decision,
                 error=error,
