@@ -378,13 +378,18 @@ class Trigger:
     decision: str
     error: str | None
     attempts: int
+    next_attempt_at: datetime | None = None
+    """When a pending trigger whose release failed is tried again (None: at once)."""
 
 
 @dataclass(frozen=True)
 class Lease:
-    """A named lock held by ``holder`` until ``expires_at`` unless renewed."""
+    """A named lock held by ``holder`` until ``expires_at`` unless renewed.
+    ``generation`` is its fencing token: it grows each time the lease passes to a
+    holder, never on a renewal."""
 
     name: str
     holder: str
     acquired_at: datetime
     expires_at: datetime
+    generation: int = 1

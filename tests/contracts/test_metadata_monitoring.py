@@ -553,7 +553,7 @@ def test_concurrent_acquires_have_exactly_one_winner(store: MetadataStore, taken
 
     def acquire(number: int) -> bool:
         with store.write() as session:
-            return session.acquire_lock("controller", f"ctl-{number}", at=NOW, ttl=30)
+            return session.acquire_lock("controller", f"ctl-{number}", at=NOW, ttl=30) is not None
 
     results = _race(2, acquire)
     assert sorted(results) == [False, True]
@@ -561,3 +561,65 @@ def test_concurrent_acquires_have_exactly_one_winner(store: MetadataStore, taken
         lease = session.get_lock("controller")
     assert lease is not None
     assert lease.holder == f"ctl-{results.index(True)}"
+
+
+def test_the_generation_grows_on_each_take_and_fences_a_former_holder(
+    store: MetadataStore,
+) -> None:
+    with store.write() as session:
+        first = session.acquire_lock("controller", "a", at=NOW, ttl=30)
+        renewed = session.acquire_lock("controller", "a", at=NOW + timedelta(seconds=20), ttl=30)
+    assert first is not None
+    assert renewed is not None
+    assert first.generation == renewed.generation  # a renewal is the same lease
+    with store.write() as session:
+        assert session.holds_lock("controller", "a", first.generation)
+        # Expired, and nobody took it: still a's (nobody else can have acted under it).
+        assert session.holds_lock("controller", "a", first.generation)
+        taken = session.acquire_lock("controller", "b", at=NOW + 2 * MINUTE, ttl=30)
+    assert taken is not None
+    assert taken.generation == first.generation + 1
+    with store.write() as session:
+        assert not session.holds_lock("controller", "a", first.generation)
+        assert session.holds_lock("controller", "b", taken.generation)
+        # Released: nobody holds it, and the next take is a greater generation still,
+        # also when the former holder takes it back.
+        session.release_lock("controller", "b")
+        assert not session.holds_lock("controller", "b", taken.generation)
+        back = session.acquire_lock("controller", "a", at=NOW + 2 * MINUTE, ttl=30)
+    assert back is not None
+    assert back.generation == taken.generation + 1
+    with store.read() as session:
+        assert not session.holds_lock("controller", "a", first.generation)
+        assert session.holds_lock("controller", "a", back.generation)
+        assert not session.holds_lock("nothing", "a", 1)
+        lease = session.get_lock("controller")
+    assert lease is not None
+    assert (lease.holder, lease.generation) == ("a", back.generation)
+
+
+def test_a_trigger_put_back_for_a_retry_waits_for_its_time(store: MetadataStore) -> None:
+    with store.write() as session:
+        created = session.insert_trigger("risk", "manual", "", "manual:retry", at=NOW, by="a")
+        assert created is not None
+        assert session.claim_trigger(created.trigger_id, "ctl", at=NOW) is not None
+        session.retry_trigger(
+            created.trigger_id,
+            next_attempt_at=NOW + 3 * MINUTE,
+            decision="release failed: boom; attempt 2 of 3 at 03:03",
+            error="boom",
+        )
+    with store.read() as session:
+        waiting = session.get_trigger(created.trigger_id)
+    assert waiting is not None
+    assert (waiting.status, waiting.holder, waiting.attempts, waiting.next_attempt_at) == (
+        "pending",
+        None,
+        1,
+        NOW + 3 * MINUTE,
+    )
+    with store.write() as session:
+        assert session.claim_trigger(created.trigger_id, "ctl", at=NOW + 2 * MINUTE) is None
+        again = session.claim_trigger(created.trigger_id, "ctl", at=NOW + 3 * MINUTE)
+    assert again is not None
+    assert (again.status, again.attempts, again.next_attempt_at) == ("running", 2, None)

@@ -48,10 +48,10 @@ def _show_event(event: ControllerEvent) -> None:
     elif event.kind == "finished" and trigger is not None:
         style = _STYLE.get(trigger.status, "")
         line = f"[{style}]{label}{trigger.status}[/]: {message}"
-    elif event.kind in ("waiting", "resumed"):
+    elif event.kind in ("waiting", "resumed", "retrying"):
         line = f"[yellow]{label}{event.kind}[/]: {message}"
-    elif event.kind == "error":
-        line = f"[red]error[/]: {message}"
+    elif event.kind in ("error", "fenced"):
+        line = f"[red]{event.kind}[/]: {message}"
     else:
         line = f"{label}{event.kind}: {message}"
     console.print(f"{stamp} {line}")
@@ -155,6 +155,11 @@ def retrain(
     )
 
 
+def _next_attempt(trigger: Trigger) -> str:
+    due = trigger.next_attempt_at
+    return "" if trigger.status != "pending" or due is None else when(due)
+
+
 def _cells(trigger: Trigger) -> list[Any]:
     return [
         trigger.trigger_id,
@@ -163,6 +168,8 @@ def _cells(trigger: Trigger) -> list[Any]:
         f"[{_STYLE.get(trigger.status, '')}]{trigger.status}[/]",
         when(trigger.created_at),
         escape(trigger.cause),
+        trigger.attempts,
+        _next_attempt(trigger),
         "" if trigger.model_version is None else f"@{trigger.model_version}",
         escape(trigger.decision),
     ]
@@ -176,8 +183,9 @@ def triggers_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List triggers, newest first: their cause, status and decision; and the alerts
-    waiting in the webhook outbox, when there are."""
+    """List triggers, newest first: their cause, status, attempts, when a failed release
+    is tried next, and decision; and the alerts waiting in the webhook outbox, when there
+    are."""
     from pathtolive.service.alerts import list_alerts
 
     context = open_context(ctx)
@@ -187,7 +195,18 @@ def triggers_list(
         console.print(
             table(
                 "Triggers",
-                ["id", "model", "kind", "status", "created", "cause", "version", "decision"],
+                [
+                    "id",
+                    "model",
+                    "kind",
+                    "status",
+                    "created",
+                    "cause",
+                    "attempts",
+                    "next attempt",
+                    "version",
+                    "decision",
+                ],
                 [_cells(trigger) for trigger in triggers],
             )
         )
@@ -223,6 +242,7 @@ def triggers_show(
             ["finished", "" if trigger.finished_at is None else when(trigger.finished_at)],
             ["holder", escape(trigger.holder or "")],
             ["attempts", trigger.attempts],
+            ["next attempt", _next_attempt(trigger)],
             ["run", trigger.run_id or ""],
             [
                 "version",

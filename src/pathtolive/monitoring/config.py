@@ -21,6 +21,8 @@ answer.
     on = ["new_data", "drift", "decay", "schedule"]
     schedule = "0 3 * * 1"
     min_weighted_drift = 0.3        # retrain on drift carrying 30% of the attribution
+    max_attempts = 3                # a failed release is tried again, up to 3 attempts in all
+    retry_backoff = "1m"            # after 1m, then 2m, 4m, ...
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ _RETRAIN_KEYS = (
     "alias",
     "params",
     "trust",
+    "max_attempts",
+    "retry_backoff",
 )
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -195,7 +199,11 @@ class RetrainConfig:
     retrained model may refer to beyond the safe defaults (as ``run --trust``).
     ``min_weighted_drift``: an input drift alert triggers a retrain only when the drifted
     features carried at least this share of the model's attribution (an alert raised
-    without a known importance still triggers)."""
+    without a known importance still triggers).
+
+    A release that fails (its run raised, say) is tried again up to ``max_attempts`` in
+    all, ``retry_backoff`` after the first failure and twice as long after each next one;
+    after the last the trigger is ``failed`` and an alert opens."""
 
     model: str
     pipeline: str
@@ -207,6 +215,16 @@ class RetrainConfig:
     params: Mapping[str, str] = field(default_factory=dict)
     trust: tuple[str, ...] = ()
     min_weighted_drift: float | None = None
+    max_attempts: int = 3
+    retry_backoff: timedelta = timedelta(minutes=1)
+
+    def retry_delay(self, attempts: int) -> timedelta | None:
+        """How long after its ``attempts``-th failed attempt a release is tried again;
+        None when that was the last one."""
+        if attempts >= self.max_attempts:
+            return None
+        factor: int = 2 ** max(attempts - 1, 0)
+        return self.retry_backoff * factor
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> RetrainConfig | None:
@@ -238,6 +256,14 @@ class RetrainConfig:
         trust = table.get("trust", [])
         if not isinstance(trust, list) or not all(isinstance(n, str) and n for n in trust):
             raise ConfigError(f'{where}.trust must be a list of type names, like ["pkg.func"]')
+        attempts = table.get("max_attempts", 3)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise ConfigError(
+                f"{where}.max_attempts must be a whole number, 1 or more (1: never retry)"
+            )
+        backoff = table.get("retry_backoff", "1m")
+        if not isinstance(backoff, str):
+            raise ConfigError(f'{where}.retry_backoff must be a duration like "1m"')
         return cls(
             model=model,
             pipeline=table["pipeline"],
@@ -249,6 +275,8 @@ class RetrainConfig:
             params={str(k): str(v) for k, v in params.items()},
             trust=tuple(trust),
             min_weighted_drift=_share(table, "min_weighted_drift", where),
+            max_attempts=attempts,
+            retry_backoff=parse_window(backoff, where=f"{where}.retry_backoff"),
         )
 
 

@@ -8,6 +8,12 @@ Only the holder of the database lock ``controller`` acts (a lease renewed while 
 another controller waits, and takes over once the lease expires). A controller that takes
 the lease over first resumes the running triggers of holders that no longer hold it, so
 a release cut short by a crash or a stop is finished exactly once.
+
+The lease is also a fencing token: its generation grows each time it passes to another
+holder, and a release checks holder and generation in the transaction of each of its
+writes (:class:`~pathtolive.service.release.Fence`). A controller paused past its lease
+(SIGSTOP, a VM frozen, a long GC) that wakes up after another took over cannot register,
+record or promote anything: its writes are refused and audited (``controller.fenced``).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathtolive.errors import InvalidInputError, PathToLiveError
 from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 from pathtolive.service.alerts import deliver_alerts
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.release import Clock, ControllerEvent, handle_trigger, utcnow
+from pathtolive.service.release import Clock, ControllerEvent, Fence, handle_trigger, utcnow
 from pathtolive.service.triggers import detect_triggers, retrain_configs
 
 __all__ = [
@@ -96,6 +102,8 @@ class Controller:
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._holding = False
+        self.generation: int | None = None
+        """The lease's generation while this controller holds it (its fencing token)."""
 
     # -- the lease ---------------------------------------------------------------------
 
@@ -108,10 +116,11 @@ class Controller:
         with self.ctx.metadata.write() as session:
             acquired = session.acquire_lock(LOCK_NAME, self.holder, at=self.clock(), ttl=self.lease)
             other = None if acquired else session.get_lock(LOCK_NAME)
-        if not acquired:
+        if acquired is None:
             if self._holding:
                 self._lost.set()
             self._holding = False
+            self.generation = None
             holder = other.holder if other is not None else "another controller"
             if holder != self.waiting_for:
                 until = "" if other is None else f" until {other.expires_at.isoformat()}"
@@ -121,8 +130,15 @@ class Controller:
             return False
         if not self._holding:
             self._lost.clear()
-            self._emit(ControllerEvent("acquired", f"holding the controller lock as {self.holder}"))
+            self._emit(
+                ControllerEvent(
+                    "acquired",
+                    f"holding the controller lock as {self.holder} "
+                    f"(generation {acquired.generation})",
+                )
+            )
         self._holding = True
+        self.generation = acquired.generation
         self.waiting_for = None
         return True
 
@@ -131,6 +147,7 @@ class Controller:
         with self.ctx.metadata.write() as session:
             session.release_lock(LOCK_NAME, self.holder)
         self._holding = False
+        self.generation = None
 
     def _guard(self) -> bool:
         return not self._lost.is_set() and self.renew()
@@ -176,7 +193,7 @@ class Controller:
                     break
                 result = self._handle(pending)
                 handled.append(result)
-                if result.status in ("pending", "running"):
+                if result.status in ("pending", "running") and not self._waits(result):
                     break  # lost the lease: the new holder carries on
         return [t for t in handled if t.status in ("done", "failed")]
 
@@ -200,6 +217,11 @@ class Controller:
                 )
             )
 
+    def _waits(self, trigger: Trigger) -> bool:
+        """Whether ``trigger`` is pending for a later attempt (its release failed)."""
+        due = trigger.next_attempt_at
+        return trigger.status == "pending" and due is not None and due > self.clock()
+
     def _stopping(self) -> bool:
         return self._stop.is_set() or self._lost.is_set()
 
@@ -208,11 +230,24 @@ class Controller:
             return session.triggers_held()
 
     def _next_pending(self) -> Trigger | None:
+        """The oldest pending trigger that is due (one whose release failed waits for its
+        next attempt)."""
+        now = self.clock()
         with self.ctx.metadata.read() as session:
             pending = session.list_triggers(status="pending", limit=None)
-        return min(pending, key=lambda t: t.trigger_id) if pending else None
+        due = [t for t in pending if t.next_attempt_at is None or t.next_attempt_at <= now]
+        return min(due, key=lambda t: t.trigger_id) if due else None
 
     def _handle(self, trigger: Trigger) -> Trigger:
+        generation = self.generation
+        if generation is None:  # the lease went between the round's renewal and now
+            return trigger
+        fence = Fence(LOCK_NAME, self.holder, generation)
+
+        def guard() -> bool:
+            # Lost and taken back since the release began is lost: another may have acted.
+            return self._guard() and self.generation == generation
+
         self.busy = True
         try:
             return handle_trigger(
@@ -220,8 +255,9 @@ class Controller:
                 trigger,
                 self.holder,
                 clock=self.clock,
-                guard=self._guard,
+                guard=guard,
                 notify=self._emit,
+                fence=fence,
             )
         finally:
             self.busy = False

@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Select, Table, TextClause, and_, delete, func, select, text, update
+from sqlalchemy import Select, Table, TextClause, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pathtolive.entities import Alert, Lease, Trigger
@@ -306,6 +306,7 @@ class MonitoringQueries(Queries):
             decision=row.decision,
             error=row.error,
             attempts=int(row.attempts),
+            next_attempt_at=utc_or_none(row.next_attempt_at),
         )
 
     def insert_trigger(
@@ -337,9 +338,12 @@ class MonitoringQueries(Queries):
         *,
         at: datetime,
         take_over_from: str | None = None,
+        early: bool = False,
     ) -> Trigger | None:
         """Mark a ``pending`` trigger ``running`` under ``holder`` and count the attempt;
-        None when it is not pending (another controller claimed it first).
+        None when it is not pending (another controller claimed it first) or waits for
+        its next attempt (``next_attempt_at`` after ``at``, unless ``early``: a release
+        that answers it covers it before then).
 
         With ``take_over_from``, claim instead a ``running`` trigger still held by that
         holder (a controller whose lease expired: crash recovery); None when it is not."""
@@ -347,6 +351,9 @@ class MonitoringQueries(Queries):
         statement = update(triggers).where(triggers.c.id == trigger_id)
         if take_over_from is None:
             statement = statement.where(triggers.c.status == "pending")
+            if not early:
+                due = triggers.c.next_attempt_at
+                statement = statement.where(due.is_(None) | (due <= at))
         else:
             statement = statement.where(
                 triggers.c.status == "running", triggers.c.holder == take_over_from
@@ -357,6 +364,7 @@ class MonitoringQueries(Queries):
                 holder=holder,
                 started_at=at,
                 attempts=triggers.c.attempts + 1,
+                next_attempt_at=None,
             )
         )
         if result.rowcount != 1:
@@ -403,6 +411,28 @@ class MonitoringQueries(Queries):
             .values(status=status, finished_at=at, decision=decision, error=error)
         )
 
+    def retry_trigger(
+        self,
+        trigger_id: int,
+        *,
+        next_attempt_at: datetime,
+        decision: str,
+        error: str,
+    ) -> None:
+        """Put a ``running`` trigger whose release failed back to ``pending``, to be
+        claimed again from ``next_attempt_at`` on; its attempts are kept."""
+        self.connection.execute(
+            update(t.triggers)
+            .where(t.triggers.c.id == trigger_id)
+            .values(
+                status="pending",
+                holder=None,
+                next_attempt_at=next_attempt_at,
+                decision=decision,
+                error=error,
+            )
+        )
+
     def get_trigger(self, trigger_id: int) -> Trigger | None:
         row = self.connection.execute(
             select(t.triggers).where(t.triggers.c.id == trigger_id)
@@ -427,10 +457,12 @@ class MonitoringQueries(Queries):
 
     # -- leases ------------------------------------------------------------------------
 
-    def acquire_lock(self, name: str, holder: str, *, at: datetime, ttl: float) -> bool:
-        """Hold the lock ``name`` for ``ttl`` seconds from ``at``: take it when free or
-        expired, renew it when ``holder`` has it already. False while another holder's
-        lease is live. Two callers racing for a free lock: exactly one wins."""
+    def acquire_lock(self, name: str, holder: str, *, at: datetime, ttl: float) -> Lease | None:
+        """Hold the lock ``name`` for ``ttl`` seconds from ``at``: take it when free,
+        released or expired, renew it when ``holder`` has it already. Returns the lease
+        held (its ``generation`` grows on each take, never on a renewal); None while
+        another holder's lease is live. Two callers racing for a free lock: exactly one
+        wins."""
         if ttl <= 0:
             raise ValueError(f"a lease lasts a positive number of seconds, not {ttl}")
         locks = t.locks
@@ -438,49 +470,84 @@ class MonitoringQueries(Queries):
         while True:
             inserted = self._insert_or_nothing(
                 locks,
-                {"name": name, "holder": holder, "acquired_at": at, "expires_at": expires_at},
+                {
+                    "name": name,
+                    "holder": holder,
+                    "acquired_at": at,
+                    "expires_at": expires_at,
+                    "generation": 1,
+                    "released": False,
+                },
                 conflict=["name"],
                 returning="name",
             )
             if inserted is not None:
-                return True
+                return Lease(name, holder, at, expires_at, 1)
             row = self.connection.execute(
                 self._for_update(select(locks).where(locks.c.name == name))
             ).first()
             if row is not None:
                 break
-            # Released between the two statements (possible only where writers are not
+            # Deleted between the two statements (possible only where writers are not
             # serialised): insert again.
-        if row.holder == holder:
+        if row.holder == holder and not row.released:
             self.connection.execute(
                 update(locks).where(locks.c.name == name).values(expires_at=expires_at)
             )
-            return True
-        if utc(row.expires_at) > utc(at):
-            return False
+            return Lease(name, holder, utc(row.acquired_at), expires_at, int(row.generation))
+        if not row.released and utc(row.expires_at) > utc(at):
+            return None
+        generation = int(row.generation) + 1
         self.connection.execute(
             update(locks)
             .where(locks.c.name == name)
-            .values(holder=holder, acquired_at=at, expires_at=expires_at)
+            .values(
+                holder=holder,
+                acquired_at=at,
+                expires_at=expires_at,
+                generation=generation,
+                released=False,
+            )
         )
-        return True
+        return Lease(name, holder, at, expires_at, generation)
 
     def release_lock(self, name: str, holder: str) -> None:
-        """Give the lock up, if ``holder`` holds it (else nothing happens)."""
+        """Give the lock up, if ``holder`` holds it (else nothing happens). The row stays,
+        marked released, so the next holder's generation is still a greater one."""
         self.connection.execute(
-            delete(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder)
+            update(t.locks)
+            .where(t.locks.c.name == name, t.locks.c.holder == holder)
+            .values(released=True)
         )
 
     def get_lock(self, name: str) -> Lease | None:
-        """Who holds (or last held, when expired) the lock ``name``."""
+        """Who holds (or last held, when expired) the lock ``name``; None when it is free
+        (never taken, or released)."""
         row = self.connection.execute(select(t.locks).where(t.locks.c.name == name)).first()
-        if row is None:
+        if row is None or row.released:
             return None
         return Lease(
             name=row.name,
             holder=row.holder,
             acquired_at=utc(row.acquired_at),
             expires_at=utc(row.expires_at),
+            generation=int(row.generation),
+        )
+
+    def holds_lock(self, name: str, holder: str, generation: int) -> bool:
+        """Whether ``holder`` still holds the lock ``name`` in ``generation`` (the fencing
+        check, made in the transaction of the write it guards): False once another holder
+        took it, even if this one took it back since. An expired lease nobody took is
+        still held: nobody else can have acted under it."""
+        locks = t.locks
+        row = self.connection.execute(
+            self._for_update(select(locks).where(locks.c.name == name))
+        ).first()
+        return (
+            row is not None
+            and not row.released
+            and row.holder == holder
+            and int(row.generation) == generation
         )
 
 

@@ -427,12 +427,16 @@ triggers = Table(
     Column("decision", Text, nullable=False, default="", server_default=text("''")),
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0, server_default=text("0")),
+    # A pending trigger whose release failed is tried again from this time on.
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Index("ix_triggers_status", "status"),
     Index("ix_triggers_model", "model"),
 )
 
 # Leases: a named lock held by one holder until ``expires_at`` (the controller's, so that
 # only one controller acts; a holder renews it, anyone may take it over once expired).
+# ``generation`` is the fencing token: it grows each time the lease passes to a holder,
+# and a release's writes check it. A released lease keeps its row, so it never goes back.
 locks = Table(
     "locks",
     metadata,
@@ -440,4 +444,6 @@ locks = Table(
     Column("holder", String(200), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("generation", BigInteger, nullable=False, server_default=text("1")),
+    Column("released", Boolean, nullable=False, server_default=text("false")),
 )
