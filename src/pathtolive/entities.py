@@ -322,7 +322,12 @@ class Alert:
     ``prediction_drift`` or ``decay``; ``key`` names what is alerted on (``drift:mileage``):
     at most one alert per model and key is ``open`` at a time, refreshed (``last_seen_at``,
     ``message``, ``details``) while the problem lasts and ``cleared`` once it is gone.
-    ``delivered_at`` is when a webhook receiver took it (None until then)."""
+    ``delivered_at`` is when a webhook receiver took it (None until then).
+
+    An alert for a model with a webhook waits in the outbox until a receiver answers 2xx:
+    ``delivery_id`` is sent with every attempt (receivers drop duplicates by it),
+    ``delivery_due_at`` is when the next attempt is due (None once delivered, or when no
+    delivery was asked for), ``delivery_error`` what the last attempt got."""
 
     alert_id: int
     model: str
@@ -336,6 +341,17 @@ class Alert:
     cleared_at: datetime | None
     delivered_at: datetime | None
     delivery_attempts: int
+    delivery_id: str | None = None
+    delivery_due_at: datetime | None = None
+    delivery_error: str | None = None
+
+    @property
+    def delivery(self) -> str:
+        """``delivered``, ``pending`` (in the outbox: not yet attempted or answered 2xx)
+        or ``""`` (no webhook delivery was asked for)."""
+        if self.delivered_at is not None:
+            return "delivered"
+        return "pending" if self.delivery_due_at is not None else ""
 
 
 @dataclass(frozen=True)
@@ -362,13 +378,18 @@ class Trigger:
     decision: str
     error: str | None
     attempts: int
+    next_attempt_at: datetime | None = None
+    """When a pending trigger whose release failed is tried again (None: at once)."""
 
 
 @dataclass(frozen=True)
 class Lease:
-    """A named lock held by ``holder`` until ``expires_at`` unless renewed."""
+    """A named lock held by ``holder`` until ``expires_at`` unless renewed.
+    ``generation`` is its fencing token: it grows each time the lease passes to a
+    holder, never on a renewal."""
 
     name: str
     holder: str
     acquired_at: datetime
     expires_at: datetime
+    generation: int = 1

@@ -33,6 +33,8 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
 
 from __future__ import annotations
 
+import errno
+import os
 from typing import Any, ClassVar
 
 from pathtolive.redaction import mask_urls
@@ -62,6 +64,7 @@ __all__ = [
     "UntrustedModelError",
     "VerificationFailedError",
     "WorkspaceNotFoundError",
+    "storage_error",
 ]
 
 
@@ -208,6 +211,34 @@ class StoreError(PathToLiveError):
     code = "store_error"
     http_status = 503
     exit_code = 10
+
+
+_STORAGE_PROBLEMS: dict[int, str] = {
+    errno.ENOSPC: "there is no space left on the device holding {path}; free some space "
+    "(or grow the volume) and try again",
+    errno.EDQUOT: "the disk quota for {path} is exhausted; free some space or ask for a "
+    "larger quota, then try again",
+    errno.EROFS: "{path} is on a read-only file system (a read-only mount or copy); run "
+    "this command where the workspace is writable",
+}
+
+
+def storage_error(
+    exc: BaseException, path: str | os.PathLike[str] | None = None
+) -> StoreError | None:
+    """A ``StoreError`` naming the path, when ``exc`` says the disk is full, the quota is
+    spent or the file system is read-only (ENOSPC, EDQUOT, EROFS); None for any other
+    error. ``path`` is where the write went, when the error itself does not name it (a
+    Parquet writer's error does not)."""
+    if not isinstance(exc, OSError) or exc.errno not in _STORAGE_PROBLEMS:
+        return None
+    code: int = exc.errno
+    problem = _STORAGE_PROBLEMS[code]
+    where = exc.filename if exc.filename is not None else path
+    named = os.fsdecode(where) if where is not None else "the workspace"
+    return StoreError(
+        problem.format(path=named), details={"path": named, "errno": errno.errorcode[code]}
+    )
 
 
 class DatabaseOutdatedError(StoreError):

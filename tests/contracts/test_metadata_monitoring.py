@@ -172,23 +172,106 @@ def test_list_alerts_filters_newest_first_with_a_limit(store: MetadataStore) -> 
         assert session.get_alert(10_000) is None
 
 
-def test_record_delivery_counts_attempts_and_keeps_the_first_delivery(
+# -- the webhook outbox ------------------------------------------------------------------
+
+
+def _outbox(store: MetadataStore, *keys: str) -> list[int]:
+    """Alerts opened at NOW on ``risk`` and queued for delivery, one per key, in order."""
+    ids = []
+    with store.write() as session:
+        for number, key in enumerate(keys):
+            alert, _ = session.raise_alert("risk", "drift", key, key, {}, at=NOW)
+            session.queue_delivery(alert.alert_id, f"delivery-{key}", at=NOW + number * MINUTE)
+            ids.append(alert.alert_id)
+    return ids
+
+
+def test_a_queued_alert_is_due_until_delivered_and_keeps_its_delivery_id(
     store: MetadataStore,
 ) -> None:
+    [alert_id] = _outbox(store, "drift:age")
     with store.write() as session:
-        alert, _ = session.raise_alert("risk", "drift", "drift:mileage", "m", {}, at=NOW)
-        session.record_delivery(alert.alert_id, at=NOW + MINUTE, delivered=False)
+        plain, _ = session.raise_alert("risk", "decay", "decay:auc", "no webhook", {}, at=NOW)
     with store.read() as session:
-        failed = session.get_alert(alert.alert_id)
-    assert failed is not None
-    assert (failed.delivery_attempts, failed.delivered_at) == (1, None)
+        assert session.due_deliveries(at=NOW - MINUTE) == []
+        [due] = session.due_deliveries(at=NOW)
+        assert session.outbox_counts() == {"risk": 1}
+        assert [a.alert_id for a in session.list_alerts(pending_delivery=True)] == [alert_id]
+        not_queued = session.get_alert(plain.alert_id)
+    assert (due.alert_id, due.delivery_id, due.delivery, due.delivery_attempts) == (
+        alert_id,
+        "delivery-drift:age",
+        "pending",
+        0,
+    )
+    assert not_queued is not None
+    assert not_queued.delivery == ""
+
+    # An attempt is counted and the next one scheduled before it is made.
     with store.write() as session:
-        session.record_delivery(alert.alert_id, at=NOW + 2 * MINUTE, delivered=True)
-        session.record_delivery(alert.alert_id, at=NOW + 3 * MINUTE, delivered=True)
+        claimed = session.claim_delivery(alert_id, at=NOW, retry_at=NOW + 2 * MINUTE)
+        assert session.claim_delivery(alert_id, at=NOW, retry_at=NOW + 2 * MINUTE) is None
+    assert claimed is not None
+    assert (claimed.delivery_attempts, claimed.delivery_due_at) == (1, NOW + 2 * MINUTE)
+    with store.write() as session:
+        session.record_delivery(
+            alert_id, at=NOW, delivered=False, error="HTTP 503", retry_at=NOW + 3 * MINUTE
+        )
+        # Queued again (say by a second monitor): the id it was first given stays.
+        session.queue_delivery(alert_id, "another-id", at=NOW + 3 * MINUTE)
     with store.read() as session:
-        delivered = session.get_alert(alert.alert_id)
+        assert session.due_deliveries(at=NOW + 2 * MINUTE) == []
+        [failed] = session.due_deliveries(at=NOW + 3 * MINUTE)
+    assert (failed.delivery_attempts, failed.delivery_error, failed.delivery_id) == (
+        1,
+        "HTTP 503",
+        "delivery-drift:age",
+    )
+
+    with store.write() as session:
+        assert session.claim_delivery(alert_id, at=NOW + 3 * MINUTE, retry_at=NOW + 9 * MINUTE)
+        session.record_delivery(alert_id, at=NOW + 4 * MINUTE, delivered=True)
+        session.record_delivery(alert_id, at=NOW + 5 * MINUTE, delivered=True)
+        session.queue_delivery(alert_id, "again", at=NOW + 6 * MINUTE)
+    with store.read() as session:
+        delivered = session.get_alert(alert_id)
+        assert session.due_deliveries(at=NOW + 60 * MINUTE) == []
+        assert session.outbox_counts() == {}
+        assert session.list_alerts(pending_delivery=True) == []
     assert delivered is not None
-    assert (delivered.delivery_attempts, delivered.delivered_at) == (3, NOW + 2 * MINUTE)
+    assert (
+        delivered.delivery,
+        delivered.delivered_at,
+        delivered.delivery_attempts,
+        delivered.delivery_due_at,
+        delivered.delivery_error,
+    ) == ("delivered", NOW + 4 * MINUTE, 2, None, None)
+
+
+def test_due_deliveries_come_longest_overdue_first(store: MetadataStore) -> None:
+    first, second, third = _outbox(store, "drift:a", "drift:b", "drift:c")
+    later = NOW + 10 * MINUTE
+    with store.write() as session:
+        # The first was tried and failed: the others, never tried, now come before it.
+        session.claim_delivery(first, at=NOW, retry_at=NOW + 5 * MINUTE)
+    with store.read() as session:
+        assert [a.alert_id for a in session.due_deliveries(at=later)] == [second, third, first]
+        assert [a.alert_id for a in session.due_deliveries(at=later, limit=2)] == [second, third]
+        assert session.outbox_counts() == {"risk": 3}
+
+
+def test_one_of_two_racing_claims_wins(store: MetadataStore) -> None:
+    [alert_id] = _outbox(store, "drift:age")
+
+    def claim(_: int) -> bool:
+        with store.write() as session:
+            return session.claim_delivery(alert_id, at=NOW, retry_at=NOW + MINUTE) is not None
+
+    assert sorted(_race(4, claim)) == [False, False, False, True]
+    with store.read() as session:
+        alert = session.get_alert(alert_id)
+    assert alert is not None
+    assert alert.delivery_attempts == 1
 
 
 # -- triggers ----------------------------------------------------------------------------
@@ -470,7 +553,7 @@ def test_concurrent_acquires_have_exactly_one_winner(store: MetadataStore, taken
 
     def acquire(number: int) -> bool:
         with store.write() as session:
-            return session.acquire_lock("controller", f"ctl-{number}", at=NOW, ttl=30)
+            return session.acquire_lock("controller", f"ctl-{number}", at=NOW, ttl=30) is not None
 
     results = _race(2, acquire)
     assert sorted(results) == [False, True]
@@ -478,3 +561,65 @@ def test_concurrent_acquires_have_exactly_one_winner(store: MetadataStore, taken
         lease = session.get_lock("controller")
     assert lease is not None
     assert lease.holder == f"ctl-{results.index(True)}"
+
+
+def test_the_generation_grows_on_each_take_and_fences_a_former_holder(
+    store: MetadataStore,
+) -> None:
+    with store.write() as session:
+        first = session.acquire_lock("controller", "a", at=NOW, ttl=30)
+        renewed = session.acquire_lock("controller", "a", at=NOW + timedelta(seconds=20), ttl=30)
+    assert first is not None
+    assert renewed is not None
+    assert first.generation == renewed.generation  # a renewal is the same lease
+    with store.write() as session:
+        assert session.holds_lock("controller", "a", first.generation)
+        # Expired, and nobody took it: still a's (nobody else can have acted under it).
+        assert session.holds_lock("controller", "a", first.generation)
+        taken = session.acquire_lock("controller", "b", at=NOW + 2 * MINUTE, ttl=30)
+    assert taken is not None
+    assert taken.generation == first.generation + 1
+    with store.write() as session:
+        assert not session.holds_lock("controller", "a", first.generation)
+        assert session.holds_lock("controller", "b", taken.generation)
+        # Released: nobody holds it, and the next take is a greater generation still,
+        # also when the former holder takes it back.
+        session.release_lock("controller", "b")
+        assert not session.holds_lock("controller", "b", taken.generation)
+        back = session.acquire_lock("controller", "a", at=NOW + 2 * MINUTE, ttl=30)
+    assert back is not None
+    assert back.generation == taken.generation + 1
+    with store.read() as session:
+        assert not session.holds_lock("controller", "a", first.generation)
+        assert session.holds_lock("controller", "a", back.generation)
+        assert not session.holds_lock("nothing", "a", 1)
+        lease = session.get_lock("controller")
+    assert lease is not None
+    assert (lease.holder, lease.generation) == ("a", back.generation)
+
+
+def test_a_trigger_put_back_for_a_retry_waits_for_its_time(store: MetadataStore) -> None:
+    with store.write() as session:
+        created = session.insert_trigger("risk", "manual", "", "manual:retry", at=NOW, by="a")
+        assert created is not None
+        assert session.claim_trigger(created.trigger_id, "ctl", at=NOW) is not None
+        session.retry_trigger(
+            created.trigger_id,
+            next_attempt_at=NOW + 3 * MINUTE,
+            decision="release failed: boom; attempt 2 of 3 at 03:03",
+            error="boom",
+        )
+    with store.read() as session:
+        waiting = session.get_trigger(created.trigger_id)
+    assert waiting is not None
+    assert (waiting.status, waiting.holder, waiting.attempts, waiting.next_attempt_at) == (
+        "pending",
+        None,
+        1,
+        NOW + 3 * MINUTE,
+    )
+    with store.write() as session:
+        assert session.claim_trigger(created.trigger_id, "ctl", at=NOW + 2 * MINUTE) is None
+        again = session.claim_trigger(created.trigger_id, "ctl", at=NOW + 3 * MINUTE)
+    assert again is not None
+    assert (again.status, again.attempts, again.next_attempt_at) == ("running", 2, None)

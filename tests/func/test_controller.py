@@ -6,19 +6,26 @@ exactly once."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sklearn.datasets import load_breast_cancer
 
+from pathtolive import env
+from pathtolive.store.metadata import MetadataStore
 from tests.support.pipelines import RISK, write_pipelines
 
-from .conftest import CLI
+from .conftest import CLI, Result
 
 CONFIG = """
 [models.risk-model]
@@ -183,6 +190,42 @@ def test_watch_once_leaves_a_pending_approval_under_four_eyes(
     assert len(cli("promotions", "list", "--json").json()) == 1
 
 
+def test_triggers_list_shows_attempts_and_when_a_failed_release_is_tried_next(
+    cli: CLI, workspace: Path
+) -> None:
+    store = MetadataStore(f"sqlite:///{workspace / '.pathtolive' / 'meta.db'}")
+    at = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    due = at + timedelta(minutes=2)
+    try:
+        with store.write() as session:
+            trigger = session.insert_trigger(
+                "risk-model", "manual", "asked", "manual:1", at=at, by="ada"
+            )
+            assert trigger is not None
+            session.claim_trigger(trigger.trigger_id, "ctl", at=at)
+            session.claim_trigger(trigger.trigger_id, "ctl-2", at=at, take_over_from="ctl")
+            session.retry_trigger(
+                trigger.trigger_id,
+                next_attempt_at=due,
+                decision="run failed: boom; attempt 3 at 03:02",
+                error="boom",
+            )
+    finally:
+        store.close()
+    [row] = triggers(cli)
+    assert (row["status"], row["attempts"]) == ("pending", 2)
+    assert datetime.fromisoformat(row["next_attempt_at"]) == due
+    listed = cli("triggers", "list")
+    assert listed.code == 0, listed.stderr
+    assert "attempts" in listed.stdout
+    assert "next attempt" in listed.stdout
+    shown_at = due.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    assert shown_at in listed.stdout
+    shown = cli("triggers", "show", str(trigger.trigger_id))
+    assert "next attempt" in shown.stdout
+    assert shown_at in shown.stdout
+
+
 def _wait_for(path: Path, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -272,4 +315,238 @@ def test_a_killed_controller_is_resumed_and_the_trigger_handled_once(
     assert [e["details"]["from"] for e in resumed] == [stuck["holder"]]
     assert len(cli("audit", "log", "--action", "controller.decision", "--json").json()) == 1
     assert "resumed" in second_log.read_text()
+    assert cli("audit", "verify").code == 0
+
+
+# -- fencing: a controller that lost its lease, and takeovers by another user ----------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_cli(
+    request: pytest.FixtureRequest, cli: CLI, cli_env: dict[str, str], tmp_path: Path
+) -> tuple[CLI, dict[str, str]]:
+    """A new workspace on the test's backend (a SQLite file, then a PostgreSQL schema)
+    in the ``cli``'s folder: the ``cli`` to drive it and the environment of its
+    processes."""
+    environ = dict(cli_env)
+    if request.param == "postgres":
+        environ[env.METADATA_URL] = str(request.getfixturevalue("postgres_url"))
+    extra = {k: v for k, v in environ.items() if k not in cli_env}
+
+    def run(*args: str | Path) -> Result:
+        return cli(*args, extra_env=extra)
+
+    initialised = run("init", "--local-role", "admin")
+    assert initialised.code == 0, initialised.stderr
+    return run, environ
+
+
+def _watch(
+    workspace: Path, environ: dict[str, str], log: Path, *, python: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    command = [*(python or [sys.executable, "-m", "pathtolive"]), "watch", "--interval", "0.2"]
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*command, "--lease", "2"],
+            cwd=workspace,
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _until(
+    done: Callable[[], bool], what: str, processes: dict[str, tuple[subprocess.Popen[bytes], Path]]
+) -> None:
+    """Poll ``done`` until true; fail (with the logs) when a process exits or after long."""
+    deadline = time.monotonic() + 240
+    while not done():
+        for name, (process, log) in processes.items():
+            if process.poll() is not None:
+                pytest.fail(f"{name} exited with {process.returncode}: {log.read_text()}")
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"{n}: {log.read_text()}" for n, (_, log) in processes.items())
+            pytest.fail(f"{what} did not happen: {logs}")
+        time.sleep(0.2)
+
+
+def _writable(workspace: Path, environ: dict[str, str]) -> bool:
+    """Whether a writer can start a transaction on the workspace's database now (no
+    stopped process holds a write transaction open)."""
+    url = environ.get(env.METADATA_URL)
+    if url is None:
+        connection = sqlite3.connect(workspace / ".pathtolive" / "meta.db", timeout=1.0)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.rollback()
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            connection.close()
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            connection.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+            connection.execute(sa.text("SELECT id FROM audit_head FOR UPDATE"))
+            connection.execute(sa.text("SELECT name FROM locks FOR UPDATE"))
+        return True
+    except sa.exc.OperationalError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def _pause(process: subprocess.Popen[bytes], workspace: Path, environ: dict[str, str]) -> None:
+    """SIGSTOP ``process`` between two of its transactions. Stopped inside one it would
+    hold its locks (rows on PostgreSQL, the database on SQLite) and block every writer,
+    which is not what this is about: a holder paused while it works, between writes."""
+    for _ in range(100):
+        os.kill(process.pid, signal.SIGSTOP)
+        if _writable(workspace, environ):
+            return
+        os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.05)
+    pytest.fail("the controller was inside a transaction at each of 100 pauses")
+
+
+def _stop(process: subprocess.Popen[bytes], log: Path) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0, log.read_text()
+
+
+def _kill(*processes: subprocess.Popen[bytes]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a stopped process dies only once resumed
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("controller-crash")
+@pytest.mark.subprocess  # controllers paused and resumed with signals
+def test_a_controller_paused_past_its_lease_is_fenced_out(
+    store_cli: tuple[CLI, dict[str, str]], tmp_path: Path
+) -> None:
+    """The first controller is paused (SIGSTOP) mid-training for longer than its lease.
+    A second takes the trigger over, releases it and stops. The first resumes (SIGCONT),
+    finishes its training, and its registration is refused and audited: one new version,
+    no orphan."""
+    cli, environ = store_cli
+    workspace_path = tmp_path / "ws"
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    source = RISK.replace(
+        "    X, y = train_df.drop", '    _hold("train")\n    X, y = train_df.drop', 1
+    ) + HOLD.format(flags=str(flags))
+    setup_live(cli, workspace_path, tmp_path, policy="auto", source=source)
+    (flags / "hold-train").touch()
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = _watch(workspace_path, environ, first_log)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        _wait_for(flags / "in-train", first, first_log, timeout=180)
+        _pause(first, workspace_path, environ)
+        [paused] = triggers(cli)
+        assert (paused["status"], paused["attempts"]) == ("running", 1)
+        (flags / "go").touch()  # the second trains through; the first, stopped, waits
+
+        second = _watch(workspace_path, environ, second_log)
+        both = {"first": (first, first_log), "second": (second, second_log)}
+        _until(lambda: triggers(cli)[0]["status"] == "done", "the takeover", both)
+        _stop(second, second_log)  # a clean stop: the lease is free when the first wakes
+
+        os.kill(first.pid, signal.SIGCONT)
+        fenced: list[dict[str, Any]] = []
+
+        def refused_or_registered() -> bool:
+            fenced[:] = cli("audit", "log", "--action", "controller.fenced", "--json").json()
+            return bool(fenced) or latest_version(cli) > 2
+
+        _until(refused_or_registered, "the first controller's write", {"first": both["first"]})
+        _stop(first, first_log)
+    finally:
+        _kill(first, *([] if second is None else [second]))
+
+    [trigger] = triggers(cli)
+    assert trigger["status"] == "done", trigger
+    assert trigger["decision"] == "promoted risk-model@2 to live (auto)"
+    assert trigger["holder"] != paused["holder"]
+    assert trigger["model_version"] == 2
+    # Exactly one new version, recorded on the trigger: no orphan.
+    assert latest_version(cli) == 2
+    assert live(cli) == 2
+    promotions = cli("promotions", "list", "--json").json()
+    assert [(p["version"], p["status"]) for p in promotions] == [(2, "applied")]
+    [refused] = fenced
+    details = refused["details"]
+    assert details["holder"] == paused["holder"]
+    assert details["trigger"] == trigger["trigger_id"]
+    assert details["write"].startswith("registering risk-model@")
+    assert details["lease_generation"] > details["generation"]
+    assert "fenced" in first_log.read_text()
+    assert cli("audit", "verify").code == 0
+
+
+# Runs ``pathtolive`` killing itself (SIGKILL) as soon as a model version is registered.
+DIE_ON_REGISTER = """
+import os, signal, sys
+
+from pathtolive.cli.main import run
+from pathtolive.service import models
+
+_register = models.register_model
+
+
+def _register_then_die(*args, **kwargs):
+    version = _register(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return version
+
+
+models.register_model = _register_then_die
+sys.argv[0] = "pathtolive"
+run()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("controller-crash")
+@pytest.mark.subprocess  # a controller killed at a chosen point
+def test_a_successor_running_as_another_user_adopts_the_registered_version(
+    store_cli: tuple[CLI, dict[str, str]], tmp_path: Path
+) -> None:
+    """The holder is killed (kill -9) right after it registered the version; a successor
+    running as another user finishes the release with that version, trains nothing."""
+    cli, environ = store_cli
+    workspace_path = tmp_path / "ws"
+    setup_live(cli, workspace_path, tmp_path, policy="auto")
+    driver = tmp_path / "die_on_register.py"
+    driver.write_text(DIE_ON_REGISTER)
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = _watch(workspace_path, environ, first_log, python=[sys.executable, str(driver)])
+    assert first.wait(timeout=240) == -signal.SIGKILL, first_log.read_text()
+    [stuck] = triggers(cli)
+    assert (stuck["status"], stuck["model_version"]) == ("running", 2)
+    assert latest_version(cli) == 2
+
+    second = _watch(workspace_path, {**environ, env.USER: "bob"}, second_log)
+    try:
+        _until(
+            lambda: triggers(cli)[0]["status"] in ("done", "failed"),
+            "the takeover",
+            {"second": (second, second_log)},
+        )
+        _stop(second, second_log)
+    finally:
+        _kill(second)
+    [trigger] = triggers(cli)
+    assert trigger["status"] == "done", trigger
+    assert trigger["decision"] == "promoted risk-model@2 to live (auto)"
+    assert (trigger["model_version"], trigger["attempts"]) == (2, 2)
+    assert latest_version(cli) == 2  # adopted, not trained again
+    assert live(cli) == 2
+    [resumed] = cli("audit", "log", "--action", "controller.resumed", "--json").json()
+    assert (resumed["actor"], resumed["details"]["from"]) == ("bob", stuck["holder"])
     assert cli("audit", "verify").code == 0

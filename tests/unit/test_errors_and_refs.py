@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 
 from pathtolive import errors
@@ -10,7 +13,11 @@ from pathtolive.refs import Ref, parse_ref
 
 
 def test_every_error_class_is_listed_with_a_unique_code() -> None:
-    exported = {getattr(errors, name) for name in errors.__all__ if name != "ERROR_CLASSES"}
+    exported = {
+        value
+        for name in errors.__all__
+        if isinstance(value := getattr(errors, name), type) and name != "ERROR_CLASSES"
+    }
     assert exported == set(ERROR_CLASSES)
     codes = [cls.code for cls in ERROR_CLASSES]
     assert len(codes) == len(set(codes))
@@ -58,3 +65,27 @@ def test_model_versions_take_ascii_digits_only(text: str) -> None:
 
     with pytest.raises(InvalidInputError):
         parse_model_ref(text)
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (errno.ENOSPC, "no space left"),
+        (errno.EDQUOT, "quota"),
+        (errno.EROFS, "read-only file system"),
+    ],
+)
+def test_a_full_or_read_only_disk_is_a_store_error_naming_the_path(code: int, words: str) -> None:
+    named = errors.storage_error(OSError(code, os.strerror(code), "/data/objects/ab"))
+    assert isinstance(named, errors.StoreError)
+    assert words in named.message
+    assert "/data/objects/ab" in named.message
+    # A writer's error without a file name (a Parquet writer's) takes the path it wrote.
+    unnamed = errors.storage_error(OSError(code, os.strerror(code)), "/data/tmp/add")
+    assert unnamed is not None
+    assert "/data/tmp/add" in unnamed.message
+
+
+def test_other_operating_system_errors_are_not_store_errors() -> None:
+    assert errors.storage_error(OSError(errno.EIO, "I/O error")) is None
+    assert errors.storage_error(ValueError("no")) is None

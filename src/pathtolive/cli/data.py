@@ -169,8 +169,7 @@ def show(
 ) -> None:
     """Show a version: provenance, schema and profile."""
     service_ctx = open_context(ctx)
-    version = service.get_version(service_ctx, ref)
-    schema = service.dataset_schema(service_ctx, version.dataset, version.schema_version)
+    version, schema = service.shown_version(service_ctx, ref)
 
     def render() -> None:
         console.print(f"[bold]{version.ref}[/]  {version.content_hash}")

@@ -20,6 +20,7 @@ from rich.markup import escape
 from pathtolive import __version__, env
 from pathtolive.cli import (
     admin,
+    alerts,
     bench,
     data,
     demo,
@@ -35,7 +36,7 @@ from pathtolive.cli import (
 )
 from pathtolive.cli.output import err_console
 from pathtolive.cli.state import GlobalOptions
-from pathtolive.errors import PathToLiveError
+from pathtolive.errors import PathToLiveError, storage_error
 from pathtolive.redaction import install_log_redaction, redact, redacted_streams
 
 __all__ = ["INTERNAL_ERROR_EXIT", "app", "run"]
@@ -102,6 +103,7 @@ app.add_typer(promotion.promotions_app, name="promotions")
 app.command("deploy")(serve.deploy)
 app.command("serve")(serve.serve)
 app.command("monitor")(monitor.monitor)
+app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(retention.predictions_app, name="predictions")
 app.add_typer(retention.feedback_app, name="feedback")
 app.command("watch")(watch.watch)
@@ -150,6 +152,12 @@ def _run(args: list[str]) -> None:
             err_console.print(f"error: {escape(str(exc))}")
         sys.exit(getattr(exc, "exit_code", USAGE_EXIT))
     except Exception as exc:
+        # A full disk or a read-only file system met outside the stores' own translation
+        # (a work folder, a Parquet writer) is the store's condition, not a defect.
+        full_or_read_only = storage_error(exc)
+        if full_or_read_only is not None:
+            _report(full_or_read_only.code, full_or_read_only.message, as_json)
+            sys.exit(full_or_read_only.exit_code)
         if level == "DEBUG":
             # The traceback, as the interpreter would print it, without the secrets a
             # foreign library's message may carry (a database URL's password).

@@ -8,15 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from pathtolive.cli.alerts import delivery_text, outbox_summary
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import InvalidInputError
-from pathtolive.format import significant
+from pathtolive.format import short_when, significant
+from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 
 if TYPE_CHECKING:
     from pathtolive.monitoring.report import MonitorReport
+    from pathtolive.monitoring.series import MonitorSeries
+    from pathtolive.service.alerts import DeliveryRound
 
-__all__ = ["monitor"]
+__all__ = ["monitor", "show_outbox"]
 
 _SHOWN_FIGURES = ("psi", "js", "wasserstein", "ks_pvalue", "chi2_pvalue", "unseen_share")
 
@@ -28,6 +32,20 @@ def monitor(
         str | None, typer.Option(help="How far back: 24h, 30m, 7d (default: the configured).")
     ] = None,
     last: Annotated[int | None, typer.Option(help="The last N requests instead.")] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(
+            help="Also a series of windows, each this much after the last: 1h, 1d "
+            "(--every 1d --window 7d: a rolling week, one per day)."
+        ),
+    ] = None,
+    count: Annotated[
+        int | None,
+        typer.Option(
+            help="How many windows in the series, at most 120 (default: back to the first "
+            "logged row, at most 30)."
+        ),
+    ] = None,
     version: Annotated[int | None, typer.Option(help="A version other than the live one.")] = None,
     report: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML report here.")
@@ -38,22 +56,37 @@ def monitor(
             "--alerts/--no-alerts", help="Record (and send) alerts; --no-alerts only reports."
         ),
     ] = True,
+    delivery_budget: Annotated[
+        float,
+        typer.Option(
+            help="Seconds spent at most on sending alerts to the webhook once the report "
+            "is out; what is not delivered waits in the outbox for the next run."
+        ),
+    ] = DEFAULT_DELIVERY_BUDGET,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the live traffic with the training data's profile (drift), the metric on
     labelled feedback with its gate-time figure (decay), and raise or clear alerts."""
     from pathtolive.monitoring.config import parse_window
+    from pathtolive.service.alerts import deliver_alerts
     from pathtolive.service.monitor import monitor as run_monitor
 
     if window is not None and last is not None:
         raise InvalidInputError("give --window or --last, not both")
+    if count is not None and count < 1:
+        raise InvalidInputError(f"--count {count}: give a positive number of windows")
+    if delivery_budget < 0:
+        raise InvalidInputError(f"--delivery-budget {delivery_budget:g}: give 0 or more seconds")
+    context = open_context(ctx)
     outcome = run_monitor(
-        open_context(ctx),
+        context,
         model,
         window=parse_window(window, where="--window") if window else None,
         last=last,
         version=version,
         record_alerts=alerts,
+        every=parse_window(every, where="--every") if every else None,
+        count=count,
     )
     if report is not None:
         from pathtolive.ui import monitoring_report_html
@@ -61,9 +94,30 @@ def monitor(
         report.write_text(monitoring_report_html(outcome.report), encoding="utf-8")
         err_console.print(f"report written to {escape(str(report))}")
     emit(outcome.report.to_dict(), as_json, lambda: _render(outcome.report))
+    if alerts:
+        # After the report: a slow or dead receiver costs the budget, never the report.
+        show_outbox(deliver_alerts(context, budget=delivery_budget))
+
+
+def show_outbox(delivered: DeliveryRound) -> None:
+    """One line on stderr (stdout may be JSON) on what a delivery round did and left."""
+    if delivered.blocked is not None:
+        err_console.print(f"[yellow]{escape(delivered.blocked)}[/]")
+    pending = delivered.pending
+    if not delivered.attempted and not pending:
+        return
+    line = (
+        f"alert webhook: {len(delivered.delivered)} of {len(delivered.attempted)} "
+        f"attempt(s) delivered; {len(pending)} alert(s) in the outbox"
+    )
+    if pending:
+        line += f" ({escape(outbox_summary(pending))})"
+    err_console.print(line)
 
 
 def _render(report: MonitorReport) -> None:
+    from pathtolive.monitoring.decay import CBPE_CAVEAT
+
     window = report.window
     console.print(
         f"[bold]{escape(report.model)}@{report.version}[/] · {window.rows} rows "
@@ -73,7 +127,7 @@ def _render(report: MonitorReport) -> None:
     if drift is None:
         console.print("no live traffic in the window: nothing to compare")
     else:
-        from pathtolive.ui.monitoring import rule_text
+        from pathtolive.monitoring.verdict import rule_text
 
         drifted = drift.drifted
         console.print(
@@ -87,6 +141,9 @@ def _render(report: MonitorReport) -> None:
                 f"importance-weighted drift: {significant(drift.weighted_drift, 3)} "
                 "(the drifted features' share of the model's attribution)"
             )
+        alerting = report.drift_alerting
+        if alerting is not None and alerting.min_weighted_drift is not None:
+            console.print(f"drift alerts: {escape(alerting.reason)}")
         rows = [
             [
                 str(feature.rank),
@@ -115,11 +172,49 @@ def _render(report: MonitorReport) -> None:
     prediction = report.prediction_drift
     if prediction is not None:
         verdict = "drifted" if prediction.drift.drifted else "stable"
-        reasons = "; ".join(prediction.drift.reasons) or "no threshold crossed"
+        reasons = (
+            "; ".join(prediction.drift.reasons)
+            or prediction.drift.explanation
+            or "no threshold crossed"
+        )
         console.print(f"predictions: {verdict} ({escape(reasons)})")
     if report.decay is not None:
         console.print(f"decay: {escape(report.decay.reason)}")
+        if report.decay.latest_estimated is not None:
+            console.print(f"[dim]{escape(CBPE_CAVEAT)}[/]")
+    if report.series is not None:
+        _render_series(report.series)
     for alert in report.alerts:
-        console.print(f"[red]alert {alert.alert_id}[/] ({alert.kind}): {escape(alert.message)}")
+        state = delivery_text(alert)
+        console.print(
+            f"[red]alert {alert.alert_id}[/] ({alert.kind}): {escape(alert.message)}"
+            + (f" [dim]· webhook {escape(state)}[/]" if state else "")
+        )
     if not report.alerts:
         console.print("no open alerts")
+
+
+_SERIES_COLUMNS = 12  # the newest windows shown in the terminal; --json and --report have all
+
+
+def _render_series(series: MonitorSeries) -> None:
+    rule = f"; drift alerts need persistence {series.persistence}" if series.persistence else ""
+    console.print(f"series: {escape(series.description)}{escape(rule)}")
+    shown = series.windows[-_SERIES_COLUMNS:]
+    heads = [short_when(window.end) for window in shown]
+    rows = []
+    for trend in series.features:
+        cells = [
+            ("[red]" + significant(score, 2) + "[/]" if drifted else significant(score, 2))
+            for score, drifted in zip(
+                trend.values[-len(shown) :], trend.drifted[-len(shown) :], strict=True
+            )
+        ]
+        rows.append([escape(trend.feature), *cells, "yes" if trend.persistent else ""])
+    console.print(
+        table(
+            f"drift score ({series.statistic}) per window, by end",
+            ["feature", *heads, "alert"],
+            rows,
+        )
+    )

@@ -13,10 +13,12 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from pathtolive.cli.alerts import outbox_summary
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, to_jsonable, when
 from pathtolive.cli.state import open_context
 from pathtolive.entities import Trigger
 from pathtolive.errors import ConflictError
+from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 from pathtolive.service.controller import Controller
 from pathtolive.service.release import ControllerEvent
 from pathtolive.service.triggers import get_trigger, list_triggers, request_retrain
@@ -46,10 +48,10 @@ def _show_event(event: ControllerEvent) -> None:
     elif event.kind == "finished" and trigger is not None:
         style = _STYLE.get(trigger.status, "")
         line = f"[{style}]{label}{trigger.status}[/]: {message}"
-    elif event.kind in ("waiting", "resumed"):
+    elif event.kind in ("waiting", "resumed", "retrying"):
         line = f"[yellow]{label}{event.kind}[/]: {message}"
-    elif event.kind == "error":
-        line = f"[red]error[/]: {message}"
+    elif event.kind in ("error", "fenced"):
+        line = f"[red]{event.kind}[/]: {message}"
     else:
         line = f"{label}{event.kind}: {message}"
     console.print(f"{stamp} {line}")
@@ -81,6 +83,12 @@ def watch(
     once: Annotated[
         bool, typer.Option("--once", help="One round: handle what is there, then exit.")
     ] = False,
+    delivery_budget: Annotated[
+        float,
+        typer.Option(
+            help="Seconds a round spends at most on the alerts due in the webhook outbox."
+        ),
+    ] = DEFAULT_DELIVERY_BUDGET,
     as_json: JsonOption = False,
 ) -> None:
     """Run the controller until stopped: new data, drift and decay alerts, schedules and
@@ -91,6 +99,7 @@ def watch(
         interval=interval,
         lease=lease,
         on_event=_json_event if as_json else _show_event,
+        delivery_budget=delivery_budget,
     )
     if once:
         try:
@@ -146,6 +155,11 @@ def retrain(
     )
 
 
+def _next_attempt(trigger: Trigger) -> str:
+    due = trigger.next_attempt_at
+    return "" if trigger.status != "pending" or due is None else when(due)
+
+
 def _cells(trigger: Trigger) -> list[Any]:
     return [
         trigger.trigger_id,
@@ -154,6 +168,8 @@ def _cells(trigger: Trigger) -> list[Any]:
         f"[{_STYLE.get(trigger.status, '')}]{trigger.status}[/]",
         when(trigger.created_at),
         escape(trigger.cause),
+        trigger.attempts,
+        _next_attempt(trigger),
         "" if trigger.model_version is None else f"@{trigger.model_version}",
         escape(trigger.decision),
     ]
@@ -167,19 +183,41 @@ def triggers_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List triggers, newest first: their cause, status and decision."""
-    triggers = list_triggers(open_context(ctx), model, status=status, limit=limit)
-    emit(
-        triggers,
-        as_json,
-        lambda: console.print(
+    """List triggers, newest first: their cause, status, attempts, when a failed release
+    is tried next, and decision; and the alerts waiting in the webhook outbox, when there
+    are."""
+    from pathtolive.service.alerts import list_alerts
+
+    context = open_context(ctx)
+    triggers = list_triggers(context, model, status=status, limit=limit)
+
+    def render() -> None:
+        console.print(
             table(
                 "Triggers",
-                ["id", "model", "kind", "status", "created", "cause", "version", "decision"],
+                [
+                    "id",
+                    "model",
+                    "kind",
+                    "status",
+                    "created",
+                    "cause",
+                    "attempts",
+                    "next attempt",
+                    "version",
+                    "decision",
+                ],
                 [_cells(trigger) for trigger in triggers],
             )
-        ),
-    )
+        )
+        pending = list_alerts(context, model, pending_delivery=True, limit=None)
+        if pending:
+            console.print(
+                f"[yellow]{len(pending)} alert(s) in the webhook outbox[/] "
+                f"({escape(outbox_summary(pending))})"
+            )
+
+    emit(triggers, as_json, render)
 
 
 @triggers_app.command("show")
@@ -204,6 +242,7 @@ def triggers_show(
             ["finished", "" if trigger.finished_at is None else when(trigger.finished_at)],
             ["holder", escape(trigger.holder or "")],
             ["attempts", trigger.attempts],
+            ["next attempt", _next_attempt(trigger)],
             ["run", trigger.run_id or ""],
             [
                 "version",

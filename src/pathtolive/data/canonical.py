@@ -40,7 +40,7 @@ from pathtolive.data.formats import (
     table_from_frame,
     unnamed_pandas_index,
 )
-from pathtolive.errors import InvalidInputError, UnsupportedFormatError
+from pathtolive.errors import InvalidInputError, UnsupportedFormatError, storage_error
 from pathtolive.format import first_line
 
 __all__ = [
@@ -503,8 +503,11 @@ def _write_canonical(
             if pending_rows:
                 _write_groups(writer, schema, pending, pending_rows)
                 rows += pending_rows
-    except BaseException:
+    except BaseException as exc:
         path.unlink(missing_ok=True)
+        full_or_read_only = storage_error(exc, path)
+        if full_or_read_only is not None:
+            raise full_or_read_only from exc
         raise
     if rows == 0:
         path.unlink(missing_ok=True)

@@ -22,8 +22,8 @@ the profile), an ``id`` column keeps no category frequencies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pathtolive.data.formats import Kind
@@ -248,6 +248,24 @@ class Profile:
             f"no column {name!r} in this profile; its columns are {', '.join(self.names)}"
         )
 
+    def withholding(self, pii: Collection[str]) -> Profile:
+        """This profile with the columns named in ``pii`` kept as a ``pii`` tag keeps them
+        at add time: counts only (and ``distinct`` for categorical kinds), no value.
+
+        A column becomes PII after its profile was stored when the workspace declares it
+        (``[serve] pii_columns``) or a later schema tags it: what shows a profile withholds
+        it through this, so that no report depends on when the column was declared."""
+        private = set(pii)
+        if not private & set(self.names):
+            return self
+        return replace(
+            self,
+            columns=tuple(
+                _counts_only(column) if column.name in private else column
+                for column in self.columns
+            ),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (no NaN or infinity), for storage as JSON text."""
         return {
@@ -269,3 +287,14 @@ class Profile:
             max_categories=data.get("max_categories", 50),
             sample_size=data.get("sample_size", 100_000),
         )
+
+
+def _counts_only(column: ColumnProfile) -> ColumnProfile:
+    """``column`` as a ``pii`` column's profile is computed: the same counts, no value."""
+    stats = column.categorical
+    categorical = None
+    if stats is not None:
+        categorical = CategoricalStats((), column.non_null, stats.distinct, stats.distinct_exact)
+    return ColumnProfile(
+        column.name, column.kind, column.count, column.nulls, categorical=categorical
+    )

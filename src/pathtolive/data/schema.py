@@ -8,7 +8,7 @@ proposed new schema is classified against the old one by :func:`classify_change`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
@@ -121,6 +121,22 @@ class Schema:
     def tagged(self, tag: str) -> tuple[str, ...]:
         """Names of the columns that carry ``tag``."""
         return tuple(column.name for column in self.columns if tag in column.tags)
+
+    def withholding(self, pii: Collection[str]) -> Schema:
+        """This schema as it is shown when the columns named in ``pii`` are PII: their
+        bounds and allowed categories (values of the column) left out, as for a column
+        inferred with a ``pii`` tag. For display only: it is no contract to validate by."""
+        private = set(pii)
+        if not private & set(self.names):
+            return self
+        return Schema(
+            tuple(
+                replace(column, minimum=None, maximum=None, categories=None)
+                if column.name in private
+                else column
+                for column in self.columns
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for storage as JSON text."""

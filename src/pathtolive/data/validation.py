@@ -21,8 +21,8 @@ not read at all; only the others get the row-level pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -165,6 +165,20 @@ class ValidationReport:
             "violations": [violation.to_dict() for violation in self.violations],
         }
 
+    def withholding(self, private: Collection[str]) -> ValidationReport:
+        """This report without any value of the ``private`` (PII) columns: for a report
+        stored before a column was declared PII, shown as :func:`validate` now writes it."""
+        names = set(private)
+        if not any(violation.column in names for violation in self.violations):
+            return self
+        return replace(
+            self,
+            violations=tuple(
+                _valueless(violation) if violation.column in names else violation
+                for violation in self.violations
+            ),
+        )
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ValidationReport:
         """Inverse of :meth:`to_dict`."""
@@ -173,6 +187,15 @@ class ValidationReport:
             rows_checked=data["rows_checked"],
             violations=tuple(Violation.from_dict(v) for v in data["violations"]),
         )
+
+
+def _valueless(violation: Violation) -> Violation:
+    if violation.kind in ("null_not_allowed", "missing_column", "extra_column"):
+        return violation  # row numbers and column names: no value of the column
+    values = f"{violation.count:,} value{'s' if violation.count != 1 else ''}"
+    kind = violation.kind.replace("_", " ")
+    message = f"column {violation.column!r}: {values} break the contract ({kind}; values withheld)"
+    return replace(violation, examples=(), message=message)
 
 
 def to_pandera(schema: Schema, *, coerce: bool = False) -> pandera.DataFrameSchema:
@@ -212,11 +235,13 @@ def validate(
     profile: Profile | None = None,
     *,
     max_examples: int = 5,
+    private: Collection[str] = (),
 ) -> ValidationReport:
     """Validate a Parquet file against ``schema``, streaming it by record batches.
 
     ``profile``, if given, must be the profile of this very file: it lets clean columns
-    skip the row-level pass (see the module docstring).
+    skip the row-level pass (see the module docstring). The violations of ``private``
+    columns (PII) are counted and described without any value: no example, no bound.
     """
     parquet = open_parquet(path)
 
@@ -234,7 +259,9 @@ def validate(
         return sum(batch.column(0).null_count for batch in read([name]))
 
     rows = parquet.metadata.num_rows
-    validator = _Validator(parquet.schema_arrow, rows, read, null_count, schema, max_examples)
+    validator = _Validator(
+        parquet.schema_arrow, rows, read, null_count, schema, max_examples, frozenset(private)
+    )
     return validator.run(profile)
 
 
@@ -283,8 +310,10 @@ class _Validator:
         null_count: Callable[[str], int],
         schema: Schema,
         max_examples: int,
+        private: frozenset[str] = frozenset(),
     ) -> None:
         self.arrow_schema = arrow_schema
+        self.private = private
         self.rows = rows
         self.read = read
         self.null_count = null_count
@@ -446,17 +475,26 @@ class _Validator:
                 column,
                 kind,
                 self.tally.counts[(column, kind)],
-                tuple(self.tally.examples.get((column, kind), ())),
+                tuple(self._examples(column, kind)),
                 self._message(column, kind),
             )
             for column, kind in keys
         )
         return ValidationReport(not violations, self.rows, violations)
 
+    def _examples(self, column: str, kind: ViolationKind) -> list[str]:
+        """The examples kept: row numbers for nulls, values only of columns not PII."""
+        if column in self.private and kind != "null_not_allowed":
+            return []
+        return self.tally.examples.get((column, kind), [])
+
+    def _bound(self, value: float | None, column: str) -> str:
+        return "" if column in self.private else f" {exact(value)}"
+
     def _message(self, column: str, kind: ViolationKind) -> str:
         key = (column, kind)
         count = self.tally.counts[key]
-        examples = self.tally.examples.get(key, [])
+        examples = self._examples(column, kind)
         example_text = f" (e.g. {', '.join(examples)})" if examples else ""
         quoted = repr(column)
         values = f"{count:,} value{'s' if count != 1 else ''}"
@@ -474,11 +512,11 @@ class _Validator:
             return f"column {quoted}: {nulls} but the column is not nullable{rows}"
         schema_column = self.schema.column(column)
         if kind == "below_minimum":
-            bound = exact(schema_column.minimum)
-            return f"column {quoted}: {values} below the minimum {bound}{example_text}"
+            bound = self._bound(schema_column.minimum, column)
+            return f"column {quoted}: {values} below the minimum{bound}{example_text}"
         if kind == "above_maximum":
-            bound = exact(schema_column.maximum)
-            return f"column {quoted}: {values} above the maximum {bound}{example_text}"
+            bound = self._bound(schema_column.maximum, column)
+            return f"column {quoted}: {values} above the maximum{bound}{example_text}"
         if kind == "unseen_category":
             return f"column {quoted}: {values} not among the allowed categories{example_text}"
         return f"column {quoted}: {values} NaN or infinite but the column is not nullable"

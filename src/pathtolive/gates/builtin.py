@@ -80,7 +80,9 @@ class LoadsAndAnswersGate(Gate):
 
 
 class ExplainabilityGate(Gate):
-    """Feature attributions can be computed for the candidate's predictions."""
+    """Feature attributions can be computed for the candidate's predictions. Its result
+    keeps each input's mean absolute attribution (``data["importance"]``), when the
+    service measured it: the importance monitoring weighs drift by."""
 
     name = "explainability"
 
@@ -90,7 +92,10 @@ class ExplainabilityGate(Gate):
         if context.explanations is None:
             return GateResult.failing(self.name, f"not checked: no attributions were tried{why}")
         if context.explanations:
-            return GateResult.passing(self.name, f"feature attributions were computed{why}")
+            data = {"importance": dict(context.importance)} if context.importance else None
+            return GateResult.passing(
+                self.name, f"feature attributions were computed{why}", data=data
+            )
         return GateResult.failing(self.name, f"feature attributions could not be computed{why}")
 
 

@@ -9,14 +9,20 @@ answer.
     min_weighted_drift = 0.2        # alert only when drifted inputs carry 20% of attribution
     min_rows = 500
     decay_drop = 0.05
+    decay_confidence = 0.95         # the decay alert needs the whole interval past the line
     window = "24h"                  # default window of `pathtolive monitor`
+    persistence = "3 of 5"          # drift alerts need drift in 3 of the last 5 windows
     alert_webhook = "http://127.0.0.1:9000/hook"
+    alert_backoff = "30s"           # first wait before an undelivered alert is retried
 
     [models.risk-model.retrain]
     pipeline = "risk"
     dataset = "loans"
     on = ["new_data", "drift", "decay", "schedule"]
     schedule = "0 3 * * 1"
+    min_weighted_drift = 0.3        # retrain on drift carrying 30% of the attribution
+    max_attempts = 3                # a failed release is tried again, up to 3 attempts in all
+    retry_backoff = "1m"            # after 1m, then 2m, 4m, ...
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
-from pathtolive.monitoring.drift import VERDICTS, Verdict
+from pathtolive.monitoring.series import Persistence
+from pathtolive.monitoring.verdict import VERDICTS, Verdict
 
 __all__ = [
     "TRIGGER_KINDS",
@@ -51,9 +58,13 @@ _MONITORING_KEYS = (
     "decay_drop",
     "window",
     "alert_webhook",
+    "alert_backoff",
     "metric",
+    "decay_confidence",
+    "persistence",
 )
 _RETRAIN_KEYS = (
+    "min_weighted_drift",
     "pipeline",
     "dataset",
     "on",
@@ -62,6 +73,8 @@ _RETRAIN_KEYS = (
     "alias",
     "params",
     "trust",
+    "max_attempts",
+    "retry_backoff",
 )
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -96,8 +109,15 @@ class MonitoringConfig:
     decay_drop: float = 0.05
     window: timedelta = timedelta(hours=24)
     alert_webhook: str | None = None
+    alert_backoff: timedelta = timedelta(seconds=30)
+    """The wait before an undelivered alert's second attempt; it doubles with each attempt
+    after that (at most an hour)."""
     metric: str | None = None
     """The metric decay is judged on (default: the model's gate metric)."""
+    decay_confidence: float = 0.95
+    """The confidence of the bootstrap interval a decay alert is judged on."""
+    persistence: Persistence | None = None
+    """Drift alerts need drift in ``k`` of the last ``n`` windows (None: the one window)."""
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> MonitoringConfig:
@@ -121,16 +141,6 @@ class MonitoringConfig:
                 f"{where}.verdict = {verdict!r} is not a drift rule; use one of "
                 + ", ".join(f'"{rule}"' for rule in VERDICTS)
             )
-        weighted = table.get("min_weighted_drift")
-        if weighted is not None and (
-            not isinstance(weighted, int | float)
-            or isinstance(weighted, bool)
-            or not 0 <= weighted <= 1
-        ):
-            raise ConfigError(
-                f"{where}.min_weighted_drift must be a share of the model's attribution, "
-                "from 0 to 1, like 0.2"
-            )
         min_rows = table.get("min_rows", 500)
         if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
             raise ConfigError(f"{where}.min_rows must be a positive whole number")
@@ -145,21 +155,37 @@ class MonitoringConfig:
             not isinstance(hook, str) or not hook.startswith(("http://", "https://"))
         ):
             raise ConfigError(f"{where}.alert_webhook must be an http:// or https:// URL")
+        backoff = table.get("alert_backoff", "30s")
+        if not isinstance(backoff, str):
+            raise ConfigError(f'{where}.alert_backoff must be a duration like "30s"')
         metric = table.get("metric")
         if metric is not None and not isinstance(metric, str):
             raise ConfigError(f"{where}.metric must be a metric name")
+        confidence = table.get("decay_confidence", 0.95)
+        if (
+            not isinstance(confidence, int | float)
+            or isinstance(confidence, bool)
+            or not 0 < confidence < 1
+        ):
+            raise ConfigError(f"{where}.decay_confidence must be between 0 and 1, like 0.95")
+        persistence = table.get("persistence")
+        if persistence is not None:
+            persistence = Persistence.parse(persistence, where=f"{where}.persistence")
         return cls(
             model=model,
             drift_threshold={
                 str(k): v if isinstance(v, str | bool) else float(v) for k, v in thresholds.items()
             },
             verdict=cast(Verdict, verdict),
-            min_weighted_drift=None if weighted is None else float(weighted),
+            min_weighted_drift=_share(table, "min_weighted_drift", where),
             min_rows=min_rows,
             decay_drop=float(drop),
             window=parse_window(window, where=f"{where}.window"),
             alert_webhook=hook,
+            alert_backoff=parse_window(backoff, where=f"{where}.alert_backoff"),
             metric=metric,
+            decay_confidence=float(confidence),
+            persistence=persistence,
         )
 
 
@@ -170,7 +196,14 @@ class RetrainConfig:
     register the result under the model's name and promote it to ``alias`` through the
     gates and the alias's policy, when one of the ``on`` triggers fires. ``schedule`` is
     cron syntax (minute hour day-of-month month day-of-week). ``trust`` names the types the
-    retrained model may refer to beyond the safe defaults (as ``run --trust``)."""
+    retrained model may refer to beyond the safe defaults (as ``run --trust``).
+    ``min_weighted_drift``: an input drift alert triggers a retrain only when the drifted
+    features carried at least this share of the model's attribution (an alert raised
+    without a known importance still triggers).
+
+    A release that fails (its run raised, say) is tried again up to ``max_attempts`` in
+    all, ``retry_backoff`` after the first failure and twice as long after each next one;
+    after the last the trigger is ``failed`` and an alert opens."""
 
     model: str
     pipeline: str
@@ -181,6 +214,17 @@ class RetrainConfig:
     alias: str = "live"
     params: Mapping[str, str] = field(default_factory=dict)
     trust: tuple[str, ...] = ()
+    min_weighted_drift: float | None = None
+    max_attempts: int = 3
+    retry_backoff: timedelta = timedelta(minutes=1)
+
+    def retry_delay(self, attempts: int) -> timedelta | None:
+        """How long after its ``attempts``-th failed attempt a release is tried again;
+        None when that was the last one."""
+        if attempts >= self.max_attempts:
+            return None
+        factor: int = 2 ** max(attempts - 1, 0)
+        return self.retry_backoff * factor
 
     @classmethod
     def from_toml(cls, model: str, models_table: Mapping[str, Any]) -> RetrainConfig | None:
@@ -212,6 +256,14 @@ class RetrainConfig:
         trust = table.get("trust", [])
         if not isinstance(trust, list) or not all(isinstance(n, str) and n for n in trust):
             raise ConfigError(f'{where}.trust must be a list of type names, like ["pkg.func"]')
+        attempts = table.get("max_attempts", 3)
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            raise ConfigError(
+                f"{where}.max_attempts must be a whole number, 1 or more (1: never retry)"
+            )
+        backoff = table.get("retry_backoff", "1m")
+        if not isinstance(backoff, str):
+            raise ConfigError(f'{where}.retry_backoff must be a duration like "1m"')
         return cls(
             model=model,
             pipeline=table["pipeline"],
@@ -222,7 +274,22 @@ class RetrainConfig:
             alias=table.get("alias", "live"),
             params={str(k): str(v) for k, v in params.items()},
             trust=tuple(trust),
+            min_weighted_drift=_share(table, "min_weighted_drift", where),
+            max_attempts=attempts,
+            retry_backoff=parse_window(backoff, where=f"{where}.retry_backoff"),
         )
+
+
+def _share(table: Mapping[str, Any], key: str, where: str) -> float | None:
+    """The importance share ``table[key]`` (0 to 1), None when not set."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 1:
+        raise ConfigError(
+            f"{where}.{key} must be a share of the model's attribution, from 0 to 1, like 0.2"
+        )
+    return float(value)
 
 
 def _section(

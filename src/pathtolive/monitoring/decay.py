@@ -22,18 +22,34 @@ Windows
     left out. Windows of rows are consecutive runs of ``window`` rows in time order (the
     last may be shorter), from the first row's time to the last row's.
 
+Intervals
+    Each measured value gets a percentile bootstrap interval (``confidence``, 95% by
+    default): the window's labelled rows resampled ``resamples`` times with the gates'
+    vectorised bootstrap (:mod:`pathtolive.gates.bootstrap`), with a fixed ``seed`` so
+    that the same log gives the same interval. Each estimate gets a band the same way:
+    the window's rows (their probabilities) resampled and the estimate recomputed on
+    each resample, so the band says how far the estimate could move on another sample
+    of the same traffic. A few hundred labels measure a metric to a few points; the
+    interval is what keeps that noise from raising alerts.
+
 The verdict
     Labels arrive late, so the newest window often has few. The verdict is on the newest
-    window with at least ``min_labelled`` labelled rows (and a defined metric): decay is a
-    fall of more than ``drop`` below the gate-time figure (a rise, for a metric where
-    lower is better: brier, log_loss, rmse, mae). Without such a window, or without a
-    gate-time figure, there is no verdict (``decayed`` is False and ``reason`` says why).
-    Without any label at all only the estimate is reported; it never raises an alert.
+    window with at least ``min_labelled`` labelled rows (and a defined metric). The
+    *alert line* is the gate-time figure less ``drop`` (plus ``drop``, for a metric where
+    lower is better: brier, log_loss, rmse, mae). Decay is a window whose whole interval
+    lies beyond the alert line: for a higher-is-better metric, the interval's upper bound
+    is below it. A measured value beyond the line whose interval still reaches it is
+    reported, not alerted on. With ``confidence=None`` the single measured value is held
+    against the line instead (the rule before intervals; kept for comparison). Without
+    such a window, or without a gate-time figure, there is no verdict (``decayed`` is
+    False and ``reason`` says why). Without any label at all only the estimate is
+    reported; it never raises an alert.
 
 CBPE assumes the probabilities are calibrated and the relation between inputs and labels
 has not changed: it sees a model growing unsure of a shifted population, not a world in
 which the same inputs now mean something else (concept drift). That is why it is shown,
-not judged on.
+not judged on, and why every result that carries an estimate carries
+:data:`CBPE_CAVEAT` too.
 """
 
 from __future__ import annotations
@@ -52,14 +68,26 @@ import pandas as pd
 from pathtolive.entities import Feedback
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import number, utc, when
+from pathtolive.gates.bootstrap import (
+    Interval,
+    Resampled,
+    interval_from,
+    resample_metric,
+    resample_weights,
+)
 from pathtolive.gates.metrics import ClassLabel, FloatArray, Metric, float_array, get_metric
 from pathtolive.registry.signature import OUTPUT_KINDS, OutputKind
 
 __all__ = [
+    "BOOTSTRAP_ROWS",
+    "CBPE_CAVEAT",
     "CBPE_METRICS",
+    "DEFAULT_CONFIDENCE",
+    "DEFAULT_RESAMPLES",
     "DecayResult",
     "WindowMetric",
     "cbpe",
+    "cbpe_band",
     "decay",
     "feedback_frame",
 ]
@@ -75,6 +103,24 @@ CBPE_METRICS: tuple[str, ...] = (
     "log_loss",
 )
 """The metrics :func:`cbpe` can estimate from probabilities alone."""
+
+CBPE_CAVEAT = (
+    "The estimate assumes the model's probabilities are calibrated and that the same "
+    "inputs still mean the same labels: it cannot see concept drift. Only feedback "
+    "labels can; the estimate is shown, never alerted on."
+)
+"""The plain warning that goes with every confidence-based estimate."""
+
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_RESAMPLES = 1000
+
+BOOTSTRAP_ROWS = 5_000
+"""The most rows an interval is resampled from. A larger window's interval is that of a
+seeded random subsample of this many rows, its spread around the subsample's value
+narrowed by ``sqrt(subsample / rows)`` and centred on the window's own value: the
+m-out-of-n bootstrap, sound for these metrics, whose error shrinks as one over the square
+root of the rows. So an interval costs the same on a window of a million rows as on one
+of five thousand."""
 
 _EPOCH = pd.Timestamp(0, tz="UTC")
 _TOLERANCE = 1e-9  # a drop equal to the allowed one, give or take rounding, is no decay
@@ -92,7 +138,9 @@ class WindowMetric:
     to a usable feedback label. ``value`` is measured on the labelled rows (None without
     any, or where the metric is undefined, such as roc_auc of labels of one class);
     ``estimated`` is the CBPE estimate on all rows (None unless the model answers
-    probabilities and the metric can be estimated)."""
+    probabilities and the metric can be estimated). ``interval`` bounds ``value`` and
+    ``estimated_interval`` bounds ``estimated`` (``(low, high)``, see the module docs);
+    None when there is nothing to bound or no interval was asked for."""
 
     start: datetime
     end: datetime
@@ -100,17 +148,25 @@ class WindowMetric:
     labelled: int
     value: float | None
     estimated: float | None
+    interval: tuple[float, float] | None = None
+    estimated_interval: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types; times in ISO 8601."""
+        """Plain JSON types; times in ISO 8601; an interval as ``[low, high]``."""
         return {
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "rows": self.rows,
             "labelled": self.labelled,
             "value": self.value,
+            "interval": _pair(self.interval),
             "estimated": self.estimated,
+            "estimated_interval": _pair(self.estimated_interval),
         }
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [interval[0], interval[1]]
 
 
 @dataclass(frozen=True)
@@ -120,7 +176,8 @@ class DecayResult:
     ``reference`` is the gate-time figure. ``latest`` is the measured value the verdict
     is on (the newest window with at least ``min_labelled`` labelled rows, at index
     ``judged`` of ``windows``); ``latest_estimated`` is the estimate in the newest
-    window. ``decayed`` rests on measured values only."""
+    window. ``decayed`` rests on measured values only: on the judged window's interval
+    at ``confidence``, or on its single value when ``confidence`` is None."""
 
     metric: str
     reference: float | None
@@ -136,11 +193,34 @@ class DecayResult:
     ignored_labels: int = 0
     """Labels left out because they are not among the model's classes (or, for a
     regressor, not numbers)."""
+    confidence: float | None = DEFAULT_CONFIDENCE
 
     @property
     def labelled(self) -> int:
         """Labelled rows over every window."""
         return sum(window.labelled for window in self.windows)
+
+    @property
+    def alert_line(self) -> float | None:
+        """The gate-time figure less the allowed drop (plus, when lower is better)."""
+        if self.reference is None:
+            return None
+        return self.reference - self.drop if self.higher_is_better else self.reference + self.drop
+
+    @property
+    def latest_interval(self) -> tuple[float, float] | None:
+        """The interval of the value the verdict is on."""
+        return None if self.judged is None else self.windows[self.judged].interval
+
+    @property
+    def latest_estimated_interval(self) -> tuple[float, float] | None:
+        """The band of the newest window's estimate."""
+        return self.windows[-1].estimated_interval if self.windows else None
+
+    @property
+    def estimated(self) -> bool:
+        """Whether any window carries a confidence-based estimate."""
+        return any(window.estimated is not None for window in self.windows)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (no NaN); times in ISO 8601."""
@@ -151,9 +231,15 @@ class DecayResult:
             "drop": self.drop,
             "min_labelled": self.min_labelled,
             "windows": [window.to_dict() for window in self.windows],
+            "confidence": self.confidence,
+            "rule": "point" if self.confidence is None else "interval",
+            "alert_line": self.alert_line,
             "judged": self.judged,
             "latest": self.latest,
+            "latest_interval": _pair(self.latest_interval),
             "latest_estimated": self.latest_estimated,
+            "latest_estimated_interval": _pair(self.latest_estimated_interval),
+            "estimate_caveat": CBPE_CAVEAT if self.estimated else None,
             "labelled": self.labelled,
             "ignored_labels": self.ignored_labels,
             "decayed": self.decayed,
@@ -207,23 +293,89 @@ def cbpe(
             f"{', '.join(CBPE_METRICS)}"
         )
     proba = _probability_matrix(probabilities, classes)
+    return float(_expected(proba, known.name, np.ones((1, len(proba))))[0])
+
+
+def cbpe_band(
+    probabilities: npt.ArrayLike,
+    metric: str,
+    classes: Sequence[ClassLabel] | None = None,
+    *,
+    confidence: float = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """The percentile bootstrap band of :func:`cbpe`: the rows resampled ``resamples``
+    times (with the gates' resampler and ``seed``) and the estimate recomputed on each.
+    None when the estimate is undefined on every resample."""
+    known = get_metric(metric)
+    estimate = cbpe(probabilities, metric, classes)
+    proba = _probability_matrix(probabilities, classes)
+    chosen = _subsample(len(proba), seed)
+    drawn = proba if chosen is None else proba[chosen]
+    centre = estimate if chosen is None else float(_expected(drawn, known.name, _ones(drawn))[0])
+    values = np.concatenate(
+        [
+            _expected(drawn, known.name, weights)
+            for weights in resample_weights(len(drawn), resamples, seed=seed)
+        ]
+    )
+    found = interval_from(Resampled(known, centre, values, seed, len(drawn)), confidence)
+    return _rescaled(_bounds(found), centre, estimate, len(drawn), len(proba))
+
+
+def _ones(rows: npt.NDArray[Any]) -> FloatArray:
+    return np.ones((1, len(rows)))
+
+
+def _subsample(rows: int, seed: int) -> npt.NDArray[np.intp] | None:
+    """The positions of a seeded random subsample of :data:`BOOTSTRAP_ROWS` rows, in
+    order; None when there are no more rows than that."""
+    if rows <= BOOTSTRAP_ROWS:
+        return None
+    chosen = np.random.default_rng(seed).choice(rows, BOOTSTRAP_ROWS, replace=False)
+    return np.sort(chosen)
+
+
+def _rescaled(
+    interval: tuple[float, float] | None, centre: float, value: float, drawn: int, rows: int
+) -> tuple[float, float] | None:
+    """An interval found on ``drawn`` of ``rows`` rows (around ``centre``, their value)
+    as the interval of all of them (around ``value``): see :data:`BOOTSTRAP_ROWS`."""
+    if interval is None or drawn == rows:
+        return interval
+    factor = math.sqrt(drawn / rows)
+    low, high = interval
+    return value + (low - centre) * factor, value + (high - centre) * factor
+
+
+def _expected(proba: FloatArray, metric: str, weights: FloatArray) -> FloatArray:
+    """The estimate of ``metric`` on each resample: ``weights[b, i]`` is how often row
+    ``i`` was drawn into resample ``b`` (a row of ones is the rows themselves)."""
+    total = weights.sum(axis=1)
     if metric == "accuracy":
-        return float(proba.max(axis=1).mean())
+        return cast(FloatArray, weights @ proba.max(axis=1) / total)
     if metric in ("precision", "recall", "f1"):
-        return _expected_classwise(proba, metric)
+        return _expected_classwise(proba, metric, weights)
     if metric == "roc_auc":
         if proba.shape[1] == 2:
-            return _expected_auc(proba[:, 1])
-        aucs = [_expected_auc(proba[:, k]) for k in range(proba.shape[1])]
-        defined = [auc for auc in aucs if not math.isnan(auc)]
-        return float(np.mean(defined)) if defined else math.nan
+            return _expected_auc(proba[:, 1], weights)
+        aucs = np.vstack([_expected_auc(proba[:, k], weights) for k in range(proba.shape[1])])
+        defined = ~np.isnan(aucs)
+        sums = np.where(defined, aucs, 0.0).sum(axis=0)
+        counts = defined.sum(axis=0)
+        return cast(
+            FloatArray,
+            np.divide(sums, counts, out=np.full(len(weights), math.nan), where=counts > 0),
+        )
     if metric == "brier":
         per_row = (proba * (1.0 - proba)).sum(axis=1)
-        return float(per_row.mean() * (0.5 if proba.shape[1] == 2 else 1.0))
+        return cast(FloatArray, weights @ per_row / total * (0.5 if proba.shape[1] == 2 else 1.0))
     # log_loss: the expected loss under p is the entropy of p.
     eps = np.finfo(np.float64).eps
     clipped = np.clip(proba, eps, 1.0 - eps)
-    return float(-(proba * np.log(clipped)).sum(axis=1).mean())
+    entropy = -(proba * np.log(clipped)).sum(axis=1)
+    return cast(FloatArray, weights @ entropy / total)
 
 
 def _probability_matrix(values: npt.ArrayLike, classes: Sequence[ClassLabel] | None) -> FloatArray:
@@ -256,13 +408,13 @@ def _probability_matrix(values: npt.ArrayLike, classes: Sequence[ClassLabel] | N
     return cast(FloatArray, np.clip(proba, 0.0, 1.0) / sums[:, np.newaxis])
 
 
-def _expected_classwise(proba: FloatArray, statistic: str) -> float:
+def _expected_classwise(proba: FloatArray, statistic: str, weights: FloatArray) -> FloatArray:
     n_classes = proba.shape[1]
     predicted = proba.argmax(axis=1)
     chosen = np.eye(n_classes, dtype=bool)[predicted]
-    true_positive = np.where(chosen, proba, 0.0).sum(axis=0)
-    false_positive = np.where(chosen, 1.0 - proba, 0.0).sum(axis=0)
-    false_negative = np.where(chosen, 0.0, proba).sum(axis=0)
+    true_positive = weights @ np.where(chosen, proba, 0.0)
+    false_positive = weights @ np.where(chosen, 1.0 - proba, 0.0)
+    false_negative = weights @ np.where(chosen, 0.0, proba)
     if statistic == "precision":
         numerator, denominator = true_positive, true_positive + false_positive
     elif statistic == "recall":
@@ -270,26 +422,45 @@ def _expected_classwise(proba: FloatArray, statistic: str) -> float:
     else:
         numerator = 2 * true_positive
         denominator = 2 * true_positive + false_positive + false_negative
-    per_class = np.divide(numerator, denominator, out=np.zeros(n_classes), where=denominator > 0)
+    per_class = np.divide(
+        numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0
+    )
     if n_classes == 2:
-        return float(per_class[1])
-    present = (chosen.sum(axis=0) > 0) | (proba.sum(axis=0) > 0)
-    return float(per_class[present].mean()) if present.any() else math.nan
+        return cast(FloatArray, per_class[:, 1])
+    present = (weights @ chosen > 0) | (weights @ proba > 0)
+    counts = present.sum(axis=1)
+    sums = np.where(present, per_class, 0.0).sum(axis=1)
+    return cast(
+        FloatArray, np.divide(sums, counts, out=np.full(len(weights), math.nan), where=counts > 0)
+    )
 
 
-def _expected_auc(score: FloatArray) -> float:
+def _expected_auc(score: FloatArray, weights: FloatArray) -> FloatArray:
     """The area under the expected ROC curve of ``score`` if each row is positive with
-    probability ``score``."""
-    ordered = np.sort(score, kind="stable")[::-1]
-    positives = np.cumsum(ordered)
-    negatives = np.cumsum(1.0 - ordered)
-    if positives[-1] <= 0 or negatives[-1] <= 0:
-        return math.nan
-    # One point per distinct threshold: the last row of each run of equal scores.
-    last = np.append(np.flatnonzero(np.diff(ordered) != 0), len(ordered) - 1)
-    tpr = np.concatenate([[0.0], positives[last] / positives[-1]])
-    fpr = np.concatenate([[0.0], negatives[last] / negatives[-1]])
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    probability ``score``, per resample.
+
+    Rows are taken in falling order of score, a run of equal scores as one threshold
+    (ties counted half). At threshold ``g`` with weight ``W`` (how often its rows were
+    drawn) the curve gains ``s W`` expected positives and ``(1 - s) W`` expected
+    negatives; the trapezoid it adds is the negatives times the mean of the positives
+    above before and after it, ``(1 - s) W (P_g - s W / 2)``, over all positives times
+    all negatives."""
+    order = np.argsort(score, kind="stable")[::-1]
+    ordered = score[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    levels = ordered[starts]
+    drawn = weights[:, order]
+    grouped = drawn if len(starts) == len(ordered) else np.add.reduceat(drawn, starts, axis=1)
+    gained = grouped * levels
+    lost = grouped * (1.0 - levels)
+    positives = np.cumsum(gained, axis=1)
+    total_positive = positives[:, -1]
+    total_negative = lost.sum(axis=1)
+    area = (lost * (positives - gained / 2.0)).sum(axis=1)
+    defined = (total_positive > 0) & (total_negative > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = area / (total_positive * total_negative)
+    return cast(FloatArray, np.where(defined, result, math.nan))
 
 
 # -- decay --------------------------------------------------------------------------------
@@ -316,6 +487,9 @@ def decay(
     drop: float,
     window: timedelta | int,
     min_labelled: int = 100,
+    confidence: float | None = DEFAULT_CONFIDENCE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
 ) -> DecayResult:
     """The model's ``metric`` over windows of its prediction ``log`` (the frame of
     :func:`pathtolive.service.predictions.read_prediction_log`, one version's rows),
@@ -329,8 +503,13 @@ def decay(
     column is the last class's probability, and the ``output`` JSON is read only for more
     than two classes; ``class_label``: the log's ``label`` column; ``regression``: its
     ``prediction``). ``classes`` are the model's classes in the order of its
-    probabilities; needed for ``probability``."""
+    probabilities; needed for ``probability``.
+
+    Measured values and estimates get bootstrap intervals at ``confidence`` (``resamples``
+    resamples drawn with ``seed``) and the verdict rests on the judged window's interval;
+    ``confidence=None`` computes no interval and judges the single value."""
     known = _check_arguments(metric, output_kind, classes, drop, window, min_labelled)
+    _check_confidence(confidence, resamples)
     kind = cast(OutputKind, output_kind)
     frame = _live_rows(log, kind)
     labels = _latest_labels(feedback)
@@ -342,13 +521,30 @@ def decay(
     windows: list[WindowMetric] = []
     for start, end, rows in groups:
         measured = rows[truth.usable[rows]]
-        value = _measure(known, truth, columns, measured) if len(measured) else None
-        estimated = None
+        value, interval = None, None
+        if len(measured):
+            y, prediction, scored_classes = _scoring_inputs(known, truth, columns, measured)
+            value = _finite(known.score(y, prediction, classes=scored_classes))
+            if value is not None and confidence is not None:
+                interval = _measured_interval(
+                    known, y, prediction, scored_classes, value, confidence, resamples, seed
+                )
+        estimated, band = None, None
         if estimable:
             scored = rows[columns.valid[rows]]
             if len(scored):
                 estimated = _finite(cbpe(columns.proba[scored], known.name))
-        windows.append(WindowMetric(start, end, len(rows), len(measured), value, estimated))
+                if estimated is not None and confidence is not None:
+                    band = cbpe_band(
+                        columns.proba[scored],
+                        known.name,
+                        confidence=confidence,
+                        resamples=resamples,
+                        seed=seed,
+                    )
+        windows.append(
+            WindowMetric(start, end, len(rows), len(measured), value, estimated, interval, band)
+        )
 
     return _verdict(
         known,
@@ -357,7 +553,53 @@ def decay(
         drop=float(drop),
         min_labelled=min_labelled,
         ignored=ignored,
+        confidence=confidence,
     )
+
+
+def _measured_interval(
+    metric: Metric,
+    y: npt.NDArray[Any],
+    prediction: npt.NDArray[Any],
+    classes: Sequence[ClassLabel] | None,
+    value: float,
+    confidence: float,
+    resamples: int,
+    seed: int,
+) -> tuple[float, float] | None:
+    """The bootstrap interval of ``value``, the metric of ``prediction`` against ``y``
+    (on at most :data:`BOOTSTRAP_ROWS` of the rows); None when the metric is undefined
+    on the subsample (a roc_auc of one class) or on every resample."""
+    rows = len(y)
+    chosen = _subsample(rows, seed)
+    if chosen is not None:
+        y, prediction = y[chosen], prediction[chosen]
+    try:
+        resampled = resample_metric(
+            metric, y, prediction, resamples=resamples, seed=seed, classes=classes
+        )
+    except InvalidInputError:
+        return None
+    found = _bounds(interval_from(resampled, confidence))
+    return _rescaled(found, resampled.value, value, len(y), rows)
+
+
+def _bounds(found: Interval) -> tuple[float, float] | None:
+    return None if math.isnan(found.low) else (found.low, found.high)
+
+
+def _check_confidence(confidence: float | None, resamples: int) -> None:
+    if confidence is not None and (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, int | float)
+        or not 0 < confidence < 1
+    ):
+        raise InvalidInputError(
+            f"the confidence of the decay interval must be between 0 and 1, like 0.95, "
+            f"not {confidence!r}"
+        )
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 1:
+        raise InvalidInputError(f"resamples must be a positive whole number, not {resamples!r}")
 
 
 def _check_arguments(
@@ -693,19 +935,21 @@ def _window_groups(
     return groups
 
 
-def _measure(
+def _scoring_inputs(
     metric: Metric, truth: _Truth, columns: _Columns, rows: npt.NDArray[np.int64]
-) -> float | None:
+) -> tuple[npt.NDArray[Any], npt.NDArray[Any], Sequence[ClassLabel] | None]:
+    """What ``metric`` scores the labelled ``rows`` on: the truth, the model's answers
+    (probabilities, labels or values) and the classes."""
     y = truth.values[rows]
     if metric.needs == "value":
-        return _finite(metric.score(y, columns.predicted[rows]))
+        return y, columns.predicted[rows], None
     if metric.needs == "proba":
-        return _finite(metric.score(y, columns.proba[rows], classes=columns.classes))
+        return y, columns.proba[rows], columns.classes
     predicted = columns.predicted[rows]
     classes = columns.classes
     if classes is None:  # labels without known classes: those seen, sorted
         classes = tuple(sorted(set(y.tolist()) | set(predicted.tolist())))
-    return _finite(metric.score(y, predicted, classes=classes))
+    return y, predicted, classes
 
 
 def _finite(value: float) -> float | None:
@@ -720,6 +964,7 @@ def _verdict(
     drop: float,
     min_labelled: int,
     ignored: int,
+    confidence: float | None,
 ) -> DecayResult:
     name = metric.name
     labelled = sum(window.labelled for window in windows)
@@ -739,6 +984,7 @@ def _verdict(
             min_labelled=min_labelled,
             judged=judged,
             ignored_labels=ignored,
+            confidence=confidence,
         )
 
     at_gates = "" if reference is None else f" ({number(reference)} at the gates)"
@@ -769,30 +1015,50 @@ def _verdict(
     value = window.value
     assert value is not None
     where = "" if judged == len(windows) - 1 else f" in the window from {when(window.start)}"
-    measured = f"{name} {number(value)} on {window.labelled} labelled rows{where}"
+    interval = window.interval
+    spread = (
+        ""
+        if interval is None or confidence is None
+        else f" ({_percent(confidence)} interval {number(interval[0])} to {number(interval[1])})"
+    )
+    measured = f"{name} {number(value)}{spread} on {window.labelled} labelled rows{where}"
     if reference is None:
         return result(f"{measured}; no gate-time figure to compare it with", judged=judged)
     loss = reference - value if metric.higher_is_better else value - reference
     worse = "below" if metric.higher_is_better else "above"
     better = "above" if metric.higher_is_better else "below"
     allowed = f"allowed {'drop' if metric.higher_is_better else 'rise'} {number(drop)}"
+    line = reference - drop if metric.higher_is_better else reference + drop
+    beyond = f"{measured} is {number(loss)} {worse} {number(reference)} at the gates"
     if loss > drop + _TOLERANCE:
+        if interval is None:
+            return result(f"{beyond} ({allowed})", decayed=True, judged=judged)
+        # The bound nearest the gate-time figure: the best the metric may plausibly be.
+        best = interval[1] if metric.higher_is_better else interval[0]
+        best_loss = reference - best if metric.higher_is_better else best - reference
+        if best_loss > drop + _TOLERANCE:
+            return result(
+                f"{beyond} ({allowed}); its whole interval is {worse} the alert line "
+                f"{number(line)}",
+                decayed=True,
+                judged=judged,
+            )
         return result(
-            f"{measured} is {number(loss)} {worse} {number(reference)} at the gates ({allowed})",
-            decayed=True,
+            f"{beyond}, more than the {allowed}, but its interval reaches the alert line "
+            f"{number(line)}: too few labels to tell decay from chance, not alerted on",
             judged=judged,
         )
     if loss > 0:
-        return result(
-            f"{measured} is {number(loss)} {worse} {number(reference)} at the gates, within "
-            f"the {allowed}",
-            judged=judged,
-        )
+        return result(f"{beyond}, within the {allowed}", judged=judged)
     return result(
         f"{measured} is {'at' if loss == 0 else number(-loss) + ' ' + better} "
         f"{number(reference)} at the gates",
         judged=judged,
     )
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:g}%"
 
 
 def _ignored_note(ignored: int) -> str:

@@ -1,12 +1,13 @@
-"""Alert webhooks: signed JSON POSTs, sent in the background with retries.
+"""Alert webhooks: signed JSON POSTs, one attempt at a time.
 
 Every POST carries, besides ``Content-Type: application/json``:
 
 - ``X-Pathtolive-Timestamp``: the Unix time (whole seconds) the attempt was made;
 - ``X-Pathtolive-Signature``: ``sha256=`` and the hex HMAC-SHA256, keyed by the shared
   secret (``PATHTOLIVE_WEBHOOK_SECRET``), of ``f"{timestamp}.".encode() + body``;
-- ``X-Pathtolive-Delivery``: an id that stays the same across the retries of one alert,
-  so a receiver can drop a duplicate when its answer to an earlier attempt was lost;
+- ``X-Pathtolive-Delivery``: an id that stays the same across every attempt to deliver
+  one alert (it is kept in the database), so a receiver drops a duplicate when its answer
+  to an earlier attempt was lost;
 - ``X-Pathtolive-Alert``: the alert's id.
 
 The signature covers the timestamp as well as the body, so a captured request cannot be
@@ -22,11 +23,12 @@ time. A receiver in Python::
 Elsewhere: recompute ``HMAC-SHA256(secret, timestamp + "." + raw_body)`` and compare it
 with the header's hex digest.
 
-:class:`WebhookSender` never makes its caller wait: :meth:`~WebhookSender.send` queues the
-alert and a daemon thread delivers it, retrying connection errors, timeouts, 5xx and 429
-with exponential backoff and jitter (honouring ``Retry-After``); any other 4xx, and a
-redirect, is final. The secret and the URL's path and query (which often hold a token
-themselves) never reach the logs.
+Only a 2xx delivers an alert; a redirect is not followed. :class:`WebhookClient` makes
+one attempt per call and never waits between attempts: undelivered alerts wait in the
+database's outbox, retried by every ``monitor`` run and ``watch`` round after
+:func:`retry_delay` (exponential backoff with jitter, honouring ``Retry-After``). The
+secret and the URL's path and query (which often hold a token themselves) never reach
+the logs or the recorded errors.
 """
 
 from __future__ import annotations
@@ -35,17 +37,13 @@ import hashlib
 import hmac
 import http.client
 import json
-import logging
 import random
 import re
-import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from queue import SimpleQueue
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -54,10 +52,15 @@ from pathtolive.errors import ConfigError
 
 __all__ = [
     "ALERT_HEADER",
+    "DEFAULT_DELIVERY_BUDGET",
     "DELIVERY_HEADER",
+    "MAX_RETRY_DELAY",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
-    "WebhookSender",
+    "DeliveryResult",
+    "WebhookClient",
+    "alert_body",
+    "retry_delay",
     "sign",
     "signature_headers",
     "verify",
@@ -68,12 +71,12 @@ TIMESTAMP_HEADER: Final = "X-Pathtolive-Timestamp"
 DELIVERY_HEADER: Final = "X-Pathtolive-Delivery"
 ALERT_HEADER: Final = "X-Pathtolive-Alert"
 
-_MAX_DELAY = 60.0
+DEFAULT_DELIVERY_BUDGET: Final = 5.0
+"""Seconds a ``monitor`` run or a ``watch`` round spends on webhook deliveries at most."""
+MAX_RETRY_DELAY: Final = 3600.0
 """Longest wait between two attempts, whatever the backoff or Retry-After says."""
 _MAX_RESPONSE_BYTES = 64 * 1024
 _TIMESTAMP = re.compile(r"^[0-9]{1,20}$")
-
-logger = logging.getLogger(__name__)
 
 
 def _key(secret: bytes | str) -> bytes:
@@ -127,16 +130,12 @@ def verify(
 
 
 @dataclass(frozen=True)
-class _Delivery:
-    alert_id: int
-    body: bytes
-    delivery_id: str
+class DeliveryResult:
+    """What one attempt got: ``delivered`` only on a 2xx; ``outcome`` says what came
+    back (``HTTP 503``, ``TimeoutError: timed out``) and never holds the URL or secret;
+    ``retry_after`` is the receiver's ``Retry-After`` in seconds, when it gave one."""
 
-
-@dataclass(frozen=True)
-class _Attempt:
     delivered: bool
-    retry: bool
     outcome: str
     retry_after: float | None = None
 
@@ -148,25 +147,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class WebhookSender:
-    """Delivers alerts to ``url`` in a background thread; see the module's docstring.
+class WebhookClient:
+    """Posts signed alerts to ``url``, one attempt per call; see the module's docstring.
 
-    ``retries`` is how many times a failed attempt is repeated (so at most
-    ``retries + 1`` attempts); the n-th retry waits about ``backoff * 2**(n-1)`` seconds
-    (between half and all of it, at random, and at most a minute). ``timeout`` bounds each
-    attempt. ``on_result(alert_id, delivered)`` is called from the sender's thread once
-    per alert sent, when it was delivered or given up on."""
+    ``timeout`` bounds each attempt (a call may bound it further). The client neither
+    waits nor retries: the outbox (:mod:`pathtolive.service.alerts`) decides when an
+    alert is tried again, with :func:`retry_delay`."""
 
-    def __init__(
-        self,
-        url: str,
-        secret: bytes | str,
-        *,
-        retries: int = 5,
-        backoff: float = 0.5,
-        timeout: float = 5.0,
-        on_result: Callable[[int, bool], None] | None = None,
-    ) -> None:
+    def __init__(self, url: str, secret: bytes | str, *, timeout: float = 5.0) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"alert webhook {url!r} is not an http:// or https:// URL")
@@ -175,156 +163,72 @@ class WebhookSender:
                 f"alert webhooks are signed: set {env.ALERT_WEBHOOK_SECRET} to a secret "
                 "shared with the receiver"
             )
-        if retries < 0 or backoff < 0 or timeout <= 0:
-            raise ValueError("retries and backoff must not be negative, timeout positive")
+        if timeout <= 0:
+            raise ValueError("a webhook's timeout must be positive")
         self.url = url
         self.target = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
         """The URL without user, path or query: what logs may show."""
-        self.retries = retries
-        self.backoff = backoff
         self.timeout = timeout
         self._secret = _key(secret)
-        self._on_result = on_result
         self._opener = urllib.request.build_opener(_NoRedirect())
-        self._queue: SimpleQueue[_Delivery | None] = SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self._abort = threading.Event()
 
     def __repr__(self) -> str:
-        return f"WebhookSender({self.target!r}, retries={self.retries})"
+        return f"WebhookClient({self.target!r})"
 
-    def __enter__(self) -> WebhookSender:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-    # -- the caller's side -------------------------------------------------------------
-
-    def send(self, alert_id: int, payload: Mapping[str, Any]) -> None:
-        """Queue ``payload`` (JSON-serialisable; datetimes become strings) for delivery
-        and return at once."""
-        body = json.dumps(dict(payload), sort_keys=True, default=str).encode("utf-8")
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the webhook sender is closed")
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="pathtolive-webhook", daemon=True
-                )
-                self._thread.start()
-            self._queue.put(_Delivery(alert_id, body, uuid.uuid4().hex))
-
-    def close(self, timeout: float = 10.0) -> bool:
-        """Stop taking alerts and wait up to ``timeout`` seconds for those queued to be
-        delivered or given up on. True when all were; otherwise the rest are given up on
-        (reported undelivered) as soon as the attempt under way ends."""
-        with self._lock:
-            already = self._closed
-            self._closed = True
-            thread = self._thread
-            if not already and thread is not None:
-                self._queue.put(None)
-        if thread is None:
-            return True
-        thread.join(timeout)
-        if thread.is_alive():
-            self._abort.set()
-            return False
-        return True
-
-    # -- the sender's thread -----------------------------------------------------------
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            delivered = False
-            try:
-                delivered = not self._abort.is_set() and self._deliver(item)
-            except Exception:  # a bug must not stop the deliveries queued after it
-                logger.exception("alert %s: webhook delivery failed unexpectedly", item.alert_id)
-            self._report(item.alert_id, delivered)
-
-    def _report(self, alert_id: int, delivered: bool) -> None:
-        if self._on_result is None:
-            return
-        try:
-            self._on_result(alert_id, delivered)
-        except Exception:
-            logger.exception("alert %s: the webhook's result callback failed", alert_id)
-
-    def _deliver(self, item: _Delivery) -> bool:
-        attempts = self.retries + 1
-        for attempt in range(1, attempts + 1):
-            result = self._attempt(item)
-            if result.delivered:
-                logger.info(
-                    "alert %s delivered to %s (attempt %d)", item.alert_id, self.target, attempt
-                )
-                return True
-            if not result.retry or attempt == attempts:
-                logger.warning(
-                    "alert %s not delivered to %s after %d attempt%s: %s",
-                    item.alert_id,
-                    self.target,
-                    attempt,
-                    "" if attempt == 1 else "s",
-                    result.outcome,
-                )
-                return False
-            delay = self._delay(attempt, result.retry_after)
-            logger.info(
-                "alert %s: %s answered %s; retrying in %.1fs",
-                item.alert_id,
-                self.target,
-                result.outcome,
-                delay,
-            )
-            if self._abort.wait(delay):
-                logger.warning(
-                    "alert %s not delivered to %s: the sender closed", item.alert_id, self.target
-                )
-                return False
-        return False  # pragma: no cover - the loop always returns
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        delay = min(_MAX_DELAY, self.backoff * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        return min(delay, _MAX_DELAY)
-
-    def _attempt(self, item: _Delivery) -> _Attempt:
+    def post(
+        self, alert_id: int, delivery_id: str, body: bytes, *, timeout: float | None = None
+    ) -> DeliveryResult:
+        """One signed POST of ``body`` (JSON) for the alert, under ``delivery_id``."""
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "pathtolive-webhook",
-            DELIVERY_HEADER: item.delivery_id,
-            ALERT_HEADER: str(item.alert_id),
-            **signature_headers(item.body, self._secret, timestamp=int(time.time())),
+            DELIVERY_HEADER: delivery_id,
+            ALERT_HEADER: str(alert_id),
+            **signature_headers(body, self._secret, timestamp=int(time.time())),
         }
-        request = urllib.request.Request(self.url, data=item.body, headers=headers, method="POST")
+        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        limit = self.timeout if timeout is None else min(self.timeout, timeout)
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=limit) as response:
                 response.read(_MAX_RESPONSE_BYTES)
                 status = int(response.status)
         except urllib.error.HTTPError as exc:
             try:
                 status = int(exc.code)
-                retry = status >= 500 or status == 429
-                retry_after = _retry_after(exc.headers.get("Retry-After")) if retry else None
-                return _Attempt(False, retry, f"HTTP {status}", retry_after)
+                return DeliveryResult(
+                    False, f"HTTP {status}", _retry_after(exc.headers.get("Retry-After"))
+                )
             finally:
                 exc.close()
         except (OSError, http.client.HTTPException) as exc:
             # Connection refused or reset, a timeout, a TLS failure, a broken response.
             reason = getattr(exc, "reason", None) or exc
-            return _Attempt(False, True, f"{type(exc).__name__}: {reason}")
-        if 200 <= status < 300:
-            return _Attempt(True, False, f"HTTP {status}")
-        return _Attempt(False, status >= 500, f"HTTP {status}")
+            return DeliveryResult(False, f"{type(exc).__name__}: {reason}")
+        return DeliveryResult(200 <= status < 300, f"HTTP {status}")
+
+
+def alert_body(payload: Mapping[str, Any]) -> bytes:
+    """``payload`` as the JSON a webhook POSTs (datetimes become strings)."""
+    return json.dumps(dict(payload), sort_keys=True, default=str).encode("utf-8")
+
+
+def retry_delay(
+    attempts: int,
+    *,
+    backoff: float,
+    retry_after: float | None = None,
+    longest: float = MAX_RETRY_DELAY,
+) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: ``backoff`` doubled for
+    each attempt before it (between half and all of it, at random, so that alerts that
+    failed together are not retried in one burst), at least the receiver's
+    ``Retry-After``, and at most ``longest``."""
+    if attempts < 1:
+        raise ValueError(f"a delay follows an attempt; attempts = {attempts}")
+    delay = min(longest, backoff * 2.0 ** min(attempts - 1, 60)) * random.uniform(0.5, 1.0)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, longest)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -21,10 +21,10 @@ from pathtolive.data import Profile, Schema
 from pathtolive.format import significant
 from pathtolive.lineage import render_tree
 from pathtolive.service import datasets as dataset_service
-from pathtolive.service import gates as gate_service
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.privacy import configured_pii_columns, pii_columns
 
 __all__ = ["Block", "CardSection", "CardTable", "CodeBlock", "ModelCard", "model_card"]
 
@@ -130,14 +130,14 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
         )
     )
     data_blocks: list[Block] = []
-    pii: set[str] = set(gate_service.configured_pii_columns(ctx))
+    pii: set[str] = set(configured_pii_columns(ctx))
     for parameter, data_ref in sorted(run.inputs.items()):
         data = dataset_service.get_version(ctx, data_ref)
         schema = Schema.from_dict(
             dataset_service.dataset_schema(ctx, data.dataset, data.schema_version).schema
         )
-        pii.update(schema.tagged("pii"))
-        profile = Profile.from_dict(data.profile)
+        pii.update(pii_columns(ctx, schema))
+        profile = Profile.from_dict(data.profile).withholding(pii)
         data_blocks.append(
             f"{parameter}: {data.ref} ({data.rows:,} rows, hash {data.content_hash[:12]}, "
             f"schema v{data.schema_version}, validation {data.validation_status}, from "
@@ -156,7 +156,12 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
                 (
                     column.name,
                     column.type,
-                    ", ".join(column.tags),
+                    # A column PII by the workspace's word reads as one tagged so.
+                    ", ".join(
+                        (*column.tags, "pii")
+                        if column.name in pii and "pii" not in column.tags
+                        else column.tags
+                    ),
                     "" if stats is None else f"{stats.nulls:,}",
                     "" if numeric is None else _cell(numeric.mean),
                     ""

@@ -8,6 +8,12 @@ Only the holder of the database lock ``controller`` acts (a lease renewed while 
 another controller waits, and takes over once the lease expires). A controller that takes
 the lease over first resumes the running triggers of holders that no longer hold it, so
 a release cut short by a crash or a stop is finished exactly once.
+
+The lease is also a fencing token: its generation grows each time it passes to another
+holder, and a release checks holder and generation in the transaction of each of its
+writes (:class:`~pathtolive.service.release.Fence`). A controller paused past its lease
+(SIGSTOP, a VM frozen, a long GC) that wakes up after another took over cannot register,
+record or promote anything: its writes are refused and audited (``controller.fenced``).
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ from contextlib import contextmanager
 from pathtolive.auth import Permission
 from pathtolive.entities import Trigger
 from pathtolive.errors import InvalidInputError, PathToLiveError
+from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
+from pathtolive.service.alerts import deliver_alerts
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.release import Clock, ControllerEvent, handle_trigger, utcnow
+from pathtolive.service.release import Clock, ControllerEvent, Fence, handle_trigger, utcnow
 from pathtolive.service.triggers import detect_triggers, retrain_configs
 
 __all__ = [
@@ -50,7 +58,8 @@ class Controller:
     Each round (:meth:`run_once`): take or renew the lease ``controller``; when another
     holder has it, do nothing (and say who). Holding it: take over the running triggers
     of holders that no longer hold it (a crash, or a stop mid-release), detect new
-    triggers, then handle the pending ones, oldest first. While a release runs a
+    triggers, then handle the pending ones, oldest first; before all that, spend up to
+    ``delivery_budget`` seconds on the alerts due in the webhook outbox. While a release runs a
     heartbeat thread renews the lease every third of it. :meth:`run` repeats rounds every
     ``interval`` seconds until ``stop`` is set, then gives the lease up.
     """
@@ -64,6 +73,7 @@ class Controller:
         lease: float = 30.0,
         clock: Clock = utcnow,
         on_event: Callable[[ControllerEvent], None] | None = None,
+        delivery_budget: float = DEFAULT_DELIVERY_BUDGET,
     ) -> None:
         if interval <= 0:
             raise InvalidInputError(f"the controller's interval must be positive, not {interval}")
@@ -79,6 +89,7 @@ class Controller:
         self.interval = interval
         self.lease = lease
         self.clock = clock
+        self.delivery_budget = delivery_budget
         self.configs = retrain_configs(ctx)
         self.started_at = clock()
         self.waiting_for: str | None = None
@@ -87,9 +98,12 @@ class Controller:
         """True while a release runs (a stop then interrupts it; the trigger resumes)."""
         self._on_event = on_event
         self._reload_refused: str | None = None
+        self._delivery_blocked: str | None = None
         self._stop = threading.Event()
         self._lost = threading.Event()
         self._holding = False
+        self.generation: int | None = None
+        """The lease's generation while this controller holds it (its fencing token)."""
 
     # -- the lease ---------------------------------------------------------------------
 
@@ -102,10 +116,11 @@ class Controller:
         with self.ctx.metadata.write() as session:
             acquired = session.acquire_lock(LOCK_NAME, self.holder, at=self.clock(), ttl=self.lease)
             other = None if acquired else session.get_lock(LOCK_NAME)
-        if not acquired:
+        if acquired is None:
             if self._holding:
                 self._lost.set()
             self._holding = False
+            self.generation = None
             holder = other.holder if other is not None else "another controller"
             if holder != self.waiting_for:
                 until = "" if other is None else f" until {other.expires_at.isoformat()}"
@@ -115,8 +130,15 @@ class Controller:
             return False
         if not self._holding:
             self._lost.clear()
-            self._emit(ControllerEvent("acquired", f"holding the controller lock as {self.holder}"))
+            self._emit(
+                ControllerEvent(
+                    "acquired",
+                    f"holding the controller lock as {self.holder} "
+                    f"(generation {acquired.generation})",
+                )
+            )
         self._holding = True
+        self.generation = acquired.generation
         self.waiting_for = None
         return True
 
@@ -125,6 +147,7 @@ class Controller:
         with self.ctx.metadata.write() as session:
             session.release_lock(LOCK_NAME, self.holder)
         self._holding = False
+        self.generation = None
 
     def _guard(self) -> bool:
         return not self._lost.is_set() and self.renew()
@@ -155,6 +178,7 @@ class Controller:
         """One round; returns the triggers it took to a decision (none while waiting)."""
         if not self.renew():
             return []
+        self._deliver_alerts()
         handled: list[Trigger] = []
         with self._heartbeat():
             for trigger in self._orphans():
@@ -169,9 +193,34 @@ class Controller:
                     break
                 result = self._handle(pending)
                 handled.append(result)
-                if result.status in ("pending", "running"):
+                if result.status in ("pending", "running") and not self._waits(result):
                     break  # lost the lease: the new holder carries on
         return [t for t in handled if t.status in ("done", "failed")]
+
+    def _deliver_alerts(self) -> None:
+        """Retry the alerts due in the webhook outbox, within the budget, before releases
+        that may take long; a failure to is said and does not stop the round."""
+        try:
+            delivered = deliver_alerts(self.ctx, budget=self.delivery_budget, now=self.clock())
+        except PathToLiveError as exc:
+            log.error("alert deliveries not attempted: %s", exc.message)
+            return
+        if delivered.blocked and delivered.blocked != self._delivery_blocked:
+            self._emit(ControllerEvent("alerts", delivered.blocked))  # said once, not per round
+        self._delivery_blocked = delivered.blocked
+        if delivered.attempted:
+            self._emit(
+                ControllerEvent(
+                    "alerts",
+                    f"{len(delivered.delivered)} of {len(delivered.attempted)} alert "
+                    f"deliveries made; {len(delivered.pending)} in the outbox",
+                )
+            )
+
+    def _waits(self, trigger: Trigger) -> bool:
+        """Whether ``trigger`` is pending for a later attempt (its release failed)."""
+        due = trigger.next_attempt_at
+        return trigger.status == "pending" and due is not None and due > self.clock()
 
     def _stopping(self) -> bool:
         return self._stop.is_set() or self._lost.is_set()
@@ -181,11 +230,24 @@ class Controller:
             return session.triggers_held()
 
     def _next_pending(self) -> Trigger | None:
+        """The oldest pending trigger that is due (one whose release failed waits for its
+        next attempt)."""
+        now = self.clock()
         with self.ctx.metadata.read() as session:
             pending = session.list_triggers(status="pending", limit=None)
-        return min(pending, key=lambda t: t.trigger_id) if pending else None
+        due = [t for t in pending if t.next_attempt_at is None or t.next_attempt_at <= now]
+        return min(due, key=lambda t: t.trigger_id) if due else None
 
     def _handle(self, trigger: Trigger) -> Trigger:
+        generation = self.generation
+        if generation is None:  # the lease went between the round's renewal and now
+            return trigger
+        fence = Fence(LOCK_NAME, self.holder, generation)
+
+        def guard() -> bool:
+            # Lost and taken back since the release began is lost: another may have acted.
+            return self._guard() and self.generation == generation
+
         self.busy = True
         try:
             return handle_trigger(
@@ -193,8 +255,9 @@ class Controller:
                 trigger,
                 self.holder,
                 clock=self.clock,
-                guard=self._guard,
+                guard=guard,
                 notify=self._emit,
+                fence=fence,
             )
         finally:
             self.busy = False

@@ -46,6 +46,7 @@ from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
+from pathtolive.service.privacy import pii_columns, shown_profile, shown_schema
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
 
@@ -64,6 +65,7 @@ __all__ = [
     "load_frame",
     "record_read",
     "schema_history",
+    "shown_version",
     "validate_source",
 ]
 
@@ -125,6 +127,7 @@ def add_dataset(
     """
     check_name(name)
     actor = ctx.require(Permission.WRITE, "add data")
+    ctx.metadata.require_writable("add data")  # before the data is read and profiled
     settings = ctx.settings.dataset(name)
     column_tags = _merged_tags(settings.tags, tags)
     effective_policy = policy or settings.policy
@@ -295,7 +298,12 @@ def _decide(
         inferred = _infer(prepared, prepared.tags, max_categories)
         return _Decision(None, "inferred", None, inferred, None)
     current_schema = Schema.from_dict(current.schema)
-    report = validate(prepared.canonical.path, current_schema, prepared.profile)
+    report = validate(
+        prepared.canonical.path,
+        current_schema,
+        prepared.profile,
+        private=pii_columns(ctx, current_schema),
+    )
     if accept_schema:
         merged = merge_accepting(
             current_schema,
@@ -584,11 +592,31 @@ def diff_versions(ctx: ServiceContext, old: str, new: str) -> DatasetDiff:
         schema_b = session.get_schema(b.dataset, b.schema_version)
     assert schema_a is not None
     assert schema_b is not None
+    contract_a, contract_b = Schema.from_dict(schema_a.schema), Schema.from_dict(schema_b.schema)
+    # A column PII on either side is PII on both: counts only, as a pii tag keeps it.
+    private = pii_columns(ctx, contract_a, contract_b)
     return diff_profiles(
-        Schema.from_dict(schema_a.schema),
-        Profile.from_dict(a.profile),
-        Schema.from_dict(schema_b.schema),
-        Profile.from_dict(b.profile),
+        contract_a,
+        Profile.from_dict(a.profile).withholding(private),
+        contract_b,
+        Profile.from_dict(b.profile).withholding(private),
+    )
+
+
+def shown_version(ctx: ServiceContext, ref: str) -> tuple[DatasetVersion, SchemaVersion]:
+    """A version and its schema as ``data show`` shows them: the values of PII columns
+    (tagged, or named in ``[serve] pii_columns``) withheld from the profile and schema."""
+    version = get_version(ctx, ref)
+    schema = dataset_schema(ctx, version.dataset, version.schema_version)
+    contract = Schema.from_dict(schema.schema)
+    profile = shown_profile(ctx, Profile.from_dict(version.profile), contract)
+    validation = version.validation
+    if validation:
+        private = pii_columns(ctx, contract)
+        validation = ValidationReport.from_dict(validation).withholding(private).to_dict()
+    return (
+        replace(version, profile=profile.to_dict(), validation=validation),
+        replace(schema, schema=shown_schema(ctx, contract).to_dict()),
     )
 
 
@@ -602,7 +630,8 @@ def validate_source(
     with _work_dir(ctx) as work_dir:
         canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
         profile = compute_profile(canonical.path, max_categories=settings.max_categories)
-        report = validate(canonical.path, Schema.from_dict(schema.schema), profile)
+        contract = Schema.from_dict(schema.schema)
+        report = validate(canonical.path, contract, profile, private=pii_columns(ctx, contract))
     return ValidationResult(name, schema.version, report)
 
 

@@ -36,11 +36,12 @@ from pathtolive.registry import LoadedModel
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
-from pathtolive.service.explain import attributions_available
+from pathtolive.service.explain import attributions_available, mean_absolute_attributions
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
+from pathtolive.service.privacy import pii_columns
 
-__all__ = ["check_gates", "configured_pii_columns", "gate_config", "latest_report"]
+__all__ = ["check_gates", "gate_config", "latest_report"]
 
 _LATENCY_SAMPLE_ROWS = 200
 
@@ -71,7 +72,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
-    config.refuse_pii_slices({*schema.tagged("pii"), *configured_pii_columns(ctx)})
+    config.refuse_pii_slices(pii_columns(ctx, schema))
     target = config.target or next(iter(schema.tagged("target")), None)
     if target is None or target not in holdout.frame.columns:
         raise InvalidInputError(
@@ -103,6 +104,9 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     )
     latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
     explanations, explanations_detail = attributions_available(candidate, holdout.frame[features])
+    importance = (
+        mean_absolute_attributions(candidate, holdout.frame[features]) if explanations else None
+    )
     context = GateContext(
         config=config,
         task=task,
@@ -121,6 +125,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         load_detail=load_detail,
         explanations=explanations,
         explanations_detail=explanations_detail,
+        importance=importance,
         extras={
             "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
             "champion_version": champion_number,
@@ -156,13 +161,6 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             },
         )
     return report
-
-
-def configured_pii_columns(ctx: ServiceContext) -> list[str]:
-    """The ``[serve] pii_columns``: PII by the workspace's word though not tagged."""
-    serve = ctx.settings.document.get("serve", {})
-    columns = serve.get("pii_columns", []) if isinstance(serve, dict) else []
-    return [column for column in columns if isinstance(column, str)]
 
 
 def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ __all__ = [
     "ALIAS_PATTERN",
     "DEPLOYED_ALIASES",
     "ModelRef",
+    "OnRegister",
     "alias_history",
     "check_alias",
     "import_mlflow",
@@ -52,6 +53,9 @@ __all__ = [
     "resolve_model_version",
     "set_alias",
 ]
+
+OnRegister = Callable[[MetadataSession, ModelVersion], None]
+"""Called inside the transaction that registers a model version, with the new version."""
 
 ALIAS_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,99}$")
 
@@ -171,6 +175,7 @@ def register_model(
     run_params: Mapping[str, Any] | None = None,
     signature: Mapping[str, Any] | None = None,
     trusted: Sequence[str] = (),
+    within: OnRegister | None = None,
 ) -> ModelVersion:
     """Store a fitted model as the next version of ``name``.
 
@@ -182,6 +187,10 @@ def register_model(
     the flavor's safe ones (:attr:`Flavor.trusted_on_registration`) and those named in
     ``trusted``; a model that needs any other is refused (``UntrustedModelError``, naming
     them and how to trust them). The audit event lists what was trusted.
+
+    ``within`` is called with the new version inside the transaction that registers it:
+    the controller checks its lease there and records the version on its trigger, so
+    both happen or neither does (an exception it raises registers nothing).
     """
     check_name(name, kind="model")
     actor = ctx.require(Permission.WRITE, "register models")
@@ -239,6 +248,8 @@ def register_model(
             version = _insert_version(
                 session, actor, new, [name for name in needed if name in explicit]
             )
+            if within is not None:
+                within(session, version)
     except BaseException:
         if stored.created:
             _delete_unreferenced(ctx, stored.digest)

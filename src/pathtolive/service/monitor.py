@@ -11,8 +11,9 @@ One call reads the prediction log of a model version over a window, segment by s
   against the figure the version had at its gates, with a confidence-based estimate where
   labels are missing.
 
-Thresholds crossed raise alerts (one open alert per model and key, audited, sent to the
-webhook once); an alert whose cause has gone is cleared.
+Thresholds crossed raise alerts (one open alert per model and key, audited, and put into
+the webhook outbox of :mod:`pathtolive.service.alerts` when the model has a webhook); an
+alert whose cause has gone is cleared.
 """
 
 from __future__ import annotations
@@ -29,23 +30,43 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pathtolive import env
 from pathtolive.auth import Permission
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
+from pathtolive.data.schema import Schema
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
-from pathtolive.format import duration
+from pathtolive.format import duration, utc
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig
 from pathtolive.monitoring.decay import DecayResult, decay, feedback_frame
-from pathtolive.monitoring.drift import CurrentSketch, DriftResult, DriftThresholds, compare, drift
-from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
+from pathtolive.monitoring.drift import (
+    CurrentSketch,
+    DriftResult,
+    DriftThresholds,
+    compare,
+    drift,
+    with_importance,
+)
+from pathtolive.monitoring.report import (
+    DriftAlerting,
+    MonitorReport,
+    MonitorWindow,
+    PredictionDrift,
+)
+from pathtolive.monitoring.series import (
+    DEFAULT_WINDOWS,
+    MonitorSeries,
+    SeriesWindow,
+    series_bounds,
+)
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
+from pathtolive.service.alerts import queue_delivery
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
+from pathtolive.service.privacy import shown_profile
 
 __all__ = ["MonitorOutcome", "monitor", "monitoring_config"]
 
@@ -78,15 +99,28 @@ def monitor(
     version: int | None = None,
     now: datetime | None = None,
     record_alerts: bool = True,
+    every: timedelta | None = None,
+    count: int | None = None,
 ) -> MonitorOutcome:
     """Compare the live traffic of ``model`` (its live version, or ``version``) over the
     last ``window`` (default: the configured one), or over its ``last`` requests, with
-    its reference; record alerts when ``record_alerts`` (needs the ``scientist`` role)."""
+    its reference; record alerts when ``record_alerts`` (needs the ``scientist`` role).
+
+    With ``every``, also a series of ``count`` such windows, each ending ``every`` before
+    the next (default: back to the version's first logged row); with a configured
+    persistence, drift alerts are judged on the last windows of a series (of consecutive
+    windows when ``every`` is not given). See :mod:`pathtolive.monitoring.series`."""
     ctx.require(Permission.WRITE if record_alerts else Permission.READ, "monitor models")
     if window is not None and last is not None:
         raise InvalidInputError("give a window or a number of requests, not both")
     if last is not None and last < 1:
         raise InvalidInputError(f"--last {last}: give a positive number of requests")
+    if last is not None and (every is not None or count is not None):
+        raise InvalidInputError(
+            "a series of windows is of time: give --every with --window, not with --last"
+        )
+    if count is not None and every is None:
+        raise InvalidInputError("--count is the number of windows of a series: give --every too")
     config = monitoring_config(ctx, model)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     served = model_version(ctx, f"{model}@{version}" if version else f"{model}@live")
@@ -94,17 +128,28 @@ def monitor(
         raise InvalidInputError(f"{served.ref} has no signature: nothing to compare inputs on")
     signature = Signature.from_dict(served.signature)
     reference_ref, reference = _reference_profile(ctx, served, signature)
-    since = None if last is not None else now - (window or config.window)
+    length = window or config.window
+    bounds = None
+    if last is None and (every is not None or config.persistence is not None):
+        bounds = _bounds(ctx, served, config, now, length, every, count)
+    newest = None if last is not None else now - length
+    since = bounds[0][0] if bounds else newest
     segments = _segments(ctx, served, since=since, until=now)
     thresholds = DriftThresholds.from_mapping(config.drift_threshold, verdict=config.verdict)
     inputs = list(signature.input_names)
 
-    sketch = CurrentSketch(reference, inputs)
+    sketches = [CurrentSketch(reference, inputs) for _ in range(len(bounds) if bounds else 1)]
     log_parts: list[pd.DataFrame] = []
     first_at: datetime | None = None
     last_at: datetime | None = None
     for batch in _live_batches(ctx, segments, inputs, since=since, until=now, last=last):
-        sketch.add(batch, prefix=INPUT_PREFIX)
+        if bounds:
+            for (start, end), each in zip(bounds, sketches, strict=True):
+                part = _between(batch, start, end)
+                if part.num_rows:
+                    each.add(part, prefix=INPUT_PREFIX)
+        else:
+            sketches[0].add(batch, prefix=INPUT_PREFIX)
         log_parts.append(batch.select(list(_LOG_COLUMNS)).to_pandas())
         stamps = batch.column("at")
         if len(stamps):
@@ -112,23 +157,56 @@ def monitor(
             first_at = low if first_at is None or low < first_at else first_at
             last_at = high if last_at is None or high > last_at else last_at
     log = pd.concat(log_parts, ignore_index=True) if log_parts else _empty_log()
+    sketch = sketches[-1]
     rows = sketch.rows
     drift_result: DriftResult | None = (
         compare(reference, sketch, thresholds, min_rows=config.min_rows) if rows else None
     )
-    prediction_drift = _prediction_drift(ctx, served, log, thresholds, config.min_rows)
-    decay_result = _decay(ctx, served, signature, log, config, since=since)
+    importance = _importance(ctx, served)
+    if drift_result is not None and importance is not None:
+        drift_result = with_importance(drift_result, importance)
+    alerting = _drift_alerting(config, drift_result, importance is not None)
+    newest_log = log if not bounds else _rows_between(log, newest, now)
+    prediction_drift = _prediction_drift(ctx, served, newest_log, thresholds, config.min_rows)
+    labels = _feedback(ctx, served, since=since) if not log.empty else None
+    assessor = _DecayAssessor.build(ctx, served, signature, config)
+    decay_result = None
+    if labels is not None and not newest_log.empty:
+        decay_result = assessor.assess(
+            newest_log,
+            labels,
+            config.window / 8 if newest is not None else max(len(newest_log) // 8, 1),
+        )
+    series = None
+    if bounds:
+        series = MonitorSeries(
+            window=length,
+            every=every or length,
+            windows=tuple(
+                _series_window(
+                    reference, each, thresholds, config, assessor, log, labels, start, end
+                )
+                for (start, end), each in zip(bounds, sketches, strict=True)
+            ),
+            persistence=config.persistence,
+        )
 
-    start = since or first_at
-    if last is not None:
-        description = f"last {last} requests"
-    else:
-        description = f"last {duration(now - since)}" if since is not None else ""
+    description = f"last {last} requests" if last is not None else f"last {duration(length)}"
     opened: list[Alert] = []
     cleared: list[Alert] = []
     if record_alerts:
+        drift_alerts = _drift_alerts(served, config, drift_result, series, rows)
         opened, cleared = _record_alerts(
-            ctx, model, served, config, drift_result, prediction_drift, decay_result, rows, now
+            ctx,
+            model,
+            served,
+            config,
+            drift_alerts,
+            alerting,
+            prediction_drift,
+            decay_result,
+            rows,
+            now,
         )
     with ctx.metadata.read() as session:
         current = session.list_alerts(model, status="open")
@@ -137,7 +215,7 @@ def monitor(
         version=served.version,
         generated_at=now,
         window=MonitorWindow(
-            start=start,
+            start=newest or first_at,
             end=last_at if last is not None and last_at is not None else now,
             rows=rows,
             description=description,
@@ -145,11 +223,74 @@ def monitor(
         trained_on=_trained_on(ctx, served),
         reference=reference_ref,
         drift=drift_result,
+        drift_alerting=alerting,
         prediction_drift=prediction_drift,
         decay=decay_result,
         alerts=tuple(current),
+        series=series,
     )
     return MonitorOutcome(report, opened, cleared, current)
+
+
+# -- windows over time -------------------------------------------------------------------
+
+
+def _bounds(
+    ctx: ServiceContext,
+    served: ModelVersion,
+    config: MonitoringConfig,
+    now: datetime,
+    length: timedelta,
+    every: timedelta | None,
+    count: int | None,
+) -> list[tuple[datetime, datetime]]:
+    """The windows of the series: ``count`` of them; by default, with ``every``, as many
+    as reach back to the version's first logged row (at most :data:`DEFAULT_WINDOWS`, at
+    least the persistence's ``n``), else the persistence's ``n`` consecutive windows."""
+    step = every or length
+    needed = config.persistence.n if config.persistence is not None else 1
+    if count is None and every is not None:
+        with ctx.metadata.read() as session:
+            segments = session.list_prediction_segments(served.model, served.version)
+        first = min((segment.first_at for segment in segments), default=now)
+        # Windows whose end is after the first row: the rest would be empty.
+        reach = max(int((now - utc(first)) / step) + 1, 1)
+        count = max(min(reach, DEFAULT_WINDOWS), needed)
+    return series_bounds(now, window=length, every=step, count=count or needed)
+
+
+def _between(table: pa.Table, start: datetime, end: datetime) -> pa.Table:
+    at = table.column("at")
+    kind = table.schema.field("at").type
+    mask = pc.and_(pc.greater_equal(at, pa.scalar(start, kind)), pc.less(at, pa.scalar(end, kind)))
+    return table.filter(mask)
+
+
+def _rows_between(log: pd.DataFrame, start: datetime | None, end: datetime) -> pd.DataFrame:
+    at = pd.to_datetime(log["at"], utc=True)
+    keep = at < end if start is None else (at >= start) & (at < end)
+    return log.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+def _series_window(
+    reference: Profile,
+    sketch: CurrentSketch,
+    thresholds: DriftThresholds,
+    config: MonitoringConfig,
+    assessor: _DecayAssessor,
+    log: pd.DataFrame,
+    labels: pd.DataFrame | None,
+    start: datetime,
+    end: datetime,
+) -> SeriesWindow:
+    drift_result = (
+        compare(reference, sketch, thresholds, min_rows=config.min_rows) if sketch.rows else None
+    )
+    rows = _rows_between(log, start, end)
+    decay_result = None
+    if labels is not None and not rows.empty:
+        decay_result = assessor.assess(rows, labels, len(rows))  # the window as one
+    return SeriesWindow(start, end, sketch.rows, drift_result, decay_result)
 
 
 # -- reading the log ---------------------------------------------------------------------
@@ -238,7 +379,9 @@ def _trained_on(ctx: ServiceContext, served: ModelVersion) -> tuple[str, ...]:
 def _reference_profile(
     ctx: ServiceContext, served: ModelVersion, signature: Signature
 ) -> tuple[str, Profile]:
-    """The stored profile of the first training dataset version that has every input."""
+    """The stored profile of the first training dataset version that has every input,
+    its PII columns (by its schema or the workspace) kept to counts: drift leaves them
+    out, and no value of theirs reaches the report."""
     inputs = set(signature.input_names)
     with ctx.metadata.read() as session:
         for ref in _trained_on(ctx, served):
@@ -248,7 +391,9 @@ def _reference_profile(
                 continue
             profile = Profile.from_dict(found.profile)
             if inputs <= set(profile.names):
-                return ref, profile
+                schema = session.get_schema(found.dataset, found.schema_version)
+                contract = Schema.from_dict(schema.schema) if schema else Schema(())
+                return ref, shown_profile(ctx, profile, contract)
     raise NotFoundError(
         f"{served.ref} has no training dataset version with a profile of all its inputs "
         f"({', '.join(sorted(inputs))}); drift needs one: register the model with data="
@@ -292,34 +437,48 @@ def _prediction_drift(
     return PredictionDrift(result.features[0], f"the first {len(baseline)} outputs of {served.ref}")
 
 
-def _decay(
-    ctx: ServiceContext,
-    served: ModelVersion,
-    signature: Signature,
-    log: pd.DataFrame,
-    config: MonitoringConfig,
-    *,
-    since: datetime | None,
-) -> DecayResult | None:
-    if log.empty:
-        return None
+def _feedback(ctx: ServiceContext, served: ModelVersion, *, since: datetime | None) -> pd.DataFrame:
     from pathtolive.service.predictions import feedback
 
-    frame = feedback_frame(feedback(ctx, model=served.model, since=since))
-    metric = config.metric or _gate_metric(ctx, served, signature)
-    reference = _reference_figure(ctx, served, metric)
-    window = config.window / 8 if since is not None else max(len(log) // 8, 1)
-    return decay(
-        log,
-        frame,
-        metric=metric,
-        output_kind=signature.output.kind,
-        classes=signature.output.classes,
-        reference=reference,
-        drop=config.decay_drop,
-        window=window,
-        min_labelled=min(100, config.min_rows),
-    )
+    return feedback_frame(feedback(ctx, model=served.model, since=since))
+
+
+@dataclass(frozen=True)
+class _DecayAssessor:
+    """Decay as configured for one version: its metric, gate-time figure and settings,
+    looked up once for every window judged."""
+
+    metric: str
+    reference: float | None
+    signature: Signature
+    config: MonitoringConfig
+
+    @classmethod
+    def build(
+        cls,
+        ctx: ServiceContext,
+        served: ModelVersion,
+        signature: Signature,
+        config: MonitoringConfig,
+    ) -> _DecayAssessor:
+        metric = config.metric or _gate_metric(ctx, served, signature)
+        return cls(metric, _reference_figure(ctx, served, metric), signature, config)
+
+    def assess(
+        self, log: pd.DataFrame, labels: pd.DataFrame, window: timedelta | int
+    ) -> DecayResult:
+        return decay(
+            log,
+            labels,
+            metric=self.metric,
+            output_kind=self.signature.output.kind,
+            classes=self.signature.output.classes,
+            reference=self.reference,
+            drop=self.config.decay_drop,
+            window=window,
+            min_labelled=min(100, self.config.min_rows),
+            confidence=self.config.decay_confidence,
+        )
 
 
 def _gate_metric(ctx: ServiceContext, served: ModelVersion, signature: Signature) -> str:
@@ -351,7 +510,126 @@ def _reference_figure(ctx: ServiceContext, served: ModelVersion, metric: str) ->
     return None
 
 
+# -- importance --------------------------------------------------------------------------
+
+
+def _importance(ctx: ServiceContext, served: ModelVersion) -> dict[str, float] | None:
+    """Each input's mean absolute attribution as the version's latest gate report keeps it
+    (the explainability gate's result); None when no report measured it."""
+    with ctx.metadata.read() as session:
+        stored = session.latest_gate_report(served.model, served.version)
+    if stored is None:
+        return None
+    for result in stored.report.get("results", []):
+        importance = (result.get("data") or {}).get("importance")
+        if result.get("gate") == "explainability" and isinstance(importance, dict):
+            return {
+                str(name): float(value)
+                for name, value in importance.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            }
+    return None
+
+
+def _drift_alerting(
+    config: MonitoringConfig, result: DriftResult | None, importance_known: bool
+) -> DriftAlerting:
+    """Whether this look's input drift may open alerts (``min_weighted_drift``)."""
+    minimum = config.min_weighted_drift
+    weighted = result.weighted_drift if result is not None else None
+    if minimum is None:
+        return DriftAlerting(True, None, weighted, "every drifted feature alerts")
+    if not importance_known:
+        return DriftAlerting(
+            True,
+            minimum,
+            None,
+            "the importance of the model's inputs is not known (no gate report measured "
+            "attributions): every drifted feature alerts",
+        )
+    if result is None or not result.drifted:
+        return DriftAlerting(True, minimum, weighted, "no feature drifted")
+    assert weighted is not None
+    share = f"the drifted features carry {weighted:.3g} of the model's attribution"
+    if weighted >= minimum:
+        return DriftAlerting(True, minimum, weighted, f"{share}, at least {minimum:g}")
+    return DriftAlerting(
+        False,
+        minimum,
+        weighted,
+        f"{share}, below min_weighted_drift {minimum:g}: reported, not alerted",
+    )
+
+
 # -- alerts ------------------------------------------------------------------------------
+
+_Raised = tuple[str, str, str, dict[str, Any]]
+"""An alert to raise: kind, key, message, details."""
+
+
+def _drift_alerts(
+    served: ModelVersion,
+    config: MonitoringConfig,
+    drift_result: DriftResult | None,
+    series: MonitorSeries | None,
+    rows: int,
+) -> list[_Raised] | None:
+    """The drift alerts: of the newest window's drifted features, or with a persistence
+    rule, of the features that drifted in enough of the last windows. None when drift
+    cannot be judged (no window with enough rows)."""
+    rule = config.persistence
+    if rule is not None and series is not None:
+        judged = [w for w in series.windows[-rule.n :] if w.rows >= config.min_rows]
+        if not judged:
+            return None
+        raised: list[_Raised] = []
+        for trend in series.features:
+            if not trend.persistent:
+                continue
+            times = sum(trend.drifted[-rule.n :])
+            newest = next(
+                (
+                    feature
+                    for window in reversed(series.windows)
+                    if window.drift is not None
+                    for feature in window.drift.features
+                    if feature.feature == trend.feature and feature.drifted
+                ),
+                None,
+            )
+            why = "; ".join(newest.reasons) if newest is not None else ""
+            message = (
+                f"drift in {trend.feature} in {times} of the last {rule.n} windows of "
+                f"{duration(series.window)} (persistence {rule})" + (f": {why}" if why else "")
+            )
+            details = {
+                "version": served.version,
+                "figures": newest.figures if newest is not None else {},
+                "persistence": rule.to_dict(),
+                "drifted": list(trend.drifted[-rule.n :]),
+                "rows": rows,
+            }
+            raised.append(("drift", f"drift:{trend.feature}", message, details))
+        return raised
+    if drift_result is None or rows < config.min_rows:
+        return None
+    return [
+        (
+            "drift",
+            f"drift:{feature.feature}",
+            f"drift in {feature.feature}: " + "; ".join(feature.reasons),
+            {
+                "version": served.version,
+                "figures": feature.figures,
+                "rows": rows,
+                "rule": feature.rule,
+                "importance": feature.importance,
+                "weighted_drift": drift_result.weighted_drift,
+            },
+        )
+        for feature in drift_result.features
+        if feature.drifted
+    ]
 
 
 def _record_alerts(
@@ -359,21 +637,21 @@ def _record_alerts(
     model: str,
     served: ModelVersion,
     config: MonitoringConfig,
-    drift_result: DriftResult | None,
+    drift_alerts: list[_Raised] | None,
+    alerting: DriftAlerting,
     prediction_drift: PredictionDrift | None,
     decay_result: DecayResult | None,
     rows: int,
     now: datetime,
 ) -> tuple[list[Alert], list[Alert]]:
-    raised: list[tuple[str, str, str, dict[str, Any]]] = []
+    """Open the alerts raised (``drift_alerts``: None when drift was not judged) and
+    clear those of the judged kinds whose cause has gone."""
+    raised: list[_Raised] = []
     judged_kinds: list[str] = []
-    if drift_result is not None and rows >= config.min_rows:
-        judged_kinds.append("drift")
-        for feature in drift_result.features:
-            if feature.drifted:
-                message = f"drift in {feature.feature}: " + "; ".join(feature.reasons)
-                details = {"version": served.version, "figures": feature.figures, "rows": rows}
-                raised.append(("drift", f"drift:{feature.feature}", message, details))
+    if drift_alerts is not None:
+        judged_kinds.append("drift")  # judged even when it may not alert: old alerts clear
+        if alerting.alerts:
+            raised.extend(drift_alerts)
     if prediction_drift is not None and rows >= config.min_rows:
         judged_kinds.append("prediction_drift")
         if prediction_drift.drift.drifted:
@@ -405,6 +683,10 @@ def _record_alerts(
         for kind, key, message, details in raised:
             alert, new = session.raise_alert(model, kind, key, message, details, at=now)
             if new:
+                if config.alert_webhook:
+                    # In the transaction that opens it: no alert is opened and then lost.
+                    queue_delivery(session, alert, at=now)
+                    alert = session.get_alert(alert.alert_id) or alert
                 opened.append(alert)
                 record(
                     session,
@@ -424,33 +706,6 @@ def _record_alerts(
                 f"model:{model}",
                 {"alert": alert.alert_id, "key": alert.key},
             )
-    if opened:
-        for alert in opened:
-            logger.warning("alert on %s: %s", model, alert.message)
-        if config.alert_webhook:
-            _send(ctx, config.alert_webhook, opened)
+    for alert in opened:
+        logger.warning("alert on %s: %s", model, alert.message)
     return opened, cleared
-
-
-def _send(ctx: ServiceContext, url: str, alerts: list[Alert]) -> None:
-    """Hand new alerts to the webhook; delivery is retried in the background and its
-    outcome recorded. The short-lived CLI waits a bounded time for it on exit."""
-    from pathtolive.monitoring.webhook import WebhookSender
-
-    secret = ctx.settings.environ.get(env.ALERT_WEBHOOK_SECRET, "")
-    if not secret:
-        # Unsigned alerts could be forged by anyone who can reach the receiver.
-        logger.warning(
-            "alerts are not sent to the webhook: set %s to the secret it shares with the receiver",
-            env.ALERT_WEBHOOK_SECRET,
-        )
-        return
-
-    def delivered(alert_id: int, ok: bool) -> None:
-        with ctx.metadata.write() as session:
-            session.record_delivery(alert_id, at=datetime.now(UTC), delivered=ok)
-
-    sender = WebhookSender(url, secret.encode(), on_result=delivered)
-    for alert in alerts:
-        sender.send(alert.alert_id, {"alert": alert_dict(alert), "source": "pathtolive"})
-    sender.close(timeout=30)

@@ -9,6 +9,7 @@ and told to check again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -55,10 +56,14 @@ def promote(
     *,
     reason: str = "",
     override: str | None = None,
+    within: Callable[[MetadataSession], None] | None = None,
 ) -> PromotionOutcome:
     """Run the gates on ``ref``, then apply the alias's policy: move the alias now
     (``auto``) or leave a pending promotion for an approver. Failing gates refuse the
-    promotion unless an admin gives ``override`` (a reason, recorded)."""
+    promotion unless an admin gives ``override`` (a reason, recorded). ``within`` is
+    called first in the transaction that records the promotion (the controller checks
+    its lease there); an exception it raises leaves the alias and promotions as they
+    were."""
     actor = ctx.require(Permission.WRITE, "request promotions")
     model_service.check_alias(alias)
     version = model_service.model_version(ctx, ref)
@@ -96,6 +101,8 @@ def promote(
             )
     now = datetime.now(UTC)
     with ctx.metadata.write() as session:
+        if within is not None:
+            within(session)
         if session.alias_version(version.model, alias) != champion:
             raise ConflictError(
                 f"{alias} of {version.model!r} moved while the gates of {version.ref} ran; "

@@ -10,16 +10,26 @@ once, and each step of a release is recorded as it completes, so a controller th
 over a trigger whose holder died resumes it instead of redoing it:
 
 - no model version yet: the pipeline runs again (its step cache makes finished steps
-  free) — unless the dead holder had registered a version already and died before
-  recording it: that version is found (from a pipeline run of the model's pipeline by
-  the same principal, started after the trigger was created, that no other trigger
-  recorded) and adopted;
+  free). A version is registered and recorded on its trigger in one transaction, so a
+  holder that died never leaves a registered version its trigger does not name, and the
+  successor needs nothing but the trigger to find it (whoever it runs as);
 - a version recorded: only the promotion is left; one that happened already (the alias
   points at the version, or its promotion is pending) is recognised, not repeated.
 
-Before each step the release asks its :data:`Guard` whether its holder still holds the
-controller's lease; when it does not, :class:`~pathtolive.errors.LostLockError` ends the
-release and the trigger stays ``running`` for the new holder.
+A release fails when its run or a step of it raises (a failing gate is a decision, not a
+failure). A failed release is tried again, with exponential backoff, up to the model's
+``retrain.max_attempts``; after the last attempt the trigger is ``failed`` and an alert
+(kind ``release_failed``) opens, cleared by the model's next release that goes through.
+Each retry and the giving up are audited.
+
+Fencing: a release runs under a :class:`Fence`, the controller lease's holder and
+generation (which grows each time the lease passes to another holder). Every write of the
+release — claiming, registering the version and recording it on the trigger, promoting,
+finishing — checks in its own transaction that the lease is still that holder's in that
+generation; a controller that lost its lease (paused past it, say) has its write refused
+with :class:`~pathtolive.errors.LostLockError` and audited as ``controller.fenced``.
+Before each step the release also asks its :data:`Guard` whether its holder still holds
+the lease, to stop early; either way the trigger stays as the new holder left it.
 
 :class:`ControllerEvent` lives here, beside the release that emits most of its kinds: the
 controller's loop (:mod:`pathtolive.service.controller`) imports the release, never the
@@ -31,7 +41,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pathtolive.auth import Actor, Permission
@@ -47,13 +57,18 @@ from pathtolive.monitoring.config import RetrainConfig
 from pathtolive.service import gates as gate_service
 from pathtolive.service import promotion as promotion_service
 from pathtolive.service import runs as run_service
+from pathtolive.service.alerts import queue_delivery
 from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.monitor import monitoring_config
 from pathtolive.service.triggers import get_trigger, retrain_config
+from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
+    "RELEASE_FAILED",
     "Clock",
     "ControllerEvent",
     "EventKind",
+    "Fence",
     "Guard",
     "handle_trigger",
     "utcnow",
@@ -66,6 +81,10 @@ Clock = Callable[[], datetime]
 
 Guard = Callable[[], bool]
 """Asked before each step of a release: may its holder still act (renewing the lease)?"""
+
+
+RELEASE_FAILED = "release_failed"
+"""The kind of the alert a trigger opens when its release failed its last attempt."""
 
 
 def utcnow() -> datetime:
@@ -85,12 +104,16 @@ EventKind = Literal[
     "training",
     "registered",
     "finished",
+    "retrying",
+    "fenced",
     "error",
     "stopped",
     "reloaded",
+    "alerts",
 ]
 """What a :class:`ControllerEvent` reports: a release says ``started``, ``resumed``,
-``training``, ``registered`` and ``finished``; the controller's loop the others."""
+``training``, ``registered``, ``retrying``, ``fenced`` and ``finished``; the controller's
+loop the others."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +126,37 @@ class ControllerEvent:
 
 
 # -- handling a trigger ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a release acts under: ``holder`` of the lock ``lock`` in ``generation``
+    (its fencing token, as the controller took it when the release began)."""
+
+    lock: str
+    holder: str
+    generation: int
+
+    def check(self, session: MetadataSession, trigger: Trigger, write: str) -> None:
+        """In the transaction of a write: refuse it when the lease is no longer this."""
+        if session.holds_lock(self.lock, self.holder, self.generation):
+            return
+        current = session.get_lock(self.lock)
+        now = "nobody" if current is None else f"{current.holder} (generation {current.generation})"
+        raise LostLockError(
+            f"{write} for trigger {trigger.trigger_id} refused: this controller "
+            f"({self.holder}, generation {self.generation}) lost the controller lease, now "
+            f"held by {now}; the holder of the lease carries the trigger on",
+            details={
+                "fenced": True,
+                "write": write,
+                "holder": self.holder,
+                "generation": self.generation,
+                "trigger": trigger.trigger_id,
+                "lease_holder": None if current is None else current.holder,
+                "lease_generation": None if current is None else current.generation,
+            },
+        )
 
 
 @dataclass(frozen=True)
@@ -120,21 +174,45 @@ def handle_trigger(
     clock: Clock = utcnow,
     guard: Guard | None = None,
     notify: Callable[[ControllerEvent], None] | None = None,
+    fence: Fence | None = None,
 ) -> Trigger:
     """Take ``trigger`` to a decision under ``holder``: claim it (or take it over from a
     holder that died), train, register, gate and promote, recording each step; returns
     the trigger as it ends. ``guard`` is asked before each step whether ``holder`` may
     still act (it renews the lease); when it says no the trigger is left running for the
-    controller that holds the lock now. A trigger done or failed is returned as it is."""
+    controller that holds the lock now. With ``fence`` every write checks, in its own
+    transaction, that the lease is still the fence's, and a refused write is audited. A
+    failed release goes back to pending for a later attempt while attempts remain. A
+    trigger done or failed is returned as it is."""
     actor = ctx.require(Permission.WRITE, "run releases")
     say = notify or (lambda event: None)
-    current = _claim(ctx, actor, trigger, holder, clock=clock)
+    try:
+        return _handle(ctx, actor, trigger, holder, clock, guard, say, fence)
+    except LostLockError as exc:
+        if isinstance(exc.details, dict) and exc.details.get("fenced"):
+            _record_fenced(ctx, actor, trigger, exc)
+            say(ControllerEvent("fenced", exc.message, trigger))
+        log.warning("lost the controller lock while handling trigger %s", trigger.trigger_id)
+        return get_trigger(ctx, trigger.trigger_id)
+
+
+def _handle(
+    ctx: ServiceContext,
+    actor: Actor,
+    trigger: Trigger,
+    holder: str,
+    clock: Clock,
+    guard: Guard | None,
+    say: Callable[[ControllerEvent], None],
+    fence: Fence | None,
+) -> Trigger:
+    current = _claim(ctx, actor, trigger, holder, clock=clock, fence=fence)
     if current is None:
         return get_trigger(ctx, trigger.trigger_id)
     if current.holder != holder or current.status != "running":
         return current
     # Worked on before (by a holder that died, or by this one before an error): a
-    # version it registered may be there without being recorded yet.
+    # version recorded on it is not trained again.
     resumed = trigger.status == "running"
     if resumed:
         whose = "continued" if trigger.holder == holder else f"taken over from {trigger.holder}"
@@ -142,48 +220,172 @@ def handle_trigger(
     else:
         say(ControllerEvent("started", current.cause, current))
     try:
-        try:
-            outcome = _release(
-                ctx, actor, current, holder, clock=clock, guard=guard, say=say, resumed=resumed
+        if resumed and trigger.holder != holder and _attempts_spent(ctx, current):
+            # Its controllers died mid-release at every attempt (killed for memory, say):
+            # a release that takes its controller down is not tried forever either.
+            outcome = _Outcome(
+                "failed",
+                "release failed: its controller stopped before it finished, at each attempt",
+                f"taken over from {trigger.holder} with no attempt left",
             )
-        except LostLockError:
-            # A PathToLiveError too, but not a failed release: the new holder resumes it.
-            raise
-        except PathToLiveError as exc:
-            outcome = _Outcome("failed", f"release failed: {exc.message}", exc.message)
-        except Exception as exc:  # a bug must not leave the trigger running forever
-            log.exception("trigger %s failed unexpectedly", current.trigger_id)
-            text = f"{type(exc).__name__}: {exc}"
-            outcome = _Outcome("failed", f"release failed: {text}", text)
-        _check(guard)
+        else:
+            outcome = _release(
+                ctx, actor, current, holder, clock=clock, guard=guard, say=say, fence=fence
+            )
     except LostLockError:
-        log.warning("lost the controller lock while handling trigger %s", current.trigger_id)
-        return get_trigger(ctx, current.trigger_id)
+        # A PathToLiveError too, but not a failed release: the new holder resumes it.
+        raise
+    except PathToLiveError as exc:
+        outcome = _Outcome("failed", f"release failed: {exc.message}", exc.message)
+    except Exception as exc:  # a bug must not leave the trigger running forever
+        log.exception("trigger %s failed unexpectedly", current.trigger_id)
+        text = f"{type(exc).__name__}: {exc}"
+        outcome = _Outcome("failed", f"release failed: {text}", text)
+    _check(guard)
+    retry_in = _retry_delay(ctx, current) if outcome.status == "failed" else None
     with ctx.metadata.write() as session:
-        session.finish_trigger(
-            current.trigger_id,
-            outcome.status,
-            at=clock(),
-            decision=outcome.decision,
-            error=outcome.error,
-        )
+        if fence is not None:
+            fence.check(session, current, "finishing")
+        if retry_in is not None:
+            _retry(session, actor, current, outcome, at=clock(), delay=retry_in)
+        else:
+            _finish(
+                session,
+                actor,
+                current,
+                outcome,
+                at=clock(),
+                webhook=monitoring_config(ctx, current.model).alert_webhook is not None,
+            )
+        finished = session.get_trigger(current.trigger_id)
+    assert finished is not None
+    if retry_in is not None:
+        say(ControllerEvent("retrying", finished.decision, finished))
+    else:
+        say(ControllerEvent("finished", finished.decision, finished))
+    return finished
+
+
+def _attempts_spent(ctx: ServiceContext, trigger: Trigger) -> bool:
+    """Whether ``trigger`` (just claimed) is on an attempt beyond its model's
+    ``max_attempts``."""
+    try:
+        config = retrain_config(ctx, trigger.model)
+    except PathToLiveError:
+        return False  # the release itself says what is wrong with the settings
+    return trigger.attempts > config.max_attempts
+
+
+def _retry_delay(ctx: ServiceContext, trigger: Trigger) -> timedelta | None:
+    """How long until the failed release of ``trigger`` is tried again; None to give up
+    (no attempt left, or the model's retraining settings are gone or wrong)."""
+    try:
+        config = retrain_config(ctx, trigger.model)
+    except PathToLiveError:
+        return None
+    return config.retry_delay(trigger.attempts)
+
+
+def _retry(
+    session: MetadataSession,
+    actor: Actor,
+    trigger: Trigger,
+    outcome: _Outcome,
+    *,
+    at: datetime,
+    delay: timedelta,
+) -> None:
+    due = at + delay
+    decision = (
+        f"{outcome.decision}; attempt {trigger.attempts + 1} at {due.isoformat(timespec='seconds')}"
+    )
+    session.retry_trigger(
+        trigger.trigger_id,
+        next_attempt_at=due,
+        decision=decision,
+        error=outcome.error or outcome.decision,
+    )
+    record(
+        session,
+        actor,
+        "controller.retry",
+        f"model:{trigger.model}",
+        {
+            "trigger": trigger.trigger_id,
+            "cause": trigger.cause,
+            "attempt": trigger.attempts,
+            "next_attempt_at": due.isoformat(),
+            "error": outcome.error or outcome.decision,
+        },
+    )
+
+
+def _finish(
+    session: MetadataSession,
+    actor: Actor,
+    trigger: Trigger,
+    outcome: _Outcome,
+    *,
+    at: datetime,
+    webhook: bool,
+) -> None:
+    """Close ``trigger`` with ``outcome``; a failure opens a ``release_failed`` alert (into
+    the webhook outbox when the model has a ``webhook``), a success clears them."""
+    decision = outcome.decision
+    if outcome.status == "failed" and trigger.attempts > 1:
+        decision = f"{decision} (gave up after {trigger.attempts} attempts)"
+    session.finish_trigger(
+        trigger.trigger_id, outcome.status, at=at, decision=decision, error=outcome.error
+    )
+    record(
+        session,
+        actor,
+        "controller.decision",
+        f"model:{trigger.model}",
+        {
+            "trigger": trigger.trigger_id,
+            "kind": trigger.kind,
+            "cause": trigger.cause,
+            "status": outcome.status,
+            "decision": decision,
+            "attempts": trigger.attempts,
+        },
+    )
+    if outcome.status != "failed":
+        # A release that went through answers the failed ones before it.
+        cleared = session.clear_alerts(trigger.model, keep=(), kinds=[RELEASE_FAILED], at=at)
+        for alert in cleared:
+            record(
+                session,
+                actor,
+                "alert.cleared",
+                f"model:{trigger.model}",
+                {"alert": alert.alert_id, "key": alert.key, "by_trigger": trigger.trigger_id},
+            )
+        return
+    key = f"{RELEASE_FAILED}:{trigger.trigger_id}"
+    message = f"release of trigger {trigger.trigger_id} failed: {decision}"
+    details = {"trigger": trigger.trigger_id, "cause": trigger.cause, "attempts": trigger.attempts}
+    alert, opened = session.raise_alert(trigger.model, RELEASE_FAILED, key, message, details, at=at)
+    if opened:
+        if webhook:
+            queue_delivery(session, alert, at=at)
         record(
             session,
             actor,
-            "controller.decision",
-            f"model:{current.model}",
-            {
-                "trigger": current.trigger_id,
-                "kind": current.kind,
-                "cause": current.cause,
-                "status": outcome.status,
-                "decision": outcome.decision,
-            },
+            "alert.opened",
+            f"model:{trigger.model}",
+            {"alert": alert.alert_id, "key": key, "message": message},
         )
-        finished = session.get_trigger(current.trigger_id)
-    assert finished is not None
-    say(ControllerEvent("finished", finished.decision, finished))
-    return finished
+
+
+def _record_fenced(ctx: ServiceContext, actor: Actor, trigger: Trigger, exc: LostLockError) -> None:
+    """The refused write of a controller that lost its lease, on the record (in a
+    transaction of its own: the refused one rolled back)."""
+    details = dict(exc.details) if isinstance(exc.details, dict) else {}
+    details.pop("fenced", None)
+    with ctx.metadata.write() as session:
+        record(session, actor, "controller.fenced", f"model:{trigger.model}", details)
 
 
 def _check(guard: Guard | None) -> None:
@@ -195,13 +397,21 @@ def _check(guard: Guard | None) -> None:
 
 
 def _claim(
-    ctx: ServiceContext, actor: Actor, trigger: Trigger, holder: str, *, clock: Clock
+    ctx: ServiceContext,
+    actor: Actor,
+    trigger: Trigger,
+    holder: str,
+    *,
+    clock: Clock,
+    fence: Fence | None,
 ) -> Trigger | None:
     if trigger.status in ("done", "failed"):
         return trigger
     if trigger.status == "running" and trigger.holder == holder:
         return trigger
     with ctx.metadata.write() as session:
+        if fence is not None:
+            fence.check(session, trigger, "claiming")
         if trigger.status == "pending":
             return session.claim_trigger(trigger.trigger_id, holder, at=clock())
         claimed = session.claim_trigger(
@@ -233,21 +443,22 @@ def _release(
     clock: Clock,
     guard: Guard | None,
     say: Callable[[ControllerEvent], None],
-    resumed: bool,
+    fence: Fence | None,
 ) -> _Outcome:
     config = retrain_config(ctx, trigger.model)
     version = _recorded_version(ctx, trigger)
-    if version is None and resumed:
-        version = _adoptable_version(ctx, actor, trigger, config)
-        if version is not None:
-            _check(guard)
-            _record_version(ctx, actor, trigger, version, adopted=True)
     if version is None:
         _check(guard)
-        for covered in _cover_pending(ctx, actor, trigger, holder, clock=clock):
+        for covered in _cover_pending(ctx, actor, trigger, holder, clock=clock, fence=fence):
             say(ControllerEvent("finished", covered.decision, covered))
         data = _latest_data(ctx, config)
         say(ControllerEvent("training", f"{config.pipeline} on {data}", trigger))
+
+        def record_on_trigger(session: MetadataSession, registered: ModelVersion) -> None:
+            if fence is not None:
+                fence.check(session, trigger, f"registering {registered.ref}")
+            _record_version(session, actor, trigger, registered)
+
         try:
             result = run_service.run_pipeline(
                 ctx,
@@ -257,7 +468,10 @@ def _release(
                 params=dict(config.params),
                 register=trigger.model,
                 trusted=config.trust,
+                on_register=record_on_trigger,
             )
+        except LostLockError:
+            raise
         except PathToLiveError as exc:
             return _Outcome("failed", f"run failed: {exc.message}", exc.message)
         except Exception as exc:  # the pipeline's own code raised
@@ -265,11 +479,9 @@ def _release(
             return _Outcome("failed", f"run failed: {text}", text)
         assert result.model_version is not None
         version = result.model_version
-        _check(guard)
-        _record_version(ctx, actor, trigger, version, adopted=False, data=data)
     say(ControllerEvent("registered", version.ref, trigger))
     _check(guard)
-    return _promote(ctx, trigger, version, config)
+    return _promote(ctx, trigger, version, config, fence)
 
 
 def _recorded_version(ctx: ServiceContext, trigger: Trigger) -> ModelVersion | None:
@@ -279,74 +491,45 @@ def _recorded_version(ctx: ServiceContext, trigger: Trigger) -> ModelVersion | N
         return session.get_model_version(trigger.model, trigger.model_version)
 
 
-def _adoptable_version(
-    ctx: ServiceContext, actor: Actor, trigger: Trigger, config: RetrainConfig
-) -> ModelVersion | None:
-    """A version registered for ``trigger`` by a holder that died before recording it:
-    the newest from a pipeline run of the model's pipeline by this principal, started
-    after the trigger was created, that no other trigger has recorded."""
-    with ctx.metadata.read() as session:
-        others = {
-            t.model_version
-            for t in session.list_triggers(trigger.model, limit=None)
-            if t.trigger_id != trigger.trigger_id and t.model_version is not None
-        }
-        since = trigger.created_at
-        candidates = []
-        for version in session.list_model_versions(trigger.model):
-            if version.version in others or version.source != "run":
-                continue
-            run = session.get_run(version.run_id)
-            if (
-                run is not None
-                and run.kind == "pipeline"
-                and run.pipeline == config.pipeline
-                and run.actor == actor.name
-                and run.started_at >= since
-            ):
-                candidates.append(version)
-    return max(candidates, key=lambda v: v.version) if candidates else None
-
-
 def _record_version(
-    ctx: ServiceContext,
-    actor: Actor,
-    trigger: Trigger,
-    version: ModelVersion,
-    *,
-    adopted: bool,
-    data: str | None = None,
+    session: MetadataSession, actor: Actor, trigger: Trigger, version: ModelVersion
 ) -> None:
-    with ctx.metadata.write() as session:
-        session.update_trigger(
-            trigger.trigger_id, run_id=version.run_id, model_version=version.version
-        )
-        run = session.get_run(version.run_id)
-        record(
-            session,
-            actor,
-            "controller.release",
-            f"model:{trigger.model}",
-            {
-                "trigger": trigger.trigger_id,
-                "cause": trigger.cause,
-                "version": version.version,
-                "run": version.run_id,
-                "data": data if run is None else dict(run.inputs),
-                "adopted": adopted,
-            },
-        )
+    """Name ``version`` on ``trigger``, in the transaction that registers it."""
+    session.update_trigger(trigger.trigger_id, run_id=version.run_id, model_version=version.version)
+    run = session.get_run(version.run_id)
+    record(
+        session,
+        actor,
+        "controller.release",
+        f"model:{trigger.model}",
+        {
+            "trigger": trigger.trigger_id,
+            "cause": trigger.cause,
+            "version": version.version,
+            "run": version.run_id,
+            "data": None if run is None else dict(run.inputs),
+        },
+    )
 
 
 def _cover_pending(
-    ctx: ServiceContext, actor: Actor, trigger: Trigger, holder: str, *, clock: Clock
+    ctx: ServiceContext,
+    actor: Actor,
+    trigger: Trigger,
+    holder: str,
+    *,
+    clock: Clock,
+    fence: Fence | None,
 ) -> list[Trigger]:
     """Pending triggers of the same model are answered by this release, which trains on
-    the newest data: end them as covered by it instead of training again for each."""
+    the newest data: end them as covered by it instead of training again for each (a
+    trigger waiting to be tried again too)."""
     covered: list[Trigger] = []
     with ctx.metadata.write() as session:
+        if fence is not None:
+            fence.check(session, trigger, "covering pending triggers")
         for other in session.list_triggers(trigger.model, status="pending", limit=None):
-            claimed = session.claim_trigger(other.trigger_id, holder, at=clock())
+            claimed = session.claim_trigger(other.trigger_id, holder, at=clock(), early=True)
             if claimed is None:
                 continue
             decision = f"covered by trigger {trigger.trigger_id}"
@@ -382,7 +565,11 @@ def _latest_data(ctx: ServiceContext, config: RetrainConfig) -> str:
 
 
 def _promote(
-    ctx: ServiceContext, trigger: Trigger, version: ModelVersion, config: RetrainConfig
+    ctx: ServiceContext,
+    trigger: Trigger,
+    version: ModelVersion,
+    config: RetrainConfig,
+    fence: Fence | None,
 ) -> _Outcome:
     alias = config.alias
     policy = gate_service.gate_config(ctx, trigger.model).promotion.policy_for(alias)
@@ -391,7 +578,17 @@ def _promote(
         return done
     reason = f"trigger {trigger.trigger_id} ({trigger.kind}): {trigger.cause}"
     try:
-        outcome = promotion_service.promote(ctx, version.ref, alias, reason=reason)
+        outcome = promotion_service.promote(
+            ctx,
+            version.ref,
+            alias,
+            reason=reason,
+            within=None
+            if fence is None
+            else lambda session: fence.check(
+                session, trigger, f"promoting {version.ref} to {alias}"
+            ),
+        )
     except VerificationFailedError as exc:
         summary = _gate_failures(ctx, version) or exc.message
         return _Outcome("done", f"gates failed for {version.ref}: {summary}")

@@ -170,13 +170,16 @@ def run_pipeline(
     on_step: Any = None,
     reproduces: str | None = None,
     trusted: Sequence[str] = (),
+    on_register: model_service.OnRegister | None = None,
 ) -> RunResult:
     """Run pipeline ``name`` of the workspace on dataset versions ``data``.
 
     ``params`` are command-line strings typed by the pipeline's signature (over
     ``[pipelines.NAME.params]`` in pathtolive.toml and the defaults); ``typed_params``
     are exact values (a reproduction). A failing step marks the run failed with its
-    traceback and nothing is registered; Ctrl-C marks it cancelled.
+    traceback and nothing is registered; Ctrl-C marks it cancelled. ``on_register`` is
+    called inside the transaction that registers the model (see
+    :func:`~pathtolive.service.models.register_model`'s ``within``).
     """
     actor = ctx.require(Permission.WRITE, "run pipelines")
     if register is not None:
@@ -264,6 +267,7 @@ def run_pipeline(
             metrics=outcome.metrics,
             source="run",
             trusted=trusted,
+            within=on_register,
         )
     finished = get_run(ctx, run.run_id)
     return RunResult(

@@ -189,6 +189,8 @@ def detect_triggers(
       version yet). One trigger per model and dataset version.
     - ``drift`` / ``decay``: an open alert of that kind on the model (``drift`` answers
       ``prediction_drift`` alerts too); one trigger per alert, its message as the cause.
+      With ``min_weighted_drift``, an input drift alert whose drifted features carried
+      less of the model's attribution triggers nothing.
     - ``schedule``: the most recent cron slot at or before ``now``, once per slot. Slots
       before ``since`` (when the controller started) never fire unless an earlier slot of
       the model did, so a first start brings no backlog; after a restart at most the one
@@ -242,7 +244,7 @@ def _reasons(
     if wanted:
         alerts = session.list_alerts(config.model, status="open")
         for alert in sorted(alerts, key=lambda a: a.alert_id):
-            if alert.kind in wanted:
+            if alert.kind in wanted and _matters(alert, config):
                 yield _alert_reason(alert)
     if "schedule" in config.on and config.schedule is not None:
         found = _schedule(config, recent, now=now, since=since)
@@ -282,6 +284,17 @@ def _reference_version(session: MetadataSession, config: RetrainConfig) -> Model
         return session.get_model_version(config.model, number)
     versions = session.list_model_versions(config.model)
     return max(versions, key=lambda v: v.version) if versions else None
+
+
+def _matters(alert: Alert, config: RetrainConfig) -> bool:
+    """Whether an alert weighs enough to retrain: an input drift alert whose drifted
+    features carried less of the model's attribution than ``min_weighted_drift`` does not
+    (one raised without a known importance does)."""
+    minimum = config.min_weighted_drift
+    weighted = alert.details.get("weighted_drift") if alert.kind == "drift" else None
+    if minimum is None or not isinstance(weighted, int | float):
+        return True
+    return float(weighted) >= minimum
 
 
 def _alert_reason(alert: Alert) -> _Reason:

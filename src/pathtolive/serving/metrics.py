@@ -38,10 +38,12 @@ class _Callbacks(Collector):
         log: Callable[[], LogCounts | None],
         shadow_skipped: Callable[[], int],
         open_alerts: Callable[[], Mapping[tuple[str, str], int]],
+        outbox_pending: Callable[[], Mapping[str, int]],
     ):
         self._log = log
         self._shadow_skipped = shadow_skipped
         self._open_alerts = open_alerts
+        self._outbox_pending = outbox_pending
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         counts = self._log()
@@ -62,6 +64,14 @@ class _Callbacks(Collector):
         for (model, kind), count in sorted(self._open_alerts().items()):
             alerts.add_metric([model, kind], count)
         yield alerts
+        outbox = GaugeMetricFamily(
+            "pathtolive_alert_outbox_pending",
+            "alerts waiting in the webhook outbox (not yet answered 2xx), per model",
+            labels=["model"],
+        )
+        for model, count in sorted(self._outbox_pending().items()):
+            outbox.add_metric([model], count)
+        yield outbox
         yield CounterMetricFamily(
             "pathtolive_shadow_skipped",
             "requests not scored by the shadow version because its queue was full",
@@ -77,6 +87,7 @@ class ServerMetrics:
         log_counts: Callable[[], LogCounts | None] = lambda: None,
         shadow_skipped: Callable[[], int] = lambda: 0,
         open_alerts: Callable[[], Mapping[tuple[str, str], int]] = dict,
+        outbox_pending: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -120,7 +131,7 @@ class ServerMetrics:
         self.ready = Gauge(
             "pathtolive_ready", "1 once a model is loaded and serving", registry=self.registry
         )
-        self.registry.register(_Callbacks(log_counts, shadow_skipped, open_alerts))
+        self.registry.register(_Callbacks(log_counts, shadow_skipped, open_alerts, outbox_pending))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

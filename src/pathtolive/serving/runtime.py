@@ -42,6 +42,7 @@ from pathtolive.refs import is_number
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
 from pathtolive.service import retention
+from pathtolive.service.alerts import outbox_counts
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.predictions import check_request_id
 from pathtolive.service.servables import (
@@ -109,7 +110,7 @@ class Server:
             )
         self.shadow = ShadowScorer(self.log, settings.shadow_queue)
         self.metrics = ServerMetrics(
-            self._log_counts, lambda: self.shadow.skipped, self._open_alerts
+            self._log_counts, lambda: self.shadow.skipped, self._open_alerts, self._outbox_pending
         )
         self.tokens = TokenGate(ctx, settings.auth_required)
         self.watcher = RegistryWatcher(
@@ -241,6 +242,15 @@ class Server:
             return open_alert_counts(self.ctx, self.settings.models or ())
         except PathToLiveError:
             logger.warning("cannot read open alerts for /metrics", exc_info=True)
+            return {}
+
+    def _outbox_pending(self) -> dict[str, int]:
+        """Alerts waiting in the webhook outbox per model, read when Prometheus scrapes
+        (one grouped count on an index; never on a request's path)."""
+        try:
+            return outbox_counts(self.ctx, self.settings.models or ())
+        except PathToLiveError:
+            logger.warning("cannot read the alert outbox for /metrics", exc_info=True)
             return {}
 
     def _log_counts(self) -> LogCounts | None:

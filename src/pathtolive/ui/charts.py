@@ -9,15 +9,20 @@ template's escaping. The charts need no script: tooltips are SVG ``<title>`` ele
 - :func:`histogram_chart`: the shares of both sides per bin or category, side by side,
   on a scale rounded up to 1, 2, 2.5 or 5 times a power of ten, at most
   :data:`MAX_BARS` bars (the smallest categories beyond it lumped into one).
-- :func:`metric_chart`: the measured and the estimated metric per window, the gate-time
-  figure and the alert line (labelled in the right margin, pushed apart when close),
-  and one hoverable column per window with its figures.
+- :func:`metric_chart`: the measured and the estimated metric per window with their
+  intervals (vertical whiskers), the gate-time figure and the alert line (labelled in
+  the right margin, pushed apart when close), and one hoverable column per window with
+  its figures.
+- :func:`trend_chart`: one feature's effect size over a series of windows, on a scale
+  from 0, with its drift threshold, the windows where it drifted marked.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import pairwise
 from typing import Literal
 
@@ -37,11 +42,13 @@ __all__ = [
     "Level",
     "MetricChart",
     "Series",
+    "Whisker",
     "WindowMark",
     "histogram_chart",
     "metric_chart",
     "nice_ceiling",
     "ticks",
+    "trend_chart",
 ]
 
 MAX_BARS = 30
@@ -127,9 +134,10 @@ class Level:
 
 @dataclass(frozen=True)
 class Series:
-    """A polyline through consecutive known values: ``measured`` or ``estimated``."""
+    """A polyline through consecutive known values: ``measured``, ``estimated`` or
+    ``trend`` (a feature's drift score)."""
 
-    kind: Literal["measured", "estimated"]
+    kind: Literal["measured", "estimated", "trend"]
     points: tuple[tuple[float, float], ...]
 
 
@@ -145,19 +153,32 @@ class Dot:
 
 
 @dataclass(frozen=True)
+class Whisker:
+    """An interval of one window, a vertical line at ``x`` from ``top`` to ``bottom``;
+    ``css`` is ``measured-range`` or ``estimated-range``."""
+
+    css: str
+    x: float
+    top: float
+    bottom: float
+
+
+@dataclass(frozen=True)
 class WindowMark:
-    """One window's dots, its tooltip and the invisible column (from ``x``, ``width``
-    wide) that makes the whole window hoverable."""
+    """One window's dots and interval whiskers, its tooltip and the invisible column
+    (from ``x``, ``width`` wide) that makes the whole window hoverable."""
 
     tip: str
     dots: tuple[Dot, ...]
     x: float
     width: float
+    whiskers: tuple[Whisker, ...] = ()
 
 
 @dataclass(frozen=True)
 class MetricChart:
-    """The metric per window (see :func:`metric_chart`)."""
+    """Values per window: the metric (:func:`metric_chart`) or a feature's drift score
+    (:func:`trend_chart`, without ``levels``)."""
 
     frame: Frame
     levels: tuple[Level, ...]
@@ -267,10 +288,19 @@ def metric_chart(decay: DecayResult) -> MetricChart:
     values = [_finite(w.value) for w in windows]
     estimates = [_finite(w.estimated) for w in windows]
     reference = _finite(decay.reference)
-    threshold = None
-    if reference is not None:
-        threshold = reference - decay.drop if decay.higher_is_better else reference + decay.drop
-    known = [v for v in [*values, *estimates, reference, threshold] if v is not None]
+    threshold = _finite(decay.alert_line)
+    bounds = [
+        bound
+        for w in windows
+        for interval in (w.interval, w.estimated_interval)
+        if interval is not None
+        for bound in interval
+    ]
+    known = [
+        v
+        for v in [*values, *estimates, *map(_finite, bounds), reference, threshold]
+        if v is not None
+    ]
     low, high = (min(known), max(known)) if known else (0.0, 1.0)
     pad = (high - low) * 0.12 or 0.05
     low, high = low - pad, high + pad
@@ -278,9 +308,7 @@ def metric_chart(decay: DecayResult) -> MetricChart:
     left, right, top, bottom = 56, 84, 14, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     n = len(windows)
-
-    def x_of(i: int) -> float:
-        return left + plot_w / 2 if n == 1 else left + plot_w * i / (n - 1)
+    x_of = _columns(left, plot_w, n)
 
     def y_of(value: float) -> float:
         return top + plot_h * (high - value) / (high - low)
@@ -321,8 +349,18 @@ def metric_chart(decay: DecayResult) -> MetricChart:
             judged = i == decay.judged
             css = "measured-dot judged" if judged else "measured-dot"
             dots.append(Dot(css, x_of(i), y_of(value), 5.5 if judged else 3.5))
+        whiskers = tuple(
+            Whisker(css, x_of(i), y_of(interval[1]), y_of(interval[0]))
+            for css, interval, shown_value in (
+                ("estimated-range", window.estimated_interval, estimate),
+                ("measured-range", window.interval, value),
+            )
+            if interval is not None and shown_value is not None
+        )
         marks.append(
-            WindowMark(_window_tip(metric, window), tuple(dots), x_of(i) - column / 2, column)
+            WindowMark(
+                _window_tip(metric, window), tuple(dots), x_of(i) - column / 2, column, whiskers
+            )
         )
     every = max(1, math.ceil(n / 8))
     labels = tuple(
@@ -346,15 +384,118 @@ def _window_tip(metric: str, window: WindowMetric) -> str:
     parts = [f"{when(window.start)} to {when(window.end)}"]
     value = _finite(window.value)
     if value is not None:
-        parts.append(f"{metric} {number(value)} on {count(window.labelled)} labelled rows")
+        parts.append(
+            f"{metric} {number(value)}{_range(window.interval)} on "
+            f"{count(window.labelled)} labelled rows"
+        )
     else:
         parts.append(f"{count(window.labelled)} labelled rows")
     estimate = _finite(window.estimated)
     if estimate is not None:
-        parts.append(f"estimated {number(estimate)} on {count(window.rows)} rows")
+        parts.append(
+            f"estimated {number(estimate)}{_range(window.estimated_interval)} on "
+            f"{count(window.rows)} rows"
+        )
     else:
         parts.append(f"{count(window.rows)} rows")
     return "; ".join(parts)
+
+
+def _columns(left: float, width: float, n: int) -> Callable[[int], float]:
+    """Where the ``i``-th of ``n`` windows sits across a plot ``width`` wide: spread from
+    edge to edge, a lone window in the middle."""
+
+    def x_of(i: int) -> float:
+        return left + width / 2 if n == 1 else left + width * i / (n - 1)
+
+    return x_of
+
+
+def _range(interval: tuple[float, float] | None) -> str:
+    return "" if interval is None else f" ({number(interval[0])} to {number(interval[1])})"
+
+
+# -- a feature's drift over a series of windows --------------------------------------------
+
+
+def trend_chart(
+    feature: str,
+    ends: Sequence[datetime],
+    scores: Sequence[float | None],
+    drifted: Sequence[bool],
+    statistic: str,
+    threshold: float | None = None,
+) -> MetricChart | None:
+    """``feature``'s ``statistic`` per window (by the window's end), on a scale from 0
+    rounded up to 1, 2, 2.5 or 5 times a power of ten, with the drift ``threshold`` as a
+    level; drifted windows get a marked dot. None without any value."""
+    values = [_finite(score) for score in scores]
+    known = [value for value in values if value is not None]
+    if not known:
+        return None
+    peak = max([*known, threshold or 0.0])
+    ceiling = nice_ceiling(peak) if peak > 0 else 1.0
+    width, height = 380, 160
+    left, right, top, bottom = 48, 12, 10, 36
+    plot_w, plot_h = width - left - right, height - top - bottom
+    n = len(values)
+    x_of = _columns(left, plot_w, n)
+
+    def y_of(value: float) -> float:
+        return top + plot_h * (1 - min(value, ceiling) / ceiling)
+
+    gridlines = tuple(Gridline(y_of(tick), number(tick)) for tick in (0.0, ceiling / 2, ceiling))
+    levels = (
+        ()
+        if threshold is None
+        else (
+            Level(
+                "threshold", y_of(threshold), y_of(threshold) - 4, f"threshold {number(threshold)}"
+            ),
+        )
+    )
+    series = tuple(
+        Series("trend", tuple((x_of(i), y_of(v)) for i, v in run))
+        for run in _runs(values)
+        if len(run) > 1
+    )
+    column = plot_w / n
+    marks = []
+    for i, value in enumerate(values):
+        moved = drifted[i]
+        dots = (
+            ()
+            if value is None
+            else (
+                Dot(
+                    "trend-dot drifted" if moved else "trend-dot",
+                    x_of(i),
+                    y_of(value),
+                    4 if moved else 3,
+                ),
+            )
+        )
+        verdict = "drifted" if moved else "no drift"
+        shown = "no verdict" if value is None else f"{statistic} {number(value)}, {verdict}"
+        tip = f"{feature}, window to {when(ends[i])}: {shown}"
+        marks.append(WindowMark(tip, dots, x_of(i) - column / 2, column))
+    every = max(1, math.ceil(n / 3))
+    labels = tuple(
+        AxisLabel(x_of(i), top + plot_h + 16, short_when(end))
+        for i, end in enumerate(ends)
+        if (n - 1 - i) % every == 0  # the newest window always labelled
+    )
+    frame = Frame(
+        f"{feature}: {statistic} over time",
+        width,
+        height,
+        left,
+        width - right,
+        top,
+        top + plot_h,
+        gridlines,
+    )
+    return MetricChart(frame, levels, series, tuple(marks), labels)
 
 
 def _finite(value: float | None) -> float | None:

@@ -8,10 +8,12 @@ is escaped by the template environment (:mod:`pathtolive.ui.templates`).
 
 The page (``templates/monitoring_report.html``) shows a header (model, version, window,
 reference data), a summary (how many features drifted and which, the prediction drift,
-the decay verdict, open alerts), the metric over time (measured, estimated, the
-gate-time figure and the alert line), the drift table sorted by rank with drifted
-features highlighted, reference-vs-live histograms per feature, and the alerts. This
-module decides what the summary says and computes the charts; the template lays it out.
+the decay verdict, open alerts), the metric over time (measured and estimated with
+their intervals, the gate-time figure and the alert line, and the caveat that goes with
+the estimate), the drift table sorted by rank with drifted features highlighted, each
+feature's drift over a series of windows when the look covered one, reference-vs-live
+histograms per feature, and the alerts. This module decides what the summary says and
+computes the charts; the template lays it out.
 """
 
 from __future__ import annotations
@@ -21,13 +23,21 @@ from typing import Literal
 
 from pathtolive.entities import Alert
 from pathtolive.format import count, listing, percent, when
-from pathtolive.monitoring.decay import DecayResult
-from pathtolive.monitoring.drift import DriftResult, DriftThresholds, FeatureDrift
+from pathtolive.monitoring.decay import CBPE_CAVEAT, DecayResult
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
-from pathtolive.ui.charts import HistogramChart, MetricChart, histogram_chart, metric_chart
+from pathtolive.monitoring.series import FeatureTrend, MonitorSeries
+from pathtolive.monitoring.verdict import EFFECT_NAMES, rule_text
+from pathtolive.ui.charts import (
+    HistogramChart,
+    MetricChart,
+    histogram_chart,
+    metric_chart,
+    trend_chart,
+)
 from pathtolive.ui.templates import render
 
-__all__ = ["FeatureView", "SummaryCard", "monitoring_report_html", "rule_text"]
+__all__ = ["FeatureView", "SummaryCard", "TrendView", "monitoring_report_html"]
 
 _LISTED = 8  # drifted features named in the summary line
 
@@ -54,6 +64,14 @@ class FeatureView:
     chart: HistogramChart | None
 
 
+@dataclass(frozen=True)
+class TrendView:
+    """A feature across the series: its trend and the chart of its drift score."""
+
+    trend: FeatureTrend
+    chart: MetricChart | None
+
+
 def monitoring_report_html(report: MonitorReport) -> str:
     """The report as one self-contained HTML page (see the module docs)."""
     ranked = _ranked(report.drift)
@@ -71,7 +89,7 @@ def monitoring_report_html(report: MonitorReport) -> str:
         cards=_summary(report, ranked),
         drift_line=_drift_line(ranked),
         rule=rule_text(report.drift.thresholds) if report.drift else "",
-        weighted_line=_weighted_line(report.drift),
+        weighted_line=_weighted_line(report),
         features=features,
         prediction=(
             FeatureView(prediction.drift, "prediction", _histogram(prediction.drift))
@@ -80,53 +98,50 @@ def monitoring_report_html(report: MonitorReport) -> str:
         ),
         metric=metric,
         legend=_legend(metric) if metric is not None else (),
+        caveat=CBPE_CAVEAT if decay is not None and decay.estimated else None,
+        series=report.series,
+        trends=_trends(report.series) if report.series is not None else [],
+        statistic_name=(
+            EFFECT_NAMES.get(report.series.statistic, report.series.statistic)
+            if report.series is not None
+            else ""
+        ),
     )
 
 
-_EFFECT_NAMES = {
-    "psi": "PSI",
-    "js": "Jensen-Shannon distance",
-    "wasserstein": "normed Wasserstein",
-}
+def _weighted_line(report: MonitorReport) -> str:
+    """The importance-weighted drift and, with ``min_weighted_drift``, whether it alerts."""
+    drift, alerting = report.drift, report.drift_alerting
+    parts: list[str] = []
+    if drift is not None and drift.weighted_drift is not None:
+        parts.append(
+            f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
+            "attribution (importance-weighted drift; importance: the mean absolute "
+            "attribution the explainability gate measured at release)."
+        )
+    if alerting is not None and alerting.min_weighted_drift is not None:
+        parts.append(f"Alerts: {alerting.reason}.")
+    return " ".join(parts)
 
 
-def rule_text(thresholds: DriftThresholds) -> str:
-    """The drift rule in force, in a sentence with its thresholds."""
-    effects = [
-        f"{_EFFECT_NAMES[name]} ≥ {limit:g}"
-        for name in ("psi", "js", "wasserstein")
-        if (limit := getattr(thresholds, name)) is not None
+def _trends(series: MonitorSeries) -> list[TrendView]:
+    ends = [window.end for window in series.windows]
+    # Those that meet the alert rule first, then by name.
+    ordered = sorted(series.features, key=lambda trend: (not trend.persistent, trend.feature))
+    return [
+        TrendView(
+            trend,
+            trend_chart(
+                trend.feature,
+                ends,
+                trend.values,
+                trend.drifted,
+                series.statistic,
+                series.threshold,
+            ),
+        )
+        for trend in ordered
     ]
-    effect = (
-        f"an effect size reaches its threshold ({', '.join(effects)})"
-        if effects
-        else "an effect size reaches its threshold (none is set)"
-    )
-    family = ", Bonferroni over the features" if thresholds.correction == "bonferroni" else ""
-    chance = (
-        f"the shift is beyond chance (KS p < {thresholds.ks_pvalue:g} for numbers, "
-        f"chi-square p < {thresholds.chi2_pvalue:g} for categories{family})"
-    )
-    rule = {
-        "effect+significance": f"{effect} and {chance}",
-        "significance": chance,
-        "effect": effect,
-    }[thresholds.verdict]
-    return (
-        f"Rule {thresholds.verdict}: a feature drifts when {rule}, or when its missing "
-        f"share moves by more than {thresholds.null_rate_change:g} or more than "
-        f"{thresholds.unseen_share:g} of its values are unseen."
-    )
-
-
-def _weighted_line(drift: DriftResult | None) -> str:
-    if drift is None or drift.weighted_drift is None:
-        return ""
-    return (
-        f"The drifted features carry {percent(drift.weighted_drift)} of the model's "
-        "attribution (importance-weighted drift; importance: the mean absolute attribution "
-        "the explainability gate measured at release)."
-    )
 
 
 def _histogram(feature: FeatureDrift) -> HistogramChart | None:
@@ -167,7 +182,9 @@ def _summary(report: MonitorReport, ranked: list[FeatureDrift]) -> list[SummaryC
 def _prediction_card(feature: FeatureDrift) -> SummaryCard:
     moved = feature.drifted
     reasons = "; ".join(feature.reasons)
-    text = reasons or ("The predictions moved." if moved else "The predictions hold steady.")
+    why = f": {feature.explanation}" if feature.explanation else ""
+    held = f"The predictions hold steady{why}."
+    text = reasons or ("The predictions moved." if moved else held)
     if moved:
         return SummaryCard("Prediction drift", "bad", "drift", text)
     return SummaryCard("Prediction drift", "good", "no drift", text)
@@ -208,6 +225,8 @@ def _legend(chart: MetricChart) -> tuple[tuple[str, str], ...]:
     items = [("measured", "measured on feedback labels")]
     if any(dot.css == "estimated-dot" for window in chart.windows for dot in window.dots):
         items.append(("estimated", "estimated from confidence (CBPE)"))
+    if any(window.whiskers for window in chart.windows):
+        items.append(("interval", "bootstrap interval"))
     meaning = {"reference": "at the gates", "threshold": "alert line"}
     items += [(level.kind, meaning[level.kind]) for level in chart.levels]
     return tuple(items)

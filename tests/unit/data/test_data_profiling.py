@@ -217,6 +217,18 @@ def test_pii_columns_keep_no_values(loans: pd.DataFrame) -> None:
     assert (income.numeric, income.count, income.nulls) == (None, len(loans), 0)
 
 
+def test_a_profile_withholding_columns_is_the_profile_of_those_columns_tagged_pii(
+    loans: pd.DataFrame,
+) -> None:
+    """A column declared PII after its profile was stored is shown exactly as if it had
+    been tagged when the data was added."""
+    tagged = profile_frame(loans, tags={"loan_id": ["pii"], "income": ["pii"]})
+    withheld = profile_frame(loans).withholding({"loan_id", "income", "not_a_column"})
+
+    assert withheld == tagged
+    assert profile_frame(loans).withholding(set()) == profile_frame(loans)
+
+
 def test_id_columns_keep_no_category_frequencies(loans: pd.DataFrame) -> None:
     stats = profile_frame(loans, tags={"loan_id": ["id"]}).column("loan_id").categorical
 

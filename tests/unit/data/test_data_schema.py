@@ -249,3 +249,18 @@ def test_accepting_can_add_tags() -> None:
     )
 
     assert accepted.column("b").tags == ("target",)
+
+
+def test_a_schema_withholding_columns_shows_no_value_of_them() -> None:
+    frame = pd.DataFrame({"phone": ["+44 1", "+44 2"] * 3, "postcode": [10001, 20002] * 3})
+    schema = infer(frame)
+    assert schema.column("phone").categories == ("+44 1", "+44 2")
+
+    shown = schema.withholding({"phone", "postcode"})
+
+    text = json.dumps(shown.to_dict())
+    assert "+44 1" not in text
+    assert "10001" not in text
+    assert shown.names == schema.names
+    assert [c.type for c in shown.columns] == [c.type for c in schema.columns]
+    assert schema.withholding({"elsewhere"}) is schema

@@ -107,6 +107,32 @@ def test_unseen_categories() -> None:
     assert "not among the allowed categories" in violation.message
 
 
+def test_violations_of_private_columns_are_counted_without_any_value(tmp_path: Path) -> None:
+    frame = good_rows()
+    frame["age"] = [91, 102, 130, 40, 91, 30]
+    frame["grade"] = ["A", "Z", None, "B", "Q", "C"]
+    path = tmp_path / "rows.parquet"
+    frame.to_parquet(path, index=False)
+
+    report = validate(path, SCHEMA, private={"age", "grade"})
+
+    found = {(v.column, v.kind): v for v in report.violations}
+    assert found[("age", "above_maximum")].count == 4
+    assert found[("grade", "unseen_category")].count == 2
+    assert found[("grade", "null_not_allowed")].examples == ("row 3",)  # rows, not values
+    shown = json.dumps(report.to_dict()) + report.summary()
+    for value in ("91", "102", "130", "85", "'Z'", "'Q'"):
+        assert value not in shown
+    # A report stored before the columns were PII is shown the same way.
+    stored = validate(path, SCHEMA).withholding({"age", "grade"})
+    assert [(v.column, v.kind, v.count) for v in stored.violations] == [
+        (v.column, v.kind, v.count) for v in report.violations
+    ]
+    stored_text = json.dumps(stored.to_dict())
+    for value in ("91", "102", "130", "85", "'Z'", "'Q'"):
+        assert value not in stored_text
+
+
 def test_missing_and_extra_columns_are_reported_once() -> None:
     frame = good_rows().drop(columns=["name"]).assign(extra=1)
 

@@ -238,6 +238,13 @@ def test_loading_and_explanations_must_be_shown_to_work(
     assert "could not be computed: TreeExplainer" in ExplainabilityGate().evaluate(broken).detail
     assert not LoadsAndAnswersGate().evaluate(unchecked).passed
     assert not ExplainabilityGate().evaluate(unchecked).passed
+    # What the service measured of each input's importance is kept for monitoring.
+    assert ExplainabilityGate().evaluate(works).data == {}
+    measured = make_context(
+        cancer, cancer_forest, explanations=True, importance={"mean radius": 0.02}
+    )
+    kept = ExplainabilityGate().evaluate(measured)
+    assert kept.data == {"importance": {"mean radius": 0.02}}
 
 
 def test_only_configured_gates_apply_besides_the_always_on_ones() -> None:

@@ -24,11 +24,15 @@ from sklearn.preprocessing import StandardScaler
 
 from pathtolive.entities import Feedback
 from pathtolive.errors import InvalidInputError
+from pathtolive.gates.bootstrap import resample_weights
 from pathtolive.gates.metrics import get_metric
 from pathtolive.monitoring.decay import (
+    BOOTSTRAP_ROWS,
+    CBPE_CAVEAT,
     CBPE_METRICS,
     DecayResult,
     cbpe,
+    cbpe_band,
     decay,
     feedback_frame,
 )
@@ -172,14 +176,22 @@ def test_a_stream_whose_labels_drift_away_has_decayed(served: Served, metric: st
     assert loss > 0.05
     latest = result.windows[-1]
     pattern = (
-        rf"^{metric} ([\d.]+) on {latest.labelled} labelled rows is ([\d.]+) below "
-        r"([\d.]+) at the gates \(allowed drop 0\.05\)$"
+        rf"^{metric} ([\d.]+) \(95% interval ([\d.]+) to ([\d.]+)\) on {latest.labelled} "
+        r"labelled rows is ([\d.]+) below ([\d.]+) at the gates \(allowed drop 0\.05\); "
+        r"its whole interval is below the alert line ([\d.]+)$"
     )
     match = re.match(pattern, result.reason)
     assert match is not None, result.reason
     assert float(match.group(1)) == pytest.approx(result.latest, abs=0.001)
-    assert float(match.group(2)) == pytest.approx(loss, abs=0.001)
-    assert float(match.group(3)) == pytest.approx(served.reference[metric], abs=0.001)
+    assert result.latest_interval is not None
+    low, high = result.latest_interval
+    assert float(match.group(2)) == pytest.approx(low, abs=0.001)
+    assert float(match.group(3)) == pytest.approx(high, abs=0.001)
+    assert low <= result.latest <= high
+    assert high < served.reference[metric] - 0.05
+    assert float(match.group(4)) == pytest.approx(loss, abs=0.001)
+    assert float(match.group(5)) == pytest.approx(served.reference[metric], abs=0.001)
+    assert float(match.group(6)) == pytest.approx(served.reference[metric] - 0.05, abs=0.001)
     # The model is as confident as ever: CBPE cannot see labels change meaning, which is
     # why it is shown and never judged on.
     assert result.latest_estimated is not None
@@ -200,8 +212,12 @@ def test_a_lower_is_better_metric_decays_when_it_rises(served: Served) -> None:
     assert degraded.decayed
     assert degraded.latest is not None
     assert degraded.latest > served.reference["brier"] + 0.05
+    assert degraded.latest_interval is not None
+    assert degraded.latest_interval[0] > served.reference["brier"] + 0.05
     assert re.search(
-        r"is [\d.]+ above [\d.]+ at the gates \(allowed rise 0\.05\)$", degraded.reason
+        r"is [\d.]+ above [\d.]+ at the gates \(allowed rise 0\.05\); its whole interval "
+        r"is above the alert line [\d.]+$",
+        degraded.reason,
     )
 
 
@@ -318,10 +334,12 @@ def _batch_log(outputs: Sequence[Sequence[float]]) -> pd.DataFrame:
     return frame
 
 
-def _judge_batch(log: pd.DataFrame, feedback: Any) -> DecayResult:
+def _judge_batch(log: pd.DataFrame, feedback: Any, confidence: float | None = None) -> DecayResult:
+    """Judged on the single value: four labels are far too few for an interval to
+    exclude the gate-time figure, and these tests are about which row a label joins."""
     return decay(
         log, feedback, metric="accuracy", output_kind="probability", classes=(0, 1),
-        reference=1.0, drop=0.0, window=100, min_labelled=1,
+        reference=1.0, drop=0.0, window=100, min_labelled=1, confidence=confidence,
     )  # fmt: skip
 
 
@@ -563,7 +581,19 @@ def test_the_result_is_plain_json(served: Served) -> None:
     assert data["higher_is_better"] is True
     assert data["judged"] == len(data["windows"]) - 1
     assert data["windows"][0]["start"] == "2026-11-20T09:30:00+00:00"
-    assert set(data["windows"][0]) == {"start", "end", "rows", "labelled", "value", "estimated"}
+    assert set(data["windows"][0]) == {
+        "start", "end", "rows", "labelled", "value", "interval", "estimated",
+        "estimated_interval",
+    }  # fmt: skip
+    low, high = data["windows"][-1]["interval"]
+    assert low <= data["windows"][-1]["value"] <= high
+    assert data["latest_interval"] == data["windows"][-1]["interval"]
+    assert data["confidence"] == 0.95
+    assert data["rule"] == "interval"
+    assert data["alert_line"] == pytest.approx(served.reference["accuracy"] - 0.05)
+    low, high = data["latest_estimated_interval"]
+    assert low <= data["latest_estimated"] <= high
+    assert "cannot see concept drift" in data["estimate_caveat"]
     assert data["labelled"] == len(served.truth)
 
 
@@ -731,3 +761,192 @@ def test_cbpe_refuses_what_it_cannot_estimate(values: Any, metric: str, message:
 def test_cbpe_checks_the_classes_against_the_columns() -> None:
     with pytest.raises(InvalidInputError, match="2 probability columns for 3 classes"):
         cbpe([[0.4, 0.6]], "accuracy", classes=("a", "b", "c"))
+
+
+# -- intervals ----------------------------------------------------------------------------
+
+
+def _known_rate_log(correct: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A binary model's log whose answer is right exactly where ``correct`` says, one
+    request per row a minute apart, and the feedback labelling every row."""
+    rows = len(correct)
+    rng = np.random.default_rng(7)
+    positive = rng.uniform(0.55, 0.95, rows)  # the model says class 1, with some confidence
+    log = pd.DataFrame(
+        {
+            "request_id": [f"k{i}" for i in range(rows)],
+            "row": np.zeros(rows, dtype=np.int32),
+            "at": pd.date_range(START, periods=rows, freq="min"),
+            "role": "live",
+            "prediction": positive,
+        }
+    )
+    feedback = pd.DataFrame(
+        {
+            "request_id": log["request_id"],
+            "label": pd.Series(np.where(correct, 1, 0).tolist(), dtype=object),
+            "at": START + timedelta(days=3),
+        }
+    )
+    return log, feedback
+
+
+def _accuracy_decay(
+    correct: np.ndarray, *, window: int, reference: float = 0.9, **kwargs: Any
+) -> DecayResult:
+    log, feedback = _known_rate_log(correct)
+    options: dict[str, Any] = {
+        "metric": "accuracy",
+        "output_kind": "probability",
+        "classes": (0, 1),
+        "reference": reference,
+        "drop": 0.05,
+        "window": window,
+        "min_labelled": 50,
+    }
+    return decay(log, feedback, **{**options, **kwargs})
+
+
+def test_the_interval_covers_a_known_accuracy_about_as_often_as_it_says() -> None:
+    # 120 windows of 300 labelled rows, each row right with probability 0.8.
+    rng = np.random.default_rng(2026)
+    correct = rng.random(120 * 300) < 0.8
+    result = _accuracy_decay(correct, window=300, resamples=400)
+
+    assert len(result.windows) == 120
+    covered = 0
+    for window in result.windows:
+        assert window.value is not None
+        assert window.interval is not None
+        low, high = window.interval
+        assert low <= window.value <= high
+        assert 0.05 < high - low < 0.15  # about 4 standard errors of 300 rows
+        covered += low <= 0.8 <= high
+    # 95% nominal; the binomial spread of 120 windows leaves room either side.
+    assert 0.88 <= covered / 120 <= 1.0
+
+
+def test_a_small_calm_sample_just_under_the_line_is_not_an_alert() -> None:
+    # 100 of 120 right: 0.833, just under the alert line 0.85, on a sample too small to
+    # tell that from a model still at 0.9.
+    correct = np.arange(120) % 6 != 0
+    single = _accuracy_decay(correct, window=200, confidence=None)
+    interval = _accuracy_decay(correct, window=200)
+
+    assert single.latest == pytest.approx(100 / 120)
+    assert single.decayed
+    assert single.latest_interval is None
+    assert single.to_dict()["rule"] == "point"
+    assert not interval.decayed
+    assert interval.latest == single.latest
+    assert interval.latest_interval is not None
+    low, high = interval.latest_interval
+    assert low < 0.85 < high
+    assert "its interval reaches the alert line 0.85" in interval.reason
+    assert "not alerted on" in interval.reason
+
+
+def test_a_real_drop_is_an_alert_under_the_interval_rule() -> None:
+    # 420 of 600 right: 0.70, far below the alert line 0.85.
+    correct = np.arange(600) % 10 < 7
+    result = _accuracy_decay(correct, window=600)
+
+    assert result.decayed
+    assert result.latest == pytest.approx(0.7)
+    assert result.latest_interval is not None
+    assert result.latest_interval[1] < 0.85
+    assert "its whole interval is below the alert line 0.85" in result.reason
+
+
+def test_the_interval_of_the_same_log_is_the_same() -> None:
+    correct = np.arange(300) % 5 != 0
+    first = _accuracy_decay(correct, window=300)
+    again = _accuracy_decay(correct, window=300)
+    other = _accuracy_decay(correct, window=300, seed=5)
+
+    assert first.latest_interval == again.latest_interval
+    assert first.latest_interval != other.latest_interval
+
+
+@pytest.mark.parametrize("metric", CBPE_METRICS)
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_cbpe_band_is_the_estimate_on_each_resample(metric: str, classes: int) -> None:
+    rng = np.random.default_rng(classes)
+    proba = rng.dirichlet(np.full(classes, 0.7), 40)
+    samples = 60
+    band = cbpe_band(proba, metric, resamples=samples, seed=3, confidence=0.9)
+    by_hand = [
+        cbpe(np.repeat(proba, counts.astype(int), axis=0), metric)
+        for block in resample_weights(len(proba), samples, seed=3)
+        for counts in block
+    ]
+    defined = [value for value in by_hand if not math.isnan(value)]
+    assert band is not None
+    assert band == pytest.approx(tuple(np.quantile(defined, [0.05, 0.95])))
+    estimate = cbpe(proba, metric)
+    assert band[0] <= estimate <= band[1]
+
+
+def test_the_estimate_carries_its_band_and_the_caveat(served: Served) -> None:
+    result = _judge(served, served.truth, "roc_auc", ids=[], window=timedelta(hours=1))
+    data = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+
+    for window in data["windows"]:
+        low, high = window["estimated_interval"]
+        assert low <= window["estimated"] <= high
+        assert window["interval"] is None
+    assert data["latest_estimated_interval"] == data["windows"][-1]["estimated_interval"]
+    assert data["estimate_caveat"] == CBPE_CAVEAT
+    assert "cannot see concept drift" in CBPE_CAVEAT
+    regressor = decay(
+        served.log.assign(prediction=served.proba[:, 1] * 10),
+        pd.DataFrame(columns=["request_id", "label", "at"]),
+        metric="rmse",
+        output_kind="regression",
+        classes=None,
+        reference=1.0,
+        drop=0.5,
+        window=timedelta(hours=1),
+    )
+    assert regressor.to_dict()["estimate_caveat"] is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"confidence": 1.5}, "between 0 and 1"),
+        ({"confidence": 0}, "between 0 and 1"),
+        ({"resamples": 0}, "resamples must be a positive whole number"),
+    ],
+)
+def test_bad_interval_settings_are_refused(
+    served: Served, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        _judge(served, served.truth, **kwargs)
+
+
+def test_a_large_window_is_bounded_from_a_subsample_as_wide_as_theory_says() -> None:
+    # 60,000 labelled rows, each right with probability 0.8: more than BOOTSTRAP_ROWS, so
+    # the interval comes from a subsample, narrowed to the whole window's size.
+    rows = 60_000
+    assert rows > BOOTSTRAP_ROWS
+    correct = np.random.default_rng(8).random(rows) < 0.8
+    result = _accuracy_decay(correct, window=rows, resamples=400)
+
+    (window,) = result.windows
+    assert window.value is not None
+    assert window.interval is not None
+    low, high = window.interval
+    assert low < window.value < high
+    wald = 2 * 1.96 * math.sqrt(window.value * (1 - window.value) / rows)
+    assert high - low == pytest.approx(wald, rel=0.2)
+    # The estimate's band likewise: the mean of the rows' top probabilities, whose
+    # standard error is their spread over the square root of the rows.
+    log, _ = _known_rate_log(correct)
+    top = np.maximum(log["prediction"], 1 - log["prediction"]).to_numpy()
+    assert window.estimated == pytest.approx(top.mean())
+    assert window.estimated_interval is not None
+    low, high = window.estimated_interval
+    assert low < window.estimated < high
+    assert high - low == pytest.approx(2 * 1.96 * top.std() / math.sqrt(rows), rel=0.2)

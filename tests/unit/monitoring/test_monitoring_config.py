@@ -30,11 +30,13 @@ def test_monitoring_settings_and_defaults() -> None:
                 "decay_drop": 0.02,
                 "window": "6h",
                 "alert_webhook": "http://127.0.0.1:9000/hook",
+                "alert_backoff": "2m",
             }
         }
     }
     config = MonitoringConfig.from_toml("risk", models)
     assert config.window == timedelta(hours=6)
+    assert config.alert_backoff == timedelta(minutes=2)
     assert config.min_rows == 50
     thresholds = DriftThresholds.from_mapping(config.drift_threshold)
     assert thresholds.psi == 0.3
@@ -43,6 +45,7 @@ def test_monitoring_settings_and_defaults() -> None:
     assert default.min_rows == 500
     assert default.window == timedelta(hours=24)
     assert default.alert_webhook is None
+    assert default.alert_backoff == timedelta(seconds=30)
     assert default.verdict == "effect+significance"
     assert default.min_weighted_drift is None
 
@@ -73,6 +76,8 @@ def test_the_verdict_rule_and_effect_thresholds() -> None:
         ({"verdict": "effect", "drift_threshold": {"ks_pvalue": False}}, "drift_threshold"),
         ({"min_weighted_drift": 2}, "min_weighted_drift"),
         ({"min_weighted_drift": "high"}, "min_weighted_drift"),
+        ({"alert_backoff": "0s"}, "alert_backoff"),
+        ({"alert_backoff": 30}, "alert_backoff"),
     ],
 )
 def test_bad_monitoring_settings_name_the_key(table: dict[str, object], named: str) -> None:
@@ -98,6 +103,15 @@ def test_retrain_settings() -> None:
     assert config is not None
     assert config.on == ("new_data", "schedule")
     assert config.alias == "live"
+    assert config.min_weighted_drift is None
+    weighted = {"pipeline": "p", "dataset": "d", "min_weighted_drift": 0.3}
+    read = RetrainConfig.from_toml("risk", {"risk": {"retrain": weighted}})
+    assert read is not None
+    assert read.min_weighted_drift == 0.3
+    with pytest.raises(ConfigError, match=r"retrain\.min_weighted_drift must be a share"):
+        RetrainConfig.from_toml(
+            "risk", {"risk": {"retrain": {**weighted, "min_weighted_drift": True}}}
+        )
     with pytest.raises(ConfigError, match="pipeline"):
         RetrainConfig.from_toml("risk", {"risk": {"retrain": {"dataset": "loans"}}})
     with pytest.raises(ConfigError, match="no schedule"):

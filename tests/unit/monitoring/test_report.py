@@ -11,7 +11,13 @@ import pandas as pd
 
 from pathtolive.entities import Alert
 from pathtolive.monitoring.drift import drift_from_scratch
-from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift, alert_dict
+from pathtolive.monitoring.report import (
+    DriftAlerting,
+    MonitorReport,
+    MonitorWindow,
+    PredictionDrift,
+    alert_dict,
+)
 
 NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
 
@@ -48,6 +54,7 @@ def test_the_json_is_the_parts_json_in_the_printed_order() -> None:
         trained_on=("loans@3", "regions@1"),
         reference="loans@3",
         drift=inputs,
+        drift_alerting=DriftAlerting(False, 0.2, 0.05, "below min_weighted_drift 0.2"),
         prediction_drift=prediction,
         alerts=(_alert(None),),
     )
@@ -56,7 +63,7 @@ def test_the_json_is_the_parts_json_in_the_printed_order() -> None:
 
     assert list(data) == [
         "model", "version", "generated_at", "window", "trained_on", "reference", "drift",
-        "prediction_drift", "decay", "alerts",
+        "drift_alerting", "prediction_drift", "decay", "alerts", "series",
     ]  # fmt: skip
     assert data["generated_at"] == NOW.isoformat()
     assert data["window"] == {
@@ -68,12 +75,33 @@ def test_the_json_is_the_parts_json_in_the_printed_order() -> None:
     assert data["trained_on"] == ["loans@3", "regions@1"]
     assert data["drift"] == inputs.to_dict()
     assert data["drift"]["drifted"] == ["age"]
+    assert data["drift_alerting"] == {
+        "alerts": False,
+        "min_weighted_drift": 0.2,
+        "weighted_drift": 0.05,
+        "reason": "below min_weighted_drift 0.2",
+    }
     assert data["prediction_drift"] == {
         **outputs.features[0].to_dict(),
         "reference_description": "the first 500 outputs of risk@2",
     }
     assert data["decay"] is None
-    assert data["alerts"] == [alert_dict(_alert(None))]
+    # The alert as the webhook gets it, and where its delivery stands (it is not in the
+    # payload).
+    assert data["alerts"] == [
+        {
+            **alert_dict(_alert(None)),
+            "delivery": {
+                "state": "",
+                "id": None,
+                "attempts": 0,
+                "delivered_at": None,
+                "next_attempt_at": None,
+                "last_error": None,
+            },
+        }
+    ]
+    assert "delivery" not in alert_dict(_alert(None))
     json.dumps(data, allow_nan=False)  # plain JSON types throughout
 
 

@@ -1,16 +1,12 @@
-"""Alert webhooks against a real HTTP receiver on loopback: signatures, retries, a
-receiver that fails or hangs, and secrets kept out of the logs."""
+"""Alert webhooks against a real HTTP receiver on loopback: signatures, what counts as
+delivered, a receiver that is down or hangs, the backoff, and secrets kept out of what
+is logged or recorded. (The outbox that retries them: tests/unit/service/test_alerts.py.)"""
 
 from __future__ import annotations
 
 import json
-import logging
-import socket
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -19,109 +15,27 @@ from pathtolive.errors import ConfigError
 from pathtolive.monitoring.webhook import (
     ALERT_HEADER,
     DELIVERY_HEADER,
+    MAX_RETRY_DELAY,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    WebhookSender,
+    WebhookClient,
+    alert_body,
+    retry_delay,
     sign,
     signature_headers,
     verify,
 )
+from tests.support.webhook import Receiver, free_port, receiving
 
 SECRET = b"s3cr3t-webhook-key-do-not-log"
 PAYLOAD = {"alert_id": 17, "model": "risk", "kind": "drift", "key": "drift:mileage"}
-
-
-@dataclass
-class Received:
-    body: bytes
-    headers: dict[str, str]
-    verified: bool
-    status: int
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver that checks every signature and answers ``answers`` in turn
-    (then 200). With ``release`` set up, each request waits for it before answering."""
-
-    url: str
-    answers: list[int] = field(default_factory=list)
-    requests: list[Received] = field(default_factory=list)
-    entered: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event | None = None
-    released: list[bool] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def statuses(self) -> list[int]:
-        with self.lock:
-            return [request.status for request in self.requests]
+BODY = alert_body(PAYLOAD)
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state: dict[str, Receiver] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            receiver = state["receiver"]
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            verified = verify(
-                body, self.headers.get(TIMESTAMP_HEADER), self.headers.get(SIGNATURE_HEADER), SECRET
-            )
-            with receiver.lock:
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                if not verified:
-                    status = 401
-                receiver.requests.append(Received(body, dict(self.headers), verified, status))
-            receiver.entered.set()
-            if receiver.release is not None:
-                receiver.released.append(receiver.release.wait(60))
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", "0")
-            if 300 <= status < 400:
-                self.send_header("Location", "/elsewhere")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    receiver = Receiver(f"http://127.0.0.1:{server.server_address[1]}/hooks/alerts")
-    state["receiver"] = receiver
-    try:
+    with receiving(SECRET) as receiver:
         yield receiver
-    finally:
-        if receiver.release is not None:
-            receiver.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=30)
-
-
-class Results:
-    """An ``on_result`` callback that records what it is told."""
-
-    def __init__(self, expected: int = 1) -> None:
-        self.expected = expected
-        self.items: list[tuple[int, bool]] = []
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-
-    def __call__(self, alert_id: int, delivered: bool) -> None:
-        with self._lock:
-            self.items.append((alert_id, delivered))
-            if len(self.items) >= self.expected:
-                self.done.set()
-
-
-def _sender(url: str, results: Results, **kwargs: Any) -> WebhookSender:
-    options: dict[str, Any] = {"retries": 5, "backoff": 0.001, "timeout": 30.0}
-    options.update(kwargs)
-    return WebhookSender(url, SECRET, on_result=results, **options)
 
 
 # -- signing -----------------------------------------------------------------------------
@@ -159,169 +73,100 @@ def test_verify_checks_body_secret_and_timestamp() -> None:
         assert not verify(body, timestamp, bad_signature, SECRET, now=now)
 
 
-def test_a_sender_needs_an_http_url_and_a_secret() -> None:
+def test_a_client_needs_an_http_url_and_a_secret() -> None:
     with pytest.raises(ConfigError, match="http"):
-        WebhookSender("ftp://example.org/hook", SECRET)
+        WebhookClient("ftp://example.org/hook", SECRET)
     with pytest.raises(ConfigError, match="http"):
-        WebhookSender("not a url", SECRET)
+        WebhookClient("not a url", SECRET)
     with pytest.raises(ConfigError, match=env.ALERT_WEBHOOK_SECRET):
-        WebhookSender("https://example.org/hook", b"")
-    with pytest.raises(ValueError, match="negative"):
-        WebhookSender("https://example.org/hook", SECRET, retries=-1)
+        WebhookClient("https://example.org/hook", b"")
+    with pytest.raises(ValueError, match="positive"):
+        WebhookClient("https://example.org/hook", SECRET, timeout=0)
 
 
-# -- delivery ----------------------------------------------------------------------------
+# -- one attempt -------------------------------------------------------------------------
 
 
-def test_an_alert_arrives_once_signed_after_two_failed_attempts(receiver: Receiver) -> None:
-    receiver.answers = [503, 503]
-    results = Results()
-    sender = _sender(receiver.url, results)
-    sender.send(17, PAYLOAD)
-    assert results.done.wait(60)
-    assert sender.close(timeout=30)
-    assert results.items == [(17, True)]
-    assert receiver.statuses() == [503, 503, 200]
-    assert all(request.verified for request in receiver.requests)
-    delivered = receiver.requests[-1]
-    assert json.loads(delivered.body) == PAYLOAD
-    assert delivered.headers["Content-Type"] == "application/json"
-    assert delivered.headers[ALERT_HEADER] == "17"
-    # One delivery id across the retries, so that a receiver can drop duplicates.
-    assert len({request.headers[DELIVERY_HEADER] for request in receiver.requests}) == 1
-
-
-def test_a_receiver_that_always_fails_is_given_up_on(receiver: Receiver) -> None:
-    receiver.answers = [503] * 10
-    results = Results()
-    sender = _sender(receiver.url, results, retries=2)
-    sender.send(5, PAYLOAD)
-    assert results.done.wait(60)
-    sender.close(timeout=30)
-    assert results.items == [(5, False)]
-    assert receiver.statuses() == [503, 503, 503]
+def test_a_2xx_delivers_a_signed_alert_with_its_delivery_id(receiver: Receiver) -> None:
+    client = WebhookClient(receiver.url, SECRET)
+    result = client.post(17, "d-17", BODY)
+    assert (result.delivered, result.outcome) == (True, "HTTP 200")
+    [request] = receiver.requests
+    assert request.verified
+    assert json.loads(request.body) == PAYLOAD
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.headers[ALERT_HEADER] == "17"
+    assert request.headers[DELIVERY_HEADER] == "d-17"
 
 
 @pytest.mark.parametrize(
-    ("answers", "delivered", "statuses"),
+    ("status", "delivered", "retry_after"),
     [
-        ([400], False, [400]),
-        ([404], False, [404]),
-        ([307], False, [307]),  # a redirect is not followed with a signed alert
-        ([429], True, [429, 200]),
-        ([500, 502], True, [500, 502, 200]),
+        (202, True, None),
+        (400, False, None),
+        (404, False, None),
+        (307, False, None),  # a redirect is not followed with a signed alert
+        (429, False, 120.0),
+        (500, False, None),
+        (503, False, None),
     ],
 )
-def test_which_answers_are_retried(
-    receiver: Receiver, answers: list[int], delivered: bool, statuses: list[int]
+def test_only_a_2xx_delivers(
+    receiver: Receiver, status: int, delivered: bool, retry_after: float | None
 ) -> None:
-    receiver.answers = list(answers)
-    results = Results()
-    sender = _sender(receiver.url, results, retries=3)
-    sender.send(1, PAYLOAD)
-    assert results.done.wait(60)
-    sender.close(timeout=30)
-    assert results.items == [(1, delivered)]
-    assert receiver.statuses() == statuses
+    receiver.answers = [status]
+    result = WebhookClient(receiver.url, SECRET).post(1, "d-1", BODY)
+    assert (result.delivered, result.outcome, result.retry_after) == (
+        delivered,
+        f"HTTP {status}",
+        retry_after,
+    )
+    assert receiver.statuses() == [status]  # one attempt: the client never retries itself
 
 
-def test_connection_errors_are_retried_then_given_up_on(caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    caplog.set_level(logging.INFO, logger="pathtolive")
-    results = Results()
-    sender = _sender(f"http://127.0.0.1:{port}/hook", results, retries=2)
-    sender.send(9, PAYLOAD)
-    assert results.done.wait(60)
-    sender.close(timeout=30)
-    assert results.items == [(9, False)]
-    assert "not delivered" in caplog.text
-    assert "after 3 attempts" in caplog.text
+def test_a_receiver_that_is_down_is_not_delivered_to() -> None:
+    result = WebhookClient(f"http://127.0.0.1:{free_port()}/hook", SECRET).post(9, "d-9", BODY)
+    assert not result.delivered
+    assert "Connection" in result.outcome or "refused" in result.outcome
 
 
-def test_send_returns_while_the_receiver_hangs(receiver: Receiver) -> None:
-    release = receiver.release = threading.Event()
-    results = Results(expected=3)
-    sender = _sender(receiver.url, results)
-    for alert_id in (1, 2, 3):
-        sender.send(alert_id, PAYLOAD)
-    # Every send() came back while the receiver holds the first request: nothing can
-    # have been answered yet.
-    assert receiver.entered.wait(60)
-    assert results.items == []
-    release.set()
-    assert results.done.wait(60)
-    sender.close(timeout=30)
-    assert results.items == [(1, True), (2, True), (3, True)]
-    assert receiver.released == [True, True, True]
+def test_an_attempt_ends_at_its_timeout_while_the_receiver_hangs(receiver: Receiver) -> None:
+    receiver.release = threading.Event()
+    client = WebhookClient(receiver.url, SECRET, timeout=30.0)
+    # The call's own bound is shorter than the client's: it wins.
+    result = client.post(3, "d-3", BODY, timeout=0.2)
+    assert not result.delivered
+    assert "timed out" in result.outcome
+    assert receiver.entered.is_set()
+    assert receiver.released == []  # the receiver still holds the request
 
 
-def test_close_drains_the_queue_then_refuses_more(receiver: Receiver) -> None:
-    receiver.answers = [503]
-    results = Results(expected=3)
-    sender = _sender(receiver.url, results)
-    for alert_id in (1, 2, 3):
-        sender.send(alert_id, PAYLOAD)
-    assert sender.close(timeout=60)
-    assert results.items == [(1, True), (2, True), (3, True)]
-    with pytest.raises(RuntimeError, match="closed"):
-        sender.send(4, PAYLOAD)
-    assert sender.close(timeout=1)
-    assert WebhookSender(receiver.url, SECRET).close(timeout=1)  # never sent anything
-
-
-def test_close_gives_up_on_what_a_hanging_receiver_holds_up(receiver: Receiver) -> None:
-    release = receiver.release = threading.Event()
-    results = Results(expected=2)
-    sender = _sender(receiver.url, results)
-    sender.send(1, PAYLOAD)
-    sender.send(2, PAYLOAD)
-    assert receiver.entered.wait(60)
-    assert not sender.close(timeout=0.01)  # the receiver holds the first alert
-    release.set()
-    assert results.done.wait(60)
-    # The attempt under way finishes; the alert behind it is given up on, not sent.
-    assert results.items == [(1, True), (2, False)]
-    assert receiver.statuses() == [200]
-
-
-def test_a_failing_callback_does_not_stop_the_deliveries(
-    receiver: Receiver, caplog: pytest.LogCaptureFixture
-) -> None:
-    results = Results(expected=2)
-    calls: list[int] = []
-
-    def on_result(alert_id: int, delivered: bool) -> None:
-        calls.append(alert_id)
-        if len(calls) == 1:
-            raise RuntimeError("the store is down")
-        results(alert_id, delivered)
-
-    sender = WebhookSender(receiver.url, SECRET, backoff=0.001, on_result=on_result)
-    sender.send(1, PAYLOAD)
-    sender.send(2, PAYLOAD)
-    assert sender.close(timeout=60)
-    assert calls == [1, 2]
-    assert results.items == [(2, True)]
-    assert "callback failed" in caplog.text
-
-
-def test_the_secret_never_reaches_the_logs(
-    receiver: Receiver, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    receiver.answers = [503, 503, 400]
+def test_the_secret_never_reaches_the_outcome(receiver: Receiver) -> None:
     url = receiver.url + "/token-in-the-path?key=query-secret"
-    results = Results(expected=2)
-    sender = _sender(url, results, retries=3)
-    sender.send(1, PAYLOAD)
-    sender.send(2, PAYLOAD)
-    assert sender.close(timeout=60)
-    assert results.items == [(1, False), (2, True)]
-    assert caplog.records, "the sender logs its attempts"
-    logged = caplog.text + "".join(repr(record.args) for record in caplog.records)
-    for secret in (SECRET.decode(), "token-in-the-path", "query-secret"):
-        assert secret not in logged
-        assert secret not in repr(sender)
-    assert sender.target in caplog.text
+    receiver.answers = [503]
+    client = WebhookClient(url, SECRET)
+    failed = client.post(1, "d-1", BODY)
+    down = WebhookClient(
+        f"http://user:pw@127.0.0.1:{free_port()}/token-in-the-path?key=query-secret", SECRET
+    )
+    refused = down.post(1, "d-1", BODY)
+    for text in (failed.outcome, refused.outcome, repr(client), repr(down), down.target):
+        for secret in (SECRET.decode(), "token-in-the-path", "query-secret", "pw"):
+            assert secret not in text
+
+
+# -- the backoff -------------------------------------------------------------------------
+
+
+def test_the_delay_doubles_with_each_attempt_within_bounds() -> None:
+    for attempts in range(1, 8):
+        full = 30.0 * 2 ** (attempts - 1)
+        for _ in range(20):
+            delay = retry_delay(attempts, backoff=30.0)
+            assert min(full, MAX_RETRY_DELAY) / 2 <= delay <= min(full, MAX_RETRY_DELAY)
+    assert retry_delay(500, backoff=30.0) <= MAX_RETRY_DELAY
+    # Retry-After is honoured, up to the longest wait.
+    assert retry_delay(1, backoff=1.0, retry_after=120.0) == 120.0
+    assert retry_delay(1, backoff=1.0, retry_after=10 * MAX_RETRY_DELAY) == MAX_RETRY_DELAY
+    with pytest.raises(ValueError, match="attempt"):
+        retry_delay(0, backoff=1.0)

@@ -10,12 +10,19 @@ from typing import Any
 
 import pytest
 
+from pathtolive import env
+from pathtolive.errors import ConfigError
 from pathtolive.service import models as model_service
 from pathtolive.service import promotion as promotion_service
-from pathtolive.service import release as release_module
-from pathtolive.service.controller import Controller
-from pathtolive.service.release import handle_trigger
-from pathtolive.service.triggers import get_trigger, list_triggers, request_retrain
+from pathtolive.service import runs as run_service
+from pathtolive.service.controller import LOCK_NAME, Controller
+from pathtolive.service.release import RELEASE_FAILED, Fence, handle_trigger
+from pathtolive.service.triggers import (
+    get_trigger,
+    list_triggers,
+    request_retrain,
+    retrain_config,
+)
 from tests.support.controller import Setup
 
 # -- a lost lock -----------------------------------------------------------------------
@@ -110,7 +117,7 @@ def test_without_a_named_parameter_the_data_goes_to_the_pipelines_one_data_param
 @pytest.mark.slow
 @pytest.mark.xdist_group("controller")
 @_SQLITE_ONLY
-def test_failing_gates_and_failing_runs_are_decisions_not_retried(
+def test_failing_gates_are_a_decision_and_failing_runs_are_retried_then_alerted(
     make_setup: Callable[..., Setup],
 ) -> None:
     setup = make_setup(floor=0.9999)
@@ -121,25 +128,99 @@ def test_failing_gates_and_failing_runs_are_decisions_not_retried(
     [handled] = controller.run_once()
     assert handled.status == "done"
     assert handled.decision.startswith("gates failed for risk-model@2: min_metric: ")
+    assert handled.attempts == 1  # a decision: not tried again
     assert setup.live() == 1
     controller.release()
 
-    # A pipeline whose code raises: the trigger fails, audited, and is not retried.
+    # A pipeline whose code raises: the release fails, and is tried again after 1m, then
+    # 2m (the defaults: 3 attempts, 1m backoff doubling); then the trigger fails and an
+    # alert opens.
     config = setup.root / "pathtolive.toml"
     text = config.read_text().replace('pipeline = "risk"', 'pipeline = "fails"')
     config.write_text(text.replace("params = { n_estimators = 20 }", ""))
-    broken = Controller(setup.reopen(), holder="c2")
+    now = [datetime.now(UTC)]
+    broken = Controller(setup.reopen(), holder="c2", clock=lambda: now[0])
     trigger = request_retrain(setup.ctx, "risk-model", reason="try the broken one")
+    waits = []
+    for attempt, backoff in [(1, timedelta(minutes=1)), (2, timedelta(minutes=2))]:
+        assert broken.run_once() == []
+        waiting = get_trigger(setup.ctx, trigger.trigger_id)
+        assert (waiting.status, waiting.attempts, waiting.holder) == ("pending", attempt, None)
+        assert waiting.next_attempt_at == now[0] + backoff
+        assert "ZeroDivisionError" in (waiting.error or "")
+        assert waiting.decision.startswith("run failed: ")
+        waits.append(waiting.next_attempt_at)
+        # Not due yet: the next round leaves it waiting.
+        now[0] += backoff - timedelta(seconds=1)
+        assert broken.run_once() == []
+        assert get_trigger(setup.ctx, trigger.trigger_id).attempts == attempt
+        now[0] += timedelta(seconds=1)
     [failed] = broken.run_once()
     assert failed.trigger_id == trigger.trigger_id
-    assert failed.status == "failed"
+    assert (failed.status, failed.attempts, failed.next_attempt_at) == ("failed", 3, None)
     assert failed.decision.startswith("run failed: ")
+    assert failed.decision.endswith("(gave up after 3 attempts)")
     assert "ZeroDivisionError" in (failed.error or "")
     assert broken.run_once() == []
     assert get_trigger(setup.ctx, trigger.trigger_id).status == "failed"
+
+    retries = setup.events("controller.retry")
+    assert [(e.details["trigger"], e.details["attempt"]) for e in retries] == [
+        (trigger.trigger_id, 1),
+        (trigger.trigger_id, 2),
+    ]
+    assert [e.details["next_attempt_at"] for e in retries] == [w.isoformat() for w in waits]
     assert [e.details["status"] for e in setup.events("controller.decision")] == [
         "done",
         "failed",
+    ]
+    with setup.ctx.metadata.read() as session:
+        [alert] = session.list_alerts("risk-model", status="open")
+    assert alert.kind == RELEASE_FAILED
+    assert alert.details["trigger"] == trigger.trigger_id
+    assert alert.details["attempts"] == 3
+    assert f"trigger {trigger.trigger_id}" in alert.message
+    [opened] = setup.events("alert.opened")
+    assert opened.details["alert"] == alert.alert_id
+
+    # The pipeline mended: the next release goes through and clears the alert.
+    config.write_text(text.replace('pipeline = "fails"', 'pipeline = "risk"'))
+    mended = request_retrain(setup.ctx, "risk-model", reason="fixed")
+    broken.release()
+    [released] = Controller(setup.reopen(), holder="c3", clock=lambda: now[0]).run_once()
+    assert (released.trigger_id, released.status) == (mended.trigger_id, "done")
+    with setup.ctx.metadata.read() as session:
+        assert session.list_alerts("risk-model", status="open") == []
+    [cleared] = setup.events("alert.cleared")
+    assert (cleared.details["alert"], cleared.details["by_trigger"]) == (
+        alert.alert_id,
+        mended.trigger_id,
+    )
+
+
+def test_retry_settings_are_checked(make_setup: Callable[..., Setup]) -> None:
+    setup = make_setup()
+    config = setup.root / "pathtolive.toml"
+    base = config.read_text()
+    for line, wrong in [
+        ("max_attempts = 0", "max_attempts must be a whole number, 1 or more"),
+        ('max_attempts = "3"', "max_attempts must be a whole number, 1 or more"),
+        ('retry_backoff = "soon"', "retry_backoff = 'soon' is not a duration"),
+        ("retry_backoff = 60", "retry_backoff must be a duration"),
+    ]:
+        config.write_text(base + line + "\n")
+        with pytest.raises(ConfigError, match=wrong):
+            retrain_config(setup.reopen(), "risk-model")
+    config.write_text(base + 'max_attempts = 1\nretry_backoff = "30s"\n')
+    settings = retrain_config(setup.reopen(), "risk-model")
+    assert settings.retry_delay(1) is None  # one attempt: never retried
+    config.write_text(base + 'max_attempts = 4\nretry_backoff = "30s"\n')
+    settings = retrain_config(setup.reopen(), "risk-model")
+    assert [settings.retry_delay(n) for n in (1, 2, 3, 4)] == [
+        timedelta(seconds=30),
+        timedelta(seconds=60),
+        timedelta(seconds=120),
+        None,
     ]
 
 
@@ -191,16 +272,19 @@ def _crash_once(
 @pytest.mark.slow
 @pytest.mark.xdist_group("controller")
 @pytest.mark.parametrize(
-    ("target", "name", "after"),
+    ("target", "name", "after", "successor"),
     [
-        # Died after registering the version, before recording it on the trigger.
-        (release_module, "_record_version", False),
+        # Died as soon as the version was registered (which records it on the trigger in
+        # the same transaction); the successor runs as the same user, or as another: it
+        # finds the version by the trigger either way.
+        (model_service, "register_model", True, "ada"),
+        (model_service, "register_model", True, "bob"),
         # Died with the version recorded, before asking for its promotion.
-        (promotion_service, "promote", False),
+        (promotion_service, "promote", False, "ada"),
         # Died after the alias moved, before the trigger was finished.
-        (promotion_service, "promote", True),
+        (promotion_service, "promote", True, "ada"),
     ],
-    ids=["registered", "recorded", "promoted"],
+    ids=["registered", "registered-other-user", "recorded", "promoted"],
 )
 def test_a_controller_that_dies_mid_release_is_resumed_exactly_once(
     make_setup: Callable[..., Setup],
@@ -208,6 +292,7 @@ def test_a_controller_that_dies_mid_release_is_resumed_exactly_once(
     target: Any,
     name: str,
     after: bool,
+    successor: str,
 ) -> None:
     setup = make_setup()
     setup.add_data()
@@ -222,7 +307,9 @@ def test_a_controller_that_dies_mid_release_is_resumed_exactly_once(
     assert setup.versions() == [1, 2]
 
     # A restarted controller waits for the dead one's lease...
-    restarted = Controller(setup.reopen(), holder="restarted", lease=30)
+    restarted = Controller(
+        setup.reopen({**setup.environ, env.USER: successor}), holder="restarted", lease=30
+    )
     assert restarted.run_once() == []
     assert restarted.waiting_for == "dying"
     # ...and once it has run out, takes the trigger over and finishes it.
@@ -240,5 +327,147 @@ def test_a_controller_that_dies_mid_release_is_resumed_exactly_once(
     assert [(p.version, p.status) for p in promotions] == [(2, "applied")]
     [taken] = setup.events("controller.resumed")
     assert taken.details["from"] == "dying"
+    assert taken.actor == successor
+    [release] = setup.events("controller.release")
+    assert (release.details["trigger"], release.details["version"]) == (stuck.trigger_id, 2)
     assert [e.details["trigger"] for e in setup.events("controller.decision")] == [stuck.trigger_id]
     assert restarted.run_once() == []
+
+
+# -- fencing ---------------------------------------------------------------------------
+
+
+def _take_over(setup: Setup, holder: str, *, after: timedelta) -> int:
+    """``holder`` takes the controller lease, as if the one before it was silent for
+    ``after``; returns the new generation."""
+    with setup.ctx.metadata.write() as session:
+        lease = session.acquire_lock(LOCK_NAME, holder, at=datetime.now(UTC) + after, ttl=30)
+    assert lease is not None
+    return lease.generation
+
+
+def test_a_stale_holder_cannot_claim_a_trigger(make_setup: Callable[..., Setup]) -> None:
+    setup = make_setup()
+    setup.add_data()
+    stale = Controller(setup.ctx, holder="stale", lease=30)
+    assert stale.renew()
+    assert stale.generation is not None
+    fence = Fence(LOCK_NAME, "stale", stale.generation)
+    successor = _take_over(setup, "successor", after=timedelta(seconds=31))
+    assert successor == fence.generation + 1
+    trigger = request_retrain(setup.ctx, "risk-model")
+    before = setup.events("controller.")
+    left = handle_trigger(setup.ctx, trigger, "stale", fence=fence)
+    assert (left.status, left.holder, left.attempts) == ("pending", None, 0)
+    [fenced] = [e for e in setup.events("controller.") if e not in before]
+    assert fenced.action == "controller.fenced"
+    assert {k: v for k, v in fenced.details.items() if k != "role"} == {
+        "write": "claiming",
+        "holder": "stale",
+        "generation": fence.generation,
+        "trigger": trigger.trigger_id,
+        "lease_holder": "successor",
+        "lease_generation": successor,
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("controller")
+@pytest.mark.parametrize("released", [False, True], ids=["taken-over", "taken-back"])
+def test_a_holder_that_lost_its_lease_while_training_registers_nothing(
+    make_setup: Callable[..., Setup], monkeypatch: pytest.MonkeyPatch, released: bool
+) -> None:
+    """While the first controller trains (paused, as far as the lease knows), another
+    takes the lease over. The first's registration is refused in its own transaction:
+    no version, no object, no record on the trigger; the refusal is audited. Also when
+    the successor gave the lease up and the first took it back since (a new generation:
+    another controller may have acted in between)."""
+    setup = make_setup()
+    setup.add_data()
+    setup.train_live()
+    setup.add_data(seed=1)
+    real = run_service.run_pipeline
+    first = Controller(setup.ctx, holder="first", lease=30)
+
+    def paused_past_the_lease(*args: Any, **kwargs: Any) -> Any:
+        _take_over(setup, "second", after=timedelta(seconds=31))
+        if released:
+            with setup.ctx.metadata.write() as session:
+                session.release_lock(LOCK_NAME, "second")
+            assert first.renew()  # the first takes the lease back: a new generation
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_service, "run_pipeline", paused_past_the_lease)
+    assert first.run_once() == []
+    [trigger] = list_triggers(setup.ctx)
+    assert (trigger.status, trigger.holder, trigger.model_version) == ("running", "first", None)
+    assert setup.versions() == [1]
+    assert setup.live() == 1
+    [fenced] = setup.events("controller.fenced")
+    assert fenced.details["write"] == "registering risk-model@2"
+    assert fenced.details["holder"] == "first"
+    assert fenced.details["trigger"] == trigger.trigger_id
+    assert fenced.details["lease_holder"] == ("first" if released else "second")
+    assert fenced.details["lease_generation"] == fenced.details["generation"] + (
+        2 if released else 1
+    )
+    assert setup.events("controller.release") == []
+    assert setup.events("model.registered")[-1].subject == "model:risk-model@1"
+    [run] = run_service.list_runs(setup.ctx, pipeline="risk", limit=1)
+    assert run.status == "succeeded"  # the training itself did happen
+    assert run.run_id != trigger.run_id
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("controller")
+@_SQLITE_ONLY
+def test_a_holder_that_lost_its_lease_before_promoting_moves_no_alias(
+    make_setup: Callable[..., Setup], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup = make_setup()
+    setup.add_data()
+    setup.train_live()
+    setup.add_data(seed=1)
+    real = promotion_service.promote
+
+    def paused_past_the_lease(*args: Any, **kwargs: Any) -> Any:
+        _take_over(setup, "second", after=timedelta(seconds=31))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(promotion_service, "promote", paused_past_the_lease)
+    first = Controller(setup.ctx, holder="first", lease=30)
+    # The guard is asked before promoting; a pause right after it is what fencing covers.
+    monkeypatch.setattr(first, "_guard", lambda: True)
+    assert first.run_once() == []
+    [trigger] = list_triggers(setup.ctx)
+    assert (trigger.status, trigger.model_version) == ("running", 2)
+    assert setup.live() == 1
+    assert promotion_service.list_promotions(setup.ctx, model="risk-model") == []
+    [fenced] = setup.events("controller.fenced")
+    assert fenced.details["write"] == "promoting risk-model@2 to live"
+
+
+def test_a_trigger_whose_controllers_keep_dying_is_not_taken_over_forever(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on="[]")  # the manual trigger alone
+    setup.add_data()
+    trigger = request_retrain(setup.ctx, "risk-model")
+    at = datetime.now(UTC)
+    with setup.ctx.metadata.write() as session:
+        # Three controllers, each killed mid-release (the default max_attempts is 3).
+        assert session.claim_trigger(trigger.trigger_id, "dead-1", at=at) is not None
+        for before, after in [("dead-1", "dead-2"), ("dead-2", "dead-3")]:
+            claimed = session.claim_trigger(trigger.trigger_id, after, at=at, take_over_from=before)
+            assert claimed is not None
+    [given_up] = Controller(setup.ctx, holder="fourth").run_once()
+    assert (given_up.trigger_id, given_up.status, given_up.attempts) == (
+        trigger.trigger_id,
+        "failed",
+        4,
+    )
+    assert "at each attempt" in given_up.decision
+    assert model_service.list_models(setup.ctx) == []  # not trained a fourth time
+    with setup.ctx.metadata.read() as session:
+        [alert] = session.list_alerts("risk-model", status="open")
+    assert (alert.kind, alert.details["trigger"]) == (RELEASE_FAILED, trigger.trigger_id)

@@ -11,6 +11,7 @@ import pytest
 
 from pathtolive.errors import ConfigError, PermissionDeniedError
 from pathtolive.service.controller import Controller
+from pathtolive.service.gates import check_gates, latest_report
 from pathtolive.service.triggers import (
     detect_triggers,
     get_trigger,
@@ -23,9 +24,11 @@ from tests.support.controller import Setup
 T0 = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
 
 
-def _alert(setup: Setup, kind: str, key: str, message: str) -> int:
+def _alert(
+    setup: Setup, kind: str, key: str, message: str, details: dict[str, object] | None = None
+) -> int:
     with setup.ctx.metadata.write() as session:
-        alert, _ = session.raise_alert("risk-model", kind, key, message, {}, at=T0)
+        alert, _ = session.raise_alert("risk-model", kind, key, message, details or {}, at=T0)
     return alert.alert_id
 
 
@@ -72,6 +75,44 @@ def test_drift_and_decay_alerts_trigger_once_each(make_setup: Callable[..., Setu
     # The alert is refreshed while the problem lasts: still the same reason.
     _alert(setup, "drift", "drift:mean radius", "drift in mean radius PSI 0.35")
     assert detect_triggers(setup.ctx, now=T0) == []
+
+
+def test_drift_that_carries_little_of_the_attribution_does_not_retrain(
+    make_setup: Callable[..., Setup],
+) -> None:
+    # The template's last line is inside [models.risk-model.retrain].
+    setup = make_setup(on='["drift"]', schedule="min_weighted_drift = 0.3")
+    _alert(setup, "drift", "drift:mean radius", "light", {"weighted_drift": 0.1})
+    heavy = _alert(setup, "drift", "drift:worst area", "heavy", {"weighted_drift": 0.45})
+    unknown = _alert(setup, "drift", "drift:mean texture", "importance unknown", {})
+    output = _alert(setup, "prediction_drift", "prediction_drift", "predictions moved")
+    created = detect_triggers(setup.ctx, now=T0)
+    assert [t.dedupe_key for t in created] == [
+        f"alert:{heavy}",
+        f"alert:{unknown}",
+        f"alert:{output}",
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("metadata_url", ["sqlite"], indirect=True)  # a gate, not the store
+def test_the_explainability_gate_keeps_each_inputs_importance(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    setup.add_data()
+    setup.train_live()
+    check_gates(setup.ctx, "risk-model@1")
+    stored = latest_report(setup.ctx, "risk-model@1").report
+    [explained] = [r for r in stored["results"] if r["gate"] == "explainability"]
+    importance = explained["data"]["importance"]
+    inputs = [name for name in setup.frame.columns if name != "target"]
+    assert sorted(importance) == sorted(inputs)
+    assert all(value >= 0 for value in importance.values())
+    assert sum(importance.values()) > 0
+    # The model's output moves with some inputs far more than with others.
+    ranked = sorted(importance.values(), reverse=True)
+    assert ranked[0] > 10 * ranked[len(ranked) // 2]
 
 
 def test_decay_alert(make_setup: Callable[..., Setup]) -> None:

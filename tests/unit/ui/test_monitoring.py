@@ -3,6 +3,7 @@ a headless browser is installed, rendered by it with the network cut off."""
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import re
@@ -22,9 +23,16 @@ import pytest
 
 from pathtolive import env
 from pathtolive.entities import Alert
-from pathtolive.monitoring.decay import DecayResult, decay
-from pathtolive.monitoring.drift import DriftResult, FeatureDrift, Histogram
-from pathtolive.monitoring.report import MonitorReport, MonitorWindow, PredictionDrift
+from pathtolive.format import number
+from pathtolive.monitoring.decay import CBPE_CAVEAT, DecayResult, decay
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift, Histogram, with_importance
+from pathtolive.monitoring.report import (
+    DriftAlerting,
+    MonitorReport,
+    MonitorWindow,
+    PredictionDrift,
+)
+from pathtolive.monitoring.series import MonitorSeries, Persistence, SeriesWindow
 from pathtolive.ui.charts import MAX_BARS
 from pathtolive.ui.monitoring import monitoring_report_html
 
@@ -412,6 +420,49 @@ def test_values_that_are_not_finite_do_not_break_the_page(report: MonitorReport)
     assert "- → 2026-11-26 13:00 UTC" in page  # no start: a dash
 
 
+def test_the_drift_table_shows_the_rule_and_each_features_importance(
+    report: MonitorReport,
+) -> None:
+    assert report.drift is not None
+    names = [feature.feature for feature in report.drift.features]
+    weighted = with_importance(report.drift, {name: float(i + 1) for i, name in enumerate(names)})
+    alerting = DriftAlerting(
+        False, 0.9, weighted.weighted_drift, "below 0.9: reported, not alerted"
+    )
+    plain = monitoring_report_html(report)
+    page = monitoring_report_html(replace(report, drift=weighted, drift_alerting=alerting))
+    _check(page)
+    rule = (
+        "Rule effect+significance: a feature drifts when an effect size reaches its "
+        "threshold (PSI ≥ 0.1, Jensen-Shannon distance ≥ 0.1, normed Wasserstein ≥ 0.1) and "
+        "the shift is beyond chance"
+    )
+    assert rule in page
+    assert rule in plain
+    assert "<th>decided by</th>" in plain
+    assert '<th class="num">importance</th>' not in plain  # not known: no column
+    assert '<th class="num">importance</th>' in page
+    assert "attribution (importance-weighted drift; importance: the mean absolute" in page
+    assert "Alerts: below 0.9: reported, not alerted." in page
+
+
+def test_steady_predictions_say_why(report: MonitorReport) -> None:
+    assert report.prediction_drift is not None
+    steady = replace(
+        report.prediction_drift.drift,
+        drifted=False,
+        reasons=(),
+        explanation="too small to matter (psi 0.01 < 0.1) and within chance (ks p=0.6)",
+    )
+    page = monitoring_report_html(
+        replace(report, prediction_drift=replace(report.prediction_drift, drift=steady))
+    )
+    assert (
+        "The predictions hold steady: too small to matter (psi 0.01 &lt; 0.1) and within "
+        "chance (ks p=0.6)." in page
+    )
+
+
 def test_the_same_data_renders_the_same_page(report: MonitorReport) -> None:
     assert monitoring_report_html(report) == monitoring_report_html(_report())
 
@@ -520,3 +571,79 @@ def test_a_report_of_decay_alone() -> None:
     page = monitoring_report_html(MonitorReport("m", 1, NOW, window, (), "", decay=result))
     _check(page)
     assert result.reason.split(" is ")[0] in page
+
+
+def test_the_intervals_are_drawn_and_tabled_and_the_estimate_carries_its_caveat(
+    report: MonitorReport,
+) -> None:
+    page = monitoring_report_html(report)
+    (chart,) = _svgs(page, "metric")
+    assert report.decay is not None
+    windows = report.decay.windows
+
+    measured = [line for line in chart.iter("line") if line.get("class") == "measured-range"]
+    estimated = [line for line in chart.iter("line") if line.get("class") == "estimated-range"]
+    assert len(measured) == sum(w.interval is not None for w in windows) > 0
+    assert len(estimated) == sum(w.estimated_interval is not None for w in windows) == 12
+    for line in measured + estimated:
+        assert line.get("x1") == line.get("x2")
+        assert float(line.get("y1", "0")) <= float(line.get("y2", "0"))  # top above bottom
+    judged = windows[report.decay.judged or 0]
+    assert judged.interval is not None
+    assert f"{number(judged.interval[0])} to {number(judged.interval[1])}" in page
+    assert "bootstrap interval" in page  # in the legend
+    assert html.escape(CBPE_CAVEAT, quote=False) in page.replace("&#39;", "'")
+
+    without_estimate = replace(
+        report.decay,
+        windows=tuple(replace(w, estimated=None, estimated_interval=None) for w in windows),
+        latest_estimated=None,
+    )
+    assert "cannot see concept drift" not in monitoring_report_html(
+        replace(report, decay=without_estimate)
+    )
+
+
+def _trend_series(report: MonitorReport) -> MonitorSeries:
+    """Five daily windows of the report's drift, the age feature's effect size (its
+    Jensen-Shannon distance) climbing."""
+    assert report.drift is not None
+    windows = []
+    for day in range(5):
+        features = tuple(
+            replace(f, figures={**f.figures, "js": 0.02 * day * day}, drifted=day >= 3)
+            if f.feature == "age"
+            else replace(f, figures={**f.figures, "js": f.score / 4})
+            for f in report.drift.features
+        )
+        drift = replace(report.drift, features=features)
+        end = NOW - timedelta(days=4 - day)
+        windows.append(SeriesWindow(end - timedelta(days=1), end, 4812, drift, None))
+    return MonitorSeries(timedelta(days=1), timedelta(days=1), tuple(windows), Persistence(2, 3))
+
+
+def test_the_series_draws_each_features_effect_size_over_time(report: MonitorReport) -> None:
+    series = _trend_series(report)
+    page = monitoring_report_html(replace(report, series=series))
+    _check(page)
+    trends = _svgs(page, "trend")
+
+    assert "Drift over time" in page
+    assert len(trends) == len(series.features) == 25
+    # Those that meet the alert rule come first, by name: age's climb is drawn, a dot
+    # per window, red where it drifted.
+    first = trends[0]
+    assert first.get("aria-label") == "age: js over time"
+    levels = [line for line in first.iter("line") if line.get("class") == "threshold"]
+    assert len(levels) == 1
+    assert "threshold 0.1" in page
+    dots = list(first.iter("circle"))
+    assert [c.get("class") for c in dots] == ["trend-dot"] * 3 + ["trend-dot drifted"] * 2
+    heights = [float(c.get("cy", "0")) for c in dots]
+    assert heights == sorted(heights, reverse=True)  # higher score, higher on the page
+    (line,) = [p for p in first.iter("polyline") if p.get("class") == "trend"]
+    assert len(line.get("points", "").split()) == 5
+    expected = "A drift alert needs drift in at least 2 of the last 3 windows; met by age, mileage"
+    assert expected + ", region." in page
+    assert "5 windows of 1d, every 1d" in page
+    assert "Drift over time" not in monitoring_report_html(report)

@@ -22,7 +22,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -186,7 +186,14 @@ class StagedObject:
         if self._publish is None:
             raise StoreError("this staged object was committed or discarded already")
         publish, self._publish = self._publish, None
-        return publish()
+        try:
+            return publish()
+        except BaseException:
+            # A publish that failed (a full disk, a read-only objects folder) leaves no
+            # staged bytes behind; the remover ignores bytes already gone.
+            with suppress(Exception):
+                self._remove()
+            raise
 
     def discard(self) -> None:
         """Remove the staged bytes; a no-op after a commit."""

@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from pathtolive.errors import StoreError
+from pathtolive.errors import StoreError, storage_error
 from pathtolive.hashing import hash_bytes
 from pathtolive.store.artifacts.base import (
     DEFAULT_TEMPORARY_AGE,
@@ -246,7 +246,7 @@ class EncryptedArtifactStore(ArtifactStore):
                 )
         except OSError as exc:
             scratch.unlink(missing_ok=True)
-            raise StoreError(
+            raise storage_error(exc, scratch.parent) or StoreError(
                 f"could not encrypt {source} into {scratch.parent}: {exc}; check that the "
                 "folder is writable and has free space",
                 details={"store": self.url},
@@ -298,7 +298,7 @@ class EncryptedArtifactStore(ArtifactStore):
             finally:
                 tmp.unlink(missing_ok=True)
         except OSError as exc:
-            raise StoreError(
+            raise storage_error(exc, dest.parent) or StoreError(
                 f"could not write the decrypted object {digest} to {dest.parent}: {exc}",
                 details={"digest": digest},
             ) from exc

@@ -29,6 +29,7 @@ from pathtolive.errors import (
     MissingExtraError,
     StoreError,
     UnknownSchemeError,
+    storage_error,
 )
 from pathtolive.hashing import hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
@@ -576,6 +577,10 @@ class FsspecArtifactStore(ArtifactStore):
         try:
             yield
         except self._backend_errors as exc:
+            # A full or read-only local disk (the cache, a scratch file) says so by path.
+            full_or_read_only = storage_error(exc, self._cache_dir)
+            if full_or_read_only is not None:
+                raise full_or_read_only from exc
             raise StoreError(
                 f"could not {action} in the artifact store {self.url}: {exc}; check the "
                 "URL, the credentials and that the store is reachable",

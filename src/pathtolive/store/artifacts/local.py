@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pathtolive.errors import StoreError
+from pathtolive.errors import StoreError, storage_error
 from pathtolive.hashing import CHUNK_BYTES, hash_bytes, hash_file, is_digest, new_hasher
 from pathtolive.store.artifacts.base import (
     DEFAULT_TEMPORARY_AGE,
@@ -393,12 +393,14 @@ class LocalArtifactStore(ArtifactStore):
             if _size_of(final) == size and _refresh(final):
                 tmp.unlink(missing_ok=True)
                 return ObjectInfo(digest, size, created=False)
-            # Staged maybe long ago (a large file is profiled meanwhile): its age for gc
-            # starts now, when its row is about to be written.
-            os.utime(tmp)
-            _fsync_file(tmp)
-            created = self._publish(tmp, final, size)
-            tmp.unlink(missing_ok=True)
+            try:
+                # Staged maybe long ago (a large file is profiled meanwhile): its age for
+                # gc starts now, when its row is about to be written.
+                os.utime(tmp)
+                _fsync_file(tmp)
+                created = self._publish(tmp, final, size)
+            finally:
+                tmp.unlink(missing_ok=True)  # published, or not to be: never left behind
         return ObjectInfo(digest, size, created=created)
 
     def _publish(self, tmp: Path, final: Path, size: int) -> bool:
@@ -422,6 +424,9 @@ class LocalArtifactStore(ArtifactStore):
         try:
             yield
         except OSError as exc:
+            full_or_read_only = storage_error(exc, self.root)
+            if full_or_read_only is not None:
+                raise full_or_read_only from exc
             raise StoreError(
                 f"could not {action} in the artifact store {self.url}: {exc}; check that "
                 "the folder exists, is writable and has free space",

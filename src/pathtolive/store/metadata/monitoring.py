@@ -13,10 +13,10 @@ from __future__ import annotations
 import enum
 import json
 from collections.abc import Collection, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Select, Table, TextClause, delete, func, select, text, update
+from sqlalchemy import Select, Table, TextClause, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pathtolive.entities import Alert, Lease, Trigger
@@ -95,6 +95,9 @@ class MonitoringQueries(Queries):
             cleared_at=utc_or_none(row.cleared_at),
             delivered_at=utc_or_none(row.delivered_at),
             delivery_attempts=int(row.delivery_attempts),
+            delivery_id=row.delivery_id,
+            delivery_due_at=utc_or_none(row.delivery_due_at),
+            delivery_error=row.delivery_error,
         )
 
     def _open_alert_query(self, model: str, key: str) -> Select[Any]:
@@ -189,20 +192,99 @@ class MonitoringQueries(Queries):
         return None if row is None else self._alert(row)
 
     def list_alerts(
-        self, model: str | None = None, *, status: str | None = None, limit: int | None = None
+        self,
+        model: str | None = None,
+        *,
+        status: str | None = None,
+        limit: int | None = None,
+        pending_delivery: bool = False,
     ) -> list[Alert]:
-        """Alerts, newest first, optionally of one model, in one status, at most ``limit``."""
+        """Alerts, newest first, optionally of one model, in one status, only those in
+        the webhook outbox (``pending_delivery``), at most ``limit``."""
         query = _newest_first(t.alerts, model, status, limit)
+        if pending_delivery:
+            query = query.where(_outstanding())
         return [self._alert(row) for row in self.connection.execute(query)]
 
-    def record_delivery(self, alert_id: int, *, at: datetime, delivered: bool) -> None:
-        """Count one delivery of the alert to its webhook; when it was ``delivered``,
-        remember when (the first successful delivery's time is kept)."""
+    # -- the webhook outbox ------------------------------------------------------------
+
+    def queue_delivery(self, alert_id: int, delivery_id: str, *, at: datetime) -> None:
+        """Put the alert in the outbox, due at ``at``, under ``delivery_id`` (an alert
+        queued again keeps the id it was first queued with; a delivered one stays
+        delivered)."""
         alerts = t.alerts
-        values: dict[str, Any] = {"delivery_attempts": alerts.c.delivery_attempts + 1}
+        self.connection.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id, alerts.c.delivered_at.is_(None))
+            .values(
+                delivery_id=func.coalesce(alerts.c.delivery_id, delivery_id),
+                delivery_due_at=_utc(at),
+            )
+        )
+
+    def due_deliveries(self, *, at: datetime, limit: int | None = None) -> list[Alert]:
+        """The alerts in the outbox whose next attempt is due at ``at``: the longest
+        overdue first, so that each gets its turn."""
+        alerts = t.alerts
+        query = (
+            select(alerts)
+            .where(_outstanding(), alerts.c.delivery_due_at <= _utc(at))
+            .order_by(alerts.c.delivery_due_at, alerts.c.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [self._alert(row) for row in self.connection.execute(query)]
+
+    def claim_delivery(self, alert_id: int, *, at: datetime, retry_at: datetime) -> Alert | None:
+        """Count an attempt to deliver the alert, made at ``at``, and move its next
+        attempt to ``retry_at`` before it is made: a process that dies or hangs during
+        the attempt leaves it counted and due again later. None when the delivery is not
+        due at ``at`` (delivered, or claimed by another process in the meantime)."""
+        alerts = t.alerts
+        result = self.connection.execute(
+            update(alerts)
+            .where(alerts.c.id == alert_id, _outstanding(), alerts.c.delivery_due_at <= _utc(at))
+            .values(
+                delivery_attempts=alerts.c.delivery_attempts + 1,
+                delivery_due_at=_utc(retry_at),
+            )
+        )
+        return self.get_alert(alert_id) if result.rowcount == 1 else None
+
+    def record_delivery(
+        self,
+        alert_id: int,
+        *,
+        at: datetime,
+        delivered: bool,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """The outcome of an attempt (counted by :meth:`claim_delivery`). Delivered: the
+        alert leaves the outbox, and the first delivery's time is kept. Not delivered:
+        ``error`` is kept, and the next attempt moves to ``retry_at`` when given."""
+        alerts = t.alerts
+        values: dict[str, Any]
         if delivered:
-            values["delivered_at"] = func.coalesce(alerts.c.delivered_at, at)
-        self.connection.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+            values = {
+                "delivered_at": func.coalesce(alerts.c.delivered_at, _utc(at)),
+                "delivery_due_at": None,
+                "delivery_error": None,
+            }
+            self.connection.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+            return
+        values = {"delivery_error": error}
+        if retry_at is not None:
+            values["delivery_due_at"] = _utc(retry_at)
+        self.connection.execute(
+            update(alerts).where(alerts.c.id == alert_id, _outstanding()).values(**values)
+        )
+
+    def outbox_counts(self) -> dict[str, int]:
+        """Alerts waiting in the outbox, per model."""
+        alerts = t.alerts
+        query = select(alerts.c.model, func.count()).where(_outstanding()).group_by(alerts.c.model)
+        return {str(model): int(count) for model, count in self.connection.execute(query)}
 
     # -- triggers ----------------------------------------------------------------------
 
@@ -224,6 +306,7 @@ class MonitoringQueries(Queries):
             decision=row.decision,
             error=row.error,
             attempts=int(row.attempts),
+            next_attempt_at=utc_or_none(row.next_attempt_at),
         )
 
     def insert_trigger(
@@ -255,9 +338,12 @@ class MonitoringQueries(Queries):
         *,
         at: datetime,
         take_over_from: str | None = None,
+        early: bool = False,
     ) -> Trigger | None:
         """Mark a ``pending`` trigger ``running`` under ``holder`` and count the attempt;
-        None when it is not pending (another controller claimed it first).
+        None when it is not pending (another controller claimed it first) or waits for
+        its next attempt (``next_attempt_at`` after ``at``, unless ``early``: a release
+        that answers it covers it before then).
 
         With ``take_over_from``, claim instead a ``running`` trigger still held by that
         holder (a controller whose lease expired: crash recovery); None when it is not."""
@@ -265,6 +351,9 @@ class MonitoringQueries(Queries):
         statement = update(triggers).where(triggers.c.id == trigger_id)
         if take_over_from is None:
             statement = statement.where(triggers.c.status == "pending")
+            if not early:
+                due = triggers.c.next_attempt_at
+                statement = statement.where(due.is_(None) | (due <= at))
         else:
             statement = statement.where(
                 triggers.c.status == "running", triggers.c.holder == take_over_from
@@ -275,6 +364,7 @@ class MonitoringQueries(Queries):
                 holder=holder,
                 started_at=at,
                 attempts=triggers.c.attempts + 1,
+                next_attempt_at=None,
             )
         )
         if result.rowcount != 1:
@@ -321,6 +411,28 @@ class MonitoringQueries(Queries):
             .values(status=status, finished_at=at, decision=decision, error=error)
         )
 
+    def retry_trigger(
+        self,
+        trigger_id: int,
+        *,
+        next_attempt_at: datetime,
+        decision: str,
+        error: str,
+    ) -> None:
+        """Put a ``running`` trigger whose release failed back to ``pending``, to be
+        claimed again from ``next_attempt_at`` on; its attempts are kept."""
+        self.connection.execute(
+            update(t.triggers)
+            .where(t.triggers.c.id == trigger_id)
+            .values(
+                status="pending",
+                holder=None,
+                next_attempt_at=next_attempt_at,
+                decision=decision,
+                error=error,
+            )
+        )
+
     def get_trigger(self, trigger_id: int) -> Trigger | None:
         row = self.connection.execute(
             select(t.triggers).where(t.triggers.c.id == trigger_id)
@@ -345,10 +457,12 @@ class MonitoringQueries(Queries):
 
     # -- leases ------------------------------------------------------------------------
 
-    def acquire_lock(self, name: str, holder: str, *, at: datetime, ttl: float) -> bool:
-        """Hold the lock ``name`` for ``ttl`` seconds from ``at``: take it when free or
-        expired, renew it when ``holder`` has it already. False while another holder's
-        lease is live. Two callers racing for a free lock: exactly one wins."""
+    def acquire_lock(self, name: str, holder: str, *, at: datetime, ttl: float) -> Lease | None:
+        """Hold the lock ``name`` for ``ttl`` seconds from ``at``: take it when free,
+        released or expired, renew it when ``holder`` has it already. Returns the lease
+        held (its ``generation`` grows on each take, never on a renewal); None while
+        another holder's lease is live. Two callers racing for a free lock: exactly one
+        wins."""
         if ttl <= 0:
             raise ValueError(f"a lease lasts a positive number of seconds, not {ttl}")
         locks = t.locks
@@ -356,50 +470,95 @@ class MonitoringQueries(Queries):
         while True:
             inserted = self._insert_or_nothing(
                 locks,
-                {"name": name, "holder": holder, "acquired_at": at, "expires_at": expires_at},
+                {
+                    "name": name,
+                    "holder": holder,
+                    "acquired_at": at,
+                    "expires_at": expires_at,
+                    "generation": 1,
+                    "released": False,
+                },
                 conflict=["name"],
                 returning="name",
             )
             if inserted is not None:
-                return True
+                return Lease(name, holder, at, expires_at, 1)
             row = self.connection.execute(
                 self._for_update(select(locks).where(locks.c.name == name))
             ).first()
             if row is not None:
                 break
-            # Released between the two statements (possible only where writers are not
+            # Deleted between the two statements (possible only where writers are not
             # serialised): insert again.
-        if row.holder == holder:
+        if row.holder == holder and not row.released:
             self.connection.execute(
                 update(locks).where(locks.c.name == name).values(expires_at=expires_at)
             )
-            return True
-        if utc(row.expires_at) > utc(at):
-            return False
+            return Lease(name, holder, utc(row.acquired_at), expires_at, int(row.generation))
+        if not row.released and utc(row.expires_at) > utc(at):
+            return None
+        generation = int(row.generation) + 1
         self.connection.execute(
             update(locks)
             .where(locks.c.name == name)
-            .values(holder=holder, acquired_at=at, expires_at=expires_at)
+            .values(
+                holder=holder,
+                acquired_at=at,
+                expires_at=expires_at,
+                generation=generation,
+                released=False,
+            )
         )
-        return True
+        return Lease(name, holder, at, expires_at, generation)
 
     def release_lock(self, name: str, holder: str) -> None:
-        """Give the lock up, if ``holder`` holds it (else nothing happens)."""
+        """Give the lock up, if ``holder`` holds it (else nothing happens). The row stays,
+        marked released, so the next holder's generation is still a greater one."""
         self.connection.execute(
-            delete(t.locks).where(t.locks.c.name == name, t.locks.c.holder == holder)
+            update(t.locks)
+            .where(t.locks.c.name == name, t.locks.c.holder == holder)
+            .values(released=True)
         )
 
     def get_lock(self, name: str) -> Lease | None:
-        """Who holds (or last held, when expired) the lock ``name``."""
+        """Who holds (or last held, when expired) the lock ``name``; None when it is free
+        (never taken, or released)."""
         row = self.connection.execute(select(t.locks).where(t.locks.c.name == name)).first()
-        if row is None:
+        if row is None or row.released:
             return None
         return Lease(
             name=row.name,
             holder=row.holder,
             acquired_at=utc(row.acquired_at),
             expires_at=utc(row.expires_at),
+            generation=int(row.generation),
         )
+
+    def holds_lock(self, name: str, holder: str, generation: int) -> bool:
+        """Whether ``holder`` still holds the lock ``name`` in ``generation`` (the fencing
+        check, made in the transaction of the write it guards): False once another holder
+        took it, even if this one took it back since. An expired lease nobody took is
+        still held: nobody else can have acted under it."""
+        locks = t.locks
+        row = self.connection.execute(
+            self._for_update(select(locks).where(locks.c.name == name))
+        ).first()
+        return (
+            row is not None
+            and not row.released
+            and row.holder == holder
+            and int(row.generation) == generation
+        )
+
+
+def _outstanding() -> Any:
+    """The alerts in the outbox: a delivery asked for and not yet answered 2xx."""
+    return and_(t.alerts.c.delivery_due_at.is_not(None), t.alerts.c.delivered_at.is_(None))
+
+
+def _utc(at: datetime) -> datetime:
+    # Stored in UTC: SQLite compares the text, which has no zone.
+    return at.astimezone(UTC)
 
 
 def _newest_first(

@@ -8,7 +8,10 @@ together or not at all.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -17,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, inspect, select, update
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 
 from pathtolive.entities import AuditEvent, Dataset, DatasetVersion, SchemaVersion, Token
-from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError
+from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError, storage_error
 from pathtolive.format import first_line
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
-from pathtolive.store.metadata.engine import make_engine
+from pathtolive.store.metadata.engine import make_engine, read_only_database, sqlite_file
 from pathtolive.store.metadata.models import ModelQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
 from pathtolive.store.metadata.promotions import PromotionQueries
@@ -38,7 +42,7 @@ __all__ = ["HEAD_REVISION", "MetadataSession", "MetadataStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0008_erasure"
+HEAD_REVISION = "0010_controller_fencing"
 """The newest migration. Every command compares the database with it; a test keeps it
 equal to the head of ``migrations/`` (Alembic itself is imported only to migrate, since it
 costs a quarter of a second at start-up)."""
@@ -50,6 +54,8 @@ class MetadataStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.read_only_file = read_only_database(url)
+        """The SQLite file, when it is opened read-only (a read-only copy or mount)."""
 
     @property
     def backend(self) -> str:
@@ -76,6 +82,7 @@ class MetadataStore:
         from alembic import command
 
         before = self.current_revision()
+        self.require_writable("upgrade the database")
         with self._connect() as connection, connection.begin():
             command.upgrade(self._alembic_config(connection), revision)
         return before, self.current_revision() or ""
@@ -118,12 +125,24 @@ class MetadataStore:
         write transaction first locks the audit chain's head row. Every change appends an
         audit event anyway, and taking that lock first (rather than after inserting rows
         another writer may be waiting on) is what keeps two writers from deadlocking."""
+        self.require_writable("change the workspace")
         with self._connect(write=True) as connection, connection.begin():
             if connection.dialect.name == "postgresql":
                 connection.execute(
                     select(t.audit_head.c.id).where(t.audit_head.c.id == 1).with_for_update()
                 )
             yield MetadataSession(connection)
+
+    def require_writable(self, doing: str) -> None:
+        """StoreError when the database is opened read-only: called by every write, and
+        by a command before long work whose end is a write."""
+        if self.read_only_file is not None:
+            raise StoreError(
+                f"cannot {doing}: the metadata database {self.read_only_file} is read-only "
+                "(a read-only copy or mount of the workspace); read commands work on it, "
+                "run this one on a writable copy",
+                details={"database": str(self.read_only_file)},
+            )
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
@@ -138,10 +157,24 @@ class MetadataStore:
                 "it may have been made at the same time by someone else: try again"
             ) from exc
         except sa_exc.OperationalError as exc:
-            raise StoreError(
+            raise self._disk_full() or StoreError(
                 f"metadata database {self._safe_url()} failed: {_first_line(exc)}; "
                 "check that it is reachable and writable"
             ) from exc
+
+    def _disk_full(self) -> StoreError | None:
+        """The error of a SQLite failure on a disk with (next to) no space left: SQLite
+        says "disk I/O error" when it cannot even make its shared-memory file there."""
+        path = sqlite_file(self.url)
+        if path is None:
+            return None
+        try:
+            free = shutil.disk_usage(path.parent).free
+        except OSError:
+            return None
+        if free >= _NEARLY_FULL_BYTES:
+            return None
+        return storage_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path.parent)
 
     def known_revisions(self) -> set[str]:
         """Every revision of ``migrations/``."""
@@ -165,7 +198,12 @@ class MetadataStore:
         return config
 
     def _safe_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        # The URL asked for: a read-only engine's own URL does not name the file.
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+_NEARLY_FULL_BYTES = 1 << 20
+"""Free space below which a failing SQLite database is taken to have met a full disk."""
 
 
 def _first_line(exc: BaseException) -> str:

@@ -389,6 +389,10 @@ alerts = Table(
     Column("cleared_at", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("delivery_attempts", Integer, nullable=False, default=0, server_default=text("0")),
+    # The webhook outbox: set while a delivery is outstanding (see 0009_alert_outbox).
+    Column("delivery_id", String(64), nullable=True),
+    Column("delivery_due_at", DateTime(timezone=True), nullable=True),
+    Column("delivery_error", Text, nullable=True),
     Index(
         "ix_alerts_model_key",
         "model",
@@ -398,6 +402,7 @@ alerts = Table(
         postgresql_where=text("status = 'open'"),
     ),
     Index("ix_alerts_model_status", "model", "status"),
+    Index("ix_alerts_delivery_due_at", "delivery_due_at"),
 )
 
 # What starts a release (new data, drift, decay, a schedule, a person) and what became of
@@ -422,12 +427,16 @@ triggers = Table(
     Column("decision", Text, nullable=False, default="", server_default=text("''")),
     Column("error", Text, nullable=True),
     Column("attempts", Integer, nullable=False, default=0, server_default=text("0")),
+    # A pending trigger whose release failed is tried again from this time on.
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True),
     Index("ix_triggers_status", "status"),
     Index("ix_triggers_model", "model"),
 )
 
 # Leases: a named lock held by one holder until ``expires_at`` (the controller's, so that
 # only one controller acts; a holder renews it, anyone may take it over once expired).
+# ``generation`` is the fencing token: it grows each time the lease passes to a holder,
+# and a release's writes check it. A released lease keeps its row, so it never goes back.
 locks = Table(
     "locks",
     metadata,
@@ -435,4 +444,6 @@ locks = Table(
     Column("holder", String(200), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("generation", BigInteger, nullable=False, server_default=text("1")),
+    Column("released", Boolean, nullable=False, server_default=text("false")),
 )
