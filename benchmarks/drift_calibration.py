@@ -10,7 +10,9 @@ Drift verdicts, on the same pairs of windows (reference, current):
   * pathtolive's significance-only rule (``verdict = "significance"``: the KS or
     chi-square test alone, family-wise) — near the engine's only rule before effect
     sizes (which also flagged a PSI above 0.2 beyond chance);
-  * pathtolive's effect-only rule (``verdict = "effect"``), for the record;
+  * pathtolive's effect-only rule (``verdict = "effect"``), for the record, and its
+    default with the Jensen-Shannon line turned off (``drift_threshold = { js = false
+    }``: numbers judged by normed Wasserstein or PSI, categories by PSI);
   * Evidently 0.7 ``DataDriftPreset()`` with its defaults (at most 1,000 rows: KS or
     chi-square p < 0.05; above: normed Wasserstein or Jensen-Shannon >= 0.1);
   * NannyML 0.13 ``UnivariateDriftCalculator`` with its defaults: Jensen-Shannon for both
@@ -108,12 +110,13 @@ DECAY_LABELLED = (100, 300, 1_000)
 DECAY_DROP = 0.05
 DECAY_FALL = 0.10  # how far accuracy truly falls in the decayed windows
 RULE_LABELS = {"single": "single-figure rule", "interval": "interval rule"}
-RULES = ("pathtolive", "significance", "effect")  # pathtolive's, judged on every pair
+RULES = ("pathtolive", "significance", "effect", "no-js")  # pathtolive's, judged on every pair
 METHODS = (*RULES, "evidently", "nannyml", "nannyml-half")
 LABELS = {
     "pathtolive": "pathtolive default",
     "significance": "pathtolive significance only",
     "effect": "pathtolive effect only",
+    "no-js": "pathtolive default, js = false",
     "evidently": "Evidently DataDriftPreset",
     "nannyml": "NannyML univariate",
     "nannyml-half": "NannyML, half the chunks",
@@ -411,6 +414,7 @@ def pathtolive_thresholds() -> dict[str, Any]:
             "pathtolive": DriftThresholds(),
             "significance": DriftThresholds(verdict="significance"),  # type: ignore[call-arg]
             "effect": DriftThresholds(verdict="effect"),  # type: ignore[call-arg]
+            "no-js": DriftThresholds(js=None),
         }
     return {"pathtolive": DriftThresholds(), "significance": DriftThresholds()}
 
@@ -723,6 +727,29 @@ def print_calm(scenarios: Sequence[Scenario], methods: Sequence[str]) -> None:
     print()
 
 
+def print_columns(scenarios: Sequence[Scenario], methods: Sequence[str]) -> None:
+    """Which columns the neighbouring stretches flag: the share of pairs each column is
+    flagged in, by window size (pathtolive's default and the peers)."""
+    neighbouring = [s for s in scenarios if s.name == "NOAA, neighbouring stretches"]
+    if not neighbouring:
+        return
+    shown = [m for m in methods if m in ("pathtolive", "no-js", "evidently")]
+    print("NOAA neighbouring stretches, by column: share of pairs flagged")
+    print()
+    sizes = [f"{s.rows:,}" for s in neighbouring]
+    print(f"| column | {' | '.join(f'{size}: {LABELS[m]}' for size in sizes for m in shown)} |")
+    print(f"| --- | {' | '.join('---:' for _ in sizes for _ in shown)} |")
+    for column in neighbouring[0].table.columns:
+        cells = []
+        for scenario in neighbouring:
+            for method in shown:
+                verdicts = scenario.flagged.get(method, [])
+                hits = sum(column in flagged for flagged in verdicts)
+                cells.append(f"{hits}/{len(verdicts)}" if verdicts else "-")
+        print(f"| {column} | {' | '.join(cells)} |")
+    print()
+
+
 def print_shifts(scenarios: Sequence[Scenario], methods: Sequence[str]) -> None:
     print_head(
         "#### Detection of planted shifts (NOAA calm period): shifted columns flagged",
@@ -837,6 +864,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         methods = [m for m in METHODS if any(m in scenario.flagged for scenario in everything)]
         print()
         print_calm(calm, methods)
+        print_columns(calm, methods)
         print_shifts(shifts, methods)
         print_decades(decades, methods)
     if args.part in ("all", "decay"):
