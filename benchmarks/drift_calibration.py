@@ -71,8 +71,6 @@ flipped, so that accuracy truly falls by 0.10, give the detection rate.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import json
 import os
 import platform
@@ -403,20 +401,15 @@ def decade_scenarios() -> list[Scenario]:
 
 
 def pathtolive_thresholds() -> dict[str, Any]:
-    """The thresholds of pathtolive's default verdict and of its significance-only rule.
-    Before the engine had a ``verdict`` (an effect size as well as significance), its
-    only verdict was significance: both are then the same rule."""
+    """The thresholds of each of pathtolive's rules, by method name."""
     from pathtolive.monitoring.drift import DriftThresholds
 
-    names = {item.name for item in dataclasses.fields(DriftThresholds)}
-    if "verdict" in names:
-        return {
-            "pathtolive": DriftThresholds(),
-            "significance": DriftThresholds(verdict="significance"),  # type: ignore[call-arg]
-            "effect": DriftThresholds(verdict="effect"),  # type: ignore[call-arg]
-            "no-js": DriftThresholds(js=None),
-        }
-    return {"pathtolive": DriftThresholds(), "significance": DriftThresholds()}
+    return {
+        "pathtolive": DriftThresholds(),
+        "significance": DriftThresholds(verdict="significance"),
+        "effect": DriftThresholds(verdict="effect"),
+        "no-js": DriftThresholds(js=None),
+    }
 
 
 def run_pathtolive(scenarios: Sequence[Scenario]) -> None:
@@ -591,13 +584,8 @@ class DecayRates:
 
 def decay_rules() -> dict[str, dict[str, Any]]:
     """The keyword arguments of :func:`~pathtolive.monitoring.decay.decay` for each rule:
-    the interval rule is its default; ``confidence=None`` judges the single figure. An
-    engine without intervals has the single-figure rule only."""
-    from pathtolive.monitoring.decay import decay
-
-    if "confidence" in inspect.signature(decay).parameters:
-        return {"single": {"confidence": None}, "interval": {}}
-    return {"single": {}}
+    the interval rule is its default; ``confidence=None`` judges the single figure."""
+    return {"single": {"confidence": None}, "interval": {}}
 
 
 def decay_rates(quick: bool, seed: int) -> tuple[float, list[DecayRates]]:
@@ -803,8 +791,6 @@ def print_decay(reference: float, rates: Sequence[DecayRates]) -> None:
         calm = " | ".join(share(rate.calm[r], rate.windows) for r in rules)
         decayed = " | ".join(share(rate.decayed[r], rate.windows) for r in rules)
         print(f"| {rate.labelled:,} | {rate.windows} | {calm} | {decayed} |")
-    if len(rules) == 1:
-        print("\nThe engine has no decay interval: the single-figure rule only.")
     print()
 
 

@@ -68,4 +68,6 @@ def test_quick_run_reports_every_table(
 
     decay = _rows(report, "Decay: windows alerted")
     assert [row[0] for row in decay] == ["100", "300", "1,000"]
+    # Calm and decayed windows, each by the single-figure and the interval rule.
+    assert all(len(row) == 6 for row in decay)
     assert all(re.fullmatch(r"\d+\.\d% \(\d+/20\)", cell) for row in decay for cell in row[2:])
