@@ -154,8 +154,12 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     every_row = httpx.post(url, json={"request_id": request_id, "labels": [1, 0, True]})
     assert every_row.status_code == 201, every_row.text
     assert every_row.json() == {"request_id": request_id, "stored": True, "rows": 3}
-    one_row = httpx.post(url, json={"request_id": request_id, "label": "no", "row": 2})
+    one_row = httpx.post(url, json={"request_id": request_id, "label": 1, "row": 2})
     assert one_row.json() == {"request_id": request_id, "stored": True, "rows": 1}
+    # A label that is none of the model's classes would replace the valid one: refused.
+    not_a_class = httpx.post(url, json={"request_id": request_id, "label": "no", "row": 2})
+    assert not_a_class.status_code == 400, not_a_class.text
+    assert "does not fit model 'risk'" in not_a_class.json()["error"]
 
     for body, named in _feedback_bodies(request_id):
         refused = httpx.post(url, json=body)
@@ -175,7 +179,7 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
         (0, 1, "risk"),
         (1, 0, "risk"),
         (2, True, "risk"),
-        (2, "no", "risk"),
+        (2, 1, "risk"),
     ]
     # The OpenAPI document states the server's own bounds.
     spec = httpx.get(f"{server.url}/openapi.json").json()

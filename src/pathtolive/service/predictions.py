@@ -36,6 +36,7 @@ from pathtolive.format import utc
 from pathtolive.gates import GateReport, PromotionConfig
 from pathtolive.predlog import read_predictions
 from pathtolive.refs import check_name, is_number
+from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import (
     ModelRef,
@@ -201,6 +202,7 @@ def record_feedback_many(
     with ctx.metadata.write() as session:
         if model is not None:
             _require_model(session, model)
+            _check_labels_fit(session, model, [label for _, label, _ in clean])
         for request_id, label, row in clean:
             feedback_id = session.insert_feedback(
                 request_id, label, at=now, actor=actor.name, model=model, row=row
@@ -307,6 +309,33 @@ def _check_label(label: object) -> str | int | float | bool:
     raise InvalidInputError(
         f"the label {label!r} is a {type(label).__name__}; a label is one string, number or boolean"
     )
+
+
+def _check_labels_fit(session: MetadataSession, model: str, labels: list[object]) -> None:
+    """Refuses a label no served version of ``model`` could answer (its live, canary or
+    shadow version, else its latest): stored, it would replace a valid label of the same
+    row and then be ignored by the decay join."""
+    from pathtolive.monitoring.decay import label_refusal
+
+    found = session.get_model(model)
+    if found is None:
+        return
+    numbers = set(found.aliases.values()) or (
+        {found.latest_version} if found.latest_version is not None else set()
+    )
+    outputs = []
+    for number in sorted(numbers):
+        version = session.get_model_version(model, number)
+        if version is None or version.signature is None:
+            return  # a version without a signature: nothing to check against
+        outputs.append(Signature.from_dict(version.signature).output)
+    # Each distinct label once (keyed by type too: True == 1, yet they read differently).
+    for label in {(type(label), label): label for label in labels}.values():
+        refusals = [label_refusal(label, o.kind, o.classes) for o in outputs]
+        if refusals and all(refusals):
+            raise InvalidInputError(
+                f"the label {label!r:.40} does not fit model {model!r}: {refusals[0]}"
+            )
 
 
 # -- deployments -------------------------------------------------------------------------
