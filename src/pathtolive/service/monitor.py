@@ -305,7 +305,10 @@ def _decay(
         return None
     from pathtolive.service.predictions import feedback
 
-    frame = feedback_frame(feedback(ctx, model=served.model, since=since))
+    # Only the labels that can join the window's rows: a model may hold many more (for
+    # older requests, or for ids it never answered), and reading them all cost seconds.
+    requests = log["request_id"].drop_duplicates().tolist()
+    frame = feedback_frame(feedback(ctx, request_ids=requests, model=served.model, since=since))
     metric = config.metric or _gate_metric(ctx, served, signature)
     reference = _reference_figure(ctx, served, metric)
     window = config.window / 8 if since is not None else max(len(log) // 8, 1)
