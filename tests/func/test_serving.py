@@ -90,7 +90,7 @@ def test_v1_metadata_and_health(server: Any) -> None:
     }
     assert httpx.get(f"{server.url}/v1/models/nope").status_code == 404
     assert httpx.get(f"{server.url}/health/live").status_code == 200
-    assert httpx.get(f"{server.url}/health/ready").json() == {"status": "ready"}
+    assert httpx.get(f"{server.url}/health/ready").json() == {"status": "ready", "failing": []}
     spec = httpx.get(f"{server.url}/openapi.json").json()
     for path in ("/v1/models/{name}:predict", "/invocations", "/v2/models/{name}/infer"):
         assert path in spec["paths"]
@@ -486,6 +486,91 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served_workspac
         failed = [e for e in ws.audit_log(limit=None) if e.action == "serve.model_failed"]
     assert failed
     assert "hash" in json.dumps(failed[0].details).lower()
+
+
+def _object_path(root: Path, ref: str) -> Path:
+    with Workspace.open(root) as ws:
+        digest = ws.model(ref).artifact_digest
+    path = root / ".pathtolive" / "objects" / digest[:2] / digest[2:]
+    path.chmod(0o644)
+    return path
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    """Poll ``check`` until it holds (the watcher polls every 0.2 s here)."""
+    for _ in range(600):
+        if check():
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def test_a_running_replica_retries_a_failed_load_and_swaps_once_the_object_is_back(
+    served_workspace: Copy,
+) -> None:
+    served = served_workspace()
+    target = _object_path(served.root, "risk@2")
+    good = target.read_bytes()
+    target.write_bytes(b"not the model any more")
+    row = records(served.features(1))
+    retry = {"load_retry_seconds": 0.1, "load_retry_max_seconds": 0.4}
+    with serving_in_thread(served.root, **retry) as server:
+        predict = f"{server.url}/v1/models/risk:predict"
+        _alias(served.root, "risk@2", "live")
+        _until(
+            lambda: (
+                'pathtolive_model_load_failing{model="risk",version="2"} 1.0'
+                in httpx.get(f"{server.url}/metrics").text
+            ),
+            "the failing load was shown in /metrics",
+        )
+        ready = httpx.get(f"{server.url}/health/ready")
+        assert ready.status_code == 200  # still answering, with the older version
+        (failing,) = ready.json()["failing"]
+        assert (failing["model"], failing["version"]) == ("risk", 2)
+        assert "hash" in failing["error"].lower()
+        assert httpx.post(predict, json={"instances": row}).headers["x-model-name"] == "risk@1"
+
+        target.write_bytes(good)  # the object is restored
+        _until(
+            lambda: (
+                httpx.post(predict, json={"instances": row}).headers["x-model-name"] == "risk@2"
+            ),
+            "the restored version was loaded and swapped in",
+        )
+        assert httpx.get(f"{server.url}/health/ready").json().get("failing", []) == []
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'pathtolive_model_load_failing{model="risk"' not in metrics  # nothing fails now
+    assert 'pathtolive_model_loads_total{model="risk",outcome="loaded",version="2"} 1.0' in metrics
+
+
+def test_a_fresh_replica_whose_model_cannot_load_becomes_ready_once_it_can(
+    served_workspace: Copy,
+) -> None:
+    served = served_workspace()
+    target = _object_path(served.root, "risk@1")
+    good = target.read_bytes()
+    target.unlink()
+    retry = {"load_retry_seconds": 0.1, "load_retry_max_seconds": 0.4}
+    with serving_in_thread(served.root, wait_ready=False, **retry) as server:
+        _until(
+            lambda: httpx.get(f"{server.url}/health/ready").json().get("failing"),
+            "the failing load was reported by /health/ready",
+        )
+        not_ready = httpx.get(f"{server.url}/health/ready")
+        assert not_ready.status_code == 503
+        body = not_ready.json()
+        assert body["status"] == "loading"
+        assert "risk@1" in body["reason"]
+        target.write_bytes(good)
+        _until(
+            lambda: httpx.get(f"{server.url}/health/ready").status_code == 200,
+            "the replica became ready once its model's object was back",
+        )
+        answer = httpx.post(
+            f"{server.url}/v1/models/risk:predict", json={"instances": records(served.features(1))}
+        )
+        assert answer.headers["x-model-name"] == "risk@1"
 
 
 def test_canary_takes_its_share_and_sticks_to_a_routing_key(served_workspace: Copy) -> None:

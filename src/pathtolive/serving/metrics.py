@@ -3,7 +3,7 @@ process, as in tests, never share counters)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -38,10 +38,12 @@ class _Callbacks(Collector):
         log: Callable[[], LogCounts | None],
         shadow_skipped: Callable[[], int],
         open_alerts: Callable[[], Mapping[tuple[str, str], int]],
+        failing_loads: Callable[[], Iterable[tuple[str, int]]],
     ):
         self._log = log
         self._shadow_skipped = shadow_skipped
         self._open_alerts = open_alerts
+        self._failing_loads = failing_loads
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         counts = self._log()
@@ -62,6 +64,15 @@ class _Callbacks(Collector):
         for (model, kind), count in sorted(self._open_alerts().items()):
             alerts.add_metric([model, kind], count)
         yield alerts
+        failing = GaugeMetricFamily(
+            "pathtolive_model_load_failing",
+            "1 for each model version the registry wants served that does not load (it is "
+            "retried with backoff; pathtolive_model_loads_total counts the attempts)",
+            labels=["model", "version"],
+        )
+        for model, version in self._failing_loads():
+            failing.add_metric([model, str(version)], 1)
+        yield failing
         yield CounterMetricFamily(
             "pathtolive_shadow_skipped",
             "requests not scored by the shadow version because its queue was full",
@@ -77,6 +88,7 @@ class ServerMetrics:
         log_counts: Callable[[], LogCounts | None] = lambda: None,
         shadow_skipped: Callable[[], int] = lambda: 0,
         open_alerts: Callable[[], Mapping[tuple[str, str], int]] = dict,
+        failing_loads: Callable[[], Iterable[tuple[str, int]]] = tuple,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -120,7 +132,7 @@ class ServerMetrics:
         self.ready = Gauge(
             "pathtolive_ready", "1 once a model is loaded and serving", registry=self.registry
         )
-        self.registry.register(_Callbacks(log_counts, shadow_skipped, open_alerts))
+        self.registry.register(_Callbacks(log_counts, shadow_skipped, open_alerts, failing_loads))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

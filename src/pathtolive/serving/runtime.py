@@ -108,9 +108,6 @@ class Server:
                 seal_journal=seal,
             )
         self.shadow = ShadowScorer(self.log, settings.shadow_queue)
-        self.metrics = ServerMetrics(
-            self._log_counts, lambda: self.shadow.skipped, self._open_alerts
-        )
         self.tokens = TokenGate(ctx, settings.auth_required)
         self.watcher = RegistryWatcher(
             ctx=ctx,
@@ -120,6 +117,14 @@ class Server:
             on_event=self._on_load_event,
             models=settings.models,
             extra_pii=settings.pii_columns,
+            retry_s=settings.load_retry_seconds,
+            retry_max_s=settings.load_retry_max_seconds,
+        )
+        self.metrics = ServerMetrics(
+            self._log_counts,
+            lambda: self.shadow.skipped,
+            self._open_alerts,
+            lambda: [(failed.model, failed.version) for failed in self.watcher.failing()],
         )
         self._backgrounds: dict[tuple[str, int], pd.DataFrame | None] = {}
         self._pruner: asyncio.Task[None] | None = None
