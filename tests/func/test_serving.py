@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import signal
 import threading
@@ -540,7 +541,7 @@ def test_a_running_replica_retries_a_failed_load_and_swaps_once_the_object_is_ba
         )
         assert httpx.get(f"{server.url}/health/ready").json().get("failing", []) == []
         metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'pathtolive_model_load_failing{model="risk"' not in metrics  # nothing fails now
+    assert 'pathtolive_model_load_failing{model="risk",version="2"} 0.0' in metrics
     assert 'pathtolive_model_loads_total{model="risk",outcome="loaded",version="2"} 1.0' in metrics
 
 
@@ -769,3 +770,42 @@ def test_several_worker_processes_serve_the_same_models(served_workspace: Copy) 
         code = stop_server(server)
     assert code == 0
     assert len(_log(served.root, "risk")) == 60  # each worker flushed its own log
+
+
+def _requests_counted(url: str) -> float:
+    """``pathtolive_requests_total`` summed over its series, as one scrape shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics").text  # a new connection: any worker may answer
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "pathtolive_requests"
+        for sample in family.samples
+        if sample.name == "pathtolive_requests_total"
+    )
+
+
+@pytest.mark.subprocess  # serve --workers
+def test_metrics_of_several_workers_add_up_on_every_scrape(served_workspace: Copy) -> None:
+    served = served_workspace()
+    body = {"instances": records(served.features(1))}
+    with running_server(served.root, "--workers", "2") as server:
+        streak = 0
+        while streak < 20:  # both workers loaded (see the test above)
+            ready = httpx.get(f"{server.url}/health/ready").status_code == 200
+            streak = streak + 1 if ready else 0
+        seen: list[float] = []
+        sent = 0
+        for _ in range(30):
+            response = httpx.post(f"{server.url}/v1/models/risk:predict", json=body)
+            assert response.status_code == 200, response.text
+            sent += 1
+            seen.extend(_requests_counted(server.url) for _ in range(3))
+        final = [_requests_counted(server.url) for _ in range(10)]
+        code = stop_server(server)
+    assert code == 0
+    # Each scrape counts both workers' requests: it never goes backwards, and in the end
+    # every scrape, whichever worker answers it, says how many were sent.
+    assert all(later >= earlier for earlier, later in itertools.pairwise(seen))
+    assert final == [sent] * 10
