@@ -190,6 +190,30 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     assert many["properties"]["labels"]["maxItems"] == MAX_FEEDBACK_LABELS
 
 
+def test_labels_for_requests_no_server_answered_are_bounded(served_workspace: Copy) -> None:
+    served = served_workspace()
+    with serving_in_thread(served.root, feedback_max_unlogged=3) as server:
+        url = f"{server.url}/v1/models/risk/feedback"
+        answered = httpx.post(
+            f"{server.url}/v1/models/risk:predict", json={"instances": records(served.features(2))}
+        )
+        request_id = answered.headers["x-request-id"]
+        for number in range(3):  # the allowance: the log may not hold their requests yet
+            made_up = httpx.post(url, json={"request_id": f"made-up-{number}", "label": 1})
+            assert made_up.status_code == 201, made_up.text
+        refused = httpx.post(url, json={"request_id": "made-up-3", "label": 1})
+        assert refused.status_code == 409, refused.text
+        assert "labels only for the x-request-id" in refused.json()["error"]
+        # Once the answered request's 2 rows are logged, its labels fit.
+        _until(lambda: len(_log(served.root, "risk")) == 2, "the prediction was logged")
+        labelled = httpx.post(url, json={"request_id": request_id, "labels": [1, 0]})
+        assert labelled.status_code == 201, labelled.text
+    from pathtolive.service.predictions import feedback
+
+    with Workspace.open(served.root) as ws:
+        assert len(feedback(ws.context, model="risk")) == 5
+
+
 BAD_V1 = [
     ({"instances": [{"age": 41, "income": 1.0, "region": "NW"}]}, 400, "member"),
     ({"instances": [{"age": 41, "income": 1.0, "region": "NW", "member": True, "x": 1}]}, 400, "x"),

@@ -50,6 +50,7 @@ __all__ = [
     "MAX_FEEDBACK_ROWS",
     "MAX_LABEL_CHARS",
     "MAX_REQUEST_ID_CHARS",
+    "MAX_UNLOGGED_FEEDBACK",
     "FeedbackItem",
     "StoreSegmentSink",
     "canary_share",
@@ -66,6 +67,8 @@ __all__ = [
 
 MAX_REQUEST_ID_CHARS = 100
 MAX_LABEL_CHARS = 1_000
+MAX_UNLOGGED_FEEDBACK = 10_000
+"""Labels a model may hold beyond the rows of its prediction log (by default)."""
 MAX_FEEDBACK_ROWS = 1_000_000
 """Rows of one request a label may be for: rows 0 to ``MAX_FEEDBACK_ROWS - 1``."""
 
@@ -178,19 +181,26 @@ def record_feedback(
     *,
     model: str | None = None,
     row: int = 0,
+    max_unlogged: int = MAX_UNLOGGED_FEEDBACK,
 ) -> Feedback:
     """Attach the true ``label`` (a JSON scalar) to row ``row`` of the prediction of
     ``request_id`` (0, the first row, for a single-row request). The request need not be
     in the log yet: the log is written in batches."""
-    return record_feedback_many(ctx, [(request_id, label, row)], model=model)[0]
+    items = [(request_id, label, row)]
+    return record_feedback_many(ctx, items, model=model, max_unlogged=max_unlogged)[0]
 
 
 def record_feedback_many(
-    ctx: ServiceContext, items: Iterable[FeedbackItem], *, model: str | None = None
+    ctx: ServiceContext,
+    items: Iterable[FeedbackItem],
+    *,
+    model: str | None = None,
+    max_unlogged: int = MAX_UNLOGGED_FEEDBACK,
 ) -> list[Feedback]:
     """Record several ``(request_id, label)`` pairs (for row 0) or ``(request_id, label,
     row)`` triples in one transaction: all or none (one bad item refuses them all, before
-    anything is stored)."""
+    anything is stored). ``ConflictError`` when they would take the labels of ``model``
+    more than ``max_unlogged`` beyond the rows its log holds."""
     actor = ctx.require(Permission.WRITE, "send feedback")
     clean = [_check_item(item) for item in items]
     if not clean:
@@ -203,6 +213,7 @@ def record_feedback_many(
         if model is not None:
             _require_model(session, model)
             _check_labels_fit(session, model, [label for _, label, _ in clean])
+        _check_room(session, model, len(clean), max_unlogged)
         for request_id, label, row in clean:
             feedback_id = session.insert_feedback(
                 request_id, label, at=now, actor=actor.name, model=model, row=row
@@ -309,6 +320,24 @@ def _check_label(label: object) -> str | int | float | bool:
     raise InvalidInputError(
         f"the label {label!r} is a {type(label).__name__}; a label is one string, number or boolean"
     )
+
+
+def _check_room(session: MetadataSession, model: str | None, adding: int, allowance: int) -> None:
+    """Refuses labels that would take ``model``'s beyond the rows of its log plus
+    ``allowance``. A label may come before its request is logged (a server writes its log
+    in batches) or correct an earlier one, so some labels beyond the log are fine; labels
+    for request ids no server answered are not, and without a bound a client could fill
+    the database with them. Labels older than the oldest logged prediction are not
+    counted: their rows were pruned with the log."""
+    logged, oldest = session.logged_rows(model)
+    held = session.count_feedback(model, since=oldest)
+    if held + adding > logged + allowance:
+        whose = f"model {model!r}" if model is not None else "feedback naming no model"
+        raise ConflictError(
+            f"{whose} holds {held} labels for {logged} logged rows; {adding} more would pass "
+            f"the {allowance} allowed beyond the log: send labels only for the x-request-id "
+            "of predictions the server answered (or raise [serve] feedback_max_unlogged)"
+        )
 
 
 def _check_labels_fit(session: MetadataSession, model: str, labels: list[object]) -> None:

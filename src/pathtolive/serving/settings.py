@@ -70,6 +70,9 @@ class ServeSettings:
     public_docs: bool = False
     """On a server that needs tokens, still answer ``/docs``, ``/redoc``,
     ``/openapi.json`` and ``/version`` without one."""
+    feedback_max_unlogged: int = 10_000
+    """Labels a model may hold beyond the rows of its prediction log (labels sent before
+    their request is logged, corrections); more are refused with a 409."""
     shadow_queue: int = 1_000
     """Requests waiting for the shadow model; beyond it shadow scoring is skipped and
     counted, so shadow work can never hold up live traffic."""
@@ -120,7 +123,14 @@ def _check(settings: ServeSettings) -> None:
 
     if not isinstance(settings.port, int) or not 0 <= settings.port <= 65_535:
         fail("port", "must be a port number (0-65535)")
-    for name in ("workers", "max_rows", "max_body_bytes", "max_batch_rows", "log_buffer_rows"):
+    for name in (
+        "workers",
+        "max_rows",
+        "max_body_bytes",
+        "max_batch_rows",
+        "log_buffer_rows",
+        "feedback_max_unlogged",
+    ):
         value = getattr(settings, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(name, "must be a positive integer")

@@ -364,6 +364,33 @@ def test_a_label_the_model_cannot_answer_is_refused_and_the_valid_one_stays(
     record_feedback(setup.ctx, "req-4", "maybe")
 
 
+def test_labels_beyond_the_log_and_its_allowance_are_refused(setup: Setup) -> None:
+    """Labels for requests the log does not hold (yet) are kept up to an allowance: a
+    flood of made-up request ids cannot grow the store without bound."""
+    logger = PredictionLogger(StoreSegmentSink(setup.ctx))
+    logger.log(_record(setup, "logged", slice(0, 5), version=1, at=T0))  # 5 rows
+    logger.close()
+    record_feedback_many(setup.ctx, [("logged", 1, row) for row in range(5)], model="risk")
+    record_feedback_many(
+        setup.ctx, [(f"unknown-{i}", 1) for i in range(9)], model="risk", max_unlogged=10
+    )
+    before = setup.counts()
+    with pytest.raises(ConflictError, match="holds 14 labels for 5 logged rows") as caught:
+        record_feedback_many(
+            setup.ctx, [("unknown-9", 1), ("unknown-10", 0)], model="risk", max_unlogged=10
+        )
+    assert "x-request-id" in caught.value.message
+    assert setup.counts() == before
+    # One more fits; the other model keeps its own allowance.
+    record_feedback(setup.ctx, "unknown-9", 1, model="risk", max_unlogged=10)
+    with pytest.raises(ConflictError):
+        record_feedback(setup.ctx, "unknown-10", 1, model="risk", max_unlogged=10)
+    record_feedback_many(
+        setup.ctx, [(f"c-{i}", 1) for i in range(10)], model="churn", max_unlogged=10
+    )
+    assert len(feedback(setup.ctx, model="risk")) == 15
+
+
 # -- deployments -------------------------------------------------------------------------
 
 
