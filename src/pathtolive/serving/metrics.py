@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -193,6 +194,7 @@ class ServerMetrics:
         if not self.multiprocess:
             return generate_latest(self.registry)
         # Every worker's files, read afresh: the answer is the same whichever worker gives it.
+        _forget_dead_workers(os.environ[MULTIPROCESS_DIR])
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self._alerts)
@@ -217,3 +219,23 @@ def _flag(gauge: Gauge, before: set[_Labels], now: set[_Labels]) -> set[_Labels]
     for labels in now:
         gauge.labels(*labels).set(1)
     return now
+
+
+def _forget_dead_workers(folder: str) -> None:
+    """Takes the gauges of workers that died without a clean stop (``kill -9``; the
+    supervisor starts another) out of the live workers' figures; their counters stay in
+    the sums."""
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = path.stem.rpartition("_")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            mark_process_dead(int(pid), folder)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
