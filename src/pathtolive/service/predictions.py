@@ -349,9 +349,11 @@ def _check_labels_fit(session: MetadataSession, model: str, labels: list[object]
     found = session.get_model(model)
     if found is None:
         return
-    numbers = set(found.aliases.values()) or (
-        {found.latest_version} if found.latest_version is not None else set()
-    )
+    numbers = {
+        found.aliases[role] for role in ("live", "canary", "shadow") if role in found.aliases
+    }
+    if not numbers and found.latest_version is not None:
+        numbers = {found.latest_version}
     outputs = []
     for number in sorted(numbers):
         version = session.get_model_version(model, number)
