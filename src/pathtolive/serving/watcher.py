@@ -142,7 +142,8 @@ class RegistryWatcher:
 
     def failing(self) -> list[FailedLoad]:
         """The versions the registry wants served that do not load, oldest key first."""
-        return [self._failed[key] for key in sorted(self._failed)]
+        failed = self._failed  # one read: the watcher's thread replaces the dict
+        return [failed[key] for key in sorted(failed)]
 
     def _load(self, name: str, version: int) -> bool:
         key = (name, version)
