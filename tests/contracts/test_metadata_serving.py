@@ -195,6 +195,7 @@ def test_logged_rows_and_labels_are_counted_per_model(store: MetadataStore) -> N
     with store.read() as session:
         assert session.logged_rows("risk") == (0, None)
         assert session.count_feedback("risk") == 0
+        assert session.feedback_span() == 0
     with store.write() as session:
         for version, rows, first in ((1, 10, NOW + hour), (2, 20, NOW), (1, 3, NOW + 2 * hour)):
             session.insert_prediction_segment(
@@ -217,3 +218,10 @@ def test_logged_rows_and_labels_are_counted_per_model(store: MetadataStore) -> N
         assert session.count_feedback("risk", since=NOW) == 2
         assert session.count_feedback("churn") == 1
         assert session.count_feedback(None) == 1
+        assert session.feedback_span() == 5
+    with store.write() as session:
+        session.delete_feedback("r")
+        session.insert_feedback("s", 1, at=NOW, actor="ada", model=None)
+    with store.read() as session:
+        assert session.count_feedback(None) == 1
+        assert session.feedback_span() == 1

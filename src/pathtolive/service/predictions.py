@@ -330,6 +330,8 @@ def _check_room(session: MetadataSession, model: str | None, adding: int, allowa
     the database with them. Labels older than the oldest logged prediction are not
     counted: their rows were pruned with the log."""
     logged, oldest = session.logged_rows(model)
+    if session.feedback_span() + adding <= logged + allowance:
+        return  # every label of every model would fit: no need to count this model's
     held = session.count_feedback(model, since=oldest)
     if held + adding > logged + allowance:
         whose = f"model {model!r}" if model is not None else "feedback naming no model"

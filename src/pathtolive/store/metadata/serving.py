@@ -190,6 +190,14 @@ class ServingQueries(Queries):
         rows, oldest = self.connection.execute(query).one()
         return int(rows), None if oldest is None else utc(oldest)
 
+    def feedback_span(self) -> int:
+        """At least as many as there are labels, of every model, and cheap: the span of
+        their ids (an index's two ends, where counting reads every entry)."""
+        # Two queries: SQLite reads one end of the index only for a lone min() or max().
+        low = self.connection.scalar(select(func.min(t.feedback.c.id)))
+        high = self.connection.scalar(select(func.max(t.feedback.c.id)))
+        return 0 if low is None or high is None else int(high) - int(low) + 1
+
     def count_feedback(self, model: str | None, *, since: datetime | None = None) -> int:
         """How many labels were given for ``model`` (None: for no model named) at or after
         ``since``."""
