@@ -187,3 +187,41 @@ def test_feedback_for_many_request_ids_at_once(store: MetadataStore) -> None:
     with store.read() as session:
         found = session.list_feedback(wanted)
     assert [f.label for f in found] == list(range(0, 1200, 2))
+
+
+def test_logged_rows_and_labels_are_counted_per_model(store: MetadataStore) -> None:
+    """What the bound on labels beyond the log reads: rows logged and labels held."""
+    hour = timedelta(hours=1)
+    with store.read() as session:
+        assert session.logged_rows("risk") == (0, None)
+        assert session.count_feedback("risk") == 0
+        assert session.feedback_span() == 0
+    with store.write() as session:
+        for version, rows, first in ((1, 10, NOW + hour), (2, 20, NOW), (1, 3, NOW + 2 * hour)):
+            session.insert_prediction_segment(
+                "risk", version, digest=f"{version}{rows}".ljust(64, "a"), rows=rows,
+                first_at=first, last_at=first, created_at=first,
+            )  # fmt: skip
+        session.insert_prediction_segment(
+            "churn", 1, digest="c" * 64, rows=5, first_at=NOW - hour, last_at=NOW,
+            created_at=NOW,
+        )  # fmt: skip
+        for at, model in ((NOW - hour, "risk"), (NOW, "risk"), (NOW + hour, "risk")):
+            session.insert_feedback("r", 1, at=at, actor="ada", model=model)
+        session.insert_feedback("r", 1, at=NOW, actor="ada", model="churn")
+        session.insert_feedback("r", 1, at=NOW, actor="ada", model=None)
+    with store.read() as session:
+        assert session.logged_rows("risk") == (33, NOW)
+        assert session.logged_rows("churn") == (5, NOW - hour)
+        assert session.logged_rows() == (38, NOW - hour)
+        assert session.count_feedback("risk") == 3
+        assert session.count_feedback("risk", since=NOW) == 2
+        assert session.count_feedback("churn") == 1
+        assert session.count_feedback(None) == 1
+        assert session.feedback_span() == 5
+    with store.write() as session:
+        session.delete_feedback("r")
+        session.insert_feedback("s", 1, at=NOW, actor="ada", model=None)
+    with store.read() as session:
+        assert session.count_feedback(None) == 1
+        assert session.feedback_span() == 1

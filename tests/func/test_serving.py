@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import signal
 import threading
@@ -90,7 +91,7 @@ def test_v1_metadata_and_health(server: Any) -> None:
     }
     assert httpx.get(f"{server.url}/v1/models/nope").status_code == 404
     assert httpx.get(f"{server.url}/health/live").status_code == 200
-    assert httpx.get(f"{server.url}/health/ready").json() == {"status": "ready"}
+    assert httpx.get(f"{server.url}/health/ready").json() == {"status": "ready", "failing": []}
     spec = httpx.get(f"{server.url}/openapi.json").json()
     for path in ("/v1/models/{name}:predict", "/invocations", "/v2/models/{name}/infer"):
         assert path in spec["paths"]
@@ -154,8 +155,12 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     every_row = httpx.post(url, json={"request_id": request_id, "labels": [1, 0, True]})
     assert every_row.status_code == 201, every_row.text
     assert every_row.json() == {"request_id": request_id, "stored": True, "rows": 3}
-    one_row = httpx.post(url, json={"request_id": request_id, "label": "no", "row": 2})
+    one_row = httpx.post(url, json={"request_id": request_id, "label": 1, "row": 2})
     assert one_row.json() == {"request_id": request_id, "stored": True, "rows": 1}
+    # A label that is none of the model's classes would replace the valid one: refused.
+    not_a_class = httpx.post(url, json={"request_id": request_id, "label": "no", "row": 2})
+    assert not_a_class.status_code == 400, not_a_class.text
+    assert "does not fit model 'risk'" in not_a_class.json()["error"]
 
     for body, named in _feedback_bodies(request_id):
         refused = httpx.post(url, json=body)
@@ -175,7 +180,7 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
         (0, 1, "risk"),
         (1, 0, "risk"),
         (2, True, "risk"),
-        (2, "no", "risk"),
+        (2, 1, "risk"),
     ]
     # The OpenAPI document states the server's own bounds.
     spec = httpx.get(f"{server.url}/openapi.json").json()
@@ -183,6 +188,30 @@ def test_feedback_labels_one_row_or_every_row_of_a_batch_request(
     one, many = body["content"]["application/json"]["schema"]["oneOf"]
     assert one["properties"]["row"]["maximum"] == MAX_FEEDBACK_ROWS - 1
     assert many["properties"]["labels"]["maxItems"] == MAX_FEEDBACK_LABELS
+
+
+def test_labels_for_requests_no_server_answered_are_bounded(served_workspace: Copy) -> None:
+    served = served_workspace()
+    with serving_in_thread(served.root, feedback_max_unlogged=3) as server:
+        url = f"{server.url}/v1/models/risk/feedback"
+        answered = httpx.post(
+            f"{server.url}/v1/models/risk:predict", json={"instances": records(served.features(2))}
+        )
+        request_id = answered.headers["x-request-id"]
+        for number in range(3):  # the allowance: the log may not hold their requests yet
+            made_up = httpx.post(url, json={"request_id": f"made-up-{number}", "label": 1})
+            assert made_up.status_code == 201, made_up.text
+        refused = httpx.post(url, json={"request_id": "made-up-3", "label": 1})
+        assert refused.status_code == 409, refused.text
+        assert "labels only for the x-request-id" in refused.json()["error"]
+        # Once the answered request's 2 rows are logged, its labels fit.
+        _until(lambda: len(_log(served.root, "risk")) == 2, "the prediction was logged")
+        labelled = httpx.post(url, json={"request_id": request_id, "labels": [1, 0]})
+        assert labelled.status_code == 201, labelled.text
+    from pathtolive.service.predictions import feedback
+
+    with Workspace.open(served.root) as ws:
+        assert len(feedback(ws.context, model="risk")) == 5
 
 
 BAD_V1 = [
@@ -484,6 +513,91 @@ def test_a_version_that_fails_to_load_leaves_the_old_one_serving(served_workspac
     assert "hash" in json.dumps(failed[0].details).lower()
 
 
+def _object_path(root: Path, ref: str) -> Path:
+    with Workspace.open(root) as ws:
+        digest = ws.model(ref).artifact_digest
+    path = root / ".pathtolive" / "objects" / digest[:2] / digest[2:]
+    path.chmod(0o644)
+    return path
+
+
+def _until(check: Callable[[], bool], what: str) -> None:
+    """Poll ``check`` until it holds (the watcher polls every 0.2 s here)."""
+    for _ in range(600):
+        if check():
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+def test_a_running_replica_retries_a_failed_load_and_swaps_once_the_object_is_back(
+    served_workspace: Copy,
+) -> None:
+    served = served_workspace()
+    target = _object_path(served.root, "risk@2")
+    good = target.read_bytes()
+    target.write_bytes(b"not the model any more")
+    row = records(served.features(1))
+    retry = {"load_retry_seconds": 0.1, "load_retry_max_seconds": 0.4}
+    with serving_in_thread(served.root, **retry) as server:
+        predict = f"{server.url}/v1/models/risk:predict"
+        _alias(served.root, "risk@2", "live")
+        _until(
+            lambda: (
+                'pathtolive_model_load_failing{model="risk",version="2"} 1.0'
+                in httpx.get(f"{server.url}/metrics").text
+            ),
+            "the failing load was shown in /metrics",
+        )
+        ready = httpx.get(f"{server.url}/health/ready")
+        assert ready.status_code == 200  # still answering, with the older version
+        (failing,) = ready.json()["failing"]
+        assert (failing["model"], failing["version"]) == ("risk", 2)
+        assert "hash" in failing["error"].lower()
+        assert httpx.post(predict, json={"instances": row}).headers["x-model-name"] == "risk@1"
+
+        target.write_bytes(good)  # the object is restored
+        _until(
+            lambda: (
+                httpx.post(predict, json={"instances": row}).headers["x-model-name"] == "risk@2"
+            ),
+            "the restored version was loaded and swapped in",
+        )
+        assert httpx.get(f"{server.url}/health/ready").json().get("failing", []) == []
+        metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'pathtolive_model_load_failing{model="risk",version="2"} 0.0' in metrics
+    assert 'pathtolive_model_loads_total{model="risk",outcome="loaded",version="2"} 1.0' in metrics
+
+
+def test_a_fresh_replica_whose_model_cannot_load_becomes_ready_once_it_can(
+    served_workspace: Copy,
+) -> None:
+    served = served_workspace()
+    target = _object_path(served.root, "risk@1")
+    good = target.read_bytes()
+    target.unlink()
+    retry = {"load_retry_seconds": 0.1, "load_retry_max_seconds": 0.4}
+    with serving_in_thread(served.root, wait_ready=False, **retry) as server:
+        _until(
+            lambda: httpx.get(f"{server.url}/health/ready").json().get("failing"),
+            "the failing load was reported by /health/ready",
+        )
+        not_ready = httpx.get(f"{server.url}/health/ready")
+        assert not_ready.status_code == 503
+        body = not_ready.json()
+        assert body["status"] == "loading"
+        assert "risk@1" in body["reason"]
+        target.write_bytes(good)
+        _until(
+            lambda: httpx.get(f"{server.url}/health/ready").status_code == 200,
+            "the replica became ready once its model's object was back",
+        )
+        answer = httpx.post(
+            f"{server.url}/v1/models/risk:predict", json={"instances": records(served.features(1))}
+        )
+        assert answer.headers["x-model-name"] == "risk@1"
+
+
 def test_canary_takes_its_share_and_sticks_to_a_routing_key(served_workspace: Copy) -> None:
     served = served_workspace()
     # An admin's override: these models have no holdout to run gates on, and 0.3 is
@@ -680,3 +794,42 @@ def test_several_worker_processes_serve_the_same_models(served_workspace: Copy) 
         code = stop_server(server)
     assert code == 0
     assert len(_log(served.root, "risk")) == 60  # each worker flushed its own log
+
+
+def _requests_counted(url: str) -> float:
+    """``pathtolive_requests_total`` summed over its series, as one scrape shows it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics").text  # a new connection: any worker may answer
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "pathtolive_requests"
+        for sample in family.samples
+        if sample.name == "pathtolive_requests_total"
+    )
+
+
+@pytest.mark.subprocess  # serve --workers
+def test_metrics_of_several_workers_add_up_on_every_scrape(served_workspace: Copy) -> None:
+    served = served_workspace()
+    body = {"instances": records(served.features(1))}
+    with running_server(served.root, "--workers", "2") as server:
+        streak = 0
+        while streak < 20:  # both workers loaded (see the test above)
+            ready = httpx.get(f"{server.url}/health/ready").status_code == 200
+            streak = streak + 1 if ready else 0
+        seen: list[float] = []
+        sent = 0
+        for _ in range(30):
+            response = httpx.post(f"{server.url}/v1/models/risk:predict", json=body)
+            assert response.status_code == 200, response.text
+            sent += 1
+            seen.extend(_requests_counted(server.url) for _ in range(3))
+        final = [_requests_counted(server.url) for _ in range(10)]
+        code = stop_server(server)
+    assert code == 0
+    # Each scrape counts both workers' requests: it never goes backwards, and in the end
+    # every scrape, whichever worker answers it, says how many were sent.
+    assert all(later >= earlier for earlier, later in itertools.pairwise(seen))
+    assert final == [sent] * 10

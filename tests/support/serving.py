@@ -198,11 +198,12 @@ class ThreadServer:
 
 @contextmanager
 def serving_in_thread(
-    root: Path, *, environ: dict[str, str] | None = None, **flags: Any
+    root: Path, *, environ: dict[str, str] | None = None, wait_ready: bool = True, **flags: Any
 ) -> Iterator[ThreadServer]:
     """The app ``pathtolive serve`` runs, on uvicorn in a thread of this process, on a free
     loopback port, polling the registry every 0.2 s; ``flags`` are the settings the serve
-    command's options set (``auth=True``, ``log_predictions=False``, …). The block's end
+    command's options set (``auth=True``, ``log_predictions=False``, …); with
+    ``wait_ready=False`` the block starts once the server is up, loaded or not. The block's end
     stops it as Ctrl-C does: requests in flight finish, the log is flushed, the stop is
     audited."""
     import uvicorn
@@ -232,7 +233,7 @@ def serving_in_thread(
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
-        while not _ready(url):
+        while not _ready(url, "/health/ready" if wait_ready else "/health/live"):
             if not thread.is_alive():
                 raise AssertionError("the server thread ended before it was ready")
             if time.monotonic() > deadline:
@@ -247,8 +248,8 @@ def serving_in_thread(
     assert not thread.is_alive(), "the server did not stop within 90 s"
 
 
-def _ready(url: str) -> bool:
+def _ready(url: str, path: str = "/health/ready") -> bool:
     try:
-        return httpx.get(url + "/health/ready", timeout=2).status_code == 200
+        return httpx.get(url + path, timeout=2).status_code == 200
     except httpx.TransportError:
         return False

@@ -90,6 +90,7 @@ __all__ = [
     "cbpe_band",
     "decay",
     "feedback_frame",
+    "label_refusal",
 ]
 
 
@@ -474,6 +475,29 @@ def feedback_frame(items: Iterable[Feedback]) -> pd.DataFrame:
     frame["row"] = frame["row"].astype(np.int64)
     frame["label"] = frame["label"].astype(object)
     return frame
+
+
+def label_refusal(
+    label: object, output_kind: str, classes: Sequence[ClassLabel] | None
+) -> str | None:
+    """Why ``label`` can never be the truth of an answer of this kind (a regression's
+    label must be a finite number; a classifier's one of its ``classes``, matched as
+    :func:`decay` joins them), or None when it can. The join keeps the latest label of a
+    row, so a label it could not read would hide a valid one sent before."""
+    kind = cast(OutputKind, output_kind)
+    if kind == "regression":
+        numbers = pd.to_numeric(pd.Series([label], dtype=object), errors="coerce")
+        value = float(numbers.iloc[0])
+        if isinstance(label, bool | np.bool_) or not math.isfinite(value):
+            return "it is a regression, whose labels are numbers; send the true value"
+        return None
+    if not classes:
+        return None
+    texts = {_class_text(value) for value in classes}
+    if any(text in texts for text in _class_texts(label)):
+        return None
+    named = ", ".join(_class_text(value) for value in classes)
+    return f"it is not one of the classes ({named}); send one of them"
 
 
 def decay(

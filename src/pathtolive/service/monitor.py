@@ -168,7 +168,7 @@ def monitor(
     alerting = _drift_alerting(config, drift_result, importance is not None)
     newest_log = log if not bounds else _rows_between(log, newest, now)
     prediction_drift = _prediction_drift(ctx, served, newest_log, thresholds, config.min_rows)
-    labels = _feedback(ctx, served, since=since) if not log.empty else None
+    labels = _feedback(ctx, served, log, since=since) if not log.empty else None
     assessor = _DecayAssessor.build(ctx, served, signature, config)
     decay_result = None
     if labels is not None and not newest_log.empty:
@@ -437,10 +437,15 @@ def _prediction_drift(
     return PredictionDrift(result.features[0], f"the first {len(baseline)} outputs of {served.ref}")
 
 
-def _feedback(ctx: ServiceContext, served: ModelVersion, *, since: datetime | None) -> pd.DataFrame:
+def _feedback(
+    ctx: ServiceContext, served: ModelVersion, log: pd.DataFrame, *, since: datetime | None
+) -> pd.DataFrame:
     from pathtolive.service.predictions import feedback
 
-    return feedback_frame(feedback(ctx, model=served.model, since=since))
+    # Only the labels that can join the window's rows: a model may hold many more (for
+    # older requests, or for ids it never answered), and reading them all cost seconds.
+    requests = log["request_id"].drop_duplicates().tolist()
+    return feedback_frame(feedback(ctx, request_ids=requests, model=served.model, since=since))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from pathtolive.format import utc
 from pathtolive.gates import GateReport, PromotionConfig
 from pathtolive.predlog import read_predictions
 from pathtolive.refs import check_name, is_number
+from pathtolive.registry.signature import Signature
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import (
     ModelRef,
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_FEEDBACK_ROWS",
     "MAX_LABEL_CHARS",
     "MAX_REQUEST_ID_CHARS",
+    "MAX_UNLOGGED_FEEDBACK",
     "FeedbackItem",
     "StoreSegmentSink",
     "canary_share",
@@ -65,6 +67,8 @@ __all__ = [
 
 MAX_REQUEST_ID_CHARS = 100
 MAX_LABEL_CHARS = 1_000
+MAX_UNLOGGED_FEEDBACK = 10_000
+"""Labels a model may hold beyond the rows of its prediction log (by default)."""
 MAX_FEEDBACK_ROWS = 1_000_000
 """Rows of one request a label may be for: rows 0 to ``MAX_FEEDBACK_ROWS - 1``."""
 
@@ -177,19 +181,26 @@ def record_feedback(
     *,
     model: str | None = None,
     row: int = 0,
+    max_unlogged: int = MAX_UNLOGGED_FEEDBACK,
 ) -> Feedback:
     """Attach the true ``label`` (a JSON scalar) to row ``row`` of the prediction of
     ``request_id`` (0, the first row, for a single-row request). The request need not be
     in the log yet: the log is written in batches."""
-    return record_feedback_many(ctx, [(request_id, label, row)], model=model)[0]
+    items = [(request_id, label, row)]
+    return record_feedback_many(ctx, items, model=model, max_unlogged=max_unlogged)[0]
 
 
 def record_feedback_many(
-    ctx: ServiceContext, items: Iterable[FeedbackItem], *, model: str | None = None
+    ctx: ServiceContext,
+    items: Iterable[FeedbackItem],
+    *,
+    model: str | None = None,
+    max_unlogged: int = MAX_UNLOGGED_FEEDBACK,
 ) -> list[Feedback]:
     """Record several ``(request_id, label)`` pairs (for row 0) or ``(request_id, label,
     row)`` triples in one transaction: all or none (one bad item refuses them all, before
-    anything is stored)."""
+    anything is stored). ``ConflictError`` when they would take the labels of ``model``
+    more than ``max_unlogged`` beyond the rows its log holds."""
     actor = ctx.require(Permission.WRITE, "send feedback")
     clean = [_check_item(item) for item in items]
     if not clean:
@@ -201,6 +212,8 @@ def record_feedback_many(
     with ctx.metadata.write() as session:
         if model is not None:
             _require_model(session, model)
+            _check_labels_fit(session, model, [label for _, label, _ in clean])
+        _check_room(session, model, len(clean), max_unlogged)
         for request_id, label, row in clean:
             feedback_id = session.insert_feedback(
                 request_id, label, at=now, actor=actor.name, model=model, row=row
@@ -307,6 +320,55 @@ def _check_label(label: object) -> str | int | float | bool:
     raise InvalidInputError(
         f"the label {label!r} is a {type(label).__name__}; a label is one string, number or boolean"
     )
+
+
+def _check_room(session: MetadataSession, model: str | None, adding: int, allowance: int) -> None:
+    """Refuses labels that would take ``model``'s beyond the rows of its log plus
+    ``allowance``. A label may come before its request is logged (a server writes its log
+    in batches) or correct an earlier one, so some labels beyond the log are fine; labels
+    for request ids no server answered are not, and without a bound a client could fill
+    the database with them. Labels older than the oldest logged prediction are not
+    counted: their rows were pruned with the log."""
+    logged, oldest = session.logged_rows(model)
+    if session.feedback_span() + adding <= logged + allowance:
+        return  # every label of every model would fit: no need to count this model's
+    held = session.count_feedback(model, since=oldest)
+    if held + adding > logged + allowance:
+        whose = f"model {model!r}" if model is not None else "feedback naming no model"
+        raise ConflictError(
+            f"{whose} holds {held} labels for {logged} logged rows; {adding} more would pass "
+            f"the {allowance} allowed beyond the log: send labels only for the x-request-id "
+            "of predictions the server answered (or raise [serve] feedback_max_unlogged)"
+        )
+
+
+def _check_labels_fit(session: MetadataSession, model: str, labels: list[object]) -> None:
+    """Refuses a label no served version of ``model`` could answer (its live, canary or
+    shadow version, else its latest): stored, it would replace a valid label of the same
+    row and then be ignored by the decay join."""
+    from pathtolive.monitoring.decay import label_refusal
+
+    found = session.get_model(model)
+    if found is None:
+        return
+    numbers = {
+        found.aliases[role] for role in ("live", "canary", "shadow") if role in found.aliases
+    }
+    if not numbers and found.latest_version is not None:
+        numbers = {found.latest_version}
+    outputs = []
+    for number in sorted(numbers):
+        version = session.get_model_version(model, number)
+        if version is None or version.signature is None:
+            return  # a version without a signature: nothing to check against
+        outputs.append(Signature.from_dict(version.signature).output)
+    # Each distinct label once (keyed by type too: True == 1, yet they read differently).
+    for label in {(type(label), label): label for label in labels}.values():
+        refusals = [label_refusal(label, o.kind, o.classes) for o in outputs]
+        if refusals and all(refusals):
+            raise InvalidInputError(
+                f"the label {label!r:.40} does not fit model {model!r}: {refusals[0]}"
+            )
 
 
 # -- deployments -------------------------------------------------------------------------

@@ -77,6 +77,10 @@ RETENTION_EVERY = 3600.0
 """Seconds between two prunes of the prediction log while serving (with
 ``log_retention_days``)."""
 
+METRICS_SYNC_EVERY = 1.0
+"""Seconds between two copies of a worker's own counts (the prediction log's, the shadow
+queue's) into the metrics the workers share (``serve --workers N``)."""
+
 Decoder = Callable[[bytes, Signature], InputBatch]
 """A protocol's decoder: the request body to rows validated against a signature."""
 
@@ -109,9 +113,6 @@ class Server:
                 seal_journal=seal,
             )
         self.shadow = ShadowScorer(self.log, settings.shadow_queue)
-        self.metrics = ServerMetrics(
-            self._log_counts, lambda: self.shadow.skipped, self._open_alerts, self._outbox_pending
-        )
         self.tokens = TokenGate(ctx, settings.auth_required)
         self.watcher = RegistryWatcher(
             ctx=ctx,
@@ -121,9 +122,19 @@ class Server:
             on_event=self._on_load_event,
             models=settings.models,
             extra_pii=settings.pii_columns,
+            retry_s=settings.load_retry_seconds,
+            retry_max_s=settings.load_retry_max_seconds,
+        )
+        self.metrics = ServerMetrics(
+            self._log_counts,
+            lambda: self.shadow.skipped,
+            self._open_alerts,
+            lambda: [(failed.model, failed.version) for failed in self.watcher.failing()],
+            self._outbox_pending,
         )
         self._backgrounds: dict[tuple[str, int], pd.DataFrame | None] = {}
         self._pruner: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -146,6 +157,9 @@ class Server:
                 details["recovered"] = dataclasses.asdict(recovery)
             self.log.start()
         self.watcher.start()
+        if self.metrics.multiprocess:
+            # Another worker may answer the scrape: keep this one's counts in the shared files.
+            self._syncer = asyncio.create_task(self._sync_metrics_periodically())
         await asyncio.to_thread(
             record_server_event,
             self.ctx,
@@ -171,6 +185,11 @@ class Server:
         while True:
             await asyncio.sleep(RETENTION_EVERY)
             await asyncio.to_thread(self._prune_log)
+
+    async def _sync_metrics_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_SYNC_EVERY)
+            self.metrics.sync()
 
     def _signature(self, model: str, version: int) -> Signature | None:
         from pathtolive.service.models import model_version
@@ -202,6 +221,9 @@ class Server:
             written = self.log.stats.written_rows
         self.executor.shutdown(wait=True)
         self.shadow.close()
+        if self._syncer is not None:
+            self._syncer.cancel()
+        self.metrics.close()
         await asyncio.to_thread(
             record_server_event,
             self.ctx,
@@ -212,14 +234,15 @@ class Server:
 
     def _publish(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot  # one assignment: requests see the old or the new
-        self.metrics.serving.clear()
+        serving: list[tuple[str, str, str]] = []
         for deployment in snapshot.deployments.values():
             for role in ("live", "canary", "shadow"):
                 served: ServedModel | None = getattr(deployment, role)
                 if served is not None:
-                    self.metrics.serving.labels(served.name, str(served.version), role).set(1)
+                    serving.append((served.name, str(served.version), role))
                     if self.log is not None:
                         self.log.set_pii(served.name, served.version, served.servable.pii_columns)
+        self.metrics.set_serving(serving)
         self.metrics.ready.set(1 if snapshot.ready else 0)
 
     def _make_served(self, servable: ServableVersion) -> ServedModel:

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import signal
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 
@@ -17,6 +18,7 @@ from pathtolive.config import load_settings
 from pathtolive.redaction import install_log_redaction
 from pathtolive.service.context import ServiceContext
 from pathtolive.serving.app import create_app
+from pathtolive.serving.metrics import MULTIPROCESS_DIR
 from pathtolive.serving.settings import ServeSettings
 
 __all__ = ["GracefulServer", "redact_server_logs", "run_server", "worker_app"]
@@ -45,12 +47,18 @@ def run_server(ctx: ServiceContext, settings: ServeSettings) -> None:
         os.environ[env.METADATA_URL] = ctx.settings.metadata_url
     if ctx.settings.artifact_url:
         os.environ[env.ARTIFACT_URL] = ctx.settings.artifact_url
-    uvicorn.run(
-        "pathtolive.serving.server:worker_app",
-        factory=True,
-        workers=settings.workers,
-        **common,  # type: ignore[arg-type]
-    )
+    # The workers add up their metrics in files of this server's own, gone when it stops.
+    with tempfile.TemporaryDirectory(prefix="pathtolive-metrics-") as shared:
+        os.environ[MULTIPROCESS_DIR] = shared
+        try:
+            uvicorn.run(
+                "pathtolive.serving.server:worker_app",
+                factory=True,
+                workers=settings.workers,
+                **common,  # type: ignore[arg-type]
+            )
+        finally:
+            os.environ.pop(MULTIPROCESS_DIR, None)
 
 
 def redact_server_logs() -> None:

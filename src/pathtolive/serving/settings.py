@@ -36,6 +36,10 @@ class ServeSettings:
     """Serve only these models (default: every model with a ``live`` version)."""
     poll_interval: float = 2.0
     """Seconds between two reads of the registry's aliases."""
+    load_retry_seconds: float = 1.0
+    """Wait before trying again a version that failed to load; doubled after each failed
+    attempt, up to ``load_retry_max_seconds`` (retries happen on the registry's polls)."""
+    load_retry_max_seconds: float = 60.0
     max_rows: int = 10_000
     max_body_bytes: int = 32 * 1024 * 1024
     unseen_categories: UnseenCategories = "reject"
@@ -66,6 +70,9 @@ class ServeSettings:
     public_docs: bool = False
     """On a server that needs tokens, still answer ``/docs``, ``/redoc``,
     ``/openapi.json`` and ``/version`` without one."""
+    feedback_max_unlogged: int = 10_000
+    """Labels a model may hold beyond the rows of its prediction log (labels sent before
+    their request is logged, corrections); more are refused with a 409."""
     shadow_queue: int = 1_000
     """Requests waiting for the shadow model; beyond it shadow scoring is skipped and
     counted, so shadow work can never hold up live traffic."""
@@ -116,7 +123,14 @@ def _check(settings: ServeSettings) -> None:
 
     if not isinstance(settings.port, int) or not 0 <= settings.port <= 65_535:
         fail("port", "must be a port number (0-65535)")
-    for name in ("workers", "max_rows", "max_body_bytes", "max_batch_rows", "log_buffer_rows"):
+    for name in (
+        "workers",
+        "max_rows",
+        "max_body_bytes",
+        "max_batch_rows",
+        "log_buffer_rows",
+        "feedback_max_unlogged",
+    ):
         value = getattr(settings, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             fail(name, "must be a positive integer")
@@ -125,10 +139,17 @@ def _check(settings: ServeSettings) -> None:
         fail("log_retention_days", "must be a whole number of days, 1 or more")
     if not isinstance(settings.shadow_queue, int) or settings.shadow_queue < 0:
         fail("shadow_queue", "must be a whole number, 0 or more")
-    for name in ("poll_interval", "log_flush_seconds"):
+    for name in (
+        "poll_interval",
+        "log_flush_seconds",
+        "load_retry_seconds",
+        "load_retry_max_seconds",
+    ):
         value = getattr(settings, name)
-        if not isinstance(value, int | float) or value <= 0:
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
             fail(name, "must be a positive number of seconds")
+    if settings.load_retry_max_seconds < settings.load_retry_seconds:
+        fail("load_retry_max_seconds", "must be at least load_retry_seconds")
     if not isinstance(settings.batch_wait_ms, int | float) or settings.batch_wait_ms < 0:
         fail("batch_wait_ms", "must be 0 or more milliseconds")
     if not isinstance(settings.log_sample, int | float) or not 0 <= settings.log_sample <= 1:

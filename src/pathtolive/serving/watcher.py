@@ -4,8 +4,12 @@ The watcher runs in its own thread. Each poll reads what every model should serv
 (``live``, ``canary`` with its share, ``shadow``); a version not yet loaded is loaded
 beside the current ones (its bytes checked against the registry's digest first), and
 only then does the server's snapshot change, in one assignment. A version that fails to
-load leaves the old one serving, is counted and logged, is written to the audit trail,
-and is not retried until its alias moves again.
+load leaves the old one serving, is counted and logged, and its first failure is written
+to the audit trail. It is tried again with a bounded exponential backoff (``retry_s``,
+doubling up to ``retry_max_s``) while the registry still wants it: an artifact object
+restored after a failure is picked up without a restart, by a fresh replica as by one
+still serving an older version. :meth:`RegistryWatcher.failing` says what is failing
+now, for the readiness probe and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,7 +32,7 @@ from pathtolive.service.servables import (
 )
 from pathtolive.serving.deployment import Deployment, ServedModel, Snapshot
 
-__all__ = ["LoadEvent", "RegistryWatcher"]
+__all__ = ["FailedLoad", "LoadEvent", "RegistryWatcher"]
 
 logger = logging.getLogger("pathtolive.serving")
 
@@ -42,6 +47,34 @@ class LoadEvent:
     error: str = ""
 
 
+@dataclass(frozen=True)
+class FailedLoad:
+    """A version the registry wants served that does not load, and when it is retried."""
+
+    model: str
+    version: int
+    error: str
+    attempts: int
+    retry_at: float
+    """``time.monotonic()`` of the next attempt."""
+
+    def next(self, error: str, now: float, first_s: float, max_s: float) -> FailedLoad:
+        """This failure after one more failed attempt at ``now``."""
+        return FailedLoad(
+            self.model,
+            self.version,
+            error,
+            self.attempts + 1,
+            now + _delay(self.attempts + 1, first_s, max_s),
+        )
+
+
+def _delay(attempts: int, first_s: float, max_s: float) -> float:
+    """Seconds before attempt ``attempts + 1``: ``first_s`` doubled per failure, at most
+    ``max_s``."""
+    return min(first_s * 2.0 ** min(attempts - 1, 60), max_s)
+
+
 @dataclass(eq=False)
 class RegistryWatcher:
     """Polls the registry every ``interval`` seconds and publishes snapshots."""
@@ -53,9 +86,11 @@ class RegistryWatcher:
     on_event: Callable[[LoadEvent], None] = lambda event: None
     models: tuple[str, ...] = ()
     extra_pii: tuple[str, ...] = ()
+    retry_s: float = 1.0
+    retry_max_s: float = 60.0
     snapshot: Snapshot = field(default_factory=Snapshot)
     _loaded: dict[tuple[str, int], ServedModel] = field(default_factory=dict)
-    _failed: dict[tuple[str, int], str] = field(default_factory=dict)
+    _failed: dict[tuple[str, int], FailedLoad] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -81,11 +116,14 @@ class RegistryWatcher:
         targets = deployment_targets(self.ctx, self.models)
         wanted = {(t.name, v) for t in targets for v in t.versions()}
         loaded_now = False
+        now = time.monotonic()
         for key in sorted(wanted):
-            if key not in self._loaded and key not in self._failed:
+            failed = self._failed.get(key)
+            if key not in self._loaded and (failed is None or now >= failed.retry_at):
                 loaded_now |= self._load(*key)
-        # A version whose alias moved away may be retried if it comes back.
-        self._failed = {key: error for key, error in self._failed.items() if key in wanted}
+        # A version whose alias moved away starts afresh if it comes back. One assignment:
+        # the readiness probe reads the dict from another thread.
+        self._failed = {key: failed for key, failed in self._failed.items() if key in wanted}
         snapshot = Snapshot(
             deployments={t.name: self._deployment(t) for t in targets},
             loaded_any=self.snapshot.loaded_any or bool(self._loaded),
@@ -102,7 +140,13 @@ class RegistryWatcher:
             gc.freeze()
         return snapshot
 
+    def failing(self) -> list[FailedLoad]:
+        """The versions the registry wants served that do not load, oldest key first."""
+        failed = self._failed  # one read: the watcher's thread replaces the dict
+        return [failed[key] for key in sorted(failed)]
+
     def _load(self, name: str, version: int) -> bool:
+        key = (name, version)
         try:
             servable = load_servable(self.ctx, name, version, extra_pii=self.extra_pii)
             served = self.make_served(servable)
@@ -110,13 +154,27 @@ class RegistryWatcher:
             message = (
                 exc.message if isinstance(exc, PathToLiveError) else f"{type(exc).__name__}: {exc}"
             )
-            self._failed[(name, version)] = message
-            logger.error("cannot serve %s@%d, keeping what is serving: %s", name, version, message)
+            before = self._failed.get(key) or FailedLoad(name, version, message, 0, 0.0)
+            failed = before.next(message, time.monotonic(), self.retry_s, self.retry_max_s)
+            self._failed = {**self._failed, key: failed}
+            retry_in = failed.retry_at - time.monotonic()
+            logger.error(
+                "cannot serve %s@%d (attempt %d), keeping what is serving; retrying in %.0f s: %s",
+                name, version, failed.attempts, retry_in, message,
+            )  # fmt: skip
             self.on_event(LoadEvent(name, version, "failed", message))
-            self._audit("serve.model_failed", name, {"version": version, "error": message})
+            if failed.attempts == 1:  # one audit event per failure, not one per retry
+                self._audit("serve.model_failed", name, {"version": version, "error": message})
             return False
-        self._loaded[(name, version)] = served
-        logger.info("loaded %s@%d", name, version)
+        self._loaded[key] = served
+        recovered = self._failed.get(key)
+        if recovered is not None:
+            self._failed = {k: v for k, v in self._failed.items() if k != key}
+            logger.warning(
+                "loaded %s@%d after %d failed attempts", name, version, recovered.attempts
+            )
+        else:
+            logger.info("loaded %s@%d", name, version)
         self.on_event(LoadEvent(name, version, "loaded"))
         return True
 

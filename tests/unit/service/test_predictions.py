@@ -243,8 +243,8 @@ def test_feedback_is_recorded_before_the_request_is_logged(setup: Setup) -> None
 
 
 def test_feedback_names_the_row_of_a_batch_request(setup: Setup) -> None:
-    stored = record_feedback(setup.ctx, "batch-1", "benign", model="risk", row=3)
-    assert (stored.request_id, stored.row, stored.label) == ("batch-1", 3, "benign")
+    stored = record_feedback(setup.ctx, "batch-1", 0, model="risk", row=3)
+    assert (stored.request_id, stored.row, stored.label) == ("batch-1", 3, 0)
     many = record_feedback_many(
         setup.ctx,
         # Rows as numpy or JSON give them: np.int64(1), and 2.0 (a number with no fraction).
@@ -258,7 +258,7 @@ def test_feedback_names_the_row_of_a_batch_request(setup: Setup) -> None:
     ]
     kept = feedback(setup.ctx, request_ids=["batch-1", "batch-2", "single"])
     assert [(f.request_id, f.row, f.label) for f in kept] == [
-        ("batch-1", 3, "benign"),
+        ("batch-1", 3, 0),
         ("batch-2", 0, 1),
         ("single", 0, 0),
         ("batch-2", 1, 0),
@@ -340,6 +340,55 @@ def test_one_bad_pair_refuses_the_whole_batch(setup: Setup) -> None:
     with pytest.raises(NotFoundError, match="no model 'nothing'"):
         record_feedback(setup.ctx, "req", 1, model="nothing")
     assert setup.counts() == before
+
+
+def test_a_label_the_model_cannot_answer_is_refused_and_the_valid_one_stays(
+    setup: Setup,
+) -> None:
+    """``risk`` is a probabilistic classifier of classes 0 and 1: a label outside them
+    would replace the good one for the same row, so it is refused before it is stored."""
+    record_feedback(setup.ctx, "req-1", 1, model="risk")
+    before = setup.counts()
+    for label in ("maybe", 7, 0.5, "benign"):
+        with pytest.raises(InvalidInputError, match="does not fit model 'risk'") as caught:
+            record_feedback(setup.ctx, "req-1", label, model="risk")
+        assert "0, 1" in caught.value.message
+    with pytest.raises(InvalidInputError, match="does not fit model 'risk'"):
+        record_feedback_many(setup.ctx, [("req-2", 0), ("req-1", "maybe")], model="risk")
+    assert setup.counts() == before
+    assert [f.label for f in feedback(setup.ctx, request_ids=["req-1"])] == [1]
+    # What the decay join reads as the classes is accepted: the class, its text, a boolean.
+    for label in (0, "1", True, 1.0):
+        record_feedback(setup.ctx, "req-3", label, model="risk")
+    # Without a model there is nothing to check against.
+    record_feedback(setup.ctx, "req-4", "maybe")
+
+
+def test_labels_beyond_the_log_and_its_allowance_are_refused(setup: Setup) -> None:
+    """Labels for requests the log does not hold (yet) are kept up to an allowance: a
+    flood of made-up request ids cannot grow the store without bound."""
+    logger = PredictionLogger(StoreSegmentSink(setup.ctx))
+    logger.log(_record(setup, "logged", slice(0, 5), version=1, at=T0))  # 5 rows
+    logger.close()
+    record_feedback_many(setup.ctx, [("logged", 1, row) for row in range(5)], model="risk")
+    record_feedback_many(
+        setup.ctx, [(f"unknown-{i}", 1) for i in range(9)], model="risk", max_unlogged=10
+    )
+    before = setup.counts()
+    with pytest.raises(ConflictError, match="holds 14 labels for 5 logged rows") as caught:
+        record_feedback_many(
+            setup.ctx, [("unknown-9", 1), ("unknown-10", 0)], model="risk", max_unlogged=10
+        )
+    assert "x-request-id" in caught.value.message
+    assert setup.counts() == before
+    # One more fits; the other model keeps its own allowance.
+    record_feedback(setup.ctx, "unknown-9", 1, model="risk", max_unlogged=10)
+    with pytest.raises(ConflictError):
+        record_feedback(setup.ctx, "unknown-10", 1, model="risk", max_unlogged=10)
+    record_feedback_many(
+        setup.ctx, [(f"c-{i}", 1) for i in range(10)], model="churn", max_unlogged=10
+    )
+    assert len(feedback(setup.ctx, model="risk")) == 15
 
 
 # -- deployments -------------------------------------------------------------------------

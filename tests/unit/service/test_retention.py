@@ -185,7 +185,8 @@ def test_the_server_prunes_again_while_it_runs(
 
 
 def test_feedback_for_a_request_is_erased_and_audited(setup: Setup) -> None:
-    record_feedback(setup.ctx, "req-1", "secret-label", model="risk")
+    # Named for no model: a label outside risk's classes would be refused.
+    record_feedback(setup.ctx, "req-1", "secret-label")
     record_feedback(setup.ctx, "req-1", 1, model="risk", row=1)
     record_feedback(setup.ctx, "req-2", 0, model="risk")
 

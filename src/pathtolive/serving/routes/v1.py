@@ -119,7 +119,13 @@ async def v1_feedback(request: Request, name: str) -> Response:
     acting = server.authorize(request, Permission.WRITE, "send feedback")
     items = decode_feedback(await server.body(request))
     server.deployment(name)
-    stored = await asyncio.to_thread(record_feedback_many, acting, items, model=name)
+    stored = await asyncio.to_thread(
+        record_feedback_many,
+        acting,
+        items,
+        model=name,
+        max_unlogged=server.settings.feedback_max_unlogged,
+    )
     return json_response(
         {"request_id": stored[0].request_id, "stored": True, "rows": len(stored)}, 201
     )

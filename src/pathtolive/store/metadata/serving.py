@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from pathtolive.entities import Deployment, Feedback, PredictionSegment
 from pathtolive.store.metadata import tables as t
@@ -175,6 +175,38 @@ class ServingQueries(Queries):
             model=model,
             row=row,
         )
+
+    def logged_rows(self, model: str | None = None) -> tuple[int, datetime | None]:
+        """How many rows the prediction log of ``model`` (of every model: None) holds, and
+        the time of its oldest prediction (None: no log)."""
+        segments = t.prediction_segments
+        query = select(func.coalesce(func.sum(segments.c.rows), 0), func.min(segments.c.first_at))
+        if model is not None:
+            query = (
+                query.join(t.model_versions, t.model_versions.c.id == segments.c.model_version_id)
+                .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+                .where(t.models.c.name == model)
+            )
+        rows, oldest = self.connection.execute(query).one()
+        return int(rows), None if oldest is None else utc(oldest)
+
+    def feedback_span(self) -> int:
+        """At least as many as there are labels, of every model, and cheap: the span of
+        their ids (an index's two ends, where counting reads every entry)."""
+        # Two queries: SQLite reads one end of the index only for a lone min() or max().
+        low = self.connection.scalar(select(func.min(t.feedback.c.id)))
+        high = self.connection.scalar(select(func.max(t.feedback.c.id)))
+        return 0 if low is None or high is None else int(high) - int(low) + 1
+
+    def count_feedback(self, model: str | None, *, since: datetime | None = None) -> int:
+        """How many labels were given for ``model`` (None: for no model named) at or after
+        ``since``."""
+        column = t.feedback.c.model
+        query = select(func.count()).select_from(t.feedback)
+        query = query.where(column.is_(None) if model is None else column == model)
+        if since is not None:
+            query = query.where(t.feedback.c.at >= since)
+        return int(self.connection.scalar(query) or 0)
 
     def list_feedback(
         self,

@@ -42,7 +42,7 @@ __all__ = ["HEAD_REVISION", "MetadataSession", "MetadataStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0010_controller_fencing"
+HEAD_REVISION = "0011_feedback_bounds"
 """The newest migration. Every command compares the database with it; a test keeps it
 equal to the head of ``migrations/`` (Alembic itself is imported only to migrate, since it
 costs a quarter of a second at start-up)."""

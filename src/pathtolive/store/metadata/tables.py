@@ -370,6 +370,8 @@ feedback = Table(
     # The row of a batch request the label is for (0, the first: a single-row request).
     Column("row", Integer, nullable=False, server_default=text("0")),
     Index("ix_feedback_request_id", "request_id"),
+    # Counting a model's labels since a time: the bound on labels beyond the log.
+    Index("ix_feedback_model_at", "model", "at"),
 )
 
 # Alerts raised by monitoring. ``key`` names what is alerted on (``drift:mileage``); at most
