@@ -7,8 +7,10 @@ one place and every text that reaches a chart (a bin label, a tooltip) goes thro
 template's escaping. The charts need no script: tooltips are SVG ``<title>`` elements.
 
 - :func:`histogram_chart`: the shares of both sides per bin or category, side by side,
-  on a scale rounded up to 1, 2, 2.5 or 5 times a power of ten, at most
-  :data:`MAX_BARS` bars (the smallest categories beyond it lumped into one).
+  on a scale rounded up to 1, 2, 2.5 or 5 times a power of ten; a number's bins
+  redrawn on equal-width display bins (:func:`display_bins`), at most :data:`MAX_BARS`
+  categories (the smallest beyond it lumped into one), at most :data:`MAX_AXIS_LABELS`
+  labels under the axis.
 - :func:`metric_chart`: the measured and the estimated metric per window with their
   intervals (vertical whiskers), the gate-time figure and the alert line (labelled in
   the right margin, pushed apart when close), and one hoverable column per window with
@@ -31,10 +33,13 @@ from pathtolive.monitoring.decay import DecayResult, WindowMetric
 from pathtolive.monitoring.drift import Histogram
 
 __all__ = [
+    "DISPLAY_BINS",
+    "MAX_AXIS_LABELS",
     "MAX_BARS",
     "AxisLabel",
     "Bar",
     "BarGroup",
+    "DisplayBins",
     "Dot",
     "Frame",
     "Gridline",
@@ -44,6 +49,7 @@ __all__ = [
     "Series",
     "Whisker",
     "WindowMark",
+    "display_bins",
     "histogram_chart",
     "metric_chart",
     "nice_ceiling",
@@ -52,7 +58,15 @@ __all__ = [
 ]
 
 MAX_BARS = 30
-"""Bins or categories drawn per histogram; the smallest beyond it are drawn as one."""
+"""Categories drawn per histogram; the smallest beyond it are drawn as one."""
+
+DISPLAY_BINS = 20
+"""Equal-width bins a numeric histogram is drawn on (fewer when its stored bins are
+equal-width and fewer)."""
+
+MAX_AXIS_LABELS = 8
+"""Labels under a histogram's axis, at most: the others are left out (their bars keep
+their tooltips)."""
 
 _LABEL_LENGTH = 11  # characters of a bin label under the axis
 
@@ -115,10 +129,12 @@ class BarGroup:
 
 @dataclass(frozen=True)
 class HistogramChart:
-    """Reference and live shares per bin (see :func:`histogram_chart`)."""
+    """Reference and live shares per bin (see :func:`histogram_chart`); ``ticks`` label
+    a numeric axis at its bins' edges (empty when each bar has its own label)."""
 
     frame: Frame
     groups: tuple[BarGroup, ...]
+    ticks: tuple[AxisLabel, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,8 +208,17 @@ class MetricChart:
 
 def histogram_chart(name: str, reference: Histogram, current: Histogram) -> HistogramChart | None:
     """Reference and live shares per bin, side by side, with a tooltip per bin; None
-    when neither side has a bin."""
-    labels, ref_shares, cur_shares = _align(reference, current)
+    when neither side has a bin.
+
+    A numeric column's bins are redrawn on equal-width display bins (see
+    :func:`display_bins`) and labelled at their edges; a categorical column's bars are
+    labelled each, thinned and slanted so that at most :data:`MAX_AXIS_LABELS` show."""
+    display = display_bins(reference, current)
+    if display is not None:
+        labels, ref_shares, cur_shares, edges = display
+    else:
+        labels, ref_shares, cur_shares = _align(reference, current)
+        edges = None
     if not labels:
         return None
     n = len(labels)
@@ -208,8 +233,8 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
     )
     group = plot_w / n
     bar = max(1.0, group * 0.38)
-    every = max(1, math.ceil(n / 16))
-    rotated = any(len(label) > 4 for label in labels) and n > 4
+    every = max(1, math.ceil(n / MAX_AXIS_LABELS))
+    rotated = edges is None and any(len(label) > 4 for label in labels) and n > 4
     groups: list[BarGroup] = []
     for i, label in enumerate(labels):
         x = left + i * group
@@ -220,12 +245,11 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
             Bar("live", x + group * 0.52, top + plot_h - heights[1], bar, heights[1]),
         )
         tip = f"{label}: reference {percent(ref, 1)}, live {percent(cur, 1)}"
-        shown = (
-            AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=rotated)
-            if i % every == 0
-            else None
-        )
+        shown: AxisLabel | None = None
+        if edges is None and i % every == 0:
+            shown = AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=rotated)
         groups.append(BarGroup(tip, bars, shown))
+    ticks_at = () if edges is None else _edge_labels(edges, left, group, top + plot_h + 14)
     frame = Frame(
         f"{name}: reference and live distributions",
         width,
@@ -236,7 +260,91 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
         top + plot_h,
         gridlines,
     )
-    return HistogramChart(frame, tuple(groups))
+    return HistogramChart(frame, tuple(groups), ticks_at)
+
+
+DisplayBins = tuple[list[str], list[float], list[float], list[tuple[int, float]]]
+"""Labels, reference shares, live shares per display bin, and the (bin position, value)
+of the edges to label under the axis."""
+
+
+def display_bins(reference: Histogram, current: Histogram) -> DisplayBins | None:
+    """A numeric histogram on at most :data:`DISPLAY_BINS` equal-width bins between the
+    reference's smallest and largest finite edge, so that a bar's height shows how dense
+    the data lies there; None for a categorical one (no edges) or one without two finite
+    edges.
+
+    The PSI is taken on equal-mass bins: every reference bin holds the same share, so
+    drawn as they are, every reference bar would be the same height whatever the
+    distribution's shape. Each stored bin's share is spread evenly over its width and
+    summed into the display bins (the shape of the distribution to the resolution of its
+    stored bins). Shares beyond the finite edges (live values outside the reference's
+    range) are drawn as a first and a last bar when either side has some."""
+    edges = reference.edges
+    if edges is None or len(edges) != len(reference.shares) + 1:
+        return None
+    if current.edges is not None and tuple(current.edges) != tuple(edges):
+        return None
+    finite = [i for i, edge in enumerate(edges) if math.isfinite(edge)]
+    if len(finite) < 2 or finite != list(range(finite[0], finite[-1] + 1)):
+        return None
+    first, last = finite[0], finite[-1]
+    low, high = edges[first], edges[last]
+    if not high > low:
+        return None
+    inner = [edges[i + 1] - edges[i] for i in range(first, last)]
+    equal = max(inner) - min(inner) <= 1e-9 * (high - low)
+    count = last - first if equal and last - first <= DISPLAY_BINS else DISPLAY_BINS
+    cuts = [low + (high - low) * k / count for k in range(count + 1)]
+    sides = [_finite_shares(side.shares, len(edges) - 1) for side in (reference, current)]
+    spread = [[0.0] * count for _ in sides]
+    for b in range(first, last):
+        a, z = edges[b], edges[b + 1]
+        for k in range(count):
+            overlap = min(z, cuts[k + 1]) - max(a, cuts[k])
+            if overlap > 0 and z > a:
+                for side, shares in zip(spread, sides, strict=True):
+                    side[k] += shares[b] * overlap / (z - a)
+    labels = [f"{_edge(a)} to {_edge(z)}" for a, z in pairwise(cuts)]
+    ticks_at = [(k, cut) for k, cut in enumerate(cuts)]
+    below = [sum(shares[:first]) for shares in sides]
+    above = [sum(shares[last:]) for shares in sides]
+    if any(below):
+        labels.insert(0, f"below {_edge(low)}")
+        for side, extra in zip(spread, below, strict=True):
+            side.insert(0, extra)
+        ticks_at = [(k + 1, cut) for k, cut in ticks_at]
+    if any(above):
+        labels.append(f"above {_edge(high)}")
+        for side, extra in zip(spread, above, strict=True):
+            side.append(extra)
+    return labels, spread[0], spread[1], ticks_at
+
+
+def _finite_shares(shares: Sequence[float], size: int) -> list[float]:
+    # A share that is not finite would draw a bar of no defined height: none is drawn.
+    kept = [share if math.isfinite(share) else 0.0 for share in shares]
+    return (kept + [0.0] * size)[:size]
+
+
+def _edge(value: float) -> str:
+    return f"{value + 0.0:.3g}"  # no "-0"
+
+
+def _edge_labels(
+    edges: Sequence[tuple[int, float]], left: float, group: float, y: float
+) -> tuple[AxisLabel, ...]:
+    """Labels at the display bins' edges, at most :data:`MAX_AXIS_LABELS` of them (the
+    first and last always among them)."""
+    every = max(1, math.ceil((len(edges) - 1) / (MAX_AXIS_LABELS - 1)))
+    chosen = [
+        (position, value)
+        for index, (position, value) in enumerate(edges)
+        if index % every == 0 or index == len(edges) - 1
+    ]
+    if len(chosen) > 2 and (len(edges) - 1) % every:
+        del chosen[-2]  # the one before the last would crowd it
+    return tuple(AxisLabel(left + position * group, y, _edge(value)) for position, value in chosen)
 
 
 def _align(reference: Histogram, current: Histogram) -> tuple[list[str], list[float], list[float]]:
