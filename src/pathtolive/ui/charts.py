@@ -39,20 +39,27 @@ __all__ = [
     "AxisLabel",
     "Bar",
     "BarGroup",
+    "Cell",
     "DisplayBins",
     "Dot",
     "Frame",
     "Gridline",
     "HistogramChart",
     "Level",
+    "Line",
     "MetricChart",
+    "PlotChart",
     "Series",
     "Whisker",
     "WindowMark",
+    "calibration_chart",
+    "confusion_chart",
     "display_bins",
     "histogram_chart",
     "metric_chart",
     "nice_ceiling",
+    "roc_chart",
+    "slice_chart",
     "ticks",
     "trend_chart",
 ]
@@ -98,12 +105,13 @@ class Frame:
 @dataclass(frozen=True)
 class AxisLabel:
     """A label under the axis, centred on ``x``; ``rotated`` labels are slanted so that
-    long ones fit."""
+    long ones fit; ``anchor`` ``end`` puts a label left of ``x`` (a vertical axis's)."""
 
     x: float
     y: float
     text: str
     rotated: bool = False
+    anchor: Literal["middle", "end"] = "middle"
 
 
 @dataclass(frozen=True)
@@ -383,6 +391,182 @@ def _bins(side: Histogram) -> dict[str, float]:
 
 def _shorten(text: str) -> str:
     return text if len(text) <= _LABEL_LENGTH else text[: _LABEL_LENGTH - 1] + "…"
+
+
+# -- the model card's figures ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """A polyline of class ``css`` (``curve``, ``diagonal``, ``reference``)."""
+
+    css: str
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A rectangle of class ``css`` with its tooltip, a ``shade`` (fill opacity, 0 to 1)
+    and an optional ``text`` in its middle (a confusion matrix's count)."""
+
+    css: str
+    x: float
+    y: float
+    width: float
+    height: float
+    tip: str
+    shade: float = 1.0
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class PlotChart:
+    """A chart of the model card: lines, marked points (with their tooltips), cells and
+    axis labels in a frame (:func:`roc_chart`, :func:`calibration_chart`,
+    :func:`confusion_chart`, :func:`slice_chart`)."""
+
+    frame: Frame
+    lines: tuple[Line, ...]
+    points: tuple[tuple[str, Dot], ...]
+    cells: tuple[Cell, ...]
+    labels: tuple[AxisLabel, ...]
+
+
+_UNIT = (0.0, 0.5, 1.0)
+
+
+def _unit_square(
+    label: str, x_name: str
+) -> tuple[Frame, Callable[[float, float], tuple[float, float]], list[AxisLabel]]:
+    """A frame for values from 0 to 1 on both axes, the mapping into it, and its labels."""
+    size, left, top, bottom = 300, 46, 10, 40
+    plot = size - top - bottom
+    gridlines = tuple(Gridline(top + plot * (1 - tick), number(tick)) for tick in _UNIT)
+    frame = Frame(label, size + left - 30, size, left, left + plot, top, top + plot, gridlines)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + plot * min(max(x, 0.0), 1.0), top + plot * (1 - min(max(y, 0.0), 1.0))
+
+    labels = [AxisLabel(left + plot * tick, top + plot + 14, number(tick)) for tick in _UNIT]
+    labels.append(AxisLabel(left + plot / 2, top + plot + 32, x_name))
+    return frame, at, labels
+
+
+def roc_chart(points: Sequence[tuple[float, float]], auc: float,
+              threshold: float, at_threshold: tuple[float, float]) -> PlotChart:  # fmt: skip
+    """The ROC curve (false positive rate across, true positive rate up) with the
+    diagonal of a guess and the point of the decision ``threshold`` marked."""
+    frame, at, labels = _unit_square(f"ROC curve, area {number(auc)}", "false positive rate")
+    curve = Line("curve", tuple(at(x, y) for x, y in points))
+    diagonal = Line("diagonal", (at(0, 0), at(1, 1)))
+    x, y = at(*at_threshold)
+    tip = (
+        f"threshold {number(threshold)}: false positive rate {number(at_threshold[0])}, "
+        f"true positive rate {number(at_threshold[1])}"
+    )
+    return PlotChart(frame, (diagonal, curve), ((tip, Dot("bin-dot threshold", x, y, 5)),), (),
+                     tuple(labels))  # fmt: skip
+
+
+def calibration_chart(bins: Sequence[tuple[float, float, int]]) -> PlotChart:
+    """Mean predicted probability (across) against the observed positive rate (up) per
+    bin, with the diagonal of perfect calibration; a dot's size grows with its rows."""
+    frame, at, labels = _unit_square("calibration", "mean predicted probability")
+    most = max((rows for _, _, rows in bins), default=1)
+    dots = []
+    for predicted, observed, rows in bins:
+        x, y = at(predicted, observed)
+        noun = "row" if rows == 1 else "rows"
+        tip = f"predicted {number(predicted)}, observed {number(observed)} on {count(rows)} {noun}"
+        dots.append((tip, Dot("bin-dot", x, y, 2.5 + 3.5 * math.sqrt(rows / most))))
+    curve = Line("curve", tuple(at(p, o) for p, o, _ in bins))
+    diagonal = Line("diagonal", (at(0, 0), at(1, 1)))
+    return PlotChart(frame, (diagonal, curve), tuple(dots), (), tuple(labels))
+
+
+def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> PlotChart:
+    """The confusion matrix as a grid: true classes down, predicted across, each cell
+    its count, shaded by its share of its true class's rows."""
+    n = len(classes)
+    cell = max(28.0, min(80.0, 240 / max(n, 1)))
+    left, top, bottom = 90, 26, 16
+    width, height = int(left + cell * n + 10), int(top + cell * n + bottom)
+    cells = []
+    for i, row in enumerate(matrix):
+        total = sum(row) or 1
+        for j, value in enumerate(row):
+            css = "cell hit" if i == j else "cell"
+            tip = (
+                f"true {classes[i]}, predicted {classes[j]}: {count(value)} rows "
+                f"({percent(value / total, 1)} of true {classes[i]})"
+            )
+            shown = count(value) if n <= 12 else ""
+            cells.append(Cell(css, left + j * cell, top + i * cell, cell, cell, tip,
+                              0.08 + 0.92 * value / total, shown))  # fmt: skip
+    every = max(1, math.ceil(n / MAX_AXIS_LABELS))
+    labels = [
+        AxisLabel(left + (j + 0.5) * cell, top - 8, _shorten(name))
+        for j, name in enumerate(classes)
+        if j % every == 0
+    ]
+    labels += [
+        AxisLabel(left - 6, top + (i + 0.5) * cell + 4, _shorten(name), anchor="end")
+        for i, name in enumerate(classes)
+        if i % every == 0
+    ]
+    frame = Frame("confusion matrix: true class down, predicted across", width, height,
+                  left, int(left + cell * n), top, int(top + cell * n), ())  # fmt: skip
+    return PlotChart(frame, (), (), tuple(cells), tuple(labels))
+
+
+def slice_chart(
+    metric: str, slices: Sequence[tuple[str, int, float | None, float | None, str]]
+) -> PlotChart | None:
+    """``metric`` per slice as bars (regressed slices red, too small ones grey), the
+    reference model's value on each as a short line; None without a value."""
+    values = [v for _, _, cand, ref, _ in slices for v in (cand, ref) if v is not None]
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    n = len(slices)
+    peak = max([*finite, 0.0])
+    ceiling = nice_ceiling(peak) if peak > 0 else 1.0
+    width, height = max(340, min(760, 60 + 34 * n)), 220
+    left, right, top, bottom = 48, 10, 12, 64
+    plot_w, plot_h = width - left - right, height - top - bottom
+    group = plot_w / n
+
+    def y_of(value: float) -> float:
+        return top + plot_h * (1 - min(max(value, 0.0), ceiling) / ceiling)
+
+    gridlines = tuple(Gridline(y_of(t), number(t)) for t in (0.0, ceiling / 2, ceiling))
+    cells: list[Cell] = []
+    lines: list[Line] = []
+    labels: list[AxisLabel] = []
+    every = max(1, math.ceil(n / MAX_AXIS_LABELS))
+    for i, (label, rows, candidate, reference, status) in enumerate(slices):
+        x = left + i * group
+        bar = group * 0.6
+        shown = _finite(candidate)
+        tip = f"{label}: {metric} {number(shown)} on {count(rows)} rows"
+        if _finite(reference) is not None:
+            tip += f", live {number(reference)}"
+        tip += f" ({status})" if status else ""
+        css = f"slice {status}".strip()
+        top_y = y_of(shown) if shown is not None else top + plot_h
+        cells.append(Cell(css, x + group * 0.2, top_y, bar, top + plot_h - top_y, tip))
+        ref = _finite(reference)
+        if ref is not None:
+            lines.append(
+                Line("reference", ((x + group * 0.1, y_of(ref)), (x + group * 0.9, y_of(ref))))
+            )
+        if i % every == 0:
+            labels.append(
+                AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=n > 4)
+            )
+    frame = Frame(f"{metric} per slice", width, height, left, width - right, top, top + plot_h,
+                  gridlines)  # fmt: skip
+    return PlotChart(frame, tuple(lines), (), tuple(cells), tuple(labels))
 
 
 # -- the metric over time -----------------------------------------------------------------
