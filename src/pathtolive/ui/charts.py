@@ -406,8 +406,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Cell:
-    """A rectangle of class ``css`` with its tooltip, a ``shade`` (fill opacity, 0 to 1)
-    and an optional ``text`` in its middle (a confusion matrix's count)."""
+    """A rectangle of class ``css`` with its tooltip, a ``shade`` (fill opacity, 0 to 1;
+    a confusion matrix's stays light enough for its count to read on it) and an optional ``text`` in its middle (a confusion matrix's count)."""
 
     css: str
     x: float
@@ -502,7 +502,7 @@ def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> 
             )
             shown = count(value) if n <= 12 else ""
             cells.append(Cell(css, left + j * cell, top + i * cell, cell, cell, tip,
-                              0.08 + 0.92 * value / total, shown))  # fmt: skip
+                              0.06 + 0.6 * value / total, shown))  # fmt: skip
     every = max(1, math.ceil(n / MAX_AXIS_LABELS))
     labels = [
         AxisLabel(left + (j + 0.5) * cell, top - 8, _shorten(name))
