@@ -416,22 +416,25 @@ def _evaluation(
         if not slices:
             return None
         notes.append(f"run {run.run_id[:12]} is a {run.kind} run: it has no holdout to score")
-        return Evaluation("", metric, (), None, None, (), None, None, slices, slice_split,
-                          tuple(notes))  # fmt: skip
+        return Evaluation(
+            "", metric, (), None, None, (), None, None, slices, slice_split, tuple(notes)
+        )
     try:
         scores = gate_service.score_holdout(
             ctx, ref, limit=CARD_ROWS, purpose=f"model card of {ref}"
         )
     except PathToLiveError as exc:
         notes.append(f"the holdout could not be scored: {exc.message}")
-        return Evaluation("", metric, (), None, None, (), None, None, slices, slice_split,
-                          tuple(notes))  # fmt: skip
+        return Evaluation(
+            "", metric, (), None, None, (), None, None, slices, slice_split, tuple(notes)
+        )
     part = "all" if scores.rows == scores.total else f"the first {scores.rows:,} of"
     split = f"holdout of {scores.dataset}: {part} {scores.total:,} rows, scored again for this card"
     if scores.task == "regression" or scores.classes is None:
         notes.append("a regressor: no ROC curve, calibration or confusion matrix")
-        return Evaluation(split, metric, (), None, None, (), None, None, slices, slice_split,
-                          tuple(notes))  # fmt: skip
+        return Evaluation(
+            split, metric, (), None, None, (), None, None, slices, slice_split, tuple(notes)
+        )
     classes = scores.classes
     names = tuple(str(label) for label in classes)
     proba = scores.predictions.proba

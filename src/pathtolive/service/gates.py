@@ -185,7 +185,7 @@ def score_holdout(ctx: ServiceContext, ref: str, *, limit: int, purpose: str) ->
     from, as the gate report keeps figures, not predictions. The read of the holdout's
     rows is audited with ``purpose``. Errors as :func:`check_gates` raises them (no
     holdout, erased data, no known target)."""
-    ctx.require(Permission.READ, purpose)
+    ctx.require(Permission.READ, "score a holdout")
     version = model_service.model_version(ctx, ref)
     config = gate_config(ctx, version.model)
     with ctx.metadata.read() as session:

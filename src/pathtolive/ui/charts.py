@@ -407,7 +407,8 @@ class Line:
 @dataclass(frozen=True)
 class Cell:
     """A rectangle of class ``css`` with its tooltip, a ``shade`` (fill opacity, 0 to 1;
-    a confusion matrix's stays light enough for its count to read on it) and an optional ``text`` in its middle (a confusion matrix's count)."""
+    a confusion matrix's stays light enough for its count to read on it) and an
+    optional ``text`` in its middle (a confusion matrix's count)."""
 
     css: str
     x: float
@@ -452,8 +453,12 @@ def _unit_square(
     return frame, at, labels
 
 
-def roc_chart(points: Sequence[tuple[float, float]], auc: float,
-              threshold: float, at_threshold: tuple[float, float]) -> PlotChart:  # fmt: skip
+def roc_chart(
+    points: Sequence[tuple[float, float]],
+    auc: float,
+    threshold: float,
+    at_threshold: tuple[float, float],
+) -> PlotChart:
     """The ROC curve (false positive rate across, true positive rate up) with the
     diagonal of a guess and the point of the decision ``threshold`` marked."""
     frame, at, labels = _unit_square(f"ROC curve, area {number(auc)}", "false positive rate")
@@ -464,8 +469,9 @@ def roc_chart(points: Sequence[tuple[float, float]], auc: float,
         f"threshold {number(threshold)}: false positive rate {number(at_threshold[0])}, "
         f"true positive rate {number(at_threshold[1])}"
     )
-    return PlotChart(frame, (diagonal, curve), ((tip, Dot("bin-dot threshold", x, y, 5)),), (),
-                     tuple(labels))  # fmt: skip
+    return PlotChart(
+        frame, (diagonal, curve), ((tip, Dot("bin-dot threshold", x, y, 5)),), (), tuple(labels)
+    )
 
 
 def calibration_chart(bins: Sequence[tuple[float, float, int]]) -> PlotChart:
@@ -501,8 +507,18 @@ def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> 
                 f"({percent(value / total, 1)} of true {classes[i]})"
             )
             shown = count(value) if n <= 12 else ""
-            cells.append(Cell(css, left + j * cell, top + i * cell, cell, cell, tip,
-                              0.06 + 0.6 * value / total, shown))  # fmt: skip
+            cells.append(
+                Cell(
+                    css,
+                    left + j * cell,
+                    top + i * cell,
+                    cell,
+                    cell,
+                    tip,
+                    0.06 + 0.6 * value / total,
+                    shown,
+                )
+            )
     every = max(1, math.ceil(n / MAX_AXIS_LABELS))
     labels = [
         AxisLabel(left + (j + 0.5) * cell, top - 8, _shorten(name))
@@ -514,8 +530,16 @@ def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> 
         for i, name in enumerate(classes)
         if i % every == 0
     ]
-    frame = Frame("confusion matrix: true class down, predicted across", width, height,
-                  left, int(left + cell * n), top, int(top + cell * n), ())  # fmt: skip
+    frame = Frame(
+        "confusion matrix: true class down, predicted across",
+        width,
+        height,
+        left,
+        int(left + cell * n),
+        top,
+        int(top + cell * n),
+        (),
+    )
     return PlotChart(frame, (), (), tuple(cells), tuple(labels))
 
 
@@ -564,8 +588,9 @@ def slice_chart(
             labels.append(
                 AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=n > 4)
             )
-    frame = Frame(f"{metric} per slice", width, height, left, width - right, top, top + plot_h,
-                  gridlines)  # fmt: skip
+    frame = Frame(
+        f"{metric} per slice", width, height, left, width - right, top, top + plot_h, gridlines
+    )
     return PlotChart(frame, tuple(lines), (), tuple(cells), tuple(labels))
 
 
