@@ -74,13 +74,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         ).schema
     )
     config.refuse_pii_slices(pii_columns(ctx, schema))
-    target = config.target or next(iter(schema.tagged("target")), None)
-    if target is None or target not in holdout.frame.columns:
-        raise InvalidInputError(
-            f"the target of {candidate_version.model!r} is not known; set "
-            f'[models.{candidate_version.model}] target = "COLUMN" in pathtolive.toml or tag '
-            "the column as target"
-        )
+    target = _target(candidate_version.model, config, schema, holdout.frame)
     features = _features(candidate_version, holdout.frame, target, schema)
     y_true = holdout.frame[target].to_numpy()
     candidate = model_service.load_model(ctx, candidate_version)
@@ -200,13 +194,7 @@ def score_holdout(ctx: ServiceContext, ref: str, *, limit: int, purpose: str) ->
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
-    target = config.target or next(iter(schema.tagged("target")), None)
-    if target is None or target not in frame.columns:
-        raise InvalidInputError(
-            f"the target of {version.model!r} is not known; set "
-            f'[models.{version.model}] target = "COLUMN" in pathtolive.toml or tag '
-            "the column as target"
-        )
+    target = _target(version.model, config, schema, frame)
     features = _features(version, frame, target, schema)
     y_true = frame[target].to_numpy()
     model = model_service.load_model(ctx, version)
@@ -232,6 +220,19 @@ def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
             f"{version.ref} has no gate report yet; run 'pathtolive gates check {version.ref}'"
         )
     return stored
+
+
+def _target(model: str, config: GateConfig, schema: Schema, frame: pd.DataFrame) -> str:
+    """The column ``model`` predicts: ``[models.NAME] target``, else the column tagged
+    target; an input error when neither names a column of the holdout."""
+    target = config.target or next(iter(schema.tagged("target")), None)
+    if target is None or target not in frame.columns:
+        raise InvalidInputError(
+            f"the target of {model!r} is not known; set "
+            f'[models.{model}] target = "COLUMN" in pathtolive.toml or tag '
+            "the column as target"
+        )
+    return target
 
 
 def _features(version: ModelVersion, frame: pd.DataFrame, target: str, schema: Schema) -> list[str]:
