@@ -192,6 +192,14 @@ def test_four_eyes_needs_another_approver(
     Collect().feed(page)
     assert tags.count("table") >= 4
     assert "style" in tags
+    # The holdout scored again: a ROC curve, a calibration plot and a confusion matrix,
+    # drawn; every metric says which split it comes from.
+    for chart in ("roc", "calibration", "confusion"):
+        assert f'<svg class="chart {chart}"' in page, chart
+    assert "Evaluation on the holdout of cancer@1: all " in page
+    assert "logged by run " in markdown
+    assert "holdout of cancer@1 (" in markdown
+    assert "ROC AUC " in markdown
 
 
 def test_failing_gates_block_unless_an_admin_overrides(

@@ -16,17 +16,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from pathtolive.auth import Permission
 from pathtolive.data import Profile, Schema
-from pathtolive.format import significant
+from pathtolive.entities import Run, StoredGateReport
+from pathtolive.errors import PathToLiveError
+from pathtolive.format import signed, significant
+from pathtolive.gates.curves import (
+    CalibrationBin,
+    RocCurve,
+    calibration,
+    confusion_matrix,
+    roc_curve,
+)
 from pathtolive.lineage import render_tree
 from pathtolive.service import datasets as dataset_service
+from pathtolive.service import gates as gate_service
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.privacy import configured_pii_columns, pii_columns
 
-__all__ = ["Block", "CardSection", "CardTable", "CodeBlock", "ModelCard", "model_card"]
+__all__ = [
+    "CARD_ROWS",
+    "Block",
+    "CardSection",
+    "CardTable",
+    "CodeBlock",
+    "Evaluation",
+    "ModelCard",
+    "SliceFigure",
+    "gate_figures",
+    "model_card",
+]
+
+CARD_ROWS = 20_000
+"""Holdout rows a card scores again to draw its curves, at most (the first ones): enough
+for a smooth ROC curve, few enough that writing a card stays quick."""
+
+DECISION_THRESHOLD = 0.5
+"""Where a binary classifier's probability of the positive class turns a row positive,
+for the confusion matrix and the point marked on the ROC curve."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +75,41 @@ class CodeBlock:
     lines: tuple[str, ...]
 
 
-Block = str | CardTable | CodeBlock
-"""A paragraph, a table or a code block."""
+@dataclass(frozen=True)
+class SliceFigure:
+    """The candidate's metric on one slice of the holdout (``column=value``), and the
+    reference model's (the live one) where there was one, as the slice gate stored them."""
+
+    label: str
+    rows: int
+    candidate: float | None
+    reference: float | None
+    status: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """What the card draws of the model's evaluation: on ``split`` (the holdout rows
+    scored again, said in words), the ROC curve and calibration of a binary classifier
+    (``positive`` is its positive class), the confusion matrix of ``classes`` at
+    ``threshold`` (None: the most probable class), and ``metric`` per slice of the
+    holdout from the gate report. ``notes`` say what could not be drawn, and why."""
+
+    split: str
+    metric: str
+    classes: tuple[str, ...]
+    positive: str | None
+    roc: RocCurve | None
+    calibration: tuple[CalibrationBin, ...]
+    confusion: tuple[tuple[int, ...], ...] | None
+    threshold: float | None
+    slices: tuple[SliceFigure, ...]
+    slice_split: str
+    notes: tuple[str, ...]
+
+
+Block = str | CardTable | CodeBlock | Evaluation
+"""A paragraph, a table, a code block or the evaluation's figures."""
 
 
 @dataclass(frozen=True)
@@ -175,13 +239,19 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
     sections.append(
         CardSection("Training data", tuple(data_blocks) or ("No recorded training data.",))
     )
-    metrics = tuple((name, _cell(value)) for name, value in sorted(version.metrics.items()))
-    sections.append(
-        CardSection(
-            "Metrics",
-            (CardTable(("metric", "value"), metrics),) if metrics else ("No metrics recorded.",),
-        )
+    logged = f"logged by run {run.run_id[:12]}"
+    metrics = [(name, _cell(value), logged) for name, value in sorted(version.metrics.items())]
+    if report is not None:
+        metrics += _gate_metrics(report.report)
+    metric_blocks: list[Block] = (
+        [CardTable(("metric", "value", "split"), tuple(metrics))]
+        if metrics
+        else ["No metrics recorded."]
     )
+    evaluation = _evaluation(ctx, version.ref, run, report, pii)
+    if evaluation is not None:
+        metric_blocks.append(evaluation)
+    sections.append(CardSection("Metrics", tuple(metric_blocks)))
     gate_blocks: list[Block] = []
     if report is None:
         gate_blocks.append("The gates have not been checked for this version.")
@@ -197,12 +267,12 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
         results = [_without_pii(r, pii) for r in body.get("results", [])]
         gate_blocks.append(
             CardTable(
-                ("gate", "verdict", "figure", "threshold", "detail"),
+                ("gate", "verdict", "estimate", "interval", "judged on", "threshold", "detail"),
                 tuple(
                     (
                         r["gate"],
                         r["verdict"],
-                        _cell(r.get("figure")),
+                        *gate_figures(r),
                         _cell(r.get("threshold")),
                         r["detail"],
                     )
@@ -261,3 +331,146 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
     tree = render_tree(lineage_service.model_lineage(ctx, version.ref))
     sections.append(CardSection("Lineage", (CodeBlock(tuple(tree)),)))
     return ModelCard(f"Model card: {version.ref}", tuple(sections))
+
+
+def gate_figures(result: dict[str, Any]) -> tuple[str, str, str]:
+    """(estimate, interval, judged figure) of a gate result, so that the figure a gate
+    compares with its threshold is not read as the estimate: a comparison with the
+    champion or the baseline is judged on the lower bound of the difference's interval,
+    the minimum metric on the point estimate."""
+    data = result.get("data") or {}
+    figure = result.get("figure")
+    interval = data.get("interval") if isinstance(data, dict) else None
+    if isinstance(interval, dict) and {"value", "low", "high"} <= interval.keys():
+        return (
+            _cell(interval["value"]),
+            f"{_cell(interval['low'])} to {_cell(interval['high'])}",
+            f"estimate {_cell(figure)}",
+        )
+    if isinstance(data, dict) and {"difference", "low", "high"} <= data.keys():
+        return (
+            f"{signed(data['difference'])} (difference)",
+            f"{signed(data['low'])} to {signed(data['high'])}",
+            f"lower bound {_cell(figure)}",
+        )
+    return _cell(figure), "", _cell(figure)
+
+
+def _holdout_text(body: dict[str, Any]) -> str:
+    holdout = body.get("holdout") or {}
+    return f"holdout of {holdout.get('dataset')} ({holdout.get('rows')} rows)"
+
+
+def _gate_metrics(body: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The gates' own measure of the metric, on the holdout, with its interval."""
+    found = []
+    for result in body.get("results", []):
+        interval = (result.get("data") or {}).get("interval")
+        if result.get("gate") == "min_metric" and isinstance(interval, dict):
+            value = (
+                f"{_cell(interval.get('value'))} (interval {_cell(interval.get('low'))} to "
+                f"{_cell(interval.get('high'))})"
+            )
+            found.append((str(interval.get("metric")), value, f"{_holdout_text(body)}, gates"))
+    return found
+
+
+def _slices(report: StoredGateReport | None) -> tuple[tuple[SliceFigure, ...], str]:
+    if report is None:
+        return (), ""
+    for result in report.report.get("results", []):
+        data = result.get("data") or {}
+        rows = data.get("slices") if result.get("gate") == "slices" else None
+        if isinstance(rows, list) and rows:
+            figures = tuple(
+                SliceFigure(
+                    f"{row.get('column')}={row.get('value')}",
+                    int(row.get("rows") or 0),
+                    row.get("candidate"),
+                    row.get("reference"),
+                    str(row.get("status", "")),
+                )
+                for row in rows
+                if isinstance(row, dict)
+            )
+            return figures, f"slices of the {_holdout_text(report.report)}, gates"
+    return (), ""
+
+
+def _evaluation(
+    ctx: ServiceContext,
+    ref: str,
+    run: Run,
+    report: StoredGateReport | None,
+    pii: set[str],
+) -> Evaluation | None:
+    """The evaluation's figures: the holdout scored again (bounded by
+    :data:`CARD_ROWS`), the slices from the gate report. None for a run without a
+    recorded evaluation (a notebook or imported model) and no gate report."""
+    slices, slice_split = _slices(report)
+    # A slice of a PII column shows its values: withheld as in the gate table.
+    slices = tuple(s for s in slices if s.label.split("=", 1)[0] not in pii)
+    metric = str(report.report.get("metric", "")) if report is not None else ""
+    notes: list[str] = []
+    if run.kind != "pipeline":
+        if not slices:
+            return None
+        notes.append(f"run {run.run_id[:12]} is a {run.kind} run: it has no holdout to score")
+        return Evaluation(
+            "", metric, (), None, None, (), None, None, slices, slice_split, tuple(notes)
+        )
+    try:
+        scores = gate_service.score_holdout(
+            ctx, ref, limit=CARD_ROWS, purpose=f"model card of {ref}"
+        )
+    except PathToLiveError as exc:
+        notes.append(f"the holdout could not be scored: {exc.message}")
+        return Evaluation(
+            "", metric, (), None, None, (), None, None, slices, slice_split, tuple(notes)
+        )
+    part = "all" if scores.rows == scores.total else f"the first {scores.rows:,} of"
+    split = f"holdout of {scores.dataset}: {part} {scores.total:,} rows, scored again for this card"
+    if scores.task == "regression" or scores.classes is None:
+        notes.append("a regressor: no ROC curve, calibration or confusion matrix")
+        return Evaluation(
+            split, metric, (), None, None, (), None, None, slices, slice_split, tuple(notes)
+        )
+    classes = scores.classes
+    names = tuple(str(label) for label in classes)
+    proba = scores.predictions.proba
+    truth = scores.y_true
+    roc: RocCurve | None = None
+    bins: tuple[CalibrationBin, ...] = ()
+    threshold: float | None = None
+    if len(classes) == 2 and proba is not None:
+        positive = np.asarray([label == classes[1] for label in truth.tolist()])
+        score = proba[:, 1] if proba.ndim == 2 else proba
+        threshold = DECISION_THRESHOLD
+        predicted = np.where(score >= threshold, classes[1], classes[0])
+        try:
+            roc = roc_curve(positive, score, threshold)
+        except PathToLiveError as exc:
+            notes.append(f"no ROC curve: {exc.message}")
+        bins = calibration(positive, score)
+    else:
+        if len(classes) != 2:
+            notes.append(f"{len(classes)} classes: ROC and calibration are drawn for two")
+        else:
+            notes.append("the model gives no probabilities: no ROC curve or calibration")
+        labels = scores.predictions.labels
+        if labels is None and proba is not None:
+            labels = np.asarray(classes, dtype=object)[np.argmax(proba, axis=1)]
+        predicted = labels if labels is not None else truth
+    return Evaluation(
+        split=split,
+        metric=metric,
+        classes=names,
+        positive=names[1] if len(names) == 2 else None,
+        roc=roc,
+        calibration=bins,
+        confusion=confusion_matrix(truth, predicted, classes),
+        threshold=threshold,
+        slices=slices,
+        slice_split=slice_split,
+        notes=tuple(notes),
+    )

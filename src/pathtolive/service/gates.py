@@ -9,6 +9,7 @@ the pure gates in :mod:`pathtolive.gates` decide.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
 from pathtolive.service.privacy import pii_columns
 
-__all__ = ["check_gates", "gate_config", "latest_report"]
+__all__ = ["HoldoutScores", "check_gates", "gate_config", "latest_report", "score_holdout"]
 
 _LATENCY_SAMPLE_ROWS = 200
 
@@ -73,13 +74,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         ).schema
     )
     config.refuse_pii_slices(pii_columns(ctx, schema))
-    target = config.target or next(iter(schema.tagged("target")), None)
-    if target is None or target not in holdout.frame.columns:
-        raise InvalidInputError(
-            f"the target of {candidate_version.model!r} is not known; set "
-            f'[models.{candidate_version.model}] target = "COLUMN" in pathtolive.toml or tag '
-            "the column as target"
-        )
+    target = _target(candidate_version.model, config, schema, holdout.frame)
     features = _features(candidate_version, holdout.frame, target, schema)
     y_true = holdout.frame[target].to_numpy()
     candidate = model_service.load_model(ctx, candidate_version)
@@ -163,6 +158,59 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     return report
 
 
+@dataclass(frozen=True)
+class HoldoutScores:
+    """A model version's predictions on the first ``rows`` of its run's holdout
+    (``total`` rows in all, of dataset version ``dataset``), with the truth, the task and
+    the classes in the order of the probability columns."""
+
+    dataset: str
+    rows: int
+    total: int
+    task: Task
+    classes: tuple[Any, ...] | None
+    y_true: np.ndarray[Any, Any]
+    predictions: Predictions
+
+
+def score_holdout(ctx: ServiceContext, ref: str, *, limit: int, purpose: str) -> HoldoutScores:
+    """Score the model version ``ref`` again on at most ``limit`` rows of its holdout
+    (the first ones, so the same rows every time): what a model card draws its curves
+    from, as the gate report keeps figures, not predictions. The read of the holdout's
+    rows is audited with ``purpose``. Errors as :func:`check_gates` raises them (no
+    holdout, erased data, no known target)."""
+    ctx.require(Permission.READ, "score a holdout")
+    version = model_service.model_version(ctx, ref)
+    config = gate_config(ctx, version.model)
+    with ctx.metadata.read() as session:
+        run = session.get_run(version.run_id)
+    assert run is not None
+    holdout = find_holdout(ctx, run)
+    data_version = dataset_service.get_version(ctx, holdout.dataset)
+    frame = holdout.frame.head(limit)
+    dataset_service.record_read(ctx, data_version, purpose, rows=len(frame))
+    schema = Schema.from_dict(
+        dataset_service.dataset_schema(
+            ctx, data_version.dataset, data_version.schema_version
+        ).schema
+    )
+    target = _target(version.model, config, schema, frame)
+    features = _features(version, frame, target, schema)
+    y_true = frame[target].to_numpy()
+    model = model_service.load_model(ctx, version)
+    task = _task(version, model, y_true)
+    classes = _classes(task, model, y_true, f"the target {target!r} of {holdout.dataset}")
+    return HoldoutScores(
+        dataset=holdout.dataset,
+        rows=len(frame),
+        total=len(holdout.frame),
+        task=task,
+        classes=classes,
+        y_true=y_true,
+        predictions=_predict(model, frame[features], task, classes),
+    )
+
+
 def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
     version = model_service.model_version(ctx, ref)
     with ctx.metadata.read() as session:
@@ -172,6 +220,19 @@ def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
             f"{version.ref} has no gate report yet; run 'pathtolive gates check {version.ref}'"
         )
     return stored
+
+
+def _target(model: str, config: GateConfig, schema: Schema, frame: pd.DataFrame) -> str:
+    """The column ``model`` predicts: ``[models.NAME] target``, else the column tagged
+    target; an input error when neither names a column of the holdout."""
+    target = config.target or next(iter(schema.tagged("target")), None)
+    if target is None or target not in frame.columns:
+        raise InvalidInputError(
+            f"the target of {model!r} is not known; set "
+            f'[models.{model}] target = "COLUMN" in pathtolive.toml or tag '
+            "the column as target"
+        )
+    return target
 
 
 def _features(version: ModelVersion, frame: pd.DataFrame, target: str, schema: Schema) -> list[str]:

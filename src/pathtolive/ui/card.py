@@ -14,14 +14,56 @@ fence is longer than any run of backticks inside it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
-from pathtolive.service.card import Block, CardTable, CodeBlock, ModelCard
+from pathtolive.format import number
+from pathtolive.service.card import Block, CardTable, CodeBlock, Evaluation, ModelCard
+from pathtolive.ui.charts import (
+    PlotChart,
+    calibration_chart,
+    confusion_chart,
+    roc_chart,
+    slice_chart,
+)
 from pathtolive.ui.templates import render
 
-__all__ = ["model_card_html", "model_card_markdown"]
+__all__ = ["EvaluationCharts", "evaluation_charts", "model_card_html", "model_card_markdown"]
 
-BlockKind = Literal["paragraph", "table", "code"]
+BlockKind = Literal["paragraph", "table", "code", "evaluation"]
+
+
+@dataclass(frozen=True)
+class EvaluationCharts:
+    """The evaluation as the page draws it: its figures and their charts (None where
+    there is nothing to draw)."""
+
+    evaluation: Evaluation
+    roc: PlotChart | None
+    calibration: PlotChart | None
+    confusion: PlotChart | None
+    slices: PlotChart | None
+
+
+def evaluation_charts(evaluation: Evaluation) -> EvaluationCharts:
+    """The charts of ``evaluation``: ROC, calibration, confusion matrix, metric per slice."""
+    roc = evaluation.roc
+    return EvaluationCharts(
+        evaluation,
+        None if roc is None else roc_chart(roc.points, roc.auc, roc.threshold, roc.at_threshold),
+        calibration_chart([(b.predicted, b.observed, b.rows) for b in evaluation.calibration])
+        if evaluation.calibration
+        else None,
+        None
+        if evaluation.confusion is None
+        else confusion_chart(evaluation.confusion, evaluation.classes),
+        slice_chart(
+            evaluation.metric,
+            [(s.label, s.rows, s.candidate, s.reference, s.status) for s in evaluation.slices],
+        )
+        if evaluation.slices
+        else None,
+    )
 
 
 def model_card_markdown(card: ModelCard) -> str:
@@ -40,6 +82,8 @@ def model_card_markdown(card: ModelCard) -> str:
                 lines.append("")
             elif isinstance(block, CodeBlock):
                 lines += [_fenced(block.lines), ""]
+            elif isinstance(block, Evaluation):
+                lines += _evaluation_markdown(block)
             else:
                 lines += [_paragraph(block), ""]
     return "\n".join(lines)
@@ -48,7 +92,13 @@ def model_card_markdown(card: ModelCard) -> str:
 def model_card_html(card: ModelCard) -> str:
     """The card as one self-contained HTML page (see the module docs)."""
     sections = [
-        (section.heading, [(_kind(block), block) for block in section.blocks])
+        (
+            section.heading,
+            [
+                (_kind(block), evaluation_charts(block) if isinstance(block, Evaluation) else block)
+                for block in section.blocks
+            ],
+        )
         for section in card.sections
     ]
     return render("model_card.html", card=card, sections=sections)
@@ -57,6 +107,8 @@ def model_card_html(card: ModelCard) -> str:
 def _kind(block: Block) -> BlockKind:
     if isinstance(block, CardTable):
         return "table"
+    if isinstance(block, Evaluation):
+        return "evaluation"
     return "code" if isinstance(block, CodeBlock) else "paragraph"
 
 
@@ -89,3 +141,63 @@ def _fenced(lines: tuple[str, ...]) -> str:
     longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}\n{body}\n{fence}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(_text(cell) for cell in headers) + " |",
+        "| " + " | ".join("---" for _ in headers) + " |",
+        *("| " + " | ".join(_text(cell) for cell in row) + " |" for row in rows),
+        "",
+    ]
+
+
+def _evaluation_markdown(evaluation: Evaluation) -> list[str]:
+    """The evaluation's figures as sentences and tables (Markdown draws no chart)."""
+    lines: list[str] = []
+    roc = evaluation.roc
+    if evaluation.split:
+        lines += [_paragraph(f"Evaluation on the {evaluation.split}."), ""]
+    if roc is not None:
+        lines += [
+            _paragraph(
+                f"ROC AUC {number(roc.auc)}; at threshold {number(roc.threshold)}: false "
+                f"positive rate {number(roc.at_threshold[0])}, true positive rate "
+                f"{number(roc.at_threshold[1])}."
+            ),
+            "",
+        ]
+    if evaluation.calibration:
+        lines += _table(
+            ["predicted", "observed", "rows"],
+            [
+                [number(b.predicted), number(b.observed), f"{b.rows:,}"]
+                for b in evaluation.calibration
+            ],
+        )
+    if evaluation.confusion is not None:
+        where = (
+            "most probable class"
+            if evaluation.threshold is None
+            else f"threshold {number(evaluation.threshold)}"
+        )
+        lines += [_paragraph(f"Confusion matrix at the {where} (true class down):"), ""]
+        lines += _table(
+            ["true \\ predicted", *evaluation.classes],
+            [
+                [name, *(f"{value:,}" for value in row)]
+                for name, row in zip(evaluation.classes, evaluation.confusion, strict=True)
+            ],
+        )
+    if evaluation.slices:
+        lines += [_paragraph(f"{evaluation.metric} per slice ({evaluation.slice_split}):"), ""]
+        lines += _table(
+            ["slice", "rows", "candidate", "live", "status"],
+            [
+                [s.label, f"{s.rows:,}", number(s.candidate), number(s.reference), s.status]
+                for s in evaluation.slices
+            ],
+        )
+    for note in evaluation.notes:
+        lines += [_paragraph(f"Note: {note}."), ""]
+    return lines

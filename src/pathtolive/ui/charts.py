@@ -7,8 +7,10 @@ one place and every text that reaches a chart (a bin label, a tooltip) goes thro
 template's escaping. The charts need no script: tooltips are SVG ``<title>`` elements.
 
 - :func:`histogram_chart`: the shares of both sides per bin or category, side by side,
-  on a scale rounded up to 1, 2, 2.5 or 5 times a power of ten, at most
-  :data:`MAX_BARS` bars (the smallest categories beyond it lumped into one).
+  on a scale rounded up to 1, 2, 2.5 or 5 times a power of ten; a number's bins
+  redrawn on equal-width display bins (:func:`display_bins`), at most :data:`MAX_BARS`
+  categories (the smallest beyond it lumped into one), at most :data:`MAX_AXIS_LABELS`
+  labels under the axis.
 - :func:`metric_chart`: the measured and the estimated metric per window with their
   intervals (vertical whiskers), the gate-time figure and the alert line (labelled in
   the right margin, pushed apart when close), and one hoverable column per window with
@@ -31,28 +33,47 @@ from pathtolive.monitoring.decay import DecayResult, WindowMetric
 from pathtolive.monitoring.drift import Histogram
 
 __all__ = [
+    "DISPLAY_BINS",
+    "MAX_AXIS_LABELS",
     "MAX_BARS",
     "AxisLabel",
     "Bar",
     "BarGroup",
+    "Cell",
+    "DisplayBins",
     "Dot",
     "Frame",
     "Gridline",
     "HistogramChart",
     "Level",
+    "Line",
     "MetricChart",
+    "PlotChart",
     "Series",
     "Whisker",
     "WindowMark",
+    "calibration_chart",
+    "confusion_chart",
+    "display_bins",
     "histogram_chart",
     "metric_chart",
     "nice_ceiling",
+    "roc_chart",
+    "slice_chart",
     "ticks",
     "trend_chart",
 ]
 
 MAX_BARS = 30
-"""Bins or categories drawn per histogram; the smallest beyond it are drawn as one."""
+"""Categories drawn per histogram; the smallest beyond it are drawn as one."""
+
+DISPLAY_BINS = 20
+"""Equal-width bins a numeric histogram is drawn on (fewer when its stored bins are
+equal-width and fewer)."""
+
+MAX_AXIS_LABELS = 8
+"""Labels under a histogram's axis, at most: the others are left out (their bars keep
+their tooltips)."""
 
 _LABEL_LENGTH = 11  # characters of a bin label under the axis
 
@@ -84,12 +105,13 @@ class Frame:
 @dataclass(frozen=True)
 class AxisLabel:
     """A label under the axis, centred on ``x``; ``rotated`` labels are slanted so that
-    long ones fit."""
+    long ones fit; ``anchor`` ``end`` puts a label left of ``x`` (a vertical axis's)."""
 
     x: float
     y: float
     text: str
     rotated: bool = False
+    anchor: Literal["middle", "end"] = "middle"
 
 
 @dataclass(frozen=True)
@@ -115,10 +137,12 @@ class BarGroup:
 
 @dataclass(frozen=True)
 class HistogramChart:
-    """Reference and live shares per bin (see :func:`histogram_chart`)."""
+    """Reference and live shares per bin (see :func:`histogram_chart`); ``ticks`` label
+    a numeric axis at its bins' edges (empty when each bar has its own label)."""
 
     frame: Frame
     groups: tuple[BarGroup, ...]
+    ticks: tuple[AxisLabel, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -192,8 +216,17 @@ class MetricChart:
 
 def histogram_chart(name: str, reference: Histogram, current: Histogram) -> HistogramChart | None:
     """Reference and live shares per bin, side by side, with a tooltip per bin; None
-    when neither side has a bin."""
-    labels, ref_shares, cur_shares = _align(reference, current)
+    when neither side has a bin.
+
+    A numeric column's bins are redrawn on equal-width display bins (see
+    :func:`display_bins`) and labelled at their edges; a categorical column's bars are
+    labelled each, thinned and slanted so that at most :data:`MAX_AXIS_LABELS` show."""
+    display = display_bins(reference, current)
+    if display is not None:
+        labels, ref_shares, cur_shares, edges = display
+    else:
+        labels, ref_shares, cur_shares = _align(reference, current)
+        edges = None
     if not labels:
         return None
     n = len(labels)
@@ -208,8 +241,8 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
     )
     group = plot_w / n
     bar = max(1.0, group * 0.38)
-    every = max(1, math.ceil(n / 16))
-    rotated = any(len(label) > 4 for label in labels) and n > 4
+    every = max(1, math.ceil(n / MAX_AXIS_LABELS))
+    rotated = edges is None and any(len(label) > 4 for label in labels) and n > 4
     groups: list[BarGroup] = []
     for i, label in enumerate(labels):
         x = left + i * group
@@ -220,12 +253,11 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
             Bar("live", x + group * 0.52, top + plot_h - heights[1], bar, heights[1]),
         )
         tip = f"{label}: reference {percent(ref, 1)}, live {percent(cur, 1)}"
-        shown = (
-            AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=rotated)
-            if i % every == 0
-            else None
-        )
+        shown: AxisLabel | None = None
+        if edges is None and i % every == 0:
+            shown = AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=rotated)
         groups.append(BarGroup(tip, bars, shown))
+    ticks_at = () if edges is None else _edge_labels(edges, left, group, top + plot_h + 14)
     frame = Frame(
         f"{name}: reference and live distributions",
         width,
@@ -236,7 +268,91 @@ def histogram_chart(name: str, reference: Histogram, current: Histogram) -> Hist
         top + plot_h,
         gridlines,
     )
-    return HistogramChart(frame, tuple(groups))
+    return HistogramChart(frame, tuple(groups), ticks_at)
+
+
+DisplayBins = tuple[list[str], list[float], list[float], list[tuple[int, float]]]
+"""Labels, reference shares, live shares per display bin, and the (bin position, value)
+of the edges to label under the axis."""
+
+
+def display_bins(reference: Histogram, current: Histogram) -> DisplayBins | None:
+    """A numeric histogram on at most :data:`DISPLAY_BINS` equal-width bins between the
+    reference's smallest and largest finite edge, so that a bar's height shows how dense
+    the data lies there; None for a categorical one (no edges) or one without two finite
+    edges.
+
+    The PSI is taken on equal-mass bins: every reference bin holds the same share, so
+    drawn as they are, every reference bar would be the same height whatever the
+    distribution's shape. Each stored bin's share is spread evenly over its width and
+    summed into the display bins (the shape of the distribution to the resolution of its
+    stored bins). Shares beyond the finite edges (live values outside the reference's
+    range) are drawn as a first and a last bar when either side has some."""
+    edges = reference.edges
+    if edges is None or len(edges) != len(reference.shares) + 1:
+        return None
+    if current.edges is not None and tuple(current.edges) != tuple(edges):
+        return None
+    finite = [i for i, edge in enumerate(edges) if math.isfinite(edge)]
+    if len(finite) < 2 or finite != list(range(finite[0], finite[-1] + 1)):
+        return None
+    first, last = finite[0], finite[-1]
+    low, high = edges[first], edges[last]
+    if not high > low:
+        return None
+    inner = [edges[i + 1] - edges[i] for i in range(first, last)]
+    equal = max(inner) - min(inner) <= 1e-9 * (high - low)
+    count = last - first if equal and last - first <= DISPLAY_BINS else DISPLAY_BINS
+    cuts = [low + (high - low) * k / count for k in range(count + 1)]
+    sides = [_finite_shares(side.shares, len(edges) - 1) for side in (reference, current)]
+    spread = [[0.0] * count for _ in sides]
+    for b in range(first, last):
+        a, z = edges[b], edges[b + 1]
+        for k in range(count):
+            overlap = min(z, cuts[k + 1]) - max(a, cuts[k])
+            if overlap > 0 and z > a:
+                for side, shares in zip(spread, sides, strict=True):
+                    side[k] += shares[b] * overlap / (z - a)
+    labels = [f"{_edge(a)} to {_edge(z)}" for a, z in pairwise(cuts)]
+    ticks_at = [(k, cut) for k, cut in enumerate(cuts)]
+    below = [sum(shares[:first]) for shares in sides]
+    above = [sum(shares[last:]) for shares in sides]
+    if any(below):
+        labels.insert(0, f"below {_edge(low)}")
+        for side, extra in zip(spread, below, strict=True):
+            side.insert(0, extra)
+        ticks_at = [(k + 1, cut) for k, cut in ticks_at]
+    if any(above):
+        labels.append(f"above {_edge(high)}")
+        for side, extra in zip(spread, above, strict=True):
+            side.append(extra)
+    return labels, spread[0], spread[1], ticks_at
+
+
+def _finite_shares(shares: Sequence[float], size: int) -> list[float]:
+    # A share that is not finite would draw a bar of no defined height: none is drawn.
+    kept = [share if math.isfinite(share) else 0.0 for share in shares]
+    return (kept + [0.0] * size)[:size]
+
+
+def _edge(value: float) -> str:
+    return f"{value + 0.0:.3g}"  # no "-0"
+
+
+def _edge_labels(
+    edges: Sequence[tuple[int, float]], left: float, group: float, y: float
+) -> tuple[AxisLabel, ...]:
+    """Labels at the display bins' edges, at most :data:`MAX_AXIS_LABELS` of them (the
+    first and last always among them)."""
+    every = max(1, math.ceil((len(edges) - 1) / (MAX_AXIS_LABELS - 1)))
+    chosen = [
+        (position, value)
+        for index, (position, value) in enumerate(edges)
+        if index % every == 0 or index == len(edges) - 1
+    ]
+    if len(chosen) > 2 and (len(edges) - 1) % every:
+        del chosen[-2]  # the one before the last would crowd it
+    return tuple(AxisLabel(left + position * group, y, _edge(value)) for position, value in chosen)
 
 
 def _align(reference: Histogram, current: Histogram) -> tuple[list[str], list[float], list[float]]:
@@ -275,6 +391,207 @@ def _bins(side: Histogram) -> dict[str, float]:
 
 def _shorten(text: str) -> str:
     return text if len(text) <= _LABEL_LENGTH else text[: _LABEL_LENGTH - 1] + "…"
+
+
+# -- the model card's figures ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    """A polyline of class ``css`` (``curve``, ``diagonal``, ``reference``)."""
+
+    css: str
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A rectangle of class ``css`` with its tooltip, a ``shade`` (fill opacity, 0 to 1;
+    a confusion matrix's stays light enough for its count to read on it) and an
+    optional ``text`` in its middle (a confusion matrix's count)."""
+
+    css: str
+    x: float
+    y: float
+    width: float
+    height: float
+    tip: str
+    shade: float = 1.0
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class PlotChart:
+    """A chart of the model card: lines, marked points (with their tooltips), cells and
+    axis labels in a frame (:func:`roc_chart`, :func:`calibration_chart`,
+    :func:`confusion_chart`, :func:`slice_chart`)."""
+
+    frame: Frame
+    lines: tuple[Line, ...]
+    points: tuple[tuple[str, Dot], ...]
+    cells: tuple[Cell, ...]
+    labels: tuple[AxisLabel, ...]
+
+
+_UNIT = (0.0, 0.5, 1.0)
+
+
+def _unit_square(
+    label: str, x_name: str
+) -> tuple[Frame, Callable[[float, float], tuple[float, float]], list[AxisLabel]]:
+    """A frame for values from 0 to 1 on both axes, the mapping into it, and its labels."""
+    size, left, top, bottom = 300, 46, 10, 40
+    plot = size - top - bottom
+    gridlines = tuple(Gridline(top + plot * (1 - tick), number(tick)) for tick in _UNIT)
+    frame = Frame(label, size + left - 30, size, left, left + plot, top, top + plot, gridlines)
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return left + plot * min(max(x, 0.0), 1.0), top + plot * (1 - min(max(y, 0.0), 1.0))
+
+    labels = [AxisLabel(left + plot * tick, top + plot + 14, number(tick)) for tick in _UNIT]
+    labels.append(AxisLabel(left + plot / 2, top + plot + 32, x_name))
+    return frame, at, labels
+
+
+def roc_chart(
+    points: Sequence[tuple[float, float]],
+    auc: float,
+    threshold: float,
+    at_threshold: tuple[float, float],
+) -> PlotChart:
+    """The ROC curve (false positive rate across, true positive rate up) with the
+    diagonal of a guess and the point of the decision ``threshold`` marked."""
+    frame, at, labels = _unit_square(f"ROC curve, area {number(auc)}", "false positive rate")
+    curve = Line("curve", tuple(at(x, y) for x, y in points))
+    diagonal = Line("diagonal", (at(0, 0), at(1, 1)))
+    x, y = at(*at_threshold)
+    tip = (
+        f"threshold {number(threshold)}: false positive rate {number(at_threshold[0])}, "
+        f"true positive rate {number(at_threshold[1])}"
+    )
+    return PlotChart(
+        frame, (diagonal, curve), ((tip, Dot("bin-dot threshold", x, y, 5)),), (), tuple(labels)
+    )
+
+
+def calibration_chart(bins: Sequence[tuple[float, float, int]]) -> PlotChart:
+    """Mean predicted probability (across) against the observed positive rate (up) per
+    bin, with the diagonal of perfect calibration; a dot's size grows with its rows."""
+    frame, at, labels = _unit_square("calibration", "mean predicted probability")
+    most = max((rows for _, _, rows in bins), default=1)
+    dots = []
+    for predicted, observed, rows in bins:
+        x, y = at(predicted, observed)
+        noun = "row" if rows == 1 else "rows"
+        tip = f"predicted {number(predicted)}, observed {number(observed)} on {count(rows)} {noun}"
+        dots.append((tip, Dot("bin-dot", x, y, 2.5 + 3.5 * math.sqrt(rows / most))))
+    curve = Line("curve", tuple(at(p, o) for p, o, _ in bins))
+    diagonal = Line("diagonal", (at(0, 0), at(1, 1)))
+    return PlotChart(frame, (diagonal, curve), tuple(dots), (), tuple(labels))
+
+
+def confusion_chart(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -> PlotChart:
+    """The confusion matrix as a grid: true classes down, predicted across, each cell
+    its count, shaded by its share of its true class's rows."""
+    n = len(classes)
+    cell = max(28.0, min(80.0, 240 / max(n, 1)))
+    left, top, bottom = 90, 26, 16
+    width, height = int(left + cell * n + 10), int(top + cell * n + bottom)
+    cells = []
+    for i, row in enumerate(matrix):
+        total = sum(row) or 1
+        for j, value in enumerate(row):
+            css = "cell hit" if i == j else "cell"
+            tip = (
+                f"true {classes[i]}, predicted {classes[j]}: {count(value)} rows "
+                f"({percent(value / total, 1)} of true {classes[i]})"
+            )
+            shown = count(value) if n <= 12 else ""
+            cells.append(
+                Cell(
+                    css,
+                    left + j * cell,
+                    top + i * cell,
+                    cell,
+                    cell,
+                    tip,
+                    0.06 + 0.6 * value / total,
+                    shown,
+                )
+            )
+    every = max(1, math.ceil(n / MAX_AXIS_LABELS))
+    labels = [
+        AxisLabel(left + (j + 0.5) * cell, top - 8, _shorten(name))
+        for j, name in enumerate(classes)
+        if j % every == 0
+    ]
+    labels += [
+        AxisLabel(left - 6, top + (i + 0.5) * cell + 4, _shorten(name), anchor="end")
+        for i, name in enumerate(classes)
+        if i % every == 0
+    ]
+    frame = Frame(
+        "confusion matrix: true class down, predicted across",
+        width,
+        height,
+        left,
+        int(left + cell * n),
+        top,
+        int(top + cell * n),
+        (),
+    )
+    return PlotChart(frame, (), (), tuple(cells), tuple(labels))
+
+
+def slice_chart(
+    metric: str, slices: Sequence[tuple[str, int, float | None, float | None, str]]
+) -> PlotChart | None:
+    """``metric`` per slice as bars (regressed slices red, too small ones grey), the
+    reference model's value on each as a short line; None without a value."""
+    values = [v for _, _, cand, ref, _ in slices for v in (cand, ref) if v is not None]
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return None
+    n = len(slices)
+    peak = max([*finite, 0.0])
+    ceiling = nice_ceiling(peak) if peak > 0 else 1.0
+    width, height = max(340, min(760, 60 + 34 * n)), 220
+    left, right, top, bottom = 48, 10, 12, 64
+    plot_w, plot_h = width - left - right, height - top - bottom
+    group = plot_w / n
+
+    def y_of(value: float) -> float:
+        return top + plot_h * (1 - min(max(value, 0.0), ceiling) / ceiling)
+
+    gridlines = tuple(Gridline(y_of(t), number(t)) for t in (0.0, ceiling / 2, ceiling))
+    cells: list[Cell] = []
+    lines: list[Line] = []
+    labels: list[AxisLabel] = []
+    every = max(1, math.ceil(n / MAX_AXIS_LABELS))
+    for i, (label, rows, candidate, reference, status) in enumerate(slices):
+        x = left + i * group
+        bar = group * 0.6
+        shown = _finite(candidate)
+        tip = f"{label}: {metric} {number(shown)} on {count(rows)} rows"
+        if _finite(reference) is not None:
+            tip += f", live {number(reference)}"
+        tip += f" ({status})" if status else ""
+        css = f"slice {status}".strip()
+        top_y = y_of(shown) if shown is not None else top + plot_h
+        cells.append(Cell(css, x + group * 0.2, top_y, bar, top + plot_h - top_y, tip))
+        ref = _finite(reference)
+        if ref is not None:
+            lines.append(
+                Line("reference", ((x + group * 0.1, y_of(ref)), (x + group * 0.9, y_of(ref))))
+            )
+        if i % every == 0:
+            labels.append(
+                AxisLabel(x + group / 2, top + plot_h + 14, _shorten(label), rotated=n > 4)
+            )
+    frame = Frame(
+        f"{metric} per slice", width, height, left, width - right, top, top + plot_h, gridlines
+    )
+    return PlotChart(frame, tuple(lines), (), tuple(cells), tuple(labels))
 
 
 # -- the metric over time -----------------------------------------------------------------

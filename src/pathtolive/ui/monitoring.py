@@ -18,11 +18,12 @@ computes the charts; the template lays it out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 from pathtolive.entities import Alert
-from pathtolive.format import count, listing, percent, when
+from pathtolive.format import count, listing, number, percent, when
 from pathtolive.monitoring.decay import CBPE_CAVEAT, DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
@@ -37,7 +38,14 @@ from pathtolive.ui.charts import (
 )
 from pathtolive.ui.templates import render
 
-__all__ = ["FeatureView", "SummaryCard", "TrendView", "monitoring_report_html"]
+__all__ = [
+    "DriftColumn",
+    "FeatureView",
+    "SummaryCard",
+    "TrendView",
+    "drift_columns",
+    "monitoring_report_html",
+]
 
 _LISTED = 8  # drifted features named in the summary line
 
@@ -53,6 +61,54 @@ class SummaryCard:
     verdict: Verdict
     label: str
     text: str
+
+
+@dataclass(frozen=True)
+class DriftColumn:
+    """A figure of the drift table: its ``key`` in :attr:`FeatureDrift.figures`, its
+    ``heading``, and its threshold (``limit``, None when it decides nothing) shown under
+    the heading as ``limit_text``; ``below`` when a figure under the limit is the one that
+    counts (a p-value), else at or above it (an effect size)."""
+
+    key: str
+    heading: str
+    limit: float | None
+    limit_text: str
+    below: bool = False
+
+    def cell(self, feature: FeatureDrift) -> tuple[str, bool]:
+        """The figure of ``feature`` as text (a dash where it has none) and whether it
+        crosses the threshold."""
+        value = feature.figures.get(self.key)
+        if value is None:
+            return "-", False
+        text = number(value) if not self.below else f"{value:.2g}"
+        if self.limit is None or not math.isfinite(value):
+            return text, False
+        return text, (value < self.limit) if self.below else (value >= self.limit)
+
+
+def drift_columns(drift: DriftResult) -> list[DriftColumn]:
+    """The figures of the drift table with their thresholds, each only when a feature
+    has it: the effect sizes (PSI, Jensen-Shannon distance, normed Wasserstein) and the
+    tests' p-values (Kolmogorov-Smirnov, chi-square), the latter's threshold divided
+    among the features tested under Bonferroni, as the verdict took it."""
+    limits = drift.thresholds
+    columns: list[DriftColumn] = []
+    for key, heading in (("psi", "PSI"), ("js", "JS"), ("wasserstein", "norm. Wasserstein")):
+        limit = getattr(limits, key)
+        text = "a figure only" if limit is None else f"≥ {limit:g}"
+        columns.append(DriftColumn(key, heading, limit, text))
+    for key, heading, base in (
+        ("ks_pvalue", "KS p", limits.ks_pvalue),
+        ("chi2_pvalue", "chi² p", limits.chi2_pvalue),
+    ):
+        family = sum(1 for feature in drift.features if key in feature.figures)
+        if limits.correction == "bonferroni" and family > 1:
+            columns.append(DriftColumn(key, heading, base / family, f"< {base:g}/{family}", True))
+        else:
+            columns.append(DriftColumn(key, heading, base, f"< {base:g}", True))
+    return [c for c in columns if any(c.key in f.figures for f in drift.features)]
 
 
 @dataclass(frozen=True)
@@ -89,6 +145,12 @@ def monitoring_report_html(report: MonitorReport) -> str:
         cards=_summary(report, ranked),
         drift_line=_drift_line(ranked),
         rule=rule_text(report.drift.thresholds) if report.drift else "",
+        columns=drift_columns(report.drift) if report.drift else [],
+        kind=(
+            "drift report"
+            if report.drift is not None or report.prediction_drift is not None
+            else "monitoring report"
+        ),
         weighted_line=_weighted_line(report),
         features=features,
         prediction=(

@@ -14,23 +14,39 @@ The filters are the shared formats of :mod:`pathtolive.format`, so a figure read
 same on a page as in the CLI: ``number``, ``signed``, ``percent``, ``thousands`` (a count,
 :func:`~pathtolive.format.count`, named so as not to hide Jinja's own ``count``), ``when``,
 ``short_when``, and ``coordinate`` (an SVG coordinate to one decimal).
+
+The stylesheet is one file, ``ui/static/pathtolive.css`` (:func:`stylesheet`): the static
+files inline it (they load nothing), the console serves the same file.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from pathtolive import format as fmt
 
-__all__ = ["coordinate", "environment", "render"]
+__all__ = ["STYLESHEET", "coordinate", "environment", "render", "stylesheet"]
+
+STYLESHEET = "static/pathtolive.css"
+"""The shared stylesheet, relative to the ``pathtolive.ui`` package."""
 
 
 def coordinate(value: float) -> str:
     """An SVG coordinate or length: one decimal is finer than a pixel."""
     return f"{value:.1f}"
+
+
+@cache
+def stylesheet() -> Markup:
+    """The shared stylesheet's text, to inline in a ``<style>`` element. It is the
+    package's own file, not data, so it is marked safe: escaping would break ``>``
+    selectors."""
+    return Markup(files("pathtolive.ui").joinpath(STYLESHEET).read_text(encoding="utf-8"))
 
 
 @cache
@@ -54,6 +70,7 @@ def environment() -> Environment:
         short_when=fmt.short_when,
         coordinate=coordinate,
     )
+    env.globals["stylesheet"] = stylesheet
     return env
 
 
