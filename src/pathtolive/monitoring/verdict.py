@@ -83,7 +83,8 @@ class DriftThresholds:
 
     Effect sizes, drift at or above: ``psi`` (both kinds of column), ``js``
     (categorical columns) and ``wasserstein`` (numeric columns); None leaves that
-    statistic a figure only. The defaults, 0.1 each, are the field's usual lines of a practically meaningful move:
+    statistic a figure only. The defaults, 0.1 each, are the field's usual lines of a
+    practically meaningful move:
 
     - ``wasserstein`` 0.1 and ``js`` 0.1: Evidently's defaults for columns of more than
       1,000 rows (normed Wasserstein for numbers, Jensen-Shannon distance for
