@@ -184,9 +184,10 @@ class Visitor:
                 self.errors.append(message.text)
 
         def on_request(request: Any) -> None:
-            if not (request.url == origin or request.url.startswith(origin + "/")):
-                if not request.url.startswith("data:"):
-                    self.foreign.append(request.url)
+            url = request.url
+            home = url == origin or url.startswith(origin + "/")
+            if not home and not url.startswith("data:"):
+                self.foreign.append(url)
 
         self.page.on("console", on_console)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
