@@ -172,6 +172,9 @@ class Visitor:
     console: RunningConsole
     artifacts: Path
     name: str
+    javascript: bool = True
+    """False: the context runs no script, the page's nor axe-core's (the pages checked
+    with scripts are checked by axe there)."""
     errors: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
@@ -231,6 +234,8 @@ class Visitor:
         assert self.errors == [], f"console errors on {label}: {self.errors}"
         assert self.failed == [], f"failed requests on {label}: {self.failed}"
         assert self.foreign == [], f"requests beyond the console on {label}: {self.foreign}"
+        if not self.javascript:
+            return
         results = Axe().run(self.page)
         serious = [
             f"{v['id']} ({v['impact']}): {v['help']} at "
@@ -252,15 +257,20 @@ class Visitor:
 @pytest.fixture
 def visitor_on(
     browser: Any, artifacts: Path, request: pytest.FixtureRequest
-) -> Iterator[Callable[[RunningConsole], Visitor]]:
-    """A fresh browser context on a console: ``visitor_on(console)``."""
+) -> Iterator[Callable[..., Visitor]]:
+    """A fresh browser context on a console: ``visitor_on(console)``, and
+    ``visitor_on(console, javascript=False)`` for a browser without scripts."""
     contexts: list[Any] = []
 
-    def open_on(console: RunningConsole) -> Visitor:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def open_on(console: RunningConsole, *, javascript: bool = True) -> Visitor:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+        )
         contexts.append(context)
         page = context.new_page()
-        visitor = Visitor(page, console, artifacts, f"{request.node.name}-{len(contexts)}")
+        visitor = Visitor(
+            page, console, artifacts, f"{request.node.name}-{len(contexts)}", javascript
+        )
         visitor.watch()
         return visitor
 

@@ -18,7 +18,7 @@ from .conftest import RunningConsole, Visitor
 
 pytestmark = [pytest.mark.xdist_group("browser"), pytest.mark.browser, pytest.mark.subprocess]
 
-Open = Callable[[RunningConsole], Visitor]
+Open = Callable[..., Visitor]
 
 
 def audit_actions(console: RunningConsole, action: str) -> list[Any]:
@@ -163,3 +163,18 @@ def test_a_revoked_token_ends_its_session_within_seconds(
         page.reload()
         time.sleep(0.2)
     assert "/sign-in" in page.url
+
+
+def test_without_javascript_an_approver_refuses_a_promotion_saying_why(
+    visitor_on: Open, own_console: RunningConsole
+) -> None:
+    visitor = visitor_on(own_console, javascript=False)
+    visitor.sign_in("maria")
+    page = visitor.visit("/promotions", label="promotions")
+    page.get_by_label("Reason for refusing").fill("latency doubled on the canary")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Refuse").click()
+    assert page.get_by_role("status").inner_text() == f"Refused: {MODEL}@2 stays out of live."
+    visitor.check("refused")
+    assert page.get_by_text("maria refused: latency doubled on the canary").is_visible()
+    assert page.get_by_text("No promotion waits for a decision.").is_visible()
