@@ -18,6 +18,7 @@ from pathtolive.entities import AliasMove, Promotion
 from pathtolive.errors import (
     ConflictError,
     IntegrityError,
+    InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
     VerificationFailedError,
@@ -31,7 +32,9 @@ from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
     "PromotionOutcome",
+    "approval_objection",
     "approve",
+    "decline",
     "list_promotions",
     "promote",
     "rollback",
@@ -259,6 +262,21 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
     return applied
 
 
+def approval_objection(ctx: ServiceContext, pending: Promotion) -> str | None:
+    """Why ``ctx``'s actor may not approve ``pending`` (its role, or four-eyes: it trained
+    the model or asked for the promotion), or None when it may; what :func:`approve`
+    would refuse, told before anyone tries."""
+    actor = ctx.actor()
+    if not actor.can(Permission.APPROVE):
+        return f"{actor.name} ({actor.role.value}) may not approve promotions"
+    if pending.policy != "four-eyes":
+        return None
+    version = model_service.model_version(ctx, pending.ref)
+    with ctx.metadata.read() as session:
+        run = session.get_run(version.run_id)
+    return _four_eyes_objection(actor, None if run is None else run.actor, pending)
+
+
 def _four_eyes_objection(actor: Actor, author: str | None, pending: Promotion) -> str | None:
     """Why ``actor`` may not be the second pair of eyes on ``pending``, or None.
 
@@ -275,6 +293,40 @@ def _four_eyes_objection(actor: Actor, author: str | None, pending: Promotion) -
     if same_principal(actor.name, pending.requested_by):
         return f"{actor.name} asked for its promotion; four-eyes needs another approver"
     return None
+
+
+def decline(ctx: ServiceContext, ref: str, alias: str = "live", *, reason: str) -> Promotion:
+    """Refuse the pending promotion of ``ref`` to ``alias``, saying why (an approver); the
+    alias stays where it is and the request is closed."""
+    actor = ctx.require(Permission.APPROVE, "refuse promotions")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("say why the promotion is refused (--reason)")
+    version = model_service.model_version(ctx, ref)
+    now = datetime.now(UTC)
+    with ctx.metadata.write() as session:
+        pending = session.pending_promotion(version.model, version.version, alias)
+        if pending is None:
+            raise NotFoundError(f"{version.ref} has no pending promotion to {alias}")
+        locked = session.get_promotion(pending.promotion_id, lock=True)
+        if locked is None or locked.status != "pending":
+            raise ConflictError(f"promotion {pending.promotion_id} was decided already")
+        session.add_approval(
+            pending.promotion_id, approver=actor.name, decision="refused", comment=reason, at=now
+        )
+        session.decide_promotion(
+            pending.promotion_id, status="refused", decided_by=actor.name, decided_at=now
+        )
+        record(
+            session,
+            actor,
+            "promotion.declined",
+            f"model:{version.ref}#{alias}",
+            {"promotion": pending.promotion_id, "reason": reason},
+        )
+        declined = session.get_promotion(pending.promotion_id)
+    assert declined is not None
+    return declined
 
 
 def withdraw(ctx: ServiceContext, ref: str, alias: str = "live") -> Promotion:
