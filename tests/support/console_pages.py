@@ -27,7 +27,8 @@ from pathtolive.service.workspace import init_workspace, open_workspace
 
 EVIL = "<script>alert(1)</script>"
 FEATURES = [EVIL, "mean texture"]
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+# Traffic of the last days, so the console (whose windows end now) shows it.
+NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 DAYS = 3
 ROWS = 120
 

@@ -82,6 +82,8 @@ class VersionRow:
     version: ModelVersion
     passed: bool | None
     data: dict[str, str]
+    previous_run: str | None = None
+    """The run of the version before it (to compare the two runs), None for the first."""
 
 
 @dataclass(frozen=True)
@@ -126,13 +128,16 @@ def model_view(ctx: ServiceContext, name: str, *, page: int = 1, size: int = 25)
         if model is None:
             raise NotFoundError(f"no model {name!r}")
         span = _span(page, size, session.count_model_versions(name))
-        versions = session.model_versions_page(name, offset=span.offset, limit=span.size)
-        verdicts = session.gate_verdicts(name, [version.version for version in versions])
+        # One more than the page: the run of the version before the page's last one.
+        versions = session.model_versions_page(name, offset=span.offset, limit=span.size + 1)
+        shown = versions[: span.size]
+        verdicts = session.gate_verdicts(name, [version.version for version in shown])
         rows = []
-        for version in versions:
+        for index, version in enumerate(shown):
             run = session.get_run(version.run_id)
             inputs = {} if run is None else dict(run.inputs)
-            rows.append(VersionRow(version, verdicts.get(version.version), inputs))
+            before = versions[index + 1].run_id if index + 1 < len(versions) else None
+            rows.append(VersionRow(version, verdicts.get(version.version), inputs, before))
         timeline = session.alias_history(name, newest=TIMELINE_MOVES)
         alerts = session.list_alerts(name, status="open", limit=MAX_PAGE_SIZE)
     return ModelView(model, tuple(rows), span, tuple(timeline), tuple(alerts))
@@ -147,6 +152,8 @@ class VersionView:
     report: StoredGateReport | None
     lineage: LineageNode
     card: ModelCard
+    previous_run: str | None = None
+    """The run of the version before it, None for the first."""
 
     @property
     def latency(self) -> dict[str, Any]:
@@ -174,8 +181,10 @@ def version_view(ctx: ServiceContext, ref: str) -> VersionView:
     version = model_version(ctx, ref)
     with ctx.metadata.read() as session:
         report = session.latest_gate_report(version.model, version.version)
+        before = session.get_model_version(version.model, version.version - 1)
     lineage = model_lineage(ctx, version.ref)
-    return VersionView(version, report, lineage, model_card(ctx, version.ref))
+    card = model_card(ctx, version.ref)
+    return VersionView(version, report, lineage, card, None if before is None else before.run_id)
 
 
 @dataclass(frozen=True)

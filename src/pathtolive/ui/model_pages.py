@@ -21,7 +21,6 @@ from pathtolive.service.model_views import Explanation, ModelView, VersionView
 from pathtolive.service.monitor_views import MonitoringView
 from pathtolive.ui.charts import histogram_chart, metric_chart
 from pathtolive.ui.console_charts import gate_intervals, heat_map
-from pathtolive.ui.templates import render
 
 __all__ = [
     "BlockKind",
@@ -29,9 +28,9 @@ __all__ = [
     "LineageItem",
     "Links",
     "card_sections",
-    "model_page_html",
-    "monitoring_page_html",
-    "version_page_html",
+    "model_context",
+    "monitoring_context",
+    "version_context",
 ]
 
 
@@ -46,7 +45,7 @@ class Links:
         return address if page is None else f"{address}?{urlencode({'page': page})}"
 
     def version(self, name: str, version: int) -> str:
-        return f"{self.model(name)}/{version}"
+        return f"{self.model(name)}/versions/{version}"
 
     def explain(self, name: str, version: int) -> str:
         return f"{self.version(name, version)}/explain"
@@ -57,24 +56,28 @@ class Links:
             return address
         return f"{address}?{urlencode({'feature': feature, 'window': window})}#cell"
 
-    def run(self, run_id: str) -> str:
-        return f"{self.root}/runs/{quote(run_id, safe='')}"
+    def run(self, run_id: str, other: str | None = None) -> str:
+        """The run side by side with ``other`` (the previous version's run), or the
+        runs table when there is none to compare with."""
+        if other is None or other == run_id:
+            return f"{self.root}/runs"
+        return f"{self.root}/runs/compare?{urlencode([('run', run_id), ('run', other)])}"
 
     def dataset(self, ref: str) -> str:
         name, _, number = ref.partition("@")
         address = f"{self.root}/datasets/{quote(name, safe='')}"
-        return f"{address}/{quote(number, safe='')}" if number else address
+        return f"{address}/versions/{quote(number, safe='')}" if number else address
 
-    def node(self, node: LineageNode, run_id: str) -> str | None:
+    def node(self, node: LineageNode, run_id: str, other: str | None) -> str | None:
         """The page of a lineage node, where there is one (``run_id``: the run of the
-        model version the lineage is of)."""
+        model version the lineage is of; ``other``, the previous version's run)."""
         if node.kind == "model":
             name, _, number = node.label.partition("@")
             return self.version(name, int(number)) if number.isdigit() else self.model(name)
         if node.kind in ("data", "parent"):
             return self.dataset(node.label)
         if node.kind == "run":
-            return self.run(run_id)
+            return self.run(run_id, other)
         return None
 
 
@@ -100,25 +103,18 @@ def card_sections(card: ModelCard) -> list[tuple[str, list[tuple[BlockKind, Any]
     return sections
 
 
-def model_page_html(
-    view: ModelView,
-    links: Links,
-    monitoring: MonitoringView | None = None,
-    *,
-    layout: str = "base.html",
-    **context: Any,
-) -> str:
-    """A model: its versions, the alias timeline, the live version's drift and metric."""
+def model_context(
+    view: ModelView, links: Links, monitoring: MonitoringView | None = None
+) -> dict[str, Any]:
+    """What ``console/model.html`` takes: a model's versions, alias timeline, the live
+    version's drift and metric over time."""
     decay = None if monitoring is None else monitoring.decay
-    return render(
-        "console/model.html",
-        layout=layout,
-        view=view,
-        links=links,
-        monitoring=monitoring,
-        metric=None if decay is None or not decay.windows else metric_chart(decay),
-        **context,
-    )
+    return {
+        "view": view,
+        "links": links,
+        "monitoring": monitoring,
+        "metric": None if decay is None or not decay.windows else metric_chart(decay),
+    }
 
 
 @dataclass(frozen=True)
@@ -130,33 +126,22 @@ class ExplainForm:
     error: str | None = None
 
 
-def version_page_html(
-    view: VersionView,
-    links: Links,
-    *,
-    form: ExplainForm | None = None,
-    csrf_token: str | None = None,
-    layout: str = "base.html",
-    **context: Any,
-) -> str:
-    """A model version: its gate report as intervals, latency and size, lineage, card
-    and the explain form."""
-    values, differences = (
-        (None, None) if view.report is None else gate_intervals(view.report.report)
-    )
-    return render(
-        "console/model_version.html",
-        layout=layout,
-        view=view,
-        links=links,
-        values_chart=values,
-        differences_chart=differences,
-        lineage=_lineage(view.lineage, links, view.version.run_id),
-        sections=card_sections(view.card),
-        form=form or ExplainForm(),
-        csrf_token=csrf_token,
-        **context,
-    )
+def version_context(
+    view: VersionView, links: Links, form: ExplainForm | None = None
+) -> dict[str, Any]:
+    """What ``console/model_version.html`` takes: the gate report as intervals, latency
+    and size, lineage, card and the explain form."""
+    report = None if view.report is None else view.report.report
+    values, differences = (None, None) if report is None else gate_intervals(report)
+    return {
+        "view": view,
+        "links": links,
+        "values_chart": values,
+        "differences_chart": differences,
+        "lineage": _lineage(view, links),
+        "sections": card_sections(view.card),
+        "form": form or ExplainForm(),
+    }
 
 
 @dataclass(frozen=True)
@@ -174,7 +159,7 @@ class LineageItem:
 _DEEPEST = 6  # indentation steps the stylesheet has
 
 
-def _lineage(root: LineageNode, links: Links, run_id: str) -> list[LineageItem]:
+def _lineage(view: VersionView, links: Links) -> list[LineageItem]:
     items: list[LineageItem] = []
 
     def visit(node: LineageNode, depth: int) -> None:
@@ -183,50 +168,36 @@ def _lineage(root: LineageNode, links: Links, run_id: str) -> list[LineageItem]:
             for key, value in node.attributes.items()
             if value not in ("", None)
         )
-        shown = min(depth, _DEEPEST)
-        items.append(
-            LineageItem(shown, node.kind, node.label, attributes, links.node(node, run_id))
-        )
+        href = links.node(node, view.version.run_id, view.previous_run)
+        items.append(LineageItem(min(depth, _DEEPEST), node.kind, node.label, attributes, href))
         for child in node.children:
             visit(child, depth + 1)
 
-    visit(root, 0)
+    visit(view.lineage, 0)
     return items
 
 
-def monitoring_page_html(
-    view: MonitoringView,
-    links: Links,
-    *,
-    feature: str | None = None,
-    window: int = 0,
-    layout: str = "base.html",
-    **context: Any,
-) -> str:
-    """A model's monitoring: the drift heat map, one cell's histograms, the metric over
-    time with its caveat, and the alerts with their deliveries."""
+def monitoring_context(
+    view: MonitoringView, links: Links, *, feature: str | None = None, window: int = 0
+) -> dict[str, Any]:
+    """What ``console/monitoring.html`` takes: the drift heat map, one cell's
+    histograms, the metric over time with its caveat, and the alerts."""
     series = view.series
     cell = None if feature is None else view.cell(feature, window)
-    histogram = (
-        None if cell is None else histogram_chart(cell.feature, cell.reference, cell.current)
-    )
     decay = view.decay
-    return render(
-        "console/monitoring.html",
-        layout=layout,
-        view=view,
-        links=links,
-        heat=(
-            None
-            if series is None
-            else heat_map(
-                series, lambda name, index: links.monitoring(view.model, feature=name, window=index)
-            )
+
+    def cell_link(name: str, index: int) -> str:
+        return links.monitoring(view.model, feature=name, window=index)
+
+    return {
+        "view": view,
+        "links": links,
+        "heat": None if series is None else heat_map(series, cell_link),
+        "cell": cell,
+        "cell_window": None if cell is None or series is None else series.windows[window],
+        "histogram": (
+            None if cell is None else histogram_chart(cell.feature, cell.reference, cell.current)
         ),
-        cell=cell,
-        cell_window=None if cell is None or series is None else series.windows[window],
-        histogram=histogram,
-        metric=None if decay is None or not decay.windows else metric_chart(decay),
-        caveat=CBPE_CAVEAT,
-        **context,
-    )
+        "metric": None if decay is None or not decay.windows else metric_chart(decay),
+        "caveat": CBPE_CAVEAT,
+    }

@@ -12,5 +12,8 @@ __all__ = ["PAGES"]
 PAGES: tuple[str, ...] = (
     "overview",
     # Each page below registers here with one line of its own.
+    "model",
+    "model_version",
+    "monitoring",
 )
 """The page modules of this package, by name."""
