@@ -35,6 +35,8 @@ __all__ = [
     "heat_map",
 ]
 
+_LABEL_LENGTH = 40  # characters of a row label; the full one is in every mark's tooltip
+
 MarkKind = Literal["candidate", "live", "baseline", "difference"]
 HEAT_LEVELS = 5
 """Shades of a heat map cell: 0 (none) to 4 (at or beyond twice the threshold)."""
@@ -144,7 +146,7 @@ def _chart(
         low, high = low - 0.05, high + 0.05
     pad = (high - low) * 0.05
     low, high = low - pad, high + pad
-    left, right, top, row_height = 190, 600, 12, 26
+    left, right, top, row_height = 280, 940, 12, 26
     height = top + row_height * len(labels) + 28
     span = right - left
 
@@ -164,7 +166,8 @@ def _chart(
             for figure in figures
             if figure.label == name
         )
-        rows.append(IntervalRow(name, top + row_height * index + row_height / 2, marks))
+        shown = name if len(name) <= _LABEL_LENGTH else name[: _LABEL_LENGTH - 1] + "…"
+        rows.append(IntervalRow(shown, top + row_height * index + row_height / 2, marks))
     marks_at = tuple(Tick(x_of(value), number(value)) for value in ticks(low, high))
     return IntervalChart(
         label,
