@@ -13,6 +13,8 @@ from html.parser import HTMLParser
 from urllib.parse import quote
 
 import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
 with warnings.catch_warnings():
     # Starlette asks for the httpx2 package in place of httpx; the client works the same.
@@ -171,3 +173,13 @@ def test_the_monitoring_pages_show_the_heat_map_a_cell_the_metric_and_alerts(
     assert "/models/risk/versions/2" in page.links
     _, refused = _get(client, "/monitoring/risk?windows=31", 400)
     assert "give 1 to 30" in refused.words
+
+
+def test_mounted_under_a_prefix_every_link_keeps_it(ctx: ServiceContext) -> None:
+    outer = Starlette(routes=[Mount("/ui", app=create_console(ctx, ConsoleSettings()))])
+    with TestClient(outer, base_url="http://127.0.0.1") as mounted:
+        for path in ("/ui/models/risk", "/ui/models/risk/versions/2", "/ui/monitoring/risk"):
+            _, page = _get(mounted, path)
+            ours = [link for link in page.links if link.startswith("/")]
+            assert ours
+            assert all(link.startswith("/ui/") for link in ours), ours
