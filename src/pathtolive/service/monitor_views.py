@@ -27,13 +27,19 @@ __all__ = [
     "ALERT_HISTORY",
     "DEFAULT_PAGE_WINDOWS",
     "MAX_PAGE_WINDOWS",
+    "RECENT_REQUESTS",
+    "LiveMetric",
     "MonitoringView",
+    "live_metric",
     "monitoring_view",
 ]
 
 DEFAULT_PAGE_WINDOWS = 7
 MAX_PAGE_WINDOWS = 30
 """The most windows the page reads the log for."""
+
+RECENT_REQUESTS = 2000
+"""The newest requests a model page measures its live metric over."""
 
 ALERT_HISTORY = 100
 """The newest alerts (open and cleared) the page lists."""
@@ -110,3 +116,24 @@ def monitoring_view(
         # Nothing live, no signature, no training profile: the page says why.
         unavailable = str(exc)
     return MonitoringView(model, report, unavailable, tuple(alerts))
+
+
+@dataclass(frozen=True)
+class LiveMetric:
+    """The live version's metric over its newest requests, in windows (None, with
+    ``unavailable`` saying why, when there is nothing to measure)."""
+
+    decay: DecayResult | None
+    unavailable: str | None
+
+
+def live_metric(ctx: ServiceContext, model: str, *, requests: int = RECENT_REQUESTS) -> LiveMetric:
+    """The metric of ``model``'s live version over its newest ``requests`` requests,
+    measured on feedback and estimated from confidence, window by window: the log is
+    read newest segment first and no further than those requests."""
+    ctx.require(Permission.READ, "monitor models")
+    try:
+        outcome = monitor(ctx, model, last=requests, record_alerts=False)
+    except (NotFoundError, InvalidInputError) as exc:
+        return LiveMetric(None, str(exc))
+    return LiveMetric(outcome.report.decay, None)

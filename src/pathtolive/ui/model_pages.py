@@ -18,7 +18,7 @@ from pathtolive.lineage import LineageNode
 from pathtolive.monitoring.decay import CBPE_CAVEAT
 from pathtolive.service.card import CardTable, CodeBlock, ModelCard
 from pathtolive.service.model_views import Explanation, ModelView, VersionView
-from pathtolive.service.monitor_views import MonitoringView
+from pathtolive.service.monitor_views import LiveMetric, MonitoringView
 from pathtolive.ui.charts import histogram_chart, metric_chart
 from pathtolive.ui.console_charts import gate_intervals, heat_map
 
@@ -103,16 +103,14 @@ def card_sections(card: ModelCard) -> list[tuple[str, list[tuple[BlockKind, Any]
     return sections
 
 
-def model_context(
-    view: ModelView, links: Links, monitoring: MonitoringView | None = None
-) -> dict[str, Any]:
+def model_context(view: ModelView, links: Links, live: LiveMetric | None = None) -> dict[str, Any]:
     """What ``console/model.html`` takes: a model's versions, alias timeline, the live
     version's drift and metric over time."""
-    decay = None if monitoring is None else monitoring.decay
+    decay = None if live is None else live.decay
     return {
         "view": view,
         "links": links,
-        "monitoring": monitoring,
+        "unavailable": None if live is None else live.unavailable,
         "metric": None if decay is None or not decay.windows else metric_chart(decay),
     }
 

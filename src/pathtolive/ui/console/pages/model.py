@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 from pathtolive.errors import InvalidInputError
 from pathtolive.service import models as model_service
 from pathtolive.service.model_views import model_view
-from pathtolive.service.monitor_views import monitoring_view
+from pathtolive.service.monitor_views import live_metric
 from pathtolive.ui.console.page import acting, render, url
 from pathtolive.ui.model_pages import Links, model_context
 
@@ -27,8 +27,6 @@ __all__ = [
 
 VERSIONS_PER_PAGE = 25
 MODELS_PER_PAGE = 50
-RECENT_WINDOWS = 7
-"""Windows of the live version's metric over time on a model's page."""
 
 
 def links(request: Request) -> Links:
@@ -63,13 +61,13 @@ def model_page(request: Request) -> Response:
     ctx = acting(request)
     name = request.path_params["name"]
     view = model_view(ctx, name, page=page_number(request), size=VERSIONS_PER_PAGE)
-    monitoring = monitoring_view(ctx, name, windows=RECENT_WINDOWS) if view.live else None
+    live = live_metric(ctx, name) if view.live else None
     return render(
         request,
         "model.html",
         title=name,
         active="models",
-        **model_context(view, links(request), monitoring),
+        **model_context(view, links(request), live),
     )
 
 
