@@ -132,12 +132,12 @@ def model_view(ctx: ServiceContext, name: str, *, page: int = 1, size: int = 25)
         versions = session.model_versions_page(name, offset=span.offset, limit=span.size + 1)
         shown = versions[: span.size]
         verdicts = session.gate_verdicts(name, [version.version for version in shown])
+        inputs = session.runs_inputs([version.run_id for version in shown])
         rows = []
         for index, version in enumerate(shown):
-            run = session.get_run(version.run_id)
-            inputs = {} if run is None else dict(run.inputs)
             before = versions[index + 1].run_id if index + 1 < len(versions) else None
-            rows.append(VersionRow(version, verdicts.get(version.version), inputs, before))
+            data = inputs.get(version.run_id, {})
+            rows.append(VersionRow(version, verdicts.get(version.version), data, before))
         timeline = session.alias_history(name, newest=TIMELINE_MOVES)
         alerts = session.list_alerts(name, status="open", limit=MAX_PAGE_SIZE)
     return ModelView(model, tuple(rows), span, tuple(timeline), tuple(alerts))
