@@ -226,12 +226,20 @@ def test_four_eyes_refuses_the_author_then_another_approver_moves_live_and_rolls
     target = {"ref": f"{MODEL}@2", "alias": "live"}
     with console(auth=True) as client:
         token = sign_in(client, workspace.tokens["ada"])
+        # Told before trying; nothing waits for her on the overview.
+        assert (
+            "You may not approve it: ada trained it; four-eyes needs another approver."
+            in client.get("/promotions").text
+        )
+        assert "Nothing waits for you." in client.get("/").text
         by_author = client.post("/promotions/approve", data={"csrf_token": token, **target})
         assert by_author.status_code == 403
         assert "ada trained it; four-eyes needs another approver" in by_author.text
         assert live(client) == "@1"
     with console(auth=True) as client:
         token = sign_in(client, workspace.tokens["maria"])
+        assert "Nothing waits for you." not in client.get("/").text
+        assert "You may not approve it" not in client.get("/promotions").text
         approved = client.post(
             "/promotions/approve", data={"csrf_token": token, "comment": "looks good", **target}
         )
