@@ -183,3 +183,10 @@ def test_mounted_under_a_prefix_every_link_keeps_it(ctx: ServiceContext) -> None
             ours = [link for link in page.links if link.startswith("/")]
             assert ours
             assert all(link.startswith("/ui/") for link in ours), ours
+
+
+def test_unknown_versions_and_models_are_answered_404_saying_so(client: TestClient) -> None:
+    _, version = _get(client, "/models/risk/versions/9", 404)
+    assert "model 'risk' has no version 9" in version.words
+    _, monitoring = _get(client, "/monitoring/nope", 404)
+    assert "no model 'nope'" in monitoring.words
