@@ -32,7 +32,9 @@ class ModelQueries(Queries):
         )
         return {row.alias: row.version for row in self.connection.execute(query)}
 
-    def list_models(self) -> list[Model]:
+    def list_models(self, name: str | None = None) -> list[Model]:
+        """Every model by name (only ``name`` when given), with its latest version and
+        aliases."""
         latest = (
             select(t.model_versions.c.model_id, func.max(t.model_versions.c.version).label("v"))
             .group_by(t.model_versions.c.model_id)
@@ -43,6 +45,8 @@ class ModelQueries(Queries):
             .outerjoin(latest, latest.c.model_id == t.models.c.id)
             .order_by(t.models.c.name)
         )
+        if name is not None:
+            query = query.where(t.models.c.name == name)
         return [
             Model(
                 name=row.name,
@@ -55,7 +59,7 @@ class ModelQueries(Queries):
         ]
 
     def get_model(self, name: str) -> Model | None:
-        return next((m for m in self.list_models() if m.name == name), None)
+        return next(iter(self.list_models(name)), None)
 
     def latest_model_version_number(self, model_id: int) -> int | None:
         latest = self.connection.scalar(
@@ -127,6 +131,31 @@ class ModelQueries(Queries):
             self._model_version(row, aliases)
             for row in self.connection.execute(self._version_rows(name))
         ]
+
+    def count_model_versions(self, name: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(t.model_versions)
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == name)
+        )
+        return int(self.connection.scalar(query) or 0)
+
+    def model_versions_page(self, name: str, *, offset: int, limit: int) -> list[ModelVersion]:
+        """At most ``limit`` versions of model ``name``, newest first, from ``offset``
+        (the unique index on model and version serves the order)."""
+        model_id = self.model_id(name)
+        if model_id is None:
+            return []
+        query = (
+            self._versions()
+            .where(t.model_versions.c.model_id == model_id)
+            .order_by(t.model_versions.c.version.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        aliases = self._aliases(model_id)
+        return [self._model_version(row, aliases) for row in self.connection.execute(query)]
 
     def get_model_version(self, name: str, version: int) -> ModelVersion | None:
         model_id = self.model_id(name)
@@ -218,15 +247,23 @@ class ModelQueries(Queries):
         )
         return before
 
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+    def alias_history(
+        self, name: str, alias: str | None = None, *, newest: int | None = None
+    ) -> list[AliasMove]:
+        """The moves of model ``name``'s aliases (of ``alias`` only when given), oldest
+        first; with ``newest``, only that many of the latest."""
         query = (
             select(t.alias_history)
             .join(t.models, t.models.c.id == t.alias_history.c.model_id)
             .where(t.models.c.name == name)
-            .order_by(t.alias_history.c.id)
         )
         if alias is not None:
             query = query.where(t.alias_history.c.alias == alias)
+        if newest is not None:
+            latest = query.order_by(t.alias_history.c.id.desc()).limit(newest).subquery()
+            query = select(latest).order_by(latest.c.id)
+        else:
+            query = query.order_by(t.alias_history.c.id)
         return [
             AliasMove(
                 model=name,

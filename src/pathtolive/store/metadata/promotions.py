@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from pathtolive.entities import Approval, Promotion, StoredGateReport
 from pathtolive.store.metadata import tables as t
@@ -61,6 +61,26 @@ class PromotionQueries(Queries):
         )
         row = self.connection.execute(query).first()
         return None if row is None else self._gate_report(row)
+
+    def gate_verdicts(self, model: str, versions: Sequence[int]) -> dict[int, bool]:
+        """Whether the latest gate report of each of ``versions`` of ``model`` passed
+        (versions without a report are left out): one query on the report index."""
+        if not versions:
+            return {}
+        reports, model_versions = t.gate_reports, t.model_versions
+        latest = (
+            select(func.max(reports.c.id))
+            .join(model_versions, model_versions.c.id == reports.c.model_version_id)
+            .join(t.models, t.models.c.id == model_versions.c.model_id)
+            .where(t.models.c.name == model, model_versions.c.version.in_(list(versions)))
+            .group_by(reports.c.model_version_id)
+        )
+        query = (
+            select(model_versions.c.version, reports.c.passed)
+            .join(model_versions, model_versions.c.id == reports.c.model_version_id)
+            .where(reports.c.id.in_(latest))
+        )
+        return {row.version: bool(row.passed) for row in self.connection.execute(query)}
 
     def gate_report(self, report_id: int) -> StoredGateReport | None:
         query = self._gate_report_query().where(t.gate_reports.c.id == report_id)

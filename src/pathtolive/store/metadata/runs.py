@@ -168,14 +168,33 @@ class RunQueries(Queries):
             )
         )
 
-    def _run(self, row: Any) -> Run:
-        inputs_query = (
-            select(t.run_inputs.c.parameter, t.datasets.c.name, t.dataset_versions.c.version)
+    def _inputs_query(self) -> Any:
+        """The dataset version each run input names (``name@version``), by parameter."""
+        return (
+            select(
+                t.run_inputs.c.run_id,
+                t.run_inputs.c.parameter,
+                t.datasets.c.name,
+                t.dataset_versions.c.version,
+            )
             .join(t.dataset_versions, t.dataset_versions.c.id == t.run_inputs.c.dataset_version_id)
             .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
-            .where(t.run_inputs.c.run_id == row.run_id)
             .order_by(t.run_inputs.c.parameter)
         )
+
+    def runs_inputs(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The inputs of each of ``run_ids`` (``{parameter: "name@version"}``) in one
+        query; a run without inputs maps to an empty mapping."""
+        found: dict[str, dict[str, str]] = {run_id: {} for run_id in run_ids}
+        if not run_ids:
+            return found
+        query = self._inputs_query().where(t.run_inputs.c.run_id.in_(list(run_ids)))
+        for r in self.connection.execute(query):
+            found[r.run_id][r.parameter] = f"{r.name}@{r.version}"
+        return found
+
+    def _run(self, row: Any) -> Run:
+        inputs_query = self._inputs_query().where(t.run_inputs.c.run_id == row.run_id)
         inputs = {
             r.parameter: f"{r.name}@{r.version}" for r in self.connection.execute(inputs_query)
         }

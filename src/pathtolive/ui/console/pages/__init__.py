@@ -34,5 +34,8 @@ PAGES: tuple[str, ...] = (
     "overview",
     "promotions",
     # Each page below registers here with one line of its own.
+    "model",
+    "model_version",
+    "monitoring",
 )
 """The page modules of this package, by name."""

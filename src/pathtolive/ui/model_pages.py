@@ -1,0 +1,201 @@
+"""The console's Model, Model version and Monitoring pages rendered to HTML.
+
+The service gathers each page (:mod:`pathtolive.service.model_views`,
+:mod:`pathtolive.service.monitor_views`); this module lays it out with the shared
+templates (``templates/console/``), the charts of :mod:`pathtolive.ui.charts` and
+:mod:`pathtolive.ui.console_charts`, and the addresses of :class:`Links`, so that every
+page links to the others. Every text from data reaches the page escaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+from pathtolive.lineage import LineageNode
+from pathtolive.monitoring.decay import CBPE_CAVEAT
+from pathtolive.service.card import CardTable, CodeBlock, ModelCard
+from pathtolive.service.model_views import Explanation, ModelView, VersionView
+from pathtolive.service.monitor_views import LiveMetric, MonitoringView
+from pathtolive.ui.charts import histogram_chart, metric_chart
+from pathtolive.ui.console_charts import gate_intervals, heat_map
+
+__all__ = [
+    "BlockKind",
+    "ExplainForm",
+    "LineageItem",
+    "Links",
+    "card_sections",
+    "model_context",
+    "monitoring_context",
+    "version_context",
+]
+
+
+@dataclass(frozen=True)
+class Links:
+    """The console's addresses, under ``root`` (``""``, or ``/ui`` when mounted)."""
+
+    root: str = ""
+
+    def model(self, name: str, page: int | None = None) -> str:
+        address = f"{self.root}/models/{quote(name, safe='')}"
+        return address if page is None else f"{address}?{urlencode({'page': page})}"
+
+    def version(self, name: str, version: int) -> str:
+        return f"{self.model(name)}/versions/{version}"
+
+    def explain(self, name: str, version: int) -> str:
+        return f"{self.version(name, version)}/explain"
+
+    def monitoring(self, name: str, *, feature: str | None = None, window: int = 0) -> str:
+        address = f"{self.root}/monitoring/{quote(name, safe='')}"
+        if feature is None:
+            return address
+        return f"{address}?{urlencode({'feature': feature, 'window': window})}#cell"
+
+    def run(self, run_id: str, other: str | None = None) -> str:
+        """The run side by side with ``other`` (the previous version's run), or the
+        runs table when there is none to compare with."""
+        if other is None or other == run_id:
+            return f"{self.root}/runs"
+        return f"{self.root}/runs/compare?{urlencode([('run', run_id), ('run', other)])}"
+
+    def dataset(self, ref: str) -> str:
+        name, _, number = ref.partition("@")
+        address = f"{self.root}/datasets/{quote(name, safe='')}"
+        return f"{address}/versions/{quote(number, safe='')}" if number else address
+
+    def node(self, node: LineageNode, run_id: str, other: str | None) -> str | None:
+        """The page of a lineage node, where there is one (``run_id``: the run of the
+        model version the lineage is of; ``other``, the previous version's run)."""
+        if node.kind == "model":
+            name, _, number = node.label.partition("@")
+            return self.version(name, int(number)) if number.isdigit() else self.model(name)
+        if node.kind in ("data", "parent"):
+            return self.dataset(node.label)
+        if node.kind == "run":
+            return self.run(run_id, other)
+        return None
+
+
+BlockKind = Literal["paragraph", "table", "code"]
+
+
+def card_sections(card: ModelCard) -> list[tuple[str, list[tuple[BlockKind, Any]]]]:
+    """The card's sections as (heading, [(kind, block)]), as ``model_card.html`` takes
+    them."""
+    sections: list[tuple[str, list[tuple[BlockKind, Any]]]] = []
+    for section in card.sections:
+        blocks: list[tuple[BlockKind, Any]] = []
+        for block in section.blocks:
+            kind: BlockKind = (
+                "table"
+                if isinstance(block, CardTable)
+                else "code"
+                if isinstance(block, CodeBlock)
+                else "paragraph"
+            )
+            blocks.append((kind, block))
+        sections.append((section.heading, blocks))
+    return sections
+
+
+def model_context(view: ModelView, links: Links, live: LiveMetric | None = None) -> dict[str, Any]:
+    """What ``console/model.html`` takes: a model's versions, alias timeline, the live
+    version's drift and metric over time."""
+    decay = None if live is None else live.decay
+    return {
+        "view": view,
+        "links": links,
+        "unavailable": None if live is None else live.unavailable,
+        "metric": None if decay is None or not decay.windows else metric_chart(decay),
+    }
+
+
+@dataclass(frozen=True)
+class ExplainForm:
+    """The explain form's state: the values typed, and the answer or the refusal."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+    explanation: Explanation | None = None
+    error: str | None = None
+
+
+def version_context(
+    view: VersionView, links: Links, form: ExplainForm | None = None
+) -> dict[str, Any]:
+    """What ``console/model_version.html`` takes: the gate report as intervals, latency
+    and size, lineage, card and the explain form."""
+    report = None if view.report is None else view.report.report
+    values, differences = (None, None) if report is None else gate_intervals(report)
+    return {
+        "view": view,
+        "links": links,
+        "values_chart": values,
+        "differences_chart": differences,
+        "lineage": _lineage(view, links),
+        "sections": card_sections(view.card),
+        "form": form or ExplainForm(),
+    }
+
+
+@dataclass(frozen=True)
+class LineageItem:
+    """A lineage node as the page lists it: its depth, kind, label, attributes and
+    link."""
+
+    depth: int
+    kind: str
+    label: str
+    attributes: tuple[tuple[str, str], ...]
+    href: str | None
+
+
+_DEEPEST = 6  # indentation steps the stylesheet has
+
+
+def _lineage(view: VersionView, links: Links) -> list[LineageItem]:
+    items: list[LineageItem] = []
+
+    def visit(node: LineageNode, depth: int) -> None:
+        attributes = tuple(
+            (str(key), str(value))
+            for key, value in node.attributes.items()
+            if value not in ("", None)
+        )
+        href = links.node(node, view.version.run_id, view.previous_run)
+        items.append(LineageItem(min(depth, _DEEPEST), node.kind, node.label, attributes, href))
+        for child in node.children:
+            visit(child, depth + 1)
+
+    visit(view.lineage, 0)
+    return items
+
+
+def monitoring_context(
+    view: MonitoringView, links: Links, *, feature: str | None = None, window: int = 0
+) -> dict[str, Any]:
+    """What ``console/monitoring.html`` takes: the drift heat map, one cell's
+    histograms, the metric over time with its caveat, and the alerts."""
+    series = view.series
+    cell = None if feature is None else view.cell(feature, window)
+    decay = view.decay
+
+    def cell_link(name: str, index: int) -> str:
+        return links.monitoring(view.model, feature=name, window=index)
+
+    return {
+        "view": view,
+        "links": links,
+        "heat": None if series is None else heat_map(series, cell_link),
+        "cell": cell,
+        "cell_window": None if cell is None or series is None else series.windows[window],
+        "histogram": (
+            None if cell is None else histogram_chart(cell.feature, cell.reference, cell.current)
+        ),
+        "metric": None if decay is None or not decay.windows else metric_chart(decay),
+        "caveat": CBPE_CAVEAT,
+    }

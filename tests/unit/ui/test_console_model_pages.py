@@ -1,0 +1,192 @@
+"""The console's Models, Model, Model version and Monitoring pages, served in-process
+(Starlette's TestClient) against a prepared workspace: what each shows, that each links
+to the others, that names and values from data are text (a feature named like a script
+tag, a slice value with markup), and the explain form (CSRF-checked, refusals shown)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from urllib.parse import quote
+
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+with warnings.catch_warnings():
+    # Starlette asks for the httpx2 package in place of httpx; the client works the same.
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from pathtolive.monitoring.decay import CBPE_CAVEAT
+from pathtolive.service.context import ServiceContext
+from pathtolive.ui.console.app import ConsoleSettings, create_console
+from tests.support.console_pages import EVIL, FEATURES, Prepared, prepare
+
+EVIL_IN_URL = quote(EVIL, safe="")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    root = tmp_path_factory.mktemp("console-pages") / "ws"
+    return prepare(root, {"PATHTOLIVE_USER": "ada", "HOME": str(root.parent)})
+
+
+@pytest.fixture(scope="module")
+def ctx(prepared: Prepared) -> Iterator[ServiceContext]:
+    opened = prepared.open()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="module")
+def client(ctx: ServiceContext) -> Iterator[TestClient]:
+    """The console on loopback for the workspace's trusted local user (an admin)."""
+    app = create_console(ctx, ConsoleSettings(host="127.0.0.1"))
+    with TestClient(app, base_url="http://127.0.0.1") as opened:
+        yield opened
+
+
+class _Page(HTMLParser):
+    """A page's links, elements and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.inputs: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        found = dict(attrs)
+        if found.get("href"):
+            self.links.append(str(found["href"]))
+        if tag == "input" and found.get("name"):
+            self.inputs[str(found["name"])] = found.get("value") or ""
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+    @property
+    def words(self) -> str:
+        return " ".join(" ".join(self.text).split())
+
+
+def _get(client: TestClient, path: str, status: int = 200) -> tuple[str, _Page]:
+    answer = client.get(path)
+    assert answer.status_code == status, answer.text
+    page = _Page()
+    page.feed(answer.text)
+    # The layout loads the console's one script by src; no page adds one of data.
+    assert page.tags.count("script") == 1, "a name from data became markup"
+    return answer.text, page
+
+
+def test_the_models_page_lists_every_model_linked(client: TestClient) -> None:
+    _, page = _get(client, "/models")
+    assert "/models/risk" in page.links
+    assert "/models/risk/versions/2" in page.links  # live
+
+
+def test_the_model_page_lists_versions_timeline_drift_and_metric(client: TestClient) -> None:
+    html, page = _get(client, "/models/risk")
+    assert {"/models/risk/versions/3", "/models/risk/versions/2"} <= set(page.links)
+    assert "/datasets/cancer/versions/1" in page.links
+    assert "/monitoring/risk" in page.links
+    # Each version's run beside the run of the version before it.
+    assert any(link.startswith("/runs/compare?run=") for link in page.links)
+    assert "passed" in page.words  # @2's stored report
+    assert "not checked" in page.words  # @1 and @3 have none
+    assert "the second release" in page.words  # the timeline's reasons
+    assert EVIL in page.words  # the open drift alert's feature, as text
+    assert '<svg class="chart metric"' in html  # the live metric over the last days
+    assert "/static/model_pages.css" in page.links
+
+
+def test_the_model_page_pages_through_versions(client: TestClient) -> None:
+    _, page = _get(client, "/models/risk?page=2", 200)
+    assert "No versions on this page." in page.words  # three versions fit on page 1
+    assert "/models/risk?page=1" in page.links
+    _, refused = _get(client, "/models/risk?page=0", 400)
+    assert "page must be a whole number from 1" in refused.words
+    _, missing = _get(client, "/models/nope", 404)
+    assert "no model 'nope'" in missing.words
+
+
+def test_the_version_page_draws_the_report_lineage_card_and_form(client: TestClient) -> None:
+    html, page = _get(client, "/models/risk/versions/2")
+    svgs = re.findall(r'<svg class="chart intervals".*?</svg>', html, flags=re.S)
+    assert len(svgs) == 2  # values (candidate, live, per slice), and the lead over live
+    for svg in svgs:
+        ET.fromstring(svg)  # well-formed, so every text in it is escaped
+    assert "&lt;b&gt;big&lt;/b&gt;" in svgs[0]  # the slice value stays text
+    assert "single_p95_ms" in page.words
+    assert "/datasets/cancer/versions/1" in page.links  # lineage: data
+    assert "/models/risk" in page.links
+    assert any(link.startswith("/runs/compare?run=") for link in page.links)  # lineage: run
+    assert 'action="/models/risk/versions/2/explain"' in html
+    assert page.inputs["csrf_token"]
+    assert set(FEATURES) <= set(page.inputs)
+    assert "Model card" in page.words
+
+
+def test_the_explain_form_answers_refuses_and_checks_its_token(
+    client: TestClient, prepared: Prepared
+) -> None:
+    _, page = _get(client, "/models/risk/versions/2")
+    token = page.inputs["csrf_token"]
+    values = {name: str(prepared.frame[name].median()) for name in FEATURES}
+    values[EVIL] = "30"
+    answer = client.post("/models/risk/versions/2/explain", data={**values, "csrf_token": token})
+    assert answer.status_code == 200, answer.text
+    assert "Output" in answer.text
+    assert 'value="30"' in answer.text
+    refused = client.post(
+        "/models/risk/versions/2/explain",
+        data={EVIL: "<i>x</i>", "mean texture": "3", "csrf_token": token},
+    )
+    assert refused.status_code == 400
+    assert "&lt;i&gt;x&lt;/i&gt;" in refused.text
+    assert "<i>x</i>" not in refused.text
+    forged = client.post("/models/risk/versions/2/explain", data={**values, "csrf_token": "x"})
+    assert forged.status_code == 403
+
+
+def test_the_monitoring_pages_show_the_heat_map_a_cell_the_metric_and_alerts(
+    client: TestClient,
+) -> None:
+    _, index = _get(client, "/monitoring")
+    assert "/monitoring/risk" in index.links
+    html, page = _get(client, f"/monitoring/risk?windows=3&feature={EVIL_IN_URL}&window=2")
+    cells = [link for link in page.links if "feature=" in link]
+    assert len(cells) == 2 * 3  # two features by three windows, each a link
+    assert f"/monitoring/risk?feature={EVIL_IN_URL}&window=2#cell" in cells
+    assert 'class="num heat-4 drifted"' in html  # the shifted day of the first input
+    assert '<svg class="chart hist"' in html  # the chosen cell's histograms
+    assert '<svg class="chart metric"' in html
+    assert CBPE_CAVEAT in page.words
+    assert "waiting (0 attempts)" in page.words  # the alert in the webhook outbox
+    assert "/models/risk/versions/2" in page.links
+    _, refused = _get(client, "/monitoring/risk?windows=31", 400)
+    assert "give 1 to 30" in refused.words
+
+
+def test_mounted_under_a_prefix_every_link_keeps_it(ctx: ServiceContext) -> None:
+    outer = Starlette(routes=[Mount("/ui", app=create_console(ctx, ConsoleSettings()))])
+    with TestClient(outer, base_url="http://127.0.0.1") as mounted:
+        for path in ("/ui/models/risk", "/ui/models/risk/versions/2", "/ui/monitoring/risk"):
+            _, page = _get(mounted, path)
+            ours = [link for link in page.links if link.startswith("/")]
+            assert ours
+            assert all(link.startswith("/ui/") for link in ours), ours
+
+
+def test_unknown_versions_and_models_are_answered_404_saying_so(client: TestClient) -> None:
+    _, version = _get(client, "/models/risk/versions/9", 404)
+    assert "model 'risk' has no version 9" in version.words
+    _, monitoring = _get(client, "/monitoring/nope", 404)
+    assert "no model 'nope'" in monitoring.words
