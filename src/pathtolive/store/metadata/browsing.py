@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import JSON, ColumnElement, Float, and_, cast, exists, func, select
+from sqlalchemy import JSON, ColumnElement, Float, and_, cast, exists, func, select, type_coerce
 
 from pathtolive.entities import AuditEvent
 from pathtolive.store.metadata import tables as t
@@ -92,10 +92,13 @@ _OPERATORS: dict[str, Callable[[ColumnElement[float], float], ColumnElement[bool
 }
 
 
-def _final_metric(key: str) -> ColumnElement[float]:
+def _final_metric(key: str, dialect: str) -> ColumnElement[float]:
     """A run's final metric ``key`` (from its outputs) as a number, NULL without one; the
-    JSON path is compiled per backend (``json_extract`` on SQLite, ``->`` on PostgreSQL)."""
-    document = cast(t.runs.c.outputs_json, JSON)
+    JSON path is compiled per backend (``json_extract`` on SQLite, ``->`` on PostgreSQL).
+    The text column is cast to JSON on PostgreSQL; SQLite reads JSON from text as it is
+    (a CAST there would turn the text into a number)."""
+    column = t.runs.c.outputs_json
+    document = type_coerce(column, JSON) if dialect == "sqlite" else cast(column, JSON)
     value: ColumnElement[float] = document["metrics"][key].as_float()
     return value
 
@@ -187,7 +190,8 @@ class BrowsingQueries(Queries):
             )
         for condition in metrics:
             compare = _OPERATORS[condition.op]
-            conditions.append(compare(_final_metric(condition.metric), condition.value))
+            metric = _final_metric(condition.metric, self.connection.dialect.name)
+            conditions.append(compare(metric, condition.value))
         return conditions
 
     def run_rows(
@@ -222,7 +226,7 @@ class BrowsingQueries(Queries):
         key: ColumnElement[Any]
         if sort == "metric":
             assert sort_metric is not None
-            key = cast(_final_metric(sort_metric), Float)
+            key = cast(_final_metric(sort_metric, self.connection.dialect.name), Float)
         else:
             key = {"started": c.started_at, "pipeline": c.pipeline, "status": c.status}[sort]
         ordered = key.desc() if descending else key.asc()
@@ -299,11 +303,10 @@ class BrowsingQueries(Queries):
         most about ``max_points`` per metric: a longer series is thinned by the database
         to every n-th point (its last point kept), through the (run_id, key) index."""
         m = t.run_metrics.c
-        sizes: dict[str, int] = dict(
-            self.connection.execute(
-                select(m.key, func.count()).where(m.run_id == run_id).group_by(m.key)
-            ).tuples()
-        )
+        counted = select(m.key, func.count().label("size")).where(m.run_id == run_id)
+        sizes = {
+            str(row.key): int(row.size) for row in self.connection.execute(counted.group_by(m.key))
+        }
         series: dict[str, list[tuple[float, float]]] = {}
         for key in sorted(sizes):
             size = int(sizes[key])
