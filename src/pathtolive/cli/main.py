@@ -22,6 +22,7 @@ from pathtolive.cli import (
     admin,
     alerts,
     bench,
+    console,
     data,
     demo,
     gates,
@@ -102,6 +103,7 @@ app.command("rollback")(promotion.rollback)
 app.add_typer(promotion.promotions_app, name="promotions")
 app.command("deploy")(serve.deploy)
 app.command("serve")(serve.serve)
+app.command("ui")(console.ui)
 app.command("monitor")(monitor.monitor)
 app.add_typer(alerts.alerts_app, name="alerts")
 app.add_typer(retention.predictions_app, name="predictions")

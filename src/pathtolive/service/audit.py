@@ -60,6 +60,7 @@ __all__ = [
     "create_signing_key",
     "default_key_path",
     "make_checkpoint",
+    "record_event",
     "verify_audit",
 ]
 
@@ -85,6 +86,16 @@ def audit_log(
                 subject=subject, action=action, actor=actor, newest_first=True, limit=limit
             )
         )
+
+
+def record_event(
+    ctx: ServiceContext, action: str, subject: str, details: dict[str, Any] | None = None
+) -> None:
+    """Append one event with ``ctx``'s actor as its actor: what a face does that no other
+    operation records (a server starting, a console sign-in, a refused request)."""
+    actor = ctx.actor()
+    with ctx.metadata.write() as session:
+        record(session, actor, action, subject, details)
 
 
 @dataclass(frozen=True)

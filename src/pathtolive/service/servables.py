@@ -17,7 +17,8 @@ from pathtolive.entities import ModelVersion
 from pathtolive.errors import AuthenticationError, InvalidInputError, NotFoundError
 from pathtolive.registry import LoadedModel
 from pathtolive.registry.signature import Signature
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service import audit as audit_service
+from pathtolive.service.context import ServiceContext
 from pathtolive.service.models import load_model
 
 __all__ = [
@@ -167,9 +168,7 @@ def record_server_event(
     """Append a server event (``serve.started``, ``serve.model_swapped`` …) to the audit
     trail. The actor is whoever started the server (its token's principal or the local
     user)."""
-    actor = ctx.actor()
-    with ctx.metadata.write() as session:
-        record(session, actor, action, subject, details)
+    audit_service.record_event(ctx, action, subject, details)
 
 
 def open_alert_counts(

@@ -95,8 +95,11 @@ def density_chart(histogram: ColumnHistogram) -> DensityChart | None:
         for b in histogram.bins
     )
     spikes = tuple(
-        Spike(x_of(value), _TOP + plot_h * (1 - min(share, 1.0)), f"{number(value)}: "
-              f"{percent(share)} of values by itself")
+        Spike(
+            x_of(value),
+            _TOP + plot_h * (1 - min(share, 1.0)),
+            f"{number(value)}: {percent(share)} of values by itself",
+        )
         for value, share in histogram.point_masses
     )
     gridlines = tuple(Gridline(y_of(tick), number(tick)) for tick in (0.0, ceiling / 2, ceiling))
@@ -188,4 +191,3 @@ def series_chart(
         f"{key} by step", _WIDTH, _HEIGHT, _LEFT, _WIDTH - _RIGHT, _TOP, _TOP + plot_h, gridlines
     )
     return SeriesChart(key, frame, lines, axis)
-

@@ -1,0 +1,70 @@
+"""Overview: what is live where, what is wrong, what waits for the visitor.
+
+Every model with its live version, staging, canary share and shadow; open alerts;
+pending promotions (those the visitor may decide first); the controller's last triggers
+and what came of them; the last data versions added or refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from pathtolive.auth import Permission, same_principal
+from pathtolive.entities import Deployment, Model
+from pathtolive.service import alerts as alert_service
+from pathtolive.service import audit as audit_service
+from pathtolive.service import models as model_service
+from pathtolive.service import predictions as prediction_service
+from pathtolive.service import promotion as promotion_service
+from pathtolive.service import triggers as trigger_service
+from pathtolive.ui.console.page import acting, render, visitor
+
+__all__ = ["ModelRow", "overview", "routes"]
+
+RECENT = 10
+"""Rows of each "last …" list."""
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    model: Model
+    deployment: Deployment
+
+    @property
+    def staging(self) -> int | None:
+        return self.model.aliases.get("staging")
+
+
+def overview(request: Request) -> Response:
+    ctx = acting(request)
+    actor = visitor(request).actor
+    models = [
+        ModelRow(model, prediction_service.deployment(ctx, model.name))
+        for model in model_service.list_models(ctx)
+    ]
+    pending = promotion_service.list_promotions(ctx, status="pending")
+    mine = [
+        p
+        for p in pending
+        if actor.can(Permission.APPROVE) and not same_principal(actor.name, p.requested_by)
+    ]
+    others = [p for p in pending if p not in mine]
+    return render(
+        request,
+        "overview.html",
+        title="Overview",
+        active="overview",
+        models=models,
+        alerts=alert_service.list_alerts(ctx, status="open", limit=RECENT),
+        waiting=mine,
+        pending_others=others,
+        triggers=trigger_service.list_triggers(ctx, limit=RECENT),
+        data_events=audit_service.audit_log(ctx, action="dataset.version_", limit=RECENT),
+    )
+
+
+routes: list[BaseRoute] = [Route("/", overview, methods=["GET"], name="overview")]
