@@ -46,7 +46,7 @@ def dataset_page(request: Request) -> Response:
         "dataset.html",
         title=f"Dataset {name}",
         active="datasets",
-        name=name,
+        dataset=name,
         page=page,
         schema=schema,
         contract=contract,
@@ -86,7 +86,7 @@ def diff_page(request: Request) -> Response:
         "dataset_diff.html",
         title=f"{name}: @{old} → @{new}",
         active="datasets",
-        name=name,
+        dataset=name,
         ranked=ranked,
     )
 
