@@ -49,6 +49,8 @@ def _frame(seed: int, shift: float = 0.0) -> pd.DataFrame:
 
 
 def _seed_runs(ctx: ServiceContext) -> list[str]:
+    """Five runs of two pipelines (params, final metrics, a step, a logged series), the
+    first two reading loans@1 and loans@2."""
     ids = []
     with ctx.metadata.write() as session:
         for i in range(5):
@@ -58,6 +60,7 @@ def _seed_runs(ctx: ServiceContext) -> list[str]:
                 pipeline="train" if i % 2 == 0 else "tune",
                 params={"depth": i, SCRIPT: "x"},
                 outputs={"metrics": {"auc": 0.5 + i / 10}},
+                inputs={"data": f"loans@{i + 1}"} if i < 2 else {},
             )
             session.insert_run(run)
             session.add_step(
@@ -178,10 +181,12 @@ def test_two_runs_compare_side_by_side(
 ) -> None:
     _, client, ids = workspace
     page = client.get(f"/runs/compare?run={ids[0]}&run={ids[3]}")
+    assert 'href="/datasets/loans/versions/1">loans@1</a>' in client.get("/runs").text
     assert page.status_code == 200
-    assert page.text.count('class="differs"') == 2  # depth and auc; the <script> param is equal
     assert "<polyline" in page.text
     assert "loss by step" in page.text
+    assert page.text.count('<tr class="differs">') == 3  # depth, auc, and the data read
+    assert 'href="/datasets/loans/versions/1">loans@1</a>' in page.text
     _escaped(page.text)
     assert client.get(f"/runs/compare?run={ids[0]}").status_code == 400
 
