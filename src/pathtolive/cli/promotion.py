@@ -127,3 +127,16 @@ def promotions_withdraw(
     """Withdraw a pending promotion (its requester or an admin)."""
     promotion = service.withdraw(open_context(ctx), ref, to)
     emit(promotion, as_json, lambda: console.print(f"Withdrawn: {promotion.ref} → {to}"))
+
+
+@promotions_app.command("refuse")
+def promotions_refuse(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The version whose request to refuse.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded, shown to the requester).")],
+    to: AliasOption = "live",
+    as_json: JsonOption = False,
+) -> None:
+    """Refuse a pending promotion, saying why (an approver); the alias stays put."""
+    promotion = service.decline(open_context(ctx), ref, to, reason=reason)
+    emit(promotion, as_json, lambda: console.print(f"Refused: {promotion.ref} → {to}"))

@@ -18,6 +18,7 @@ from pathtolive.entities import AliasMove, Promotion
 from pathtolive.errors import (
     ConflictError,
     IntegrityError,
+    InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
     VerificationFailedError,
@@ -32,6 +33,7 @@ from pathtolive.store.metadata import MetadataSession
 __all__ = [
     "PromotionOutcome",
     "approve",
+    "decline",
     "list_promotions",
     "promote",
     "rollback",
@@ -275,6 +277,40 @@ def _four_eyes_objection(actor: Actor, author: str | None, pending: Promotion) -
     if same_principal(actor.name, pending.requested_by):
         return f"{actor.name} asked for its promotion; four-eyes needs another approver"
     return None
+
+
+def decline(ctx: ServiceContext, ref: str, alias: str = "live", *, reason: str) -> Promotion:
+    """Refuse the pending promotion of ``ref`` to ``alias``, saying why (an approver); the
+    alias stays where it is and the request is closed."""
+    actor = ctx.require(Permission.APPROVE, "refuse promotions")
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInputError("say why the promotion is refused (--reason)")
+    version = model_service.model_version(ctx, ref)
+    now = datetime.now(UTC)
+    with ctx.metadata.write() as session:
+        pending = session.pending_promotion(version.model, version.version, alias)
+        if pending is None:
+            raise NotFoundError(f"{version.ref} has no pending promotion to {alias}")
+        locked = session.get_promotion(pending.promotion_id, lock=True)
+        if locked is None or locked.status != "pending":
+            raise ConflictError(f"promotion {pending.promotion_id} was decided already")
+        session.add_approval(
+            pending.promotion_id, approver=actor.name, decision="refused", comment=reason, at=now
+        )
+        session.decide_promotion(
+            pending.promotion_id, status="refused", decided_by=actor.name, decided_at=now
+        )
+        record(
+            session,
+            actor,
+            "promotion.declined",
+            f"model:{version.ref}#{alias}",
+            {"promotion": pending.promotion_id, "reason": reason},
+        )
+        declined = session.get_promotion(pending.promotion_id)
+    assert declined is not None
+    return declined
 
 
 def withdraw(ctx: ServiceContext, ref: str, alias: str = "live") -> Promotion:

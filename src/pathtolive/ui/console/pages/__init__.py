@@ -11,6 +11,7 @@ __all__ = ["PAGES"]
 
 PAGES: tuple[str, ...] = (
     "overview",
+    "promotions",
     # Each page below registers here with one line of its own.
     "datasets",
     "runs",

@@ -1,0 +1,315 @@
+"""The web console's access and actions, through its ASGI app in this process: local
+mode, sign-in sessions, CSRF, roles, four-eyes, revocation, escaping. (The browser suite
+in tests/browser drives the same through a real server and Chromium.)"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from httpx import Client
+
+from pathtolive.service import audit as audit_service
+from pathtolive.service import tokens as token_service
+from pathtolive.service.workspace import open_workspace
+from pathtolive.ui.console.app import CONTENT_SECURITY_POLICY
+from tests.support.console import (
+    MODEL,
+    SCRIPT,
+    ConsoleWorkspace,
+    build_console_workspace,
+    console_environ,
+    console_in_thread,
+)
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorkspace:
+    base = tmp_path_factory.mktemp("console")
+    return build_console_workspace(base / "ws", base / "scratch")
+
+
+@pytest.fixture
+def workspace(template: ConsoleWorkspace, tmp_path: Path) -> ConsoleWorkspace:
+    root = tmp_path / "ws"
+    shutil.copytree(template.root, root)
+    return ConsoleWorkspace(root, template.tokens)
+
+
+Opener = Callable[..., Any]
+
+
+@pytest.fixture
+def console(workspace: ConsoleWorkspace) -> Opener:
+    """Open the console on the test's workspace with the settings given."""
+
+    def open_console(**settings: Any) -> Any:
+        return console_in_thread(workspace.root, **settings)
+
+    return open_console
+
+
+def sign_in(client: Client, token: str) -> str:
+    """Sign in with ``token``; the session's CSRF token."""
+    form = client.get("/sign-in")
+    assert form.status_code == 200
+    nonce = _field(form.text, "sign_in_token")
+    answer = client.post("/sign-in", data={"token": token, "sign_in_token": nonce, "next": "/"})
+    assert answer.status_code == 303, answer.text
+    return csrf(client)
+
+
+def csrf(client: Client, path: str = "/promotions") -> str:
+    return _field(client.get(path).text, "csrf_token")
+
+
+def _field(page: str, name: str) -> str:
+    marker = f'name="{name}" value="'
+    start = page.index(marker) + len(marker)
+    return page[start : page.index('"', start)]
+
+
+def events(workspace: ConsoleWorkspace, action: str) -> list[Any]:
+    ctx = open_workspace(workspace.root, environ=console_environ())
+    try:
+        return audit_service.audit_log(ctx, action=action, limit=None)
+    finally:
+        ctx.close()
+
+
+def live(client: Client) -> str:
+    page = client.get("/").text
+    row = page[page.index(f">{MODEL}</a>") :]
+    start = row.index("@")
+    return row[start : row.index("</a>", start)]
+
+
+def test_local_mode_acts_as_the_local_user_behind_strict_headers(console: Opener) -> None:
+    with console() as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["cache-control"] == "no-store"
+        assert "ada" in page.text
+        assert "local user" in page.text
+        assert MODEL in page.text
+        # Data reaches the page as text only: the alert on a feature named <script>.
+        assert SCRIPT not in page.text
+        assert "&lt;script&gt;" in page.text
+        assert "http://" not in page.text
+        assert "https://" not in page.text
+        assert client.get("/static/console.css").status_code == 200
+        assert client.get("/static/console.js").status_code == 200
+        # A name rebound to this machine does not reach a console that trusts loopback.
+        assert client.get("/", headers={"host": "evil.example"}).status_code == 421
+
+
+def test_beyond_loopback_a_visitor_signs_in_with_a_token(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    with console(host="0.0.0.0") as client:
+        first = client.get("/promotions")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/sign-in?next=/promotions"
+        form = client.get("/sign-in")
+        nonce = _field(form.text, "sign_in_token")
+        wrong = client.post("/sign-in", data={"token": "nope", "sign_in_token": nonce})
+        assert wrong.status_code == 401
+        assert "not known here" in wrong.text
+        # Every sign-in form carries a fresh nonce; the one refused is spent.
+        again = client.post(
+            "/sign-in", data={"token": workspace.tokens["maria"], "sign_in_token": nonce}
+        )
+        assert again.status_code == 403
+        answer = client.post(
+            "/sign-in",
+            data={
+                "token": workspace.tokens["maria"],
+                "sign_in_token": _field(again.text, "sign_in_token"),
+                "next": "/runs",
+            },
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/runs"
+        cookie = answer.headers["set-cookie"].lower()
+        assert "httponly" in cookie
+        assert "samesite=strict" in cookie
+        assert "max-age=" in cookie
+        assert "secure" not in cookie
+        assert workspace.tokens["maria"] not in answer.headers["set-cookie"]
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "maria" in page.text
+        assert "approver" in page.text
+    signed_in = events(workspace, "console.signed_in")
+    assert [e.actor for e in signed_in] == ["maria"]
+
+
+def test_a_sign_in_form_from_elsewhere_is_refused(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    with console(auth=True) as client:
+        answer = client.post("/sign-in", data={"token": workspace.tokens["val"]})
+        assert answer.status_code == 403
+        assert "pathtolive_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_cookies_are_secure_behind_https_only_when_told_to_trust_the_proxy(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    for trusted in (False, True):
+        with console(auth=True, trust_forwarded_proto=trusted) as client:
+            nonce = _field(client.get("/sign-in").text, "sign_in_token")
+            answer = client.post(
+                "/sign-in",
+                data={"token": workspace.tokens["val"], "sign_in_token": nonce},
+                headers={"x-forwarded-proto": "https"},
+            )
+            assert ("secure" in answer.headers["set-cookie"].lower()) is trusted
+
+
+def test_a_viewer_sees_no_buttons_and_a_forged_post_is_refused_and_audited(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    with console(auth=True) as client:
+        token = sign_in(client, workspace.tokens["val"])
+        page = client.get("/promotions").text
+        assert f"{MODEL}@2" in page
+        assert "Approve" not in page
+        assert "Roll back" not in page
+        assert "Withdraw" not in page
+        forged = client.post(
+            "/promotions/approve",
+            data={"csrf_token": token, "ref": f"{MODEL}@2", "alias": "live"},
+        )
+        assert forged.status_code == 403
+        assert "val (viewer) may not approve promotions" in forged.text
+        assert live(client) == "@1"
+    refused = events(workspace, "console.refused")
+    assert [(e.actor, e.details["doing"]) for e in refused] == [("val", "approve promotions")]
+
+
+def test_a_post_without_the_sessions_csrf_token_is_refused(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    with console(auth=True) as client:
+        sign_in(client, workspace.tokens["maria"])
+        for token in ("", "a" * 43):
+            answer = client.post(
+                "/promotions/approve",
+                data={"csrf_token": token, "ref": f"{MODEL}@2", "alias": "live"},
+            )
+            assert answer.status_code == 403
+            assert "CSRF" in answer.text
+        assert live(client) == "@1"
+        cross = client.post(
+            "/promotions/approve",
+            data={"csrf_token": csrf(client), "ref": f"{MODEL}@2"},
+            headers={"sec-fetch-site": "cross-site"},
+        )
+        assert cross.status_code == 403
+        assert live(client) == "@1"
+
+
+def test_four_eyes_refuses_the_author_then_another_approver_moves_live_and_rolls_back(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    target = {"ref": f"{MODEL}@2", "alias": "live"}
+    with console(auth=True) as client:
+        token = sign_in(client, workspace.tokens["ada"])
+        by_author = client.post("/promotions/approve", data={"csrf_token": token, **target})
+        assert by_author.status_code == 403
+        assert "ada trained it; four-eyes needs another approver" in by_author.text
+        assert live(client) == "@1"
+    with console(auth=True) as client:
+        token = sign_in(client, workspace.tokens["maria"])
+        approved = client.post(
+            "/promotions/approve", data={"csrf_token": token, "comment": "looks good", **target}
+        )
+        assert approved.status_code == 303, approved.text
+        after = client.get("/promotions").text
+        assert f"Approved: {MODEL}@2 is now live." in after
+        assert live(client) == "@2"
+        rolled = client.post(
+            "/promotions/rollback",
+            data={"csrf_token": token, "model": MODEL, "alias": "live", "reason": "canary"},
+        )
+        assert rolled.status_code == 303, rolled.text
+        assert live(client) == "@1"
+    approvals = events(workspace, "promotion.approved")
+    assert [(e.actor, e.details["comment"]) for e in approvals] == [("maria", "looks good")]
+    assert [e.actor for e in events(workspace, "promotion.approval_refused")] == ["ada"]
+    assert [e.actor for e in events(workspace, "promotion.rolled_back")] == ["maria"]
+
+
+def test_an_approver_refuses_a_promotion_saying_why(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    target = {"ref": f"{MODEL}@2", "alias": "live"}
+    with console(auth=True) as client:
+        token = sign_in(client, workspace.tokens["maria"])
+        silent = client.post("/promotions/refuse", data={"csrf_token": token, **target})
+        assert silent.status_code == 400
+        assert "say why" in silent.text
+        refused = client.post(
+            "/promotions/refuse", data={"csrf_token": token, "reason": SCRIPT, **target}
+        )
+        assert refused.status_code == 303
+        page = client.get("/promotions").text
+        assert "No promotion waits for a decision." in page
+        assert SCRIPT not in page
+        assert "maria refused: &lt;script&gt;" in page
+    declined = events(workspace, "promotion.declined")
+    assert [(e.actor, e.details["reason"]) for e in declined] == [("maria", SCRIPT)]
+
+
+def test_the_requester_withdraws_and_others_see_no_withdraw_button(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    with console(auth=True) as client:
+        sign_in(client, workspace.tokens["maria"])
+        assert "Withdraw" not in client.get("/promotions").text
+    with console(auth=True) as client:
+        token = sign_in(client, workspace.tokens["sam"])
+        page = client.get("/promotions").text
+        assert "Withdraw" in page
+        assert "Approve" not in page
+        answer = client.post(
+            "/promotions/withdraw",
+            data={"csrf_token": token, "ref": f"{MODEL}@2", "alias": "live"},
+        )
+        assert answer.status_code == 303
+    assert [e.actor for e in events(workspace, "promotion.withdrawn")] == ["sam"]
+
+
+def test_sign_out_ends_the_session(console: Opener, workspace: ConsoleWorkspace) -> None:
+    with console(auth=True) as client:
+        token = sign_in(client, workspace.tokens["val"])
+        out = client.post("/sign-out", data={"csrf_token": token})
+        assert out.status_code == 303
+        assert client.get("/").status_code == 303
+    assert [e.actor for e in events(workspace, "console.signed_out")] == ["val"]
+
+
+def test_a_revoked_token_ends_its_sessions(console: Opener, workspace: ConsoleWorkspace) -> None:
+    with console(auth=True, recheck_seconds=0.2) as client:
+        sign_in(client, workspace.tokens["val"])
+        assert client.get("/").status_code == 200
+        ctx = open_workspace(workspace.root, environ=console_environ())
+        try:
+            viewer = next(t for t in token_service.list_tokens(ctx) if t.principal == "val")
+            token_service.revoke_token(ctx, viewer.token_id)
+        finally:
+            ctx.close()
+        deadline = time.monotonic() + 5
+        status = 200
+        while status == 200 and time.monotonic() < deadline:
+            status = client.get("/").status_code
+            time.sleep(0.05)
+        assert status == 303

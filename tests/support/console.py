@@ -1,0 +1,173 @@
+"""A workspace prepared for the web console, as the demo leaves one: two model versions
+(one live), a pending four-eyes promotion, open drift alerts, a refused data version,
+and a token per role; built through the in-process CLI as ``ada``, who trains both
+versions."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sklearn.datasets import load_breast_cancer
+
+from pathtolive import env
+from tests.support.cli import Result, run_in_process
+from tests.support.pipelines import RISK, write_pipelines
+from tests.support.serving import free_port
+
+__all__ = [
+    "MODEL",
+    "SCRIPT",
+    "ConsoleWorkspace",
+    "build_console_workspace",
+    "console_environ",
+    "console_in_thread",
+]
+
+MODEL = "risk-model"
+SCRIPT = '<script>alert("pwned")</script>'
+"""A text from data that must render as text wherever it shows."""
+
+_CONFIG = """
+[models.risk-model]
+metric = "roc_auc"
+[models.risk-model.gates]
+min_metric = 0.5
+beat_live_by = 0.0
+[models.risk-model.promotion]
+live = "{policy}"
+staging = "auto"
+"""
+
+
+@dataclass(frozen=True)
+class ConsoleWorkspace:
+    root: Path
+    tokens: dict[str, str]
+    """Token secrets by principal: ``ada`` (approver, the author), ``sam`` (scientist,
+    the requester), ``maria`` (approver), ``val`` (viewer), ``root`` (admin)."""
+
+
+def console_environ(**extra: str) -> dict[str, str]:
+    """The environment without PATHTOLIVE_* settings, acting as the local user ``ada``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ[env.USER] = "ada"
+    environ.update(extra)
+    return environ
+
+
+def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
+    root.mkdir(parents=True)
+    scratch.mkdir(parents=True, exist_ok=True)
+
+    def cli(*args: str | Path, token: str | None = None) -> Result:
+        extra = {env.TOKEN: token} if token else {}
+        result = run_in_process(args, cwd=root, environ=console_environ(**extra))
+        assert result.code == 0, f"{args}: {result.stderr}"
+        return result
+
+    cli("init")
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.to_csv(scratch / "cancer.csv", index=False)
+    cli("data", "add", scratch / "cancer.csv", "--name", "cancer", "--tag", "target=target")
+    # A version the contract refuses: a text column where numbers were, named to test
+    # escaping.
+    refused = frame.head(50).copy()
+    refused["mean radius"] = SCRIPT
+    refused.to_csv(scratch / "refused.csv", index=False)
+    refusal = run_in_process(
+        ["data", "add", scratch / "refused.csv", "--name", "cancer"],
+        cwd=root,
+        environ=console_environ(),
+    )
+    assert refusal.code != 0, "the contract should refuse a text column"
+    weak = RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)")
+    for source, trees in ((weak, 1), (RISK, 60)):
+        write_pipelines(root, risk=source)
+        cli("run", "risk", "--data", "cancer@1", "--param", f"n_estimators={trees}",
+            "--register", MODEL)  # fmt: skip
+    config = root / "pathtolive.toml"
+    base = config.read_text()
+    config.write_text(base + _CONFIG.format(policy="auto"))
+    cli("promote", f"{MODEL}@1", "--to", "live")
+    config.write_text(base + _CONFIG.format(policy="four-eyes"))
+    tokens = {
+        name: cli("tokens", "create", "--user", name, "--role", role, "--json").json()["secret"]
+        for name, role in (
+            ("ada", "approver"),
+            ("sam", "scientist"),
+            ("maria", "approver"),
+            ("val", "viewer"),
+            ("root", "admin"),
+        )
+    }
+    cli("promote", f"{MODEL}@2", "--to", "live", "--reason", SCRIPT, token=tokens["sam"])
+    _raise_drift_alerts(root)
+    return ConsoleWorkspace(root, tokens)
+
+
+def _raise_drift_alerts(root: Path) -> None:
+    """Open drift alerts as monitoring would (serving traffic to drift is another
+    suite's subject)."""
+    from pathtolive import Workspace
+
+    with Workspace.open(root) as ws, ws.context.metadata.write() as session:
+        now = datetime.now(UTC)
+        for feature, psi in (("mean radius", 0.41), (SCRIPT, 0.33)):
+            session.raise_alert(
+                MODEL,
+                "drift",
+                f"drift:{feature}",
+                f"drift in {feature}: psi {psi} >= 0.2",
+                {"feature": feature, "psi": psi},
+                at=now,
+            )
+
+
+@contextmanager
+def console_in_thread(root: Path, **settings: Any) -> Iterator[httpx.Client]:
+    """The console app of ``root`` on uvicorn in a thread of this process, on a free
+    loopback port, with :class:`~pathtolive.ui.console.ConsoleSettings` ``settings``
+    (``host`` only decides the access mode: the socket is on 127.0.0.1); a client that
+    keeps cookies and does not follow redirects."""
+    import uvicorn
+
+    from pathtolive.service.workspace import open_workspace
+    from pathtolive.serving.server import GracefulServer
+    from pathtolive.ui.console import ConsoleSettings, create_console
+
+    ctx = open_workspace(root, environ=console_environ())
+    port = free_port()
+    config = uvicorn.Config(
+        create_console(ctx, ConsoleSettings(port=port, **settings)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+    )
+    server = GracefulServer(config)
+    thread = threading.Thread(target=server.run, name=f"console-{port}", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while not server.started:
+                if not thread.is_alive() or time.monotonic() > deadline:
+                    raise AssertionError("the console did not start")
+                time.sleep(0.02)
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(60)
+        ctx.close()
