@@ -23,6 +23,7 @@ __all__ = [
     "S3_SSE",
     "S3_SSE_KMS_KEY_ID",
     "SERVE_SETTINGS",
+    "TEST_ARTIFACTS",
     "TEST_BROWSER",
     "TEST_POSTGRES_URL",
     "TOKEN",
@@ -64,8 +65,11 @@ SERVE_SETTINGS: Final = "PATHTOLIVE_SERVE_SETTINGS"
 """Internal: the server's settings as JSON, handed to worker processes of `serve --workers`."""
 REQUIRE_POSTGRES: Final = "PATHTOLIVE_REQUIRE_POSTGRES"
 """Tests only: when 1, PostgreSQL tests fail instead of skipping if no server answers."""
+TEST_ARTIFACTS: Final = "PATHTOLIVE_TEST_ARTIFACTS"
+"""Tests only: where the browser suite keeps its screenshots (default: a temporary folder)."""
 TEST_BROWSER: Final = "PATHTOLIVE_TEST_BROWSER"
-"""Tests only: a headless browser to render HTML reports with (default: found on PATH)."""
+"""Tests only: a headless browser to render HTML reports with and to drive the web
+console in (default: found on PATH)."""
 TEST_POSTGRES_URL: Final = "PATHTOLIVE_TEST_POSTGRES_URL"
 """Tests only: the PostgreSQL server the contract suite uses."""
 
@@ -86,5 +90,6 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     SERVE_SETTINGS: "internal: server settings handed to worker processes",
     REQUIRE_POSTGRES: "tests: fail instead of skip without PostgreSQL",
     TEST_POSTGRES_URL: "tests: PostgreSQL URL",
-    TEST_BROWSER: "tests: headless browser for the HTML report",
+    TEST_BROWSER: "tests: headless browser for the HTML report and the console suite",
+    TEST_ARTIFACTS: "tests: folder for the browser suite's screenshots",
 }

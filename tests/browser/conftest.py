@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pathtolive import env
 from tests.support.console import ConsoleWorkspace, build_console_workspace, console_environ
 from tests.support.serving import free_port
 
@@ -47,7 +48,7 @@ SERIOUS = frozenset(("serious", "critical"))
 
 
 def chromium_executable() -> str | None:
-    named = os.environ.get("PATHTOLIVE_TEST_BROWSER")
+    named = os.environ.get(env.TEST_BROWSER)
     if named:
         return named
     for name in ("chromium", "chromium-browser"):
@@ -70,7 +71,7 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    named = os.environ.get("PATHTOLIVE_TEST_ARTIFACTS")
+    named = os.environ.get(env.TEST_ARTIFACTS)
     folder = Path(named) / "browser" if named else tmp_path_factory.mktemp("browser-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder

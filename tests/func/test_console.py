@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from httpx import Client
 
@@ -17,6 +18,7 @@ from pathtolive.service import audit as audit_service
 from pathtolive.service import tokens as token_service
 from pathtolive.service.workspace import open_workspace
 from pathtolive.ui.console.app import CONTENT_SECURITY_POLICY
+from tests.support.cli import run_in_process
 from tests.support.console import (
     MODEL,
     SCRIPT,
@@ -25,6 +27,7 @@ from tests.support.console import (
     console_environ,
     console_in_thread,
 )
+from tests.support.serving import serving_in_thread
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +316,50 @@ def test_a_revoked_token_ends_its_sessions(console: Opener, workspace: ConsoleWo
             status = client.get("/").status_code
             time.sleep(0.05)
         assert status == 303
+
+
+def test_serve_ui_mounts_the_console_beside_the_prediction_routes(
+    workspace: ConsoleWorkspace,
+) -> None:
+    with serving_in_thread(workspace.root, environ=console_environ(), ui=True) as server:
+        page = httpx.get(f"{server.url}/ui/", timeout=30)
+        assert page.status_code == 200
+        assert page.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert 'href="/ui/promotions"' in page.text
+        assert httpx.get(f"{server.url}/ui/static/console.css").status_code == 200
+        # The prediction routes are the server's own: no console middleware on them.
+        models = httpx.get(f"{server.url}/v1/models")
+        assert models.status_code == 200
+        assert "content-security-policy" not in models.headers
+
+
+def test_serve_ui_with_tokens_signs_console_visitors_in_and_keeps_bearer_tokens_for_the_api(
+    workspace: ConsoleWorkspace,
+) -> None:
+    with (
+        serving_in_thread(workspace.root, environ=console_environ(), ui=True, auth=True) as server,
+        Client(base_url=server.url, follow_redirects=False, timeout=30) as client,
+    ):
+        assert client.get("/v1/models").status_code == 401
+        first = client.get("/ui/promotions")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/ui/sign-in?next=/promotions"
+        nonce = _field(client.get("/ui/sign-in").text, "sign_in_token")
+        answer = client.post(
+            "/ui/sign-in",
+            data={"token": workspace.tokens["val"], "sign_in_token": nonce, "next": "/promotions"},
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/ui/promotions"
+        assert "path=/ui" in answer.headers["set-cookie"].lower()
+        assert "val" in client.get("/ui/promotions").text
+        # The session is the console's: the API still wants a bearer token.
+        assert client.get("/v1/models").status_code == 401
+
+
+def test_serve_ui_needs_a_single_worker(workspace: ConsoleWorkspace) -> None:
+    result = run_in_process(
+        ["serve", "--ui", "--workers", "2"], cwd=workspace.root, environ=console_environ()
+    )
+    assert result.code != 0
+    assert "needs one worker" in result.stderr

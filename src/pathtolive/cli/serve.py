@@ -50,6 +50,14 @@ def serve(
         bool | None,
         typer.Option("--log/--no-log", help="Keep the prediction log (default on)."),
     ] = None,
+    ui: Annotated[
+        bool | None,
+        typer.Option(
+            "--ui",
+            help="Also serve the web console under /ui (its visitors sign in as with "
+            "'pathtolive ui'; one worker only).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the registry's live models over KServe V1, MLflow scoring and Open Inference
     V2, following alias moves without a restart."""
@@ -75,13 +83,16 @@ def serve(
         public_docs=public_docs,
         batching=batching,
         log_predictions=log_predictions,
+        ui=ui,
     )
     if not settings.auth_required:
         note = "no token needed (loopback)" if auth is None else "no token needed (--no-auth)"
     else:
         note = "bearer token required"
+    console_note = f"; console at http://{settings.host}:{settings.port}/ui" if settings.ui else ""
     err_console.print(
-        f"pathtolive serving on http://{settings.host}:{settings.port} ({note}); Ctrl-C stops it"
+        f"pathtolive serving on http://{settings.host}:{settings.port} ({note}){console_note}; "
+        "Ctrl-C stops it"
     )
     run_server(service, settings)
 

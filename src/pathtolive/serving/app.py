@@ -39,7 +39,10 @@ from pathtolive.serving.routes.base import answer_error
 from pathtolive.serving.runtime import Server
 from pathtolive.serving.settings import ServeSettings
 
-__all__ = ["create_app"]
+__all__ = ["CONSOLE_PATH", "create_app"]
+
+CONSOLE_PATH = "/ui"
+"""Where ``serve --ui`` mounts the web console."""
 
 
 def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
@@ -66,8 +69,27 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
     # In this order: it is the order of the paths in the OpenAPI document.
     for router in (health.router, operations.router, v1.router, mlflow.router, v2.router):
         app.include_router(router)
+    if settings.ui:
+        _mount_console(app, ctx, settings)
     if settings.auth_required:
         # Before routing, so that no route (FastAPI's docs included) answers first.
         open_paths = PROBE_PATHS | DOCS_PATHS if settings.public_docs else PROBE_PATHS
-        app.add_middleware(TokenFirst, server=server, open_paths=open_paths)
+        app.add_middleware(
+            TokenFirst,
+            server=server,
+            open_paths=open_paths | {CONSOLE_PATH} if settings.ui else open_paths,
+            open_prefixes=(CONSOLE_PATH + "/",) if settings.ui else (),
+        )
     return app
+
+
+def _mount_console(app: FastAPI, ctx: ServiceContext, settings: ServeSettings) -> None:
+    """The web console as a sub-app of its own under :data:`CONSOLE_PATH`: its
+    middleware (headers, sessions) runs for its paths only, and the prediction routes
+    are matched before it."""
+    from pathtolive.ui.console import ConsoleSettings, create_console
+
+    console = create_console(
+        ctx, ConsoleSettings(host=settings.host, port=settings.port, auth=settings.auth)
+    )
+    app.mount(CONSOLE_PATH, console, name="console")

@@ -49,13 +49,27 @@ class TokenFirst:
     """Answers 401, in the protocol's own error shape, to a request without a valid token
     before it is routed; lets ``open_paths`` through unchecked."""
 
-    def __init__(self, app: ASGIApp, *, server: Server, open_paths: Collection[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        server: Server,
+        open_paths: Collection[str],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.server = server
         self.open_paths = frozenset(open_paths)
+        # The web console's paths: it signs its visitors in itself (sessions, not bearer
+        # tokens).
+        self.open_prefixes = open_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path in self.open_paths or path.startswith(self.open_prefixes):
             await self.app(scope, receive, send)
             return
         try:

@@ -73,6 +73,9 @@ class ServeSettings:
     feedback_max_unlogged: int = 10_000
     """Labels a model may hold beyond the rows of its prediction log (labels sent before
     their request is logged, corrections); more are refused with a 409."""
+    ui: bool = False
+    """Mount the web console under ``/ui`` (one worker only: its sessions live in the
+    server's memory)."""
     shadow_queue: int = 1_000
     """Requests waiting for the shadow model; beyond it shadow scoring is skipped and
     counted, so shadow work can never hold up live traffic."""
@@ -158,12 +161,14 @@ def _check(settings: ServeSettings) -> None:
         fail("unseen_categories", "use 'reject' or 'allow'")
     if settings.pii not in ("hash", "redact"):
         fail("pii", "use 'hash' or 'redact'")
-    for name in ("batching", "log_predictions", "log_journal", "log_fsync", "public_docs"):
+    for name in ("batching", "log_predictions", "log_journal", "log_fsync", "public_docs", "ui"):
         if not isinstance(getattr(settings, name), bool):
             fail(name, "must be true or false")
     auth: object = settings.auth  # a value from the TOML file, whatever its declared type
     if auth is not None and not isinstance(auth, bool):
         fail("auth", "must be true or false")
+    if settings.ui and settings.workers > 1:
+        fail("workers", "the console (--ui) needs one worker; run 'pathtolive ui' beside it")
     for name in ("models", "pii_columns"):
         if not all(isinstance(item, str) for item in getattr(settings, name)):
             fail(name, "must be a list of names")

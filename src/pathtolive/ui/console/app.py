@@ -165,7 +165,7 @@ class Guard:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.extend(SECURITY_HEADERS)
-                if not scope["path"].startswith("/static/"):
+                if not _route_path(scope).startswith("/static/"):
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
@@ -186,7 +186,7 @@ class Guard:
             )
         if scope["method"] == "POST" and _cross_site(headers):
             return PlainTextResponse("a form from another site may not act here", status_code=403)
-        path = scope["path"]
+        path = _route_path(scope)
         if path.startswith(_OPEN_PREFIXES):
             return None
         if self.console.local is not None:
@@ -202,6 +202,14 @@ class Guard:
             return RedirectResponse(target, status_code=303)
         scope[VISITOR] = Visitor(session.actor, session.csrf_token, signed_in=True)
         return None
+
+
+def _route_path(scope: Scope) -> str:
+    """The path within the console (a mount leaves its prefix in ``root_path`` and,
+    in Starlette today, in ``path`` too)."""
+    path = str(scope["path"])
+    root = str(scope.get("root_path", ""))
+    return path[len(root) :] or "/" if root and path.startswith(root) else path
 
 
 def _loopback_host(host: str) -> bool:
