@@ -49,6 +49,7 @@ from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.artifacts import ObjectInfo
+from pathtolive.store.metadata import MetadataSession
 from pathtolive.store.metadata.browsing import MetricCondition, RunRow, RunSort
 
 __all__ = [
@@ -473,16 +474,20 @@ def get_run(ctx: ServiceContext, run_id: str) -> Run:
     ctx.require(Permission.READ, "read runs")
     _reap_if_allowed(ctx)
     with ctx.metadata.read() as session:
-        run = session.get_run(run_id)
-        if run is None:
-            matches = session.find_runs(run_id) if len(run_id) >= 4 else []
-            if len(matches) == 1:
-                run = session.get_run(matches[0])
-            elif len(matches) > 1:
-                raise InvalidInputError(
-                    f"run id {run_id!r} is ambiguous ({', '.join(m[:12] for m in matches)}); "
-                    "give more of it"
-                )
+        return _find_run(session, run_id)
+
+
+def _find_run(session: MetadataSession, run_id: str) -> Run:
+    run = session.get_run(run_id)
+    if run is None:
+        matches = session.find_runs(run_id) if len(run_id) >= 4 else []
+        if len(matches) == 1:
+            run = session.get_run(matches[0])
+        elif len(matches) > 1:
+            raise InvalidInputError(
+                f"run id {run_id!r} is ambiguous ({', '.join(m[:12] for m in matches)}); "
+                "give more of it"
+            )
     if run is None:
         raise NotFoundError(f"no run {run_id!r}; 'pathtolive runs list' shows them")
     return run
@@ -824,12 +829,15 @@ def compare_runs(ctx: ServiceContext, run_ids: Sequence[str]) -> RunComparison:
         raise InvalidInputError(
             f"compare 2 to {MAX_COMPARED} runs, not {len(run_ids)}; pick them in the runs table"
         )
-    runs = tuple(get_run(ctx, run_id) for run_id in run_ids)
-    if len({run.run_id for run in runs}) < len(runs):
-        raise InvalidInputError("a run is named twice; compare different runs")
+    ctx.require(Permission.READ, "read runs")
+    _reap_if_allowed(ctx)  # once, not once per run
     with ctx.metadata.read() as session:
+        runs = tuple(_find_run(session, run_id) for run_id in run_ids)
+        if len({run.run_id for run in runs}) < len(runs):
+            raise InvalidInputError("a run is named twice; compare different runs")
         steps = [session.run_steps(run.run_id) for run in runs]
-        logged = [session.metric_series(run.run_id, max_points=SERIES_POINTS) for run in runs]
+        thinned = session.metric_series([run.run_id for run in runs], max_points=SERIES_POINTS)
+    logged = [thinned.get(run.run_id, {}) for run in runs]
     params = _side_by_side([run.params for run in runs])
     metrics = _side_by_side([(run.outputs or {}).get("metrics", {}) for run in runs])
     inputs = _side_by_side([run.inputs for run in runs])

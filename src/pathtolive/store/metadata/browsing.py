@@ -297,34 +297,37 @@ class BrowsingQueries(Queries):
         return found
 
     def metric_series(
-        self, run_id: str, *, max_points: int = 200
-    ) -> dict[str, list[tuple[float, float]]]:
-        """Each logged metric of ``run_id`` as (step, value) points in logging order, at
-        most about ``max_points`` per metric: a longer series is thinned by the database
-        to every n-th point (its last point kept), through the (run_id, key) index."""
+        self, run_ids: Sequence[str], *, max_points: int = 200
+    ) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """Each logged metric of each run (by run id, then key) as (step, value) points in
+        logging order, at most about ``max_points`` per series: a longer series is thinned
+        by the database to every n-th point (its last point kept). One query for all the
+        runs, through the (run_id, key) index; only the kept points leave the database."""
         m = t.run_metrics.c
-        counted = select(m.key, func.count().label("size")).where(m.run_id == run_id)
-        sizes = {
-            str(row.key): int(row.size) for row in self.connection.execute(counted.group_by(m.key))
-        }
-        series: dict[str, list[tuple[float, float]]] = {}
-        for key in sorted(sizes):
-            size = int(sizes[key])
-            stride = max(1, -(-size // max_points))
-            position = func.row_number().over(order_by=m.id).label("position")
-            numbered = (
-                select(m.step, m.value, position).where(m.run_id == run_id, m.key == key).subquery()
+        series: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        partition = (m.run_id, m.key)
+        numbered = (
+            select(
+                m.run_id,
+                m.key,
+                m.step,
+                m.value,
+                func.row_number().over(partition_by=partition, order_by=m.id).label("position"),
+                func.count().over(partition_by=partition).label("size"),
             )
-            query = select(numbered.c.step, numbered.c.value, numbered.c.position)
-            if stride > 1:
-                query = query.where(
-                    ((numbered.c.position - 1) % stride == 0) | (numbered.c.position == size)
-                )
-            points = [
-                (float(row.position - 1 if row.step is None else row.step), float(row.value))
-                for row in self.connection.execute(query.order_by(numbered.c.position))
-            ]
-            series[key] = points
+            .where(m.run_id.in_(list(run_ids)))
+            .subquery()
+        )
+        c = numbered.c
+        stride = (c.size + (max_points - 1)) // max_points
+        query = (
+            select(c.run_id, c.key, c.step, c.value, c.position)
+            .where(((c.position - 1) % stride == 0) | (c.position == c.size))
+            .order_by(c.run_id, c.key, c.position)
+        )
+        for row in self.connection.execute(query):
+            x = float(row.position - 1 if row.step is None else row.step)
+            series.setdefault(row.run_id, {}).setdefault(row.key, []).append((x, float(row.value)))
         return series
 
     # -- the audit log -----------------------------------------------------------------------
