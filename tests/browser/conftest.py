@@ -192,7 +192,19 @@ class Visitor:
 
         self.page.on("console", on_console)
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("requestfailed", lambda request: self.failed.append(request.url))
+
+        def on_failed(request: Any) -> None:
+            # A load the page's own navigation cut short (a favicon when a form posts)
+            # is no failure of the console's.
+            if request.failure != "net::ERR_ABORTED":
+                self.failed.append(f"{request.url}: {request.failure}")
+
+        def on_response(response: Any) -> None:
+            if response.status >= 400:
+                self.failed.append(f"{response.url}: {response.status}")
+
+        self.page.on("requestfailed", on_failed)
+        self.page.on("response", on_response)
         self.page.on("request", on_request)
 
     def url(self, path: str) -> str:

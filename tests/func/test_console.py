@@ -226,12 +226,20 @@ def test_four_eyes_refuses_the_author_then_another_approver_moves_live_and_rolls
     target = {"ref": f"{MODEL}@2", "alias": "live"}
     with console(auth=True) as client:
         token = sign_in(client, workspace.tokens["ada"])
+        # Told before trying; nothing waits for her on the overview.
+        assert (
+            "You may not approve it: ada trained it; four-eyes needs another approver."
+            in client.get("/promotions").text
+        )
+        assert "Nothing waits for you." in client.get("/").text
         by_author = client.post("/promotions/approve", data={"csrf_token": token, **target})
         assert by_author.status_code == 403
         assert "ada trained it; four-eyes needs another approver" in by_author.text
         assert live(client) == "@1"
     with console(auth=True) as client:
         token = sign_in(client, workspace.tokens["maria"])
+        assert "Nothing waits for you." not in client.get("/").text
+        assert "You may not approve it" not in client.get("/promotions").text
         approved = client.post(
             "/promotions/approve", data={"csrf_token": token, "comment": "looks good", **target}
         )
@@ -363,3 +371,52 @@ def test_serve_ui_needs_a_single_worker(workspace: ConsoleWorkspace) -> None:
     )
     assert result.code != 0
     assert "needs one worker" in result.stderr
+
+
+def test_in_local_mode_forms_need_the_csrf_token_too(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    target = {"ref": f"{MODEL}@2", "alias": "live", "reason": "no"}
+    with console() as client:
+        # A page elsewhere can make the browser post to loopback, but cannot read the token.
+        forged = client.post("/promotions/refuse", data=target)
+        assert forged.status_code == 403
+        refused = client.post("/promotions/refuse", data={"csrf_token": csrf(client), **target})
+        assert refused.status_code == 303
+    refusals = events(workspace, "console.refused")
+    assert [(e.actor, e.details["doing"]) for e in refusals] == [("ada", "refuse promotions")]
+    assert [e.actor for e in events(workspace, "promotion.declined")] == ["ada"]
+
+
+def test_a_session_ends_when_it_expires(console: Opener, workspace: ConsoleWorkspace) -> None:
+    with console(auth=True, session_hours=3 / 3600) as client:
+        sign_in(client, workspace.tokens["val"])
+        deadline = time.monotonic() + 15
+        statuses = [client.get("/").status_code]
+        while statuses[-1] == 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            statuses.append(client.get("/").status_code)
+        assert statuses[0] == 200
+        assert statuses[-1] == 303
+        assert client.get("/").headers["location"] == "/sign-in"
+
+
+def test_the_cli_refuses_a_promotion_with_the_same_event(workspace: ConsoleWorkspace) -> None:
+    ref = f"{MODEL}@2"
+
+    def refuse(*args: str, token: str) -> Any:
+        return run_in_process(
+            ["promotions", "refuse", ref, *args],
+            cwd=workspace.root,
+            environ=console_environ(PATHTOLIVE_TOKEN=token),
+        )
+
+    silent = refuse("--reason", " ", token=workspace.tokens["maria"])
+    assert silent.code != 0
+    assert "say why" in silent.stderr
+    assert refuse("--reason", "no", token=workspace.tokens["val"]).code != 0
+    done = refuse("--reason", "too slow", "--json", token=workspace.tokens["maria"])
+    assert done.code == 0, done.stderr
+    assert done.json()["status"] == "refused"
+    declined = events(workspace, "promotion.declined")
+    assert [(e.actor, e.details["reason"]) for e in declined] == [("maria", "too slow")]

@@ -32,6 +32,7 @@ from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
     "PromotionOutcome",
+    "approval_objection",
     "approve",
     "decline",
     "list_promotions",
@@ -259,6 +260,21 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
     assert applied is not None
     audit_service.checkpoint_if_configured(ctx)
     return applied
+
+
+def approval_objection(ctx: ServiceContext, pending: Promotion) -> str | None:
+    """Why ``ctx``'s actor may not approve ``pending`` (its role, or four-eyes: it trained
+    the model or asked for the promotion), or None when it may; what :func:`approve`
+    would refuse, told before anyone tries."""
+    actor = ctx.actor()
+    if not actor.can(Permission.APPROVE):
+        return f"{actor.name} ({actor.role.value}) may not approve promotions"
+    if pending.policy != "four-eyes":
+        return None
+    version = model_service.model_version(ctx, pending.ref)
+    with ctx.metadata.read() as session:
+        run = session.get_run(version.run_id)
+    return _four_eyes_objection(actor, None if run is None else run.actor, pending)
 
 
 def _four_eyes_objection(actor: Actor, author: str | None, pending: Promotion) -> str | None:

@@ -13,7 +13,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pathtolive.auth import Permission, same_principal
 from pathtolive.entities import Deployment, Model
 from pathtolive.service import alerts as alert_service
 from pathtolive.service import audit as audit_service
@@ -21,7 +20,7 @@ from pathtolive.service import models as model_service
 from pathtolive.service import predictions as prediction_service
 from pathtolive.service import promotion as promotion_service
 from pathtolive.service import triggers as trigger_service
-from pathtolive.ui.console.page import acting, render, visitor
+from pathtolive.ui.console.page import acting, render
 
 __all__ = ["ModelRow", "overview", "routes"]
 
@@ -41,17 +40,12 @@ class ModelRow:
 
 def overview(request: Request) -> Response:
     ctx = acting(request)
-    actor = visitor(request).actor
     models = [
         ModelRow(model, prediction_service.deployment(ctx, model.name))
         for model in model_service.list_models(ctx)
     ]
     pending = promotion_service.list_promotions(ctx, status="pending")
-    mine = [
-        p
-        for p in pending
-        if actor.can(Permission.APPROVE) and not same_principal(actor.name, p.requested_by)
-    ]
+    mine = [p for p in pending if promotion_service.approval_objection(ctx, p) is None]
     others = [p for p in pending if p not in mine]
     return render(
         request,

@@ -48,7 +48,9 @@ class PendingRequest:
     promotion: Promotion
     report: GateReport | None
     may_withdraw: bool
-    asked_by_visitor: bool
+    objection: str | None
+    """Why the visitor may not approve it (shown beside the button: the server refuses
+    it the same way), or None."""
 
 
 def promotions(request: Request) -> Response:
@@ -84,7 +86,9 @@ def _pending(ctx: ServiceContext, promotion: Promotion, actor: Actor) -> Pending
         promotion=promotion,
         report=report,
         may_withdraw=asked or actor.can(Permission.ADMIN),
-        asked_by_visitor=asked,
+        objection=promotion_service.approval_objection(ctx, promotion)
+        if actor.can(Permission.APPROVE)
+        else None,
     )
 
 
