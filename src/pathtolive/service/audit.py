@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from pathtolive.entities import AuditEvent
 from pathtolive.errors import (
     ConfigError,
     ConflictError,
+    InvalidInputError,
     PathToLiveError,
     VerificationFailedError,
 )
@@ -48,9 +50,11 @@ if TYPE_CHECKING:
     from pathtolive.audit.checkpoint import AuditVerification, Checkpoint
 
 __all__ = [
+    "AuditPage",
     "AuditSettings",
     "CreatedKey",
     "audit_log",
+    "audit_page",
     "audit_settings",
     "checkpoint_if_configured",
     "create_signing_key",
@@ -92,6 +96,56 @@ def record_event(
     actor = ctx.actor()
     with ctx.metadata.write() as session:
         record(session, actor, action, subject, details)
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the audit log, newest first; ``older`` is the cursor of the next page
+    (None on the last), ``before`` the cursor this page was read from."""
+
+    events: list[AuditEvent]
+    before: int | None
+    older: int | None
+
+
+def audit_page(
+    ctx: ServiceContext,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    subject: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> AuditPage:
+    """Events newest first, filtered by actor, action and subject (prefixes), and time
+    (``since`` inclusive, ``until`` exclusive), read from event ``before`` down: each page
+    is one index range, however long the log."""
+    ctx.require(Permission.READ, "read the audit log")
+    if not 1 <= limit <= 500:
+        raise InvalidInputError(f"a page of the audit log holds 1 to 500 events, not {limit}")
+    if since is not None and until is not None and until <= since:
+        raise InvalidInputError("the time range ends before it starts; swap 'from' and 'to'")
+    with ctx.metadata.read() as session:
+        events = session.audit_page(
+            actor=actor or None,
+            action=action or None,
+            subject=subject or None,
+            since=None if since is None else _chain_time(since),
+            until=None if until is None else _chain_time(until),
+            before_seq=before,
+            limit=limit + 1,
+        )
+    older = events[limit - 1].seq if len(events) > limit else None
+    return AuditPage(events[:limit], before, older)
+
+
+def _chain_time(moment: datetime) -> str:
+    """``moment`` in the chain's own text form (UTC, microseconds), which sorts as time;
+    a time without a zone is taken as UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 # -- settings ------------------------------------------------------------------------------

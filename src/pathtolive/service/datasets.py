@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +20,16 @@ from pathtolive.auth import Actor, Permission
 from pathtolive.config import DatasetSettings, parse_tags
 from pathtolive.data import (
     CanonicalTable,
+    ColumnDiff,
+    ColumnProfile,
     DatasetDiff,
+    NumericStats,
     Profile,
     Schema,
     SchemaChange,
+    TypeChange,
     ValidationReport,
+    Violation,
     classify_change,
     compute_profile,
     diff_profiles,
@@ -49,24 +55,38 @@ from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
 from pathtolive.service.privacy import pii_columns, shown_profile, shown_schema
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
+from pathtolive.store.metadata.browsing import VersionSummary
 
 __all__ = [
+    "MAX_PAGE",
     "AddResult",
+    "ColumnHistogram",
+    "ColumnMove",
+    "DensityBin",
+    "RankedDiff",
+    "Refusal",
     "ValidationResult",
+    "VersionPage",
     "accept_schema",
     "add_dataset",
     "check_readable",
+    "column_histograms",
     "dataset_schema",
+    "density_bins",
     "diff_versions",
     "export_version",
     "get_version",
     "list_datasets",
     "list_versions",
     "load_frame",
+    "ranked_diff",
     "record_read",
+    "refusals",
     "schema_history",
+    "shown_contract",
     "shown_version",
     "validate_source",
+    "version_page",
 ]
 
 Source = Path | pd.DataFrame
@@ -762,3 +782,238 @@ def record_read(
         details["destination"] = destination
     with ctx.metadata.write() as session:
         record(session, ctx.actor(), "dataset.read", f"dataset:{version.ref}", details)
+
+
+# -- browsing (the console's dataset pages) ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionPage:
+    """One page of a dataset's versions, newest first, and how many there are."""
+
+    dataset: str
+    versions: list[VersionSummary]
+    total: int
+    offset: int
+    limit: int
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.versions) < self.total
+
+
+def version_page(
+    ctx: ServiceContext, name: str, *, offset: int = 0, limit: int = 20
+) -> VersionPage:
+    """Versions of ``name`` with their provenance (source, author, parent, schema,
+    validation), newest first; profiles and reports are not read."""
+    ctx.require(Permission.READ, "list dataset versions")
+    offset, limit = _page_bounds(offset, limit)
+    with ctx.metadata.read() as session:
+        _require_dataset(session, check_name(name))
+        versions = session.version_summaries(name, offset=offset, limit=limit)
+        total = session.version_count(name)
+    return VersionPage(name, versions, total, offset, limit)
+
+
+MAX_PAGE = 200
+"""The most rows one page of a list holds."""
+
+
+def _page_bounds(offset: int, limit: int) -> tuple[int, int]:
+    if offset < 0:
+        raise InvalidInputError(f"offset {offset} is negative; pages start at offset 0")
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(f"a page holds 1 to {MAX_PAGE} rows, not {limit}")
+    return offset, limit
+
+
+def shown_contract(
+    ctx: ServiceContext, name: str, version: int | None = None
+) -> tuple[SchemaVersion, Schema]:
+    """A schema version (the newest without ``version``) as ``data show`` shows it: its
+    columns with their types, bounds, categories and tags; PII columns' values withheld."""
+    schema = dataset_schema(ctx, name, version)
+    shown = shown_schema(ctx, Schema.from_dict(schema.schema))
+    return replace(schema, schema=shown.to_dict()), shown
+
+
+@dataclass(frozen=True)
+class DensityBin:
+    """A bin ``[low, high)`` holding ``share`` of the column's finite values; ``density``
+    is share per unit of the value (``share / (high - low)``), so that bins of unequal
+    width are drawn by the area they hold and the distribution's shape shows."""
+
+    low: float
+    high: float
+    count: int
+    share: float
+    density: float
+
+
+@dataclass(frozen=True)
+class ColumnHistogram:
+    """What a column's stored profile says about its distribution.
+
+    A numeric column has ``bins`` (densities) and ``point_masses`` (values holding a
+    share by themselves, too narrow to draw as a bar); a categorical one ``categories``
+    with their counts and the ``other_count`` beyond them. ``withheld`` when the values
+    are private (a PII column): counts only.
+    """
+
+    column: str
+    kind: str
+    count: int
+    nulls: int
+    bins: tuple[DensityBin, ...] = ()
+    point_masses: tuple[tuple[float, float], ...] = ()
+    categories: tuple[tuple[str, int], ...] = ()
+    other_count: int = 0
+    withheld: bool = False
+
+
+_POINT_WIDTH = 1e-3
+"""A bin narrower than this share of the column's range is a value by itself."""
+
+
+def column_histograms(
+    ctx: ServiceContext, ref: str
+) -> tuple[DatasetVersion, list[ColumnHistogram]]:
+    """A version (as ``data show`` shows it) and each column's distribution, from the
+    stored profile alone: the data itself is not read."""
+    version, _ = shown_version(ctx, ref)
+    profile = Profile.from_dict(version.profile)
+    return version, [_histogram(column) for column in profile.columns]
+
+
+def _histogram(column: ColumnProfile) -> ColumnHistogram:
+    base = ColumnHistogram(column.name, column.kind, column.count, column.nulls)
+    if column.numeric is not None:
+        bins, points = density_bins(column.numeric)
+        return replace(base, bins=bins, point_masses=points)
+    if column.categorical is not None:
+        stats = column.categorical
+        return replace(base, categories=stats.categories, other_count=stats.other_count)
+    return replace(base, withheld=column.datetime is None)
+
+
+def density_bins(
+    stats: NumericStats,
+) -> tuple[tuple[DensityBin, ...], tuple[tuple[float, float], ...]]:
+    """Bins with their densities, from the equal-mass bins when the profile kept them
+    (finest where the data lies) or else the equal-width histogram; bins too narrow to
+    draw come back as point masses (value, share)."""
+    if stats.mass_cuts and len(stats.mass_counts) == len(stats.mass_cuts) + 1:
+        edges, counts = stats.mass_cuts, stats.mass_counts[1:-1]  # the outer two are empty
+    else:
+        edges, counts = stats.bin_edges, stats.bin_counts
+    total = sum(counts)
+    if total == 0 or len(edges) < 2:
+        return (), ()
+    span = edges[-1] - edges[0]
+    bins: list[DensityBin] = []
+    points: list[tuple[float, float]] = []
+    for (low, high), count in zip(pairwise(edges), counts, strict=True):
+        share = count / total
+        width = high - low
+        if span <= 0 or width <= span * _POINT_WIDTH:
+            if count:
+                points.append((low / 2 + high / 2, share))
+            continue
+        bins.append(DensityBin(low, high, count, share, share / width))
+    return tuple(bins), tuple(points)
+
+
+@dataclass(frozen=True)
+class ColumnMove:
+    """How one column changed between two versions: ``change`` is ``added``,
+    ``removed``, ``type`` (its type changed) or ``moved``; ``score`` is how far its
+    distribution moved (the PSI, or the change of its null rate when larger)."""
+
+    column: str
+    change: str
+    score: float | None
+    detail: ColumnDiff | None = None
+    type_change: TypeChange | None = None
+
+
+@dataclass(frozen=True)
+class RankedDiff:
+    old: str
+    new: str
+    diff: DatasetDiff
+    moves: tuple[ColumnMove, ...]
+
+
+def ranked_diff(ctx: ServiceContext, old: str, new: str) -> RankedDiff:
+    """The diff of two versions (from their profiles) with its columns sorted by how much
+    each moved: columns added, removed or retyped first, then by score, largest first."""
+    diff = diff_versions(ctx, old, new)
+    moves: list[ColumnMove] = [ColumnMove(name, "added", None) for name in diff.added_columns]
+    moves += [ColumnMove(name, "removed", None) for name in diff.removed_columns]
+    moves += [ColumnMove(c.column, "type", None, type_change=c) for c in diff.type_changes]
+    retyped = {c.column for c in diff.type_changes}
+    moved = [
+        ColumnMove(c.column, "moved", _movement(c), detail=c)
+        for c in diff.columns
+        if c.column not in retyped
+    ]
+    moved.sort(key=lambda move: (-(move.score or 0.0), move.column))
+    return RankedDiff(old, new, diff, (*moves, *moved))
+
+
+def _movement(column: ColumnDiff) -> float:
+    nulls = abs(column.null_rate_after - column.null_rate_before)
+    return max(column.psi or 0.0, nulls)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A version the contract refused (never stored): when, by whom, from what source,
+    and the violations, as the audit trail keeps them."""
+
+    seq: int
+    time: str
+    actor: str
+    source: str
+    content_hash: str
+    violations: tuple[Violation, ...]
+
+
+def refusals(
+    ctx: ServiceContext, name: str, *, before_seq: int | None = None, limit: int = 20
+) -> list[Refusal]:
+    """The refused versions of ``name``, newest first (from the audit trail, by its
+    subject index); PII columns' offending values withheld."""
+    ctx.require(Permission.READ, "read datasets")
+    _, limit = _page_bounds(0, limit)
+    with ctx.metadata.read() as session:
+        _require_dataset(session, check_name(name))
+        events = session.audit_page(
+            action="dataset.version_refused",
+            subject=f"dataset:{name}",
+            exact_subject=True,
+            before_seq=before_seq,
+            limit=limit,
+        )
+        schema = session.get_schema(name)
+    contracts = () if schema is None else (Schema.from_dict(schema.schema),)
+    private = pii_columns(ctx, *contracts)
+    found = []
+    for event in events:
+        report = ValidationReport(
+            ok=False,
+            rows_checked=0,
+            violations=tuple(Violation.from_dict(v) for v in event.details.get("violations", [])),
+        ).withholding(private)
+        found.append(
+            Refusal(
+                event.seq,
+                event.time,
+                event.actor,
+                str(event.details.get("source", "")),
+                str(event.details.get("content_hash", "")),
+                report.violations,
+            )
+        )
+    return found

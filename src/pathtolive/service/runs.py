@@ -3,7 +3,9 @@ persist every step, metric and log as it happens; register the model; reproduce 
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import threading
 import traceback
 import uuid
@@ -47,18 +49,30 @@ from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.artifacts import ObjectInfo
+from pathtolive.store.metadata import MetadataSession
+from pathtolive.store.metadata.browsing import MetricCondition, RunRow, RunSort
 
 __all__ = [
     "LOST_AFTER",
+    "MAX_COMPARED",
+    "SERIES_POINTS",
+    "ComparedStep",
+    "ComparedValue",
     "ReproduceReport",
+    "RunComparison",
     "RunDetails",
     "RunResult",
+    "RunTable",
+    "compare_runs",
     "get_run",
     "list_runs",
+    "parse_metric_condition",
+    "parse_param_filter",
     "reap_lost_runs",
     "reproduce_run",
     "run_details",
     "run_pipeline",
+    "run_table",
 ]
 
 
@@ -460,16 +474,20 @@ def get_run(ctx: ServiceContext, run_id: str) -> Run:
     ctx.require(Permission.READ, "read runs")
     _reap_if_allowed(ctx)
     with ctx.metadata.read() as session:
-        run = session.get_run(run_id)
-        if run is None:
-            matches = session.find_runs(run_id) if len(run_id) >= 4 else []
-            if len(matches) == 1:
-                run = session.get_run(matches[0])
-            elif len(matches) > 1:
-                raise InvalidInputError(
-                    f"run id {run_id!r} is ambiguous ({', '.join(m[:12] for m in matches)}); "
-                    "give more of it"
-                )
+        return _find_run(session, run_id)
+
+
+def _find_run(session: MetadataSession, run_id: str) -> Run:
+    run = session.get_run(run_id)
+    if run is None:
+        matches = session.find_runs(run_id) if len(run_id) >= 4 else []
+        if len(matches) == 1:
+            run = session.get_run(matches[0])
+        elif len(matches) > 1:
+            raise InvalidInputError(
+                f"run id {run_id!r} is ambiguous ({', '.join(m[:12] for m in matches)}); "
+                "give more of it"
+            )
     if run is None:
         raise NotFoundError(f"no run {run_id!r}; 'pathtolive runs list' shows them")
     return run
@@ -647,3 +665,202 @@ def _check_same_code(ctx: ServiceContext, original: Run) -> None:
             f"the pipelines/ code differs from run {original.run_id[:12]}'s; restore it and "
             "reproduce again"
         )
+
+
+# -- browsing (the console's runs pages) ---------------------------------------------------
+
+MAX_COMPARED = 10
+"""The most runs one comparison shows side by side."""
+
+_CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|=|<|>)\s*(\S+)\s*$")
+
+
+def parse_metric_condition(text: str) -> MetricCondition:
+    """``auc>=0.8`` as a condition on the runs' final metrics."""
+    match = _CONDITION.match(text)
+    if match is None:
+        raise InvalidInputError(
+            f"metric filter {text!r} is not METRIC OP NUMBER (for example auc>=0.8, with "
+            "OP one of < <= = != >= >)"
+        )
+    key, op, value = match.groups()
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"metric filter {text!r} compares with {value!r}, which is not a number"
+        ) from None
+    return MetricCondition(key, op, number)
+
+
+def parse_param_filter(text: str) -> tuple[str, Any]:
+    """``max_depth=3`` as (key, value): the value read as JSON when it is JSON (3, 0.1,
+    true, "a"), else as a string, so it matches the param as the run stored it."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise InvalidInputError(f"param filter {text!r} is not KEY=VALUE (for example max_depth=3)")
+    try:
+        parsed: Any = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """One page of runs as table rows, with the param and metric columns that page has."""
+
+    rows: list[RunRow]
+    total: int
+    offset: int
+    limit: int
+    param_keys: tuple[str, ...]
+    metric_keys: tuple[str, ...]
+    pipelines: tuple[str, ...]
+
+    @property
+    def has_next(self) -> bool:
+        return self.offset + len(self.rows) < self.total
+
+
+def run_table(
+    ctx: ServiceContext,
+    *,
+    pipeline: str | None = None,
+    status: str | None = None,
+    params: Sequence[str] = (),
+    metrics: Sequence[str] = (),
+    sort: str = "-started",
+    offset: int = 0,
+    limit: int = 50,
+) -> RunTable:
+    """Runs filtered by pipeline, status, params (``KEY=VALUE``) and final metrics
+    (``auc>=0.8``), sorted by ``sort`` (``started``, ``pipeline``, ``status`` or
+    ``metric:KEY``; a leading ``-`` for descending), one page of them. Filtering, sorting
+    and paging happen in the database."""
+    ctx.require(Permission.READ, "read runs")
+    if offset < 0 or not 1 <= limit <= 200:
+        raise InvalidInputError("a page of runs starts at offset 0 or more and holds 1 to 200")
+    if status is not None and status not in _STATUSES:
+        known = ", ".join(_STATUSES)
+        raise InvalidInputError(f"status {status!r} does not exist; use one of {known}")
+    conditions = [parse_metric_condition(text) for text in metrics]
+    wanted = dict(parse_param_filter(text) for text in params)
+    descending = sort.startswith("-")
+    field_name = sort.lstrip("-")
+    sort_metric = None
+    by: RunSort
+    if field_name.startswith("metric:") and field_name[len("metric:") :]:
+        by, sort_metric = "metric", field_name[len("metric:") :]
+    elif field_name in ("started", "pipeline", "status"):
+        by = field_name  # type: ignore[assignment]
+    else:
+        raise InvalidInputError(
+            f"cannot sort runs by {sort!r}; sort by started, pipeline, status or metric:KEY "
+            "(a leading - for descending)"
+        )
+    _reap_if_allowed(ctx)
+    with ctx.metadata.read() as session:
+        rows = session.run_rows(
+            pipeline=pipeline,
+            status=status,
+            params=wanted,
+            metrics=conditions,
+            sort=by,
+            sort_metric=sort_metric,
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        )
+        total = session.run_count(
+            pipeline=pipeline, status=status, params=wanted, metrics=conditions
+        )
+        pipelines = tuple(session.run_pipelines())
+    param_keys = tuple(sorted({key for row in rows for key in row.params}))
+    metric_keys = tuple(sorted({key for row in rows for key in row.metrics}))
+    return RunTable(rows, total, offset, limit, param_keys, metric_keys, pipelines)
+
+
+_STATUSES = ("running", "succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class ComparedValue:
+    """One param, metric or input across the compared runs (None where a run has none);
+    ``differs`` when they are not all the same."""
+
+    key: str
+    values: tuple[Any, ...]
+    differs: bool
+
+
+@dataclass(frozen=True)
+class ComparedStep:
+    """A step's seconds in each run (None where the run has no such step) and whether
+    each was answered from the cache."""
+
+    name: str
+    seconds: tuple[float | None, ...]
+    cached: tuple[bool | None, ...]
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """2 to :data:`MAX_COMPARED` runs side by side; ``series`` maps each logged metric
+    to its points (step, value) in each run, thinned to at most about
+    :data:`SERIES_POINTS` per run."""
+
+    runs: tuple[Run, ...]
+    params: tuple[ComparedValue, ...]
+    metrics: tuple[ComparedValue, ...]
+    inputs: tuple[ComparedValue, ...]
+    steps: tuple[ComparedStep, ...]
+    series: dict[str, tuple[tuple[tuple[float, float], ...], ...]]
+
+
+SERIES_POINTS = 200
+"""Points per run and metric drawn in a comparison's charts."""
+
+
+def compare_runs(ctx: ServiceContext, run_ids: Sequence[str]) -> RunComparison:
+    """Runs side by side: params (those that differ flagged), final metrics, data
+    versions, step timings and logged metric series."""
+    if not 2 <= len(run_ids) <= MAX_COMPARED:
+        raise InvalidInputError(
+            f"compare 2 to {MAX_COMPARED} runs, not {len(run_ids)}; pick them in the runs table"
+        )
+    ctx.require(Permission.READ, "read runs")
+    _reap_if_allowed(ctx)  # once, not once per run
+    with ctx.metadata.read() as session:
+        runs = tuple(_find_run(session, run_id) for run_id in run_ids)
+        if len({run.run_id for run in runs}) < len(runs):
+            raise InvalidInputError("a run is named twice; compare different runs")
+        steps = [session.run_steps(run.run_id) for run in runs]
+        thinned = session.metric_series([run.run_id for run in runs], max_points=SERIES_POINTS)
+    logged = [thinned.get(run.run_id, {}) for run in runs]
+    params = _side_by_side([run.params for run in runs])
+    metrics = _side_by_side([(run.outputs or {}).get("metrics", {}) for run in runs])
+    inputs = _side_by_side([run.inputs for run in runs])
+    names = list(dict.fromkeys(step.name for run_steps in steps for step in run_steps))
+    by_name = [{step.name: step for step in run_steps} for run_steps in steps]
+    compared_steps = tuple(
+        ComparedStep(
+            name,
+            tuple(s[name].seconds if name in s else None for s in by_name),
+            tuple(s[name].cached if name in s else None for s in by_name),
+        )
+        for name in names
+    )
+    keys = sorted({key for series in logged for key in series})
+    series = {key: tuple(tuple(one.get(key, ())) for one in logged) for key in keys}
+    return RunComparison(runs, params, metrics, inputs, compared_steps, series)
+
+
+def _side_by_side(mappings: Sequence[Mapping[str, Any]]) -> tuple[ComparedValue, ...]:
+    keys = sorted({key for mapping in mappings for key in mapping})
+    compared = []
+    for key in keys:
+        values = tuple(mapping.get(key) for mapping in mappings)
+        differs = any(value != values[0] for value in values[1:])
+        compared.append(ComparedValue(key, values, differs))
+    return tuple(compared)

@@ -121,6 +121,10 @@ audit_events = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_audit_events_subject", "subject"),
+    # The console's filters: newest first by actor or by action, and by time.
+    Index("ix_audit_events_actor_seq", "actor", "seq"),
+    Index("ix_audit_events_action_seq", "action", "seq"),
+    Index("ix_audit_events_time", "time"),
 )
 
 # One row (id = 1) naming the newest event: appends lock it, which serialises writers on
@@ -181,6 +185,7 @@ runs = Table(
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_status", "status"),
+    Index("ix_runs_pipeline_started_at", "pipeline", "started_at"),
 )
 
 run_inputs = Table(

@@ -37,5 +37,8 @@ PAGES: tuple[str, ...] = (
     "model",
     "model_version",
     "monitoring",
+    "datasets",
+    "runs",
+    "audit",
 )
 """The page modules of this package, by name."""

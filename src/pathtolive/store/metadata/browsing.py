@@ -1,0 +1,389 @@
+"""Paginated queries for browsing: dataset versions without their profiles, runs as table
+rows filtered and sorted in the database, metric series thinned in the database, and the
+audit log by keyset.
+
+Every query here reads one page through an index and never a whole table's large
+columns: a list of versions leaves the profiles and reports out, a run table leaves the
+graphs out, and a metric series longer than a chart can show is thinned by the database
+(every n-th point) instead of being read in full.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import JSON, ColumnElement, Float, and_, cast, exists, func, select, type_coerce
+
+from pathtolive.entities import AuditEvent
+from pathtolive.store.metadata import tables as t
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc, utc_or_none
+
+__all__ = [
+    "BrowsingQueries",
+    "MetricCondition",
+    "RunRow",
+    "RunSort",
+    "VersionSummary",
+]
+
+RunSort = Literal["started", "pipeline", "status", "metric"]
+
+
+@dataclass(frozen=True)
+class VersionSummary:
+    """A dataset version's provenance, without its profile or validation report."""
+
+    dataset: str
+    version: int
+    content_hash: str
+    parent_version: int | None
+    schema_version: int
+    source: str
+    source_format: str
+    author: str
+    created_at: datetime
+    rows: int
+    bytes: int
+    validation_status: str
+    forgotten_at: datetime | None = None
+    forgotten_by: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.dataset}@{self.version}"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run as a row of the runs table: its params and final metrics, no graph."""
+
+    run_id: str
+    kind: str
+    pipeline: str | None
+    status: str
+    actor: str
+    started_at: datetime
+    finished_at: datetime | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    inputs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MetricCondition:
+    """``metric op value`` on a run's final metrics (``op`` one of < <= = >= > !=)."""
+
+    metric: str
+    op: str
+    value: float
+
+
+_OPERATORS: dict[str, Callable[[ColumnElement[float], float], ColumnElement[bool]]] = {
+    "<": lambda left, right: left < right,
+    "<=": lambda left, right: left <= right,
+    "=": lambda left, right: left == right,
+    "!=": lambda left, right: left != right,
+    ">=": lambda left, right: left >= right,
+    ">": lambda left, right: left > right,
+}
+
+
+def _final_metric(key: str, dialect: str) -> ColumnElement[float]:
+    """A run's final metric ``key`` (from its outputs) as a number, NULL without one; the
+    JSON path is compiled per backend (``json_extract`` on SQLite, ``->`` on PostgreSQL).
+    The text column is cast to JSON on PostgreSQL; SQLite reads JSON from text as it is
+    (a CAST there would turn the text into a number)."""
+    column = t.runs.c.outputs_json
+    document = type_coerce(column, JSON) if dialect == "sqlite" else cast(column, JSON)
+    value: ColumnElement[float] = document["metrics"][key].as_float()
+    return value
+
+
+class BrowsingQueries(Queries):
+    # -- dataset versions ------------------------------------------------------------------
+
+    def version_summaries(
+        self, dataset: str, *, offset: int = 0, limit: int = 20
+    ) -> list[VersionSummary]:
+        """One page of ``dataset``'s versions, newest first (through the unique index on
+        dataset and version)."""
+        v, parent = t.dataset_versions, t.dataset_versions.alias("parent")
+        query = (
+            select(
+                v.c.version,
+                v.c.content_hash,
+                parent.c.version.label("parent_version"),
+                t.dataset_schemas.c.version.label("schema_version"),
+                v.c.source,
+                v.c.source_format,
+                v.c.author,
+                v.c.created_at,
+                v.c.rows,
+                v.c.bytes,
+                v.c.validation_status,
+                v.c.forgotten_at,
+                v.c.forgotten_by,
+            )
+            .join(t.datasets, t.datasets.c.id == v.c.dataset_id)
+            .join(t.dataset_schemas, t.dataset_schemas.c.id == v.c.schema_id)
+            .outerjoin(parent, parent.c.id == v.c.parent_id)
+            .where(t.datasets.c.name == dataset)
+            .order_by(v.c.version.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return [
+            VersionSummary(
+                dataset=dataset,
+                version=row.version,
+                content_hash=row.content_hash,
+                parent_version=row.parent_version,
+                schema_version=row.schema_version,
+                source=row.source,
+                source_format=row.source_format,
+                author=row.author,
+                created_at=utc(row.created_at),
+                rows=row.rows,
+                bytes=row.bytes,
+                validation_status=row.validation_status,
+                forgotten_at=utc_or_none(row.forgotten_at),
+                forgotten_by=row.forgotten_by,
+            )
+            for row in self.connection.execute(query)
+        ]
+
+    def version_count(self, dataset: str) -> int:
+        query = (
+            select(func.count())
+            .select_from(t.dataset_versions)
+            .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+            .where(t.datasets.c.name == dataset)
+        )
+        return int(self.connection.scalar(query) or 0)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def _run_filters(
+        self,
+        pipeline: str | None,
+        status: str | None,
+        params: Mapping[str, Any],
+        metrics: Sequence[MetricCondition],
+    ) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if pipeline is not None:
+            conditions.append(t.runs.c.pipeline == pipeline)
+        if status is not None:
+            conditions.append(t.runs.c.status == status)
+        for key, value in params.items():
+            # Through the params table's primary key (run_id, key): one lookup per run.
+            conditions.append(
+                exists().where(
+                    t.run_params.c.run_id == t.runs.c.run_id,
+                    t.run_params.c.key == key,
+                    t.run_params.c.value_json == dumps(value),
+                )
+            )
+        for condition in metrics:
+            compare = _OPERATORS[condition.op]
+            metric = _final_metric(condition.metric, self.connection.dialect.name)
+            conditions.append(compare(metric, condition.value))
+        return conditions
+
+    def run_rows(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricCondition] = (),
+        sort: RunSort = "started",
+        sort_metric: str | None = None,
+        descending: bool = True,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> list[RunRow]:
+        """One page of runs matching every filter, sorted (ties by start, then id)."""
+        c = t.runs.c
+        query = select(
+            c.run_id,
+            c.kind,
+            c.pipeline,
+            c.status,
+            c.actor,
+            c.started_at,
+            c.finished_at,
+            c.params_json,
+            c.outputs_json,
+        )
+        filters = self._run_filters(pipeline, status, dict(params or {}), metrics)
+        if filters:
+            query = query.where(and_(*filters))
+        key: ColumnElement[Any]
+        if sort == "metric":
+            assert sort_metric is not None
+            key = cast(_final_metric(sort_metric, self.connection.dialect.name), Float)
+        else:
+            key = {"started": c.started_at, "pipeline": c.pipeline, "status": c.status}[sort]
+        ordered = key.desc() if descending else key.asc()
+        query = query.order_by(ordered.nulls_last(), c.started_at.desc(), c.run_id.desc())
+        rows = list(self.connection.execute(query.offset(offset).limit(limit)))
+        inputs = self._inputs_of([row.run_id for row in rows])
+        return [
+            RunRow(
+                run_id=row.run_id,
+                kind=row.kind,
+                pipeline=row.pipeline,
+                status=row.status,
+                actor=row.actor,
+                started_at=utc(row.started_at),
+                finished_at=utc_or_none(row.finished_at),
+                params=json.loads(row.params_json),
+                metrics=_metrics_of(row.outputs_json),
+                inputs=inputs.get(row.run_id, {}),
+            )
+            for row in rows
+        ]
+
+    def run_count(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Sequence[MetricCondition] = (),
+    ) -> int:
+        query = select(func.count()).select_from(t.runs)
+        filters = self._run_filters(pipeline, status, dict(params or {}), metrics)
+        if filters:
+            query = query.where(and_(*filters))
+        return int(self.connection.scalar(query) or 0)
+
+    def run_pipelines(self) -> list[str]:
+        """The pipelines that have runs (for the table's filter)."""
+        query = (
+            select(t.runs.c.pipeline)
+            .where(t.runs.c.pipeline.is_not(None))
+            .group_by(t.runs.c.pipeline)
+            .order_by(t.runs.c.pipeline)
+        )
+        return [str(name) for name in self.connection.scalars(query)]
+
+    def _inputs_of(self, run_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The data versions of several runs in one query per chunk, not one per run."""
+        found: dict[str, dict[str, str]] = {}
+        for chunk in in_chunks(list(run_ids)):
+            query = (
+                select(
+                    t.run_inputs.c.run_id,
+                    t.run_inputs.c.parameter,
+                    t.datasets.c.name,
+                    t.dataset_versions.c.version,
+                )
+                .join(
+                    t.dataset_versions,
+                    t.dataset_versions.c.id == t.run_inputs.c.dataset_version_id,
+                )
+                .join(t.datasets, t.datasets.c.id == t.dataset_versions.c.dataset_id)
+                .where(t.run_inputs.c.run_id.in_(chunk))
+                .order_by(t.run_inputs.c.parameter)
+            )
+            for row in self.connection.execute(query):
+                found.setdefault(row.run_id, {})[row.parameter] = f"{row.name}@{row.version}"
+        return found
+
+    def metric_series(
+        self, run_ids: Sequence[str], *, max_points: int = 200
+    ) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """Each logged metric of each run (by run id, then key) as (step, value) points in
+        logging order, at most about ``max_points`` per series: a longer series is thinned
+        by the database to every n-th point (its last point kept). One query for all the
+        runs, through the (run_id, key) index; only the kept points leave the database."""
+        m = t.run_metrics.c
+        series: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        partition = (m.run_id, m.key)
+        numbered = (
+            select(
+                m.run_id,
+                m.key,
+                m.step,
+                m.value,
+                func.row_number().over(partition_by=partition, order_by=m.id).label("position"),
+                func.count().over(partition_by=partition).label("size"),
+            )
+            .where(m.run_id.in_(list(run_ids)))
+            .subquery()
+        )
+        c = numbered.c
+        stride = (c.size + (max_points - 1)) // max_points
+        query = (
+            select(c.run_id, c.key, c.step, c.value, c.position)
+            .where(((c.position - 1) % stride == 0) | (c.position == c.size))
+            .order_by(c.run_id, c.key, c.position)
+        )
+        for row in self.connection.execute(query):
+            x = float(row.position - 1 if row.step is None else row.step)
+            series.setdefault(row.run_id, {}).setdefault(row.key, []).append((x, float(row.value)))
+        return series
+
+    # -- the audit log -----------------------------------------------------------------------
+
+    def audit_page(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        subject: str | None = None,
+        exact_subject: bool = False,
+        since: str | None = None,
+        until: str | None = None,
+        before_seq: int | None = None,
+        limit: int = 50,
+    ) -> list[AuditEvent]:
+        """Newest first, from ``before_seq`` down (a keyset: any page costs the same). The
+        ``action`` and ``subject`` match as prefixes (``subject`` exactly with
+        ``exact_subject``); ``since`` and ``until`` bound the time (inclusive, exclusive),
+        compared as the chain's own UTC ISO text, which sorts as time does."""
+        c = t.audit_events.c
+        query = select(t.audit_events)
+        if before_seq is not None:
+            query = query.where(c.seq < before_seq)
+        if actor is not None:
+            query = query.where(c.actor == actor)
+        if action is not None:
+            query = query.where(c.action.startswith(action, autoescape=True))
+        if subject is not None:
+            query = query.where(
+                c.subject == subject
+                if exact_subject
+                else c.subject.startswith(subject, autoescape=True)
+            )
+        if since is not None:
+            query = query.where(c.time >= since)
+        if until is not None:
+            query = query.where(c.time < until)
+        query = query.order_by(c.seq.desc()).limit(limit)
+        return [
+            AuditEvent(
+                seq=int(row.seq),
+                time=row.time,
+                actor=row.actor,
+                action=row.action,
+                subject=row.subject,
+                details=json.loads(row.details_json),
+                prev_hash=row.prev_hash,
+                hash=row.hash,
+            )
+            for row in self.connection.execute(query)
+        ]
+
+
+def _metrics_of(outputs_json: str | None) -> dict[str, Any]:
+    if outputs_json is None:
+        return {}
+    metrics = json.loads(outputs_json).get("metrics", {})
+    return dict(metrics) if isinstance(metrics, dict) else {}
