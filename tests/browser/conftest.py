@@ -149,8 +149,11 @@ def own_console(prepared: ConsoleWorkspace, tmp_path: Path) -> Iterator[RunningC
         yield console
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: while Playwright's sync API runs
+    it holds an event loop on the main thread, and every later test in the same worker
+    that calls ``asyncio.run`` would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
