@@ -30,10 +30,12 @@ from markupsafe import Markup
 
 from pathtolive import format as fmt
 
-__all__ = ["STYLESHEET", "coordinate", "environment", "render", "stylesheet"]
+__all__ = ["CHART_STYLESHEET", "STYLESHEET", "coordinate", "environment", "render", "stylesheet"]
 
 STYLESHEET = "static/pathtolive.css"
 """The shared stylesheet, relative to the ``pathtolive.ui`` package."""
+CHART_STYLESHEET = "static/charts.css"
+"""The charts' part of it, a file of its own: the console serves it as it is."""
 
 
 def coordinate(value: float) -> str:
@@ -46,7 +48,13 @@ def stylesheet() -> Markup:
     """The shared stylesheet's text, to inline in a ``<style>`` element. It is the
     package's own file, not data, so it is marked safe: escaping would break ``>``
     selectors."""
-    return Markup(files("pathtolive.ui").joinpath(STYLESHEET).read_text(encoding="utf-8"))
+    package = files("pathtolive.ui")
+    return Markup(
+        "".join(
+            package.joinpath(name).read_text(encoding="utf-8")
+            for name in (CHART_STYLESHEET, STYLESHEET)
+        )
+    )
 
 
 @cache

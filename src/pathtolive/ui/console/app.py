@@ -122,7 +122,11 @@ def create_console(ctx: ServiceContext, settings: ConsoleSettings) -> Starlette:
     routes: list[BaseRoute] = [
         Mount(
             "/static",
-            app=StaticFiles(packages=[("pathtolive.ui.console", "static")]),
+            # The console's own files, and the charts' stylesheet it shares with the
+            # static reports.
+            app=StaticFiles(
+                packages=[("pathtolive.ui.console", "static"), ("pathtolive.ui", "static")]
+            ),
             name="static",
         ),
         *signin.routes,
