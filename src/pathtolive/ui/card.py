@@ -1,9 +1,10 @@
 """The model card as Markdown and as one self-contained HTML page.
 
 The card's content is gathered by :func:`pathtolive.service.card.model_card`; this module
-only renders it. The HTML page (``templates/model_card.html``) extends the same skeleton
-and stylesheet as the monitoring report, has no script and no URL of any kind, and every
-text of the card is escaped. The Markdown is written here directly, and escaped too:
+only renders it. The HTML page (``templates/model_card.html``) is the console's model card
+section (``partials/card.html``, the one the Model version page includes) in the
+standalone layout (``standalone.html``): it has no script and no URL of any kind, and
+every text of the card is escaped. The Markdown is written here directly, and escaped too:
 names, descriptions and config are anyone's text, and a Markdown renderer passes raw HTML
 through. Every text has its line breaks made spaces (a paragraph or a cell stays one) and
 the characters that open HTML, links, emphasis or code (``\\ ` * [ ] < > & | ~``, and
@@ -14,56 +15,13 @@ fence is longer than any run of backticks inside it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
 
 from pathtolive.format import number
-from pathtolive.service.card import Block, CardTable, CodeBlock, Evaluation, ModelCard
-from pathtolive.ui.charts import (
-    PlotChart,
-    calibration_chart,
-    confusion_chart,
-    roc_chart,
-    slice_chart,
-)
+from pathtolive.service.card import CardTable, CodeBlock, Evaluation, ModelCard
+from pathtolive.ui.partials import EvaluationCharts, card_view, evaluation_charts
 from pathtolive.ui.templates import render
 
 __all__ = ["EvaluationCharts", "evaluation_charts", "model_card_html", "model_card_markdown"]
-
-BlockKind = Literal["paragraph", "table", "code", "evaluation"]
-
-
-@dataclass(frozen=True)
-class EvaluationCharts:
-    """The evaluation as the page draws it: its figures and their charts (None where
-    there is nothing to draw)."""
-
-    evaluation: Evaluation
-    roc: PlotChart | None
-    calibration: PlotChart | None
-    confusion: PlotChart | None
-    slices: PlotChart | None
-
-
-def evaluation_charts(evaluation: Evaluation) -> EvaluationCharts:
-    """The charts of ``evaluation``: ROC, calibration, confusion matrix, metric per slice."""
-    roc = evaluation.roc
-    return EvaluationCharts(
-        evaluation,
-        None if roc is None else roc_chart(roc.points, roc.auc, roc.threshold, roc.at_threshold),
-        calibration_chart([(b.predicted, b.observed, b.rows) for b in evaluation.calibration])
-        if evaluation.calibration
-        else None,
-        None
-        if evaluation.confusion is None
-        else confusion_chart(evaluation.confusion, evaluation.classes),
-        slice_chart(
-            evaluation.metric,
-            [(s.label, s.rows, s.candidate, s.reference, s.status) for s in evaluation.slices],
-        )
-        if evaluation.slices
-        else None,
-    )
 
 
 def model_card_markdown(card: ModelCard) -> str:
@@ -91,25 +49,7 @@ def model_card_markdown(card: ModelCard) -> str:
 
 def model_card_html(card: ModelCard) -> str:
     """The card as one self-contained HTML page (see the module docs)."""
-    sections = [
-        (
-            section.heading,
-            [
-                (_kind(block), evaluation_charts(block) if isinstance(block, Evaluation) else block)
-                for block in section.blocks
-            ],
-        )
-        for section in card.sections
-    ]
-    return render("model_card.html", card=card, sections=sections)
-
-
-def _kind(block: Block) -> BlockKind:
-    if isinstance(block, CardTable):
-        return "table"
-    if isinstance(block, Evaluation):
-        return "evaluation"
-    return "code" if isinstance(block, CodeBlock) else "paragraph"
+    return render("model_card.html", card=card_view(card))
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>&|~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")

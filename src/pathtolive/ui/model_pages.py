@@ -11,23 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from pathtolive.lineage import LineageNode
-from pathtolive.monitoring.decay import CBPE_CAVEAT
-from pathtolive.service.card import CardTable, CodeBlock, ModelCard
+from pathtolive.monitoring.drift import FeatureDrift
 from pathtolive.service.model_views import Explanation, ModelView, VersionView
 from pathtolive.service.monitor_views import LiveMetric, MonitoringView
-from pathtolive.ui.charts import histogram_chart, metric_chart
+from pathtolive.ui.charts import metric_chart
 from pathtolive.ui.console_charts import gate_intervals, heat_map
+from pathtolive.ui.partials import card_view, drift_table, feature_view, metric_view
 
 __all__ = [
-    "BlockKind",
     "ExplainForm",
     "LineageItem",
     "Links",
-    "card_sections",
     "model_context",
     "monitoring_context",
     "version_context",
@@ -81,28 +79,6 @@ class Links:
         return None
 
 
-BlockKind = Literal["paragraph", "table", "code"]
-
-
-def card_sections(card: ModelCard) -> list[tuple[str, list[tuple[BlockKind, Any]]]]:
-    """The card's sections as (heading, [(kind, block)]), as ``model_card.html`` takes
-    them."""
-    sections: list[tuple[str, list[tuple[BlockKind, Any]]]] = []
-    for section in card.sections:
-        blocks: list[tuple[BlockKind, Any]] = []
-        for block in section.blocks:
-            kind: BlockKind = (
-                "table"
-                if isinstance(block, CardTable)
-                else "code"
-                if isinstance(block, CodeBlock)
-                else "paragraph"
-            )
-            blocks.append((kind, block))
-        sections.append((section.heading, blocks))
-    return sections
-
-
 def model_context(view: ModelView, links: Links, live: LiveMetric | None = None) -> dict[str, Any]:
     """What ``console/model.html`` takes: a model's versions, alias timeline, the live
     version's drift and metric over time."""
@@ -137,7 +113,7 @@ def version_context(
         "values_chart": values,
         "differences_chart": differences,
         "lineage": _lineage(view, links),
-        "sections": card_sections(view.card),
+        "card": card_view(view.card),
         "form": form or ExplainForm(),
     }
 
@@ -178,24 +154,32 @@ def _lineage(view: VersionView, links: Links) -> list[LineageItem]:
 def monitoring_context(
     view: MonitoringView, links: Links, *, feature: str | None = None, window: int = 0
 ) -> dict[str, Any]:
-    """What ``console/monitoring.html`` takes: the drift heat map, one cell's
-    histograms, the metric over time with its caveat, and the alerts."""
+    """What ``console/monitoring.html`` takes: the drift heat map, the newest window's
+    drift table (each feature linked to its histograms in that window), one cell's
+    card with its histograms, the metric over time with its caveat, and the alerts. The
+    table, the card and the metric are the view models the monitoring report draws with
+    the same partials."""
     series = view.series
     cell = None if feature is None else view.cell(feature, window)
-    decay = view.decay
+    report = view.report
+    newest = None if series is None else len(series.windows) - 1
 
     def cell_link(name: str, index: int) -> str:
         return links.monitoring(view.model, feature=name, window=index)
+
+    def newest_link(_: int, drift: FeatureDrift) -> str | None:
+        return None if newest is None else cell_link(drift.feature, newest)
 
     return {
         "view": view,
         "links": links,
         "heat": None if series is None else heat_map(series, cell_link),
-        "cell": cell,
-        "cell_window": None if cell is None or series is None else series.windows[window],
-        "histogram": (
-            None if cell is None else histogram_chart(cell.feature, cell.reference, cell.current)
+        "table": (
+            None
+            if report is None or report.drift is None
+            else drift_table(report.drift, newest_link)
         ),
-        "metric": None if decay is None or not decay.windows else metric_chart(decay),
-        "caveat": CBPE_CAVEAT,
+        "cell": None if cell is None else feature_view(cell, "histograms"),
+        "cell_window": None if cell is None or series is None else series.windows[window],
+        "metric": metric_view(view.decay, caveat=True),
     }

@@ -12,29 +12,33 @@ the decay verdict, open alerts), the metric over time (measured and estimated wi
 their intervals, the gate-time figure and the alert line, and the caveat that goes with
 the estimate), the drift table sorted by rank with drifted features highlighted, each
 feature's drift over a series of windows when the look covered one, reference-vs-live
-histograms per feature, and the alerts. This module decides what the summary says and
-computes the charts; the template lays it out.
+histograms per feature, and the alerts. The drift table, the feature cards, the metric
+and the alerts are the console Monitoring page's own partials (``partials/*.html``, their
+view models built by :mod:`pathtolive.ui.partials`) in the standalone layout; this
+module decides what the summary says and builds the views; the template lays it out.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 from pathtolive.entities import Alert
-from pathtolive.format import count, listing, number, percent, when
-from pathtolive.monitoring.decay import CBPE_CAVEAT, DecayResult
-from pathtolive.monitoring.drift import DriftResult, FeatureDrift
+from pathtolive.format import count, listing, percent, when
+from pathtolive.monitoring.decay import DecayResult
+from pathtolive.monitoring.drift import FeatureDrift
 from pathtolive.monitoring.report import MonitorReport
 from pathtolive.monitoring.series import FeatureTrend, MonitorSeries
 from pathtolive.monitoring.verdict import EFFECT_NAMES, rule_text
-from pathtolive.ui.charts import (
-    HistogramChart,
-    MetricChart,
-    histogram_chart,
-    metric_chart,
-    trend_chart,
+from pathtolive.ui.charts import MetricChart, trend_chart
+from pathtolive.ui.partials import (
+    DriftColumn,
+    FeatureView,
+    drift_columns,
+    drift_table,
+    feature_view,
+    metric_view,
+    ranked,
 )
 from pathtolive.ui.templates import render
 
@@ -64,63 +68,6 @@ class SummaryCard:
 
 
 @dataclass(frozen=True)
-class DriftColumn:
-    """A figure of the drift table: its ``key`` in :attr:`FeatureDrift.figures`, its
-    ``heading``, and its threshold (``limit``, None when it decides nothing) shown under
-    the heading as ``limit_text``; ``below`` when a figure under the limit is the one that
-    counts (a p-value), else at or above it (an effect size)."""
-
-    key: str
-    heading: str
-    limit: float | None
-    limit_text: str
-    below: bool = False
-
-    def cell(self, feature: FeatureDrift) -> tuple[str, bool]:
-        """The figure of ``feature`` as text (a dash where it has none) and whether it
-        crosses the threshold."""
-        value = feature.figures.get(self.key)
-        if value is None:
-            return "-", False
-        text = number(value) if not self.below else f"{value:.2g}"
-        if self.limit is None or not math.isfinite(value):
-            return text, False
-        return text, (value < self.limit) if self.below else (value >= self.limit)
-
-
-def drift_columns(drift: DriftResult) -> list[DriftColumn]:
-    """The figures of the drift table with their thresholds, each only when a feature
-    has it: the effect sizes (PSI, Jensen-Shannon distance, normed Wasserstein) and the
-    tests' p-values (Kolmogorov-Smirnov, chi-square), the latter's threshold divided
-    among the features tested under Bonferroni, as the verdict took it."""
-    limits = drift.thresholds
-    columns: list[DriftColumn] = []
-    for key, heading in (("psi", "PSI"), ("js", "JS"), ("wasserstein", "norm. Wasserstein")):
-        limit = getattr(limits, key)
-        text = "a figure only" if limit is None else f"≥ {limit:g}"
-        columns.append(DriftColumn(key, heading, limit, text))
-    for key, heading, base in (
-        ("ks_pvalue", "KS p", limits.ks_pvalue),
-        ("chi2_pvalue", "chi² p", limits.chi2_pvalue),
-    ):
-        family = sum(1 for feature in drift.features if key in feature.figures)
-        if limits.correction == "bonferroni" and family > 1:
-            columns.append(DriftColumn(key, heading, base / family, f"< {base:g}/{family}", True))
-        else:
-            columns.append(DriftColumn(key, heading, base, f"< {base:g}", True))
-    return [c for c in columns if any(c.key in f.figures for f in drift.features)]
-
-
-@dataclass(frozen=True)
-class FeatureView:
-    """A compared column (or the model's output) with its page anchor and histogram."""
-
-    drift: FeatureDrift
-    anchor: str
-    chart: HistogramChart | None
-
-
-@dataclass(frozen=True)
 class TrendView:
     """A feature across the series: its trend and the chart of its drift score."""
 
@@ -130,37 +77,31 @@ class TrendView:
 
 def monitoring_report_html(report: MonitorReport) -> str:
     """The report as one self-contained HTML page (see the module docs)."""
-    ranked = _ranked(report.drift)
-    features = [
-        FeatureView(feature, f"feature-{index}", _histogram(feature))
-        for index, feature in enumerate(ranked)
-    ]
+    in_order = ranked(report.drift)
     prediction = report.prediction_drift
     decay = report.decay
-    metric: MetricChart | None = metric_chart(decay) if decay and decay.windows else None
     return render(
         "monitoring_report.html",
         report=report,
         window_text=_window_text(report),
-        cards=_summary(report, ranked),
-        drift_line=_drift_line(ranked),
+        cards=_summary(report, in_order),
+        drift_line=_drift_line(in_order),
         rule=rule_text(report.drift.thresholds) if report.drift else "",
-        columns=drift_columns(report.drift) if report.drift else [],
         kind=(
             "drift report"
             if report.drift is not None or report.prediction_drift is not None
             else "monitoring report"
         ),
         weighted_line=_weighted_line(report),
-        features=features,
-        prediction=(
-            FeatureView(prediction.drift, "prediction", _histogram(prediction.drift))
-            if prediction is not None
-            else None
-        ),
-        metric=metric,
-        legend=_legend(metric) if metric is not None else (),
-        caveat=CBPE_CAVEAT if decay is not None and decay.estimated else None,
+        # A feature's name in the table leads to its card further down the page.
+        table=drift_table(report.drift, lambda index, _: f"#feature-{index}")
+        if report.drift
+        else None,
+        features=[
+            feature_view(feature, f"feature-{index}") for index, feature in enumerate(in_order)
+        ],
+        prediction=feature_view(prediction.drift, "prediction") if prediction else None,
+        metric=metric_view(decay),
         series=report.series,
         trends=_trends(report.series) if report.series is not None else [],
         statistic_name=(
@@ -204,15 +145,6 @@ def _trends(series: MonitorSeries) -> list[TrendView]:
         )
         for trend in ordered
     ]
-
-
-def _histogram(feature: FeatureDrift) -> HistogramChart | None:
-    return histogram_chart(feature.feature, feature.reference, feature.current)
-
-
-def _ranked(drift: DriftResult | None) -> list[FeatureDrift]:
-    # Sorted again so that the page is in rank order whatever order it was given.
-    return sorted(drift.features, key=lambda feature: feature.rank) if drift else []
 
 
 def _window_text(report: MonitorReport) -> str:
@@ -280,15 +212,3 @@ def _drift_line(ranked: list[FeatureDrift]) -> str:
     if not names:
         return f"No drift: none of {total} {features} moved." if total else "No features compared."
     return f"{len(names)} of {total} {features} drifted: {listing(names, _LISTED)}."
-
-
-def _legend(chart: MetricChart) -> tuple[tuple[str, str], ...]:
-    """The key of the metric chart: (line style, meaning) of each kind of line it draws."""
-    items = [("measured", "measured on feedback labels")]
-    if any(dot.css == "estimated-dot" for window in chart.windows for dot in window.dots):
-        items.append(("estimated", "estimated from confidence (CBPE)"))
-    if any(window.whiskers for window in chart.windows):
-        items.append(("interval", "bootstrap interval"))
-    meaning = {"reference": "at the gates", "threshold": "alert line"}
-    items += [(level.kind, meaning[level.kind]) for level in chart.levels]
-    return tuple(items)

@@ -15,14 +15,18 @@ same on a page as in the CLI: ``number``, ``signed``, ``percent``, ``thousands``
 :func:`~pathtolive.format.count`, named so as not to hide Jinja's own ``count``), ``when``,
 ``short_when``, and ``coordinate`` (an SVG coordinate to one decimal).
 
-The stylesheet is one file, ``ui/static/pathtolive.css`` (:func:`stylesheet`): the static
-files inline it (they load nothing), the console serves the same file.
+The static files are drawn with the console's own partials (``partials/*.html``) in a
+layout of their own (``standalone.html``) that inlines the console's stylesheets
+(:func:`stylesheet`: the console's, the charts', the model pages' and the partials'
+``pathtolive.css``, in the order the console's pages load them), so they load nothing
+and look like the console, which serves the same files.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -30,12 +34,19 @@ from markupsafe import Markup
 
 from pathtolive import format as fmt
 
-__all__ = ["CHART_STYLESHEET", "STYLESHEET", "coordinate", "environment", "render", "stylesheet"]
+__all__ = [
+    "CHART_STYLESHEET",
+    "CONSOLE_STYLESHEETS",
+    "STYLESHEET",
+    "coordinate", "environment", "render", "stylesheet"]
 
 STYLESHEET = "static/pathtolive.css"
-"""The shared stylesheet, relative to the ``pathtolive.ui`` package."""
+"""The partials' stylesheet, relative to the ``pathtolive.ui`` package."""
 CHART_STYLESHEET = "static/charts.css"
-"""The charts' part of it, a file of its own: the console serves it as it is."""
+"""The charts' stylesheet, relative to the ``pathtolive.ui`` package."""
+CONSOLE_STYLESHEETS = ("console/static/console.css", "console/static/model_pages.css")
+"""The console's own stylesheets, relative to the ``pathtolive.ui`` package (read as
+files, without importing the console, which needs the web server's packages)."""
 
 
 def coordinate(value: float) -> str:
@@ -45,16 +56,21 @@ def coordinate(value: float) -> str:
 
 @cache
 def stylesheet() -> Markup:
-    """The shared stylesheet's text, to inline in a ``<style>`` element. It is the
-    package's own file, not data, so it is marked safe: escaping would break ``>``
-    selectors."""
+    """The console's stylesheets as one text, to inline in a static file's ``<style>``
+    element, in the order a console page loads them (later rules win). They are the
+    package's own files, not data, so the text is marked safe: escaping would break
+    ``>`` selectors."""
     package = files("pathtolive.ui")
-    return Markup(
-        "".join(
-            package.joinpath(name).read_text(encoding="utf-8")
-            for name in (CHART_STYLESHEET, STYLESHEET)
-        )
-    )
+    console_css, model_pages_css = CONSOLE_STYLESHEETS
+    sheets = (console_css, CHART_STYLESHEET, model_pages_css, STYLESHEET)
+    return Markup("\n".join(_read(package, name) for name in sheets))
+
+
+def _read(package: Traversable, name: str) -> str:
+    found = package
+    for part in name.split("/"):
+        found = found.joinpath(part)
+    return found.read_text(encoding="utf-8")
 
 
 @cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from importlib.resources import files
 from html.parser import HTMLParser
 
 import pytest
@@ -274,4 +275,7 @@ def test_a_gate_is_judged_on_a_figure_not_mistaken_for_its_estimate() -> None:
 def test_the_card_prints_and_shares_the_stylesheet() -> None:
     page = model_card_html(CARD)
     assert "@media print" in page
-    assert "pathtolive · model card" in page
+    assert '<p class="muted small">model card</p>' in page  # what the file is, as on a page
+    for sheet in ("console/static/console.css", "static/charts.css", "static/pathtolive.css"):
+        text = (files("pathtolive.ui") / sheet).read_text(encoding="utf-8")
+        assert text.strip() in page  # the console's stylesheets, inlined

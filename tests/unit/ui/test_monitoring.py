@@ -302,7 +302,8 @@ def test_the_summary_names_the_drifted_features_in_rank_order(report: MonitorRep
     order = re.findall(r'<a href="#feature-\d+">(.*?)</a>', body.split("</tbody>")[0])
     assert order[:3] == ["mileage", "age", "region"]
     assert len(order) == 25
-    assert page.count('<tr class="drifted">') == 3 + 1  # three features, one open alert
+    assert page.count('<tr class="drifted">') == 3  # three features
+    assert page.count('<tr class="open">') == 1  # one open alert
 
 
 def test_every_text_is_escaped(report: MonitorReport) -> None:
@@ -439,9 +440,9 @@ def test_the_drift_table_shows_the_rule_and_each_features_importance(
     )
     assert rule in page
     assert rule in plain
-    assert "<th>rule</th>" in plain
-    assert '<th class="num">importance</th>' not in plain  # not known: no column
-    assert '<th class="num">importance</th>' in page
+    assert '<th scope="col">rule</th>' in plain
+    assert '<th scope="col" class="num">importance</th>' not in plain  # not known: no column
+    assert '<th scope="col" class="num">importance</th>' in page
     assert "attribution (importance-weighted drift; importance: the mean absolute" in page
     assert "Alerts: below 0.9: reported, not alerted." in page
 
@@ -655,7 +656,7 @@ def test_the_series_draws_each_features_effect_size_over_time(report: MonitorRep
 def _drift_table(page: str) -> tuple[list[str], list[list[str]]]:
     """The drift table's headers (text) and rows (cells as text)."""
     body = page[page.index("<h2>Drift</h2>") :]
-    table = ET.fromstring(re.search(r"<table>.*?</table>", body, flags=re.S).group())  # type: ignore[union-attr]
+    table = ET.fromstring(re.search(r'<table class="drift-table">.*?</table>', body, flags=re.S).group())  # type: ignore[union-attr]
     headers = [" ".join(" ".join(th.itertext()).split()) for th in table.iter("th")]
     rows = [
         ["".join(td.itertext()) for td in tr.iter("td")]
@@ -700,7 +701,7 @@ def test_the_drift_table_has_a_column_per_figure_with_its_threshold(
 def test_the_title_says_what_the_report_is(report: MonitorReport) -> None:
     page = monitoring_report_html(report)
     assert "<title>Drift report: risk-model v3</title>" in page
-    assert "pathtolive · drift report" in page
+    assert '<p class="muted small">drift report</p>' in page
     decay_only = monitoring_report_html(replace(report, drift=None, prediction_drift=None))
     assert "<title>Monitoring report: risk-model v3</title>" in decay_only
 
