@@ -38,7 +38,11 @@ __all__ = [
     "CHART_STYLESHEET",
     "CONSOLE_STYLESHEETS",
     "STYLESHEET",
-    "coordinate", "environment", "render", "stylesheet"]
+    "coordinate",
+    "environment",
+    "render",
+    "stylesheet",
+]
 
 STYLESHEET = "static/pathtolive.css"
 """The partials' stylesheet, relative to the ``pathtolive.ui`` package."""

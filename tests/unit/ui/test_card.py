@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from importlib.resources import files
 from html.parser import HTMLParser
+from importlib.resources import files
 
 import pytest
 

@@ -1,7 +1,9 @@
 """The console's Models, Model, Model version and Monitoring pages, served in-process
 (Starlette's TestClient) against a prepared workspace: what each shows, that each links
 to the others, that names and values from data are text (a feature named like a script
-tag, a slice value with markup), and the explain form (CSRF-checked, refusals shown)."""
+tag, a slice value with markup), the explain form (CSRF-checked, refusals shown), and
+that the static files (``models card``, ``monitor --report``) are drawn with the pages'
+own partials in a file that loads nothing."""
 
 from __future__ import annotations
 
@@ -22,8 +24,12 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from pathtolive.monitoring.decay import CBPE_CAVEAT
+from pathtolive.service.card import model_card
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.monitor import monitor
+from pathtolive.ui.card import model_card_html
 from pathtolive.ui.console.app import ConsoleSettings, create_console
+from pathtolive.ui.monitoring import monitoring_report_html
 from tests.support.console_pages import EVIL, FEATURES, Prepared, prepare
 
 EVIL_IN_URL = quote(EVIL, safe="")
@@ -163,7 +169,9 @@ def test_the_monitoring_pages_show_the_heat_map_a_cell_the_metric_and_alerts(
     assert "/monitoring/risk" in index.links
     html, page = _get(client, f"/monitoring/risk?windows=3&feature={EVIL_IN_URL}&window=2")
     cells = [link for link in page.links if "feature=" in link]
-    assert len(cells) == 2 * 3  # two features by three windows, each a link
+    # Two features by three windows, each a link; and the newest window's drift table.
+    assert len(cells) == 2 * 3 + 2
+    assert cells.count(f"/monitoring/risk?feature={EVIL_IN_URL}&window=2#cell") == 2
     assert f"/monitoring/risk?feature={EVIL_IN_URL}&window=2#cell" in cells
     assert 'class="num heat-4 drifted"' in html  # the shifted day of the first input
     assert '<svg class="chart hist"' in html  # the chosen cell's histograms
@@ -190,3 +198,60 @@ def test_unknown_versions_and_models_are_answered_404_saying_so(client: TestClie
     assert "model 'risk' has no version 9" in version.words
     _, monitoring = _get(client, "/monitoring/nope", 404)
     assert "no model 'nope'" in monitoring.words
+
+
+# -- the static files are the pages' own partials ------------------------------------------
+
+
+def _sections(page: str, css: str) -> list[str]:
+    return re.findall(rf'<section class="{css}">.*?</section>', page, flags=re.S)
+
+
+def _self_contained(page: str) -> None:
+    parsed = _Page()
+    parsed.feed(page)
+    assert {"script", "link", "img", "iframe", "form"}.isdisjoint(parsed.tags)
+    assert all(link.startswith("#") for link in parsed.links), parsed.links
+    for outside in ("http://", "https://", "src=", "/static/", "url(", "@import"):
+        assert outside not in page
+
+
+def test_the_model_card_file_is_the_version_pages_card_section(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    html, _ = _get(client, "/models/risk/versions/2")
+    static = model_card_html(model_card(ctx, "risk@2"))
+    on_page = _sections(html, "card-section")
+    in_file = _sections(static, "card-section")
+
+    assert on_page, "the page draws the card with the partial"
+    # The same partial, the page's headings one level down under its "Model card".
+    assert [s.replace("<h3>", "<h2>").replace("</h3>", "</h2>") for s in on_page] == in_file
+    _self_contained(static)
+
+
+def test_the_drift_report_draws_drift_with_the_monitoring_pages_partials(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    html, page = _get(client, f"/monitoring/risk?windows=3&feature={EVIL_IN_URL}&window=2")
+    static = monitoring_report_html(monitor(ctx, "risk", record_alerts=False).report)
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+    for drawn in (html, static):
+        (table,) = re.findall(r'<table class="drift-table">.*?</table>', drawn, flags=re.S)
+        assert f">{escaped}</" in table  # the feature named like a script tag, as text
+        assert EVIL not in drawn
+        card = rf'<article class="feature[^"]*" id="[^"]+">\s*<div class="card-head"><h3>{escaped}'
+        assert re.search(card, drawn)  # its card, with its histograms
+        assert '<svg class="chart hist"' in drawn
+        assert '<table class="alerts-table">' in drawn
+        assert '<svg class="chart metric"' in drawn
+    headers = [
+        re.search(r"<thead>.*?</thead>", drawn, flags=re.S).group()  # type: ignore[union-attr]
+        for drawn in (html.split('class="drift-table"')[1], static.split('class="drift-table"')[1])
+    ]
+    assert headers[0] == headers[1]  # same columns, same thresholds
+    # On the page a feature links to its histograms; in the file, to its card below.
+    assert f"/monitoring/risk?feature={EVIL_IN_URL}&window=2#cell" in page.links
+    assert f'<a href="#feature-0">{escaped}</a>' in static
+    _self_contained(static)

@@ -656,7 +656,9 @@ def test_the_series_draws_each_features_effect_size_over_time(report: MonitorRep
 def _drift_table(page: str) -> tuple[list[str], list[list[str]]]:
     """The drift table's headers (text) and rows (cells as text)."""
     body = page[page.index("<h2>Drift</h2>") :]
-    table = ET.fromstring(re.search(r'<table class="drift-table">.*?</table>', body, flags=re.S).group())  # type: ignore[union-attr]
+    table = ET.fromstring(
+        re.search(r'<table class="drift-table">.*?</table>', body, flags=re.S).group()
+    )  # type: ignore[union-attr]
     headers = [" ".join(" ".join(th.itertext()).split()) for th in table.iter("th")]
     rows = [
         ["".join(td.itertext()) for td in tr.iter("td")]
