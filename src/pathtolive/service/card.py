@@ -357,8 +357,13 @@ def gate_figures(result: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _holdout_text(body: dict[str, Any]) -> str:
+    """The split a gate report measured on: its holdout, named when the report says
+    which (a report may not)."""
     holdout = body.get("holdout") or {}
-    return f"holdout of {holdout.get('dataset')} ({holdout.get('rows')} rows)"
+    dataset, rows = holdout.get("dataset"), holdout.get("rows")
+    if not dataset:
+        return "holdout"
+    return f"holdout of {dataset}" + (f" ({rows} rows)" if rows is not None else "")
 
 
 def _gate_metrics(body: dict[str, Any]) -> list[tuple[str, str, str]]:
