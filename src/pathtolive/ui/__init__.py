@@ -2,9 +2,10 @@
 
 Every page is rendered from the Jinja2 templates in ``ui/templates/`` through one
 environment (:mod:`pathtolive.ui.templates`, escaping always on), so the static files
-written by the CLI and the demo and the web console share a skeleton, a stylesheet and
-their charts (:mod:`pathtolive.ui.charts`). A page takes the typed data a service
-returned and nothing else: it never reaches the store.
+written by the CLI and the demo and the web console share their stylesheets, their
+charts (:mod:`pathtolive.ui.charts`) and the partials that draw drift, the metric over
+time, alerts and the model card (:mod:`pathtolive.ui.partials`). A page takes the typed
+data a service returned and nothing else: it never reaches the store.
 
 - :func:`monitoring_report_html`: the monitoring report of ``pathtolive monitor --report``;
 - :func:`model_card_html` and :func:`model_card_markdown`: the model card of

@@ -4,7 +4,9 @@ The service gathers each page (:mod:`pathtolive.service.model_views`,
 :mod:`pathtolive.service.monitor_views`); this module lays it out with the shared
 templates (``templates/console/``), the charts of :mod:`pathtolive.ui.charts` and
 :mod:`pathtolive.ui.console_charts`, and the addresses of :class:`Links`, so that every
-page links to the others. Every text from data reaches the page escaped.
+page links to the others. The drift table, a feature's histograms, the metric over time
+and the model card are the view models of :mod:`pathtolive.ui.partials`, drawn by the
+partials the static reports draw them with. Every text from data reaches the page escaped.
 """
 
 from __future__ import annotations

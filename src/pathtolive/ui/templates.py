@@ -1,8 +1,11 @@
 """The one template environment every HTML page of pathtolive is rendered with.
 
 The static files (the monitoring report, the model card) and the web console draw from
-the same Jinja2 templates in ``ui/templates/``, loaded from the installed package, so
-they look alike and share one stylesheet and one page skeleton (``base.html``).
+the same Jinja2 templates in ``ui/templates/``, loaded from the installed package: the
+console's pages extend ``console/base.html``, the static files ``standalone.html``, and
+both draw their shared parts with the same partials (``partials/*.html``: the drift
+table, a feature's histograms, the metric over time, the alerts, the model card), whose
+inputs are the view models of :mod:`pathtolive.ui.partials`.
 
 Escaping is on for every template (``autoescape=True``): a text from data (a feature
 named ``<script>``, an alert message, a model card's intended use) reaches the page only
