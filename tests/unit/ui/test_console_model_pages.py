@@ -241,7 +241,8 @@ def test_the_drift_report_draws_drift_with_the_monitoring_pages_partials(
         (table,) = re.findall(r'<table class="drift-table">.*?</table>', drawn, flags=re.S)
         assert f">{escaped}</" in table  # the feature named like a script tag, as text
         assert EVIL not in drawn
-        card = rf'<article class="feature[^"]*" id="[^"]+">\s*<div class="card-head"><h3>{escaped}'
+        card = r'<article class="feature[^"]*" id="[^"]+">\s*<div class="card-head"><h3>'
+        card += re.escape(escaped)
         assert re.search(card, drawn)  # its card, with its histograms
         assert '<svg class="chart hist"' in drawn
         assert '<table class="alerts-table">' in drawn
