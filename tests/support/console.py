@@ -5,6 +5,7 @@ versions."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ import httpx
 from sklearn.datasets import load_breast_cancer
 
 from pathtolive import env
+from pathtolive.config import DEFAULT_METADATA_URL
 from tests.support.cli import Result, run_in_process
 from tests.support.pipelines import RISK, write_pipelines
 from tests.support.serving import free_port
@@ -64,7 +66,14 @@ def console_environ(**extra: str) -> dict[str, str]:
     return environ
 
 
-def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
+def build_console_workspace(
+    root: Path, scratch: Path, *, metadata_url: str | None = None
+) -> ConsoleWorkspace:
+    """The prepared workspace at ``root``; with ``metadata_url`` (an empty PostgreSQL
+    schema) its metadata lives there, named in its ``pathtolive.toml`` so that whoever
+    opens ``root`` finds it, with ``[auth] local_role`` set so the local user acts
+    without a token as on SQLite. (Such a workspace cannot be copied: copies would share
+    the database.)"""
     root.mkdir(parents=True)
     scratch.mkdir(parents=True, exist_ok=True)
 
@@ -74,7 +83,16 @@ def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
         assert result.code == 0, f"{args}: {result.stderr}"
         return result
 
-    cli("init")
+    if metadata_url is None:
+        cli("init")
+    else:
+        shared = run_in_process(
+            ["init", "--local-role", "admin"],
+            cwd=root,
+            environ=console_environ(**{env.METADATA_URL: metadata_url}),
+        )
+        assert shared.code == 0, shared.stderr
+        _name_metadata(root / "pathtolive.toml", metadata_url)
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(scratch / "cancer.csv", index=False)
     cli("data", "add", scratch / "cancer.csv", "--name", "cancer", "--tag", "target=target")
@@ -112,6 +130,14 @@ def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
     cli("promote", f"{MODEL}@2", "--to", "live", "--reason", SCRIPT, token=tokens["sam"])
     _raise_drift_alerts(root)
     return ConsoleWorkspace(root, tokens)
+
+
+def _name_metadata(config: Path, metadata_url: str) -> None:
+    """Name ``metadata_url`` in the workspace file (no environment variable to carry)."""
+    text = config.read_text()
+    default = f'metadata = "{DEFAULT_METADATA_URL}"'
+    assert default in text, "init no longer writes the default metadata URL"
+    config.write_text(text.replace(default, f"metadata = {json.dumps(metadata_url)}"))
 
 
 def _raise_drift_alerts(root: Path) -> None:
