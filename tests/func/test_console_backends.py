@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from httpx import Client
+from sklearn.datasets import load_breast_cancer
 
 from pathtolive.service import audit as audit_service
 from pathtolive.service.workspace import open_workspace
@@ -25,6 +24,7 @@ from tests.support.console import (
     build_console_workspace,
     console_environ,
     console_in_thread,
+    copy_console_workspace,
 )
 
 ESCAPED = "&lt;script&gt;"
@@ -36,13 +36,17 @@ ESCAPED = "&lt;script&gt;"
 def prepared(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ConsoleWorkspace]:
-    """The prepared workspace on one backend, with a second version of ``cancer`` (its
-    ``mean radius`` scaled) for the diff. Shared by this module's tests, in order."""
+    """The prepared workspace on one backend (on SQLite a copy of the process's template),
+    with a second version of ``cancer`` (its ``mean radius`` scaled) for the diff.
+    Shared by this module's tests, in order."""
     base = tmp_path_factory.mktemp(f"console-{request.param}")
-    schema: AbstractContextManager[str | None] = nullcontext(None)
-    if request.param == "postgres":
-        schema = postgres_schema(request.getfixturevalue("postgres_server"))
-    with schema as metadata_url:
+    if request.param == "sqlite":
+        template: ConsoleWorkspace = request.getfixturevalue("console_template")
+        workspace = copy_console_workspace(template, base / "ws")
+        _add_scaled_version(workspace.root, base / "scratch")
+        yield workspace
+        return
+    with postgres_schema(request.getfixturevalue("postgres_server")) as metadata_url:
         workspace = build_console_workspace(
             base / "ws", base / "scratch", metadata_url=metadata_url
         )
@@ -51,7 +55,8 @@ def prepared(
 
 
 def _add_scaled_version(root: Path, scratch: Path) -> None:
-    frame = pd.read_csv(scratch / "cancer.csv")
+    scratch.mkdir(exist_ok=True)
+    frame = load_breast_cancer(as_frame=True).frame
     frame["mean radius"] = frame["mean radius"] * 1.6
     frame.to_csv(scratch / "scaled.csv", index=False)
     added = run_in_process(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ __all__ = [
     "build_console_workspace",
     "console_environ",
     "console_in_thread",
+    "copy_console_workspace",
 ]
 
 MODEL = "risk-model"
@@ -130,6 +132,13 @@ def build_console_workspace(
     cli("promote", f"{MODEL}@2", "--to", "live", "--reason", SCRIPT, token=tokens["sam"])
     _raise_drift_alerts(root)
     return ConsoleWorkspace(root, tokens)
+
+
+def copy_console_workspace(template: ConsoleWorkspace, root: Path) -> ConsoleWorkspace:
+    """A copy of a SQLite ``template`` at ``root``: a workspace of its own (its store
+    paths are relative to its folder)."""
+    shutil.copytree(template.root, root)
+    return ConsoleWorkspace(root, template.tokens)
 
 
 def _name_metadata(config: Path, metadata_url: str) -> None:
