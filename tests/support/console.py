@@ -68,14 +68,21 @@ def console_environ(**extra: str) -> dict[str, str]:
     return environ
 
 
+PLAIN = "mean texture"
+"""What stands where :data:`SCRIPT` would in a workspace built ``plain``."""
+
+
 def build_console_workspace(
-    root: Path, scratch: Path, *, metadata_url: str | None = None
+    root: Path, scratch: Path, *, metadata_url: str | None = None, plain: bool = False
 ) -> ConsoleWorkspace:
     """The prepared workspace at ``root``; with ``metadata_url`` (an empty PostgreSQL
     schema) its metadata lives there, named in its ``pathtolive.toml`` so that whoever
     opens ``root`` finds it, with ``[auth] local_role`` set so the local user acts
     without a token as on SQLite. (Such a workspace cannot be copied: copies would share
-    the database.)"""
+    the database.) ``plain``: no text made to test escaping (for pictures of the pages):
+    the refused value, the promotion's reason and the second drifted feature are
+    ordinary."""
+    bait = PLAIN if plain else SCRIPT
     root.mkdir(parents=True)
     scratch.mkdir(parents=True, exist_ok=True)
 
@@ -101,7 +108,7 @@ def build_console_workspace(
     # A version the contract refuses: a text column where numbers were, named to test
     # escaping.
     refused = frame.head(50).copy()
-    refused["mean radius"] = SCRIPT
+    refused["mean radius"] = bait
     refused.to_csv(scratch / "refused.csv", index=False)
     refusal = run_in_process(
         ["data", "add", scratch / "refused.csv", "--name", "cancer"],
@@ -129,8 +136,9 @@ def build_console_workspace(
             ("root", "admin"),
         )
     }
-    cli("promote", f"{MODEL}@2", "--to", "live", "--reason", SCRIPT, token=tokens["sam"])
-    _raise_drift_alerts(root)
+    reason = "more trees: a better ROC AUC on the test split" if plain else SCRIPT
+    cli("promote", f"{MODEL}@2", "--to", "live", "--reason", reason, token=tokens["sam"])
+    _raise_drift_alerts(root, bait)
     return ConsoleWorkspace(root, tokens)
 
 
@@ -149,14 +157,14 @@ def _name_metadata(config: Path, metadata_url: str) -> None:
     config.write_text(text.replace(default, f"metadata = {json.dumps(metadata_url)}"))
 
 
-def _raise_drift_alerts(root: Path) -> None:
+def _raise_drift_alerts(root: Path, second: str) -> None:
     """Open drift alerts as monitoring would (serving traffic to drift is another
     suite's subject)."""
     from pathtolive import Workspace
 
     with Workspace.open(root) as ws, ws.context.metadata.write() as session:
         now = datetime.now(UTC)
-        for feature, psi in (("mean radius", 0.41), (SCRIPT, 0.33)):
+        for feature, psi in (("mean radius", 0.41), (second, 0.33)):
             session.raise_alert(
                 MODEL,
                 "drift",
