@@ -26,6 +26,7 @@ __all__ = [
     "TEST_ARTIFACTS",
     "TEST_BROWSER",
     "TEST_POSTGRES_URL",
+    "TEST_UPDATE_SCREENSHOTS",
     "TOKEN",
     "USER",
     "WORKSPACE",
@@ -72,6 +73,9 @@ TEST_BROWSER: Final = "PATHTOLIVE_TEST_BROWSER"
 console in (default: found on PATH)."""
 TEST_POSTGRES_URL: Final = "PATHTOLIVE_TEST_POSTGRES_URL"
 """Tests only: the PostgreSQL server the contract suite uses."""
+TEST_UPDATE_SCREENSHOTS: Final = "PATHTOLIVE_UPDATE_SCREENSHOTS"
+"""Tests only: when 1, the browser suite also writes the README's pictures of the console
+to ``docs/images/`` (default: to the artifacts folder only)."""
 
 ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     WORKSPACE: "workspace folder",
@@ -92,4 +96,5 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     TEST_POSTGRES_URL: "tests: PostgreSQL URL",
     TEST_BROWSER: "tests: headless browser for the HTML report and the console suite",
     TEST_ARTIFACTS: "tests: folder for the browser suite's screenshots",
+    TEST_UPDATE_SCREENSHOTS: "tests: write the README's console pictures to docs/images/",
 }

@@ -245,6 +245,27 @@ def test_audit_filters(store: MetadataStore) -> None:
     assert [e.seq for e in token_events] == [2]
 
 
+def test_audit_prefixes_match_case_and_wildcards_literally(store: MetadataStore) -> None:
+    with store.write() as session:
+        _append(session, "dataset.created", "dataset:Loans")
+        _append(session, "dataset.created", "dataset:loans_*")
+        _append(session, "dataset.created", "dataset:loans%1")
+    with store.read() as session:
+
+        def subjects(prefix: str) -> list[str]:
+            return [e.subject for e in session.iter_audit_events(subject=prefix)]
+
+        assert subjects("dataset:loans") == ["dataset:loans_*", "dataset:loans%1"]
+        assert subjects("dataset:L") == ["dataset:Loans"]
+        assert subjects("dataset:loans_*") == ["dataset:loans_*"]
+        assert subjects("dataset:loans%") == ["dataset:loans%1"]
+        assert subjects("dataset:loans?") == []
+        assert subjects("dataset:[l]") == []
+        assert list(session.iter_audit_events(action="DATASET.")) == []
+        assert [e.seq for e in session.audit_page(action="Dataset")] == []
+        assert [e.subject for e in session.audit_page(subject="dataset:Lo")] == ["dataset:Loans"]
+
+
 def test_unreachable_database_is_a_store_error(tmp_path: pytest.TempPathFactory) -> None:
     from pathtolive.errors import StoreError
 

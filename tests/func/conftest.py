@@ -19,6 +19,7 @@ from sklearn.datasets import load_breast_cancer
 
 from pathtolive import env
 from tests.support.cli import Result, run_in_process, run_process
+from tests.support.console import ConsoleWorkspace, build_console_workspace
 
 __all__ = ["CLI", "Build", "Result", "WorkspaceTemplates", "initialise", "initialise_with_cancer"]
 
@@ -77,6 +78,15 @@ class WorkspaceTemplates:
 @pytest.fixture(scope="session")
 def workspace_templates(tmp_path_factory: pytest.TempPathFactory) -> WorkspaceTemplates:
     return WorkspaceTemplates(tmp_path_factory.mktemp("templates"))
+
+
+@pytest.fixture(scope="session")
+def console_template(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorkspace:
+    """The web console's prepared workspace (on SQLite), built once per test process and
+    only when a test asks for it: never use it in place, copy it
+    (:func:`~tests.support.console.copy_console_workspace`)."""
+    base = tmp_path_factory.mktemp("console-template")
+    return build_console_workspace(base / "ws", base / "scratch")
 
 
 @pytest.fixture

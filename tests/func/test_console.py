@@ -4,7 +4,6 @@ in tests/browser drives the same through a real server and Chromium.)"""
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,24 +22,16 @@ from tests.support.console import (
     MODEL,
     SCRIPT,
     ConsoleWorkspace,
-    build_console_workspace,
     console_environ,
     console_in_thread,
+    copy_console_workspace,
 )
 from tests.support.serving import serving_in_thread
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorkspace:
-    base = tmp_path_factory.mktemp("console")
-    return build_console_workspace(base / "ws", base / "scratch")
-
-
 @pytest.fixture
-def workspace(template: ConsoleWorkspace, tmp_path: Path) -> ConsoleWorkspace:
-    root = tmp_path / "ws"
-    shutil.copytree(template.root, root)
-    return ConsoleWorkspace(root, template.tokens)
+def workspace(console_template: ConsoleWorkspace, tmp_path: Path) -> ConsoleWorkspace:
+    return copy_console_workspace(console_template, tmp_path / "ws")
 
 
 Opener = Callable[..., Any]
@@ -420,3 +411,57 @@ def test_the_cli_refuses_a_promotion_with_the_same_event(workspace: ConsoleWorks
     assert done.json()["status"] == "refused"
     declined = events(workspace, "promotion.declined")
     assert [(e.actor, e.details["reason"]) for e in declined] == [("maria", "too slow")]
+
+
+def test_failed_sign_ins_are_limited_per_address_and_audited_without_the_token(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    guesses = [f"guess-{n}-{'x' * 20}" for n in range(3)]
+    # Behind a trusted proxy each visitor is counted by the address the proxy saw.
+    with console(auth=True, trust_forwarded_proto=True, sign_in_failures=3) as client:
+
+        def attempt(token: str, address: str) -> httpx.Response:
+            nonce = _field(client.get("/sign-in").text, "sign_in_token")
+            return client.post(
+                "/sign-in",
+                data={"token": token, "sign_in_token": nonce},
+                headers={"x-forwarded-for": f"192.0.2.1, {address}"},
+            )
+
+        for guess in guesses:
+            assert attempt(guess, "203.0.113.7").status_code == 401
+        # Refused before the token is looked at, even a good one.
+        held = attempt(workspace.tokens["val"], "203.0.113.7")
+        assert held.status_code == 429
+        assert 0 < int(held.headers["retry-after"]) <= 300
+        assert "too many failed sign-ins from this address: try again in" in held.text
+        assert "pathtolive_session" not in held.headers.get("set-cookie", "")
+        elsewhere = attempt(workspace.tokens["val"], "198.51.100.2")
+        assert elsewhere.status_code == 303
+    failed = sorted(events(workspace, "console.sign_in_failed"), key=lambda e: e.seq)
+    assert [(e.actor, e.details["address"], e.details["failures"]) for e in failed] == [
+        ("anonymous", "203.0.113.7", n) for n in (1, 2, 3)
+    ]
+    assert "wait_seconds" in failed[-1].details
+    assert not any(guess in str(e.details) for e in failed for guess in guesses)
+    assert [e.actor for e in events(workspace, "console.signed_in")] == ["val"]
+
+
+def test_beyond_the_overall_limit_only_addresses_that_failed_wait(
+    console: Opener, workspace: ConsoleWorkspace
+) -> None:
+    with console(
+        auth=True, trust_forwarded_proto=True, sign_in_failures=5, sign_in_failures_overall=2
+    ) as client:
+
+        def attempt(token: str, address: str) -> int:
+            nonce = _field(client.get("/sign-in").text, "sign_in_token")
+            return client.post(
+                "/sign-in",
+                data={"token": token, "sign_in_token": nonce},
+                headers={"x-forwarded-for": address},
+            ).status_code
+
+        assert [attempt("wrong", address) for address in ("192.0.2.1", "192.0.2.2")] == [401, 401]
+        assert attempt(workspace.tokens["val"], "192.0.2.1") == 429
+        assert attempt(workspace.tokens["val"], "192.0.2.3") == 303

@@ -14,16 +14,18 @@ from httpx import Client
 from tests.support.console import (
     SCRIPT,
     ConsoleWorkspace,
-    build_console_workspace,
     console_in_thread,
+    copy_console_workspace,
 )
 
 
 @pytest.fixture(scope="module")
-def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+def viewer(
+    console_template: ConsoleWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Client]:
     """A client signed in as ``val`` (viewer) to the console of a prepared workspace."""
     base = tmp_path_factory.mktemp("console-browsing")
-    workspace: ConsoleWorkspace = build_console_workspace(base / "ws", base / "scratch")
+    workspace = copy_console_workspace(console_template, base / "ws")
     with console_in_thread(Path(workspace.root), host="0.0.0.0") as client:
         form = client.get("/sign-in").text
         nonce = _field(form, "sign_in_token")

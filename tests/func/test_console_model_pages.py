@@ -17,15 +17,17 @@ from tests.support.console import (
     MODEL,
     SCRIPT,
     ConsoleWorkspace,
-    build_console_workspace,
     console_in_thread,
+    copy_console_workspace,
 )
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorkspace:
+def workspace(
+    console_template: ConsoleWorkspace, tmp_path_factory: pytest.TempPathFactory
+) -> ConsoleWorkspace:
     base = tmp_path_factory.mktemp("console-model-pages")
-    return build_console_workspace(base / "ws", base / "scratch")
+    return copy_console_workspace(console_template, base / "ws")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,9 @@ versions."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ import httpx
 from sklearn.datasets import load_breast_cancer
 
 from pathtolive import env
+from pathtolive.config import DEFAULT_METADATA_URL
 from tests.support.cli import Result, run_in_process
 from tests.support.pipelines import RISK, write_pipelines
 from tests.support.serving import free_port
@@ -30,6 +33,7 @@ __all__ = [
     "build_console_workspace",
     "console_environ",
     "console_in_thread",
+    "copy_console_workspace",
 ]
 
 MODEL = "risk-model"
@@ -64,7 +68,21 @@ def console_environ(**extra: str) -> dict[str, str]:
     return environ
 
 
-def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
+PLAIN = "mean texture"
+"""What stands where :data:`SCRIPT` would in a workspace built ``plain``."""
+
+
+def build_console_workspace(
+    root: Path, scratch: Path, *, metadata_url: str | None = None, plain: bool = False
+) -> ConsoleWorkspace:
+    """The prepared workspace at ``root``; with ``metadata_url`` (an empty PostgreSQL
+    schema) its metadata lives there, named in its ``pathtolive.toml`` so that whoever
+    opens ``root`` finds it, with ``[auth] local_role`` set so the local user acts
+    without a token as on SQLite. (Such a workspace cannot be copied: copies would share
+    the database.) ``plain``: no text made to test escaping (for pictures of the pages):
+    the refused value, the promotion's reason and the second drifted feature are
+    ordinary."""
+    bait = PLAIN if plain else SCRIPT
     root.mkdir(parents=True)
     scratch.mkdir(parents=True, exist_ok=True)
 
@@ -74,14 +92,23 @@ def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
         assert result.code == 0, f"{args}: {result.stderr}"
         return result
 
-    cli("init")
+    if metadata_url is None:
+        cli("init")
+    else:
+        shared = run_in_process(
+            ["init", "--local-role", "admin"],
+            cwd=root,
+            environ=console_environ(**{env.METADATA_URL: metadata_url}),
+        )
+        assert shared.code == 0, shared.stderr
+        _name_metadata(root / "pathtolive.toml", metadata_url)
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(scratch / "cancer.csv", index=False)
     cli("data", "add", scratch / "cancer.csv", "--name", "cancer", "--tag", "target=target")
     # A version the contract refuses: a text column where numbers were, named to test
     # escaping.
     refused = frame.head(50).copy()
-    refused["mean radius"] = SCRIPT
+    refused["mean radius"] = bait
     refused.to_csv(scratch / "refused.csv", index=False)
     refusal = run_in_process(
         ["data", "add", scratch / "refused.csv", "--name", "cancer"],
@@ -109,19 +136,35 @@ def build_console_workspace(root: Path, scratch: Path) -> ConsoleWorkspace:
             ("root", "admin"),
         )
     }
-    cli("promote", f"{MODEL}@2", "--to", "live", "--reason", SCRIPT, token=tokens["sam"])
-    _raise_drift_alerts(root)
+    reason = "more trees: a better ROC AUC on the test split" if plain else SCRIPT
+    cli("promote", f"{MODEL}@2", "--to", "live", "--reason", reason, token=tokens["sam"])
+    _raise_drift_alerts(root, bait)
     return ConsoleWorkspace(root, tokens)
 
 
-def _raise_drift_alerts(root: Path) -> None:
+def copy_console_workspace(template: ConsoleWorkspace, root: Path) -> ConsoleWorkspace:
+    """A copy of a SQLite ``template`` at ``root``: a workspace of its own (its store
+    paths are relative to its folder)."""
+    shutil.copytree(template.root, root)
+    return ConsoleWorkspace(root, template.tokens)
+
+
+def _name_metadata(config: Path, metadata_url: str) -> None:
+    """Name ``metadata_url`` in the workspace file (no environment variable to carry)."""
+    text = config.read_text()
+    default = f'metadata = "{DEFAULT_METADATA_URL}"'
+    assert default in text, "init no longer writes the default metadata URL"
+    config.write_text(text.replace(default, f"metadata = {json.dumps(metadata_url)}"))
+
+
+def _raise_drift_alerts(root: Path, second: str) -> None:
     """Open drift alerts as monitoring would (serving traffic to drift is another
     suite's subject)."""
     from pathtolive import Workspace
 
     with Workspace.open(root) as ws, ws.context.metadata.write() as session:
         now = datetime.now(UTC)
-        for feature, psi in (("mean radius", 0.41), (SCRIPT, 0.33)):
+        for feature, psi in (("mean radius", 0.41), (second, 0.33)):
             session.raise_alert(
                 MODEL,
                 "drift",

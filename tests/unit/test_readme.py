@@ -64,3 +64,29 @@ def test_the_two_commands_are_make_targets() -> None:
     makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
     for target in targets:
         assert re.search(rf"^{target}:", makefile, re.M), f"Makefile has no {target} target"
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository() -> None:
+    text = README.read_text(encoding="utf-8")
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+    assert pictures, "the README shows no picture"
+    for target in pictures:
+        assert "://" not in target, f"{target}: the README's pictures live in the repository"
+        path = README.parent / target
+        assert path.is_file(), f"the README shows {target}, which is not in the repository"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{target} is not a PNG"
+
+
+def test_every_option_of_pathtolive_ui_is_documented() -> None:
+    import typer
+
+    from pathtolive.cli.main import app
+
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    ui = command.commands["ui"]
+    section = _section("Web console")
+    for param in ui.params:
+        for option in [*param.opts, *param.secondary_opts]:
+            if option.startswith("--") and option != "--help":
+                assert option in section, f"README's Web console section lacks {option}"

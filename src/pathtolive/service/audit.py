@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from pathtolive.audit.checkpoint import AuditVerification, Checkpoint
 
 __all__ = [
+    "ANONYMOUS",
     "AuditPage",
     "AuditSettings",
     "CreatedKey",
@@ -60,6 +61,7 @@ __all__ = [
     "create_signing_key",
     "default_key_path",
     "make_checkpoint",
+    "record_anonymous_event",
     "record_event",
     "verify_audit",
 ]
@@ -96,6 +98,18 @@ def record_event(
     actor = ctx.actor()
     with ctx.metadata.write() as session:
         record(session, actor, action, subject, details)
+
+
+ANONYMOUS = "anonymous"
+"""The actor of an event nobody signed for (a sign-in with a token that is not known)."""
+
+
+def record_anonymous_event(
+    ctx: ServiceContext, action: str, subject: str, details: dict[str, Any] | None = None
+) -> None:
+    """Append one event whose actor no token names, as :data:`ANONYMOUS`."""
+    with ctx.metadata.write() as session:
+        record(session, ANONYMOUS, action, subject, details)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Select, Table, insert, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, insert, select
 
 from pathtolive.store.metadata import tables as t
 
@@ -58,6 +58,16 @@ class Queries:
         key = self.connection.execute(insert(table).values(**values)).inserted_primary_key
         assert key is not None
         return int(key[0])
+
+    def _starts_with(self, column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+        """``column`` starts with ``prefix``, letter case included, on every backend.
+        SQLite's ``LIKE`` ignores the case of ASCII letters where PostgreSQL's does not
+        (a filter would find more on one than on the other); SQLite's ``GLOB`` keeps case,
+        and can use an index, so SQLite matches with it, its wildcards taken literally."""
+        if self.connection.dialect.name == "sqlite":
+            literal = "".join(f"[{char}]" if char in "*?[" else char for char in prefix)
+            return column.op("GLOB", is_comparison=True)(literal + "*")
+        return column.startswith(prefix, autoescape=True)
 
     def _model_version_id(self, model: str, version: int) -> int:
         """The row id of ``model@version``, which the caller knows to be registered."""

@@ -355,12 +355,10 @@ class BrowsingQueries(Queries):
         if actor is not None:
             query = query.where(c.actor == actor)
         if action is not None:
-            query = query.where(c.action.startswith(action, autoescape=True))
+            query = query.where(self._starts_with(c.action, action))
         if subject is not None:
             query = query.where(
-                c.subject == subject
-                if exact_subject
-                else c.subject.startswith(subject, autoescape=True)
+                c.subject == subject if exact_subject else self._starts_with(c.subject, subject)
             )
         if since is not None:
             query = query.where(c.time >= since)

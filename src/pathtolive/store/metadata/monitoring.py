@@ -452,7 +452,7 @@ class MonitoringQueries(Queries):
         holder's lease has expired (:meth:`claim_trigger` with ``take_over_from``)."""
         query = select(t.triggers).where(t.triggers.c.status == "running").order_by(t.triggers.c.id)
         if holder_prefix is not None:
-            query = query.where(t.triggers.c.holder.startswith(holder_prefix, autoescape=True))
+            query = query.where(self._starts_with(t.triggers.c.holder, holder_prefix))
         return [self._trigger(row) for row in self.connection.execute(query)]
 
     # -- leases ------------------------------------------------------------------------

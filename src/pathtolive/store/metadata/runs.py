@@ -226,7 +226,7 @@ class RunQueries(Queries):
 
     def find_runs(self, prefix: str) -> list[str]:
         """Run ids starting with ``prefix`` (so a user may type a short id)."""
-        query = select(t.runs.c.run_id).where(t.runs.c.run_id.startswith(prefix, autoescape=True))
+        query = select(t.runs.c.run_id).where(self._starts_with(t.runs.c.run_id, prefix))
         return list(self.connection.scalars(query.limit(5)))
 
     def list_runs(

@@ -559,9 +559,9 @@ class MetadataSession(
     ) -> Generator[AuditEvent, None, None]:
         query = select(t.audit_events).where(t.audit_events.c.seq > after_seq)
         if subject is not None:
-            query = query.where(t.audit_events.c.subject.startswith(subject, autoescape=True))
+            query = query.where(self._starts_with(t.audit_events.c.subject, subject))
         if action is not None:
-            query = query.where(t.audit_events.c.action.startswith(action, autoescape=True))
+            query = query.where(self._starts_with(t.audit_events.c.action, action))
         if actor is not None:
             query = query.where(t.audit_events.c.actor == actor)
         order = t.audit_events.c.seq.desc() if newest_first else t.audit_events.c.seq

@@ -38,6 +38,7 @@ from pathtolive.ui.console import signin
 from pathtolive.ui.console.access import SESSION_COOKIE, Sessions, Visitor
 from pathtolive.ui.console.page import VISITOR, Console, error_page
 from pathtolive.ui.console.pages import PAGES
+from pathtolive.ui.console.throttle import SignInThrottle
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
@@ -78,12 +79,21 @@ class ConsoleSettings:
     database when the environment holds no token)."""
     trust_forwarded_proto: bool = False
     """Behind a proxy that ends HTTPS: believe its ``X-Forwarded-Proto`` (cookies then
-    get ``Secure``). Off by default: anyone can send the header."""
+    get ``Secure``) and the last address of its ``X-Forwarded-For`` (failed sign-ins are
+    then counted per visitor, not for the proxy). Off by default: anyone can send the
+    headers."""
     session_hours: float = 8.0
     """How long a session lasts after sign-in."""
     recheck_seconds: float = 2.0
     """How often a session's token is checked against the store again (a revoked token
     ends its sessions within this time)."""
+    sign_in_failures: int = 5
+    """Failed sign-ins one client address may make within ``sign_in_window_seconds``;
+    beyond, its attempts are answered 429 until the oldest leaves the window."""
+    sign_in_failures_overall: int = 100
+    """Failed sign-ins from all addresses together within the window; beyond, addresses
+    that failed in it wait too (those that did not still sign in)."""
+    sign_in_window_seconds: float = 300.0
 
     def sign_in_required(self, ctx: ServiceContext) -> bool:
         """Whether visitors sign in with a token, or act as the local user (as the CLI
@@ -109,6 +119,14 @@ def create_console(ctx: ServiceContext, settings: ConsoleSettings) -> Starlette:
         forwarded = request.headers.get("x-forwarded-proto", "")
         return settings.trust_forwarded_proto and forwarded.lower() == "https"
 
+    def client_address(request: Request) -> str:
+        if settings.trust_forwarded_proto:
+            # The proxy appends the address it saw: the last one is the proxy's word.
+            forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+            if forwarded:
+                return forwarded
+        return request.client.host if request.client is not None else "unknown"
+
     state = Console(
         ctx=ctx,
         sessions=Sessions(
@@ -118,6 +136,12 @@ def create_console(ctx: ServiceContext, settings: ConsoleSettings) -> Starlette:
         ),
         local=local,
         secure_cookies=secure,
+        client_address=client_address,
+        throttle=SignInThrottle(
+            per_address=settings.sign_in_failures,
+            overall=settings.sign_in_failures_overall,
+            window=settings.sign_in_window_seconds,
+        ),
     )
     routes: list[BaseRoute] = [
         Mount(

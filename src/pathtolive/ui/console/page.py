@@ -30,6 +30,7 @@ from pathtolive.errors import PathToLiveError, PermissionDeniedError
 from pathtolive.service import audit as audit_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.ui.console.access import Sessions, Visitor, same_secret
+from pathtolive.ui.console.throttle import SignInThrottle
 from pathtolive.ui.templates import render as render_template
 
 __all__ = [
@@ -86,6 +87,9 @@ class Console:
     local: Visitor | None
     """The local user's visitor in local mode; None when visitors sign in."""
     secure_cookies: Callable[[Request], bool]
+    client_address: Callable[[Request], str]
+    """The visitor's address (the proxy's view of it when the proxy is trusted)."""
+    throttle: SignInThrottle
     _notices: dict[str, list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

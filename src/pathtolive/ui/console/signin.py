@@ -3,7 +3,11 @@
 The sign-in form posts the token once; the answer is a session cookie (HttpOnly,
 SameSite=Strict, Secure behind HTTPS, lasting the session's lifetime) and the token is
 never sent again. Signing in and out are audit events with the token's principal as
-actor; a wrong token is answered 401 with what to do.
+actor; a wrong token is answered 401 with what to do, and recorded
+(``console.sign_in_failed``, actor ``anonymous``, with the client's address and never
+the token). Failed sign-ins are limited per address and overall
+(:mod:`~pathtolive.ui.console.throttle`): beyond the limit an attempt is answered 429
+with ``Retry-After``, before its token is even looked at.
 """
 
 from __future__ import annotations
@@ -41,12 +45,23 @@ async def sign_in(request: Request) -> Response:
     target = _safe_next(form.get("next", "/"))
     if not same_secret(form.get("sign_in_token"), request.cookies.get(SIGN_IN_COOKIE, "")):
         return _form(request, target, "the sign-in form expired; sign in again", status=403)
+    address = state.client_address(request)
+    wait = state.throttle.wait(address)
+    if wait is not None:
+        return _throttled(request, target, wait)
     secret = form.get("token", "").strip()
     if not secret:
         return _form(request, target, "paste an API token to sign in", status=401)
     try:
         cookie, session = state.sessions.open(secret)
     except AuthenticationError as exc:
+        failures, wait = state.throttle.failed(address)
+        details: dict[str, object] = {"address": address, "failures": failures}
+        if wait is not None:
+            details["wait_seconds"] = wait
+        audit_service.record_anonymous_event(
+            state.ctx, "console.sign_in_failed", "console", details
+        )
         return _form(request, target, exc.message, status=401)
     audit_service.record_event(
         state.ctx.acting_as(session.actor), "console.signed_in", "console", {}
@@ -108,6 +123,18 @@ def _form(
         httponly=True,
         samesite="strict",
     )
+    return response
+
+
+def _throttled(request: Request, target: str, wait: int) -> Response:
+    minutes = f"{wait // 60} min {wait % 60} s" if wait >= 60 else f"{wait} s"
+    response = _form(
+        request,
+        target,
+        f"too many failed sign-ins from this address: try again in {minutes}",
+        status=429,
+    )
+    response.headers["retry-after"] = str(wait)
     return response
 
 
