@@ -29,12 +29,22 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     ├── VerificationFailedError      a check that was asked for found a problem
     └── RunFailedError               a pipeline's own code failed
         └── StepFailedError          one of its steps raised
+
+A message says what to do next in the words of the face the caller came through: a
+command line's flags (``--policy warn``) or the Python API's keyword arguments
+(``policy="warn"``). The face is a context variable, set by the Python API around its
+calls (:func:`speaking`), and read where a message is built (:func:`spelled`); the
+command line, the server and everything else speak as the command line does.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from pathtolive.redaction import mask_urls
@@ -47,6 +57,7 @@ __all__ = [
     "ContractViolationError",
     "DataErasedError",
     "DatabaseOutdatedError",
+    "Face",
     "IntegrityError",
     "InvalidInputError",
     "LostLockError",
@@ -64,8 +75,36 @@ __all__ = [
     "UntrustedModelError",
     "VerificationFailedError",
     "WorkspaceNotFoundError",
+    "speaking",
+    "spelled",
     "storage_error",
 ]
+
+
+class Face(StrEnum):
+    """How the user reached pathtolive, so a message can name what they would type."""
+
+    CLI = "cli"
+    PYTHON = "python"
+
+
+_FACE: ContextVar[Face] = ContextVar("pathtolive_face", default=Face.CLI)
+
+
+@contextmanager
+def speaking(face: Face) -> Iterator[None]:
+    """Messages built inside the ``with`` block speak to ``face``."""
+    token = _FACE.set(face)
+    try:
+        yield
+    finally:
+        _FACE.reset(token)
+
+
+def spelled(cli: str, python: str) -> str:
+    """``cli`` (``--accept-schema``) or ``python`` (``accept_schema=True``): the spelling
+    of an option or a command for the face the current call came through."""
+    return python if _FACE.get() is Face.PYTHON else cli
 
 
 class PathToLiveError(Exception):

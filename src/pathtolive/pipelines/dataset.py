@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import InvalidInputError, spelled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,7 +147,8 @@ class Dataset:
         if target is None:
             raise InvalidInputError(
                 f"dataset {self.ref} has no column tagged 'target'; tag the label column "
-                "when adding the data (--tag COLUMN=target)"
+                "when adding the data "
+                f"({spelled('--tag COLUMN=target', 'tags={COLUMN: [target]}')})"
             )
         return self.to_pandas([target])[target]
 

@@ -26,6 +26,7 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
     PathToLiveError,
+    spelled,
 )
 from pathtolive.hashing import hash_bytes
 from pathtolive.pipelines import (
@@ -318,7 +319,8 @@ def _bind_data(
         if len(wanted) != 1:
             raise InvalidInputError(
                 f"pipeline {pipeline.name!r} takes {len(wanted)} datasets "
-                f"({', '.join(wanted) or 'none'}); name each as --data PARAM=DATASET@VERSION"
+                f"({', '.join(wanted) or 'none'}); name each as "
+                + spelled("--data PARAM=DATASET@VERSION", 'data={"PARAM": "DATASET@VERSION"}')
             )
         named = {wanted[0]: data}
     else:
@@ -333,7 +335,11 @@ def _bind_data(
     if missing:
         raise InvalidInputError(
             f"pipeline {pipeline.name!r} needs a dataset for {missing[0]!r}: "
-            f"pass --data {missing[0]}=DATASET@VERSION (or --data DATASET@latest)"
+            "pass "
+            + spelled(
+                f"--data {missing[0]}=DATASET@VERSION (or --data DATASET@latest)",
+                f'data={{"{missing[0]}": "DATASET@VERSION"}} (or data="DATASET@latest")',
+            )
         )
     # An erased version is refused before the run starts (its cached steps too: a run
     # must never be answered from outputs derived from erased rows).
@@ -489,7 +495,9 @@ def _find_run(session: MetadataSession, run_id: str) -> Run:
                 "give more of it"
             )
     if run is None:
-        raise NotFoundError(f"no run {run_id!r}; 'pathtolive runs list' shows them")
+        raise NotFoundError(
+            f"no run {run_id!r}; " + spelled("'pathtolive runs list'", "ws.runs()") + " shows them"
+        )
     return run
 
 
