@@ -40,12 +40,14 @@ command line, the server and everything else speak as the command line does.
 from __future__ import annotations
 
 import errno
+import functools
+import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pathtolive.redaction import mask_urls
 
@@ -76,6 +78,7 @@ __all__ = [
     "VerificationFailedError",
     "WorkspaceNotFoundError",
     "speaking",
+    "speaks_python",
     "spelled",
     "storage_error",
 ]
@@ -99,6 +102,31 @@ def speaking(face: Face) -> Iterator[None]:
         yield
     finally:
         _FACE.reset(token)
+
+
+_Class = TypeVar("_Class", bound=type)
+
+
+def speaks_python(cls: _Class) -> _Class:
+    """Class decorator of the Python API: every public method (class methods too) runs
+    :func:`speaking` ``Face.PYTHON``, so the errors it raises name keyword arguments."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, classmethod):
+            setattr(cls, name, classmethod(_in_python(member.__func__)))
+        elif inspect.isfunction(member):
+            setattr(cls, name, _in_python(member))
+    return cls
+
+
+def _in_python(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def speaking_python(*args: Any, **kwargs: Any) -> Any:
+        with speaking(Face.PYTHON):
+            return function(*args, **kwargs)
+
+    return speaking_python
 
 
 def spelled(cli: str, python: str) -> str:
