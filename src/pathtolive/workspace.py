@@ -46,6 +46,7 @@ from pathtolive.service.promotion import PromotionOutcome
 from pathtolive.service.runs import ReproduceReport, RunResult
 from pathtolive.service.tracked_runs import TrackedRun, start_tracked_run
 from pathtolive.service.workspace import init_workspace, open_workspace
+from pathtolive.ui.notebook import register_renderers
 
 if TYPE_CHECKING:
     from pathtolive.audit.checkpoint import AuditVerification
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from pathtolive.service.card import ModelCard
 
 __all__ = ["Workspace"]
+
+register_renderers()  # the results this API returns render inline in Jupyter
 
 
 @speaks_python

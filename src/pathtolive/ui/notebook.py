@@ -1,8 +1,9 @@
 """What the Python API's results look like in Jupyter: HTML fragments, one per type.
 
-Importing this module registers a renderer (:func:`pathtolive.display.register_html`)
-for the model card, the monitoring report and its drift result, the gate report, and
-runs, model versions and dataset versions, so their ``_repr_html_`` draws them inline.
+:func:`register_renderers` (called when :mod:`pathtolive.workspace` is imported)
+registers a renderer (:func:`pathtolive.display.register_html`) for the model card, the
+monitoring report and its drift result, the gate report, and runs, model versions and
+dataset versions, so their ``_repr_html_`` draws them inline.
 The model card and the monitoring report are the very pages ``models card`` and
 ``monitor --report`` write; the others are drawn by ``templates/notebook.html`` on the
 same skeleton and stylesheet, with the figures the command line prints.
@@ -39,6 +40,7 @@ __all__ = [
     "embed",
     "gate_report_html",
     "model_version_html",
+    "register_renderers",
     "run_html",
 ]
 
@@ -228,10 +230,12 @@ def _pairs(values: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-register_html(ModelCard, lambda card: embed(model_card_html(card)))
-register_html(MonitorReport, lambda report: embed(monitoring_report_html(report)))
-register_html(GateReport, gate_report_html)
-register_html(DriftResult, drift_result_html)
-register_html(Run, run_html)
-register_html(ModelVersion, model_version_html)
-register_html(DatasetVersion, dataset_version_html)
+def register_renderers() -> None:
+    """Make this module draw the API's results in Jupyter (again is harmless)."""
+    register_html(ModelCard, lambda card: embed(model_card_html(card)))
+    register_html(MonitorReport, lambda report: embed(monitoring_report_html(report)))
+    register_html(GateReport, gate_report_html)
+    register_html(DriftResult, drift_result_html)
+    register_html(Run, run_html)
+    register_html(ModelVersion, model_version_html)
+    register_html(DatasetVersion, dataset_version_html)
