@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from pathtolive import env
-from pathtolive.errors import ConfigError, WorkspaceNotFoundError, spelled
+from pathtolive.errors import ConfigError, WorkspaceNotFoundError
+from pathtolive.faces import spelled
 from pathtolive.redaction import mask_url
 
 __all__ = [

@@ -30,24 +30,15 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     └── RunFailedError               a pipeline's own code failed
         └── StepFailedError          one of its steps raised
 
-A message says what to do next in the words of the face the caller came through: a
-command line's flags (``--policy warn``) or the Python API's keyword arguments
-(``policy="warn"``). The face is a context variable, set by the Python API around its
-calls (:func:`speaking`), and read where a message is built (:func:`spelled`); the
-command line, the server and everything else speak as the command line does.
+A message says what to do next in the words of the face the caller came through
+(:mod:`pathtolive.faces`): flags on the command line, keyword arguments in Python.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
-import inspect
 import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from enum import StrEnum
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from pathtolive.redaction import mask_urls
 
@@ -59,7 +50,6 @@ __all__ = [
     "ContractViolationError",
     "DataErasedError",
     "DatabaseOutdatedError",
-    "Face",
     "IntegrityError",
     "InvalidInputError",
     "LostLockError",
@@ -77,62 +67,8 @@ __all__ = [
     "UntrustedModelError",
     "VerificationFailedError",
     "WorkspaceNotFoundError",
-    "speaking",
-    "speaks_python",
-    "spelled",
     "storage_error",
 ]
-
-
-class Face(StrEnum):
-    """How the user reached pathtolive, so a message can name what they would type."""
-
-    CLI = "cli"
-    PYTHON = "python"
-
-
-_FACE: ContextVar[Face] = ContextVar("pathtolive_face", default=Face.CLI)
-
-
-@contextmanager
-def speaking(face: Face) -> Iterator[None]:
-    """Messages built inside the ``with`` block speak to ``face``."""
-    token = _FACE.set(face)
-    try:
-        yield
-    finally:
-        _FACE.reset(token)
-
-
-_Class = TypeVar("_Class", bound=type)
-
-
-def speaks_python(cls: _Class) -> _Class:
-    """Class decorator of the Python API: every public method (class methods too) runs
-    :func:`speaking` ``Face.PYTHON``, so the errors it raises name keyword arguments."""
-    for name, member in list(vars(cls).items()):
-        if name.startswith("_"):
-            continue
-        if isinstance(member, classmethod):
-            setattr(cls, name, classmethod(_in_python(member.__func__)))
-        elif inspect.isfunction(member):
-            setattr(cls, name, _in_python(member))
-    return cls
-
-
-def _in_python(function: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(function)
-    def speaking_python(*args: Any, **kwargs: Any) -> Any:
-        with speaking(Face.PYTHON):
-            return function(*args, **kwargs)
-
-    return speaking_python
-
-
-def spelled(cli: str, python: str) -> str:
-    """``cli`` (``--accept-schema``) or ``python`` (``accept_schema=True``): the spelling
-    of an option or a command for the face the current call came through."""
-    return python if _FACE.get() is Face.PYTHON else cli
 
 
 class PathToLiveError(Exception):

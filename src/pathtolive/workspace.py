@@ -31,7 +31,7 @@ from pathtolive.entities import (
     Run,
     SchemaVersion,
 )
-from pathtolive.errors import speaks_python
+from pathtolive.faces import speaks_python
 from pathtolive.gates import GateReport
 from pathtolive.lineage import LineageNode
 from pathtolive.registry import LoadedModel

@@ -40,7 +40,8 @@ from pathtolive.data.formats import (
     table_from_frame,
     unnamed_pandas_index,
 )
-from pathtolive.errors import InvalidInputError, UnsupportedFormatError, spelled, storage_error
+from pathtolive.errors import InvalidInputError, UnsupportedFormatError, storage_error
+from pathtolive.faces import spelled
 from pathtolive.format import first_line
 
 __all__ = [

@@ -13,7 +13,8 @@ import io
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pathtolive.errors import InvalidInputError, spelled
+from pathtolive.errors import InvalidInputError
+from pathtolive.faces import spelled
 
 if TYPE_CHECKING:
     import pandas as pd

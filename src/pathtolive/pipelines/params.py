@@ -22,7 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
-from pathtolive.errors import InvalidInputError, spelled
+from pathtolive.errors import InvalidInputError
+from pathtolive.faces import spelled
 from pathtolive.pipelines.canonical import is_plain
 
 if TYPE_CHECKING:

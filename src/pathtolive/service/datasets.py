@@ -47,8 +47,8 @@ from pathtolive.errors import (
     DataErasedError,
     InvalidInputError,
     NotFoundError,
-    spelled,
 )
+from pathtolive.faces import spelled
 from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record

@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 
 from pathtolive.auth import Permission
 from pathtolive.entities import AuditEvent, DatasetVersion
-from pathtolive.errors import ConflictError, InvalidInputError, spelled
+from pathtolive.errors import ConflictError, InvalidInputError
+from pathtolive.faces import spelled
 from pathtolive.refs import parse_ref
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.datasets import get_version

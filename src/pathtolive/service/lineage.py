@@ -7,7 +7,8 @@ from typing import Any
 
 from pathtolive.auth import Permission
 from pathtolive.entities import DatasetVersion, Run
-from pathtolive.errors import InvalidInputError, spelled
+from pathtolive.errors import InvalidInputError
+from pathtolive.faces import spelled
 from pathtolive.lineage import LineageNode, run_events
 from pathtolive.refs import NAME_PATTERN
 from pathtolive.service import datasets as dataset_service

@@ -20,8 +20,8 @@ from pathtolive.errors import (
     NotFoundError,
     PermissionDeniedError,
     UntrustedModelError,
-    spelled,
 )
+from pathtolive.faces import spelled
 from pathtolive.gates.config import PromotionConfig
 from pathtolive.pipelines import capture_code_version, capture_environment
 from pathtolive.refs import check_name, is_number

@@ -35,7 +35,8 @@ from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
 from pathtolive.data.schema import Schema
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
-from pathtolive.errors import InvalidInputError, NotFoundError, spelled
+from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.faces import spelled
 from pathtolive.format import duration, utc
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig

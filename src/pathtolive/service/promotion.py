@@ -22,8 +22,8 @@ from pathtolive.errors import (
     NotFoundError,
     PermissionDeniedError,
     VerificationFailedError,
-    spelled,
 )
+from pathtolive.faces import spelled
 from pathtolive.gates import GateReport
 from pathtolive.service import audit as audit_service
 from pathtolive.service import gates as gate_service

@@ -26,8 +26,8 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
     PathToLiveError,
-    spelled,
 )
+from pathtolive.faces import spelled
 from pathtolive.hashing import hash_bytes
 from pathtolive.pipelines import (
     CodeVersion,
@@ -62,9 +62,12 @@ __all__ = [
     "ReproduceReport",
     "RunComparison",
     "RunDetails",
+    "RunHeartbeat",
+    "RunMetricSink",
     "RunResult",
     "RunTable",
     "compare_runs",
+    "finish_run",
     "get_run",
     "list_runs",
     "parse_metric_condition",
@@ -583,6 +586,12 @@ class _Heartbeat:
                     session.beat_run(self._run_id, datetime.now(UTC))
             except Exception:  # a busy or unreachable database: try again next beat
                 _log.warning("run %s: the heartbeat was not recorded", self._run_id[:12])
+
+
+# A run tracked by hand (service/tracked_runs.py) is persisted as a pipeline run is.
+RunMetricSink = _Sink
+RunHeartbeat = _Heartbeat
+finish_run = _finish
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import pandas as pd
 
 from pathtolive.entities import ModelVersion, Run
 from pathtolive.errors import ConflictError, InvalidInputError, PathToLiveError
+from pathtolive.faces import speaks_python
 from pathtolive.pipelines import capture_code_version, capture_environment, dumps
 from pathtolive.pipelines import tracking as logging_api
 from pathtolive.pipelines.canonical import is_plain
@@ -113,8 +114,10 @@ def start_tracked_run(
     return TrackedRun(ctx, run)
 
 
+@speaks_python
 class TrackedRun:
-    """A run in progress outside a pipeline; a context manager that ends it.
+    """A run in progress outside a pipeline; a context manager that ends it. A face of
+    the Python API: its errors name keyword arguments.
 
     >>> with ws.start_run(name="by-hand", data="loans@latest") as run:  # doctest: +SKIP
     ...     frame = run.load()
@@ -127,8 +130,8 @@ class TrackedRun:
         self._ctx = ctx
         self._run = run
         # The pipeline runs' own sink and heartbeat: one way of persisting a run.
-        self._active = ActiveRun(run_service._Sink(ctx, run.run_id, run.params))
-        self._heartbeat = run_service._Heartbeat(ctx, run.run_id)
+        self._active = ActiveRun(run_service.RunMetricSink(ctx, run.run_id, run.params))
+        self._heartbeat = run_service.RunHeartbeat(ctx, run.run_id)
         self._holdout: str | None = None
         self._target: str | None = None
         self._ended = False
@@ -281,7 +284,7 @@ class TrackedRun:
             if self._holdout is not None:
                 outputs[LOGGED_HOLDOUT] = self._holdout
                 outputs[LOGGED_TARGET] = self._target
-        run_service._finish(
+        run_service.finish_run(
             self._ctx,
             actor,
             self.run_id,

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from pathtolive.errors import InvalidInputError, MissingExtraError, UntrustedModelError, spelled
+from pathtolive.errors import InvalidInputError, MissingExtraError, UntrustedModelError
+from pathtolive.faces import spelled
 from pathtolive.format import first_line, listing
 
 if TYPE_CHECKING:
