@@ -4,10 +4,12 @@
 ``notebook`` as a pipeline run is recorded: the workspace's code version (commit, dirty
 flag and diff hash), this process's environment, the params given and logged, and the
 exact dataset versions it reads. Inside the block ``run.log_metric`` (or
-``pathtolive.log_metric``, as in a pipeline's step) buffers metrics, written when the block
-ends; a heartbeat is renewed while it lasts, so a kernel that dies leaves a run marked
-``failed`` ("lost") as a killed pipeline does. An exception leaving the block marks the
-run failed with its traceback; ``KeyboardInterrupt`` marks it cancelled.
+``pathtolive.log_metric``, as in a pipeline's step) buffers metrics, written when the run
+ends. An exception leaving the block marks the run failed with its traceback;
+``KeyboardInterrupt`` marks it cancelled. Without a ``with`` block (a run across a
+notebook's cells) the run lasts until ``run.end()``. A heartbeat is renewed until the run
+ends, so a kernel that dies leaves the run marked ``failed`` ("lost"), as a killed
+pipeline does.
 
 The run's name stands where a pipeline run's pipeline name does (``runs list --pipeline
 NAME`` finds it). ``run.log_holdout(test_df)`` keeps the rows the model was evaluated on
@@ -131,7 +133,10 @@ class TrackedRun:
         self._run = run
         # The pipeline runs' own sink and heartbeat: one way of persisting a run.
         self._active = ActiveRun(run_service.RunMetricSink(ctx, run.run_id, run.params))
+        # Beats from now until the run ends, in a ``with`` block or across a notebook's
+        # cells (``run = ws.start_run(...)`` … ``run.end()``).
         self._heartbeat = run_service.RunHeartbeat(ctx, run.run_id)
+        self._heartbeat.__enter__()
         self._holdout: str | None = None
         self._target: str | None = None
         self._ended = False
@@ -169,7 +174,6 @@ class TrackedRun:
 
     def __enter__(self) -> Self:
         self._check_open("enter")
-        self._heartbeat.__enter__()
         # pathtolive.log_metric in the block logs to this run, as in a pipeline's step.
         self._activation = logging_api.activate(self._active)
         self._activation.__enter__()
@@ -184,7 +188,6 @@ class TrackedRun:
         if self._activation is not None:
             self._activation.__exit__(kind, error, trace)
             self._activation = None
-        self._heartbeat.__exit__(kind, error, trace)
         if self._ended:
             return
         if error is None:
@@ -276,6 +279,7 @@ class TrackedRun:
         if status not in ("succeeded", "failed", "cancelled"):
             raise InvalidInputError(f"status {status!r}: give succeeded, failed or cancelled")
         self._ended = True
+        self._heartbeat.__exit__(None, None, None)
         self._active.flush()
         actor = self._ctx.actor()
         outputs: dict[str, Any] | None = None
