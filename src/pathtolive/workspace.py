@@ -31,6 +31,7 @@ from pathtolive.entities import (
     Run,
     SchemaVersion,
 )
+from pathtolive.errors import InvalidInputError
 from pathtolive.faces import speaks_python
 from pathtolive.gates import GateReport
 from pathtolive.lineage import LineageNode
@@ -346,6 +347,9 @@ class Workspace:
         from pathtolive.monitoring.config import parse_window
         from pathtolive.service.alerts import deliver_alerts
         from pathtolive.service.monitor import monitor
+
+        if count is not None and count < 1:
+            raise InvalidInputError(f"count={count}: give a positive number of windows")
 
         def duration(value: str | timedelta | None, where: str) -> timedelta | None:
             return parse_window(value, where=where) if isinstance(value, str) else value

@@ -52,6 +52,10 @@ class PromotionOutcome:
     applied: bool
     report: GateReport
 
+    def _repr_html_(self) -> str | None:
+        """In Jupyter, the gate report the promotion was decided on."""
+        return self.report._repr_html_()
+
 
 def promote(
     ctx: ServiceContext,
