@@ -3,13 +3,14 @@ same permissions and audit; it tracks runs by hand, draws its results as HTML fr
 and its errors name keyword arguments.
 
 One workspace for the module (two dataset versions, two models trained in tracked runs),
-built in this process; the gates run three times in all (their clean-process probe is the
+built in this process; the gates run twice in all (their clean-process probe is the
 costly part)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,10 @@ from pathtolive.errors import (
     InvalidInputError,
     PermissionDeniedError,
 )
+from pathtolive.gates import GateReport
 from pathtolive.monitoring.drift import drift_from_scratch
 from pathtolive.service import datasets as dataset_service
+from pathtolive.service.runs import LOST_AFTER, reap_lost_runs
 from pathtolive.service.tokens import create_token
 from pathtolive.service.tracked_runs import TrackedRun
 
@@ -66,6 +69,11 @@ def train(ws: Workspace, name: str, C: float) -> ModelVersion:
 @pytest.fixture(scope="module")
 def first(ws: Workspace) -> ModelVersion:
     return train(ws, "risk", 1.0)
+
+
+@pytest.fixture(scope="module")
+def checked(ws: Workspace, first: ModelVersion) -> GateReport:
+    return ws.check_gates(first.ref)
 
 
 def test_a_run_by_hand_is_recorded_with_its_lineage(ws: Workspace, first: ModelVersion) -> None:
@@ -109,10 +117,22 @@ def test_a_failing_block_marks_the_run_failed(ws: Workspace) -> None:
     assert {event.action for event in events} == {"run.started", "run.failed"}
 
 
-def test_release_operations_act_as_the_command_line(ws: Workspace, first: ModelVersion) -> None:
-    report = ws.check_gates(first.ref)
-    assert report.passed
-    assert ws.audit_log(subject=f"model:{first.ref}", limit=1)[0].action == "gates.checked"
+def test_a_run_whose_kernel_went_away_is_found_lost(ws: Workspace) -> None:
+    run = ws.start_run(name="across-cells", data="loans@1")  # no block: ended by hand
+    later = datetime.now(UTC) + LOST_AFTER + timedelta(minutes=1)
+    lost = reap_lost_runs(ws.context, now=later)
+    assert [found.run_id for found in lost] == [run.run_id]
+    with pytest.raises(ConflictError, match="marked failed"):
+        run.end()
+    assert run.run.status == "failed"
+
+
+def test_release_operations_act_as_the_command_line(
+    ws: Workspace, first: ModelVersion, checked: GateReport
+) -> None:
+    assert checked.passed
+    checks = ws.audit_log(subject=f"model:{first.ref}", limit=None)
+    assert "gates.checked" in {event.action for event in checks}
     outcome = ws.promote(first.ref, reason="first release")
     assert not outcome.applied  # the default policy waits for an approver
     assert [p.ref for p in ws.promotions(status="pending")] == [first.ref]
@@ -157,7 +177,9 @@ def test_cards_explanations_and_monitoring(
     assert (report.model, report.version, report.drift) == ("risk", 1, None)
 
 
-def test_results_draw_as_safe_html_fragments(ws: Workspace, first: ModelVersion) -> None:
+def test_results_draw_as_safe_html_fragments(
+    ws: Workspace, first: ModelVersion, checked: GateReport
+) -> None:
     with ws.start_run(name="shown", data="loans@1", params={"note": "<b>bold</b>"}) as run:
         run.log_metric("accuracy", 0.5)
     frame = ws.load("loans@1")
@@ -165,7 +187,7 @@ def test_results_draw_as_safe_html_fragments(ws: Workspace, first: ModelVersion)
         "run": run.run._repr_html_(),
         "model version": first._repr_html_(),
         "dataset version": ws.dataset("loans@1")._repr_html_(),
-        "gate report": ws.check_gates(first.ref)._repr_html_(),
+        "gate report": checked._repr_html_(),
         "model card": ws.model_card(first.ref)._repr_html_(),
         "monitoring": ws.monitor("risk", version=1, alerts=False)._repr_html_(),
         "drift": drift_from_scratch(frame, frame.assign(age=frame["age"] + 30))._repr_html_(),

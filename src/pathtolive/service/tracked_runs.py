@@ -280,6 +280,12 @@ class TrackedRun:
             raise InvalidInputError(f"status {status!r}: give succeeded, failed or cancelled")
         self._ended = True
         self._heartbeat.__exit__(None, None, None)
+        found = self.run
+        if found.status != "running":  # taken for lost meanwhile: its outcome stands
+            raise ConflictError(
+                f"run {self.name!r} ({self.run_id[:12]}) was marked {found.status} "
+                f"meanwhile ({found.error or 'no reason given'}); start a new run"
+            )
         self._active.flush()
         actor = self._ctx.actor()
         outputs: dict[str, Any] | None = None
