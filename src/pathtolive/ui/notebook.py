@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from pathtolive.data.profile import Profile
@@ -31,7 +32,7 @@ from pathtolive.monitoring.report import MonitorReport
 from pathtolive.service.card import ModelCard
 from pathtolive.ui.card import model_card_html
 from pathtolive.ui.monitoring import drift_columns, monitoring_report_html
-from pathtolive.ui.templates import render
+from pathtolive.ui.templates import environment, render
 
 __all__ = [
     "EMBED_CLASS",
@@ -48,9 +49,9 @@ EMBED_CLASS = "pathtolive-embed"
 """The class of the element a fragment's content and styles are scoped to."""
 
 _STYLE = re.compile(r"<style>(.*?)</style>", re.S)
-_BODY = re.compile(r"<body>(.*)</body>", re.S)
-_FOOTER = re.compile(r"<footer>.*?</footer>", re.S)
-_PAGE_ROOT = re.compile(r"(?<![\w-])(?::root|html|body)(?=\s*[,{])")
+_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.S)
+_FOOTER = re.compile(r"<footer[^>]*>.*?</footer>", re.S)
+_PAGE_ROOT = re.compile(r"(?<![\w.#-])(?::root|html|body)(?:\.[\w-]+)*(?=[\s,{>:])")
 
 Table = tuple[str, Sequence[str], Sequence[Sequence[str]], Mapping[int, Mapping[str, str]]]
 """A table of a page: its heading, headers, rows, and the verdict columns' colours."""
@@ -81,6 +82,7 @@ def _page(
     return embed(
         render(
             "notebook.html",
+            skeleton=_skeleton(),
             kind=kind,
             heading=heading,
             verdict=verdict,
@@ -89,6 +91,14 @@ def _page(
             tables=tables,
         )
     )
+
+
+@cache
+def _skeleton() -> str:
+    """The static files' layout: ``standalone.html`` where the package has it (the
+    console's look), else ``base.html``."""
+    names = environment().list_templates()
+    return "standalone.html" if "standalone.html" in names else "base.html"
 
 
 def gate_report_html(report: GateReport) -> str:
