@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 
 from pathtolive import env
 from pathtolive.errors import ConfigError, WorkspaceNotFoundError
+from pathtolive.faces import spelled
 from pathtolive.redaction import mask_url
 
 __all__ = [
@@ -148,7 +149,10 @@ def find_workspace(start: Path) -> Path:
             return folder
     raise WorkspaceNotFoundError(
         f"no {WORKSPACE_FILE} in {start} or any folder above it; "
-        "run 'pathtolive init' to make a workspace or pass --workspace"
+        + spelled(
+            "run 'pathtolive init' to make a workspace or pass --workspace",
+            "make one with Workspace.init(path) or open it by its path",
+        )
     )
 
 

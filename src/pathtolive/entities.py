@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pathtolive.display import HtmlDisplay
+
 __all__ = [
     "Alert",
     "AliasMove",
@@ -45,7 +47,7 @@ class Dataset:
 
 
 @dataclass(frozen=True)
-class DatasetVersion:
+class DatasetVersion(HtmlDisplay):
     """One immutable, content-addressed version of a dataset."""
 
     dataset: str
@@ -122,7 +124,7 @@ class Token:
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(HtmlDisplay):
     """One execution that produced (or tried to produce) a model: a pipeline run, a model
     registered from a notebook, or an import."""
 
@@ -184,7 +186,7 @@ class Model:
 
 
 @dataclass(frozen=True)
-class ModelVersion:
+class ModelVersion(HtmlDisplay):
     """An immutable model version: artifact (by digest), flavor, signature, metrics and
     the run it came from."""
 

@@ -29,6 +29,9 @@ stable ``code`` (for JSON output and HTTP bodies), an ``http_status`` and a CLI
     ├── VerificationFailedError      a check that was asked for found a problem
     └── RunFailedError               a pipeline's own code failed
         └── StepFailedError          one of its steps raised
+
+A message says what to do next in the words of the face the caller came through
+(:mod:`pathtolive.faces`): flags on the command line, keyword arguments in Python.
 """
 
 from __future__ import annotations

@@ -1,8 +1,18 @@
-"""The Python API for notebooks and scripts: one object per workspace."""
+"""The Python API for notebooks and scripts: one object per workspace.
+
+It does what the command line does, through the same service operations, so the same
+permissions apply (the token in ``PATHTOLIVE_TOKEN``, else the local user and
+``[auth] local_role``) and the same audit events are written. It returns typed results
+instead of printing: gate reports, promotions, monitoring reports, model cards and
+explanations; in Jupyter, reports, runs, model and dataset versions and drift results
+render as the HTML reports do. Its errors name keyword arguments (``policy="warn"``),
+not flags.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -17,32 +27,49 @@ from pathtolive.entities import (
     DatasetVersion,
     Model,
     ModelVersion,
+    Promotion,
     Run,
     SchemaVersion,
 )
+from pathtolive.errors import InvalidInputError
+from pathtolive.faces import speaks_python
+from pathtolive.gates import GateReport
 from pathtolive.lineage import LineageNode
 from pathtolive.registry import LoadedModel
 from pathtolive.service import audit as audit_service
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as model_service
+from pathtolive.service import promotion as promotion_service
 from pathtolive.service import runs as run_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.promotion import PromotionOutcome
 from pathtolive.service.runs import ReproduceReport, RunResult
+from pathtolive.service.tracked_runs import TrackedRun, start_tracked_run
 from pathtolive.service.workspace import init_workspace, open_workspace
+from pathtolive.ui.notebook import register_renderers
 
 if TYPE_CHECKING:
     from pathtolive.audit.checkpoint import AuditVerification
+    from pathtolive.monitoring.report import MonitorReport
+    from pathtolive.registry.explainers import Explanation
+    from pathtolive.service.card import ModelCard
 
 __all__ = ["Workspace"]
 
+register_renderers()  # the results this API returns render inline in Jupyter
 
+
+@speaks_python
 class Workspace:
     """A pathtolive workspace.
 
     >>> ws = Workspace.open(".")                       # doctest: +SKIP
     >>> v = ws.add_dataset(df, "loans")                 # doctest: +SKIP
     >>> ws.load("loans@latest").shape                   # doctest: +SKIP
+
+    Batch scoring (``pathtolive score``) is not part of it yet: it joins when batch
+    scoring does, as ``ws.score``.
     """
 
     def __init__(self, context: ServiceContext) -> None:
@@ -237,6 +264,137 @@ class Workspace:
 
     def lineage(self, ref: str, *, reverse: bool = False) -> LineageNode:
         return lineage_service.lineage(self._ctx, ref, reverse=reverse)
+
+    def start_run(
+        self,
+        name: str,
+        *,
+        data: Mapping[str, str] | str | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> TrackedRun:
+        """A run for work outside a pipeline, recorded with a pipeline run's lineage (code
+        version, environment, params, the exact dataset versions in ``data``):
+
+        >>> with ws.start_run(name="by-hand", data="loans@latest") as run:  # doctest: +SKIP
+        ...     frame = run.load()
+        ...     run.log_param("C", 0.5)
+        ...     run.log_metric("roc_auc", 0.81)
+        ...     run.log_holdout(test_df)          # the test rows, for the gates
+        >>> version = run.register(model)        # doctest: +SKIP
+
+        An exception leaving the block marks the run failed. ``register`` names the model
+        after the run unless given ``name``."""
+        return start_tracked_run(self._ctx, name, data=data, params=params)
+
+    # -- release: gates, promotion, rollback ---------------------------------------------
+
+    def check_gates(self, ref: str) -> GateReport:
+        """Run every gate on model version ``ref`` (``pathtolive gates check``); the report
+        is kept with the version and audited. A failing gate is a verdict: read
+        ``report.passed``."""
+        from pathtolive.service.gates import check_gates
+
+        return check_gates(self._ctx, ref)
+
+    def promote(
+        self, ref: str, *, to: str = "live", reason: str = "", override: str | None = None
+    ) -> PromotionOutcome:
+        """Run the gates, then apply the alias's policy (``pathtolive promote``): under
+        ``auto`` the alias moves (``outcome.applied``), else a promotion waits for an
+        approver. Failing gates refuse it unless an admin gives ``override`` (a reason)."""
+        return promotion_service.promote(self._ctx, ref, to, reason=reason, override=override)
+
+    def approve(self, ref: str, *, to: str = "live", comment: str = "") -> Promotion:
+        """Approve the pending promotion of ``ref`` to ``to`` and move the alias (an
+        approver; under four-eyes, one a token vouches for who neither trained nor asked)."""
+        return promotion_service.approve(self._ctx, ref, to, comment=comment)
+
+    def refuse(self, ref: str, *, reason: str, to: str = "live") -> Promotion:
+        """Refuse the pending promotion of ``ref`` to ``to``, saying why (an approver)."""
+        return promotion_service.decline(self._ctx, ref, to, reason=reason)
+
+    def withdraw(self, ref: str, *, to: str = "live") -> Promotion:
+        """Withdraw the pending promotion of ``ref`` to ``to`` (its requester or an admin)."""
+        return promotion_service.withdraw(self._ctx, ref, to)
+
+    def promotions(self, *, status: str | None = None, model: str | None = None) -> list[Promotion]:
+        """Promotions, pending ones first (``status``: pending, applied, withdrawn…)."""
+        return promotion_service.list_promotions(self._ctx, status=status, model=model)
+
+    def rollback(self, model: str, *, alias: str = "live", reason: str = "") -> AliasMove:
+        """Move ``alias`` back to the version it pointed at before (no gates: it was live)."""
+        return promotion_service.rollback(self._ctx, model, alias, reason=reason)
+
+    # -- monitoring, cards, explanations -------------------------------------------------
+
+    def monitor(
+        self,
+        model: str,
+        *,
+        window: str | timedelta | None = None,
+        last: int | None = None,
+        every: str | timedelta | None = None,
+        count: int | None = None,
+        version: int | None = None,
+        alerts: bool = True,
+        report: str | Path | None = None,
+    ) -> MonitorReport:
+        """Drift, decay and alerts of ``model``'s live version (``pathtolive monitor``):
+        ``window`` as ``"24h"`` or a timedelta, or the ``last`` N requests; ``every`` adds a
+        series of windows. With ``alerts`` (needs the scientist role) alerts are recorded
+        and sent to the webhook as the command sends them; ``report`` also writes the HTML
+        report there."""
+        from pathtolive.monitoring.config import parse_window
+        from pathtolive.service.alerts import deliver_alerts
+        from pathtolive.service.monitor import monitor
+
+        if count is not None and count < 1:
+            raise InvalidInputError(f"count={count}: give a positive number of windows")
+
+        def duration(value: str | timedelta | None, where: str) -> timedelta | None:
+            return parse_window(value, where=where) if isinstance(value, str) else value
+
+        outcome = monitor(
+            self._ctx,
+            model,
+            window=duration(window, "window"),
+            last=last,
+            version=version,
+            record_alerts=alerts,
+            every=duration(every, "every"),
+            count=count,
+        )
+        if report is not None:
+            from pathtolive.ui import monitoring_report_html
+
+            Path(report).write_text(monitoring_report_html(outcome.report), encoding="utf-8")
+        if alerts:
+            deliver_alerts(self._ctx)
+        return outcome.report
+
+    def model_card(self, ref: str, *, out: str | Path | None = None) -> ModelCard:
+        """The model card of ``ref``; with ``out``, also written there as
+        ``NAME-vN.md`` and ``.html`` (``pathtolive models card``)."""
+        from pathtolive.service.card import model_card
+
+        version = model_service.model_version(self._ctx, ref)
+        card = model_card(self._ctx, version.ref)
+        if out is not None:
+            from pathtolive.ui import model_card_html, model_card_markdown
+
+            folder = Path(out)
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = folder / f"{version.model}-v{version.version}"
+            stem.with_suffix(".md").write_text(model_card_markdown(card), encoding="utf-8")
+            stem.with_suffix(".html").write_text(model_card_html(card), encoding="utf-8")
+        return card
+
+    def explain(self, ref: str, rows: pd.DataFrame) -> Explanation:
+        """Per-input attributions of ``rows`` for model version ``ref``, as the live
+        server's ``:explain`` computes them (SHAP where it applies, else occlusion)."""
+        from pathtolive.service.servables import explain_rows
+
+        return explain_rows(self._ctx, ref, rows)
 
     # -- audit -------------------------------------------------------------------------
 

@@ -3,10 +3,11 @@
 Every shell line of "Pipelines, runs and the model registry", "Release gates", "Live
 serving" and "Monitoring and the retraining loop" runs in bash, in order, in one
 workspace made of those sections' own files (``pipelines/risk.py``, the
-``pathtolive.toml`` blocks), and then the Python block. Between the lines, the test does
-only what a reader would have done before typing one (train another version, approve a
-promotion so there is something to roll back); placeholders are replaced (``RUN`` by a run
-id, port 8080 by a free one). ``serve`` and ``watch`` run in the background and are stopped
+``pathtolive.toml`` blocks); the notebook example has a test of its own
+(``test_readme_notebook.py``). Between the lines, the test does only what a reader would
+have done before typing one (train another version, approve a promotion so there is
+something to roll back); placeholders are replaced (``RUN`` by a run id, port 8080 by a
+free one). ``serve`` and ``watch`` run in the background and are stopped
 with Ctrl-C, as a user would.
 """
 
@@ -319,20 +320,6 @@ def walk(reader: Reader) -> None:
     check_gates_and_promotion(reader, outputs)
     check_serving(reader, outputs)
     check_monitoring(reader, outputs)
-
-    # The Python block, in a notebook's place: a script in the workspace.
-    (python_code,) = blocks("Pipelines, runs and the model registry", "python")[1:]
-    script = workspace / "notebook.py"
-    script.write_text(python_code)
-    printed = reader.run(f"python {script.name}")
-    assert printed.startswith("rows: 2,000 → ")  # the diff of loans@2 and loans@3
-    assert "income: mean" in printed
-    versions = reader.json("pathtolive data list loans --json")
-    assert isinstance(versions, list)
-    assert [v["version"] for v in versions] == [1, 2, 3]
-    hand_made = reader.json("pathtolive models show income-only@1 --json")
-    assert isinstance(hand_made, dict)
-    assert hand_made["version"]["metrics"] == {"roc_auc": 0.71}
 
 
 def ready(port: int) -> bool:

@@ -41,6 +41,7 @@ from pathtolive.data.formats import (
     unnamed_pandas_index,
 )
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError, storage_error
+from pathtolive.faces import spelled
 from pathtolive.format import first_line
 
 __all__ = [
@@ -298,7 +299,8 @@ def _format_of(path: Path, fmt: str | None) -> str:
     raise UnsupportedFormatError(
         f"cannot tell the format of {path} from its extension; pathtolive reads "
         f"{', '.join(SUPPORTED_FORMATS)} (.csv, .tsv, .csv.gz, .jsonl, .ndjson, .json, "
-        ".parquet): rename the file or pass --format"
+        ".parquet): rename the file or "
+        + spelled("pass --format", "read it into a DataFrame and add that")
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pathtolive.display import HtmlDisplay
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import number
 from pathtolive.gates.base import GateResult
@@ -20,7 +21,7 @@ _MARKS = {"pass": "PASS", "fail": "FAIL", "note": "NOTE"}
 
 
 @dataclass(frozen=True)
-class GateReport:
+class GateReport(HtmlDisplay):
     """The gates' results for ``model`` version ``version``, judged on ``metric``.
 
     ``passed`` is True when no gate failed; it is stored with the model version, and the

@@ -89,6 +89,7 @@ import pyarrow as pa
 
 from pathtolive.data.profile import QUANTILE_POINTS, ColumnProfile, Profile
 from pathtolive.data.profiling import compute_profile, profile_frame
+from pathtolive.display import HtmlDisplay
 from pathtolive.errors import InvalidInputError
 from pathtolive.monitoring.sketch import (
     ColumnSketch,
@@ -233,7 +234,7 @@ class FeatureDrift:
 
 
 @dataclass(frozen=True)
-class DriftResult:
+class DriftResult(HtmlDisplay):
     """Every compared column's drift, ranked (see :class:`FeatureDrift`).
 
     ``weighted_drift`` is the importance-weighted drift, when the model's attributions are

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pathtolive.display import HtmlDisplay
 from pathtolive.entities import Alert
 from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import DriftResult, FeatureDrift
@@ -110,7 +111,7 @@ class PredictionDrift:
 
 
 @dataclass(frozen=True)
-class MonitorReport:
+class MonitorReport(HtmlDisplay):
     """One monitoring look at ``model`` version ``version`` (see the module docs).
 
     ``reference`` is the dataset version whose stored profile the inputs were compared

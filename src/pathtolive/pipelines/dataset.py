@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pathtolive.errors import InvalidInputError
+from pathtolive.faces import spelled
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -147,7 +148,8 @@ class Dataset:
         if target is None:
             raise InvalidInputError(
                 f"dataset {self.ref} has no column tagged 'target'; tag the label column "
-                "when adding the data (--tag COLUMN=target)"
+                "when adding the data "
+                f"({spelled('--tag COLUMN=target', 'tags={COLUMN: [target]}')})"
             )
         return self.to_pandas([target])[target]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin
 
 from pathtolive.errors import InvalidInputError
+from pathtolive.faces import spelled
 from pathtolive.pipelines.canonical import is_plain
 
 if TYPE_CHECKING:
@@ -320,21 +321,22 @@ def bind_params(
     if missing:
         names = ", ".join(param.name for param in missing)
         example = missing[0].name
+        how = spelled(f"--param {example}=VALUE", f"params={{{example!r}: VALUE}}")
         raise InvalidInputError(
-            f"pipeline {pipeline.name!r} needs a value for {names}: pass --param "
-            f"{example}=VALUE or set it under [pipelines.{pipeline.name}.params] in "
-            "pathtolive.toml",
+            f"pipeline {pipeline.name!r} needs a value for {names}: pass {how} or set it "
+            f"under [pipelines.{pipeline.name}.params] in pathtolive.toml",
             details={"missing": [param.name for param in missing]},
         )
     return bound
 
 
 def _unknown_param(pipeline: Pipeline[..., Any], name: str, source: str) -> InvalidInputError:
-    where = "--param" if source == "--param" else f"[pipelines.{pipeline.name}.params]"
+    flag = spelled("--param", "params=")
+    where = flag if source == "--param" else f"[pipelines.{pipeline.name}.params]"
     if name in pipeline.data_params:
         return InvalidInputError(
             f"{name!r} is a dataset input of pipeline {pipeline.name!r}, not a param; "
-            "pass it as data (--data), not with --param"
+            f"pass it as data ({spelled('--data', 'data=')}), not with {flag}"
         )
     if pipeline.params:
         known = "; its params are " + ", ".join(param.describe() for param in pipeline.params)

@@ -181,7 +181,8 @@ def _require_run(function: str) -> ActiveRun:
     if run is None:
         raise InvalidInputError(
             f"{function}() works only while pathtolive runs a pipeline (pathtolive run "
-            "NAME); in a test, wrap the call in `with pathtolive.pipelines.recording():`"
+            "NAME) or inside `with ws.start_run(...)`; in a test, wrap the call in "
+            "`with pathtolive.pipelines.recording():`"
         )
     return run
 

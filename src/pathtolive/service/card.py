@@ -20,6 +20,7 @@ import numpy as np
 
 from pathtolive.auth import Permission
 from pathtolive.data import Profile, Schema
+from pathtolive.display import HtmlDisplay
 from pathtolive.entities import Run, StoredGateReport
 from pathtolive.errors import PathToLiveError
 from pathtolive.format import signed, significant
@@ -121,7 +122,7 @@ class CardSection:
 
 
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(HtmlDisplay):
     """The card of one model version: a title and its sections."""
 
     title: str

@@ -48,6 +48,7 @@ from pathtolive.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from pathtolive.faces import spelled
 from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
@@ -155,7 +156,12 @@ def add_dataset(
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
     if accept_schema and not reason.strip():
         # A schema change is audited with its reason; an empty one explains nothing.
-        raise InvalidInputError('say why the schema changes: --accept-schema needs --reason "..."')
+        raise InvalidInputError(
+            "say why the schema changes: "
+            + spelled(
+                '--accept-schema needs --reason "..."', 'accept_schema=True needs reason="..."'
+            )
+        )
     label = mask_url(source_label or _describe_source(source))
     clean_stale_temporaries(ctx)  # what adds killed mid-way left (their process is gone)
     with ctx.metadata.read() as session:
@@ -343,8 +349,10 @@ def _decide(
     _audit_refusal(ctx, actor, name, label, prepared, report)
     raise ContractViolationError(
         f"{label} breaks the contract of dataset {name!r} "
-        f"(schema v{current.version}): {report.summary()}; fix the data, add it "
-        "with --policy warn, or accept a new schema with --accept-schema",
+        f"(schema v{current.version}): {report.summary()}; fix the data, add it with "
+        + spelled("--policy warn", 'policy="warn"')
+        + ", or accept a new schema with "
+        + spelled("--accept-schema", "accept_schema=True"),
         details={"validation": report.to_dict()},
     )
 
@@ -514,7 +522,7 @@ def _merged_tags(
 ) -> dict[str, tuple[str, ...]]:
     merged = {column: tuple(values) for column, values in configured.items()}
     try:
-        merged.update(parse_tags(dict(given or {}), where="--tag"))
+        merged.update(parse_tags(dict(given or {}), where=spelled("--tag", "tags")))
     except ConfigError as exc:
         raise InvalidInputError(exc.message) from None
     return merged
@@ -659,7 +667,9 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
     """Make a new schema version from a stored version's data (one stored under ``warn``)."""
     actor = ctx.require(Permission.WRITE, "accept a schema")
     if not reason.strip():
-        raise InvalidInputError('say why the schema changes with --reason "..."')
+        raise InvalidInputError(
+            "say why the schema changes with " + spelled('--reason "..."', 'reason="..."')
+        )
     version = check_readable(get_version(ctx, ref))
     current = dataset_schema(ctx, version.dataset)
     current_schema = Schema.from_dict(current.schema)

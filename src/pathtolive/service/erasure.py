@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathtolive.auth import Permission
 from pathtolive.entities import AuditEvent, DatasetVersion
 from pathtolive.errors import ConflictError, InvalidInputError
+from pathtolive.faces import spelled
 from pathtolive.refs import parse_ref
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.datasets import get_version
@@ -44,7 +45,9 @@ def forget_version(ctx: ServiceContext, ref: str, *, reason: str) -> ForgetResul
     """Erase the rows of dataset version ``ref`` (``name@N``: never an implicit latest)."""
     actor = ctx.require(Permission.ADMIN, "erase dataset versions")
     if not reason.strip():
-        raise InvalidInputError('say why the data is erased with --reason "..."')
+        raise InvalidInputError(
+            "say why the data is erased with " + spelled('--reason "..."', 'reason="..."')
+        )
     parsed = parse_ref(ref)
     if parsed.version is None:
         raise InvalidInputError(

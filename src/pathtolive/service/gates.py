@@ -74,7 +74,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         ).schema
     )
     config.refuse_pii_slices(pii_columns(ctx, schema))
-    target = _target(candidate_version.model, config, schema, holdout.frame)
+    target = _target(candidate_version.model, config, schema, holdout)
     features = _features(candidate_version, holdout.frame, target, schema)
     y_true = holdout.frame[target].to_numpy()
     candidate = model_service.load_model(ctx, candidate_version)
@@ -194,7 +194,7 @@ def score_holdout(ctx: ServiceContext, ref: str, *, limit: int, purpose: str) ->
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
-    target = _target(version.model, config, schema, frame)
+    target = _target(version.model, config, schema, holdout)
     features = _features(version, frame, target, schema)
     y_true = frame[target].to_numpy()
     model = model_service.load_model(ctx, version)
@@ -222,11 +222,12 @@ def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
     return stored
 
 
-def _target(model: str, config: GateConfig, schema: Schema, frame: pd.DataFrame) -> str:
+def _target(model: str, config: GateConfig, schema: Schema, holdout: Holdout) -> str:
     """The column ``model`` predicts: ``[models.NAME] target``, else the column tagged
-    target; an input error when neither names a column of the holdout."""
-    target = config.target or next(iter(schema.tagged("target")), None)
-    if target is None or target not in frame.columns:
+    target, else the one a notebook run named with its holdout; an input error when none
+    names a column of the holdout."""
+    target = config.target or next(iter(schema.tagged("target")), None) or holdout.target
+    if target is None or target not in holdout.frame.columns:
         raise InvalidInputError(
             f"the target of {model!r} is not known; set "
             f'[models.{model}] target = "COLUMN" in pathtolive.toml or tag '

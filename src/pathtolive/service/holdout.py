@@ -10,7 +10,7 @@ by dataset version and row ids, and the frame itself carries the features and ta
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,12 @@ from pathtolive.pipelines import RunGraph, loads
 from pathtolive.pipelines.canonical import json_digest
 from pathtolive.service.context import ServiceContext
 
-__all__ = ["Holdout", "find_holdout"]
+__all__ = ["LOGGED_HOLDOUT", "LOGGED_TARGET", "Holdout", "find_holdout"]
+
+LOGGED_HOLDOUT = "holdout_digest"
+"""The key of a notebook run's outputs that holds the digest of the test rows it logged."""
+LOGGED_TARGET = "holdout_target"
+"""The key of a notebook run's outputs that holds the target column it named, if any."""
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,20 @@ class Holdout:
     frame: pd.DataFrame
     step: str
     argument: str
+    target: str | None = None
+    """The target column a notebook run named with its holdout; None for a pipeline's."""
 
 
 def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
-    """The holdout of a pipeline run; a clear error when its graph shows none."""
-    if run.kind != "pipeline" or run.graph is None or not run.outputs:
+    """The holdout of a pipeline run, or the one a notebook run logged
+    (``run.log_holdout``); a clear error when there is none."""
+    logged = (run.outputs or {}).get(LOGGED_HOLDOUT) if run.kind == "notebook" else None
+    if logged is None and (run.kind != "pipeline" or run.graph is None or not run.outputs):
         raise InvalidInputError(
             f"run {run.run_id[:12]} is a {run.kind} run without a recorded evaluation; "
-            "gates need a model trained by a pipeline that evaluates it on a test split"
+            "gates need a model trained by a pipeline that evaluates it on a test split, "
+            "or a run started with ws.start_run(...) that logged its test rows with "
+            "run.log_holdout(test_df)"
         )
     with ctx.metadata.read() as session:
         erased = session.erased_inputs(run.run_id)
@@ -54,6 +65,14 @@ def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
             f"run {run.run_id[:12]} was trained on erased data {', '.join(erased)}; its "
             "holdout was erased with it: train a new version on data that is kept"
         )
+    if logged is not None:
+        frame = loads(ctx.artifacts.get_bytes(str(logged)))
+        assert isinstance(frame, pd.DataFrame)
+        holdout = _holdout(run, frame, "log_holdout", "holdout")
+        target = (run.outputs or {}).get(LOGGED_TARGET)
+        return replace(holdout, target=None if target is None else str(target))
+    assert run.graph is not None
+    assert run.outputs is not None
     graph = RunGraph.from_dict(run.graph)
     model_digest = run.outputs.get("model_digest")
     producer = _producer(steps, model_digest)

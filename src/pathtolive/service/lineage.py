@@ -8,6 +8,7 @@ from typing import Any
 from pathtolive.auth import Permission
 from pathtolive.entities import DatasetVersion, Run
 from pathtolive.errors import InvalidInputError
+from pathtolive.faces import spelled
 from pathtolive.lineage import LineageNode, run_events
 from pathtolive.refs import NAME_PATTERN
 from pathtolive.service import datasets as dataset_service
@@ -29,8 +30,8 @@ def lineage(ctx: ServiceContext, ref: str, *, reverse: bool = False) -> LineageN
         is_dataset = session.dataset_id(name) is not None
     if not is_model and is_dataset:
         raise InvalidInputError(
-            f"{name!r} is a dataset: its lineage runs forward, use --reverse "
-            f"(pathtolive lineage {ref} --reverse)"
+            f"{name!r} is a dataset: its lineage runs forward, use "
+            + spelled(f"--reverse (pathtolive lineage {ref} --reverse)", "reverse=True")
         )
     return model_lineage(ctx, ref)
 

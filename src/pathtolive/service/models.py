@@ -21,6 +21,7 @@ from pathtolive.errors import (
     PermissionDeniedError,
     UntrustedModelError,
 )
+from pathtolive.faces import spelled
 from pathtolive.gates.config import PromotionConfig
 from pathtolive.pipelines import capture_code_version, capture_environment
 from pathtolive.refs import check_name, is_number
@@ -432,17 +433,25 @@ def set_alias(
     if override is not None:
         if not governed:
             raise InvalidInputError(
-                f"{alias} has no promotion policy, so there is nothing to override; drop --override"
+                f"{alias} has no promotion policy, so there is nothing to override; drop "
+                + spelled("--override", "override=...")
             )
         if not override.strip():
-            raise InvalidInputError('an override needs a reason: --override "why"')
+            raise InvalidInputError(
+                "an override needs a reason: " + spelled('--override "why"', 'override="why"')
+            )
         actor = ctx.require(Permission.ADMIN, f"override the promotion policy of {alias}")
     elif governed:
         policy = promotion.policy_for(alias)
         raise PermissionDeniedError(
             f"{alias} of {parsed.name!r} has the promotion policy {policy!r}, so it moves "
-            f"only through promotion: run 'pathtolive promote {parsed} --to {alias}' (or "
-            f"'pathtolive rollback'); an admin may force it with --override \"reason\""
+            "only through promotion: "
+            + spelled(
+                f"run 'pathtolive promote {parsed} --to {alias}' (or 'pathtolive rollback'); "
+                'an admin may force it with --override "reason"',
+                f"ws.promote({str(parsed)!r}, to={alias!r}) (or ws.rollback(...)); an admin "
+                'may force it with override="reason"',
+            )
         )
     with ctx.metadata.write() as session:
         target = resolve_model_version(session, parsed)

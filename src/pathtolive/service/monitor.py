@@ -36,6 +36,7 @@ from pathtolive.data.profiling import profile_frame
 from pathtolive.data.schema import Schema
 from pathtolive.entities import Alert, ModelVersion, PredictionSegment
 from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.faces import spelled
 from pathtolive.format import duration, utc
 from pathtolive.gates.config import GateConfig
 from pathtolive.monitoring.config import MonitoringConfig
@@ -114,13 +115,21 @@ def monitor(
     if window is not None and last is not None:
         raise InvalidInputError("give a window or a number of requests, not both")
     if last is not None and last < 1:
-        raise InvalidInputError(f"--last {last}: give a positive number of requests")
+        raise InvalidInputError(
+            f"{spelled('--last', 'last=')}{last}: give a positive number of requests"
+        )
     if last is not None and (every is not None or count is not None):
         raise InvalidInputError(
-            "a series of windows is of time: give --every with --window, not with --last"
+            "a series of windows is of time: give "
+            + spelled("--every with --window, not with --last", "every= with window=, not last=")
         )
     if count is not None and every is None:
-        raise InvalidInputError("--count is the number of windows of a series: give --every too")
+        raise InvalidInputError(
+            spelled("--count", "count=")
+            + " is the number of windows of a series: give "
+            + spelled("--every", "every=")
+            + " too"
+        )
     config = monitoring_config(ctx, model)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     served = model_version(ctx, f"{model}@{version}" if version else f"{model}@live")

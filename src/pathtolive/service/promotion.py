@@ -23,6 +23,7 @@ from pathtolive.errors import (
     PermissionDeniedError,
     VerificationFailedError,
 )
+from pathtolive.faces import spelled
 from pathtolive.gates import GateReport
 from pathtolive.service import audit as audit_service
 from pathtolive.service import gates as gate_service
@@ -50,6 +51,10 @@ class PromotionOutcome:
     promotion: Promotion
     applied: bool
     report: GateReport
+
+    def _repr_html_(self) -> str | None:
+        """In Jupyter, the gate report the promotion was decided on."""
+        return self.report._repr_html_()
 
 
 def promote(
@@ -83,7 +88,8 @@ def promote(
         _refuse(ctx, actor, version.ref, alias, f"gates failed: {failed}")
         raise VerificationFailedError(
             f"{version.ref} may not go {alias}: {report.summary()} ({failed}); improve the "
-            'model, or an admin may promote it with --override "reason"'
+            "model, or an admin may promote it with "
+            + spelled('--override "reason"', 'override="reason"')
         )
     policy = gate_service.gate_config(ctx, version.model).promotion.policy_for(alias)
     with ctx.metadata.read() as session:
@@ -203,7 +209,8 @@ def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str 
     if pending is None:
         raise NotFoundError(
             f"{version.ref} has no pending promotion to {alias}; "
-            "'pathtolive promotions list' shows them"
+            + spelled("'pathtolive promotions list'", "ws.promotions()")
+            + " shows them"
         )
     if pending.policy == "four-eyes":
         why = _four_eyes_objection(actor, None if run is None else run.actor, pending)
@@ -301,7 +308,9 @@ def decline(ctx: ServiceContext, ref: str, alias: str = "live", *, reason: str) 
     actor = ctx.require(Permission.APPROVE, "refuse promotions")
     reason = reason.strip()
     if not reason:
-        raise InvalidInputError("say why the promotion is refused (--reason)")
+        raise InvalidInputError(
+            f"say why the promotion is refused ({spelled('--reason', 'reason=...')})"
+        )
     version = model_service.model_version(ctx, ref)
     now = datetime.now(UTC)
     with ctx.metadata.write() as session:

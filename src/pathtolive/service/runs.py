@@ -27,6 +27,7 @@ from pathtolive.errors import (
     NotFoundError,
     PathToLiveError,
 )
+from pathtolive.faces import spelled
 from pathtolive.hashing import hash_bytes
 from pathtolive.pipelines import (
     CodeVersion,
@@ -61,9 +62,12 @@ __all__ = [
     "ReproduceReport",
     "RunComparison",
     "RunDetails",
+    "RunHeartbeat",
+    "RunMetricSink",
     "RunResult",
     "RunTable",
     "compare_runs",
+    "finish_run",
     "get_run",
     "list_runs",
     "parse_metric_condition",
@@ -318,7 +322,8 @@ def _bind_data(
         if len(wanted) != 1:
             raise InvalidInputError(
                 f"pipeline {pipeline.name!r} takes {len(wanted)} datasets "
-                f"({', '.join(wanted) or 'none'}); name each as --data PARAM=DATASET@VERSION"
+                f"({', '.join(wanted) or 'none'}); name each as "
+                + spelled("--data PARAM=DATASET@VERSION", 'data={"PARAM": "DATASET@VERSION"}')
             )
         named = {wanted[0]: data}
     else:
@@ -333,7 +338,11 @@ def _bind_data(
     if missing:
         raise InvalidInputError(
             f"pipeline {pipeline.name!r} needs a dataset for {missing[0]!r}: "
-            f"pass --data {missing[0]}=DATASET@VERSION (or --data DATASET@latest)"
+            "pass "
+            + spelled(
+                f"--data {missing[0]}=DATASET@VERSION (or --data DATASET@latest)",
+                f'data={{"{missing[0]}": "DATASET@VERSION"}} (or data="DATASET@latest")',
+            )
         )
     # An erased version is refused before the run starts (its cached steps too: a run
     # must never be answered from outputs derived from erased rows).
@@ -489,7 +498,9 @@ def _find_run(session: MetadataSession, run_id: str) -> Run:
                 "give more of it"
             )
     if run is None:
-        raise NotFoundError(f"no run {run_id!r}; 'pathtolive runs list' shows them")
+        raise NotFoundError(
+            f"no run {run_id!r}; " + spelled("'pathtolive runs list'", "ws.runs()") + " shows them"
+        )
     return run
 
 
@@ -575,6 +586,12 @@ class _Heartbeat:
                     session.beat_run(self._run_id, datetime.now(UTC))
             except Exception:  # a busy or unreachable database: try again next beat
                 _log.warning("run %s: the heartbeat was not recorded", self._run_id[:12])
+
+
+# A run tracked by hand (service/tracked_runs.py) is persisted as a pipeline run is.
+RunMetricSink = _Sink
+RunHeartbeat = _Heartbeat
+finish_run = _finish
 
 
 @dataclass(frozen=True)

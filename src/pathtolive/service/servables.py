@@ -16,6 +16,7 @@ from pathtolive.data.schema import Schema
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import AuthenticationError, InvalidInputError, NotFoundError
 from pathtolive.registry import LoadedModel
+from pathtolive.registry.explainers import Explanation
 from pathtolive.registry.signature import Signature
 from pathtolive.service import audit as audit_service
 from pathtolive.service.context import ServiceContext
@@ -27,6 +28,7 @@ __all__ = [
     "authenticate",
     "background_sample",
     "deployment_targets",
+    "explain_rows",
     "load_servable",
     "open_alert_counts",
     "record_server_event",
@@ -148,6 +150,22 @@ def background_sample(
             sample = frame[columns]
             return sample.sample(n=min(rows, len(sample)), random_state=0).reset_index(drop=True)
     return None
+
+
+def explain_rows(ctx: ServiceContext, ref: str, rows: pd.DataFrame) -> Explanation:
+    """Attributions of ``rows`` for model version ``ref``, as the live server's
+    ``:explain`` computes them: the same explainer (SHAP where it applies and adds up,
+    occlusion otherwise), built on the same background rows of the training data."""
+    from pathtolive.registry.explainers import build_explainer
+    from pathtolive.service.models import model_version
+
+    ctx.require(Permission.READ, "explain predictions")
+    if not isinstance(rows, pd.DataFrame) or rows.empty:
+        raise InvalidInputError("give the rows to explain as a non-empty DataFrame")
+    version = model_version(ctx, ref)
+    servable = load_servable(ctx, version.model, version.version)
+    background = background_sample(ctx, servable)
+    return build_explainer(servable.model, rows if background is None else background).explain(rows)
 
 
 def authenticate(ctx: ServiceContext, secret: str) -> Actor:

@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from pathtolive.errors import InvalidInputError
+from pathtolive.faces import Face, speaking
 from pathtolive.registry import (
     TREE_TYPES,
     SklearnFlavor,
@@ -186,9 +187,12 @@ def test_custom_function_is_refused_until_trusted(diabetes: Dataset) -> None:
     message = refused.value.message
     assert isinstance(refused.value, InvalidInputError)
     assert custom in message
-    assert f"--trust {custom}" in message
-    assert f"trusted=['{custom}']" in message
+    assert f"--trust {custom}" in message  # the command line's words by default
     assert "\n" not in message
+    with speaking(Face.PYTHON), pytest.raises(UntrustedModelError) as in_python:
+        FLAVOR.load(data)
+    assert f"trusted=['{custom}']" in in_python.value.message
+    assert "--trust" not in in_python.value.message
     loaded = FLAVOR.load(data, trusted=[custom])
     np.testing.assert_array_equal(loaded.predict(features), model.predict(features))
 

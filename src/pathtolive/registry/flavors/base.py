@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from pathtolive.errors import InvalidInputError, MissingExtraError, UntrustedModelError
+from pathtolive.faces import spelled
 from pathtolive.format import first_line, listing
 
 if TYPE_CHECKING:
@@ -201,11 +202,11 @@ def type_name(model: object) -> str:
 
 def untrusted_message(refused: Sequence[str]) -> str:
     """The one-line refusal of a model that refers to ``refused`` types, saying how to
-    trust them on the command line and in Python."""
+    trust them in the words of the caller's face (flags, or a keyword argument)."""
     flags = " ".join(f"--trust {name}" for name in refused)
     return (
         f"the model refers to types pathtolive does not trust by default: "
         f"{', '.join(refused)}; a crafted model could run code or crash the process through "
-        f"them. If you trust where this model came from, trust them explicitly: {flags} "
-        f"(CLI) or trusted={list(refused)!r} (Python)"
+        f"them. If you trust where this model came from, trust them explicitly: "
+        f"{spelled(flags, f'trusted={list(refused)!r}')}"
     )

@@ -123,7 +123,12 @@ class RunQueries(Queries):
         last = func.coalesce(t.runs.c.heartbeat_at, t.runs.c.started_at)
         query = (
             select(t.runs)
-            .where(t.runs.c.status == "running", t.runs.c.kind == "pipeline", last < before)
+            .where(
+                t.runs.c.status == "running",
+                # Both renew a heartbeat while they last: a pipeline, a notebook's block.
+                t.runs.c.kind.in_(("pipeline", "notebook")),
+                last < before,
+            )
             .order_by(t.runs.c.started_at)
         )
         return [self._run(row) for row in self.connection.execute(query)]
