@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from pathtolive.data.profile import Profile
@@ -32,7 +31,7 @@ from pathtolive.monitoring.report import MonitorReport
 from pathtolive.service.card import ModelCard
 from pathtolive.ui.card import model_card_html
 from pathtolive.ui.monitoring import drift_columns, monitoring_report_html
-from pathtolive.ui.templates import environment, render
+from pathtolive.ui.templates import render
 
 __all__ = [
     "EMBED_CLASS",
@@ -82,7 +81,7 @@ def _page(
     return embed(
         render(
             "notebook.html",
-            skeleton=_skeleton(),
+            skeleton="standalone.html",
             kind=kind,
             heading=heading,
             verdict=verdict,
@@ -91,14 +90,6 @@ def _page(
             tables=tables,
         )
     )
-
-
-@cache
-def _skeleton() -> str:
-    """The static files' layout: ``standalone.html`` where the package has it (the
-    console's look), else ``base.html``."""
-    names = environment().list_templates()
-    return "standalone.html" if "standalone.html" in names else "base.html"
 
 
 def gate_report_html(report: GateReport) -> str:
