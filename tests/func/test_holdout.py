@@ -15,6 +15,7 @@ from pathtolive import Workspace
 from pathtolive.errors import InvalidInputError
 from pathtolive.pipelines import RunGraph
 from pathtolive.service.holdout import find_holdout
+from pathtolive.service.runs import get_run
 from tests.support.pipelines import RISK, write_pipelines
 
 
@@ -48,7 +49,7 @@ def test_the_holdout_is_the_test_split_the_model_was_evaluated_on(
 
     model = LogisticRegression(max_iter=5000).fit(frame.drop(columns=["target"]), frame["target"])
     by_hand = ws.register_model(model, name="by-hand", data="cancer@1")
-    notebook_run = next(r for r in ws.runs() if r.run_id == by_hand.run_id)
+    notebook_run = get_run(ws.context, by_hand.run_id)
     with pytest.raises(InvalidInputError, match="notebook run"):
         find_holdout(ws.context, notebook_run)
     ws.close()
