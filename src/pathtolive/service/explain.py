@@ -57,15 +57,17 @@ def explainer_background(
     columns: Sequence[str],
     trained_on: Sequence[str],
     rows: int = BACKGROUND_ROWS,
+    *,
+    purpose: str = "explainer background",
 ) -> pd.DataFrame | None:
     """Up to ``rows`` rows of ``columns`` (the model's inputs) from the first dataset
     version in ``trained_on`` that has them all (None when none has): the background an
-    explainer compares a row against."""
+    explainer compares a row against. The read is audited with ``purpose``."""
     from pathtolive.service.datasets import load_frame
 
     for ref in trained_on:
         try:
-            frame = load_frame(ctx, ref, purpose="explainer background")
+            frame = load_frame(ctx, ref, purpose=purpose)
         except NotFoundError:
             continue
         if set(columns) <= set(frame.columns):

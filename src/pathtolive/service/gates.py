@@ -102,7 +102,12 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     explained = check_explanations(
         candidate,
         holdout.frame[features],
-        explainer_background(ctx, features, sorted(run.inputs.values())),
+        explainer_background(
+            ctx,
+            features,
+            sorted(run.inputs.values()),
+            purpose=f"gates explainer background of {candidate_version.ref}",
+        ),
     )
     context = GateContext(
         config=config,
