@@ -678,6 +678,7 @@ MAX_COMPARED = 10
 """The most runs one comparison shows side by side."""
 
 _CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|=|<|>)\s*(\S+)\s*$")
+_METRIC_NAME = re.compile(r"[^<>=!\s]+")
 
 
 def parse_metric_condition(text: str) -> MetricCondition:
@@ -803,7 +804,7 @@ def parse_run_sort(sort: str) -> tuple[RunSort, str | None, bool]:
     metric = field_name.removeprefix("metric:")
     if field_name in _FIELDS:
         return field_name, None, descending  # type: ignore[return-value]
-    if not metric or not _CONDITION.match(f"{metric}=0"):
+    if _METRIC_NAME.fullmatch(metric) is None:
         raise InvalidInputError(
             f"cannot sort runs by {sort!r}; sort by started, pipeline, status or a metric "
             "name (a leading - for descending, e.g. -roc_auc)"
