@@ -168,7 +168,14 @@ def runs_list(
         console.print(
             table(
                 f"Runs {offset + 1}-{offset + len(page.rows)} of {page.total}",
-                ["run", "pipeline", "status", "started", "data", *(name for name, _ in shown)],
+                [
+                    "run",
+                    "pipeline",
+                    "status",
+                    "started",
+                    "data",
+                    *(escape(name) for name, _ in shown),
+                ],
                 [
                     [
                         row.run_id[:12],
@@ -268,7 +275,9 @@ def runs_compare(
                         ["", *labels],
                         [
                             [
-                                f"* {item.key}" if item.differs else f"  {item.key}",
+                                f"* {escape(item.key)}"
+                                if item.differs
+                                else f"  {escape(item.key)}",
                                 *(_compared(value) for value in item.values),
                             ]
                             for item in compared
