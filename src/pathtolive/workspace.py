@@ -11,6 +11,7 @@ not flags.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,6 @@ from pathtolive.entities import (
     Model,
     ModelVersion,
     Promotion,
-    Run,
     SchemaVersion,
 )
 from pathtolive.errors import InvalidInputError
@@ -47,6 +47,7 @@ from pathtolive.service.promotion import PromotionOutcome
 from pathtolive.service.runs import ReproduceReport, RunResult
 from pathtolive.service.tracked_runs import TrackedRun, start_tracked_run
 from pathtolive.service.workspace import init_workspace, open_workspace
+from pathtolive.store.metadata.browsing import RunRow
 from pathtolive.ui.notebook import register_renderers
 
 if TYPE_CHECKING:
@@ -256,8 +257,40 @@ class Workspace:
         by promotion, or by an admin's ``override`` (a reason, audited)."""
         return model_service.set_alias(self._ctx, ref, alias, reason=reason, override=override)
 
-    def runs(self, *, pipeline: str | None = None, limit: int = 50) -> list[Run]:
-        return run_service.list_runs(self._ctx, pipeline=pipeline, limit=limit)
+    def runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        status: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Sequence[str] = (),
+        sort: str = "-started",
+        limit: int | None = 50,
+    ) -> pd.DataFrame:
+        """Runs as a DataFrame, one row each, as ``runs list`` filters and sorts them:
+        ``params`` values to match, ``metrics`` conditions such as ``"roc_auc>0.8"``,
+        ``sort`` a field or metric name (``"-roc_auc"``: best first), ``limit`` None for
+        all. Columns: run_id, pipeline, kind, status, actor, started_at, finished_at,
+        code_commit, then ``metrics.KEY`` per final metric, ``params.KEY`` per param and
+        ``data.PARAM`` per dataset version read (as MLflow's ``search_runs`` names them)."""
+        wanted = [f"{key}={json.dumps(value)}" for key, value in (params or {}).items()]
+        rows: list[RunRow] = []
+        while limit is None or len(rows) < limit:
+            left = run_service.MAX_PAGE if limit is None else limit - len(rows)
+            page = run_service.run_table(
+                self._ctx,
+                pipeline=pipeline,
+                status=status,
+                params=wanted,
+                metrics=metrics,
+                sort=sort,
+                offset=len(rows),
+                limit=min(run_service.MAX_PAGE, left),
+            )
+            rows.extend(page.rows)
+            if not page.has_next:
+                break
+        return _runs_frame(rows)
 
     def reproduce(self, run_id: str) -> ReproduceReport:
         return run_service.reproduce_run(self._ctx, run_id)
@@ -415,6 +448,36 @@ class Workspace:
         from pathtolive.service.erasure import forget_version
 
         return forget_version(self._ctx, ref, reason=reason).version
+
+
+_RUN_FIELDS = (
+    "run_id",
+    "pipeline",
+    "kind",
+    "status",
+    "actor",
+    "started_at",
+    "finished_at",
+    "code_commit",
+)
+
+
+def _runs_frame(rows: Sequence[RunRow]) -> pd.DataFrame:
+    """One row per run: its fields, then its metrics, params and data as columns."""
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {field: getattr(row, field) for field in _RUN_FIELDS}
+        record.update({f"metrics.{key}": value for key, value in row.metrics.items()})
+        record.update({f"params.{key}": value for key, value in row.params.items()})
+        record.update({f"data.{key}": value for key, value in row.inputs.items()})
+        records.append(record)
+    frame = pd.DataFrame.from_records(records, columns=None if records else list(_RUN_FIELDS))
+    prefixes = ("metrics.", "params.", "data.")
+    extra = sorted(
+        (c for c in frame.columns if c not in _RUN_FIELDS),
+        key=lambda c: (next(i for i, p in enumerate(prefixes) if c.startswith(p)), c),
+    )
+    return frame[[*_RUN_FIELDS, *extra]]
 
 
 def _param_text(value: Any) -> str:

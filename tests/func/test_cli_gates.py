@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_a_candidate_that_loses_to_the_baseline_is_refused_with_figures(
     assert results["latency"]["verdict"] == "pass"
     assert results["size"]["verdict"] == "pass"
     assert results["loads_and_answers"]["verdict"] == "pass"
-    assert results["explainability"]["verdict"] == "pass"
+    _assert_the_served_explainer_was_checked(candidate, results["explainability"])
     human = cli("gates", "check", "risk-model@1")
     assert human.code == 1
     assert "beat_baseline" in human.stdout
@@ -90,3 +91,25 @@ def test_gate_configuration_errors_are_clear(cli: CLI, candidate: Path) -> None:
     assert wrong_metric.code == 4
     assert "rmse" in wrong_metric.stderr
     assert cli("gates", "check", "nope@1").code == 3
+
+
+def _assert_the_served_explainer_was_checked(workspace: Path, result: dict[str, Any]) -> None:
+    """The gate explained the forest with the method ``:explain`` will use (SHAP's
+    TreeExplainer), said so, and kept each input's importance for monitoring."""
+    from pathtolive import Workspace
+    from pathtolive.service.explain import served_explainer
+    from pathtolive.service.servables import background_sample, load_servable
+
+    assert result["verdict"] == "pass"
+    with Workspace.open(workspace) as ws:
+        servable = load_servable(ws.context, "risk-model", 1)
+        background = background_sample(ws.context, servable)
+        assert background is not None
+        served = served_explainer(servable.model, background)
+    assert served.method == "shap.TreeExplainer"
+    assert result["data"]["explainer"] == served.method
+    assert served.method in result["detail"]
+    importance = result["data"]["importance"]
+    assert set(importance) == set(servable.signature.input_names)
+    assert all(value >= 0 for value in importance.values())
+    assert max(importance.values()) > 0

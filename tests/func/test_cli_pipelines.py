@@ -381,9 +381,9 @@ def test_generated_data_notebook_api_and_loading(
         model, name="by-hand", data="generated@latest", metrics={"accuracy": 0.97}
     )
     assert registered.source == "notebook"
-    run = ws.runs()[0]
-    assert run.kind == "notebook"
-    assert run.inputs == {"data": version.ref}
+    run = ws.runs().iloc[0]
+    assert run["kind"] == "notebook"
+    assert run["data.data"] == version.ref
     assert [f["name"] for f in registered.signature["inputs"]] == features
     loaded = ws.load_model("by-hand@1")
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame[features]))

@@ -305,6 +305,12 @@ def walk(reader: Reader) -> None:
         for block in blocks(title, "sh"):
             for command in shell_commands(block):
                 before(command)
+                if command.startswith("pathtolive runs compare RUN RUN"):
+                    # The run reproduced just before, and its reproduction.
+                    listed = reader.json("pathtolive runs list --json")
+                    assert isinstance(listed, list)
+                    pair = f"{listed[1]['run_id']} {listed[0]['run_id']}"
+                    command = command.replace("RUN RUN", pair)
                 if " RUN" in command:
                     command = re.sub(r"\bRUN\b", run_id(), command)
                 if command.startswith("pathtolive serve"):
@@ -338,6 +344,10 @@ def output(outputs: dict[str, str], prefix: str) -> str:
 def check_pipelines(reader: Reader, outputs: dict[str, str]) -> None:
     assert "registered risk-model@1" in output(outputs, "pathtolive run risk")
     assert "identical" in output(outputs, "pathtolive runs reproduce").lower()
+    # A run and its reproduction: the same params, so none is marked as differing.
+    compared = output(outputs, "pathtolive runs compare")
+    assert "n_estimators" in compared
+    assert "* n_estimators" not in compared
     assert "loans@2" in output(outputs, "pathtolive lineage risk-model@1 ")
     events = (reader.workspace / "events.jsonl").read_text().splitlines()
     assert {json.loads(line)["eventType"] for line in events} >= {"START", "COMPLETE"}

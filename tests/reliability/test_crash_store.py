@@ -17,7 +17,7 @@ from sklearn.datasets import load_breast_cancer
 
 from pathtolive import Workspace
 from pathtolive.service.promotion import list_promotions, promote
-from pathtolive.service.runs import LOST_AFTER, reap_lost_runs
+from pathtolive.service.runs import LOST_AFTER, list_runs, reap_lost_runs
 from tests.reliability.checks import (
     check_store,
     group_runs,
@@ -134,7 +134,7 @@ def test_a_killed_run_registers_nothing_and_can_run_again(tmp_path: Path) -> Non
     assert report.problems == []
     with Workspace.open(root) as ws:
         assert ws.models() == []
-        killed = ws.runs()
+        killed = list_runs(ws.context)
     # Its process is gone, its heartbeat fresh: running, until LOST_AFTER has passed.
     assert [r.status for r in killed] == ["running"]
     with Workspace.open(root) as ws:
@@ -150,7 +150,7 @@ def test_a_killed_run_registers_nothing_and_can_run_again(tmp_path: Path) -> Non
     with Workspace.open(root) as ws:
         ws.run("waiting", data="cancer@1", params={"flags": str(flags)}, register="waiter")
         assert ws.model("waiter@1").run_id != killed[0].run_id
-        statuses = sorted(r.status for r in ws.runs())
+        statuses = sorted(ws.runs()["status"])
     assert statuses == ["failed", "succeeded"]
     final = check_store(root, environ)
     assert final.problems == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any
 
 import typer
@@ -100,40 +101,228 @@ def run(
     )
 
 
+_DEFAULT_COLUMNS = 8
+"""Metric and param columns ``runs list`` shows when ``--columns`` is not given."""
+
+
 @runs_app.command("list")
 def runs_list(
     ctx: typer.Context,
     pipeline: Annotated[str | None, typer.Option(help="Only runs of this pipeline.")] = None,
-    status: Annotated[str | None, typer.Option(help="Only runs with this status.")] = None,
-    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Only runs with this status: running, succeeded, failed or cancelled."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Only runs with this param value, as KEY=VALUE (repeatable)."),
+    ] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            help="Only runs whose final metric passes, e.g. 'roc_auc>0.8' (< <= = != >= >; "
+            "repeatable).",
+        ),
+    ] = None,
+    sort: Annotated[
+        str,
+        typer.Option(
+            help="started, pipeline, status or a metric name; a leading - for descending "
+            "(-roc_auc: best first). Runs without the metric come last."
+        ),
+    ] = "-started",
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated metric and param columns to show (default: the metrics, "
+            "then the params, up to 8); params.NAME or metrics.NAME when a name is both."
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(help=f"How many (1 to {service.MAX_PAGE}).")] = 50,
+    offset: Annotated[int, typer.Option(help="Skip this many matching runs first.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
-    """List runs, newest first."""
-    runs = service.list_runs(open_context(ctx), pipeline=pipeline, status=status, limit=limit)
-    emit(
-        runs,
-        as_json,
-        lambda: console.print(
+    """List runs with their metric and param columns, filtered and sorted (newest first)."""
+    page = service.run_table(
+        open_context(ctx),
+        pipeline=pipeline,
+        status=status,
+        params=param or [],
+        metrics=metric or [],
+        sort=sort,
+        offset=offset,
+        limit=limit,
+    )
+    shown = _columns(page, columns)
+
+    def render() -> None:
+        if not page.rows:
+            filtered = pipeline or status or param or metric or offset
+            console.print(
+                "No runs match these filters."
+                if filtered
+                else "No runs yet: 'pathtolive run PIPELINE --data DATASET@latest' makes one."
+            )
+            return
+        console.print(
             table(
-                "Runs",
-                ["run", "kind", "pipeline", "status", "by", "started", "data"],
+                f"Runs {offset + 1}-{offset + len(page.rows)} of {page.total}",
+                [
+                    "run",
+                    "pipeline",
+                    "status",
+                    "started",
+                    "data",
+                    *(escape(name) for name, _ in shown),
+                ],
                 [
                     [
-                        r.run_id[:12],
-                        r.kind,
-                        r.pipeline,
-                        r.status,
-                        r.actor,
-                        when(r.started_at),
-                        ", ".join(r.inputs.values()),
+                        row.run_id[:12],
+                        row.pipeline or row.kind,
+                        row.status,
+                        when(row.started_at),
+                        ", ".join(row.inputs.values()),
+                        *(_cell(row, column) for _, column in shown),
                     ]
-                    for r in runs
+                    for row in page.rows
                 ],
             )
-            if runs
-            else "No runs yet: 'pathtolive run PIPELINE --data DATASET@latest' makes one."
-        ),
-    )
+        )
+        if page.has_next:
+            console.print(f"more: --offset {offset + len(page.rows)}")
+
+    emit(page.rows, as_json, render)
+
+
+def _columns(page: service.RunTable, wanted: str | None) -> list[tuple[str, tuple[str, str]]]:
+    """(header, (kind, key)) per metric or param column to show."""
+    if wanted is None:
+        chosen = [("metrics", key) for key in page.metric_keys]
+        chosen += [("params", key) for key in page.param_keys]
+        return [(key, (kind, key)) for kind, key in chosen[:_DEFAULT_COLUMNS]]
+    shown: list[tuple[str, tuple[str, str]]] = []
+    for name in (part.strip() for part in wanted.split(",")):
+        if not name:
+            continue
+        kind, dot, key = name.partition(".")
+        if dot and kind in ("metrics", "params"):
+            shown.append((name, (kind, key)))
+        elif name in page.metric_keys or name not in page.param_keys:
+            if page.rows and name not in page.metric_keys:
+                known = [*page.metric_keys, *page.param_keys]
+                nearest = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+                raise InvalidInputError(
+                    f"no listed run has a metric or param {name!r}{hint}; known here: "
+                    + ", ".join(known)
+                )
+            shown.append((name, ("metrics", name)))
+        else:
+            shown.append((name, ("params", name)))
+    return shown
+
+
+def _cell(row: Any, column: tuple[str, str]) -> str:
+    kind, key = column
+    values = row.metrics if kind == "metrics" else row.params
+    if key not in values:
+        return ""
+    value = values[key]
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value))
+
+
+@runs_app.command("compare")
+def runs_compare(
+    ctx: typer.Context,
+    run_ids: Annotated[
+        list[str],
+        typer.Argument(help=f"2 to {service.MAX_COMPARED} run ids (or their first characters)."),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Compare runs side by side: params (differing ones marked *), metrics, data versions,
+    code, step timings and the model versions each registered."""
+    comparison = service.compare_runs(open_context(ctx), run_ids)
+    labels = [run.run_id[:12] for run in comparison.runs]
+
+    def render() -> None:
+        runs = comparison.runs
+        console.print(
+            table(
+                "Runs",
+                ["", *labels],
+                [
+                    ["pipeline", *(run.pipeline or run.kind for run in runs)],
+                    ["status", *(run.status for run in runs)],
+                    ["started", *(when(run.started_at) for run in runs)],
+                    ["code", *(_code(run) for run in runs)],
+                    ["model versions", *(", ".join(refs) or "-" for refs in comparison.models)],
+                ],
+            )
+        )
+        for title, compared in (
+            ("Params", comparison.params),
+            ("Metrics", comparison.metrics),
+            ("Data versions", comparison.inputs),
+        ):
+            if compared:
+                console.print(
+                    table(
+                        f"{title} (* differs)",
+                        ["", *labels],
+                        [
+                            [
+                                f"* {escape(item.key)}"
+                                if item.differs
+                                else f"  {escape(item.key)}",
+                                *(_compared(value) for value in item.values),
+                            ]
+                            for item in compared
+                        ],
+                    )
+                )
+        if comparison.steps:
+            console.print(
+                table(
+                    "Step seconds",
+                    ["", *labels],
+                    [
+                        [
+                            step.name,
+                            *(
+                                _seconds(s, c)
+                                for s, c in zip(step.seconds, step.cached, strict=True)
+                            ),
+                        ]
+                        for step in comparison.steps
+                    ],
+                )
+            )
+
+    emit(comparison, as_json, render)
+
+
+def _code(run: Run) -> str:
+    if not run.code_commit:
+        return "no git commit"
+    return run.code_commit[:12] + (" (uncommitted changes)" if run.code_dirty else "")
+
+
+def _compared(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return escape(str(value))
+
+
+def _seconds(seconds: float | None, cached: bool | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.3f}" + (" (cached)" if cached else "")
 
 
 @runs_app.command("show")

@@ -208,9 +208,10 @@ class GateContext:
     when the model has no recorded training data), the artifact's size, the latency
     percentiles (keys from :data:`LATENCY_KEYS`), whether the candidate loaded and
     answered in a clean process, whether explanations could be computed (None: not
-    checked), each with a one-line detail, and ``importance``: each input's mean
-    absolute attribution on holdout rows, when computed (kept in the explainability
-    gate's result for monitoring). ``extras`` carries anything a user gate needs.
+    checked), each with a one-line detail, the ``explainer`` method that computed them
+    (the one serving uses), and ``importance``: each input's mean absolute attribution on
+    holdout rows, when computed (kept in the explainability gate's result for monitoring).
+    ``extras`` carries anything a user gate needs.
     """
 
     config: GateConfig
@@ -230,6 +231,7 @@ class GateContext:
     load_detail: str = ""
     explanations: bool | None = None
     explanations_detail: str = ""
+    explainer: str | None = None
     importance: Mapping[str, float] | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
     # A memo, not state: each model's metric on the shared resamples, computed once

@@ -12,6 +12,7 @@ difference, so a candidate that is better only by luck of the holdout does not p
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from pathtolive.format import number, signed
 from pathtolive.gates.base import Gate, GateContext, GateResult, Role
@@ -80,7 +81,8 @@ class LoadsAndAnswersGate(Gate):
 
 
 class ExplainabilityGate(Gate):
-    """Feature attributions can be computed for the candidate's predictions. Its result
+    """Feature attributions can be computed for the candidate's predictions, by the
+    explainer serving uses. Its result names that explainer (``data["explainer"]``) and
     keeps each input's mean absolute attribution (``data["importance"]``), when the
     service measured it: the importance monitoring weighs drift by."""
 
@@ -92,9 +94,13 @@ class ExplainabilityGate(Gate):
         if context.explanations is None:
             return GateResult.failing(self.name, f"not checked: no attributions were tried{why}")
         if context.explanations:
-            data = {"importance": dict(context.importance)} if context.importance else None
+            data: dict[str, Any] = {}
+            if context.explainer:
+                data["explainer"] = context.explainer
+            if context.importance:
+                data["importance"] = dict(context.importance)
             return GateResult.passing(
-                self.name, f"feature attributions were computed{why}", data=data
+                self.name, f"feature attributions were computed{why}", data=data or None
             )
         return GateResult.failing(self.name, f"feature attributions could not be computed{why}")
 

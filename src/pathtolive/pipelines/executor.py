@@ -39,6 +39,7 @@ from pathtolive.hashing import hash_bytes
 from pathtolive.pipelines.canonical import is_plain, json_digest
 from pathtolive.pipelines.dataset import Dataset
 from pathtolive.pipelines.decorators import Pipeline, Step
+from pathtolive.pipelines.elements import Element, element_digest, output_parts
 from pathtolive.pipelines.logcapture import Tail, capture_logs
 from pathtolive.pipelines.records import (
     GraphEdge,
@@ -105,7 +106,7 @@ class StepCache(Protocol):
 @dataclass(frozen=True)
 class _Output:
     index: int
-    element: int | None
+    element: Element
     digest: str
 
 
@@ -298,13 +299,10 @@ class _Runner:
         self._alive.append(value)
         if type(value) not in _SCALARS:
             self._outputs[id(value)] = _Output(index, None, digest)
-        if type(value) is tuple:
-            for position, item in enumerate(value):
-                # Scalars are known by value: small ints and strings are shared objects,
-                # so their identity says nothing about where they came from.
-                if type(item) not in _SCALARS:
-                    element = json_digest({"output": digest, "element": position})
-                    self._outputs[id(item)] = _Output(index, position, element)
+        # Each item of a returned tuple, list or dict is traced too: a later step that
+        # receives the test frame of a train_test_split(...) list is seen receiving it.
+        for element, item in output_parts(value):
+            self._outputs[id(item)] = _Output(index, element, element_digest(digest, element))
 
     def _describe_inputs(
         self, step: Step[..., Any], index: int, arguments: Mapping[str, Any]
@@ -312,7 +310,7 @@ class _Runner:
         params: dict[str, Any] = {}
         fingerprints: dict[str, str] = {}
         for name, value in arguments.items():
-            sources: list[tuple[int | str, int | None]] = []
+            sources: list[tuple[int | str, Element]] = []
             origin = f"argument {name!r} of step {step.name!r} is"
             fingerprint = self._fingerprint(value, sources, origin)
             if not sources and is_plain(value):
@@ -325,7 +323,7 @@ class _Runner:
         return params, fingerprints
 
     def _fingerprint(
-        self, value: object, sources: list[tuple[int | str, int | None]], origin: str
+        self, value: object, sources: list[tuple[int | str, Element]], origin: str
     ) -> str:
         output = self._outputs.get(id(value))
         if output is not None:

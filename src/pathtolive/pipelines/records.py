@@ -11,6 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from pathtolive.pipelines.elements import (
+    Element,
+    element_from_json,
+    element_text,
+    element_to_json,
+)
+
 __all__ = ["GraphEdge", "GraphNode", "RunGraph", "RunOutcome", "StepRecord", "StepStatus"]
 
 StepStatus = Literal["succeeded", "failed", "cancelled"]
@@ -93,14 +100,14 @@ class GraphNode:
 @dataclass(frozen=True)
 class GraphEdge:
     """An input of a step call: from the output of step call ``source`` (an int; ``element``
-    is the position in the tuple it returned, None for the whole output) or from the
+    names the part of it, see :mod:`pathtolive.pipelines.elements`) or from the
     dataset parameter named ``source`` (a str), into the argument ``argument`` of call
     ``target``."""
 
     source: int | str
     target: int
     argument: str
-    element: int | None = None
+    element: Element = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -108,13 +115,18 @@ class GraphEdge:
             "source": self.source,
             "target": self.target,
             "argument": self.argument,
-            "element": self.element,
+            "element": element_to_json(self.element),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GraphEdge:
         """Inverse of :meth:`to_dict`."""
-        return cls(data["source"], int(data["target"]), data["argument"], data.get("element"))
+        return cls(
+            data["source"],
+            int(data["target"]),
+            data["argument"],
+            element_from_json(data.get("element")),
+        )
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,7 @@ class RunGraph:
         if isinstance(edge.source, str):
             return self.datasets.get(edge.source, edge.source)
         text = f"{self.nodes[edge.source].step}[{edge.source}]"
-        return text if edge.element is None else f"{text}.{edge.element}"
+        return text if edge.element is None else f"{text}.{element_text(edge.element)}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""

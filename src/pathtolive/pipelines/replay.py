@@ -20,6 +20,7 @@ from typing import Any
 
 from pathtolive.errors import IntegrityError, PathToLiveError
 from pathtolive.pipelines.canonical import canonical_json, json_digest
+from pathtolive.pipelines.elements import Element, element_from_json, element_to_json, pick
 from pathtolive.pipelines.records import RunGraph, StepRecord
 from pathtolive.pipelines.results import StepResult
 from pathtolive.pipelines.serialize import loads
@@ -53,10 +54,10 @@ def replay_key(
 
 @dataclass(frozen=True)
 class ModelSource:
-    """Where the run's model is stored: a step output, or one element of a tuple output."""
+    """Where the run's model is stored: a step output, or one part of it."""
 
     output_digest: str
-    element: int | None
+    element: Element
     digest: str  # the digest the run reports for the model (element digest for a tuple)
 
 
@@ -96,7 +97,7 @@ class RunReplay:
                 if self.model is None
                 else {
                     "output": self.model.output_digest,
-                    "element": self.model.element,
+                    "element": element_to_json(self.model.element),
                     "digest": self.model.digest,
                 },
             }
@@ -129,7 +130,7 @@ class RunReplay:
 
         def load() -> object:
             value = loads(get_bytes(source.output_digest))
-            return value if source.element is None else value[source.element]
+            return pick(value, source.element)
 
         return load
 
@@ -158,7 +159,7 @@ def load_replay(
             metrics={k: float(v) for k, v in body["metrics"].items()},
             model=None
             if model is None
-            else ModelSource(model["output"], model["element"], model["digest"]),
+            else ModelSource(model["output"], element_from_json(model["element"]), model["digest"]),
         )
     except IntegrityError:
         raise

@@ -37,7 +37,7 @@ from pathtolive.registry import LoadedModel
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
-from pathtolive.service.explain import attributions_available, mean_absolute_attributions
+from pathtolive.service.explain import check_explanations, explainer_background
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
 from pathtolive.service.privacy import pii_columns
@@ -98,9 +98,16 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         )
     )
     latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
-    explanations, explanations_detail = attributions_available(candidate, holdout.frame[features])
-    importance = (
-        mean_absolute_attributions(candidate, holdout.frame[features]) if explanations else None
+    # The explainer the server's :explain will use, on the background it will use.
+    explained = check_explanations(
+        candidate,
+        holdout.frame[features],
+        explainer_background(
+            ctx,
+            features,
+            sorted(run.inputs.values()),
+            purpose=f"gates explainer background of {candidate_version.ref}",
+        ),
     )
     context = GateContext(
         config=config,
@@ -118,9 +125,10 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         latency=latency,
         loads_and_answers=loads,
         load_detail=load_detail,
-        explanations=explanations,
-        explanations_detail=explanations_detail,
-        importance=importance,
+        explanations=explained.available,
+        explanations_detail=explained.detail,
+        explainer=explained.method,
+        importance=explained.importance,
         extras={
             "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
             "champion_version": champion_number,

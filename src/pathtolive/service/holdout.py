@@ -20,7 +20,7 @@ import pandas as pd
 from pathtolive.entities import Run, RunStep
 from pathtolive.errors import DataErasedError, InvalidInputError
 from pathtolive.pipelines import RunGraph, loads
-from pathtolive.pipelines.canonical import json_digest
+from pathtolive.pipelines.elements import Element, element_digest, pick
 from pathtolive.service.context import ServiceContext
 
 __all__ = ["LOGGED_HOLDOUT", "LOGGED_TARGET", "Holdout", "find_holdout"]
@@ -75,7 +75,7 @@ def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
     assert run.outputs is not None
     graph = RunGraph.from_dict(run.graph)
     model_digest = run.outputs.get("model_digest")
-    producer = _producer(steps, model_digest)
+    producer = _producer(steps, graph, model_digest)
     if producer is None:
         raise InvalidInputError(
             f"run {run.run_id[:12]}: no step returned the model, so its evaluation cannot be "
@@ -97,29 +97,34 @@ def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
     )
 
 
-def _producer(steps: list[RunStep], model_digest: Any) -> tuple[int, int | None] | None:
-    """(step position, tuple element) of the output the model is."""
+def _producer(
+    steps: list[RunStep], graph: RunGraph, model_digest: Any
+) -> tuple[int, Element] | None:
+    """(step position, part of its output) of the output the model is."""
     for step in steps:
         if step.output_digest is None:
             continue
-        if step.output_digest == model_digest:
-            return step.position, None
-        for element in range(16):
-            if json_digest({"output": step.output_digest, "element": element}) == model_digest:
+        # The parts of an output that later steps received, and the first positions of a
+        # tuple or list (a model a step returned but no step received).
+        candidates: list[Element] = [None, *range(16)]
+        candidates += [edge.element for edge in graph.edges if edge.source == step.position]
+        for element in candidates:
+            if element_digest(step.output_digest, element) == model_digest:
                 return step.position, element
     return None
 
 
 def _load_output(
-    ctx: ServiceContext, steps: list[RunStep], position: int, element: int | None
+    ctx: ServiceContext, steps: list[RunStep], position: int, element: Element
 ) -> object:
     step = next((s for s in steps if s.position == position), None)
     if step is None or step.output_digest is None:
         return None
     value = loads(ctx.artifacts.get_bytes(step.output_digest))
-    if element is None:
-        return value
-    return value[element] if isinstance(value, tuple) and element < len(value) else None
+    try:
+        return pick(value, element)
+    except LookupError:
+        return None
 
 
 def _holdout(run: Run, frame: pd.DataFrame, step: str, argument: str) -> Holdout:

@@ -3,6 +3,7 @@ persist every step, metric and log as it happens; register the model; reproduce 
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import re
@@ -56,6 +57,8 @@ from pathtolive.store.metadata.browsing import MetricCondition, RunRow, RunSort
 __all__ = [
     "LOST_AFTER",
     "MAX_COMPARED",
+    "MAX_PAGE",
+    "RUN_STATUSES",
     "SERIES_POINTS",
     "ComparedStep",
     "ComparedValue",
@@ -66,12 +69,14 @@ __all__ = [
     "RunMetricSink",
     "RunResult",
     "RunTable",
+    "check_status",
     "compare_runs",
     "finish_run",
     "get_run",
     "list_runs",
     "parse_metric_condition",
     "parse_param_filter",
+    "parse_run_sort",
     "reap_lost_runs",
     "reproduce_run",
     "run_details",
@@ -690,6 +695,7 @@ MAX_COMPARED = 10
 """The most runs one comparison shows side by side."""
 
 _CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|=|<|>)\s*(\S+)\s*$")
+_METRIC_NAME = re.compile(r"[^<>=!\s]+")
 
 
 def parse_metric_condition(text: str) -> MetricCondition:
@@ -752,30 +758,19 @@ def run_table(
     limit: int = 50,
 ) -> RunTable:
     """Runs filtered by pipeline, status, params (``KEY=VALUE``) and final metrics
-    (``auc>=0.8``), sorted by ``sort`` (``started``, ``pipeline``, ``status`` or
-    ``metric:KEY``; a leading ``-`` for descending), one page of them. Filtering, sorting
-    and paging happen in the database."""
+    (``auc>=0.8``), sorted by ``sort`` (``started``, ``pipeline``, ``status``, or a metric:
+    ``metric:KEY`` or the bare ``KEY``; a leading ``-`` for descending; runs without the
+    metric come last), one page of them. Filtering, sorting and paging happen in the
+    database."""
     ctx.require(Permission.READ, "read runs")
-    if offset < 0 or not 1 <= limit <= 200:
-        raise InvalidInputError("a page of runs starts at offset 0 or more and holds 1 to 200")
-    if status is not None and status not in _STATUSES:
-        known = ", ".join(_STATUSES)
-        raise InvalidInputError(f"status {status!r} does not exist; use one of {known}")
+    if offset < 0 or not 1 <= limit <= MAX_PAGE:
+        raise InvalidInputError(
+            f"a page of runs starts at offset 0 or more and holds 1 to {MAX_PAGE}"
+        )
+    check_status(status)
     conditions = [parse_metric_condition(text) for text in metrics]
     wanted = dict(parse_param_filter(text) for text in params)
-    descending = sort.startswith("-")
-    field_name = sort.lstrip("-")
-    sort_metric = None
-    by: RunSort
-    if field_name.startswith("metric:") and field_name[len("metric:") :]:
-        by, sort_metric = "metric", field_name[len("metric:") :]
-    elif field_name in ("started", "pipeline", "status"):
-        by = field_name  # type: ignore[assignment]
-    else:
-        raise InvalidInputError(
-            f"cannot sort runs by {sort!r}; sort by started, pipeline, status or metric:KEY "
-            "(a leading - for descending)"
-        )
+    by, sort_metric, descending = parse_run_sort(sort)
     _reap_if_allowed(ctx)
     with ctx.metadata.read() as session:
         rows = session.run_rows(
@@ -798,7 +793,40 @@ def run_table(
     return RunTable(rows, total, offset, limit, param_keys, metric_keys, pipelines)
 
 
-_STATUSES = ("running", "succeeded", "failed", "cancelled")
+RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
+"""Every status a run can have."""
+
+MAX_PAGE = 200
+"""The most runs one page of :func:`run_table` holds."""
+
+_FIELDS = ("started", "pipeline", "status")
+
+
+def check_status(status: str | None) -> None:
+    """``InvalidInputError`` naming the statuses (and the nearest) for one that is none."""
+    if status is None or status in RUN_STATUSES:
+        return
+    nearest = difflib.get_close_matches(status, RUN_STATUSES, n=1)
+    hint = f" (did you mean {nearest[0]}?)" if nearest else ""
+    raise InvalidInputError(
+        f"status {status!r} does not exist{hint}; use one of {', '.join(RUN_STATUSES)}"
+    )
+
+
+def parse_run_sort(sort: str) -> tuple[RunSort, str | None, bool]:
+    """``-roc_auc`` as (field, metric key, descending): ``started``, ``pipeline`` and
+    ``status`` are the run's own fields; ``metric:KEY`` or any other name is a metric."""
+    descending = sort.startswith("-")
+    field_name = sort.removeprefix("-").strip()
+    metric = field_name.removeprefix("metric:")
+    if field_name in _FIELDS:
+        return field_name, None, descending  # type: ignore[return-value]
+    if _METRIC_NAME.fullmatch(metric) is None:
+        raise InvalidInputError(
+            f"cannot sort runs by {sort!r}; sort by started, pipeline, status or a metric "
+            "name (a leading - for descending, e.g. -roc_auc)"
+        )
+    return "metric", metric, descending
 
 
 @dataclass(frozen=True)
@@ -833,6 +861,41 @@ class RunComparison:
     inputs: tuple[ComparedValue, ...]
     steps: tuple[ComparedStep, ...]
     series: dict[str, tuple[tuple[tuple[float, float], ...], ...]]
+    models: tuple[tuple[str, ...], ...] = ()
+    """The model versions each run registered (refs), in the runs' order."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types: what ``runs compare --json`` prints (series left out)."""
+
+        def values(compared: tuple[ComparedValue, ...]) -> dict[str, Any]:
+            return {
+                item.key: {"values": list(item.values), "differs": item.differs}
+                for item in compared
+            }
+
+        return {
+            "runs": [
+                {
+                    "run_id": run.run_id,
+                    "pipeline": run.pipeline,
+                    "kind": run.kind,
+                    "status": run.status,
+                    "actor": run.actor,
+                    "started_at": run.started_at.isoformat(),
+                    "code_commit": run.code_commit,
+                    "code_dirty": run.code_dirty,
+                    "model_versions": list(models),
+                }
+                for run, models in zip(self.runs, self.models, strict=True)
+            ],
+            "params": values(self.params),
+            "metrics": values(self.metrics),
+            "inputs": values(self.inputs),
+            "steps": {
+                step.name: {"seconds": list(step.seconds), "cached": list(step.cached)}
+                for step in self.steps
+            },
+        }
 
 
 SERIES_POINTS = 200
@@ -841,7 +904,8 @@ SERIES_POINTS = 200
 
 def compare_runs(ctx: ServiceContext, run_ids: Sequence[str]) -> RunComparison:
     """Runs side by side: params (those that differ flagged), final metrics, data
-    versions, step timings and logged metric series."""
+    versions, code commits, step timings, the model versions each registered, and logged
+    metric series: the console's comparison and ``runs compare`` alike."""
     if not 2 <= len(run_ids) <= MAX_COMPARED:
         raise InvalidInputError(
             f"compare 2 to {MAX_COMPARED} runs, not {len(run_ids)}; pick them in the runs table"
@@ -853,6 +917,10 @@ def compare_runs(ctx: ServiceContext, run_ids: Sequence[str]) -> RunComparison:
         if len({run.run_id for run in runs}) < len(runs):
             raise InvalidInputError("a run is named twice; compare different runs")
         steps = [session.run_steps(run.run_id) for run in runs]
+        models = tuple(
+            tuple(version.ref for version in session.model_versions_of_run(run.run_id))
+            for run in runs
+        )
         thinned = session.metric_series([run.run_id for run in runs], max_points=SERIES_POINTS)
     logged = [thinned.get(run.run_id, {}) for run in runs]
     params = _side_by_side([run.params for run in runs])
@@ -870,7 +938,7 @@ def compare_runs(ctx: ServiceContext, run_ids: Sequence[str]) -> RunComparison:
     )
     keys = sorted({key for series in logged for key in series})
     series = {key: tuple(tuple(one.get(key, ())) for one in logged) for key in keys}
-    return RunComparison(runs, params, metrics, inputs, compared_steps, series)
+    return RunComparison(runs, params, metrics, inputs, compared_steps, series, models)
 
 
 def _side_by_side(mappings: Sequence[Mapping[str, Any]]) -> tuple[ComparedValue, ...]:

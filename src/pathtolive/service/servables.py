@@ -20,6 +20,7 @@ from pathtolive.registry.explainers import Explanation
 from pathtolive.registry.signature import Signature
 from pathtolive.service import audit as audit_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.explain import BACKGROUND_ROWS, explainer_background
 from pathtolive.service.models import load_model
 
 __all__ = [
@@ -133,23 +134,11 @@ def load_servable(
 
 
 def background_sample(
-    ctx: ServiceContext, servable: ServableVersion, rows: int = 100
+    ctx: ServiceContext, servable: ServableVersion, rows: int = BACKGROUND_ROWS
 ) -> pd.DataFrame | None:
-    """Up to ``rows`` rows of the model's input columns from the first dataset version it
-    was trained on that has them all (None when none has): the background an explainer
-    compares a row against."""
-    from pathtolive.service.datasets import load_frame
-
-    columns = list(servable.signature.input_names)
-    for ref in servable.trained_on:
-        try:
-            frame = load_frame(ctx, ref, purpose="explainer background")
-        except NotFoundError:
-            continue
-        if set(columns) <= set(frame.columns):
-            sample = frame[columns]
-            return sample.sample(n=min(rows, len(sample)), random_state=0).reset_index(drop=True)
-    return None
+    """Up to ``rows`` rows of the model's input columns from its training data (None
+    when none is kept): the background its explainer compares a row against."""
+    return explainer_background(ctx, servable.signature.input_names, servable.trained_on, rows)
 
 
 def explain_rows(ctx: ServiceContext, ref: str, rows: pd.DataFrame) -> Explanation:

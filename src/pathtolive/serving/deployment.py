@@ -98,12 +98,13 @@ class ServedModel:
         rows being explained when there are none) and kept."""
         with self._explainer_lock:
             if self._explainer is None:
-                from pathtolive.registry.explainers import build_explainer
+                # The explainability gate checked the version with this same choice.
+                from pathtolive.service.explain import served_explainer
 
                 rows = background()
                 if rows is None:
                     rows = pd.DataFrame(columns=list(self.servable.signature.input_names))
-                self._explainer = build_explainer(self.servable.model, rows)
+                self._explainer = served_explainer(self.servable.model, rows)
             return self._explainer
 
 

@@ -37,7 +37,7 @@ from pathtolive.registry.explainers import (
     occlusion_attributions,
     reference_row,
 )
-from pathtolive.service.explain import attributions_available
+from pathtolive.service.explain import check_explanations
 
 pytest.importorskip("shap", reason="shap is not installed (pathtolive[explain])")
 lgb = pytest.importorskip("lightgbm", reason="lightgbm is not installed (pathtolive[lightgbm])")
@@ -506,5 +506,5 @@ def test_occlusion_attributions_match_one_model_call_per_column(cancer: Dataset)
         np.testing.assert_allclose(
             attributions[:, position], base - occluded_proba[:, 1], rtol=1e-9, atol=1e-12
         )
-    available, detail = attributions_available(model, features)
-    assert available, detail
+    check = check_explanations(model, features)
+    assert check.available, check.detail

@@ -224,6 +224,8 @@ def test_the_run_table_filters_sorts_and_pages_in_the_database(ctx: ServiceConte
     assert [row.metrics["auc"] for row in by_auc.rows] == sorted(
         (row.metrics["auc"] for row in by_auc.rows), reverse=True
     )
+    # A bare name other than a run's own fields is a metric.
+    assert run_service.run_table(ctx, sort="-auc").rows == by_auc.rows
     ascending = run_service.run_table(ctx, sort="started", offset=2, limit=2)
     assert [row.run_id for row in ascending.rows] == ids[2:4]
 
@@ -234,7 +236,8 @@ def test_the_run_table_filters_sorts_and_pages_in_the_database(ctx: ServiceConte
         ({"metrics": ["auc ~ 1"]}, "not METRIC OP NUMBER"),
         ({"metrics": ["auc>=high"]}, "not a number"),
         ({"params": ["depth"]}, "not KEY=VALUE"),
-        ({"sort": "colour"}, "cannot sort runs by 'colour'"),
+        ({"sort": "-"}, "cannot sort runs by '-'"),
+        ({"sort": "auc>0"}, "cannot sort runs by 'auc>0'"),
         ({"status": "done"}, "status 'done' does not exist"),
     ],
 )

@@ -185,6 +185,7 @@ def test_two_runs_compare_side_by_side(
     assert page.status_code == 200
     assert "<polyline" in page.text
     assert "loss by step" in page.text
+    assert '<th scope="col">Model versions</th>' in page.text  # none registered here
     assert page.text.count('<tr class="differs">') == 3  # depth, auc, and the data read
     assert 'href="/datasets/loans/versions/1">loans@1</a>' in page.text
     _escaped(page.text)

@@ -59,7 +59,8 @@ class VersionSummary:
 
 @dataclass(frozen=True)
 class RunRow:
-    """A run as a row of the runs table: its params and final metrics, no graph."""
+    """A run as a row of the runs table: its params and final metrics, no graph; ``error``
+    is a failed run's message and traceback."""
 
     run_id: str
     kind: str
@@ -71,6 +72,8 @@ class RunRow:
     params: dict[str, Any]
     metrics: dict[str, Any]
     inputs: dict[str, str]
+    code_commit: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,8 @@ class BrowsingQueries(Queries):
             c.finished_at,
             c.params_json,
             c.outputs_json,
+            c.code_commit,
+            c.error,
         )
         filters = self._run_filters(pipeline, status, dict(params or {}), metrics)
         if filters:
@@ -245,6 +250,8 @@ class BrowsingQueries(Queries):
                 params=json.loads(row.params_json),
                 metrics=_metrics_of(row.outputs_json),
                 inputs=inputs.get(row.run_id, {}),
+                code_commit=row.code_commit,
+                error=row.error,
             )
             for row in rows
         ]

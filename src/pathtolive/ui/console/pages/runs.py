@@ -68,7 +68,7 @@ def runs_page(request: Request) -> Response:
         },
         param_filters=params,
         metric_filters=metrics,
-        statuses=("running", "succeeded", "failed", "cancelled"),
+        statuses=run_service.RUN_STATUSES,
         newer=page_link(max(0, offset - PAGE_SIZE)) if offset > 0 else None,
         older=page_link(offset + PAGE_SIZE) if table.has_next else None,
         sort_link=sort_link,
