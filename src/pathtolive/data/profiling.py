@@ -107,6 +107,7 @@ def profile_frame(
     bins: int = 20,
     max_categories: int = 50,
     sample_size: int = 100_000,
+    parent: tuple[int, Profile] | None = None,
 ) -> Profile:
     """Profile an in-memory DataFrame exactly as :func:`compute_profile` profiles a file."""
     _check_settings(bins, max_categories, sample_size)
@@ -123,6 +124,7 @@ def profile_frame(
         bins,
         max_categories,
         sample_size,
+        parent,
     )
 
 
