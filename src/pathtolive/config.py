@@ -49,15 +49,26 @@ COLUMN_TAGS: tuple[str, ...] = ("target", "id", "timestamp", "pii")
 personal data (never stored in profiles, redacted from prediction logs)."""
 
 Policy = Literal["strict", "warn"]
+UnseenCategories = Literal["refuse", "warn"]
+_DATASET_KEYS = ("policy", "tags", "max_categories", "unseen_categories", "columns")
+_BOUND_KEYS = ("min", "max")
 
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    """Per-dataset settings from ``[datasets.NAME]``."""
+    """Per-dataset settings from ``[datasets.NAME]``.
+
+    ``bounds`` are the declared (hard) bounds of ``[datasets.NAME.columns.COL] min/max``,
+    column → (min, max), None for a side not declared. ``unseen_categories``: whether a
+    category the contract does not list refuses the version (``refuse``, the default:
+    an encoder fitted on the old categories fails on it) or is reported (``warn``).
+    """
 
     policy: Policy = "strict"
     tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     max_categories: int = 50
+    unseen_categories: UnseenCategories = "refuse"
+    bounds: Mapping[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,9 @@ artifacts = "{DEFAULT_ARTIFACT_URL}"
 # policy = "strict"            # strict: a violating version is refused; warn: stored and reported
 # max_categories = 50          # text columns with at most this many values become categories
 # tags = {{ at_risk = "target", loan_id = "id", email = "pii" }}
+# unseen_categories = "refuse" # or "warn": an unlisted category is reported, not refused
+# [datasets.loans.columns.income]
+# min = 0                      # declared bounds refuse; inferred ranges only report
 """
 
 
@@ -249,6 +263,7 @@ def _dataset_settings(section: Mapping[str, Any]) -> dict[str, DatasetSettings]:
     result: dict[str, DatasetSettings] = {}
     for name, raw in section.items():
         raw = table_at(raw, f"datasets.{name}")
+        check_keys(raw, f"datasets.{name}", _DATASET_KEYS)
         policy = raw.get("policy", "strict")
         if policy not in ("strict", "warn"):
             raise ConfigError(
@@ -257,12 +272,44 @@ def _dataset_settings(section: Mapping[str, Any]) -> dict[str, DatasetSettings]:
         max_categories = raw.get("max_categories", 50)
         if not isinstance(max_categories, int) or max_categories < 1:
             raise ConfigError(f"datasets.{name}.max_categories must be a positive integer")
+        unseen = raw.get("unseen_categories", "refuse")
+        if unseen not in ("refuse", "warn"):
+            raise ConfigError(
+                f"datasets.{name}.unseen_categories = {unseen!r} is not a rule; "
+                "use 'refuse' or 'warn'"
+            )
         result[name] = DatasetSettings(
             policy=cast(Policy, policy),
             tags=parse_tags(raw.get("tags", {}), where=f"datasets.{name}.tags"),
             max_categories=max_categories,
+            unseen_categories=cast(UnseenCategories, unseen),
+            bounds=_declared_bounds(raw.get("columns", {}), f"datasets.{name}.columns"),
         )
     return result
+
+
+def _declared_bounds(raw: object, where: str) -> dict[str, tuple[float | None, float | None]]:
+    """``{COL = {min = .., max = ..}}``: numbers, min not above max."""
+    bounds: dict[str, tuple[float | None, float | None]] = {}
+    for column, entry in table_at(raw, where).items():
+        at = f"{where}.{column}"
+        entry = table_at(entry, at)
+        check_keys(entry, at, _BOUND_KEYS)
+        sides: list[float | None] = []
+        for key in _BOUND_KEYS:
+            value = entry.get(key)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float)
+            ):
+                raise ConfigError(f"{at}.{key} must be a number, not {value!r}")
+            sides.append(None if value is None else float(value))
+        low, high = sides
+        if low is None and high is None:
+            raise ConfigError(f"{at} declares no bound; set min, max or both")
+        if low is not None and high is not None and low > high:
+            raise ConfigError(f"{at}: min {low:g} is above max {high:g}; swap them")
+        bounds[str(column)] = (low, high)
+    return bounds
 
 
 def table_at(value: object, where: str) -> Mapping[str, Any]:

@@ -124,16 +124,19 @@ def test_strict_policy_refuses_a_violating_version_and_loses_nothing(
     assert refused.code == 5
     message = refused.stderr
     assert "contract" in message
-    assert "alcohol" in message
+    # The unseen category and the extra column refuse it; the high alcohol values are
+    # beyond an inferred (soft) range: counted, not refusing.
+    assert "cultivar" in message
+    assert "1 soft finding" in message
     assert store_state(workspace) == before
     assert not any((workspace / ".pathtolive" / "tmp").glob("*/*"))
 
     event = cli("audit", "log", "--json").json()[0]
     assert event["action"] == "dataset.version_refused"
-    kinds = {(v["column"], v["kind"]) for v in event["details"]["violations"]}
-    assert ("alcohol", "above_maximum") in kinds
-    assert ("cultivar", "unseen_category") in kinds
-    assert ("colour_name", "extra_column") in kinds
+    kinds = {(v["column"], v["kind"], v["check"]) for v in event["details"]["violations"]}
+    assert ("alcohol", "above_maximum", "soft") in kinds
+    assert ("cultivar", "unseen_category", "hard") in kinds
+    assert ("colour_name", "extra_column", "hard") in kinds
 
     checked = cli("data", "validate", "wine", tmp_path / "bad.csv", "--json")
     assert checked.code == 1

@@ -197,7 +197,10 @@ def test_a_first_add_that_loses_the_race_is_refused_under_strict_like_any_later_
         == 0
     )
     pd.DataFrame({"amount": [1.0, 5.0, 10.0] * 10}).to_csv(tmp_path / "winner.csv", index=False)
-    pd.DataFrame({"amount": [1.0, 50.0, 100.0] * 10}).to_csv(tmp_path / "loser.csv", index=False)
+    # A column the winner's schema does not have: a hard violation, whatever the ranges.
+    pd.DataFrame({"amount": [1.0, 50.0, 100.0] * 10, "note": "x"}).to_csv(
+        tmp_path / "loser.csv", index=False
+    )
     original = datasets._decide
     decisions: list[Any] = []
 

@@ -278,7 +278,11 @@ def test_columns_declared_pii_at_serve_time_show_counts_only_everywhere(
     for where, text in shown.items():
         leaked = [phone for phone in PHONES if phone in text]
         assert leaked == [], f"{where} shows raw phone numbers: {leaked[:3]}"
-    # A contract broken by a PII column is told by counts: no value, no bound.
+    # A contract broken by a PII column is told by counts: no value, no bound. (An
+    # inferred range only reports; a declared one refuses.)
+    bound = int(data["postcode"].max())
+    with (root / "pathtolive.toml").open("a", encoding="utf-8") as config:
+        config.write(f"\n[datasets.contacts.columns.postcode]\nmax = {bound}\n")
     beyond = data.assign(postcode=99_999)
     beyond.to_csv(tmp_path / "beyond.csv", index=False)
     refused = run_in_process(
@@ -290,7 +294,6 @@ def test_columns_declared_pii_at_serve_time_show_counts_only_everywhere(
     assert "postcode" in refused.stderr
     kept = run("data", "add", tmp_path / "beyond.csv", "--name", "contacts", "--policy", "warn")
     shown_warned = run("data", "show", "contacts@3", "--json")
-    bound = int(data["postcode"].max())
     for text in (refused.stdout + refused.stderr, kept, shown_warned):
         numbers = {int(n) for n in re.findall(r"(?<![\d.])\d+(?![\d.])", text)}
         assert {99_999, bound} & numbers == set()

@@ -72,6 +72,20 @@ def test_dataset_settings_and_tags(tmp_path: Path) -> None:
     assert loans.policy == "warn"
     assert loans.max_categories == 7
     assert dict(loans.tags) == {"at_risk": ("target",), "email": ("pii", "id")}
+    assert loans.unseen_categories == "refuse"
+    assert dict(loans.bounds) == {}
+
+
+def test_declared_bounds_and_the_unseen_category_rule(tmp_path: Path) -> None:
+    root = make_workspace(
+        tmp_path / "ws",
+        '\n[datasets.loans]\nunseen_categories = "warn"\n'
+        "[datasets.loans.columns.age]\nmin = 18\nmax = 120\n"
+        "[datasets.loans.columns.income]\nmin = 0\n",
+    )
+    loans = load_settings(root, environ={}).dataset("loans")
+    assert loans.unseen_categories == "warn"
+    assert dict(loans.bounds) == {"age": (18.0, 120.0), "income": (0.0, None)}
 
 
 @pytest.mark.parametrize(
@@ -81,6 +95,11 @@ def test_dataset_settings_and_tags(tmp_path: Path) -> None:
         ('\n[datasets.loans]\ntags = { a = "secret" }\n', "unknown tag 'secret'"),
         ("\n[datasets.loans]\nmax_categories = 0\n", "positive integer"),
         ("\n[datasets\n", "not valid TOML"),
+        ('\n[datasets.loans]\nunseen_categories = "ignore"\n', "'refuse' or 'warn'"),
+        ("\n[datasets.loans.columns.age]\nmin = 9\nmax = 3\n", "min 9 is above max 3"),
+        ('\n[datasets.loans.columns.age]\nmin = "0"\n', "must be a number"),
+        ("\n[datasets.loans.columns.age]\nminimum = 0\n", "minimum is not a setting"),
+        ("\n[datasets.loans]\npolcy = 'warn'\n", "polcy is not a setting"),
     ],
 )
 def test_bad_settings_are_one_clear_error(tmp_path: Path, extra: str, message: str) -> None:

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.data import ColumnProfile, ColumnSchema, Profile, Schema, ValidationReport
+from pathtolive.data import (
+    ColumnProfile,
+    ColumnSchema,
+    Profile,
+    Schema,
+    ValidationReport,
+    Violation,
+)
+from pathtolive.data.schema import range_text
 from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.format import significant
@@ -84,11 +94,27 @@ def add(
         if result.schema_change is not None and result.schema_change.kind != "none":
             console.print(f"schema change: {result.schema_change.kind}")
             for change in result.schema_change.changes:
-                console.print(f"  - {change.column}: {change.description}")
-        if result.validation is not None and not result.validation.ok:
-            err_console.print(f"[yellow]warning[/]: {result.validation.summary()}")
-            for violation in result.validation.violations:
-                err_console.print(f"  - {violation.message}")
+                console.print(f"  - {escape(change.description)}")
+        report = result.validation
+        if report is None or not report.violations:
+            return
+        if version.validation_status == "accepted":
+            # What broke the old schema is what the new one was made to accept: no warning.
+            console.print(
+                f"schema v{version.schema_version} accepts what broke the previous one "
+                f"({_tally(report)}):"
+            )
+            _print_violations(console, report.violations)
+        elif not report.ok:
+            err_console.print(
+                f"[yellow]warning[/]: stored under --policy warn despite {_tally(report)}:"
+            )
+            _print_violations(err_console, report.violations)
+        else:
+            err_console.print(
+                f"note: {_tally(report)}, reported and not refused (drift watches them):"
+            )
+            _print_violations(err_console, report.violations)
 
     emit(
         {
@@ -191,8 +217,9 @@ def show(
         )
         if version.validation:
             report = ValidationReport.from_dict(version.validation)
-            for violation in report.violations:
-                console.print(f"  [yellow]![/] {violation.message}")
+            if report.violations:
+                console.print(f"validation report: {_tally(report)}")
+                _print_violations(console, report.violations)
 
     emit(
         {
@@ -258,16 +285,18 @@ def validate(
     def render() -> None:
         if report.ok:
             console.print(
-                f"[green]OK[/]: {source} meets {name}'s schema v{result.schema_version} "
-                f"({report.rows_checked:,} rows)"
+                f"[green]OK[/]: {escape(str(source))} meets {name}'s schema "
+                f"v{result.schema_version} ({report.rows_checked:,} rows)"
             )
+            if report.soft:
+                console.print(f"{_tally(report)}, reported and not refused:")
+                _print_violations(console, report.soft)
         else:
             console.print(
-                f"[red]FAILED[/]: {source} breaks {name}'s schema v{result.schema_version}: "
-                f"{report.summary()}"
+                f"[red]FAILED[/]: {escape(str(source))} breaks {name}'s schema "
+                f"v{result.schema_version} ({report.rows_checked:,} rows): {_tally(report)}"
             )
-            for violation in report.violations:
-                console.print(f"  - {violation.message}")
+            _print_violations(console, report.violations)
 
     emit(
         {"dataset": name, "schema_version": result.schema_version, "report": report},
@@ -450,14 +479,73 @@ def schema_accept(
     emit(_schema_dict(schema), as_json, render)
 
 
+@schema_app.command("soften")
+def schema_soften(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    reason: Annotated[str, typer.Option(help="Why the contract changes (recorded).")],
+    column: Annotated[
+        list[str] | None,
+        typer.Option("--column", "-c", help="Only this column (repeatable; default: all)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a schema's ranges soft: values beyond them are reported, not refused (for
+    contracts inferred when ranges were hard)."""
+    schema = service.soften_schema(open_context(ctx), name, columns=column or (), reason=reason)
+    _print_edit(schema, as_json)
+
+
+@schema_app.command("set")
+def schema_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    column: Annotated[str, typer.Option("--column", "-c", help="The numeric column to bound.")],
+    reason: Annotated[str, typer.Option(help="Why the contract changes (recorded).")],
+    minimum: Annotated[float | None, typer.Option("--min", help="Smallest allowed value.")] = None,
+    maximum: Annotated[float | None, typer.Option("--max", help="Largest allowed value.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Declare hard bounds on a column: a value beyond them refuses a version."""
+    schema = service.set_bounds(
+        open_context(ctx), name, column, minimum=minimum, maximum=maximum, reason=reason
+    )
+    _print_edit(schema, as_json)
+
+
+def _print_edit(schema: SchemaVersion, as_json: bool) -> None:
+    def render() -> None:
+        console.print(f"[green]Stored[/] schema v{schema.version} ({schema.change_kind})")
+        for change in schema.changes:
+            console.print(f"  - {escape(str(change.get('description')))}")
+
+    emit(_schema_dict(schema), as_json, render)
+
+
 def _constraint(column: ColumnSchema) -> str:
     if column.categories is not None:
         shown = ", ".join(column.categories[:6])
         more = f" (+{len(column.categories) - 6})" if len(column.categories) > 6 else ""
-        return f"one of {shown}{more}"
-    if column.minimum is not None or column.maximum is not None:
-        return f"[{significant(column.minimum, 6)}, {significant(column.maximum, 6)}]"
-    return ""
+        return escape(f"one of {shown}{more}")
+    return escape(range_text(column, lambda bound: significant(bound, 6)))
+
+
+def _tally(report: ValidationReport) -> str:
+    """``2 hard violations, 1 soft finding``: what a report holds, by strength."""
+    hard, soft = len(report.hard), len(report.soft)
+    parts = []
+    if hard:
+        parts.append(f"{hard} hard violation{'s' if hard != 1 else ''}")
+    if soft:
+        parts.append(f"{soft} soft finding{'s' if soft != 1 else ''}")
+    return ", ".join(parts) or "no violation"
+
+
+def _print_violations(out: Console, violations: Sequence[Violation]) -> None:
+    """Each violation once, with its strength: hard ones refuse, soft ones report."""
+    for violation in violations:
+        colour = "red" if violation.hard else "yellow"
+        out.print(f"  - [{colour}]{violation.check}[/] {escape(violation.message)}")
 
 
 def _profile_summary(stats: ColumnProfile) -> str:

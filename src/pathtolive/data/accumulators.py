@@ -27,7 +27,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pathtolive.data.bins import bin_edges, equal_mass_bins, histogram, one_bin_per_integer
+from pathtolive.data.bins import (
+    bin_edges,
+    equal_mass_bins,
+    histogram,
+    mass_bin_counts,
+    one_bin_per_integer,
+)
 from pathtolive.data.formats import Kind, column_kind, decoded
 from pathtolive.data.profile import (
     QUANTILE_POINTS,
@@ -41,6 +47,7 @@ __all__ = [
     "DISTINCT_CAP",
     "ColumnAccumulator",
     "accumulator_for",
+    "parent_bin_counts",
     "scan_ranges",
     "value_counts",
 ]
@@ -75,17 +82,20 @@ def accumulator_for(
     bins: int,
     max_categories: int,
     sample_rows: npt.NDArray[np.int64],
+    parent: NumericStats | None = None,
 ) -> ColumnAccumulator:
     """The accumulator of a column by its kind and ``tags``.
 
     ``value_range`` is the range of a numeric column's finite values (the histogram's
     edges); ``sample_rows``, sorted, are the row positions whose values are sampled.
+    ``parent``, the previous version's statistics of a numeric column, gets the sample
+    counted on its drift bins (``parent_counts``).
     """
     kind = cast(Kind, column_kind(field.type))
     if "pii" in tags:
         return _CountAccumulator(field.name, kind)
     if kind in ("integer", "float"):
-        return _NumericAccumulator(field.name, kind, value_range, bins, sample_rows)
+        return _NumericAccumulator(field.name, kind, value_range, bins, sample_rows, parent)
     if kind == "datetime":
         return _DatetimeAccumulator(field.name)
     return _CategoricalAccumulator(field.name, kind, max_categories, keep_values="id" not in tags)
@@ -157,7 +167,9 @@ class _NumericAccumulator(ColumnAccumulator):
         value_range: tuple[float, float] | None,
         bins: int,
         sample_rows: npt.NDArray[np.int64],
+        parent: NumericStats | None = None,
     ) -> None:
+        self.parent = parent
         self.name = name
         self.kind = kind
         self.nulls = 0
@@ -224,6 +236,7 @@ class _NumericAccumulator(ColumnAccumulator):
             if not self.per_value:
                 cuts, mass_counts = equal_mass_bins(sample, self.bins)
         has_values = self.n > 0
+        parent_counts = () if self.parent is None else parent_bin_counts(self.parent, sample)
         std = math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
         stats = NumericStats(
             minimum=self.low if has_values else None,
@@ -239,8 +252,23 @@ class _NumericAccumulator(ColumnAccumulator):
             inf_count=self.inf_count,
             mass_cuts=cuts,
             mass_counts=mass_counts,
+            parent_counts=parent_counts,
         )
         return ColumnProfile(self.name, self.kind, rows, self.nulls, numeric=stats)
+
+
+def parent_bin_counts(parent: NumericStats, sample: FloatArray) -> tuple[int, ...]:
+    """``sample`` counted on ``parent``'s drift bins (its equal-mass bins, or else its
+    histogram's, out-of-range values in the outer bins) as the live side of drift counts
+    them: empty when the parent has no bins."""
+    if parent.mass_counts and len(parent.mass_counts) == len(parent.mass_cuts) + 1:
+        counts = mass_bin_counts(parent.mass_cuts, sample)
+    elif parent.bin_counts and len(parent.bin_edges) == len(parent.bin_counts) + 1:
+        low, high = parent.bin_edges[0], parent.bin_edges[-1]
+        counts = histogram(sample, low, high, len(parent.bin_counts))
+    else:
+        return ()
+    return tuple(int(count) for count in counts)
 
 
 class _CategoricalAccumulator(ColumnAccumulator):

@@ -2,16 +2,24 @@
 
 ``data diff loans@1 loans@2`` never rereads either table: the profiles hold enough.
 
-The population stability index (PSI) of a numeric column is computed on the OLD
-version's histogram bins. When both profiles share the same bin edges the new counts
-are used as they are (``psi_method="same_bins"``). Otherwise the new histogram is moved
-onto the old edges assuming its values spread evenly inside each of its bins, with mass
-outside the old range going to the first or last old bin, as
-:func:`~pathtolive.data.profiling.bin_values` does for raw values
-(``psi_method="rebinned"``; an approximation, good to the width of the new bins). For
+The population stability index (PSI) of a numeric column is taken on the OLD version's
+drift bins, the bins ``monitor`` takes it on (its equal-mass bins, or its histogram's
+when it has none). A version is counted on its parent's drift bins when it is added
+(``parent_counts`` in its profile), so diffing a version against its parent compares the
+two on the same bins, with the same formula as monitoring (``psi_method="parent_bins"``).
+Other pairs, and versions stored before those counts were kept, fall back to the
+histograms: when both profiles share the same bin edges the new counts are used as they
+are (``psi_method="same_bins"``); otherwise the new histogram is moved onto the old edges
+assuming its values spread evenly inside each of its bins, with mass outside the old
+range going to the first or last old bin, as :func:`~pathtolive.data.profiling.bin_values`
+does for raw values (``psi_method="rebinned"``: an approximation, good to the width of
+the new bins, which overstates the PSI of zero-inflated and integer columns). For
 categorical columns PSI is computed on the shares of the categories of both profiles
 plus one bucket for all other values (``psi_method="categories"``). Shares below
 :data:`PSI_FLOOR` are raised to it, so that an empty bin does not make PSI infinite.
+
+Columns are ranked by how much they moved (:attr:`ColumnDiff.movement`): the PSI, or
+the change of the null rate when larger.
 
 Columns tagged ``id`` in the new version's schema are not compared: every batch brings
 new identifiers, so their spread and PSI say nothing about the data.
@@ -20,6 +28,7 @@ new identifiers, so their spread and PSI say nothing about the data.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -41,7 +50,7 @@ __all__ = [
     "population_stability_index",
 ]
 
-PsiMethod = Literal["same_bins", "rebinned", "categories"]
+PsiMethod = Literal["parent_bins", "same_bins", "rebinned", "categories"]
 
 PSI_FLOOR = 1e-4
 """Smallest share used in PSI, so that an empty bin gives a large but finite term."""
@@ -117,6 +126,12 @@ class ColumnDiff:
     psi: float | None = None
     psi_method: PsiMethod | None = None
 
+    @property
+    def movement(self) -> float:
+        """How far the column moved: its PSI, or the change of its null rate when larger."""
+        nulls = abs(self.null_rate_after - self.null_rate_before)
+        return max(self.psi or 0.0, nulls)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
         return {
@@ -176,7 +191,8 @@ class ColumnDiff:
             ("max", self.maximum_before, self.maximum_after),
         ):
             if before != after:
-                parts.append(f"{label} {_value(before)} → {_value(after)}")
+                plain = _plain(self.column)
+                parts.append(f"{label} {_value(before, plain)} → {_value(after, plain)}")
         if self.new_categories:
             parts.append(f"new categories {category_listing(self.new_categories)}")
         if self.vanished_categories:
@@ -194,7 +210,8 @@ class ColumnDiff:
         if not parts:
             return ""
         if self.psi is not None:
-            parts.append(f"PSI {self.psi:.3f}")
+            approximate = " (approximate: rebinned)" if self.psi_method == "rebinned" else ""
+            parts.append(f"PSI {self.psi:.3f}{approximate}")
         return f"{self.column}: " + "; ".join(parts)
 
 
@@ -232,8 +249,13 @@ class DatasetDiff:
             columns=tuple(ColumnDiff.from_dict(column) for column in data["columns"]),
         )
 
+    def ranked(self) -> tuple[ColumnDiff, ...]:
+        """The columns by how much they moved (:attr:`ColumnDiff.movement`), most first."""
+        return tuple(sorted(self.columns, key=lambda column: (-column.movement, column.column)))
+
     def lines(self) -> list[str]:
-        """Human-readable lines: rows, columns added/removed/retyped, then moved columns."""
+        """Human-readable lines: rows, columns added/removed/retyped, then the columns
+        that moved, most first."""
         change = self.rows_after - self.rows_before
         relative = f" ({change / self.rows_before:+.1%})" if self.rows_before else ""
         lines = [f"rows: {self.rows_before:,} → {self.rows_after:,}{relative}"]
@@ -243,14 +265,22 @@ class DatasetDiff:
             f"type changed: {change.column} {change.before} → {change.after}"
             for change in self.type_changes
         )
-        lines.extend(line for column in self.columns if (line := column.line()))
+        lines.extend(line for column in self.ranked() if (line := column.line()))
         return lines
 
 
 def diff_profiles(
-    old_schema: Schema, old_profile: Profile, new_schema: Schema, new_profile: Profile
+    old_schema: Schema,
+    old_profile: Profile,
+    new_schema: Schema,
+    new_profile: Profile,
+    *,
+    counted_on_old: bool = False,
 ) -> DatasetDiff:
-    """Compare two dataset versions by their schemas and profiles (see the module docstring)."""
+    """Compare two dataset versions by their schemas and profiles (see the module docstring).
+
+    ``counted_on_old``: the new profile's ``parent_counts`` were counted on the old
+    version's bins (it is the old version's child)."""
     old_types = {column.name: column.type for column in old_schema.columns}
     new_types = {column.name: column.type for column in new_schema.columns}
     identifiers = {column.name for column in new_schema.columns if "id" in column.tags}
@@ -272,7 +302,11 @@ def diff_profiles(
         if name in identifiers:
             continue
         if comparable and name in old_profile.names and name in new_profile.names:
-            columns.append(_column_diff(old_profile.column(name), new_profile.column(name), after))
+            columns.append(
+                _column_diff(
+                    old_profile.column(name), new_profile.column(name), after, counted_on_old
+                )
+            )
     return DatasetDiff(
         rows_before=old_profile.rows,
         rows_after=new_profile.rows,
@@ -298,7 +332,9 @@ def population_stability_index(expected: npt.ArrayLike, actual: npt.ArrayLike) -
     return float(np.sum((after - before) * np.log(after / before)))
 
 
-def _column_diff(old: ColumnProfile, new: ColumnProfile, kind: str) -> ColumnDiff:
+def _column_diff(
+    old: ColumnProfile, new: ColumnProfile, kind: str, counted_on_old: bool
+) -> ColumnDiff:
     diff = ColumnDiff(
         column=new.name,
         kind=kind,
@@ -306,7 +342,7 @@ def _column_diff(old: ColumnProfile, new: ColumnProfile, kind: str) -> ColumnDif
         null_rate_after=_rate(new.nulls, new.count),
     )
     if old.numeric is not None and new.numeric is not None:
-        return _numeric_diff(diff, old.numeric, new.numeric)
+        return _numeric_diff(diff, old.numeric, new.numeric, counted_on_old)
     if old.categorical is not None and new.categorical is not None:
         return _categorical_diff(diff, old.categorical, new.categorical)
     if old.datetime is not None and new.datetime is not None:
@@ -320,10 +356,16 @@ def _column_diff(old: ColumnProfile, new: ColumnProfile, kind: str) -> ColumnDif
     return diff
 
 
-def _numeric_diff(diff: ColumnDiff, old: NumericStats, new: NumericStats) -> ColumnDiff:
+def _numeric_diff(
+    diff: ColumnDiff, old: NumericStats, new: NumericStats, counted_on_old: bool
+) -> ColumnDiff:
     psi: float | None = None
     method: PsiMethod | None = None
-    if old.bin_counts and new.bin_counts:
+    reference = old.drift_counts
+    counted = new.parent_counts
+    if counted_on_old and reference and len(counted) == len(reference) and sum(counted):
+        psi, method = population_stability_index(reference, counted), "parent_bins"
+    elif old.bin_counts and new.bin_counts:
         if tuple(old.bin_edges) == tuple(new.bin_edges):
             psi, method = population_stability_index(old.bin_counts, new.bin_counts), "same_bins"
         else:
@@ -426,12 +468,25 @@ def _percent(rate: float) -> str:
     return f"{rate:.1%}"
 
 
-def _value(value: float | str | None) -> str:
+_YEAR_NAME = re.compile(r"(^|[_\W])(year|yr)s?($|[_\W])|year$", re.IGNORECASE)
+
+
+def _plain(column: str) -> bool:
+    """Whether a column's whole numbers are labels rather than amounts (a year: 2015)."""
+    return bool(_YEAR_NAME.search(column))
+
+
+def _value(value: float | str | None, plain: bool = False) -> str:
+    """A figure as its meaning reads: whole numbers of four digits or fewer, and every
+    whole number of a year-like column, without a thousands separator (2015, 9999), larger
+    amounts with one (12,500)."""
     if value is None:
         return "none"
     if isinstance(value, str):
         return value
     if isinstance(value, int) or float(value).is_integer():
-        return f"{value:,.0f}" if abs(value) < 1e15 else repr(value)
+        if abs(value) >= 1e15:
+            return repr(value)
+        return f"{value:.0f}" if plain or abs(value) < 10_000 else f"{value:,.0f}"
     magnitude = abs(value)
     return f"{value:.4g}" if magnitude < 1e-3 or magnitude >= 1e6 else f"{value:.4f}".rstrip("0")

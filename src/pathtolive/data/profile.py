@@ -60,6 +60,12 @@ class NumericStats:
     more than the cuts) holds the sample's values in each: about equal, the outer two
     empty. Both are empty when the histogram already has one bin per integer (it is then
     exact), and in profiles made before they were kept.
+
+    ``parent_counts`` holds the sample's values counted on the drift bins of the previous
+    version of the dataset (its equal-mass bins, or its histogram's when it has none:
+    the bins ``monitor`` takes the PSI on), so that ``data diff`` compares the two on the
+    same bins; empty for a first version and in profiles made before they were kept
+    (:attr:`Profile.counted_on` names that version).
     Statistics are None (and sequences empty) when the column has no finite value.
     """
 
@@ -75,6 +81,13 @@ class NumericStats:
     inf_count: int = 0
     mass_cuts: tuple[float, ...] = ()
     mass_counts: tuple[int, ...] = ()
+    parent_counts: tuple[int, ...] = ()
+
+    @property
+    def drift_counts(self) -> tuple[int, ...]:
+        """The counts drift takes the PSI on: the equal-mass bins' when there are any,
+        else the histogram's."""
+        return self.mass_counts or self.bin_counts
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -91,6 +104,7 @@ class NumericStats:
             "inf_count": self.inf_count,
             "mass_cuts": list(self.mass_cuts),
             "mass_counts": list(self.mass_counts),
+            "parent_counts": list(self.parent_counts),
         }
 
     @classmethod
@@ -109,6 +123,7 @@ class NumericStats:
             inf_count=data.get("inf_count", 0),
             mass_cuts=tuple(data.get("mass_cuts", ())),
             mass_counts=tuple(data.get("mass_counts", ())),
+            parent_counts=tuple(data.get("parent_counts", ())),
         )
 
 
@@ -226,6 +241,8 @@ class Profile:
     """The profile of a dataset version: ``rows`` and one :class:`ColumnProfile` per column.
 
     ``bins``, ``max_categories`` and ``sample_size`` are the settings it was computed with.
+    ``counted_on`` is the version of the same dataset whose drift bins the numeric
+    columns' ``parent_counts`` were counted on (None: not counted).
     """
 
     rows: int
@@ -233,6 +250,19 @@ class Profile:
     bins: int = 20
     max_categories: int = 50
     sample_size: int = 100_000
+    counted_on: int | None = None
+
+    def uncounted(self) -> Profile:
+        """This profile without counts on another version's bins."""
+        if self.counted_on is None:
+            return self
+        columns = tuple(
+            replace(column, numeric=replace(column.numeric, parent_counts=()))
+            if column.numeric is not None
+            else column
+            for column in self.columns
+        )
+        return replace(self, columns=columns, counted_on=None)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -274,6 +304,7 @@ class Profile:
             "bins": self.bins,
             "max_categories": self.max_categories,
             "sample_size": self.sample_size,
+            "counted_on": self.counted_on,
             "columns": [column.to_dict() for column in self.columns],
         }
 
@@ -286,6 +317,7 @@ class Profile:
             bins=data.get("bins", 20),
             max_categories=data.get("max_categories", 50),
             sample_size=data.get("sample_size", 100_000),
+            counted_on=data.get("counted_on"),
         )
 
 

@@ -47,7 +47,7 @@ from pathtolive.data.formats import (
     open_parquet,
     table_from_frame,
 )
-from pathtolive.data.profile import ColumnProfile, Profile
+from pathtolive.data.profile import ColumnProfile, NumericStats, Profile
 from pathtolive.data.schema import check_tags
 from pathtolive.errors import InvalidInputError
 
@@ -69,10 +69,13 @@ def compute_profile(
     bins: int = 20,
     max_categories: int = 50,
     sample_size: int = 100_000,
+    parent: tuple[int, Profile] | None = None,
 ) -> Profile:
     """Profile a Parquet file in one streaming pass (see the module docstring).
 
     ``tags`` maps column names to tags (``pii`` and ``id`` limit what is kept).
+    ``parent``, the previous version of the dataset (its number and profile), gets each
+    numeric column's sample counted on its drift bins (``parent_counts``, ``counted_on``).
     """
     _check_settings(bins, max_categories, sample_size)
     parquet = open_parquet(path)
@@ -92,7 +95,9 @@ def compute_profile(
     if unknown:
         ranges.update(scan_ranges(iter_batches(parquet, unknown, label=str(path)), unknown))
     batches = iter_batches(parquet, label=str(path))
-    return _profile(schema, rows, batches, ranges, tag_map, bins, max_categories, sample_size)
+    return _profile(
+        schema, rows, batches, ranges, tag_map, bins, max_categories, sample_size, parent
+    )
 
 
 def profile_frame(
@@ -102,6 +107,7 @@ def profile_frame(
     bins: int = 20,
     max_categories: int = 50,
     sample_size: int = 100_000,
+    parent: tuple[int, Profile] | None = None,
 ) -> Profile:
     """Profile an in-memory DataFrame exactly as :func:`compute_profile` profiles a file."""
     _check_settings(bins, max_categories, sample_size)
@@ -118,6 +124,7 @@ def profile_frame(
         bins,
         max_categories,
         sample_size,
+        parent,
     )
 
 
@@ -229,8 +236,10 @@ def _profile(
     bins: int,
     max_categories: int,
     sample_size: int,
+    parent: tuple[int, Profile] | None = None,
 ) -> Profile:
     rng = np.random.default_rng(_SAMPLE_SEED)
+    parent_stats = {} if parent is None else _numeric_stats(parent[1])
     sample_rows = (
         np.arange(rows, dtype=np.int64)
         if rows <= sample_size
@@ -244,6 +253,7 @@ def _profile(
             bins=bins,
             max_categories=max_categories,
             sample_rows=sample_rows,
+            parent=parent_stats.get(field.name),
         )
         for field in schema
     ]
@@ -254,7 +264,12 @@ def _profile(
         bins=bins,
         max_categories=max_categories,
         sample_size=sample_size,
+        counted_on=None if parent is None else parent[0],
     )
+
+
+def _numeric_stats(profile: Profile) -> dict[str, NumericStats]:
+    return {column.name: column.numeric for column in profile.columns if column.numeric is not None}
 
 
 def _run(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator]) -> None:

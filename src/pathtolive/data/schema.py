@@ -28,18 +28,23 @@ __all__ = [
     "ChangeKind",
     "ColumnSchema",
     "ColumnType",
+    "DeclaredBounds",
     "Schema",
     "SchemaChange",
+    "Strength",
     "category_listing",
     "check_tags",
     "classify_change",
     "id_tags",
     "infer_schema",
     "merge_accepting",
+    "range_text",
 ]
 
 ColumnType = Literal["integer", "float", "boolean", "string", "category", "datetime"]
 ChangeKind = Literal["none", "compatible", "breaking"]
+Strength = Literal["hard", "soft"]
+"""How a check is enforced: a hard one refuses the version, a soft one reports."""
 
 COLUMN_TYPES: tuple[ColumnType, ...] = get_args(ColumnType)
 
@@ -54,6 +59,12 @@ class ColumnSchema:
     ``minimum``/``maximum`` bound numeric columns (None: unbounded); ``categories`` lists
     the allowed values of a ``category`` column. For a float column ``nullable`` also
     allows NaN and infinite values: pandas writes a missing float as NaN.
+
+    A bound is *hard* (a value beyond it refuses the version) or *soft* (``minimum_soft``,
+    ``maximum_soft``: a value beyond it is reported and left to drift). Inferred bounds
+    are soft: they are only what the first data happened to hold. Declared bounds
+    (``[datasets.NAME.columns.COL]``, ``data schema set``) are hard, and so are the bounds
+    of schemas stored before bounds had a strength: they keep what they were given.
     """
 
     name: str
@@ -63,6 +74,26 @@ class ColumnSchema:
     maximum: float | None = None
     categories: tuple[str, ...] | None = None
     tags: tuple[str, ...] = ()
+    minimum_soft: bool = False
+    maximum_soft: bool = False
+
+    def __post_init__(self) -> None:
+        # Only a bound that exists has a strength: keeps equal contracts equal.
+        if self.minimum is None and self.minimum_soft:
+            object.__setattr__(self, "minimum_soft", False)
+        if self.maximum is None and self.maximum_soft:
+            object.__setattr__(self, "maximum_soft", False)
+
+    def softened(self) -> ColumnSchema:
+        """This column with both its bounds soft."""
+        return replace(
+            self, minimum_soft=self.minimum is not None, maximum_soft=self.maximum is not None
+        )
+
+    def bound_strength(self, side: Literal["minimum", "maximum"]) -> Strength:
+        """``hard`` or ``soft``: how a value beyond the bound on ``side`` is treated."""
+        soft = self.minimum_soft if side == "minimum" else self.maximum_soft
+        return "soft" if soft else "hard"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -74,11 +105,14 @@ class ColumnSchema:
             "maximum": self.maximum,
             "categories": list(self.categories) if self.categories is not None else None,
             "tags": list(self.tags),
+            "minimum_check": None if self.minimum is None else self.bound_strength("minimum"),
+            "maximum_check": None if self.maximum is None else self.bound_strength("maximum"),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ColumnSchema:
-        """Inverse of :meth:`to_dict`; rejects unknown types and tags."""
+        """Inverse of :meth:`to_dict`; rejects unknown types and tags. A bound stored
+        without its strength (a schema stored before bounds had one) is hard."""
         if data["type"] not in COLUMN_TYPES:
             raise InvalidInputError(
                 f"column {data['name']!r} has the unknown type {data['type']!r}; "
@@ -95,6 +129,8 @@ class ColumnSchema:
             maximum=data.get("maximum"),
             categories=tuple(categories) if categories is not None else None,
             tags=tags,
+            minimum_soft=data.get("minimum_check") == "soft",
+            maximum_soft=data.get("maximum_check") == "soft",
         )
 
 
@@ -138,6 +174,45 @@ class Schema:
             )
         )
 
+    def declaring(self, bounds: Mapping[str, DeclaredBounds], *, where: str) -> Schema:
+        """This schema with ``bounds`` (column → (min, max), None: not declared) set as
+        hard bounds; a side not declared keeps its stored bound. ``where`` names the
+        declaration in the one-line error for a column that is not in the schema or is
+        not numeric."""
+        if not bounds:
+            return self
+        by_name = {column.name: column for column in self.columns}
+        for name in bounds:
+            column = by_name.get(name)
+            if column is None:
+                raise InvalidInputError(
+                    f"{where} declares bounds for {name!r}, which is not a column; the "
+                    f"columns are {listing(list(self.names), 10)}"
+                )
+            if column.type not in ("integer", "float"):
+                raise InvalidInputError(
+                    f"{where} declares bounds for {name!r}, a {column.type} column; bounds "
+                    "apply to integer and float columns only"
+                )
+        return Schema(
+            tuple(
+                _declared(column, bounds[column.name]) if column.name in bounds else column
+                for column in self.columns
+            )
+        )
+
+    def softened(self, columns: Collection[str] | None = None) -> Schema:
+        """This schema with the bounds of ``columns`` (every column: None) soft."""
+        if columns is not None:
+            for name in columns:
+                self.column(name)  # NotFoundError naming the columns
+        return Schema(
+            tuple(
+                column.softened() if columns is None or column.name in columns else column
+                for column in self.columns
+            )
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for storage as JSON text."""
         return {
@@ -149,6 +224,19 @@ class Schema:
     def from_dict(cls, data: Mapping[str, Any]) -> Schema:
         """Inverse of :meth:`to_dict`."""
         return cls(columns=tuple(ColumnSchema.from_dict(column) for column in data["columns"]))
+
+
+DeclaredBounds = tuple[float | None, float | None]
+"""A column's declared (minimum, maximum); None: that side is not declared."""
+
+
+def _declared(column: ColumnSchema, bounds: DeclaredBounds) -> ColumnSchema:
+    minimum, maximum = bounds
+    if minimum is not None:
+        column = replace(column, minimum=float(minimum), minimum_soft=False)
+    if maximum is not None:
+        column = replace(column, maximum=float(maximum), maximum_soft=False)
+    return column
 
 
 @dataclass(frozen=True)
@@ -261,7 +349,8 @@ def infer_schema(
       tagged ``id`` or ``pii``;
     - a column is nullable when the profile saw a null in it (for floats: or a NaN or an
       infinite value);
-    - numeric columns are bounded by the observed min and max, except ``id`` columns.
+    - numeric columns are bounded by the observed min and max, except ``id`` columns;
+      these bounds are soft (see :class:`ColumnSchema`).
     """
     tag_map = check_tags(tags or {}, arrow_schema.names)
     if tuple(arrow_schema.names) != profile.names:
@@ -307,7 +396,17 @@ def _infer_column(
     ):
         column_type = "category"
         categories = tuple(sorted(value for value, _ in stats.categories))
-    return ColumnSchema(field.name, column_type, nullable, minimum, maximum, categories, tags)
+    return ColumnSchema(
+        field.name,
+        column_type,
+        nullable,
+        minimum,
+        maximum,
+        categories,
+        tags,
+        minimum_soft=True,
+        maximum_soft=True,
+    )
 
 
 def merge_accepting(
@@ -350,10 +449,14 @@ def _widen(old: ColumnSchema, new: ColumnSchema, profile: ColumnProfile) -> Colu
     numeric = ("integer", "float")
     if old.type in numeric and new.type in numeric:
         has_values = profile.numeric is not None and profile.numeric.minimum is not None
+        # A widened bound keeps the strength it had: accepting new data moves a bound,
+        # it does not turn a hard one soft.
         widened = replace(
             new,
             type="float" if "float" in (old.type, new.type) else "integer",
             nullable=nullable,
+            minimum_soft=old.minimum_soft,
+            maximum_soft=old.maximum_soft,
         )
         if "id" in new.tags or not has_values:
             # No new values: the old bounds stand (id columns have none).
@@ -398,6 +501,7 @@ def classify_change(old: Schema, new: Schema) -> SchemaChange:
     nullable false → true                          yes (many models reject nulls)
     nullable true → false                          no
     range widened or narrowed                      no
+    a bound made soft or hard                      no
     categories added or removed                    no (unseen values are drift, and the
                                                    contract already flags them)
     ``target`` or ``id`` tag moved, added, removed  yes (labels and keys change meaning)
@@ -455,6 +559,10 @@ def _column_changes(old: ColumnSchema, new: ColumnSchema) -> list[Change]:
                 False,
             )
         )
+    for side in ("minimum", "maximum"):
+        before, after = old.bound_strength(side), new.bound_strength(side)
+        if getattr(old, side) is not None and getattr(new, side) is not None and before != after:
+            changes.append(Change(name, f"column {quoted}: {side} check {before} → {after}", False))
     if old.categories is not None and new.categories is not None:
         added = sorted(set(new.categories) - set(old.categories))
         removed = sorted(set(old.categories) - set(new.categories))
@@ -481,6 +589,19 @@ def _column_changes(old: ColumnSchema, new: ColumnSchema) -> list[Change]:
 def _range(column: ColumnSchema) -> str:
     low = "-∞" if column.minimum is None else exact(column.minimum)
     high = "∞" if column.maximum is None else exact(column.maximum)
+    return f"[{low}, {high}]"
+
+
+def range_text(column: ColumnSchema, shown: Any = exact) -> str:
+    """A column's range with each bound's strength, e.g. ``[0 hard, 95 soft]``; ``shown``
+    formats a bound. Empty for a column without bounds."""
+    if column.minimum is None and column.maximum is None:
+        return ""
+    low, high = "-∞", "∞"
+    if column.minimum is not None:
+        low = f"{shown(column.minimum)} {column.bound_strength('minimum')}"
+    if column.maximum is not None:
+        high = f"{shown(column.maximum)} {column.bound_strength('maximum')}"
     return f"[{low}, {high}]"
 
 

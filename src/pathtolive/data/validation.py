@@ -14,6 +14,12 @@ checked on the Arrow types first, by hand:
 - NaN and infinite floats are told apart from nulls (``nan_or_infinite``); they are
   allowed in nullable columns and never count against a range.
 
+Every violation is *hard* (it breaks consumers: the caller refuses the version under
+``strict``) or *soft* (reported with its count and examples, left to drift): a value
+beyond a soft bound (an inferred range, see :class:`~pathtolive.data.schema.ColumnSchema`)
+is soft, and so are unseen categories when ``unseen_categories="warn"``. ``ok`` means no
+hard violation.
+
 When the profile of the same file is given, columns that it proves clean (no nulls where
 none are allowed, min and max inside the range, every value an allowed category) are
 not read at all; only the others get the row-level pass.
@@ -41,7 +47,7 @@ from pathtolive.data.formats import (
     table_from_frame,
 )
 from pathtolive.data.profile import ColumnProfile, Profile
-from pathtolive.data.schema import ColumnSchema, ColumnType, Schema
+from pathtolive.data.schema import ColumnSchema, ColumnType, Schema, Strength
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import exact
 
@@ -49,7 +55,9 @@ if TYPE_CHECKING:
     import pandera.pandas as pandera
 
 __all__ = [
+    "UNSEEN_CATEGORY_RULES",
     "VIOLATION_KINDS",
+    "UnseenCategories",
     "ValidationReport",
     "Violation",
     "ViolationKind",
@@ -69,6 +77,8 @@ ViolationKind = Literal[
     "nan_or_infinite",
 ]
 VIOLATION_KINDS: tuple[ViolationKind, ...] = get_args(ViolationKind)
+UnseenCategories = Literal["refuse", "warn"]
+UNSEEN_CATEGORY_RULES: tuple[UnseenCategories, ...] = get_args(UnseenCategories)
 
 _SUMMARY_ITEMS = 3
 _INT64_LIMIT = 2.0**63
@@ -105,6 +115,8 @@ class Violation:
     ``count`` is the number of offending values; for ``missing_column``,
     ``extra_column`` and a ``type_changed`` column type it is every row. ``examples``
     holds a few offending values (for ``null_not_allowed``: 1-based row numbers).
+    ``check`` is ``hard`` (it refuses the version under ``strict``) or ``soft``
+    (reported only); a report stored before checks had a strength reads as hard.
     """
 
     column: str
@@ -112,6 +124,12 @@ class Violation:
     count: int
     examples: tuple[str, ...]
     message: str
+    check: Strength = "hard"
+
+    @property
+    def hard(self) -> bool:
+        """Whether this violation refuses the version (under ``strict``)."""
+        return self.check == "hard"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -121,6 +139,7 @@ class Violation:
             "count": self.count,
             "examples": list(self.examples),
             "message": self.message,
+            "check": self.check,
         }
 
     @classmethod
@@ -132,30 +151,47 @@ class Violation:
             count=data["count"],
             examples=tuple(data["examples"]),
             message=data["message"],
+            check="soft" if data.get("check") == "soft" else "hard",
         )
 
 
 @dataclass(frozen=True)
 class ValidationReport:
-    """The outcome of validating ``rows_checked`` rows: ``ok`` when nothing was violated.
+    """The outcome of validating ``rows_checked`` rows: ``ok`` when no hard check was
+    violated (``violations`` may still hold soft ones).
 
-    What to do about violations (reject under ``strict``, record under ``warn``) is the
-    caller's policy.
+    What to do about hard violations (reject under ``strict``, record under ``warn``) is
+    the caller's policy.
     """
 
     ok: bool
     rows_checked: int
     violations: tuple[Violation, ...]
 
+    @property
+    def hard(self) -> tuple[Violation, ...]:
+        """The violations that refuse a version under ``strict``."""
+        return tuple(violation for violation in self.violations if violation.hard)
+
+    @property
+    def soft(self) -> tuple[Violation, ...]:
+        """The violations that are reported only."""
+        return tuple(violation for violation in self.violations if not violation.hard)
+
     def summary(self) -> str:
-        """One line for the CLI, naming the first few violations."""
-        if self.ok:
-            return f"{self.rows_checked:,} rows meet the schema"
-        shown = "; ".join(v.message for v in self.violations[:_SUMMARY_ITEMS])
-        more = len(self.violations) - _SUMMARY_ITEMS
+        """One line for the CLI: the hard violations (the first few named), then how many
+        soft findings there are."""
+        hard, soft = self.hard, self.soft
+        findings = f"{len(soft)} soft finding{'s' if len(soft) != 1 else ''}"
+        if not hard:
+            meets = f"{self.rows_checked:,} rows meet the schema"
+            return f"{meets}; {findings} (reported, not refused)" if soft else meets
+        shown = "; ".join(v.message for v in hard[:_SUMMARY_ITEMS])
+        more = len(hard) - _SUMMARY_ITEMS
         tail = f"; and {more} more" if more > 0 else ""
-        noun = "violation" if len(self.violations) == 1 else "violations"
-        return f"{len(self.violations)} schema {noun} in {self.rows_checked:,} rows: {shown}{tail}"
+        noun = "violation" if len(hard) == 1 else "violations"
+        also = f" (and {findings})" if soft else ""
+        return f"{len(hard)} schema {noun} in {self.rows_checked:,} rows{also}: {shown}{tail}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types."""
@@ -236,12 +272,14 @@ def validate(
     *,
     max_examples: int = 5,
     private: Collection[str] = (),
+    unseen_categories: UnseenCategories = "refuse",
 ) -> ValidationReport:
     """Validate a Parquet file against ``schema``, streaming it by record batches.
 
     ``profile``, if given, must be the profile of this very file: it lets clean columns
     skip the row-level pass (see the module docstring). The violations of ``private``
     columns (PII) are counted and described without any value: no example, no bound.
+    ``unseen_categories="warn"`` makes unseen categories a soft check.
     """
     parquet = open_parquet(path)
 
@@ -260,13 +298,24 @@ def validate(
 
     rows = parquet.metadata.num_rows
     validator = _Validator(
-        parquet.schema_arrow, rows, read, null_count, schema, max_examples, frozenset(private)
+        parquet.schema_arrow,
+        rows,
+        read,
+        null_count,
+        schema,
+        max_examples,
+        frozenset(private),
+        unseen_categories,
     )
     return validator.run(profile)
 
 
 def validate_frame(
-    frame: pd.DataFrame, schema: Schema, *, max_examples: int = 5
+    frame: pd.DataFrame,
+    schema: Schema,
+    *,
+    max_examples: int = 5,
+    unseen_categories: UnseenCategories = "refuse",
 ) -> ValidationReport:
     """Validate an in-memory DataFrame exactly as :func:`validate` validates a file."""
     table = table_from_frame(frame)
@@ -277,7 +326,15 @@ def validate_frame(
     def null_count(name: str) -> int:
         return int(table.column(name).null_count)
 
-    validator = _Validator(table.schema, table.num_rows, read, null_count, schema, max_examples)
+    validator = _Validator(
+        table.schema,
+        table.num_rows,
+        read,
+        null_count,
+        schema,
+        max_examples,
+        unseen_categories=unseen_categories,
+    )
     return validator.run(None)
 
 
@@ -311,7 +368,14 @@ class _Validator:
         schema: Schema,
         max_examples: int,
         private: frozenset[str] = frozenset(),
+        unseen_categories: UnseenCategories = "refuse",
     ) -> None:
+        if unseen_categories not in UNSEEN_CATEGORY_RULES:
+            raise InvalidInputError(
+                f"unseen_categories {unseen_categories!r} is not a rule; use "
+                f"{' or '.join(UNSEEN_CATEGORY_RULES)}"
+            )
+        self.unseen_categories = unseen_categories
         self.arrow_schema = arrow_schema
         self.private = private
         self.rows = rows
@@ -477,10 +541,22 @@ class _Validator:
                 self.tally.counts[(column, kind)],
                 tuple(self._examples(column, kind)),
                 self._message(column, kind),
+                self._strength(column, kind),
             )
             for column, kind in keys
         )
-        return ValidationReport(not violations, self.rows, violations)
+        ok = not any(violation.hard for violation in violations)
+        return ValidationReport(ok, self.rows, violations)
+
+    def _strength(self, column: str, kind: ViolationKind) -> Strength:
+        """Beyond a soft bound, and unseen categories under ``warn``: soft; else hard."""
+        if kind == "below_minimum":
+            return self.schema.column(column).bound_strength("minimum")
+        if kind == "above_maximum":
+            return self.schema.column(column).bound_strength("maximum")
+        if kind == "unseen_category" and self.unseen_categories == "warn":
+            return "soft"
+        return "hard"
 
     def _examples(self, column: str, kind: ViolationKind) -> list[str]:
         """The examples kept: row numbers for nulls, values only of columns not PII."""
@@ -513,10 +589,12 @@ class _Validator:
         schema_column = self.schema.column(column)
         if kind == "below_minimum":
             bound = self._bound(schema_column.minimum, column)
-            return f"column {quoted}: {values} below the minimum{bound}{example_text}"
+            which = "observed " if schema_column.minimum_soft else ""
+            return f"column {quoted}: {values} below the {which}minimum{bound}{example_text}"
         if kind == "above_maximum":
             bound = self._bound(schema_column.maximum, column)
-            return f"column {quoted}: {values} above the maximum{bound}{example_text}"
+            which = "observed " if schema_column.maximum_soft else ""
+            return f"column {quoted}: {values} above the {which}maximum{bound}{example_text}"
         if kind == "unseen_category":
             return f"column {quoted}: {values} not among the allowed categories{example_text}"
         return f"column {quoted}: {values} NaN or infinite but the column is not nullable"

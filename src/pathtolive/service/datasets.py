@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pathtolive.auth import Actor, Permission
-from pathtolive.config import DatasetSettings, parse_tags
+from pathtolive.config import WORKSPACE_FILE, DatasetSettings, parse_tags
 from pathtolive.data import (
     CanonicalTable,
     ColumnDiff,
@@ -84,8 +84,10 @@ __all__ = [
     "record_read",
     "refusals",
     "schema_history",
+    "set_bounds",
     "shown_contract",
     "shown_version",
+    "soften_schema",
     "validate_source",
     "version_page",
 ]
@@ -117,6 +119,7 @@ class _Prepared:
     profile: Profile
     staged: StagedObject
     tags: Mapping[str, tuple[str, ...]]
+    parent: tuple[int, Profile] | None = None
 
 
 def add_dataset(
@@ -166,6 +169,9 @@ def add_dataset(
     clean_stale_temporaries(ctx)  # what adds killed mid-way left (their process is gone)
     with ctx.metadata.read() as session:
         current = session.get_schema(name)
+        latest = session.latest_version(name) if current is not None else None
+    # The new version's sample is counted on its parent's drift bins, for `data diff`.
+    parent = None if latest is None else (latest.version, Profile.from_dict(latest.profile))
     # The contract's tags (pii, id, ...) apply to every later version's profile too.
     schema_tags = {} if current is None else _schema_tags(Schema.from_dict(current.schema))
 
@@ -180,6 +186,7 @@ def add_dataset(
             current is None,
             settings.max_categories,
             fmt,
+            parent,
         ) as prepared,
     ):
         with ctx.metadata.read() as session:
@@ -204,7 +211,7 @@ def add_dataset(
                     effective_policy,
                     accept_schema,
                     column_tags,
-                    settings.max_categories,
+                    settings,
                 )
                 if stored is None:
                     stored = prepared.staged.commit()
@@ -250,6 +257,7 @@ def _prepare(
     first_version: bool,
     max_categories: int,
     fmt: str | None,
+    parent: tuple[int, Profile] | None,
 ) -> Iterator[_Prepared]:
     """Canonical Parquet, profiled while a second thread copies it into the store's
     staging area and hashes it in the same read. The staged copy is discarded unless the
@@ -272,14 +280,16 @@ def _prepare(
         # file is copied so that later edits to it cannot reach the store.
         staging = pool.submit(ctx.artifacts.stage_file, canonical.path, link=canonical.temporary)
         try:
-            profile = compute_profile(canonical.path, tags=tags, max_categories=max_categories)
+            profile = compute_profile(
+                canonical.path, tags=tags, max_categories=max_categories, parent=parent
+            )
         except BaseException:
             with suppress(Exception):
                 staging.result().discard()
             raise
         staged = staging.result()
     with staged:
-        yield _Prepared(canonical, staged.digest, profile, staged, tags)
+        yield _Prepared(canonical, staged.digest, profile, staged, tags, parent)
 
 
 _SCHEMA_ATTEMPTS = 5
@@ -316,19 +326,22 @@ def _decide(
     policy: str,
     accept_schema: bool,
     column_tags: Mapping[str, Sequence[str]],
-    max_categories: int,
+    settings: DatasetSettings,
 ) -> _Decision:
     """Infer the first schema, or validate against ``current`` under ``policy``; a refused
-    version is audited and raises ContractViolationError."""
+    version is audited and raises ContractViolationError. Only hard violations refuse:
+    soft ones (values beyond an inferred range, unseen categories under ``warn``) are
+    kept in the version's report."""
     if current is None:
-        inferred = _infer(prepared, prepared.tags, max_categories)
-        return _Decision(None, "inferred", None, inferred, None)
-    current_schema = Schema.from_dict(current.schema)
+        inferred = _infer(prepared, prepared.tags, settings.max_categories)
+        return _Decision(None, "inferred", None, _declared(inferred, name, settings), None)
+    current_schema = _declared(Schema.from_dict(current.schema), name, settings)
     report = validate(
         prepared.canonical.path,
         current_schema,
         prepared.profile,
         private=pii_columns(ctx, current_schema),
+        unseen_categories=settings.unseen_categories,
     )
     if accept_schema:
         merged = merge_accepting(
@@ -336,7 +349,7 @@ def _decide(
             prepared.canonical.arrow_schema,
             prepared.profile,
             tags=column_tags,
-            max_categories=max_categories,
+            max_categories=settings.max_categories,
         )
         change = classify_change(current_schema, merged)
         if change.kind == "none":
@@ -355,6 +368,12 @@ def _decide(
         + spelled("--accept-schema", "accept_schema=True"),
         details={"validation": report.to_dict()},
     )
+
+
+def _declared(schema: Schema, name: str, settings: DatasetSettings) -> Schema:
+    """The contract a version is checked against: the stored schema with the bounds the
+    workspace file declares (hard, whatever the stored ones are)."""
+    return schema.declaring(settings.bounds, where=f"[datasets.{name}.columns] in {WORKSPACE_FILE}")
 
 
 def _reprofiled(
@@ -376,7 +395,10 @@ def _reprofiled(
     if tags == dict(prepared.tags):
         return prepared
     profile = compute_profile(
-        prepared.canonical.path, tags=tags, max_categories=settings.max_categories
+        prepared.canonical.path,
+        tags=tags,
+        max_categories=settings.max_categories,
+        parent=prepared.parent,
     )
     return replace(prepared, profile=profile, tags=tags)
 
@@ -440,6 +462,9 @@ def _insert_version(
         schema_id = existing_schema_id
     latest = session.latest_version(name)
     number = 1 if latest is None else latest.version + 1
+    profile = prepared.profile
+    if profile.counted_on != (None if latest is None else latest.version):
+        profile = profile.uncounted()  # another version came in between: its parent
     session.insert_version(
         dataset_id,
         version=number,
@@ -454,7 +479,7 @@ def _insert_version(
         size=prepared.canonical.path.stat().st_size,
         validation_status=status,
         validation=None if report is None else report.to_dict(),
-        profile=prepared.profile.to_dict(),
+        profile=profile.to_dict(),
     )
     record(
         session,
@@ -467,7 +492,8 @@ def _insert_version(
             "source": label,
             "validation": status,
             "schema_version": schema_version,
-            "violations": 0 if report is None else len(report.violations),
+            "violations": 0 if report is None else len(report.hard),
+            "soft_findings": 0 if report is None else len(report.soft),
         },
     )
     version = session.get_version(name, number)
@@ -623,11 +649,13 @@ def diff_versions(ctx: ServiceContext, old: str, new: str) -> DatasetDiff:
     contract_a, contract_b = Schema.from_dict(schema_a.schema), Schema.from_dict(schema_b.schema)
     # A column PII on either side is PII on both: counts only, as a pii tag keeps it.
     private = pii_columns(ctx, contract_a, contract_b)
+    new_profile = Profile.from_dict(b.profile)
     return diff_profiles(
         contract_a,
         Profile.from_dict(a.profile).withholding(private),
         contract_b,
-        Profile.from_dict(b.profile).withholding(private),
+        new_profile.withholding(private),
+        counted_on_old=a.dataset == b.dataset and new_profile.counted_on == a.version,
     )
 
 
@@ -658,8 +686,14 @@ def validate_source(
     with _work_dir(ctx) as work_dir:
         canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
         profile = compute_profile(canonical.path, max_categories=settings.max_categories)
-        contract = Schema.from_dict(schema.schema)
-        report = validate(canonical.path, contract, profile, private=pii_columns(ctx, contract))
+        contract = _declared(Schema.from_dict(schema.schema), name, settings)
+        report = validate(
+            canonical.path,
+            contract,
+            profile,
+            private=pii_columns(ctx, contract),
+            unseen_categories=settings.unseen_categories,
+        )
     return ValidationResult(name, schema.version, report)
 
 
@@ -719,6 +753,100 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
         accepted = session.get_schema(version.dataset, number)
     assert accepted is not None
     return accepted
+
+
+def soften_schema(
+    ctx: ServiceContext, name: str, *, columns: Sequence[str] = (), reason: str
+) -> SchemaVersion:
+    """A new schema version whose bounds on ``columns`` (every column when empty) are
+    soft: a value beyond them is reported, not refused. For contracts stored before
+    inferred ranges were soft, which keep the hard bounds they were given until this.
+    Audited (``dataset.schema_edited``) with ``reason``."""
+    actor = ctx.require(Permission.WRITE, "change a schema")
+    current = _editable(ctx, name, reason)
+    schema = Schema.from_dict(current.schema)
+    edited = schema.softened(list(columns) if columns else None)
+    details = {"edit": "soften", "columns": list(columns) or "all"}
+    return _store_edit(ctx, actor, name, current, edited, reason, details)
+
+
+def set_bounds(
+    ctx: ServiceContext,
+    name: str,
+    column: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    reason: str,
+) -> SchemaVersion:
+    """A new schema version with hard bounds declared on ``column`` (a side not given
+    keeps its bound): a value beyond them refuses a version. Audited
+    (``dataset.schema_edited``) with ``reason``."""
+    actor = ctx.require(Permission.WRITE, "change a schema")
+    if minimum is None and maximum is None:
+        raise InvalidInputError("give the bound to set: --min, --max or both")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise InvalidInputError(f"--min {minimum:g} is above --max {maximum:g}; swap them")
+    current = _editable(ctx, name, reason)
+    schema = Schema.from_dict(current.schema)
+    edited = schema.declaring({column: (minimum, maximum)}, where="data schema set")
+    details = {"edit": "set", "column": column, "minimum": minimum, "maximum": maximum}
+    return _store_edit(ctx, actor, name, current, edited, reason, details)
+
+
+def _editable(ctx: ServiceContext, name: str, reason: str) -> SchemaVersion:
+    ctx.metadata.require_writable("change a schema")
+    if not reason.strip():
+        raise InvalidInputError('say why the contract changes with --reason "..."')
+    return dataset_schema(ctx, name)
+
+
+def _store_edit(
+    ctx: ServiceContext,
+    actor: Actor,
+    name: str,
+    current: SchemaVersion,
+    edited: Schema,
+    reason: str,
+    details: Mapping[str, object],
+) -> SchemaVersion:
+    change = classify_change(Schema.from_dict(current.schema), edited)
+    if change.kind == "none":
+        raise ConflictError(
+            f"schema v{current.version} of {name!r} is like that already; nothing to change"
+        )
+    changes = [c.to_dict() for c in change.changes]
+    with ctx.metadata.write() as session:
+        dataset_id = session.dataset_id(name)
+        latest = session.get_schema(name)
+        assert dataset_id is not None
+        assert latest is not None
+        if latest.version != current.version:
+            raise ConflictError(
+                f"schema v{latest.version} of {name!r} was stored meanwhile; run the command "
+                "again to edit it"
+            )
+        number = latest.version + 1
+        session.insert_schema(
+            dataset_id,
+            version=number,
+            schema=edited.to_dict(),
+            change_kind=change.kind,
+            changes=changes,
+            reason=reason,
+            created_at=datetime.now(UTC),
+            created_by=actor.name,
+        )
+        record(
+            session,
+            actor,
+            "dataset.schema_edited",
+            f"dataset:{name}#schema{number}",
+            {**details, "change": change.kind, "changes": changes, "reason": reason},
+        )
+        stored = session.get_schema(name, number)
+    assert stored is not None
+    return stored
 
 
 def export_version(ctx: ServiceContext, ref: str, dest: Path) -> Path:
@@ -964,17 +1092,11 @@ def ranked_diff(ctx: ServiceContext, old: str, new: str) -> RankedDiff:
     moves += [ColumnMove(c.column, "type", None, type_change=c) for c in diff.type_changes]
     retyped = {c.column for c in diff.type_changes}
     moved = [
-        ColumnMove(c.column, "moved", _movement(c), detail=c)
-        for c in diff.columns
+        ColumnMove(c.column, "moved", c.movement, detail=c)
+        for c in diff.ranked()
         if c.column not in retyped
     ]
-    moved.sort(key=lambda move: (-(move.score or 0.0), move.column))
     return RankedDiff(old, new, diff, (*moves, *moved))
-
-
-def _movement(column: ColumnDiff) -> float:
-    nulls = abs(column.null_rate_after - column.null_rate_before)
-    return max(column.psi or 0.0, nulls)
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,45 @@ def test_a_schema_withholding_columns_shows_no_value_of_them() -> None:
     assert shown.names == schema.names
     assert [c.type for c in shown.columns] == [c.type for c in schema.columns]
     assert schema.withholding({"elsewhere"}) is schema
+
+
+def test_inferred_ranges_are_soft_and_stored_ones_without_a_strength_hard(
+    loans: pd.DataFrame,
+) -> None:
+    schema = infer(loans, tags={"loan_id": ["id"]})
+    age = schema.column("age")
+    assert (age.bound_strength("minimum"), age.bound_strength("maximum")) == ("soft", "soft")
+    stored = schema.to_dict()
+    assert Schema.from_dict(json.loads(json.dumps(stored))) == schema
+    for column in stored["columns"]:
+        column.pop("minimum_check")
+        column.pop("maximum_check")
+    legacy = Schema.from_dict(stored)
+    assert legacy.column("age").bound_strength("maximum") == "hard"
+
+    softened = legacy.softened(["age"])
+    assert softened.column("age").bound_strength("minimum") == "soft"
+    assert softened.column("income").bound_strength("minimum") == "hard"
+    change = classify_change(legacy, softened)
+    assert change.kind == "compatible"
+    assert [c.description for c in change.changes] == [
+        "column 'age': minimum check hard → soft",
+        "column 'age': maximum check hard → soft",
+    ]
+    with pytest.raises(NotFoundError):
+        legacy.softened(["agee"])
+
+
+def test_declared_bounds_are_hard_and_must_name_a_numeric_column(loans: pd.DataFrame) -> None:
+    schema = infer(loans, tags={"loan_id": ["id"]})
+    declared = schema.declaring({"age": (18, None)}, where="[datasets.loans.columns]")
+    age = declared.column("age")
+    assert (age.minimum, age.bound_strength("minimum")) == (18, "hard")
+    assert (age.maximum, age.bound_strength("maximum")) == (
+        schema.column("age").maximum,
+        "soft",
+    )
+    with pytest.raises(InvalidInputError, match=r"\[datasets.loans.columns\] .* 'agee'"):
+        schema.declaring({"agee": (0, 1)}, where="[datasets.loans.columns]")
+    with pytest.raises(InvalidInputError, match="integer and float columns only"):
+        schema.declaring({"grade": (0, 1)}, where="data schema set")

@@ -351,3 +351,37 @@ def test_to_pandera_builds_the_row_level_checks() -> None:
     bad = good_rows().assign(age=[1, 30, 30, 30, 30, 30])
     with pytest.raises(pandera.errors.SchemaErrors):
         checks.validate(bad, lazy=True)
+
+
+def test_soft_bounds_and_warned_categories_report_without_failing() -> None:
+    soft = Schema(
+        tuple(column.softened() if column.name == "age" else column for column in SCHEMA.columns)
+    )
+    frame = good_rows()
+    frame["age"] = [91, 30, 30, 40, 30, 30]
+    frame["income"] = [-1.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    frame["grade"] = ["A", "Z", "B", "B", "C", "A"]
+
+    strict = validate_frame(frame, soft)
+    lenient = validate_frame(frame, soft, unseen_categories="warn")
+
+    checks = {(v.column, v.kind): v.check for v in strict.violations}
+    assert checks == {
+        ("age", "above_maximum"): "soft",
+        ("income", "below_minimum"): "hard",
+        ("grade", "unseen_category"): "hard",
+    }
+    assert not strict.ok
+    assert "observed maximum 85" in strict.violations[0].message
+    assert strict.summary().startswith("2 schema violations in 6 rows (and 1 soft finding)")
+    assert {v.column for v in lenient.hard} == {"income"}
+    assert {v.column for v in lenient.soft} == {"age", "grade"}
+    frame["income"] = 2.0
+    assert validate_frame(frame, soft, unseen_categories="warn").ok
+    # Stored reports round-trip the check; a report stored before checks had one is hard.
+    again = ValidationReport.from_dict(json.loads(json.dumps(strict.to_dict())))
+    assert again == strict
+    legacy = strict.to_dict()
+    for violation in legacy["violations"]:
+        del violation["check"]
+    assert all(v.hard for v in ValidationReport.from_dict(legacy).violations)

@@ -83,7 +83,10 @@ def workspace(
     init_workspace(root, environ=environ, local_role="admin").close()
     ctx = open_workspace(root, environ=environ)
     dataset_service.add_dataset(ctx, _frame(1), "loans", source_label="first.csv")
-    dataset_service.add_dataset(ctx, _frame(2, 1.5), "loans", policy="warn", source_label="b.csv")
+    # Incomes beyond the inferred range (soft) and a missing age (hard): stored as warned.
+    moved = _frame(2, 1.5)
+    moved["age"] = moved["age"].astype("Int64").mask(moved.index == 0)
+    dataset_service.add_dataset(ctx, moved, "loans", policy="warn", source_label="b.csv")
     dataset_service.add_dataset(ctx, _frame(3), "loans", policy="warn", source_label="c.csv")
     with pytest.raises(ContractViolationError):
         dataset_service.add_dataset(
@@ -136,6 +139,8 @@ def test_a_version_shows_its_profile_as_densities(
     assert "&lt;script&gt;" in page.text  # the column's name and its category, as text
     _escaped(page.text)
     assert "warned" in page.text
+    assert "<td>soft</td>" in page.text  # each finding says how it counts
+    assert "<td>hard</td>" in page.text
 
 
 def test_the_diff_of_two_versions_ranks_the_moved_column_first(
