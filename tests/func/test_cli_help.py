@@ -30,7 +30,10 @@ def _raw_help_texts() -> dict[tuple[str, ...], list[str]]:
 
     texts: dict[tuple[str, ...], list[str]] = {}
     for path, command in _commands(typer.main.get_command(app)):
-        texts[path] = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        texts[path] = [
+            command.help or "",
+            *(getattr(p, "help", None) or "" for p in command.params),
+        ]
     return texts
 
 

@@ -89,7 +89,7 @@ def _order_by_group(root: Any) -> None:
     order = {group.title: index for index, group in enumerate(GROUPS)}
     ranked = sorted(
         root.commands.items(),
-        key=lambda item: order.get(getattr(item[1], "rich_help_panel", None), len(order)),
+        key=lambda item: order.get(str(getattr(item[1], "rich_help_panel", "")), len(order)),
     )
     root.commands = dict(ranked)
 
