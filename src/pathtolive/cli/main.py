@@ -46,6 +46,8 @@ from pathtolive.cli.help import (
     examples_epilog,
 )
 from pathtolive.cli.output import err_console
+from pathtolive.cli.progress import mode as progress_mode
+from pathtolive.cli.progress import showing_progress
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError, storage_error
 from pathtolive.redaction import install_log_redaction, redact, redacted_streams
@@ -91,8 +93,17 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    show_progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show the progress of long commands on stderr (default: on a terminal "
+            "only; or PATHTOLIVE_PROGRESS=on|off).",
+        ),
+    ] = None,
 ) -> None:
     ctx.obj = GlobalOptions(workspace, metadata_url, artifact_url)
+    ctx.with_resource(showing_progress(progress_mode(show_progress)))
 
 
 # Registered group by group: the top-level help lists its panels in this order.

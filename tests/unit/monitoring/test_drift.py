@@ -368,7 +368,7 @@ def test_thresholds_from_mapping() -> None:
     assert (thresholds.psi, thresholds.ks_pvalue, thresholds.js) == (0.2, 0.05, 1.0)
     assert thresholds.wasserstein is None  # false: a figure only
     assert thresholds.verdict == "effect"
-    with pytest.raises(ConfigError, match="drift_threshold.verdict is not a drift threshold"):
+    with pytest.raises(ConfigError, match=r"drift_threshold\.verdict is not a drift threshold"):
         DriftThresholds.from_mapping({"verdict": "effect"})  # its own setting
     with pytest.raises(ConfigError, match='"effect\\+significance", "significance", "effect"'):
         DriftThresholds(verdict="loud")  # type: ignore[arg-type]
