@@ -8,7 +8,6 @@ import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table
-from pathtolive.cli.progress import finish as finish_progress
 from pathtolive.cli.state import open_context
 from pathtolive.errors import VerificationFailedError
 from pathtolive.gates import REPORT_COLUMNS
@@ -31,7 +30,6 @@ def gates_check(
     the gates skipped because [models.NAME.gates] sets no threshold for them. Exit 1 if
     any gate fails. The report is kept with the model version."""
     report = service.check_gates(open_context(ctx), ref)
-    finish_progress()
 
     def render() -> None:
         colour = "green" if report.passed else "red"
