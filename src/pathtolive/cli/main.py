@@ -69,6 +69,9 @@ app = typer.Typer(
 )
 
 
+_NARRATING_COMMANDS = frozenset({"serve", "ui", "watch", "demo", "bench"})
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"pathtolive {__version__}")
@@ -103,7 +106,10 @@ def main(
     ] = None,
 ) -> None:
     ctx.obj = GlobalOptions(workspace, metadata_url, artifact_url)
-    ctx.with_resource(showing_progress(progress_mode(show_progress)))
+    # Commands that run until stopped or tell their own story print as they go: a
+    # progress line below their output would only garble it.
+    quiet = ctx.invoked_subcommand in _NARRATING_COMMANDS
+    ctx.with_resource(showing_progress("off" if quiet else progress_mode(show_progress)))
 
 
 # Registered group by group: the top-level help lists its panels in this order.
