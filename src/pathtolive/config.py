@@ -403,8 +403,8 @@ class EncryptionSettings:
 
 
 def encryption_settings(settings: Settings) -> EncryptionSettings:
-    """The ``[security]`` settings of encryption at rest (other keys of the table belong
-    to other features and are left alone)."""
+    """The ``[security]`` settings of encryption at rest (its keys were checked when the
+    file was read: see :data:`SECTIONS`)."""
     table = _table(settings.document, "security")
     encrypt = table.get("encrypt", False)
     if not isinstance(encrypt, bool):
