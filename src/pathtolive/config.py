@@ -18,6 +18,7 @@ from typing import Any, Literal, cast
 from pathtolive import env
 from pathtolive.errors import ConfigError, WorkspaceNotFoundError
 from pathtolive.faces import spelled
+from pathtolive.nearest import closest, nearest_first
 from pathtolive.redaction import mask_url
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "DatasetSettings",
     "EncryptionSettings",
     "Settings",
+    "check_choice",
     "check_keys",
     "default_config_text",
     "encryption_settings",
@@ -36,6 +38,7 @@ __all__ = [
     "load_settings",
     "parse_tags",
     "table_at",
+    "unknown_key_message",
 ]
 
 WORKSPACE_FILE = "pathtolive.toml"
@@ -50,8 +53,36 @@ personal data (never stored in profiles, redacted from prediction logs)."""
 
 Policy = Literal["strict", "warn"]
 UnseenCategories = Literal["refuse", "warn"]
-_DATASET_KEYS = ("policy", "tags", "max_categories", "unseen_categories", "columns")
+UNSEEN_CATEGORY_RULES: tuple[str, ...] = ("refuse", "warn")
 _BOUND_KEYS = ("min", "max")
+POLICIES: tuple[str, ...] = ("strict", "warn")
+S3_SSE_MODES: tuple[str, ...] = ("AES256", "aws:kms")
+
+SECTIONS: Mapping[str, tuple[str, ...] | None] = {
+    "workspace": ("name",),
+    "store": ("metadata", "artifacts"),
+    "auth": ("local_role",),
+    "security": ("encrypt", "key_file", "key_command", "s3_sse", "s3_sse_kms_key_id"),
+    # Checked by the code that reads them: [audit] by pathtolive.service.audit, [serve] by
+    # pathtolive.serving.settings, [models.NAME] by the gates', monitoring's and model
+    # card's settings (a gate registered in Python brings keys of its own).
+    "audit": None,
+    "serve": None,
+    "models": None,
+    # Tables of user-named tables, checked here: [datasets.NAME] and [pipelines.NAME].
+    "datasets": None,
+    "pipelines": None,
+}
+"""The tables of ``pathtolive.toml``, with the keys each may hold where this module
+knows them; a table or key not named here is a typo to report, not a setting to ignore."""
+PIPELINE_KEYS: tuple[str, ...] = ("params",)
+DATASET_KEYS: tuple[str, ...] = (
+    "policy",
+    "tags",
+    "max_categories",
+    "unseen_categories",
+    "columns",
+)
 
 
 @dataclass(frozen=True)
@@ -190,15 +221,14 @@ def load_settings(
                 f"{root} is not a workspace (no {WORKSPACE_FILE}); run 'pathtolive init' there"
             )
     document = _read_document(root / WORKSPACE_FILE)
+    _check_sections(document, root / WORKSPACE_FILE)
     store = _table(document, "store")
     _warn_of_passwords(store)
     auth = _table(document, "auth")
     local_role_set = "local_role" in auth
-    local_role = _string(auth.get("local_role", "admin"), "auth.local_role")
-    if local_role not in ROLES:
-        raise ConfigError(
-            f"auth.local_role = {local_role!r} is not a role; use one of {', '.join(ROLES)}"
-        )
+    local_role = check_choice(
+        auth.get("local_role", "admin"), "auth.local_role", ROLES, kind="role"
+    )
     return Settings(
         root=root,
         metadata_url=_resolve_sqlite_url(
@@ -218,6 +248,31 @@ def load_settings(
         document=document,
         environ=environ,
     )
+
+
+def _check_sections(document: Mapping[str, Any], path: Path) -> None:
+    """Unknown tables, and unknown keys of the tables this module knows, are errors
+    naming the file, the key and the known one it was most likely meant to be."""
+    for section, value in document.items():
+        if section not in SECTIONS:
+            nearest = closest(section, SECTIONS)
+            hint = f"did you mean [{nearest}]? The" if nearest is not None else "the"
+            raise ConfigError(
+                f"{path}: [{section}] is not a section; {hint} sections are "
+                f"{', '.join(f'[{name}]' for name in SECTIONS)}"
+            )
+        keys = SECTIONS[section]
+        if keys is not None and isinstance(value, Mapping):
+            for key in value:
+                if key not in keys:
+                    raise ConfigError(
+                        unknown_key_message(
+                            f"{section}.{key}", key, keys, kind="setting", file=str(path)
+                        )
+                    )
+    pipelines = _table(document, "pipelines")
+    for name, raw in pipelines.items():
+        check_keys(table_at(raw, f"pipelines.{name}"), f"pipelines.{name}", PIPELINE_KEYS)
 
 
 def _warn_of_passwords(store: Mapping[str, Any]) -> None:
@@ -263,24 +318,22 @@ def _dataset_settings(section: Mapping[str, Any]) -> dict[str, DatasetSettings]:
     result: dict[str, DatasetSettings] = {}
     for name, raw in section.items():
         raw = table_at(raw, f"datasets.{name}")
-        check_keys(raw, f"datasets.{name}", _DATASET_KEYS)
-        policy = raw.get("policy", "strict")
-        if policy not in ("strict", "warn"):
-            raise ConfigError(
-                f"datasets.{name}.policy = {policy!r} is not a policy; use 'strict' or 'warn'"
-            )
+        check_keys(raw, f"datasets.{name}", DATASET_KEYS)
+        policy = check_choice(
+            raw.get("policy", "strict"), f"datasets.{name}.policy", POLICIES, kind="policy"
+        )
         max_categories = raw.get("max_categories", 50)
         if not isinstance(max_categories, int) or max_categories < 1:
             raise ConfigError(f"datasets.{name}.max_categories must be a positive integer")
-        unseen = raw.get("unseen_categories", "refuse")
-        if unseen not in ("refuse", "warn"):
-            raise ConfigError(
-                f"datasets.{name}.unseen_categories = {unseen!r} is not a rule; "
-                "use 'refuse' or 'warn'"
-            )
+        unseen = check_choice(
+            raw.get("unseen_categories", "refuse"),
+            f"datasets.{name}.unseen_categories",
+            UNSEEN_CATEGORY_RULES,
+            kind="rule",
+        )
         result[name] = DatasetSettings(
             policy=cast(Policy, policy),
-            tags=parse_tags(raw.get("tags", {}), where=f"datasets.{name}.tags"),
+            tags=parse_tags(raw.get("tags", {}), where=f"{WORKSPACE_FILE}: datasets.{name}.tags"),
             max_categories=max_categories,
             unseen_categories=cast(UnseenCategories, unseen),
             bounds=_declared_bounds(raw.get("columns", {}), f"datasets.{name}.columns"),
@@ -324,10 +377,36 @@ def check_keys(
     table: Mapping[str, Any], where: str, keys: Sequence[str], *, kind: str = "setting"
 ) -> None:
     """A ``ConfigError`` naming the first key of the table at ``where`` that is not one of
-    ``keys`` (a misspelt setting must not pass for a default)."""
+    ``keys``, and the known key it was most likely meant to be (a misspelt setting must
+    not pass for a default)."""
     strays = [key for key in table if key not in keys]
     if strays:
-        raise ConfigError(f"{where}.{strays[0]} is not a {kind}; valid keys: {', '.join(keys)}")
+        raise ConfigError(unknown_key_message(f"{where}.{strays[0]}", strays[0], keys, kind=kind))
+
+
+def unknown_key_message(
+    shown: str, key: str, keys: Sequence[str], *, kind: str, file: str = WORKSPACE_FILE
+) -> str:
+    """ "FILE: SHOWN is not a KIND; did you mean NEAREST? Valid keys: ...", the suggestion
+    left out when no known key is close to ``key``."""
+    nearest = closest(key, keys)
+    listed = f"valid keys: {', '.join(keys)}"
+    if nearest is not None:
+        listed = f"did you mean {nearest}? V{listed[1:]}"
+    return f"{file}: {shown} is not a {kind}; {listed}"
+
+
+def check_choice(value: object, where: str, choices: Sequence[str], *, kind: str) -> str:
+    """``value`` when it is one of ``choices``; else a ``ConfigError`` that lists them, the
+    nearest to ``value`` first."""
+    if isinstance(value, str) and value in choices:
+        return value
+    ranked = nearest_first(value, choices) if isinstance(value, str) else list(choices)
+    nearest = closest(value, choices) if isinstance(value, str) else None
+    listed = f"use one of {', '.join(ranked)}"
+    if nearest is not None:
+        listed = f"did you mean {nearest!r}? U{listed[1:]}"
+    raise ConfigError(f"{WORKSPACE_FILE}: {where} = {value!r} is not a {kind}; {listed}")
 
 
 def parse_tags(raw: object, *, where: str) -> dict[str, tuple[str, ...]]:
@@ -339,10 +418,13 @@ def parse_tags(raw: object, *, where: str) -> dict[str, tuple[str, ...]]:
         values: Sequence[object] = [value] if isinstance(value, str) else value
         if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
             raise ConfigError(f"{where}.{column} must be a tag or a list of tags")
-        unknown = [v for v in values if v not in COLUMN_TAGS]
+        unknown = [str(v) for v in values if v not in COLUMN_TAGS]
         if unknown:
+            nearest = closest(unknown[0], COLUMN_TAGS)
+            hint = f"did you mean {nearest!r}? Use" if nearest is not None else "use"
             raise ConfigError(
-                f"{where}.{column}: unknown tag {unknown[0]!r}; use {', '.join(COLUMN_TAGS)}"
+                f"{where}.{column}: unknown tag {unknown[0]!r}; {hint} one of "
+                f"{', '.join(nearest_first(unknown[0], COLUMN_TAGS))}"
             )
         tags[str(column)] = tuple(str(v) for v in values)
     return tags
@@ -377,8 +459,8 @@ class EncryptionSettings:
 
 
 def encryption_settings(settings: Settings) -> EncryptionSettings:
-    """The ``[security]`` settings of encryption at rest (other keys of the table belong
-    to other features and are left alone)."""
+    """The ``[security]`` settings of encryption at rest (its keys were checked when the
+    file was read: see :data:`SECTIONS`)."""
     table = _table(settings.document, "security")
     encrypt = table.get("encrypt", False)
     if not isinstance(encrypt, bool):
@@ -390,8 +472,8 @@ def encryption_settings(settings: Settings) -> EncryptionSettings:
         path = path if path.is_absolute() else settings.root / path
     key_command = table.get("key_command")
     sse = table.get("s3_sse")
-    if sse is not None and _string(sse, "security.s3_sse") not in ("AES256", "aws:kms"):
-        raise ConfigError(f"security.s3_sse = {sse!r} is not 'AES256' or 'aws:kms'")
+    if sse is not None:
+        check_choice(sse, "security.s3_sse", S3_SSE_MODES, kind="server-side encryption")
     kms_key = table.get("s3_sse_kms_key_id")
     return EncryptionSettings(
         encrypt=encrypt,

@@ -18,6 +18,7 @@ __all__ = [
     "LOG_LEVEL",
     "METADATA_URL",
     "PII_SALT",
+    "PROGRESS",
     "REQUIRE_POSTGRES",
     "S3_ENDPOINT_URL",
     "S3_SSE",
@@ -56,6 +57,9 @@ AUDIT_SIGNING_KEY: Final = "PATHTOLIVE_AUDIT_SIGNING_KEY"
 (from a secret manager). Wins over ``[audit] signing_key``. Never logged."""
 LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 """Log level for pathtolive's own logger (default WARNING)."""
+PROGRESS: Final = "PATHTOLIVE_PROGRESS"
+"""Progress of long commands on stderr: ``on`` shows it even when stderr is not a
+terminal (as plain lines), ``off`` never; unset, it is shown on a terminal only."""
 PII_SALT: Final = "PATHTOLIVE_PII_SALT"
 """Secret that keys the hashes of PII values in the prediction log (default: random per
 server process, so hashes do not match across restarts or replicas)."""
@@ -89,6 +93,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     TOKEN: "API token (actor and role come from it)",
     AUDIT_SIGNING_KEY: "audit checkpoint signing key (a PEM file's path, or the PEM)",
     LOG_LEVEL: "log level",
+    PROGRESS: "progress on stderr: on, off (default: on a terminal only)",
     PII_SALT: "secret keying the hashes of PII in the prediction log",
     ALERT_WEBHOOK_SECRET: "secret signing alert webhooks",
     SERVE_SETTINGS: "internal: server settings handed to worker processes",

@@ -180,3 +180,14 @@ def test_usage_errors_exit_2_with_the_usage(cli: CLI, workspace: Path) -> None:
     assert "Usage" in result.stderr
     assert "Missing argument" in result.stderr
     assert cli("data", "frobnicate").code == 2
+
+
+def test_a_misspelt_section_is_a_config_error_naming_file_key_and_nearest(
+    cli: CLI, workspace: Path
+) -> None:
+    config = workspace / "pathtolive.toml"
+    config.write_text(config.read_text() + "\n[serv]\nworkers = 2\n")
+    result = cli("data", "list", "--json")
+    assert result.code == 8
+    assert result.json()["error_code"] == "config_error"
+    assert f"{config.resolve()}: [serv] is not a section; did you mean [serve]?" in result.stderr

@@ -146,3 +146,44 @@ def test_environment_names_live_in_one_module() -> None:
             continue
         found = re.findall(r"[\"']PATHTOLIVE_[A-Z_]+[\"']", path.read_text())
         assert found == [], f"{path} names environment variables {found}; use pathtolive.env"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("\n[serv]\nworkers = 2\n", r"\[serv\] is not a section; did you mean \[serve\]\?"),
+        ("\n[datsets.loans]\n", r"\[datsets\] is not a section; did you mean \[datasets\]\?"),
+        ("\n[colour]\n", r"\[colour\] is not a section; the sections are \[workspace\]"),
+        (
+            "\n[security]\nencrpyt = true\n",
+            r"security.encrpyt is not a setting; did you mean encrypt\?",
+        ),
+        (
+            "\n[datasets.loans]\npolicy = 'strickt'\n",
+            r"datasets.loans.policy = 'strickt' is not a policy; did you mean 'strict'\? "
+            "Use one of strict, warn",
+        ),
+        ("\n[datasets.loans]\npolcy = 'warn'\n", r"datasets.loans.polcy .* did you mean policy\?"),
+        ("\n[pipelines.risk]\nparam = { a = 1 }\n", r"pipelines.risk.param .* mean params\?"),
+        ("\n[datasets.loans]\ntags = { a = 'pi' }\n", r"unknown tag 'pi'; did you mean 'pii'\?"),
+    ],
+)
+def test_typos_name_the_file_the_key_and_the_nearest_known_one(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    root = make_workspace(tmp_path / "ws", extra)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_settings(root, environ={})
+    assert WORKSPACE_FILE in caught.value.message
+    assert caught.value.exit_code == 8
+
+
+def test_allowed_values_are_listed_nearest_first(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path / "ws")
+    path = root / WORKSPACE_FILE
+    path.write_text(path.read_text().replace('# local_role = "admin"', 'local_role = "aprover"'))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(root, environ={})
+    listed = caught.value.message.split("one of ")[1].split(", ")
+    assert listed[0] == "approver"
+    assert sorted(listed) == sorted(("viewer", "scientist", "approver", "admin"))

@@ -37,9 +37,11 @@ SHARED = {
     "archive",
     "config",
     "redaction",
+    "nearest",
+    "progress",
 }
 """Modules of the package root that every layer may use: plain values, the error tree,
-settings, formatting, secret masking."""
+settings, formatting, secret masking, "did you mean" and progress events."""
 STORE_MAY_USE = {"store", "entities", "errors", "env", "hashing", "format", "redaction"}
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -68,17 +67,17 @@ def add(
 ) -> None:
     """Add a file as a new version of a dataset (validated against its contract)."""
     service_ctx = open_context(ctx)
-    with console.status(f"Adding {source} to {name}…") if not as_json else nullcontext():
-        result = service.add_dataset(
-            service_ctx,
-            source,
-            name,
-            tags=_parse_tag_options(tag or []),
-            policy=policy,
-            accept_schema=accept_schema,
-            reason=reason,
-            fmt=fmt,
-        )
+    # Its stages (reading, hashing and profiling, with bytes) go to stderr as progress.
+    result = service.add_dataset(
+        service_ctx,
+        source,
+        name,
+        tags=_parse_tag_options(tag or []),
+        policy=policy,
+        accept_schema=accept_schema,
+        reason=reason,
+        fmt=fmt,
+    )
     version = result.version
 
     def render() -> None:

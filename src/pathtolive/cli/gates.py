@@ -26,14 +26,18 @@ def gates_check(
     ref: Annotated[str, typer.Argument(help="The candidate, NAME@VERSION.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Run every gate on a candidate: a table of gate, figure, threshold and verdict.
-    Exit 1 if any gate fails. The report is kept with the model version."""
+    """Run every gate on a candidate: a table of gate, figure, threshold and verdict, and
+    the gates skipped because [models.NAME.gates] sets no threshold for them. Exit 1 if
+    any gate fails. The report is kept with the model version."""
     report = service.check_gates(open_context(ctx), ref)
 
     def render() -> None:
         colour = "green" if report.passed else "red"
         console.print(f"[{colour}]{escape(report.summary())}[/]")
         console.print(table(None, list(REPORT_COLUMNS), report.rows()))
+        note = report.skipped_note()
+        if note is not None:
+            console.print(escape(note))
 
     emit(report, as_json, render)
     if not report.passed:

@@ -35,7 +35,19 @@ from pathtolive.cli import (
     serve,
     watch,
 )
+from pathtolive.cli.help import (
+    ADMIN,
+    DATA,
+    MONITORING,
+    RELEASE,
+    SERVING,
+    TRAINING,
+    command_tree,
+    examples_epilog,
+)
 from pathtolive.cli.output import err_console
+from pathtolive.cli.progress import mode as progress_mode
+from pathtolive.cli.progress import showing_progress
 from pathtolive.cli.state import GlobalOptions
 from pathtolive.errors import PathToLiveError, storage_error
 from pathtolive.redaction import install_log_redaction, redact, redacted_streams
@@ -51,9 +63,13 @@ app = typer.Typer(
     help="Continuous delivery for machine-learning models: from notebook to a live, "
     "monitored service.",
     no_args_is_help=True,
+    epilog=examples_epilog(),
     pretty_exceptions_enable=False,
-    add_completion=False,
+    rich_markup_mode="rich",
 )
+
+
+_NARRATING_COMMANDS = frozenset({"serve", "ui", "watch", "demo", "bench"})
 
 
 def _version(value: bool) -> None:
@@ -80,39 +96,57 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
     ] = False,
+    show_progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show the progress of long commands on stderr (default: on a terminal "
+            "only; or PATHTOLIVE_PROGRESS=on|off).",
+        ),
+    ] = None,
 ) -> None:
     ctx.obj = GlobalOptions(workspace, metadata_url, artifact_url)
+    # Commands that run until stopped or tell their own story print as they go: a
+    # progress line below their output would only garble it.
+    quiet = ctx.invoked_subcommand in _NARRATING_COMMANDS
+    ctx.with_resource(showing_progress("off" if quiet else progress_mode(show_progress)))
 
 
-app.command("init")(admin.init)
-app.add_typer(data.app, name="data")
-app.add_typer(admin.db_app, name="db")
-app.add_typer(admin.audit_app, name="audit")
-app.add_typer(admin.tokens_app, name="tokens")
-app.command("gc")(admin.gc)
-app.add_typer(security.security_app, name="security")
-app.command("run")(runs.run)
-app.add_typer(runs.runs_app, name="runs")
-app.add_typer(models.models_app, name="models")
-app.add_typer(models.alias_app, name="alias")
-app.command("lineage")(models.lineage)
-app.add_typer(gates.gates_app, name="gates")
-app.command("promote")(promotion.promote)
-app.command("approve")(promotion.approve)
-app.command("rollback")(promotion.rollback)
-app.add_typer(promotion.promotions_app, name="promotions")
-app.command("deploy")(serve.deploy)
-app.command("serve")(serve.serve)
-app.command("ui")(console.ui)
-app.command("monitor")(monitor.monitor)
-app.add_typer(alerts.alerts_app, name="alerts")
-app.add_typer(retention.predictions_app, name="predictions")
-app.add_typer(retention.feedback_app, name="feedback")
-app.command("watch")(watch.watch)
-app.command("retrain")(watch.retrain)
-app.add_typer(watch.triggers_app, name="triggers")
-app.command("demo")(demo.demo)
-app.command("bench")(bench.bench)
+# Registered group by group: the top-level help lists its panels in this order.
+app.add_typer(data.app, name="data", rich_help_panel=DATA)
+
+app.command("run", rich_help_panel=TRAINING)(runs.run)
+app.add_typer(runs.runs_app, name="runs", rich_help_panel=TRAINING)
+app.add_typer(models.models_app, name="models", rich_help_panel=TRAINING)
+app.add_typer(models.alias_app, name="alias", rich_help_panel=TRAINING)
+app.command("lineage", rich_help_panel=TRAINING)(models.lineage)
+
+app.add_typer(gates.gates_app, name="gates", rich_help_panel=RELEASE)
+app.command("promote", rich_help_panel=RELEASE)(promotion.promote)
+app.command("approve", rich_help_panel=RELEASE)(promotion.approve)
+app.command("rollback", rich_help_panel=RELEASE)(promotion.rollback)
+app.add_typer(promotion.promotions_app, name="promotions", rich_help_panel=RELEASE)
+app.command("deploy", rich_help_panel=RELEASE)(serve.deploy)
+
+app.command("serve", rich_help_panel=SERVING)(serve.serve)
+app.command("ui", rich_help_panel=SERVING)(console.ui)
+app.add_typer(retention.predictions_app, name="predictions", rich_help_panel=SERVING)
+app.add_typer(retention.feedback_app, name="feedback", rich_help_panel=SERVING)
+
+app.command("monitor", rich_help_panel=MONITORING)(monitor.monitor)
+app.add_typer(alerts.alerts_app, name="alerts", rich_help_panel=MONITORING)
+app.command("watch", rich_help_panel=MONITORING)(watch.watch)
+app.command("retrain", rich_help_panel=MONITORING)(watch.retrain)
+app.add_typer(watch.triggers_app, name="triggers", rich_help_panel=MONITORING)
+
+app.command("init", rich_help_panel=ADMIN)(admin.init)
+app.command("demo", rich_help_panel=ADMIN)(demo.demo)
+app.add_typer(admin.db_app, name="db", rich_help_panel=ADMIN)
+app.add_typer(admin.audit_app, name="audit", rich_help_panel=ADMIN)
+app.add_typer(admin.tokens_app, name="tokens", rich_help_panel=ADMIN)
+app.add_typer(security.security_app, name="security", rich_help_panel=ADMIN)
+app.command("gc", rich_help_panel=ADMIN)(admin.gc)
+app.command("bench", rich_help_panel=ADMIN)(bench.bench)
 
 
 def run(argv: list[str] | None = None) -> None:
@@ -129,7 +163,7 @@ def _run(args: list[str]) -> None:
     as_json = "--json" in args
     try:
         # Without standalone mode click returns the code of a typer.Exit instead of exiting.
-        code = app(args=args, prog_name="pathtolive", standalone_mode=False)
+        code = command_tree(app).main(args=args, prog_name="pathtolive", standalone_mode=False)
         if code == INTERRUPTED_EXIT:
             # Typer turns Ctrl-C into this code, without a word.
             err_console.print("interrupted")

@@ -48,7 +48,12 @@ def to_jsonable(value: Any) -> Any:
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
-    """Print ``data`` as JSON, or call ``render`` for people."""
+    """Print ``data`` as JSON, or call ``render`` for people; a progress display on stderr
+    ends first, so that the two do not interleave on a terminal."""
+    # Imported here: the progress display prints through this module's err_console.
+    from pathtolive.cli.progress import finish
+
+    finish()
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(data), indent=2, sort_keys=False) + "\n")
     else:

@@ -35,6 +35,9 @@ def promote(
     def render() -> None:
         console.print(escape(outcome.report.summary()))
         console.print(table(None, list(REPORT_COLUMNS), outcome.report.rows()))
+        skipped = outcome.report.skipped_note()
+        if skipped is not None:
+            console.print(escape(skipped))
         if outcome.applied:
             console.print(f"[green]{outcome.promotion.ref} is now {to}[/]")
         else:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
+from pathtolive.cli.progress import finish as finish_progress
 from pathtolive.cli.state import open_context
 from pathtolive.entities import Run
 from pathtolive.errors import InvalidInputError, VerificationFailedError
@@ -61,6 +62,7 @@ def run(
     """Run a pipeline on dataset versions; record code, params, environment and data."""
 
     def progress(step: StepRecord) -> None:
+        finish_progress()  # the step's line replaces its progress line
         if not as_json:
             mark = "cached" if step.cached else f"{step.seconds:.2f} s"
             colour = "green" if step.status == "succeeded" else "red"

@@ -28,6 +28,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
+from pathtolive import progress
 from pathtolive.data.formats import (
     canonical_schema,
     canonical_type,
@@ -146,10 +147,30 @@ def to_canonical_parquet(
         return _parquet_as_is(source, work_dir)
     opened = _open_text(source, file_format, None)
     schema = canonical_schema(opened.schema)
-    path, rows = _write_canonical(work_dir, schema, opened.batches, str(source))
+    batches = _reporting_bytes(opened.batches, source, file_format)
+    path, rows = _write_canonical(work_dir, schema, batches, str(source))
     return CanonicalTable(
         path, True, _source_format(file_format), rows, schema, source.stat().st_size
     )
+
+
+def _reporting_bytes(
+    batches: Iterator[pa.RecordBatch], source: Path, file_format: str
+) -> Iterator[pa.RecordBatch]:
+    """``batches`` of a text file, its bytes reported as read: Arrow's streaming readers
+    make one batch of each block, so a batch stands for a block's bytes. A compressed
+    file's blocks are of its uncompressed text: its stage has no total."""
+    size = source.stat().st_size
+    compressed = source.name.lower().endswith(".gz")
+    block = _JSON_BLOCK_BYTES if file_format == "jsonl" else _CSV_BLOCK_BYTES
+    progress.stage(f"reading {source.name}", total=None if compressed else size, unit="bytes")
+    done = 0
+    for batch in batches:
+        yield batch
+        step = min(block, size - done)
+        done += step
+        progress.advance(step)
+    progress.advance(size - done)
 
 
 class _Opened(NamedTuple):

@@ -33,6 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from pathtolive import progress
 from pathtolive.data.accumulators import (
     ColumnAccumulator,
     accumulator_for,
@@ -279,6 +280,7 @@ def _run(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator
     and process every batch for them, so decoding and statistics overlap on separate
     cores (numpy and Arrow release the GIL in their loops).
     """
+    batches = _reporting_rows(batches)
     workers = min(_WORKERS, len(accumulators))
     if workers <= 1:
         offset = 0
@@ -325,3 +327,10 @@ def _run(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator
             thread.join()
     if errors:
         raise errors[0]
+
+
+def _reporting_rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``batches``, each one's rows reported as done once it has been read."""
+    for batch in batches:
+        yield batch
+        progress.advance(batch.num_rows)

@@ -111,6 +111,13 @@ class GateCatalog:
         """The gates that apply to a model configured by ``config``, in order."""
         return tuple(gate for gate in self._gates.values() if gate.applies(config))
 
+    def skipped_for(self, config: GateConfig) -> dict[str, str]:
+        """The gates that do not apply to ``config`` because it leaves their setting out:
+        gate name -> the key of ``[models.NAME.gates]`` that would turn it on."""
+        return {
+            gate.name: gate.keys[0] for gate in self._gates.values() if not gate.applies(config)
+        }
+
     def __iter__(self) -> Iterator[Gate]:
         return iter(tuple(self._gates.values()))
 
@@ -178,8 +185,13 @@ def run_gates(
 ) -> GateReport:
     """The report on candidate ``version`` of ``context.config.model``: the gates of
     ``catalog`` (the default one when None) that apply, evaluated in order."""
-    gates = (catalog if catalog is not None else DEFAULT_CATALOG).gates_for(context.config)
-    results = evaluate_gates(context, gates)
+    chosen = catalog if catalog is not None else DEFAULT_CATALOG
+    results = evaluate_gates(context, chosen.gates_for(context.config))
     return GateReport.from_results(
-        context.config.model, version, context.metric, results, created_at
+        context.config.model,
+        version,
+        context.metric,
+        results,
+        created_at,
+        skipped=chosen.skipped_for(context.config),
     )

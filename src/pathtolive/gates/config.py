@@ -34,7 +34,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
-from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
+from pathtolive.config import WORKSPACE_FILE, check_choice, check_keys, table_at
 from pathtolive.errors import ConfigError
 from pathtolive.gates.metrics import METRICS
 
@@ -128,12 +128,9 @@ class PromotionConfig:
                     )
                 ceiling = float(policy)
                 continue
-            if policy not in POLICIES:
-                raise ConfigError(
-                    f"{where}.{alias} = {policy!r} is not a policy; "
-                    f"use one of {', '.join(POLICIES)}"
-                )
-            policies[str(alias)] = cast(PolicyName, policy)
+            policies[str(alias)] = cast(
+                PolicyName, check_choice(policy, f"{where}.{alias}", POLICIES, kind="policy")
+            )
         return cls(policies, ceiling)
 
 
@@ -275,8 +272,8 @@ def _optional_string(value: object, where: str) -> str | None:
 
 def _metric_name(value: object, where: str) -> str | None:
     name = _optional_string(value, where)
-    if name is not None and name not in METRICS:
-        raise ConfigError(f"{where} = {name!r} is not a metric; use one of {', '.join(METRICS)}")
+    if name is not None:
+        check_choice(name, where, tuple(METRICS), kind="metric")
     return name
 
 

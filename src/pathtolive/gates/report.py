@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,8 @@ class GateReport(HtmlDisplay):
     """The gates' results for ``model`` version ``version``, judged on ``metric``.
 
     ``passed`` is True when no gate failed; it is stored with the model version, and the
-    promotion policy reads it."""
+    promotion policy reads it. ``skipped`` names the gates that did not run because
+    ``[models.NAME.gates]`` sets no threshold for them, each with the key that would."""
 
     model: str
     version: int
@@ -33,6 +34,7 @@ class GateReport(HtmlDisplay):
     results: tuple[GateResult, ...]
     created_at: datetime
     passed: bool
+    skipped: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_results(
@@ -42,6 +44,8 @@ class GateReport(HtmlDisplay):
         metric: str,
         results: Sequence[GateResult],
         created_at: datetime,
+        *,
+        skipped: Mapping[str, str] | None = None,
     ) -> GateReport:
         """A report whose ``passed`` follows from ``results``."""
         return cls(
@@ -51,6 +55,7 @@ class GateReport(HtmlDisplay):
             tuple(results),
             created_at,
             all(result.passed for result in results),
+            dict(skipped or {}),
         )
 
     @property
@@ -74,6 +79,14 @@ class GateReport(HtmlDisplay):
         failed = ", ".join(result.gate for result in self.failures)
         return f"{ref} failed {len(self.failures)} of {len(self.results)} gates: {failed}"
 
+    def skipped_note(self) -> str | None:
+        """One line naming the skipped gates and the settings that would run them; None
+        when every gate ran."""
+        if not self.skipped:
+            return None
+        listed = ", ".join(f"{gate} (set {key})" for gate, key in self.skipped.items())
+        return f"skipped, as [models.{self.model}.gates] sets no threshold for them: {listed}"
+
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """One row of text per gate, under :data:`REPORT_COLUMNS`, for a table."""
         return [
@@ -90,10 +103,15 @@ class GateReport(HtmlDisplay):
     def lines(self) -> list[str]:
         """The report as plain text lines: a summary, then one line per gate."""
         width = max((len(result.gate) for result in self.results), default=0)
-        return [self.summary()] + [
-            f"{_MARKS[result.verdict]}  {result.gate:<{width}}  {result.detail}"
-            for result in self.results
-        ]
+        note = self.skipped_note()
+        return (
+            [self.summary()]
+            + [
+                f"{_MARKS[result.verdict]}  {result.gate:<{width}}  {result.detail}"
+                for result in self.results
+            ]
+            + ([note] if note else [])
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; the time in ISO 8601."""
@@ -104,6 +122,7 @@ class GateReport(HtmlDisplay):
             "created_at": self.created_at.isoformat(),
             "passed": self.passed,
             "results": [result.to_dict() for result in self.results],
+            "skipped": [{"gate": gate, "setting": key} for gate, key in self.skipped.items()],
         }
 
     @classmethod
@@ -116,4 +135,6 @@ class GateReport(HtmlDisplay):
             results=tuple(GateResult.from_dict(result) for result in data["results"]),
             created_at=datetime.fromisoformat(data["created_at"]),
             passed=data["passed"],
+            # Reports stored before skipped gates were recorded have none.
+            skipped={item["gate"]: item["setting"] for item in data.get("skipped", [])},
         )

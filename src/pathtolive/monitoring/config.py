@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, cast, get_args
 
-from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
+from pathtolive.config import WORKSPACE_FILE, check_choice, check_keys, table_at
 from pathtolive.errors import ConfigError
 from pathtolive.monitoring.series import Persistence
-from pathtolive.monitoring.verdict import VERDICTS, Verdict
+from pathtolive.monitoring.verdict import VERDICTS, DriftThresholds, Verdict
 
 __all__ = [
     "TRIGGER_KINDS",
@@ -135,12 +135,12 @@ class MonitoringConfig:
                 "{ psi = 0.1, ks_pvalue = 0.01 } (false turns psi, js or wasserstein off; "
                 'correction = "bonferroni" or "none")'
             )
-        verdict = table.get("verdict", VERDICTS[0])
-        if verdict not in VERDICTS:
-            raise ConfigError(
-                f"{where}.verdict = {verdict!r} is not a drift rule; use one of "
-                + ", ".join(f'"{rule}"' for rule in VERDICTS)
-            )
+        check_keys(
+            thresholds, f"{where}.drift_threshold", DriftThresholds.keys(), kind="drift threshold"
+        )
+        verdict = check_choice(
+            table.get("verdict", VERDICTS[0]), f"{where}.verdict", VERDICTS, kind="drift rule"
+        )
         min_rows = table.get("min_rows", 500)
         if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
             raise ConfigError(f"{where}.min_rows must be a positive whole number")
@@ -237,8 +237,10 @@ class RetrainConfig:
             if not isinstance(table.get(key), str) or not table[key]:
                 raise ConfigError(f"{where}.{key} is required: the name of the {key} to use")
         on = table.get("on", ["new_data"])
-        if not isinstance(on, list) or not all(item in _ON_KINDS for item in on):
+        if not isinstance(on, list):
             raise ConfigError(f"{where}.on must be a list of {', '.join(_ON_KINDS)}")
+        for item in on:
+            check_choice(item, f"{where}.on", _ON_KINDS, kind="trigger")
         schedule = table.get("schedule")
         if "schedule" in on and not schedule:
             raise ConfigError(f'{where}.on has "schedule" but no schedule is set')

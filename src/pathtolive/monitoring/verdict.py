@@ -38,6 +38,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Literal, get_args
 
+from pathtolive.config import check_keys
 from pathtolive.errors import ConfigError
 from pathtolive.monitoring.sketch import FeatureKind
 
@@ -141,18 +142,18 @@ class DriftThresholds:
             )
 
     @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The keys of a ``drift_threshold`` table."""
+        return tuple(item.name for item in fields(cls) if item.name != "verdict")
+
+    @classmethod
     def from_mapping(
         cls, data: Mapping[str, Any], *, verdict: Verdict = "effect+significance"
     ) -> DriftThresholds:
         """From a TOML table such as ``{psi = 0.2, ks_pvalue = 0.01}``; an unknown key is
         a ``ConfigError`` naming it. ``false`` for an effect size (``psi``, ``js``,
         ``wasserstein``) leaves it a figure only. The verdict rule is its own setting."""
-        known = [item.name for item in fields(cls) if item.name != "verdict"]
-        for key in data:
-            if key not in known:
-                raise ConfigError(
-                    f"unknown drift threshold {key!r}; the known ones are {', '.join(known)}"
-                )
+        check_keys(data, "drift_threshold", cls.keys(), kind="drift threshold")
         values = dict(data)
         for key, value in values.items():
             if key in ("psi", "js", "wasserstein") and value is False:

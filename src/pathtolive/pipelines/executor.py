@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from pathtolive import progress
 from pathtolive.errors import (
     IntegrityError,
     InvalidInputError,
@@ -183,6 +184,7 @@ class _Runner:
             # A step called from inside another step is part of that step's work: it runs
             # as a plain call, covered by the outer step's cache key.
             return step.func(*args, **kwargs)
+        progress.stage(f"step {step.name}")
         bound = step.signature.bind(*args, **kwargs)
         bound.apply_defaults()
         index = len(self.nodes)

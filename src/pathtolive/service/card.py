@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pathtolive.auth import Permission
+from pathtolive.config import check_keys, table_at
 from pathtolive.data import Profile, Schema
 from pathtolive.display import HtmlDisplay
 from pathtolive.entities import Run, StoredGateReport
@@ -40,6 +41,7 @@ from pathtolive.service.context import ServiceContext
 from pathtolive.service.privacy import configured_pii_columns, pii_columns
 
 __all__ = [
+    "CARD_KEYS",
     "CARD_ROWS",
     "Block",
     "CardSection",
@@ -138,6 +140,8 @@ def _cell(value: Any) -> str:
 
 
 _WITHHELD = "withheld (pii)"
+CARD_KEYS = ("intended_use", "limitations")
+"""The keys of ``[models.NAME.card]``."""
 
 
 def _without_pii(result: dict[str, Any], pii: set[str]) -> dict[str, Any]:
@@ -173,6 +177,8 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
     ctx.require(Permission.READ, "read model cards")
     version = model_service.model_version(ctx, ref)
     card_settings = ctx.settings.document.get("models", {}).get(version.model, {}).get("card", {})
+    where = f"models.{version.model}.card"
+    check_keys(table_at(card_settings, where), where, CARD_KEYS)
     with ctx.metadata.read() as session:
         run = session.get_run(version.run_id)
         report = session.latest_gate_report(version.model, version.version)

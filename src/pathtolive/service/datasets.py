@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from pathtolive import progress
 from pathtolive.auth import Actor, Permission
 from pathtolive.config import WORKSPACE_FILE, DatasetSettings, parse_tags
 from pathtolive.data import (
@@ -262,6 +263,7 @@ def _prepare(
     """Canonical Parquet, profiled while a second thread copies it into the store's
     staging area and hashes it in the same read. The staged copy is discarded unless the
     caller commits it."""
+    progress.stage("reading the data")
     canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
     names = canonical.arrow_schema.names
     unknown = [column for column in explicit_tags if column not in names]
@@ -279,10 +281,14 @@ def _prepare(
         # A file we wrote ourselves may be linked (it is deleted next); a user's own
         # file is copied so that later edits to it cannot reach the store.
         staging = pool.submit(ctx.artifacts.stage_file, canonical.path, link=canonical.temporary)
+        size = canonical.path.stat().st_size
+        progress.stage("hashing and profiling", total=size, unit="bytes")
         try:
-            profile = compute_profile(
-                canonical.path, tags=tags, max_categories=max_categories, parent=parent
-            )
+            # Profiling counts rows; each stands for its share of the file's bytes.
+            with progress.scaled(size / max(canonical.rows, 1)):
+                profile = compute_profile(
+                    canonical.path, tags=tags, max_categories=max_categories, parent=parent
+                )
         except BaseException:
             with suppress(Exception):
                 staging.result().discard()

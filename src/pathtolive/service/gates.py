@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pathtolive import progress
 from pathtolive.auth import Permission
 from pathtolive.data import Schema
 from pathtolive.entities import ModelVersion, StoredGateReport
@@ -62,6 +63,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
     assert run is not None
+    progress.stage(f"gates of {candidate_version.ref}: finding the holdout")
     holdout = find_holdout(ctx, run)
     data_version = dataset_service.get_version(ctx, holdout.dataset)
     # The holdout is rows of that version (a step's stored split): an audited read.
@@ -77,6 +79,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
     target = _target(candidate_version.model, config, schema, holdout)
     features = _features(candidate_version, holdout.frame, target, schema)
     y_true = holdout.frame[target].to_numpy()
+    progress.stage(f"gates of {candidate_version.ref}: loading and scoring the models")
     candidate = model_service.load_model(ctx, candidate_version)
     task = _task(candidate_version, candidate, y_true)
     metric = config.metric or default_metric(task)
@@ -90,6 +93,8 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         champion = _predict(
             model_service.load_model(ctx, champion_version), holdout.frame[features], task, classes
         )
+    if config.baseline is not None:
+        progress.stage(f"gates of {candidate_version.ref}: training the {config.baseline} baseline")
     baseline = (
         None
         if config.baseline is None
@@ -97,6 +102,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             ctx, config.baseline, task, data_version.ref, holdout, features, target, classes
         )
     )
+    progress.stage(f"gates of {candidate_version.ref}: latency in a clean process, attributions")
     latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
     # The explainer the server's :explain will use, on the background it will use.
     explained = check_explanations(
@@ -134,6 +140,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
             "champion_version": champion_number,
         },
     )
+    progress.stage(f"gates of {candidate_version.ref}: judging (bootstrap resamples)")
     report = run_gates(context, version=candidate_version.version, created_at=datetime.now(UTC))
     stored = report.to_dict()
     stored["holdout"] = {

@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pathtolive import progress
 from pathtolive.auth import Permission
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
@@ -144,6 +145,9 @@ def monitor(
     newest = None if last is not None else now - length
     since = bounds[0][0] if bounds else newest
     segments = _segments(ctx, served, since=since, until=now)
+    progress.stage(
+        f"monitor {served.ref}: reading the prediction log", total=len(segments), unit="items"
+    )
     thresholds = DriftThresholds.from_mapping(config.drift_threshold, verdict=config.verdict)
     inputs = list(signature.input_names)
 
@@ -168,6 +172,7 @@ def monitor(
     log = pd.concat(log_parts, ignore_index=True) if log_parts else _empty_log()
     sketch = sketches[-1]
     rows = sketch.rows
+    progress.stage(f"monitor {served.ref}: drift against the training data, decay on feedback")
     drift_result: DriftResult | None = (
         compare(reference, sketch, thresholds, min_rows=config.min_rows) if rows else None
     )
@@ -329,6 +334,7 @@ def _live_batches(
     wanted_requests = last
     for segment in ordered:
         data = ctx.artifacts.get_bytes(segment.artifact_digest)  # hash-checked
+        progress.advance(1)
         available = set(pq.read_schema(io.BytesIO(data)).names)
         columns = [c for c in _LOG_COLUMNS if c in available] + [
             f"{INPUT_PREFIX}{name}" for name in inputs if f"{INPUT_PREFIX}{name}" in available

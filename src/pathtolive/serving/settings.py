@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pathtolive.config import WORKSPACE_FILE
+from pathtolive.config import WORKSPACE_FILE, check_choice, unknown_key_message
 from pathtolive.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -108,8 +108,8 @@ def serve_settings(document: Mapping[str, Any], **flags: Any) -> ServeSettings:
     for key, value in section.items():
         name = key.replace("-", "_")
         if name not in _FIELDS or name in ("host", "port"):
-            known = ", ".join(sorted(set(_FIELDS) - {"host", "port"}))
-            raise ConfigError(f"serve.{key} in {WORKSPACE_FILE} is not a setting; use {known}")
+            known = sorted(set(_FIELDS) - {"host", "port"})
+            raise ConfigError(unknown_key_message(f"serve.{key}", name, known, kind="setting"))
         values[name] = value
     values.update({key: value for key, value in flags.items() if value is not None})
     for name in ("models", "pii_columns"):
@@ -157,10 +157,10 @@ def _check(settings: ServeSettings) -> None:
         fail("batch_wait_ms", "must be 0 or more milliseconds")
     if not isinstance(settings.log_sample, int | float) or not 0 <= settings.log_sample <= 1:
         fail("log_sample", "must be a share between 0 and 1")
-    if settings.unseen_categories not in ("reject", "allow"):
-        fail("unseen_categories", "use 'reject' or 'allow'")
-    if settings.pii not in ("hash", "redact"):
-        fail("pii", "use 'hash' or 'redact'")
+    check_choice(
+        settings.unseen_categories, "serve.unseen_categories", ("reject", "allow"), kind="rule"
+    )
+    check_choice(settings.pii, "serve.pii", ("hash", "redact"), kind="PII mode")
     for name in ("batching", "log_predictions", "log_journal", "log_fsync", "public_docs", "ui"):
         if not isinstance(getattr(settings, name), bool):
             fail(name, "must be true or false")

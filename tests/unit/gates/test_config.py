@@ -80,7 +80,8 @@ def test_an_unknown_gate_key_lists_the_valid_ones() -> None:
         GateConfig.from_toml("m", _gates(min_metrc=0.7))
 
     assert caught.value.message == (
-        "models.m.gates.min_metrc is not a gate setting; valid keys: min_metric, "
+        "pathtolive.toml: models.m.gates.min_metrc is not a gate setting; did you mean "
+        "min_metric? Valid keys: min_metric, "
         "beat_live_by, baseline, beat_baseline_by, slices, max_slice_drop, min_slice_rows, "
         "p95_latency_ms, max_size_mb, resamples, confidence, seed"
     )
@@ -102,7 +103,10 @@ def test_an_unknown_gate_key_lists_the_valid_ones() -> None:
         (_gates(beat_baseline_by=0.02), "beat_baseline_by needs a baseline"),
         (_gates(slices=["region"]), "slices needs models.m.gates.max_slice_drop"),
         (_gates(max_slice_drop=0.03), "max_slice_drop needs models.m.gates.slices"),
-        ({"m": {"metric": "auc"}}, "models.m.metric = 'auc' is not a metric; use one of roc_auc"),
+        (
+            {"m": {"metric": "auc"}},
+            "models.m.metric = 'auc' is not a metric; did you mean 'roc_auc'",
+        ),
         ({"m": {"metrics": ["f1", "gini"]}}, "'gini' is not a metric"),
         ({"m": {"metirc": "f1"}}, "models.m.metirc is not a model setting"),
         ({"m": {"gates": [1]}}, "models.m.gates .* must be a table"),

@@ -113,3 +113,18 @@ def test_a_report_passes_only_when_no_gate_failed() -> None:
     assert not failed.passed
     with pytest.raises(InvalidInputError, match="no gate 'slices' in this report"):
         failed.result("slices")
+
+
+def test_a_report_names_the_gates_its_config_left_out(report: GateReport) -> None:
+    # The fixture's config sets every threshold but p95_latency_ms.
+    assert report.skipped == {"latency": "p95_latency_ms"}
+    assert "latency" not in {result.gate for result in report.results}
+    note = (
+        "skipped, as [models.risk-model.gates] sets no threshold for them: "
+        "latency (set p95_latency_ms)"
+    )
+    assert report.skipped_note() == note
+    assert report.lines()[-1] == note
+    stored_before_skips_were_kept = report.to_dict()
+    del stored_before_skips_were_kept["skipped"]
+    assert GateReport.from_dict(stored_before_skips_were_kept).skipped == {}

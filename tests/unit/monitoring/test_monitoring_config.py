@@ -124,7 +124,7 @@ def test_retrain_settings() -> None:
             "risk",
             {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "schedule": "daily"}}},
         )
-    with pytest.raises(ConfigError, match="on must be"):
+    with pytest.raises(ConfigError, match="on = 'rain' is not a trigger"):
         RetrainConfig.from_toml(
             "risk", {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": ["rain"]}}}
         )

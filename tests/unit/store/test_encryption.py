@@ -307,9 +307,7 @@ def _settings_with(tmp_path: Path, security: str) -> object:
 def test_security_settings_are_read_and_checked(tmp_path: Path) -> None:
     from pathtolive.config import Settings, encryption_settings
 
-    settings = _settings_with(
-        tmp_path, 'encrypt = true\nkey_file = "keys/kek"\ns3_sse = "aws:kms"\nsigning = "x"'
-    )
+    settings = _settings_with(tmp_path, 'encrypt = true\nkey_file = "keys/kek"\ns3_sse = "aws:kms"')
     assert isinstance(settings, Settings)
     security = encryption_settings(settings)
     assert security.encrypt is True
@@ -324,6 +322,8 @@ def test_security_settings_are_read_and_checked(tmp_path: Path) -> None:
         assert isinstance(settings, Settings)
         with pytest.raises(ConfigError, match=match):
             encryption_settings(settings)
+    with pytest.raises(ConfigError, match=r"security\.encrpyt is not a setting; did you mean"):
+        _settings_with(tmp_path, "encrpyt = true")  # a typo must not leave data unencrypted
 
 
 def test_sse_settings_reach_s3_upload_options() -> None:
