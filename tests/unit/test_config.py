@@ -95,7 +95,7 @@ def test_declared_bounds_and_the_unseen_category_rule(tmp_path: Path) -> None:
         ('\n[datasets.loans]\ntags = { a = "secret" }\n', "unknown tag 'secret'"),
         ("\n[datasets.loans]\nmax_categories = 0\n", "positive integer"),
         ("\n[datasets\n", "not valid TOML"),
-        ('\n[datasets.loans]\nunseen_categories = "ignore"\n', "'refuse' or 'warn'"),
+        ('\n[datasets.loans]\nunseen_categories = "ignore"\n', "use one of refuse, warn"),
         ("\n[datasets.loans.columns.age]\nmin = 9\nmax = 3\n", "min 9 is above max 3"),
         ('\n[datasets.loans.columns.age]\nmin = "0"\n', "must be a number"),
         ("\n[datasets.loans.columns.age]\nminimum = 0\n", "minimum is not a setting"),
