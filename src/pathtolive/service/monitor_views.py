@@ -1,67 +1,96 @@
-"""What the console's Monitoring page shows: a bounded series of windows and the alerts.
+"""What the console's Model and Monitoring pages show of monitoring: stored results only.
 
-No monitoring result is stored between calls, so the page asks :func:`monitor` for a
-series of at most :data:`MAX_PAGE_WINDOWS` windows of the model's configured length,
-ending now, without recording alerts: it reads the prediction log of that span only
-(segment by segment, each window's sketch bounded by the sketch's sample), never the
-whole log. Alerts and their webhook deliveries come from the alerts table, newest first.
+``pathtolive monitor`` keeps what it found in each window (see
+:mod:`pathtolive.monitoring.stored`); these views read those rows and nothing else, never
+the prediction log nor a dataset, so a page costs a few index ranges however much traffic
+a model has had. Reading is bounded: the keys of the live version's newest
+:data:`SCANNED_WINDOWS` windows (small rows), the summaries of at most
+:data:`MAX_PAGE_WINDOWS` of them, and the histograms of the one cell a reader opened.
+
+Choosing the windows
+    Looks overlap: ``watch`` may look at the last day every few minutes, and a series
+    ``--every 1d --window 7d`` is a rolling week. Newest first, a window is shown when it
+    ends at least half its own step before the window shown after it (the step is its
+    series' ``every``, or its length for a single look), so repeated looks at nearly the
+    same span show once, and a series shows window by window.
+
+When nothing is stored yet, the view says so and names the command that stores results;
+it never computes them on request.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pathtolive.auth import Permission
-from pathtolive.entities import Alert
+from pathtolive.entities import Alert, MonitorResult, MonitorWindowKey
 from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.format import duration
 from pathtolive.monitoring.decay import DecayResult
 from pathtolive.monitoring.drift import FeatureDrift
-from pathtolive.monitoring.report import MonitorReport
-from pathtolive.monitoring.series import MonitorSeries
+from pathtolive.monitoring.series import MonitorSeries, SeriesWindow
+from pathtolive.monitoring.stored import from_stored
 from pathtolive.refs import check_name
 from pathtolive.service.context import ServiceContext
-from pathtolive.service.monitor import monitor, monitoring_config
+from pathtolive.service.monitor import monitoring_config
 
 __all__ = [
     "ALERT_HISTORY",
     "DEFAULT_PAGE_WINDOWS",
+    "HEAT_STATISTIC",
     "MAX_PAGE_WINDOWS",
-    "RECENT_REQUESTS",
+    "SCANNED_WINDOWS",
     "LiveMetric",
     "MonitoringView",
     "live_metric",
     "monitoring_view",
+    "spaced_windows",
 ]
 
-DEFAULT_PAGE_WINDOWS = 7
+DEFAULT_PAGE_WINDOWS = 14
 MAX_PAGE_WINDOWS = 30
-"""The most windows the page reads the log for."""
+"""The most windows a page shows."""
 
-RECENT_REQUESTS = 2000
-"""The newest requests a model page measures its live metric over."""
+SCANNED_WINDOWS = 2000
+"""The newest stored windows whose keys are read to choose the shown ones from."""
 
 ALERT_HISTORY = 100
 """The newest alerts (open and cleared) the page lists."""
 
+HEAT_STATISTIC = "psi"
+"""The effect size the heat map shades: the population stability index."""
+
 
 @dataclass(frozen=True)
 class MonitoringView:
-    """A model's monitoring: the report of the bounded series (None, with ``unavailable``
-    saying why, when there is nothing to monitor yet) and its alert history."""
+    """A model's monitoring as stored: its live ``version``, the ``series`` of the
+    chosen stored windows (None, with ``unavailable`` saying why and ``command`` what to
+    run, when there is none), the dataset version they were compared with, when the
+    newest was computed, and the alert history."""
 
     model: str
-    report: MonitorReport | None
+    version: int | None
+    series: MonitorSeries | None
     unavailable: str | None
-    alerts: tuple[Alert, ...]
+    command: str | None
+    reference: str | None
+    computed_at: datetime | None
+    alerts: tuple[Alert, ...] = ()
 
     @property
-    def series(self) -> MonitorSeries | None:
-        return None if self.report is None else self.report.series
+    def description(self) -> str:
+        """``14 windows of 1d``."""
+        series = self.series
+        if series is None or not series.windows:
+            return ""
+        count = len(series.windows)
+        return f"{count} window{'s' if count != 1 else ''} of {duration(series.window)}"
 
     def cell(self, feature: str, window: int) -> FeatureDrift | None:
         """The drift of ``feature`` in window ``window`` (0 the oldest), with its
-        reference and live histograms; None when that window has no verdict on it."""
+        reference and live histograms when the view was read for that cell; None when
+        that window has no verdict on it."""
         series = self.series
         if series is None or not 0 <= window < len(series.windows):
             return None
@@ -71,9 +100,14 @@ class MonitoringView:
         return next((found for found in drift.features if found.feature == feature), None)
 
     @property
+    def latest(self) -> SeriesWindow | None:
+        """The newest shown window."""
+        return None if self.series is None or not self.series.windows else self.series.windows[-1]
+
+    @property
     def decay(self) -> DecayResult | None:
-        """The metric per window of the series (measured on feedback and estimated from
-        confidence, each with its interval) as one result, for one chart."""
+        """The metric per window (measured on feedback and estimated from confidence,
+        each with its interval) as one result, for one chart."""
         series = self.series
         if series is None:
             return None
@@ -89,15 +123,28 @@ class MonitoringView:
         return replace(newest, windows=points, judged=judged)
 
 
+def spaced_windows(keys: list[MonitorWindowKey], count: int) -> list[MonitorWindowKey]:
+    """Of ``keys`` (newest end first), the ``count`` newest that are spaced as the
+    module docs say; oldest first."""
+    chosen: list[MonitorWindowKey] = []
+    for key in keys:
+        if chosen and key.end > chosen[-1].end - timedelta(seconds=key.step_seconds / 2):
+            continue
+        chosen.append(key)
+        if len(chosen) == count:
+            break
+    return chosen[::-1]
+
+
 def monitoring_view(
     ctx: ServiceContext,
     model: str,
     *,
     windows: int = DEFAULT_PAGE_WINDOWS,
-    now: datetime | None = None,
+    cell: int | None = None,
 ) -> MonitoringView:
-    """Model ``model``'s monitoring over ``windows`` windows of its configured length
-    (see the module docs)."""
+    """Model ``model``'s stored monitoring over its ``windows`` newest windows (see the
+    module docs); with ``cell``, the histograms of that window (0 the oldest) too."""
     ctx.require(Permission.READ, "monitor models")
     check_name(model, kind="model")
     if not 1 <= windows <= MAX_PAGE_WINDOWS:
@@ -105,35 +152,91 @@ def monitoring_view(
     with ctx.metadata.read() as session:
         if session.model_id(model) is None:
             raise NotFoundError(f"no model {model!r}")
-        alerts = session.list_alerts(model, limit=ALERT_HISTORY)
-    length = monitoring_config(ctx, model).window
-    report: MonitorReport | None = None
-    unavailable: str | None = None
-    try:
-        outcome = monitor(ctx, model, every=length, count=windows, record_alerts=False, now=now)
-        report = outcome.report
-    except (NotFoundError, InvalidInputError) as exc:
-        # Nothing live, no signature, no training profile: the page says why.
-        unavailable = str(exc)
-    return MonitoringView(model, report, unavailable, tuple(alerts))
+        alerts = tuple(session.list_alerts(model, limit=ALERT_HISTORY))
+        version = session.alias_version(model, "live")
+    view = _stored(ctx, model, version, windows, cell)
+    return replace(view, alerts=alerts)
 
 
 @dataclass(frozen=True)
 class LiveMetric:
-    """The live version's metric over its newest requests, in windows (None, with
-    ``unavailable`` saying why, when there is nothing to measure)."""
+    """The live version's monitoring as stored, for the Model page: its metric over the
+    stored windows and its newest window (None, with ``unavailable`` saying why and
+    ``command`` what to run, when none is stored)."""
 
     decay: DecayResult | None
+    latest: SeriesWindow | None
+    computed_at: datetime | None
     unavailable: str | None
+    command: str | None = None
 
 
-def live_metric(ctx: ServiceContext, model: str, *, requests: int = RECENT_REQUESTS) -> LiveMetric:
-    """The metric of ``model``'s live version over its newest ``requests`` requests,
-    measured on feedback and estimated from confidence, window by window: the log is
-    read newest segment first and no further than those requests."""
+def live_metric(
+    ctx: ServiceContext, model: str, version: int, *, windows: int = DEFAULT_PAGE_WINDOWS
+) -> LiveMetric:
+    """``model@version``'s metric over its ``windows`` newest stored windows, measured on
+    feedback and estimated from confidence, and its newest window's drift."""
     ctx.require(Permission.READ, "monitor models")
-    try:
-        outcome = monitor(ctx, model, last=requests, record_alerts=False)
-    except (NotFoundError, InvalidInputError) as exc:
-        return LiveMetric(None, str(exc))
-    return LiveMetric(outcome.report.decay, None)
+    view = _stored(ctx, model, version, windows, None)
+    return LiveMetric(view.decay, view.latest, view.computed_at, view.unavailable, view.command)
+
+
+def _stored(
+    ctx: ServiceContext, model: str, version: int | None, windows: int, cell: int | None
+) -> MonitoringView:
+    command = _command(ctx, model)
+    if version is None:
+        return MonitoringView(
+            model,
+            None,
+            None,
+            f"{model} has no live version: nothing is monitored.",
+            None,
+            None,
+            None,
+        )
+    with ctx.metadata.read() as session:
+        keys = session.monitor_window_keys(model, version, limit=SCANNED_WINDOWS)
+        chosen = spaced_windows(keys, windows)
+        results = session.get_monitor_results([key.result_id for key in chosen])
+        if cell is not None and 0 <= cell < len(results):
+            opened = session.get_monitor_results([results[cell].result_id], histograms=True)
+            results[cell : cell + 1] = opened
+    if not results:
+        return MonitoringView(
+            model,
+            version,
+            None,
+            f"No monitoring results are stored for {model}@{version} yet: the console shows "
+            "what pathtolive monitor stored, and computes nothing itself.",
+            command,
+            None,
+            None,
+        )
+    return MonitoringView(
+        model,
+        version,
+        _series(ctx, model, results),
+        None,
+        None,
+        results[-1].summary.get("reference"),
+        max(result.computed_at for result in results),
+    )
+
+
+def _series(ctx: ServiceContext, model: str, results: list[MonitorResult]) -> MonitorSeries:
+    newest = results[-1]
+    return MonitorSeries(
+        window=newest.end - newest.start,
+        every=timedelta(seconds=newest.step_seconds),
+        windows=tuple(from_stored(result) for result in results),
+        persistence=monitoring_config(ctx, model).persistence,
+        statistic=HEAT_STATISTIC,
+    )
+
+
+def _command(ctx: ServiceContext, model: str) -> str:
+    """The command that stores a series of windows for ``model``, of its configured
+    length."""
+    length = duration(monitoring_config(ctx, model).window)
+    return f"pathtolive monitor {model} --every {length} --count {DEFAULT_PAGE_WINDOWS}"

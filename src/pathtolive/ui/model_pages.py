@@ -21,6 +21,7 @@ from pathtolive.service.model_views import Explanation, ModelView, VersionView
 from pathtolive.service.monitor_views import LiveMetric, MonitoringView
 from pathtolive.ui.charts import histogram_chart, metric_chart
 from pathtolive.ui.console_charts import gate_intervals, heat_map
+from pathtolive.ui.monitoring import drift_columns
 
 __all__ = [
     "BlockKind",
@@ -105,12 +106,14 @@ def card_sections(card: ModelCard) -> list[tuple[str, list[tuple[BlockKind, Any]
 
 def model_context(view: ModelView, links: Links, live: LiveMetric | None = None) -> dict[str, Any]:
     """What ``console/model.html`` takes: a model's versions, alias timeline, the live
-    version's drift and metric over time."""
+    version's drift (its newest stored window) and metric over the stored windows."""
     decay = None if live is None else live.decay
     return {
         "view": view,
         "links": links,
+        "live": live,
         "unavailable": None if live is None else live.unavailable,
+        "command": None if live is None else live.command,
         "metric": None if decay is None or not decay.windows else metric_chart(decay),
     }
 
@@ -178,10 +181,11 @@ def _lineage(view: VersionView, links: Links) -> list[LineageItem]:
 def monitoring_context(
     view: MonitoringView, links: Links, *, feature: str | None = None, window: int = 0
 ) -> dict[str, Any]:
-    """What ``console/monitoring.html`` takes: the drift heat map, one cell's
-    histograms, the metric over time with its caveat, and the alerts."""
+    """What ``console/monitoring.html`` takes: the drift heat map (PSI), one cell's
+    histograms and figures, the metric over time with its caveat, and the alerts."""
     series = view.series
     cell = None if feature is None else view.cell(feature, window)
+    cell_window = None if cell is None or series is None else series.windows[window]
     decay = view.decay
 
     def cell_link(name: str, index: int) -> str:
@@ -192,7 +196,12 @@ def monitoring_context(
         "links": links,
         "heat": None if series is None else heat_map(series, cell_link),
         "cell": cell,
-        "cell_window": None if cell is None or series is None else series.windows[window],
+        "cell_window": cell_window,
+        "cell_columns": (
+            []
+            if cell is None or cell_window is None or cell_window.drift is None
+            else drift_columns(cell_window.drift)
+        ),
         "histogram": (
             None if cell is None else histogram_chart(cell.feature, cell.reference, cell.current)
         ),
