@@ -34,6 +34,7 @@ from pathtolive.monitoring.stored import from_stored
 from pathtolive.refs import check_name
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.monitor import monitoring_config
+from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
     "ALERT_HISTORY",
@@ -149,12 +150,12 @@ def monitoring_view(
     check_name(model, kind="model")
     if not 1 <= windows <= MAX_PAGE_WINDOWS:
         raise InvalidInputError(f"{windows} windows: give 1 to {MAX_PAGE_WINDOWS}")
-    with ctx.metadata.read() as session:
+    with ctx.metadata.read() as session:  # one transaction: one consistent snapshot
         if session.model_id(model) is None:
             raise NotFoundError(f"no model {model!r}")
         alerts = tuple(session.list_alerts(model, limit=ALERT_HISTORY))
         version = session.alias_version(model, "live")
-    view = _stored(ctx, model, version, windows, cell)
+        view = _stored(ctx, session, model, version, windows, cell)
     return replace(view, alerts=alerts)
 
 
@@ -177,12 +178,18 @@ def live_metric(
     """``model@version``'s metric over its ``windows`` newest stored windows, measured on
     feedback and estimated from confidence, and its newest window's drift."""
     ctx.require(Permission.READ, "monitor models")
-    view = _stored(ctx, model, version, windows, None)
+    with ctx.metadata.read() as session:
+        view = _stored(ctx, session, model, version, windows, None)
     return LiveMetric(view.decay, view.latest, view.computed_at, view.unavailable, view.command)
 
 
 def _stored(
-    ctx: ServiceContext, model: str, version: int | None, windows: int, cell: int | None
+    ctx: ServiceContext,
+    session: MetadataSession,
+    model: str,
+    version: int | None,
+    windows: int,
+    cell: int | None,
 ) -> MonitoringView:
     command = _command(ctx, model)
     if version is None:
@@ -195,13 +202,12 @@ def _stored(
             None,
             None,
         )
-    with ctx.metadata.read() as session:
-        keys = session.monitor_window_keys(model, version, limit=SCANNED_WINDOWS)
-        chosen = spaced_windows(keys, windows)
-        results = session.get_monitor_results([key.result_id for key in chosen])
-        if cell is not None and 0 <= cell < len(results):
-            opened = session.get_monitor_results([results[cell].result_id], histograms=True)
-            results[cell : cell + 1] = opened
+    keys = session.monitor_window_keys(model, version, limit=SCANNED_WINDOWS)
+    chosen = spaced_windows(keys, windows)
+    results = session.get_monitor_results([key.result_id for key in chosen])
+    if cell is not None and 0 <= cell < len(results):
+        opened = session.get_monitor_results([results[cell].result_id], histograms=True)
+        results[cell : cell + 1] = opened
     if not results:
         return MonitoringView(
             model,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Literal
 
 from pathtolive.format import number, short_when, when
@@ -249,20 +248,23 @@ def heat_map(series: MonitorSeries, link: Callable[[str, int], str]) -> HeatMap:
     ``link(feature, window)`` is each cell's address, and each cell's tooltip has the
     window's other figures for the feature and its verdict."""
     threshold = series.threshold
+    # Each window's features by name, and its end as text, once rather than per cell.
+    by_name = [
+        {} if window.drift is None else {f.feature: f for f in window.drift.features}
+        for window in series.windows
+    ]
+    ends = [when(window.end) for window in series.windows]
     rows = []
     for trend in series.features:
         cells = []
         for index, (value, drifted) in enumerate(zip(trend.values, trend.drifted, strict=True)):
-            window = series.windows[index]
-            found = None
-            if window.drift is not None:
-                found = next((f for f in window.drift.features if f.feature == trend.feature), None)
+            found = by_name[index].get(trend.feature)
             cells.append(
                 HeatCell(
                     value,
                     _level(value, threshold),
                     drifted,
-                    _heat_tip(trend.feature, window.end, found, drifted),
+                    _heat_tip(trend.feature, ends[index], found, drifted),
                     link(trend.feature, index),
                 )
             )
@@ -271,8 +273,8 @@ def heat_map(series: MonitorSeries, link: Callable[[str, int], str]) -> HeatMap:
     return HeatMap(columns, tuple(rows), series.statistic, threshold, heat_legend(threshold))
 
 
-def _heat_tip(feature: str, end: datetime, found: FeatureDrift | None, drifted: bool) -> str:
-    head = f"{feature}, window to {when(end)}: "
+def _heat_tip(feature: str, end: str, found: FeatureDrift | None, drifted: bool) -> str:
+    head = f"{feature}, window to {end}: "
     if found is None:
         return head + "no verdict"
     shown = [

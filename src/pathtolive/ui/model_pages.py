@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from pathtolive.lineage import LineageNode
 from pathtolive.monitoring.decay import CBPE_CAVEAT
@@ -188,8 +188,15 @@ def monitoring_context(
     cell_window = None if cell is None or series is None else series.windows[window]
     decay = view.decay
 
+    # As links.monitoring(model, feature=, window=) has it, each name quoted once: a heat
+    # map may have thousands of cells.
+    base = links.monitoring(view.model)
+    quoted: dict[str, str] = {}
+
     def cell_link(name: str, index: int) -> str:
-        return links.monitoring(view.model, feature=name, window=index)
+        if name not in quoted:
+            quoted[name] = quote_plus(name, safe="")
+        return f"{base}?feature={quoted[name]}&window={index}#cell"
 
     return {
         "view": view,

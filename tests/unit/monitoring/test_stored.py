@@ -53,13 +53,16 @@ def test_a_window_comes_back_from_the_store_as_monitor_built_it() -> None:
     assert stored.summary["reference"] == "cancer@1"
     back = from_stored(_through_json(stored))
     assert back.to_dict() == window.to_dict()  # figures, verdicts and the metric
-    assert back.decay is not None and window.decay is not None
+    assert back.decay is not None
+    assert window.decay is not None
     assert back.decay.to_dict() == window.decay.to_dict()
-    assert back.drift is not None and window.drift is not None
+    assert back.drift is not None
+    assert window.drift is not None
     for found, original in zip(back.drift.features, window.drift.features, strict=True):
         assert found.to_dict() == original.to_dict()  # histograms too
     age = back.drift.feature("age").reference
-    assert age.edges is not None and (age.edges[0], age.edges[-1]) == (-math.inf, math.inf)
+    assert age.edges is not None
+    assert (age.edges[0], age.edges[-1]) == (-math.inf, math.inf)
 
 
 def test_the_summary_alone_leaves_the_histograms_out() -> None:
