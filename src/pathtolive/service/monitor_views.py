@@ -8,8 +8,8 @@ a model has had. Reading is bounded: the keys of the live version's newest
 :data:`MAX_PAGE_WINDOWS` of them, and the histograms of the one cell a reader opened.
 
 Choosing the windows
-    Looks overlap: ``watch`` may look at the last day every few minutes, and a series
-    ``--every 1d --window 7d`` is a rolling week. Newest first, a window is shown when it
+    Looks overlap: a scheduled ``monitor`` may look at the last day every few minutes,
+    and a series ``--every 1d --window 7d`` is a rolling week. Newest first, a window is shown when it
     ends at least half its own step before the window shown after it (the step is its
     series' ``every``, or its length for a single look), so repeated looks at nearly the
     same span show once, and a series shows window by window.
