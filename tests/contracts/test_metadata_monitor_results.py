@@ -71,6 +71,9 @@ def test_the_newest_windows_are_read_with_a_limit(store: MetadataStore) -> None:
     with store.read() as session:
         keys = session.monitor_window_keys("risk", 2, limit=3)
         assert [key.end for key in keys] == [NOW, NOW - DAY, NOW - 2 * DAY]
+        earlier = session.monitor_window_keys("risk", 2, limit=2, ending_by=NOW - DAY)
+        assert [key.end for key in earlier] == [NOW - DAY, NOW - 2 * DAY]
+        assert session.monitor_window_keys("risk", 2, limit=2, ending_by=NOW - 9 * DAY) == []
         assert session.monitor_window_keys("risk", 1, limit=3) == []  # another version
         assert session.monitor_window_keys("risk", 9, limit=3) == []  # not registered
         assert session.monitor_window_keys("nope", 1, limit=3) == []

@@ -12,10 +12,12 @@ split in two, because a page reads one part of many windows and the other of one
      "features": [FeatureDrift.to_dict() without its histograms and effect_sizes],
      "decay": DecayResult.to_dict() of the window as one, or null}
 
-``histograms``, read for the one cell a reader opens: ``{feature: {"reference":
-Histogram.to_dict(), "current": Histogram.to_dict()}}``, on the profile's stored bins
-(about ten per numeric column, one per stored category), from which the console draws
-its display bins.
+``histograms``, read for the one cell a reader opens: ``{feature: {"labels", "edges",
+"reference", "current"}}``, the bins' labels and edges (as in
+:class:`~pathtolive.monitoring.drift.Histogram`) once and each side's shares on them
+(6 significant digits; ``current_labels`` and ``current_edges`` only where the live side's
+bins differ), on the profile's stored bins (about twenty per numeric column, one per
+stored category), from which the console draws its display bins.
 
 :func:`from_stored` turns a stored result back into the
 :class:`~pathtolive.monitoring.series.SeriesWindow` that ``monitor`` built, figures,
@@ -67,13 +69,7 @@ def to_stored(
     histograms = (
         {}
         if drift is None
-        else {
-            feature.feature: {
-                "reference": feature.reference.to_dict(),
-                "current": feature.current.to_dict(),
-            }
-            for feature in drift.features
-        }
+        else {feature.feature: _histograms(feature) for feature in drift.features}
     )
     return MonitorResult(
         model=model,
@@ -88,6 +84,33 @@ def to_stored(
         summary=summary,
         histograms=histograms,
     )
+
+
+def _histograms(feature: FeatureDrift) -> dict[str, Any]:
+    reference, current = feature.reference, feature.current
+    stored: dict[str, Any] = {
+        "labels": list(reference.labels),
+        "edges": _stored_edges(reference.edges),
+        "reference": [_share(share) for share in reference.shares],
+        "current": [_share(share) for share in current.shares],
+    }
+    # The live side is counted on the reference's bins: its own only where they differ.
+    if current.labels != reference.labels:
+        stored["current_labels"] = list(current.labels)
+    if current.edges != reference.edges:
+        stored["current_edges"] = _stored_edges(current.edges)
+    return stored
+
+
+def _stored_edges(edges: tuple[float, ...] | None) -> list[float | None] | None:
+    # 12 significant digits: what a chart can show, without the last bits of rounding.
+    if edges is None:
+        return None
+    return [float(f"{edge:.12g}") if math.isfinite(edge) else None for edge in edges]
+
+
+def _share(share: float) -> float | None:
+    return float(f"{share:.6g}") if math.isfinite(share) else None
 
 
 def _compact(feature: FeatureDrift) -> dict[str, Any]:
@@ -138,14 +161,15 @@ def _feature(item: Mapping[str, Any], histograms: Mapping[str, Any] | None) -> F
 
 
 def _histogram(histograms: Mapping[str, Any] | None, side: str) -> Histogram:
-    found = None if histograms is None else histograms.get(side)
-    if not found:
+    shares = None if histograms is None else histograms.get(side)
+    if histograms is None or shares is None:
         return _NO_HISTOGRAM
-    edges = found.get("edges")
+    labels = histograms.get(f"{side}_labels", histograms["labels"])
+    edges = histograms.get(f"{side}_edges", histograms["edges"])
     return Histogram(
-        labels=tuple(str(label) for label in found["labels"]),
+        labels=tuple(str(label) for label in labels),
         edges=None if edges is None else _edges(edges),
-        shares=tuple(_float(share) for share in found["shares"]),
+        shares=tuple(_float(share) for share in shares),
     )
 
 

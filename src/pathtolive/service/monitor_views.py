@@ -3,16 +3,17 @@
 ``pathtolive monitor`` keeps what it found in each window (see
 :mod:`pathtolive.monitoring.stored`); these views read those rows and nothing else, never
 the prediction log nor a dataset, so a page costs a few index ranges however much traffic
-a model has had. Reading is bounded: the keys of the live version's newest
-:data:`SCANNED_WINDOWS` windows (small rows), the summaries of at most
-:data:`MAX_PAGE_WINDOWS` of them, and the histograms of the one cell a reader opened.
+a model has had. Reading is bounded by what is shown, not by what is stored: one index
+look-up per window shown (at most :data:`MAX_PAGE_WINDOWS`), their summaries, and the
+histograms of the one cell a reader opened.
 
 Choosing the windows
     Looks overlap: a scheduled ``monitor`` may look at the last day every few minutes,
-    and a series ``--every 1d --window 7d`` is a rolling week. Newest first, a window is shown when it
-    ends at least half its own step before the window shown after it (the step is its
-    series' ``every``, or its length for a single look), so repeated looks at nearly the
-    same span show once, and a series shows window by window.
+    and a series ``--every 1d --window 7d`` is a rolling week. From the newest window
+    back, the next window shown is the newest that ends at least half a step before the
+    one shown after it (the step of that one: its series' ``every``, or its length for a
+    single look), so repeated looks at nearly the same span show once, and a series shows
+    window by window.
 
 When nothing is stored yet, the view says so and names the command that stores results;
 it never computes them on request.
@@ -20,6 +21,7 @@ it never computes them on request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -41,7 +43,6 @@ __all__ = [
     "DEFAULT_PAGE_WINDOWS",
     "HEAT_STATISTIC",
     "MAX_PAGE_WINDOWS",
-    "SCANNED_WINDOWS",
     "LiveMetric",
     "MonitoringView",
     "live_metric",
@@ -52,9 +53,6 @@ __all__ = [
 DEFAULT_PAGE_WINDOWS = 14
 MAX_PAGE_WINDOWS = 30
 """The most windows a page shows."""
-
-SCANNED_WINDOWS = 2000
-"""The newest stored windows whose keys are read to choose the shown ones from."""
 
 ALERT_HISTORY = 100
 """The newest alerts (open and cleared) the page lists."""
@@ -124,16 +122,17 @@ class MonitoringView:
         return replace(newest, windows=points, judged=judged)
 
 
-def spaced_windows(keys: list[MonitorWindowKey], count: int) -> list[MonitorWindowKey]:
-    """Of ``keys`` (newest end first), the ``count`` newest that are spaced as the
-    module docs say; oldest first."""
+def spaced_windows(
+    newest: Callable[[datetime | None], MonitorWindowKey | None], count: int
+) -> list[MonitorWindowKey]:
+    """The ``count`` newest windows spaced as the module docs say, oldest first;
+    ``newest(time)`` is the newest stored window ending at or before ``time`` (any, for
+    None). One look-up per window shown, however many are stored."""
     chosen: list[MonitorWindowKey] = []
-    for key in keys:
-        if chosen and key.end > chosen[-1].end - timedelta(seconds=key.step_seconds / 2):
-            continue
-        chosen.append(key)
-        if len(chosen) == count:
-            break
+    found = newest(None)
+    while found is not None and len(chosen) < count:
+        chosen.append(found)
+        found = newest(found.end - timedelta(seconds=found.step_seconds / 2))
     return chosen[::-1]
 
 
@@ -202,8 +201,12 @@ def _stored(
             None,
             None,
         )
-    keys = session.monitor_window_keys(model, version, limit=SCANNED_WINDOWS)
-    chosen = spaced_windows(keys, windows)
+
+    def newest(ending_by: datetime | None) -> MonitorWindowKey | None:
+        found = session.monitor_window_keys(model, version, limit=1, ending_by=ending_by)
+        return found[0] if found else None
+
+    chosen = spaced_windows(newest, windows)
     results = session.get_monitor_results([key.result_id for key in chosen])
     if cell is not None and 0 <= cell < len(results):
         opened = session.get_monitor_results([results[cell].result_id], histograms=True)

@@ -2,16 +2,17 @@
 
 The console reads these instead of the prediction log, so every read here is an index
 range on ``(model_version_id, window_end, window_start)`` with a limit: the window keys
-of a version newest first (small rows, to choose the windows a page shows), then the
-summaries of the few chosen, then the histograms of one. A result written again for the
-same window replaces the stored one (``INSERT … ON CONFLICT DO UPDATE``), so repeating a
-look never doubles a window.
+of a version newest first, ending by a time (small rows, to choose the windows a page
+shows), then the summaries of the few chosen, then the histograms of one. A result
+written again for the same window replaces the stored one (``INSERT … ON CONFLICT DO
+UPDATE``), so repeating a look never doubles a window.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -79,22 +80,24 @@ class MonitorResultQueries(Queries):
         return len(unique)
 
     def monitor_window_keys(
-        self, model: str, version: int, *, limit: int
+        self, model: str, version: int, *, limit: int, ending_by: datetime | None = None
     ) -> list[MonitorWindowKey]:
-        """Where the newest ``limit`` stored windows of ``model@version`` lie (by end),
-        newest first; empty when the version is not registered or has none."""
+        """Where the newest ``limit`` stored windows of ``model@version`` lie (by end; only
+        those ending at or before ``ending_by`` when given), newest first; empty when the
+        version is not registered or has none. One index range."""
         results = t.monitor_results
-        version_id = self._version_id_or_none(model, version)
-        if version_id is None:
-            return []
         query = (
             select(
                 results.c.id, results.c.window_start, results.c.window_end, results.c.step_seconds
             )
-            .where(results.c.model_version_id == version_id)
+            .join(t.model_versions, t.model_versions.c.id == results.c.model_version_id)
+            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
+            .where(t.models.c.name == model, t.model_versions.c.version == version)
             .order_by(results.c.window_end.desc(), results.c.window_start.desc())
             .limit(limit)
         )
+        if ending_by is not None:
+            query = query.where(results.c.window_end <= ending_by)
         return [
             MonitorWindowKey(
                 int(row.id), utc(row.window_start), utc(row.window_end), row.step_seconds
@@ -133,13 +136,6 @@ class MonitorResultQueries(Queries):
             )
             found.extend(_result(row, histograms) for row in self.connection.execute(query))
         return sorted(found, key=lambda result: (result.end, result.start, result.result_id))
-
-    def _version_id_or_none(self, model: str, version: int) -> int | None:
-        return self.connection.scalar(
-            select(t.model_versions.c.id)
-            .join(t.models, t.models.c.id == t.model_versions.c.model_id)
-            .where(t.models.c.name == model, t.model_versions.c.version == version)
-        )
 
 
 def _result(row: Any, histograms: bool) -> MonitorResult:
