@@ -3,9 +3,10 @@
 ``pathtolive monitor`` keeps what it found in each window (see
 :mod:`pathtolive.monitoring.stored`); these views read those rows and nothing else, never
 the prediction log nor a dataset, so a page costs a few index ranges however much traffic
-a model has had. Reading is bounded by what is shown, not by what is stored: one index
-look-up per window shown (at most :data:`MAX_PAGE_WINDOWS`), their summaries, and the
-histograms of the one cell a reader opened.
+a model has had. Reading is bounded by what is shown, not by what is stored: index
+ranges of window keys (one for a series; at most one per window shown, at most
+:data:`MAX_PAGE_WINDOWS`), their summaries, and the histograms of the one cell a reader
+opened.
 
 Choosing the windows
     Looks overlap: a scheduled ``monitor`` may look at the last day every few minutes,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_PAGE_WINDOWS",
     "HEAT_STATISTIC",
     "MAX_PAGE_WINDOWS",
+    "KeyFetcher",
     "LiveMetric",
     "MonitoringView",
     "live_metric",
@@ -122,18 +124,40 @@ class MonitoringView:
         return replace(newest, windows=points, judged=judged)
 
 
-def spaced_windows(
-    newest: Callable[[datetime | None], MonitorWindowKey | None], count: int
-) -> list[MonitorWindowKey]:
-    """The ``count`` newest windows spaced as the module docs say, oldest first;
-    ``newest(time)`` is the newest stored window ending at or before ``time`` (any, for
-    None). One look-up per window shown, however many are stored."""
+KeyFetcher = Callable[[datetime | None, int], list[MonitorWindowKey]]
+"""``fetch(ending_by, limit)``: the newest ``limit`` stored windows ending at or before
+``ending_by`` (any, for None), newest first."""
+
+
+def spaced_windows(fetch: KeyFetcher, count: int) -> list[MonitorWindowKey]:
+    """The ``count`` newest windows spaced as the module docs say, oldest first. Keys
+    are read a batch at a time, and past a run of overlapping looks the next batch
+    starts where the next shown window may end: a series costs one read, a thousand
+    looks a day one read per window shown."""
     chosen: list[MonitorWindowKey] = []
-    found = newest(None)
-    while found is not None and len(chosen) < count:
-        chosen.append(found)
-        found = newest(found.end - timedelta(seconds=found.step_seconds / 2))
+    bound: datetime | None = None
+    batch_size = 2 * count
+    while len(chosen) < count:
+        batch = fetch(bound, batch_size)
+        before = len(chosen)
+        for key in batch:
+            if chosen and key.end > _next_end(chosen[-1]):
+                continue
+            chosen.append(key)
+            if len(chosen) == count:
+                break
+        if len(batch) < batch_size:
+            break  # nothing older is stored
+        past = batch[-1].end - timedelta(microseconds=1)
+        bound = min(past, _next_end(chosen[-1])) if chosen else past
+        # A batch that was mostly overlapping looks: read little at a time from here.
+        batch_size = min(2 * count, 2 * max(1, len(chosen) - before))
     return chosen[::-1]
+
+
+def _next_end(shown: MonitorWindowKey) -> datetime:
+    """The latest end of the window shown before ``shown``."""
+    return shown.end - timedelta(seconds=shown.step_seconds / 2)
 
 
 def monitoring_view(
@@ -202,11 +226,10 @@ def _stored(
             None,
         )
 
-    def newest(ending_by: datetime | None) -> MonitorWindowKey | None:
-        found = session.monitor_window_keys(model, version, limit=1, ending_by=ending_by)
-        return found[0] if found else None
+    def fetch(ending_by: datetime | None, limit: int) -> list[MonitorWindowKey]:
+        return session.monitor_window_keys(model, version, limit=limit, ending_by=ending_by)
 
-    chosen = spaced_windows(newest, windows)
+    chosen = spaced_windows(fetch, windows)
     results = session.get_monitor_results([key.result_id for key in chosen])
     if cell is not None and 0 <= cell < len(results):
         opened = session.get_monitor_results([results[cell].result_id], histograms=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +18,7 @@ from pathtolive.monitoring.decay import DecayResult, WindowMetric
 from pathtolive.monitoring.drift import drift_from_scratch
 from pathtolive.monitoring.series import SeriesWindow
 from pathtolive.monitoring.stored import from_stored, to_stored
-from pathtolive.service.monitor_views import spaced_windows
+from pathtolive.service.monitor_views import KeyFetcher, spaced_windows
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -91,23 +90,36 @@ def _key(number: int, end: datetime, length: timedelta, step: timedelta) -> Moni
     return MonitorWindowKey(number, end - length, end, step.total_seconds())
 
 
-def _newest(keys: list[MonitorWindowKey]) -> Callable[[datetime | None], MonitorWindowKey | None]:
-    """What the store answers: the newest of ``keys`` ending by a time."""
+def _stored(keys: list[MonitorWindowKey], reads: list[int]) -> KeyFetcher:
+    """What the store answers (each read counted in ``reads``): the newest ``limit`` of
+    ``keys`` ending by a time."""
 
-    def newest(ending_by: datetime | None) -> MonitorWindowKey | None:
+    def fetch(ending_by: datetime | None, limit: int) -> list[MonitorWindowKey]:
+        reads.append(limit)
         found = [key for key in keys if ending_by is None or key.end <= ending_by]
-        return max(found, key=lambda key: (key.end, key.start), default=None)
+        return sorted(found, key=lambda key: (key.end, key.start), reverse=True)[:limit]
 
-    return newest
+    return fetch
 
 
 def test_overlapping_looks_show_once_and_a_series_window_by_window() -> None:
     minutes = timedelta(minutes=5)
     # Looks at the last day every five minutes, and a rolling week, one window a day,
     # that ended before them.
-    looks = [_key(i, NOW - i * minutes, DAY, DAY) for i in range(12)]
+    looks = [_key(i, NOW - i * minutes, DAY, DAY) for i in range(40)]
     week = [_key(100 + i, NOW - DAY - i * DAY, 7 * DAY, DAY) for i in range(5)]
-    stored = _newest(looks + week)
+    reads: list[int] = []
+    stored = _stored(looks + week, reads)
     assert [key.result_id for key in spaced_windows(stored, 4)] == [102, 101, 100, 0]
-    assert [key.result_id for key in spaced_windows(stored, 30)] == [104, 103, 102, 101, 100, 0]
-    assert spaced_windows(_newest([]), 5) == []
+    assert reads == [8, 2, 4]  # eight looks, then from half a day before the newest
+    everything = [key.result_id for key in spaced_windows(stored, 30)]
+    assert everything == [104, 103, 102, 101, 100, 0]
+    assert spaced_windows(_stored([], []), 5) == []
+
+
+def test_a_series_is_read_at_once_and_shown_window_by_window() -> None:
+    series = [_key(i, NOW - i * DAY, DAY, DAY) for i in range(50)]
+    reads: list[int] = []
+    chosen = spaced_windows(_stored(series, reads), 14)
+    assert [key.result_id for key in chosen] == list(range(13, -1, -1))
+    assert reads == [28]
