@@ -24,6 +24,8 @@ __all__ = [
     "Metric",
     "Model",
     "ModelVersion",
+    "MonitorResult",
+    "MonitorWindowKey",
     "PredictionSegment",
     "Promotion",
     "Run",
@@ -395,3 +397,37 @@ class Lease:
     acquired_at: datetime
     expires_at: datetime
     generation: int = 1
+
+
+@dataclass(frozen=True)
+class MonitorWindowKey:
+    """Where a stored monitor result lies in time, without its figures: what is read of
+    many windows to choose the few a page shows."""
+
+    result_id: int
+    start: datetime
+    end: datetime
+    step_seconds: float
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """What ``monitor`` found in one window of ``model@version``: the live and canary
+    ``rows`` in it, the ``labelled`` ones among them, the number of ``drifted`` features,
+    ``summary`` (the figures per feature and the window's metric, plain JSON types; see
+    :mod:`pathtolive.monitoring.stored`) and ``histograms`` (the reference and live
+    histogram per feature; empty unless asked for). ``step_seconds`` is how far apart the
+    look's windows were: its series' step, else the window's length."""
+
+    model: str
+    version: int
+    start: datetime
+    end: datetime
+    step_seconds: float
+    computed_at: datetime
+    rows: int
+    labelled: int
+    drifted: int
+    summary: dict[str, Any]
+    histograms: dict[str, Any] = field(default_factory=dict)
+    result_id: int = 0

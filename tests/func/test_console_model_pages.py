@@ -1,7 +1,7 @@
 """The Model, Model version and Monitoring pages on the console's demo-like workspace,
 through a real server: gate reports as the gates wrote them (drawn as intervals), the
-lineage of pipeline runs, a viewer's explain form, and the drift alerts of a feature
-named like a script tag, all as text."""
+lineage of pipeline runs, a viewer's explain form, the drift alerts of a feature named
+like a script tag, all as text, and the monitor series the workspace stored."""
 
 from __future__ import annotations
 
@@ -104,4 +104,17 @@ def test_the_monitoring_page_lists_the_alerts_as_text(client: Client) -> None:
     html, page = _page(client, f"/monitoring/{MODEL}")
     assert f"/models/{MODEL}" in page.links
     assert "drift in mean radius: psi 0.41" in html
-    assert "No logged predictions in these windows." in html  # no traffic in this workspace
+
+
+def test_the_pages_show_the_stored_monitor_series(client: Client) -> None:
+    html, page = _page(client, f"/monitoring/{MODEL}")
+    assert "PSI per feature and window" in html
+    # Three windows of a day, the oldest without traffic: thirty inputs by three windows,
+    # and the newest window's drift table links each input to its cell once more.
+    cells = [link for link in page.links if "feature=" in link]
+    assert len(cells) == 30 * 3 + 30
+    assert html.count('class="num heat-0"') == 30
+    assert '<svg class="chart metric"' in html
+    html, _ = _page(client, f"/models/{MODEL}")
+    assert "In the newest monitored window" in html
+    assert '<svg class="chart metric"' in html

@@ -1,7 +1,8 @@
 """A workspace prepared for the web console, as the demo leaves one: two model versions
-(one live), a pending four-eyes promotion, open drift alerts, a refused data version,
-and a token per role; built through the in-process CLI as ``ada``, who trains both
-versions."""
+(one live, with two days of logged traffic and feedback, monitored as
+``pathtolive monitor --every 1d --count 3`` stores it), a pending four-eyes promotion,
+open drift alerts, a refused data version, and a token per role; built through the
+in-process CLI as ``ada``, who trains both versions."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,8 @@ def build_console_workspace(
     base = config.read_text()
     config.write_text(base + _CONFIG.format(policy="auto"))
     cli("promote", f"{MODEL}@1", "--to", "live")
+    _log_traffic(root, frame)
+    cli("monitor", MODEL, "--every", "1d", "--count", "3")
     config.write_text(base + _CONFIG.format(policy="four-eyes"))
     tokens = {
         name: cli("tokens", "create", "--user", name, "--role", role, "--json").json()["secret"]
@@ -155,6 +158,50 @@ def _name_metadata(config: Path, metadata_url: str) -> None:
     default = f'metadata = "{DEFAULT_METADATA_URL}"'
     assert default in text, "init no longer writes the default metadata URL"
     config.write_text(text.replace(default, f"metadata = {json.dumps(metadata_url)}"))
+
+
+TRAFFIC_ROWS = 150
+"""Rows of live traffic logged on each of the last two days: fewer than the 500 a drift
+verdict needs by default, so the heat map shows figures and no alert opens."""
+
+
+def _log_traffic(root: Path, frame: Any) -> None:
+    """Two days of the live version's answers to rows of its training data, with their
+    labels as feedback, logged as the server logs them."""
+    from pathtolive import Workspace
+    from pathtolive.predlog import PredictionLogger, PredictionRecord
+    from pathtolive.service.predictions import StoreSegmentSink, record_feedback_many
+    from pathtolive.service.servables import load_servable
+
+    now = datetime.now(UTC)
+    with Workspace.open(root) as ws:
+        ctx = ws.context
+        servable = load_servable(ctx, MODEL, 1)
+        inputs = list(servable.signature.input_names)
+        logger = PredictionLogger(StoreSegmentSink(ctx))
+        labels: list[tuple[str, Any, int]] = []
+        for day in (1, 0):
+            rows = frame.sample(TRAFFIC_ROWS, random_state=day).reset_index(drop=True)
+            proba = servable.model.predict_proba(rows[inputs])
+            assert proba is not None
+            request = f"day-{day}"
+            logger.log(
+                PredictionRecord(
+                    request_id=request,
+                    at=now - timedelta(days=day, hours=1),
+                    model=MODEL,
+                    version=1,
+                    trained_on=servable.trained_on,
+                    protocol="v1",
+                    role="live",
+                    latency_ms=1.0,
+                    inputs=rows[inputs],
+                    outputs=[[float(a), float(b)] for a, b in proba],
+                )
+            )
+            labels += [(request, int(label), row) for row, label in enumerate(rows["target"])]
+        logger.close()
+        record_feedback_many(ctx, labels, model=MODEL)
 
 
 def _raise_drift_alerts(root: Path, second: str) -> None:

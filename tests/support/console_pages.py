@@ -1,7 +1,8 @@
 """A workspace prepared for the console's Model, Model version and Monitoring pages:
 model ``risk`` trained on ``cancer@1`` whose first input is named like a script tag,
 three versions (@1 then @2 live), a stored gate report on @2 with intervals and slices,
-three days of logged predictions of @2 (the last day shifted) with feedback labels, and
+three days of logged predictions of @2 (the last day shifted) with feedback labels,
+monitored (a series of a window per day, stored as ``pathtolive monitor`` stores it), and
 a drift alert waiting in the webhook outbox."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathtolive.predlog import PredictionLogger, PredictionRecord
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.monitor import monitor
 from pathtolive.service.predictions import StoreSegmentSink, record_feedback_many
 from pathtolive.service.workspace import init_workspace, open_workspace
 
@@ -152,6 +154,9 @@ def prepare(root: Path, environ: dict[str, str]) -> Prepared:
             )
             session.queue_delivery(alert.alert_id, "d-1", at=NOW - timedelta(hours=2))
         _log(ctx, models[1], frame)
+        # What the console shows of monitoring is what a look like
+        # `pathtolive monitor risk --every 1d --count 3` stores.
+        monitor(ctx, "risk", every=timedelta(days=1), count=DAYS)
     finally:
         ctx.close()
     return Prepared(root, environ, frame)

@@ -94,6 +94,10 @@ def monitor(
         report.write_text(monitoring_report_html(outcome.report), encoding="utf-8")
         err_console.print(f"report written to {escape(str(report))}")
     emit(outcome.report.to_dict(), as_json, lambda: _render(outcome.report))
+    if outcome.stored:
+        # On stderr, so that stdout (and --json) is the report alone.
+        windows = f"{outcome.stored} window{'s' if outcome.stored != 1 else ''}"
+        err_console.print(f"results of {windows} stored for the console", style="dim")
     if alerts:
         # After the report: a slow or dead receiver costs the budget, never the report.
         show_outbox(deliver_alerts(context, budget=delivery_budget))

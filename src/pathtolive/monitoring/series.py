@@ -32,7 +32,7 @@ from typing import Any
 from pathtolive.errors import ConfigError, InvalidInputError
 from pathtolive.format import duration
 from pathtolive.monitoring.decay import DecayResult
-from pathtolive.monitoring.drift import DriftResult
+from pathtolive.monitoring.drift import DriftResult, FeatureDrift
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -209,23 +209,20 @@ class MonitorSeries:
     @property
     def features(self) -> tuple[FeatureTrend, ...]:
         """Every feature compared in any window, by name."""
-        names = sorted(
-            {
-                feature.feature
-                for window in self.windows
-                if window.drift is not None
-                for feature in window.drift.features
-            }
-        )
-        return tuple(self._trend(name) for name in names)
+        # Each window's features by name, once: a page may follow a hundred features
+        # over thirty windows.
+        by_name = [
+            {} if window.drift is None else {f.feature: f for f in window.drift.features}
+            for window in self.windows
+        ]
+        names = sorted({name for found in by_name for name in found})
+        return tuple(self._trend(name, by_name) for name in names)
 
-    def _trend(self, name: str) -> FeatureTrend:
+    def _trend(self, name: str, by_name: list[dict[str, FeatureDrift]]) -> FeatureTrend:
         values: list[float | None] = []
         drifted: list[bool] = []
-        for window in self.windows:
-            found = None
-            if window.drift is not None:
-                found = next((f for f in window.drift.features if f.feature == name), None)
+        for features in by_name:
+            found = features.get(name)
             figure = None if found is None else found.figures.get(self.statistic)
             values.append(None if figure is None else _finite(figure))
             drifted.append(found is not None and found.drifted)

@@ -14,6 +14,11 @@ One call reads the prediction log of a model version over a window, segment by s
 Thresholds crossed raise alerts (one open alert per model and key, audited, and put into
 the webhook outbox of :mod:`pathtolive.service.alerts` when the model has a webhook); an
 alert whose cause has gone is cleared.
+
+A look that records alerts also keeps each of its windows' results (the series' windows,
+else its one window of time; not a look at the last N requests) in the metadata store:
+the console draws drift and the metric over time from them and never reads the log.
+``--no-alerts`` changes nothing in the store.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from pathtolive.monitoring.series import (
     SeriesWindow,
     series_bounds,
 )
+from pathtolive.monitoring.stored import to_stored
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
@@ -79,13 +85,14 @@ _LOG_COLUMNS = ("request_id", "row", "at", "role", "prediction", "label", "outpu
 
 @dataclass(frozen=True)
 class MonitorOutcome:
-    """The report (its ``to_dict()`` is what ``--json`` prints) and the alerts this call
-    opened and cleared."""
+    """The report (its ``to_dict()`` is what ``--json`` prints), the alerts this call
+    opened and cleared, and how many windows' results it ``stored`` for the console."""
 
     report: MonitorReport
     opened: list[Alert] = field(default_factory=list)
     cleared: list[Alert] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
+    stored: int = 0
 
 
 def monitoring_config(ctx: ServiceContext, model: str) -> MonitoringConfig:
@@ -222,6 +229,17 @@ def monitor(
             rows,
             now,
         )
+    stored = 0
+    if record_alerts and last is None and newest is not None:
+        if series is not None:
+            windows, step = list(series.windows), series.every
+        else:
+            newest_decay = None
+            if labels is not None and not newest_log.empty:
+                newest_decay = assessor.assess(newest_log, labels, len(newest_log))
+            windows = [SeriesWindow(newest, now, rows, drift_result, newest_decay)]
+            step = length
+        stored = _store_results(ctx, served, reference_ref, windows, step)
     with ctx.metadata.read() as session:
         current = session.list_alerts(model, status="open")
     report = MonitorReport(
@@ -243,7 +261,32 @@ def monitor(
         alerts=tuple(current),
         series=series,
     )
-    return MonitorOutcome(report, opened, cleared, current)
+    return MonitorOutcome(report, opened, cleared, current, stored)
+
+
+def _store_results(
+    ctx: ServiceContext,
+    served: ModelVersion,
+    reference: str,
+    windows: list[SeriesWindow],
+    step: timedelta,
+) -> int:
+    """Keep each window's result for the console (see :mod:`pathtolive.monitoring.stored`),
+    replacing what an earlier look stored for the same window; how many were kept."""
+    computed_at = datetime.now(UTC)
+    results = [
+        to_stored(
+            served.model,
+            served.version,
+            window,
+            reference=reference,
+            step=step,
+            computed_at=computed_at,
+        )
+        for window in windows
+    ]
+    with ctx.metadata.write() as session:
+        return session.store_monitor_results(results)
 
 
 # -- windows over time -------------------------------------------------------------------

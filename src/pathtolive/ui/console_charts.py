@@ -9,17 +9,21 @@ through the template's escaping.
   version's and the baseline's, overall and per slice, on one horizontal scale; and the
   candidate's lead over live and over the baseline with their intervals and margins.
 - :func:`heat_map`: one row per feature, one column per window, each cell shaded by the
-  series' drift statistic against its threshold and linked to its histograms.
+  series' drift statistic (the PSI, on the console) against its threshold, with the
+  window's other figures in its tooltip, and linked to its histograms.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pathtolive.format import number, short_when, when
+from pathtolive.monitoring.drift import FeatureDrift
 from pathtolive.monitoring.series import MonitorSeries
+from pathtolive.monitoring.verdict import EFFECT_NAMES
 from pathtolive.ui.charts import ticks
 
 __all__ = [
@@ -32,6 +36,7 @@ __all__ = [
     "IntervalRow",
     "Tick",
     "gate_intervals",
+    "heat_legend",
     "heat_map",
 ]
 
@@ -213,36 +218,87 @@ class HeatRow:
 @dataclass(frozen=True)
 class HeatMap:
     """Features by windows (oldest window first): the column headings, the rows, the
-    statistic and its threshold."""
+    statistic, its threshold, and the legend: each shade's level and what it means."""
 
     columns: tuple[str, ...]
     rows: tuple[HeatRow, ...]
     statistic: str
     threshold: float | None
+    legend: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The statistic's name for a reader (``PSI``)."""
+        return EFFECT_NAMES.get(self.statistic, self.statistic)
+
+
+# The figures a cell's tooltip names beside the shaded one, in this order.
+_TIP_FIGURES = (
+    ("psi", "PSI"),
+    ("js", "Jensen-Shannon"),
+    ("wasserstein", "Wasserstein"),
+    ("ks_pvalue", "KS p"),
+    ("chi2_pvalue", "chi-square p"),
+    ("unseen_share", "unseen"),
+)
 
 
 def heat_map(series: MonitorSeries, link: Callable[[str, int], str]) -> HeatMap:
-    """``series`` as a heat map; ``link(feature, window)`` is each cell's address."""
+    """``series`` as a heat map shaded by its statistic (the PSI on the console);
+    ``link(feature, window)`` is each cell's address, and each cell's tooltip has the
+    window's other figures for the feature and its verdict."""
     threshold = series.threshold
+    # Each window's features by name, and its end as text, once rather than per cell.
+    by_name = [
+        {} if window.drift is None else {f.feature: f for f in window.drift.features}
+        for window in series.windows
+    ]
+    ends = [when(window.end) for window in series.windows]
     rows = []
     for trend in series.features:
         cells = []
         for index, (value, drifted) in enumerate(zip(trend.values, trend.drifted, strict=True)):
-            end = series.windows[index].end
-            shown = "no verdict" if value is None else f"{series.statistic} {number(value)}"
-            verdict = ", drifted" if drifted else ""
+            found = by_name[index].get(trend.feature)
             cells.append(
                 HeatCell(
                     value,
                     _level(value, threshold),
                     drifted,
-                    f"{trend.feature}, window to {when(end)}: {shown}{verdict}",
+                    _heat_tip(trend.feature, ends[index], found, drifted),
                     link(trend.feature, index),
                 )
             )
         rows.append(HeatRow(trend.feature, trend.persistent, tuple(cells)))
     columns = tuple(short_when(window.end) for window in series.windows)
-    return HeatMap(columns, tuple(rows), series.statistic, threshold)
+    return HeatMap(columns, tuple(rows), series.statistic, threshold, heat_legend(threshold))
+
+
+def _heat_tip(feature: str, end: str, found: FeatureDrift | None, drifted: bool) -> str:
+    head = f"{feature}, window to {end}: "
+    if found is None:
+        return head + "no verdict"
+    shown = [
+        f"{label} {number(found.figures[name])}"
+        for name, label in _TIP_FIGURES
+        if name in found.figures and math.isfinite(found.figures[name])
+    ]
+    verdict = "drifted" if drifted else ("no verdict" if found.rule == "min_rows" else "no drift")
+    return head + ", ".join([*shown, verdict])
+
+
+def heat_legend(threshold: float | None) -> tuple[tuple[int, str], ...]:
+    """What each shade of :func:`heat_map` means, as (level, text): the bounds of
+    :func:`_level` in the statistic's own figures."""
+    scale = 2 * threshold if threshold else 1.0
+    step = scale / (HEAT_LEVELS - 1)
+    bounds = [number(step * k) for k in range(1, HEAT_LEVELS - 1)]
+    legend = [(0, "no figure"), (1, f"below {bounds[0]}")]
+    legend += [
+        (level, f"{bounds[level - 2]} to {bounds[level - 1]}")
+        for level in range(2, HEAT_LEVELS - 1)
+    ]
+    legend.append((HEAT_LEVELS - 1, f"{bounds[-1]} or more"))
+    return tuple(legend)
 
 
 def _level(value: float | None, threshold: float | None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 from pathtolive.lineage import LineageNode
 from pathtolive.monitoring.drift import FeatureDrift
@@ -83,12 +83,14 @@ class Links:
 
 def model_context(view: ModelView, links: Links, live: LiveMetric | None = None) -> dict[str, Any]:
     """What ``console/model.html`` takes: a model's versions, alias timeline, the live
-    version's drift and metric over time."""
+    version's drift (its newest stored window) and metric over the stored windows."""
     decay = None if live is None else live.decay
     return {
         "view": view,
         "links": links,
+        "live": live,
         "unavailable": None if live is None else live.unavailable,
+        "command": None if live is None else live.command,
         "metric": None if decay is None or not decay.windows else metric_chart(decay),
     }
 
@@ -156,18 +158,25 @@ def _lineage(view: VersionView, links: Links) -> list[LineageItem]:
 def monitoring_context(
     view: MonitoringView, links: Links, *, feature: str | None = None, window: int = 0
 ) -> dict[str, Any]:
-    """What ``console/monitoring.html`` takes: the drift heat map, the newest window's
-    drift table (each feature linked to its histograms in that window), one cell's
-    card with its histograms, the metric over time with its caveat, and the alerts. The
-    table, the card and the metric are the view models the monitoring report draws with
-    the same partials."""
+    """What ``console/monitoring.html`` takes: the drift heat map (PSI), the newest
+    window's drift table (each feature linked to its histograms in that window), one
+    cell's card with its histograms, the metric over time with its caveat, and the
+    alerts, all from stored results. The table, the card and the metric are the view
+    models the monitoring report draws with the same partials."""
     series = view.series
     cell = None if feature is None else view.cell(feature, window)
-    report = view.report
+    latest = view.latest
     newest = None if series is None else len(series.windows) - 1
 
+    # As links.monitoring(model, feature=, window=) has it, each name quoted once: a heat
+    # map may have thousands of cells.
+    base = links.monitoring(view.model)
+    quoted: dict[str, str] = {}
+
     def cell_link(name: str, index: int) -> str:
-        return links.monitoring(view.model, feature=name, window=index)
+        if name not in quoted:
+            quoted[name] = quote_plus(name, safe="")
+        return f"{base}?feature={quoted[name]}&window={index}#cell"
 
     def newest_link(_: int, drift: FeatureDrift) -> str | None:
         return None if newest is None else cell_link(drift.feature, newest)
@@ -178,8 +187,8 @@ def monitoring_context(
         "heat": None if series is None else heat_map(series, cell_link),
         "table": (
             None
-            if report is None or report.drift is None
-            else drift_table(report.drift, newest_link)
+            if latest is None or latest.drift is None
+            else drift_table(latest.drift, newest_link)
         ),
         "cell": None if cell is None else feature_view(cell, "histograms"),
         "cell_window": None if cell is None or series is None else series.windows[window],

@@ -3,7 +3,8 @@
 to the others, that names and values from data are text (a feature named like a script
 tag, a slice value with markup), the explain form (CSRF-checked, refusals shown), and
 that the static files (``models card``, ``monitor --report``) are drawn with the pages'
-own partials in a file that loads nothing."""
+own partials in a file that loads nothing, and that the Model and Monitoring pages show
+what ``monitor`` stored and never read the prediction log."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from urllib.parse import quote
+from typing import NoReturn
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 from starlette.applications import Starlette
@@ -23,13 +25,20 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from pathtolive.format import number
+from pathtolive.monitoring import decay, drift
 from pathtolive.monitoring.decay import CBPE_CAVEAT
+from pathtolive.service import models as model_service
+from pathtolive.service import monitor as monitor_service
+from pathtolive.service import predictions
 from pathtolive.service.card import model_card
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.monitor import monitor
+from pathtolive.store.metadata.store import MetadataSession
 from pathtolive.ui.card import model_card_html
 from pathtolive.ui.console.app import ConsoleSettings, create_console
 from pathtolive.ui.monitoring import monitoring_report_html
+from tests.support.cli import run_in_process
 from tests.support.console_pages import EVIL, FEATURES, Prepared, prepare
 
 EVIL_IN_URL = quote(EVIL, safe="")
@@ -109,7 +118,7 @@ def test_the_model_page_lists_versions_timeline_drift_and_metric(client: TestCli
     assert "not checked" in page.words  # @1 and @3 have none
     assert "the second release" in page.words  # the timeline's reasons
     assert EVIL in page.words  # the open drift alert's feature, as text
-    assert '<svg class="chart metric"' in html  # the live metric over the last days
+    assert '<svg class="chart metric"' in html  # the live metric over the stored windows
     assert "/static/model_pages.css" in page.links
 
 
@@ -256,3 +265,101 @@ def test_the_drift_report_draws_drift_with_the_monitoring_pages_partials(
     assert f"/monitoring/risk?feature={EVIL_IN_URL}&window=2#cell" in page.links
     assert f'<a href="#feature-0">{escaped}</a>' in static
     _self_contained(static)
+
+
+# -- the pages read what monitor stored -----------------------------------------------------
+
+
+def _forbidden(*_: object, **__: object) -> NoReturn:
+    raise AssertionError("a console page read the prediction log, a dataset or computed drift")
+
+
+def test_the_pages_read_stored_results_never_the_log_or_a_dataset(
+    client: TestClient, ctx: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every way to the log's rows or a dataset's bytes, and the computations on them.
+    for owner, name in (
+        (MetadataSession, "list_prediction_segments"),
+        (MetadataSession, "list_feedback"),
+        (predictions, "read_prediction_log"),
+        (monitor_service, "monitor"),
+        (drift, "compare"),
+        (drift, "drift"),
+        (decay, "decay"),
+        (ctx.artifacts, "get_bytes"),
+        (ctx.artifacts, "get_file"),
+        (ctx.artifacts, "local_path"),
+    ):
+        monkeypatch.setattr(owner, name, _forbidden)
+    html, page = _get(client, "/models/risk")
+    assert '<svg class="chart metric"' in html
+    assert f"1 of 2 features drifted: {EVIL}" in page.words
+    html, page = _get(client, f"/monitoring/risk?windows=3&feature={EVIL_IN_URL}&window=2")
+    assert 'class="num heat-4 drifted"' in html
+    assert '<svg class="chart hist"' in html  # the cell's stored histograms
+    assert '<svg class="chart metric"' in html
+    assert "PSI per feature and window; drift threshold 0.1" in page.words
+
+
+class _Cells(HTMLParser):
+    """The heat map's cells: (feature, window) -> (tooltip, shown figure)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: dict[tuple[str, int], tuple[str, str]] = {}
+        self._open: tuple[tuple[str, int], str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        href = found.get("href") or ""
+        # The heat map's cells carry a tooltip; the drift table's feature links do not.
+        if tag == "a" and "feature=" in href and found.get("title"):
+            query = parse_qs(urlsplit(href).query)
+            self._open = ((query["feature"][0], int(query["window"][0])), found["title"] or "")
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self.cells[self._open[0]] = (self._open[1], data.strip())
+            self._open = None
+
+
+def test_monitor_stores_what_the_pages_then_show(client: TestClient, prepared: Prepared) -> None:
+    looked = run_in_process(
+        ["monitor", "risk", "--every", "1d", "--count", "3", "--json"],
+        cwd=prepared.root,
+        environ=prepared.environ,
+    )
+    assert looked.code == 0, looked.stderr
+    assert "results of 3 windows stored for the console" in looked.stderr
+    series = looked.json()["series"]
+    html, _ = _get(client, "/monitoring/risk?windows=3")
+    parsed = _Cells()
+    parsed.feed(html)
+    assert len(parsed.cells) == 2 * 3
+    for index, window in enumerate(series["windows"]):
+        for feature in window["features"]:
+            psi = feature["figures"]["psi"]
+            tip, shown = parsed.cells[(feature["feature"], index)]
+            assert shown == number(psi)
+            assert f"PSI {number(psi)}" in tip
+            assert f"Jensen-Shannon {number(feature['figures']['js'])}" in tip
+            assert tip.endswith("drifted" if feature["drifted"] else "no drift")
+    newest = series["windows"][-1]
+    _, model_page = _get(client, "/models/risk")
+    drifted = ", ".join(newest["drifted"])
+    assert f"{len(newest['drifted'])} of 2 features drifted: {drifted}" in model_page.words
+
+
+def test_without_stored_results_the_pages_say_which_command_stores_them(
+    client: TestClient, ctx: ServiceContext
+) -> None:
+    model_service.set_alias(ctx, "risk@3", "live", override="never monitored")
+    try:
+        command = "pathtolive monitor risk --every 1d --count 14"
+        for path in ("/models/risk", "/monitoring/risk"):
+            html, page = _get(client, path)
+            assert "No monitoring results are stored for risk@3 yet" in page.words
+            assert f"<code>{command}</code>" in html
+            assert '<svg class="chart metric"' not in html
+    finally:
+        model_service.set_alias(ctx, "risk@2", "live", override="monitored again")

@@ -38,6 +38,7 @@ __all__ = [
     "metadata",
     "model_versions",
     "models",
+    "monitor_results",
     "prediction_segments",
     "promotions",
     "run_inputs",
@@ -453,4 +454,35 @@ locks = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("generation", BigInteger, nullable=False, server_default=text("1")),
     Column("released", Boolean, nullable=False, server_default=text("false")),
+)
+
+# What ``monitor`` found in each window of a model version, kept so that the console
+# draws drift and the metric over time from these rows alone, never from the prediction
+# log. One row per (version, window); a later look at the same window replaces it.
+# ``summary_json`` holds the figures per feature and the window's metric (what a heat map
+# and a metric chart need, for many windows at once); ``histograms_json`` the reference
+# and live histograms per feature, read for one window at a time. The unique index, by
+# end first, also serves "the newest windows of a version".
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    # How far apart the look's windows were (a series' step, else the window's length).
+    Column("step_seconds", Float, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("labelled", BigInteger, nullable=False),
+    Column("drifted", Integer, nullable=False),
+    Column("summary_json", Text, nullable=False),
+    Column("histograms_json", Text, nullable=False),
+    Index(
+        "ix_monitor_results_version_end_start",
+        "model_version_id",
+        "window_end",
+        "window_start",
+        unique=True,
+    ),
 )

@@ -1,6 +1,7 @@
 """Models: every model (a page at a time), and one model's page: its versions with
 their metrics, gate verdict, data, run, author and time (a page at a time), the alias
-history as a timeline, the live version's drift and its metric over time."""
+history as a timeline, the live version's drift and its metric over time (as
+``pathtolive monitor`` stored them: the page never reads the prediction log)."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def model_page(request: Request) -> Response:
     ctx = acting(request)
     name = request.path_params["name"]
     view = model_view(ctx, name, page=page_number(request), size=VERSIONS_PER_PAGE)
-    live = live_metric(ctx, name) if view.live else None
+    live = live_metric(ctx, name, view.live) if view.live is not None else None
     return render(
         request,
         "model.html",

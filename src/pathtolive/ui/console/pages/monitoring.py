@@ -1,7 +1,9 @@
 """Monitoring: every model with its open alerts, and per model its drift per feature
-over recent windows as a heat map (each cell links to its reference-vs-live
-histograms), its metric measured on feedback and estimated from confidence, and its
-alerts with their webhook deliveries."""
+over its recent stored windows as a heat map of the PSI (each cell links to its
+reference-vs-live histograms), its metric measured on feedback and estimated from
+confidence, and its alerts with their webhook deliveries. Everything comes from what
+``pathtolive monitor`` stored (:mod:`pathtolive.service.monitor_views`): the page never
+reads the prediction log."""
 
 from __future__ import annotations
 
@@ -46,18 +48,20 @@ def _whole(request: Request, key: str, default: int) -> int:
 
 def model_monitoring(request: Request) -> Response:
     name = request.path_params["name"]
-    view = monitoring_view(
-        acting(request), name, windows=_whole(request, "windows", DEFAULT_PAGE_WINDOWS)
-    )
     feature = request.query_params.get("feature") or None
+    window = _whole(request, "window", 0)
+    view = monitoring_view(
+        acting(request),
+        name,
+        windows=_whole(request, "windows", DEFAULT_PAGE_WINDOWS),
+        cell=window if feature is not None else None,
+    )
     return render(
         request,
         "monitoring.html",
         title=f"{name} monitoring",
         active="monitoring",
-        **monitoring_context(
-            view, links(request), feature=feature, window=_whole(request, "window", 0)
-        ),
+        **monitoring_context(view, links(request), feature=feature, window=window),
     )
 
 
