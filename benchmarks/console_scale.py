@@ -44,8 +44,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import event
 from sklearn.linear_model import LogisticRegression
+from sqlalchemy import event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import machine
@@ -391,7 +391,7 @@ def pages(model: str, runs: list[str], size: Size) -> dict[str, str]:
         "Datasets: a version's profile": f"/datasets/{DATASET}/versions/{last}",
         "Datasets: diff of two versions": f"/datasets/{DATASET}/diff?old=1&new={last}",
         "Runs: table": "/runs",
-        "Runs: filtered and sorted by a metric": "/runs?pipeline=p3&metric=auc>=0.5&sort=-metric:auc",
+        "Runs: filtered, sorted by a metric": "/runs?pipeline=p3&metric=auc>=0.5&sort=-metric:auc",
         "Runs: compare 10": "/runs/compare?" + "&".join(f"run={r}" for r in runs[:10]),
         "Monitoring: every model": "/monitoring",
         "Monitoring: a model": f"/monitoring/{model}",
