@@ -97,12 +97,11 @@ class PromotionQueries(Queries):
         reports = t.gate_reports
         versions_of: dict[int, int] = {}
         for chunk in in_chunks(ids):
+            query = select(t.promotions.c.id, t.promotions.c.model_version_id).where(
+                t.promotions.c.id.in_(list(chunk))
+            )
             versions_of.update(
-                self.connection.execute(
-                    select(t.promotions.c.id, t.promotions.c.model_version_id).where(
-                        t.promotions.c.id.in_(list(chunk))
-                    )
-                ).tuples()
+                (row.id, row.model_version_id) for row in self.connection.execute(query)
             )
         version_ids = sorted(set(versions_of.values()))
         found: dict[int, StoredGateReport] = {}
@@ -277,7 +276,7 @@ class PromotionQueries(Queries):
                 .outerjoin(t.runs, t.runs.c.run_id == t.model_versions.c.run_id)
                 .where(t.promotions.c.id.in_(list(chunk)))
             )
-            authors.update(self.connection.execute(query).tuples())
+            authors.update((row.id, row.actor) for row in self.connection.execute(query))
         return authors
 
     def pending_promotion(self, model: str, version: int, alias: str) -> Promotion | None:
