@@ -385,7 +385,7 @@ def pages(model: str, runs: list[str], size: Size) -> dict[str, str]:
         "Model: versions, page 2": f"/models/{model}?page=2",
         "Model version (live)": f"/models/{model}/versions/{live}",
         "Promotions": "/promotions",
-        "Promotions: page 2": "/promotions?page=2",
+        "Promotions: page 2": "/promotions?offset=20",
         "Datasets: list": "/datasets",
         "Datasets: a dataset's versions": f"/datasets/{DATASET}",
         "Datasets: a version's profile": f"/datasets/{DATASET}/versions/{last}",
@@ -397,6 +397,7 @@ def pages(model: str, runs: list[str], size: Size) -> dict[str, str]:
         "Monitoring: a model": f"/monitoring/{model}",
         "Audit: newest": "/audit",
         "Audit: by action, deep page": "/audit?action=thing.c&before=50000",
+        "Audit: a rare action": "/audit?action=dataset.version_added",
     }
 
 

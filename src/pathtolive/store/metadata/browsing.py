@@ -337,6 +337,7 @@ class BrowsingQueries(Queries):
         *,
         actor: str | None = None,
         action: str | None = None,
+        actions: Sequence[str] = (),
         subject: str | None = None,
         exact_subject: bool = False,
         since: str | None = None,
@@ -346,8 +347,10 @@ class BrowsingQueries(Queries):
     ) -> list[AuditEvent]:
         """Newest first, from ``before_seq`` down (a keyset: any page costs the same). The
         ``action`` and ``subject`` match as prefixes (``subject`` exactly with
-        ``exact_subject``); ``since`` and ``until`` bound the time (inclusive, exclusive),
-        compared as the chain's own UTC ISO text, which sorts as time does."""
+        ``exact_subject``), ``actions`` exactly (a prefix cannot use the (action, seq)
+        index, so a rare action found by prefix costs a walk down the whole log);
+        ``since`` and ``until`` bound the time (inclusive, exclusive), compared as the
+        chain's own UTC ISO text, which sorts as time does."""
         c = t.audit_events.c
         query = select(t.audit_events)
         if before_seq is not None:
@@ -356,6 +359,8 @@ class BrowsingQueries(Queries):
             query = query.where(c.actor == actor)
         if action is not None:
             query = query.where(c.action.startswith(action, autoescape=True))
+        if actions:
+            query = query.where(c.action.in_(list(actions)))
         if subject is not None:
             query = query.where(
                 c.subject == subject

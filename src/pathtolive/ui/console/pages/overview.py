@@ -26,6 +26,9 @@ __all__ = ["ModelRow", "overview", "routes"]
 
 RECENT = 10
 """Rows of each "last …" list."""
+DATA_ACTIONS = ("dataset.version_added", "dataset.version_refused")
+"""The audit events of the "last data versions" list, by their exact action (which the
+audit log's index finds however long ago the last one was)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ def overview(request: Request) -> Response:
         pending_others=others[:RECENT],
         others_more=len(others) - len(others[:RECENT]),
         triggers=trigger_service.list_triggers(ctx, limit=RECENT),
-        data_events=audit_service.audit_log(ctx, action="dataset.version_", limit=RECENT),
+        data_events=audit_service.audit_page(ctx, actions=DATA_ACTIONS, limit=RECENT).events,
     )
 
 
