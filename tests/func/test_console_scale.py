@@ -24,6 +24,7 @@ from pathtolive.gates.base import GateResult
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.model_views import LINEAGE_PARENTS
 from pathtolive.service.workspace import init_workspace, open_workspace
 from pathtolive.ui.console.app import ConsoleSettings, create_console
 from pathtolive.ui.console.pages.model import MODELS_PER_PAGE
@@ -147,3 +148,17 @@ def test_the_promotions_page_and_the_models_list_paginate(console: Console) -> N
     last = f"m{console.models - 1:03d}"
     assert f'href="/models/{last}"' in rest
     assert f'href="/models/{last}"' not in models
+
+
+def test_a_version_page_shows_the_nearest_parents_of_its_data(console: Console) -> None:
+    rng = np.random.default_rng(1)
+    for shift in range(1, LINEAGE_PARENTS + 3):
+        frame = pd.DataFrame({"a": rng.normal(shift, 1, 50), "b": rng.normal(0, 1, 50)})
+        dataset_service.add_dataset(console.ctx, frame, "data", policy="warn")
+    newest = LINEAGE_PARENTS + 3
+    model = LogisticRegression().fit(frame, frame["a"] > shift)
+    version = model_service.register_model(console.ctx, model, "deep", data=f"data@{newest}")
+    page, _ = console.get(f"/models/deep/versions/{version.version}")
+    shown = set(re.findall(r'href="/datasets/data/versions/(\d+)"', page))
+    # The version read, its nearest parents, then the one where the page stops.
+    assert shown == {str(newest - n) for n in range(LINEAGE_PARENTS + 2)}
