@@ -332,6 +332,19 @@ class BrowsingQueries(Queries):
 
     # -- the audit log -----------------------------------------------------------------------
 
+    def _actions_starting(self, prefix: str) -> list[str] | None:
+        """The distinct actions of the log starting with ``prefix`` (case-sensitive), one
+        index seek each; None when there are more than :data:`_MERGED_ACTIONS`."""
+        c = t.audit_events.c
+        found: list[str] = []
+        while len(found) <= _MERGED_ACTIONS:
+            after = c.action > found[-1] if found else c.action >= prefix
+            name = self.connection.scalar(select(func.min(c.action)).where(after))
+            if name is None or not str(name).startswith(prefix):
+                return found
+            found.append(str(name))
+        return None
+
     def audit_page(
         self,
         *,
@@ -352,6 +365,27 @@ class BrowsingQueries(Queries):
         ``since`` and ``until`` bound the time (inclusive, exclusive), compared as the
         chain's own UTC ISO text, which sorts as time does."""
         c = t.audit_events.c
+        if action is not None and not actions:
+            named = self._actions_starting(action)
+            if named is not None:
+                # Each action read newest first on its own (action, seq) index range,
+                # at most ``limit`` rows each, then merged: a rare action costs what a
+                # common one does, where a prefix match would walk the log from its end.
+                events = [
+                    event
+                    for name in named
+                    for event in self.audit_page(
+                        actor=actor,
+                        actions=(name,),
+                        subject=subject,
+                        exact_subject=exact_subject,
+                        since=since,
+                        until=until,
+                        before_seq=before_seq,
+                        limit=limit,
+                    )
+                ]
+                return sorted(events, key=lambda event: event.seq, reverse=True)[:limit]
         query = select(t.audit_events)
         if before_seq is not None:
             query = query.where(c.seq < before_seq)
@@ -359,7 +393,9 @@ class BrowsingQueries(Queries):
             query = query.where(c.actor == actor)
         if action is not None:
             query = query.where(c.action.startswith(action, autoescape=True))
-        if actions:
+        if len(actions) == 1:
+            query = query.where(c.action == actions[0])
+        elif actions:
             query = query.where(c.action.in_(list(actions)))
         if subject is not None:
             query = query.where(
@@ -385,6 +421,11 @@ class BrowsingQueries(Queries):
             )
             for row in self.connection.execute(query)
         ]
+
+
+_MERGED_ACTIONS = 20
+"""The most distinct actions a prefix filter reads one by one (a prefix matching more
+is broad enough for the walk down the log to find its page soon)."""
 
 
 def _metrics_of(outputs_json: str | None) -> dict[str, Any]:
