@@ -6,6 +6,7 @@ copying one registered version (as the scale benchmark does), not trained."""
 from __future__ import annotations
 
 import re
+import uuid
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,9 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from sklearn.linear_model import LogisticRegression
 from sqlalchemy import event
 
+from pathtolive import env
 from pathtolive.gates import GateReport
 from pathtolive.gates.base import GateResult
 from pathtolive.service import datasets as dataset_service
@@ -95,10 +98,33 @@ class Console:
         self.models += count
 
 
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def metadata(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The metadata database: the workspace's SQLite file (None), or a PostgreSQL
+    schema of the module's own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server = str(request.getfixturevalue("postgres_server"))
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(server)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'create schema "{schema}"'))
+    separator = "&" if "?" in server else "?"
+    yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'drop schema "{schema}" cascade'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def console(tmp_path_factory: pytest.TempPathFactory, metadata: str | None) -> Iterator[Console]:
     root = Path(tmp_path_factory.mktemp("console-scale")) / "ws"
     environ = console_environ()
+    if metadata is not None:
+        environ[env.METADATA_URL] = metadata
     init_workspace(root, environ=environ, local_role="admin").close()
     ctx = open_workspace(root, environ=environ)
     rng = np.random.default_rng(0)
@@ -115,7 +141,7 @@ def test_the_overview_and_promotions_make_as_many_statements_for_many_models(
     console: Console,
 ) -> None:
     console.add_models(3)
-    console.get("/")  # the first request of the app reads its settings once
+    console.get("/")  # a first request, so both counts below are of warm requests
     overview, few = console.get("/")
     promotions, few_promotions = console.get("/promotions")
     assert "m002" in overview
