@@ -188,3 +188,4 @@ def test_a_version_page_shows_the_nearest_parents_of_its_data(console: Console) 
     shown = set(re.findall(r'href="/datasets/data/versions/(\d+)"', page))
     # The version read, its nearest parents, then the one where the page stops.
     assert shown == {str(newest - n) for n in range(LINEAGE_PARENTS + 2)}
+    assert "data@1" not in page  # nor does the model card's lineage go further

@@ -187,7 +187,7 @@ def version_view(ctx: ServiceContext, ref: str) -> VersionView:
         report = session.latest_gate_report(version.model, version.version)
         before = session.get_model_version(version.model, version.version - 1)
     lineage = model_lineage(ctx, version.ref, parents=LINEAGE_PARENTS)
-    card = model_card(ctx, version.ref)
+    card = model_card(ctx, version.ref, lineage=lineage)
     return VersionView(version, report, lineage, card, None if before is None else before.run_id)
 
 
