@@ -18,7 +18,7 @@ import pandas as pd
 
 from pathtolive.auth import Permission
 from pathtolive.data import Schema
-from pathtolive.entities import ModelVersion, Promotion, StoredGateReport
+from pathtolive.entities import ModelVersion, StoredGateReport
 from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.gates import (
     BASELINES,
@@ -42,14 +42,7 @@ from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency
 from pathtolive.service.privacy import pii_columns
 
-__all__ = [
-    "HoldoutScores",
-    "check_gates",
-    "gate_config",
-    "latest_report",
-    "latest_reports",
-    "score_holdout",
-]
+__all__ = ["HoldoutScores", "check_gates", "gate_config", "latest_report", "score_holdout"]
 
 _LATENCY_SAMPLE_ROWS = 200
 
@@ -227,14 +220,6 @@ def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
             f"{version.ref} has no gate report yet; run 'pathtolive gates check {version.ref}'"
         )
     return stored
-
-
-def latest_reports(ctx: ServiceContext, promotions: list[Promotion]) -> dict[int, StoredGateReport]:
-    """The latest gate report of the version each of ``promotions`` asks to move, by
-    promotion id (left out when the version has none), read at once."""
-    ctx.require(Permission.READ, "read gate reports")
-    with ctx.metadata.read() as session:
-        return session.latest_gate_reports(promotions)
 
 
 def _target(model: str, config: GateConfig, schema: Schema, frame: pd.DataFrame) -> str:

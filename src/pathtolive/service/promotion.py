@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pathtolive.auth import Actor, Permission, same_principal
-from pathtolive.entities import AliasMove, Promotion
+from pathtolive.entities import AliasMove, Promotion, StoredGateReport
 from pathtolive.errors import (
     ConflictError,
     IntegrityError,
@@ -37,6 +37,7 @@ __all__ = [
     "approve",
     "decided_promotions",
     "decline",
+    "latest_reports",
     "list_promotions",
     "pending_page",
     "promote",
@@ -397,6 +398,14 @@ def pending_page(ctx: ServiceContext, *, offset: int, limit: int) -> tuple[list[
     with ctx.metadata.read() as session:
         page = session.promotion_page(status="pending", offset=offset, limit=limit)
         return page, session.count_promotions(status="pending")
+
+
+def latest_reports(ctx: ServiceContext, promotions: list[Promotion]) -> dict[int, StoredGateReport]:
+    """The latest gate report of the version each of ``promotions`` asks to move, by
+    promotion id (left out when the version has none), read at once."""
+    ctx.require(Permission.READ, "read gate reports")
+    with ctx.metadata.read() as session:
+        return session.latest_gate_reports(promotions)
 
 
 def decided_promotions(ctx: ServiceContext, *, limit: int) -> list[Promotion]:

@@ -20,7 +20,6 @@ from pathtolive.auth import Permission, same_principal
 from pathtolive.entities import Model, Promotion, StoredGateReport
 from pathtolive.errors import InvalidInputError
 from pathtolive.gates import GateReport
-from pathtolive.service import gates as gate_service
 from pathtolive.service import models as model_service
 from pathtolive.service import promotion as promotion_service
 from pathtolive.ui.console.page import Form, acting, action, notify, redirect, render, visitor
@@ -62,7 +61,7 @@ def promotions(request: Request) -> Response:
     actor = visitor(request).actor
     offset = _offset(request)
     page, total = promotion_service.pending_page(ctx, offset=offset, limit=PAGE_SIZE)
-    reports = gate_service.latest_reports(ctx, page)
+    reports = promotion_service.latest_reports(ctx, page)
     objections = (
         promotion_service.approval_objections(ctx, page) if actor.can(Permission.APPROVE) else {}
     )
