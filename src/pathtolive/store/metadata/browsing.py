@@ -393,10 +393,6 @@ class BrowsingQueries(Queries):
             query = query.where(c.actor == actor)
         if action is not None:
             query = query.where(c.action.startswith(action, autoescape=True))
-        if len(actions) == 1:
-            query = query.where(c.action == actions[0])
-        elif actions:
-            query = query.where(c.action.in_(list(actions)))
         if subject is not None:
             query = query.where(
                 c.subject == subject
@@ -407,6 +403,10 @@ class BrowsingQueries(Queries):
             query = query.where(c.time >= since)
         if until is not None:
             query = query.where(c.time < until)
+        if len(actions) == 1:
+            query = query.where(c.action == actions[0])
+        elif actions:
+            query = query.where(c.action.in_(list(actions)))
         query = query.order_by(c.seq.desc()).limit(limit)
         return [
             AuditEvent(
