@@ -41,12 +41,20 @@ with warnings.catch_warnings():
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def build(ctx: ServiceContext, versions: int, runs: int, events: int) -> list[str]:
+def add_data_versions(
+    ctx: ServiceContext, versions: int, name: str = "big", *, columns: int = 20
+) -> None:
+    """``versions`` versions of a dataset of 2,000 rows, each shifted a little."""
     rng = np.random.default_rng(0)
-    started = time.perf_counter()
     for i in range(versions):
-        frame = pd.DataFrame({f"c{j}": rng.normal(i / 50, 1, 2000) for j in range(20)})
-        dataset_service.add_dataset(ctx, frame, "big", policy="warn")
+        frame = pd.DataFrame({f"c{j}": rng.normal(i / 50, 1, 2000) for j in range(columns)})
+        dataset_service.add_dataset(ctx, frame, name, policy="warn")
+
+
+def add_runs(ctx: ServiceContext, runs: int, versions: int, name: str = "big") -> list[str]:
+    """``runs`` pipeline runs (10 params, 2 final metrics, one step and a 1,000-point
+    logged series each) reading versions 1 to ``versions`` of ``name``; their ids."""
+    rng = np.random.default_rng(1)
     ids = []
     with ctx.metadata.write() as session:
         for i in range(runs):
@@ -64,7 +72,7 @@ def build(ctx: ServiceContext, versions: int, runs: int, events: int) -> list[st
                 pipelines_hash=None,
                 environment_digest=None,
                 params={f"k{j}": i % (j + 2) for j in range(10)},
-                inputs={"data": f"big@{i % versions + 1}"},
+                inputs={"data": f"{name}@{i % versions + 1}"},
                 outputs={"metrics": {"auc": float(rng.random()), "f1": float(rng.random())}},
             )
             session.insert_run(run)
@@ -74,11 +82,23 @@ def build(ctx: ServiceContext, versions: int, runs: int, events: int) -> list[st
                 run.run_id, [Metric("loss", 1 / (k + 1), k, 0.0) for k in range(1000)]
             )
             ids.append(run.run_id)
+    return ids
+
+
+def add_audit_events(ctx: ServiceContext, events: int) -> None:
+    """``events`` chained audit events, 10,000 to a transaction."""
     actor = ctx.actor()
-    for _ in range(events // 10_000):
+    for start in range(0, events, 10_000):
         with ctx.metadata.write() as session:
-            for i in range(10_000):
+            for i in range(start, min(events, start + 10_000)):
                 record(session, actor, f"thing.{'abcde'[i % 5]}", f"thing:{i % 997}", {"i": i})
+
+
+def build(ctx: ServiceContext, versions: int, runs: int, events: int) -> list[str]:
+    started = time.perf_counter()
+    add_data_versions(ctx, versions)
+    ids = add_runs(ctx, runs, versions)
+    add_audit_events(ctx, events)
     print(f"workspace built in {time.perf_counter() - started:.0f} s", flush=True)
     return ids
 

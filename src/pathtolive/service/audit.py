@@ -17,7 +17,7 @@ import re
 import stat
 import tomllib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -127,15 +127,16 @@ def audit_page(
     *,
     actor: str | None = None,
     action: str | None = None,
+    actions: Sequence[str] = (),
     subject: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     before: int | None = None,
     limit: int = 50,
 ) -> AuditPage:
-    """Events newest first, filtered by actor, action and subject (prefixes), and time
-    (``since`` inclusive, ``until`` exclusive), read from event ``before`` down: each page
-    is one index range, however long the log."""
+    """Events newest first, filtered by actor, action and subject (prefixes), exact
+    ``actions`` and time (``since`` inclusive, ``until`` exclusive), read from event
+    ``before`` down: each page is one index range, however long the log."""
     ctx.require(Permission.READ, "read the audit log")
     if not 1 <= limit <= 500:
         raise InvalidInputError(f"a page of the audit log holds 1 to 500 events, not {limit}")
@@ -145,6 +146,7 @@ def audit_page(
         events = session.audit_page(
             actor=actor or None,
             action=action or None,
+            actions=actions,
             subject=subject or None,
             since=None if since is None else _chain_time(since),
             until=None if until is None else _chain_time(until),

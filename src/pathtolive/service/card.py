@@ -32,7 +32,7 @@ from pathtolive.gates.curves import (
     confusion_matrix,
     roc_curve,
 )
-from pathtolive.lineage import render_tree
+from pathtolive.lineage import LineageNode, render_tree
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import gates as gate_service
 from pathtolive.service import lineage as lineage_service
@@ -173,7 +173,9 @@ def _without_pii(result: dict[str, Any], pii: set[str]) -> dict[str, Any]:
     }
 
 
-def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
+def model_card(ctx: ServiceContext, ref: str, *, lineage: LineageNode | None = None) -> ModelCard:
+    """The card of model version ``ref``; its lineage section draws ``lineage`` when given
+    (a page that has read it already, perhaps bounded), else the whole lineage."""
     ctx.require(Permission.READ, "read model cards")
     version = model_service.model_version(ctx, ref)
     card_settings = ctx.settings.document.get("models", {}).get(version.model, {}).get("card", {})
@@ -335,7 +337,7 @@ def model_card(ctx: ServiceContext, ref: str) -> ModelCard:
             ),
         )
     )
-    tree = render_tree(lineage_service.model_lineage(ctx, version.ref))
+    tree = render_tree(lineage or lineage_service.model_lineage(ctx, version.ref))
     sections.append(CardSection("Lineage", (CodeBlock(tuple(tree)),)))
     return ModelCard(f"Model card: {version.ref}", tuple(sections))
 

@@ -36,7 +36,10 @@ def lineage(ctx: ServiceContext, ref: str, *, reverse: bool = False) -> LineageN
     return model_lineage(ctx, ref)
 
 
-def model_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
+def model_lineage(ctx: ServiceContext, ref: str, *, parents: int | None = None) -> LineageNode:
+    """Model version ``ref`` back to its run and data; with ``parents``, each dataset
+    version's ancestry stops after that many parents (a page shows the nearest ones; a
+    dataset of many versions would otherwise cost a read per version)."""
     version = model_service.model_version(ctx, ref)
     with ctx.metadata.read() as session:
         run = session.get_run(version.run_id)
@@ -55,11 +58,13 @@ def model_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
         "by": version.created_by,
     }
     return LineageNode(
-        "model", version.ref, model_node_attributes, (_run_node(ctx, run, environment),)
+        "model", version.ref, model_node_attributes, (_run_node(ctx, run, environment, parents),)
     )
 
 
-def _run_node(ctx: ServiceContext, run: Run, environment: dict[str, Any] | None) -> LineageNode:
+def _run_node(
+    ctx: ServiceContext, run: Run, environment: dict[str, Any] | None, parents: int | None
+) -> LineageNode:
     children: list[LineageNode] = []
     if run.kind == "imported":
         mlflow = run.params.get("mlflow", {})
@@ -105,7 +110,8 @@ def _run_node(ctx: ServiceContext, run: Run, environment: dict[str, Any] | None)
             )
         )
     for parameter, ref in sorted(run.inputs.items()):
-        children.append(_dataset_node(ctx, dataset_service.get_version(ctx, ref), parameter))
+        version = dataset_service.get_version(ctx, ref)
+        children.append(_dataset_node(ctx, version, parameter, parents))
     label = run.run_id[:12]
     return LineageNode(
         "run",
@@ -121,10 +127,21 @@ def _run_node(ctx: ServiceContext, run: Run, environment: dict[str, Any] | None)
     )
 
 
-def _dataset_node(ctx: ServiceContext, version: DatasetVersion, parameter: str) -> LineageNode:
+def _dataset_node(
+    ctx: ServiceContext, version: DatasetVersion, parameter: str, parents: int | None
+) -> LineageNode:
     chain: list[LineageNode] = []
     parent = version.parent_version
     while parent is not None:
+        if parents is not None and len(chain) >= parents:
+            chain.append(
+                LineageNode(
+                    "parent",
+                    f"{version.dataset}@{parent}",
+                    {"and earlier": "its ancestors are on the dataset's page"},
+                )
+            )
+            break
         earlier = dataset_service.get_version(ctx, f"{version.dataset}@{parent}")
         chain.append(
             LineageNode("parent", earlier.ref, {"source": earlier.source, "by": earlier.author})

@@ -30,6 +30,7 @@ from pathtolive.service.lineage import model_lineage
 from pathtolive.service.models import load_model, model_version
 
 __all__ = [
+    "LINEAGE_PARENTS",
     "MAX_PAGE_SIZE",
     "TIMELINE_MOVES",
     "Explanation",
@@ -47,6 +48,9 @@ MAX_PAGE_SIZE = 100
 
 TIMELINE_MOVES = 50
 """The alias moves a model page shows: the latest ones."""
+
+LINEAGE_PARENTS = 5
+"""The parents of each dataset version a version page's lineage shows: the nearest."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +186,8 @@ def version_view(ctx: ServiceContext, ref: str) -> VersionView:
     with ctx.metadata.read() as session:
         report = session.latest_gate_report(version.model, version.version)
         before = session.get_model_version(version.model, version.version - 1)
-    lineage = model_lineage(ctx, version.ref)
-    card = model_card(ctx, version.ref)
+    lineage = model_lineage(ctx, version.ref, parents=LINEAGE_PARENTS)
+    card = model_card(ctx, version.ref, lineage=lineage)
     return VersionView(version, report, lineage, card, None if before is None else before.run_id)
 
 

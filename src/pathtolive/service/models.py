@@ -48,6 +48,7 @@ __all__ = [
     "load_model",
     "model_version",
     "model_versions",
+    "models_page",
     "parse_model_ref",
     "promotion_config",
     "register_model",
@@ -140,6 +141,14 @@ def list_models(ctx: ServiceContext) -> list[Model]:
     ctx.require(Permission.READ, "read models")
     with ctx.metadata.read() as session:
         return session.list_models()
+
+
+def models_page(ctx: ServiceContext, *, offset: int, limit: int) -> tuple[list[Model], int]:
+    """``limit`` models by name from ``offset`` (as :func:`list_models` gives them), and
+    how many models there are."""
+    ctx.require(Permission.READ, "read models")
+    with ctx.metadata.read() as session:
+        return session.models_page(offset=offset, limit=limit), session.count_models()
 
 
 def alias_history(ctx: ServiceContext, name: str, alias: str | None = None) -> list[AliasMove]:

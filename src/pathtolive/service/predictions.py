@@ -57,6 +57,7 @@ __all__ = [
     "check_feedback_row",
     "check_request_id",
     "deployment",
+    "deployments",
     "feedback",
     "json_kind",
     "read_prediction_log",
@@ -384,6 +385,13 @@ def deployment(ctx: ServiceContext, model: str) -> Deployment:
         found = session.get_deployment(model)
     assert found is not None
     return found
+
+
+def deployments(ctx: ServiceContext) -> dict[str, Deployment]:
+    """Every model's :func:`deployment`, by name, read at once."""
+    ctx.require(Permission.READ, "read deployments")
+    with ctx.metadata.read() as session:
+        return session.deployments()
 
 
 def canary_share(ctx: ServiceContext, model: str) -> float:

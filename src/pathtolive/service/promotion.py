@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pathtolive.auth import Actor, Permission, same_principal
-from pathtolive.entities import AliasMove, Promotion
+from pathtolive.entities import AliasMove, Promotion, StoredGateReport
 from pathtolive.errors import (
     ConflictError,
     IntegrityError,
@@ -34,9 +34,13 @@ from pathtolive.store.metadata import MetadataSession
 __all__ = [
     "PromotionOutcome",
     "approval_objection",
+    "approval_objections",
     "approve",
+    "decided_promotions",
     "decline",
+    "latest_reports",
     "list_promotions",
+    "pending_page",
     "promote",
     "rollback",
     "withdraw",
@@ -284,6 +288,26 @@ def approval_objection(ctx: ServiceContext, pending: Promotion) -> str | None:
     return _four_eyes_objection(actor, None if run is None else run.actor, pending)
 
 
+def approval_objections(ctx: ServiceContext, pending: list[Promotion]) -> dict[int, str | None]:
+    """:func:`approval_objection` of each of ``pending``, by promotion id, with the
+    authors of their versions read in one query (a page of requests costs no query per
+    request)."""
+    actor = ctx.actor()
+    if not actor.can(Permission.APPROVE):
+        refused = f"{actor.name} ({actor.role.value}) may not approve promotions"
+        return {p.promotion_id: refused for p in pending}
+    ctx.require(Permission.READ, "read promotions")
+    four_eyes = [p.promotion_id for p in pending if p.policy == "four-eyes"]
+    with ctx.metadata.read() as session:
+        authors = session.promotion_authors(four_eyes) if four_eyes else {}
+    return {
+        p.promotion_id: _four_eyes_objection(actor, authors.get(p.promotion_id), p)
+        if p.policy == "four-eyes"
+        else None
+        for p in pending
+    }
+
+
 def _four_eyes_objection(actor: Actor, author: str | None, pending: Promotion) -> str | None:
     """Why ``actor`` may not be the second pair of eyes on ``pending``, or None.
 
@@ -374,6 +398,30 @@ def list_promotions(
     ctx.require(Permission.READ, "read promotions")
     with ctx.metadata.read() as session:
         return session.list_promotions(status=status, model=model)
+
+
+def pending_page(ctx: ServiceContext, *, offset: int, limit: int) -> tuple[list[Promotion], int]:
+    """``limit`` pending promotions from ``offset``, oldest request first, and how many
+    are pending."""
+    ctx.require(Permission.READ, "read promotions")
+    with ctx.metadata.read() as session:
+        page = session.promotion_page(status="pending", offset=offset, limit=limit)
+        return page, session.count_promotions(status="pending")
+
+
+def latest_reports(ctx: ServiceContext, promotions: list[Promotion]) -> dict[int, StoredGateReport]:
+    """The latest gate report of the version each of ``promotions`` asks to move, by
+    promotion id (left out when the version has none), read at once."""
+    ctx.require(Permission.READ, "read gate reports")
+    with ctx.metadata.read() as session:
+        return session.latest_gate_reports(promotions)
+
+
+def decided_promotions(ctx: ServiceContext, *, limit: int) -> list[Promotion]:
+    """The ``limit`` promotions decided last, newest first."""
+    ctx.require(Permission.READ, "read promotions")
+    with ctx.metadata.read() as session:
+        return session.decided_promotions(limit=limit)
 
 
 def rollback(

@@ -339,11 +339,25 @@ class BrowsingQueries(Queries):
 
     # -- the audit log -----------------------------------------------------------------------
 
+    def _actions_starting(self, prefix: str) -> list[str] | None:
+        """The distinct actions of the log starting with ``prefix`` (case-sensitive), one
+        index seek each; None when there are more than :data:`_MERGED_ACTIONS`."""
+        c = t.audit_events.c
+        found: list[str] = []
+        while len(found) <= _MERGED_ACTIONS:
+            after = c.action > found[-1] if found else c.action >= prefix
+            name = self.connection.scalar(select(func.min(c.action)).where(after))
+            if name is None or not str(name).startswith(prefix):
+                return found
+            found.append(str(name))
+        return None
+
     def audit_page(
         self,
         *,
         actor: str | None = None,
         action: str | None = None,
+        actions: Sequence[str] = (),
         subject: str | None = None,
         exact_subject: bool = False,
         since: str | None = None,
@@ -353,9 +367,32 @@ class BrowsingQueries(Queries):
     ) -> list[AuditEvent]:
         """Newest first, from ``before_seq`` down (a keyset: any page costs the same). The
         ``action`` and ``subject`` match as prefixes (``subject`` exactly with
-        ``exact_subject``); ``since`` and ``until`` bound the time (inclusive, exclusive),
-        compared as the chain's own UTC ISO text, which sorts as time does."""
+        ``exact_subject``), ``actions`` exactly (a prefix cannot use the (action, seq)
+        index, so a rare action found by prefix costs a walk down the whole log);
+        ``since`` and ``until`` bound the time (inclusive, exclusive), compared as the
+        chain's own UTC ISO text, which sorts as time does."""
         c = t.audit_events.c
+        if action is not None and not actions:
+            named = self._actions_starting(action)
+            if named is not None:
+                # Each action read newest first on its own (action, seq) index range,
+                # at most ``limit`` rows each, then merged: a rare action costs what a
+                # common one does, where a prefix match would walk the log from its end.
+                events = [
+                    event
+                    for name in named
+                    for event in self.audit_page(
+                        actor=actor,
+                        actions=(name,),
+                        subject=subject,
+                        exact_subject=exact_subject,
+                        since=since,
+                        until=until,
+                        before_seq=before_seq,
+                        limit=limit,
+                    )
+                ]
+                return sorted(events, key=lambda event: event.seq, reverse=True)[:limit]
         query = select(t.audit_events)
         if before_seq is not None:
             query = query.where(c.seq < before_seq)
@@ -371,6 +408,10 @@ class BrowsingQueries(Queries):
             query = query.where(c.time >= since)
         if until is not None:
             query = query.where(c.time < until)
+        if len(actions) == 1:
+            query = query.where(c.action == actions[0])
+        elif actions:
+            query = query.where(c.action.in_(list(actions)))
         query = query.order_by(c.seq.desc()).limit(limit)
         return [
             AuditEvent(
@@ -385,6 +426,11 @@ class BrowsingQueries(Queries):
             )
             for row in self.connection.execute(query)
         ]
+
+
+_MERGED_ACTIONS = 20
+"""The most distinct actions a prefix filter reads one by one (a prefix matching more
+is broad enough for the walk down the log to find its page soon)."""
 
 
 def _metrics_of(outputs_json: str | None) -> dict[str, Any]:

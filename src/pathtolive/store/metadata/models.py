@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 
 from pathtolive.entities import AliasMove, Model, ModelVersion
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc
+from pathtolive.store.metadata._rows import Queries, dumps, in_chunks, utc
 
 __all__ = ["ModelQueries"]
 
@@ -32,31 +32,60 @@ class ModelQueries(Queries):
         )
         return {row.alias: row.version for row in self.connection.execute(query)}
 
-    def list_models(self, name: str | None = None) -> list[Model]:
-        """Every model by name (only ``name`` when given), with its latest version and
-        aliases."""
+    def _aliases_of(self, model_ids: list[int]) -> dict[int, dict[str, int]]:
+        """The aliases of each of ``model_ids``: one query per chunk, not per model."""
+        found: dict[int, dict[str, int]] = {}
+        for chunk in in_chunks(model_ids):
+            query = (
+                select(t.aliases.c.model_id, t.aliases.c.alias, t.model_versions.c.version)
+                .join(t.model_versions, t.model_versions.c.id == t.aliases.c.model_version_id)
+                .where(t.aliases.c.model_id.in_(list(chunk)))
+                .order_by(t.aliases.c.alias)
+            )
+            for row in self.connection.execute(query):
+                found.setdefault(row.model_id, {})[row.alias] = row.version
+        return found
+
+    def _model_rows(self) -> Any:
         latest = (
             select(t.model_versions.c.model_id, func.max(t.model_versions.c.version).label("v"))
             .group_by(t.model_versions.c.model_id)
             .subquery()
         )
-        query = (
+        return (
             select(t.models, latest.c.v)
             .outerjoin(latest, latest.c.model_id == t.models.c.id)
             .order_by(t.models.c.name)
         )
-        if name is not None:
-            query = query.where(t.models.c.name == name)
+
+    def _models(self, query: Any) -> list[Model]:
+        rows = list(self.connection.execute(query))
+        aliases = self._aliases_of([row.id for row in rows])
         return [
             Model(
                 name=row.name,
                 created_at=utc(row.created_at),
                 created_by=row.created_by,
                 latest_version=row.v,
-                aliases=self._aliases(row.id),
+                aliases=aliases.get(row.id, {}),
             )
-            for row in self.connection.execute(query)
+            for row in rows
         ]
+
+    def list_models(self, name: str | None = None) -> list[Model]:
+        """Every model by name (only ``name`` when given), with its latest version and
+        aliases."""
+        query = self._model_rows()
+        if name is not None:
+            query = query.where(t.models.c.name == name)
+        return self._models(query)
+
+    def models_page(self, *, offset: int, limit: int) -> list[Model]:
+        """``limit`` models by name from ``offset``, as :meth:`list_models` gives them."""
+        return self._models(self._model_rows().offset(offset).limit(limit))
+
+    def count_models(self) -> int:
+        return int(self.connection.scalar(select(func.count()).select_from(t.models)) or 0)
 
     def get_model(self, name: str) -> Model | None:
         return next(iter(self.list_models(name)), None)

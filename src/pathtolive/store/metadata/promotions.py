@@ -11,7 +11,14 @@ from sqlalchemy import func, insert, select, update
 
 from pathtolive.entities import Approval, Promotion, StoredGateReport
 from pathtolive.store.metadata import tables as t
-from pathtolive.store.metadata._rows import Queries, dumps, utc, utc_or_none, with_model_version
+from pathtolive.store.metadata._rows import (
+    Queries,
+    dumps,
+    in_chunks,
+    utc,
+    utc_or_none,
+    with_model_version,
+)
 
 __all__ = ["PromotionQueries"]
 
@@ -82,6 +89,37 @@ class PromotionQueries(Queries):
         )
         return {row.version: bool(row.passed) for row in self.connection.execute(query)}
 
+    def latest_gate_reports(self, promotions: Sequence[Promotion]) -> dict[int, StoredGateReport]:
+        """The latest gate report of the version each of ``promotions`` asks to move,
+        by promotion id (promotions of a version without a report are left out): two
+        queries, whatever the number of promotions."""
+        ids = [p.promotion_id for p in promotions]
+        reports = t.gate_reports
+        versions_of: dict[int, int] = {}
+        for chunk in in_chunks(ids):
+            query = select(t.promotions.c.id, t.promotions.c.model_version_id).where(
+                t.promotions.c.id.in_(list(chunk))
+            )
+            versions_of.update(
+                (row.id, row.model_version_id) for row in self.connection.execute(query)
+            )
+        version_ids = sorted(set(versions_of.values()))
+        found: dict[int, StoredGateReport] = {}
+        for chunk in in_chunks(version_ids):
+            latest = (
+                select(func.max(reports.c.id))
+                .where(reports.c.model_version_id.in_(list(chunk)))
+                .group_by(reports.c.model_version_id)
+            )
+            query = self._gate_report_query().where(reports.c.id.in_(latest))
+            for row in self.connection.execute(query):
+                found[row.model_version_id] = self._gate_report(row)
+        return {
+            promotion: found[version]
+            for promotion, version in versions_of.items()
+            if version in found
+        }
+
     def gate_report(self, report_id: int) -> StoredGateReport | None:
         query = self._gate_report_query().where(t.gate_reports.c.id == report_id)
         row = self.connection.execute(query).first()
@@ -141,31 +179,42 @@ class PromotionQueries(Queries):
     def _promotion_query(self) -> Any:
         return with_model_version(t.promotions).order_by(t.promotions.c.id)
 
-    def _promotion(self, row: Any) -> Promotion:
-        approvals = tuple(
-            Approval(a.approver, a.decision, a.comment, utc(a.at))
-            for a in self.connection.execute(
+    def _promotions(self, rows: Sequence[Any]) -> list[Promotion]:
+        """``rows`` of :meth:`_promotion_query` as promotions, their approvals read in
+        one query per chunk of rows (not one per promotion)."""
+        approvals: dict[int, list[Approval]] = {}
+        for chunk in in_chunks([row.id for row in rows]):
+            query = (
                 select(t.approvals)
-                .where(t.approvals.c.promotion_id == row.id)
+                .where(t.approvals.c.promotion_id.in_(list(chunk)))
                 .order_by(t.approvals.c.id)
             )
-        )
-        return Promotion(
-            promotion_id=row.id,
-            model=row.name,
-            version=row.version,
-            alias=row.alias,
-            policy=row.policy,
-            status=row.status,
-            requested_by=row.requested_by,
-            requested_at=utc(row.requested_at),
-            reason=row.reason,
-            override_reason=row.override_reason,
-            decided_by=row.decided_by,
-            decided_at=utc_or_none(row.decided_at),
-            gate_report_id=row.gate_report_id,
-            approvals=approvals,
-        )
+            for a in self.connection.execute(query):
+                approvals.setdefault(a.promotion_id, []).append(
+                    Approval(a.approver, a.decision, a.comment, utc(a.at))
+                )
+        return [
+            Promotion(
+                promotion_id=row.id,
+                model=row.name,
+                version=row.version,
+                alias=row.alias,
+                policy=row.policy,
+                status=row.status,
+                requested_by=row.requested_by,
+                requested_at=utc(row.requested_at),
+                reason=row.reason,
+                override_reason=row.override_reason,
+                decided_by=row.decided_by,
+                decided_at=utc_or_none(row.decided_at),
+                gate_report_id=row.gate_report_id,
+                approvals=tuple(approvals.get(row.id, ())),
+            )
+            for row in rows
+        ]
+
+    def _promotion(self, row: Any) -> Promotion:
+        return self._promotions([row])[0]
 
     def get_promotion(self, promotion_id: int, *, lock: bool = False) -> Promotion | None:
         query = self._promotion_query().where(t.promotions.c.id == promotion_id)
@@ -182,7 +231,53 @@ class PromotionQueries(Queries):
             query = query.where(t.promotions.c.status == status)
         if model is not None:
             query = query.where(t.models.c.name == model)
-        return [self._promotion(row) for row in self.connection.execute(query)]
+        return self._promotions(list(self.connection.execute(query)))
+
+    def count_promotions(self, *, status: str) -> int:
+        query = (
+            select(func.count()).select_from(t.promotions).where(t.promotions.c.status == status)
+        )
+        return int(self.connection.scalar(query) or 0)
+
+    def promotion_page(self, *, status: str, offset: int, limit: int) -> list[Promotion]:
+        """Promotions with ``status``, oldest request first, ``limit`` from ``offset``."""
+        query = (
+            with_model_version(t.promotions)
+            .where(t.promotions.c.status == status)
+            .order_by(t.promotions.c.id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return self._promotions(list(self.connection.execute(query)))
+
+    def decided_promotions(self, *, limit: int) -> list[Promotion]:
+        """The ``limit`` promotions decided last (approved, declined, withdrawn…), newest
+        first."""
+        promotions = t.promotions
+        query = (
+            with_model_version(promotions)
+            .where(promotions.c.status != "pending")
+            .order_by(
+                func.coalesce(promotions.c.decided_at, promotions.c.requested_at).desc(),
+                promotions.c.id.desc(),
+            )
+            .limit(limit)
+        )
+        return self._promotions(list(self.connection.execute(query)))
+
+    def promotion_authors(self, promotion_ids: Sequence[int]) -> dict[int, str | None]:
+        """Who trained the version each promotion asks to move (the actor of its run;
+        None when the run is not recorded), by promotion id: one query per chunk."""
+        authors: dict[int, str | None] = {}
+        for chunk in in_chunks(list(promotion_ids)):
+            query = (
+                select(t.promotions.c.id, t.runs.c.actor)
+                .join(t.model_versions, t.model_versions.c.id == t.promotions.c.model_version_id)
+                .outerjoin(t.runs, t.runs.c.run_id == t.model_versions.c.run_id)
+                .where(t.promotions.c.id.in_(list(chunk)))
+            )
+            authors.update((row.id, row.actor) for row in self.connection.execute(query))
+        return authors
 
     def pending_promotion(self, model: str, version: int, alias: str) -> Promotion | None:
         query = self._promotion_query().where(

@@ -75,6 +75,33 @@ class ServingQueries(Queries):
             updated_by=None if row is None else row.updated_by,
         )
 
+    def deployments(self) -> dict[str, Deployment]:
+        """Every model's :class:`Deployment` (as :meth:`get_deployment` gives one), by
+        name: three queries, whatever the number of models."""
+        served = ("live", "canary", "shadow")
+        versions: dict[int, dict[str, int]] = {}
+        query = (
+            select(t.aliases.c.model_id, t.aliases.c.alias, t.model_versions.c.version)
+            .join(t.model_versions, t.model_versions.c.id == t.aliases.c.model_version_id)
+            .where(t.aliases.c.alias.in_(served))
+        )
+        for alias in self.connection.execute(query):
+            versions.setdefault(alias.model_id, {})[alias.alias] = int(alias.version)
+        settings = {row.model_id: row for row in self.connection.execute(select(t.deployments))}
+        found = {}
+        for model_id, name in self.connection.execute(select(t.models.c.id, t.models.c.name)):
+            moved, setting = versions.get(model_id, {}), settings.get(model_id)
+            found[name] = Deployment(
+                model=name,
+                live=moved.get("live"),
+                canary=moved.get("canary"),
+                canary_share=0.0 if setting is None else float(setting.canary_share),
+                shadow=moved.get("shadow"),
+                updated_at=None if setting is None else utc(setting.updated_at),
+                updated_by=None if setting is None else setting.updated_by,
+            )
+        return found
+
     # -- prediction log ----------------------------------------------------------------
 
     def insert_prediction_segment(

@@ -44,16 +44,16 @@ def page_number(request: Request) -> int:
 
 def models_page(request: Request) -> Response:
     number = page_number(request)
-    models = model_service.list_models(acting(request))
     start = (number - 1) * MODELS_PER_PAGE
+    models, total = model_service.models_page(acting(request), offset=start, limit=MODELS_PER_PAGE)
     return render(
         request,
         "models.html",
         title="Models",
         active="models",
-        models=models[start : start + MODELS_PER_PAGE],
+        models=models,
         number=number,
-        more=len(models) > start + MODELS_PER_PAGE,
+        more=total > start + MODELS_PER_PAGE,
         links=links(request),
     )
 

@@ -26,6 +26,9 @@ __all__ = ["ModelRow", "overview", "routes"]
 
 RECENT = 10
 """Rows of each "last …" list."""
+DATA_ACTIONS = ("dataset.version_added", "dataset.version_refused")
+"""The audit events of the "last data versions" list, by their exact action (which the
+audit log's index finds however long ago the last one was)."""
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,19 @@ class ModelRow:
 
 
 def overview(request: Request) -> Response:
+    # A bounded number of queries whatever the number of models and requests: the
+    # deployments, the pending requests and their authors are each read at once.
     ctx = acting(request)
+    deployments = prediction_service.deployments(ctx)
     models = [
-        ModelRow(model, prediction_service.deployment(ctx, model.name))
+        ModelRow(model, deployments[model.name])
         for model in model_service.list_models(ctx)
+        if model.name in deployments
     ]
     pending = promotion_service.list_promotions(ctx, status="pending")
-    mine = [p for p in pending if promotion_service.approval_objection(ctx, p) is None]
-    others = [p for p in pending if p not in mine]
+    objections = promotion_service.approval_objections(ctx, pending)
+    mine = [p for p in pending if objections[p.promotion_id] is None]
+    others = [p for p in pending if objections[p.promotion_id] is not None]
     return render(
         request,
         "overview.html",
@@ -54,10 +62,12 @@ def overview(request: Request) -> Response:
         active="overview",
         models=models,
         alerts=alert_service.list_alerts(ctx, status="open", limit=RECENT),
-        waiting=mine,
-        pending_others=others,
+        waiting=mine[:RECENT],
+        waiting_more=len(mine) - len(mine[:RECENT]),
+        pending_others=others[:RECENT],
+        others_more=len(others) - len(others[:RECENT]),
         triggers=trigger_service.list_triggers(ctx, limit=RECENT),
-        data_events=audit_service.audit_log(ctx, action="dataset.version_", limit=RECENT),
+        data_events=audit_service.audit_page(ctx, actions=DATA_ACTIONS, limit=RECENT).events,
     )
 
 

@@ -16,17 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pathtolive.auth import Actor, Permission, same_principal
-from pathtolive.entities import Model, Promotion
-from pathtolive.errors import InvalidInputError, NotFoundError
+from pathtolive.auth import Permission, same_principal
+from pathtolive.entities import Model, Promotion, StoredGateReport
+from pathtolive.errors import InvalidInputError
 from pathtolive.gates import GateReport
-from pathtolive.service import gates as gate_service
 from pathtolive.service import models as model_service
 from pathtolive.service import promotion as promotion_service
-from pathtolive.service.context import ServiceContext
 from pathtolive.ui.console.page import Form, acting, action, notify, redirect, render, visitor
 
 __all__ = [
+    "PAGE_SIZE",
     "PendingRequest",
     "approve",
     "promotions",
@@ -37,6 +36,8 @@ __all__ = [
 ]
 
 PATH = "/promotions"
+PAGE_SIZE = 20
+"""Pending requests per page (each shows its gate report)."""
 DECIDED_SHOWN = 20
 """Decided promotions listed under the pending ones, newest first."""
 
@@ -54,15 +55,25 @@ class PendingRequest:
 
 
 def promotions(request: Request) -> Response:
+    # One page of pending requests, their gate reports and four-eyes objections each
+    # read at once: the page's queries do not grow with the number of requests.
     ctx = acting(request)
     actor = visitor(request).actor
-    every = promotion_service.list_promotions(ctx)
-    pending = [_pending(ctx, p, actor) for p in every if p.status == "pending"]
-    decided = sorted(
-        (p for p in every if p.status != "pending"),
-        key=lambda p: p.decided_at or p.requested_at,
-        reverse=True,
-    )[:DECIDED_SHOWN]
+    offset = _offset(request)
+    page, total = promotion_service.pending_page(ctx, offset=offset, limit=PAGE_SIZE)
+    reports = promotion_service.latest_reports(ctx, page)
+    objections = (
+        promotion_service.approval_objections(ctx, page) if actor.can(Permission.APPROVE) else {}
+    )
+    pending = [
+        PendingRequest(
+            promotion=p,
+            report=_report(reports.get(p.promotion_id)),
+            may_withdraw=same_principal(actor.name, p.requested_by) or actor.can(Permission.ADMIN),
+            objection=objections.get(p.promotion_id),
+        )
+        for p in page
+    ]
     live_models: list[Model] = [m for m in model_service.list_models(ctx) if "live" in m.aliases]
     return render(
         request,
@@ -70,26 +81,24 @@ def promotions(request: Request) -> Response:
         title="Promotions",
         active="promotions",
         pending=pending,
-        decided=decided,
+        pending_total=total,
+        first_shown=offset + 1,
+        newer=f"?offset={max(0, offset - PAGE_SIZE)}" if offset > 0 else None,
+        older=f"?offset={offset + PAGE_SIZE}" if offset + PAGE_SIZE < total else None,
+        decided=promotion_service.decided_promotions(ctx, limit=DECIDED_SHOWN),
         live_models=live_models,
     )
 
 
-def _pending(ctx: ServiceContext, promotion: Promotion, actor: Actor) -> PendingRequest:
-    try:
-        stored = gate_service.latest_report(ctx, promotion.ref)
-        report: GateReport | None = GateReport.from_dict(stored.report)
-    except NotFoundError:
-        report = None
-    asked = same_principal(actor.name, promotion.requested_by)
-    return PendingRequest(
-        promotion=promotion,
-        report=report,
-        may_withdraw=asked or actor.can(Permission.ADMIN),
-        objection=promotion_service.approval_objection(ctx, promotion)
-        if actor.can(Permission.APPROVE)
-        else None,
-    )
+def _offset(request: Request) -> int:
+    text = request.query_params.get("offset", "0") or "0"
+    if not text.isdigit():
+        raise InvalidInputError(f"offset must be a whole number, not {text!r:.20}")
+    return int(text)
+
+
+def _report(stored: StoredGateReport | None) -> GateReport | None:
+    return None if stored is None else GateReport.from_dict(stored.report)
 
 
 def _target(form: Form) -> tuple[str, str]:
