@@ -62,6 +62,7 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     "workspace": ("name",),
     "store": ("metadata", "artifacts"),
     "auth": ("local_role",),
+    "compute": ("scheduler",),
     "security": ("encrypt", "key_file", "key_command", "s3_sse", "s3_sse_kms_key_id"),
     # Checked by the code that reads them: [audit] by pathtolive.service.audit, [serve] by
     # pathtolive.serving.settings, [models.NAME] by the gates', monitoring's and model

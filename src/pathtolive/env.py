@@ -13,6 +13,7 @@ __all__ = [
     "ALERT_WEBHOOK_SECRET",
     "ARTIFACT_URL",
     "AUDIT_SIGNING_KEY",
+    "DASK_SCHEDULER",
     "ENVIRONMENT_VARIABLES",
     "KEK",
     "LOG_LEVEL",
@@ -55,6 +56,9 @@ TOKEN: Final = "PATHTOLIVE_TOKEN"
 AUDIT_SIGNING_KEY: Final = "PATHTOLIVE_AUDIT_SIGNING_KEY"
 """The audit chain's Ed25519 signing key: a path to its PEM file, or the PEM text itself
 (from a secret manager). Wins over ``[audit] signing_key``. Never logged."""
+DASK_SCHEDULER: Final = "PATHTOLIVE_DASK_SCHEDULER"
+"""Address of the Dask scheduler data-heavy work runs on (``tcp://host:8786``); wins over
+``[compute] scheduler``. Unset: in this process, streaming."""
 LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 """Log level for pathtolive's own logger (default WARNING)."""
 PROGRESS: Final = "PATHTOLIVE_PROGRESS"
@@ -92,6 +96,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     USER: "local actor name",
     TOKEN: "API token (actor and role come from it)",
     AUDIT_SIGNING_KEY: "audit checkpoint signing key (a PEM file's path, or the PEM)",
+    DASK_SCHEDULER: "Dask scheduler address for batch scoring and partitioned data",
     LOG_LEVEL: "log level",
     PROGRESS: "progress on stderr: on, off (default: on a terminal only)",
     PII_SALT: "secret keying the hashes of PII in the prediction log",

@@ -45,6 +45,7 @@ from pathtolive.redaction import mask_urls
 __all__ = [
     "ERROR_CLASSES",
     "AuthenticationError",
+    "ClusterUnavailableError",
     "ConfigError",
     "ConflictError",
     "ContractViolationError",
@@ -272,6 +273,15 @@ class StepFailedError(RunFailedError):
     code = "step_failed"
 
 
+class ClusterUnavailableError(PathToLiveError):
+    """The Dask scheduler that ``--scheduler``, ``PATHTOLIVE_DASK_SCHEDULER`` or
+    ``[compute] scheduler`` names did not answer in time, or the cluster lost the work."""
+
+    code = "cluster_unavailable"
+    http_status = 503
+    exit_code = 12
+
+
 ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     PathToLiveError,
     ConfigError,
@@ -296,4 +306,5 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     VerificationFailedError,
     RunFailedError,
     StepFailedError,
+    ClusterUnavailableError,
 )

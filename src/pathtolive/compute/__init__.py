@@ -1,0 +1,14 @@
+"""Where data-heavy work runs: in this process, streaming (the default), or on an existing
+Dask cluster named by ``--scheduler``, ``PATHTOLIVE_DASK_SCHEDULER`` or
+``[compute] scheduler``. Objects travel between machines through the artifact store by
+hash, never by pickling live state."""
+
+from __future__ import annotations
+
+from pathtolive.compute.cluster import (
+    CONNECT_TIMEOUT_SECONDS,
+    connect,
+    scheduler_address,
+)
+
+__all__ = ["CONNECT_TIMEOUT_SECONDS", "connect", "scheduler_address"]
