@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.data import ColumnProfile, ColumnSchema, Profile, Schema, ValidationReport
 from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.format import significant
-from pathtolive.service import datasets as service
+
+if TYPE_CHECKING:
+    from pathtolive.data import ColumnProfile, ColumnSchema, Profile, Schema
 
 __all__ = ["app"]
 
@@ -57,6 +58,8 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a file as a new version of a dataset (validated against its contract)."""
+    from pathtolive.service import datasets as service
+
     service_ctx = open_context(ctx)
     with console.status(f"Adding {source} to {name}…") if not as_json else nullcontext():
         result = service.add_dataset(
@@ -109,6 +112,8 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List datasets, or the versions of one dataset."""
+    from pathtolive.service import datasets as service
+
     service_ctx = open_context(ctx)
     if name is None:
         datasets = service.list_datasets(service_ctx)
@@ -168,6 +173,9 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a version: provenance, schema and profile."""
+    from pathtolive.data import Profile, Schema, ValidationReport
+    from pathtolive.service import datasets as service
+
     service_ctx = open_context(ctx)
     version, schema = service.shown_version(service_ctx, ref)
 
@@ -232,6 +240,8 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """Compare two versions: rows, columns, and how each column's distribution moved."""
+    from pathtolive.service import datasets as service
+
     result = service.diff_versions(open_context(ctx), old, new)
 
     def render() -> None:
@@ -252,6 +262,8 @@ def validate(
 ) -> None:
     """Check a file against a dataset's current schema without storing it (exit 1 if it
     breaks the contract)."""
+    from pathtolive.service import datasets as service
+
     result = service.validate_source(open_context(ctx), name, source, fmt=fmt)
     report = result.report
 
@@ -286,6 +298,8 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write a version's data as Parquet (its bytes verified against its hash)."""
+    from pathtolive.service import datasets as service
+
     path = service.export_version(open_context(ctx), ref, dest)
     emit({"path": path}, as_json, lambda: console.print(f"Wrote {path}"))
 
@@ -382,6 +396,9 @@ def schema_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a dataset's schema."""
+    from pathtolive.data import Schema
+    from pathtolive.service import datasets as service
+
     schema = service.dataset_schema(open_context(ctx), name, version)
 
     def render() -> None:
@@ -417,6 +434,8 @@ def schema_history(
     as_json: JsonOption = False,
 ) -> None:
     """List a dataset's schema versions and how each changed."""
+    from pathtolive.service import datasets as service
+
     schemas = service.schema_history(open_context(ctx), name)
 
     def render() -> None:
@@ -440,6 +459,8 @@ def schema_accept(
     as_json: JsonOption = False,
 ) -> None:
     """Make a new schema version from a stored version's data, explicitly."""
+    from pathtolive.service import datasets as service
+
     schema = service.accept_schema(open_context(ctx), ref, reason=reason)
 
     def render() -> None:

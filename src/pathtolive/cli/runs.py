@@ -11,8 +11,6 @@ from pathtolive.cli.output import JsonOption, console, emit, err_console, table,
 from pathtolive.cli.state import open_context
 from pathtolive.entities import Run
 from pathtolive.errors import InvalidInputError, VerificationFailedError
-from pathtolive.pipelines import RunGraph, StepRecord
-from pathtolive.service import runs as service
 
 __all__ = ["run", "runs_app"]
 
@@ -58,6 +56,8 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run a pipeline on dataset versions; record code, params, environment and data."""
+    from pathtolive.pipelines import StepRecord
+    from pathtolive.service import runs as service
 
     def progress(step: StepRecord) -> None:
         if not as_json:
@@ -109,6 +109,8 @@ def runs_list(
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first."""
+    from pathtolive.service import runs as service
+
     runs = service.list_runs(open_context(ctx), pipeline=pipeline, status=status, limit=limit)
     emit(
         runs,
@@ -143,6 +145,9 @@ def runs_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a run: code, params, data, environment, steps with timings, metrics, model."""
+    from pathtolive.pipelines import RunGraph
+    from pathtolive.service import runs as service
+
     details = service.run_details(open_context(ctx), run_id)
     run_ = details.run
 
@@ -223,6 +228,8 @@ def runs_reproduce(
 ) -> None:
     """Rerun with the same data versions, params and code; exit 1 unless the model bytes
     and metrics match."""
+    from pathtolive.service import runs as service
+
     report = service.reproduce_run(open_context(ctx), run_id)
 
     def render() -> None:
