@@ -112,7 +112,8 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List datasets, or the versions of one dataset."""
-    from pathtolive.service import datasets as service
+    # The catalog alone: listing loads no data library.
+    from pathtolive.service import dataset_catalog as service
 
     service_ctx = open_context(ctx)
     if name is None:

@@ -39,7 +39,7 @@ from pathtolive.data import (
     to_canonical_parquet,
     validate,
 )
-from pathtolive.entities import Dataset, DatasetVersion, SchemaVersion
+from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import (
     ConfigError,
     ConflictError,
@@ -51,6 +51,8 @@ from pathtolive.errors import (
 from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.dataset_catalog import list_datasets, list_versions
+from pathtolive.service.dataset_catalog import require_dataset as _require_dataset
 from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
 from pathtolive.service.privacy import pii_columns, shown_profile, shown_schema
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
@@ -542,32 +544,12 @@ def _work_dir(ctx: ServiceContext) -> Iterator[Path]:
 # -- reading --------------------------------------------------------------------------
 
 
-def list_datasets(ctx: ServiceContext) -> list[Dataset]:
-    ctx.require(Permission.READ, "list datasets")
-    with ctx.metadata.read() as session:
-        return session.list_datasets()
-
-
-def list_versions(ctx: ServiceContext, name: str) -> list[DatasetVersion]:
-    ctx.require(Permission.READ, "list dataset versions")
-    with ctx.metadata.read() as session:
-        _require_dataset(session, check_name(name))
-        return session.list_versions(name)
-
-
 def get_version(ctx: ServiceContext, ref: str | Ref) -> DatasetVersion:
     """The version ``ref`` names (``loans@2``, ``loans@latest``, ``loans``)."""
     ctx.require(Permission.READ, "read datasets")
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
     with ctx.metadata.read() as session:
         return _resolve(session, parsed)
-
-
-def _require_dataset(session: MetadataSession, name: str) -> None:
-    if session.dataset_id(name) is None:
-        known = [d.name for d in session.list_datasets()]
-        hint = f"known datasets: {', '.join(known[:10])}" if known else "there are no datasets yet"
-        raise NotFoundError(f"no dataset {name!r}; {hint} ('pathtolive data add' makes one)")
 
 
 def _resolve(session: MetadataSession, ref: Ref) -> DatasetVersion:
