@@ -26,11 +26,10 @@ import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 
 from pathtolive.data.accumulators import (
@@ -50,6 +49,9 @@ from pathtolive.data.formats import (
 from pathtolive.data.profile import ColumnProfile, Profile
 from pathtolive.data.schema import check_tags
 from pathtolive.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "bin_values",
@@ -134,6 +136,9 @@ def bin_values(column: ColumnProfile, values: npt.ArrayLike) -> npt.NDArray[np.i
             f"column {column.name!r} has no histogram in its profile; "
             "only numeric columns with values can be binned"
         )
+    # Imported here: profiling a file needs no pandas, so adding one does not load it.
+    import pandas as pd
+
     data = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce")
     array = data.to_numpy(dtype=np.float64, na_value=np.nan)
     array = array[~np.isnan(array)]

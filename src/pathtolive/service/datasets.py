@@ -3,6 +3,7 @@ validate a file, accept a new schema, export a version."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from pathtolive.auth import Actor, Permission
@@ -28,8 +29,6 @@ from pathtolive.data import (
     Schema,
     SchemaChange,
     TypeChange,
-    ValidationReport,
-    Violation,
     classify_change,
     compute_profile,
     diff_profiles,
@@ -37,7 +36,6 @@ from pathtolive.data import (
     infer_schema,
     merge_accepting,
     to_canonical_parquet,
-    validate,
 )
 from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import (
@@ -58,6 +56,13 @@ from pathtolive.service.privacy import pii_columns, shown_profile, shown_schema
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
 from pathtolive.store.metadata.browsing import VersionSummary
+
+if TYPE_CHECKING:
+    # Adding a Parquet file needs neither pandas nor the row checks (a first version is
+    # not validated), so they are imported where they are used.
+    import pandas as pd
+
+    from pathtolive.data import ValidationReport, Violation
 
 __all__ = [
     "MAX_PAGE",
@@ -91,7 +96,7 @@ __all__ = [
     "version_page",
 ]
 
-Source = Path | pd.DataFrame
+Source: TypeAlias = "Path | pd.DataFrame"
 
 
 @dataclass(frozen=True)
@@ -319,6 +324,8 @@ def _decide(
     if current is None:
         inferred = _infer(prepared, prepared.tags, max_categories)
         return _Decision(None, "inferred", None, inferred, None)
+    from pathtolive.data import validate  # pandas: only a later version is validated
+
     current_schema = Schema.from_dict(current.schema)
     report = validate(
         prepared.canonical.path,
@@ -523,9 +530,9 @@ def _merged_tags(
 
 
 def _describe_source(source: Source) -> str:
-    if isinstance(source, pd.DataFrame):
-        return f"DataFrame ({len(source)} rows)"
-    return str(Path(source).resolve())
+    if isinstance(source, str | os.PathLike):
+        return str(Path(source).resolve())
+    return f"DataFrame ({len(source)} rows)"
 
 
 @contextmanager
@@ -608,6 +615,8 @@ def diff_versions(ctx: ServiceContext, old: str, new: str) -> DatasetDiff:
 def shown_version(ctx: ServiceContext, ref: str) -> tuple[DatasetVersion, SchemaVersion]:
     """A version and its schema as ``data show`` shows them: the values of PII columns
     (tagged, or named in ``[serve] pii_columns``) withheld from the profile and schema."""
+    from pathtolive.data import ValidationReport
+
     version = get_version(ctx, ref)
     schema = dataset_schema(ctx, version.dataset, version.schema_version)
     contract = Schema.from_dict(schema.schema)
@@ -626,6 +635,8 @@ def validate_source(
     ctx: ServiceContext, name: str, source: Source, *, fmt: str | None = None
 ) -> ValidationResult:
     """Check ``source`` against dataset ``name``'s current schema without storing it."""
+    from pathtolive.data import validate
+
     ctx.require(Permission.READ, "validate data")
     schema = dataset_schema(ctx, name)
     settings = ctx.settings.dataset(name)
@@ -967,6 +978,8 @@ def refusals(
 ) -> list[Refusal]:
     """The refused versions of ``name``, newest first (from the audit trail, by its
     subject index); PII columns' offending values withheld."""
+    from pathtolive.data import ValidationReport, Violation
+
     ctx.require(Permission.READ, "read datasets")
     _, limit = _page_bounds(0, limit)
     with ctx.metadata.read() as session:
