@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context, options
-from pathtolive.config import Settings, load_settings
 from pathtolive.errors import VerificationFailedError
 from pathtolive.redaction import mask_url
 from pathtolive.store.artifacts.base import DEFAULT_GRACE_SECONDS
+
+if TYPE_CHECKING:
+    from pathtolive.config import Settings
 
 __all__ = ["audit_app", "db_app", "gc", "init", "tokens_app"]
 
@@ -121,6 +123,8 @@ def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def _settings(ctx: typer.Context) -> Settings:
     # The db commands open a database of any revision, so they start from the settings
     # rather than from an opened workspace (which checks the revision).
+    from pathtolive.config import load_settings
+
     opts = options(ctx)
     return load_settings(
         opts.workspace, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url

@@ -11,12 +11,12 @@ from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.format import significant
 
 if TYPE_CHECKING:
     from pathtolive.data import ColumnProfile, ColumnSchema, Profile, Schema
+    from pathtolive.entities import DatasetVersion, SchemaVersion
 
 __all__ = ["app"]
 

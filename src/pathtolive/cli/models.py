@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import ModelVersion
-from pathtolive.lineage import render_tree
+
+if TYPE_CHECKING:
+    from pathtolive.entities import ModelVersion
 
 __all__ = ["alias_app", "lineage", "models_app"]
 
@@ -203,6 +204,7 @@ def lineage(
 ) -> None:
     """Where a model came from (run, code, params, environment, data), or with --reverse
     every run and model version a dataset version fed."""
+    from pathtolive.lineage import render_tree
     from pathtolive.service import lineage as lineage_service
 
     service_ctx = open_context(ctx)

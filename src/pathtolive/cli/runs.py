@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import Run
 from pathtolive.errors import InvalidInputError, VerificationFailedError
+
+if TYPE_CHECKING:
+    from pathtolive.entities import Run
 
 __all__ = ["run", "runs_app"]
 

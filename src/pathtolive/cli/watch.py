@@ -16,11 +16,11 @@ from rich.markup import escape
 from pathtolive.cli.alerts import outbox_summary
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, to_jsonable, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import Trigger
 from pathtolive.errors import ConflictError
 from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 
 if TYPE_CHECKING:
+    from pathtolive.entities import Trigger
     from pathtolive.service.release import ControllerEvent
 
 __all__ = ["retrain", "triggers_app", "watch"]
