@@ -18,6 +18,7 @@ and serving.py make them), or made first with --peers.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -93,6 +94,11 @@ def main() -> None:
     args = parser.parse_args()
 
     WORK.mkdir(parents=True, exist_ok=True)
+    # Byte-compiled as an installed package is (PYTHONDONTWRITEBYTECODE would otherwise
+    # leave a source checkout compiling every module at each start).
+    import pathtolive
+
+    compileall.compile_dir(Path(pathtolive.__file__).parent, quiet=1)
     workspace = build_workspace(WORK / "startup-ws")
     bin_dir = Path(sys.executable).parent
     ptl = str(bin_dir / "pathtolive")
