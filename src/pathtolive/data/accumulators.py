@@ -213,7 +213,10 @@ class _NumericAccumulator(ColumnAccumulator):
             )
 
     def result(self, rows: int) -> ColumnProfile:
-        sample = np.concatenate(self.samples) if self.samples else np.empty(0)
+        # Sorted once: the quantiles and the equal-mass bins below take the same order
+        # statistics of a sorted sample several times faster (the sample is up to 100,000
+        # values per column whatever the file's size, so this is a fixed cost of an add).
+        sample = np.sort(np.concatenate(self.samples)) if self.samples else np.empty(0)
         quantiles: tuple[float, ...] = ()
         cuts: tuple[float, ...] = ()
         mass_counts: tuple[int, ...] = ()
