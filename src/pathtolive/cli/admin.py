@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context, options
-from pathtolive.config import Settings, load_settings
 from pathtolive.errors import VerificationFailedError
 from pathtolive.redaction import mask_url
-from pathtolive.service import audit as audit_service
-from pathtolive.service import gc as gc_service
-from pathtolive.service import tokens as token_service
-from pathtolive.service.database import database_status, upgrade_database
-from pathtolive.service.workspace import init_workspace
+from pathtolive.store.artifacts.base import DEFAULT_GRACE_SECONDS
+
+if TYPE_CHECKING:
+    from pathtolive.config import Settings
 
 __all__ = ["audit_app", "db_app", "gc", "init", "tokens_app"]
 
@@ -40,6 +38,9 @@ def init(
     as_json: JsonOption = False,
 ) -> None:
     """Make a workspace: pathtolive.toml and .pathtolive/ (SQLite + local objects)."""
+    from pathtolive.service import tokens as token_service
+    from pathtolive.service.workspace import init_workspace
+
     opts = options(ctx)
     service_ctx = init_workspace(
         path,
@@ -84,6 +85,8 @@ def init(
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Migrate the metadata database to this version of pathtolive."""
+    from pathtolive.service.database import upgrade_database
+
     result = upgrade_database(_settings(ctx))
     emit(
         {"before": result.before, "after": result.after, "changed": result.changed},
@@ -99,6 +102,8 @@ def db_upgrade(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @db_app.command("status")
 def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Show the database's revision and the one this pathtolive needs."""
+    from pathtolive.service.database import database_status
+
     status = database_status(_settings(ctx))
     emit(
         {
@@ -118,6 +123,8 @@ def db_status(ctx: typer.Context, as_json: JsonOption = False) -> None:
 def _settings(ctx: typer.Context) -> Settings:
     # The db commands open a database of any revision, so they start from the settings
     # rather than from an opened workspace (which checks the revision).
+    from pathtolive.config import load_settings
+
     opts = options(ctx)
     return load_settings(
         opts.workspace, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url
@@ -134,6 +141,8 @@ def audit_log(
     as_json: JsonOption = False,
 ) -> None:
     """Show the audit trail, newest first."""
+    from pathtolive.service import audit as audit_service
+
     events = audit_service.audit_log(
         open_context(ctx), subject=subject, action=action, actor=actor, limit=limit
     )
@@ -157,6 +166,8 @@ def audit_log(
 def audit_verify(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Check the hash chain and every signed checkpoint; say what that proves. Exit 1 and
     name the first event, row or checkpoint that does not hold."""
+    from pathtolive.service import audit as audit_service
+
     report = audit_service.verify_audit(open_context(ctx))
     emit(
         report,
@@ -196,6 +207,8 @@ def audit_keygen(
     The private key goes to a new file only its owner can read; keep it away from the
     database (or in a secret manager, handed over in PATHTOLIVE_AUDIT_SIGNING_KEY). The
     public key goes to [audit] of pathtolive.toml."""
+    from pathtolive.service import audit as audit_service
+
     created = audit_service.create_signing_key(open_context(ctx), out=out, force=force)
     emit(
         created,
@@ -215,6 +228,8 @@ def audit_keygen(
 def audit_checkpoint(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Verify the chain, then sign its head into a new write-once checkpoint in the
     artifact store (run it after releases, or on a schedule)."""
+    from pathtolive.service import audit as audit_service
+
     made = audit_service.make_checkpoint(open_context(ctx))
     emit(
         made,
@@ -237,6 +252,8 @@ def tokens_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a token. Its secret is printed once and never stored."""
+    from pathtolive.service import tokens as token_service
+
     created = token_service.create_token(
         open_context(ctx), principal=user, role=role, description=description
     )
@@ -253,6 +270,8 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List tokens (never their secrets)."""
+    from pathtolive.service import tokens as token_service
+
     tokens = token_service.list_tokens(open_context(ctx))
     emit(
         tokens,
@@ -289,6 +308,8 @@ def tokens_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a token; it stops working at once."""
+    from pathtolive.service import tokens as token_service
+
     token = token_service.revoke_token(open_context(ctx), token_id)
     emit(token, as_json, lambda: console.print(f"Revoked {token.token_id} of {token.principal}"))
 
@@ -305,10 +326,12 @@ def gc(
             "(an add in flight publishes its object before its row commits).",
             min=0,
         ),
-    ] = gc_service.DEFAULT_GRACE_SECONDS,
+    ] = DEFAULT_GRACE_SECONDS,
     as_json: JsonOption = False,
 ) -> None:
     """Remove stored objects no metadata row refers to, and crashed writers' leftovers (admin)."""
+    from pathtolive.service import gc as gc_service
+
     report = gc_service.collect_garbage(open_context(ctx), dry_run=dry_run, grace_seconds=grace)
 
     def render() -> None:

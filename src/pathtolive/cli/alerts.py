@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import Alert
+
+if TYPE_CHECKING:
+    from pathtolive.entities import Alert
 
 __all__ = ["alerts_app", "alerts_list", "delivery_text", "outbox_summary"]
 

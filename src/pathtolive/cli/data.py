@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,19 +12,19 @@ from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.data import (
-    ColumnProfile,
-    ColumnSchema,
-    Profile,
-    Schema,
-    ValidationReport,
-    Violation,
-)
-from pathtolive.data.schema import range_text
-from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.format import significant
-from pathtolive.service import datasets as service
+
+if TYPE_CHECKING:
+    from pathtolive.data import (
+        ColumnProfile,
+        ColumnSchema,
+        Profile,
+        Schema,
+        ValidationReport,
+        Violation,
+    )
+    from pathtolive.entities import DatasetVersion, SchemaVersion
 
 __all__ = ["app"]
 
@@ -66,6 +66,8 @@ def add(
     as_json: JsonOption = False,
 ) -> None:
     """Add a file as a new version of a dataset (validated against its contract)."""
+    from pathtolive.service import datasets as service
+
     service_ctx = open_context(ctx)
     # Its stages (reading, hashing and profiling, with bytes) go to stderr as progress.
     result = service.add_dataset(
@@ -134,6 +136,9 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List datasets, or the versions of one dataset."""
+    # The catalog alone: listing loads no data library.
+    from pathtolive.service import dataset_catalog as service
+
     service_ctx = open_context(ctx)
     if name is None:
         datasets = service.list_datasets(service_ctx)
@@ -193,6 +198,9 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a version: provenance, schema and profile."""
+    from pathtolive.data import Profile, Schema, ValidationReport
+    from pathtolive.service import datasets as service
+
     service_ctx = open_context(ctx)
     version, schema = service.shown_version(service_ctx, ref)
 
@@ -258,6 +266,8 @@ def diff(
     as_json: JsonOption = False,
 ) -> None:
     """Compare two versions: rows, columns, and how each column's distribution moved."""
+    from pathtolive.service import datasets as service
+
     result = service.diff_versions(open_context(ctx), old, new)
 
     def render() -> None:
@@ -278,6 +288,8 @@ def validate(
 ) -> None:
     """Check a file against a dataset's current schema without storing it (exit 1 if it
     breaks the contract)."""
+    from pathtolive.service import datasets as service
+
     result = service.validate_source(open_context(ctx), name, source, fmt=fmt)
     report = result.report
 
@@ -314,6 +326,8 @@ def export(
     as_json: JsonOption = False,
 ) -> None:
     """Write a version's data as Parquet (its bytes verified against its hash)."""
+    from pathtolive.service import datasets as service
+
     path = service.export_version(open_context(ctx), ref, dest)
     emit({"path": path}, as_json, lambda: console.print(f"Wrote {path}"))
 
@@ -410,6 +424,9 @@ def schema_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a dataset's schema."""
+    from pathtolive.data import Schema
+    from pathtolive.service import datasets as service
+
     schema = service.dataset_schema(open_context(ctx), name, version)
 
     def render() -> None:
@@ -445,6 +462,8 @@ def schema_history(
     as_json: JsonOption = False,
 ) -> None:
     """List a dataset's schema versions and how each changed."""
+    from pathtolive.service import datasets as service
+
     schemas = service.schema_history(open_context(ctx), name)
 
     def render() -> None:
@@ -468,6 +487,8 @@ def schema_accept(
     as_json: JsonOption = False,
 ) -> None:
     """Make a new schema version from a stored version's data, explicitly."""
+    from pathtolive.service import datasets as service
+
     schema = service.accept_schema(open_context(ctx), ref, reason=reason)
 
     def render() -> None:
@@ -491,6 +512,8 @@ def schema_soften(
 ) -> None:
     """Make a schema's ranges soft: values beyond them are reported, not refused (for
     contracts inferred when ranges were hard)."""
+    from pathtolive.service import datasets as service
+
     schema = service.soften_schema(open_context(ctx), name, columns=column or (), reason=reason)
     _print_edit(schema, as_json)
 
@@ -506,6 +529,8 @@ def schema_set(
     as_json: JsonOption = False,
 ) -> None:
     """Declare hard bounds on a column: a value beyond them refuses a version."""
+    from pathtolive.service import datasets as service
+
     schema = service.set_bounds(
         open_context(ctx), name, column, minimum=minimum, maximum=maximum, reason=reason
     )
@@ -526,6 +551,8 @@ def _constraint(column: ColumnSchema) -> str:
         shown = ", ".join(column.categories[:6])
         more = f" (+{len(column.categories) - 6})" if len(column.categories) > 6 else ""
         return escape(f"one of {shown}{more}")
+    from pathtolive.data.schema import range_text
+
     return escape(range_text(column, lambda bound: significant(bound, 6)))
 
 

@@ -10,8 +10,6 @@ from rich.markup import escape
 from pathtolive.cli.output import JsonOption, console, emit, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import VerificationFailedError
-from pathtolive.gates import REPORT_COLUMNS
-from pathtolive.service import gates as service
 
 __all__ = ["gates_app"]
 
@@ -29,6 +27,9 @@ def gates_check(
     """Run every gate on a candidate: a table of gate, figure, threshold and verdict, and
     the gates skipped because [models.NAME.gates] sets no threshold for them. Exit 1 if
     any gate fails. The report is kept with the model version."""
+    from pathtolive.gates import REPORT_COLUMNS
+    from pathtolive.service import gates as service
+
     report = service.check_gates(open_context(ctx), ref)
 
     def render() -> None:

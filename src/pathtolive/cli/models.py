@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import ModelVersion
-from pathtolive.lineage import render_tree
-from pathtolive.service import lineage as lineage_service
-from pathtolive.service import models as service
+
+if TYPE_CHECKING:
+    from pathtolive.entities import ModelVersion
 
 __all__ = ["alias_app", "lineage", "models_app"]
 
@@ -25,6 +24,8 @@ alias_app = typer.Typer(help="Movable names on model versions.", no_args_is_help
 @models_app.command("list")
 def models_list(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List models with their latest version and aliases."""
+    from pathtolive.service import models as service
+
     models = service.list_models(open_context(ctx))
     emit(
         models,
@@ -57,6 +58,7 @@ def models_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a model version: artifact, flavor, signature, metrics, run, alias history."""
+    from pathtolive.service import models as service
     from pathtolive.service.erasure import erased_inputs
 
     service_ctx = open_context(ctx)
@@ -124,6 +126,8 @@ def models_import_mlflow(
     as_json: JsonOption = False,
 ) -> None:
     """Register a model from an MLflow model folder, without needing mlflow."""
+    from pathtolive.service import models as service
+
     version = service.import_mlflow(
         open_context(ctx), folder, name, trust_pickle=trust_pickle, trusted=trust or []
     )
@@ -144,6 +148,8 @@ def alias_set(
 ) -> None:
     """Point an alias without a promotion policy at a model version (the move is recorded).
     live, and aliases under [models.NAME.promotion], move by promote/approve/rollback."""
+    from pathtolive.service import models as service
+
     move = service.set_alias(open_context(ctx), ref, alias, reason=reason, override=override)
     emit(
         move,
@@ -162,6 +168,8 @@ def alias_list(
     as_json: JsonOption = False,
 ) -> None:
     """List aliases and the versions they point at."""
+    from pathtolive.service import models as service
+
     models = service.list_models(open_context(ctx))
     rows = [
         {"model": m.name, "alias": alias, "version": version}
@@ -196,6 +204,9 @@ def lineage(
 ) -> None:
     """Where a model came from (run, code, params, environment, data), or with --reverse
     every run and model version a dataset version fed."""
+    from pathtolive.lineage import render_tree
+    from pathtolive.service import lineage as lineage_service
+
     service_ctx = open_context(ctx)
     node = lineage_service.lineage(service_ctx, ref, reverse=reverse)
     if openlineage is not None:
@@ -219,6 +230,7 @@ def models_card(
     as_json: JsonOption = False,
 ) -> None:
     """Write the model card as Markdown and as one self-contained HTML file."""
+    from pathtolive.service import models as service
     from pathtolive.service.card import model_card
     from pathtolive.ui import model_card_html, model_card_markdown
 

@@ -9,8 +9,6 @@ from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context
-from pathtolive.gates import REPORT_COLUMNS
-from pathtolive.service import promotion as service
 
 __all__ = ["approve", "promote", "promotions_app", "rollback"]
 
@@ -30,6 +28,9 @@ def promote(
     as_json: JsonOption = False,
 ) -> None:
     """Run the gates, then apply the alias's policy (auto, approval, four-eyes)."""
+    from pathtolive.gates import REPORT_COLUMNS
+    from pathtolive.service import promotion as service
+
     outcome = service.promote(open_context(ctx), ref, to, reason=reason, override=override)
 
     def render() -> None:
@@ -62,6 +63,8 @@ def approve(
     as_json: JsonOption = False,
 ) -> None:
     """Approve a pending promotion (an approver; under four-eyes, not its author)."""
+    from pathtolive.service import promotion as service
+
     promotion = service.approve(open_context(ctx), ref, to, comment=comment)
     emit(
         promotion,
@@ -78,6 +81,8 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Move an alias back to the version it pointed at before (no gates: it was live)."""
+    from pathtolive.service import promotion as service
+
     move = service.rollback(open_context(ctx), model, alias, reason=reason)
     emit(
         move,
@@ -94,6 +99,8 @@ def promotions_list(
     as_json: JsonOption = False,
 ) -> None:
     """List promotions (pending ones first to act on)."""
+    from pathtolive.service import promotion as service
+
     promotions = service.list_promotions(open_context(ctx), status=status, model=model)
     emit(
         promotions,
@@ -128,6 +135,8 @@ def promotions_withdraw(
     as_json: JsonOption = False,
 ) -> None:
     """Withdraw a pending promotion (its requester or an admin)."""
+    from pathtolive.service import promotion as service
+
     promotion = service.withdraw(open_context(ctx), ref, to)
     emit(promotion, as_json, lambda: console.print(f"Withdrawn: {promotion.ref} → {to}"))
 
@@ -141,5 +150,7 @@ def promotions_refuse(
     as_json: JsonOption = False,
 ) -> None:
     """Refuse a pending promotion, saying why (an approver); the alias stays put."""
+    from pathtolive.service import promotion as service
+
     promotion = service.decline(open_context(ctx), ref, to, reason=reason)
     emit(promotion, as_json, lambda: console.print(f"Refused: {promotion.ref} → {to}"))

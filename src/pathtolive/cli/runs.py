@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -11,10 +11,13 @@ from rich.markup import escape
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
 from pathtolive.cli.progress import finish as finish_progress
 from pathtolive.cli.state import open_context
-from pathtolive.entities import Run
 from pathtolive.errors import InvalidInputError, VerificationFailedError
-from pathtolive.pipelines import RunGraph, StepRecord
-from pathtolive.service import runs as service
+from pathtolive.service.run_limits import MAX_COMPARED, MAX_PAGE
+
+if TYPE_CHECKING:
+    from pathtolive.entities import Run
+    from pathtolive.pipelines import StepRecord
+    from pathtolive.service.runs import RunTable
 
 __all__ = ["run", "runs_app"]
 
@@ -60,6 +63,7 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Run a pipeline on dataset versions; record code, params, environment and data."""
+    from pathtolive.service import runs as service
 
     def progress(step: StepRecord) -> None:
         finish_progress()  # the step's line replaces its progress line
@@ -141,11 +145,13 @@ def runs_list(
             "then the params, up to 8); params.NAME or metrics.NAME when a name is both."
         ),
     ] = None,
-    limit: Annotated[int, typer.Option(help=f"How many (1 to {service.MAX_PAGE}).")] = 50,
+    limit: Annotated[int, typer.Option(help=f"How many (1 to {MAX_PAGE}).")] = 50,
     offset: Annotated[int, typer.Option(help="Skip this many matching runs first.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """List runs with their metric and param columns, filtered and sorted (newest first)."""
+    from pathtolive.service import runs as service
+
     page = service.run_table(
         open_context(ctx),
         pipeline=pipeline,
@@ -197,7 +203,7 @@ def runs_list(
     emit(page.rows, as_json, render)
 
 
-def _columns(page: service.RunTable, wanted: str | None) -> list[tuple[str, tuple[str, str]]]:
+def _columns(page: RunTable, wanted: str | None) -> list[tuple[str, tuple[str, str]]]:
     """(header, (kind, key)) per metric or param column to show."""
     if wanted is None:
         chosen = [("metrics", key) for key in page.metric_keys]
@@ -241,12 +247,14 @@ def runs_compare(
     ctx: typer.Context,
     run_ids: Annotated[
         list[str],
-        typer.Argument(help=f"2 to {service.MAX_COMPARED} run ids (or their first characters)."),
+        typer.Argument(help=f"2 to {MAX_COMPARED} run ids (or their first characters)."),
     ],
     as_json: JsonOption = False,
 ) -> None:
     """Compare runs side by side: params (differing ones marked *), metrics, data versions,
     code, step timings and the model versions each registered."""
+    from pathtolive.service import runs as service
+
     comparison = service.compare_runs(open_context(ctx), run_ids)
     labels = [run.run_id[:12] for run in comparison.runs]
 
@@ -334,6 +342,9 @@ def runs_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show a run: code, params, data, environment, steps with timings, metrics, model."""
+    from pathtolive.pipelines import RunGraph
+    from pathtolive.service import runs as service
+
     details = service.run_details(open_context(ctx), run_id)
     run_ = details.run
 
@@ -414,6 +425,8 @@ def runs_reproduce(
 ) -> None:
     """Rerun with the same data versions, params and code; exit 1 unless the model bytes
     and metrics match."""
+    from pathtolive.service import runs as service
+
     report = service.reproduce_run(open_context(ctx), run_id)
 
     def render() -> None:

@@ -11,8 +11,6 @@ import typer
 from pathtolive.cli.output import JsonOption, console, emit, table
 from pathtolive.cli.state import open_context
 from pathtolive.errors import ConflictError, InvalidInputError
-from pathtolive.service import keys as key_service
-from pathtolive.store.artifacts.keyring import generate_key_text
 
 __all__ = ["security_app"]
 
@@ -25,6 +23,8 @@ def new_key(
     as_json: JsonOption = False,
 ) -> None:
     """Write a new random key-encryption key to a file (never to the console)."""
+    from pathtolive.store.artifacts.keyring import generate_key_text
+
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError as exc:
@@ -51,6 +51,8 @@ def rotate_key(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Only headers are rewritten, never the data (on S3 each object is copied once with
     its new header). Keep the old key configured until this succeeds."""
+    from pathtolive.service import keys as key_service
+
     report = key_service.rotate_key(open_context(ctx))
     emit(
         report,
@@ -74,6 +76,8 @@ def encrypt_existing(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
     Each is read, verified and written again encrypted; the old plain copy is not
     scrubbed from the disk (nor from a versioned bucket's old versions)."""
+    from pathtolive.service import keys as key_service
+
     count = key_service.encrypt_existing(open_context(ctx))
     emit(
         {"encrypted": count},
@@ -85,6 +89,8 @@ def encrypt_existing(ctx: typer.Context, as_json: JsonOption = False) -> None:
 @security_app.command("keys")
 def keys(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Which key id encrypts how many objects, and which keys are configured."""
+    from pathtolive.service import keys as key_service
+
     census = key_service.key_census(open_context(ctx))
     emit(
         census,

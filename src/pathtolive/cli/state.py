@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from pathtolive.service.context import ServiceContext
-from pathtolive.service.workspace import open_workspace
+if TYPE_CHECKING:
+    from pathtolive.service.context import ServiceContext
 
 __all__ = ["GlobalOptions", "open_context", "options"]
 
@@ -26,6 +27,10 @@ def options(ctx: typer.Context) -> GlobalOptions:
 
 
 def open_context(ctx: typer.Context) -> ServiceContext:
+    # Imported here: the stores' libraries (SQLAlchemy and the rest) are for commands that
+    # open a workspace, not for `--help` or a usage error.
+    from pathtolive.service.workspace import open_workspace
+
     opts = options(ctx)
     service = open_workspace(
         opts.workspace, metadata_url=opts.metadata_url, artifact_url=opts.artifact_url

@@ -8,7 +8,7 @@ import sys
 import threading
 from datetime import UTC, datetime
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,12 +16,12 @@ from rich.markup import escape
 from pathtolive.cli.alerts import outbox_summary
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, to_jsonable, when
 from pathtolive.cli.state import open_context
-from pathtolive.entities import Trigger
 from pathtolive.errors import ConflictError
 from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
-from pathtolive.service.controller import Controller
-from pathtolive.service.release import ControllerEvent
-from pathtolive.service.triggers import get_trigger, list_triggers, request_retrain
+
+if TYPE_CHECKING:
+    from pathtolive.entities import Trigger
+    from pathtolive.service.release import ControllerEvent
 
 __all__ = ["retrain", "triggers_app", "watch"]
 
@@ -93,6 +93,8 @@ def watch(
 ) -> None:
     """Run the controller until stopped: new data, drift and decay alerts, schedules and
     retrain requests become releases (train, register, gates, promotion policy)."""
+    from pathtolive.service.controller import Controller
+
     context = open_context(ctx)
     controller = Controller(
         context,
@@ -144,6 +146,8 @@ def retrain(
     as_json: JsonOption = False,
 ) -> None:
     """Ask for a release of MODEL now: a manual trigger that the controller handles."""
+    from pathtolive.service.triggers import request_retrain
+
     trigger = request_retrain(open_context(ctx), model, reason=reason)
     emit(
         trigger,
@@ -187,6 +191,7 @@ def triggers_list(
     is tried next, and decision; and the alerts waiting in the webhook outbox, when there
     are."""
     from pathtolive.service.alerts import list_alerts
+    from pathtolive.service.triggers import list_triggers
 
     context = open_context(ctx)
     triggers = list_triggers(context, model, status=status, limit=limit)
@@ -227,6 +232,8 @@ def triggers_show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one trigger: cause, who handled it, how far it got, and the decision."""
+    from pathtolive.service.triggers import get_trigger
+
     trigger = get_trigger(open_context(ctx), trigger_id)
 
     def render() -> None:

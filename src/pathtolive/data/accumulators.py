@@ -196,7 +196,7 @@ class _NumericAccumulator(ColumnAccumulator):
         self.nulls += array.null_count
         start, stop = np.searchsorted(self.sample_rows, (offset, offset + len(array)))
         if stop > start:
-            picked = array.take(pa.array(self.sample_rows[start:stop] - offset))
+            picked = array.take(_positions(self.sample_rows[start:stop] - offset))
             sample = _finite_values(picked).values
             self.samples.append(sample.astype(np.float64, copy=False))
         finite = _finite_values(array)
@@ -225,7 +225,10 @@ class _NumericAccumulator(ColumnAccumulator):
             )
 
     def result(self, rows: int) -> ColumnProfile:
-        sample = np.concatenate(self.samples) if self.samples else np.empty(0)
+        # Sorted once: the quantiles and the equal-mass bins below take the same order
+        # statistics of a sorted sample several times faster (the sample is up to 100,000
+        # values per column whatever the file's size, so this is a fixed cost of an add).
+        sample = np.sort(np.concatenate(self.samples)) if self.samples else np.empty(0)
         quantiles: tuple[float, ...] = ()
         cuts: tuple[float, ...] = ()
         mass_counts: tuple[int, ...] = ()
@@ -355,11 +358,37 @@ class _Finite(NamedTuple):
     inf_count: int
 
 
+# pyarrow's conversions to and from NumPy (``pa.array``, ``Array.to_numpy``) load pandas
+# the first time, when it is installed: half a second that adding a file would spend for
+# nothing. Numeric values without nulls cross over as views of the same buffer instead.
+
+
+def _positions(rows: npt.NDArray[np.int64]) -> pa.Array:
+    """Row positions as an Arrow int64 array over the NumPy buffer (``pa.array`` would
+    load pandas)."""
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)])
+
+
+def _numpy_view(array: pa.Array) -> npt.NDArray[Any]:
+    """The values of an integer or floating-point array without nulls, as a read-only
+    NumPy view of its data buffer: what ``to_numpy`` returns, without loading pandas."""
+    arrow_type = array.type
+    kind = "f" if pa.types.is_floating(arrow_type) else "i"
+    if pa.types.is_unsigned_integer(arrow_type):
+        kind = "u"
+    dtype = np.dtype(f"{kind}{arrow_type.bit_width // 8}")
+    if len(array) == 0:
+        return np.empty(0, dtype=dtype)
+    data = array.buffers()[1]
+    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+
+
 def _finite_values(array: pa.Array) -> _Finite:
     """The non-null finite values of a numeric array, their range, NaN and infinity counts."""
     if array.null_count:
         array = array.drop_null()
-    values = array.to_numpy(zero_copy_only=False)
+    values = _numpy_view(array)
     if values.size == 0:
         return _Finite(values, None, None, 0, 0)
     low, high = values.min().item(), values.max().item()

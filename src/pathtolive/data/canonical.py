@@ -20,9 +20,8 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
@@ -44,6 +43,9 @@ from pathtolive.data.formats import (
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError, storage_error
 from pathtolive.faces import spelled
 from pathtolive.format import first_line
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "SUPPORTED_FORMATS",
@@ -131,7 +133,7 @@ def to_canonical_parquet(
     ``InvalidInputError`` (or its ``UnsupportedFormatError``) for anything unreadable,
     empty, malformed or unsupported.
     """
-    if isinstance(source, pd.DataFrame):
+    if not isinstance(source, str | os.PathLike):  # a DataFrame, told without importing pandas
         table = table_from_frame(source)
         if table.num_rows == 0:
             raise _no_rows("the DataFrame")

@@ -18,14 +18,16 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import first_line
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BATCH_ROWS",

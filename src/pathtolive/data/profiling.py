@@ -25,12 +25,12 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
 
 from pathtolive import progress
@@ -51,6 +51,9 @@ from pathtolive.data.formats import (
 from pathtolive.data.profile import ColumnProfile, NumericStats, Profile
 from pathtolive.data.schema import check_tags
 from pathtolive.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "bin_values",
@@ -142,6 +145,9 @@ def bin_values(column: ColumnProfile, values: npt.ArrayLike) -> npt.NDArray[np.i
             f"column {column.name!r} has no histogram in its profile; "
             "only numeric columns with values can be binned"
         )
+    # Imported here: profiling a file needs no pandas, so adding one does not load it.
+    import pandas as pd
+
     data = pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce")
     array = data.to_numpy(dtype=np.float64, na_value=np.nan)
     array = array[~np.isnan(array)]
@@ -261,7 +267,7 @@ def _profile(
     _run(batches, accumulators)
     return Profile(
         rows=rows,
-        columns=tuple(accumulator.result(rows) for accumulator in accumulators),
+        columns=_results(accumulators, rows),
         bins=bins,
         max_categories=max_categories,
         sample_size=sample_size,
@@ -271,6 +277,18 @@ def _profile(
 
 def _numeric_stats(profile: Profile) -> dict[str, NumericStats]:
     return {column.name: column.numeric for column in profile.columns if column.numeric is not None}
+
+
+def _results(accumulators: list[ColumnAccumulator], rows: int) -> tuple[ColumnProfile, ...]:
+    """Each column's statistics, finished on the workers' threads: sorting a column's
+    sample and taking its quantiles are NumPy loops that release the GIL, and with a
+    sample of up to ``sample_size`` rows per column they are a fixed cost of every
+    profile, whatever the size of the file."""
+    workers = min(_WORKERS, len(accumulators))
+    if workers <= 1:
+        return tuple(accumulator.result(rows) for accumulator in accumulators)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return tuple(pool.map(lambda accumulator: accumulator.result(rows), accumulators))
 
 
 def _run(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator]) -> None:

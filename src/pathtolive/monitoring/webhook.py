@@ -35,20 +35,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import random
 import re
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from pathtolive import env
 from pathtolive.errors import ConfigError
+
+if TYPE_CHECKING:
+    import urllib.request
 
 __all__ = [
     "ALERT_HEADER",
@@ -140,11 +140,17 @@ class DeliveryResult:
     retry_after: float | None = None
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a new address to send a signed alert to."""
+def _opener_without_redirects() -> urllib.request.OpenerDirector:
+    """An opener that takes a redirect for an answer, not a new address to send a signed
+    alert to. The HTTP client (with ssl) is imported here, when a webhook is configured:
+    the commands that only read this module's settings do not load it."""
+    import urllib.request
 
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirect())
 
 
 class WebhookClient:
@@ -170,7 +176,7 @@ class WebhookClient:
         """The URL without user, path or query: what logs may show."""
         self.timeout = timeout
         self._secret = _key(secret)
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        self._opener = _opener_without_redirects()
 
     def __repr__(self) -> str:
         return f"WebhookClient({self.target!r})"
@@ -179,6 +185,10 @@ class WebhookClient:
         self, alert_id: int, delivery_id: str, body: bytes, *, timeout: float | None = None
     ) -> DeliveryResult:
         """One signed POST of ``body`` (JSON) for the alert, under ``delivery_id``."""
+        import http.client
+        import urllib.error
+        import urllib.request
+
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "pathtolive-webhook",

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pathtolive import env
 from pathtolive.audit.chain import seal
@@ -16,10 +16,11 @@ from pathtolive.auth import Actor, Permission, Role, hash_token, roles_allowed
 from pathtolive.config import Settings, load_settings
 from pathtolive.errors import AuthenticationError, PermissionDeniedError
 from pathtolive.redaction import redact_values
-from pathtolive.service.encryption import open_workspace_store
-from pathtolive.store.artifacts import ArtifactStore
 from pathtolive.store.metadata import MetadataSession, MetadataStore
 from pathtolive.store.metadata.engine import check_metadata_url
+
+if TYPE_CHECKING:
+    from pathtolive.store.artifacts import ArtifactStore
 
 __all__ = ["ServiceContext", "local_user_name", "record"]
 
@@ -42,6 +43,9 @@ class ServiceContext:
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
+        # Imported here: commands that only read metadata load no cipher library.
+        from pathtolive.service.encryption import open_workspace_store
+
         return open_workspace_store(self.settings)
 
     def settings_reread(self) -> Settings | None:

@@ -3,6 +3,7 @@ validate a file, accept a new schema, export a version."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -12,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from pathtolive import progress
@@ -29,8 +30,6 @@ from pathtolive.data import (
     Schema,
     SchemaChange,
     TypeChange,
-    ValidationReport,
-    Violation,
     classify_change,
     compute_profile,
     diff_profiles,
@@ -38,9 +37,8 @@ from pathtolive.data import (
     infer_schema,
     merge_accepting,
     to_canonical_parquet,
-    validate,
 )
-from pathtolive.entities import Dataset, DatasetVersion, SchemaVersion
+from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import (
     ConfigError,
     ConflictError,
@@ -53,11 +51,20 @@ from pathtolive.faces import spelled
 from pathtolive.redaction import mask_url
 from pathtolive.refs import Ref, check_name, parse_ref
 from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.dataset_catalog import list_datasets, list_versions
+from pathtolive.service.dataset_catalog import require_dataset as _require_dataset
 from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
 from pathtolive.service.privacy import pii_columns, shown_profile, shown_schema
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
 from pathtolive.store.metadata.browsing import VersionSummary
+
+if TYPE_CHECKING:
+    # Adding a Parquet file needs neither pandas nor the row checks (a first version is
+    # not validated), so they are imported where they are used.
+    import pandas as pd
+
+    from pathtolive.data import ValidationReport, Violation
 
 __all__ = [
     "MAX_PAGE",
@@ -93,7 +100,7 @@ __all__ = [
     "version_page",
 ]
 
-Source = Path | pd.DataFrame
+Source: TypeAlias = "Path | pd.DataFrame"
 
 
 @dataclass(frozen=True)
@@ -341,6 +348,8 @@ def _decide(
     if current is None:
         inferred = _infer(prepared, prepared.tags, settings.max_categories)
         return _Decision(None, "inferred", None, _declared(inferred, name, settings), None)
+    from pathtolive.data import validate  # pandas: only a later version is validated
+
     current_schema = _declared(Schema.from_dict(current.schema), name, settings)
     report = validate(
         prepared.canonical.path,
@@ -561,9 +570,9 @@ def _merged_tags(
 
 
 def _describe_source(source: Source) -> str:
-    if isinstance(source, pd.DataFrame):
-        return f"DataFrame ({len(source)} rows)"
-    return str(Path(source).resolve())
+    if isinstance(source, str | os.PathLike):
+        return str(Path(source).resolve())
+    return f"DataFrame ({len(source)} rows)"
 
 
 @contextmanager
@@ -582,32 +591,12 @@ def _work_dir(ctx: ServiceContext) -> Iterator[Path]:
 # -- reading --------------------------------------------------------------------------
 
 
-def list_datasets(ctx: ServiceContext) -> list[Dataset]:
-    ctx.require(Permission.READ, "list datasets")
-    with ctx.metadata.read() as session:
-        return session.list_datasets()
-
-
-def list_versions(ctx: ServiceContext, name: str) -> list[DatasetVersion]:
-    ctx.require(Permission.READ, "list dataset versions")
-    with ctx.metadata.read() as session:
-        _require_dataset(session, check_name(name))
-        return session.list_versions(name)
-
-
 def get_version(ctx: ServiceContext, ref: str | Ref) -> DatasetVersion:
     """The version ``ref`` names (``loans@2``, ``loans@latest``, ``loans``)."""
     ctx.require(Permission.READ, "read datasets")
     parsed = parse_ref(ref) if isinstance(ref, str) else ref
     with ctx.metadata.read() as session:
         return _resolve(session, parsed)
-
-
-def _require_dataset(session: MetadataSession, name: str) -> None:
-    if session.dataset_id(name) is None:
-        known = [d.name for d in session.list_datasets()]
-        hint = f"known datasets: {', '.join(known[:10])}" if known else "there are no datasets yet"
-        raise NotFoundError(f"no dataset {name!r}; {hint} ('pathtolive data add' makes one)")
 
 
 def _resolve(session: MetadataSession, ref: Ref) -> DatasetVersion:
@@ -668,6 +657,8 @@ def diff_versions(ctx: ServiceContext, old: str, new: str) -> DatasetDiff:
 def shown_version(ctx: ServiceContext, ref: str) -> tuple[DatasetVersion, SchemaVersion]:
     """A version and its schema as ``data show`` shows them: the values of PII columns
     (tagged, or named in ``[serve] pii_columns``) withheld from the profile and schema."""
+    from pathtolive.data import ValidationReport
+
     version = get_version(ctx, ref)
     schema = dataset_schema(ctx, version.dataset, version.schema_version)
     contract = Schema.from_dict(schema.schema)
@@ -686,6 +677,8 @@ def validate_source(
     ctx: ServiceContext, name: str, source: Source, *, fmt: str | None = None
 ) -> ValidationResult:
     """Check ``source`` against dataset ``name``'s current schema without storing it."""
+    from pathtolive.data import validate
+
     ctx.require(Permission.READ, "validate data")
     schema = dataset_schema(ctx, name)
     settings = ctx.settings.dataset(name)
@@ -1123,6 +1116,8 @@ def refusals(
 ) -> list[Refusal]:
     """The refused versions of ``name``, newest first (from the audit trail, by its
     subject index); PII columns' offending values withheld."""
+    from pathtolive.data import ValidationReport, Violation
+
     ctx.require(Permission.READ, "read datasets")
     _, limit = _page_bounds(0, limit)
     with ctx.metadata.read() as session:

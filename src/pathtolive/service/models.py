@@ -9,9 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import AliasMove, Model, ModelVersion, Run
@@ -22,19 +20,17 @@ from pathtolive.errors import (
     UntrustedModelError,
 )
 from pathtolive.faces import spelled
-from pathtolive.gates.config import PromotionConfig
-from pathtolive.pipelines import capture_code_version, capture_environment
 from pathtolive.refs import check_name, is_number
-from pathtolive.registry import (
-    LoadedModel,
-    flavor_for,
-    get_flavor,
-    infer_signature,
-    untrusted_message,
-)
-from pathtolive.registry.mlflow_folder import read_mlflow_model
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.metadata import MetadataSession
+
+if TYPE_CHECKING:
+    # Loading and registering need pandas, the flavors and the pipeline tools; listing and
+    # showing, which most commands do, need none of them.
+    import pandas as pd
+
+    from pathtolive.gates.config import PromotionConfig
+    from pathtolive.registry import LoadedModel
 
 __all__ = [
     "ALIAS_PATTERN",
@@ -164,6 +160,8 @@ def load_model(
     """Load a model version: its bytes are checked against the registry's digest first,
     then deserialised without running code (types outside the flavor's safe set must be
     ones pathtolive recorded when it saved the model, or named in ``trusted``)."""
+    from pathtolive.registry import get_flavor
+
     version = model_version(ctx, ref) if isinstance(ref, str) else ref
     data = ctx.artifacts.get_bytes(version.artifact_digest)
     flavor = get_flavor(version.flavor)
@@ -202,6 +200,8 @@ def register_model(
     the controller checks its lease there and records the version on its trigger, so
     both happen or neither does (an exception it raises registers nothing).
     """
+    from pathtolive.registry import flavor_for, untrusted_message
+
     check_name(name, kind="model")
     actor = ctx.require(Permission.WRITE, "register models")
     inputs = _resolve_inputs(ctx, data)
@@ -321,6 +321,8 @@ def _record_side_run(
     params: Mapping[str, Any],
 ) -> str:
     """A finished run standing for work done outside a pipeline (a notebook, an import)."""
+    from pathtolive.pipelines import capture_code_version, capture_environment
+
     now = datetime.now(UTC)
     code = capture_code_version(ctx.settings.root) if kind == "notebook" else None
     environment = capture_environment() if kind == "notebook" else None
@@ -371,6 +373,7 @@ def _signature(
     inputs: Mapping[str, str],
     sample: pd.DataFrame | None,
 ) -> dict[str, Any] | None:
+    from pathtolive.registry import infer_signature
     from pathtolive.service.datasets import dataset_schema, get_version, load_frame
 
     if not inputs and sample is None:
@@ -409,6 +412,8 @@ version's gates (and the canary's share of traffic)."""
 
 def promotion_config(ctx: ServiceContext, model: str) -> PromotionConfig:
     """``[models.MODEL.promotion]`` of the workspace file (the defaults when absent)."""
+    from pathtolive.gates.config import PromotionConfig
+
     models = ctx.settings.document.get("models", {})
     section = models.get(model, {}) if isinstance(models, Mapping) else {}
     table = section.get("promotion", {}) if isinstance(section, Mapping) else {}
@@ -503,6 +508,8 @@ def import_mlflow(
 ) -> ModelVersion:
     """Register a model from an MLflow model folder (no mlflow needed); its lineage says
     it was imported, with what the folder tells of its origin."""
+    from pathtolive.registry.mlflow_folder import read_mlflow_model
+
     ctx.require(Permission.WRITE, "import models")
     imported = read_mlflow_model(Path(folder), trust_pickle=trust_pickle, trusted=trusted)
     origin = {

@@ -50,6 +50,7 @@ from pathtolive.registry import flavor_for
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.run_limits import MAX_COMPARED, MAX_PAGE
 from pathtolive.store.artifacts import ObjectInfo
 from pathtolive.store.metadata import MetadataSession
 from pathtolive.store.metadata.browsing import MetricCondition, RunRow, RunSort
@@ -691,9 +692,6 @@ def _check_same_code(ctx: ServiceContext, original: Run) -> None:
 
 # -- browsing (the console's runs pages) ---------------------------------------------------
 
-MAX_COMPARED = 10
-"""The most runs one comparison shows side by side."""
-
 _CONDITION = re.compile(r"^\s*([^<>=!\s]+)\s*(<=|>=|!=|=|<|>)\s*(\S+)\s*$")
 _METRIC_NAME = re.compile(r"[^<>=!\s]+")
 
@@ -795,9 +793,6 @@ def run_table(
 
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
 """Every status a run can have."""
-
-MAX_PAGE = 200
-"""The most runs one page of :func:`run_table` holds."""
 
 _FIELDS = ("started", "pipeline", "status")
 

@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from fsspec.core import url_to_fs
-
 from pathtolive import env
 from pathtolive.errors import (
     MissingExtraError,
@@ -129,6 +127,9 @@ class FsspecArtifactStore(ArtifactStore):
         self._backend_errors: tuple[type[BaseException], ...] = (OSError,)
         if protocol in _S3_PROTOCOLS:
             self._backend_errors += _require_s3fs(url)
+        # fsspec is imported by the stores that use it: a local workspace never loads it.
+        from fsspec.core import url_to_fs
+
         try:
             fs, root = url_to_fs(url, **dict(storage_options or {}))
         except ImportError as exc:
