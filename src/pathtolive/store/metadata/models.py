@@ -201,7 +201,9 @@ class ModelQueries(Queries):
             .order_by(t.models.c.name, t.model_versions.c.version)
         )
         rows = list(self.connection.execute(query))
-        return [self._model_version(row, self._aliases(row.model_id)) for row in rows]
+        # A run may register versions of many models: their aliases in one query.
+        aliases = self._aliases_of(sorted({row.model_id for row in rows}))
+        return [self._model_version(row, aliases.get(row.model_id, {})) for row in rows]
 
     def artifact_in_use(self, digest: str) -> bool:
         """Whether any model version's artifact is the object ``digest``."""
