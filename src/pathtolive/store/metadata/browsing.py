@@ -312,9 +312,10 @@ class BrowsingQueries(Queries):
         the series' sizes, and a long series' row ids, come from the (run_id, key) index
         alone (window functions over every point cost several times more on SQLite)."""
         m = t.run_metrics.c
+        series: dict[str, dict[str, list[tuple[float, float]]]] = {}
         sizes = select(m.run_id, m.key, func.count()).group_by(m.run_id, m.key)
         short: dict[str, list[str]] = {}
-        kept: dict[int, int] = {}  # row id -> position in its series, from 1
+        kept: dict[int, tuple[list[tuple[float, float]], int, int]] = {}
         for run_id, key, size in self.connection.execute(sizes.where(m.run_id.in_(list(run_ids)))):
             if size <= max_points:
                 short.setdefault(run_id, []).append(key)
@@ -323,22 +324,25 @@ class BrowsingQueries(Queries):
                 select(m.id).where(m.run_id == run_id, m.key == key).order_by(m.id)
             ).all()
             stride = -(-len(ids) // max_points)
-            kept.update((ids[i], i + 1) for i in range(0, len(ids), stride))
-            kept[ids[-1]] = len(ids)
-        rows: list[Any] = []
-        columns = (m.id, m.run_id, m.key, m.step, m.value)
+            positions = [*range(0, len(ids), stride)]
+            if positions[-1] != len(ids) - 1:
+                positions.append(len(ids) - 1)
+            # Each kept row's slot in its series, filled as the rows come in any order.
+            points = [(0.0, 0.0)] * len(positions)
+            series.setdefault(run_id, {})[key] = points
+            kept.update((ids[p], (points, slot, p)) for slot, p in enumerate(positions))
+        columns = (m.id, m.step, m.value)
         for run_id, keys in short.items():
-            query = select(*columns).where(m.run_id == run_id, m.key.in_(keys))
-            rows.extend(self.connection.execute(query))
+            query = select(m.key, *columns).where(m.run_id == run_id, m.key.in_(keys))
+            for row in self.connection.execute(query.order_by(m.key, m.id)):
+                points = series.setdefault(run_id, {}).setdefault(row.key, [])
+                x = float(len(points) if row.step is None else row.step)
+                points.append((x, float(row.value)))
         for chunk in in_chunks(list(kept)):
-            rows.extend(self.connection.execute(select(*columns).where(m.id.in_(chunk))))
-        rows.sort(key=lambda row: (row.run_id, row.key, row.id))
-        series: dict[str, dict[str, list[tuple[float, float]]]] = {}
-        for row in rows:
-            points = series.setdefault(row.run_id, {}).setdefault(row.key, [])
-            position = kept.get(row.id, len(points) + 1)
-            x = float(position - 1 if row.step is None else row.step)
-            points.append((x, float(row.value)))
+            for row in self.connection.execute(select(*columns).where(m.id.in_(chunk))):
+                points, slot, position = kept[row.id]
+                x = float(position if row.step is None else row.step)
+                points[slot] = (x, float(row.value))
         return series
 
     # -- the audit log -----------------------------------------------------------------------
