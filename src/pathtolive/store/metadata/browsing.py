@@ -339,10 +339,10 @@ class BrowsingQueries(Queries):
                 x = float(len(points) if row.step is None else row.step)
                 points.append((x, float(row.value)))
         for chunk in in_chunks(list(kept)):
-            for row in self.connection.execute(select(*columns).where(m.id.in_(chunk))):
-                points, slot, position = kept[row.id]
-                x = float(position if row.step is None else row.step)
-                points[slot] = (x, float(row.value))
+            for found in self.connection.execute(select(*columns).where(m.id.in_(chunk))):
+                points, slot, position = kept[found.id]
+                x = float(position if found.step is None else found.step)
+                points[slot] = (x, float(found.value))
         return series
 
     # -- the audit log -----------------------------------------------------------------------
