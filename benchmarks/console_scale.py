@@ -7,12 +7,15 @@ Builds, once, a workspace of 100 models x 50 versions (a gate report each; live,
 canary and shadow aliases with their history; pending and decided promotions; open drift
 alerts), 1,000 pipeline runs, 100 dataset versions, 100,000 audit events and 10 million
 logged predictions (200 Parquet segments of 50,000 rows, written as the prediction log
-writes them, spread over the live versions and the last seven days). It is written
+writes them, spread over the live versions and the last seven days), and stored monitor
+results of every live version: 30 daily windows of 25 features each, copies of what one
+real ``monitor --every 1d`` stored for the first model. It is written
 through the metadata store's and artifact store's own calls in bulk, not by training
 5,000 models: every version is the same small fitted model, stored once. The workspace is
 kept under --workspace (default: a folder in the system's temporary directory) and reused
 by the next run; --small builds a tenth of everything (a hundredth of the predictions) in
-its own folder, for a quick check.
+its own folder, for a quick check. A kept workspace of an older schema is upgraded (as
+``pathtolive db upgrade`` does) and given only what it lacks (the monitor results).
 
 Each page is then requested --rounds times (after one warm-up request) through the
 console's ASGI app in this process (Starlette's TestClient: no network; the page's own
@@ -52,11 +55,15 @@ from _harness import machine
 from console_browsing import add_audit_events, add_data_versions, add_runs
 
 from pathtolive import env
+from pathtolive.config import load_settings
+from pathtolive.entities import MonitorResult
 from pathtolive.gates import GateReport
 from pathtolive.gates.base import GateResult
 from pathtolive.predlog.segment import FIXED_COLUMNS, INPUT_PREFIX, OUTPUT_COLUMNS
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.database import upgrade_database
+from pathtolive.service.monitor import monitor
 from pathtolive.service.workspace import init_workspace, open_workspace
 from pathtolive.ui.console.app import ConsoleSettings, create_console
 
@@ -68,6 +75,8 @@ TARGET_MS = 150.0
 DATASET = "big"
 COLUMNS = 10
 SEGMENT_ROWS = 50_000
+MONITOR_WINDOWS = 30
+MONITOR_FEATURES = 25
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,14 @@ def build(ctx: ServiceContext, size: Size, now: datetime) -> dict[str, Any]:
         add_audit_events(ctx, size.events)
     with step(f"{size.predictions:,} logged predictions"):
         segments = add_predictions(ctx, size, now)
-    return {"runs": run_ids[:10], "segments": segments, "steps": steps}
+    with step(f"{size.models * MONITOR_WINDOWS:,} stored monitor results"):
+        monitor_results = add_monitor_results(ctx, size, now)
+    return {
+        "runs": run_ids[:10],
+        "segments": segments,
+        "steps": steps,
+        "monitor_results": monitor_results,
+    }
 
 
 def _fitted_model(ctx: ServiceContext) -> Any:
@@ -303,6 +319,67 @@ def add_predictions(ctx: ServiceContext, size: Size, now: datetime) -> list[str]
     return digests
 
 
+def live_version(size: Size) -> int:
+    """The version every model's live alias ends on (see :func:`_aliases_and_promotions`)."""
+    return size.versions - size.versions // 5
+
+
+def add_monitor_results(ctx: ServiceContext, size: Size, now: datetime) -> int:
+    """:data:`MONITOR_WINDOWS` daily windows of stored monitor results for every model's
+    live version, each of :data:`MONITOR_FEATURES` features: one real ``monitor --every
+    1d`` on the first model's prediction log (its last seven days), whose stored windows
+    are then copied, shifted back a day at a time and their features repeated under new
+    names, to every model; how many were stored."""
+    model, live = model_name(0), live_version(size)
+    days = 7
+    monitor(ctx, model, window=timedelta(days=1), every=timedelta(days=1), count=days, now=now)
+    with ctx.metadata.read() as session:
+        keys = session.monitor_window_keys(model, live, limit=days)
+        looked = session.get_monitor_results([key.result_id for key in keys], histograms=True)
+    if not looked:
+        raise SystemExit(f"monitor stored no results for {model}@{live}")
+    templates = [_more_features(result) for result in looked]
+    stored = 0
+    for m in range(size.models):
+        results = []
+        for w in range(MONITOR_WINDOWS):
+            # The looked windows are a day apart, the newest last: window w (0 the
+            # newest) is the look's (w mod days)-th newest, moved back whole looks.
+            template = templates[-1 - w % len(templates)]
+            shift = timedelta(days=w - w % len(templates))
+            results.append(
+                replace(
+                    template,
+                    model=model_name(m),
+                    version=live,
+                    start=template.start - shift,
+                    end=template.end - shift,
+                    result_id=0,
+                )
+            )
+        with ctx.metadata.write() as session:
+            stored += session.store_monitor_results(results)
+    return stored
+
+
+def _more_features(result: MonitorResult) -> MonitorResult:
+    """``result`` with :data:`MONITOR_FEATURES` features: its own, then copies of them
+    under new names."""
+    own = result.summary["features"]
+    features = [
+        dict(own[i % len(own)], feature=f"f{i:02d}") if i >= len(own) else own[i]
+        for i in range(MONITOR_FEATURES)
+    ]
+    histograms = {
+        item["feature"]: result.histograms[own[i % len(own)]["feature"]]
+        for i, item in enumerate(features)
+        if own[i % len(own)]["feature"] in result.histograms
+    }
+    drifted = sum(1 for item in features if item["drifted"])
+    summary = dict(result.summary, features=features)
+    return replace(result, summary=summary, histograms=histograms, drifted=drifted)
+
+
 def _segment_table(
     prefix: str, at: pd.DatetimeIndex, inputs: dict[str, np.ndarray], proba: np.ndarray, live: int
 ) -> pa.Table:
@@ -375,7 +452,7 @@ def watch_reads(ctx: ServiceContext, segments: set[str], data: set[str]) -> Read
 
 
 def pages(model: str, runs: list[str], size: Size) -> dict[str, str]:
-    live = size.versions - size.versions // 5
+    live = live_version(size)
     last = size.data_versions
     return {
         "Overview": "/",
@@ -395,6 +472,8 @@ def pages(model: str, runs: list[str], size: Size) -> dict[str, str]:
         "Runs: compare 10": "/runs/compare?" + "&".join(f"run={r}" for r in runs[:10]),
         "Monitoring: every model": "/monitoring",
         "Monitoring: a model": f"/monitoring/{model}",
+        "Monitoring: a model, 30 windows": f"/monitoring/{model}?windows={MONITOR_WINDOWS}",
+        "Monitoring: a model, a cell opened": f"/monitoring/{model}?feature=f20&window=13",
         "Audit: newest": "/audit",
         "Audit: by action, deep page": "/audit?action=thing.c&before=50000",
         "Audit: a rare action": "/audit?action=dataset.version_added",
@@ -445,6 +524,27 @@ def measure(
 # -- the script ------------------------------------------------------------------------
 
 
+def _reused(
+    root: Path, environ: dict[str, str], size: Size, facts: dict[str, Any]
+) -> ServiceContext:
+    """The kept workspace, its database upgraded to this schema when it is older and the
+    monitor results added when it has none (a workspace kept by an earlier version)."""
+    settings = load_settings(root, environ=environ)
+    upgraded = upgrade_database(settings)
+    if upgraded.before != upgraded.after:
+        print(f"  upgraded its database from {upgraded.before} to {upgraded.after}", flush=True)
+    ctx = open_workspace(root, environ=environ)
+    if "monitor_results" not in facts:
+        begun = time.perf_counter()
+        facts["monitor_results"] = add_monitor_results(
+            ctx, size, datetime.fromisoformat(facts["at"])
+        )
+        seconds = round(time.perf_counter() - begun, 1)
+        facts["steps"][f"{facts['monitor_results']:,} stored monitor results (added)"] = seconds
+        print(f"  added {facts['monitor_results']:,} monitor results in {seconds:.1f} s")
+    return ctx
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", type=Path, default=None, help="where to keep it")
@@ -464,7 +564,8 @@ def main() -> None:
     if built.exists():
         facts = json.loads(built.read_text())
         print(f"reusing the workspace in {root} (built {facts['at']})", flush=True)
-        ctx = open_workspace(root, environ=environ)
+        ctx = _reused(root, environ, size, facts)
+        built.write_text(json.dumps(facts))
     else:
         if root.exists():
             raise SystemExit(f"{root} holds a workspace that was not finished: remove it")

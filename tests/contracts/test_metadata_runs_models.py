@@ -182,6 +182,12 @@ def test_model_versions_aliases_and_history(store: MetadataStore) -> None:
         assert second.trusted_types == ("sklearn.tree._tree.Tree",)
         assert second.metrics == {"roc_auc": pytest.approx(0.82)}
         assert [v.version for v in session.model_versions_of_run("run_x")] == [1, 2]
+        by_run = session.model_versions_of_runs(["run_x", "no_such_run"])
+        assert list(by_run) == ["run_x"]
+        assert [(v.version, v.aliases) for v in by_run["run_x"]] == [
+            (1, ("live",)),
+            (2, ("staging",)),
+        ]
         history = session.alias_history("risk", "staging")
         assert [(h.from_version, h.to_version, h.actor, h.reason) for h in history] == [
             (None, 1, "ada", ""),

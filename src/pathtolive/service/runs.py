@@ -912,9 +912,9 @@ def compare_runs(ctx: ServiceContext, run_ids: Sequence[str]) -> RunComparison:
         if len({run.run_id for run in runs}) < len(runs):
             raise InvalidInputError("a run is named twice; compare different runs")
         steps = [session.run_steps(run.run_id) for run in runs]
+        registered = session.model_versions_of_runs([run.run_id for run in runs])
         models = tuple(
-            tuple(version.ref for version in session.model_versions_of_run(run.run_id))
-            for run in runs
+            tuple(version.ref for version in registered.get(run.run_id, [])) for run in runs
         )
         thinned = session.metric_series([run.run_id for run in runs], max_points=SERIES_POINTS)
     logged = [thinned.get(run.run_id, {}) for run in runs]

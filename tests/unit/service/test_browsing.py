@@ -202,6 +202,26 @@ def _seed_runs(ctx: ServiceContext) -> list[str]:
     return ids
 
 
+def test_metric_series_keep_every_nth_point_and_the_last_of_a_long_series(
+    ctx: ServiceContext,
+) -> None:
+    ids = _seed_runs(ctx)
+    # Two series logged interleaved: a short one with steps, a long one without.
+    lr = [Metric("lr", k / 10, k, 0.0) for k in range(23)]
+    acc = [Metric("acc", k / 25, None, 0.0) for k in range(25)]
+    with ctx.metadata.write() as session:
+        session.add_metrics(ids[2], [m for pair in zip(lr, acc, strict=False) for m in pair])
+        session.add_metrics(ids[2], acc[23:])
+        thinned = session.metric_series([ids[2], ids[4]], max_points=10)
+
+    # 23 points at stride 3: 0, 3, ..., 21, then the last one.
+    assert thinned[ids[2]]["lr"] == [(float(k), k / 10) for k in [*range(0, 23, 3), 22]]
+    # Without steps a point's x is its position in the series (from 0).
+    assert thinned[ids[2]]["acc"] == [(float(k), k / 25) for k in range(0, 25, 3)]
+    assert len(thinned[ids[4]]["loss"]) == 10 + 1
+    assert thinned[ids[4]]["loss"][-1] == (999.0, 0.001)
+
+
 def test_the_run_table_filters_sorts_and_pages_in_the_database(ctx: ServiceContext) -> None:
     ids = _seed_runs(ctx)
 

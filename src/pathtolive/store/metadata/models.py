@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -195,13 +195,23 @@ class ModelQueries(Queries):
         return None if row is None else self._model_version(row, self._aliases(model_id))
 
     def model_versions_of_run(self, run_id: str) -> list[ModelVersion]:
-        query = (
-            self._versions()
-            .where(t.model_versions.c.run_id == run_id)
-            .order_by(t.models.c.name, t.model_versions.c.version)
-        )
-        rows = list(self.connection.execute(query))
-        return [self._model_version(row, self._aliases(row.model_id)) for row in rows]
+        return self.model_versions_of_runs([run_id]).get(run_id, [])
+
+    def model_versions_of_runs(self, run_ids: Sequence[str]) -> dict[str, list[ModelVersion]]:
+        """The model versions each of ``run_ids`` registered (by model, then version),
+        by run id; a run that registered none is left out. Two queries for them all."""
+        rows: list[Any] = []
+        for chunk in in_chunks(list(run_ids)):
+            query = self._versions().where(t.model_versions.c.run_id.in_(chunk))
+            rows.extend(self.connection.execute(query))
+        rows.sort(key=lambda row: (row.model_name, row.version))
+        # Runs register versions of many models: their aliases in one query.
+        aliases = self._aliases_of(sorted({row.model_id for row in rows}))
+        found: dict[str, list[ModelVersion]] = {}
+        for row in rows:
+            version = self._model_version(row, aliases.get(row.model_id, {}))
+            found.setdefault(row.run_id, []).append(version)
+        return found
 
     def artifact_in_use(self, digest: str) -> bool:
         """Whether any model version's artifact is the object ``digest``."""
