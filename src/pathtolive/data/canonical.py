@@ -214,7 +214,7 @@ def _parquet_as_is(path: Path, work_dir: Path) -> CanonicalTable:
 
 
 def _folder_to_parquet(folder: Path, work_dir: Path, fmt: str | None) -> CanonicalTable:
-    files = _folder_files(folder)
+    files = folder_files(folder)
     formats = {_format_of(file, fmt) for file in files}
     if len(formats) > 1:
         raise InvalidInputError(
@@ -247,7 +247,9 @@ def _folder_to_parquet(folder: Path, work_dir: Path, fmt: str | None) -> Canonic
     )
 
 
-def _folder_files(folder: Path) -> list[Path]:
+def folder_files(folder: Path) -> list[Path]:
+    """The data files of a dataset folder in name order; a nested folder, an unreadable
+    file or no file at all is an ``InvalidInputError``."""
     files: list[Path] = []
     # Names starting with "." or "_" are bookkeeping (.DS_Store, Spark's _SUCCESS).
     for entry in sorted(folder.iterdir(), key=lambda item: item.name):
