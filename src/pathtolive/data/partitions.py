@@ -2,9 +2,10 @@
 profiled one partition at a time, in this process or in parallel on a Dask cluster.
 
 Each partition is kept as it is (a Parquet file is its own canonical form), so a
-partitioned dataset version is content-addressed by its partitions' digests in order
-(:func:`partitioned_digest`). Its profile is merged from per-partition accumulators
-(:mod:`pathtolive.data.accumulators`) in two passes:
+partitioned dataset version is content-addressed by its partitions' digests in order: its
+digest is that of its manifest (:func:`partition_manifest`), a small JSON object naming
+each partition's digest, rows and bytes in order. Its profile is merged from
+per-partition accumulators (:mod:`pathtolive.data.accumulators`) in two passes:
 
 1. per partition, its rows, its digest and the min and max of each numeric column (from
    the footer, or a scan when the footer lacks them): merged, they fix the histogram
@@ -23,10 +24,11 @@ standard deviation differ, by floating-point rounding of the merge order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -55,17 +57,34 @@ if TYPE_CHECKING:
     from distributed import Client
 
 __all__ = [
+    "MANIFEST_FORMAT",
+    "MAX_PARTITIONS",
+    "PARTITIONED_FORMAT",
+    "ManifestEntry",
     "PartitionFacts",
     "PartitionedProfile",
+    "is_parquet_folder",
     "parquet_partitions",
+    "partition_manifest",
     "partitioned_digest",
     "partitions_frame",
     "profile_partitions",
+    "read_manifest",
     "read_partitions",
     "validate_partitions",
 ]
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+
+PARTITIONED_FORMAT = "partitions"
+"""The ``source_format`` of a dataset version stored as partitions."""
+
+MANIFEST_FORMAT = "pathtolive.partitions/1"
+"""The ``format`` field of a partition manifest."""
+
+MAX_PARTITIONS = 2000
+"""Partitions one version may have: its manifest stays small enough (under 256 KiB) for
+garbage collection to read the partitions it names."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -100,6 +119,27 @@ class PartitionedProfile:
         return self.partitions[0].schema
 
 
+class ManifestEntry(NamedTuple):
+    """One partition as a manifest names it."""
+
+    digest: str
+    rows: int
+    bytes: int
+
+
+def is_parquet_folder(source: object) -> bool:
+    """Whether ``source`` is a folder whose data files are all Parquet (a partitioned
+    table), rather than a file or a folder of text files."""
+    if not isinstance(source, Path) or not source.is_dir():
+        return False
+    names = [
+        entry.name.lower()
+        for entry in source.iterdir()
+        if entry.is_file() and not entry.name.startswith((".", "_"))
+    ]
+    return bool(names) and all(name.endswith(_PARQUET_SUFFIXES) for name in names)
+
+
 def parquet_partitions(folder: Path) -> list[Path]:
     """The Parquet files of ``folder`` in name order (names starting with "." or "_" are
     bookkeeping and skipped); anything else in it is an ``InvalidInputError``."""
@@ -132,9 +172,35 @@ def partitions_frame(paths: Sequence[Path], columns: Sequence[str] | None = None
     return frame
 
 
-def partitioned_digest(digests: Iterable[str]) -> str:
-    """A partitioned version's digest: of its partitions' digests, in order."""
-    return hash_bytes(("partitions\n" + "\n".join(digests)).encode())
+def partition_manifest(partitions: Iterable[PartitionFacts | ManifestEntry]) -> bytes:
+    """The manifest of a partitioned version: its partitions' digests, rows and bytes in
+    order, as compact JSON whose bytes depend on nothing else."""
+    entries = [
+        [part.digest, part.rows, part.size if isinstance(part, PartitionFacts) else part.bytes]
+        for part in partitions
+    ]
+    document = {"format": MANIFEST_FORMAT, "partitions": entries}
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+
+
+def partitioned_digest(partitions: Iterable[PartitionFacts | ManifestEntry]) -> str:
+    """A partitioned version's digest: that of its manifest, so of its partitions'
+    digests in order."""
+    return hash_bytes(partition_manifest(partitions))
+
+
+def read_manifest(data: bytes) -> list[ManifestEntry]:
+    """The partitions a manifest names, in order."""
+    try:
+        document = json.loads(data)
+        if document.get("format") != MANIFEST_FORMAT:
+            raise ValueError(document.get("format"))
+        return [ManifestEntry(str(d), int(r), int(b)) for d, r, b in document["partitions"]]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidInputError(
+            f"a partitioned version's manifest is not {MANIFEST_FORMAT} ({exc}); "
+            "this version was written by another release: upgrade pathtolive"
+        ) from exc
 
 
 def profile_partitions(
@@ -152,6 +218,11 @@ def profile_partitions(
     check_settings(bins, max_categories, sample_size)
     if not paths:
         raise InvalidInputError("no partitions to profile; a dataset needs at least one file")
+    if len(paths) > MAX_PARTITIONS:
+        raise InvalidInputError(
+            f"{len(paths):,} partitions is more than {MAX_PARTITIONS:,}; write the data as "
+            "fewer, larger Parquet files (100 MB to 1 GB each suits most clusters)"
+        )
     first = open_parquet(paths[0])
     schema = first.schema_arrow
     first.close()
@@ -182,9 +253,7 @@ def profile_partitions(
             total.merge(part)
     assert merged is not None
     profile = finish_profile(merged, rows, bins, max_categories, sample_size, parent)
-    return PartitionedProfile(
-        tuple(facts), partitioned_digest(fact.digest for fact in facts), profile
-    )
+    return PartitionedProfile(tuple(facts), partitioned_digest(facts), profile)
 
 
 def validate_partitions(

@@ -96,7 +96,8 @@ def test_the_merged_profile_equals_the_single_pass(folders: tuple[Path, Path]) -
     ]
     assert merged.rows == single.rows
     _assert_equal_profiles(single.to_dict(), merged.profile.to_dict())
-    assert merged.digest == partitioned_digest(hash_file(p.path) for p in merged.partitions)
+    assert [p.digest for p in merged.partitions] == [hash_file(p.path) for p in merged.partitions]
+    assert merged.digest == partitioned_digest(merged.partitions)
 
 
 @pytest.mark.subprocess
