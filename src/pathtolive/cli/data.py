@@ -63,9 +63,19 @@ def add(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv, parquet or jsonl (default: by extension).")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler (tcp://host:8786) to profile a folder of Parquet partitions "
+            "on; default PATHTOLIVE_DASK_SCHEDULER or [compute] scheduler, else here."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a file as a new version of a dataset (validated against its contract)."""
+    """Add a file as a new version of a dataset (validated against its contract).
+
+    A folder of Parquet files is stored as its partitions, profiled one at a time, or in
+    parallel on a Dask cluster."""
     service_ctx = open_context(ctx)
     # Its stages (reading, hashing and profiling, with bytes) go to stderr as progress.
     result = service.add_dataset(
@@ -77,6 +87,7 @@ def add(
         accept_schema=accept_schema,
         reason=reason,
         fmt=fmt,
+        scheduler=scheduler,
     )
     version = result.version
 

@@ -52,7 +52,7 @@ __all__ = [
     "to_canonical_parquet",
 ]
 
-SourceFormat = Literal["csv", "parquet", "jsonl", "dataframe"]
+SourceFormat = Literal["csv", "parquet", "jsonl", "dataframe", "partitions"]
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "parquet")
 """Values accepted by ``fmt`` (and ``--format``); ``json`` and ``ndjson`` mean ``jsonl``."""

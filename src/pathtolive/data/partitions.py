@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -76,7 +76,7 @@ __all__ = [
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
-PARTITIONED_FORMAT = "partitions"
+PARTITIONED_FORMAT: Final = "partitions"
 """The ``source_format`` of a dataset version stored as partitions."""
 
 MANIFEST_FORMAT = "pathtolive.partitions/1"

@@ -72,15 +72,15 @@ def cluster() -> Iterator[str]:
         yield address
 
 
-def _assert_equal_profiles(single: Any, merged: Any, where: str = "") -> None:
+def assert_equal_profiles(single: Any, merged: Any, where: str = "") -> None:
     if isinstance(single, dict):
         assert single.keys() == merged.keys(), where
         for key in single:
-            _assert_equal_profiles(single[key], merged[key], f"{where}.{key}")
+            assert_equal_profiles(single[key], merged[key], f"{where}.{key}")
     elif isinstance(single, list):
         assert len(single) == len(merged), where
         for index, (one, other) in enumerate(zip(single, merged, strict=True)):
-            _assert_equal_profiles(one, other, f"{where}[{index}]")
+            assert_equal_profiles(one, other, f"{where}[{index}]")
     elif where.endswith((".mean", ".std")) and single is not None:
         assert math.isclose(single, merged, rel_tol=1e-9), where
     else:
@@ -95,7 +95,7 @@ def test_the_merged_profile_equals_the_single_pass(folders: tuple[Path, Path]) -
         f"part-{n:03d}.parquet" for n in range(4)
     ]
     assert merged.rows == single.rows
-    _assert_equal_profiles(single.to_dict(), merged.profile.to_dict())
+    assert_equal_profiles(single.to_dict(), merged.profile.to_dict())
     assert [p.digest for p in merged.partitions] == [hash_file(p.path) for p in merged.partitions]
     assert merged.digest == partitioned_digest(merged.partitions)
 
@@ -113,7 +113,7 @@ def test_the_profile_merged_on_a_cluster_equals_the_single_pass(
         )
         schema = infer_schema(pq.read_schema(whole), single)
         report = validate_partitions(parquet_partitions(parts), schema, client=client)
-    _assert_equal_profiles(single.to_dict(), remote.profile.to_dict())
+    assert_equal_profiles(single.to_dict(), remote.profile.to_dict())
     assert remote.digest == here.digest
     assert report.ok
     assert report.rows_checked == single.rows
