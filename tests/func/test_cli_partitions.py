@@ -84,3 +84,12 @@ def test_a_partitioned_version_on_a_cluster(
     assert refused.code != 0
     assert "part-9.parquet: column 'age'" in refused.stderr
     assert cli("data", "show", "diab@2").code != 0
+
+    # Erasing the version removes its partitions with its manifest.
+    objects = workspace / ".pathtolive" / "objects"
+    assert all((objects / entry.digest[:2] / entry.digest[2:]).exists() for entry in entries)
+    forgot = cli("data", "forget", "diab@1", "--reason", "erasure request 7")
+    assert forgot.code == 0, forgot.stderr
+    for entry in entries:
+        assert not (objects / entry.digest[:2] / entry.digest[2:]).exists()
+    assert list(objects.rglob("*"))  # whole@1's object stays

@@ -192,6 +192,12 @@ def _referenced(ctx: ServiceContext, store: ArtifactStore, stored: set[str]) -> 
     return found | _named_by_index_objects(store, found, stored)
 
 
+def digests_named_by(store: ArtifactStore, roots: Iterable[str], candidates: set[str]) -> set[str]:
+    """Which of ``candidates`` the small JSON objects among ``roots`` name, transitively
+    (a partitioned version's manifest names its partitions)."""
+    return _named_by_index_objects(store, roots, candidates)
+
+
 def _named_by_index_objects(
     store: ArtifactStore, roots: Iterable[str], stored: set[str]
 ) -> set[str]:
