@@ -25,7 +25,7 @@ standard deviation differ, by floating-point rounding of the merge order.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar
@@ -35,6 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from pathtolive.compute.ordered import map_ordered
 from pathtolive.data.accumulators import ColumnAccumulator, scan_ranges
 from pathtolive.data.canonical import folder_files
 from pathtolive.data.formats import check_columns, iter_batches, open_parquet
@@ -229,7 +230,7 @@ def profile_partitions(
     check_columns(schema, str(paths[0]))
     tag_map = check_tags(tags or {}, schema.names)
     numeric = numeric_columns(schema, tag_map)
-    facts = list(_map_ordered(_PartitionFirstPass(tuple(numeric)), [str(p) for p in paths], client))
+    facts = list(map_ordered(_PartitionFirstPass(tuple(numeric)), [str(p) for p in paths], client))
     for fact in facts:
         _check_same_schema(schema, fact, paths[0])
     rows = sum(fact.rows for fact in facts)
@@ -245,7 +246,7 @@ def profile_partitions(
         start += fact.rows
     second = _PartitionSecondPass(schema, ranges, tag_map, bins, max_categories, parent)
     merged: list[ColumnAccumulator] | None = None
-    for accumulators in _map_ordered(second, tasks, client):
+    for accumulators in map_ordered(second, tasks, client):
         if merged is None:
             merged = accumulators
             continue
@@ -268,7 +269,7 @@ def validate_partitions(
     given); a violation's message names its partition. Checks span one partition at a
     time."""
     check = _PartitionValidation(schema, tuple(private), unseen_categories)
-    reports = list(_map_ordered(check, [str(p) for p in paths], client))
+    reports = list(map_ordered(check, [str(p) for p in paths], client))
     violations: list[Violation] = []
     for path, report in zip(paths, reports, strict=True):
         violations.extend(
@@ -354,24 +355,6 @@ class _PartitionValidation:
         return validate(
             Path(path), self.schema, private=self.private, unseen_categories=self.unseen_categories
         )
-
-
-def _map_ordered(
-    function: Callable[[T], R], items: Sequence[T], client: Client | None
-) -> Iterator[R]:
-    """``function`` of each item, in order: here one at a time, or all submitted to the
-    cluster at once and collected in order (each result released once taken)."""
-    if client is None:
-        for item in items:
-            yield function(item)
-        return
-    futures = client.map(function, items, pure=False)
-    try:
-        for future in futures:
-            yield future.result()
-            future.release()  # type: ignore[no-untyped-call]
-    finally:
-        client.cancel(futures)  # type: ignore[no-untyped-call]
 
 
 def _check_same_schema(schema: pa.Schema, fact: PartitionFacts, first: Path) -> None:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -210,7 +210,9 @@ def add_dataset(
 
     partitioned = fmt in (None, "parquet") and is_parquet_folder(source)
     with (
-        _cluster(ctx, scheduler if partitioned else None) as client,
+        compute.cluster(scheduler, ctx.settings.document, os.environ)
+        if partitioned
+        else nullcontext(None) as client,
         _work_dir(ctx) as work_dir,
         (
             _prepare_partitions(
@@ -355,17 +357,6 @@ def _column_tags(
     if first_version:
         tags.update(id_tags(arrow_schema, tags))
     return tags
-
-
-@contextmanager
-def _cluster(ctx: ServiceContext, flag: str | None) -> Iterator[Any]:
-    """A client of the configured Dask cluster, or None to work in this process."""
-    address = compute.scheduler_address(flag, ctx.settings.document, os.environ)
-    if address is None:
-        yield None
-        return
-    with compute.connect(address) as client:
-        yield client
 
 
 @contextmanager
