@@ -6,7 +6,6 @@ exactly), read back in order, and validated partition by partition."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -16,16 +15,9 @@ from sklearn.datasets import load_diabetes
 from pathtolive.data.partitions import ManifestEntry, partitioned_digest
 from pathtolive.hashing import hash_file
 from tests.func.conftest import CLI
-from tests.support.cluster import local_cluster
 from tests.unit.data.test_data_partitions import assert_equal_profiles
 
 _BOUNDS = (0, 150, 151, 442)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    with local_cluster(workers=2) as address:
-        yield address
 
 
 def _write_parts(frame: pd.DataFrame, folder: Path) -> list[Path]:
@@ -40,7 +32,7 @@ def _write_parts(frame: pd.DataFrame, folder: Path) -> list[Path]:
 
 @pytest.mark.subprocess
 def test_a_partitioned_version_on_a_cluster(
-    cli: CLI, workspace: Path, tmp_path: Path, cluster: str
+    cli: CLI, workspace: Path, tmp_path: Path, dask_cluster: str
 ) -> None:
     frame = load_diabetes(as_frame=True, scaled=False).frame
     frame["band"] = (frame["bmi"] > 26).map({True: "high", False: "low"})
@@ -48,7 +40,7 @@ def test_a_partitioned_version_on_a_cluster(
     frame.to_parquet(tmp_path / "whole.parquet", index=False)
 
     added = cli(
-        "data", "add", tmp_path / "parts", "--name", "diab", "--scheduler", cluster, "--json"
+        "data", "add", tmp_path / "parts", "--name", "diab", "--scheduler", dask_cluster, "--json"
     )
     assert added.code == 0, added.stderr
     version = added.json()["version"]
@@ -80,7 +72,7 @@ def test_a_partitioned_version_on_a_cluster(
     broken = tmp_path / "broken"
     _write_parts(frame, broken)
     bad.to_parquet(broken / "part-9.parquet", index=False)
-    refused = cli("data", "add", broken, "--name", "diab", "--scheduler", cluster)
+    refused = cli("data", "add", broken, "--name", "diab", "--scheduler", dask_cluster)
     assert refused.code != 0
     assert "part-9.parquet: column 'age'" in refused.stderr
     assert cli("data", "show", "diab@2").code != 0

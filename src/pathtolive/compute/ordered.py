@@ -4,6 +4,7 @@ the same wherever they ran."""
 
 from __future__ import annotations
 
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -50,12 +51,16 @@ def map_ordered(
         return
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     ahead = workers * AHEAD_PER_WORKER
+    # Named by the task's type, not its repr (Dask's default), which would show the
+    # task's fields (a store, a schema) in the scheduler's logs and dashboard.
+    name = getattr(function, "__name__", type(function).__name__)
     pending: deque[Any] = deque()
     position = 0
     try:
         while position < len(items) or pending:
             while position < len(items) and len(pending) < ahead:
-                pending.append(client.submit(function, items[position], pure=False))
+                key = f"{name}-{position}-{uuid.uuid4().hex}"
+                pending.append(client.submit(function, items[position], key=key))
                 position += 1
             future = pending.popleft()
             result: R = future.result()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ from pathtolive.data.profiling import compute_profile
 from pathtolive.data.schema import infer_schema
 from pathtolive.errors import InvalidInputError
 from pathtolive.hashing import hash_file
-from tests.support.cluster import local_cluster
 
 # Uneven partitions, one with a single row: merging must not depend on equal sizes.
 _BOUNDS = (0, 120, 121, 300, 442)
@@ -66,12 +64,6 @@ def folders(frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> tu
     return whole, parts
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    with local_cluster(workers=2) as address:
-        yield address
-
-
 def assert_equal_profiles(single: Any, merged: Any, where: str = "") -> None:
     if isinstance(single, dict):
         assert single.keys() == merged.keys(), where
@@ -102,12 +94,12 @@ def test_the_merged_profile_equals_the_single_pass(folders: tuple[Path, Path]) -
 
 @pytest.mark.subprocess
 def test_the_profile_merged_on_a_cluster_equals_the_single_pass(
-    folders: tuple[Path, Path], cluster: str
+    folders: tuple[Path, Path], dask_cluster: str
 ) -> None:
     whole, parts = folders
     single = compute_profile(whole, tags=_TAGS, sample_size=_SAMPLE)
     here = profile_partitions(parquet_partitions(parts), tags=_TAGS, sample_size=_SAMPLE)
-    with connect(cluster) as client:
+    with connect(dask_cluster) as client:
         remote = profile_partitions(
             parquet_partitions(parts), tags=_TAGS, sample_size=_SAMPLE, client=client
         )
