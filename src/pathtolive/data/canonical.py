@@ -49,6 +49,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "WRITER_SETTINGS",
     "CanonicalTable",
+    "folder_files",
     "to_canonical_parquet",
 ]
 

@@ -39,6 +39,7 @@ __all__ = [
     "GcReport",
     "clean_stale_temporaries",
     "collect_garbage",
+    "digests_named_by",
     "work_folder_prefix",
 ]
 
