@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_diabetes
 
+from pathtolive import Workspace, env
 from pathtolive.data.partitions import ManifestEntry, partitioned_digest
 from pathtolive.hashing import hash_file
 from tests.func.conftest import CLI
@@ -65,6 +66,8 @@ def test_a_partitioned_version_on_a_cluster(
     exported = cli("data", "export", "diab@1", tmp_path / "out.parquet")
     assert exported.code == 0, exported.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), frame)
+    with Workspace.open(workspace, environ={env.USER: "ada"}) as ws:
+        pd.testing.assert_frame_equal(ws.load("diab@1", ["age", "band"]), frame[["age", "band"]])
 
     # A partition that breaks the contract is refused, named, and nothing is stored.
     bad = frame.iloc[:20].copy()
