@@ -38,7 +38,12 @@ import pyarrow as pa
 from pathtolive.compute.ordered import map_ordered
 from pathtolive.data.accumulators import ColumnAccumulator, scan_ranges
 from pathtolive.data.canonical import folder_files
-from pathtolive.data.formats import check_columns, iter_batches, open_parquet
+from pathtolive.data.formats import (
+    check_columns,
+    iter_batches,
+    open_parquet,
+    unnamed_pandas_index,
+)
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import (
     check_settings,
@@ -297,6 +302,13 @@ class _PartitionFirstPass:
         parquet = open_parquet(Path(path))
         try:
             schema = parquet.schema_arrow
+            index = sorted(unnamed_pandas_index(schema))
+            if index:
+                raise InvalidInputError(
+                    f"partition {Path(path).name} holds a pandas index as a column "
+                    f"({', '.join(index)}); partitions are stored as they are: write them "
+                    "with DataFrame.to_parquet(..., index=False)"
+                )
             check_columns(schema, path)
             ranges: dict[str, tuple[float, float] | None] = {}
             unknown: list[str] = []

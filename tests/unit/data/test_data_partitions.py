@@ -128,3 +128,12 @@ def test_a_folder_with_other_files_is_refused(tmp_path: Path, frame: pd.DataFram
     frame.iloc[:10].to_csv(tmp_path / "b.csv", index=False)
     with pytest.raises(InvalidInputError, match=r"'b\.csv', which is not a Parquet file"):
         parquet_partitions(tmp_path)
+
+
+def test_a_partition_with_a_pandas_index_column_is_refused(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    frame.iloc[:10].to_parquet(tmp_path / "a.parquet", index=False)
+    frame.iloc[10:20].sample(frac=1.0, random_state=0).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InvalidInputError, match=r"b\.parquet holds a pandas index.*index=False"):
+        profile_partitions(parquet_partitions(tmp_path))
