@@ -16,9 +16,23 @@ from pathtolive import Workspace, env
 from pathtolive.data.partitions import ManifestEntry, partitioned_digest
 from pathtolive.hashing import hash_file
 from tests.func.conftest import CLI
+from tests.support.pipelines import write_pipelines
 from tests.unit.data.test_data_partitions import assert_equal_profiles
 
 _BOUNDS = (0, 150, 151, 442)
+_COUNTED = """
+from pathtolive import Dataset, pipeline, step
+
+
+@step
+def count(data: Dataset) -> dict:
+    return {"rows": float(len(data.df)), "first_age": float(data.df["age"].iloc[0])}
+
+
+@pipeline
+def counted(data: Dataset):
+    return count(data)
+"""
 
 
 def _write_parts(frame: pd.DataFrame, folder: Path) -> list[Path]:
@@ -68,6 +82,13 @@ def test_a_partitioned_version_on_a_cluster(
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet"), frame)
     with Workspace.open(workspace, environ={env.USER: "ada"}) as ws:
         pd.testing.assert_frame_equal(ws.load("diab@1", ["age", "band"]), frame[["age", "band"]])
+
+    # A pipeline's data.df is the partitions concatenated in order.
+    write_pipelines(workspace, counted=_COUNTED)
+    run = cli("run", "counted", "--data", "diab@1", "--json")
+    assert run.code == 0, run.stderr
+    metrics = run.json()["run"]["outputs"]["metrics"]
+    assert metrics == {"rows": float(len(frame)), "first_age": float(frame["age"].iloc[0])}
 
     # A partition that breaks the contract is refused, named, and nothing is stored.
     bad = frame.iloc[:20].copy()
