@@ -25,6 +25,7 @@ standard deviation differ, by floating-point rounding of the merge order.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,6 +300,12 @@ class _PartitionFirstPass:
     numeric: tuple[str, ...]
 
     def __call__(self, path: str) -> PartitionFacts:
+        if not Path(path).is_file():
+            # Listed where the command runs, so missing here means another machine.
+            raise InvalidInputError(
+                f"partition {path} is not visible on {socket.gethostname()}; on a cluster, "
+                "the folder must be on a filesystem every worker mounts at the same path"
+            )
         parquet = open_parquet(Path(path))
         try:
             schema = parquet.schema_arrow
