@@ -55,7 +55,7 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterat
             f"running on a Dask cluster needs distributed: {_INSTALL_HINT}"
         ) from exc
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
     except (OSError, TimeoutError) as exc:
         raise ClusterUnavailableError(
             f"the Dask scheduler at {address} did not answer within {timeout:g} s "
@@ -65,4 +65,4 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterat
     try:
         yield client
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
