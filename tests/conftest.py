@@ -86,6 +86,16 @@ def moto_s3() -> Iterator[MotoS3]:
 
 
 @pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[str]:
+    """The address of a ``LocalCluster`` of two worker processes, started once per test
+    process and only when a test asks for it (see :mod:`tests.support.cluster`)."""
+    from tests.support.cluster import local_cluster
+
+    with local_cluster(workers=2) as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
 def served_template(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], ServedWorkspace]:
     """The served workspace of :func:`make_served_workspace`, built once per test process
     (with and without the ``cancer`` model) and only when a test asks for it."""

@@ -18,7 +18,8 @@ def local_cluster(workers: int = 2) -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        # Any free port: a fixed one (8787) clashes with clusters of other test processes.
+        dashboard_address=":0",
         silence_logs=40,
     ) as cluster:
         yield cluster.scheduler_address

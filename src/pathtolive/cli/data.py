@@ -63,9 +63,19 @@ def add(
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv, parquet or jsonl (default: by extension).")
     ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler (tcp://host:8786) to profile a folder of Parquet partitions "
+            "on; default PATHTOLIVE_DASK_SCHEDULER or [compute] scheduler, else here."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a file as a new version of a dataset (validated against its contract)."""
+    """Add a file as a new version of a dataset (validated against its contract).
+
+    A folder of Parquet files is stored as its partitions, profiled one at a time, or in
+    parallel on a Dask cluster."""
     from pathtolive.service import datasets as service
 
     service_ctx = open_context(ctx)
@@ -79,6 +89,7 @@ def add(
         accept_schema=accept_schema,
         reason=reason,
         fmt=fmt,
+        scheduler=scheduler,
     )
     version = result.version
 

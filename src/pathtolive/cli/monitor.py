@@ -63,6 +63,13 @@ def monitor(
             "is out; what is not delivered waits in the outbox for the next run."
         ),
     ] = DEFAULT_DELIVERY_BUDGET,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler (tcp://host:8786) whose workers read the prediction log's "
+            "segments; default PATHTOLIVE_DASK_SCHEDULER or [compute] scheduler, else here."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the live traffic with the training data's profile (drift), the metric on
@@ -87,6 +94,7 @@ def monitor(
         record_alerts=alerts,
         every=parse_window(every, where="--every") if every else None,
         count=count,
+        scheduler=scheduler,
     )
     if report is not None:
         from pathtolive.ui import monitoring_report_html

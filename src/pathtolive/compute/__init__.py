@@ -10,5 +10,6 @@ from pathtolive.compute.cluster import (
     connect,
     scheduler_address,
 )
+from pathtolive.compute.ordered import cluster, map_ordered
 
-__all__ = ["CONNECT_TIMEOUT_SECONDS", "connect", "scheduler_address"]
+__all__ = ["CONNECT_TIMEOUT_SECONDS", "cluster", "connect", "map_ordered", "scheduler_address"]

@@ -13,10 +13,18 @@ Each accumulator's state is bounded whatever the rows fed to it, so a profile's 
   so their counts stay exact and memory stays bounded.
 - ``pii`` columns: counts only; distinct values are counted by hash, in memory.
 - datetime columns: min and max, compared as integer ticks.
+
+Every accumulator can also :meth:`~ColumnAccumulator.merge` another one of the same column
+fed other rows (a dataset version stored as partitions is profiled partition by partition,
+possibly on several machines): counts, null counts, min and max, histogram counts and
+category counts add up exactly; mean and M2 merge with Chan's formula (equal to the
+single pass up to floating-point rounding); samples are concatenated in partition order.
+Categories stay exact while the merged distinct values are within :data:`DISTINCT_CAP`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -72,6 +80,11 @@ class ColumnAccumulator(ABC):
     @abstractmethod
     def result(self, rows: int) -> ColumnProfile:
         """The column's profile, once every one of the ``rows`` rows is in."""
+
+    @abstractmethod
+    def merge(self, other: ColumnAccumulator) -> None:
+        """Take in ``other``'s state: the same column, built with the same settings, fed
+        the rows that follow this one's."""
 
 
 def accumulator_for(
@@ -146,9 +159,19 @@ class _CountAccumulator(ColumnAccumulator):
             return
         # Only hashes are held, and only in memory, to count distinct values.
         hashes = pc.unique(decoded(array).drop_null()).to_pylist()
-        self.distinct.update(hash(value) for value in hashes)
+        self.distinct.update(_stable_hash(value) for value in hashes)
         if len(self.distinct) > DISTINCT_CAP:
             self.distinct_exact = False
+
+    def merge(self, other: ColumnAccumulator) -> None:
+        assert isinstance(other, _CountAccumulator)
+        self.nulls += other.nulls
+        if self.distinct is None or other.distinct is None:
+            return
+        self.distinct_exact = self.distinct_exact and other.distinct_exact
+        if self.distinct_exact:
+            self.distinct |= other.distinct
+            self.distinct_exact = len(self.distinct) <= DISTINCT_CAP
 
     def result(self, rows: int) -> ColumnProfile:
         categorical = None
@@ -213,16 +236,34 @@ class _NumericAccumulator(ColumnAccumulator):
         deviations = scaled - batch_mean
         # Not a BLAS dot product: BLAS threads would spin on the core the reader needs.
         batch_m2 = float(np.square(deviations, out=deviations).sum())
-        # Chan et al.: merge (n, mean, M2) of two parts without revisiting either.
-        total = self.n + count
-        delta = batch_mean - self.mean
-        self.mean += delta * count / total
-        self.m2 += batch_m2 + delta * delta * self.n * count / total
-        self.n = total
+        self._merge_moments(count, batch_mean, batch_m2)
         if self.counts.size:
             self.counts += histogram(
                 floats, self.edges[0], self.edges[-1], self.counts.size, scratch=deviations
             )
+
+    def _merge_moments(self, count: int, mean: float, m2: float) -> None:
+        # Chan et al.: merge (n, mean, M2) of two parts without revisiting either.
+        if count == 0:
+            return
+        total = self.n + count
+        delta = mean - self.mean
+        self.mean += delta * count / total
+        self.m2 += m2 + delta * delta * self.n * count / total
+        self.n = total
+
+    def merge(self, other: ColumnAccumulator) -> None:
+        assert isinstance(other, _NumericAccumulator)
+        self.nulls += other.nulls
+        self.nan_count += other.nan_count
+        self.inf_count += other.inf_count
+        if other.low is not None:
+            self.low = other.low if self.low is None else min(self.low, other.low)
+            self.high = other.high if self.high is None else max(self.high, other.high)
+        # Both were built on the same value range, so they share the scale and the edges.
+        self._merge_moments(other.n, other.mean, other.m2)
+        self.counts += other.counts
+        self.samples.extend(other.samples)
 
     def result(self, rows: int) -> ColumnProfile:
         # Sorted once: the quantiles and the equal-mass bins below take the same order
@@ -296,12 +337,26 @@ class _CategoricalAccumulator(ColumnAccumulator):
             # Over the cap, keep counting only the leading values: memory stays bounded
             # and their counts stay exact from here on.
             self.distinct = len(self.counts)
-            leaders = _leading(self.counts, self.max_categories)
-            self.counts = dict(leaders)
-            values = [value for value, _ in leaders]
-            self.frozen = pa.array(
-                [value == "true" for value in values] if self.kind == "boolean" else values
-            )
+            self._freeze()
+
+    def merge(self, other: ColumnAccumulator) -> None:
+        assert isinstance(other, _CategoricalAccumulator)
+        self.nulls += other.nulls
+        for value, count in other.counts.items():
+            self.counts[value] = self.counts.get(value, 0) + count
+        if self.frozen is None and other.frozen is None and len(self.counts) <= DISTINCT_CAP:
+            return
+        # Over the cap in one part or together: the leaders' counts are partial from here.
+        self.distinct = max(self.distinct, other.distinct, len(self.counts))
+        self._freeze()
+
+    def _freeze(self) -> None:
+        leaders = _leading(self.counts, self.max_categories)
+        self.counts = dict(leaders)
+        values = [value for value, _ in leaders]
+        self.frozen = pa.array(
+            [value == "true" for value in values] if self.kind == "boolean" else values
+        )
 
     def result(self, rows: int) -> ColumnProfile:
         exact = self.frozen is None
@@ -336,6 +391,15 @@ class _DatetimeAccumulator(ColumnAccumulator):
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
         self.low = low if self.low is None else min(self.low, low)
         self.high = high if self.high is None else max(self.high, high)
+
+    def merge(self, other: ColumnAccumulator) -> None:
+        assert isinstance(other, _DatetimeAccumulator)
+        self.nulls += other.nulls
+        if other.low is None:
+            return
+        self.arrow_type = other.arrow_type
+        self.low = other.low if self.low is None else min(self.low, other.low)
+        self.high = other.high if self.high is None else max(self.high, other.high)
 
     def result(self, rows: int) -> ColumnProfile:
         stats = DatetimeStats(_iso(self.low, self.arrow_type), _iso(self.high, self.arrow_type))
@@ -413,6 +477,13 @@ def _scale_for(magnitude: float) -> float:
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _stable_hash(value: Any) -> int:
+    """A hash equal in every process (Python's own ``hash`` of text is salted per
+    process), so distinct counts of partitions profiled apart can be merged."""
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
 
 
 def _category_key(value: Any) -> str:

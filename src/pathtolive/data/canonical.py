@@ -51,10 +51,11 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "WRITER_SETTINGS",
     "CanonicalTable",
+    "folder_files",
     "to_canonical_parquet",
 ]
 
-SourceFormat = Literal["csv", "parquet", "jsonl", "dataframe"]
+SourceFormat = Literal["csv", "parquet", "jsonl", "dataframe", "partitions"]
 
 SUPPORTED_FORMATS: tuple[str, ...] = ("csv", "tsv", "jsonl", "parquet")
 """Values accepted by ``fmt`` (and ``--format``); ``json`` and ``ndjson`` mean ``jsonl``."""
@@ -216,7 +217,7 @@ def _parquet_as_is(path: Path, work_dir: Path) -> CanonicalTable:
 
 
 def _folder_to_parquet(folder: Path, work_dir: Path, fmt: str | None) -> CanonicalTable:
-    files = _folder_files(folder)
+    files = folder_files(folder)
     formats = {_format_of(file, fmt) for file in files}
     if len(formats) > 1:
         raise InvalidInputError(
@@ -249,7 +250,9 @@ def _folder_to_parquet(folder: Path, work_dir: Path, fmt: str | None) -> Canonic
     )
 
 
-def _folder_files(folder: Path) -> list[Path]:
+def folder_files(folder: Path) -> list[Path]:
+    """The data files of a dataset folder in name order; a nested folder, an unreadable
+    file or no file at all is an ``InvalidInputError``."""
     files: list[Path] = []
     # Names starting with "." or "_" are bookkeeping (.DS_Store, Spark's _SUCCESS).
     for entry in sorted(folder.iterdir(), key=lambda item: item.name):

@@ -58,8 +58,15 @@ if TYPE_CHECKING:
 __all__ = [
     "bin_values",
     "category_counts",
+    "check_settings",
     "compute_profile",
+    "feed",
+    "finish_profile",
+    "footer_range",
+    "new_accumulators",
+    "numeric_columns",
     "profile_frame",
+    "sample_positions",
 ]
 
 _SAMPLE_SEED = 0
@@ -81,17 +88,17 @@ def compute_profile(
     ``parent``, the previous version of the dataset (its number and profile), gets each
     numeric column's sample counted on its drift bins (``parent_counts``, ``counted_on``).
     """
-    _check_settings(bins, max_categories, sample_size)
+    check_settings(bins, max_categories, sample_size)
     parquet = open_parquet(path)
     schema = parquet.schema_arrow
     check_columns(schema, str(path))
     tag_map = check_tags(tags or {}, schema.names)
     rows = parquet.metadata.num_rows
-    numeric = _numeric_columns(schema, tag_map)
+    numeric = numeric_columns(schema, tag_map)
     ranges: dict[str, tuple[float, float] | None] = {}
     unknown: list[str] = []
     for name in numeric:
-        known, value_range = _footer_range(parquet, schema, name)
+        known, value_range = footer_range(parquet, schema, name)
         if known:
             ranges[name] = value_range
         else:
@@ -114,10 +121,10 @@ def profile_frame(
     parent: tuple[int, Profile] | None = None,
 ) -> Profile:
     """Profile an in-memory DataFrame exactly as :func:`compute_profile` profiles a file."""
-    _check_settings(bins, max_categories, sample_size)
+    check_settings(bins, max_categories, sample_size)
     table = table_from_frame(frame)
     tag_map = check_tags(tags or {}, table.schema.names)
-    numeric = _numeric_columns(table.schema, tag_map)
+    numeric = numeric_columns(table.schema, tag_map)
     ranges = scan_ranges(iter_batches(table, numeric), numeric)
     return _profile(
         table.schema,
@@ -181,7 +188,7 @@ def category_counts(
 # The streaming pass
 
 
-def _check_settings(bins: int, max_categories: int, sample_size: int) -> None:
+def check_settings(bins: int, max_categories: int, sample_size: int) -> None:
     for name, value in (
         ("bins", bins),
         ("max_categories", max_categories),
@@ -191,7 +198,7 @@ def _check_settings(bins: int, max_categories: int, sample_size: int) -> None:
             raise InvalidInputError(f"{name} must be at least 1, not {value}")
 
 
-def _numeric_columns(schema: pa.Schema, tags: Mapping[str, tuple[str, ...]]) -> list[str]:
+def numeric_columns(schema: pa.Schema, tags: Mapping[str, tuple[str, ...]]) -> list[str]:
     """The columns that get a histogram (numeric and not ``pii``)."""
     return [
         f.name
@@ -200,7 +207,7 @@ def _numeric_columns(schema: pa.Schema, tags: Mapping[str, tuple[str, ...]]) -> 
     ]
 
 
-def _footer_range(
+def footer_range(
     parquet: Any, schema: pa.Schema, name: str
 ) -> tuple[bool, tuple[float, float] | None]:
     """Min and max of a column from the row-group statistics: (known, range).
@@ -245,14 +252,41 @@ def _profile(
     sample_size: int,
     parent: tuple[int, Profile] | None = None,
 ) -> Profile:
-    rng = np.random.default_rng(_SAMPLE_SEED)
-    parent_stats = {} if parent is None else _numeric_stats(parent[1])
-    sample_rows = (
-        np.arange(rows, dtype=np.int64)
-        if rows <= sample_size
-        else np.sort(rng.choice(rows, size=sample_size, replace=False))
+    accumulators = new_accumulators(
+        schema,
+        ranges,
+        tags,
+        bins=bins,
+        max_categories=max_categories,
+        sample_rows=sample_positions(rows, sample_size),
+        parent=parent,
     )
-    accumulators = [
+    _run(batches, accumulators)
+    return finish_profile(accumulators, rows, bins, max_categories, sample_size, parent)
+
+
+def sample_positions(rows: int, sample_size: int) -> npt.NDArray[np.int64]:
+    """The sorted row positions whose values are sampled: every row up to
+    ``sample_size`` rows, else a uniform draw with a fixed seed (reproducible)."""
+    if rows <= sample_size:
+        return np.arange(rows, dtype=np.int64)
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    return np.sort(rng.choice(rows, size=sample_size, replace=False))
+
+
+def new_accumulators(
+    schema: pa.Schema,
+    ranges: Mapping[str, tuple[float, float] | None],
+    tags: Mapping[str, tuple[str, ...]],
+    *,
+    bins: int,
+    max_categories: int,
+    sample_rows: npt.NDArray[np.int64],
+    parent: tuple[int, Profile] | None = None,
+) -> list[ColumnAccumulator]:
+    """One empty accumulator per column of ``schema``."""
+    parent_stats = {} if parent is None else _numeric_stats(parent[1])
+    return [
         accumulator_for(
             field,
             tags.get(field.name, ()),
@@ -264,7 +298,22 @@ def _profile(
         )
         for field in schema
     ]
+
+
+def feed(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator]) -> None:
+    """Feed every batch to every accumulator (the batches' rows numbered from 0)."""
     _run(batches, accumulators)
+
+
+def finish_profile(
+    accumulators: Sequence[ColumnAccumulator],
+    rows: int,
+    bins: int,
+    max_categories: int,
+    sample_size: int,
+    parent: tuple[int, Profile] | None = None,
+) -> Profile:
+    """The profile of ``rows`` rows, every one fed to ``accumulators``."""
     return Profile(
         rows=rows,
         columns=_results(accumulators, rows),
@@ -279,7 +328,7 @@ def _numeric_stats(profile: Profile) -> dict[str, NumericStats]:
     return {column.name: column.numeric for column in profile.columns if column.numeric is not None}
 
 
-def _results(accumulators: list[ColumnAccumulator], rows: int) -> tuple[ColumnProfile, ...]:
+def _results(accumulators: Sequence[ColumnAccumulator], rows: int) -> tuple[ColumnProfile, ...]:
     """Each column's statistics, finished on the workers' threads: sorting a column's
     sample and taking its quantiles are NumPy loops that release the GIL, and with a
     sample of up to ``sample_size`` rows per column they are a fixed cost of every

@@ -8,16 +8,16 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow.parquet as pq
 
-from pathtolive import progress
+from pathtolive import compute, progress
 from pathtolive.auth import Actor, Permission
 from pathtolive.config import WORKSPACE_FILE, DatasetSettings, parse_tags
 from pathtolive.data import (
@@ -63,8 +63,10 @@ if TYPE_CHECKING:
     # Adding a Parquet file needs neither pandas nor the row checks (a first version is
     # not validated), so they are imported where they are used.
     import pandas as pd
+    import pyarrow as pa
 
     from pathtolive.data import ValidationReport, Violation
+    from pathtolive.data.partitions import PartitionedProfile
 
 __all__ = [
     "MAX_PAGE",
@@ -97,7 +99,9 @@ __all__ = [
     "shown_version",
     "soften_schema",
     "validate_source",
+    "version_files",
     "version_page",
+    "version_table",
 ]
 
 Source: TypeAlias = "Path | pd.DataFrame"
@@ -128,6 +132,16 @@ class _Prepared:
     staged: StagedObject
     tags: Mapping[str, tuple[str, ...]]
     parent: tuple[int, Profile] | None = None
+    # A partitioned version: its Parquet partitions in order, and the cluster they are
+    # validated and profiled on (None: in this process).
+    partitions: tuple[Path, ...] = ()
+    client: Any = None
+
+    @property
+    def size(self) -> int:
+        if self.partitions:
+            return self.canonical.source_bytes
+        return self.canonical.path.stat().st_size
 
 
 def add_dataset(
@@ -141,6 +155,7 @@ def add_dataset(
     reason: str = "",
     fmt: str | None = None,
     source_label: str | None = None,
+    scheduler: str | None = None,
 ) -> AddResult:
     """Add ``source`` as a new version of dataset ``name``.
 
@@ -156,6 +171,11 @@ def add_dataset(
     adds of a new dataset, above all), the add decides again against it, so the first
     writer's schema wins and the others are validated under the same policy as any later
     version.
+
+    A folder of Parquet files is stored as its partitions (each file as it is, plus a
+    manifest naming them in order): they are hashed, validated and profiled one at a time
+    here, or in parallel on the Dask cluster named by ``scheduler``,
+    ``PATHTOLIVE_DASK_SCHEDULER`` or ``[compute] scheduler``.
     """
     check_name(name)
     actor = ctx.require(Permission.WRITE, "add data")
@@ -183,18 +203,40 @@ def add_dataset(
     # The contract's tags (pii, id, ...) apply to every later version's profile too.
     schema_tags = {} if current is None else _schema_tags(Schema.from_dict(current.schema))
 
+    partitioned = (
+        fmt in (None, "parquet")
+        and isinstance(source, Path)
+        and source.is_dir()
+        and _is_parquet_folder(source)
+    )
     with (
+        compute.cluster(scheduler, ctx.settings.document, os.environ)
+        if partitioned
+        else nullcontext(None) as client,
         _work_dir(ctx) as work_dir,
-        _prepare(
-            ctx,
-            source,
-            work_dir,
-            column_tags,
-            schema_tags,
-            current is None,
-            settings.max_categories,
-            fmt,
-            parent,
+        (
+            _prepare_partitions(
+                ctx,
+                Path(source) if isinstance(source, Path) else Path(),
+                column_tags,
+                schema_tags,
+                current is None,
+                settings.max_categories,
+                parent,
+                client,
+            )
+            if partitioned
+            else _prepare(
+                ctx,
+                source,
+                work_dir,
+                column_tags,
+                schema_tags,
+                current is None,
+                settings.max_categories,
+                fmt,
+                parent,
+            )
         ) as prepared,
     ):
         with ctx.metadata.read() as session:
@@ -272,18 +314,7 @@ def _prepare(
     caller commits it."""
     progress.stage("reading the data")
     canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
-    names = canonical.arrow_schema.names
-    unknown = [column for column in explicit_tags if column not in names]
-    if unknown:
-        raise InvalidInputError(
-            f"tagged column {unknown[0]!r} is not in the data; columns are {', '.join(names[:20])}"
-        )
-    tags: dict[str, tuple[str, ...]] = {
-        column: tuple(values) for column, values in schema_tags.items() if column in names
-    }
-    tags.update({column: tuple(values) for column, values in explicit_tags.items()})
-    if first_version:
-        tags.update(id_tags(canonical.arrow_schema, tags))
+    tags = _column_tags(canonical.arrow_schema, explicit_tags, schema_tags, first_version)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # A file we wrote ourselves may be linked (it is deleted next); a user's own
         # file is copied so that later edits to it cannot reach the store.
@@ -303,6 +334,119 @@ def _prepare(
         staged = staging.result()
     with staged:
         yield _Prepared(canonical, staged.digest, profile, staged, tags, parent)
+
+
+def _column_tags(
+    arrow_schema: pa.Schema,
+    explicit_tags: Mapping[str, Sequence[str]],
+    schema_tags: Mapping[str, Sequence[str]],
+    first_version: bool,
+) -> dict[str, tuple[str, ...]]:
+    """The tags a new version is profiled with: the contract's, then the ones given, and
+    for a first version the id columns found in the data."""
+    names = arrow_schema.names
+    unknown = [column for column in explicit_tags if column not in names]
+    if unknown:
+        raise InvalidInputError(
+            f"tagged column {unknown[0]!r} is not in the data; columns are {', '.join(names[:20])}"
+        )
+    tags: dict[str, tuple[str, ...]] = {
+        column: tuple(values) for column, values in schema_tags.items() if column in names
+    }
+    tags.update({column: tuple(values) for column, values in explicit_tags.items()})
+    if first_version:
+        tags.update(id_tags(arrow_schema, tags))
+    return tags
+
+
+@contextmanager
+def _prepare_partitions(
+    ctx: ServiceContext,
+    folder: Path,
+    explicit_tags: Mapping[str, Sequence[str]],
+    schema_tags: Mapping[str, Sequence[str]],
+    first_version: bool,
+    max_categories: int,
+    parent: tuple[int, Profile] | None,
+    client: Any,
+) -> Iterator[_Prepared]:
+    """A folder of Parquet partitions hashed and profiled partition by partition (on the
+    cluster of ``client`` when given), each partition staged into the store as it is.
+    The staged copies are discarded unless the caller commits the version's object."""
+    from pathtolive.data import partitions
+
+    progress.stage("profiling partitions")
+    files = partitions.parquet_partitions(folder)
+    tags = _column_tags(pq.read_schema(files[0]), explicit_tags, schema_tags, first_version)
+    result = partitions.profile_partitions(
+        files, tags=tags, max_categories=max_categories, parent=parent, client=client
+    )
+    staged: list[StagedObject] = []
+    try:
+        progress.stage("storing partitions", total=len(files), unit="items")
+        for fact in result.partitions:
+            # Copied and hashed in one read: a partition changed since it was profiled
+            # does not get stored under a profile of other rows.
+            staged.append(ctx.artifacts.stage_file(Path(fact.path)))
+            if staged[-1].digest != fact.digest:
+                raise InvalidInputError(
+                    f"{fact.path} changed while it was added; add the folder again once "
+                    "nothing writes to it"
+                )
+            progress.advance(1)
+        canonical = CanonicalTable(
+            folder,
+            False,
+            partitions.PARTITIONED_FORMAT,
+            result.rows,
+            result.schema,
+            sum(fact.size for fact in result.partitions),
+        )
+        manifest = _PartitionsObject(ctx, staged, result)
+        yield _Prepared(
+            canonical,
+            result.digest,
+            result.profile,
+            manifest.staged(),
+            tags,
+            parent,
+            partitions=tuple(files),
+            client=client,
+        )
+    finally:
+        for one in staged:
+            one.discard()
+
+
+@dataclass(frozen=True)
+class _PartitionsObject:
+    """A partitioned version's objects: its staged partitions and its manifest, published
+    together (the manifest last, so that it never names a missing partition)."""
+
+    ctx: ServiceContext
+    partitions: Sequence[StagedObject]
+    result: PartitionedProfile
+
+    def staged(self) -> StagedObject:
+        from pathtolive.data import partitions
+
+        manifest = partitions.partition_manifest(self.result.partitions)
+        return StagedObject(
+            self.result.digest, len(manifest), publish=self._publish, remove=self._remove
+        )
+
+    def _publish(self) -> ObjectInfo:
+        from pathtolive.data import partitions
+
+        for partition in self.partitions:
+            partition.commit()
+        info = self.ctx.artifacts.put_bytes(partitions.partition_manifest(self.result.partitions))
+        assert info.digest == self.result.digest
+        return info
+
+    def _remove(self) -> None:
+        for partition in self.partitions:
+            partition.discard()
 
 
 _SCHEMA_ATTEMPTS = 5
@@ -329,6 +473,14 @@ class _SchemaMoved(Exception):
         self.current = current
 
 
+def _is_parquet_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a partitioned table (its module, and pandas, are loaded only
+    for a folder)."""
+    from pathtolive.data import partitions
+
+    return partitions.is_parquet_folder(folder)
+
+
 def _decide(
     ctx: ServiceContext,
     actor: Actor,
@@ -348,16 +500,26 @@ def _decide(
     if current is None:
         inferred = _infer(prepared, prepared.tags, settings.max_categories)
         return _Decision(None, "inferred", None, _declared(inferred, name, settings), None)
-    from pathtolive.data import validate  # pandas: only a later version is validated
+    # pandas: only a later version is validated
+    from pathtolive.data import partitions, validate
 
     current_schema = _declared(Schema.from_dict(current.schema), name, settings)
-    report = validate(
-        prepared.canonical.path,
-        current_schema,
-        prepared.profile,
-        private=pii_columns(ctx, current_schema),
-        unseen_categories=settings.unseen_categories,
-    )
+    if prepared.partitions:
+        report = partitions.validate_partitions(
+            prepared.partitions,
+            current_schema,
+            private=sorted(pii_columns(ctx, current_schema)),
+            unseen_categories=settings.unseen_categories,
+            client=prepared.client,
+        )
+    else:
+        report = validate(
+            prepared.canonical.path,
+            current_schema,
+            prepared.profile,
+            private=pii_columns(ctx, current_schema),
+            unseen_categories=settings.unseen_categories,
+        )
     if accept_schema:
         merged = merge_accepting(
             current_schema,
@@ -400,6 +562,8 @@ def _reprofiled(
     """``prepared`` profiled again when the schema another writer stored tags columns
     (``pii`` above all) that this add's profile did not: its raw values must not reach
     the stored profile."""
+    from pathtolive.data import partitions
+
     names = prepared.canonical.arrow_schema.names
     tags = {
         column: tuple(values)
@@ -409,6 +573,15 @@ def _reprofiled(
     tags.update({column: tuple(values) for column, values in explicit_tags.items()})
     if tags == dict(prepared.tags):
         return prepared
+    if prepared.partitions:
+        result = partitions.profile_partitions(
+            prepared.partitions,
+            tags=tags,
+            max_categories=settings.max_categories,
+            parent=prepared.parent,
+            client=prepared.client,
+        )
+        return replace(prepared, profile=result.profile, tags=tags)
     profile = compute_profile(
         prepared.canonical.path,
         tags=tags,
@@ -491,7 +664,7 @@ def _insert_version(
         author=actor.name,
         created_at=now,
         rows=prepared.canonical.rows,
-        size=prepared.canonical.path.stat().st_size,
+        size=prepared.size,
         validation_status=status,
         validation=None if report is None else report.to_dict(),
         profile=profile.to_dict(),
@@ -707,7 +880,7 @@ def accept_schema(ctx: ServiceContext, ref: str, *, reason: str) -> SchemaVersio
     current = dataset_schema(ctx, version.dataset)
     current_schema = Schema.from_dict(current.schema)
     settings = ctx.settings.dataset(version.dataset)
-    path = ctx.artifacts.local_path(version.content_hash)
+    path = version_files(ctx, version)[0]
     profile = Profile.from_dict(version.profile)
     inferred = merge_accepting(
         current_schema,
@@ -850,17 +1023,37 @@ def _store_edit(
 
 def export_version(ctx: ServiceContext, ref: str, dest: Path) -> Path:
     """Write a version's Parquet bytes (verified) to ``dest``; the read is audited."""
+    from pathtolive.data import partitions
+
     version = check_readable(get_version(ctx, ref))
     dest = dest.resolve()
     if dest.is_dir():
         dest = dest / f"{version.dataset}-v{version.version}.parquet"
-    written = ctx.artifacts.get_file(version.content_hash, dest)
+    if version.source_format == partitions.PARTITIONED_FORMAT:
+        written = _write_partitions(version_files(ctx, version), dest)
+    else:
+        written = ctx.artifacts.get_file(version.content_hash, dest)
     try:
         record_read(ctx, version, "export", destination=str(written))
     except BaseException:
         written.unlink(missing_ok=True)  # no rows leave without their event
         raise
     return written
+
+
+def _write_partitions(files: Sequence[Path], dest: Path) -> Path:
+    """The partitions written in order as one Parquet file, one batch at a time."""
+    from pathtolive.data import partitions
+
+    schema = pq.read_schema(files[0])
+    try:
+        with pq.ParquetWriter(dest, schema, compression="zstd") as writer:
+            for batch in partitions.read_partitions(files):
+                writer.write_batch(batch)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return dest
 
 
 def load_frame(
@@ -873,11 +1066,35 @@ def load_frame(
     """A version as a pandas DataFrame (verified against its hash first). The read is an
     audit event ``dataset.read`` naming the actor and ``purpose``."""
     version = check_readable(get_version(ctx, ref))
-    path = ctx.artifacts.local_path(version.content_hash)
-    table = pq.read_table(path, columns=list(columns) if columns else None)
-    frame: pd.DataFrame = table.to_pandas()
+    frame: pd.DataFrame = version_table(ctx, version, columns).to_pandas()
     record_read(ctx, version, purpose, columns=columns)
     return frame
+
+
+def version_files(ctx: ServiceContext, version: DatasetVersion) -> list[Path]:
+    """Local paths of a version's verified Parquet data: its one canonical file, or its
+    partitions in order (each a Parquet file with the same columns). Unaudited: the
+    caller records the read."""
+    from pathtolive.data import partitions
+
+    if version.source_format != partitions.PARTITIONED_FORMAT:
+        return [ctx.artifacts.local_path(version.content_hash)]
+    entries = partitions.read_manifest(ctx.artifacts.get_bytes(version.content_hash))
+    return [ctx.artifacts.local_path(entry.digest) for entry in entries]
+
+
+def version_table(
+    ctx: ServiceContext, version: DatasetVersion, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """A version's rows (partitions concatenated in order) as one Arrow table. Unaudited:
+    the caller records the read."""
+    files = version_files(ctx, version)
+    wanted = list(columns) if columns else None
+    if len(files) == 1:
+        return pq.read_table(files[0], columns=wanted)
+    import pyarrow as pa
+
+    return pa.concat_tables(pq.read_table(path, columns=wanted) for path in files)
 
 
 # -- access audit and erasure ------------------------------------------------------------

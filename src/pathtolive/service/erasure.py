@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pathtolive.auth import Permission
+from pathtolive.data.partitions import PARTITIONED_FORMAT, read_manifest
 from pathtolive.entities import AuditEvent, DatasetVersion
 from pathtolive.errors import ConflictError, InvalidInputError
 from pathtolive.faces import spelled
 from pathtolive.refs import parse_ref
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.datasets import get_version
+from pathtolive.service.gc import digests_named_by
 
 __all__ = ["ForgetResult", "dataset_access", "erased_inputs", "forget_version"]
 
@@ -55,6 +57,7 @@ def forget_version(ctx: ServiceContext, ref: str, *, reason: str) -> ForgetResul
             "'latest' is not accepted for an erasure"
         )
     version = get_version(ctx, parsed)
+    partitions = _partitions_of(ctx, version)
     now = datetime.now(UTC)
     with ctx.metadata.write() as session:
         if not session.mark_forgotten(
@@ -95,11 +98,26 @@ def forget_version(ctx: ServiceContext, ref: str, *, reason: str) -> ForgetResul
         # it and nothing claims an erasure that did not happen.
         if not shared:
             ctx.artifacts.delete(version.content_hash)
+            # A partition may be another version's too (an appended dataset keeps its
+            # earlier files): it goes only when nothing else names it.
+            if partitions:
+                roots = session.referenced_digests() - {version.content_hash}
+                kept = digests_named_by(ctx.artifacts, roots, set(partitions))
+                for digest in partitions:
+                    if digest not in kept and not session.digest_in_use(digest):
+                        ctx.artifacts.delete(digest)
         for digest in derived:
             ctx.artifacts.delete(digest)
         tombstone = session.get_version(version.dataset, version.version)
     assert tombstone is not None
     return ForgetResult(tombstone, not shared, len(derived), run_ids, models)
+
+
+def _partitions_of(ctx: ServiceContext, version: DatasetVersion) -> list[str]:
+    """The digests of a partitioned version's partitions (none for a single file)."""
+    if version.source_format != PARTITIONED_FORMAT or version.forgotten:
+        return []
+    return [entry.digest for entry in read_manifest(ctx.artifacts.get_bytes(version.content_hash))]
 
 
 def erased_inputs(ctx: ServiceContext, run_id: str) -> list[str]:

@@ -39,6 +39,7 @@ __all__ = [
     "GcReport",
     "clean_stale_temporaries",
     "collect_garbage",
+    "digests_named_by",
     "work_folder_prefix",
 ]
 
@@ -190,6 +191,12 @@ def _referenced(ctx: ServiceContext, store: ArtifactStore, stored: set[str]) -> 
     with ctx.metadata.read() as session:
         found = session.referenced_digests() & stored
     return found | _named_by_index_objects(store, found, stored)
+
+
+def digests_named_by(store: ArtifactStore, roots: Iterable[str], candidates: set[str]) -> set[str]:
+    """Which of ``candidates`` the small JSON objects among ``roots`` name, transitively
+    (a partitioned version's manifest names its partitions)."""
+    return _named_by_index_objects(store, roots, candidates)
 
 
 def _named_by_index_objects(

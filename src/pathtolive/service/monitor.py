@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pathtolive import progress
+from pathtolive import compute, progress
 from pathtolive.auth import Permission
 from pathtolive.data.profile import Profile
 from pathtolive.data.profiling import profile_frame
@@ -75,6 +76,7 @@ from pathtolive.service.alerts import queue_delivery
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
 from pathtolive.service.privacy import shown_profile
+from pathtolive.store.artifacts import ArtifactStore
 
 __all__ = ["MonitorOutcome", "monitor", "monitoring_config"]
 
@@ -110,6 +112,7 @@ def monitor(
     record_alerts: bool = True,
     every: timedelta | None = None,
     count: int | None = None,
+    scheduler: str | None = None,
 ) -> MonitorOutcome:
     """Compare the live traffic of ``model`` (its live version, or ``version``) over the
     last ``window`` (default: the configured one), or over its ``last`` requests, with
@@ -118,7 +121,11 @@ def monitor(
     With ``every``, also a series of ``count`` such windows, each ending ``every`` before
     the next (default: back to the version's first logged row); with a configured
     persistence, drift alerts are judged on the last windows of a series (of consecutive
-    windows when ``every`` is not given). See :mod:`pathtolive.monitoring.series`."""
+    windows when ``every`` is not given). See :mod:`pathtolive.monitoring.series`.
+
+    The log's segments are read in parallel on the Dask cluster named by ``scheduler``,
+    ``PATHTOLIVE_DASK_SCHEDULER`` or ``[compute] scheduler`` when there is one; the
+    figures are the same as when they are read here."""
     ctx.require(Permission.WRITE if record_alerts else Permission.READ, "monitor models")
     if window is not None and last is not None:
         raise InvalidInputError("give a window or a number of requests, not both")
@@ -162,7 +169,10 @@ def monitor(
     log_parts: list[pd.DataFrame] = []
     first_at: datetime | None = None
     last_at: datetime | None = None
-    for batch in _live_batches(ctx, segments, inputs, since=since, until=now, last=last):
+    batches = _live_batches(
+        ctx, segments, inputs, since=since, until=now, last=last, scheduler=scheduler
+    )
+    for batch in batches:
         if bounds:
             for (start, end), each in zip(bounds, sketches, strict=True):
                 part = _between(batch, start, end)
@@ -370,32 +380,28 @@ def _live_batches(
     since: datetime | None,
     until: datetime,
     last: int | None,
+    scheduler: str | None = None,
 ) -> Iterator[pa.Table]:
     """The log's rows of live and canary traffic in the window, one segment at a time;
-    with ``last``, only the newest ``last`` requests (read newest segment first)."""
+    with ``last``, only the newest ``last`` requests (read newest segment first).
+
+    On the configured cluster (``scheduler``, else the environment or the workspace), the
+    segments are read, verified and filtered on its workers, several at a time, and
+    taken here in the same order: what is built from them is the same as when they are
+    read here."""
     ordered = sorted(segments, key=lambda s: s.first_at, reverse=last is not None)
+    reader = _SegmentReader(ctx.artifacts, tuple(inputs), since, until)
+    digests = [segment.artifact_digest for segment in ordered]
+    with compute.cluster(scheduler, ctx.settings.document, os.environ) as client:
+        yield from _taken(compute.map_ordered(reader, digests, client), last)
+
+
+def _taken(tables: Iterator[pa.Table], last: int | None) -> Iterator[pa.Table]:
+    """``tables`` in order; with ``last``, only the rows of the newest ``last`` requests
+    (the tables come newest first)."""
     wanted_requests = last
-    for segment in ordered:
-        data = ctx.artifacts.get_bytes(segment.artifact_digest)  # hash-checked
+    for table in tables:
         progress.advance(1)
-        available = set(pq.read_schema(io.BytesIO(data)).names)
-        columns = [c for c in _LOG_COLUMNS if c in available] + [
-            f"{INPUT_PREFIX}{name}" for name in inputs if f"{INPUT_PREFIX}{name}" in available
-        ]
-        table = pq.read_table(io.BytesIO(data), columns=columns)
-        table = _with_log_columns(table)
-        mask = pc.not_equal(table.column("role"), "shadow")
-        if since is not None:
-            mask = pc.and_(
-                mask,
-                pc.greater_equal(
-                    table.column("at"), pa.scalar(since, table.schema.field("at").type)
-                ),
-            )
-        mask = pc.and_(
-            mask, pc.less(table.column("at"), pa.scalar(until, table.schema.field("at").type))
-        )
-        table = table.filter(mask)
         if wanted_requests is not None:
             requests = table.column("request_id").to_pandas()
             newest_first = requests.iloc[::-1].drop_duplicates()
@@ -408,6 +414,34 @@ def _live_batches(
             yield table
         if wanted_requests is not None and wanted_requests <= 0:
             return
+
+
+@dataclass(frozen=True)
+class _SegmentReader:
+    """One log segment's rows of live and canary traffic in the window, read from the
+    store by digest (hash-checked): a task a Dask worker can run."""
+
+    store: ArtifactStore
+    inputs: tuple[str, ...]
+    since: datetime | None
+    until: datetime
+
+    def __call__(self, digest: str) -> pa.Table:
+        data = self.store.get_bytes(digest)  # hash-checked
+        available = set(pq.read_schema(io.BytesIO(data)).names)
+        columns = [c for c in _LOG_COLUMNS if c in available] + [
+            f"{INPUT_PREFIX}{name}" for name in self.inputs if f"{INPUT_PREFIX}{name}" in available
+        ]
+        table = pq.read_table(io.BytesIO(data), columns=columns)
+        table = _with_log_columns(table)
+        at_type = table.schema.field("at").type
+        mask = pc.not_equal(table.column("role"), "shadow")
+        if self.since is not None:
+            mask = pc.and_(
+                mask, pc.greater_equal(table.column("at"), pa.scalar(self.since, at_type))
+            )
+        mask = pc.and_(mask, pc.less(table.column("at"), pa.scalar(self.until, at_type)))
+        return table.filter(mask)
 
 
 def _with_log_columns(table: pa.Table) -> pa.Table:

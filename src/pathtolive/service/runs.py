@@ -17,7 +17,6 @@ from types import TracebackType
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from pathtolive.auth import Actor, Permission
 from pathtolive.data import Schema
@@ -365,8 +364,7 @@ def _dataset(ctx: ServiceContext, ref: str, purpose: Callable[[], str]) -> Datas
     audit_lock = threading.Lock()  # steps may load in parallel
 
     def load(columns: Sequence[str] | None) -> pd.DataFrame:
-        path = ctx.artifacts.local_path(version.content_hash)
-        table = pq.read_table(path, columns=list(columns) if columns else None)
+        table = dataset_service.version_table(ctx, version, columns)
         frame: pd.DataFrame = table.to_pandas()
         with audit_lock:
             if not audited:  # one access event per run and version, however often it loads

@@ -364,3 +364,14 @@ def test_a_key_file_others_can_read_is_warned_about(
     key_file.chmod(0o600)
     load_keyring(environ={}, key_file=key_file, key_command=None)
     assert caplog.text == ""
+
+
+def test_a_store_sent_to_a_worker_reads_what_this_one_wrote(inner: ArtifactStore) -> None:
+    import cloudpickle
+
+    store = encrypted(inner)
+    digest = store.put_bytes(payload(5000)).digest
+    store.local_path(digest)  # a decrypted copy of this process, not sent along
+    copy = cloudpickle.loads(cloudpickle.dumps(store))
+    assert copy.get_bytes(digest) == payload(5000)
+    assert copy.local_path(digest).read_bytes() == payload(5000)

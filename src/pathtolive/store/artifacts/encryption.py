@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from pathtolive.errors import StoreError, storage_error
 from pathtolive.hashing import hash_bytes
@@ -157,6 +157,18 @@ class EncryptedArtifactStore(ArtifactStore):
 
     def __repr__(self) -> str:
         return f"EncryptedArtifactStore({self.inner!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Sent to a Dask worker (which then holds the keys: use a tls:// scheduler): the
+        # decrypted copies and their lock belong to this process, not to the copy.
+        state = dict(self.__dict__)
+        state.update(_plain_dirs={}, _plain_copies={})
+        del state["_plain_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._plain_lock = threading.Lock()
 
     # -- writing ---------------------------------------------------------------------
 
