@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pathtolive.errors import InvalidInputError
 from pathtolive.faces import spelled
+from pathtolive.pipelines.parts import frame_to_dask
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,20 +153,9 @@ class Dataset:
         otherwise. Selecting columns first (``data.ddf[["a", "b"]]``) reads only those.
         Each partition's index counts its own rows from 0; with one object (every version
         today) ``data.ddf.compute()`` equals :attr:`df`. Needs ``pathtolive[dask]``."""
-        try:
-            import dask.dataframe as dd
-        except ImportError as exc:  # pragma: no cover - the dev extra installs it
-            from pathtolive.errors import MissingExtraError
-
-            raise MissingExtraError(
-                "data.ddf needs dask: install the extra: pip install 'pathtolive[dask]'"
-            ) from exc
         if self.parts is None:
             # A frame that was never stored: it is in memory already.
-            frame: DaskDataFrame = dd.from_pandas(  # type: ignore[no-untyped-call]
-                self.df, npartitions=1, sort=False
-            )
-            return frame
+            return frame_to_dask(self.df)
         self.mark_read()
         return self.parts.to_dask()
 

@@ -276,7 +276,7 @@ class _Runner:
         assert self._remote is not None
         name = call.step.name
         try:
-            task = StepTask(
+            task = StepTask.of(
                 name,
                 call.step.func,
                 tuple(self._ship(value, f"an argument of step {name!r} is") for value in args),

@@ -9,7 +9,8 @@ an encrypted store is read like any other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,7 +19,9 @@ if TYPE_CHECKING:
     import pandas as pd
     from dask.dataframe import DataFrame as DaskDataFrame
 
-__all__ = ["ObjectReader", "ParquetParts", "StoreOpener"]
+__all__ = ["ObjectReader", "ParquetParts", "StoreOpener", "frame_to_dask"]
+
+_INSTALL_HINT = "data.ddf needs dask: install the extra: pip install 'pathtolive[dask]'"
 
 
 class ObjectReader(Protocol):
@@ -61,16 +64,13 @@ class ParquetParts:
     def to_dask(self) -> DaskDataFrame:
         """A lazy Dask DataFrame with one partition per object; nothing is read until it
         is computed, and each partition is read (and verified) where it is computed."""
-        import dask
-        import dask.dataframe as dd
         import pyarrow.parquet as pq
 
+        dd = _dask_dataframe()
         first = self.opener.open().local_path(self.digests[0])
         meta = pq.read_schema(first).empty_table().to_pandas()
-        # The partitions keep the dtypes pandas reads (Dask would turn text columns into
-        # its own string type), so `ddf.compute()` is the same frame as `data.df`.
-        with dask.config.set({"dataframe.convert-string": False}):
-            frame: DaskDataFrame = dd.from_map(  # type: ignore[no-untyped-call]
+        with _pandas_dtypes():
+            frame: DaskDataFrame = dd.from_map(
                 _PartReader(self.opener),
                 list(self.digests),
                 meta=meta,
@@ -78,6 +78,34 @@ class ParquetParts:
                 enforce_metadata=False,
             )
         return frame
+
+
+def frame_to_dask(frame: pd.DataFrame) -> DaskDataFrame:
+    """An in-memory frame as a one-partition Dask DataFrame with the same dtypes."""
+    dd = _dask_dataframe()
+    with _pandas_dtypes():
+        result: DaskDataFrame = dd.from_pandas(frame, npartitions=1, sort=False)
+    return result
+
+
+def _dask_dataframe() -> Any:
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:  # pragma: no cover - the dev extra installs it
+        from pathtolive.errors import MissingExtraError
+
+        raise MissingExtraError(_INSTALL_HINT) from exc
+    return dd
+
+
+@contextmanager
+def _pandas_dtypes() -> Iterator[None]:
+    # Partitions keep the dtypes pandas reads (Dask would turn text columns into its own
+    # string type), so `data.ddf.compute()` is the same frame as `data.df`.
+    import dask
+
+    with dask.config.set({"dataframe.convert-string": False}):
+        yield
 
 
 def _read_object(store: ObjectReader, digest: str, columns: Sequence[str] | None) -> pd.DataFrame:

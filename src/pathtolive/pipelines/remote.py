@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pathtolive.errors import PathToLiveError
@@ -76,12 +78,29 @@ class DatasetInput:
 @dataclass(frozen=True)
 class StepTask:
     """One step call to run elsewhere: ``args`` and ``kwargs`` hold plain values,
-    :class:`StoredInput` and :class:`DatasetInput`."""
+    :class:`StoredInput` and :class:`DatasetInput`.
+
+    The function travels by value (Dask pickles it with cloudpickle), so a worker needs
+    the packages it imports but not the workspace's files. ``files`` maps the modules of
+    the workspace code it reaches to their files, for tracebacks that name them (a
+    function pickled by value forgets its file)."""
 
     step: str
     func: Callable[..., Any]
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, step: str, func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> StepTask:
+        """The task of calling ``func`` (step ``step``), with the files of its code."""
+        files = {
+            function.__module__: function.__code__.co_filename
+            for function in _functions_reached(func)
+        }
+        return cls(step, func, args, dict(kwargs), files)
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,7 @@ def run_step_task(task: StepTask, opener: StoreOpener) -> StepReply:
         kwargs = {name: _load(value, store, opener) for name, value in task.kwargs.items()}
     except PathToLiveError as exc:  # a missing or damaged input, a store out of reach
         return StepReply(store_error=exc.message, store_error_code=exc.code, where=where)
+    _restore_files(task.func, task.files)
     tail = Tail()
     sink = RecordingSink()
     run = ActiveRun(sink)
@@ -169,3 +189,57 @@ def _load(value: Any, store: ObjectReader, opener: StoreOpener) -> Any:
     if isinstance(value, DatasetInput):
         return value.dataset(opener)
     return value
+
+
+_DYNAMIC = "<dynamic-code>"
+"""The file cloudpickle gives the code of a function it pickled by value."""
+
+
+def _functions_reached(func: Callable[..., Any]) -> list[FunctionType]:
+    """``func`` and the functions (and steps' functions) its globals name, transitively,
+    that travel by value with it (an installed library's travel by reference)."""
+    from pathtolive.pipelines.decorators import Step
+
+    found: list[FunctionType] = []
+    seen: set[int] = set()
+    pending: list[object] = [func]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, Step):
+            value = value.func
+        if not isinstance(value, FunctionType) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if value is not func and not _travels_by_value(value):
+            continue
+        found.append(value)
+        names = value.__code__.co_names
+        pending.extend(value.__globals__[name] for name in names if name in value.__globals__)
+    return found
+
+
+def _travels_by_value(function: FunctionType) -> bool:
+    # As cloudpickle decides: by reference when its module, imported, names it.
+    module = sys.modules.get(function.__module__)
+    if module is None or function.__module__ == "__main__":
+        return True
+    target: object = module
+    for part in function.__qualname__.split("."):
+        target = getattr(target, part, None)
+    return target is not function
+
+
+def _restore_files(func: Callable[..., Any], files: Mapping[str, str]) -> None:
+    for function in _functions_reached(func):
+        file = files.get(function.__module__)
+        if file is not None and function.__code__.co_filename == _DYNAMIC:
+            function.__code__ = _with_file(function.__code__, file)
+
+
+def _with_file(code: CodeType, file: str) -> CodeType:
+    # Nested code (comprehensions, lambdas, inner functions) has the file too.
+    constants = tuple(
+        _with_file(constant, file) if isinstance(constant, CodeType) else constant
+        for constant in code.co_consts
+    )
+    return code.replace(co_filename=file, co_consts=constants)
