@@ -1,11 +1,13 @@
 """Pipeline steps on a real Dask cluster (a ``LocalCluster`` of two worker processes):
 a step with ``compute="dask"`` runs in a worker process, reads its dataset there as a Dask
 DataFrame, and leaves the records, metrics and logs a local run leaves; a cached step is
-not sent again; a failing one fails the run in the same words as locally."""
+not sent again; a failing one fails the run in the same words as locally; the README's
+example trains LightGBM on the cluster as written."""
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ import pytest
 
 from tests.support.cli import run_in_process
 from tests.support.cluster import local_cluster
+from tests.func.test_readme_quick_start import loans
+from tests.func.test_readme_reference import blocks
 from tests.support.pipelines import write_pipelines
 
 from .conftest import CLI, WorkspaceTemplates, initialise_with_cancer
@@ -159,3 +163,23 @@ def test_a_failing_step_on_the_cluster_fails_the_run_as_it_would_here(
         ]
         assert steps[1]["logs"] == "about to fail\n"
         assert "return len(frame) / 0" in steps[1]["error"]  # the user's code, by file
+
+
+def test_the_readme_pipeline_trains_lightgbm_on_the_cluster(
+    cli: CLI, workspace: Path, scheduler: str, tmp_path: Path
+) -> None:
+    (block,) = blocks("Pipeline steps on a Dask cluster", "python")
+    (command,) = [line for line in blocks("Pipeline steps on a Dask cluster", "sh")]
+    loans(500, seed=1).to_csv(tmp_path / "loans.csv", index=False)
+    assert cli("data", "add", tmp_path / "loans.csv", "--name", "loans").code == 0
+    module = workspace / block.splitlines()[0].removeprefix("# ").strip()
+    module.write_text(block)
+
+    args = shlex.split(command.replace("tcp://scheduler:8786", scheduler))
+    ran = cli(*args[1:], "--json")
+
+    assert ran.code == 0, ran.stderr
+    result = ran.json()
+    assert result["executed"] == ["train", "evaluate"]
+    assert result["metrics"]["train_rows"] == 500
+    assert result["model_version"]["flavor"] == "lightgbm"
