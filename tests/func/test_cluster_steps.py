@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import run_in_process
-from tests.support.cluster import local_cluster
 from tests.func.test_readme_quick_start import loans
 from tests.func.test_readme_reference import blocks
+from tests.support.cli import run_in_process
+from tests.support.cluster import local_cluster
 from tests.support.pipelines import write_pipelines
 
 from .conftest import CLI, WorkspaceTemplates, initialise_with_cancer
@@ -169,7 +169,7 @@ def test_the_readme_pipeline_trains_lightgbm_on_the_cluster(
     cli: CLI, workspace: Path, scheduler: str, tmp_path: Path
 ) -> None:
     (block,) = blocks("Pipeline steps on a Dask cluster", "python")
-    (command,) = [line for line in blocks("Pipeline steps on a Dask cluster", "sh")]
+    (command,) = blocks("Pipeline steps on a Dask cluster", "sh")
     loans(500, seed=1).to_csv(tmp_path / "loans.csv", index=False)
     assert cli("data", "add", tmp_path / "loans.csv", "--name", "loans").code == 0
     module = workspace / block.splitlines()[0].removeprefix("# ").strip()
