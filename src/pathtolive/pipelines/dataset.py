@@ -205,8 +205,8 @@ class Dataset:
     def _read(self, columns: list[str] | None) -> pd.DataFrame:
         import pandas as pd
 
-        self.mark_read()
         frame = self._loader(columns)
+        self.mark_read()  # once the rows were read, before they are handed over
         index = frame.index
         is_positions = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
         return frame if is_positions else frame.reset_index(drop=True)
