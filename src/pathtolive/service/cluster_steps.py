@@ -19,6 +19,7 @@ what is missing there. Ctrl-C cancels the task.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import CancelledError
 from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,11 @@ class DaskSteps:
                 f"step {task.step!r}: the workers that ran it died (the last: {exc.last_worker});"
                 " it was retried as often as the scheduler allows; look at the workers' "
                 "memory and logs, then run again (finished steps are cached)"
+            ) from exc
+        except CancelledError as exc:
+            raise ClusterUnavailableError(
+                f"step {task.step!r}: the cluster cancelled it (the scheduler restarted, or "
+                "another client cancelled its task); run again (finished steps are cached)"
             ) from exc
         except (OSError, TimeoutError) as exc:
             raise ClusterUnavailableError(
