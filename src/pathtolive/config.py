@@ -23,6 +23,7 @@ from pathtolive.redaction import mask_url
 
 __all__ = [
     "COLUMN_TAGS",
+    "COMPUTE_CHOICES",
     "DEFAULT_ARTIFACT_URL",
     "DEFAULT_METADATA_URL",
     "STATE_DIR",
@@ -37,6 +38,7 @@ __all__ = [
     "find_workspace",
     "load_settings",
     "parse_tags",
+    "pipeline_compute",
     "table_at",
     "unknown_key_message",
 ]
@@ -76,7 +78,9 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
 }
 """The tables of ``pathtolive.toml``, with the keys each may hold where this module
 knows them; a table or key not named here is a typo to report, not a setting to ignore."""
-PIPELINE_KEYS: tuple[str, ...] = ("params",)
+PIPELINE_KEYS: tuple[str, ...] = ("params", "compute")
+COMPUTE_CHOICES: tuple[str, ...] = ("local", "dask")
+"""Where a pipeline step runs: in the pipeline's process, or on a Dask worker."""
 DATASET_KEYS: tuple[str, ...] = (
     "policy",
     "tags",
@@ -273,7 +277,20 @@ def _check_sections(document: Mapping[str, Any], path: Path) -> None:
                     )
     pipelines = _table(document, "pipelines")
     for name, raw in pipelines.items():
-        check_keys(table_at(raw, f"pipelines.{name}"), f"pipelines.{name}", PIPELINE_KEYS)
+        table = table_at(raw, f"pipelines.{name}")
+        check_keys(table, f"pipelines.{name}", PIPELINE_KEYS)
+        if "compute" in table:
+            check_choice(
+                table["compute"], f"pipelines.{name}.compute", COMPUTE_CHOICES, kind="place to run"
+            )
+
+
+def pipeline_compute(settings: Settings, name: str) -> str:
+    """Where the steps of pipeline ``name`` run unless a step says (``[pipelines.NAME]
+    compute``, checked when the file was read): ``local`` by default."""
+    table = _table(settings.document, "pipelines").get(name, {})
+    value = table.get("compute", "local") if isinstance(table, Mapping) else "local"
+    return str(value)
 
 
 def _warn_of_passwords(store: Mapping[str, Any]) -> None:

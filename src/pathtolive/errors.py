@@ -68,6 +68,7 @@ __all__ = [
     "UntrustedModelError",
     "VerificationFailedError",
     "WorkspaceNotFoundError",
+    "error_for_code",
     "storage_error",
 ]
 
@@ -308,3 +309,12 @@ ERROR_CLASSES: tuple[type[PathToLiveError], ...] = (
     StepFailedError,
     ClusterUnavailableError,
 )
+
+
+def error_for_code(code: str | None, message: str) -> PathToLiveError:
+    """The error of class ``code`` with ``message``: an error raised in another process
+    (a Dask worker) raised again here with the code, status and exit code it had there."""
+    for cls in ERROR_CLASSES:
+        if cls.code == code:
+            return cls(message)
+    return PathToLiveError(message)

@@ -194,11 +194,14 @@ class Workspace:
         register: str | None = None,
         use_cache: bool = True,
         trusted: Sequence[str] = (),
+        scheduler: str | None = None,
     ) -> RunResult:
         """Run a workspace pipeline on dataset versions, as ``pathtolive run`` does.
         ``params`` are typed values; those not given take the configured or default ones.
         ``trusted`` names the types the model to ``register`` may refer to beyond the
-        safe defaults, as in :meth:`register_model`."""
+        safe defaults, as in :meth:`register_model`. ``scheduler`` is the Dask scheduler
+        steps with ``compute="dask"`` run on (default: ``PATHTOLIVE_DASK_SCHEDULER``, then
+        ``[compute] scheduler``; none: in this process)."""
         text_params = {key: _param_text(value) for key, value in (params or {}).items()}
         return run_service.run_pipeline(
             self._ctx,
@@ -208,6 +211,7 @@ class Workspace:
             register=register,
             use_cache=use_cache,
             trusted=trusted,
+            scheduler=scheduler,
         )
 
     def register_model(

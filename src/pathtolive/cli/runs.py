@@ -56,6 +56,13 @@ def run(
         str | None, typer.Option(help="Register the returned model under this name.")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rerun every step.")] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help='Dask scheduler (tcp://HOST:8786) for steps with compute="dask".',
+        ),
+    ] = None,
     trust: Annotated[
         list[str] | None,
         typer.Option("--trust", help="A type the registered model may refer to (audited)."),
@@ -81,6 +88,7 @@ def run(
         use_cache=not no_cache,
         on_step=progress,
         trusted=trust or [],
+        scheduler=scheduler,
     )
 
     def render() -> None:

@@ -5,13 +5,14 @@ folder. The service finds them (:func:`discover_pipelines`), binds a run's param
 (:func:`bind_params`), and runs one (:func:`execute`) with the dataset versions, its stores
 and a sink for metrics; it records the environment (:func:`capture_environment`) and the
 code version (:func:`capture_code_version`) with the run. Code inside steps logs metrics
-with :func:`log_metric`.
+with :func:`log_metric`. A step can run on a Dask worker (``@step(compute="dask")``):
+:mod:`~pathtolive.pipelines.remote` says what travels there and back.
 """
 
 from pathtolive.errors import RunFailedError, StepFailedError
 from pathtolive.pipelines.code_version import CodeVersion, capture_code_version
 from pathtolive.pipelines.dataset import Dataset, Loader
-from pathtolive.pipelines.decorators import Pipeline, Step, pipeline, step
+from pathtolive.pipelines.decorators import Compute, Pipeline, Step, check_compute, pipeline, step
 from pathtolive.pipelines.discovery import discover_pipelines, get_pipeline
 from pathtolive.pipelines.environment import Environment, capture_environment, package_changes
 from pathtolive.pipelines.executor import (
@@ -23,6 +24,7 @@ from pathtolive.pipelines.executor import (
 )
 from pathtolive.pipelines.logcapture import LOG_LIMIT
 from pathtolive.pipelines.params import Param, bind_params
+from pathtolive.pipelines.parts import ObjectReader, ParquetParts, StoreOpener
 from pathtolive.pipelines.records import (
     GraphEdge,
     GraphNode,
@@ -30,6 +32,14 @@ from pathtolive.pipelines.records import (
     RunOutcome,
     StepRecord,
     StepStatus,
+)
+from pathtolive.pipelines.remote import (
+    DatasetInput,
+    RemoteSteps,
+    StepReply,
+    StepTask,
+    StoredInput,
+    run_step_task,
 )
 from pathtolive.pipelines.serialize import dumps, loads
 from pathtolive.pipelines.tracking import (
@@ -48,17 +58,22 @@ __all__ = [
     "CACHE_KEY_VERSION",
     "LOG_LIMIT",
     "CodeVersion",
+    "Compute",
     "Dataset",
+    "DatasetInput",
     "Environment",
     "GraphEdge",
     "GraphNode",
     "Loader",
     "Metric",
     "MetricSink",
+    "ObjectReader",
     "ObjectStore",
     "Param",
+    "ParquetParts",
     "Pipeline",
     "RecordingSink",
+    "RemoteSteps",
     "RunFailedError",
     "RunGraph",
     "RunOutcome",
@@ -66,11 +81,16 @@ __all__ = [
     "StepCache",
     "StepFailedError",
     "StepRecord",
+    "StepReply",
     "StepStatus",
+    "StepTask",
+    "StoreOpener",
+    "StoredInput",
     "StoredObject",
     "bind_params",
     "capture_code_version",
     "capture_environment",
+    "check_compute",
     "discover_pipelines",
     "dumps",
     "execute",
@@ -83,6 +103,7 @@ __all__ = [
     "package_changes",
     "pipeline",
     "recording",
+    "run_step_task",
     "split_result",
     "step",
 ]

@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from pathtolive.errors import InvalidInputError
 from pathtolive.faces import spelled
+from pathtolive.pipelines.parts import frame_to_dask
 
 if TYPE_CHECKING:
     import pandas as pd
+    from dask.dataframe import DataFrame as DaskDataFrame
 
     from pathtolive.data.schema import Schema
+    from pathtolive.pipelines.parts import ParquetParts
 
 __all__ = ["Dataset", "Loader"]
 
@@ -33,10 +36,26 @@ class Dataset:
     ``ref`` is ``name@version``; ``content_hash`` (the BLAKE3 digest of the version's
     canonical Parquet) is its fingerprint: a step fed the same content is not run again.
     :attr:`df` reads all rows once and keeps them; each access returns a shallow copy, so
-    code that adds or changes columns never alters what the next step reads.
+    code that adds or changes columns never alters what the next step reads. :attr:`ddf`
+    reads them lazily as a Dask DataFrame instead, for training at scale.
+
+    ``parts`` names the stored Parquet objects that hold the rows (None for a frame that
+    was never stored); ``on_read`` is called whenever rows are read (the service audits
+    the read), including when the version is sent to a step on a Dask worker.
     """
 
-    __slots__ = ("_frame", "_loader", "content_hash", "name", "rows", "schema", "version")
+    __slots__ = (
+        "_frame",
+        "_loader",
+        "_on_read",
+        "_payload",
+        "content_hash",
+        "name",
+        "parts",
+        "rows",
+        "schema",
+        "version",
+    )
 
     def __init__(
         self,
@@ -47,13 +66,19 @@ class Dataset:
         schema: Schema,
         loader: Loader,
         rows: int | None = None,
+        parts: ParquetParts | None = None,
+        on_read: Callable[[], None] | None = None,
+        payload: Callable[[], bytes] | None = None,
     ) -> None:
         self.name = name
         self.version = version
         self.content_hash = content_hash
         self.schema = schema
         self.rows = rows
+        self.parts = parts
         self._loader = loader
+        self._on_read = on_read
+        self._payload = payload
         self._frame: pd.DataFrame | None = None
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -120,6 +145,30 @@ class Dataset:
             self._frame = self._read(None)
         return self._frame.copy(deep=False)
 
+    @property
+    def ddf(self) -> DaskDataFrame:
+        """All rows as a lazy Dask DataFrame, a partition per stored object, read where
+        each partition is computed: on the cluster's workers when the step runs on one
+        (LightGBM's ``DaskLGBMClassifier``, XGBoost's ``dask`` module), on local threads
+        otherwise. Selecting columns first (``data.ddf[["a", "b"]]``) reads only those.
+        Each partition's index counts its own rows from 0; with one object (every version
+        today) ``data.ddf.compute()`` equals :attr:`df`. Needs ``pathtolive[dask]``."""
+        if self.parts is None:
+            # A frame that was never stored: it is in memory already.
+            return frame_to_dask(self.df)
+        self.mark_read()
+        return self.parts.to_dask()
+
+    def mark_read(self) -> None:
+        """Tell the owner of the rows they are being read (the service audits it)."""
+        if self._on_read is not None:
+            self._on_read()
+
+    def stored_bytes(self) -> bytes | None:
+        """The canonical Parquet bytes of a frame that was never stored (for sending it to
+        a worker through the artifact store); None for a stored version."""
+        return None if self._payload is None else self._payload()
+
     def to_pandas(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """All rows of ``columns`` (every column when None); reads only those columns
         unless :attr:`df` was read already."""
@@ -157,6 +206,7 @@ class Dataset:
         import pandas as pd
 
         frame = self._loader(columns)
+        self.mark_read()  # once the rows were read, before they are handed over
         index = frame.index
         is_positions = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
         return frame if is_positions else frame.reset_index(drop=True)
@@ -184,8 +234,12 @@ class Dataset:
         from pathtolive.hashing import hash_bytes
 
         table = table_from_frame(frame)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
+
+        def payload() -> bytes:
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer)
+            return buffer.getvalue()
+
         schema = infer_schema(table.schema, profile_frame(frame, tags=tags), tags=tags)
 
         def load(columns: Sequence[str] | None) -> pd.DataFrame:
@@ -196,8 +250,9 @@ class Dataset:
         return cls(
             name=name,
             version=None,
-            content_hash=hash_bytes(buffer.getvalue()),
+            content_hash=hash_bytes(payload()),
             schema=schema,
             loader=load,
             rows=table.num_rows,
+            payload=payload,
         )

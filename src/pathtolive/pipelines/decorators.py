@@ -16,8 +16,9 @@ import marshal
 import textwrap
 import typing
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, cast, overload
 
+from pathtolive.config import COMPUTE_CHOICES
 from pathtolive.errors import InvalidInputError
 from pathtolive.pipelines.canonical import json_digest
 from pathtolive.pipelines.dataset import Dataset
@@ -25,10 +26,22 @@ from pathtolive.pipelines.params import Param, check_annotation
 from pathtolive.pipelines.tracking import active_run
 from pathtolive.refs import check_name
 
-__all__ = ["Pipeline", "Step", "pipeline", "source_hash", "step"]
+__all__ = [
+    "Compute",
+    "Pipeline",
+    "Step",
+    "check_compute",
+    "pipeline",
+    "source_hash",
+    "step",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+Compute = Literal["local", "dask"]
+"""Where a step runs: ``local`` in the process that runs the pipeline, ``dask`` on a worker
+of the Dask cluster the run is given (in this process when it is given none)."""
 
 _NAMED_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 _INFERRED_TYPES: tuple[type, ...] = (bool, int, float, str)
@@ -59,10 +72,18 @@ class Step(Generic[P, R]):
 
     __name__: str  # with __doc__ and __module__, copied from the function
 
-    def __init__(self, func: Callable[P, R], *, name: str | None = None, cache: bool = True):
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        name: str | None = None,
+        cache: bool = True,
+        compute: Compute | None = None,
+    ):
         self.func = func
         self.name = check_name(name or func.__name__, kind="step")
         self.cache = cache
+        self.compute = None if compute is None else check_compute(compute, f"step {self.name!r}")
         self.signature = inspect.signature(func)
         self.source_hash = source_hash(func)
         functools.update_wrapper(self, func)
@@ -149,32 +170,54 @@ def _inputs(
     return tuple(data), tuple(params)
 
 
+def check_compute(value: object, where: str) -> Compute:
+    """``value`` if it names where a step runs; ``InvalidInputError`` naming the choices."""
+    if value not in COMPUTE_CHOICES:
+        raise InvalidInputError(
+            f"{where}: compute={value!r} is not a place a step runs; use one of "
+            f"{', '.join(repr(choice) for choice in COMPUTE_CHOICES)}"
+        )
+    return cast(Compute, value)
+
+
 @overload
 def step(func: Callable[P, R], /) -> Step[P, R]: ...
 
 
 @overload
 def step(
-    *, name: str | None = None, cache: bool = True
+    *, name: str | None = None, cache: bool = True, compute: Compute | None = None
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
 def step(
-    func: Callable[P, R] | None = None, /, *, name: str | None = None, cache: bool = True
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    cache: bool = True,
+    compute: Compute | None = None,
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
-    """Make a function a pipeline step: ``@step`` or ``@step(name=..., cache=...)``.
+    """Make a function a pipeline step: ``@step`` or ``@step(name=..., cache=...,
+    compute=...)``.
 
     While a pipeline runs, a call to the step is recorded (inputs, output, logs, timing)
     and cached by the content hash of its source, its plain arguments and the
     fingerprints of its other inputs. ``cache=False`` runs it every time (a step that
     reads something outside pathtolive, such as a live table). Treat a step's inputs and
     outputs as immutable: the cache knows a value by the digest it had when it was made.
+
+    ``compute="dask"`` runs the step on a worker of the run's Dask cluster (``run
+    --scheduler``, ``PATHTOLIVE_DASK_SCHEDULER`` or ``[compute] scheduler``); its inputs and
+    output travel through the artifact store by digest, and its record, cache key, logs and
+    metrics are those of a local call. ``compute="local"`` keeps it in the pipeline's
+    process whatever ``[pipelines.NAME] compute`` says; unset, that setting decides.
     """
     if func is not None:
-        return Step(func, name=name, cache=cache)
+        return Step(func, name=name, cache=cache, compute=compute)
 
     def decorate(inner: Callable[P, R]) -> Step[P, R]:
-        return Step(inner, name=name, cache=cache)
+        return Step(inner, name=name, cache=cache, compute=compute)
 
     return decorate
 

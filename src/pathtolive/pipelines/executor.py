@@ -20,12 +20,11 @@ leaves the steps after it cached.
 
 from __future__ import annotations
 
+import sys
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Protocol
 
 from pathtolive import progress
@@ -35,12 +34,14 @@ from pathtolive.errors import (
     PathToLiveError,
     RunFailedError,
     StepFailedError,
+    error_for_code,
 )
 from pathtolive.hashing import hash_bytes
 from pathtolive.pipelines.canonical import is_plain, json_digest
 from pathtolive.pipelines.dataset import Dataset
-from pathtolive.pipelines.decorators import Pipeline, Step
+from pathtolive.pipelines.decorators import Compute, Pipeline, Step
 from pathtolive.pipelines.elements import Element, element_digest, output_parts
+from pathtolive.pipelines.failures import one_line, traceback_text
 from pathtolive.pipelines.logcapture import Tail, capture_logs
 from pathtolive.pipelines.records import (
     GraphEdge,
@@ -50,6 +51,7 @@ from pathtolive.pipelines.records import (
     StepRecord,
     StepStatus,
 )
+from pathtolive.pipelines.remote import DatasetInput, RemoteSteps, StepTask, StoredInput
 from pathtolive.pipelines.replay import (
     ModelSource,
     ReplayedStep,
@@ -61,7 +63,6 @@ from pathtolive.pipelines.replay import (
 from pathtolive.pipelines.results import StepResult
 from pathtolive.pipelines.serialize import dumps, loads
 from pathtolive.pipelines.tracking import ActiveRun, MetricSink, activate, split_result
-from pathtolive.redaction import redact
 
 __all__ = ["CACHE_KEY_VERSION", "ObjectStore", "StepCache", "StoredObject", "execute"]
 
@@ -162,8 +163,12 @@ class _Runner:
         on_step: Callable[[StepRecord], None] | None,
         echo: bool,
         data: Mapping[str, Dataset],
+        compute: Compute = "local",
+        remote: RemoteSteps | None = None,
     ) -> None:
         self.store = store
+        self.compute = compute
+        self._remote = remote
         self.cache = cache
         self.use_cache = use_cache
         self.on_step = on_step
@@ -216,17 +221,25 @@ class _Runner:
                 self._finish(call.record("succeeded", cached=True, output_digest=digest))
                 self._track(index, value, digest)
                 return value
-        tail = Tail()
-        value = self._run(call, tail, bound.args, bound.kwargs)
+        stored: str | None = None
+        if self._remote is not None and (step.compute or self.compute) == "dask":
+            value, stored, logs = self._run_remote(call, bound.args, bound.kwargs)
+        else:
+            tail = Tail()
+            value = self._run(call, tail, bound.args, bound.kwargs)
+            logs = tail.text()
         try:
-            info = self.store.put_bytes(dumps(value, origin=f"step {step.name!r} returned"))
+            if stored is None:
+                stored = self.store.put_bytes(
+                    dumps(value, origin=f"step {step.name!r} returned")
+                ).digest
             if step.cache:
-                self.result_digests[index] = self._remember(key, step.name, info.digest)
+                self.result_digests[index] = self._remember(key, step.name, stored)
         except PathToLiveError as exc:
-            self._finish(call.record("failed", logs=tail.text(), error=exc.message))
+            self._finish(call.record("failed", logs=logs, error=exc.message))
             raise
-        self._finish(call.record("succeeded", output_digest=info.digest, logs=tail.text()))
-        self._track(index, value, info.digest)
+        self._finish(call.record("succeeded", output_digest=stored, logs=logs))
+        self._track(index, value, stored)
         return value
 
     def _run(self, call: _Call, tail: Tail, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -253,6 +266,86 @@ class _Runner:
             raise
         finally:
             self._in_step = False
+
+    def _run_remote(
+        self, call: _Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Any, str, str]:
+        """Run the call on a worker: its inputs go through the store by digest, its
+        output comes back the same way; its logs and metrics join the run as a local
+        call's would. Returns the output, its digest and the logs."""
+        assert self._remote is not None
+        name = call.step.name
+        try:
+            task = StepTask.of(
+                name,
+                call.step.func,
+                tuple(self._ship(value, f"an argument of step {name!r} is") for value in args),
+                {
+                    key: self._ship(value, f"argument {key!r} of step {name!r} is")
+                    for key, value in kwargs.items()
+                },
+            )
+            reply = self._remote.run(task)
+        except PathToLiveError as exc:
+            self._finish(call.record("failed", error=exc.message))
+            raise
+        except BaseException as exc:
+            # Ctrl-C while the worker runs it: the backend has cancelled the task.
+            self._finish(call.record("cancelled", error=_traceback_text(exc)))
+            raise
+        for metric in reply.metrics:
+            self.run.add_metric(metric.key, metric.value, metric.step, metric.timestamp)
+        if reply.params:
+            self.run.add_params(reply.params)
+        if self.echo and reply.logs:
+            sys.stdout.write(reply.logs)
+        if reply.error is not None:
+            self._finish(call.record("failed", logs=reply.logs, error=reply.traceback))
+            raise StepFailedError(
+                f"step {name!r} failed: {reply.error}",
+                details={
+                    "step": name,
+                    "index": call.index,
+                    "exception": reply.exception,
+                    "traceback": reply.traceback,
+                    "where": reply.where,
+                },
+            )
+        if reply.output_digest is None:
+            failure = error_for_code(reply.store_error_code, reply.store_error or "")
+            self._finish(call.record("failed", logs=reply.logs, error=failure.message))
+            raise failure
+        try:
+            value = loads(self.store.get_bytes(reply.output_digest))
+        except PathToLiveError as exc:
+            self._finish(call.record("failed", logs=reply.logs, error=exc.message))
+            raise
+        return value, reply.output_digest, reply.logs
+
+    def _ship(self, value: object, origin: str) -> Any:
+        """``value`` as it travels to a worker: a plain value as it is, a dataset version
+        by its objects, anything else by the digest of its stored bytes."""
+        if isinstance(value, Dataset):
+            value.mark_read()  # the rows are read on the worker, for this run
+            if value.parts is not None:
+                digests = value.parts.digests
+            else:
+                payload = value.stored_bytes()
+                if payload is None:
+                    raise InvalidInputError(
+                        f"{origin} dataset {value.ref}, whose rows are not stored, so no "
+                        'worker can read them; run the step locally (compute="local")'
+                    )
+                digests = (self.store.put_bytes(payload).digest,)
+            return DatasetInput(
+                value.name, value.version, value.content_hash, value.schema, value.rows, digests
+            )
+        output = self._outputs.get(id(value))
+        if output is not None and output.element is None:
+            return StoredInput(output.digest)  # an earlier step's output, stored already
+        if is_plain(value):
+            return value
+        return StoredInput(self.store.put_bytes(dumps(value, origin=origin)).digest)
 
     def _remember(self, key: str, step_name: str, output_digest: str) -> str:
         metrics, params = self.run.pending()
@@ -348,17 +441,11 @@ class _Runner:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = redact(str(exc)).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return one_line(exc)
 
 
 def _traceback_text(exc: BaseException) -> str:
-    # Start at the user's code: the frames of this module say nothing to the reader.
-    tb: TracebackType | None = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return redact("".join(traceback.format_exception(type(exc), exc, tb)))
+    return traceback_text(exc, (__file__,))
 
 
 def _check_call(
@@ -408,6 +495,8 @@ def execute(
     on_step: Callable[[StepRecord], None] | None = None,
     echo: bool = False,
     code_digest: str | None = None,
+    compute: Compute = "local",
+    remote: RemoteSteps | None = None,
 ) -> RunOutcome:
     """Run ``pipeline`` on ``data`` (a Dataset per data parameter) with ``params`` (from
     :func:`~pathtolive.pipelines.params.bind_params`; missing optional ones take their
@@ -426,6 +515,11 @@ def execute(
     With ``code_digest`` (a digest of all the pipelines' code) a successful run is also
     recorded whole, and a later run with the same code, params and data is replayed
     without running anything (see :mod:`~pathtolive.pipelines.replay`).
+
+    ``remote`` runs the calls of steps that run on Dask (``@step(compute="dask")``, or
+    every step that does not say when ``compute`` is ``"dask"``) on a worker; without it
+    they run here. Where a step runs changes nothing else: not its cache key, record,
+    logs or metrics (see :mod:`~pathtolive.pipelines.remote`).
     """
     complete = _check_call(pipeline, data, params)
     run_key = None
@@ -449,6 +543,8 @@ def execute(
         on_step=on_step,
         echo=echo,
         data=data,
+        compute=compute,
+        remote=remote,
     )
     run = runner.run
     try:

@@ -90,9 +90,12 @@ class ActiveRun:
         self._params: dict[str, Any] = {}
         self._latest: dict[str, float] = {}
 
-    def add_metric(self, key: str, value: float, step: int | None) -> None:
-        """Buffer one metric (already checked)."""
-        metric = Metric(key, value, step, datetime.now(UTC))
+    def add_metric(
+        self, key: str, value: float, step: int | None, timestamp: datetime | None = None
+    ) -> None:
+        """Buffer one metric (already checked), stamped now unless ``timestamp`` says when
+        it was logged (a step that ran on a worker)."""
+        metric = Metric(key, value, step, timestamp or datetime.now(UTC))
         with self._lock:
             self._metrics.append(metric)
             self._latest[key] = value

@@ -11,6 +11,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -19,6 +20,8 @@ from typing import Any
 import pandas as pd
 
 from pathtolive.auth import Actor, Permission
+from pathtolive.compute import scheduler_address
+from pathtolive.config import pipeline_compute
 from pathtolive.data import Schema
 from pathtolive.entities import Metric, ModelVersion, Run, RunStep
 from pathtolive.errors import (
@@ -33,12 +36,14 @@ from pathtolive.pipelines import (
     CodeVersion,
     Dataset,
     Environment,
+    ParquetParts,
     Pipeline,
     RunOutcome,
     StepRecord,
     bind_params,
     capture_code_version,
     capture_environment,
+    check_compute,
     execute,
     get_pipeline,
 )
@@ -48,8 +53,10 @@ from pathtolive.refs import check_name
 from pathtolive.registry import flavor_for
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
+from pathtolive.service.cluster_steps import DaskSteps
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.run_limits import MAX_COMPARED, MAX_PAGE
+from pathtolive.service.worker_stores import WorkerStoreOpener
 from pathtolive.store.artifacts import ObjectInfo
 from pathtolive.store.metadata import MetadataSession
 from pathtolive.store.metadata.browsing import MetricCondition, RunRow, RunSort
@@ -194,6 +201,7 @@ def run_pipeline(
     reproduces: str | None = None,
     trusted: Sequence[str] = (),
     on_register: model_service.OnRegister | None = None,
+    scheduler: str | None = None,
 ) -> RunResult:
     """Run pipeline ``name`` of the workspace on dataset versions ``data``.
 
@@ -203,6 +211,11 @@ def run_pipeline(
     traceback and nothing is registered; Ctrl-C marks it cancelled. ``on_register`` is
     called inside the transaction that registers the model (see
     :func:`~pathtolive.service.models.register_model`'s ``within``).
+
+    Steps that run on Dask (``@step(compute="dask")``, or every step of a pipeline with
+    ``[pipelines.NAME] compute = "dask"``) run on the cluster at ``scheduler`` (else
+    ``PATHTOLIVE_DASK_SCHEDULER``, else ``[compute] scheduler``); with none configured
+    they run in this process. Their records are those of a local step.
     """
     actor = ctx.require(Permission.WRITE, "run pipelines")
     if register is not None:
@@ -231,8 +244,12 @@ def run_pipeline(
         if on_step is not None:
             on_step(step)
 
+    address = scheduler_address(scheduler, ctx.settings.document, ctx.settings.environ)
+    remote = None
+    if address is not None:
+        remote = DaskSteps(address, WorkerStoreOpener.for_settings(ctx.settings))
     try:
-        with heartbeat:
+        with heartbeat, remote or nullcontext():
             outcome = execute(
                 pipeline,
                 data=datasets,
@@ -244,6 +261,8 @@ def run_pipeline(
                 on_step=persist_step,
                 echo=echo,
                 code_digest=code.pipelines_hash,
+                compute=check_compute(pipeline_compute(ctx.settings, name), name),
+                remote=remote,
             )
         # A model no flavor can store fails the run here, before anything is registered.
         model_digest = _model_digest(outcome)
@@ -366,11 +385,13 @@ def _dataset(ctx: ServiceContext, ref: str, purpose: Callable[[], str]) -> Datas
     def load(columns: Sequence[str] | None) -> pd.DataFrame:
         table = dataset_service.version_table(ctx, version, columns)
         frame: pd.DataFrame = table.to_pandas()
+        return frame
+
+    def audit() -> None:
         with audit_lock:
             if not audited:  # one access event per run and version, however often it loads
                 dataset_service.record_read(ctx, version, purpose())
                 audited.append(True)
-        return frame
 
     return Dataset(
         name=version.dataset,
@@ -379,6 +400,8 @@ def _dataset(ctx: ServiceContext, ref: str, purpose: Callable[[], str]) -> Datas
         schema=Schema.from_dict(schema.schema),
         loader=load,
         rows=version.rows,
+        parts=ParquetParts(WorkerStoreOpener.for_settings(ctx.settings), (version.content_hash,)),
+        on_read=audit,
     )
 
 

@@ -9,10 +9,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+
 from pathtolive.errors import NotFoundError
 from pathtolive.hashing import hash_bytes
-from pathtolive.pipelines import Dataset, Metric, Pipeline, RunOutcome, StepRecord, execute
+from pathtolive.pipelines import (
+    Compute,
+    Dataset,
+    Metric,
+    ObjectStore,
+    Pipeline,
+    RemoteSteps,
+    RunOutcome,
+    StepRecord,
+    StepReply,
+    StepTask,
+    execute,
+    run_step_task,
+)
 from pathtolive.store.artifacts.base import ObjectInfo
+from pathtolive.store.artifacts.local import LocalArtifactStore
 
 
 class MemoryStore:
@@ -65,11 +81,35 @@ class MemorySink:
         self.flushes += 1
 
 
+@dataclass(frozen=True)
+class FolderOpener:
+    """Opens the local artifact store in ``path``, as a worker would."""
+
+    path: Path
+
+    def open(self) -> LocalArtifactStore:
+        return LocalArtifactStore(self.path)
+
+
+class InProcessRemote:
+    """Runs step tasks as a Dask worker does (the task pickled with cloudpickle and
+    loaded again, the store opened afresh), in this process; keeps the tasks it got."""
+
+    def __init__(self, opener: FolderOpener) -> None:
+        self.opener = opener
+        self.tasks: list[StepTask] = []
+
+    def run(self, task: StepTask) -> StepReply:
+        self.tasks.append(task)
+        travelled: StepTask = cloudpickle.loads(cloudpickle.dumps(task))
+        return run_step_task(travelled, self.opener)
+
+
 @dataclass
 class Runs:
     """One workspace's stores, shared by the runs of a test."""
 
-    store: MemoryStore = field(default_factory=MemoryStore)
+    store: ObjectStore = field(default_factory=MemoryStore)
     cache: MemoryCache = field(default_factory=MemoryCache)
     sink: MemorySink = field(default_factory=MemorySink)
     records: list[StepRecord] = field(default_factory=list)
@@ -82,6 +122,8 @@ class Runs:
         *,
         use_cache: bool = True,
         code_digest: str | None = None,
+        compute: Compute = "local",
+        remote: RemoteSteps | None = None,
     ) -> RunOutcome:
         return execute(
             pipeline,
@@ -93,6 +135,8 @@ class Runs:
             use_cache=use_cache,
             on_step=self.records.append,
             code_digest=code_digest,
+            compute=compute,
+            remote=remote,
         )
 
 

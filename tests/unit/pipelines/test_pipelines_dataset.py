@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from pathtolive.data import Schema
+from pathtolive.data.formats import table_from_frame
 from pathtolive.errors import InvalidInputError
-from pathtolive.pipelines import Dataset
+from pathtolive.pipelines import Dataset, ParquetParts
+from pathtolive.store.artifacts.local import LocalArtifactStore
+from tests.unit.pipelines.fakes import FolderOpener
 
 
 def test_a_frame_becomes_a_dataset_with_an_inferred_contract(
@@ -99,3 +105,45 @@ def test_asking_for_what_is_not_there_says_what_is() -> None:
     with pytest.raises(InvalidInputError, match="no column tagged 'target'"):
         no_target.y  # noqa: B018
     assert no_target.target is None
+
+
+def test_ddf_reads_the_stored_objects_lazily_as_the_frame_df_reads(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "garage": ["a", "b", None, "d"],
+            "inspections": [3, 1, 4, 1],
+            "risk": [0.5, float("nan"), 0.25, 1.0],
+            "opened": pd.to_datetime(["2020-01-01", "2021-06-30", "2022-02-02", "2023-12-31"]),
+        }
+    )
+    store = LocalArtifactStore(tmp_path / "objects")
+    halves = [frame.iloc[:3], frame.iloc[3:]]
+    digests = []
+    for half in halves:
+        buffer = io.BytesIO()
+        pq.write_table(table_from_frame(half), buffer)
+        digests.append(store.put_bytes(buffer.getvalue()).digest)
+    reads: list[bool] = []
+    source = Dataset.from_frame(frame, name="garages")
+    stored = Dataset(
+        name="garages",
+        version=1,
+        content_hash=digests[0],
+        schema=source.schema,
+        loader=lambda columns: pytest.fail("ddf reads through its parts"),
+        parts=ParquetParts(FolderOpener(tmp_path / "objects"), (digests[0],)),
+        on_read=lambda: reads.append(True),
+    )
+
+    # One object, as every version today: the same frame as df, index and dtypes too.
+    pd.testing.assert_frame_equal(stored.ddf.compute(), frame.iloc[:3])
+    assert reads  # reading rows is reported to the owner (the service audits it)
+    # Several objects: a partition each, in order; only the columns used are read.
+    parts = ParquetParts(FolderOpener(tmp_path / "objects"), tuple(digests))
+    lazy = parts.to_dask()
+    assert lazy.npartitions == 2
+    pd.testing.assert_frame_equal(lazy.compute().reset_index(drop=True), parts.read())
+    pd.testing.assert_frame_equal(parts.read(), frame)
+    assert list(lazy[["risk"]].compute().columns) == ["risk"]
+    # A frame never stored is one partition of itself.
+    pd.testing.assert_frame_equal(source.ddf.compute(), source.df)

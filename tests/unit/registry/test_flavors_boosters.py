@@ -232,3 +232,24 @@ def test_missing_library_means_cannot_save_and_load_names_the_extra(
     assert not flavor.can_save(model)
     with pytest.raises(MissingExtraError, match=rf"pip install 'pathtolive\[{module}\]'"):
         flavor.load(data)
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_a_model_read_back_is_stored_as_the_bytes_it_was_read_from(
+    library: str, wine: Dataset
+) -> None:
+    # A step's booster comes back from the cache or a Dask worker as a LoadedModel; it
+    # registers as the very artifact the fitted wrapper gave.
+    features, target = wine
+    flavor = LIGHTGBM if library == "lightgbm" else XGBOOST
+    if library == "lightgbm":
+        model = lgb.LGBMClassifier(n_estimators=5, verbose=-1, n_jobs=1).fit(features, target)
+    else:
+        model = xgb.XGBClassifier(n_estimators=5, n_jobs=1).fit(features, target)
+    stored = flavor.save(model)
+    loaded = flavor.load(stored)
+
+    assert flavor_for(loaded).name == flavor.name
+    assert flavor.save(loaded) == stored
+    assert flavor.wrap(loaded) is loaded
+    assert not (LIGHTGBM if flavor is XGBOOST else XGBOOST).can_save(loaded)

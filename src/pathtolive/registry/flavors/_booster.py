@@ -113,13 +113,29 @@ class BoosterFlavor(Flavor):
     # The shared walk ----------------------------------------------------------------
 
     def can_save(self, model: object) -> bool:
+        if isinstance(model, LoadedModel):
+            # One of ours read back (a step output from the cache or a Dask worker).
+            return model.flavor == self.name
         found = sys.modules.get(self.library)  # None: not imported, so not one of its models
         if found is None:
             return False
         return isinstance(model, found.Booster | getattr(found, self.wrapper))
 
     def save(self, model: object) -> bytes:
+        if isinstance(model, LoadedModel) and model.flavor == self.name:
+            return self._save_loaded(model)
         _, facts, metadata = self._describe(model)
+        return _pack(self.name, self.member, facts.write(), metadata)
+
+    def _save_loaded(self, model: LoadedModel) -> bytes:
+        # The same bytes the wrapper it was loaded from gave: both libraries write a
+        # booster they read back exactly as it was, and the header is what was read.
+        facts = self.facts(self.imported(), model.model, model.model)
+        metadata: dict[str, Any] = {
+            **model.metadata,
+            "classes": None if model.classes is None else list(model.classes),
+            "feature_names": None if model.feature_names is None else list(model.feature_names),
+        }
         return _pack(self.name, self.member, facts.write(), metadata)
 
     def load(self, data: bytes, *, trusted: Sequence[str] = ()) -> LoadedModel:
@@ -128,6 +144,8 @@ class BoosterFlavor(Flavor):
         return self._loaded(self.read(self.imported(), payload), metadata)
 
     def wrap(self, model: object) -> LoadedModel:
+        if isinstance(model, LoadedModel) and model.flavor == self.name:
+            return model
         booster, _, metadata = self._describe(model)
         return self._loaded(booster, metadata)
 
