@@ -12,11 +12,11 @@ from typing import Any
 from pathtolive.display import HtmlDisplay
 
 __all__ = [
-    "BatchJob",
     "Alert",
     "AliasMove",
     "Approval",
     "AuditEvent",
+    "BatchJob",
     "Dataset",
     "DatasetVersion",
     "Deployment",

@@ -174,20 +174,26 @@ def encode_rows(
     pii_mode: PiiMode = "hash",
     salt: bytes = b"",
     hashed: Collection[str] = (),
+    row_ids: pa.Array | None = None,
 ) -> bytes:
     """The segment of ``records`` whose input rows, in order, are ``frame``. Columns in
-    ``hashed`` hold values already hashed or redacted (replayed from a journal)."""
+    ``hashed`` hold values already hashed or redacted (replayed from a journal).
+
+    ``row_ids`` gives every row a request id of its own (row 0 of it), as a batch job's
+    rows have: their id column's values, one Arrow string array for all the rows."""
     sizes = [record.rows for record in records]
     total = sum(sizes)
     arrays: dict[str, pa.Array] = {
         "request_id": pa.array(
             np.repeat(np.array([r.request_id for r in records], dtype=object), sizes),
             type=pa.string(),
-        ),
+        )
+        if row_ids is None
+        else row_ids,
         "row": pa.array(
             np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
-            if records
-            else np.zeros(0, np.int32),
+            if records and row_ids is None
+            else np.zeros(total, np.int32),
             type=pa.int32(),
         ),
         "at": pa.array(

@@ -27,10 +27,10 @@ from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError, 
 from pathtolive.format import first_line
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
+from pathtolive.store.metadata.batch_jobs import BatchJobQueries
 from pathtolive.store.metadata.browsing import BrowsingQueries
 from pathtolive.store.metadata.engine import make_engine, read_only_database, sqlite_file
 from pathtolive.store.metadata.models import ModelQueries
-from pathtolive.store.metadata.batch_jobs import BatchJobQueries
 from pathtolive.store.metadata.monitor_results import MonitorResultQueries
 from pathtolive.store.metadata.monitoring import MonitoringQueries
 from pathtolive.store.metadata.promotions import PromotionQueries

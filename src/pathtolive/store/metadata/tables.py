@@ -21,13 +21,13 @@ from sqlalchemy import (
 )
 
 __all__ = [
-    "batch_jobs",
     "alerts",
     "alias_history",
     "aliases",
     "approvals",
     "audit_events",
     "audit_head",
+    "batch_jobs",
     "dataset_schemas",
     "dataset_versions",
     "datasets",

@@ -1,0 +1,109 @@
+"""`pathtolive score`: a job scores every input row exactly once into a Parquet folder
+committed by its manifest, is recorded and audited, logs its rows as role batch for the
+monitor, and refuses a bad row naming its partition and row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathtolive.service.scoring import MANIFEST
+from tests.support.cli import Result, run_in_process
+from tests.support.serving import FEATURES, ServedWorkspace, cli_environ
+
+pytestmark = pytest.mark.xdist_group("score")
+
+
+def _cli(root: Path, *args: str | Path) -> Result:
+    return run_in_process(args, cwd=root, environ=cli_environ())
+
+
+def _input_folder(served: ServedWorkspace, folder: Path, rows: int = 240) -> pd.DataFrame:
+    """``rows`` rows with an id column, split over two Parquet files and a CSV file."""
+    frame = served.features(rows).assign(garage_id=[f"g{i:04d}" for i in range(rows)])
+    folder.mkdir()
+    third = rows // 3
+    frame.iloc[:third].to_parquet(folder / "a.parquet", index=False)
+    frame.iloc[third : 2 * third].to_parquet(folder / "b.parquet", index=False)
+    frame.iloc[2 * third :].to_csv(folder / "c.csv", index=False)
+    return frame
+
+
+def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
+    served_workspace: Callable[..., ServedWorkspace], tmp_path: Path
+) -> None:
+    served = served_workspace()
+    frame = _input_folder(served, tmp_path / "in")
+    out = tmp_path / "out"
+    done = _cli(
+        served.root, "score", "risk@1", tmp_path / "in", "--out", out,
+        "--id-column", "garage_id", "--job-id", "nightly-1", "--json",
+    )
+    assert done.code == 0, done.stderr
+    report = done.json()
+    assert (report["job_id"], report["status"], report["rows_out"]) == (
+        "nightly-1", "succeeded", len(frame),
+    )
+    scores = pd.read_parquet(out)
+    assert sorted(scores["garage_id"]) == sorted(frame["garage_id"])  # each row once
+    expected = served.models[1].predict_proba(frame[list(FEATURES)])
+    got = scores.set_index("garage_id").loc[frame["garage_id"], ["proba_0", "proba_1"]]
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-9)
+    assert set(scores["model_version"]) == {1}
+    assert set(scores["job_id"].astype(str)) == {"nightly-1"}
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["rows"] == len(frame)
+    assert sum(part["rows"] for part in manifest["parts"]) == len(frame)
+    assert not any(p.name.startswith("_tmp") for p in out.iterdir())
+
+    # Lineage both ways: the jobs of model 1, and the model that scored this input.
+    by_model = _cli(served.root, "score", "list", "--model", "risk@1", "--json").json()
+    by_input = _cli(served.root, "score", "list", "--input", tmp_path / "in", "--json").json()
+    assert [job["job_id"] for job in by_model] == ["nightly-1"]
+    assert [job["model_ref"] for job in by_input] == ["risk@1"]
+    shown = _cli(served.root, "score", "show", "nightly-1", "--json").json()
+    assert shown["input_hash"] == by_input[0]["input_hash"]
+    events = _cli(served.root, "audit", "log", "--json").json()
+    actions = [event["action"] for event in events]
+    assert "score.started" in actions and "score.finished" in actions
+
+    # The same job again finds it published and scores nothing twice.
+    again = _cli(
+        served.root, "score", "risk@1", tmp_path / "in", "--out", out,
+        "--id-column", "garage_id", "--job-id", "nightly-1", "--json",
+    )
+    assert again.code == 0, again.stderr
+    assert len(pd.read_parquet(out)) == len(frame)
+
+    # The batch rows are in the prediction log, where the monitor reads them.
+    seen = _cli(served.root, "monitor", "risk", "--version", "1", "--last", str(len(frame)),
+                "--no-alerts", "--json")
+    assert seen.code == 0, seen.stderr
+    assert seen.json()["rows"] == len(frame)
+
+
+def test_a_bad_row_stops_the_job_naming_its_partition_and_row(
+    served_workspace: Callable[..., ServedWorkspace], tmp_path: Path
+) -> None:
+    served = served_workspace()
+    frame = served.features(30).assign(garage_id=[f"g{i}" for i in range(30)])
+    frame["region"] = frame["region"].astype(object)
+    frame.loc[17, "region"] = "Atlantis"
+    frame.to_parquet(tmp_path / "bad.parquet", index=False)
+    out = tmp_path / "out"
+    failed = _cli(
+        served.root, "score", "risk", tmp_path / "bad.parquet", "--out", out,
+        "--id-column", "garage_id", "--job-id", "bad-1",
+    )
+    assert failed.code != 0
+    assert "partition 0 (bad.parquet" in failed.stderr
+    assert "row 17" in failed.stderr and "Atlantis" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert not (out / MANIFEST).exists()
+    shown = _cli(served.root, "score", "show", "bad-1", "--json").json()
+    assert shown["status"] == "failed" and "row 17" in shown["error"]
