@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pathtolive import Workspace
+from pathtolive.service.predictions import record_feedback_many
 from pathtolive.service.scoring import MANIFEST
 from tests.support.cli import Result, run_in_process
 from tests.support.serving import FEATURES, ServedWorkspace, cli_environ
@@ -41,13 +43,24 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
     frame = _input_folder(served, tmp_path / "in")
     out = tmp_path / "out"
     done = _cli(
-        served.root, "score", "risk@1", tmp_path / "in", "--out", out,
-        "--id-column", "garage_id", "--job-id", "nightly-1", "--json",
+        served.root,
+        "score",
+        "risk@1",
+        tmp_path / "in",
+        "--out",
+        out,
+        "--id-column",
+        "garage_id",
+        "--job-id",
+        "nightly-1",
+        "--json",
     )
     assert done.code == 0, done.stderr
     report = done.json()
     assert (report["job_id"], report["status"], report["rows_out"]) == (
-        "nightly-1", "succeeded", len(frame),
+        "nightly-1",
+        "succeeded",
+        len(frame),
     )
     scores = pd.read_parquet(out)
     assert sorted(scores["garage_id"]) == sorted(frame["garage_id"])  # each row once
@@ -74,17 +87,41 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
 
     # The same job again finds it published and scores nothing twice.
     again = _cli(
-        served.root, "score", "risk@1", tmp_path / "in", "--out", out,
-        "--id-column", "garage_id", "--job-id", "nightly-1", "--json",
+        served.root,
+        "score",
+        "risk@1",
+        tmp_path / "in",
+        "--out",
+        out,
+        "--id-column",
+        "garage_id",
+        "--job-id",
+        "nightly-1",
+        "--json",
     )
     assert again.code == 0, again.stderr
     assert len(pd.read_parquet(out)) == len(frame)
 
-    # The batch rows are in the prediction log, where the monitor reads them.
-    seen = _cli(served.root, "monitor", "risk", "--version", "1", "--last", str(len(frame)),
-                "--no-alerts", "--json")
+    # The batch rows are in the prediction log, where the monitor reads them, and
+    # feedback names a batch row by its id.
+    labels = served.data["at_risk"].head(len(frame)).tolist()
+    with Workspace.open(served.root) as ws:
+        record_feedback_many(ws.context, zip(frame["garage_id"], labels, strict=True), model="risk")
+    seen = _cli(
+        served.root,
+        "monitor",
+        "risk",
+        "--version",
+        "1",
+        "--last",
+        str(len(frame)),
+        "--no-alerts",
+        "--json",
+    )
     assert seen.code == 0, seen.stderr
-    assert seen.json()["rows"] == len(frame)
+    report = seen.json()
+    assert report["window"]["rows"] == len(frame)
+    assert report["decay"]["labelled"] == len(frame)
 
 
 def test_a_bad_row_stops_the_job_naming_its_partition_and_row(
@@ -97,8 +134,16 @@ def test_a_bad_row_stops_the_job_naming_its_partition_and_row(
     frame.to_parquet(tmp_path / "bad.parquet", index=False)
     out = tmp_path / "out"
     failed = _cli(
-        served.root, "score", "risk", tmp_path / "bad.parquet", "--out", out,
-        "--id-column", "garage_id", "--job-id", "bad-1",
+        served.root,
+        "score",
+        "risk",
+        tmp_path / "bad.parquet",
+        "--out",
+        out,
+        "--id-column",
+        "garage_id",
+        "--job-id",
+        "bad-1",
     )
     assert failed.code != 0
     assert "partition 0 (bad.parquet" in failed.stderr
