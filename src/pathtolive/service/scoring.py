@@ -437,7 +437,7 @@ def _on_cluster(
             for partition in pending
         ]
         try:
-            for future in as_completed(futures):  # type: ignore[no-untyped-call]
+            for future in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
                 finished(future.result())
         finally:
             client.cancel(futures)  # type: ignore[no-untyped-call]
