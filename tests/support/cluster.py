@@ -18,7 +18,7 @@ def local_cluster(workers: int = 2) -> Iterator[str]:
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: another cluster may hold 8787
         silence_logs=40,
     ) as cluster:
         yield cluster.scheduler_address
