@@ -83,7 +83,8 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
     assert shown["input_hash"] == by_input[0]["input_hash"]
     events = _cli(served.root, "audit", "log", "--json").json()
     actions = [event["action"] for event in events]
-    assert "score.started" in actions and "score.finished" in actions
+    assert "score.started" in actions
+    assert "score.finished" in actions
 
     # The same job again finds it published and scores nothing twice.
     again = _cli(
@@ -145,10 +146,12 @@ def test_a_bad_row_stops_the_job_naming_its_partition_and_row(
         "--job-id",
         "bad-1",
     )
-    assert failed.code != 0
+    assert failed.code == 4, failed.stderr  # invalid_input
     assert "partition 0 (bad.parquet" in failed.stderr
-    assert "row 17" in failed.stderr and "Atlantis" in failed.stderr
+    assert "row 17" in failed.stderr
+    assert "Atlantis" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert not (out / MANIFEST).exists()
     shown = _cli(served.root, "score", "show", "bad-1", "--json").json()
-    assert shown["status"] == "failed" and "row 17" in shown["error"]
+    assert shown["status"] == "failed"
+    assert "row 17" in shown["error"]

@@ -82,4 +82,5 @@ def test_an_unreachable_scheduler_is_a_clear_error(
         environ=cli_environ(),
     )
     assert failed.code == 12, failed.stderr
-    assert "did not answer" in failed.stderr and "Traceback" not in failed.stderr
+    assert "did not answer" in failed.stderr
+    assert "Traceback" not in failed.stderr
