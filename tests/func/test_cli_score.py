@@ -125,33 +125,33 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
     assert report["decay"]["labelled"] == len(frame)
 
 
-def test_a_bad_row_stops_the_job_naming_its_partition_and_row(
+def test_a_bad_row_stops_the_job_naming_it_and_a_rerun_finishes_the_rest(
     served_workspace: Callable[..., ServedWorkspace], tmp_path: Path
 ) -> None:
     served = served_workspace()
-    frame = served.features(30).assign(garage_id=[f"g{i}" for i in range(30)])
-    frame["region"] = frame["region"].astype(object)
-    frame.loc[17, "region"] = "Atlantis"
-    frame.to_parquet(tmp_path / "bad.parquet", index=False)
+    frame = served.features(40).assign(garage_id=[f"g{i}" for i in range(40)])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    frame.iloc[:20].to_parquet(folder / "a.parquet", index=False)
+    bad = frame.iloc[20:].reset_index(drop=True)
+    bad["region"] = bad["region"].astype(object)
+    bad.loc[17, "region"] = "Atlantis"
+    bad.to_parquet(folder / "b.parquet", index=False)
     out = tmp_path / "out"
-    failed = _cli(
-        served.root,
-        "score",
-        "risk",
-        tmp_path / "bad.parquet",
-        "--out",
-        out,
-        "--id-column",
-        "garage_id",
-        "--job-id",
-        "bad-1",
-    )
+    args = ("score", "risk", folder, "--out", out, "--id-column", "garage_id")
+    failed = _cli(served.root, *args, "--job-id", "bad-1")
     assert failed.code == 4, failed.stderr  # invalid_input
-    assert "partition 0 (bad.parquet" in failed.stderr
-    assert "row 17" in failed.stderr
+    assert "partition 1 (b.parquet), row 17" in failed.stderr
     assert "Atlantis" in failed.stderr
     assert "Traceback" not in failed.stderr
     assert not (out / MANIFEST).exists()
     shown = _cli(served.root, "score", "show", "bad-1", "--json").json()
     assert shown["status"] == "failed"
     assert "row 17" in shown["error"]
+
+    # Fixed, the same job skips the partition it had finished and scores the rest.
+    frame.iloc[20:].to_parquet(folder / "b.parquet", index=False)
+    rerun = _cli(served.root, *args, "--job-id", "bad-1", "--json")
+    assert rerun.code == 0, rerun.stderr
+    assert (rerun.json()["skipped"], rerun.json()["status"]) == (1, "succeeded")
+    assert sorted(pd.read_parquet(out)["garage_id"]) == sorted(frame["garage_id"])
