@@ -79,6 +79,8 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
     by_input = _cli(served.root, "score", "list", "--input", tmp_path / "in", "--json").json()
     assert [job["job_id"] for job in by_model] == ["nightly-1"]
     assert [job["model_ref"] for job in by_input] == ["risk@1"]
+    lineage = _cli(served.root, "lineage", "risk@1", "--json").json()
+    assert [c["label"] for c in lineage["children"] if c["kind"] == "batch-job"] == ["nightly-1"]
     shown = _cli(served.root, "score", "show", "nightly-1", "--json").json()
     assert shown["input_hash"] == by_input[0]["input_hash"]
     events = _cli(served.root, "audit", "log", "--json").json()

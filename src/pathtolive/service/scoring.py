@@ -97,6 +97,7 @@ def score(
     from pathtolive.service.servables import load_servable
 
     actor = ctx.require(Permission.WRITE, "run batch-scoring jobs")
+    source, out = _absolute(source), _absolute(out)
     job_id = _check_job_id(job_id) if job_id else _new_job_id()
     ids = tuple(dict.fromkeys(id_columns))
     from pathtolive.service.models import model_version
@@ -241,7 +242,7 @@ def batch_jobs(
         elif _looks_like_dataset(source):
             by_ref = source
         else:
-            fs, path = _filesystem(source)
+            fs, path = _filesystem(_absolute(source))
             if not fs.exists(path):
                 raise NotFoundError(f"{source} does not exist; give a file, folder or hash")
             by_hash = _content_hash(fs, path, _data_files(fs, path, source))
@@ -314,6 +315,14 @@ def _url(original: str, path: str) -> str:
     if "://" in original:
         return f"{original.split('://', 1)[0]}://{path}"
     return path
+
+
+def _absolute(location: str) -> str:
+    """A local path made absolute (the job records where it read and wrote); a URL or a
+    dataset version as given."""
+    if "://" in location or _looks_like_dataset(location):
+        return location
+    return os.path.abspath(location)
 
 
 def _looks_like_dataset(source: str) -> bool:
