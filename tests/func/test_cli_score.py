@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pathtolive import Workspace
-from pathtolive.service.predictions import record_feedback_many
+from pathtolive.service.predictions import read_prediction_log, record_feedback_many
 from pathtolive.service.scoring import MANIFEST
 from tests.support.cli import Result, run_in_process
 from tests.support.serving import FEATURES, ServedWorkspace, cli_environ
@@ -40,6 +40,8 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
     served_workspace: Callable[..., ServedWorkspace], tmp_path: Path
 ) -> None:
     served = served_workspace()
+    config = served.root / "pathtolive.toml"
+    config.write_text(config.read_text() + '\n[serve]\npii_columns = ["income"]\n')
     frame = _input_folder(served, tmp_path / "in")
     out = tmp_path / "out"
     done = _cli(
@@ -109,6 +111,11 @@ def test_a_job_scores_every_row_once_records_itself_and_feeds_the_monitor(
     # feedback names a batch row by its id.
     labels = served.data["at_risk"].head(len(frame)).tolist()
     with Workspace.open(served.root) as ws:
+        logged = read_prediction_log(ws.context, "risk", version=1)
+        assert set(logged["role"]) == {"batch"}
+        assert sorted(logged["request_id"]) == sorted(frame["garage_id"])
+        hashed = logged.set_index("request_id").loc[frame["garage_id"], "input.income"]
+        assert hashed.str.fullmatch(r"[0-9a-f]{16}").all()  # PII hashed as online
         record_feedback_many(ws.context, zip(frame["garage_id"], labels, strict=True), model="risk")
     seen = _cli(
         served.root,
