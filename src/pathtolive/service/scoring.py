@@ -54,7 +54,15 @@ from pathtolive.service.scoring_parts import (
     score_partition,
 )
 
-__all__ = ["MANIFEST", "ScoreResult", "batch_job", "batch_jobs", "job_dict", "score"]
+__all__ = [
+    "MANIFEST",
+    "ScoreResult",
+    "batch_job",
+    "batch_jobs",
+    "job_dict",
+    "published_result",
+    "score",
+]
 
 MANIFEST = "_manifest.json"
 """Written last into the output folder: the job is complete when it is there."""
@@ -93,7 +101,7 @@ def score(
     """Score every row of ``source`` with ``model`` (``name``, ``name@alias`` or
     ``name@N``) into the Parquet folder ``out`` (see the module)."""
     from pathtolive.service.privacy import configured_pii_columns
-    from pathtolive.service.scoring_parts import _models
+    from pathtolive.service.scoring_parts import keep_loaded
     from pathtolive.service.servables import load_servable
 
     actor = ctx.require(Permission.WRITE, "run batch-scoring jobs")
@@ -107,7 +115,7 @@ def score(
         ctx, version.model, version.version, extra_pii=configured_pii_columns(ctx)
     )
     # The local path reuses the model just loaded (and checked); workers load their own.
-    _models[version.artifact_digest] = servable.model
+    keep_loaded(version.artifact_digest, servable.model)
     fs, out_path = _filesystem(out)
     staging = f"{out_path}/_tmp-{job_id}"
     published = _published(fs, out_path, job_id)

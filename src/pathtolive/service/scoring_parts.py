@@ -50,7 +50,9 @@ __all__ = [
     "ScoringSpec",
     "SegmentWritten",
     "StoreAddress",
+    "keep_loaded",
     "part_name",
+    "probability_column",
     "score_partition",
 ]
 
@@ -150,6 +152,13 @@ def part_name(index: int) -> str:
 
 _models: dict[str, LoadedModel] = {}
 _models_lock = threading.Lock()
+
+
+def keep_loaded(digest: str, model: LoadedModel) -> None:
+    """Keep ``model``, loaded (and checked) from the object ``digest`` by the caller, for
+    the partitions this process scores."""
+    with _models_lock:
+        _models[digest] = model
 
 
 def _model(spec: ScoringSpec, store: ArtifactStore) -> LoadedModel:
@@ -337,7 +346,7 @@ def _score_batch(
     batch: pa.RecordBatch,
     offset: int,
 ) -> tuple[pa.Table, Any, np.ndarray]:
-    from pathtolive.serving.validation import validate_columns
+    from pathtolive.registry.validation import validate_columns
 
     names = signature.input_names
     validated = validate_columns(
@@ -437,7 +446,7 @@ class _SegmentBuffer:
         self.spec = spec
         self.store = store
         self.random = np.random.default_rng()
-        self.pending: list[tuple[Any, list[Any], pa.Array]] = []
+        self.pending: list[tuple[Any, np.ndarray, pa.Array]] = []
         self.pending_rows = 0
         self.written: list[SegmentWritten] = []
 
@@ -452,7 +461,7 @@ class _SegmentBuffer:
         picked = np.flatnonzero(keep)
         ids = self._request_ids(batch, offset).take(pa.array(picked))
         rows = frame.iloc[picked].reset_index(drop=True)
-        self.pending.append((rows, outputs[picked].tolist(), ids))
+        self.pending.append((rows, outputs[picked], ids))
         self.pending_rows += len(picked)
         if self.pending_rows >= SEGMENT_ROWS:
             self.flush()
@@ -475,7 +484,7 @@ class _SegmentBuffer:
             import pandas as pd
 
             frame = pd.concat([rows for rows, _, _ in self.pending], ignore_index=True)
-            outputs = [output for _, chunk, _ in self.pending for output in chunk]
+            outputs = np.concatenate([chunk for _, chunk, _ in self.pending])
             ids = pa.concat_arrays([chunk for _, _, chunk in self.pending])
             now = datetime.now(UTC)
             version = self.spec.version
