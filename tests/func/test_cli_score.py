@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathtolive import Workspace
+from pathtolive import Workspace, env
 from pathtolive.service.predictions import read_prediction_log, record_feedback_many
 from pathtolive.service.scoring import MANIFEST
 from tests.support.cli import Result, run_in_process
+from tests.support.moto import S3_BUCKET, MotoS3
 from tests.support.serving import FEATURES, ServedWorkspace, cli_environ
 
 pytestmark = pytest.mark.xdist_group("score")
@@ -164,3 +165,36 @@ def test_a_bad_row_stops_the_job_naming_it_and_a_rerun_finishes_the_rest(
     assert rerun.code == 0, rerun.stderr
     assert (rerun.json()["skipped"], rerun.json()["status"]) == (1, "succeeded")
     assert sorted(pd.read_parquet(out)["garage_id"]) == sorted(frame["garage_id"])
+
+
+def test_a_job_reads_and_writes_s3_prefixes(
+    served_workspace: Callable[..., ServedWorkspace], tmp_path: Path, moto_s3: MotoS3
+) -> None:
+    served = served_workspace()
+    frame = served.features(30).assign(garage_id=[f"g{i}" for i in range(30)])
+    for name, rows in (("a", frame.iloc[:15]), ("b", frame.iloc[15:])):
+        path = tmp_path / f"{name}.parquet"
+        rows.to_parquet(path, index=False)
+        moto_s3.client.upload_file(str(path), S3_BUCKET, f"score-in/{name}.parquet")
+    environ = moto_s3.workspace_environ("unused")
+    del environ[env.ARTIFACT_URL]  # the workspace keeps its own store; data is on S3
+    done = run_in_process(
+        [
+            "score",
+            "risk",
+            f"s3://{S3_BUCKET}/score-in",
+            "--out",
+            f"s3://{S3_BUCKET}/score-out",
+            "--id-column",
+            "garage_id",
+            "--json",
+        ],
+        cwd=served.root,
+        environ=cli_environ(**environ),
+    )
+    assert done.code == 0, done.stderr
+    assert done.json()["rows_out"] == len(frame)
+    keys = moto_s3.keys("score-out/")
+    assert f"score-out/{MANIFEST}" in keys
+    assert not [key for key in keys if "_tmp-" in key]
+    assert len([key for key in keys if key.endswith(".parquet")]) == 2

@@ -50,6 +50,7 @@ from pathtolive.service.scoring_parts import (
     ScoringSpec,
     SegmentWritten,
     StoreAddress,
+    filesystem,
     part_name,
     score_partition,
 )
@@ -116,7 +117,7 @@ def score(
     )
     # The local path reuses the model just loaded (and checked); workers load their own.
     keep_loaded(version.artifact_digest, servable.model)
-    fs, out_path = _filesystem(out)
+    fs, out_path = filesystem(out, ctx.settings.environ)
     staging = f"{out_path}/_tmp-{job_id}"
     published = _published(fs, out_path, job_id)
     if published is not None:
@@ -250,7 +251,7 @@ def batch_jobs(
         elif _looks_like_dataset(source):
             by_ref = source
         else:
-            fs, path = _filesystem(_absolute(source))
+            fs, path = filesystem(_absolute(source), ctx.settings.environ)
             if not fs.exists(path):
                 raise NotFoundError(f"{source} does not exist; give a file, folder or hash")
             by_hash = _content_hash(fs, path, _data_files(fs, path, source))
@@ -311,13 +312,6 @@ def _log_settings(ctx: ServiceContext, pii: frozenset[str]) -> LogSettings:
 # -- the input ------------------------------------------------------------------------------
 
 
-def _filesystem(location: str) -> tuple[Any, str]:
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(location)
-    return fs, str(path).rstrip("/")
-
-
 def _url(original: str, path: str) -> str:
     """``path`` on the filesystem of ``original`` written as the user would."""
     if "://" in original:
@@ -362,7 +356,7 @@ def _partitions(ctx: ServiceContext, source: str) -> tuple[str, str | None, list
         ]
         record_read(ctx, version, "score")
         return version.ref, version.content_hash, partitions
-    fs, path = _filesystem(source)
+    fs, path = filesystem(source, ctx.settings.environ)
     if not fs.exists(path):
         raise NotFoundError(
             f"{source} is neither a file, a folder nor a dataset version (name@N); check the path"

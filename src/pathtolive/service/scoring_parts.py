@@ -50,6 +50,7 @@ __all__ = [
     "ScoringSpec",
     "SegmentWritten",
     "StoreAddress",
+    "filesystem",
     "keep_loaded",
     "part_name",
     "probability_column",
@@ -146,6 +147,21 @@ class PartResult:
     error: str | None = None
 
 
+def filesystem(location: str, environ: Mapping[str, str]) -> tuple[Any, str]:
+    """The fsspec filesystem of ``location`` and its path there; an ``s3://`` one with
+    the credentials and endpoint of ``environ`` (the workspace's variables: a worker
+    uses its own)."""
+    import fsspec
+
+    options: dict[str, Any] = {}
+    if location.startswith(("s3://", "s3a://")):
+        from pathtolive.store.artifacts import s3_storage_options_from_env
+
+        options = s3_storage_options_from_env(environ)
+    fs, path = fsspec.core.url_to_fs(location, **options)
+    return fs, str(path).rstrip("/")
+
+
 def part_name(index: int) -> str:
     return f"part-{index:05d}.parquet"
 
@@ -177,12 +193,10 @@ def _model(spec: ScoringSpec, store: ArtifactStore) -> LoadedModel:
 def score_partition(spec: ScoringSpec, partition: Partition) -> PartResult:
     """Score ``partition`` into its part file under ``spec.staging`` (see the module)."""
     _maybe_die(spec)
-    import fsspec
-
     store = spec.store.open()
     model = _model(spec, store)
     signature = Signature.from_dict(spec.version.signature or {})
-    fs, staging = fsspec.core.url_to_fs(spec.staging)
+    fs, staging = filesystem(spec.staging, os.environ)
     final = f"{staging}/{part_name(partition.index)}"
     temporary = f"{final}.{uuid.uuid4().hex}.inprogress"
     log = _SegmentBuffer(spec, store)
@@ -265,10 +279,8 @@ def _batches(
     if partition.digest is not None:
         source = str(store.local_path(partition.digest))
     else:
-        import fsspec
-
         assert partition.path is not None
-        fs, path = fsspec.core.url_to_fs(partition.path)
+        fs, path = filesystem(partition.path, os.environ)
         source = fs.open(path, "rb")
     parquet = pq.ParquetFile(source)
     _check_columns(partition, parquet.schema_arrow.names, wanted, signature)
@@ -280,10 +292,8 @@ def _batches(
 def _csv_batches(
     partition: Partition, wanted: list[str], signature: Signature
 ) -> Iterator[pa.RecordBatch]:
-    import fsspec
-
     assert partition.path is not None
-    fs, path = fsspec.core.url_to_fs(partition.path)
+    fs, path = filesystem(partition.path, os.environ)
     with fs.open(path, "rb") as raw:
         reader = pacsv.open_csv(
             raw,
