@@ -198,3 +198,22 @@ def test_a_job_reads_and_writes_s3_prefixes(
     assert f"score-out/{MANIFEST}" in keys
     assert not [key for key in keys if "_tmp-" in key]
     assert len([key for key in keys if key.endswith(".parquet")]) == 2
+
+
+def test_a_dataset_version_is_scored_and_its_lineage_shows_the_job(
+    served_workspace: Callable[..., ServedWorkspace], tmp_path: Path
+) -> None:
+    served = served_workspace()
+    done = _cli(served.root, "score", "risk@2", "risk-data@1", "--out", tmp_path / "o", "--json")
+    assert done.code == 0, done.stderr
+    job = done.json()
+    assert (job["input_ref"], job["rows_out"]) == ("risk-data@1", len(served.data))
+    scores = pd.read_parquet(tmp_path / "o")
+    # Without ids a row is named by its partition and its place in it: each row once.
+    assert not scores.duplicated(["partition", "row"]).any()
+    assert len(scores) == len(served.data)
+    assert set(scores["model_version"]) == {2}
+    lineage = _cli(served.root, "lineage", "risk-data@1", "--reverse", "--json").json()
+    jobs = [c for c in lineage["children"] if c["kind"] == "batch-job"]
+    assert [c["label"] for c in jobs] == [job["job_id"]]
+    assert jobs[0]["attributes"]["model"] == "risk@2"

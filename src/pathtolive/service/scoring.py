@@ -23,7 +23,7 @@ log_sample`` and with PII hashed or redacted by ``[serve] pii`` as online. A bat
 request id is its id column's value (several id columns joined by ``:``), so feedback
 names a row by its id (``pathtolive feedback garage-17 1``) and joins every batch
 prediction of that id in the monitored window; without ``--id-column`` it is
-``<job>:<row>``.
+``<job>:<partition>:<row>``.
 """
 
 from __future__ import annotations

@@ -206,13 +206,15 @@ def score_partition(spec: ScoringSpec, partition: Partition) -> PartResult:
         with fs.open(temporary, "wb") as sink:
             for batch in _batches(partition, store, signature, spec.id_columns):
                 try:
-                    table, frame, outputs = _score_batch(spec, model, signature, batch, rows)
+                    table, frame, outputs = _score_batch(
+                        spec, model, signature, batch, partition.index, rows
+                    )
                 except InvalidInputError as exc:
                     return _failed(partition, rows, exc)
                 if writer is None:
                     writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
                 writer.write_table(table)
-                log.add(batch, frame, outputs, rows)
+                log.add(batch, frame, outputs, partition.index, rows)
                 rows += batch.num_rows
             if writer is None:  # an empty partition still gets its (empty) part
                 writer = pq.ParquetWriter(sink, _empty_schema(spec, model, signature, partition))
@@ -354,6 +356,7 @@ def _score_batch(
     model: LoadedModel,
     signature: Signature,
     batch: pa.RecordBatch,
+    partition: int,
     offset: int,
 ) -> tuple[pa.Table, Any, np.ndarray]:
     from pathtolive.registry.validation import validate_columns
@@ -364,7 +367,7 @@ def _score_batch(
     )
     frame = to_frame([validated], signature)
     outputs = _predict(model, signature, frame)
-    table = _output_table(spec, model, batch, outputs, offset)
+    table = _output_table(spec, model, batch, outputs, partition, offset)
     return table, frame, outputs
 
 
@@ -387,14 +390,16 @@ def _output_table(
     model: LoadedModel,
     batch: pa.RecordBatch,
     outputs: np.ndarray,
+    partition: int,
     offset: int,
 ) -> pa.Table:
     n = batch.num_rows
     arrays: list[pa.Array] = [batch.column(name) for name in spec.id_columns]
     names = list(spec.id_columns)
-    if not spec.id_columns:  # no id given: the row's place in its partition names it
+    if not spec.id_columns:  # no id given: the row's partition and place in it name it
+        arrays.append(pa.array(np.full(n, partition, dtype=np.int32)))
         arrays.append(pa.array(np.arange(offset, offset + n, dtype=np.int64)))
-        names.append("row")
+        names += ["partition", "row"]
     if outputs.ndim == 2:
         classes = model.classes or tuple(range(outputs.shape[1]))
         for position, label in enumerate(classes):
@@ -418,7 +423,8 @@ def _empty_schema(
     spec: ScoringSpec, model: LoadedModel, signature: Signature, partition: Partition
 ) -> pa.Schema:
     fields = [pa.field(name, pa.string()) for name in spec.id_columns] or [
-        pa.field("row", pa.int64())
+        pa.field("partition", pa.int32()),
+        pa.field("row", pa.int64()),
     ]
     if signature.output.kind == "probability" and model.classes is not None:
         fields += [pa.field(probability_column(c), pa.float64()) for c in model.classes]
@@ -460,7 +466,9 @@ class _SegmentBuffer:
         self.pending_rows = 0
         self.written: list[SegmentWritten] = []
 
-    def add(self, batch: pa.RecordBatch, frame: Any, outputs: np.ndarray, offset: int) -> None:
+    def add(
+        self, batch: pa.RecordBatch, frame: Any, outputs: np.ndarray, partition: int, offset: int
+    ) -> None:
         sample = self.spec.log.sample
         if sample <= 0:
             return
@@ -469,19 +477,20 @@ class _SegmentBuffer:
         if not keep.any():
             return
         picked = np.flatnonzero(keep)
-        ids = self._request_ids(batch, offset).take(pa.array(picked))
+        ids = self._request_ids(batch, partition, offset).take(pa.array(picked))
         rows = frame.iloc[picked].reset_index(drop=True)
         self.pending.append((rows, outputs[picked], ids))
         self.pending_rows += len(picked)
         if self.pending_rows >= SEGMENT_ROWS:
             self.flush()
 
-    def _request_ids(self, batch: pa.RecordBatch, offset: int) -> pa.Array:
+    def _request_ids(self, batch: pa.RecordBatch, partition: int, offset: int) -> pa.Array:
         """A batch row's request id: its id column's value (several joined by ``:``), so
-        feedback names the row by its id; without ids, ``<job>:<partition row>``."""
+        feedback names the row by its id; without ids, ``<job>:<partition>:<row>``."""
         if not self.spec.id_columns:
             rows = np.arange(offset, offset + batch.num_rows).astype(str)
-            return pa.array(np.char.add(f"{self.spec.job_id}:", rows), pa.string())
+            prefix = f"{self.spec.job_id}:{partition}:"
+            return pa.array(np.char.add(prefix, rows), pa.string())
         import pyarrow.compute as pc
 
         parts = [batch.column(name).cast(pa.string()) for name in self.spec.id_columns]
