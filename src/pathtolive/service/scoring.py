@@ -32,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -159,17 +160,25 @@ def score(
     results = dict(done)
     total = sum(p.rows or 0 for p in partitions)
     progress_events.stage(
-        f"scoring {len(partitions)} partitions ({len(done)} done before)",
+        f"scoring: {len(done)} of {len(partitions)} partitions",
         total=total or None,
     )
     progress_events.advance(sum(r.rows for r in done.values()))
+    clock = time.monotonic()
+    scored = 0
 
     def finished(result: PartResult) -> None:
+        nonlocal scored
         if result.error is not None:
             raise InvalidInputError(result.error, details={"partition": result.index})
         _record_segments(ctx, version.model, version.version, result.segments)
         _note_part(fs, staging, result)
         results[result.index] = result
+        scored += result.rows
+        rate = scored / max(time.monotonic() - clock, 1e-6)
+        progress_events.note(
+            f"scoring: {len(results)} of {len(partitions)} partitions, {rate:,.0f} rows/s"
+        )
         progress_events.advance(result.rows)
 
     from pathtolive.compute import scheduler_address
