@@ -36,7 +36,10 @@ score_app = typer.Typer(
 @score_app.command("run")
 def run(
     ctx: typer.Context,
-    model: Annotated[str, typer.Argument(help="The model version: name, name@alias or name@N.")],
+    model: Annotated[
+        str,
+        typer.Argument(metavar="MODEL", help="The model version: name, name@alias or name@N."),
+    ],
     source: Annotated[
         str,
         typer.Argument(
