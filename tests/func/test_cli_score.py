@@ -217,3 +217,7 @@ def test_a_dataset_version_is_scored_and_its_lineage_shows_the_job(
     jobs = [c for c in lineage["children"] if c["kind"] == "batch-job"]
     assert [c["label"] for c in jobs] == [job["job_id"]]
     assert jobs[0]["attributes"]["model"] == "risk@2"
+    with Workspace.open(served.root) as ws:  # the notebook API says the same
+        assert [j.job_id for j in ws.batch_jobs(source="risk-data@1")] == [job["job_id"]]
+        again = ws.score("risk@2", "risk-data@1", tmp_path / "o", job_id=job["job_id"])
+    assert (again.job.rows_out, again.skipped) == (len(served.data), again.parts)
