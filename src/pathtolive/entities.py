@@ -16,6 +16,7 @@ __all__ = [
     "AliasMove",
     "Approval",
     "AuditEvent",
+    "BatchJob",
     "Dataset",
     "DatasetVersion",
     "Deployment",
@@ -431,3 +432,30 @@ class MonitorResult:
     summary: dict[str, Any]
     histograms: dict[str, Any] = field(default_factory=dict)
     result_id: int = 0
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """One run of ``pathtolive score``: ``model@version`` scored ``input_ref`` (a dataset
+    version ``name@N``, or a file, folder or prefix) whose content hash is
+    ``input_hash``, into ``output``. ``status`` is ``running``, ``succeeded`` or
+    ``failed`` (with ``error``); a rerun under the same ``job_id`` updates it."""
+
+    job_id: str
+    model: str
+    version: int
+    input_ref: str
+    input_hash: str | None
+    output: str
+    status: str
+    partitions: int
+    rows_in: int
+    rows_out: int
+    created_by: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    error: str | None = None
+
+    @property
+    def model_ref(self) -> str:
+        return f"{self.model}@{self.version}"

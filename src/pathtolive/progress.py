@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Literal, Protocol
 
-__all__ = ["Progress", "Unit", "advance", "reporting", "scaled", "stage"]
+__all__ = ["Progress", "Unit", "advance", "note", "reporting", "scaled", "stage"]
 
 Unit = Literal["bytes", "items"]
 
@@ -68,6 +68,15 @@ def advance(amount: int) -> None:
     _listener().advance(amount)
 
 
+def note(description: str) -> None:
+    """Describe the current stage anew (``scoring: 3 of 8 partitions``) without starting
+    another: its amount done and its time carry on. A listener without a ``note`` method
+    keeps the description it had."""
+    renote = getattr(_listener(), "note", None)
+    if callable(renote):
+        renote(description)
+
+
 class _Scaled:
     def __init__(self, inner: Progress, factor: float) -> None:
         self._inner = inner
@@ -76,6 +85,11 @@ class _Scaled:
 
     def stage(self, description: str, *, total: int | None = None, unit: Unit = "items") -> None:
         self._inner.stage(description, total=total, unit=unit)
+
+    def note(self, description: str) -> None:
+        renote = getattr(self._inner, "note", None)
+        if callable(renote):
+            renote(description)
 
     def advance(self, amount: int) -> None:
         self._carry += amount * self._factor

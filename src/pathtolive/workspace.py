@@ -24,6 +24,7 @@ from pathtolive.data import DatasetDiff, ValidationReport
 from pathtolive.entities import (
     AliasMove,
     AuditEvent,
+    BatchJob,
     Dataset,
     DatasetVersion,
     Model,
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from pathtolive.monitoring.report import MonitorReport
     from pathtolive.registry.explainers import Explanation
     from pathtolive.service.card import ModelCard
+    from pathtolive.service.scoring import ScoreResult
 
 __all__ = ["Workspace"]
 
@@ -301,6 +303,40 @@ class Workspace:
 
     def lineage(self, ref: str, *, reverse: bool = False) -> LineageNode:
         return lineage_service.lineage(self._ctx, ref, reverse=reverse)
+
+    def score(
+        self,
+        model: str,
+        source: str | Path,
+        out: str | Path,
+        *,
+        id_columns: Sequence[str] = (),
+        scheduler: str | None = None,
+        job_id: str | None = None,
+    ) -> ScoreResult:
+        """Score every row of ``source`` (a dataset version ``name@N``, a Parquet or CSV
+        file, or a folder of them) with ``model`` into the Parquet folder ``out``, as
+        ``pathtolive score`` does: on the Dask cluster at ``scheduler`` (or the
+        configured one) when there is one, else here, streaming."""
+        from pathtolive.service.scoring import score
+
+        return score(
+            self._ctx,
+            model,
+            str(source),
+            str(out),
+            id_columns=id_columns,
+            scheduler=scheduler,
+            job_id=job_id,
+        )
+
+    def batch_jobs(
+        self, *, model: str | None = None, source: str | Path | None = None
+    ) -> list[BatchJob]:
+        """Batch-scoring jobs, newest first: of ``model``, or that read ``source``."""
+        from pathtolive.service.scoring import batch_jobs
+
+        return batch_jobs(self._ctx, model=model, source=None if source is None else str(source))
 
     def start_run(
         self,

@@ -34,7 +34,7 @@ from pathtolive.predlog import (
 )
 from pathtolive.registry.batch import to_frame
 from pathtolive.registry.signature import FieldSpec, OutputSpec, Signature
-from pathtolive.serving.validation import validate_columns
+from pathtolive.registry.validation import validate_columns
 from tests.reliability.checks import report_figures
 
 T0 = datetime(2026, 3, 4, 5, 6, 7, 891_011, tzinfo=UTC)

@@ -52,6 +52,28 @@ def test_plain_lines_show_amount_elapsed_and_time_left(
     ]
 
 
+def test_a_note_describes_the_stage_anew_and_keeps_its_amount(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(cli_progress.time, "monotonic", lambda: clock[0])
+    with cli_progress.showing_progress("lines"):
+        progress.stage("scoring: 0 of 4 partitions", total=100)
+        clock[0] += 2
+        with progress.scaled(1.0):
+            progress.note("scoring: 2 of 4 partitions")
+        progress.advance(50)
+        clock[0] += 1
+    with progress.reporting(_Heard()):
+        progress.note("a listener without notes hears nothing")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "progress: scoring: 0 of 4 partitions (0 of 100)",
+        "progress: scoring: 2 of 4 partitions (50 of 100), 2.0 s elapsed, about 2.0 s left",
+        "progress: scoring: 2 of 4 partitions (50 of 100): done in 3.0 s",
+    ]
+
+
 @pytest.mark.parametrize(
     ("terminal", "setting", "flag", "expected"),
     [

@@ -31,6 +31,7 @@ from pathtolive.cli import (
     promotion,
     retention,
     runs,
+    score,
     security,
     serve,
     watch,
@@ -129,6 +130,7 @@ app.add_typer(promotion.promotions_app, name="promotions", rich_help_panel=RELEA
 app.command("deploy", rich_help_panel=RELEASE)(serve.deploy)
 
 app.command("serve", rich_help_panel=SERVING)(serve.serve)
+app.add_typer(score.score_app, name="score", rich_help_panel=SERVING)
 app.command("ui", rich_help_panel=SERVING)(console.ui)
 app.add_typer(retention.predictions_app, name="predictions", rich_help_panel=SERVING)
 app.add_typer(retention.feedback_app, name="feedback", rich_help_panel=SERVING)

@@ -95,6 +95,10 @@ class _RichProgress:
             self._display.remove_task(self._task)  # type: ignore[arg-type]
         self._task = self._display.add_task(escape(description), total=total, unit=unit)
 
+    def note(self, description: str) -> None:
+        if self._display is not None and self._task is not None:
+            self._display.update(self._task, description=escape(description))  # type: ignore[arg-type]
+
     def advance(self, amount: int) -> None:
         if self._display is not None and self._task is not None:
             self._display.advance(self._task, amount)  # type: ignore[arg-type]
@@ -123,6 +127,10 @@ class _LineProgress:
         self._description, self._total, self._unit, self._done = description, total, unit, 0
         self._started = self._last_line = time.monotonic()
         self._write(f"{description}{self._amount()}")
+
+    def note(self, description: str) -> None:
+        if self._description is not None:
+            self._description = description
 
     def advance(self, amount: int) -> None:
         if self._description is None:

@@ -168,26 +168,32 @@ def encode_segment(
 def encode_rows(
     records: Sequence[SegmentHead],
     frame: pd.DataFrame | None,
-    outputs: list[Any],
+    outputs: list[Any] | np.ndarray,
     *,
     pii_columns: Collection[str] = (),
     pii_mode: PiiMode = "hash",
     salt: bytes = b"",
     hashed: Collection[str] = (),
+    row_ids: pa.Array | None = None,
 ) -> bytes:
     """The segment of ``records`` whose input rows, in order, are ``frame``. Columns in
-    ``hashed`` hold values already hashed or redacted (replayed from a journal)."""
+    ``hashed`` hold values already hashed or redacted (replayed from a journal).
+
+    ``row_ids`` gives every row a request id of its own (row 0 of it), as a batch job's
+    rows have: their id column's values, one Arrow string array for all the rows."""
     sizes = [record.rows for record in records]
     total = sum(sizes)
     arrays: dict[str, pa.Array] = {
         "request_id": pa.array(
             np.repeat(np.array([r.request_id for r in records], dtype=object), sizes),
             type=pa.string(),
-        ),
+        )
+        if row_ids is None
+        else row_ids,
         "row": pa.array(
             np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
-            if records
-            else np.zeros(0, np.int32),
+            if records and row_ids is None
+            else np.zeros(total, np.int32),
             type=pa.int32(),
         ),
         "at": pa.array(
@@ -221,7 +227,10 @@ def encode_rows(
             else:
                 columns.append(_input_array(frame[column]))
     names.extend(OUTPUT_COLUMNS)
-    columns.extend(_probability_columns(outputs) or _output_columns(outputs))
+    columns.extend(
+        _probability_columns(outputs)
+        or _output_columns(outputs.tolist() if isinstance(outputs, np.ndarray) else outputs)
+    )
     table = pa.Table.from_arrays(columns, names=names)
     assert table.num_rows == total
     sink = io.BytesIO()
@@ -309,18 +318,22 @@ def _output_columns(outputs: list[Any]) -> list[pa.Array]:
     ]
 
 
-def _probability_columns(outputs: list[Any]) -> list[pa.Array] | None:
+def _probability_columns(outputs: list[Any] | np.ndarray) -> list[pa.Array] | None:
     """The output columns at once when every output is a row of class probabilities (the
-    common case, and the one a big batch makes costly row by row); None otherwise."""
-    if not outputs or not all(type(row) is list for row in outputs):
-        return None
-    try:
-        matrix = np.array(outputs, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
+    common case, and the one a big batch makes costly row by row); None otherwise. A
+    batch job hands its probabilities over as one float matrix."""
+    if isinstance(outputs, np.ndarray):
+        matrix = outputs.astype(np.float64, copy=False)
+    else:
+        if not outputs or not all(type(row) is list for row in outputs):
+            return None
+        try:
+            matrix = np.array(outputs, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
     if matrix.ndim != 2 or matrix.shape[1] == 0 or not np.isfinite(matrix).all():
         return None
-    texts = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in outputs]
+    texts = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix]
     return [
         pa.array(texts, type=pa.string()),
         pa.array(matrix[:, -1], type=pa.float64()),

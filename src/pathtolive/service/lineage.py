@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pathtolive.auth import Permission
-from pathtolive.entities import DatasetVersion, Run
+from pathtolive.entities import BatchJob, DatasetVersion, Run
 from pathtolive.errors import InvalidInputError
 from pathtolive.faces import spelled
 from pathtolive.lineage import LineageNode, run_events
@@ -57,8 +57,38 @@ def model_lineage(ctx: ServiceContext, ref: str, *, parents: int | None = None) 
         "metrics": _metrics_text(version.metrics),
         "by": version.created_by,
     }
+    with ctx.metadata.read() as session:
+        jobs = session.list_batch_jobs(
+            model=version.model, version=version.version, limit=SHOWN_BATCH_JOBS
+        )
     return LineageNode(
-        "model", version.ref, model_node_attributes, (_run_node(ctx, run, environment, parents),)
+        "model",
+        version.ref,
+        model_node_attributes,
+        (_run_node(ctx, run, environment, parents), *map(_batch_job_node, jobs)),
+    )
+
+
+SHOWN_BATCH_JOBS = 20
+"""The newest batch jobs a lineage shows of a model version or dataset version (``score
+list`` shows them all)."""
+
+
+def _batch_job_node(job: BatchJob) -> LineageNode:
+    """A batch-scoring job: which model scored which input into which output."""
+    return LineageNode(
+        "batch-job",
+        job.job_id,
+        {
+            "model": job.model_ref,
+            "input": job.input_ref,
+            "input_hash": (job.input_hash or "")[:12],
+            "output": job.output,
+            "rows": job.rows_out,
+            "status": job.status,
+            "by": job.created_by,
+            "at": job.started_at.isoformat(timespec="seconds"),
+        },
     )
 
 
@@ -182,6 +212,7 @@ def dataset_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
     with ctx.metadata.read() as session:
         runs = session.runs_using_dataset(version.dataset, version.version)
         models = {run.run_id: session.model_versions_of_run(run.run_id) for run in runs}
+        jobs = session.list_batch_jobs(input_ref=version.ref, limit=SHOWN_BATCH_JOBS)
     run_nodes = tuple(
         LineageNode(
             "run",
@@ -210,7 +241,7 @@ def dataset_lineage(ctx: ServiceContext, ref: str) -> LineageNode:
         "data",
         version.ref,
         {"hash": version.content_hash[:12], "rows": version.rows, **_erasure(version)},
-        run_nodes,
+        (*run_nodes, *map(_batch_job_node, jobs)),
     )
 
 

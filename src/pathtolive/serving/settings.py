@@ -20,7 +20,7 @@ from pathtolive.errors import ConfigError
 if TYPE_CHECKING:
     # For annotations only: the settings are read before anything heavy is imported.
     from pathtolive.predlog import PiiMode
-    from pathtolive.serving.validation import UnseenCategories
+    from pathtolive.registry.validation import UnseenCategories
 
 __all__ = ["ServeSettings", "is_loopback", "serve_settings"]
 

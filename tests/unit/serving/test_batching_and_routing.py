@@ -15,11 +15,11 @@ from sklearn.linear_model import LogisticRegression
 
 from pathtolive.errors import ConfigError
 from pathtolive.registry.signature import infer_signature
+from pathtolive.registry.validation import validate_records
 from pathtolive.serving.batching import Gauge, MicroBatcher
 from pathtolive.serving.codecs.base import Prediction
 from pathtolive.serving.deployment import Deployment
 from pathtolive.serving.settings import ServeSettings, is_loopback, serve_settings
-from pathtolive.serving.validation import validate_records
 
 
 @pytest.fixture(scope="module")

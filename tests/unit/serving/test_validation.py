@@ -20,7 +20,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from pathtolive.errors import InvalidInputError, PayloadTooLargeError
 from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import FieldSpec, OutputSpec, Signature, infer_signature
-from pathtolive.serving.validation import validate_columns, validate_records
+from pathtolive.registry.validation import validate_columns, validate_records
 
 MAX_ROWS = 10_000
 

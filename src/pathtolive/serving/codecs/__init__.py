@@ -10,7 +10,7 @@ to bytes, errors to each protocol's error body.
   encode and the JSON rows, records and columns V1 and MLflow both accept.
 
 Decoders only reshape what the request holds into columns; every check of the values
-against the model's signature is :mod:`pathtolive.serving.validation`'s. Every problem
+against the model's signature is :mod:`pathtolive.registry.validation`'s. Every problem
 with a request is an :class:`~pathtolive.errors.InvalidInputError` (HTTP 400) that says
 what is wrong and what the protocol accepts instead. The codecs know nothing of HTTP:
 the routes in :mod:`pathtolive.serving.routes` read the request and send the bytes.

@@ -4,7 +4,7 @@ JSON rows, records and columns that KServe V1 and MLflow JSON both accept.
 A body of rows is one of three shapes: a list of objects (records), a list of lists in
 the model's column order (positional rows), or an object of columns. The decoders here
 only reshape those into columns; every check of the values against the model's
-signature is :mod:`pathtolive.serving.validation`'s. Every problem is an
+signature is :mod:`pathtolive.registry.validation`'s. Every problem is an
 :class:`~pathtolive.errors.InvalidInputError` (HTTP 400) that says what is wrong and what
 the protocol accepts instead.
 """
@@ -22,7 +22,7 @@ from pathtolive.errors import InvalidInputError
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.flavors.base import ClassLabel
 from pathtolive.registry.signature import Signature
-from pathtolive.serving.validation import (
+from pathtolive.registry.validation import (
     UnseenCategories,
     describe_value,
     name_list,

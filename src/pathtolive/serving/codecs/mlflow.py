@@ -21,18 +21,18 @@ import orjson
 from pathtolive.errors import InvalidInputError, UnsupportedFormatError
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import FieldSpec, Signature
+from pathtolive.registry.validation import (
+    UnseenCategories,
+    describe_value,
+    validate_columns,
+    validate_records,
+)
 from pathtolive.serving.codecs.base import (
     Prediction,
     decode_positional,
     decode_rows,
     encode_predictions,
     json_object,
-)
-from pathtolive.serving.validation import (
-    UnseenCategories,
-    describe_value,
-    validate_columns,
-    validate_records,
 )
 
 __all__ = ["decode_mlflow", "encode_mlflow", "mlflow_error"]

@@ -17,8 +17,8 @@ import orjson
 from pathtolive.errors import InvalidInputError, PathToLiveError
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import Signature
+from pathtolive.registry.validation import UnseenCategories
 from pathtolive.serving.codecs.base import Prediction, decode_rows, encode_predictions, json_object
-from pathtolive.serving.validation import UnseenCategories
 
 if TYPE_CHECKING:
     from pathtolive.registry.explainers import Explanation

@@ -24,13 +24,13 @@ import orjson
 from pathtolive.errors import InvalidInputError
 from pathtolive.registry.batch import InputBatch
 from pathtolive.registry.signature import FieldSpec, FieldType, Signature
-from pathtolive.serving.codecs.base import JSON_OPTIONS, Prediction, json_object
-from pathtolive.serving.validation import (
+from pathtolive.registry.validation import (
     UnseenCategories,
     describe_value,
     name_list,
     validate_columns,
 )
+from pathtolive.serving.codecs.base import JSON_OPTIONS, Prediction, json_object
 
 __all__ = ["V2Request", "decode_v2", "encode_v2", "v2_error", "v2_model_metadata"]
 

@@ -27,6 +27,7 @@ from pathtolive.errors import ConflictError, DatabaseOutdatedError, StoreError, 
 from pathtolive.format import first_line
 from pathtolive.store.metadata import tables as t
 from pathtolive.store.metadata._rows import dumps, utc, utc_or_none
+from pathtolive.store.metadata.batch_jobs import BatchJobQueries
 from pathtolive.store.metadata.browsing import BrowsingQueries
 from pathtolive.store.metadata.engine import make_engine, read_only_database, sqlite_file
 from pathtolive.store.metadata.models import ModelQueries
@@ -44,7 +45,7 @@ __all__ = ["HEAD_REVISION", "MetadataSession", "MetadataStore"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
-HEAD_REVISION = "0013_monitor_results"
+HEAD_REVISION = "0014_batch_jobs"
 """The newest migration. Every command compares the database with it; a test keeps it
 equal to the head of ``migrations/`` (Alembic itself is imported only to migrate, since it
 costs a quarter of a second at start-up)."""
@@ -220,6 +221,7 @@ class MetadataSession(
     ServingQueries,
     MonitoringQueries,
     MonitorResultQueries,
+    BatchJobQueries,
     ReferenceQueries,
     BrowsingQueries,
 ):

@@ -27,6 +27,7 @@ __all__ = [
     "approvals",
     "audit_events",
     "audit_head",
+    "batch_jobs",
     "dataset_schemas",
     "dataset_versions",
     "datasets",
@@ -485,4 +486,26 @@ monitor_results = Table(
         "window_start",
         unique=True,
     ),
+)
+
+batch_jobs = Table(
+    "batch_jobs",
+    metadata,
+    Column("id", _BIGINT, primary_key=True, autoincrement=True),
+    Column("job_id", String(200), nullable=False, unique=True),
+    Column("model_version_id", Integer, ForeignKey("model_versions.id"), nullable=False),
+    Column("input_ref", Text, nullable=False),
+    # The input's content hash: a dataset version's, or one over the files read.
+    Column("input_hash", String(64), nullable=True),
+    Column("output", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("partitions", Integer, nullable=False),
+    Column("rows_in", BigInteger, nullable=False),
+    Column("rows_out", BigInteger, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_batch_jobs_model_version_id_started_at", "model_version_id", "started_at"),
+    Index("ix_batch_jobs_input_hash", "input_hash"),
 )

@@ -1,4 +1,5 @@
-"""Strict validation of request rows against a model's signature: the server's hot path.
+"""Strict validation of request rows against a model's signature: the server's hot path,
+and the same rules for every row a batch-scoring job reads.
 
 A request decodes to columns of plain values (from JSON or CSV) or NumPy arrays (from
 binary tensors). :func:`validate_columns` and :func:`validate_records` check them against
