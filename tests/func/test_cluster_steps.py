@@ -166,8 +166,8 @@ def test_a_failing_step_on_the_cluster_fails_the_run_as_it_would_here(
 def test_the_readme_pipeline_trains_lightgbm_on_the_cluster(
     cli: CLI, workspace: Path, scheduler: str, tmp_path: Path
 ) -> None:
-    (block,) = blocks("Pipeline steps on a Dask cluster", "python")
-    (command,) = blocks("Pipeline steps on a Dask cluster", "sh")
+    (block,) = blocks("Running on a Dask cluster", "python")
+    (command,) = blocks("Running on a Dask cluster", "sh")
     loans(500, seed=1).to_csv(tmp_path / "loans.csv", index=False)
     assert cli("data", "add", tmp_path / "loans.csv", "--name", "loans").code == 0
     module = workspace / block.splitlines()[0].removeprefix("# ").strip()
