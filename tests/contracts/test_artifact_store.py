@@ -513,6 +513,44 @@ def test_s3_listing_cache_does_not_hide_changes(s3_server: S3Server, tmp_path: P
 
 
 @pytest.mark.s3
+@pytest.mark.parametrize(
+    "sse",
+    [
+        pytest.param({"PATHTOLIVE_S3_SSE": "AES256"}, id="sse-s3"),
+        pytest.param(
+            {"PATHTOLIVE_S3_SSE": "aws:kms", "PATHTOLIVE_S3_SSE_KMS_KEY_ID": "alias/ml"},
+            id="sse-kms",
+        ),
+    ],
+)
+def test_s3_server_side_encryption_covers_every_object(
+    s3_server: S3Server, tmp_path: Path, sse: dict[str, str]
+) -> None:
+    if s3_server.name == "seaweedfs" and sse["PATHTOLIVE_S3_SSE"] == "aws:kms":
+        pytest.skip("SeaweedFS's S3 gateway has no KMS: it answers an SSE-KMS PUT with a 500")
+    prefix = f"sse-{uuid.uuid4().hex[:8]}"
+    store = open_artifact_store(
+        s3_server.url(prefix), base_dir=tmp_path, environ={**s3_server.environ(), **sse}
+    )
+    source = write(tmp_path / "model.bin", random_bytes(3 << 20, seed=5))
+
+    # Uploads go to a temporary key, then are copied into place: the copy is encrypted too.
+    digests = [store.put_bytes(b"small").digest, store.put_file(source).digest]
+    with store.stage_file(write(tmp_path / "staged", b"staged")) as staged:
+        digests.append(staged.commit().digest)
+
+    for digest in digests:
+        head = s3_server.client.head_object(
+            Bucket=s3_server.bucket, Key=f"{prefix}/{object_key(digest)}"
+        )
+        assert head["ServerSideEncryption"] == sse["PATHTOLIVE_S3_SSE"]
+        if "PATHTOLIVE_S3_SSE_KMS_KEY_ID" in sse:
+            assert head["SSEKMSKeyId"].endswith(sse["PATHTOLIVE_S3_SSE_KMS_KEY_ID"])
+        assert store.get_bytes(digest)
+    assert s3_server.keys(f"{prefix}/tmp/") == []
+
+
+@pytest.mark.s3
 def test_s3_unreachable_endpoint_raises_store_error(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
