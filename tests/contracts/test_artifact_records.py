@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError
@@ -37,3 +40,27 @@ def test_a_missing_record_is_not_found(backend: Backend) -> None:
 def test_record_names_outside_their_prefixes_are_refused(backend: Backend, name: str) -> None:
     with pytest.raises(InvalidInputError):
         backend.store.put_record(name, b"x")
+
+
+def test_of_writers_racing_for_one_record_name_exactly_one_wins(backend: Backend) -> None:
+    if backend.name.startswith("memory"):
+        pytest.skip("fsspec's memory filesystem looks a name up, then writes it: no guard")
+    name = "checkpoints/0001-raced.json"
+    writers = 4  # SeaweedFS makes conditional writes to one key wait their turn
+    start = threading.Barrier(writers)
+
+    def write(index: int) -> bytes | None:
+        data = f'{{"writer": {index}}}'.encode()
+        start.wait()
+        try:
+            backend.store.put_record(name, data)
+        except ConflictError:
+            return None
+        return data
+
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        written = [data for data in pool.map(write, range(writers)) if data is not None]
+
+    assert len(written) == 1
+    assert backend.store.get_record(name) == written[0]
+    assert backend.store.list_records("checkpoints") == [name]

@@ -38,7 +38,8 @@ from pathtolive.store.artifacts import (
     s3_storage_options_from_env,
 )
 from pathtolive.store.artifacts.base import owner_tag
-from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
+from tests.support.moto import S3_CREDENTIALS
+from tests.support.s3 import S3Server
 
 from .conftest import Backend
 
@@ -460,11 +461,11 @@ def test_reuse_of_an_old_object_refreshes_it_so_gc_keeps_it(
     assert backend.list_temporary() == []
 
 
-def test_s3_local_path_reuses_and_repairs_the_cache(moto_s3: MotoS3, tmp_path: Path) -> None:
+@pytest.mark.s3
+def test_s3_local_path_reuses_and_repairs_the_cache(s3_server: S3Server, tmp_path: Path) -> None:
+    url = s3_server.url(f"cache-test-{uuid.uuid4().hex[:8]}")
     store = FsspecArtifactStore(
-        f"s3://{S3_BUCKET}/cache-test",
-        storage_options=moto_s3.storage_options(),
-        cache_dir=tmp_path / "cache",
+        url, storage_options=s3_server.storage_options(), cache_dir=tmp_path / "cache"
     )
     digest = store.put_bytes(b"cached bytes").digest
     cached = store.local_path(digest)
@@ -473,9 +474,7 @@ def test_s3_local_path_reuses_and_repairs_the_cache(moto_s3: MotoS3, tmp_path: P
     # A good cached copy is served even when the remote object is gone (deleted by
     # another machine, whose cache is its own).
     elsewhere = FsspecArtifactStore(
-        f"s3://{S3_BUCKET}/cache-test",
-        storage_options=moto_s3.storage_options(),
-        cache_dir=tmp_path / "elsewhere",
+        url, storage_options=s3_server.storage_options(), cache_dir=tmp_path / "elsewhere"
     )
     elsewhere.delete(digest)
     assert store.local_path(digest) == cached
@@ -496,23 +495,59 @@ def test_s3_local_path_reuses_and_repairs_the_cache(moto_s3: MotoS3, tmp_path: P
 
 
 @pytest.mark.s3
-def test_s3_listing_cache_does_not_hide_changes(moto_s3: MotoS3, tmp_path: Path) -> None:
-    prefix = "listing-cache-test"
+def test_s3_listing_cache_does_not_hide_changes(s3_server: S3Server, tmp_path: Path) -> None:
+    prefix = f"listing-cache-test-{uuid.uuid4().hex[:8]}"
     store = FsspecArtifactStore(
-        f"s3://{S3_BUCKET}/{prefix}",
-        storage_options=moto_s3.storage_options(),
-        cache_dir=tmp_path,
+        s3_server.url(prefix), storage_options=s3_server.storage_options(), cache_dir=tmp_path
     )
     digest = store.put_bytes(b"listed").digest
     # Other code in the process with the same options shares fsspec's filesystem instance,
     # and with it the listing cache that this listing fills.
-    shared = fsspec.filesystem("s3", **moto_s3.storage_options())
-    assert shared.ls(f"{S3_BUCKET}/{prefix}/objects/{digest[:2]}")
-    moto_s3.client.delete_object(Bucket=S3_BUCKET, Key=f"{prefix}/{object_key(digest)}")
+    shared = fsspec.filesystem("s3", **s3_server.storage_options())
+    assert shared.ls(f"{s3_server.bucket}/{prefix}/objects/{digest[:2]}")
+    s3_server.delete(f"{prefix}/{object_key(digest)}")
 
     assert not store.exists(digest)
     assert store.put_bytes(b"listed").created
     assert store.get_bytes(digest) == b"listed"
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize(
+    "sse",
+    [
+        pytest.param({"PATHTOLIVE_S3_SSE": "AES256"}, id="sse-s3"),
+        pytest.param(
+            {"PATHTOLIVE_S3_SSE": "aws:kms", "PATHTOLIVE_S3_SSE_KMS_KEY_ID": "alias/ml"},
+            id="sse-kms",
+        ),
+    ],
+)
+def test_s3_server_side_encryption_covers_every_object(
+    s3_server: S3Server, tmp_path: Path, sse: dict[str, str]
+) -> None:
+    if s3_server.name == "seaweedfs" and sse["PATHTOLIVE_S3_SSE"] == "aws:kms":
+        pytest.skip("SeaweedFS's S3 gateway has no KMS: it answers an SSE-KMS PUT with a 500")
+    prefix = f"sse-{uuid.uuid4().hex[:8]}"
+    store = open_artifact_store(
+        s3_server.url(prefix), base_dir=tmp_path, environ={**s3_server.environ(), **sse}
+    )
+    source = write(tmp_path / "model.bin", random_bytes(3 << 20, seed=5))
+
+    # Uploads go to a temporary key, then are copied into place: the copy is encrypted too.
+    digests = [store.put_bytes(b"small").digest, store.put_file(source).digest]
+    with store.stage_file(write(tmp_path / "staged", b"staged")) as staged:
+        digests.append(staged.commit().digest)
+
+    for digest in digests:
+        head = s3_server.client.head_object(
+            Bucket=s3_server.bucket, Key=f"{prefix}/{object_key(digest)}"
+        )
+        assert head["ServerSideEncryption"] == sse["PATHTOLIVE_S3_SSE"]
+        if "PATHTOLIVE_S3_SSE_KMS_KEY_ID" in sse:
+            assert head["SSEKMSKeyId"].endswith(sse["PATHTOLIVE_S3_SSE_KMS_KEY_ID"])
+        assert store.get_bytes(digest)
+    assert s3_server.keys(f"{prefix}/tmp/") == []
 
 
 @pytest.mark.s3
@@ -574,20 +609,21 @@ def test_a_memory_url_opens_an_fsspec_store(tmp_path: Path) -> None:
 
 @pytest.mark.s3
 def test_an_s3_url_opens_a_store_configured_from_the_environment(
-    moto_s3: MotoS3, tmp_path: Path
+    s3_server: S3Server, tmp_path: Path
 ) -> None:
+    prefix = f"from-env-{uuid.uuid4().hex[:8]}"
     environ = {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-        "AWS_DEFAULT_REGION": S3_REGION,
-        S3_ENDPOINT_URL_ENV: moto_s3.endpoint_url,
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "AWS_DEFAULT_REGION": s3_server.region,
+        S3_ENDPOINT_URL_ENV: s3_server.endpoint_url,
     }
-    store = open_artifact_store(f"s3://{S3_BUCKET}/from-env", base_dir=tmp_path, environ=environ)
+    store = open_artifact_store(s3_server.url(prefix), base_dir=tmp_path, environ=environ)
 
     digest = store.put_bytes(b"via the registry").digest
 
     assert isinstance(store, FsspecArtifactStore)
-    assert moto_s3.keys("from-env/objects/") == [f"from-env/objects/{digest[:2]}/{digest[2:]}"]
+    assert s3_server.keys(f"{prefix}/objects/") == [f"{prefix}/objects/{digest[:2]}/{digest[2:]}"]
 
 
 def test_an_unknown_scheme_lists_the_known_ones(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""A workspace whose artifacts live on S3 (a real S3 API: moto's server on loopback)."""
+"""A workspace whose artifacts live on S3: moto's emulator, then SeaweedFS's object store,
+each on loopback."""
 
 from __future__ import annotations
 
@@ -10,27 +11,16 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 
 from pathtolive import Workspace, env
-from tests.support.moto import S3_BUCKET, S3_CREDENTIALS, S3_REGION, MotoS3
+from tests.support.s3 import S3Server
 
 from .conftest import CLI
 
 pytestmark = pytest.mark.s3
 
 
-def _s3_env(moto_s3: MotoS3, prefix: str) -> dict[str, str]:
-    """A workspace's artifacts under ``prefix`` of the test bucket."""
-    return {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-        "AWS_DEFAULT_REGION": S3_REGION,
-        env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
-        env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
-    }
-
-
-def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
+def test_data_versions_on_s3(cli: CLI, tmp_path: Path, s3_server: S3Server) -> None:
     prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = _s3_env(moto_s3, prefix)
+    s3_env = s3_server.workspace_environ(prefix)
     assert cli("init", extra_env=s3_env).code == 0
     frame = load_breast_cancer(as_frame=True).frame
     frame.to_csv(tmp_path / "cancer.csv", index=False)
@@ -48,8 +38,8 @@ def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
     )
     assert added.code == 0, added.stderr
     digest = added.json()["version"]["content_hash"]
-    assert moto_s3.keys(f"{prefix}/objects/") == [f"{prefix}/objects/{digest[:2]}/{digest[2:]}"]
-    assert moto_s3.keys(f"{prefix}/tmp/") == []
+    assert s3_server.keys(f"{prefix}/objects/") == [f"{prefix}/objects/{digest[:2]}/{digest[2:]}"]
+    assert s3_server.keys(f"{prefix}/tmp/") == []
     assert not (tmp_path / "ws" / ".pathtolive" / "objects").exists()
 
     exported = cli("data", "export", "cancer@1", tmp_path / "back.parquet", extra_env=s3_env)
@@ -59,9 +49,7 @@ def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
     pd.testing.assert_frame_equal(back, frame, check_dtype=False)
 
     # Damage the object on S3 itself: a later read refuses it.
-    moto_s3.client.put_object(
-        Bucket=S3_BUCKET, Key=f"{prefix}/objects/{digest[:2]}/{digest[2:]}", Body=b"garbage"
-    )
+    s3_server.put(f"{prefix}/objects/{digest[:2]}/{digest[2:]}", b"garbage")
     for cached in (tmp_path / "ws" / ".pathtolive" / "cache").rglob("*"):
         if cached.is_file():
             cached.unlink()
@@ -71,10 +59,10 @@ def test_data_versions_on_s3(cli: CLI, tmp_path: Path, moto_s3: MotoS3) -> None:
 
 
 def test_forgetting_a_version_on_s3_deletes_the_object_and_the_cached_copy(
-    cli: CLI, tmp_path: Path, moto_s3: MotoS3
+    cli: CLI, tmp_path: Path, s3_server: S3Server
 ) -> None:
     prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = _s3_env(moto_s3, prefix)
+    s3_env = s3_server.workspace_environ(prefix)
     assert cli("init", extra_env=s3_env).code == 0
     load_breast_cancer(as_frame=True).frame.to_csv(tmp_path / "cancer.csv", index=False)
     added = cli("data", "add", tmp_path / "cancer.csv", "--name", "cancer", extra_env=s3_env)
@@ -87,7 +75,7 @@ def test_forgetting_a_version_on_s3_deletes_the_object_and_the_cached_copy(
 
     forgot = cli("data", "forget", "cancer@1", "--reason", "request", extra_env=s3_env)
     assert forgot.code == 0, forgot.stderr
-    assert moto_s3.keys(f"{prefix}/objects/") == []
+    assert s3_server.keys(f"{prefix}/objects/") == []
     assert [p for p in cache.rglob("*") if p.is_file()] == []
     refused = cli("data", "export", "cancer@1", tmp_path / "y.parquet", extra_env=s3_env)
     assert refused.code == 3
@@ -96,17 +84,10 @@ def test_forgetting_a_version_on_s3_deletes_the_object_and_the_cached_copy(
 
 @pytest.mark.postgres
 def test_gc_on_s3_and_postgresql_removes_only_orphans(
-    cli: CLI, tmp_path: Path, moto_s3: MotoS3, postgres_url: str
+    cli: CLI, tmp_path: Path, s3_server: S3Server, postgres_url: str
 ) -> None:
     prefix = f"ws-{uuid.uuid4().hex[:8]}"
-    s3_env = {
-        "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-        "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-        "AWS_DEFAULT_REGION": S3_REGION,
-        env.S3_ENDPOINT_URL: moto_s3.endpoint_url,
-        env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
-        env.METADATA_URL: postgres_url,
-    }
+    s3_env = {**s3_server.workspace_environ(prefix), env.METADATA_URL: postgres_url}
     assert cli("init", "--local-role", "admin", extra_env=s3_env).code == 0
     frame = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0]})
     frame.to_csv(tmp_path / "a.csv", index=False)
@@ -115,14 +96,14 @@ def test_gc_on_s3_and_postgresql_removes_only_orphans(
         added = cli("data", "add", tmp_path / name, "--name", "loans", extra_env=s3_env)
         assert added.code == 0, added.stderr
     orphan = f"{prefix}/objects/ab/{'c' * 62}"  # an object no row names (a crashed add's)
-    moto_s3.client.put_object(Bucket=S3_BUCKET, Key=orphan, Body=b"orphan")
+    s3_server.put(orphan, b"orphan")
 
     collected = cli("gc", "--grace", "0", "--json", extra_env=s3_env)
 
     assert collected.code == 0, collected.stderr
     assert collected.json()["removed_digests"] == ["ab" + "c" * 62]
-    assert orphan not in moto_s3.keys(f"{prefix}/objects/")
-    assert len(moto_s3.keys(f"{prefix}/objects/")) == 2
+    assert orphan not in s3_server.keys(f"{prefix}/objects/")
+    assert len(s3_server.keys(f"{prefix}/objects/")) == 2
     for version, rows in ((1, 4), (2, 2)):
         out = tmp_path / f"v{version}.parquet"
         exported = cli("data", "export", f"loans@{version}", out, extra_env=s3_env)

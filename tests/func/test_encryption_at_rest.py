@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from pathtolive import Workspace, env
 from pathtolive.service.predictions import read_prediction_log
 from pathtolive.store.artifacts.keyring import key_id_of
-from tests.support.moto import S3_BUCKET, MotoS3
+from tests.support.s3 import S3Server
 from tests.support.serving import (
     FEATURES,
     cli_environ,
@@ -187,10 +187,10 @@ def test_the_key_can_come_from_a_command(cli: CLI, tmp_path: Path, workspace: Pa
 
 @pytest.mark.s3
 def test_on_s3_objects_are_encrypted_client_side_and_server_side(
-    cli: CLI, tmp_path: Path, moto_s3: MotoS3
+    cli: CLI, tmp_path: Path, s3_server: S3Server
 ) -> None:
     prefix = f"enc-{uuid.uuid4().hex[:8]}"
-    s3_env = {**moto_s3.workspace_environ(prefix), env.KEK: b64(OLD_KEY)}
+    s3_env = {**s3_server.workspace_environ(prefix), env.KEK: b64(OLD_KEY)}
     assert cli("init", extra_env=s3_env).code == 0
     with (tmp_path / "ws" / "pathtolive.toml").open("a") as handle:
         handle.write('\n[security]\nencrypt = true\ns3_sse = "AES256"\n')
@@ -202,7 +202,7 @@ def test_on_s3_objects_are_encrypted_client_side_and_server_side(
     assert added.code == 0, added.stderr
     digest = added.json()["version"]["content_hash"]
     key = f"{prefix}/objects/{digest[:2]}/{digest[2:]}"
-    stored = moto_s3.client.get_object(Bucket=S3_BUCKET, Key=key)
+    stored = s3_server.client.get_object(Bucket=s3_server.bucket, Key=key)
     assert stored["ServerSideEncryption"] == "AES256"
     body = stored["Body"].read()
     assert body.startswith(b"PTLENC")
@@ -215,10 +215,10 @@ def test_on_s3_objects_are_encrypted_client_side_and_server_side(
         extra_env={**s3_env, env.KEK: f"{b64(NEW_KEY)},{b64(OLD_KEY)}"},
     )
     assert rotated.code == 0, rotated.stderr
-    after = moto_s3.client.get_object(Bucket=S3_BUCKET, Key=key)
+    after = s3_server.client.get_object(Bucket=s3_server.bucket, Key=key)
     assert after["ServerSideEncryption"] == "AES256"
     assert after["Body"].read()[64:] == body[64:]  # the data was copied, not re-encrypted
-    assert moto_s3.keys(f"{prefix}/tmp/") == []
+    assert s3_server.keys(f"{prefix}/tmp/") == []
 
     exported = cli(
         "data",

@@ -4,50 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from pathtolive import env
+from tests.support.s3 import S3_BUCKET, S3_REGION, S3Server
 
-S3_BUCKET = "pathtolive-contracts"
+__all__ = ["S3_BUCKET", "S3_CREDENTIALS", "S3_REGION", "MotoS3", "run_moto_s3"]
+
 S3_CREDENTIALS = {"key": "testing", "secret": "testing"}
-S3_REGION = "us-east-1"
+
+MotoS3 = S3Server
+"""moto's server is one :class:`S3Server` among others (see :mod:`tests.support.seaweed`)."""
 
 
-@dataclass(frozen=True)
-class MotoS3:
-    """A moto S3 server on loopback and a boto3 client for it."""
-
-    endpoint_url: str
-    client: Any
-
-    def storage_options(self) -> dict[str, Any]:
-        return {
-            **S3_CREDENTIALS,
-            "client_kwargs": {"endpoint_url": self.endpoint_url, "region_name": S3_REGION},
-        }
-
-    def workspace_environ(self, prefix: str) -> dict[str, str]:
-        """The environment of a workspace whose artifact store is ``prefix`` in the
-        bucket: the AWS credentials, the region and this server as the endpoint."""
-        return {
-            "AWS_ACCESS_KEY_ID": S3_CREDENTIALS["key"],
-            "AWS_SECRET_ACCESS_KEY": S3_CREDENTIALS["secret"],
-            "AWS_DEFAULT_REGION": S3_REGION,
-            env.S3_ENDPOINT_URL: self.endpoint_url,
-            env.ARTIFACT_URL: f"s3://{S3_BUCKET}/{prefix}",
-        }
-
-    def keys(self, prefix: str) -> list[str]:
-        pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=S3_BUCKET, Prefix=prefix
-        )
-        return sorted(item["Key"] for page in pages for item in page.get("Contents", []))
-
-
-def run_moto_s3() -> Iterator[MotoS3]:
+def run_moto_s3() -> Iterator[S3Server]:
     """A real S3 API (moto in server mode) on 127.0.0.1, with one bucket."""
     boto3 = pytest.importorskip("boto3")
     moto_server = pytest.importorskip("moto.server")
@@ -68,7 +38,15 @@ def run_moto_s3() -> Iterator[MotoS3]:
             region_name=S3_REGION,
         )
         client.create_bucket(Bucket=S3_BUCKET)
-        yield MotoS3(endpoint_url=endpoint_url, client=client)
+        yield S3Server(
+            endpoint_url=endpoint_url,
+            client=client,
+            name="moto",
+            bucket=S3_BUCKET,
+            access_key=S3_CREDENTIALS["key"],
+            secret_key=S3_CREDENTIALS["secret"],
+            region=S3_REGION,
+        )
     finally:
         server.stop()
         werkzeug_logger.setLevel(previous_level)

@@ -59,6 +59,9 @@ S3_ENDPOINT_URL_ENV = env.S3_ENDPOINT_URL
 
 _S3_PROTOCOLS = frozenset({"s3", "s3a"})
 _CHUNK = 8 << 20
+_CONDITIONAL_ATTEMPTS = 4
+"""Tries of a conditional PUT that S3 answers with 409 ConditionalRequestConflict (two
+conditional writes to one key at once)."""
 
 _REUSE_WITHOUT_REFRESH = DEFAULT_GRACE_SECONDS / 2
 """Seconds an existing object may be reused by an add without being written again."""
@@ -130,6 +133,9 @@ class FsspecArtifactStore(ArtifactStore):
         # fsspec is imported by the stores that use it: a local workspace never loads it.
         from fsspec.core import url_to_fs
 
+        # Conditional PUTs (If-None-Match) are asked of S3 alone: another fsspec
+        # filesystem may not take pipe_file's mode.
+        self._conditional_puts = protocol in _S3_PROTOCOLS
         try:
             fs, root = url_to_fs(url, **dict(storage_options or {}))
         except ImportError as exc:
@@ -367,14 +373,20 @@ class FsspecArtifactStore(ArtifactStore):
     def put_record(self, name: str, data: bytes) -> None:
         """Upload the record in one request (a single PUT is atomic on S3). It is never
         replaced: an existing name is refused, and a bucket with Object Lock refuses an
-        overwrite or delete of its own accord."""
+        overwrite or delete of its own accord. On S3 the PUT is conditional
+        (``If-None-Match: *``), so of two writers racing for one name the server lets
+        only one succeed; elsewhere the look-up before it is what guards the name."""
         key = f"{self._root}/{check_record_name(name)}"
         with self._backend("write a record"):
             self._fs.invalidate_cache(key)
             if self._fs.exists(key):
                 raise existing_record_error(name, self.url)
-            self._fs.pipe_file(key, data)
-            self._fs.invalidate_cache(key)
+            try:
+                self._create(key, data)
+            except FileExistsError as exc:
+                raise existing_record_error(name, self.url) from exc
+            finally:
+                self._fs.invalidate_cache(key)
 
     def get_record(self, name: str) -> bytes:
         key = f"{self._root}/{check_record_name(name)}"
@@ -490,6 +502,35 @@ class FsspecArtifactStore(ArtifactStore):
                 self._discard(tmp)
                 raise
 
+    def _create(self, key: str, data: bytes) -> None:
+        """Write ``key`` unless it exists (FileExistsError then), with a conditional PUT
+        where the store supports one."""
+        if not self._conditional_puts:
+            self._fs.pipe_file(key, data)
+            return
+        for attempt in range(_CONDITIONAL_ATTEMPTS):
+            try:
+                self._fs.pipe_file(key, data, mode="create")
+                return
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                code = _s3_error_code(exc)
+                if code == "PreconditionFailed":
+                    # s3fs says FileExistsError only when the reply names the condition,
+                    # which not every S3 server does (SeaweedFS does not).
+                    raise FileExistsError(str(exc)) from exc
+                if code == "NotImplemented":
+                    # A server without conditional writes: the look-up before is all.
+                    self._conditional_puts = False
+                    self._fs.pipe_file(key, data)
+                    return
+                if code != "ConditionalRequestConflict" or attempt + 1 == _CONDITIONAL_ATTEMPTS:
+                    raise
+                # Another conditional write to the key was in flight; once it is done,
+                # this one either fails on the condition or succeeds.
+                time.sleep(0.05 * (attempt + 1))
+
     def _key(self, digest: str) -> str:
         return f"{self._root}/{object_key(check_digest(digest))}"
 
@@ -587,6 +628,17 @@ class FsspecArtifactStore(ArtifactStore):
                 "URL, the credentials and that the store is reachable",
                 details={"store": self.url},
             ) from exc
+
+
+def _s3_error_code(exc: BaseException) -> str | None:
+    """The S3 error code behind an error s3fs translated (its cause is botocore's
+    ClientError), or None."""
+    cause = exc.__cause__
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None
 
 
 def _require_s3fs(url: str) -> tuple[type[BaseException], ...]:
