@@ -85,6 +85,7 @@ __all__ = [
     "parse_param_filter",
     "parse_run_sort",
     "reap_lost_runs",
+    "record_started_run",
     "reproduce_run",
     "run_details",
     "run_pipeline",
@@ -434,6 +435,26 @@ def _start_run(
         reproduces=reproduces,
         heartbeat_at=started,
     )
+    details = {
+        "pipeline": pipeline.name,
+        "inputs": dict(inputs),
+        "params": dict(params),
+        "code": code.describe(),
+        "reproduces": reproduces,
+    }
+    record_started_run(ctx, actor, run, environment, details)
+    return run
+
+
+def record_started_run(
+    ctx: ServiceContext,
+    actor: Actor,
+    run: Run,
+    environment: Environment,
+    details: Mapping[str, Any],
+) -> None:
+    """Store a run that has just started, with its environment, and audit ``run.started``
+    with ``details``: pipeline runs and runs tracked from a notebook alike."""
     with ctx.metadata.write() as session:
         session.ensure_environment(
             environment.digest,
@@ -442,20 +463,7 @@ def _start_run(
             packages=environment.packages,
         )
         session.insert_run(run)
-        record(
-            session,
-            actor,
-            "run.started",
-            f"run:{run.run_id}",
-            {
-                "pipeline": pipeline.name,
-                "inputs": dict(inputs),
-                "params": dict(params),
-                "code": code.describe(),
-                "reproduces": reproduces,
-            },
-        )
-    return run
+        record(session, actor, "run.started", f"run:{run.run_id}", dict(details))
 
 
 def _finish(

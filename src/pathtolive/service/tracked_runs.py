@@ -41,7 +41,7 @@ from pathtolive.refs import check_name
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service import runs as run_service
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.context import ServiceContext
 from pathtolive.service.holdout import LOGGED_HOLDOUT, LOGGED_TARGET
 
 __all__ = ["TrackedRun", "start_tracked_run"]
@@ -92,27 +92,19 @@ def start_tracked_run(
         inputs=inputs,
         heartbeat_at=started,
     )
-    with ctx.metadata.write() as session:
-        session.ensure_environment(
-            environment.digest,
-            python=environment.python,
-            platform=environment.platform,
-            packages=environment.packages,
-        )
-        session.insert_run(run)
-        record(
-            session,
-            actor,
-            "run.started",
-            f"run:{run.run_id}",
-            {
-                "name": name,
-                "kind": "notebook",
-                "inputs": inputs,
-                "params": given,
-                "code": code.describe(),
-            },
-        )
+    run_service.record_started_run(
+        ctx,
+        actor,
+        run,
+        environment,
+        {
+            "name": name,
+            "kind": "notebook",
+            "inputs": inputs,
+            "params": given,
+            "code": code.describe(),
+        },
+    )
     return TrackedRun(ctx, run)
 
 
