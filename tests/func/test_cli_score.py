@@ -5,6 +5,7 @@ monitor, and refuses a bad row naming its partition and row."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathtolive import Workspace, env
+from pathtolive import Workspace
 from pathtolive.service.predictions import read_prediction_log, record_feedback_many
 from pathtolive.service.scoring import MANIFEST
 from tests.support.cli import Result, run_in_process
-from tests.support.moto import S3_BUCKET, MotoS3
+from tests.support.s3 import S3Server
 from tests.support.serving import FEATURES, ServedWorkspace, cli_environ
 
 pytestmark = pytest.mark.xdist_group("score")
@@ -168,34 +169,35 @@ def test_a_bad_row_stops_the_job_naming_it_and_a_rerun_finishes_the_rest(
 
 
 def test_a_job_reads_and_writes_s3_prefixes(
-    served_workspace: Callable[..., ServedWorkspace], tmp_path: Path, moto_s3: MotoS3
+    served_workspace: Callable[..., ServedWorkspace], tmp_path: Path, s3_server: S3Server
 ) -> None:
     served = served_workspace()
     frame = served.features(30).assign(garage_id=[f"g{i}" for i in range(30)])
+    # The server lives as long as the test process: prefixes of this test's own.
+    source, target = f"score-in-{uuid.uuid4().hex[:8]}", f"score-out-{uuid.uuid4().hex[:8]}"
     for name, rows in (("a", frame.iloc[:15]), ("b", frame.iloc[15:])):
         path = tmp_path / f"{name}.parquet"
         rows.to_parquet(path, index=False)
-        moto_s3.client.upload_file(str(path), S3_BUCKET, f"score-in/{name}.parquet")
-    environ = moto_s3.workspace_environ("unused")
-    del environ[env.ARTIFACT_URL]  # the workspace keeps its own store; data is on S3
+        s3_server.client.upload_file(str(path), s3_server.bucket, f"{source}/{name}.parquet")
+    # The workspace keeps its own store; only the data is on S3.
     done = run_in_process(
         [
             "score",
             "risk",
-            f"s3://{S3_BUCKET}/score-in",
+            s3_server.url(source),
             "--out",
-            f"s3://{S3_BUCKET}/score-out",
+            s3_server.url(target),
             "--id-column",
             "garage_id",
             "--json",
         ],
         cwd=served.root,
-        environ=cli_environ(**environ),
+        environ=cli_environ(**s3_server.environ()),
     )
     assert done.code == 0, done.stderr
     assert done.json()["rows_out"] == len(frame)
-    keys = moto_s3.keys("score-out/")
-    assert f"score-out/{MANIFEST}" in keys
+    keys = s3_server.keys(f"{target}/")
+    assert f"{target}/{MANIFEST}" in keys
     assert not [key for key in keys if "_tmp-" in key]
     assert len([key for key in keys if key.endswith(".parquet")]) == 2
 
