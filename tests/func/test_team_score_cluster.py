@@ -1,0 +1,109 @@
+"""Batch scoring the way a team runs it: metadata in PostgreSQL, artifacts and data in a
+real S3 object store (SeaweedFS's gateway), partitions scored on a multi-process Dask
+cluster whose workers hold the bucket's credentials. A worker killed mid-job has its
+partition retried, every input row lands exactly once in the output, and the job is
+recorded in PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from pathtolive import Workspace, env
+from pathtolive.service.scoring import MANIFEST, score
+from tests.support.cluster import local_cluster
+from tests.support.s3 import S3Server
+from tests.support.serving import FEATURES, risk_frame, risk_pipeline
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.s3,
+    pytest.mark.seaweedfs,
+    pytest.mark.postgres,
+    pytest.mark.xdist_group("team-score-cluster"),
+]
+
+
+@pytest.fixture(scope="module")
+def team_scheduler(seaweed_s3: S3Server) -> Iterator[str]:
+    """A cluster of two worker processes started with the bucket's credentials and
+    endpoint in their environment, as a team's workers would be (the test process passes
+    its own to the workspace, not through its environment)."""
+    pytest.importorskip("distributed")
+    with local_cluster(2, env=seaweed_s3.environ()) as address:
+        yield address
+
+
+def _upload(server: S3Server, prefix: str, frame: pd.DataFrame, files: int) -> None:
+    rows = len(frame) // files
+    for n in range(files):
+        buffer = io.BytesIO()
+        frame.iloc[n * rows : (n + 1) * rows].to_parquet(buffer, index=False)
+        server.put(f"{prefix}/{n}.parquet", buffer.getvalue())
+
+
+def _download(server: S3Server, prefix: str) -> pd.DataFrame:
+    parts = [key for key in server.keys(f"{prefix}/") if key.endswith(".parquet")]
+    return pd.concat(
+        pd.read_parquet(
+            io.BytesIO(server.client.get_object(Bucket=server.bucket, Key=key)["Body"].read())
+        )
+        for key in parts
+    )
+
+
+def test_a_team_scores_s3_on_the_cluster_exactly_once_despite_a_killed_worker(
+    tmp_path: Path,
+    seaweed_s3: S3Server,
+    seaweed_postgres_environ: dict[str, str],
+    team_scheduler: str,
+) -> None:
+    team = seaweed_postgres_environ
+    data = risk_frame(200)
+    features, label = data[list(FEATURES)], data["at_risk"]
+    model = risk_pipeline(LogisticRegression(max_iter=300)).fit(features, label)
+    with Workspace.init(tmp_path / "ws", environ=team, local_role="admin") as ws:
+        ws.add_dataset(data, "risk-data")
+        ws.register_model(model, name="risk", data="risk-data@1", sample=features.head(50))
+
+    run = uuid.uuid4().hex[:8]
+    source, target = f"team-in-{run}", f"team-out-{run}"
+    frame = features.assign(garage_id=[f"g{i:04d}" for i in range(len(features))])
+    _upload(seaweed_s3, source, frame, files=4)
+    marker = tmp_path / "kill-once"
+    marker.touch()  # the first partition to start kills its worker process
+    with Workspace.open(tmp_path / "ws", environ=team) as ws:
+        result = score(
+            ws.context,
+            "risk@1",
+            seaweed_s3.url(source),
+            seaweed_s3.url(target),
+            id_columns=["garage_id"],
+            scheduler=team_scheduler,
+            job_id=f"team-{run}",
+            fail_once_marker=str(marker),
+        )
+    assert not marker.exists()  # a worker did die
+    assert (result.job.status, result.job.rows_out, result.parts) == ("succeeded", 200, 4)
+
+    keys = seaweed_s3.keys(f"{target}/")
+    assert f"{target}/{MANIFEST}" in keys
+    assert not [key for key in keys if "_tmp-" in key]
+    scores = _download(seaweed_s3, target)
+    assert scores["garage_id"].is_unique
+    assert sorted(scores["garage_id"]) == sorted(frame["garage_id"])
+
+    # The job is in PostgreSQL, read back by a fresh process's view of the workspace.
+    assert team[env.METADATA_URL].startswith("postgresql")
+    with Workspace.open(tmp_path / "ws", environ=team) as ws, ws.context.metadata.read() as session:
+        job = session.get_batch_job(f"team-{run}")
+    assert job is not None
+    assert (job.status, job.model, job.version) == ("succeeded", "risk", 1)
+    assert (job.rows_in, job.rows_out, job.output) == (200, 200, seaweed_s3.url(target))
+    assert not (tmp_path / "ws" / ".pathtolive" / "objects").exists()
