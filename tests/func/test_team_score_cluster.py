@@ -2,11 +2,13 @@
 real S3 object store (SeaweedFS's gateway), partitions scored on a multi-process Dask
 cluster whose workers hold the bucket's credentials. A worker killed mid-job has its
 partition retried, every input row lands exactly once in the output, and the job is
-recorded in PostgreSQL."""
+recorded in PostgreSQL; a pipeline step sent to the same cluster reads its dataset from the
+bucket and is recorded in PostgreSQL as if it ran here."""
 
 from __future__ import annotations
 
 import io
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +20,11 @@ from sklearn.linear_model import LogisticRegression
 from pathtolive import Workspace, env
 from pathtolive.service.scoring import MANIFEST, score
 from tests.support.cluster import local_cluster
+from tests.support.pipelines import write_pipelines
 from tests.support.s3 import S3Server
 from tests.support.serving import FEATURES, risk_frame, risk_pipeline
+
+from .conftest import CLI
 
 pytestmark = [
     pytest.mark.slow,
@@ -38,6 +43,18 @@ def team_scheduler(seaweed_s3: S3Server) -> Iterator[str]:
     pytest.importorskip("distributed")
     with local_cluster(2, env=seaweed_s3.environ()) as address:
         yield address
+
+
+def _team_workspace(root: Path, team: dict[str, str]) -> tuple[pd.DataFrame, object]:
+    """A workspace on the team's stores with ``risk-data@1`` and ``risk@1`` (a small
+    logistic regression) in it; the features and the fitted model."""
+    data = risk_frame(200)
+    features, label = data[list(FEATURES)], data["at_risk"]
+    model = risk_pipeline(LogisticRegression(max_iter=300)).fit(features, label)
+    with Workspace.init(root, environ=team, local_role="admin") as ws:
+        ws.add_dataset(data, "risk-data")
+        ws.register_model(model, name="risk", data="risk-data@1", sample=features.head(50))
+    return features, model
 
 
 def _upload(server: S3Server, prefix: str, frame: pd.DataFrame, files: int) -> None:
@@ -65,12 +82,7 @@ def test_a_team_scores_s3_on_the_cluster_exactly_once_despite_a_killed_worker(
     team_scheduler: str,
 ) -> None:
     team = seaweed_postgres_environ
-    data = risk_frame(200)
-    features, label = data[list(FEATURES)], data["at_risk"]
-    model = risk_pipeline(LogisticRegression(max_iter=300)).fit(features, label)
-    with Workspace.init(tmp_path / "ws", environ=team, local_role="admin") as ws:
-        ws.add_dataset(data, "risk-data")
-        ws.register_model(model, name="risk", data="risk-data@1", sample=features.head(50))
+    features, _ = _team_workspace(tmp_path / "ws", team)
 
     run = uuid.uuid4().hex[:8]
     source, target = f"team-in-{run}", f"team-out-{run}"
@@ -107,3 +119,50 @@ def test_a_team_scores_s3_on_the_cluster_exactly_once_despite_a_killed_worker(
     assert (job.status, job.model, job.version) == ("succeeded", "risk", 1)
     assert (job.rows_in, job.rows_out, job.output) == (200, 200, seaweed_s3.url(target))
     assert not (tmp_path / "ws" / ".pathtolive" / "objects").exists()
+
+
+STEPS = """
+import os
+
+from pathtolive import Dataset, log_metric, pipeline, step
+
+
+@step(compute="dask")
+def tally(data: Dataset, trace: str) -> int:
+    with open(trace, "a") as handle:  # which process ran it
+        handle.write(f"{os.getpid()}\\n")
+    rows = int(data.ddf.map_partitions(len).sum().compute())  # read from the bucket
+    log_metric("rows", rows)
+    return rows
+
+
+@pipeline
+def count(data: Dataset, trace: str = ""):
+    tally(data, trace)
+"""
+
+
+def test_a_team_pipeline_step_runs_on_the_cluster_and_is_recorded_in_postgresql(
+    cli: CLI,
+    tmp_path: Path,
+    seaweed_s3: S3Server,
+    seaweed_postgres_environ: dict[str, str],
+    team_scheduler: str,
+) -> None:
+    team = seaweed_postgres_environ
+    _team_workspace(tmp_path / "ws", team)
+    write_pipelines(tmp_path / "ws", steps=STEPS)
+    trace = tmp_path / "trace.txt"
+    ran = cli(
+        "run", "count", "--data", "risk-data@1", "--param", f"trace={trace}",
+        "--scheduler", team_scheduler, "--json", extra_env=team,
+    )  # fmt: skip
+    assert ran.code == 0, ran.stderr
+    assert ran.json()["executed"] == ["tally"]
+    assert int(trace.read_text()) != os.getpid()  # it ran in a worker process
+    shown = cli("runs", "show", ran.json()["run"]["run_id"], "--json", extra_env=team)
+    assert shown.code == 0, shown.stderr
+    assert [(m["key"], m["value"]) for m in shown.json()["metrics"]] == [("rows", 200.0)]
+    output = shown.json()["steps"][0]["output_digest"]
+    prefix = team[env.ARTIFACT_URL].removeprefix(f"s3://{seaweed_s3.bucket}/")
+    assert f"{prefix}/objects/{output[:2]}/{output[2:]}" in seaweed_s3.keys(f"{prefix}/objects/")
