@@ -76,6 +76,7 @@ def _download(server: S3Server, prefix: str) -> pd.DataFrame:
 
 
 def test_a_team_scores_s3_on_the_cluster_exactly_once_despite_a_killed_worker(
+    cli: CLI,
     tmp_path: Path,
     seaweed_s3: S3Server,
     seaweed_postgres_environ: dict[str, str],
@@ -111,13 +112,24 @@ def test_a_team_scores_s3_on_the_cluster_exactly_once_despite_a_killed_worker(
     assert scores["garage_id"].is_unique
     assert sorted(scores["garage_id"]) == sorted(frame["garage_id"])
 
-    # The job is in PostgreSQL, read back by a fresh process's view of the workspace.
+    # The job is in PostgreSQL: the CLI finds it there, and the same job run again
+    # through the CLI finds it published and scores nothing twice.
     assert team[env.METADATA_URL].startswith("postgresql")
-    with Workspace.open(tmp_path / "ws", environ=team) as ws, ws.context.metadata.read() as session:
-        job = session.get_batch_job(f"team-{run}")
-    assert job is not None
-    assert (job.status, job.model, job.version) == ("succeeded", "risk", 1)
-    assert (job.rows_in, job.rows_out, job.output) == (200, 200, seaweed_s3.url(target))
+    shown = cli("score", "show", f"team-{run}", "--json", extra_env=team)
+    assert shown.code == 0, shown.stderr
+    job = shown.json()
+    assert (job["status"], job["model_ref"], job["rows_in"], job["rows_out"]) == (
+        "succeeded", "risk@1", 200, 200,
+    )  # fmt: skip
+    assert job["output"] == seaweed_s3.url(target)
+    again = cli(
+        "score", "risk@1", seaweed_s3.url(source), "--out", seaweed_s3.url(target),
+        "--id-column", "garage_id", "--job-id", f"team-{run}", "--scheduler", team_scheduler,
+        "--json", extra_env=team,
+    )  # fmt: skip
+    assert again.code == 0, again.stderr
+    assert (again.json()["status"], again.json()["skipped"]) == ("succeeded", 4)
+    assert len([key for key in seaweed_s3.keys(f"{target}/") if key.endswith(".parquet")]) == 4
     assert not (tmp_path / "ws" / ".pathtolive" / "objects").exists()
 
 
