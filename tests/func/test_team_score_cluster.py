@@ -45,16 +45,16 @@ def team_scheduler(seaweed_s3: S3Server) -> Iterator[str]:
         yield address
 
 
-def _team_workspace(root: Path, team: dict[str, str]) -> tuple[pd.DataFrame, object]:
+def _team_workspace(root: Path, team: dict[str, str]) -> pd.DataFrame:
     """A workspace on the team's stores with ``risk-data@1`` and ``risk@1`` (a small
-    logistic regression) in it; the features and the fitted model."""
+    logistic regression) in it; the features it was trained on."""
     data = risk_frame(200)
     features, label = data[list(FEATURES)], data["at_risk"]
     model = risk_pipeline(LogisticRegression(max_iter=300)).fit(features, label)
     with Workspace.init(root, environ=team, local_role="admin") as ws:
         ws.add_dataset(data, "risk-data")
         ws.register_model(model, name="risk", data="risk-data@1", sample=features.head(50))
-    return features, model
+    return features
 
 
 def _upload(server: S3Server, prefix: str, frame: pd.DataFrame, files: int) -> None:
@@ -83,7 +83,7 @@ def test_a_team_scores_s3_on_the_cluster_exactly_once_despite_a_killed_worker(
     team_scheduler: str,
 ) -> None:
     team = seaweed_postgres_environ
-    features, _ = _team_workspace(tmp_path / "ws", team)
+    features = _team_workspace(tmp_path / "ws", team)
 
     run = uuid.uuid4().hex[:8]
     source, target = f"team-in-{run}", f"team-out-{run}"
