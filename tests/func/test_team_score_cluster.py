@@ -36,10 +36,11 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def team_scheduler(seaweed_s3: S3Server) -> Iterator[str]:
+def team_scheduler(seaweed_s3: S3Server, postgres_server: str) -> Iterator[str]:
     """A cluster of two worker processes started with the bucket's credentials and
     endpoint in their environment, as a team's workers would be (the test process passes
-    its own to the workspace, not through its environment)."""
+    its own to the workspace, not through its environment). Without PostgreSQL or
+    SeaweedFS the tests skip before the cluster starts."""
     pytest.importorskip("distributed")
     with local_cluster(2, env=seaweed_s3.environ()) as address:
         yield address
