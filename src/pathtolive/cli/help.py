@@ -6,16 +6,23 @@ tree is built once per invocation and polished here before it parses anything: h
 escaped as plain text, flags show no type, and a command's line in its group's listing is
 its first paragraph on one line. Top-level commands are grouped into panels, each with one
 example in the epilog.
+
+A sub-group (``data``, ``models``, ...) is built only when something asks for its commands,
+options or callback: reading every command's signature is most of the start-up time, and
+one invocation runs one command. Its name, help line and panel are known without that.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from typing import Any
 
 import typer
+import typer.core
 import typer.main
+import typer.models
 from rich.markup import escape
 
 __all__ = [
@@ -76,8 +83,16 @@ def command_tree(app: typer.Typer) -> Any:
 
     Built once per process, as a click program's commands are: Typer would build the tree
     anew on every call (about 0.15 s of signature inspection), which an in-process caller
-    (a test, a notebook) pays on every command."""
-    root = typer.main.get_command(app)
+    (a test, a notebook) pays on every command. Sub-groups are left to be built on
+    demand (see :class:`_DeferredGroup`)."""
+    # The root without its sub-groups, which are then added as placeholders; Typer adds
+    # a group's commands before its sub-groups, so the order is the one it would give.
+    shell = copy.copy(app)
+    shell.registered_groups = []
+    root = typer.main.get_command(shell)
+    for group_info in app.registered_groups:
+        deferred = _DeferredGroup.of(group_info, app)
+        root.commands[deferred.name] = deferred
     _polish(root)
     _order_by_group(root)
     return root
@@ -94,7 +109,70 @@ def _order_by_group(root: Any) -> None:
     root.commands = dict(ranked)
 
 
+class _DeferredGroup(typer.core.TyperGroup):
+    """A sub-group that knows its name, help and panel, and builds (and polishes) the
+    rest from its Typer app the first time its commands, options or callback are read."""
+
+    _BUILT_ON_DEMAND = ("commands", "params", "callback")
+
+    @classmethod
+    def of(cls, info: typer.models.TyperInfo, app: typer.Typer) -> _DeferredGroup:
+        solved = typer.main.solve_typer_info_defaults(info)
+        group = cls(
+            name=solved.name,
+            help=solved.help,
+            short_help=solved.short_help,
+            epilog=solved.epilog,
+            hidden=bool(solved.hidden),
+            deprecated=bool(solved.deprecated),
+            rich_help_panel=solved.rich_help_panel,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+        # Deleted, so that reading them comes to __getattr__, which builds them.
+        for name in cls._BUILT_ON_DEMAND:
+            delattr(group, name)
+        group.__dict__["_pending"] = (info, app)
+        return group
+
+    def __getattr__(self, name: str) -> Any:
+        pending = self.__dict__.get("_pending")
+        if name not in self._BUILT_ON_DEMAND or pending is None:
+            raise AttributeError(name)
+        info, app = pending
+        built = typer.main.get_group_from_info(
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands,
+            rich_markup_mode=app.rich_markup_mode,
+        )
+        _polish(built)
+        # The built group is this one, complete: its polished texts and help option too.
+        self.__dict__.update(built.__dict__)
+        del self.__dict__["_pending"]
+        return self.__dict__[name]
+
+    @property
+    def is_built(self) -> bool:
+        return "_pending" not in self.__dict__
+
+
 def _polish(command: Any) -> None:
+    if isinstance(command, _DeferredGroup) and not command.is_built:
+        # Its texts now, for the listing; the rest when it is built.
+        _polish_texts(command)
+        return
+    _polish_texts(command)
+    for param in command.params:
+        _polish_param(param)
+    # The --help option is made on demand; asking for it now lets it be polished too.
+    help_option = command.get_help_option(command.context_class(command))
+    if help_option is not None:
+        _polish_param(help_option)
+    for child in getattr(command, "commands", {}).values():
+        _polish(child)
+
+
+def _polish_texts(command: Any) -> None:
     if command.short_help:
         command.short_help = escape(command.short_help)
     if command.help:
@@ -104,14 +182,6 @@ def _polish(command: Any) -> None:
         command.short_help = _one_line(command.short_help)
     if command.epilog:
         command.epilog = escape(command.epilog)
-    for param in command.params:
-        _polish_param(param)
-    # The --help option is made on demand; asking for it now lets it be polished too.
-    help_option = command.get_help_option(command.context_class(command))
-    if help_option is not None:
-        _polish_param(help_option)
-    for child in getattr(command, "commands", {}).values():
-        _polish(child)
 
 
 def _polish_param(param: Any) -> None:
