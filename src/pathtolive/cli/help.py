@@ -10,6 +10,8 @@ example in the epilog.
 A sub-group (``data``, ``models``, ...) is built only when something asks for its commands,
 options or callback: reading every command's signature is most of the start-up time, and
 one invocation runs one command. Its name, help line and panel are known without that.
+For the same reason a parameter's type conversion is made only when it is given a value
+(see :class:`_ConvertedWhenGiven`).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def command_tree(app: typer.Typer) -> Any:
     # a group's commands before its sub-groups, so the order is the one it would give.
     shell = copy.copy(app)
     shell.registered_groups = []
-    root = typer.main.get_command(shell)
+    root: Any = typer.main.get_command(shell)
     for group_info in app.registered_groups:
         deferred = _DeferredGroup.of(group_info, app)
         root.commands[deferred.name] = deferred
@@ -185,6 +187,8 @@ def _polish_texts(command: Any) -> None:
 
 
 def _polish_param(param: Any) -> None:
+    if "_runtime_param" in vars(param) and param._runtime_param is None:
+        param._runtime_param = _ConvertedWhenGiven()
     if getattr(param, "help", None):
         param.help = escape(param.help)
     if getattr(param, "is_flag", False) and param.metavar is None:
@@ -198,3 +202,39 @@ def _first_paragraph(text: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+class _ConvertedWhenGiven:
+    """Stands for a parameter's type conversion until a value comes. Typer makes the
+    conversion (a Pydantic type adapter: with Pydantic's import, about 0.1 s for the first)
+    before it looks at the value, though a parameter left out (None) needs none; a listing
+    that leaves out all its options would pay for nothing."""
+
+    def __init__(self) -> None:
+        self._conversion: Any = None
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            # What Typer's conversion gives for a value left out.
+            return () if param.multiple or param.nargs == -1 else None
+        if _plain_default(value, param):
+            return value
+        if self._conversion is None:
+            from typer._coercion import build_runtime_param
+
+            self._conversion = build_runtime_param(param.type_descriptor)
+        return self._conversion.coerce(value, param=param, ctx=ctx)
+
+
+def _plain_default(value: Any, param: Any) -> bool:
+    """Whether ``value`` is the parameter's own default, already of its plain type (an
+    ``int`` option's 50) with no bounds or parser that could change it."""
+    info = param.type_descriptor.parameter_info
+    return (
+        value is param.default
+        and type(value) is param.type_descriptor.annotation
+        and type(value) in (int, float, str, bool)
+        and getattr(info, "min", None) is None
+        and getattr(info, "max", None) is None
+        and getattr(info, "parser", None) is None
+    )
