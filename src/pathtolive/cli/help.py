@@ -120,7 +120,7 @@ class _DeferredGroup(typer.core.TyperGroup):
     @classmethod
     def of(cls, info: typer.models.TyperInfo, app: typer.Typer) -> _DeferredGroup:
         solved = typer.main.solve_typer_info_defaults(info)
-        group = cls(
+        group = _deferred_class(solved.cls or typer.core.TyperGroup)(
             name=solved.name,
             help=solved.help,
             short_help=solved.short_help,
@@ -156,6 +156,15 @@ class _DeferredGroup(typer.core.TyperGroup):
     @property
     def is_built(self) -> bool:
         return "_pending" not in self.__dict__
+
+
+@functools.cache
+def _deferred_class(group_class: type[typer.core.TyperGroup]) -> type[_DeferredGroup]:
+    """A deferred group that behaves as ``group_class`` (a sub-app's own ``cls``, as
+    score's, which runs its ``run`` command by default) from the first call on."""
+    if group_class is typer.core.TyperGroup:
+        return _DeferredGroup
+    return type(f"_Deferred{group_class.__name__}", (_DeferredGroup, group_class), {})
 
 
 def _polish(command: Any) -> None:
