@@ -226,7 +226,7 @@ class _ConvertedWhenGiven:
         if value is None:
             # What Typer's conversion gives for a value left out.
             return () if param.multiple or param.nargs == -1 else None
-        if _plain_default(value, param):
+        if _needs_no_conversion(value, param):
             return value
         if self._conversion is None:
             from typer._coercion import build_runtime_param
@@ -235,15 +235,18 @@ class _ConvertedWhenGiven:
         return self._conversion.coerce(value, param=param, ctx=ctx)
 
 
-def _plain_default(value: Any, param: Any) -> bool:
-    """Whether ``value`` is the parameter's own default, already of its plain type (an
-    ``int`` option's 50) with no bounds or parser that could change it."""
+def _needs_no_conversion(value: Any, param: Any) -> bool:
+    """Whether ``value`` is already what the conversion would give: the text of a text
+    parameter, or the parameter's own default of its plain type (an ``int`` option's 50),
+    with no bounds or parser that could change it."""
     info = param.type_descriptor.parameter_info
+    annotation = param.type_descriptor.annotation
+    if any(getattr(info, bound, None) is not None for bound in ("min", "max", "parser")):
+        return False
+    if type(value) is str and annotation is str:
+        return True
     return (
         value is param.default
-        and type(value) is param.type_descriptor.annotation
+        and type(value) is annotation
         and type(value) in (int, float, str, bool)
-        and getattr(info, "min", None) is None
-        and getattr(info, "max", None) is None
-        and getattr(info, "parser", None) is None
     )
