@@ -7,8 +7,8 @@ escaped as plain text, flags show no type, and a command's line in its group's l
 its first paragraph on one line. Top-level commands are grouped into panels, each with one
 example in the epilog.
 
-A sub-group (``data``, ``models``, ...) is built only when something asks for its commands,
-options or callback: reading every command's signature is most of the start-up time, and
+A command or sub-group (``serve``, ``data``, ...) is built only when something asks for its
+commands, options or callback: reading every command's signature is most of the start-up time, and
 one invocation runs one command. Its name, help line and panel are known without that.
 For the same reason a parameter's type conversion is made only when it is given a value
 (see :class:`_ConvertedWhenGiven`).
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,15 +88,19 @@ def command_tree(app: typer.Typer) -> Any:
     Built once per process, as a click program's commands are: Typer would build the tree
     anew on every call (about 0.15 s of signature inspection), which an in-process caller
     (a test, a notebook) pays on every command. Sub-groups are left to be built on
-    demand (see :class:`_DeferredGroup`)."""
-    # The root without its sub-groups, which are then added as placeholders; Typer adds
-    # a group's commands before its sub-groups, so the order is the one it would give.
+    demand (see :class:`_Deferred`)."""
+    # The root alone, then its commands and sub-groups as placeholders, in the order
+    # Typer gives (a group's commands before its sub-groups).
     shell = copy.copy(app)
+    shell.registered_commands = []
     shell.registered_groups = []
     root: Any = typer.main.get_command(shell)
+    for command_info in app.registered_commands:
+        command = _deferred_command(command_info, app)
+        root.commands[command.name] = command
     for group_info in app.registered_groups:
-        deferred = _DeferredGroup.of(group_info, app)
-        root.commands[deferred.name] = deferred
+        group = _deferred_group(group_info, app)
+        root.commands[group.name] = group
     _polish(root)
     _order_by_group(root)
     return root
@@ -111,64 +117,107 @@ def _order_by_group(root: Any) -> None:
     root.commands = dict(ranked)
 
 
-class _DeferredGroup(typer.core.TyperGroup):
-    """A sub-group that knows its name, help and panel, and builds (and polishes) the
-    rest from its Typer app the first time its commands, options or callback are read."""
+class _Deferred:
+    """A command or group that knows its name, help and panel, and builds (and polishes)
+    the rest the first time its commands, options or callback are read. Mixed into the
+    class Typer would make, so that it behaves as one from the first call on."""
 
     _BUILT_ON_DEMAND = ("commands", "params", "callback")
 
-    @classmethod
-    def of(cls, info: typer.models.TyperInfo, app: typer.Typer) -> _DeferredGroup:
-        solved = typer.main.solve_typer_info_defaults(info)
-        group = _deferred_class(solved.cls or typer.core.TyperGroup)(
-            name=solved.name,
-            help=solved.help,
-            short_help=solved.short_help,
-            epilog=solved.epilog,
-            hidden=bool(solved.hidden),
-            deprecated=bool(solved.deprecated),
-            rich_help_panel=solved.rich_help_panel,
-            rich_markup_mode=app.rich_markup_mode,
-        )
-        # Deleted, so that reading them comes to __getattr__, which builds them.
-        for name in cls._BUILT_ON_DEMAND:
-            delattr(group, name)
-        group.__dict__["_pending"] = (info, app)
-        return group
-
     def __getattr__(self, name: str) -> Any:
-        pending = self.__dict__.get("_pending")
-        if name not in self._BUILT_ON_DEMAND or pending is None:
+        build = self.__dict__.get("_build")
+        if name not in self._BUILT_ON_DEMAND or build is None:
             raise AttributeError(name)
-        info, app = pending
-        built = typer.main.get_group_from_info(
-            info,
-            pretty_exceptions_short=app.pretty_exceptions_short,
-            suggest_commands=app.suggest_commands,
-            rich_markup_mode=app.rich_markup_mode,
-        )
+        built = build()
         _polish(built)
-        # The built group is this one, complete: its polished texts and help option too.
+        # The built command is this one, complete: its polished texts and help option too.
         self.__dict__.update(built.__dict__)
-        del self.__dict__["_pending"]
+        del self.__dict__["_build"]
+        if name not in self.__dict__:
+            raise AttributeError(name)  # a command's "commands"
         return self.__dict__[name]
 
     @property
     def is_built(self) -> bool:
-        return "_pending" not in self.__dict__
+        return "_build" not in self.__dict__
 
 
 @functools.cache
-def _deferred_class(group_class: type[typer.core.TyperGroup]) -> type[_DeferredGroup]:
-    """A deferred group that behaves as ``group_class`` (a sub-app's own ``cls``, as
-    score's, which runs its ``run`` command by default) from the first call on."""
-    if group_class is typer.core.TyperGroup:
-        return _DeferredGroup
-    return type(f"_Deferred{group_class.__name__}", (_DeferredGroup, group_class), {})
+def _deferred_class(made_by_typer: type) -> type:
+    return type(f"_Deferred{made_by_typer.__name__}", (_Deferred, made_by_typer), {})
+
+
+def _defer(command: Any, build: Callable[[], Any]) -> Any:
+    # Removed, so that reading them comes to _Deferred.__getattr__, which builds them.
+    for name in _Deferred._BUILT_ON_DEMAND:
+        command.__dict__.pop(name, None)
+    command.__dict__["_build"] = build
+    return command
+
+
+def _deferred_group(info: typer.models.TyperInfo, app: typer.Typer) -> Any:
+    """What ``typer.main.get_group_from_info`` makes, less what needs signatures."""
+    solved = typer.main.solve_typer_info_defaults(info)
+    group = _deferred_class(solved.cls or typer.core.TyperGroup)(
+        name=solved.name or "",
+        invoke_without_command=solved.invoke_without_command,
+        no_args_is_help=solved.no_args_is_help,
+        subcommand_metavar=solved.subcommand_metavar,
+        result_callback=solved.result_callback,
+        context_settings=solved.context_settings,
+        help=solved.help,
+        epilog=solved.epilog,
+        short_help=solved.short_help,
+        options_metavar=solved.options_metavar,
+        add_help_option=solved.add_help_option,
+        hidden=solved.hidden,
+        deprecated=solved.deprecated,
+        rich_markup_mode=app.rich_markup_mode,
+        rich_help_panel=solved.rich_help_panel,
+        suggest_commands=app.suggest_commands,
+    )
+    return _defer(
+        group,
+        lambda: typer.main.get_group_from_info(
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands,
+            rich_markup_mode=app.rich_markup_mode,
+        ),
+    )
+
+
+def _deferred_command(info: typer.models.CommandInfo, app: typer.Typer) -> Any:
+    """What ``typer.main.get_command_from_info`` makes, less what needs signatures."""
+    assert info.callback is not None, "a command has a function"
+    name = info.name or typer.main.get_command_name(info.callback.__name__)
+    written = inspect.getdoc(info.callback) if info.help is None else inspect.cleandoc(info.help)
+    command = _deferred_class(info.cls or typer.core.TyperCommand)(
+        name=name,
+        context_settings=info.context_settings,
+        help=written,
+        epilog=info.epilog,
+        short_help=info.short_help,
+        options_metavar=info.options_metavar,
+        add_help_option=info.add_help_option,
+        no_args_is_help=info.no_args_is_help,
+        hidden=info.hidden,
+        deprecated=info.deprecated,
+        rich_markup_mode=app.rich_markup_mode,
+        rich_help_panel=info.rich_help_panel,
+    )
+    return _defer(
+        command,
+        lambda: typer.main.get_command_from_info(
+            info,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+        ),
+    )
 
 
 def _polish(command: Any) -> None:
-    if isinstance(command, _DeferredGroup) and not command.is_built:
+    if isinstance(command, _Deferred) and not command.is_built:
         # Its texts now, for the listing; the rest when it is built.
         _polish_texts(command)
         return
