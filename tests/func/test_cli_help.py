@@ -101,3 +101,11 @@ def test_options_given_a_value_are_converted_and_checked(cli: CLI) -> None:
     bad = cli("audit", "log", "--limit", "many")
     assert bad.code == 2
     assert "--limit" in bad.stderr
+
+
+def test_a_group_named_alone_shows_its_help(cli: CLI) -> None:
+    # Named alone, a group shows its commands instead of running anything.
+    result = cli("audit", extra_env=_UNWRAPPED)
+    assert result.code == 2
+    assert "Usage: pathtolive audit" in result.stdout
+    assert "verify" in result.stdout
