@@ -94,3 +94,18 @@ def test_shell_completion_completes_command_names(cli: CLI) -> None:
     )
     assert result.code == 0, result.stderr
     assert result.stdout.split() == ["data"]
+
+
+def test_options_given_a_value_are_converted_and_checked(cli: CLI) -> None:
+    # Conversion is made only for a value given; a given one is still checked.
+    bad = cli("audit", "log", "--limit", "many")
+    assert bad.code == 2
+    assert "--limit" in bad.stderr
+
+
+def test_a_group_named_alone_shows_its_help(cli: CLI) -> None:
+    # Named alone, a group shows its commands instead of running anything.
+    result = cli("audit", extra_env=_UNWRAPPED)
+    assert result.code == 2
+    assert "Usage: pathtolive audit" in result.stdout
+    assert "verify" in result.stdout

@@ -74,8 +74,9 @@ def test_help_and_the_listings_load_no_data_library(
         ["models", "list"],
         ["audit", "log"],
     ]
-    # The database library too, for help: it opens no workspace.
-    watched = (*DATA_LIBRARIES, "sqlalchemy")
+    # The database library too, for help: it opens no workspace. Pydantic, which Typer
+    # uses to convert an option's value, for none: they are given no values.
+    watched = (*DATA_LIBRARIES, "sqlalchemy", "pydantic")
 
     loaded = _loaded_by(commands, watched, candidate, cli_env)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -10,7 +10,9 @@ from typer.core import TyperGroup
 
 from pathtolive.cli.output import JsonOption, console, emit, table
 from pathtolive.cli.state import open_context
-from pathtolive.entities import BatchJob
+
+if TYPE_CHECKING:
+    from pathtolive.entities import BatchJob
 
 __all__ = ["score_app"]
 
