@@ -4,7 +4,7 @@ Usage:  .venv/bin/python benchmarks/batch_scoring.py [--rows 10000000] [--column
             [--trees 100] [--rounds 1] [--workers-compare] [--skip-mlflow]
 
 Writes one Parquet file of --rows rows (an ``id`` column and --columns float features, in
-row groups of 500,000 rows) in benchmarks/.work, fits a GradientBoostingClassifier
+row groups of 500,000 rows, or smaller for at least 20) in benchmarks/.work, fits a GradientBoostingClassifier
 (--trees trees) on a 20,000-row sample, and in the same run scores every row three ways,
 each a fresh process measured for wall time and peak memory (its whole process tree):
 
@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import WORK, Measurement, machine, measure, median, peer_venv
 
 ROW_GROUP_ROWS = 500_000  # one partition per row group when scoring a single file
+MIN_PARTITIONS = 20  # smaller files get smaller row groups, so 2 workers have work to share
 FIT_ROWS = 20_000
 MLFLOW_VERSION = "3.17.2"
 SPEED_TARGET = 3.0  # MLflow's seconds / pathtolive's, at least
@@ -105,6 +106,7 @@ def features(columns: int) -> list[str]:
 
 def make_data(rows: int, columns: int, seed: int = 0) -> Path:
     """``rows`` rows of an int id and ``columns`` float features, written once."""
+    group_rows = row_group_rows(rows)
     path = WORK / f"scoring-{rows}x{columns}.parquet"
     if path.exists():
         return path
@@ -112,8 +114,8 @@ def make_data(rows: int, columns: int, seed: int = 0) -> Path:
     weights = rng.normal(0, 1, columns)
     partial = path.with_suffix(".partial")
     writer: pq.ParquetWriter | None = None
-    for start in range(0, rows, ROW_GROUP_ROWS):
-        count = min(ROW_GROUP_ROWS, rows - start)
+    for start in range(0, rows, group_rows):
+        count = min(group_rows, rows - start)
         values = rng.normal(0, 1, (count, columns))
         noisy = values @ weights + rng.normal(0, 1, count)
         table = pa.table(
@@ -125,11 +127,15 @@ def make_data(rows: int, columns: int, seed: int = 0) -> Path:
         )
         if writer is None:
             writer = pq.ParquetWriter(partial, table.schema, compression="snappy")
-        writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        writer.write_table(table, row_group_size=group_rows)
     if writer is not None:
         writer.close()
     partial.rename(path)
     return path
+
+
+def row_group_rows(rows: int) -> int:
+    return max(1, min(ROW_GROUP_ROWS, -(-rows // MIN_PARTITIONS)))
 
 
 def csv_copy(parquet: Path, columns: list[str]) -> Path:
@@ -160,7 +166,9 @@ def _environ() -> dict[str, str]:
     return {**os.environ, "PATHTOLIVE_USER": "bench"}
 
 
-def workspace(model: object, sample: object) -> Path:
+def workspace(model: object, sample: object, log_sample: float | None) -> Path:
+    """A fresh workspace holding the model as risk@1; with ``log_sample``, that share
+    of the scored rows goes to the prediction log (default: every row)."""
     from pathtolive import Workspace
 
     root = Path(tempfile.mkdtemp(prefix="ptl-score-", dir=WORK))
@@ -169,6 +177,9 @@ def workspace(model: object, sample: object) -> Path:
         ws.register_model(model, name="risk", sample=sample)
     finally:
         ws.close()
+    if log_sample is not None:
+        config = root / "pathtolive.toml"
+        config.write_text(config.read_text() + f"\n[serve]\nlog_sample = {log_sample!r}\n")
     return root
 
 
@@ -276,6 +287,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of each, medians kept")
     parser.add_argument("--workers-compare", action="store_true", help="1 vs 2 workers")
     parser.add_argument("--skip-mlflow", action="store_true", help="no MLflow peer")
+    parser.add_argument(
+        "--log-sample",
+        type=float,
+        help="[serve] log_sample of the pathtolive workspace (default: its default, 1.0: "
+        "every scored row also goes to the prediction log)",
+    )
     args = parser.parse_args()
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -288,7 +305,7 @@ def main() -> None:
     model, sample = fit(data, columns, args.trees)
     model_path = WORK / "scoring-model.pkl"
     model_path.write_bytes(pickle.dumps(model))
-    root = workspace(model, sample)
+    root = workspace(model, sample, args.log_sample)
     prepared = time.perf_counter() - began
     print(f"data and model ready in {prepared:.0f} s: {data}", flush=True)
 
@@ -329,16 +346,22 @@ def main() -> None:
     print()
     print("---- for benchmarks/RESULTS.md ----")
     print()
-    print(f"### Batch scoring: `pathtolive score` vs `mlflow models predict` "
-          f"({datetime.now(UTC):%Y-%m-%d})")
+    print(
+        f"### Batch scoring: `pathtolive score` vs `mlflow models predict` "
+        f"({datetime.now(UTC):%Y-%m-%d})"
+    )
     print()
     command = f"benchmarks/batch_scoring.py --rows {args.rows} --columns {args.columns}"
     command += " --workers-compare" if args.workers_compare else ""
+    if args.log_sample is not None:
+        command += f" --log-sample {args.log_sample:g}"
     print(
         f"`.venv/bin/python {command}` on {machine()}, Python {sys.version.split()[0]}, "
         f"scikit-learn {sklearn.__version__}; GradientBoostingClassifier({args.trees} trees) "
         f"on {args.rows:,} rows x {args.columns} float columns (+ an int id), one Parquet "
-        f"file in row groups of {ROW_GROUP_ROWS:,} rows; median of {args.rounds} run(s), "
+        f"file in row groups of {row_group_rows(args.rows):,} rows (one partition each); "
+        f"prediction log sample {1.0 if args.log_sample is None else args.log_sample:g}; "
+        f"median of {args.rounds} run(s), "
         f"each a fresh process, peak RSS of its process tree"
         + (f"; MLflow {mlflow_version} reads the same rows as CSV." if mlflow_version else ".")
     )
