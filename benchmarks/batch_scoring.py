@@ -4,8 +4,9 @@ Usage:  .venv/bin/python benchmarks/batch_scoring.py [--rows 10000000] [--column
             [--trees 100] [--rounds 1] [--workers-compare] [--skip-mlflow]
 
 Writes one Parquet file of --rows rows (an ``id`` column and --columns float features, in
-row groups of 500,000 rows, or smaller for at least 20) in benchmarks/.work, fits a GradientBoostingClassifier
-(--trees trees) on a 20,000-row sample, and in the same run scores every row three ways,
+row groups of 500,000 rows, smaller ones for at least 20) in benchmarks/.work, fits a
+GradientBoostingClassifier (--trees trees) on a 20,000-row sample, and in the same run
+scores every row three ways,
 each a fresh process measured for wall time and peak memory (its whole process tree):
 
   * pathtolive: ``pathtolive score risk@1 FILE --out DIR --id-column id`` in a workspace
