@@ -49,6 +49,8 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import WORK, Measurement, machine, measure, median, peer_venv
 
+from pathtolive.benchmarking import Ratio, write_results
+
 ROW_GROUP_ROWS = 500_000  # one partition per row group when scoring a single file
 MIN_PARTITIONS = 20  # smaller files get smaller row groups, so 2 workers have work to share
 FIT_ROWS = 20_000
@@ -295,7 +297,11 @@ def main() -> None:
         help="[serve] log_sample of the pathtolive workspace (default: its default, 1.0: "
         "every scored row also goes to the prediction log)",
     )
+    parser.add_argument("--quick", action="store_true", help="200,000 rows")
+    parser.add_argument("--json-out", type=Path, help="write the ratios here (pathtolive bench)")
     args = parser.parse_args()
+    if args.quick:
+        args.rows = 200_000
 
     WORK.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
@@ -401,6 +407,34 @@ def main() -> None:
             f"scheduler); peak memory per worker {max(cluster[1][1]):,.0f} MB with 1, "
             f"{max(cluster[2][1]):,.0f} MB with 2"
         )
+    if args.json_out:
+        found = [
+            Ratio.of(
+                "scoring: seconds, the floor's / pathtolive's",
+                ours,
+                floor,
+                unit="s",
+                target=1 / FLOOR_TARGET,
+            ),
+            Ratio.of(
+                "scoring: peak memory, the floor's / pathtolive's",
+                ours_peak,
+                max(m.peak_rss_mb for m in figures["floor"]),
+                unit="MB",
+            ),
+        ]
+        if figures["mlflow"]:
+            found.insert(
+                0,
+                Ratio.of(
+                    "scoring: seconds, mlflow models predict's / pathtolive's",
+                    ours,
+                    median([m.seconds for m in figures["mlflow"]]),
+                    unit="s",
+                    target=SPEED_TARGET,
+                ),
+            )
+        write_results(args.json_out, "batch_scoring", found, machine=machine(), quick=args.quick)
     print()
     print(
         f"(whole run {time.perf_counter() - began:.0f} s, of which {prepared:.0f} s data and "
