@@ -1,7 +1,7 @@
 """Profiling a partitioned dataset: in one process vs on a Dask ``LocalCluster``.
 
 Usage:  .venv/bin/python benchmarks/partitioned_profile.py [--size 10] [--partitions 40]
-            [--workers 2] [--rounds 1]
+            [--workers 2] [--rounds 1] [--skip-data-add]
 
 Writes a folder of about --size GiB of Parquet partitions (numeric and categorical
 columns) in benchmarks/.work, then in the same run profiles it (hash, first pass, merged
@@ -10,6 +10,11 @@ per-partition accumulators: :func:`pathtolive.data.partitions.profile_partitions
   * here: one partition at a time, in a child process, with its peak memory;
   * on a LocalCluster of --workers single-threaded worker processes, with each worker's
     peak memory and the client's.
+
+Then the whole command a team runs, ``pathtolive data add FOLDER --name events`` (hash,
+contract, merged profile, partitions stored in the workspace), each time in a fresh
+workspace: here, and with ``--scheduler`` on a fresh LocalCluster of --workers workers,
+with the CLI's and each worker's peak memory (--skip-data-add leaves it out).
 
 It prints the medians, the speed-up and the peak memory per process, and checks that both
 profiles agree (counts exactly, moments to 1e-9 relative).
@@ -20,9 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
+import shutil
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import WORK, machine, measure, median
+from _harness import WORK, Measurement, machine, measure, median
 
 ROWS_PER_GROUP = 250_000
 NUMERIC_COLUMNS = 12
@@ -103,6 +112,43 @@ def profile_on_cluster(folder: Path, workers: int) -> tuple[float, dict[str, Any
     return seconds, result.profile.to_dict(), peaks
 
 
+def _environ() -> dict[str, str]:
+    return {**os.environ, "PATHTOLIVE_USER": "bench"}
+
+
+def data_add(folder: Path, workers: int) -> tuple[Measurement, list[float]]:
+    """``pathtolive data add`` of the folder into a fresh workspace: here with
+    ``workers`` 0, else on a fresh LocalCluster of that many single-threaded processes.
+    Its measurement and each worker's peak memory (MB)."""
+    from distributed import Client, LocalCluster
+
+    from pathtolive import Workspace
+
+    root = Path(tempfile.mkdtemp(prefix="ptl-data-add-", dir=WORK))
+    Workspace.init(root, environ=_environ()).close()
+    cmd = [str(Path(sys.executable).parent / "pathtolive"), "data", "add", str(folder)]
+    cmd += ["--name", "events"]
+    try:
+        if not workers:
+            return measure(cmd, cwd=root, env=_environ()), []
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=40,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            client.run(lambda: None)
+            scheduler = ["--scheduler", cluster.scheduler_address]
+            measured = measure(cmd + scheduler, cwd=root, env=_environ())
+            return measured, list(client.run(_peak_mb).values())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)  # its copy of the partitions
+
+
 def _agree(one: Any, other: Any, where: str = "") -> list[str]:
     if isinstance(one, dict):
         return [d for key in one for d in _agree(one[key], other.get(key), f"{where}.{key}")]
@@ -128,6 +174,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--skip-data-add", action="store_true", help="profiles only")
     args = parser.parse_args()
     folder = make_partitions(
         WORK / f"partitions-{args.size:g}gib-{args.partitions}", args.size, args.partitions
@@ -147,7 +194,7 @@ def main() -> None:
         worker_peaks.extend(peaks)
     differences = _agree(json.loads(out.read_text()), cluster_profile)
     local, remote = median(local_seconds), median(cluster_seconds)
-    print(machine())
+    print(f"{datetime.now(UTC):%Y-%m-%d}, {machine()}, Python {sys.version.split()[0]}")
     print(f"data: {args.size:g} GiB of values in {args.partitions} partitions at {folder}")
     print(f"here:    {local:8.2f} s  peak {max(local_peaks):8.0f} MB (one process)")
     print(
@@ -158,6 +205,27 @@ def main() -> None:
     if differences:
         print("differ at: " + ", ".join(differences[:10]))
         sys.exit(1)
+    if args.skip_data_add:
+        return
+    added_here: list[Measurement] = []
+    added_there: list[Measurement] = []
+    added_peaks: list[float] = []
+    for _ in range(args.rounds):
+        added_here.append(data_add(folder, 0)[0])
+        measured, peaks = data_add(folder, args.workers)
+        added_there.append(measured)
+        added_peaks.extend(peaks)
+    here_s = median([m.seconds for m in added_here])
+    there_s = median([m.seconds for m in added_there])
+    print(
+        f"data add here:    {here_s:8.2f} s  peak "
+        f"{max(m.peak_rss_mb for m in added_here):8.0f} MB (one process)"
+    )
+    print(
+        f"data add cluster: {there_s:8.2f} s  peak {max(added_peaks):8.0f} MB per worker "
+        f"({args.workers} workers), CLI {max(m.peak_rss_mb for m in added_there):.0f} MB"
+    )
+    print(f"data add speed-up {here_s / there_s:.2f}x")
 
 
 if __name__ == "__main__":
