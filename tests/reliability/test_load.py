@@ -1,15 +1,17 @@
-"""The server under 50 concurrent clients for 30 s while `pathtolive alias set` moves
-``live`` between two versions every 5 s: no 5xx, no transport error, every answered
+"""The server under 50 concurrent clients for 12 s while `pathtolive alias set` moves
+``live`` between two versions every 2.5 s: no 5xx, no transport error, every answered
 prediction logged once after a clean stop, and memory flat (a leak check: the server's
 resident set at the end is within 200 MB of the start; not a timing threshold).
 
 The figures (requests, failures, rows lost, RSS) are printed as one ``RELIABILITY`` JSON
-line (``pytest -s``) and recorded in benchmarks/RESULTS.md."""
+line (``pytest -s``) and recorded in benchmarks/RESULTS.md, from longer runs:
+``PTL_LOAD_SECONDS=30`` (or 120, a longer leak check) with ``PTL_SWAP_EVERY=5``."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,8 +31,8 @@ from tests.support.serving import cli_environ, make_served_workspace, running_se
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability-load")]
 
 CLIENTS = 50
-SECONDS = 30.0
-SWAP_EVERY = 5.0
+SECONDS = float(os.environ.get("PTL_LOAD_SECONDS", "12"))
+SWAP_EVERY = float(os.environ.get("PTL_SWAP_EVERY", "2.5"))
 WARM_UP = 3.0
 RSS_EVERY = 3.0
 LEAK_BOUND_MB = 200
@@ -132,7 +134,7 @@ async def _load(url: str, rows: list[dict[str, Any]], pid: int, root: Path) -> L
     return load
 
 
-def test_fifty_clients_for_thirty_seconds_through_hot_swaps(tmp_path: Path) -> None:
+def test_fifty_clients_through_hot_swaps(tmp_path: Path) -> None:
     served = make_served_workspace(tmp_path / "ws")
     rows: list[dict[str, Any]] = json.loads(served.features(50).to_json(orient="records"))
     with running_server(served.root) as server:

@@ -40,7 +40,7 @@ from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.explain import check_explanations, explainer_background
 from pathtolive.service.holdout import Holdout, find_holdout
-from pathtolive.service.latency import measure_latency
+from pathtolive.service.latency import measure_latency, start_probe_server
 from pathtolive.service.privacy import pii_columns
 
 __all__ = ["HoldoutScores", "check_gates", "gate_config", "latest_report", "score_holdout"]
@@ -63,6 +63,8 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
     assert run is not None
+    # The clean process that times the candidate imports its libraries meanwhile.
+    start_probe_server(ctx)
     progress.stage(f"gates of {candidate_version.ref}: finding the holdout")
     holdout = find_holdout(ctx, run)
     data_version = dataset_service.get_version(ctx, holdout.dataset)
