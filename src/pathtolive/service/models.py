@@ -373,11 +373,13 @@ def _signature(
     inputs: Mapping[str, str],
     sample: pd.DataFrame | None,
 ) -> dict[str, Any] | None:
-    from pathtolive.registry import infer_signature
+    from pathtolive.registry import declared_signature, infer_signature
     from pathtolive.service.datasets import dataset_schema, get_version, load_frame
 
     if not inputs and sample is None:
-        return None
+        # Without data, only a model that declares its inputs (an ONNX graph) has one.
+        declared = declared_signature(model)
+        return declared.to_dict() if declared is not None else None
     schema_columns = None
     if inputs:
         first = get_version(ctx, next(iter(inputs.values())))
