@@ -19,7 +19,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.linear_model import Ridge
 
-from pathtolive import Workspace, env
+from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from tests.support.cli import run_in_process
