@@ -218,3 +218,36 @@ def test_an_onnx_model_is_explained_by_occlusion_and_says_so() -> None:
     np.testing.assert_allclose(
         explanation.predictions, loaded.predict_proba(features.head(4))[:, 1], atol=1e-6
     )
+
+
+def _softmax_graph(width: int | str) -> object:
+    """A graph as a deep-learning exporter writes one: ``x`` [N, 4] -> MatMul -> Softmax
+    -> ``probs`` [N, width], no classifier operator and no label output."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        ],
+        "softmax",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", width])],
+        [numpy_helper.from_array(weights, name="w")],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def test_a_lone_probability_output_is_a_classifier_of_classes_0_to_k() -> None:
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 4)), columns=list("abcd"))
+    loaded = ONNX.wrap(_softmax_graph(3))
+
+    proba = loaded.predict_proba(rows)
+
+    assert loaded.classes == (0, 1, 2)
+    assert proba is not None
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(loaded.predict(rows), proba.argmax(axis=1))
+    # The width the exporter left open is inferred by onnxruntime from the weights.
+    assert ONNX.wrap(_softmax_graph("classes")).classes == (0, 1, 2)

@@ -136,7 +136,15 @@ class OnnxFlavor(Flavor):
         if model.classes is None:
             assert graph.value_output is not None
             (values,) = self._run(model, frame, [graph.value_output])
-            return np.asarray(values, dtype=np.float64).reshape(-1)  # [N] or [N, 1]: one each
+            flat = np.asarray(values, dtype=np.float64).reshape(-1)  # [N] or [N, 1]: one each
+            if flat.size != len(frame):
+                # A width the graph left open: k class scores read as a regressor's value.
+                raise InvalidInputError(
+                    f"the ONNX graph answered {flat.size} values for {len(frame)} rows; a "
+                    "regressor's graph must give one value per row (a classifier's, a label "
+                    "output or a fixed number of probability columns)"
+                )
+            return flat
         if graph.label_output is not None:
             (found,) = self._run(model, frame, [graph.label_output])
             return np.asarray(found).reshape(-1)
