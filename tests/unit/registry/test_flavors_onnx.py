@@ -3,6 +3,7 @@ input layouts, with their classes, and a graph that cannot read an input says so
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import InvalidInputError, MissingExtraError
 from pathtolive.registry import (
     OnnxFlavor,
     build_explainer,
@@ -251,3 +252,18 @@ def test_a_lone_probability_output_is_a_classifier_of_classes_0_to_k() -> None:
     np.testing.assert_array_equal(loaded.predict(rows), proba.argmax(axis=1))
     # The width the exporter left open is inferred by onnxruntime from the weights.
     assert ONNX.wrap(_softmax_graph("classes")).classes == (0, 1, 2)
+
+
+@pytest.mark.parametrize("library", ["onnx", "onnxruntime"])
+def test_without_the_extra_the_error_says_how_to_install_it(
+    library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = _softmax_graph(3).SerializeToString()  # type: ignore[attr-defined]
+    path = tmp_path / "model.onnx"
+    path.write_bytes(data)
+    monkeypatch.setitem(sys.modules, library, None)  # what an absent package looks like
+
+    with pytest.raises(MissingExtraError, match=r"pip install 'pathtolive\[onnx\]'"):
+        ONNX.load(data)
+    with pytest.raises(MissingExtraError, match=f"needs {library}, which is not installed"):
+        ONNX.save(path)
