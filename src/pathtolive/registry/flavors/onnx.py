@@ -119,7 +119,8 @@ class OnnxFlavor(Flavor):
 
     def save(self, model: object) -> bytes:
         data = self._bytes(model)
-        self._graph(data)  # refuse, now, a graph onnxruntime cannot run
+        if not isinstance(model, LoadedModel):
+            self._graph(data)  # refuse, now, a graph onnxruntime cannot run
         return data
 
     def load(self, data: bytes, *, trusted: Sequence[str] = ()) -> LoadedModel:
