@@ -267,3 +267,22 @@ def test_without_the_extra_the_error_says_how_to_install_it(
         ONNX.load(data)
     with pytest.raises(MissingExtraError, match=f"needs {library}, which is not installed"):
         ONNX.save(path)
+
+
+def test_a_metadata_property_names_the_classes_of_a_graph_without_labels() -> None:
+    from onnx import helper
+
+    rows = pd.DataFrame(np.random.default_rng(0).normal(size=(5, 4)))
+    graph = _softmax_graph(3)
+    helper.set_model_props(graph, {"classes": '["low", "mid", "high"]'})
+
+    loaded = ONNX.wrap(graph)
+
+    assert loaded.classes == ("low", "mid", "high")
+    proba = loaded.predict_proba(rows)
+    assert proba is not None
+    labels = np.asarray(["low", "mid", "high"])[proba.argmax(axis=1)]
+    np.testing.assert_array_equal(loaded.predict(rows), labels)
+    helper.set_model_props(graph, {"classes": '["low", "high"]'})
+    with pytest.raises(InvalidInputError, match="names 2 classes but its probabilities have 3"):
+        ONNX.wrap(graph)

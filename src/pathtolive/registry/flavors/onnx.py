@@ -16,7 +16,9 @@ A graph reads a frame in one of two layouts, told apart by its inputs:
 What it answers is read from its outputs. A label tensor (integers or strings) beside a
 float ``[N, k]`` tensor or a ZipMap (``seq(map(...))``, skl2onnx's default) is a
 classifier: the labels are the class labels the graph's classifier operator names
-(``classlabels_*``), else ``0..k-1``, and the probabilities follow them. A label tensor
+(``classlabels_*``), or those the model's metadata property ``classes`` lists (a JSON
+list, for graphs whose exporter writes none), else ``0..k-1``; the probabilities follow
+them. A label tensor
 alone is a classifier without probabilities. A lone float output of ``k > 1`` columns is
 read as the probabilities of classes ``0..k-1`` (it must be probabilities: put the
 softmax in the graph); one of one column is a regressor.
@@ -25,6 +27,7 @@ softmax in the graph); one of one column is a regressor.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -49,7 +52,12 @@ from pathtolive.registry.flavors.base import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["OnnxFlavor", "OnnxGraph", "OnnxInput"]
+__all__ = ["CLASSES_PROPERTY", "OnnxFlavor", "OnnxGraph", "OnnxInput"]
+
+CLASSES_PROPERTY = "classes"
+"""The metadata property (``onnx.helper.set_model_props``) that names a classifier's
+labels, as a JSON list in the order of its probability columns: for a graph whose
+exporter did not write them (PyTorch, TensorFlow)."""
 
 # onnxruntime's element types, as NumPy dtypes and as the signature's field types.
 _TENSOR_TYPES: Mapping[str, tuple[str, str]] = {
@@ -359,6 +367,9 @@ def _outputs(args: Sequence[Any]) -> tuple[str | None, str | None, bool, str | N
 def _classes(proto: Any, graph: OnnxGraph) -> tuple[ClassLabel, ...] | None:
     if graph.label_output is None and graph.proba_output is None:
         return None
+    named = {prop.key: prop.value for prop in proto.metadata_props}.get(CLASSES_PROPERTY)
+    if named is not None:
+        return _named_classes(named, _proba_width(graph))
     # The classifier's own labels: the ZipMap's when there is one (it names what the
     # probabilities are keyed by), else the classifier operator's.
     nodes = sorted(proto.graph.node, key=lambda node: node.op_type != "ZipMap")
@@ -375,6 +386,24 @@ def _classes(proto: Any, graph: OnnxGraph) -> tuple[ClassLabel, ...] | None:
             "probabilities have no fixed width: pathtolive cannot tell its classes"
         )
     return tuple(range(width))
+
+
+def _named_classes(text: str, width: int | None) -> tuple[ClassLabel, ...]:
+    try:
+        labels = json.loads(text)
+    except ValueError:
+        labels = None
+    if not isinstance(labels, list) or not labels:
+        raise InvalidInputError(
+            f"the ONNX model's metadata property {CLASSES_PROPERTY!r} must be a JSON list of "
+            f"class labels, not {text[:80]!r}"
+        )
+    if width is not None and len(labels) != width:
+        raise InvalidInputError(
+            f"the ONNX model's metadata property {CLASSES_PROPERTY!r} names {len(labels)} "
+            f"classes but its probabilities have {width} columns"
+        )
+    return tuple(plain_label(label) for label in labels)
 
 
 def _proba_width(graph: OnnxGraph) -> int | None:
