@@ -254,6 +254,27 @@ def test_a_lone_probability_output_is_a_classifier_of_classes_0_to_k() -> None:
     assert ONNX.wrap(_softmax_graph("classes")).classes == (0, 1, 2)
 
 
+def test_a_graph_read_as_a_regressor_that_answers_several_values_a_row_is_refused() -> None:
+    from onnx import TensorProto, helper
+
+    # Tile by the input's own shape: a width no inference can fix, so read as a regressor.
+    graph = helper.make_graph(
+        [
+            helper.make_node("Shape", ["x"], ["shape"]),
+            helper.make_node("Tile", ["x", "shape"], ["y"]),
+        ],
+        "tile",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", "width"])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    loaded = ONNX.wrap(model)
+
+    assert loaded.classes is None
+    with pytest.raises(InvalidInputError, match="answered 64 values for 2 rows"):
+        loaded.predict(pd.DataFrame(np.ones((2, 4))))
+
+
 @pytest.mark.parametrize("library", ["onnx", "onnxruntime"])
 def test_without_the_extra_the_error_says_how_to_install_it(
     library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
