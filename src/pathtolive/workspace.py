@@ -230,7 +230,9 @@ class Workspace:
     ) -> ModelVersion:
         """Register a model trained by hand; recorded as a run of kind ``notebook`` with
         its lineage as far as it is known (the dataset versions in ``data``, this
-        process's code version and environment). A model that refers to code beyond the
+        process's code version and environment). ``model`` is a fitted scikit-learn,
+        LightGBM or XGBoost model, or an ONNX model: an ``onnx.ModelProto`` or the path of
+        a ``.onnx`` file. A model that refers to code beyond the
         safe defaults (a custom step's function) is refused unless ``trusted`` names
         those types; the audit event lists them."""
         return model_service.register_model(

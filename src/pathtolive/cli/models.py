@@ -134,6 +134,27 @@ def models_import_mlflow(
     emit(version, as_json, lambda: console.print(f"[green]Imported[/] {version.ref}"))
 
 
+@models_app.command("import-onnx")
+def models_import_onnx(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="An ONNX model file (.onnx).")],
+    name: Annotated[str, typer.Option(help="Register under this model name.")],
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="The dataset version it was trained on (NAME@VERSION): its schema types "
+            "the inputs, and is checked against the graph's."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Register an ONNX model (a graph, no code: nothing to trust), run by onnxruntime."""
+    from pathtolive.service import models as service
+
+    version = service.import_onnx(open_context(ctx), file, name, data=data)
+    emit(version, as_json, lambda: console.print(f"[green]Imported[/] {version.ref}"))
+
+
 @alias_app.command("set")
 def alias_set(
     ctx: typer.Context,

@@ -26,6 +26,7 @@ __all__ = [
     "OutputKind",
     "OutputSpec",
     "Signature",
+    "declared_signature",
     "infer_signature",
     "output_spec",
 ]
@@ -190,7 +191,23 @@ def infer_signature(
                 f"{excluded[name]!r}; a {excluded[name]} column must not be a feature: refit "
                 "the model without it"
             )
+    # A model that declares its input types (an ONNX graph) cannot read every column.
+    get_flavor(loaded.flavor).check_fields(loaded, [(name, columns[name].type) for name in names])
     return Signature(inputs=tuple(columns[name] for name in names), output=output_spec(loaded))
+
+
+def declared_signature(model: object) -> Signature | None:
+    """The signature a fitted or loaded ``model`` declares by itself (an ONNX graph with one
+    input per column: their names and types, none nullable); None when only its data can
+    tell (then :func:`infer_signature` with a sample or the dataset's schema)."""
+    loaded = wrap(model)
+    fields = get_flavor(loaded.flavor).declared_fields(loaded)
+    if fields is None:
+        return None
+    inputs = tuple(
+        FieldSpec(name=name, type=cast(FieldType, kind), nullable=False) for name, kind in fields
+    )
+    return Signature(inputs=inputs, output=output_spec(loaded))
 
 
 def output_spec(model: object) -> OutputSpec:

@@ -40,6 +40,7 @@ __all__ = [
     "alias_history",
     "check_alias",
     "import_mlflow",
+    "import_onnx",
     "list_models",
     "load_model",
     "model_version",
@@ -373,11 +374,13 @@ def _signature(
     inputs: Mapping[str, str],
     sample: pd.DataFrame | None,
 ) -> dict[str, Any] | None:
-    from pathtolive.registry import infer_signature
+    from pathtolive.registry import declared_signature, infer_signature
     from pathtolive.service.datasets import dataset_schema, get_version, load_frame
 
     if not inputs and sample is None:
-        return None
+        # Without data, only a model that declares its inputs (an ONNX graph) has one.
+        declared = declared_signature(model)
+        return declared.to_dict() if declared is not None else None
     schema_columns = None
     if inputs:
         first = get_version(ctx, next(iter(inputs.values())))
@@ -527,4 +530,33 @@ def import_mlflow(
         tags={"imported_from": "mlflow"},
         signature=None if imported.signature is None else imported.signature.to_dict(),
         trusted=trusted,
+    )
+
+
+def import_onnx(
+    ctx: ServiceContext,
+    path: Path,
+    name: str,
+    *,
+    data: Mapping[str, str] | str | None = None,
+    description: str = "",
+) -> ModelVersion:
+    """Register the ONNX graph in the file at ``path`` (exported from PyTorch, TensorFlow,
+    scikit-learn…); its signature comes from the graph's inputs, or from the dataset's
+    schema when ``data`` names the dataset version it was trained on (the graph's input
+    types checked against it)."""
+    source = Path(path)
+    if not source.is_file():
+        raise InvalidInputError(f"no ONNX file at {source}; give the path of a .onnx file")
+    if source.suffix.lower() != ".onnx":
+        raise InvalidInputError(f"{source} is not a .onnx file; export the model to ONNX first")
+    return register_model(
+        ctx,
+        source,
+        name,
+        data=data,
+        description=description or f"imported from the ONNX file {source.resolve()}",
+        source="imported",
+        run_params={"file": str(source.resolve())},
+        tags={"imported_from": "onnx"},
     )

@@ -50,19 +50,20 @@ def test_a_model_no_flavor_can_store_is_refused(model: object) -> None:
 
     assert refused.value.message == (
         f"cannot store a model of type {kind}: supported are scikit-learn estimators and "
-        "pipelines, LightGBM and XGBoost boosters/sklearn wrappers"
+        "pipelines, LightGBM and XGBoost boosters/sklearn wrappers, ONNX models "
+        "(onnx.ModelProto or a .onnx file)"
     )
 
 
 def test_unknown_flavor_name_is_unsupported() -> None:
-    with pytest.raises(UnsupportedFormatError, match=r"unknown model flavor 'onnx'; .*sklearn"):
-        get_flavor("onnx")
+    with pytest.raises(UnsupportedFormatError, match=r"unknown model flavor 'pytorch'; .*onnx"):
+        get_flavor("pytorch")
 
 
 def test_every_flavor_is_found_by_its_name() -> None:
     names = [flavor.name for flavor in FLAVORS]
 
-    assert names == ["sklearn", "lightgbm", "xgboost"]
+    assert names == ["sklearn", "lightgbm", "xgboost", "onnx"]
     assert all(get_flavor(name).name == name for name in names)
 
 

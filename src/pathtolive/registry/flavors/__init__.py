@@ -19,6 +19,7 @@ from pathtolive.registry.flavors.base import (
     untrusted_message,
 )
 from pathtolive.registry.flavors.lightgbm import LightGBMFlavor
+from pathtolive.registry.flavors.onnx import OnnxFlavor
 from pathtolive.registry.flavors.sklearn import (
     DEFAULT_TRUSTED,
     TREE_TYPES,
@@ -38,6 +39,7 @@ __all__ = [
     "Flavor",
     "LightGBMFlavor",
     "LoadedModel",
+    "OnnxFlavor",
     "SklearnFlavor",
     "UntrustedModelError",
     "XGBoostFlavor",
@@ -49,10 +51,18 @@ __all__ = [
     "wrap",
 ]
 
-FLAVORS: tuple[Flavor, ...] = (SklearnFlavor(), LightGBMFlavor(), XGBoostFlavor())
+FLAVORS: tuple[Flavor, ...] = (
+    SklearnFlavor(),
+    LightGBMFlavor(),
+    XGBoostFlavor(),
+    OnnxFlavor(),
+)
 """Every flavor, in the order :func:`flavor_for` asks them."""
 
-_SUPPORTED = "scikit-learn estimators and pipelines, LightGBM and XGBoost boosters/sklearn wrappers"
+_SUPPORTED = (
+    "scikit-learn estimators and pipelines, LightGBM and XGBoost boosters/sklearn wrappers, "
+    "ONNX models (onnx.ModelProto or a .onnx file)"
+)
 
 
 def flavor_for(model: object) -> Flavor:

@@ -71,7 +71,8 @@ class LoadedModel:
 
 
 class Flavor(abc.ABC):
-    """One way of storing a family of models. Implementations: sklearn, lightgbm, xgboost."""
+    """One way of storing a family of models. Implementations: sklearn, lightgbm, xgboost,
+    onnx."""
 
     name: ClassVar[str]
     extra: ClassVar[str]
@@ -146,6 +147,18 @@ class Flavor(abc.ABC):
         ):
             return frame  # already the model's columns in its order: no copy
         return frame[names]
+
+    def declared_fields(self, model: LoadedModel) -> list[tuple[str, str]] | None:
+        """The ``(name, signature type)`` of each input column when the model itself
+        declares them (an ONNX graph's inputs); None when only data can tell."""
+        return None
+
+    def check_fields(  # noqa: B027 (a hook: most flavors check nothing)
+        self, model: LoadedModel, fields: Sequence[tuple[str, str]]
+    ) -> None:
+        """``InvalidInputError`` when a column of ``(name, signature type)`` ``fields`` has
+        a type the model cannot read; models that take any type the server feeds them
+        (scikit-learn, the boosters) accept all."""
 
     def n_features(self, model: LoadedModel) -> int | None:
         """How many features the model reads, where the library says."""
