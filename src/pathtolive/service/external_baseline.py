@@ -20,6 +20,7 @@ pass.
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -27,13 +28,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
-import orjson
+import numpy as np
 import pandas as pd
 
-from pathtolive.errors import ConfigError, NotFoundError
+from pathtolive.errors import ConfigError, MissingExtraError, NotFoundError
 from pathtolive.gates.external import (
     Adapter,
     ExternalBaseline,
@@ -48,6 +48,9 @@ from pathtolive.gates.predictions import Predictions
 from pathtolive.hashing import hash_bytes
 from pathtolive.redaction import MASK
 from pathtolive.service.context import ServiceContext
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "ANSWERS_FORMAT",
@@ -122,12 +125,8 @@ def ask_external_baseline(
     there are no usable answers."""
     columns = [str(column) for column in features.columns]
     rows = request_rows(features)
-    rows_digest = hash_bytes(orjson.dumps({"columns": columns, "rows": rows}))
-    key = hash_bytes(
-        orjson.dumps(
-            {"baseline": baseline.identity(), "rows": rows_digest}, option=orjson.OPT_SORT_KEYS
-        )
-    )
+    rows_digest = hash_bytes(_encode({"columns": columns, "rows": rows}))
+    key = hash_bytes(_encode({"baseline": baseline.identity(), "rows": rows_digest}))
     if offline:
         return _reuse(ctx, baseline, recorded, key, task, classes)
     answers, requests = _ask(ctx, baseline, features, columns, rows, task)
@@ -143,7 +142,7 @@ def ask_external_baseline(
         "answered_at": datetime.now(UTC).isoformat(),
         "answers": answers,
     }
-    stored = ctx.artifacts.put_bytes(orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
+    stored = ctx.artifacts.put_bytes(_encode(document))
     return ExternalAnswers(
         baseline, predictions, stored.digest, key, len(rows), requests, reused=False
     )
@@ -151,7 +150,7 @@ def ask_external_baseline(
 
 def read_answers(ctx: ServiceContext, digest: str) -> dict[str, Any]:
     """The stored answers object ``digest`` (verified by its hash as it is read)."""
-    document = orjson.loads(ctx.artifacts.get_bytes(digest))
+    document = json.loads(ctx.artifacts.get_bytes(digest))
     if not isinstance(document, dict) or document.get("format") != ANSWERS_FORMAT:
         raise NotFoundError(f"object {digest[:16]}… is not a stored set of baseline answers")
     return cast(dict[str, Any], document)
@@ -206,6 +205,13 @@ def _ask(
     rows: list[list[Any]],
     task: Task,
 ) -> tuple[list[Any], int]:
+    try:
+        import httpx
+    except ImportError as exc:
+        raise MissingExtraError(
+            "an external baseline is called with httpx, which is not installed: "
+            "pip install 'pathtolive[external]'"
+        ) from exc
     token = _token(ctx, baseline)
     adapter = None if baseline.adapter is None else _load_adapter(ctx.settings.root, baseline)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -274,6 +280,8 @@ class _Caller:
             ) from None
 
     def post(self, client: httpx.Client, body: Any, span: str) -> Any:
+        import httpx
+
         tries = self.baseline.retries + 1
         problem = ""
         for attempt in range(tries):
@@ -298,8 +306,8 @@ class _Caller:
                     f"refused {span} with HTTP {response.status_code}{_excerpt(response)}"
                 )
             try:
-                return orjson.loads(response.content)
-            except orjson.JSONDecodeError:
+                return json.loads(response.content)
+            except ValueError:
                 raise self.failed(
                     f"answered {span} with a body that is not JSON{_excerpt(response)}"
                 ) from None
@@ -323,7 +331,17 @@ class _Caller:
 
 
 def _encode(body: Any) -> bytes:
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY, default=str)
+    """Compact JSON with sorted keys, so equal content gives equal bytes (and digests);
+    NumPy scalars and arrays (an adapter's body may hold them) as plain values."""
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), allow_nan=False, default=_plain
+    ).encode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    return str(value)
 
 
 def _excerpt(response: httpx.Response) -> str:
