@@ -201,6 +201,17 @@ def test_a_weak_vendor_is_beaten_through_an_adapter_and_its_answers_are_kept(
     assert stored["baseline"]["url"] == stub.url
     assert "Authorization" not in json.dumps(stored)
 
+    # The audit trail names the answers the verdict rests on.
+    events = cli("audit", "log", "--action", "gates.checked", "--json").json()
+    assert (
+        events[-1]["details"]["external_baseline"]["answers_digest"] == external["answers_digest"]
+    )
+
+    # The report names the object, so gc keeps it.
+    collected = cli("gc", "--grace", "0", "--json")
+    assert collected.code == 0, collected.stderr
+    assert external["answers_digest"] not in collected.json()["removed_digests"]
+
     # Offline, the vendor (now gone) is not called: the same answers give the same figure.
     code, again = check(cli, "--offline")
     assert code == 0, again
