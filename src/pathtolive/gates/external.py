@@ -343,13 +343,17 @@ def answers_to_predictions(
 
 
 def _numbers(values: Sequence[Any], what: str) -> np.ndarray[Any, np.dtype[np.float64]]:
-    if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in values):
-        odd = next(value for value in values if not isinstance(value, int | float))
-        raise WrongAnswerError(f"expected {what} but got {odd!r}")
+    odd = [value for value in values if not _is_number(value)]
+    if odd:
+        raise WrongAnswerError(f"expected {what} but got {odd[0]!r}")
     array = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(array)):
         raise WrongAnswerError(f"expected {what} but got a value that is not finite")
     return array
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _label_key(label: Any) -> Any:

@@ -156,6 +156,7 @@ def test_labels_a_positive_probability_and_values_are_understood() -> None:
     [
         ([[0.5, 0.5], [1.0]], "binary", (0, 1), "list of 2 class probabilities"),
         ([2.5, 3.5], "binary", (0, 1), "a label of"),
+        ([0.5, True], "regression", None, "but got True"),
         (["a", "b"], "regression", None, "a number per row"),
         ([[0.2, 0.8]], "binary", (0, 1), None),
         ([], "binary", (0, 1), "no answers"),

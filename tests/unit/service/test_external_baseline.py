@@ -92,3 +92,17 @@ def test_a_refusal_is_not_retried_and_never_shows_the_token(clock: Clock) -> Non
     assert caller.requests == 1
     assert "refused rows 0 to 0 with HTTP 401" in raised.value.message
     assert token not in raised.value.message
+
+
+def test_a_timeout_after_the_retries_names_the_rows_and_the_limit(clock: Clock) -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    caller = _Caller(BASELINE, None)
+    client = httpx.Client(transport=httpx.MockTransport(slow))
+    with client, pytest.raises(ExternalBaselineFailed) as raised:
+        caller.post(client, {}, "rows 100 to 142")
+    assert caller.requests == 3
+    assert raised.value.message.endswith(
+        "did not answer rows 100 to 142 within 10 s, after 3 tries"
+    )
