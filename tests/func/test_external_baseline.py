@@ -26,9 +26,18 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pathtolive import Workspace
-from pathtolive.gates.external import answers_to_predictions, protocol_answers, protocol_request
+from pathtolive.gates.external import (
+    ExternalBaseline,
+    answers_to_predictions,
+    protocol_answers,
+    protocol_request,
+)
 from pathtolive.gates.external import request_rows as rows_of
-from pathtolive.service.external_baseline import read_answers
+from pathtolive.service.external_baseline import (
+    ExternalBaselineFailed,
+    ask_external_baseline,
+    read_answers,
+)
 from pathtolive.service.workspace import open_workspace
 from tests.support.serving import ThreadServer, cli_environ, free_port, serving_in_thread
 
@@ -162,8 +171,9 @@ def configure(root: Path, url: str, how: str, *, retries: int = 2) -> None:
     config.write_text(config.read_text() + gates)
 
 
-def check(cli: CLI, *extra: str) -> tuple[int, dict[str, Any]]:
-    checked = cli("gates", "check", "risk-model@1", "--json", *extra, extra_env={TOKEN_ENV: TOKEN})
+def check(cli: CLI, *extra: str, token: bool = True) -> tuple[int, dict[str, Any]]:
+    environ = {TOKEN_ENV: TOKEN} if token else {}
+    checked = cli("gates", "check", "risk-model@1", "--json", *extra, extra_env=environ)
     assert checked.stdout, checked.stderr
     assert TOKEN not in checked.stdout + checked.stderr
     report = checked.json()
@@ -281,6 +291,25 @@ def test_answers_of_the_wrong_count_fail_the_gate(cli: CLI, candidate: Path) -> 
     assert gate["verdict"] == "fail"
     assert stub.url in gate["detail"]
     assert "wrong shape: sent 100 rows but got 99 answers" in gate["detail"]
+
+
+def test_without_its_token_or_recorded_answers_the_vendor_is_not_asked(
+    candidate: Path,
+) -> None:
+    features = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(5)
+    with stub_vendor() as stub:
+        configure(candidate, stub.url, 'protocol = "kserve-v1"')
+        ctx = open_workspace(candidate, environ=cli_environ())  # no VENDOR_BEARER
+        try:
+            vendor = ExternalBaseline.from_toml("vendor", ctx.settings.document)
+            asked = {"task": "binary", "classes": (0, 1), "dataset": "cancer@1"}
+            with pytest.raises(ExternalBaselineFailed, match=f"{TOKEN_ENV}.*is not set"):
+                ask_external_baseline(ctx, vendor, features, **asked)  # type: ignore[arg-type]
+            with pytest.raises(ExternalBaselineFailed, match="no answers are recorded"):
+                ask_external_baseline(ctx, vendor, features, offline=True, **asked)  # type: ignore[arg-type]
+        finally:
+            ctx.close()
+    assert stub.requests == []
 
 
 def test_an_external_baseline_without_its_table_is_a_config_error(
