@@ -72,6 +72,9 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     "audit": None,
     "serve": None,
     "models": None,
+    # [baselines.NAME]: external baselines, checked by pathtolive.gates.external when
+    # the gates of a model that names one run.
+    "baselines": None,
     # Tables of user-named tables, checked here: [datasets.NAME] and [pipelines.NAME].
     "datasets": None,
     "pipelines": None,

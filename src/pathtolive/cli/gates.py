@@ -22,6 +22,14 @@ gates_app = typer.Typer(
 def gates_check(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="The candidate, NAME@VERSION.")],
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Do not call an external baseline: judge against the answers it gave the "
+            "last check of this version, read back from the artifact store.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run every gate on a candidate: a table of gate, figure, threshold and verdict, and
@@ -30,7 +38,7 @@ def gates_check(
     from pathtolive.gates import REPORT_COLUMNS
     from pathtolive.service import gates as service
 
-    report = service.check_gates(open_context(ctx), ref)
+    report = service.check_gates(open_context(ctx), ref, offline=offline)
 
     def render() -> None:
         colour = "green" if report.passed else "red"

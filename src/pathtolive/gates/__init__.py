@@ -10,11 +10,16 @@ report; it calls::
                           baseline=baseline.predict(holdout_features), slices=..., ...)
     report = run_gates(context, version=version, created_at=now)
 
+An external baseline (``baseline = "external:NAME"``, a model behind an HTTP endpoint) is
+described by :class:`ExternalBaseline`; the service calls it and passes its answers as
+the baseline's predictions.
+
 User gates subclass :class:`Gate` or decorate a function with :func:`gate`, and are added
 with :func:`register_gate`.
 """
 
 from pathtolive.gates.base import (
+    EXTERNAL_BASELINE_EXTRA,
     LATENCY_KEYS,
     VERDICTS,
     FunctionGate,
@@ -69,6 +74,13 @@ from pathtolive.gates.config import (
     PolicyName,
     PromotionConfig,
 )
+from pathtolive.gates.external import (
+    EXTERNAL_PREFIX,
+    ExternalBaseline,
+    WrongAnswerError,
+    answers_to_predictions,
+    external_name,
+)
 from pathtolive.gates.metrics import (
     METRICS,
     TASKS,
@@ -104,6 +116,8 @@ __all__ = [
     "BUILTIN_GATE_KEYS",
     "DEFAULT_CATALOG",
     "DEFAULT_POLICY",
+    "EXTERNAL_BASELINE_EXTRA",
+    "EXTERNAL_PREFIX",
     "LATENCY_KEYS",
     "MAX_SLICE_VALUES",
     "METRICS",
@@ -120,6 +134,7 @@ __all__ = [
     "Comparison",
     "DataContractGate",
     "ExplainabilityGate",
+    "ExternalBaseline",
     "FittedBaseline",
     "FloatArray",
     "FunctionGate",
@@ -148,13 +163,16 @@ __all__ = [
     "SliceStatus",
     "Task",
     "Verdict",
+    "WrongAnswerError",
     "align_proba",
+    "answers_to_predictions",
     "baseline_names",
     "bootstrap_interval",
     "check_task",
     "compare_resampled",
     "default_metric",
     "evaluate_gates",
+    "external_name",
     "fit_baseline",
     "gate",
     "gates_for",

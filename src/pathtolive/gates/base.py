@@ -52,6 +52,7 @@ from pathtolive.gates.metrics import (
 from pathtolive.gates.predictions import Predictions
 
 __all__ = [
+    "EXTERNAL_BASELINE_EXTRA",
     "LATENCY_KEYS",
     "VERDICTS",
     "FunctionGate",
@@ -82,6 +83,11 @@ LATENCY_KEYS: tuple[str, ...] = (
 )
 """The measurements a latency dictionary may hold: one-row and batch calls, percentiles
 in milliseconds."""
+
+EXTERNAL_BASELINE_EXTRA = "external_baseline"
+"""The :attr:`GateContext.extras` key under which the service describes an external
+baseline's answers (their URL, the digest of the stored answers object, whether they
+were reused), or the ``problem`` that left it without answers."""
 
 
 @dataclass(frozen=True)

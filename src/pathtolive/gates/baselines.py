@@ -88,7 +88,8 @@ def fit_baseline(
         reason = "is not a built-in baseline" if tasks is None else f"does not fit a {task} task"
         raise InvalidInputError(
             f"baseline {name!r} {reason}; for a {task} task use one of "
-            f"{', '.join(baseline_names(task))}, or the name of a registered model"
+            f"{', '.join(baseline_names(task))}, the name of a registered model, or "
+            "external:NAME for a model behind an endpoint ([baselines.NAME])"
         )
     if not isinstance(features, pd.DataFrame):
         raise InvalidInputError("baseline features must be a pandas DataFrame")

@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from pathtolive.format import number, signed
-from pathtolive.gates.base import Gate, GateContext, GateResult, Role
+from pathtolive.gates.base import (
+    EXTERNAL_BASELINE_EXTRA,
+    Gate,
+    GateContext,
+    GateResult,
+    Role,
+)
 from pathtolive.gates.bootstrap import Comparison
 
 __all__ = [
@@ -174,13 +180,20 @@ class BeatBaselineGate(Gate):
         """Compare with the baseline's predictions, which the service must supply."""
         baseline = context.config.baseline
         margin = context.config.beat_baseline_by or 0.0
+        external = context.extras.get(EXTERNAL_BASELINE_EXTRA)
+        data: dict[str, Any] = {"against": "baseline", "baseline": baseline}
+        if external:
+            # The digest of the answers judged against, so the verdict can be redone.
+            data["external"] = dict(external)
         if context.baseline is None:
+            problem = external.get("problem") if external else None
+            missing = f"no predictions of the baseline {baseline!r} were given to compare with"
             return GateResult.failing(
                 self.name,
-                f"no predictions of the baseline {baseline!r} were given to compare with",
+                problem or missing,
                 threshold=margin,
+                data=data,
             )
-        data = {"against": "baseline", "baseline": baseline}
         return _judge(self.name, context, "baseline", f"baseline {baseline!r}", margin, data)
 
 

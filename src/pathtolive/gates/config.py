@@ -9,7 +9,8 @@
     [models.risk-model.gates]
     min_metric = 0.75             # the worst acceptable value of the metric
     beat_live_by = 0.0            # lower bound of (candidate - live) must reach this
-    baseline = "logistic"         # majority, mean, logistic, linear or a registered model
+    baseline = "logistic"         # majority, mean, logistic, linear, a registered model
+                                  # or external:NAME (see pathtolive.gates.external)
     beat_baseline_by = 0.02
     slices = ["region"]           # no category may lose more than max_slice_drop vs live
     max_slice_drop = 0.03

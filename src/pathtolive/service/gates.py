@@ -9,6 +9,7 @@ the pure gates in :mod:`pathtolive.gates` decide.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,12 +34,15 @@ from pathtolive.gates import (
     get_metric,
     run_gates,
 )
+from pathtolive.gates.base import EXTERNAL_BASELINE_EXTRA
+from pathtolive.gates.external import ExternalBaseline, external_name
 from pathtolive.gates.metrics import Task
 from pathtolive.registry import LoadedModel
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.explain import check_explanations, explainer_background
+from pathtolive.service.external_baseline import ExternalBaselineFailed, ask_external_baseline
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency, start_probe_server
 from pathtolive.service.privacy import pii_columns
@@ -53,12 +57,21 @@ def gate_config(ctx: ServiceContext, model: str) -> GateConfig:
     return GateConfig.from_toml(model, ctx.settings.document.get("models", {}))
 
 
-def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
+def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> GateReport:
     """Run every gate that applies to the model version ``ref``; store and audit the
-    report. A failing gate is a verdict, not an error: read ``report.passed``."""
+    report. A failing gate is a verdict, not an error: read ``report.passed``.
+
+    With ``offline``, an external baseline is not called: the answers it gave the last
+    check of this version are read back from the artifact store (by the digest that
+    report names), provided they answered the same holdout rows."""
     actor = ctx.require(Permission.READ, "check gates")
     candidate_version = model_service.model_version(ctx, ref)
     config = gate_config(ctx, candidate_version.model)
+    outside = external_name(config.baseline)
+    # Read before any work, so a missing or mistyped [baselines.NAME] is a config error.
+    external = (
+        None if outside is None else ExternalBaseline.from_toml(outside, ctx.settings.document)
+    )
     with ctx.metadata.read() as session:
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
@@ -95,15 +108,25 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         champion = _predict(
             model_service.load_model(ctx, champion_version), holdout.frame[features], task, classes
         )
-    if config.baseline is not None:
+    baseline: Predictions | None = None
+    extras: dict[str, Any] = {}
+    if external is not None:
+        progress.stage(f"gates of {candidate_version.ref}: asking the external baseline")
+        baseline, extras[EXTERNAL_BASELINE_EXTRA] = _external(
+            ctx,
+            external,
+            holdout.frame[features],
+            task=task,
+            classes=classes,
+            dataset=data_version.ref,
+            version=candidate_version,
+            offline=offline,
+        )
+    elif config.baseline is not None:
         progress.stage(f"gates of {candidate_version.ref}: training the {config.baseline} baseline")
-    baseline = (
-        None
-        if config.baseline is None
-        else _baseline(
+        baseline = _baseline(
             ctx, config.baseline, task, data_version.ref, holdout, features, target, classes
         )
-    )
     progress.stage(f"gates of {candidate_version.ref}: latency in a clean process, attributions")
     latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
     # The explainer the server's :explain will use, on the background it will use.
@@ -140,6 +163,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
         extras={
             "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
             "champion_version": champion_number,
+            **extras,
         },
     )
     progress.stage(f"gates of {candidate_version.ref}: judging (bootstrap resamples)")
@@ -170,6 +194,7 @@ def check_gates(ctx: ServiceContext, ref: str) -> GateReport:
                 "failed": [r.gate for r in report.failures],
                 "metric": metric,
                 "champion": stored["champion_version"],
+                **_external_audit(extras),
             },
         )
     return report
@@ -357,6 +382,64 @@ def _baseline(
             labels=predictions.labels,
         )
     return predictions
+
+
+def _external(
+    ctx: ServiceContext,
+    external: ExternalBaseline,
+    features: pd.DataFrame,
+    *,
+    task: Task,
+    classes: tuple[Any, ...] | None,
+    dataset: str,
+    version: ModelVersion,
+    offline: bool,
+) -> tuple[Predictions | None, dict[str, Any]]:
+    """The external baseline's predictions and what the report keeps of them; on a
+    problem no predictions and the problem, which fails ``beat_baseline``."""
+    recorded = None
+    if offline:
+        with ctx.metadata.read() as session:
+            previous = session.latest_gate_report(version.model, version.version)
+        if previous is not None:
+            recorded = _recorded_answers(previous.report)
+    try:
+        answers = ask_external_baseline(
+            ctx,
+            external,
+            features,
+            task=task,
+            classes=classes,
+            dataset=dataset,
+            recorded=recorded,
+            offline=offline,
+        )
+    except ExternalBaselineFailed as exc:
+        return None, {
+            "baseline": external.name,
+            "url": external.shown_url,
+            "speaks": external.speaks,
+            "problem": exc.message,
+        }
+    return answers.predictions, answers.to_dict()
+
+
+def _recorded_answers(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for result in report.get("results", []):
+        if result.get("gate") == "beat_baseline":
+            found = (result.get("data") or {}).get("external")
+            return found if isinstance(found, Mapping) else None
+    return None
+
+
+def _external_audit(extras: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit event names the answers the verdict rests on (their digest also keeps
+    the object from ``gc``, as the stored report does)."""
+    found = extras.get(EXTERNAL_BASELINE_EXTRA)
+    if not found:
+        return {}
+    kept = ("baseline", "url", "answers_digest", "reused", "problem")
+    return {"external_baseline": {key: found[key] for key in kept if key in found}}
 
 
 def _latency(

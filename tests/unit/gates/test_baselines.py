@@ -106,7 +106,9 @@ def test_a_baseline_of_another_task_names_those_that_fit(diabetes: Split) -> Non
     with pytest.raises(InvalidInputError, match="does not fit a regression task") as caught:
         fit_baseline("logistic", "regression", diabetes.train, diabetes.train_target)
 
-    assert "use one of mean, linear, or the name of a registered model" in caught.value.message
+    assert "use one of mean, linear, the name of a registered model, or external:NAME" in (
+        caught.value.message
+    )
 
 
 def test_an_unknown_baseline_names_the_built_in_ones(cancer: Split) -> None:
