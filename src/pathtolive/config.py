@@ -72,6 +72,8 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     "audit": None,
     "serve": None,
     "models": None,
+    # [costs]: prices and expected traffic, checked by pathtolive.gates.costs.
+    "costs": None,
     # [baselines.NAME]: external baselines, checked by pathtolive.gates.external when
     # the gates of a model that names one run.
     "baselines": None,

@@ -47,6 +47,8 @@ def gates_check(
         note = report.skipped_note()
         if note is not None:
             console.print(escape(note))
+        for line in report.cost_lines():
+            console.print(escape(line))
 
     emit(report, as_json, render)
     if not report.passed:

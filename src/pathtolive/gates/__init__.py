@@ -19,6 +19,7 @@ with :func:`register_gate`.
 """
 
 from pathtolive.gates.base import (
+    COSTS_EXTRA,
     EXTERNAL_BASELINE_EXTRA,
     LATENCY_KEYS,
     VERDICTS,
@@ -49,11 +50,13 @@ from pathtolive.gates.builtin import (
     ACCEPTED_DATA_STATUSES,
     BeatBaselineGate,
     BeatLiveGate,
+    CostPer1kGate,
     DataContractGate,
     ExplainabilityGate,
     LatencyGate,
     LoadsAndAnswersGate,
     MinMetricGate,
+    MonthlyCostGate,
     SizeGate,
 )
 from pathtolive.gates.catalog import (
@@ -73,6 +76,16 @@ from pathtolive.gates.config import (
     GateConfig,
     PolicyName,
     PromotionConfig,
+)
+from pathtolive.gates.costs import (
+    CostSettings,
+    Footprint,
+    MonthlyCost,
+    cost_per_1k,
+    money,
+    monthly_cost,
+    vendor_monthly_cost,
+    worth_it_line,
 )
 from pathtolive.gates.external import (
     EXTERNAL_PREFIX,
@@ -114,6 +127,7 @@ __all__ = [
     "BLOCK_CELLS",
     "BUILTIN_GATES",
     "BUILTIN_GATE_KEYS",
+    "COSTS_EXTRA",
     "DEFAULT_CATALOG",
     "DEFAULT_POLICY",
     "EXTERNAL_BASELINE_EXTRA",
@@ -132,11 +146,14 @@ __all__ = [
     "BeatLiveGate",
     "ClassLabel",
     "Comparison",
+    "CostPer1kGate",
+    "CostSettings",
     "DataContractGate",
     "ExplainabilityGate",
     "ExternalBaseline",
     "FittedBaseline",
     "FloatArray",
+    "Footprint",
     "FunctionGate",
     "Gate",
     "GateCatalog",
@@ -150,6 +167,8 @@ __all__ = [
     "LoadsAndAnswersGate",
     "Metric",
     "MinMetricGate",
+    "MonthlyCost",
+    "MonthlyCostGate",
     "PolicyName",
     "PredictionKind",
     "Predictions",
@@ -170,6 +189,7 @@ __all__ = [
     "bootstrap_interval",
     "check_task",
     "compare_resampled",
+    "cost_per_1k",
     "default_metric",
     "evaluate_gates",
     "external_name",
@@ -179,6 +199,8 @@ __all__ = [
     "get_metric",
     "interval_from",
     "metric_names",
+    "money",
+    "monthly_cost",
     "paired_bootstrap",
     "plain",
     "register_gate",
@@ -187,4 +209,6 @@ __all__ = [
     "resolve_classes",
     "run_gates",
     "slice_results",
+    "vendor_monthly_cost",
+    "worth_it_line",
 ]

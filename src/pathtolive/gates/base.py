@@ -52,6 +52,7 @@ from pathtolive.gates.metrics import (
 from pathtolive.gates.predictions import Predictions
 
 __all__ = [
+    "COSTS_EXTRA",
     "EXTERNAL_BASELINE_EXTRA",
     "LATENCY_KEYS",
     "VERDICTS",
@@ -88,6 +89,12 @@ EXTERNAL_BASELINE_EXTRA = "external_baseline"
 """The :attr:`GateContext.extras` key under which the service describes an external
 baseline's answers (their URL, the digest of the stored answers object, whether they
 were reused), or the ``problem`` that left it without answers."""
+
+COSTS_EXTRA = "costs"
+"""The :attr:`GateContext.extras` key under which the service gives the candidate's cost
+figures: ``footprint`` (a :class:`~pathtolive.gates.costs.Footprint` as a dictionary),
+``settings`` (the :class:`~pathtolive.gates.costs.CostSettings`), ``cost_per_1k`` and
+``monthly`` (a :class:`~pathtolive.gates.costs.MonthlyCost` as a dictionary, or None)."""
 
 
 @dataclass(frozen=True)

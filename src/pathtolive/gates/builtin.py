@@ -2,8 +2,9 @@
 
 Always applied: ``data_contract``, ``loads_and_answers`` and ``explainability``. Applied
 when their setting is present: ``min_metric``, ``beat_live`` (``beat_live_by``),
-``beat_baseline`` (``baseline``), ``latency`` (``p95_latency_ms``) and ``size``
-(``max_size_mb``).
+``beat_baseline`` (``baseline``), ``latency`` (``p95_latency_ms``), ``size``
+(``max_size_mb``), ``cost_per_1k`` (``max_cost_per_1k``) and ``monthly_cost``
+(``max_monthly_cost``).
 
 "Better than" is judged on the lower bound of a paired-bootstrap interval of the
 difference, so a candidate that is better only by luck of the holdout does not pass.
@@ -16,6 +17,7 @@ from typing import Any
 
 from pathtolive.format import number, signed
 from pathtolive.gates.base import (
+    COSTS_EXTRA,
     EXTERNAL_BASELINE_EXTRA,
     Gate,
     GateContext,
@@ -23,16 +25,19 @@ from pathtolive.gates.base import (
     Role,
 )
 from pathtolive.gates.bootstrap import Comparison
+from pathtolive.gates.costs import money
 
 __all__ = [
     "ACCEPTED_DATA_STATUSES",
     "BeatBaselineGate",
     "BeatLiveGate",
+    "CostPer1kGate",
     "DataContractGate",
     "ExplainabilityGate",
     "LatencyGate",
     "LoadsAndAnswersGate",
     "MinMetricGate",
+    "MonthlyCostGate",
     "SizeGate",
 ]
 
@@ -263,6 +268,97 @@ class SizeGate(Gate):
             figure=size,
             threshold=limit,
             data=data,
+        )
+
+
+class CostPer1kGate(Gate):
+    """The price of the CPU that 1,000 one-row predictions take is at most
+    ``max_cost_per_1k``, in the currency of ``[costs]`` (its ``cpu_hour`` prices the
+    CPU seconds measured in the clean process)."""
+
+    name = "cost_per_1k"
+    keys = ("max_cost_per_1k",)
+
+    def evaluate(self, context: GateContext) -> GateResult:
+        """Judge the priced CPU of 1,000 one-row calls."""
+        limit = context.config.max_cost_per_1k
+        costs = context.extras.get(COSTS_EXTRA) or {}
+        figure = costs.get("cost_per_1k")
+        currency = str((costs.get("settings") or {}).get("currency", ""))
+        footprint = costs.get("footprint") or {}
+        data = {"cpu_seconds": footprint.get("cpu_seconds_per_1k_single"), "currency": currency}
+        if figure is None or limit is None:
+            return GateResult.failing(
+                self.name,
+                "not measured: no CPU time of one-row calls, or no [costs] cpu_hour to price it",
+                threshold=limit,
+                data=data,
+            )
+        spent = f"1,000 one-row predictions cost {money(figure, currency)} of CPU"
+        if figure > limit:
+            return GateResult.failing(
+                self.name,
+                f"{spent}, {money(figure - limit, currency)} over the limit "
+                f"{money(limit, currency)}",
+                figure=figure,
+                threshold=limit,
+                data=data,
+            )
+        return GateResult.passing(
+            self.name,
+            f"{spent}, within {money(limit, currency)}",
+            figure=figure,
+            threshold=limit,
+            data=data,
+        )
+
+
+class MonthlyCostGate(Gate):
+    """The estimated monthly cost of owning the candidate (serving CPU for the expected
+    traffic, memory, storage and retraining, priced by ``[costs]``) is at most
+    ``max_monthly_cost``."""
+
+    name = "monthly_cost"
+    keys = ("max_monthly_cost",)
+
+    def evaluate(self, context: GateContext) -> GateResult:
+        """Judge the monthly total; its parts are kept in ``data``."""
+        limit = context.config.max_monthly_cost
+        costs = context.extras.get(COSTS_EXTRA) or {}
+        monthly = costs.get("monthly")
+        if not monthly or limit is None:
+            return GateResult.failing(
+                self.name,
+                "not measured: no monthly cost estimate was given (it needs [costs] prices)",
+                threshold=limit,
+            )
+        currency = str(monthly.get("currency", ""))
+        total = float(monthly["total"])
+        parts = ", ".join(
+            f"{label} {money(float(monthly[key]), currency)}"
+            for key, label in (
+                ("serving_cpu", "serving CPU"),
+                ("memory", "memory"),
+                ("storage", "storage"),
+                ("retraining", "retraining"),
+            )
+        )
+        spent = f"about {money(total, currency)} a month ({parts})"
+        if total > limit:
+            return GateResult.failing(
+                self.name,
+                f"{spent}, {money(total - limit, currency)} over the limit "
+                f"{money(limit, currency)}",
+                figure=total,
+                threshold=limit,
+                data=dict(monthly),
+            )
+        return GateResult.passing(
+            self.name,
+            f"{spent}, within {money(limit, currency)}",
+            figure=total,
+            threshold=limit,
+            data=dict(monthly),
         )
 
 

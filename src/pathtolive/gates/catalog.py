@@ -16,11 +16,13 @@ from pathtolive.gates.base import Gate, GateContext, GateResult
 from pathtolive.gates.builtin import (
     BeatBaselineGate,
     BeatLiveGate,
+    CostPer1kGate,
     DataContractGate,
     ExplainabilityGate,
     LatencyGate,
     LoadsAndAnswersGate,
     MinMetricGate,
+    MonthlyCostGate,
     SizeGate,
 )
 from pathtolive.gates.config import BUILTIN_GATE_KEYS, GateConfig
@@ -46,6 +48,8 @@ BUILTIN_GATES: tuple[Gate, ...] = (
     SliceGate(),
     LatencyGate(),
     SizeGate(),
+    CostPer1kGate(),
+    MonthlyCostGate(),
     ExplainabilityGate(),
 )
 """The built-in gates, in the order they run."""

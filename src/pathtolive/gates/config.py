@@ -17,6 +17,8 @@
     min_slice_rows = 30           # smaller slices are listed, not judged
     p95_latency_ms = 20
     max_size_mb = 200
+    max_cost_per_1k = 0.002       # money ([costs] currency): CPU of 1,000 one-row calls
+    max_monthly_cost = 40         # money: serving, memory, storage and retraining a month
     resamples = 1000              # bootstrap: resamples, confidence and seed
     [models.risk-model.promotion]
     live = "four-eyes"            # auto, approval or four-eyes, per alias
@@ -72,6 +74,8 @@ BUILTIN_GATE_KEYS: tuple[str, ...] = (
     "min_slice_rows",
     "p95_latency_ms",
     "max_size_mb",
+    "max_cost_per_1k",
+    "max_monthly_cost",
     "resamples",
     "confidence",
     "seed",
@@ -86,6 +90,7 @@ MODEL_KEYS: tuple[str, ...] = (
     "card",
     "monitoring",
     "retrain",
+    "costs",
 )
 """The keys of a ``[models.NAME]`` table; anything else is a typo to report."""
 
@@ -142,7 +147,8 @@ class GateConfig:
     ``metric`` None means the task's default metric. ``min_metric`` is the worst
     acceptable value: a floor for a higher-is-better metric, a ceiling for a
     lower-is-better one (rmse, log_loss). Margins may be negative, which asks for "not
-    worse than live by more than this". Sizes are in megabytes of 10^6 bytes.
+    worse than live by more than this". Sizes are in megabytes of 10^6 bytes; costs in
+    the currency of ``[costs]`` (see :mod:`pathtolive.gates.costs`).
     """
 
     model: str
@@ -158,6 +164,8 @@ class GateConfig:
     min_slice_rows: int = 30
     p95_latency_ms: float | None = None
     max_size_mb: float | None = None
+    max_cost_per_1k: float | None = None
+    max_monthly_cost: float | None = None
     resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
@@ -242,6 +250,12 @@ class GateConfig:
             ),
             max_size_mb=_number(
                 gates.get("max_size_mb"), f"{gates_where}.max_size_mb", positive=True
+            ),
+            max_cost_per_1k=_number(
+                gates.get("max_cost_per_1k"), f"{gates_where}.max_cost_per_1k", positive=True
+            ),
+            max_monthly_cost=_number(
+                gates.get("max_monthly_cost"), f"{gates_where}.max_monthly_cost", positive=True
             ),
             resamples=_whole(gates.get("resamples", 1000), f"{gates_where}.resamples", minimum=100),
             confidence=_confidence(gates.get("confidence", 0.95), f"{gates_where}.confidence"),

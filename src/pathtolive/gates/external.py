@@ -16,6 +16,7 @@ model that compares with it, in ``[baselines.NAME]``::
     token_env = "VENDOR_TOKEN"    # the credential's environment variable, never its value
     token_header = "Authorization"  # sent as "Bearer <token>"; another header gets it bare
     classes = [0, 1]              # the order of the answer's probability columns
+    price_per_1k = 0.40           # what it charges per 1,000 predictions ([costs] currency)
 
 This module is pure: it reads that table, shapes a batch of rows into each protocol's
 request and each protocol's answer back into one answer per row, and turns the answers
@@ -74,6 +75,7 @@ EXTERNAL_KEYS: tuple[str, ...] = (
     "token_env",
     "token_header",
     "classes",
+    "price_per_1k",
 )
 """The keys of a ``[baselines.NAME]`` table."""
 
@@ -111,6 +113,9 @@ class ExternalBaseline:
     token_env: str | None = None
     token_header: str = "Authorization"
     classes: tuple[Any, ...] | None = None
+    price_per_1k: float | None = None
+    """What the vendor charges for 1,000 predictions, in the currency of ``[costs]``:
+    what the cost of owning a model is compared with. None: not known."""
 
     @property
     def shown_url(self) -> str:
@@ -208,6 +213,11 @@ class ExternalBaseline:
             token_env=token_env,
             token_header=header,
             classes=None if classes is None else tuple(classes),
+            price_per_1k=(
+                None
+                if raw.get("price_per_1k") is None
+                else _positive(raw["price_per_1k"], f"{where}.price_per_1k", zero=True)
+            ),
         )
 
 

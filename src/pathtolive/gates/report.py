@@ -10,7 +10,8 @@ from typing import Any
 from pathtolive.display import HtmlDisplay
 from pathtolive.errors import InvalidInputError
 from pathtolive.format import number
-from pathtolive.gates.base import GateResult
+from pathtolive.gates.base import GateResult, plain
+from pathtolive.gates.costs import cost_summary
 
 __all__ = ["REPORT_COLUMNS", "GateReport"]
 
@@ -26,7 +27,10 @@ class GateReport(HtmlDisplay):
 
     ``passed`` is True when no gate failed; it is stored with the model version, and the
     promotion policy reads it. ``skipped`` names the gates that did not run because
-    ``[models.NAME.gates]`` sets no threshold for them, each with the key that would."""
+    ``[models.NAME.gates]`` sets no threshold for them, each with the key that would.
+    ``costs`` holds the cost figures measured (see :mod:`pathtolive.gates.costs`) and
+    ``worth_it`` the lines that answer "is it worth it?" against the baseline and the
+    live version."""
 
     model: str
     version: int
@@ -35,6 +39,8 @@ class GateReport(HtmlDisplay):
     created_at: datetime
     passed: bool
     skipped: Mapping[str, str] = field(default_factory=dict)
+    costs: Mapping[str, Any] = field(default_factory=dict)
+    worth_it: tuple[str, ...] = ()
 
     @classmethod
     def from_results(
@@ -111,7 +117,14 @@ class GateReport(HtmlDisplay):
                 for result in self.results
             ]
             + ([note] if note else [])
+            + self.cost_lines()
         )
+
+    def cost_lines(self) -> list[str]:
+        """The cost figures and the "is it worth it?" lines, as text; none for a report
+        without costs."""
+        summary = cost_summary(self.costs) if self.costs else ""
+        return ([summary] if summary else []) + [f"worth it? {line}" for line in self.worth_it]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types; the time in ISO 8601."""
@@ -123,6 +136,8 @@ class GateReport(HtmlDisplay):
             "passed": self.passed,
             "results": [result.to_dict() for result in self.results],
             "skipped": [{"gate": gate, "setting": key} for gate, key in self.skipped.items()],
+            "costs": plain(dict(self.costs)),
+            "worth_it": list(self.worth_it),
         }
 
     @classmethod
@@ -137,4 +152,7 @@ class GateReport(HtmlDisplay):
             passed=data["passed"],
             # Reports stored before skipped gates were recorded have none.
             skipped={item["gate"]: item["setting"] for item in data.get("skipped", [])},
+            # Reports stored before costs were measured have none.
+            costs=dict(data.get("costs") or {}),
+            worth_it=tuple(data.get("worth_it") or ()),
         )

@@ -25,6 +25,7 @@ from pathtolive.display import HtmlDisplay
 from pathtolive.entities import Run, StoredGateReport
 from pathtolive.errors import PathToLiveError
 from pathtolive.format import signed, significant
+from pathtolive.gates.costs import cost_summary
 from pathtolive.gates.curves import (
     CalibrationBin,
     RocCurve,
@@ -289,6 +290,12 @@ def model_card(ctx: ServiceContext, ref: str, *, lineage: LineageNode | None = N
                 ),
             )
         )
+        # The cost of owning it, and whether that is worth it against the baseline and
+        # live (figures of the gates' own measurement, see pathtolive.gates.costs).
+        summary = cost_summary(body.get("costs") or {})
+        if summary:
+            gate_blocks.append(summary)
+        gate_blocks.extend(f"Worth it? {line}" for line in body.get("worth_it") or ())
         for result in results:
             table = result.get("data", {}).get("slices")
             if result["gate"] == "slices" and isinstance(table, list) and table:

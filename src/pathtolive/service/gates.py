@@ -10,7 +10,7 @@ the pure gates in :mod:`pathtolive.gates` decide.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +24,8 @@ from pathtolive.entities import ModelVersion, StoredGateReport
 from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.gates import (
     BASELINES,
+    COSTS_EXTRA,
+    CostSettings,
     GateConfig,
     GateContext,
     GateReport,
@@ -38,6 +40,7 @@ from pathtolive.gates.base import EXTERNAL_BASELINE_EXTRA
 from pathtolive.gates.external import ExternalBaseline, external_name
 from pathtolive.gates.metrics import Task
 from pathtolive.registry import LoadedModel
+from pathtolive.service import costs as cost_service
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext, record
@@ -72,6 +75,12 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
     external = (
         None if outside is None else ExternalBaseline.from_toml(outside, ctx.settings.document)
     )
+    # Likewise [costs], and the prices a cost gate needs.
+    prices = CostSettings.from_toml(ctx.settings.document, candidate_version.model)
+    if config.max_cost_per_1k is not None:
+        prices.require_prices(candidate_version.model, "max_cost_per_1k", ("cpu_hour",))
+    if config.max_monthly_cost is not None:
+        prices.require_prices(candidate_version.model, "max_monthly_cost")
     with ctx.metadata.read() as session:
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
@@ -101,6 +110,7 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
     get_metric(metric, task)  # a metric the task does not support is refused here
     classes = _classes(task, candidate, y_true, f"the target {target!r} of {holdout.dataset}")
     champion: Predictions | None = None
+    live_cost: cost_service.SideCost | None = None
     if champion_number is not None and champion_number != candidate_version.version:
         champion_version = model_service.model_version(
             ctx, f"{candidate_version.model}@{champion_number}"
@@ -108,7 +118,11 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
         champion = _predict(
             model_service.load_model(ctx, champion_version), holdout.frame[features], task, classes
         )
+        live_cost = _reported_cost(
+            ctx, champion_version, f"live version {champion_version.ref}", prices
+        )
     baseline: Predictions | None = None
+    baseline_cost: cost_service.SideCost | None = None
     extras: dict[str, Any] = {}
     if external is not None:
         progress.stage(f"gates of {candidate_version.ref}: asking the external baseline")
@@ -122,13 +136,20 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
             version=candidate_version,
             offline=offline,
         )
+        baseline_cost = cost_service.external_cost(external, prices)
     elif config.baseline is not None:
         progress.stage(f"gates of {candidate_version.ref}: training the {config.baseline} baseline")
-        baseline = _baseline(
-            ctx, config.baseline, task, data_version.ref, holdout, features, target, classes
+        baseline, baseline_cost = _baseline(
+            ctx, config.baseline, task, data_version.ref, holdout, features, target, classes, prices
         )
     progress.stage(f"gates of {candidate_version.ref}: latency in a clean process, attributions")
-    latency, loads, load_detail = _latency(ctx, candidate_version, holdout.frame[features])
+    latency, loads, load_detail, probed = _latency(ctx, candidate_version, holdout.frame[features])
+    costs = cost_service.cost_figures(
+        cost_service.candidate_footprint(candidate_version, run, probed),
+        prices,
+        baseline_cost,
+        live_cost,
+    )
     # The explainer the server's :explain will use, on the background it will use.
     explained = check_explanations(
         candidate,
@@ -163,11 +184,17 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
         extras={
             "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
             "champion_version": champion_number,
+            COSTS_EXTRA: costs,
             **extras,
         },
     )
     progress.stage(f"gates of {candidate_version.ref}: judging (bootstrap resamples)")
     report = run_gates(context, version=candidate_version.version, created_at=datetime.now(UTC))
+    report = replace(
+        report,
+        costs=costs,
+        worth_it=cost_service.worth_it_lines(context, costs, prices),
+    )
     stored = report.to_dict()
     stored["holdout"] = {
         "dataset": holdout.dataset,
@@ -366,22 +393,48 @@ def _baseline(
     features: list[str],
     target: str,
     classes: tuple[Any, ...] | None,
-) -> Predictions:
+    prices: CostSettings,
+) -> tuple[Predictions, cost_service.SideCost]:
     """The off-the-shelf baseline, trained by pathtolive on the rows the candidate trained
-    on (the dataset version less the holdout rows), or another registered model."""
+    on (the dataset version less the holdout rows), or another registered model; and
+    what it costs (measured here as it is fitted, or the registered model's report's)."""
     if name not in BASELINES:
-        other = model_service.load_model(ctx, name)
-        return _predict(other, holdout.frame[features], task, classes)
+        other_version = model_service.model_version(ctx, name)
+        other = model_service.load_model(ctx, other_version)
+        cost = _reported_cost(ctx, other_version, f"the registered model {name!r}", prices)
+        return _predict(other, holdout.frame[features], task, classes), cost
     data = dataset_service.load_frame(ctx, dataset_ref, purpose=f"gates baseline {name}")
     training = data.drop(index=pd.Index(holdout.row_ids))
-    fitted = fit_baseline(name, task, training[features], training[target].to_numpy())
+    fitted, footprint = cost_service.measure_in_process(
+        lambda: fit_baseline(name, task, training[features], training[target].to_numpy()),
+        lambda model, rows: model.predict(rows),
+        holdout.frame[features],
+    )
+    cost = cost_service.side_cost(
+        f"the {name!r} baseline", footprint, prices, "measured in process as it was fitted"
+    )
     predictions = fitted.predict(holdout.frame[features])
     if predictions.proba is not None and classes is not None and fitted.classes is not None:
         return Predictions(
             proba=align_proba(predictions.proba, fitted.classes, classes),
             labels=predictions.labels,
-        )
-    return predictions
+        ), cost
+    return predictions, cost
+
+
+def _reported_cost(
+    ctx: ServiceContext, version: ModelVersion, label: str, prices: CostSettings
+) -> cost_service.SideCost:
+    """The cost of ``version`` from the figures of its latest gate report."""
+    with ctx.metadata.read() as session:
+        stored = session.latest_gate_report(version.model, version.version)
+    footprint = cost_service.reported_footprint(None if stored is None else stored.report)
+    how = (
+        f"measured by the gates of {version.ref}"
+        if footprint is not None
+        else f"not known: the gates of {version.ref} did not measure it"
+    )
+    return cost_service.side_cost(label, footprint, prices, how)
 
 
 def _external(
@@ -444,15 +497,22 @@ def _external_audit(extras: Mapping[str, Any]) -> dict[str, Any]:
 
 def _latency(
     ctx: ServiceContext, version: ModelVersion, features: pd.DataFrame
-) -> tuple[dict[str, float] | None, bool, str]:
+) -> tuple[dict[str, float] | None, bool, str, dict[str, Any] | None]:
+    """The latency percentiles, whether it loaded and answered (and how), and the
+    probe's raw figures (CPU and memory too)."""
     try:
         figures = measure_latency(ctx, version, features.head(_LATENCY_SAMPLE_ROWS))
     except PathToLiveError as exc:
-        return None, False, exc.message
+        return None, False, exc.message, None
     single, batch = figures["single_row"], figures["batch_1000"]
     latency = {
         f"{prefix}_{key}": float(block[key])
         for prefix, block in (("single", single), ("batch", batch))
         for key in ("p50_ms", "p95_ms", "p99_ms")
     }
-    return latency, True, f"loaded in {figures['load_seconds']:.2f} s in a clean process"
+    return (
+        latency,
+        True,
+        f"loaded in {figures['load_seconds']:.2f} s in a clean process",
+        figures,
+    )

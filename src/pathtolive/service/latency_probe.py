@@ -4,7 +4,9 @@
 safe format), which also proves the artifact loads and answers, then times single-row
 and batch predictions. The load it reports is the artifact's own: a first, untimed load
 imports whatever the flavor's library needs (a server pays that once, at start-up), the
-second is timed, so the figure means the same for every flavor.
+second is timed, so the figure means the same for every flavor. Alongside wall time it
+measures the CPU seconds of a call (the cost of serving) and how much the process's
+resident memory grew by loading the model (the memory it holds while served).
 
 It runs in a process forked by a *probe server*: ``python -m
 pathtolive.service.latency_probe --serve``, started by :mod:`pathtolive.service.latency`
@@ -82,9 +84,26 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
+def _resident_bytes() -> int:
+    """This process's resident memory now (from ``/proc``; the peak where there is none)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
 def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     ctx = open_workspace(workspace)
     version = model_service.model_version(ctx, ref)
+    gc.collect()
+    # Memory when loaded: what the process grew by, from before the flavor's libraries
+    # were imported to the model loaded and answering (the server preloads only
+    # scikit-learn's), less the first load's copy, freed before the second.
+    resident_before = _resident_bytes()
     model_service.load_model(ctx, version)  # imports what the flavor needs, untimed
     gc.collect()
     started = time.perf_counter()
@@ -97,11 +116,14 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     gc.freeze()
     rows = [sample.iloc[[i % len(sample)]] for i in range(SINGLE_ROW_CALLS)]
     model.predict(rows[0])  # the first call pays one-off costs
-    single = _timed_calls(model.predict, rows, MIN_SINGLE_ROW_CALLS, SINGLE_ROW_BUDGET_SECONDS)
+    loaded_bytes = max(_resident_bytes() - resident_before, 0)
+    single, single_cpu = _timed_calls(
+        model.predict, rows, MIN_SINGLE_ROW_CALLS, SINGLE_ROW_BUDGET_SECONDS
+    )
     batch_frame = sample.sample(
         n=BATCH_CALL_ROWS, replace=len(sample) < BATCH_CALL_ROWS, random_state=0
     )
-    batch = _timed_calls(
+    batch, batch_cpu = _timed_calls(
         model.predict, [batch_frame] * BATCH_CALLS, MIN_BATCH_CALLS, BATCH_BUDGET_SECONDS
     )
     ctx.close()
@@ -109,18 +131,22 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
         "model": version.ref,
         "threads": _thread_counts(),
         "load_seconds": load_seconds,
-        "single_row": _percentiles(single),
-        "batch_1000": _percentiles(batch),
+        "memory_bytes": loaded_bytes,
+        "single_row": {**_percentiles(single), "cpu_seconds_per_call": single_cpu},
+        "batch_1000": {**_percentiles(batch), "cpu_seconds_per_call": batch_cpu},
     }
 
 
 def _timed_calls(
     predict: Any, inputs: list[pd.DataFrame], least: int, budget_seconds: float
-) -> list[float]:
+) -> tuple[list[float], float]:
     """The seconds of each call of ``predict`` on ``inputs`` in turn, stopping early once
-    ``least`` calls are timed and ``budget_seconds`` are spent."""
+    ``least`` calls are timed and ``budget_seconds`` are spent; and the mean CPU seconds
+    of a call (every thread of the process: a library's worker threads count, as they
+    would on the server's machine)."""
     seconds: list[float] = []
     spent = 0.0
+    cpu_started = time.process_time()
     for frame in inputs:
         begin = time.perf_counter()
         predict(frame)
@@ -129,7 +155,7 @@ def _timed_calls(
         spent += took
         if len(seconds) >= least and spent >= budget_seconds:
             break
-    return seconds
+    return seconds, (time.process_time() - cpu_started) / len(seconds)
 
 
 def serve(requests: IO[str], answers: IO[str]) -> None:

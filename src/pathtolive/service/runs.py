@@ -7,7 +7,9 @@ import difflib
 import json
 import logging
 import re
+import resource
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -65,11 +67,13 @@ __all__ = [
     "LOST_AFTER",
     "MAX_COMPARED",
     "MAX_PAGE",
+    "RESOURCES_OUTPUT",
     "RUN_STATUSES",
     "SERIES_POINTS",
     "ComparedStep",
     "ComparedValue",
     "ReproduceReport",
+    "ResourceClock",
     "RunComparison",
     "RunDetails",
     "RunHeartbeat",
@@ -188,6 +192,34 @@ class _Sink:
 # -- running ---------------------------------------------------------------------------
 
 
+RESOURCES_OUTPUT = "resources"
+"""The key of a run's outputs under which :class:`ResourceClock` records what the run
+took: ``{"wall_seconds", "cpu_seconds"}``. Kept in the outputs (no column of its own),
+so runs recorded before it simply have none."""
+
+
+class ResourceClock:
+    """Wall and CPU seconds since it was made. CPU counts every thread of this process
+    (a library's worker threads too) and the child processes it has waited for; steps
+    that ran on a Dask cluster are not counted, as they ran elsewhere."""
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._cpu = _cpu_seconds()
+
+    def elapsed(self) -> dict[str, float]:
+        """``{"wall_seconds", "cpu_seconds"}`` so far."""
+        return {
+            "wall_seconds": time.perf_counter() - self._wall,
+            "cpu_seconds": _cpu_seconds() - self._cpu,
+        }
+
+
+def _cpu_seconds() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def run_pipeline(
     ctx: ServiceContext,
     name: str,
@@ -249,6 +281,7 @@ def run_pipeline(
     remote = None
     if address is not None:
         remote = DaskSteps(address, WorkerStoreOpener.for_settings(ctx.settings))
+    clock = ResourceClock()
     try:
         with heartbeat, remote or nullcontext():
             outcome = execute(
@@ -291,6 +324,8 @@ def run_pipeline(
         "model_digest": model_digest,
         "executed": list(outcome.executed),
         "cached": list(outcome.cached),
+        # What training took: the figures the cost of retraining is estimated from.
+        RESOURCES_OUTPUT: clock.elapsed(),
     }
     _finish(ctx, actor, run.run_id, "succeeded", outputs=outputs, graph=outcome.graph.to_dict())
     version = None

@@ -133,6 +133,8 @@ class TrackedRun:
         self._target: str | None = None
         self._ended = False
         self._activation: Any = None
+        # CPU counts only while this process works, not while a notebook waits.
+        self._clock = run_service.ResourceClock()
 
     # -- what it is ------------------------------------------------------------------------
 
@@ -282,7 +284,11 @@ class TrackedRun:
         actor = self._ctx.actor()
         outputs: dict[str, Any] | None = None
         if status == "succeeded":
-            outputs = {"metrics": self._active.latest, "model_digest": None}
+            outputs = {
+                "metrics": self._active.latest,
+                "model_digest": None,
+                run_service.RESOURCES_OUTPUT: self._clock.elapsed(),
+            }
             if self._holdout is not None:
                 outputs[LOGGED_HOLDOUT] = self._holdout
                 outputs[LOGGED_TARGET] = self._target

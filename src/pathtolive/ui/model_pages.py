@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, quote_plus, urlencode
 
+from pathtolive.gates.costs import cost_summary
 from pathtolive.lineage import LineageNode
 from pathtolive.monitoring.drift import FeatureDrift
 from pathtolive.service.model_views import Explanation, ModelView, VersionView
@@ -116,10 +117,19 @@ def version_context(
         "links": links,
         "values_chart": values,
         "differences_chart": differences,
+        "cost_lines": [] if report is None else _cost_lines(report),
         "lineage": _lineage(view, links),
         "card": card_view(view.card),
         "form": form or ExplainForm(),
     }
+
+
+def _cost_lines(report: Mapping[str, Any]) -> list[str]:
+    """The report's cost figures and "is it worth it?" lines (none for a report from
+    before costs were measured)."""
+    summary = cost_summary(report.get("costs") or {})
+    worth = [f"Worth it? {line}" for line in report.get("worth_it") or ()]
+    return ([summary] if summary else []) + worth
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ def test_an_unknown_gate_key_lists_the_valid_ones() -> None:
         "pathtolive.toml: models.m.gates.min_metrc is not a gate setting; did you mean "
         "min_metric? Valid keys: min_metric, "
         "beat_live_by, baseline, beat_baseline_by, slices, max_slice_drop, min_slice_rows, "
-        "p95_latency_ms, max_size_mb, resamples, confidence, seed"
+        "p95_latency_ms, max_size_mb, max_cost_per_1k, max_monthly_cost, resamples, confidence, "
+        "seed"
     )
 
 

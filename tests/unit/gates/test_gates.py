@@ -258,6 +258,8 @@ def test_only_configured_gates_apply_besides_the_always_on_ones() -> None:
         max_slice_drop=0.03,
         p95_latency_ms=20,
         max_size_mb=200,
+        max_cost_per_1k=0.01,
+        max_monthly_cost=50,
     )
 
     assert [g.name for g in gates_for(bare)] == [

@@ -116,12 +116,17 @@ def test_a_report_passes_only_when_no_gate_failed() -> None:
 
 
 def test_a_report_names_the_gates_its_config_left_out(report: GateReport) -> None:
-    # The fixture's config sets every threshold but p95_latency_ms.
-    assert report.skipped == {"latency": "p95_latency_ms"}
+    # The fixture's config sets every threshold but p95_latency_ms and the costs.
+    assert report.skipped == {
+        "latency": "p95_latency_ms",
+        "cost_per_1k": "max_cost_per_1k",
+        "monthly_cost": "max_monthly_cost",
+    }
     assert "latency" not in {result.gate for result in report.results}
     note = (
         "skipped, as [models.risk-model.gates] sets no threshold for them: "
-        "latency (set p95_latency_ms)"
+        "latency (set p95_latency_ms), cost_per_1k (set max_cost_per_1k), "
+        "monthly_cost (set max_monthly_cost)"
     )
     assert report.skipped_note() == note
     assert report.lines()[-1] == note

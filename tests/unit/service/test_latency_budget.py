@@ -18,7 +18,7 @@ def frames(count: int) -> list[pd.DataFrame]:
 
 def test_a_fast_model_gets_every_call() -> None:
     seen: list[int] = []
-    seconds = _timed_calls(lambda frame: seen.append(int(frame["x"][0])), frames(50), 10, 60.0)
+    seconds, _ = _timed_calls(lambda frame: seen.append(int(frame["x"][0])), frames(50), 10, 60.0)
     assert len(seconds) == 50
     assert seen == list(range(50))
 
@@ -26,7 +26,7 @@ def test_a_fast_model_gets_every_call() -> None:
 def test_a_slow_model_stops_at_its_minimum_once_the_budget_is_spent(monkeypatch) -> None:
     clock = itertools.count(0.0, 0.5)  # every reading half a second later: 0.5 s a call
     monkeypatch.setattr("pathtolive.service.latency_probe.time.perf_counter", lambda: next(clock))
-    seconds = _timed_calls(lambda frame: None, frames(200), 60, 1.5)
+    seconds, _ = _timed_calls(lambda frame: None, frames(200), 60, 1.5)
     assert len(seconds) == 60  # the budget was spent after three calls; the minimum holds
     assert set(seconds) == {0.5}
 
@@ -34,7 +34,7 @@ def test_a_slow_model_stops_at_its_minimum_once_the_budget_is_spent(monkeypatch)
 def test_the_budget_ends_a_series_past_its_minimum(monkeypatch) -> None:
     clock = itertools.count(0.0, 0.01)
     monkeypatch.setattr("pathtolive.service.latency_probe.time.perf_counter", lambda: next(clock))
-    seconds = _timed_calls(lambda frame: None, frames(200), 60, 1.0)
+    seconds, _ = _timed_calls(lambda frame: None, frames(200), 60, 1.0)
     assert len(seconds) == 100  # 100 calls of 10 ms spend the second
 
 
