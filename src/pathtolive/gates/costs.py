@@ -146,7 +146,10 @@ class Footprint:
     cpu_seconds_per_1k_batch_rows: float | None = None
     """CPU seconds to predict 1,000 rows in one batch call."""
     memory_bytes: int | None = None
-    """How much the process's resident memory grew by loading the model."""
+    """The resident memory the loaded model holds (priced by ``gb_month``)."""
+    import_bytes: int | None = None
+    """What importing its flavor's libraries first took, beyond a server's own (not
+    priced: every model of that flavor in a server shares it)."""
     artifact_bytes: int | None = None
     training_wall_seconds: float | None = None
     training_cpu_seconds: float | None = None
@@ -274,7 +277,11 @@ def cost_summary(costs: Mapping[str, Any]) -> str:
         parts.append(f"{number(batch)} CPU s per 1,000 rows in batches")
     memory = footprint.get("memory_bytes")
     if memory is not None:
-        parts.append(f"{number(memory / 1_000_000)} MB of memory loaded")
+        imported = footprint.get("import_bytes")
+        libraries = (
+            f" (+{number(imported / 1_000_000)} MB of libraries first imported)" if imported else ""
+        )
+        parts.append(f"{number(memory / 1_000_000)} MB of memory loaded{libraries}")
     size = footprint.get("artifact_bytes")
     if size is not None:
         parts.append(f"{number(size / 1_000_000)} MB artifact")

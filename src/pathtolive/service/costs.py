@@ -82,6 +82,7 @@ def candidate_footprint(
         cpu_seconds_per_1k_single=_per_1k(single.get("cpu_seconds_per_call"), 1000),
         cpu_seconds_per_1k_batch_rows=_per_1k(batch.get("cpu_seconds_per_call"), 1),
         memory_bytes=(probe or {}).get("memory_bytes"),
+        import_bytes=(probe or {}).get("import_bytes"),
         artifact_bytes=version.artifact_bytes,
         training_wall_seconds=resources.get("wall_seconds"),
         training_cpu_seconds=resources.get("cpu_seconds"),

@@ -5,8 +5,9 @@ safe format), which also proves the artifact loads and answers, then times singl
 and batch predictions. The load it reports is the artifact's own: a first, untimed load
 imports whatever the flavor's library needs (a server pays that once, at start-up), the
 second is timed, so the figure means the same for every flavor. Alongside wall time it
-measures the CPU seconds of a call (the cost of serving) and how much the process's
-resident memory grew by loading the model (the memory it holds while served).
+measures the CPU seconds of a call (the cost of serving) and the resident memory a loaded
+model holds (``memory_bytes``), apart from what importing its flavor's libraries took
+the first time (``import_bytes``, shared by every model of that flavor in a server).
 
 It runs in a process forked by a *probe server*: ``python -m
 pathtolive.service.latency_probe --serve``, started by :mod:`pathtolive.service.latency`
@@ -100,15 +101,20 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     ctx = open_workspace(workspace)
     version = model_service.model_version(ctx, ref)
     gc.collect()
-    # Memory when loaded: what the process grew by, from before the flavor's libraries
-    # were imported to the model loaded and answering (the server preloads only
-    # scikit-learn's), less the first load's copy, freed before the second.
+    # Memory when loaded. The first load imports what the flavor needs (libraries the
+    # server did not preload) and stays loaded while the second is measured, so the
+    # second's growth is the model's own memory, not pages freed by an earlier copy.
     resident_before = _resident_bytes()
-    model_service.load_model(ctx, version)  # imports what the flavor needs, untimed
+    first = model_service.load_model(ctx, version)  # imports what the flavor needs, untimed
     gc.collect()
+    resident_first = _resident_bytes()
     started = time.perf_counter()
     model = model_service.load_model(ctx, version)
     load_seconds = time.perf_counter() - started
+    gc.collect()
+    model_bytes = max(_resident_bytes() - resident_first, 0)
+    import_bytes = max(resident_first - resident_before - model_bytes, 0)
+    del first
     sample = pd.read_parquet(sample_path)
     # Freeze what loading allocated, as a server does, so that a full collection does not
     # land inside a timed call.
@@ -116,7 +122,6 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     gc.freeze()
     rows = [sample.iloc[[i % len(sample)]] for i in range(SINGLE_ROW_CALLS)]
     model.predict(rows[0])  # the first call pays one-off costs
-    loaded_bytes = max(_resident_bytes() - resident_before, 0)
     single, single_cpu = _timed_calls(
         model.predict, rows, MIN_SINGLE_ROW_CALLS, SINGLE_ROW_BUDGET_SECONDS
     )
@@ -131,7 +136,8 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
         "model": version.ref,
         "threads": _thread_counts(),
         "load_seconds": load_seconds,
-        "memory_bytes": loaded_bytes,
+        "memory_bytes": model_bytes,
+        "import_bytes": import_bytes,
         "single_row": {**_percentiles(single), "cpu_seconds_per_call": single_cpu},
         "batch_1000": {**_percentiles(batch), "cpu_seconds_per_call": batch_cpu},
     }
