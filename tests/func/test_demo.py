@@ -87,6 +87,7 @@ def test_demo_plays_the_whole_path_to_live(tmp_path: Path, cli_env: dict[str, st
     for line in (
         "ada adds garage-months@1",
         "Is the bespoke model worth it?",
+        "And its upkeep: +",
         "maria approves: garage-risk@1 is live.",
         "shap.TreeExplainer",
         "features drift",
@@ -103,6 +104,9 @@ def test_demo_plays_the_whole_path_to_live(tmp_path: Path, cli_env: dict[str, st
     # The figures: the gates passed, drift was found, the swap failed no request.
     assert summary["release"]["gates_passed"] is True
     assert summary["release"]["baseline_difference"] > 0
+    assert 0 < summary["release"]["monthly_cost"] < 50
+    assert "over the 'logistic' baseline" in summary["release"]["worth_it"][0]
+    assert "a month" in summary["release"]["worth_it"][0]
     assert summary["serving"]["failed"] == 0
     assert "fail_rate_emissions" in summary["drift"]["drifted"]
     assert summary["drift"]["decayed"] is True

@@ -159,6 +159,16 @@ slices = ["garage_size"]
 max_slice_drop = 0.05
 p95_latency_ms = 100
 max_size_mb = 50
+max_monthly_cost = 50
+
+[costs]
+# What a CPU hour and a GB-month cost, and the traffic a month: prices the model's upkeep.
+currency = "GBP"
+cpu_hour = 0.04
+gb_month = 3.0
+requests_per_month = 3000000
+batch_rows_per_month = 20000000
+retrains_per_month = 4
 
 [models.{model}.promotion]
 live = "four-eyes"
@@ -319,7 +329,7 @@ class _Story:
                 # Show what failed before the demo stops on it.
                 self._gates(gate_service.latest_report(ada, model.ref).report["results"], None)
                 raise
-        self._gates(outcome.report.to_dict()["results"], "baseline")
+        self._gates(outcome.report.to_dict()["results"], "baseline", outcome.report.worth_it)
         self.say(
             f"All {len(outcome.report.results)} gates pass; live is [bold]four-eyes[/]: "
             f"promotion {outcome.promotion.promotion_id} waits for an approver who neither "
@@ -335,6 +345,8 @@ class _Story:
             "roc_auc": result.metrics["roc_auc"],
             "baseline_difference": baseline.get("data", {}).get("difference"),
             "gates_passed": outcome.report.passed,
+            "monthly_cost": (outcome.report.costs.get("monthly") or {}).get("total"),
+            "worth_it": list(outcome.report.worth_it),
         }
 
     def serve(self) -> None:
@@ -527,7 +539,7 @@ class _Story:
             f"registers [bold]{candidate}[/] and runs its gates:"
         )
         stored = gate_service.latest_report(ada, candidate)
-        self._gates(stored.report["results"], "live")
+        self._gates(stored.report["results"], "live", stored.report.get("worth_it") or ())
         if "awaits approval" not in trigger.decision:
             raise VerificationFailedError(
                 f"{candidate} should await approval, but: {trigger.decision}"
@@ -860,8 +872,14 @@ class _Story:
         path.write_text(monitoring_report_html(report), encoding="utf-8")
         return path
 
-    def _gates(self, results: Sequence[Mapping[str, Any]], highlight: str | None) -> None:
-        """The gate table; then, for ``baseline`` or ``live``, that comparison in words."""
+    def _gates(
+        self,
+        results: Sequence[Mapping[str, Any]],
+        highlight: str | None,
+        worth_it: Sequence[str] = (),
+    ) -> None:
+        """The gate table; then, for ``baseline`` or ``live``, that comparison in words,
+        and what the model costs a month against it."""
         rows = [
             [
                 str(r["gate"]),
@@ -884,6 +902,9 @@ class _Story:
                     f"{signed(figures.get('low'))} (95%), above the margin "
                     f"{number(figures.get('margin'))}: [bold]yes[/]."
                 )
+            for line in worth_it:
+                if "baseline" in line:
+                    self.say(f"And its upkeep: {escape(line)}.")
         elif highlight == "live":
             found = _result(results, "beat_live")
             figures = found.get("data", {})
@@ -894,6 +915,9 @@ class _Story:
                     f"(95% interval {signed(figures.get('low'))} to "
                     f"{signed(figures.get('high'))})."
                 )
+            for line in worth_it:
+                if "over live version" in line:
+                    self.say(f"And its upkeep: {escape(line)}.")
 
     def _finale(self, elapsed: float) -> None:
         self.console.print()
