@@ -79,6 +79,12 @@ def test_a_real_gate_report_is_drawn_as_intervals(client: Client) -> None:
     assert 'class="mark candidate"' in svgs[0]
     assert 'class="mark live"' in svgs[0]
     assert any(link.startswith("/runs/compare?run=") for link in page.links)
+    # What it costs to own, and whether that is worth it against live: [costs] sets no
+    # prices here, so the money is said to be unknown and what to set is named.
+    assert "CPU s per 1,000 one-row predictions" in html
+    (worth,) = re.findall(r'<p class="worth-it">(.*?)</p>', html)
+    assert f"over live version {MODEL}@1" in worth
+    assert "monthly cost is unknown: set cpu_hour and gb_month in [costs]" in worth
 
 
 def test_a_viewer_explains_a_row(workspace: ConsoleWorkspace) -> None:
