@@ -91,6 +91,10 @@ def test_a_run_by_hand_is_recorded_with_its_lineage(ws: Workspace, first: ModelV
     assert losses == [1.0, 0.5, pytest.approx(1 / 3)]
     assert set(first.metrics) == {"loss", "accuracy"}
     assert first.ref == "risk@1"
+    # What training took, for the cost of retraining: CPU only while the run worked.
+    resources = (stored.outputs or {})["resources"]
+    assert resources["cpu_seconds"] > 0
+    assert resources["wall_seconds"] > 0
 
 
 def test_a_failing_block_marks_the_run_failed(ws: Workspace) -> None:
@@ -131,6 +135,9 @@ def test_release_operations_act_as_the_command_line(
     ws: Workspace, first: ModelVersion, checked: GateReport
 ) -> None:
     assert checked.passed
+    # The gates priced nothing ([costs] sets no prices) but measured the run's training.
+    assert checked.costs["footprint"]["training_cpu_seconds"] > 0
+    assert checked.costs["monthly"] is None
     checks = ws.audit_log(subject=f"model:{first.ref}", limit=None)
     assert "gates.checked" in {event.action for event in checks}
     outcome = ws.promote(first.ref, reason="first release")
