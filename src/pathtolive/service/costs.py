@@ -4,8 +4,8 @@ live version's, priced by ``[costs]``, and the "is it worth it?" lines.
 The candidate's serving figures come from the clean-process probe that also times its
 latency; its training figures from the run's outputs (see
 :class:`~pathtolive.service.runs.ResourceClock`). A built-in baseline is fitted here, in
-process, so its figures are measured here too (fit and predict CPU, and its pickled size
-standing for its memory and artifact: it is a handful of coefficients). A registered
+process, so its figures are measured here too (fit and predict CPU, and its size stored
+with skops standing for its memory and artifact: it is a handful of coefficients). A registered
 model used as a baseline, and the live version, bring the figures of their own latest
 gate report. An external baseline costs what ``[baselines.NAME] price_per_1k`` says, or
 is unknown.
@@ -13,7 +13,7 @@ is unknown.
 
 from __future__ import annotations
 
-import pickle
+import importlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +43,7 @@ __all__ = [
     "measure_in_process",
     "reported_footprint",
     "side_cost",
+    "stored_size",
     "worth_it_lines",
 ]
 
@@ -114,7 +115,7 @@ def measure_in_process(
     for _ in range(_BATCH_CALLS):
         predict(fitted, batch)
     per_batch = (time.process_time() - started) / _BATCH_CALLS
-    size = len(pickle.dumps(fitted))  # only measured, never loaded back
+    size = stored_size(getattr(fitted, "model", fitted))
     return fitted, Footprint(
         cpu_seconds_per_1k_single=single * 1000,
         cpu_seconds_per_1k_batch_rows=per_batch,
@@ -123,6 +124,16 @@ def measure_in_process(
         training_wall_seconds=trained["wall_seconds"],
         training_cpu_seconds=trained["cpu_seconds"],
     )
+
+
+def stored_size(model: Any) -> int | None:
+    """The bytes ``model`` takes stored as the scikit-learn flavor stores it (skops),
+    standing for its memory too; None when it cannot be stored so."""
+    try:
+        skops_io: Any = importlib.import_module("skops.io")
+        return len(skops_io.dumps(model))
+    except Exception:  # any failure only leaves the figure unknown
+        return None
 
 
 def reported_footprint(report: Mapping[str, Any] | None) -> Footprint | None:

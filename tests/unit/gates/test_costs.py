@@ -207,3 +207,23 @@ def test_worth_it_is_said_against_the_baseline_and_the_live_version(
     assert "0.5 CPU s per 1,000 one-row predictions" in summary
     assert "training 120 s wall, 360 s CPU" in summary
     assert "about £0.62 a month" in summary
+
+
+def test_an_external_baseline_costs_its_price_or_is_said_to_be_unknown() -> None:
+    from pathtolive.gates import ExternalBaseline
+    from pathtolive.service.costs import external_cost
+
+    table = {"url": "http://127.0.0.1:9/predict", "price_per_1k": 0.4}
+    priced = ExternalBaseline.from_toml("vendor", {"baselines": {"vendor": table}})
+    del table["price_per_1k"]
+    unpriced = ExternalBaseline.from_toml("vendor", {"baselines": {"vendor": table}})
+
+    assert priced.price_per_1k == 0.4
+    assert external_cost(priced, PRICED).monthly == pytest.approx(0.4 * 11_000)
+    unknown = external_cost(unpriced, PRICED)
+    assert unknown.monthly is None
+    assert unknown.how == "its price is not known: set [baselines.vendor] price_per_1k"
+    with pytest.raises(ConfigError, match=r"baselines\.vendor\.price_per_1k"):
+        ExternalBaseline.from_toml(
+            "vendor", {"baselines": {"vendor": {**table, "price_per_1k": -1}}}
+        )
