@@ -70,6 +70,13 @@ class FittedBaseline:
         labels = np.asarray(self.model.predict(frame))
         return Predictions(proba=proba, labels=labels)
 
+    def predict_labels(self, features: pd.DataFrame) -> npt.NDArray[Any]:
+        """Labels (or values) only, as a served model's ``predict`` answers: what the
+        cost of serving the baseline is timed on, like the candidate's."""
+        return np.asarray(
+            self.model.predict(_prepare(features, self.numeric_columns, self.categorical_columns))
+        )
+
 
 def baseline_names(task: Task | None = None) -> tuple[str, ...]:
     """The built-in baselines that fit ``task`` (all of them when None)."""

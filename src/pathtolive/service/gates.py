@@ -407,7 +407,7 @@ def _baseline(
     training = data.drop(index=pd.Index(holdout.row_ids))
     fitted, footprint = cost_service.measure_in_process(
         lambda: fit_baseline(name, task, training[features], training[target].to_numpy()),
-        lambda model, rows: model.predict(rows),
+        lambda model, rows: model.predict_labels(rows),
         holdout.frame[features],
     )
     cost = cost_service.side_cost(
