@@ -39,7 +39,15 @@ def test_gates_check_names_the_skipped_gates_and_keeps_progress_off_stdout(
     assert checked.code == 0, checked.stderr
     report = json.loads(checked.stdout)  # stdout is the JSON document and nothing else
     skipped = {item["gate"]: item["setting"] for item in report["skipped"]}
-    assert set(skipped) == {"beat_live", "beat_baseline", "slices", "latency", "size"}
+    assert set(skipped) == {
+        "beat_live",
+        "beat_baseline",
+        "slices",
+        "latency",
+        "size",
+        "cost_per_1k",
+        "monthly_cost",
+    }
     assert skipped["latency"] == "p95_latency_ms"
     assert "min_metric" in {result["gate"] for result in report["results"]}
     assert "progress: gates of risk-model@1: latency in a clean process" in checked.stderr
