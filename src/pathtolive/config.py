@@ -72,8 +72,15 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     "audit": None,
     "serve": None,
     "models": None,
-    # [costs]: prices and expected traffic, checked by pathtolive.gates.costs.
-    "costs": None,
+    # [costs]: prices and expected traffic (pathtolive.gates.costs reads the values).
+    "costs": (
+        "currency",
+        "cpu_hour",
+        "gb_month",
+        "requests_per_month",
+        "batch_rows_per_month",
+        "retrains_per_month",
+    ),
     # [baselines.NAME]: external baselines, checked by pathtolive.gates.external when
     # the gates of a model that names one run.
     "baselines": None,

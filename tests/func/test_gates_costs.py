@@ -24,6 +24,7 @@ metric = "roc_auc"
 [models.risk-model.gates]
 baseline = "logistic"
 max_monthly_cost = {limit}
+max_cost_per_1k = 100
 """
 
 
@@ -64,6 +65,9 @@ def test_the_gates_record_the_cost_of_owning_the_model_and_judge_it(
     results = {r["gate"]: r for r in report["results"]}
     assert results["monthly_cost"]["verdict"] == "pass"
     assert results["monthly_cost"]["figure"] == pytest.approx(monthly["total"])
+    per_1k = results["cost_per_1k"]
+    assert per_1k["verdict"] == "pass"
+    assert per_1k["figure"] == pytest.approx(footprint["cpu_seconds_per_1k_single"] / 3600 * 0.05)
     (line,) = report["worth_it"]
     assert "roc_auc over the 'logistic' baseline (" in line
     assert " a month more (£" in line or " a month less (£" in line
@@ -96,3 +100,9 @@ def test_a_cost_gate_without_prices_is_a_config_error_naming_them(
     assert checked.code == 8
     assert "max_cost_per_1k" in checked.stderr
     assert "cpu_hour" in checked.stderr
+
+    _configure(candidate, "[costs]\ncpu_hours = 0.05\n")
+    typo = cli("gates", "check", "risk-model@1")
+    assert typo.code == 8
+    assert "costs.cpu_hours" in typo.stderr
+    assert "cpu_hour" in typo.stderr

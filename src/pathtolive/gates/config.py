@@ -24,6 +24,8 @@
     live = "four-eyes"            # auto, approval or four-eyes, per alias
     staging = "auto"
     canary_max_share = 0.2        # a larger canary needs live's approval (default 0.2)
+    [models.risk-model.costs]     # this model's traffic and prices over [costs]
+    requests_per_month = 50000    # (read by pathtolive.gates.costs)
 
 Types and names are checked here; whether a baseline or a metric fits the model's task
 is checked when the gates run, once the task is known. Keys of gates registered in

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pathtolive.config import WORKSPACE_FILE, check_keys, table_at
+from pathtolive.config import SECTIONS, WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
 from pathtolive.format import number, signed
 
@@ -44,14 +44,7 @@ __all__ = [
     "worth_it_line",
 ]
 
-COST_KEYS: tuple[str, ...] = (
-    "currency",
-    "cpu_hour",
-    "gb_month",
-    "requests_per_month",
-    "batch_rows_per_month",
-    "retrains_per_month",
-)
+COST_KEYS: tuple[str, ...] = tuple(SECTIONS["costs"] or ())
 """The keys of ``[costs]``; ``[models.NAME.costs]`` may set any but ``currency``."""
 
 _PRICES = ("cpu_hour", "gb_month")
