@@ -24,6 +24,7 @@ from pathtolive.redaction import mask_url
 __all__ = [
     "COLUMN_TAGS",
     "COMPUTE_CHOICES",
+    "COST_KEYS",
     "DEFAULT_ARTIFACT_URL",
     "DEFAULT_METADATA_URL",
     "STATE_DIR",
@@ -60,6 +61,16 @@ _BOUND_KEYS = ("min", "max")
 POLICIES: tuple[str, ...] = ("strict", "warn")
 S3_SSE_MODES: tuple[str, ...] = ("AES256", "aws:kms")
 
+COST_KEYS: tuple[str, ...] = (
+    "currency",
+    "cpu_hour",
+    "gb_month",
+    "requests_per_month",
+    "batch_rows_per_month",
+    "retrains_per_month",
+)
+"""The keys of ``[costs]``; ``[models.NAME.costs]`` may set any but ``currency``."""
+
 SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     "workspace": ("name",),
     "store": ("metadata", "artifacts"),
@@ -73,14 +84,7 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     "serve": None,
     "models": None,
     # [costs]: prices and expected traffic (pathtolive.gates.costs reads the values).
-    "costs": (
-        "currency",
-        "cpu_hour",
-        "gb_month",
-        "requests_per_month",
-        "batch_rows_per_month",
-        "retrains_per_month",
-    ),
+    "costs": COST_KEYS,
     # [baselines.NAME]: external baselines, checked by pathtolive.gates.external when
     # the gates of a model that names one run.
     "baselines": None,

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pathtolive.config import SECTIONS, WORKSPACE_FILE, check_keys, table_at
+from pathtolive.config import COST_KEYS, WORKSPACE_FILE, check_keys, table_at
 from pathtolive.errors import ConfigError
 from pathtolive.format import number, signed
 
@@ -44,8 +44,6 @@ __all__ = [
     "worth_it_line",
 ]
 
-COST_KEYS: tuple[str, ...] = tuple(SECTIONS["costs"] or ())
-"""The keys of ``[costs]``; ``[models.NAME.costs]`` may set any but ``currency``."""
 
 _PRICES = ("cpu_hour", "gb_month")
 _EXAMPLES = {"cpu_hour": "0.05", "gb_month": "3.0"}
