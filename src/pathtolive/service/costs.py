@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from pathtolive.entities import ModelVersion, Run
+from pathtolive.format import first_line
 from pathtolive.gates import (
     CostSettings,
     Footprint,
@@ -208,7 +209,11 @@ def worth_it_lines(
         present = context.baseline if role == "baseline" else context.champion
         if side is None or present is None:
             continue
-        comparison = context.compare(role)
+        try:
+            comparison = context.compare(role)
+        except Exception as exc:  # the gate judging this pair has reported it already
+            lines.append(f"not compared with {side['label']}: {first_line(exc)}")
+            continue
         why = ""
         if own is None:
             why = "set " + " and ".join(settings.missing()) + " in [costs]"

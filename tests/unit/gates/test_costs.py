@@ -227,3 +227,17 @@ def test_an_external_baseline_costs_its_price_or_is_said_to_be_unknown() -> None
         ExternalBaseline.from_toml(
             "vendor", {"baselines": {"vendor": {**table, "price_per_1k": -1}}}
         )
+
+
+def test_a_pair_that_cannot_be_compared_is_said_so_not_raised(
+    cancer: Split, cancer_strong: Predictions
+) -> None:
+    labels_only = Predictions(labels=cancer.holdout_target.to_numpy())  # roc_auc needs scores
+    costs = cost_figures(FOOTPRINT, PRICED, SideCost("the 'm@1' model"), None)
+    context = make_context(
+        cancer, cancer_strong, config=GateConfig(model="risk-model"), baseline=labels_only
+    )
+
+    (line,) = worth_it_lines(context, costs, PRICED)
+
+    assert line.startswith("not compared with the 'm@1' model: ")
