@@ -262,11 +262,11 @@ def test_a_model_whose_pipelines_code_changed_since_registration_does_not_load(
         source.write_text(original)
 
     message = refused.value.message
-    registered, current = refused.value.details["registered_code"], refused.value.details[
-        "current_code"
-    ]
+    registered = refused.value.details["registered_code"]
+    current = refused.value.details["current_code"]
     assert registered != current
-    assert registered[:12] in message and current[:12] in message
+    assert registered[:12] in message
+    assert current[:12] in message
     assert "check out the code the model was trained with, or retrain" in message
     assert ws.load_model(from_pipeline.ref).classes == (0, 1)  # the code back, it loads
 
