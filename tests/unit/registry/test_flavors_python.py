@@ -73,6 +73,7 @@ def test_the_state_round_trips_with_a_nested_model_inside_its_workspace(
     np.testing.assert_array_equal(loaded.predict(rows), model.predict(rows))
     np.testing.assert_allclose(loaded.predict_proba(rows), model.predict_proba(rows))
     assert flavor.save(loaded) == data  # the same state and code give the same bytes
+    assert flavor.save(flavor.wrap(model)) == data
     assert flavor.untrusted_types(data) == ()
 
 

@@ -137,7 +137,9 @@ class PythonFlavor(Flavor):
 
     def save(self, model: object) -> bytes:
         if isinstance(model, LoadedModel) and model.flavor == self.name:
-            return _encode(model.model, str(model.metadata["code_hash"]))
+            if "code_hash" in model.metadata:  # loaded: checked against that code already
+                return _encode(model.model, str(model.metadata["code_hash"]))
+            model = model.model  # wrapped in memory: as the model itself
         if not self.can_save(model):
             raise InvalidInputError(
                 f"the python flavor stores models with predict, get_state and from_state, "
