@@ -272,7 +272,7 @@ def test_a_model_whose_pipelines_code_changed_since_registration_does_not_load(
 
 
 def test_a_class_without_a_state_or_outside_pipelines_is_refused(
-    ws: Workspace, from_pipeline: ModelVersion
+    ws: Workspace, from_pipeline: ModelVersion, tmp_path: Path
 ) -> None:
     pickled: Any = import_from_workspace(ws.root, "pipelines.centroid", "Pickled")
     with pytest.raises(InvalidInputError, match="never stores a model as a pickle: define get_st"):
@@ -285,6 +285,15 @@ def test_a_class_without_a_state_or_outside_pipelines_is_refused(
         f"(its module is {__name__}); pathtolive runs a custom model's code only from the "
         "workspace's own reviewed pipelines/ code"
     )
+    # A class of another workspace's pipelines/: reviewed there, perhaps, but not here.
+    other = tmp_path / "other"
+    other.mkdir()
+    write_pipelines(other, centroid=CENTROID)
+    foreign: Any = import_from_workspace(other, "pipelines.centroid", "NearestCentroid")
+    frame = cancer_frame()
+    fitted = foreign.fit(frame.drop(columns=["target"]), frame["target"])
+    with pytest.raises(UntrustedModelError, match="not of this workspace"):
+        ws.register_model(fitted, name="outside", data="cancer@1")
     assert not {"pickled", "outside"} & {model.name for model in ws.models()}
 
 

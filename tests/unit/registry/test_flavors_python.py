@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import InvalidInputError, UntrustedModelError
 from pathtolive.pipelines.discovery import import_from_workspace
 from pathtolive.registry import PythonFlavor, flavor_for
 from pathtolive.registry.flavors.python import workspace_code
@@ -99,3 +99,42 @@ def test_a_wrong_number_of_probability_columns_is_refused(
 
     with pytest.raises(InvalidInputError, match=r"predict_proba answered shape \[15, 2\]"):
         loaded.predict_proba(rows)
+
+
+FOREST = """
+from sklearn.ensemble import RandomForestClassifier
+
+
+class Forest:
+    def __init__(self, inner):
+        self.inner = inner
+        self.classes_ = inner.classes_
+
+    def predict(self, x):
+        return self.inner.predict(x)
+
+    def get_state(self):
+        return {"inner": self.inner}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(state["inner"])
+"""
+
+
+def test_a_nested_model_s_types_are_trusted_as_its_own_flavor_s(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "forest.py").write_text(FOREST)
+    kind: Any = import_from_workspace(tmp_path, "pipelines.forest", "Forest")
+    x, y = load_iris(return_X_y=True)
+    data = PythonFlavor().save(kind(RandomForestClassifier(n_estimators=3).fit(x, y)))
+
+    needed = PythonFlavor().untrusted_types(data)
+    assert needed == ("sklearn.tree._tree.Tree",)
+    assert set(needed) <= set(PythonFlavor.trusted_on_registration)  # built here, trusted
+    with workspace_code(tmp_path):
+        with pytest.raises(UntrustedModelError, match=r"sklearn\.tree\._tree\.Tree"):
+            PythonFlavor().load(data)
+        assert PythonFlavor().load(data, trusted=needed).classes == (0, 1, 2)
