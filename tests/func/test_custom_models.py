@@ -8,6 +8,7 @@ One workspace for the module (scikit-learn's breast cancer set), one server in a
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,17 @@ def test_the_server_validates_predicts_and_explains_a_custom_model(
     assert body["method"] == "occlusion"
     assert len(body["explanations"]) == 3
     assert set(body["explanations"][0]["attributions"]) == set(rows.columns)
+
+    def logged() -> pd.DataFrame:
+        from pathtolive.service.predictions import read_prediction_log
+
+        return read_prediction_log(ws.context, "cancer")
+
+    for _ in range(200):  # the log is written behind the answers
+        if len(logged()) >= 3:
+            break
+        threading.Event().wait(0.05)
+    assert len(logged()) == 3  # the three rows predicted; an explanation is not a prediction
 
     wrong = records(rows.head(1).drop(columns=["mean_radius"]))
     refused = httpx.post(f"{server.url}/v1/models/cancer:predict", json={"instances": wrong})

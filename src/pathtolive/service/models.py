@@ -200,6 +200,10 @@ def register_model(
     ``trusted``; a model that needs any other is refused (``UntrustedModelError``, naming
     them and how to trust them). The audit event lists what was trusted.
 
+    A custom Python model (the ``python`` flavor) registers only from this workspace's
+    ``pipelines/`` code, and only when the code it was saved with is the code the run
+    recorded (``UntrustedModelError``, ``InvalidInputError`` otherwise).
+
     ``within`` is called with the new version inside the transaction that registers it:
     the controller checks its lease there and records the version on its trigger, so
     both happen or neither does (an exception it raises registers nothing).
