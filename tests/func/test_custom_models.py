@@ -23,6 +23,7 @@ from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError, UntrustedModelError
 from pathtolive.pipelines.discovery import import_from_workspace
+from pathtolive.service.models import register_model
 from tests.support.pipelines import write_pipelines
 from tests.support.serving import ThreadServer, cli_environ, serving_in_thread
 
@@ -266,10 +267,16 @@ def test_a_model_whose_pipelines_code_changed_since_registration_does_not_load(
 ) -> None:
     source = ws.root / "pipelines" / "centroid.py"
     original = source.read_text()
+    kind: Any = import_from_workspace(ws.root, "pipelines.centroid", "NearestCentroid")
+    frame = cancer_frame()
+    fitted = kind.fit(frame.drop(columns=["target"]), frame["target"])
     source.write_text(original + "\n# changed after registration\n")
     try:
         with pytest.raises(UntrustedModelError) as refused:
             ws.load_model(from_pipeline.ref)
+        # Registered as the run's model, it would be pinned to code the run did not run.
+        with pytest.raises(InvalidInputError, match="the code changed while it ran"):
+            register_model(ws.context, fitted, "cancer", run_id=from_pipeline.run_id)
     finally:
         source.write_text(original)
 
