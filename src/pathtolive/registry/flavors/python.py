@@ -111,7 +111,7 @@ def code_root(model: object) -> Path:
         raise _outside(name, "pathtolive cannot find the file it is defined in")
     parts = module.split(".")
     depth = len(parts) - 1 if source.name == "__init__.py" else len(parts) - 2
-    folder = source.parents[depth] if depth < len(source.parents) else None
+    folder = source.parents[depth] if 0 <= depth < len(source.parents) else None
     if folder is None or folder.name != _PACKAGE:
         raise _outside(name, f"it is defined in {source}")
     return folder.parent
