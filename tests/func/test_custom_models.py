@@ -185,6 +185,7 @@ def test_a_pipeline_that_returns_a_custom_model_registers_it_and_passes_the_gate
     verdicts = {result.gate: result.verdict for result in report.results}
     assert report.passed, [(r.gate, r.detail) for r in report.results if not r.passed]
     assert verdicts["loads_and_answers"] == "pass"
+    assert verdicts["latency"] == "pass"  # timed in the probe's clean process
     assert verdicts["beat_baseline"] == "pass"
 
 
