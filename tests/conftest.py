@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -87,14 +87,54 @@ def moto_s3() -> Iterator[S3Server]:
     yield from run_moto_s3()
 
 
-@pytest.fixture(scope="session")
-def dask_cluster() -> Iterator[str]:
-    """The address of a ``LocalCluster`` of two worker processes, started once per test
-    process and only when a test asks for it (see :mod:`tests.support.cluster`)."""
-    from tests.support.cluster import local_cluster
+_CLUSTER = "dask_cluster"
 
-    with local_cluster(workers=2) as address:
-        yield address
+
+class _SharedCluster:
+    """The test process's ``LocalCluster``, started by the first test that asks for it and
+    stopped after the last of a run of such tests: idle, its scheduler and worker
+    processes would keep spending CPU on heartbeats for the rest of the session."""
+
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self.address = ""
+
+    def start(self) -> str:
+        if self._stack is None:
+            from tests.support.cluster import local_cluster
+
+            stack = ExitStack()
+            self.address = stack.enter_context(local_cluster(workers=2))
+            self._stack = stack
+        return self.address
+
+    def stop(self) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            stack.close()
+
+
+_SHARED_CLUSTER = _SharedCluster()
+
+
+@pytest.fixture
+def dask_cluster() -> str:
+    """The address of a ``LocalCluster`` of two worker processes, shared by the tests that
+    ask for it (see :mod:`tests.support.cluster`). They form one xdist group, so they run
+    one after another in one test process, on one cluster."""
+    return _SHARED_CLUSTER.start()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _CLUSTER in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("cluster"))
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or _CLUSTER not in getattr(nextitem, "fixturenames", ()):
+        _SHARED_CLUSTER.stop()
 
 
 @pytest.fixture(scope="session")

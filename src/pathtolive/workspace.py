@@ -231,10 +231,12 @@ class Workspace:
         """Register a model trained by hand; recorded as a run of kind ``notebook`` with
         its lineage as far as it is known (the dataset versions in ``data``, this
         process's code version and environment). ``model`` is a fitted scikit-learn,
-        LightGBM or XGBoost model, or an ONNX model: an ``onnx.ModelProto`` or the path of
-        a ``.onnx`` file. A model that refers to code beyond the
-        safe defaults (a custom step's function) is refused unless ``trusted`` names
-        those types; the audit event lists them."""
+        LightGBM or XGBoost model, an ONNX model (an ``onnx.ModelProto`` or the path of
+        a ``.onnx`` file), or an instance of a class of this workspace's ``pipelines/``
+        code with ``predict``, ``get_state`` and ``from_state`` (stored as its state,
+        pinned to the code's hash; a class defined elsewhere is refused). A model that
+        refers to code beyond the safe defaults (a custom step's function) is refused
+        unless ``trusted`` names those types; the audit event lists them."""
         return model_service.register_model(
             self._ctx,
             model,

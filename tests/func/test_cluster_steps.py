@@ -82,7 +82,7 @@ def _build(cli: CLI, root: Path, scratch: Path) -> None:
         handle.write(SETTINGS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def scheduler(dask_cluster: str) -> str:
     """The test process's shared cluster (starting one costs about 10 s of CPU)."""
     return dask_cluster

@@ -29,7 +29,7 @@ from pathtolive.config import STATE_DIR
 from pathtolive.hashing import hash_file, new_hasher
 from pathtolive.pipelines.discovery import PACKAGE
 
-__all__ = ["CodeVersion", "capture_code_version"]
+__all__ = ["CodeVersion", "capture_code_version", "pipelines_hash"]
 
 _GIT_TIMEOUT = 10.0
 # Variables that would point git at another repository than the workspace's (they are set
@@ -75,10 +75,10 @@ class CodeVersion:
 
 def capture_code_version(root: Path, *, timeout: float = _GIT_TIMEOUT) -> CodeVersion:
     """The code version of the workspace at ``root`` (never raises on git problems)."""
-    pipelines_hash = _pipelines_hash(root)
+    code_hash = pipelines_hash(root)
     top = _git(root, timeout, "rev-parse", "--show-toplevel")
     if top is None:
-        return CodeVersion(None, False, None, pipelines_hash)
+        return CodeVersion(None, False, None, code_hash)
     head = _git(root, timeout, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
     status = _git(
         root,
@@ -94,14 +94,14 @@ def capture_code_version(root: Path, *, timeout: float = _GIT_TIMEOUT) -> CodeVe
     )
     commit = (head.strip() or None) if head is not None else None
     if status is None:
-        return CodeVersion(commit, False, None, pipelines_hash)
+        return CodeVersion(commit, False, None, code_hash)
     top_path = Path(top.strip())
     changes = [
         (code, path) for code, path in _parse_status(status) if not _ignored(top_path / path, root)
     ]
     if not changes:
-        return CodeVersion(commit, False, None, pipelines_hash)
-    return CodeVersion(commit, True, _diff_hash(top_path, changes), pipelines_hash)
+        return CodeVersion(commit, False, None, code_hash)
+    return CodeVersion(commit, True, _diff_hash(top_path, changes), code_hash)
 
 
 def _git(root: Path, timeout: float, *args: str) -> str | None:
@@ -163,7 +163,9 @@ def _content_digest(path: Path) -> str:
     return "absent"
 
 
-def _pipelines_hash(root: Path) -> str:
+def pipelines_hash(root: Path) -> str:
+    """The digest of the paths and contents of ``root/pipelines/**/*.py`` (bytecode left
+    out): what a run records as its ``pipelines_hash``."""
     folder = root / PACKAGE
     hasher = new_hasher()
     files = sorted(folder.rglob("*.py")) if folder.is_dir() else []

@@ -31,7 +31,7 @@ from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.pipelines.decorators import Pipeline
 from pathtolive.redaction import redact
 
-__all__ = ["PACKAGE", "discover_pipelines", "get_pipeline"]
+__all__ = ["PACKAGE", "discover_pipelines", "get_pipeline", "import_from_workspace"]
 
 PACKAGE = "pipelines"
 """The folder, and the package name its modules are imported under."""
@@ -84,6 +84,34 @@ def get_pipeline(root: Path, name: str) -> Pipeline[..., Any]:
         f"no pipeline {name!r} in {root / PACKAGE}; the pipelines are: {known}",
         details={"pipeline": name, "known": sorted(pipelines)},
     )
+
+
+def import_from_workspace(root: Path, module: str, qualname: str) -> object:
+    """The object called ``qualname`` in ``module`` (``pipelines`` or ``pipelines.NAME``)
+    of the workspace at ``root``, imported from its files as discovery imports them (so
+    never from another folder called ``pipelines`` on ``sys.path``). ``InvalidInputError``
+    when the module cannot be imported, ``NotFoundError`` when it lacks the name."""
+    folder = root / PACKAGE
+    if module != PACKAGE and not module.startswith(PACKAGE + "."):
+        raise InvalidInputError(f"{module} is not a module of the workspace's {PACKAGE}/ folder")
+    if not folder.is_dir():
+        raise NotFoundError(f"no {PACKAGE}/ folder in {root}, so {module} cannot be imported")
+    with _LOCK, _isolated(), _no_bytecode():
+        found: object = _package(root, folder)
+        if module != PACKAGE:
+            with _explained(root, module):
+                found = importlib.import_module(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, _MISSING)
+        if found is _MISSING:
+            raise NotFoundError(
+                f"{module} in {folder} defines no {qualname}",
+                details={"module": module, "name": qualname},
+            )
+    return found
+
+
+_MISSING = object()
 
 
 def _import_all(root: Path, folder: Path) -> list[ModuleType]:

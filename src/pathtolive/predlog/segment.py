@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from blake3 import blake3
 
+from pathtolive.data.formats import dictionary_columns
 from pathtolive.format import utc
 
 __all__ = [
@@ -234,7 +235,12 @@ def encode_rows(
     table = pa.Table.from_arrays(columns, names=names)
     assert table.num_rows == total
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        use_dictionary=dictionary_columns(table.schema, unique=("request_id", "output")),
+    )
     return sink.getvalue()
 
 
@@ -333,12 +339,30 @@ def _probability_columns(outputs: list[Any] | np.ndarray) -> list[pa.Array] | No
             return None
     if matrix.ndim != 2 or matrix.shape[1] == 0 or not np.isfinite(matrix).all():
         return None
-    texts = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix]
     return [
-        pa.array(texts, type=pa.string()),
+        _row_texts(matrix),
         pa.array(matrix[:, -1], type=pa.float64()),
         pa.nulls(len(outputs), type=pa.string()),
     ]
+
+
+def _row_texts(matrix: np.ndarray) -> pa.Array:
+    """Each row of a finite float matrix as JSON text, as ``orjson.dumps(row)`` writes it.
+    The matrix is written in one call, ``[[a,b],[c,d]]``, and becomes one Arrow string
+    array without a Python object per row: the commas between rows are dropped and the
+    rows' boundaries, the only ``][`` left, are the array's offsets. Several times faster
+    than a call per row on a batch job's million rows."""
+    rows = matrix.shape[0]
+    whole = orjson.dumps(np.ascontiguousarray(matrix), option=orjson.OPT_SERIALIZE_NUMPY)
+    data = whole[1:-1].replace(b"],[", b"][")
+    if rows == 0 or len(data) >= 2**31:  # past int32 offsets: one call per row
+        texts = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix]
+        return pa.array(texts, type=pa.string())
+    raw = np.frombuffer(data, dtype=np.uint8)
+    boundaries = np.flatnonzero((raw[:-1] == ord("]")) & (raw[1:] == ord("["))) + 1
+    offsets = np.concatenate(([0], boundaries, [len(data)])).astype(np.int32)
+    assert offsets.size == rows + 1
+    return pa.StringArray.from_buffers(rows, pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _describe_output(output: Any) -> tuple[str, float | None, str | None]:

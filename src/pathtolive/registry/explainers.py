@@ -9,9 +9,9 @@
 * ``shap.LinearExplainer`` (a ``maskers.Independent`` on a background sample, so each
   attribution is ``coef * (x - background mean)``) for linear models: ``LogisticRegression``,
   ``LinearRegression``, ``Ridge``, ``Lasso``, ``ElasticNet``, ``SGD*`` and their kin.
-* ``occlusion`` for anything else (ONNX graphs among them), when SHAP is not installed
-  (the method then says so), or when SHAP's answer on a few background rows does not add
-  up to the model's own output.
+* ``occlusion`` for anything else (ONNX graphs and custom Python models among them),
+  when SHAP is not installed (the method then says so), or when SHAP's answer on a few
+  background rows does not add up to the model's own output.
 
 The model may be bare or the last step of a scikit-learn ``Pipeline`` whose earlier steps
 are transformers. SHAP then explains the last step on the transformed features, and the
@@ -504,6 +504,9 @@ def _shap_explainer(
         # SHAP's tree and linear explainers read a library's own model objects; a graph
         # offers only its outputs, and KernelSHAP needs thousands of calls per row.
         return "an ONNX graph is explained through its outputs only"
+    if model.flavor == "python":
+        # The workspace's own class: SHAP knows nothing of its insides either.
+        return "a custom Python model is explained through its outputs only"
     if model.flavor != "sklearn":
         return f"no SHAP explainer for the {model.flavor} flavor"
     from sklearn.pipeline import Pipeline

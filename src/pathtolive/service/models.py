@@ -162,11 +162,14 @@ def load_model(
     then deserialised without running code (types outside the flavor's safe set must be
     ones pathtolive recorded when it saved the model, or named in ``trusted``)."""
     from pathtolive.registry import get_flavor
+    from pathtolive.registry.flavors.python import workspace_code
 
     version = model_version(ctx, ref) if isinstance(ref, str) else ref
     data = ctx.artifacts.get_bytes(version.artifact_digest)
     flavor = get_flavor(version.flavor)
-    return flavor.load(data, trusted=[*version.trusted_types, *trusted])
+    # A custom Python model imports its class from this workspace's pipelines/ code.
+    with workspace_code(ctx.settings.root):
+        return flavor.load(data, trusted=[*version.trusted_types, *trusted])
 
 
 def register_model(
@@ -197,6 +200,10 @@ def register_model(
     ``trusted``; a model that needs any other is refused (``UntrustedModelError``, naming
     them and how to trust them). The audit event lists what was trusted.
 
+    A custom Python model (the ``python`` flavor) registers only from this workspace's
+    ``pipelines/`` code, and only when the code it was saved with is the code the run
+    recorded (``UntrustedModelError``, ``InvalidInputError`` otherwise).
+
     ``within`` is called with the new version inside the transaction that registers it:
     the controller checks its lease there and records the version on its trigger, so
     both happen or neither does (an exception it raises registers nothing).
@@ -220,6 +227,8 @@ def register_model(
     ]
     if refused:
         raise UntrustedModelError(untrusted_message(refused), details={"untrusted_types": refused})
+    if flavor.name == "python":
+        _check_workspace_code(ctx, model, artifact, run_id)
     signature_dict = (
         dict(signature)
         if signature is not None
@@ -266,6 +275,45 @@ def register_model(
             _delete_unreferenced(ctx, stored.digest)
         raise
     return version
+
+
+def _check_workspace_code(
+    ctx: ServiceContext, model: object, artifact: bytes, run_id: str | None
+) -> None:
+    """A custom Python model registers only from this workspace's ``pipelines/`` code, as
+    the run recorded it: that is the code every later load checks it against."""
+    from pathtolive.pipelines.code_version import pipelines_hash
+    from pathtolive.registry import LoadedModel
+    from pathtolive.registry.flavors.python import PythonFlavor, code_root
+
+    # A model loaded back (a replayed run's) came from this workspace's code already.
+    if not isinstance(model, LoadedModel):
+        root = code_root(model)
+        if root.resolve() != ctx.settings.root.resolve():
+            raise UntrustedModelError(
+                f"{type(model).__module__}.{type(model).__qualname__} is defined in the "
+                f"pipelines/ folder of {root}, not of this workspace ({ctx.settings.root}); "
+                "pathtolive runs a custom model's code only from the workspace's own "
+                "reviewed pipelines/ code: register it from the workspace it belongs to"
+            )
+    built_with = PythonFlavor.code_hash(artifact)
+    recorded: str | None
+    if run_id is None:
+        recorded = pipelines_hash(ctx.settings.root)
+        when = "now"
+    else:
+        with ctx.metadata.read() as session:
+            run = session.get_run(run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}")
+        recorded = run.pipelines_hash
+        when = f"when run {run_id[:12]} started"
+    if recorded != built_with:
+        raise InvalidInputError(
+            f"the custom model was saved with pipelines/ code {built_with[:12]}, but the "
+            f"workspace's pipelines/ code was {(recorded or 'unrecorded')[:12]} {when}: the "
+            "code changed while it ran; run the pipeline again on unchanged code"
+        )
 
 
 def _next_version_number(session: MetadataSession, actor: Actor, name: str, now: datetime) -> int:

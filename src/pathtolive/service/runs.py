@@ -53,6 +53,7 @@ from pathtolive.pipelines import Metric as LoggedMetric
 from pathtolive.redaction import redact
 from pathtolive.refs import check_name
 from pathtolive.registry import flavor_for
+from pathtolive.registry.flavors.python import workspace_code
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.cluster_steps import DaskSteps
@@ -283,7 +284,8 @@ def run_pipeline(
         remote = DaskSteps(address, WorkerStoreOpener.for_settings(ctx.settings))
     clock = ResourceClock()
     try:
-        with heartbeat, remote or nullcontext():
+        # A step's cached custom model loads its class from this workspace's code.
+        with heartbeat, remote or nullcontext(), workspace_code(ctx.settings.root):
             outcome = execute(
                 pipeline,
                 data=datasets,
@@ -330,7 +332,8 @@ def run_pipeline(
     _finish(ctx, actor, run.run_id, "succeeded", outputs=outputs, graph=outcome.graph.to_dict())
     version = None
     if register is not None:
-        model = outcome.load_model()
+        with workspace_code(ctx.settings.root):
+            model = outcome.load_model()
         if model is None:
             raise InvalidInputError(
                 f"pipeline {name!r} returned no model, so there is nothing to register as "

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pathtolive.data.formats import dictionary_columns
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from pathtolive.predlog.segment import PiiMode, encode_rows
@@ -212,7 +213,12 @@ def score_partition(spec: ScoringSpec, partition: Partition) -> PartResult:
                 except InvalidInputError as exc:
                     return _failed(partition, rows, exc)
                 if writer is None:
-                    writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
+                    writer = pq.ParquetWriter(
+                        sink,
+                        table.schema,
+                        compression="zstd",
+                        use_dictionary=dictionary_columns(table.schema, unique=spec.id_columns),
+                    )
                 writer.write_table(table)
                 log.add(batch, frame, outputs, partition.index, rows)
                 rows += batch.num_rows

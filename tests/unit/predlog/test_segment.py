@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -92,3 +93,31 @@ def test_segments_with_different_columns_and_types_read_back_together() -> None:
     empty = read_predictions([])
     assert list(empty.columns)[:3] == ["request_id", "row", "at"]
     assert len(empty) == 0
+
+
+def test_probability_rows_read_as_one_call_per_row_would_write_them() -> None:
+    from pathtolive.predlog.segment import _row_texts
+
+    rng = np.random.default_rng(0)
+    for matrix in (
+        rng.random((1000, 3)),
+        np.array([[1.0, 2.0]]),
+        np.zeros((0, 2)),
+        np.array([[1e300, -0.0], [5e-324, 3.0]]),
+        rng.normal(size=(7, 1)),
+    ):
+        texts = _row_texts(matrix)
+        texts.validate(full=True)
+        assert texts.to_pylist() == [
+            orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix
+        ]
+
+
+def test_measurements_and_unique_columns_are_not_dictionary_encoded() -> None:
+    from pathtolive.data.formats import dictionary_columns
+
+    schema = pa.schema(
+        [("request_id", pa.string()), ("region", pa.string()), ("age", pa.int64()),
+         ("income", pa.float64()), ("share", pa.float32()), ("member", pa.bool_())]
+    )  # fmt: skip
+    assert dictionary_columns(schema, unique=("request_id",)) == ["region", "age", "member"]

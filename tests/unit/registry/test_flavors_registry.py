@@ -51,7 +51,8 @@ def test_a_model_no_flavor_can_store_is_refused(model: object) -> None:
     assert refused.value.message == (
         f"cannot store a model of type {kind}: supported are scikit-learn estimators and "
         "pipelines, LightGBM and XGBoost boosters/sklearn wrappers, ONNX models "
-        "(onnx.ModelProto or a .onnx file)"
+        "(onnx.ModelProto or a .onnx file), and classes of the workspace's pipelines/ code "
+        "with predict, get_state and from_state"
     )
 
 
@@ -63,7 +64,7 @@ def test_unknown_flavor_name_is_unsupported() -> None:
 def test_every_flavor_is_found_by_its_name() -> None:
     names = [flavor.name for flavor in FLAVORS]
 
-    assert names == ["sklearn", "lightgbm", "xgboost", "onnx"]
+    assert names == ["sklearn", "lightgbm", "xgboost", "onnx", "python"]
     assert all(get_flavor(name).name == name for name in names)
 
 

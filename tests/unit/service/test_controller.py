@@ -91,6 +91,13 @@ def test_edits_to_the_workspace_file_are_taken_up_between_rounds(
     def live_policy() -> object:
         return controller.ctx.settings.document["models"]["risk-model"]["promotion"]["live"]
 
+    def edit(text: str) -> None:
+        # Saved whole, as editors save: a round that read the file half-written would
+        # take up an empty document.
+        scratch = config.with_suffix(".toml.tmp")
+        scratch.write_text(text)
+        scratch.replace(config)
+
     def wait_for(kind: str, count: int) -> None:
         for _ in range(600):
             if sum(1 for e in list(events) if e.kind == kind) >= count:
@@ -103,18 +110,18 @@ def test_edits_to_the_workspace_file_are_taken_up_between_rounds(
     thread.start()
     try:
         wait_for("acquired", 1)
-        config.write_text(good.replace('live = "approval"', 'live = "auto"'))
+        edit(good.replace('live = "approval"', 'live = "auto"'))
         wait_for("reloaded", 1)
         assert live_policy() == "auto"
         # A file that does not read, then a schedule that is not cron: said once each,
         # and the settings in use stay.
-        config.write_text(good + "\n[models\n")
+        edit(good + "\n[models\n")
         wait_for("error", 1)
-        config.write_text(good.replace('on = ["new_data"]', 'on = ["schedule"]\nschedule = "when"'))
+        edit(good.replace('on = ["new_data"]', 'on = ["schedule"]\nschedule = "when"'))
         wait_for("error", 2)
         time.sleep(0.3)  # several rounds on the same bad file
         assert live_policy() == "auto"
-        config.write_text(good)
+        edit(good)
         wait_for("reloaded", 2)
         assert live_policy() == "approval"
     finally:

@@ -20,6 +20,7 @@ from pathtolive.registry.flavors.base import (
 )
 from pathtolive.registry.flavors.lightgbm import LightGBMFlavor
 from pathtolive.registry.flavors.onnx import OnnxFlavor
+from pathtolive.registry.flavors.python import PythonFlavor
 from pathtolive.registry.flavors.sklearn import (
     DEFAULT_TRUSTED,
     TREE_TYPES,
@@ -40,6 +41,7 @@ __all__ = [
     "LightGBMFlavor",
     "LoadedModel",
     "OnnxFlavor",
+    "PythonFlavor",
     "SklearnFlavor",
     "UntrustedModelError",
     "XGBoostFlavor",
@@ -56,12 +58,14 @@ FLAVORS: tuple[Flavor, ...] = (
     LightGBMFlavor(),
     XGBoostFlavor(),
     OnnxFlavor(),
+    PythonFlavor(),
 )
 """Every flavor, in the order :func:`flavor_for` asks them."""
 
 _SUPPORTED = (
     "scikit-learn estimators and pipelines, LightGBM and XGBoost boosters/sklearn wrappers, "
-    "ONNX models (onnx.ModelProto or a .onnx file)"
+    "ONNX models (onnx.ModelProto or a .onnx file), and classes of the workspace's pipelines/ "
+    "code with predict, get_state and from_state"
 )
 
 

@@ -72,7 +72,7 @@ class LoadedModel:
 
 class Flavor(abc.ABC):
     """One way of storing a family of models. Implementations: sklearn, lightgbm, xgboost,
-    onnx."""
+    onnx, python."""
 
     name: ClassVar[str]
     extra: ClassVar[str]

@@ -111,6 +111,9 @@ class LocalArtifactStore(ArtifactStore):
                 else:
                     digest, size = _copy_hashing(source, tmp)
                     os.chmod(tmp, READ_ONLY)
+                # Flushed to disk now, while the caller is still busy (profiling the
+                # data, on another thread): publishing then only renames.
+                _fsync_file(tmp)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -388,6 +391,7 @@ class LocalArtifactStore(ArtifactStore):
         return self._tmp / f"{owner_tag()}-{uuid.uuid4().hex}.tmp"
 
     def _commit_staged(self, tmp: Path, digest: str, size: int) -> ObjectInfo:
+        """Publish a staged file (flushed to disk when it was staged)."""
         final = self._object_path(digest)
         with self._store_errors("add an object"):
             if _size_of(final) == size and _refresh(final):
@@ -397,7 +401,6 @@ class LocalArtifactStore(ArtifactStore):
                 # Staged maybe long ago (a large file is profiled meanwhile): its age for
                 # gc starts now, when its row is about to be written.
                 os.utime(tmp)
-                _fsync_file(tmp)
                 created = self._publish(tmp, final, size)
             finally:
                 tmp.unlink(missing_ok=True)  # published, or not to be: never left behind
