@@ -39,6 +39,7 @@ __all__ = [
     "check_readable",
     "column_kind",
     "decoded",
+    "dictionary_columns",
     "iter_batches",
     "open_parquet",
     "permission_denied",
