@@ -119,6 +119,8 @@ p95_latency_ms = 2000
 max_size_mb = 1
 [models.cancer]
 metric = "roc_auc"
+[models.cancer.promotion]
+live = "auto"
 """
 
 
@@ -214,7 +216,9 @@ def test_the_loaded_model_predicts_as_the_fitted_one_and_a_cached_run_registers_
 
 @pytest.fixture(scope="module")
 def server(ws: Workspace, from_pipeline: ModelVersion) -> Iterator[ThreadServer]:
-    ws.set_alias(from_pipeline.ref, "live", override="test setup: the gates run elsewhere")
+    # Promoted as any model is: its gates, then the policy (auto here) moves live.
+    outcome = ws.promote(from_pipeline.ref, reason="first release")
+    assert outcome.applied, outcome
     with serving_in_thread(ws.root, environ=cli_environ()) as running:
         yield running
 
@@ -256,6 +260,12 @@ def test_the_server_validates_predicts_and_explains_a_custom_model(
             break
         threading.Event().wait(0.05)
     assert len(logged()) == 3  # the three rows predicted; an explanation is not a prediction
+    # Monitored as any live model: its inputs against the training data's profile.
+    looked = ws.monitor("cancer", last=100, alerts=False)
+    assert (looked.version, looked.window.rows) == (1, 3)
+    assert looked.reference == "cancer@1"
+    assert looked.drift is not None
+    assert {feature.feature for feature in looked.drift.features} == set(rows.columns)
 
     wrong = records(rows.head(1).drop(columns=["mean_radius"]))
     refused = httpx.post(f"{server.url}/v1/models/cancer:predict", json={"instances": wrong})

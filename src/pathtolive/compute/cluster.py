@@ -5,6 +5,8 @@ when a cluster is asked for, so commands that run in-process never pay for it.""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -54,8 +56,15 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterat
         raise MissingExtraError(
             f"running on a Dask cluster needs distributed: {_INSTALL_HINT}"
         ) from exc
+    if _refused(address, timeout):
+        # Nothing listens there: Dask would retry for the whole timeout, to no end.
+        raise ClusterUnavailableError(
+            f"the Dask scheduler at {address} did not answer: nothing listens there "
+            "(connection refused); check that it runs and the address, or leave out "
+            "--scheduler to run here"
+        )
     try:
-        client = Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
+        client = _client_within(Client, address, timeout)
     except (OSError, TimeoutError) as exc:
         raise ClusterUnavailableError(
             f"the Dask scheduler at {address} did not answer within {timeout:g} s "
@@ -66,3 +75,44 @@ def connect(address: str, *, timeout: float = CONNECT_TIMEOUT_SECONDS) -> Iterat
         yield client
     finally:
         client.close()  # type: ignore[no-untyped-call]
+
+
+def _client_within(client_type: Any, address: str, timeout: float) -> Client:
+    """``Client(address)``, or :class:`TimeoutError` once ``timeout`` has passed. Dask's
+    own timeout does not cover every wait: a peer that accepts the connection and never
+    speaks (another service on that port, a proxy) held it for minutes. The thread left
+    behind then ends with the process."""
+    made: list[Client] = []
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            made.append(client_type(address, timeout=timeout, set_as_default=False))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=start, name="pathtolive-dask-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if failed:
+        raise failed[0]
+    if not made:
+        raise TimeoutError(f"no answer within {timeout:g} s")
+    return made[0]
+
+
+def _refused(address: str, timeout: float) -> bool:
+    """Whether a TCP connection to ``address`` (``tcp://HOST:PORT``) is refused outright.
+    Anything else (no answer yet, another scheme, a name that does not resolve) is left
+    to Dask, which says so within its timeout."""
+    scheme, _, rest = address.partition("://")
+    host, _, port = rest.rpartition(":")
+    if scheme != "tcp" or not host or not port.isdigit():
+        return False
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=min(timeout, 2.0)):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False

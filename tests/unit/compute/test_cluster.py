@@ -25,14 +25,28 @@ def test_an_address_that_is_not_a_string_is_a_config_error() -> None:
         scheduler_address(None, {"compute": {"scheduler": 8786}}, {})
 
 
-def test_a_scheduler_that_does_not_answer_is_one_clear_error_in_time() -> None:
-    # A port that was free a moment ago: nothing listens on it.
+def test_an_address_where_nothing_listens_is_one_clear_error_at_once() -> None:
+    # A port that was free a moment ago: nothing listens on it, the connection is refused.
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    unanswered = rf"127\.0\.0\.1:{port} did not answer within 2 s"
+    refused = rf"127\.0\.0\.1:{port} did not answer: nothing listens there"
     with (
-        pytest.raises(ClusterUnavailableError, match=unanswered),
-        connect(f"tcp://127.0.0.1:{port}", timeout=2),
+        pytest.raises(ClusterUnavailableError, match=refused),
+        connect(f"tcp://127.0.0.1:{port}", timeout=60),  # no waiting for a refusal
     ):
         pass
+
+
+def test_a_scheduler_that_does_not_answer_is_one_clear_error_in_time() -> None:
+    # Something listens (the connection is accepted by the kernel) but never speaks.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        unanswered = rf"127\.0\.0\.1:{port} did not answer within 2 s"
+        with (
+            pytest.raises(ClusterUnavailableError, match=unanswered),
+            connect(f"tcp://127.0.0.1:{port}", timeout=2),
+        ):
+            pass
