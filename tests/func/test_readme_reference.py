@@ -297,7 +297,7 @@ def walk(reader: Reader) -> None:
         ):
             # A canary or a shadow needs passing gates: the live version trained again
             # (the same data, parameters and code, so the same model) passes them.
-            train_another(300)  # risk-model@3, then @4
+            train_another(150)  # risk-model@3, then @4
             reader.run(f"pathtolive gates check risk-model@{command.split('@')[1].split()[0]}")
 
     outputs: dict[str, str] = {}

@@ -612,7 +612,7 @@ def test_canary_takes_its_share_and_sticks_to_a_routing_key(served_workspace: Co
             client.post(f"{server.url}/v1/models/risk:predict", json={"instances": row}).headers[
                 "x-model-name"
             ]
-            for _ in range(2000)
+            for _ in range(1000)
         )
         sticky = {
             client.post(
@@ -622,8 +622,9 @@ def test_canary_takes_its_share_and_sticks_to_a_routing_key(served_workspace: Co
             ).headers["x-model-name"]
             for _ in range(30)
         }
-    assert versions["risk@1"] + versions["risk@2"] == 2000
-    assert abs(versions["risk@2"] / 2000 - 0.3) <= 0.03
+    assert versions["risk@1"] + versions["risk@2"] == 1000
+    # Three standard deviations of a share of 0.3 in 1,000 draws (1.45 points each).
+    assert abs(versions["risk@2"] / 1000 - 0.3) <= 0.045
     assert len(sticky) == 1
 
 
