@@ -7,13 +7,10 @@ in a thread."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,6 +21,7 @@ from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from tests.support.cli import run_in_process
+from tests.support.live_path import check_served_and_monitored
 from tests.support.pipelines import write_pipelines
 from tests.support.serving import ThreadServer, cli_environ, serving_in_thread
 
@@ -218,51 +216,15 @@ def server(ws: Workspace, from_pipeline: ModelVersion) -> Iterator[ThreadServer]
         yield running
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    loaded: list[dict[str, Any]] = json.loads(frame.to_json(orient="records"))
-    return loaded
-
-
 def test_the_server_validates_predicts_and_explains_an_onnx_model(
     ws: Workspace, from_pipeline: ModelVersion, server: ThreadServer
 ) -> None:
-    rows = cancer_frame().drop(columns=["target"]).head(3)
-    expected = ws.load_model(from_pipeline.ref).predict_proba(rows)
-
-    predicted = httpx.post(
-        f"{server.url}/v1/models/cancer:predict", json={"instances": records(rows)}, timeout=30
+    check_served_and_monitored(
+        ws,
+        server.url,
+        from_pipeline.ref,
+        cancer_frame().drop(columns=["target"]).head(3),
+        explainer="occlusion",
+        atol=1e-6,
+        reference="cancer@1",
     )
-    assert predicted.status_code == 200, predicted.text
-    assert predicted.headers["x-model-name"] == "cancer@1"
-    np.testing.assert_allclose(predicted.json()["predictions"], expected, atol=1e-6)
-
-    explained = httpx.post(
-        f"{server.url}/v1/models/cancer:explain", json={"instances": records(rows)}, timeout=60
-    )
-    assert explained.status_code == 200, explained.text
-    body = explained.json()
-    assert body["method"] == "occlusion"
-    assert len(body["explanations"]) == 3
-    assert set(body["explanations"][0]["attributions"]) == set(rows.columns)
-
-    def logged() -> pd.DataFrame:
-        from pathtolive.service.predictions import read_prediction_log
-
-        return read_prediction_log(ws.context, "cancer")
-
-    for _ in range(200):  # the log is written behind the answers
-        if len(logged()) >= 3:
-            break
-        threading.Event().wait(0.05)
-    assert len(logged()) == 3  # the three rows predicted; an explanation is not a prediction
-    # Monitored as any live model: its inputs against the training data's profile.
-    looked = ws.monitor("cancer", last=100, alerts=False)
-    assert (looked.version, looked.window.rows) == (1, 3)
-    assert looked.reference == "cancer@1"
-    assert looked.drift is not None
-    assert {feature.feature for feature in looked.drift.features} == set(rows.columns)
-
-    wrong = records(rows.head(1).drop(columns=["mean_radius"]))
-    refused = httpx.post(f"{server.url}/v1/models/cancer:predict", json={"instances": wrong})
-    assert refused.status_code == 400, refused.text
-    assert "mean_radius" in refused.json()["error"]
