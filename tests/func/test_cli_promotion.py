@@ -28,10 +28,10 @@ staging = "auto"
 
 def build_models(cli: CLI, workspace: Path, scratch: Path) -> None:
     """A new workspace with cancer@1, and risk-model@1 (one shallow tree) and risk-model@2
-    (60 trees) trained on it."""
+    (20 trees) trained on it."""
     initialise_with_cancer(cli, workspace, scratch)
     weak = RISK.replace("n_jobs=1)", "n_jobs=1, max_depth=1)")
-    for source, trees in ((weak, 1), (RISK, 60)):
+    for source, trees in ((weak, 1), (RISK, 20)):
         write_pipelines(workspace, risk=source)
         ran = cli(
             "run", "risk", "--data", "cancer@1", "--param", f"n_estimators={trees}",
@@ -293,7 +293,7 @@ def test_racing_promotions_leave_one_winner(
             "--data",
             "cancer@1",
             "--param",
-            "n_estimators=61",
+            "n_estimators=21",
             "--register",
             "risk-model",
         ).code
