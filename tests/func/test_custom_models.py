@@ -21,7 +21,7 @@ from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError, UntrustedModelError
 from pathtolive.pipelines.discovery import import_from_workspace
 from pathtolive.service.models import register_model
-from tests.support.live_path import check_served_and_monitored
+from tests.support.live_path import check_registered_and_gated, check_served_and_monitored
 from tests.support.pipelines import write_pipelines
 from tests.support.serving import ThreadServer, cli_environ, serving_in_thread
 
@@ -170,23 +170,9 @@ def from_pipeline(ws: Workspace) -> ModelVersion:
 def test_a_pipeline_that_returns_a_custom_model_registers_it_and_passes_the_gates(
     ws: Workspace, from_pipeline: ModelVersion
 ) -> None:
-    assert from_pipeline.flavor == "python"
-    assert from_pipeline.trusted_types == ()
-    signature = from_pipeline.signature
-    assert signature is not None
-    names = [str(c) for c in cancer_frame().columns if c != "target"]
-    assert [field["name"] for field in signature["inputs"]] == names
-    assert signature["output"] == {"kind": "probability", "classes": [0, 1]}
-    assert from_pipeline.metrics["roc_auc"] > 0.95
-
+    features = [str(c) for c in cancer_frame().columns if c != "target"]
     # The latency probe loads it in a clean process, importing the workspace's class.
-    report = ws.check_gates(from_pipeline.ref)
-
-    verdicts = {result.gate: result.verdict for result in report.results}
-    assert report.passed, [(r.gate, r.detail) for r in report.results if not r.passed]
-    assert verdicts["loads_and_answers"] == "pass"
-    assert verdicts["latency"] == "pass"  # timed in the probe's clean process
-    assert verdicts["beat_baseline"] == "pass"
+    check_registered_and_gated(ws, from_pipeline, flavor="python", features=features)
 
 
 def test_the_loaded_model_predicts_as_the_fitted_one_and_a_cached_run_registers_the_same(

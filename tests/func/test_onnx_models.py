@@ -21,7 +21,7 @@ from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
 from tests.support.cli import run_in_process
-from tests.support.live_path import check_served_and_monitored
+from tests.support.live_path import check_registered_and_gated, check_served_and_monitored
 from tests.support.pipelines import write_pipelines
 from tests.support.serving import ThreadServer, cli_environ, serving_in_thread
 
@@ -140,23 +140,9 @@ def from_pipeline(ws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Mo
 def test_a_pipeline_that_returns_a_graph_registers_it_and_passes_the_gates(
     ws: Workspace, from_pipeline: ModelVersion
 ) -> None:
-    assert from_pipeline.flavor == "onnx"
-    assert from_pipeline.trusted_types == ()
-    signature = from_pipeline.signature
-    assert signature is not None
     # The graph reads one tensor by position: the names are the schema's, less the target.
     features = [str(c) for c in cancer_frame().columns if c != "target"]
-    assert [field["name"] for field in signature["inputs"]] == features
-    assert signature["output"] == {"kind": "probability", "classes": [0, 1]}
-    assert from_pipeline.metrics["roc_auc"] > 0.95
-
-    report = ws.check_gates(from_pipeline.ref)
-
-    verdicts = {result.gate: result.verdict for result in report.results}
-    assert report.passed, [(r.gate, r.detail) for r in report.results if not r.passed]
-    assert verdicts["beat_baseline"] == "pass"
-    assert verdicts["loads_and_answers"] == "pass"
-    assert verdicts["explainability"] in ("pass", "note")
+    check_registered_and_gated(ws, from_pipeline, flavor="onnx", features=features)
 
 
 def test_an_onnx_file_registers_from_python_and_the_command_line(

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from pathtolive import Workspace
+from pathtolive.entities import ModelVersion
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -74,3 +75,28 @@ def check_served_and_monitored(
     refused = httpx.post(f"{url}/v1/models/{model}:predict", json={"instances": wrong})
     assert refused.status_code == 400, refused.text
     assert first in refused.json()["error"]
+
+
+def check_registered_and_gated(
+    ws: Workspace, version: ModelVersion, *, flavor: str, features: list[str]
+) -> None:
+    """``version``, a binary classifier of ``features`` registered from a pipeline run,
+    trusts no types, has its signature and metric, and passes its gates: it loads and
+    answers in the probe's clean process, within its latency budget, and beats its
+    baseline."""
+    assert version.flavor == flavor
+    assert version.trusted_types == ()
+    signature = version.signature
+    assert signature is not None
+    assert [field["name"] for field in signature["inputs"]] == features
+    assert signature["output"] == {"kind": "probability", "classes": [0, 1]}
+    assert version.metrics["roc_auc"] > 0.95
+
+    report = ws.check_gates(version.ref)
+
+    verdicts = {result.gate: result.verdict for result in report.results}
+    assert report.passed, [(r.gate, r.detail) for r in report.results if not r.passed]
+    assert verdicts["loads_and_answers"] == "pass"
+    assert verdicts["latency"] == "pass"
+    assert verdicts["beat_baseline"] == "pass"
+    assert verdicts["explainability"] in ("pass", "note")
