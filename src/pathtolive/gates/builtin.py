@@ -12,7 +12,7 @@ difference, so a candidate that is better only by luck of the holdout does not p
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pathtolive.format import number, signed
@@ -220,21 +220,14 @@ class LatencyGate(Gate):
                 threshold=budget,
                 data=data,
             )
-        if measured > budget:
-            return GateResult.failing(
-                self.name,
-                f"p95 latency of one-row calls is {number(measured)} ms, "
-                f"{number(measured - budget)} ms over the budget {number(budget)} ms",
-                figure=measured,
-                threshold=budget,
-                data=data,
-            )
-        return GateResult.passing(
+        return _at_most(
             self.name,
-            f"p95 latency of one-row calls is {number(measured)} ms, within {number(budget)} ms",
-            figure=measured,
-            threshold=budget,
+            measured,
+            budget,
+            said=f"p95 latency of one-row calls is {number(measured)} ms",
+            show=lambda value: f"{number(value)} ms",
             data=data,
+            ceiling="budget",
         )
 
 
@@ -253,20 +246,12 @@ class SizeGate(Gate):
             )
         size = context.artifact_bytes / _BYTES_PER_MB
         data = {"bytes": context.artifact_bytes}
-        if size > limit:
-            return GateResult.failing(
-                self.name,
-                f"the artifact is {number(size)} MB, {number(size - limit)} MB over the limit "
-                f"{number(limit)} MB",
-                figure=size,
-                threshold=limit,
-                data=data,
-            )
-        return GateResult.passing(
+        return _at_most(
             self.name,
-            f"the artifact is {number(size)} MB, within {number(limit)} MB",
-            figure=size,
-            threshold=limit,
+            size,
+            limit,
+            said=f"the artifact is {number(size)} MB",
+            show=lambda value: f"{number(value)} MB",
             data=data,
         )
 
@@ -294,21 +279,12 @@ class CostPer1kGate(Gate):
                 threshold=limit,
                 data=data,
             )
-        spent = f"1,000 one-row predictions cost {money(figure, currency)} of CPU"
-        if figure > limit:
-            return GateResult.failing(
-                self.name,
-                f"{spent}, {money(figure - limit, currency)} over the limit "
-                f"{money(limit, currency)}",
-                figure=figure,
-                threshold=limit,
-                data=data,
-            )
-        return GateResult.passing(
+        return _at_most(
             self.name,
-            f"{spent}, within {money(limit, currency)}",
-            figure=figure,
-            threshold=limit,
+            figure,
+            limit,
+            said=f"1,000 one-row predictions cost {money(figure, currency)} of CPU",
+            show=lambda value: money(value, currency),
             data=data,
         )
 
@@ -343,23 +319,39 @@ class MonthlyCostGate(Gate):
                 ("retraining", "retraining"),
             )
         )
-        spent = f"about {money(total, currency)} a month ({parts})"
-        if total > limit:
-            return GateResult.failing(
-                self.name,
-                f"{spent}, {money(total - limit, currency)} over the limit "
-                f"{money(limit, currency)}",
-                figure=total,
-                threshold=limit,
-                data=dict(monthly),
-            )
-        return GateResult.passing(
+        return _at_most(
             self.name,
-            f"{spent}, within {money(limit, currency)}",
-            figure=total,
-            threshold=limit,
+            total,
+            limit,
+            said=f"about {money(total, currency)} a month ({parts})",
+            show=lambda value: money(value, currency),
             data=dict(monthly),
         )
+
+
+def _at_most(
+    gate: str,
+    figure: float,
+    limit: float,
+    *,
+    said: str,
+    show: Callable[[float], str],
+    data: Mapping[str, Any],
+    ceiling: str = "limit",
+) -> GateResult:
+    """A figure judged against its ceiling: ``said`` (what was measured), then how far
+    over the ``limit`` it is, or that it is within; amounts are written by ``show``."""
+    if figure > limit:
+        return GateResult.failing(
+            gate,
+            f"{said}, {show(figure - limit)} over the {ceiling} {show(limit)}",
+            figure=figure,
+            threshold=limit,
+            data=data,
+        )
+    return GateResult.passing(
+        gate, f"{said}, within {show(limit)}", figure=figure, threshold=limit, data=data
+    )
 
 
 def _judge(
