@@ -14,14 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer
 
 from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError, UntrustedModelError
 from pathtolive.pipelines.discovery import import_from_workspace
 from pathtolive.service.models import register_model
-from tests.support.live_path import check_registered_and_gated, check_served_and_monitored
+from tests.support.live_path import (
+    CANCER_GATES,
+    cancer_frame,
+    check_registered_and_gated,
+    check_served_and_monitored,
+)
 from tests.support.pipelines import write_pipelines
 from tests.support.serving import ThreadServer, cli_environ, serving_in_thread
 
@@ -108,19 +112,6 @@ def cancer_centroid(data: Dataset):
     return model, evaluate(model, test_df)
 """
 
-GATES = """
-[models.cancer.gates]
-min_metric = 0.9
-baseline = "majority"
-beat_baseline_by = 0.1
-p95_latency_ms = 2000
-max_size_mb = 1
-[models.cancer]
-metric = "roc_auc"
-[models.cancer.promotion]
-live = "auto"
-"""
-
 
 class OutsideWorkspace:
     """A class with the whole protocol, defined outside any workspace's pipelines/."""
@@ -138,12 +129,6 @@ class OutsideWorkspace:
         return cls()
 
 
-def cancer_frame() -> pd.DataFrame:
-    frame = load_breast_cancer(as_frame=True).frame
-    frame.columns = [str(column).replace(" ", "_") for column in frame.columns]
-    return frame
-
-
 def features(rows: int = 3) -> pd.DataFrame:
     return cancer_frame().drop(columns=["target"]).head(rows)
 
@@ -154,7 +139,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     with Workspace.init(root, environ=cli_environ()) as created:
         created.add_dataset(cancer_frame(), "cancer", tags={"target": ["target"]})
     config = root / "pathtolive.toml"
-    config.write_text(config.read_text() + GATES)
+    config.write_text(config.read_text() + CANCER_GATES)
     write_pipelines(root, centroid=CENTROID)
     with Workspace.open(root, environ=cli_environ()) as workspace:
         yield workspace

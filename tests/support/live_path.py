@@ -14,6 +14,30 @@ import pandas as pd
 from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 
+CANCER_GATES = """
+[models.cancer.gates]
+min_metric = 0.9
+baseline = "majority"
+beat_baseline_by = 0.1
+p95_latency_ms = 2000
+max_size_mb = 1
+[models.cancer]
+metric = "roc_auc"
+[models.cancer.promotion]
+live = "auto"
+"""
+"""The gates and policy of a ``cancer`` model (scikit-learn's breast cancer set) that is
+released as any model is: its gates, then ``auto`` moves live."""
+
+
+def cancer_frame() -> pd.DataFrame:
+    """scikit-learn's breast cancer set, its column names without spaces."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [str(column).replace(" ", "_") for column in frame.columns]
+    return frame
+
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``frame``'s rows as the JSON objects a client sends."""
