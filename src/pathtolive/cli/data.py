@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pathtolive.cli.output import JsonOption, console, emit, err_console, table, when
-from pathtolive.cli.state import open_context
+from pathtolive.cli.state import open_context, workspace_settings
 from pathtolive.errors import InvalidInputError, VerificationFailedError
 from pathtolive.format import significant
 
@@ -76,21 +76,30 @@ def add(
 
     A folder of Parquet files is stored as its partitions, profiled one at a time, or in
     parallel on a Dask cluster."""
-    from pathtolive.service import datasets as service
+    from pathtolive.service.encryption import open_workspace_store
+    from pathtolive.service.head_start import head_start
 
-    service_ctx = open_context(ctx)
-    # Its stages (reading, hashing and profiling, with bytes) go to stderr as progress.
-    result = service.add_dataset(
-        service_ctx,
-        source,
-        name,
-        tags=_parse_tag_options(tag or []),
-        policy=policy,
-        accept_schema=accept_schema,
-        reason=reason,
-        fmt=fmt,
-        scheduler=scheduler,
-    )
+    tags = _parse_tag_options(tag or [])
+    settings = workspace_settings(ctx)
+    store = open_workspace_store(settings)
+    # The file's copy and profile begin while the metadata store is imported and opened.
+    with head_start(settings, store, source, name, fmt=fmt, tags=tags) as early:
+        from pathtolive.service import datasets as service
+
+        service_ctx = open_context(ctx, settings=settings, artifacts=store)
+        # Its stages (reading, hashing and profiling, with bytes) go to stderr as progress.
+        result = service.add_dataset(
+            service_ctx,
+            source,
+            name,
+            tags=tags,
+            policy=policy,
+            accept_schema=accept_schema,
+            reason=reason,
+            fmt=fmt,
+            scheduler=scheduler,
+            head_start=early,
+        )
     version = result.version
 
     def render() -> None:

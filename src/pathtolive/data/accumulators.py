@@ -81,6 +81,10 @@ class ColumnAccumulator(ABC):
     def result(self, rows: int) -> ColumnProfile:
         """The column's profile, once every one of the ``rows`` rows is in."""
 
+    def count_on(self, parent: NumericStats | None) -> None:  # noqa: B027 (most have no sample)
+        """Count the sample on ``parent``'s drift bins too, in :meth:`result` (only
+        numeric columns have a sample to count)."""
+
     @abstractmethod
     def merge(self, other: ColumnAccumulator) -> None:
         """Take in ``other``'s state: the same column, built with the same settings, fed
@@ -241,6 +245,9 @@ class _NumericAccumulator(ColumnAccumulator):
             self.counts += histogram(
                 floats, self.edges[0], self.edges[-1], self.counts.size, scratch=deviations
             )
+
+    def count_on(self, parent: NumericStats | None) -> None:
+        self.parent = parent
 
     def _merge_moments(self, count: int, mean: float, m2: float) -> None:
         # Chan et al.: merge (n, mean, M2) of two parts without revisiting either.

@@ -52,6 +52,7 @@ __all__ = [
     "WRITER_SETTINGS",
     "CanonicalTable",
     "folder_files",
+    "stored_as_is",
     "to_canonical_parquet",
 ]
 
@@ -186,6 +187,26 @@ def _source_format(file_format: str) -> SourceFormat:
     if file_format in ("csv", "tsv"):
         return "csv"
     return "jsonl" if file_format == "jsonl" else "parquet"
+
+
+def stored_as_is(source: Path, fmt: str | None = None) -> pa.Schema | None:
+    """The Arrow schema of ``source`` when :func:`to_canonical_parquet` keeps it as it is
+    (a Parquet file with rows and named columns only); else None, also for anything
+    unreadable (the conversion says what is wrong)."""
+    try:
+        if not source.is_file() or _format_of(source, fmt) != "parquet":
+            return None
+        parquet = open_parquet(source)
+        try:
+            schema = parquet.schema_arrow
+            if parquet.metadata.num_rows == 0 or unnamed_pandas_index(schema):
+                return None
+            check_columns(schema, str(source))
+        finally:
+            parquet.close()
+    except InvalidInputError:
+        return None
+    return schema
 
 
 def _parquet_as_is(path: Path, work_dir: Path) -> CanonicalTable:

@@ -25,7 +25,8 @@ import os
 import queue
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "ProfilePass",
     "bin_values",
     "category_counts",
     "check_settings",
@@ -66,6 +68,7 @@ __all__ = [
     "new_accumulators",
     "numeric_columns",
     "profile_frame",
+    "profile_pass",
     "sample_positions",
 ]
 
@@ -88,6 +91,43 @@ def compute_profile(
     ``parent``, the previous version of the dataset (its number and profile), gets each
     numeric column's sample counted on its drift bins (``parent_counts``, ``counted_on``).
     """
+    return profile_pass(
+        path, tags=tags, bins=bins, max_categories=max_categories, sample_size=sample_size
+    ).finish(parent)
+
+
+@dataclass
+class ProfilePass:
+    """Every row of a file fed to its columns' accumulators: a profile but for its
+    finish, which is when the parent's bins are needed (:meth:`finish`). So the pass can
+    begin before the previous version is known (``data add`` reads the file while the
+    metadata store opens)."""
+
+    accumulators: list[ColumnAccumulator]
+    rows: int
+    tags: Mapping[str, tuple[str, ...]]
+    bins: int
+    max_categories: int
+    sample_size: int
+
+    def finish(self, parent: tuple[int, Profile] | None = None) -> Profile:
+        """The profile, each numeric sample counted on ``parent``'s drift bins."""
+        return finish_profile(
+            self.accumulators, self.rows, self.bins, self.max_categories, self.sample_size, parent
+        )
+
+
+def profile_pass(
+    path: Path,
+    *,
+    tags: Mapping[str, Sequence[str]] | None = None,
+    bins: int = 20,
+    max_categories: int = 50,
+    sample_size: int = 100_000,
+    stop: threading.Event | None = None,
+) -> ProfilePass:
+    """The streaming pass of :func:`compute_profile` over a Parquet file, unfinished.
+    Setting ``stop`` ends it early with ``CancelledError`` (its result is not needed)."""
     check_settings(bins, max_categories, sample_size)
     parquet = open_parquet(path)
     schema = parquet.schema_arrow
@@ -105,10 +145,17 @@ def compute_profile(
             unknown.append(name)
     if unknown:
         ranges.update(scan_ranges(iter_batches(parquet, unknown, label=str(path)), unknown))
-    batches = iter_batches(parquet, label=str(path))
-    return _profile(
-        schema, rows, batches, ranges, tag_map, bins, max_categories, sample_size, parent
+    accumulators = new_accumulators(
+        schema,
+        ranges,
+        tag_map,
+        bins=bins,
+        max_categories=max_categories,
+        sample_rows=sample_positions(rows, sample_size),
     )
+    batches = iter_batches(parquet, label=str(path))
+    _run(batches if stop is None else _until(stop, batches), accumulators)
+    return ProfilePass(accumulators, rows, tag_map, bins, max_categories, sample_size)
 
 
 def profile_frame(
@@ -313,7 +360,12 @@ def finish_profile(
     sample_size: int,
     parent: tuple[int, Profile] | None = None,
 ) -> Profile:
-    """The profile of ``rows`` rows, every one fed to ``accumulators``."""
+    """The profile of ``rows`` rows, every one fed to ``accumulators``; with ``parent``,
+    each numeric column's sample is also counted on the parent's drift bins."""
+    if parent is not None:
+        stats = _numeric_stats(parent[1])
+        for accumulator in accumulators:
+            accumulator.count_on(stats.get(accumulator.name))
     return Profile(
         rows=rows,
         columns=_results(accumulators, rows),
@@ -394,6 +446,13 @@ def _run(batches: Iterator[pa.RecordBatch], accumulators: list[ColumnAccumulator
             thread.join()
     if errors:
         raise errors[0]
+
+
+def _until(stop: threading.Event, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if stop.is_set():
+            raise CancelledError("the profile pass was stopped")
+        yield batch
 
 
 def _reporting_rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

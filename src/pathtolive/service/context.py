@@ -48,6 +48,10 @@ class ServiceContext:
 
         return open_workspace_store(self.settings)
 
+    def use_artifacts(self, store: ArtifactStore) -> None:
+        """Take ``store``, opened from these settings already, as the artifact store."""
+        self.__dict__["artifacts"] = store
+
     def settings_reread(self) -> Settings | None:
         """The workspace file read again, on the same store URLs (open stores stay as
         they are); None when the file has not changed. Raises as ``load_settings`` does."""

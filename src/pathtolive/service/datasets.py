@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from pathtolive import compute, progress
 from pathtolive.auth import Actor, Permission
-from pathtolive.config import WORKSPACE_FILE, DatasetSettings, parse_tags
+from pathtolive.config import WORKSPACE_FILE, DatasetSettings
 from pathtolive.data import (
     CanonicalTable,
     ColumnDiff,
@@ -40,7 +40,6 @@ from pathtolive.data import (
 )
 from pathtolive.entities import DatasetVersion, SchemaVersion
 from pathtolive.errors import (
-    ConfigError,
     ConflictError,
     ContractViolationError,
     DataErasedError,
@@ -54,6 +53,7 @@ from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.dataset_catalog import list_datasets, list_versions
 from pathtolive.service.dataset_catalog import require_dataset as _require_dataset
 from pathtolive.service.gc import clean_stale_temporaries, work_folder_prefix
+from pathtolive.service.head_start import HeadStart, merged_tags
 from pathtolive.service.privacy import pii_columns, shown_profile, shown_schema
 from pathtolive.store.artifacts import ObjectInfo, StagedObject
 from pathtolive.store.metadata import MetadataSession
@@ -156,6 +156,7 @@ def add_dataset(
     fmt: str | None = None,
     source_label: str | None = None,
     scheduler: str | None = None,
+    head_start: HeadStart | None = None,
 ) -> AddResult:
     """Add ``source`` as a new version of dataset ``name``.
 
@@ -176,12 +177,15 @@ def add_dataset(
     manifest naming them in order): they are hashed, validated and profiled one at a time
     here, or in parallel on the Dask cluster named by ``scheduler``,
     ``PATHTOLIVE_DASK_SCHEDULER`` or ``[compute] scheduler``.
+
+    ``head_start``: the copy and profile pass of the file, begun before the metadata store
+    was opened (:mod:`pathtolive.service.head_start`); taken up when it fits.
     """
     check_name(name)
     actor = ctx.require(Permission.WRITE, "add data")
     ctx.metadata.require_writable("add data")  # before the data is read and profiled
     settings = ctx.settings.dataset(name)
-    column_tags = _merged_tags(settings.tags, tags)
+    column_tags = merged_tags(settings.tags, tags)
     effective_policy = policy or settings.policy
     if effective_policy not in ("strict", "warn"):
         raise InvalidInputError(f"policy {effective_policy!r} does not exist; use strict or warn")
@@ -236,6 +240,7 @@ def add_dataset(
                 settings.max_categories,
                 fmt,
                 parent,
+                head_start,
             )
         ) as prepared,
     ):
@@ -308,6 +313,7 @@ def _prepare(
     max_categories: int,
     fmt: str | None,
     parent: tuple[int, Profile] | None,
+    head_start: HeadStart | None = None,
 ) -> Iterator[_Prepared]:
     """Canonical Parquet, profiled while a second thread copies it into the store's
     staging area and hashes it in the same read. The staged copy is discarded unless the
@@ -315,6 +321,17 @@ def _prepare(
     progress.stage("reading the data")
     canonical = to_canonical_parquet(source, work_dir, fmt=fmt)
     tags = _column_tags(canonical.arrow_schema, explicit_tags, schema_tags, first_version)
+    taken = (
+        None
+        if head_start is None or canonical.temporary
+        else head_start.take(canonical.path, tags, max_categories)
+    )
+    if taken is not None:
+        progress.stage("hashing and profiling")
+        staged, profiled = taken
+        with staged:
+            yield _Prepared(canonical, staged.digest, profiled.finish(parent), staged, tags, parent)
+        return
     with ThreadPoolExecutor(max_workers=1) as pool:
         # A file we wrote ourselves may be linked (it is deleted next); a user's own
         # file is copied so that later edits to it cannot reach the store.
@@ -729,17 +746,6 @@ def _digest_referenced(ctx: ServiceContext, digest: str) -> bool:
 
 def _schema_tags(schema: Schema) -> dict[str, tuple[str, ...]]:
     return {column.name: column.tags for column in schema.columns if column.tags}
-
-
-def _merged_tags(
-    configured: Mapping[str, Sequence[str]], given: Mapping[str, Sequence[str]] | None
-) -> dict[str, tuple[str, ...]]:
-    merged = {column: tuple(values) for column, values in configured.items()}
-    try:
-        merged.update(parse_tags(dict(given or {}), where=spelled("--tag", "tags")))
-    except ConfigError as exc:
-        raise InvalidInputError(exc.message) from None
-    return merged
 
 
 def _describe_source(source: Source) -> str:
