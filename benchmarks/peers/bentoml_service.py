@@ -8,7 +8,8 @@ Run by the benchmark in BentoML's own virtual environment, from this folder::
 
 ``POST /predict`` takes ``{"data": [[...], ...]}`` (rows of the feature matrix) and
 answers the class probabilities, a list of rows. BentoML batches the rows of concurrent
-requests along the first axis and splits a request larger than a batch.
+requests along the first axis and splits a request larger than a batch. Its other
+settings are BentoML's defaults, but for the access log (below).
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ MODEL_ENV = "BENTOML_PEER_MODEL"  # the pickled model's path
 WORKERS_ENV = "BENTOML_PEER_WORKERS"  # worker processes, as many as pathtolive's
 
 
-@bentoml.service(workers=int(os.environ.get(WORKERS_ENV, "1")))
+@bentoml.service(
+    workers=int(os.environ.get(WORKERS_ENV, "1")),
+    # No access line per request, as pathtolive writes none: one would cost more than
+    # a small model's predict, and this measures serving, not logging.
+    logging={"access": {"enabled": False}},
+)
 class Classifier:
     def __init__(self) -> None:
         # A model fitted on a DataFrame warns on every call with a bare matrix.
