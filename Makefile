@@ -39,7 +39,7 @@ DEMO_ARGS ?=
 demo: install
 	$(BIN)/pathtolive demo $(DEMO_ARGS)
 
-# The benchmarks against DVC, MLflow and Evidently, one table of ratios; not part of
+# The benchmarks against DVC, MLflow, BentoML and Evidently, one table of ratios; not part of
 # make test (peers install into benchmarks/.work). make bench BENCH_ARGS="--quick".
 BENCH_ARGS ?=
 bench: install

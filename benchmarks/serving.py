@@ -1,35 +1,49 @@
-"""Online serving: `pathtolive serve` vs `mlflow models serve`, same model, same load.
+"""Online serving: `pathtolive serve` vs its peers, same model, same load.
 
 Usage:  .venv/bin/python benchmarks/serving.py [--model gbc|logreg|both] [--seconds 6]
-            [--rounds 2] [--quick] [--json-out FILE]
+            [--rounds 2] [--peers mlflow,bentoml,floor] [--workers 1] [--quick]
+            [--json-out FILE]
 
 In one run, for each model (a scikit-learn GradientBoostingClassifier with 100 trees, and a
-LogisticRegression, where the server rather than the model is the cost), both fitted on
-the same 20-feature table:
+LogisticRegression, where the server rather than the model is the cost), all fitted on
+the same 20-feature table, and each peer chosen by --peers (all three by default):
   * pathtolive: a fresh workspace under benchmarks/.work, the model registered (with a
     sample, so it has a signature) and aliased ``live``, served by ``pathtolive serve``
     with its defaults;
-  * MLflow, installed in a throw-away venv under benchmarks/.work with the same
-    scikit-learn: the same fitted model (pickled across) saved by ``mlflow.sklearn.
+  * ``mlflow``: MLflow, installed in a throw-away venv under benchmarks/.work with the
+    same scikit-learn: the same fitted model (pickled across) saved by ``mlflow.sklearn.
     save_model`` with ``pyfunc_predict_fn="predict_proba"`` and an inferred signature, so
     both servers answer class probabilities; served by ``mlflow models serve
     --env-manager local`` with its defaults (one uvicorn worker; the venv's bin first on
     PATH, for uvicorn). A second MLflow server serves the model saved without a
-    signature: MLflow then checks no input, its fastest case.
-Both servers answer one request first, whose probabilities are checked against the
+    signature: MLflow then checks no input, its fastest case;
+  * ``bentoml``: BentoML, in a throw-away venv of its own with the same scikit-learn,
+    ``bentoml serve`` of a service wrapping the pickled model with the adaptive batching
+    its documentation recommends (benchmarks/peers/bentoml_service.py), as many workers
+    as pathtolive, no access log line per request (pathtolive writes none);
+  * ``floor``: the hand-written FastAPI + NumPy server a competent engineer would write
+    in an afternoon (benchmarks/peers/fastapi_floor.py), in this venv, as many uvicorn
+    workers as pathtolive.
+Every server answers one request first, whose probabilities are checked against the
 model's own in this process. Then one load generator (asyncio over uvloop, one HTTP/1.1
 keep-alive connection per concurrent client, requests encoded beforehand, latency from
 the request's first byte written to its response's last byte read, every status checked)
-sends the same MLflow-protocol request, ``POST /invocations`` with a ``dataframe_split``
-body, to both, alternating between them round by round: single rows at concurrency 1
-and 16, and 1000-row batches. pathtolive's own ``:predict`` route, a second pathtolive
+sends each server the same rows: ``POST /invocations`` with a ``dataframe_split`` body to
+pathtolive, MLflow and the floor, ``POST /predict`` with ``{"data": rows}`` to BentoML.
+The servers take turns round by round: single rows at concurrency 1 and 16, and
+1000-row batches. pathtolive's own ``:predict`` route, a second pathtolive
 server with a shadow version deployed (``pathtolive deploy --shadow``; single rows at
 concurrency 1, back to back and paced at 100 req/s, alternating with the server without
 one), and a null HTTP server (a constant answer: the floor of this client and loopback on
 this machine) are measured too. Server CPU per request is read from /proc for each
-server's process tree. It prints req/s, p50 and p99, the ratios, the targets, and a
-Markdown block for benchmarks/RESULTS.md; --json-out FILE also writes the ratios for
-`pathtolive bench`.
+server's process tree. It prints req/s, p50 and p99, the ratios, the targets ("met" or
+"not met"), and a Markdown block for benchmarks/RESULTS.md; --json-out FILE also writes
+the ratios for `pathtolive bench`.
+
+The whole comparison (both models, all peers, the defaults) takes about 9 minutes on 2
+cores: 8 s of load and warm-up per scenario and server, 5 servers in the main scenarios,
+and a minute or two per model to fit it and start the servers. --quick takes about 5;
+the peers' first install a few minutes more.
 """
 
 from __future__ import annotations
@@ -53,7 +67,7 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,7 +90,14 @@ TREES = 100
 BATCH_ROWS = 1_000
 DISTINCT_REQUESTS = 64  # single-row requests cycle through this many different rows
 MLFLOW_VERSION = "3.17.2"
+BENTOML_VERSION = "1.4.40"
+PEERS = ("mlflow", "bentoml", "floor")
+PEERS_FOLDER = Path(__file__).resolve().parent / "peers"
 THROUGHPUT_TARGET = 5.0  # pathtolive req/s at concurrency 16 / MLflow's, at least
+BENTOML_TARGET = 3.0  # pathtolive req/s at concurrency 16 / BentoML's, at least
+FLOOR_TARGET = 0.9  # pathtolive req/s at concurrency 16 / the hand-written floor's, at least
+C16_P99_TARGET_MS = {"gbc": 15.0}  # pathtolive p99 at concurrency 16, at most (per model)
+BATCH_TAIL_TARGET = 2.0  # pathtolive p99 / p50 of 1000-row batches, at most
 P50_TARGET = 1 / 3  # pathtolive p50 at concurrency 1 / MLflow's, at most
 OVERHEAD_TARGET_MS = 1.0  # pathtolive p50 minus the model's own predict time, under
 P99_TARGET_MS = 10.0  # pathtolive p99 at concurrency 1, under
@@ -369,6 +390,11 @@ def instances_body(frame: pd.DataFrame) -> dict[str, Any]:
     return {"instances": frame.to_dict(orient="records")}
 
 
+def bentoml_body(frame: pd.DataFrame) -> dict[str, Any]:
+    """The rows for the BentoML service's ``data: np.ndarray`` parameter."""
+    return {"data": frame.values.tolist()}
+
+
 # -- the servers -------------------------------------------------------------------------
 
 
@@ -410,6 +436,12 @@ class Server:
     port: int
     log: Path
     ready: str
+    # Where and how the server takes rows: MLflow's protocol unless it has its own.
+    path: str = "/invocations"
+    body: Callable[[pd.DataFrame], Any] = split_body
+
+    def request(self, frame: pd.DataFrame) -> bytes:
+        return encode(self.port, self.path, self.body(frame))
 
     def wait_ready(self, timeout: float = 180) -> Server:
         """Wait until ``GET ready`` answers 200."""
@@ -465,6 +497,8 @@ def start_server(
     cwd: Path,
     env: dict[str, str],
     ready: str,
+    path: str = "/invocations",
+    body: Callable[[pd.DataFrame], Any] = split_body,
 ) -> Server:
     """Start ``cmd`` in its own session; :meth:`Server.wait_ready` waits for it."""
     log = WORK / f"server-{name}-{port}.log"
@@ -472,7 +506,7 @@ def start_server(
         process = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    return Server(name, process, port, log, ready)
+    return Server(name, process, port, log, ready, path, body)
 
 
 def _environ() -> dict[str, str]:
@@ -512,7 +546,11 @@ def pathtolive_workspace(
     if shadow is None:
         return root, ""
     deploy = subprocess.run(
-        [str(BIN / "pathtolive"), "deploy", name, "--shadow", f"@{second.version}"],
+        # No gates ran on this throw-away version: the admin says why it goes out anyway.
+        [
+            *(str(BIN / "pathtolive"), "deploy", name, "--shadow", f"@{second.version}"),
+            *("--override", "benchmark setup"),
+        ],
         cwd=root,
         env=_environ(),
         capture_output=True,
@@ -523,11 +561,21 @@ def pathtolive_workspace(
     return root, ""
 
 
-def start_pathtolive(name: str, root: Path) -> Server:
+def _workers(workers: int) -> list[str]:
+    """The ``--workers`` option of a server, left out at 1 so the defaults stay defaults."""
+    return [] if workers == 1 else ["--workers", str(workers)]
+
+
+def _listen(port: int) -> list[str]:
+    """The options of a server that listens on loopback at ``port``."""
+    return ["--host", "127.0.0.1", "--port", str(port)]
+
+
+def start_pathtolive(name: str, root: Path, workers: int = 1) -> Server:
     port = free_port()
     return start_server(
         name,
-        [str(BIN / "pathtolive"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [str(BIN / "pathtolive"), "serve", *_listen(port), *_workers(workers)],
         port=port,
         cwd=root,
         env=_environ(),
@@ -572,7 +620,7 @@ def mlflow_models(mlflow_bin: Path, model: object, sample: pd.DataFrame) -> tupl
     return out, bare, json.loads(saved.stdout.strip().splitlines()[-1])["version"]
 
 
-def start_mlflow(mlflow_bin: Path, model: Path, name: str) -> Server:
+def start_mlflow(mlflow_bin: Path, model: Path, name: str, workers: int = 1) -> Server:
     port = free_port()
     return start_server(
         name,
@@ -588,10 +636,59 @@ def start_mlflow(mlflow_bin: Path, model: Path, name: str) -> Server:
             "127.0.0.1",
             "-p",
             str(port),
+            *_workers(workers),
         ],
         port=port,
         cwd=model.parent,
         env=_mlflow_environ(mlflow_bin),
+        ready="/ping",
+    )
+
+
+def peer_model_file(model: object) -> Path:
+    """The fitted model pickled into a fresh folder under benchmarks/.work: how the
+    BentoML peer and the floor get it (a pickle is their own convention, not pathtolive's)."""
+    folder = Path(tempfile.mkdtemp(prefix="peer-model-", dir=WORK))
+    path = folder / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
+    return path
+
+
+def start_bentoml(bentoml_bin: Path, model_file: Path, workers: int = 1) -> Server:
+    port = free_port()
+    return start_server(
+        BENTOML,
+        [str(bentoml_bin / "bentoml"), "serve", "bentoml_service:Classifier", *_listen(port)],
+        port=port,
+        cwd=PEERS_FOLDER,
+        env={
+            **os.environ,
+            "BENTOML_PEER_MODEL": str(model_file),
+            "BENTOML_PEER_WORKERS": str(workers),
+            "BENTOML_HOME": str(WORK / "bentoml-home"),  # not the user's ~/bentoml
+            "BENTOML_DO_NOT_TRACK": "True",
+        },
+        ready="/readyz",
+        path="/predict",
+        body=bentoml_body,
+    )
+
+
+def start_floor(model_file: Path, workers: int = 1) -> Server:
+    port = free_port()
+    return start_server(
+        FLOOR,
+        [
+            sys.executable,
+            str(PEERS_FOLDER / "fastapi_floor.py"),
+            str(model_file),
+            *_listen(port),
+            "--workers",
+            str(workers),
+        ],
+        port=port,
+        cwd=model_file.parent,
+        env=dict(os.environ),
         ready="/ping",
     )
 
@@ -689,6 +786,7 @@ class ModelRun:
     predict_array_ms: float
     lines: list[Line] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    mlflow_version: str = ""
 
     def get(self, scenario: str, server: str) -> Load | None:
         for line in self.lines:
@@ -703,6 +801,7 @@ SHADOW = "single row, c=1, shadow deployed"
 SHADOW_PACED = f"single row, c=1 at {PACED_RPS} req/s, shadow deployed"
 NO_SHADOW, WITH_SHADOW = "pathtolive (no shadow)", "pathtolive + shadow"
 MLFLOW, MLFLOW_BARE = "mlflow", "mlflow, no signature"
+BENTOML, FLOOR = "bentoml", "fastapi floor"
 
 
 def alternate(
@@ -728,16 +827,27 @@ def alternate(
     return loads
 
 
+@dataclass(frozen=True)
+class Peers:
+    """The peers a run compares with: the bin folders of the MLflow and BentoML venvs
+    (None: not compared), and whether the hand-written floor is."""
+
+    mlflow_bin: Path | None = None
+    bentoml_bin: Path | None = None
+    floor: bool = False
+    workers: int = 1  # of every server: pathtolive's, and each peer's
+
+
 def measure_model(
     kind: str,
     x: pd.DataFrame,
     y: np.ndarray,
-    mlflow_bin: Path,
+    peers: Peers,
     serve_missing: str,
     seconds: float,
     rounds: int,
     warmup: float,
-) -> tuple[ModelRun, str]:
+) -> ModelRun:
     name = f"bench-{kind}"
     started = time.perf_counter()
     model = fit(kind, x, y)
@@ -757,32 +867,43 @@ def measure_model(
         f"{run.batch_predict_ms:.2f} ms"
     )
     sample = x.head(200)
-    model_dir, bare_dir, version = mlflow_models(mlflow_bin, model, sample)
-    folders = [model_dir.parent]  # removed at the end, with the servers' logs
+    workers = peers.workers
+    folders: list[Path] = []  # removed at the end, with the servers' logs
     rows = [x.iloc[[i]] for i in range(DISTINCT_REQUESTS)]
     servers: list[Server] = []
     try:
-        mlflow = start_mlflow(mlflow_bin, model_dir, MLFLOW)
-        servers.append(mlflow)
-        bare = start_mlflow(mlflow_bin, bare_dir, MLFLOW_BARE)
-        servers.append(bare)
+        compared: list[Server] = []  # the servers of the main scenarios, peers first
+        if peers.mlflow_bin is not None:
+            model_dir, bare_dir, run.mlflow_version = mlflow_models(peers.mlflow_bin, model, sample)
+            folders.append(model_dir.parent)
+            compared.append(start_mlflow(peers.mlflow_bin, model_dir, MLFLOW, workers))
+            compared.append(start_mlflow(peers.mlflow_bin, bare_dir, MLFLOW_BARE, workers))
+        if peers.bentoml_bin is not None or peers.floor:
+            model_file = peer_model_file(model)
+            folders.append(model_file.parent)
+            if peers.bentoml_bin is not None:
+                compared.append(start_bentoml(peers.bentoml_bin, model_file, workers))
+            if peers.floor:
+                compared.append(start_floor(model_file, workers))
+        servers.extend(compared)
         ptl = shadowed = None
         if not serve_missing:
             root, _ = pathtolive_workspace(name, model, sample)
             folders.append(root)
-            ptl = start_pathtolive("pathtolive", root)
+            ptl = start_pathtolive("pathtolive", root, workers)
             servers.append(ptl)
+            compared.append(ptl)
             shadow_root, shadow_problem = pathtolive_workspace(name, model, sample, shadow_model)
             folders.append(shadow_root)
             if shadow_problem:
                 run.notes.append(f"shadow scenario not run: {shadow_problem.strip()[-400:]}")
             else:
-                shadowed = start_pathtolive("pathtolive+shadow", shadow_root)
+                shadowed = start_pathtolive("pathtolive+shadow", shadow_root, workers)
                 servers.append(shadowed)
         for server in servers:
             server.wait_ready()
         for server in servers:
-            problem = check_answers(server, model, x.iloc[:5], "/invocations", split_body(x[:5]))
+            problem = check_answers(server, model, x.iloc[:5], server.path, server.body(x[:5]))
             if problem:
                 raise SystemExit(f"answers differ: {problem}")
         if ptl is not None:
@@ -798,18 +919,17 @@ def measure_model(
             if native:
                 path = f"/v1/models/{name}:predict"
                 return [encode(server.port, path, instances_body(f)) for f in frames]
-            return [encode(server.port, "/invocations", split_body(f)) for f in frames]
+            return [server.request(f) for f in frames]
 
-        pair = [mlflow, bare] + ([ptl] if ptl else [])
         for scenario, frames, concurrency in (
             (C1, rows, 1),
             (C16, rows, 16),
             (BATCH, [batch], 1),
         ):
             loads = alternate(
-                [(s, requests(s, frames)) for s in pair], concurrency, seconds, rounds, warmup
+                [(s, requests(s, frames)) for s in compared], concurrency, seconds, rounds, warmup
             )
-            for server, load in zip(pair, loads, strict=True):
+            for server, load in zip(compared, loads, strict=True):
                 run.lines.append(Line(scenario, server.name, load))
                 _progress(kind, scenario, server.name, load)
         if ptl is not None:
@@ -850,7 +970,7 @@ def measure_model(
             server.log.unlink(missing_ok=True)
         for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
-    return run, version
+    return run
 
 
 def _progress(kind: str, scenario: str, server: str, load: Load) -> None:
@@ -869,7 +989,67 @@ def _ratio(a: float, b: float) -> str:
 
 
 def _verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+    return "met" if ok else "not met"
+
+
+def _against_peers(run: ModelRun) -> list[tuple[str, Load, Load, float]]:
+    """For each peer with a throughput target that was measured: its label,
+    pathtolive's load at c=16, the peer's, and the least ratio asked for."""
+    ptl16 = run.get(C16, "pathtolive")
+    found = []
+    for peer, label, target in (
+        (BENTOML, "BentoML", BENTOML_TARGET),
+        (FLOOR, "the FastAPI floor", FLOOR_TARGET),
+    ):
+        theirs = run.get(C16, peer)
+        if ptl16 is not None and theirs is not None:
+            found.append((label, ptl16, theirs, target))
+    return found
+
+
+def peer_targets(run: ModelRun) -> list[str]:
+    """The lines of the targets against BentoML and the floor, and of pathtolive's own
+    tails: throughput at c=16 against each peer, p99 at c=16, the batches' p99 / p50."""
+    lines: list[str] = []
+    for label, mine, theirs, target in _against_peers(run):
+        ratio = mine.rps / theirs.rps if theirs.rps else float("inf")
+        lines.append(
+            f"- throughput at c=16: {mine.rps:,.0f} vs {theirs.rps:,.0f} req/s, "
+            f"**{ratio:.2f}x** {label}'s (target ≥ {target:g}x: {_verdict(ratio >= target)}); "
+            f"p99 {mine.p99:.2f} vs {theirs.p99:.2f} ms"
+        )
+    ptl16, ptlb = run.get(C16, "pathtolive"), run.get(BATCH, "pathtolive")
+    if ptl16 is None:
+        return lines
+    ceiling = C16_P99_TARGET_MS.get(run.kind)
+    lines.append(
+        f"- p99 at c=16: **{ptl16.p99:.2f} ms**"
+        + (
+            f" (target ≤ {ceiling:g} ms: {_verdict(ptl16.p99 <= ceiling)})"
+            if ceiling is not None
+            else " (no target for this model)"
+        )
+        + _peers_figure(run, C16, lambda load: f"{load.p99:.2f} ms")
+    )
+    if ptlb is not None:
+        tail = ptlb.p99 / ptlb.p50
+        lines.append(
+            f"- {BATCH_ROWS:,}-row batches: p99 {ptlb.p99:.1f} ms / p50 {ptlb.p50:.1f} ms = "
+            f"**{tail:.1f}x** (target ≤ {BATCH_TAIL_TARGET:g}x: "
+            f"{_verdict(tail <= BATCH_TAIL_TARGET)})"
+            + _peers_figure(run, BATCH, lambda load: f"{load.p99 / load.p50:.1f}x")
+        )
+    return lines
+
+
+def _peers_figure(run: ModelRun, scenario: str, figure: Callable[[Load], str]) -> str:
+    """``; peer figure, ...`` for the peers measured in ``scenario``, or ''."""
+    shown = [
+        f"{peer} {figure(load)}"
+        for peer in (FLOOR, BENTOML, MLFLOW)
+        if (load := run.get(scenario, peer)) is not None
+    ]
+    return f"; {', '.join(shown)}" if shown else ""
 
 
 def report(run: ModelRun) -> tuple[list[str], list[str]]:
@@ -927,6 +1107,7 @@ def report(run: ModelRun) -> tuple[list[str], list[str]]:
                 f"{without.p99:.2f} ms ({shadowed.p99 - without.p99:+.2f} ms); server CPU "
                 f"{shadowed.cpu_ms_per_request:.2f} vs {without.cpu_ms_per_request:.2f} ms/req"
             )
+    targets += peer_targets(run)
     targets += [f"- {note}" for note in run.notes]
     return table, targets
 
@@ -953,7 +1134,54 @@ def ratios(run: ModelRun) -> list[Ratio]:
                 higher_is_better=throughput,
             )
         )
+    found += [
+        Ratio.of(
+            f"{MODELS[run.kind]}: req/s, {C16}, vs {label}",
+            mine.rps,
+            theirs.rps,
+            unit="req/s",
+            target=target,
+            higher_is_better=True,
+        )
+        for label, mine, theirs, target in _against_peers(run)
+    ]
+    ptl16, ptlb = run.get(C16, "pathtolive"), run.get(BATCH, "pathtolive")
+    if ptl16 is None:
+        return found
+    # Ceilings rather than peers: the ratio is the ceiling over the figure, met at >= 1.
+    ceiling = C16_P99_TARGET_MS.get(run.kind)
+    if ceiling is not None:
+        found.append(
+            Ratio.of(
+                f"{MODELS[run.kind]}: p99, {C16}, vs its {ceiling:g} ms ceiling",
+                ptl16.p99,
+                ceiling,
+                unit="ms",
+                target=1.0,
+            )
+        )
+    if ptlb is not None and ptlb.p50 > 0:
+        found.append(
+            Ratio.of(
+                f"{MODELS[run.kind]}: p99 / p50, {BATCH}, vs its {BATCH_TAIL_TARGET:g}x ceiling",
+                ptlb.p99 / ptlb.p50,
+                BATCH_TAIL_TARGET,
+                unit="x",
+                target=1.0,
+            )
+        )
     return found
+
+
+def chosen_peers(text: str) -> list[str]:
+    """The peers named in ``--peers`` (comma-separated), in the order of PEERS."""
+    names = {name.strip() for name in text.split(",") if name.strip()}
+    unknown = sorted(names - set(PEERS))
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown peer {unknown[0]!r}; choose among {', '.join(PEERS)}"
+        )
+    return [name for name in PEERS if name in names]
 
 
 def main() -> None:
@@ -962,11 +1190,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per scenario and server")
     parser.add_argument("--rounds", type=int, default=2, help="turns the servers take")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds dropped per turn")
+    parser.add_argument(
+        "--peers",
+        type=chosen_peers,
+        default=list(PEERS),
+        help=f"comma-separated peers to compare with (default: {','.join(PEERS)})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes of pathtolive and each peer"
+    )
     parser.add_argument("--quick", action="store_true", help="2 s per scenario, 0.3 s warm-up")
     parser.add_argument("--json-out", type=Path, help="write the ratios here (pathtolive bench)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.warmup = 2.0, 0.3
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
 
     WORK.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
@@ -975,13 +1214,20 @@ def main() -> None:
     print(f"load average (1 min) before: {load_before:.2f}")
     import sklearn
 
-    mlflow_bin = peer_venv(
-        "mlflow-serve",
-        [f"mlflow=={MLFLOW_VERSION}", f"scikit-learn=={sklearn.__version__}", "uvicorn"],
+    same_sklearn = f"scikit-learn=={sklearn.__version__}"
+    peers = Peers(
+        mlflow_bin=peer_venv("mlflow-serve", [f"mlflow=={MLFLOW_VERSION}", same_sklearn, "uvicorn"])
+        if "mlflow" in args.peers
+        else None,
+        bentoml_bin=peer_venv("bentoml-serve", [f"bentoml=={BENTOML_VERSION}", same_sklearn])
+        if "bentoml" in args.peers
+        else None,
+        floor="floor" in args.peers,
+        workers=args.workers,
     )
     serve_missing = pathtolive_can_serve()
     if serve_missing:
-        print(f"`pathtolive serve` is not available, MLflow only: {serve_missing}")
+        print(f"`pathtolive serve` is not available, peers only: {serve_missing}")
     x, y = make_table()
 
     null = start_null().wait_ready()
@@ -1006,29 +1252,53 @@ def main() -> None:
         )
 
     kinds = ["gbc", "logreg"] if args.model == "both" else [args.model]
-    runs, version = [], "?"
-    for kind in kinds:
-        run, version = measure_model(
-            kind, x, y, mlflow_bin, serve_missing, args.seconds, args.rounds, args.warmup
-        )
-        runs.append(run)
+    runs = [
+        measure_model(kind, x, y, peers, serve_missing, args.seconds, args.rounds, args.warmup)
+        for kind in kinds
+    ]
 
     print()
     print("---- for benchmarks/RESULTS.md ----")
     print()
+    names = {
+        "mlflow": "`mlflow models serve`",
+        "bentoml": "`bentoml serve`",
+        "floor": "a FastAPI floor",
+    }
     print(
-        f"### Serving: `pathtolive serve` vs `mlflow models serve` ({datetime.now(UTC):%Y-%m-%d})"
+        f"### Serving: `pathtolive serve` vs {', '.join(names[p] for p in args.peers) or 'no peer'}"
+        f" ({datetime.now(UTC):%Y-%m-%d})"
     )
     print()
-    command = "benchmarks/serving.py" + (" --quick" if args.quick else "")
+    options = [" --quick"] if args.quick else []
+    if args.peers != list(PEERS):
+        options.append(f" --peers {','.join(args.peers)}")
+    if args.workers != 1:
+        options.append(f" --workers {args.workers}")
+    versions = []
+    if peers.mlflow_bin is not None:
+        versions.append(
+            f"MLflow {runs[0].mlflow_version} (`mlflow models serve --env-manager local`, its "
+            "defaults)"
+        )
+    if peers.bentoml_bin is not None:
+        versions.append(
+            f"BentoML {BENTOML_VERSION} (`bentoml serve`, `@bentoml.api(batchable=True)` with "
+            "its default batch bounds, no access log)"
+        )
+    if peers.floor:
+        versions.append("the FastAPI + NumPy floor (`benchmarks/peers/fastapi_floor.py`)")
     print(
-        f"`.venv/bin/python {command}` on {machine()}, Python {sys.version.split()[0]}; MLflow "
-        f"{version} (`mlflow models serve --env-manager local`, its defaults), scikit-learn "
-        f"{sklearn.__version__} on both sides; pathtolive with its defaults. "
+        f"`.venv/bin/python benchmarks/serving.py{''.join(options)}` on {machine()}, Python "
+        f"{sys.version.split()[0]}; {'; '.join(versions) or 'no peer'}; scikit-learn "
+        f"{sklearn.__version__} on every side; pathtolive with its defaults; "
+        f"{args.workers} worker process{'es' if args.workers > 1 else ''} each. "
         f"{args.seconds:g} s of load per scenario and "
         f"server, in {args.rounds} alternating turns each after {args.warmup:g} s of warm-up; "
-        f"client and servers share the machine. The same `POST /invocations` "
-        f"`dataframe_split` request to both; both answer class probabilities."
+        f"client and servers share the machine. The same rows to every server: "
+        f"`POST /invocations` with a `dataframe_split` body (MLflow's protocol), except "
+        f'`POST /predict` with `{{"data": rows}}` to BentoML; all answer class '
+        f"probabilities."
     )
     print()
     print(

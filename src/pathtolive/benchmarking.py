@@ -48,7 +48,7 @@ __all__ = [
 BENCHMARKS: dict[str, str] = {
     "data_add": "pathtolive data add vs dvc add",
     "tracking_overhead": "metric tracking vs MLflow",
-    "serving": "pathtolive serve vs mlflow models serve",
+    "serving": "pathtolive serve vs mlflow models serve, bentoml serve and a FastAPI floor",
     "drift": "drift detection vs Evidently",
 }
 FOLDER = "benchmarks"
