@@ -72,7 +72,7 @@ from pathtolive.monitoring.stored import to_stored
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
-from pathtolive.service.alerts import queue_delivery
+from pathtolive.service.alerts import open_alert
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.models import model_version
 from pathtolive.service.privacy import shown_profile
@@ -778,20 +778,19 @@ def _record_alerts(
     opened: list[Alert] = []
     with ctx.metadata.write() as session:
         for kind, key, message, details in raised:
-            alert, new = session.raise_alert(model, kind, key, message, details, at=now)
+            alert, new = open_alert(
+                session,
+                actor,
+                model,
+                kind,
+                key,
+                message,
+                details,
+                at=now,
+                webhook=config.alert_webhook is not None,
+            )
             if new:
-                if config.alert_webhook:
-                    # In the transaction that opens it: no alert is opened and then lost.
-                    queue_delivery(session, alert, at=now)
-                    alert = session.get_alert(alert.alert_id) or alert
                 opened.append(alert)
-                record(
-                    session,
-                    actor,
-                    "alert.opened",
-                    f"model:{model}",
-                    {"alert": alert.alert_id, "key": key, "message": message},
-                )
         cleared = session.clear_alerts(
             model, keep={key for _, key, _, _ in raised}, kinds=judged_kinds, at=now
         )
