@@ -699,6 +699,9 @@ def test_changed_gates_recheck_the_live_version_and_alert_without_demoting_it(
     again = cli("watch", "--once")
     assert "0 trigger(s) handled" in again.stdout
     assert [t["vector"] for t in triggers(cli)] == ["config"] * 3
+    assert [a["alert_id"] for a in cli("alerts", "list", "--status", "open", "--json").json()] == [
+        alert["alert_id"]
+    ]
     opened = cli("audit", "log", "--action", "alert.opened", "--json").json()
     assert [e["details"]["alert"] for e in opened] == [alert["alert_id"]]
     assert cli("audit", "verify").code == 0

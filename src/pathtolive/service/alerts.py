@@ -115,18 +115,19 @@ def clear_alerts_of(
     kinds: Collection[str],
     *,
     at: datetime,
-    by_trigger: int,
+    why: Mapping[str, Any],
+    keep: Collection[str] = (),
 ) -> list[Alert]:
-    """Clear (and audit) the open alerts of ``kinds`` on ``model``, answered by the
-    release of trigger ``by_trigger``."""
-    cleared = session.clear_alerts(model, keep=(), kinds=kinds, at=at)
+    """Clear (and audit, with ``why``) the open alerts of ``kinds`` on ``model`` but those
+    whose key is in ``keep``."""
+    cleared = session.clear_alerts(model, keep=keep, kinds=kinds, at=at)
     for alert in cleared:
         record(
             session,
             actor,
             "alert.cleared",
             f"model:{model}",
-            {"alert": alert.alert_id, "key": alert.key, "by_trigger": by_trigger},
+            {"alert": alert.alert_id, "key": alert.key, **why},
         )
     return cleared
 

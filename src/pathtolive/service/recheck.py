@@ -16,11 +16,11 @@ gates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from pathtolive.auth import Actor
+from pathtolive.auth import Actor, Permission
 from pathtolive.config import WORKSPACE_FILE
 from pathtolive.entities import Trigger
 from pathtolive.gates.config import judging_digest
@@ -31,7 +31,7 @@ from pathtolive.service.monitor import monitoring_config
 from pathtolive.service.triggers import config_digest_of
 from pathtolive.store.metadata import MetadataSession
 
-__all__ = ["LIVE_FAILS_GATES", "Recheck", "recheck_live"]
+__all__ = ["LIVE_FAILS_GATES", "Recheck", "clear_moved_on", "recheck_live"]
 
 LIVE_FAILS_GATES = "live_fails_gates"
 """The kind of the alert a version under its alias opens when changed gates fail it."""
@@ -80,7 +80,12 @@ def recheck_live(
             within(session)
         if report.passed:
             clear_alerts_of(
-                session, actor, model, [LIVE_FAILS_GATES], at=at, by_trigger=trigger.trigger_id
+                session,
+                actor,
+                model,
+                [LIVE_FAILS_GATES],
+                at=at,
+                why={"by_trigger": trigger.trigger_id},
             )
             return Recheck(f"{ref} ({alias}) passes the changed gates; it stays {alias}", True)
         failures = "; ".join(f"{r.gate}: {r.detail}" for r in report.failures)
@@ -105,3 +110,32 @@ def recheck_live(
         False,
         alert.alert_id,
     )
+
+
+def clear_moved_on(ctx: ServiceContext, aliases: Mapping[str, str], *, at: datetime) -> int:
+    """Clear the :data:`LIVE_FAILS_GATES` alerts of versions no longer under their model's
+    alias (``aliases``: model to alias): rolled back, or replaced by a person's approval.
+    Reads first; writes only when there is one to clear. Returns how many were cleared."""
+    actor = ctx.require(Permission.WRITE, "clear alerts")
+    cleared = 0
+    for model, alias in aliases.items():
+        with ctx.metadata.read() as session:
+            alerts = session.list_alerts(model, status="open", limit=None)
+            current = session.alias_version(model, alias)
+        failing = [a for a in alerts if a.kind == LIVE_FAILS_GATES]
+        if all(a.details.get("version") == current for a in failing):
+            continue
+        keep = [a.key for a in failing if a.details.get("version") == current]
+        now = "no version" if current is None else f"{model}@{current}"
+        with ctx.metadata.write() as session:
+            gone = clear_alerts_of(
+                session,
+                actor,
+                model,
+                [LIVE_FAILS_GATES],
+                at=at,
+                keep=keep,
+                why={"reason": f"{now} is {alias} now"},
+            )
+        cleared += len(gone)
+    return cleared

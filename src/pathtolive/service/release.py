@@ -349,7 +349,8 @@ def _finish(
         # A release that went through answers the failed ones before it; one that moved
         # the alias, the alerts on the version that had it.
         kinds = [RELEASE_FAILED, *([LIVE_FAILS_GATES] if outcome.promoted else [])]
-        clear_alerts_of(session, actor, trigger.model, kinds, at=at, by_trigger=trigger.trigger_id)
+        why = {"by_trigger": trigger.trigger_id}
+        clear_alerts_of(session, actor, trigger.model, kinds, at=at, why=why)
         return
     key = f"{RELEASE_FAILED}:{trigger.trigger_id}"
     message = f"release of trigger {trigger.trigger_id} failed: {decision}"
