@@ -639,8 +639,14 @@ def test_a_commit_that_changes_the_pipelines_code_is_released_once(cli: CLI, tra
     [trigger] = triggers(cli)
     assert (trigger["vector"], trigger["kind"], trigger["status"]) == ("code", "code", "done")
     assert trigger["decision"] == "promoted risk-model@2 to live (auto)"
-    assert f"the workspace is at commit {commit[:12]}" in trigger["cause"]
     [detected] = cli("audit", "log", "--action", "controller.trigger", "--json").json()
+    code, trained_code = (
+        detected["details"][k] for k in ("pipelines_hash", "trained_pipelines_hash")
+    )
+    assert trigger["cause"] == (
+        f"pipeline code changed to pipelines {code[:12]} at commit {commit[:12]} (risk-model@1 "
+        f"was trained on pipelines {trained_code[:12]} at commit {trained_commit[:12]})"
+    )
     assert (detected["details"]["commit"], detected["details"]["dirty"]) == (commit, False)
     assert detected["details"]["trained_commit"] == trained_commit
     [released] = cli("audit", "log", "--action", "controller.release", "--json").json()

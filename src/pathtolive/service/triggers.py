@@ -18,8 +18,10 @@ What becomes of a trigger is :mod:`pathtolive.service.release`'s job.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache, partial
 from typing import Any
 
 from cronsim import CronSim, CronSimError
@@ -30,7 +32,7 @@ from pathtolive.entities import Alert, DatasetVersion, ModelVersion, Run, Trigge
 from pathtolive.errors import ConfigError, NotFoundError
 from pathtolive.gates.config import judging_digest, judging_settings
 from pathtolive.monitoring.config import RetrainConfig
-from pathtolive.pipelines.code_version import capture_code_version, pipelines_hash
+from pathtolive.pipelines.code_version import CodeVersion, capture_code_version, pipelines_hash
 from pathtolive.refs import is_number
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.metadata import MetadataSession
@@ -224,21 +226,27 @@ def detect_triggers(
         if any("code" in config.on for config in configs.values())
         else None
     )
+    # Git is asked for the commit only when a code change is new, not every round.
+    workspace = cache(partial(capture_code_version, ctx.settings.root))
     created: list[Trigger] = []
     for config in configs.values():
         # Looked for in a read transaction: a write (which queues behind every other
         # writer) only when there is a reason not recorded yet.
         with ctx.metadata.read() as session:
             recent = session.list_triggers(config.model, limit=_RECENT)
+            known = {t.dedupe_key for t in recent}
             reasons = list(
-                _reasons(session, config, recent, now=now, since=since, code=code, models=models)
+                _reasons(
+                    session,
+                    config,
+                    recent,
+                    now=now,
+                    since=since,
+                    code=None if code is None else _CodeProbe(code, known, workspace),
+                    models=models,
+                )
             )
-        known = {t.dedupe_key for t in recent}
-        fresh = [
-            _with_commit(ctx, reason) if reason[0] == "code" else reason
-            for reason in reasons
-            if reason[2] not in known
-        ]
+        fresh = [reason for reason in reasons if reason[2] not in known]
         if not fresh:
             continue
         with ctx.metadata.write() as session:
@@ -265,6 +273,17 @@ def config_digest_of(trigger: Trigger) -> str | None:
 _Reason = tuple[str, str, str, dict[str, Any]]
 """kind, cause, dedupe key, details for the audit event."""
 
+
+@dataclass(frozen=True)
+class _CodeProbe:
+    """What a round knows of the workspace's code: the digest of its pipelines, the
+    dedupe keys recorded, and how to ask git for the commit (once, when needed)."""
+
+    digest: str
+    known: Collection[str]
+    workspace: Callable[[], CodeVersion]
+
+
 _RECENT = 500
 """How many of a model's latest triggers a detection round reads (to skip known reasons
 and to find the last schedule slot fired)."""
@@ -277,7 +296,7 @@ def _reasons(
     *,
     now: datetime,
     since: datetime,
-    code: str | None,
+    code: _CodeProbe | None,
     models: Mapping[str, Any],
 ) -> Iterator[_Reason]:
     if "new_data" in config.on or "schema" in config.on:
@@ -349,7 +368,7 @@ def _schema_change(
     return "schema", cause, key, extra
 
 
-def _code(session: MetadataSession, config: RetrainConfig, code: str) -> _Reason | None:
+def _code(session: MetadataSession, config: RetrainConfig, probe: _CodeProbe) -> _Reason | None:
     """The pipelines' code is not what trained the reference version. Nothing before the
     model's first version: new data (or a person) makes that one."""
     reference = _reference_version(session, config)
@@ -357,41 +376,33 @@ def _code(session: MetadataSession, config: RetrainConfig, code: str) -> _Reason
         return None
     run = session.get_run(reference.run_id)
     trained = None if run is None else run.pipelines_hash
-    if trained == code:
+    code = probe.digest
+    key = f"code:{config.model}:{code}:{reference.version}"
+    if trained == code or key in probe.known:
         return None
     if run is None or trained is None:
         against = f"{reference.ref} was not trained by this workspace's pipelines"
     else:
-        against = f"{reference.ref} was trained on pipelines {trained[:12]} ({_commit(run)})"
-    cause = f"pipeline code changed to pipelines {code[:12]} ({against})"
+        against = f"{reference.ref} was trained on pipelines {trained[:12]} at {_commit(run)}"
+    now = probe.workspace()
+    at = "no git commit" if now.commit is None else f"commit {now.describe()}"
+    cause = f"pipeline code changed to pipelines {code[:12]} at {at} ({against})"
     extra = {
         "pipelines_hash": code,
+        "commit": now.commit,
+        "dirty": now.dirty,
+        "diff_hash": now.diff_hash,
         "version": reference.ref,
         "trained_pipelines_hash": trained,
         "trained_commit": None if run is None else run.code_commit,
     }
-    return "code", cause, f"code:{config.model}:{code}:{reference.version}", extra
+    return "code", cause, key, extra
 
 
 def _commit(run: Run) -> str:
     if run.code_commit is None:
         return "no git commit"
     return f"commit {run.code_commit[:12]}" + (" with changes" if run.code_dirty else "")
-
-
-def _with_commit(ctx: ServiceContext, reason: _Reason) -> _Reason:
-    """A code reason not recorded yet, with the git commit the workspace is at (asked of
-    git only then, not every round)."""
-    kind, cause, key, extra = reason
-    version = capture_code_version(ctx.settings.root)
-    at = "no git commit" if version.commit is None else f"commit {version.describe()}"
-    details = {
-        **extra,
-        "commit": version.commit,
-        "dirty": version.dirty,
-        "diff_hash": version.diff_hash,
-    }
-    return kind, f"{cause}; the workspace is at {at}", key, details
 
 
 def _config_change(
