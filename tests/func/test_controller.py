@@ -85,6 +85,13 @@ def setup_live(
     write_pipelines(workspace, risk=source)
     config = workspace / "pathtolive.toml"
     config.write_text(config.read_text() + CONFIG.format(policy=policy))
+    train_live(cli)
+    added = cli("data", "add", tmp_path / "v2.csv", "--name", "cancer")
+    assert added.code == 0, added.stderr
+
+
+def train_live(cli: CLI) -> None:
+    """risk-model@1 trained on cancer@1 by the RISK pipeline, made live by an override."""
     trained = cli(
         "run",
         "risk",
@@ -97,8 +104,6 @@ def setup_live(
     )
     assert trained.code == 0, trained.stderr
     assert cli("alias", "set", "risk-model@1", "live", "--override", "first").code == 0
-    added = cli("data", "add", tmp_path / "v2.csv", "--name", "cancer")
-    assert added.code == 0, added.stderr
 
 
 def live(cli: CLI) -> int | None:
@@ -598,18 +603,7 @@ def build_trained(cli: CLI, workspace: Path, scratch: Path) -> None:
     set_settings(workspace, on='["code"]', gates="min_metric = 0.5")
     git(workspace, "add", "-A")
     git(workspace, "commit", "-q", "-m", "the risk pipeline")
-    trained = cli(
-        "run",
-        "risk",
-        "--data",
-        "cancer@1",
-        "--param",
-        "n_estimators=20",
-        "--register",
-        "risk-model",
-    )
-    assert trained.code == 0, trained.stderr
-    assert cli("alias", "set", "risk-model@1", "live", "--override", "first").code == 0
+    train_live(cli)
 
 
 @pytest.fixture

@@ -72,8 +72,8 @@ from pathtolive.monitoring.stored import to_stored
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
-from pathtolive.service.alerts import open_alert
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.alerts import clear_alerts_of, open_alert
+from pathtolive.service.context import ServiceContext
 from pathtolive.service.models import model_version
 from pathtolive.service.privacy import shown_profile
 from pathtolive.store.artifacts import ArtifactStore
@@ -791,17 +791,15 @@ def _record_alerts(
             )
             if new:
                 opened.append(alert)
-        cleared = session.clear_alerts(
-            model, keep={key for _, key, _, _ in raised}, kinds=judged_kinds, at=now
+        cleared = clear_alerts_of(
+            session,
+            actor,
+            model,
+            judged_kinds,
+            at=now,
+            why={},
+            keep={key for _, key, _, _ in raised},
         )
-        for alert in cleared:
-            record(
-                session,
-                actor,
-                "alert.cleared",
-                f"model:{model}",
-                {"alert": alert.alert_id, "key": alert.key},
-            )
     for alert in opened:
         logger.warning("alert on %s: %s", model, alert.message)
     return opened, cleared
