@@ -12,6 +12,7 @@ from typing import Any
 from pathtolive.display import HtmlDisplay
 
 __all__ = [
+    "TRIGGER_VECTORS",
     "Alert",
     "AliasMove",
     "Approval",
@@ -359,13 +360,29 @@ class Alert:
         return "pending" if self.delivery_due_at is not None else ""
 
 
+TRIGGER_VECTORS: dict[str, str] = {
+    "code": "code",
+    "new_data": "data",
+    "schema": "schema",
+    "drift": "drift",
+    "decay": "decay",
+    "schedule": "schedule",
+    "config": "config",
+    "manual": "manual",
+}
+"""The vector of change each trigger kind stands for: the pipeline's code, the data, the
+data's contract (new data whose schema changed), drift, decay, a cron slot, the model's
+gate and policy settings, a person."""
+
+
 @dataclass(frozen=True)
 class Trigger:
-    """What starts a release of ``model`` and what became of it. ``kind`` is
-    ``new_data``, ``drift``, ``decay``, ``schedule`` or ``manual``; ``dedupe_key`` makes
-    creating one idempotent (``new_data:loans@4``, ``alert:17``). ``status`` goes
-    ``pending`` → ``running`` (claimed by the controller ``holder``) → ``done`` or
-    ``failed``; ``run_id``, ``model_version`` and ``decision`` tell how far it got."""
+    """What starts a release of ``model`` and what became of it. ``kind`` is one of
+    :data:`TRIGGER_VECTORS` (``new_data``, ``schema``, ``code``, ``drift``, ``decay``,
+    ``schedule``, ``config``, ``manual``); ``dedupe_key`` makes creating one idempotent
+    (``new_data:loans@4``, ``alert:17``). ``status`` goes ``pending`` → ``running``
+    (claimed by the controller ``holder``) → ``done`` or ``failed``; ``run_id``,
+    ``model_version`` and ``decision`` tell how far it got."""
 
     trigger_id: int
     model: str
@@ -385,6 +402,17 @@ class Trigger:
     attempts: int
     next_attempt_at: datetime | None = None
     """When a pending trigger whose release failed is tried again (None: at once)."""
+
+    @property
+    def vector(self) -> str:
+        """The vector of change that started it (see :data:`TRIGGER_VECTORS`)."""
+        return TRIGGER_VECTORS.get(self.kind, self.kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, and the :attr:`vector` (plain values; datetimes as they are)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["vector"] = self.vector
+        return data
 
 
 @dataclass(frozen=True)

@@ -315,8 +315,13 @@ def test_insert_trigger_is_idempotent_on_its_dedupe_key(store: MetadataStore) ->
             "manual:1",
             "new_data:loans@4",
         ]
+        assert [tr.dedupe_key for tr in session.list_triggers(kind="new_data")] == [
+            "new_data:loans@4"
+        ]
+        assert session.list_triggers("churn", kind="manual") == []
         stored = session.get_trigger(trigger.trigger_id)
     assert stored == trigger
+    assert (stored.vector, other.vector) == ("data", "manual")
 
 
 def test_concurrent_inserts_of_one_trigger_create_it_once(store: MetadataStore) -> None:

@@ -25,7 +25,7 @@ from pathtolive import env
 from pathtolive.store.metadata import MetadataStore
 from tests.support.pipelines import RISK, write_pipelines
 
-from .conftest import CLI, Result
+from .conftest import CLI, Result, WorkspaceTemplates
 
 CONFIG = """
 [models.risk-model]
@@ -85,6 +85,13 @@ def setup_live(
     write_pipelines(workspace, risk=source)
     config = workspace / "pathtolive.toml"
     config.write_text(config.read_text() + CONFIG.format(policy=policy))
+    train_live(cli)
+    added = cli("data", "add", tmp_path / "v2.csv", "--name", "cancer")
+    assert added.code == 0, added.stderr
+
+
+def train_live(cli: CLI) -> None:
+    """risk-model@1 trained on cancer@1 by the RISK pipeline, made live by an override."""
     trained = cli(
         "run",
         "risk",
@@ -97,8 +104,6 @@ def setup_live(
     )
     assert trained.code == 0, trained.stderr
     assert cli("alias", "set", "risk-model@1", "live", "--override", "first").code == 0
-    added = cli("data", "add", tmp_path / "v2.csv", "--name", "cancer")
-    assert added.code == 0, added.stderr
 
 
 def live(cli: CLI) -> int | None:
@@ -549,4 +554,154 @@ def test_a_successor_running_as_another_user_adopts_the_registered_version(
     assert live(cli) == 2
     [resumed] = cli("audit", "log", "--action", "controller.resumed", "--json").json()
     assert (resumed["actor"], resumed["details"]["from"]) == ("bob", stuck["holder"])
+    assert cli("audit", "verify").code == 0
+
+
+# -- the other vectors of change: the pipelines' code, and the gates' settings ----------
+
+VECTORS_CONFIG = """
+[models.risk-model]
+metric = "roc_auc"
+[models.risk-model.gates]
+{gates}
+[models.risk-model.promotion]
+live = "auto"
+[models.risk-model.retrain]
+pipeline = "risk"
+dataset = "cancer"
+parameter = "data"
+on = {on}
+params = {{ n_estimators = 20 }}
+"""
+
+
+def git(workspace: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=workspace, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def set_settings(workspace: Path, *, on: str, gates: str) -> None:
+    """Rewrite the model's settings in the workspace file."""
+    config = workspace / "pathtolive.toml"
+    base = config.read_text().split("\n[models.risk-model]")[0]
+    config.write_text(base + VECTORS_CONFIG.format(on=on, gates=gates))
+
+
+def build_trained(cli: CLI, workspace: Path, scratch: Path) -> None:
+    """A git repository holding a workspace with cancer@1, the committed RISK pipeline
+    and risk-model@1 trained by it, live; its retrain trigger is ``code``."""
+    initialised = cli("init")
+    assert initialised.code == 0, initialised.stderr
+    git(workspace, "init", "-q")
+    git(workspace, "config", "user.name", "Ada")
+    git(workspace, "config", "user.email", "ada@example.org")
+    (workspace / ".gitignore").write_text(".pathtolive/\n")
+    load_breast_cancer(as_frame=True).frame.to_csv(scratch / "v1.csv", index=False)
+    added = cli("data", "add", scratch / "v1.csv", "--name", "cancer", "--tag", "target=target")
+    assert added.code == 0, added.stderr
+    write_pipelines(workspace, risk=RISK)
+    set_settings(workspace, on='["code"]', gates="min_metric = 0.5")
+    git(workspace, "add", "-A")
+    git(workspace, "commit", "-q", "-m", "the risk pipeline")
+    train_live(cli)
+
+
+@pytest.fixture
+def trained(cli: CLI, tmp_path: Path, workspace_templates: WorkspaceTemplates) -> Path:
+    """A copy of :func:`build_trained`'s workspace, the ``cli``'s folder."""
+    return workspace_templates.copy("controller-trained", build_trained, tmp_path / "ws")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("controller-cli")
+def test_a_commit_that_changes_the_pipelines_code_is_released_once(cli: CLI, trained: Path) -> None:
+    workspace = trained
+    trained_commit = git(workspace, "rev-parse", "HEAD")
+    idle = cli("watch", "--once")
+    assert idle.code == 0, idle.stderr
+    assert "0 trigger(s) handled" in idle.stdout  # the live version runs this code
+
+    source = workspace / "pipelines" / "risk.py"
+    source.write_text(source.read_text().replace("n_jobs=1", "n_jobs=1, max_depth=8"))
+    git(workspace, "commit", "-q", "-am", "shallower trees")
+    commit = git(workspace, "rev-parse", "HEAD")
+    watched = cli("watch", "--once")
+    assert watched.code == 0, watched.stderr
+    assert "1 trigger(s) handled" in watched.stdout
+    assert live(cli) == 2
+
+    [trigger] = triggers(cli)
+    assert (trigger["vector"], trigger["kind"], trigger["status"]) == ("code", "code", "done")
+    assert trigger["decision"] == "promoted risk-model@2 to live (auto)"
+    [detected] = cli("audit", "log", "--action", "controller.trigger", "--json").json()
+    code, trained_code = (
+        detected["details"][k] for k in ("pipelines_hash", "trained_pipelines_hash")
+    )
+    assert trigger["cause"] == (
+        f"pipeline code changed to pipelines {code[:12]} at commit {commit[:12]} (risk-model@1 "
+        f"was trained on pipelines {trained_code[:12]} at commit {trained_commit[:12]})"
+    )
+    assert (detected["details"]["commit"], detected["details"]["dirty"]) == (commit, False)
+    assert detected["details"]["trained_commit"] == trained_commit
+    [released] = cli("audit", "log", "--action", "controller.release", "--json").json()
+    assert released["details"]["code"]["commit"] == commit
+    assert released["details"]["code"]["pipelines_hash"] == detected["details"]["pipelines_hash"]
+
+    # Released once: the live version now runs this code, and nothing fires again.
+    again = cli("watch", "--once")
+    assert again.code == 0, again.stderr
+    assert "0 trigger(s) handled" in again.stdout
+    assert latest_version(cli) == 2
+    listed = cli("triggers", "list")
+    assert listed.code == 0, listed.stderr
+    assert "vector" in listed.stdout
+    assert cli("audit", "verify").code == 0
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("controller-cli")
+def test_changed_gates_recheck_the_live_version_and_alert_without_demoting_it(
+    cli: CLI, trained: Path
+) -> None:
+    workspace = trained
+    set_settings(workspace, on='["config"]', gates="min_metric = 0.5")
+    first = cli("watch", "--once", "--json")
+    assert first.code == 0, first.stderr
+    [recorded] = triggers(cli)
+    assert (recorded["vector"], recorded["status"]) == ("config", "done")
+    assert "nothing re-checked" in recorded["decision"]
+    checks = len(cli("audit", "log", "--action", "gates.checked", "--json").json())
+
+    # A change the live version still passes: checked, no alert.
+    set_settings(workspace, on='["config"]', gates="min_metric = 0.6")
+    assert cli("watch", "--once").code == 0
+    passed = triggers(cli)[0]
+    assert (passed["vector"], passed["status"]) == ("config", "done")
+    assert passed["decision"] == "risk-model@1 (live) passes the changed gates; it stays live"
+    assert len(cli("audit", "log", "--action", "gates.checked", "--json").json()) == checks + 1
+    assert cli("alerts", "list", "--json").json() == []
+
+    # A change it fails: an alert, and it stays live.
+    set_settings(workspace, on='["config"]', gates="min_metric = 0.6\nmax_size_mb = 0.000001")
+    watched = cli("watch", "--once")
+    assert watched.code == 0, watched.stderr
+    failed = triggers(cli)[0]
+    assert failed["status"] == "done"
+    assert failed["decision"].startswith("risk-model@1 (live) fails the changed gates (size:")
+    [alert] = cli("alerts", "list", "--json").json()
+    assert (alert["kind"], alert["status"]) == ("live_fails_gates", "open")
+    assert "no longer passes the gates changed in pathtolive.toml" in alert["message"]
+    assert live(cli) == 1
+    assert latest_version(cli) == 1  # nothing trained
+    assert cli("promotions", "list", "--json").json() == []
+
+    # Once per change: the next round does nothing.
+    again = cli("watch", "--once")
+    assert "0 trigger(s) handled" in again.stdout
+    assert [t["vector"] for t in triggers(cli)] == ["config"] * 3
+    assert [a["alert_id"] for a in cli("alerts", "list", "--status", "open", "--json").json()] == [
+        alert["alert_id"]
+    ]
+    opened = cli("audit", "log", "--action", "alert.opened", "--json").json()
+    assert [e["details"]["alert"] for e in opened] == [alert["alert_id"]]
     assert cli("audit", "verify").code == 0

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["retrain", "triggers_app", "watch"]
 
 triggers_app = typer.Typer(
-    help="What started each release (new data, drift, decay, schedule, a person) and what "
-    "became of it.",
+    help="What started each release, by vector of change (code, data, schema, drift, decay, "
+    "schedule, config, manual), and what became of it.",
     no_args_is_help=True,
 )
 
@@ -91,8 +91,9 @@ def watch(
     ] = DEFAULT_DELIVERY_BUDGET,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the controller until stopped: new data, drift and decay alerts, schedules and
-    retrain requests become releases (train, register, gates, promotion policy)."""
+    """Run the controller until stopped: new data, changed pipeline code, drift and decay
+    alerts, schedules and retrain requests become releases (train, register, gates,
+    promotion policy); changed gate or promotion settings re-check the live version."""
     from pathtolive.service.controller import Controller
 
     context = open_context(ctx)
@@ -168,6 +169,7 @@ def _cells(trigger: Trigger) -> list[Any]:
     return [
         trigger.trigger_id,
         trigger.model,
+        trigger.vector,
         trigger.kind,
         f"[{_STYLE.get(trigger.status, '')}]{trigger.status}[/]",
         when(trigger.created_at),
@@ -187,9 +189,10 @@ def triggers_list(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """List triggers, newest first: their cause, status, attempts, when a failed release
-    is tried next, and decision; and the alerts waiting in the webhook outbox, when there
-    are."""
+    """List triggers, newest first: the vector of change that started each (code, data,
+    schema, drift, decay, schedule, config, manual), their cause, status, attempts, when a
+    failed release is tried next, and decision; and the alerts waiting in the webhook
+    outbox, when there are."""
     from pathtolive.service.alerts import list_alerts
     from pathtolive.service.triggers import list_triggers
 
@@ -203,6 +206,7 @@ def triggers_list(
                 [
                     "id",
                     "model",
+                    "vector",
                     "kind",
                     "status",
                     "created",
@@ -239,7 +243,8 @@ def triggers_show(
     def render() -> None:
         style = _STYLE.get(trigger.status, "")
         console.print(
-            f"[bold]trigger {trigger.trigger_id}[/] {trigger.kind} for {trigger.model}: "
+            f"[bold]trigger {trigger.trigger_id}[/] {trigger.vector} ({trigger.kind}) for "
+            f"{trigger.model}: "
             f"[{style}]{trigger.status}[/]"
         )
         rows: list[list[Any]] = [

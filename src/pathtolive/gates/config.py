@@ -34,6 +34,7 @@ Python (see :mod:`pathtolive.gates.base`) are accepted into :attr:`GateConfig.cu
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -42,16 +43,20 @@ from typing import Any, Literal, cast, get_args
 from pathtolive.config import WORKSPACE_FILE, check_choice, check_keys, table_at
 from pathtolive.errors import ConfigError
 from pathtolive.gates.metrics import METRICS
+from pathtolive.hashing import hash_bytes
 
 __all__ = [
     "BUILTIN_GATE_KEYS",
     "DEFAULT_CANARY_MAX_SHARE",
     "DEFAULT_POLICY",
+    "JUDGING_KEYS",
     "MODEL_KEYS",
     "POLICIES",
     "GateConfig",
     "PolicyName",
     "PromotionConfig",
+    "judging_digest",
+    "judging_settings",
 ]
 
 PolicyName = Literal["auto", "approval", "four-eyes"]
@@ -95,6 +100,29 @@ MODEL_KEYS: tuple[str, ...] = (
     "costs",
 )
 """The keys of a ``[models.NAME]`` table; anything else is a typo to report."""
+
+JUDGING_KEYS: tuple[str, ...] = ("target", "metric", "gates", "promotion")
+"""The keys of ``[models.NAME]`` that decide whether a version may go live: what it
+predicts, the metric judged, the gate thresholds and the promotion policy. A change to
+any of them is what the controller's ``config`` trigger answers."""
+
+
+def judging_settings(model: str, models_table: Mapping[str, Any]) -> dict[str, Any]:
+    """The :data:`JUDGING_KEYS` of ``model`` as the workspace file writes them (those it
+    leaves out are left out)."""
+    raw = models_table.get(model, {}) if isinstance(models_table, Mapping) else {}
+    table = raw if isinstance(raw, Mapping) else {}
+    return {key: table[key] for key in JUDGING_KEYS if key in table}
+
+
+def judging_digest(model: str, models_table: Mapping[str, Any]) -> str:
+    """A digest of :func:`judging_settings`: the same for the same settings however the
+    file lays them out (order, comments, spacing), and not moved by a default that a new
+    release of pathtolive changes."""
+    canonical = json.dumps(
+        judging_settings(model, models_table), sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hash_bytes(canonical.encode())
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ answer.
     [models.risk-model.retrain]
     pipeline = "risk"
     dataset = "loans"
-    on = ["new_data", "drift", "decay", "schedule"]
+    on = ["new_data", "code", "config", "drift", "decay", "schedule"]
     schedule = "0 3 * * 1"
     min_weighted_drift = 0.3        # retrain on drift carrying 30% of the attribution
     max_attempts = 3                # a failed release is tried again, up to 3 attempts in all
@@ -46,9 +46,11 @@ __all__ = [
     "parse_window",
 ]
 
-TriggerKind = Literal["new_data", "drift", "decay", "schedule", "manual"]
+TriggerKind = Literal[
+    "new_data", "schema", "code", "drift", "decay", "schedule", "config", "manual"
+]
 TRIGGER_KINDS: tuple[TriggerKind, ...] = get_args(TriggerKind)
-_ON_KINDS = ("new_data", "drift", "decay", "schedule")
+_ON_KINDS = ("new_data", "schema", "code", "config", "drift", "decay", "schedule")
 
 _MONITORING_KEYS = (
     "verdict",

@@ -18,12 +18,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pathtolive import env
-from pathtolive.auth import Permission
+from pathtolive.auth import Actor, Permission
 from pathtolive.entities import Alert
 from pathtolive.errors import InvalidInputError, PathToLiveError
 from pathtolive.monitoring.config import MonitoringConfig
@@ -35,13 +36,15 @@ from pathtolive.monitoring.webhook import (
     alert_body,
     retry_delay,
 )
-from pathtolive.service.context import ServiceContext
+from pathtolive.service.context import ServiceContext, record
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
     "DeliveryRound",
+    "clear_alerts_of",
     "deliver_alerts",
     "list_alerts",
+    "open_alert",
     "outbox_counts",
     "queue_delivery",
 ]
@@ -72,6 +75,61 @@ def queue_delivery(session: MetadataSession, alert: Alert, *, at: datetime) -> N
     """Put a newly opened alert into the outbox, in the caller's transaction: due at once,
     with a delivery id of its own that every attempt carries."""
     session.queue_delivery(alert.alert_id, uuid.uuid4().hex, at=at)
+
+
+def open_alert(
+    session: MetadataSession,
+    actor: Actor,
+    model: str,
+    kind: str,
+    key: str,
+    message: str,
+    details: Mapping[str, Any],
+    *,
+    at: datetime,
+    webhook: bool,
+) -> tuple[Alert, bool]:
+    """Open the alert ``key`` on ``model`` (or refresh it while open); one newly opened is
+    audited and, with a ``webhook``, put into the outbox, all in the caller's transaction
+    (no alert is opened and then lost). Returns the alert as it stands and whether it was
+    newly opened."""
+    alert, opened = session.raise_alert(model, kind, key, message, details, at=at)
+    if opened:
+        if webhook:
+            queue_delivery(session, alert, at=at)
+            alert = session.get_alert(alert.alert_id) or alert
+        record(
+            session,
+            actor,
+            "alert.opened",
+            f"model:{model}",
+            {"alert": alert.alert_id, "key": key, "message": message},
+        )
+    return alert, opened
+
+
+def clear_alerts_of(
+    session: MetadataSession,
+    actor: Actor,
+    model: str,
+    kinds: Collection[str],
+    *,
+    at: datetime,
+    why: Mapping[str, Any],
+    keep: Collection[str] = (),
+) -> list[Alert]:
+    """Clear (and audit, with ``why``) the open alerts of ``kinds`` on ``model`` but those
+    whose key is in ``keep``."""
+    cleared = session.clear_alerts(model, keep=keep, kinds=kinds, at=at)
+    for alert in cleared:
+        record(
+            session,
+            actor,
+            "alert.cleared",
+            f"model:{model}",
+            {"alert": alert.alert_id, "key": alert.key, **why},
+        )
+    return cleared
 
 
 def list_alerts(

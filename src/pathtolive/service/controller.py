@@ -32,6 +32,7 @@ from pathtolive.errors import InvalidInputError, PathToLiveError
 from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 from pathtolive.service.alerts import deliver_alerts
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.recheck import clear_moved_on
 from pathtolive.service.release import Clock, ControllerEvent, Fence, handle_trigger, utcnow
 from pathtolive.service.triggers import detect_triggers, retrain_configs
 
@@ -58,7 +59,8 @@ class Controller:
     Each round (:meth:`run_once`): take or renew the lease ``controller``; when another
     holder has it, do nothing (and say who). Holding it: take over the running triggers
     of holders that no longer hold it (a crash, or a stop mid-release), detect new
-    triggers, then handle the pending ones, oldest first; before all that, spend up to
+    triggers, clear the gate alerts of versions no longer live, then handle the pending
+    ones, oldest first; before all that, spend up to
     ``delivery_budget`` seconds on the alerts due in the webhook outbox. While a release runs a
     heartbeat thread renews the lease every third of it. :meth:`run` repeats rounds every
     ``interval`` seconds until ``stop`` is set, then gives the lease up.
@@ -187,6 +189,7 @@ class Controller:
                 handled.append(self._handle(trigger))
             for trigger in detect_triggers(self.ctx, now=self.clock(), since=self.started_at):
                 self._emit(ControllerEvent("trigger", trigger.cause, trigger))
+            self._clear_moved_on()
             while not self._stopping():
                 pending = self._next_pending()
                 if pending is None:
@@ -215,6 +218,16 @@ class Controller:
                     f"{len(delivered.delivered)} of {len(delivered.attempted)} alert "
                     f"deliveries made; {len(delivered.pending)} in the outbox",
                 )
+            )
+
+    def _clear_moved_on(self) -> None:
+        """A version that failed changed gates and is no longer live (a person rolled it
+        back or approved another): its alert has no cause left."""
+        aliases = {config.model: config.alias for config in retrain_configs(self.ctx).values()}
+        cleared = clear_moved_on(self.ctx, aliases, at=self.clock())
+        if cleared:
+            self._emit(
+                ControllerEvent("alerts", f"{cleared} alert(s) on versions no longer live cleared")
             )
 
     def _waits(self, trigger: Trigger) -> bool:

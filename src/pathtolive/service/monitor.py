@@ -72,8 +72,8 @@ from pathtolive.monitoring.stored import to_stored
 from pathtolive.predlog import INPUT_PREFIX
 from pathtolive.refs import is_number
 from pathtolive.registry.signature import Signature
-from pathtolive.service.alerts import queue_delivery
-from pathtolive.service.context import ServiceContext, record
+from pathtolive.service.alerts import clear_alerts_of, open_alert
+from pathtolive.service.context import ServiceContext
 from pathtolive.service.models import model_version
 from pathtolive.service.privacy import shown_profile
 from pathtolive.store.artifacts import ArtifactStore
@@ -778,31 +778,28 @@ def _record_alerts(
     opened: list[Alert] = []
     with ctx.metadata.write() as session:
         for kind, key, message, details in raised:
-            alert, new = session.raise_alert(model, kind, key, message, details, at=now)
-            if new:
-                if config.alert_webhook:
-                    # In the transaction that opens it: no alert is opened and then lost.
-                    queue_delivery(session, alert, at=now)
-                    alert = session.get_alert(alert.alert_id) or alert
-                opened.append(alert)
-                record(
-                    session,
-                    actor,
-                    "alert.opened",
-                    f"model:{model}",
-                    {"alert": alert.alert_id, "key": key, "message": message},
-                )
-        cleared = session.clear_alerts(
-            model, keep={key for _, key, _, _ in raised}, kinds=judged_kinds, at=now
-        )
-        for alert in cleared:
-            record(
+            alert, new = open_alert(
                 session,
                 actor,
-                "alert.cleared",
-                f"model:{model}",
-                {"alert": alert.alert_id, "key": alert.key},
+                model,
+                kind,
+                key,
+                message,
+                details,
+                at=now,
+                webhook=config.alert_webhook is not None,
             )
+            if new:
+                opened.append(alert)
+        cleared = clear_alerts_of(
+            session,
+            actor,
+            model,
+            judged_kinds,
+            at=now,
+            why={},
+            keep={key for _, key, _, _ in raised},
+        )
     for alert in opened:
         logger.warning("alert on %s: %s", model, alert.message)
     return opened, cleared

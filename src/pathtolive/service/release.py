@@ -16,6 +16,10 @@ over a trigger whose holder died resumes it instead of redoing it:
 - a version recorded: only the promotion is left; one that happened already (the alias
   points at the version, or its promotion is pending) is recognised, not repeated.
 
+A ``config`` trigger trains nothing: its release re-checks the version under the alias
+against the changed gates (:mod:`pathtolive.service.recheck`), and is never covered by
+another release, which would not re-check the live version.
+
 A release fails when its run or a step of it raises (a failing gate is a decision, not a
 failure). A failed release is tried again, with exponential backoff, up to the model's
 ``retrain.max_attempts``; after the last attempt the trigger is ``failed`` and an alert
@@ -57,10 +61,11 @@ from pathtolive.monitoring.config import RetrainConfig
 from pathtolive.service import gates as gate_service
 from pathtolive.service import promotion as promotion_service
 from pathtolive.service import runs as run_service
-from pathtolive.service.alerts import queue_delivery
+from pathtolive.service.alerts import clear_alerts_of, open_alert
 from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.monitor import monitoring_config
-from pathtolive.service.triggers import get_trigger, retrain_config
+from pathtolive.service.recheck import LIVE_FAILS_GATES, recheck_live
+from pathtolive.service.triggers import get_trigger, record_decision, retrain_config
 from pathtolive.store.metadata import MetadataSession
 
 __all__ = [
@@ -164,6 +169,8 @@ class _Outcome:
     status: Literal["done", "failed"]
     decision: str
     error: str | None = None
+    promoted: bool = False
+    """The release moved the alias to its version."""
 
 
 def handle_trigger(
@@ -337,46 +344,20 @@ def _finish(
     session.finish_trigger(
         trigger.trigger_id, outcome.status, at=at, decision=decision, error=outcome.error
     )
-    record(
-        session,
-        actor,
-        "controller.decision",
-        f"model:{trigger.model}",
-        {
-            "trigger": trigger.trigger_id,
-            "kind": trigger.kind,
-            "cause": trigger.cause,
-            "status": outcome.status,
-            "decision": decision,
-            "attempts": trigger.attempts,
-        },
-    )
+    record_decision(session, actor, trigger, outcome.status, decision, attempts=trigger.attempts)
     if outcome.status != "failed":
-        # A release that went through answers the failed ones before it.
-        cleared = session.clear_alerts(trigger.model, keep=(), kinds=[RELEASE_FAILED], at=at)
-        for alert in cleared:
-            record(
-                session,
-                actor,
-                "alert.cleared",
-                f"model:{trigger.model}",
-                {"alert": alert.alert_id, "key": alert.key, "by_trigger": trigger.trigger_id},
-            )
+        # A release that went through answers the failed ones before it; one that moved
+        # the alias, the alerts on the version that had it.
+        kinds = [RELEASE_FAILED, *([LIVE_FAILS_GATES] if outcome.promoted else [])]
+        why = {"by_trigger": trigger.trigger_id}
+        clear_alerts_of(session, actor, trigger.model, kinds, at=at, why=why)
         return
     key = f"{RELEASE_FAILED}:{trigger.trigger_id}"
     message = f"release of trigger {trigger.trigger_id} failed: {decision}"
     details = {"trigger": trigger.trigger_id, "cause": trigger.cause, "attempts": trigger.attempts}
-    alert, opened = session.raise_alert(trigger.model, RELEASE_FAILED, key, message, details, at=at)
-    if opened:
-        if webhook:
-            queue_delivery(session, alert, at=at)
-        record(
-            session,
-            actor,
-            "alert.opened",
-            f"model:{trigger.model}",
-            {"alert": alert.alert_id, "key": key, "message": message},
-        )
+    open_alert(
+        session, actor, trigger.model, RELEASE_FAILED, key, message, details, at=at, webhook=webhook
+    )
 
 
 def _record_fenced(ctx: ServiceContext, actor: Actor, trigger: Trigger, exc: LostLockError) -> None:
@@ -446,6 +427,9 @@ def _release(
     fence: Fence | None,
 ) -> _Outcome:
     config = retrain_config(ctx, trigger.model)
+    if trigger.kind == "config":
+        _check(guard)
+        return _recheck(ctx, actor, trigger, config, clock=clock, fence=fence)
     version = _recorded_version(ctx, trigger)
     if version is None:
         _check(guard)
@@ -484,6 +468,28 @@ def _release(
     return _promote(ctx, trigger, version, config, fence)
 
 
+def _recheck(
+    ctx: ServiceContext,
+    actor: Actor,
+    trigger: Trigger,
+    config: RetrainConfig,
+    *,
+    clock: Clock,
+    fence: Fence | None,
+) -> _Outcome:
+    checked = recheck_live(
+        ctx,
+        actor,
+        trigger,
+        config.alias,
+        at=clock(),
+        within=None
+        if fence is None
+        else lambda session: fence.check(session, trigger, "recording the re-check"),
+    )
+    return _Outcome("done", checked.decision)
+
+
 def _recorded_version(ctx: ServiceContext, trigger: Trigger) -> ModelVersion | None:
     if trigger.model_version is None:
         return None
@@ -508,6 +514,14 @@ def _record_version(
             "version": version.version,
             "run": version.run_id,
             "data": None if run is None else dict(run.inputs),
+            # The code it was trained on: what a code trigger is answered with.
+            "code": None
+            if run is None
+            else {
+                "commit": run.code_commit,
+                "dirty": run.code_dirty,
+                "pipelines_hash": run.pipelines_hash,
+            },
         },
     )
 
@@ -529,24 +543,14 @@ def _cover_pending(
         if fence is not None:
             fence.check(session, trigger, "covering pending triggers")
         for other in session.list_triggers(trigger.model, status="pending", limit=None):
+            if other.kind == "config":
+                continue  # answered by a re-check of the live version, not by a release
             claimed = session.claim_trigger(other.trigger_id, holder, at=clock(), early=True)
             if claimed is None:
                 continue
             decision = f"covered by trigger {trigger.trigger_id}"
             session.finish_trigger(other.trigger_id, "done", at=clock(), decision=decision)
-            record(
-                session,
-                actor,
-                "controller.decision",
-                f"model:{other.model}",
-                {
-                    "trigger": other.trigger_id,
-                    "kind": other.kind,
-                    "cause": other.cause,
-                    "status": "done",
-                    "decision": decision,
-                },
-            )
+            record_decision(session, actor, other, "done", decision)
             ended = session.get_trigger(other.trigger_id)
             assert ended is not None
             covered.append(ended)
@@ -599,7 +603,7 @@ def _promote(
             return done
         return _Outcome("failed", f"promotion failed: {exc.message}", exc.message)
     if outcome.applied:
-        return _Outcome("done", f"promoted {version.ref} to {alias} ({policy})")
+        return _Outcome("done", f"promoted {version.ref} to {alias} ({policy})", promoted=True)
     return _Outcome("done", f"{version.ref} awaits approval for {alias} ({policy})")
 
 
@@ -608,7 +612,7 @@ def _promotion_state(
 ) -> _Outcome | None:
     with ctx.metadata.read() as session:
         if session.alias_version(version.model, alias) == version.version:
-            return _Outcome("done", f"promoted {version.ref} to {alias} ({policy})")
+            return _Outcome("done", f"promoted {version.ref} to {alias} ({policy})", promoted=True)
         pending = session.pending_promotion(version.model, version.version, alias)
     if pending is not None:
         return _Outcome("done", f"{version.ref} awaits approval for {alias} ({pending.policy})")

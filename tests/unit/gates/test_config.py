@@ -9,6 +9,7 @@ import pytest
 
 from pathtolive.errors import ConfigError
 from pathtolive.gates import DEFAULT_POLICY, GateConfig, PromotionConfig
+from pathtolive.gates.config import judging_digest, judging_settings
 
 DOCUMENT = """
 [models.risk-model]
@@ -147,3 +148,25 @@ def test_a_pii_column_cannot_be_a_slice() -> None:
 
     assert "models.risk-model.gates.slices names 'region', tagged pii" in caught.value.message
     assert "remove it from slices" in caught.value.message
+
+
+def test_the_judging_digest_moves_with_the_gates_and_the_policy_only() -> None:
+    models = tomllib.loads(DOCUMENT)["models"]
+    digest = judging_digest("risk-model", models)
+    assert len(digest) == 64
+    # The same settings written in another order: the same digest.
+    table = models["risk-model"]
+    reordered = {"risk-model": {key: table[key] for key in reversed(list(table))}}
+    assert judging_digest("risk-model", reordered) == digest
+    # Settings that do not judge a version (monitoring, retraining, reported metrics).
+    other = {"risk-model": {**table, "metrics": ["f1"], "monitoring": {"min_rows": 10}}}
+    assert judging_digest("risk-model", other) == digest
+    for key, value in (
+        ("gates", {**table["gates"], "min_metric": 0.8}),
+        ("promotion", {"live": "auto"}),
+        ("metric", "f1"),
+        ("target", "churned"),
+    ):
+        changed = {"risk-model": {**table, key: value}}
+        assert judging_digest("risk-model", changed) != digest, key
+    assert judging_settings("churn", models) == {}

@@ -128,6 +128,16 @@ def test_retrain_settings() -> None:
         RetrainConfig.from_toml(
             "risk", {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": ["rain"]}}}
         )
+    every = ["code", "new_data", "schema", "drift", "decay", "config"]
+    read = RetrainConfig.from_toml(
+        "risk", {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": every}}}
+    )
+    assert read is not None
+    assert read.on == tuple(every)
+    with pytest.raises(ConfigError, match="did you mean 'code'"):
+        RetrainConfig.from_toml(
+            "risk", {"risk": {"retrain": {"pipeline": "p", "dataset": "d", "on": ["cod"]}}}
+        )
 
 
 def test_retrain_trust_names_types_for_the_retrained_model() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from pathtolive.errors import InvalidInputError
 from pathtolive.service.controller import LOCK_NAME, Controller
+from pathtolive.service.recheck import LIVE_FAILS_GATES
 from pathtolive.service.release import ControllerEvent
 from pathtolive.service.triggers import get_trigger, request_retrain
 from tests.support.controller import Setup
@@ -132,3 +133,31 @@ def test_edits_to_the_workspace_file_are_taken_up_between_rounds(
     assert len(errors) == 2
     assert errors[0].startswith("pathtolive.toml not taken up (the settings in use stay): ")
     assert "schedule" in errors[1]
+
+
+def test_a_round_clears_the_gate_alerts_of_versions_no_longer_live(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on='["config"]')
+    now = datetime.now(UTC)
+    with setup.ctx.metadata.write() as session:
+        failing, _ = session.raise_alert(
+            "risk-model",
+            LIVE_FAILS_GATES,
+            "live_fails_gates:risk-model@1",
+            "fails",
+            {"version": 1},
+            at=now,
+        )
+        drift, _ = session.raise_alert("risk-model", "drift", "drift", "moved", {}, at=now)
+    events: list[ControllerEvent] = []
+    Controller(setup.ctx, holder="ctl", clock=lambda: now, on_event=events.append).run_once()
+    with setup.ctx.metadata.read() as session:
+        still_open = [a.alert_id for a in session.list_alerts("risk-model", status="open")]
+    assert still_open == [drift.alert_id]
+    [cleared] = setup.events("alert.cleared")
+    assert (cleared.details["alert"], cleared.details["reason"]) == (
+        failing.alert_id,
+        "no version is live now",
+    )
+    assert "1 alert(s) on versions no longer live cleared" in [e.message for e in events]

@@ -18,6 +18,7 @@ from pathtolive.service import runs as run_service
 from pathtolive.service.controller import LOCK_NAME, Controller
 from pathtolive.service.release import RELEASE_FAILED, Fence, handle_trigger
 from pathtolive.service.triggers import (
+    detect_triggers,
     get_trigger,
     list_triggers,
     request_retrain,
@@ -471,3 +472,38 @@ def test_a_trigger_whose_controllers_keep_dying_is_not_taken_over_forever(
     with setup.ctx.metadata.read() as session:
         [alert] = session.list_alerts("risk-model", status="open")
     assert (alert.kind, alert.details["trigger"]) == (RELEASE_FAILED, trigger.trigger_id)
+
+
+# -- config triggers: a re-check, never a training -------------------------------------
+
+
+def _floor(setup: Setup, floor: float) -> Setup:
+    config = setup.root / "pathtolive.toml"
+    text = config.read_text()
+    start = text.index("min_metric = ")
+    end = text.index("\n", start)
+    config.write_text(f"{text[:start]}min_metric = {floor}{text[end:]}")
+    setup.ctx = setup.reopen()
+    return setup
+
+
+def test_a_config_trigger_overtaken_by_another_change_is_superseded_and_covers_nothing(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on='["config", "new_data"]')
+    [recorded] = [t for t in detect_triggers(setup.ctx) if t.kind == "config"]
+    assert recorded.status == "done"
+    [stale] = [t for t in detect_triggers(_floor(setup, 0.6).ctx) if t.kind == "config"]
+    [fresh] = [t for t in detect_triggers(_floor(setup, 0.7).ctx) if t.kind == "config"]
+    manual = request_retrain(setup.ctx, "risk-model")
+
+    superseded = handle_trigger(setup.ctx, stale, "ctl")
+    assert superseded.status == "done"
+    assert superseded.decision.startswith("superseded: the settings changed again")
+    assert superseded.model_version is None
+    # No version is live: nothing to re-check, and nothing trained.
+    checked = handle_trigger(setup.ctx, fresh, "ctl")
+    assert checked.decision == "no version of risk-model is live: nothing to re-check"
+    assert model_service.list_models(setup.ctx) == []
+    assert get_trigger(setup.ctx, manual.trigger_id).status == "pending"
+    assert setup.events("gates.checked") == []

@@ -9,10 +9,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from pathtolive.entities import TRIGGER_VECTORS
 from pathtolive.errors import ConfigError, PermissionDeniedError
+from pathtolive.monitoring.config import TRIGGER_KINDS
+from pathtolive.pipelines.code_version import pipelines_hash
+from pathtolive.service import datasets as dataset_service
+from pathtolive.service.context import ServiceContext
 from pathtolive.service.controller import Controller
 from pathtolive.service.gates import check_gates, latest_report
 from pathtolive.service.triggers import (
+    config_digest_of,
     detect_triggers,
     get_trigger,
     last_schedule_slot,
@@ -177,3 +183,118 @@ def test_manual_retrain_needs_write_and_settings(make_setup: Callable[..., Setup
         request_retrain(setup.as_role("viewer"), "risk-model")
     with pytest.raises(ConfigError, match=r"\[models.churn.retrain\]"):
         request_retrain(setup.ctx, "churn")
+
+
+# -- code, schema and config: the other vectors of change -------------------------------
+
+
+def test_a_change_of_the_pipelines_code_is_detected_once_per_code_and_version(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on='["code"]')
+    setup.add_data()
+    assert detect_triggers(setup.ctx, now=T0) == []  # no version yet: nothing to differ from
+    setup.train_live()
+    assert detect_triggers(setup.ctx, now=T0) == []  # trained on the code there is
+    with setup.ctx.metadata.read() as session:
+        version = session.get_model_version("risk-model", 1)
+        assert version is not None
+        run = session.get_run(version.run_id)
+    assert run is not None
+    assert run.pipelines_hash is not None
+    source = setup.root / "pipelines" / "risk.py"
+    source.write_text(source.read_text() + "\n# a changed line\n")
+    changed = pipelines_hash(setup.root)
+    [trigger] = detect_triggers(setup.ctx, now=T0)
+    assert (trigger.kind, trigger.vector, trigger.status) == ("code", "code", "pending")
+    assert trigger.dedupe_key == f"code:risk-model:{changed}:1"
+    assert trigger.cause == (
+        f"pipeline code changed to pipelines {changed[:12]} at no git commit (risk-model@1 "
+        f"was trained on pipelines {run.pipelines_hash[:12]} at no git commit)"
+    )
+    assert detect_triggers(setup.ctx, now=T0 + timedelta(minutes=1)) == []
+    [event] = setup.events("controller.trigger")
+    assert event.details["pipelines_hash"] == changed
+    assert event.details["trained_pipelines_hash"] == run.pipelines_hash
+    assert (event.details["commit"], event.details["trained_commit"]) == (None, None)
+
+
+def test_new_data_under_another_contract_is_the_schema_vector(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on='["schema"]')
+    setup.add_data()
+    setup.train_live()
+    setup.add_data(seed=1)  # the same contract: new data, which "schema" alone ignores
+    assert detect_triggers(setup.ctx, now=T0) == []
+    wider = setup.frame.assign(extra=1.0)
+    dataset_service.add_dataset(
+        setup.ctx, wider, "cancer", accept_schema=True, reason="a new feature"
+    )
+    [trigger] = detect_triggers(setup.ctx, now=T0)
+    assert (trigger.kind, trigger.vector) == ("schema", "schema")
+    assert trigger.dedupe_key == "new_data:risk-model:cancer@3"
+    assert trigger.cause == (
+        "new data cancer@3 under contract v2 (risk-model@1 was trained on cancer@1, "
+        "under contract v1)"
+    )
+    assert detect_triggers(setup.ctx, now=T0) == []
+
+
+def _set_gates(setup: Setup, gates: str) -> ServiceContext:
+    config = setup.root / "pathtolive.toml"
+    text = config.read_text()
+    start = text.index("[models.risk-model.gates]")
+    end = text.index("[models.risk-model.promotion]")
+    config.write_text(text[:start] + f"[models.risk-model.gates]\n{gates}\n" + text[end:])
+    return setup.reopen()
+
+
+def test_changed_gate_settings_fire_once_per_change_and_never_on_first_sight(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup(on='["config"]')
+    [first] = detect_triggers(setup.ctx, now=T0)
+    # First seen: recorded, done at once, nothing to re-check.
+    assert (first.kind, first.vector, first.status) == ("config", "config", "done")
+    assert first.decision.startswith("recorded as the settings later changes are compared")
+    assert detect_triggers(setup.ctx, now=T0) == []
+
+    # Laid out otherwise (spacing, a comment): the same settings, nothing fires.
+    relaid = _set_gates(setup, "# the floor\nmin_metric   =   0.5")
+    assert detect_triggers(relaid, now=T0) == []
+
+    stricter = _set_gates(setup, "min_metric = 0.7")
+    [changed] = detect_triggers(stricter, now=T0)
+    assert (changed.kind, changed.status) == ("config", "pending")
+    assert changed.dedupe_key.endswith(f":after:{first.trigger_id}")
+    assert "re-check the live version" in changed.cause
+    assert detect_triggers(stricter, now=T0) == []
+    assert config_digest_of(changed) != config_digest_of(first)
+
+    # Back to the first settings: a change again, judged again.
+    back = _set_gates(setup, "min_metric = 0.5")
+    [reverted] = detect_triggers(back, now=T0)
+    assert config_digest_of(reverted) == config_digest_of(first)
+    assert reverted.dedupe_key.endswith(f":after:{changed.trigger_id}")
+    events = setup.events("controller.trigger")
+    assert [e.details["previous_digest"] for e in events] == [
+        None,
+        config_digest_of(first),
+        config_digest_of(changed),
+    ]
+    assert events[1].details["settings"]["gates"] == {"min_metric": 0.7}
+    assert [e.details["trigger"] for e in setup.events("controller.decision")] == [first.trigger_id]
+
+
+def test_every_trigger_kind_has_its_vector() -> None:
+    assert {kind: TRIGGER_VECTORS[kind] for kind in TRIGGER_KINDS} == {
+        "new_data": "data",
+        "schema": "schema",
+        "code": "code",
+        "drift": "drift",
+        "decay": "decay",
+        "schedule": "schedule",
+        "config": "config",
+        "manual": "manual",
+    }

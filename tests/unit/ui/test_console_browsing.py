@@ -229,3 +229,17 @@ def test_the_audit_log_filters_pages_and_verifies(
     assert "The chain holds." in verified.text
     forged = client.post("/audit/verify", data={"csrf_token": "forged"})
     assert forged.status_code == 403
+
+
+def test_the_overview_lists_each_triggers_vector_of_change(
+    workspace: tuple[ServiceContext, TestClient, list[str]],
+) -> None:
+    ctx, client, _ = workspace
+    with ctx.metadata.write() as session:
+        for kind, key in (("new_data", "new_data:m:loans@2"), ("code", "code:m:" + "c" * 64)):
+            session.insert_trigger("m", kind, f"a {kind} {SCRIPT}", key, at=T0, by="ada")
+    page = client.get("/")
+    assert page.status_code == 200
+    cells = re.findall(r'<td title="([a-z_]+)">([a-z]+)</td>', page.text)
+    assert cells == [("code", "code"), ("new_data", "data")]
+    _escaped(page.text)

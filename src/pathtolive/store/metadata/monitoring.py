@@ -440,10 +440,17 @@ class MonitoringQueries(Queries):
         return None if row is None else self._trigger(row)
 
     def list_triggers(
-        self, model: str | None = None, *, status: str | None = None, limit: int | None = 50
+        self,
+        model: str | None = None,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        limit: int | None = 50,
     ) -> list[Trigger]:
-        """Triggers, newest first, optionally of one model and in one status."""
+        """Triggers, newest first, optionally of one model, in one status, of one kind."""
         query = _newest_first(t.triggers, model, status, limit)
+        if kind is not None:
+            query = query.where(t.triggers.c.kind == kind)
         return [self._trigger(row) for row in self.connection.execute(query)]
 
     def triggers_held(self, holder_prefix: str | None = None) -> list[Trigger]:
