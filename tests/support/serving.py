@@ -160,7 +160,7 @@ def running_server(
         )
     server = RunningServer(f"http://127.0.0.1:{port}", process, stderr_path)
     try:
-        _wait(server, "/health/ready" if wait_ready else "/health/live")
+        wait_answering(server, "/health/ready" if wait_ready else "/health/live")
         yield server
     finally:
         stop_server(server)
@@ -177,7 +177,8 @@ def stop_server(server: RunningServer, stop: signal.Signals = signal.SIGINT) -> 
     return server.process.returncode
 
 
-def _wait(server: RunningServer, path: str) -> None:
+def wait_answering(server: RunningServer, path: str) -> None:
+    """Until ``path`` answers 200 (at most 90 s); the server's log if it exits first."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
