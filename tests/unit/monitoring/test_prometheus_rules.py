@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -33,6 +34,7 @@ def _rules() -> list[dict[str, Any]]:
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 
+@pytest.mark.prometheus
 def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
     rules = tmp_path / "pathtolive-rules.yml"
     rules.write_text(prometheus_rules())
@@ -46,6 +48,7 @@ def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
     assert f"SUCCESS: {len(_rules())} rules found" in checked.stdout
 
 
+@pytest.mark.prometheus
 def test_the_alerts_fire_and_clear_as_promtools_unit_tests_expect(tmp_path: Path) -> None:
     # The annotations are left out: promtool would compare their every word.
     document = yaml.safe_load(prometheus_rules())
@@ -156,3 +159,13 @@ def test_the_command_prints_the_shipped_rules_and_the_repository_keeps_the_same(
         "deploy/prometheus/pathtolive-rules.yml differs from the shipped rules: copy "
         "src/pathtolive/monitoring/prometheus_rules.yml over it"
     )
+
+
+def test_the_readme_explains_every_alert() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("\n## Alerting with Prometheus\n")
+    section = text[start : text.index("\n## ", start + 1)]
+    for rule in _rules():
+        if "alert" in rule:
+            assert f"| `{rule['alert']}` |" in section, rule["alert"]
+    assert "pathtolive ops prometheus-rules" in section
