@@ -55,10 +55,10 @@ def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60) ->
     raise AssertionError(f"not within {timeout:g} s: {what}")
 
 
-def send(replicas: list[RunningServer], frame: pd.DataFrame) -> None:
+def send(replicas: list[RunningServer], frame: pd.DataFrame, token: str) -> None:
     """``frame``'s rows in requests of ``ROWS_PER_REQUEST``, to the replicas in turn."""
     records = frame[list(FEATURES)].to_dict(orient="records")
-    with httpx.Client() as client:
+    with httpx.Client(headers={"authorization": f"Bearer {token}"}) as client:
         for number, start in enumerate(range(0, len(records), ROWS_PER_REQUEST)):
             replica = replicas[number % len(replicas)]
             answer = client.post(
@@ -108,13 +108,25 @@ def test_the_drift_rule_fires_while_a_drift_alert_is_open_on_two_replicas(
     shifted["region"] = np.where(np.arange(len(shifted)) % 4 == 0, shifted["region"], "NW")
     rows = len(steady)
 
+    # With --auth, as beyond loopback: Prometheus scrapes with a viewer's token.
+    created = run_in_process(
+        ["tokens", "create", "--user", "prometheus", "--role", "viewer", "--json"],
+        cwd=served.root,
+        environ=cli_environ(),
+    )
+    assert created.code == 0, created.stderr
+    token = created.json()["secret"]
+
     with (
-        running_servers(served.root, 2) as replicas,
+        running_servers(served.root, 2, "--auth") as replicas,
         running_prometheus(
-            tmp_path / "prometheus", [replica.url.removeprefix("http://") for replica in replicas]
+            tmp_path / "prometheus",
+            [replica.url.removeprefix("http://") for replica in replicas],
+            token,
         ) as prometheus,
     ):
-        send(replicas, steady)
+        assert httpx.get(f"{replicas[0].url}/metrics").status_code == 401
+        send(replicas, steady, token)
         calm = monitor_after(served.root, rows)
         assert calm["alerts"] == []
 
@@ -130,7 +142,7 @@ def test_the_drift_rule_fires_while_a_drift_alert_is_open_on_two_replicas(
         assert {(rule["name"], rule["health"]) for rule in rules if rule["health"] != "ok"} == set()
         assert drift_alerts(prometheus) == []
 
-        send(replicas, shifted)
+        send(replicas, shifted, token)
         moved = monitor_after(served.root, 2 * rows)
         opened = sorted(a["key"] for a in moved["alerts"] if a["kind"] == "drift")
         assert opened == ["drift:age", "drift:region"]
@@ -160,7 +172,7 @@ def test_the_drift_rule_fires_while_a_drift_alert_is_open_on_two_replicas(
         assert float(alert["value"]) == len(opened)
         assert "risk" in alert["annotations"]["summary"]
 
-        send(replicas, risk_frame(rows, seed=13))
+        send(replicas, risk_frame(rows, seed=13), token)
         calm_again = monitor_after(served.root, 3 * rows)
         assert [a for a in calm_again["alerts"] if a["kind"] == "drift"] == []
         eventually(lambda: drift_alerts(prometheus) == [] or None, f"{DRIFT} cleared")

@@ -23,7 +23,11 @@ import yaml
 from pathtolive.monitoring.prometheus import prometheus_rules
 from tests.support.serving import RunningServer, free_port, stop_server, wait_answering
 
-__all__ = ["Prometheus", "executable", "running_prometheus"]
+__all__ = ["EXAMPLE_CONFIG", "Prometheus", "configure", "executable", "running_prometheus"]
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "prometheus.yml"
+"""The configuration the repository gives as an example: scrape the replicas, load the
+rules."""
 
 
 def executable(name: str) -> str:
@@ -55,30 +59,38 @@ class Prometheus:
         return [a for a in self.get("/api/v1/alerts")["alerts"] if a["labels"]["alertname"] == name]
 
 
+def configure(folder: Path, targets: Sequence[str], token: str) -> Path:
+    """The repository's example configuration (``deploy/prometheus/prometheus.yml``) in
+    ``folder``, beside the shipped rules, as a user adapts it: the replicas' addresses,
+    the token in a file of its own, and a scrape and an evaluation every second."""
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": list(targets)}]
+    token_file = folder / "pathtolive-token"
+    token_file.write_text(token)
+    job["authorization"]["credentials_file"] = str(token_file)
+    (folder / config["rule_files"][0]).write_text(prometheus_rules())
+    path = folder / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @contextmanager
-def running_prometheus(folder: Path, targets: Sequence[str]) -> Iterator[Prometheus]:
+def running_prometheus(folder: Path, targets: Sequence[str], token: str) -> Iterator[Prometheus]:
     """Prometheus on a free loopback port with the shipped rules, scraping ``targets``
-    (``host:port``) every second and evaluating the rules every second; its storage in
-    ``folder``. Stopped when the block ends."""
+    (``host:port``) with ``token`` (see :func:`configure`); its storage in ``folder``.
+    Stopped when the block ends."""
     binary = executable("prometheus")
     folder.mkdir(parents=True, exist_ok=True)
-    rules = folder / "pathtolive-rules.yml"
-    rules.write_text(prometheus_rules())
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "scrape_configs": [
-            {"job_name": "pathtolive", "static_configs": [{"targets": list(targets)}]}
-        ],
-    }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    config = configure(folder, targets, token)
     port = free_port()
     log_path = folder / "prometheus.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
             [
                 binary,
-                f"--config.file={folder / 'prometheus.yml'}",
+                f"--config.file={config}",
                 f"--storage.tsdb.path={folder / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
             ],

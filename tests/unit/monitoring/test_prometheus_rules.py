@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pathtolive.monitoring.prometheus import prometheus_rules
 from pathtolive.serving.metrics import LogCounts, ServerMetrics
 from tests.support.cli import run_in_process
-from tests.support.prometheus import executable
+from tests.support.prometheus import configure, executable
 from tests.support.serving import cli_environ
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,18 +34,32 @@ def _rules() -> list[dict[str, Any]]:
     return [rule for group in document["groups"] for rule in group["rules"]]
 
 
+def _promtool(*args: str | Path, cwd: Path | None = None) -> str:
+    """What ``promtool ARGS`` printed, once it succeeded."""
+    completed = subprocess.run(
+        [executable("promtool"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return completed.stdout
+
+
 @pytest.mark.prometheus
 def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
     rules = tmp_path / "pathtolive-rules.yml"
     rules.write_text(prometheus_rules())
-    checked = subprocess.run(
-        [executable("promtool"), "check", "rules", str(rules)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"SUCCESS: {len(_rules())} rules found" in checked.stdout
+    checked = _promtool("check", "rules", rules)
+    assert f"SUCCESS: {len(_rules())} rules found" in checked
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_the_example_configuration_as_a_user_adapts_it(tmp_path: Path) -> None:
+    config = configure(tmp_path, ["replica-1:8080", "replica-2:8080"], "ptl_token")
+    checked = _promtool("check", "config", config)
+    assert f"SUCCESS: {len(_rules())} rules found" in checked
 
 
 @pytest.mark.prometheus
@@ -58,14 +72,7 @@ def test_the_alerts_fire_and_clear_as_promtools_unit_tests_expect(tmp_path: Path
     (tmp_path / "rules.yml").write_text(yaml.safe_dump(document, sort_keys=False))
     cases = tmp_path / "prometheus_rules.test.yml"
     cases.write_text((HERE / "prometheus_rules.test.yml").read_text())
-    tested = subprocess.run(
-        [executable("promtool"), "test", "rules", str(cases)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in _promtool("test", "rules", cases, cwd=tmp_path)
     alerts = {rule["alert"] for rule in _rules() if "alert" in rule}
     tested_alerts = set(re.findall(r"alertname: (\w+)", cases.read_text()))
     assert alerts == tested_alerts, "every alert has a case in prometheus_rules.test.yml"
