@@ -550,6 +550,22 @@ def test_release_lock_frees_it_only_for_its_holder(store: MetadataStore) -> None
             session.acquire_lock("controller", "b", at=NOW, ttl=0)
 
 
+def test_a_locks_expiry_follows_its_renewals_and_outlives_its_release(
+    store: MetadataStore,
+) -> None:
+    with store.read() as session:
+        assert session.lock_expires_at("controller") is None
+    with store.write() as session:
+        assert session.acquire_lock("controller", "a", at=NOW, ttl=30)
+        assert session.lock_expires_at("controller") == NOW + timedelta(seconds=30)
+        assert session.acquire_lock("controller", "a", at=NOW + MINUTE, ttl=30)
+        assert session.lock_expires_at("controller") == NOW + MINUTE + timedelta(seconds=30)
+        # Released: nobody renews it any more, so its expiry stays where it was.
+        session.release_lock("controller", "a")
+        assert session.lock_expires_at("controller") == NOW + MINUTE + timedelta(seconds=30)
+        assert session.lock_expires_at("other") is None
+
+
 @pytest.mark.parametrize("taken", [False, True], ids=["free", "expired"])
 def test_concurrent_acquires_have_exactly_one_winner(store: MetadataStore, taken: bool) -> None:
     if taken:

@@ -265,7 +265,10 @@ def test_malformed_bodies_and_limits(server: Any) -> None:
     unknown = httpx.post(f"{server.url}/v1/models/nope:predict", json={"instances": [row]})
     assert unknown.status_code == 404
     metrics = httpx.get(f"{server.url}/metrics").text
-    assert 'pathtolive_errors_total{code="payload_too_large",model="risk",protocol="v1"}' in metrics
+    assert (
+        'pathtolive_errors_total{code="payload_too_large",model="risk",protocol="v1",status="413"}'
+        in metrics
+    )
 
 
 def test_mlflow_scoring_protocol(served: ServedWorkspace, server: Any) -> None:

@@ -143,6 +143,33 @@ def running_server(
 ) -> Iterator[RunningServer]:
     """``pathtolive serve`` in ``root`` on a free loopback port, polling the registry
     every 0.2 s; stopped with SIGINT (a clean shutdown) when the block ends."""
+    with running_servers(root, 1, *args, environ=environ, wait_ready=wait_ready) as (server,):
+        yield server
+
+
+@contextmanager
+def running_servers(
+    root: Path,
+    count: int,
+    *args: str,
+    environ: dict[str, str] | None = None,
+    wait_ready: bool = True,
+) -> Iterator[list[RunningServer]]:
+    """``count`` replicas of :func:`running_server` on the one workspace ``root``, started
+    together (their start-ups overlap) and each on a port of its own."""
+    servers: list[RunningServer] = []
+    try:
+        for _ in range(count):
+            servers.append(_start_server(root, args, environ or cli_environ()))
+        for server in servers:
+            wait_answering(server, "/health/ready" if wait_ready else "/health/live")
+        yield servers
+    finally:
+        for server in servers:
+            stop_server(server)
+
+
+def _start_server(root: Path, args: Sequence[str], environ: dict[str, str]) -> RunningServer:
     port = free_port()
     stderr_path = root / f"serve-{port}.log"
     command: Sequence[str] = [
@@ -153,17 +180,12 @@ def running_server(
         process = subprocess.Popen(
             command,
             cwd=root,
-            env=environ or cli_environ(),
+            env=environ,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             text=True,
         )
-    server = RunningServer(f"http://127.0.0.1:{port}", process, stderr_path)
-    try:
-        _wait(server, "/health/ready" if wait_ready else "/health/live")
-        yield server
-    finally:
-        stop_server(server)
+    return RunningServer(f"http://127.0.0.1:{port}", process, stderr_path)
 
 
 def stop_server(server: RunningServer, stop: signal.Signals = signal.SIGINT) -> int:
@@ -177,7 +199,8 @@ def stop_server(server: RunningServer, stop: signal.Signals = signal.SIGINT) -> 
     return server.process.returncode
 
 
-def _wait(server: RunningServer, path: str) -> None:
+def wait_answering(server: RunningServer, path: str) -> None:
+    """Until ``path`` answers 200 (at most 90 s); the server's log if it exits first."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if server.process.poll() is not None:

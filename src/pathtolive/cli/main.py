@@ -28,6 +28,7 @@ from pathtolive.cli import (
     gates,
     models,
     monitor,
+    ops,
     promotion,
     retention,
     runs,
@@ -140,6 +141,7 @@ app.add_typer(alerts.alerts_app, name="alerts", rich_help_panel=MONITORING)
 app.command("watch", rich_help_panel=MONITORING)(watch.watch)
 app.command("retrain", rich_help_panel=MONITORING)(watch.retrain)
 app.add_typer(watch.triggers_app, name="triggers", rich_help_panel=MONITORING)
+app.add_typer(ops.ops_app, name="ops", rich_help_panel=MONITORING)
 
 app.command("init", rich_help_panel=ADMIN)(admin.init)
 app.command("demo", rich_help_panel=ADMIN)(demo.demo)

@@ -32,6 +32,7 @@ from pathtolive.errors import InvalidInputError, PathToLiveError
 from pathtolive.monitoring.webhook import DEFAULT_DELIVERY_BUDGET
 from pathtolive.service.alerts import deliver_alerts
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.lease import LOCK_NAME
 from pathtolive.service.recheck import clear_moved_on
 from pathtolive.service.release import Clock, ControllerEvent, Fence, handle_trigger, utcnow
 from pathtolive.service.triggers import detect_triggers, retrain_configs
@@ -43,9 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-LOCK_NAME = "controller"
-"""The name of the lease in the metadata database that only one controller holds."""
 
 
 def default_holder() -> str:

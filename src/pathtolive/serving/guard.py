@@ -85,7 +85,7 @@ class TokenFirst:
         protocol, body = _shape(scope["path"])
         # No model label: the path is the client's, and a client without a token must not
         # grow the metrics' label set.
-        self.server.metrics.errors.labels("", protocol, exc.code).inc()
+        self.server.metrics.errors.labels("", protocol, exc.code, str(exc.http_status)).inc()
         payload = body(exc)
         headers = [
             (b"content-type", b"application/json"),

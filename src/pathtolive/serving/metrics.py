@@ -65,17 +65,20 @@ class LogCounts:
         )
 
 
-class _OpenAlerts(Collector):
-    """Open alerts and the webhook outbox, read from the registry when Prometheus scrapes:
-    the same for every worker, so never added up."""
+class _StoreState(Collector):
+    """Open alerts, the webhook outbox and the controller's lease, read from the registry
+    when Prometheus scrapes: the same for every worker and every replica, so never added
+    up (the shipped rules take their ``max``)."""
 
     def __init__(
         self,
         open_alerts: Callable[[], Mapping[tuple[str, str], int]],
         outbox_pending: Callable[[], Mapping[str, int]],
+        lease_expiry: Callable[[], float | None],
     ):
         self._open_alerts = open_alerts
         self._outbox_pending = outbox_pending
+        self._lease_expiry = lease_expiry
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         alerts = GaugeMetricFamily(
@@ -94,6 +97,15 @@ class _OpenAlerts(Collector):
         for model, count in sorted(self._outbox_pending().items()):
             outbox.add_metric([model], count)
         yield outbox
+        lease = GaugeMetricFamily(
+            "pathtolive_controller_lease_expiry_timestamp_seconds",
+            "when the controller's lease lapses unless renewed (Unix time); every round of "
+            "'pathtolive watch' pushes it on, so a time in the past means no controller runs",
+        )
+        expiry = self._lease_expiry()
+        if expiry is not None:  # no controller ever ran here: no series, no alert
+            lease.add_metric([], expiry)
+        yield lease
 
 
 class ServerMetrics:
@@ -106,11 +118,12 @@ class ServerMetrics:
         open_alerts: Callable[[], Mapping[tuple[str, str], int]] = dict,
         failing_loads: Callable[[], Iterable[tuple[str, int]]] = tuple,
         outbox_pending: Callable[[], Mapping[str, int]] = dict,
+        lease_expiry: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._log_counts = log_counts
         self._shadow_skipped = shadow_skipped
         self._failing_loads = failing_loads
-        self._alerts = _OpenAlerts(open_alerts, outbox_pending)
+        self._alerts = _StoreState(open_alerts, outbox_pending, lease_expiry)
         self.multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -128,8 +141,8 @@ class ServerMetrics:
         )
         self.errors = Counter(
             "pathtolive_errors",
-            "requests answered with an error, by error code",
-            ["model", "protocol", "code"],
+            "requests answered with an error, by error code and HTTP status",
+            ["model", "protocol", "code", "status"],
             registry=self.registry,
         )
         self.batch_rows = Histogram(

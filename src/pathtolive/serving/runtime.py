@@ -44,6 +44,7 @@ from pathtolive.registry.signature import Signature
 from pathtolive.service import retention
 from pathtolive.service.alerts import outbox_counts
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.lease import lease_expires_at
 from pathtolive.service.predictions import check_request_id
 from pathtolive.service.servables import (
     ServableVersion,
@@ -131,6 +132,7 @@ class Server:
             self._open_alerts,
             lambda: [(failed.model, failed.version) for failed in self.watcher.failing()],
             self._outbox_pending,
+            self._lease_expiry,
         )
         self._backgrounds: dict[tuple[str, int], pd.DataFrame | None] = {}
         self._pruner: asyncio.Task[None] | None = None
@@ -275,6 +277,16 @@ class Server:
         except PathToLiveError:
             logger.warning("cannot read the alert outbox for /metrics", exc_info=True)
             return {}
+
+    def _lease_expiry(self) -> float | None:
+        """When the controller's lease lapses (Unix time), read when Prometheus scrapes:
+        the server shows whether a controller still runs, which has no endpoint of its own."""
+        try:
+            expires = lease_expires_at(self.ctx)
+        except PathToLiveError:
+            logger.warning("cannot read the controller's lease for /metrics", exc_info=True)
+            return None
+        return None if expires is None else expires.timestamp()
 
     def _log_counts(self) -> LogCounts | None:
         if self.log is None:

@@ -13,6 +13,7 @@ import pytest
 
 from pathtolive.errors import InvalidInputError
 from pathtolive.service.controller import LOCK_NAME, Controller
+from pathtolive.service.lease import lease_expires_at
 from pathtolive.service.recheck import LIVE_FAILS_GATES
 from pathtolive.service.release import ControllerEvent
 from pathtolive.service.triggers import get_trigger, request_retrain
@@ -55,6 +56,24 @@ def test_a_second_controller_waits_while_the_first_holds_the_lock(
     with setup.ctx.metadata.read() as session:
         assert session.get_lock(LOCK_NAME) is None
     assert first.renew()
+
+
+def test_the_lease_expiry_the_server_exports_follows_the_controllers_renewals(
+    make_setup: Callable[..., Setup],
+) -> None:
+    setup = make_setup()
+    assert lease_expires_at(setup.ctx) is None  # no controller ever ran: no series
+    now = datetime.now(UTC)
+    clock = [now]
+    controller = Controller(setup.ctx, holder="first", lease=30, clock=lambda: clock[0])
+    assert controller.renew()
+    assert lease_expires_at(setup.ctx) == now + timedelta(seconds=30)
+    clock[0] = now + timedelta(seconds=10)
+    assert controller.renew()
+    assert lease_expires_at(setup.ctx) == now + timedelta(seconds=40)
+    # Stopped: nobody renews it, so it lapses where the last renewal left it.
+    controller.release()
+    assert lease_expires_at(setup.ctx) == now + timedelta(seconds=40)
 
 
 def test_run_gives_the_lock_up_when_stopped(make_setup: Callable[..., Setup]) -> None:

@@ -82,7 +82,9 @@ async def answer_error(request: Request, exc: Exception) -> Response:
     exc.message = redact(exc.message)
     route = request.scope.get("route")
     shape = route.errors if isinstance(route, ProtocolRoute) else NATIVE
-    runtime(request).metrics.errors.labels(shape.model(request), shape.protocol, exc.code).inc()
+    runtime(request).metrics.errors.labels(
+        shape.model(request), shape.protocol, exc.code, str(exc.http_status)
+    ).inc()
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
     return Response(shape.body(exc), status_code=exc.http_status, media_type=JSON, headers=headers)
 

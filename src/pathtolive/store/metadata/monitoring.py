@@ -541,6 +541,15 @@ class MonitoringQueries(Queries):
             generation=int(row.generation),
         )
 
+    def lock_expires_at(self, name: str) -> datetime | None:
+        """When the lock ``name`` lapses unless renewed, released or not (a released one
+        lapsed at the latest then); None when it was never taken. What monitoring compares
+        with the clock: a lease nobody renews is a controller that stopped or hangs."""
+        row = self.connection.execute(
+            select(t.locks.c.expires_at).where(t.locks.c.name == name)
+        ).first()
+        return None if row is None else utc(row.expires_at)
+
     def holds_lock(self, name: str, holder: str, generation: int) -> bool:
         """Whether ``holder`` still holds the lock ``name`` in ``generation`` (the fencing
         check, made in the transaction of the write it guards): False once another holder
