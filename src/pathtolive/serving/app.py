@@ -38,6 +38,8 @@ from pathtolive.serving.routes import health, mlflow, operations, v1, v2
 from pathtolive.serving.routes.base import answer_error
 from pathtolive.serving.runtime import Server
 from pathtolive.serving.settings import ServeSettings
+from pathtolive.tracing import configure_tracing
+from pathtolive.tracing import tracer as tracing_tracer
 
 __all__ = ["CONSOLE_PATH", "create_app"]
 
@@ -80,7 +82,19 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
             open_paths=open_paths | {CONSOLE_PATH} if settings.ui else open_paths,
             open_prefixes=(CONSOLE_PATH + "/",) if settings.ui else (),
         )
+    _trace_requests(app, ctx)
     return app
+
+
+def _trace_requests(app: FastAPI, ctx: ServiceContext) -> None:
+    """The server span of each request, outermost (a refused token is traced too), when
+    the process traces: off, the request path has no middleware more."""
+    configure_tracing(ctx.settings)
+    tracer = tracing_tracer()
+    if tracer is not None:
+        from pathtolive.serving.tracing import TraceRequests
+
+        app.add_middleware(TraceRequests, tracer=tracer, untraced=PROBE_PATHS | {"/metrics"})
 
 
 def _mount_console(app: FastAPI, ctx: ServiceContext, settings: ServeSettings) -> None:
