@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pathtolive.serving.routes.base import ProtocolRoute
+
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
@@ -36,19 +38,20 @@ class TraceRequests:
     """Opens the server span of each HTTP request but those to ``untraced`` paths."""
 
     def __init__(self, app: ASGIApp, *, tracer: Tracer, untraced: Collection[str]) -> None:
+        from opentelemetry.trace import SpanKind, StatusCode
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.app = app
         self.tracer = tracer
         self.untraced = frozenset(untraced)
         self.propagator = TraceContextTextMapPropagator()
+        self.server = SpanKind.SERVER
+        self.error = StatusCode.ERROR
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.untraced:
             await self.app(scope, receive, send)
             return
-        from opentelemetry.trace import SpanKind, StatusCode
-
         carrier = {
             key.decode("latin-1"): value.decode("latin-1")
             for key, value in scope["headers"]
@@ -58,7 +61,7 @@ class TraceRequests:
         with self.tracer.start_as_current_span(
             method,
             context=self.propagator.extract(carrier),
-            kind=SpanKind.SERVER,
+            kind=self.server,
             attributes={"http.request.method": method, "url.path": scope["path"]},
         ) as span:
             scope[SPAN] = span
@@ -78,18 +81,17 @@ class TraceRequests:
             try:
                 await self.app(scope, receive, send_traced)
             finally:
-                status = answered[0] if answered else 500  # unanswered: the error handler's 500
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(StatusCode.ERROR)
-                _name_after_route(span, scope, method)
+                if span.is_recording():  # not when the trace is sampled out
+                    status = answered[0] if answered else 500  # unanswered: the handler's 500
+                    span.set_attribute("http.response.status_code", status)
+                    if status >= 500:
+                        span.set_status(self.error)
+                    _name_after_route(span, scope, method)
 
 
 def _name_after_route(span: Span, scope: Scope, method: str) -> None:
     """The route's template names the span (low cardinality, as OpenTelemetry asks); the
     protocol comes from the route's class, the model from the path."""
-    from pathtolive.serving.routes.base import ProtocolRoute
-
     route: Any = scope.get("route")
     template = getattr(route, "path", None)
     if isinstance(template, str):
