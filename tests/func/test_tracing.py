@@ -171,3 +171,17 @@ def test_with_tracing_off_nothing_loads_the_sdk(workspace: Path, cli_env: dict[s
     assert found["traceresponse"] is None
     assert found["enabled"] is False
     assert found["sdk"] == []
+
+
+def test_tracing_on_without_the_extra_is_a_config_error_with_the_install_line(
+    cli: CLI, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = workspace / "pathtolive.toml"
+    config.write_text(config.read_text() + '\n[tracing]\nexporter = "otlp"\n')
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # as if not installed
+
+    listed = cli("data", "list")
+
+    assert listed.code == 8
+    assert listed.stderr.strip().count("\n") == 0
+    assert "pip install 'pathtolive[tracing]'" in listed.stderr
