@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from pathtolive import env
@@ -135,38 +136,65 @@ def tracing_settings(settings: Settings) -> TracingSettings:
 
 
 class _Process:
-    """The process's tracer; None while tracing is off."""
+    """The process's tracer: None while tracing is off, or on but not yet needed
+    (``pending``: a command that opens no span never loads the SDK)."""
 
     tracer: Tracer | None = None
+    pending: TracingSettings | None = None
 
 
 def install(provider: TracerProvider | None) -> None:
     """Trace into ``provider`` from now on in this process (None: stop tracing). What
-    :func:`configure_tracing` calls; a test or an embedding application may call it with
-    a provider of its own (an in-memory exporter's, say)."""
-    if provider is None:
-        _Process.tracer = None
-        return
-    _Process.tracer = provider.get_tracer("pathtolive")
+    :func:`configure_tracing` leads to; a test or an embedding application may call it
+    with a provider of its own (an in-memory exporter's, say)."""
+    _Process.pending = None
+    _Process.tracer = None if provider is None else provider.get_tracer("pathtolive")
 
 
 def enabled() -> bool:
     """Whether this process traces."""
-    return _Process.tracer is not None
+    return _Process.tracer is not None or _Process.pending is not None
 
 
 def tracer() -> Tracer | None:
-    """The process's tracer, None while tracing is off."""
+    """The process's tracer (the SDK loaded on first use), None while tracing is off."""
+    if _Process.tracer is None and _Process.pending is not None:
+        install(_provider(_Process.pending))
     return _Process.tracer
 
 
 def configure_tracing(settings: Settings) -> bool:
     """Set up the process's tracing from the workspace's settings, once: True when it
-    traces. Off, it imports nothing. On without the extra installed, a
-    :class:`MissingExtraError` with the line that installs it."""
+    traces. Off, it imports nothing; on, the SDK is loaded when the first span opens. On
+    without the extra installed, a :class:`MissingExtraError` with the line that
+    installs it, at once."""
     chosen = tracing_settings(settings)
-    if not chosen.on or _Process.tracer is not None:
-        return _Process.tracer is not None
+    if chosen.on and not enabled():
+        if not all(_installed(name) for name in _SDK_MODULES):
+            raise _missing_extra(chosen)
+        _Process.pending = chosen
+    return enabled()
+
+
+_SDK_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
+
+
+def _installed(module: str) -> bool:
+    # Found without being imported (a parent package is, which costs nothing here).
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _missing_extra(chosen: TracingSettings) -> MissingExtraError:
+    return MissingExtraError(
+        f"tracing is on (exporter {chosen.exporter!r}) but OpenTelemetry's SDK and OTLP "
+        f"exporter are not installed: {INSTALL_HINT}, or turn tracing off"
+    )
+
+
+def _provider(chosen: TracingSettings) -> TracerProvider:
     try:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
@@ -174,18 +202,15 @@ def configure_tracing(settings: Settings) -> bool:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
         from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
     except ImportError as exc:
-        raise MissingExtraError(
-            f"tracing is on (exporter {chosen.exporter!r}) but OpenTelemetry's SDK and OTLP "
-            f"exporter are not installed: {INSTALL_HINT}, or turn tracing off"
-        ) from exc
+        _Process.pending = None  # one error, then the process goes on untraced
+        raise _missing_extra(chosen) from exc
     provider = TracerProvider(
         resource=Resource.create({"service.name": chosen.service_name}),
         sampler=ParentBased(TraceIdRatioBased(chosen.sample_ratio)),
     )
     # Batched, on the SDK's own thread: a request never waits on the collector.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=chosen.endpoint)))
-    install(provider)
-    return True
+    return provider
 
 
 @contextmanager
@@ -193,7 +218,7 @@ def span(name: str, attributes: Attributes | None = None) -> Iterator[SpanLike]:
     """A span named ``name``, a child of the current one, around the ``with`` block; an
     exception leaving the block is recorded on it and marks it failed. A no-op while
     tracing is off."""
-    current = _Process.tracer
+    current = _Process.tracer if _Process.pending is None else tracer()
     if current is None:
         yield _NO_SPAN
         return

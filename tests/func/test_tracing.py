@@ -178,7 +178,7 @@ def test_tracing_on_without_the_extra_is_a_config_error_with_the_install_line(
 ) -> None:
     config = workspace / "pathtolive.toml"
     config.write_text(config.read_text() + '\n[tracing]\nexporter = "otlp"\n')
-    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)  # as if not installed
 
     listed = cli("data", "list")
 

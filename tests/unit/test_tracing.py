@@ -3,6 +3,7 @@ line a missing extra gets, and spans: nested where the code nests them, nothing 
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,7 +94,7 @@ def test_a_bad_tracing_setting_is_one_line_naming_it(
 def test_tracing_on_without_the_extra_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.trace", None)  # not importable
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk", None)  # not importable
     settings = _settings(tmp_path, '\n[tracing]\nexporter = "otlp"\n')
     with pytest.raises(MissingExtraError, match=r"pip install 'pathtolive\[tracing\]'") as caught:
         tracing.configure_tracing(settings)
@@ -150,3 +151,31 @@ def test_while_off_a_span_is_a_no_op(spans: Spans) -> None:
         quiet.set_attributes({"pathtolive.rows": 3})
         tracing.annotate({"pathtolive.gate": "latency"})
     assert spans.all() == ()
+
+
+_LAZY_PROBE = """
+import sys
+from pathlib import Path
+from pathtolive import tracing
+from pathtolive.config import load_settings
+
+assert tracing.configure_tracing(load_settings(Path(sys.argv[1]), environ={}))
+before = "opentelemetry.sdk.trace" in sys.modules
+with tracing.span("first"):
+    pass
+print(before, "opentelemetry.sdk.trace" in sys.modules)
+"""
+
+
+@pytest.mark.subprocess
+def test_tracing_on_loads_the_sdk_when_the_first_span_opens(tmp_path: Path) -> None:
+    # Sampled out: the span is not exported, so the probe's exit waits on no collector.
+    _settings(tmp_path, '\n[tracing]\nexporter = "otlp"\nsample_ratio = 0\n')
+    completed = subprocess.run(
+        [sys.executable, "-c", _LAZY_PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.split() == ["False", "True"]
