@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -156,6 +159,7 @@ def test_while_off_a_span_is_a_no_op(spans: Spans) -> None:
 _LAZY_PROBE = """
 import sys
 from pathlib import Path
+from typing import ClassVar
 from pathtolive import tracing
 from pathtolive.config import load_settings
 
@@ -179,3 +183,56 @@ def test_tracing_on_loads_the_sdk_when_the_first_span_opens(tmp_path: Path) -> N
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.split() == ["False", "True"]
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP collector that keeps what it is sent."""
+
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, self.headers["Content-Type"], body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+def test_spans_are_exported_by_otlp_to_the_configured_collector(tmp_path: Path) -> None:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.sdk.trace import Tracer
+
+    collector = HTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    _Collector.received = []
+    table = f"""
+[tracing]
+exporter = "otlp"
+endpoint = "http://127.0.0.1:{collector.server_port}"
+service_name = "scoring"
+"""
+    try:
+        assert tracing.configure_tracing(_settings(tmp_path, table))
+        with tracing.span("gates.check", {"pathtolive.model": "risk"}), tracing.span("gate"):
+            pass
+        current = tracing.tracer()
+        assert isinstance(current, Tracer)
+        current.span_processor.shutdown()  # flushes the batch, as the process's exit does
+    finally:
+        tracing.install(None)
+        collector.shutdown()
+        collector.server_close()
+
+    ((path, content_type, body),) = _Collector.received
+    assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
+    sent = ExportTraceServiceRequest.FromString(body)
+    (resource_spans,) = sent.resource_spans
+    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+    assert service["service.name"] == "scoring"
+    names = [span.name for scope in resource_spans.scope_spans for span in scope.spans]
+    assert names == ["gate", "gates.check"]
