@@ -253,126 +253,153 @@ def run_pipeline(
     they run in this process. Their records are those of a local step.
     """
     with tracing.span("pipeline.run", {"pathtolive.pipeline": name}) as span:
-        actor = ctx.require(Permission.WRITE, "run pipelines")
-        if register is not None:
-            check_name(register, kind="model")
-        reap_lost_runs(ctx)
-        pipeline = get_pipeline(ctx.settings.root, name)
-        inputs = _bind_data(ctx, pipeline, data)
-        if typed_params is not None:
-            bound = dict(typed_params)
-        else:
-            bound = bind_params(pipeline, dict(params or {}), _configured_params(ctx, name))
-        started: list[Run] = []
-        datasets = {
-            parameter: _dataset(ctx, ref, lambda: f"run {started[0].run_id}")
-            for parameter, ref in inputs.items()
-        }
-        code = capture_code_version(ctx.settings.root)
-        run = _start_run(
-            ctx, actor, pipeline, inputs, bound, code, capture_environment(), reproduces
+        result = _run_pipeline(
+            ctx,
+            name,
+            data=data,
+            params=params,
+            typed_params=typed_params,
+            register=register,
+            use_cache=use_cache,
+            echo=echo,
+            on_step=on_step,
+            reproduces=reproduces,
+            trusted=trusted,
+            on_register=on_register,
+            scheduler=scheduler,
         )
-        span.set_attribute("pathtolive.run_id", run.run_id)
-        started.append(run)
-        sink = _Sink(ctx, run.run_id, bound)
-        heartbeat = _Heartbeat(ctx, run.run_id)
-
-        def persist_step(step: StepRecord) -> None:
-            with ctx.metadata.write() as session:
-                session.add_step(run.run_id, _run_step(step))
-            if on_step is not None:
-                on_step(step)
-
-        address = scheduler_address(scheduler, ctx.settings.document, ctx.settings.environ)
-        remote = None
-        if address is not None:
-            remote = DaskSteps(address, WorkerStoreOpener.for_settings(ctx.settings))
-        clock = ResourceClock()
-        try:
-            # A step's cached custom model loads its class from this workspace's code.
-            with heartbeat, remote or nullcontext(), workspace_code(ctx.settings.root):
-                outcome = execute(
-                    pipeline,
-                    data=datasets,
-                    params=bound,
-                    store=_Objects(ctx),
-                    cache=_Cache(ctx),
-                    sink=sink,
-                    use_cache=use_cache,
-                    on_step=persist_step,
-                    echo=echo,
-                    code_digest=code.pipelines_hash,
-                    compute=check_compute(pipeline_compute(ctx.settings, name), name),
-                    remote=remote,
-                )
-            # A model no flavor can store fails the run here, before anything is registered.
-            model_digest = _model_digest(outcome)
-        except KeyboardInterrupt:
-            _finish(ctx, actor, run.run_id, "cancelled", error="interrupted (Ctrl-C)")
-            raise
-        except PathToLiveError as exc:
-            detail = exc.details.get("traceback") if isinstance(exc.details, dict) else None
-            _finish(
-                ctx,
-                actor,
-                run.run_id,
-                "failed",
-                error=str(detail or exc.message),
-                summary=exc.message,
-            )
-            raise
-        except Exception as exc:
-            _finish(
-                ctx,
-                actor,
-                run.run_id,
-                "failed",
-                error=redact(traceback.format_exc()),
-                summary=f"{type(exc).__name__}: {exc}",
-            )
-            raise
-        outputs = {
-            "metrics": outcome.metrics,
-            "model_digest": model_digest,
-            "executed": list(outcome.executed),
-            "cached": list(outcome.cached),
-            # What training took: the figures the cost of retraining is estimated from.
-            RESOURCES_OUTPUT: clock.elapsed(),
-        }
-        _finish(ctx, actor, run.run_id, "succeeded", outputs=outputs, graph=outcome.graph.to_dict())
-        version = None
-        if register is not None:
-            with workspace_code(ctx.settings.root):
-                model = outcome.load_model()
-            if model is None:
-                raise InvalidInputError(
-                    f"pipeline {name!r} returned no model, so there is nothing to register as "
-                    f"{register!r}; return (model, metrics) or a model"
-                )
-            version = model_service.register_model(
-                ctx,
-                model,
-                register,
-                run_id=run.run_id,
-                data=inputs,
-                metrics=outcome.metrics,
-                source="run",
-                trusted=trusted,
-                within=on_register,
-            )
-        finished = get_run(ctx, run.run_id)
         span.set_attributes(
             {
-                "pathtolive.run.status": finished.status,
-                "pathtolive.steps.executed": len(outcome.executed),
-                "pathtolive.steps.cached": len(outcome.cached),
+                "pathtolive.run.status": result.run.status,
+                "pathtolive.steps.executed": len(result.executed),
+                "pathtolive.steps.cached": len(result.cached),
             }
         )
-        if version is not None:
-            span.set_attribute("pathtolive.model.version", version.ref)
-        return RunResult(
-            finished, tuple(outcome.executed), tuple(outcome.cached), dict(outcome.metrics), version
+        if result.model_version is not None:
+            span.set_attribute("pathtolive.model.version", result.model_version.ref)
+    return result
+
+
+def _run_pipeline(
+    ctx: ServiceContext,
+    name: str,
+    *,
+    data: Mapping[str, str] | str | None,
+    params: Mapping[str, str] | None,
+    typed_params: Mapping[str, Any] | None,
+    register: str | None,
+    use_cache: bool,
+    echo: bool,
+    on_step: Any,
+    reproduces: str | None,
+    trusted: Sequence[str],
+    on_register: model_service.OnRegister | None,
+    scheduler: str | None,
+) -> RunResult:
+    actor = ctx.require(Permission.WRITE, "run pipelines")
+    if register is not None:
+        check_name(register, kind="model")
+    reap_lost_runs(ctx)
+    pipeline = get_pipeline(ctx.settings.root, name)
+    inputs = _bind_data(ctx, pipeline, data)
+    if typed_params is not None:
+        bound = dict(typed_params)
+    else:
+        bound = bind_params(pipeline, dict(params or {}), _configured_params(ctx, name))
+    started: list[Run] = []
+    datasets = {
+        parameter: _dataset(ctx, ref, lambda: f"run {started[0].run_id}")
+        for parameter, ref in inputs.items()
+    }
+    code = capture_code_version(ctx.settings.root)
+    run = _start_run(ctx, actor, pipeline, inputs, bound, code, capture_environment(), reproduces)
+    tracing.annotate({"pathtolive.run_id": run.run_id})  # on the run's span, failed or not
+    started.append(run)
+    sink = _Sink(ctx, run.run_id, bound)
+    heartbeat = _Heartbeat(ctx, run.run_id)
+
+    def persist_step(step: StepRecord) -> None:
+        with ctx.metadata.write() as session:
+            session.add_step(run.run_id, _run_step(step))
+        if on_step is not None:
+            on_step(step)
+
+    address = scheduler_address(scheduler, ctx.settings.document, ctx.settings.environ)
+    remote = None
+    if address is not None:
+        remote = DaskSteps(address, WorkerStoreOpener.for_settings(ctx.settings))
+    clock = ResourceClock()
+    try:
+        # A step's cached custom model loads its class from this workspace's code.
+        with heartbeat, remote or nullcontext(), workspace_code(ctx.settings.root):
+            outcome = execute(
+                pipeline,
+                data=datasets,
+                params=bound,
+                store=_Objects(ctx),
+                cache=_Cache(ctx),
+                sink=sink,
+                use_cache=use_cache,
+                on_step=persist_step,
+                echo=echo,
+                code_digest=code.pipelines_hash,
+                compute=check_compute(pipeline_compute(ctx.settings, name), name),
+                remote=remote,
+            )
+        # A model no flavor can store fails the run here, before anything is registered.
+        model_digest = _model_digest(outcome)
+    except KeyboardInterrupt:
+        _finish(ctx, actor, run.run_id, "cancelled", error="interrupted (Ctrl-C)")
+        raise
+    except PathToLiveError as exc:
+        detail = exc.details.get("traceback") if isinstance(exc.details, dict) else None
+        _finish(
+            ctx, actor, run.run_id, "failed", error=str(detail or exc.message), summary=exc.message
         )
+        raise
+    except Exception as exc:
+        _finish(
+            ctx,
+            actor,
+            run.run_id,
+            "failed",
+            error=redact(traceback.format_exc()),
+            summary=f"{type(exc).__name__}: {exc}",
+        )
+        raise
+    outputs = {
+        "metrics": outcome.metrics,
+        "model_digest": model_digest,
+        "executed": list(outcome.executed),
+        "cached": list(outcome.cached),
+        # What training took: the figures the cost of retraining is estimated from.
+        RESOURCES_OUTPUT: clock.elapsed(),
+    }
+    _finish(ctx, actor, run.run_id, "succeeded", outputs=outputs, graph=outcome.graph.to_dict())
+    version = None
+    if register is not None:
+        with workspace_code(ctx.settings.root):
+            model = outcome.load_model()
+        if model is None:
+            raise InvalidInputError(
+                f"pipeline {name!r} returned no model, so there is nothing to register as "
+                f"{register!r}; return (model, metrics) or a model"
+            )
+        version = model_service.register_model(
+            ctx,
+            model,
+            register,
+            run_id=run.run_id,
+            data=inputs,
+            metrics=outcome.metrics,
+            source="run",
+            trusted=trusted,
+            within=on_register,
+        )
+    finished = get_run(ctx, run.run_id)
+    return RunResult(
+        finished, tuple(outcome.executed), tuple(outcome.cached), dict(outcome.metrics), version
+    )
 
 
 def _model_digest(outcome: RunOutcome) -> str | None:
