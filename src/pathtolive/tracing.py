@@ -42,6 +42,7 @@ __all__ = [
     "annotate",
     "configure_tracing",
     "enabled",
+    "flush",
     "install",
     "span",
     "tracer",
@@ -140,6 +141,7 @@ class _Process:
     (``pending``: a command that opens no span never loads the SDK)."""
 
     tracer: Tracer | None = None
+    provider: TracerProvider | None = None
     pending: TracingSettings | None = None
 
 
@@ -148,7 +150,18 @@ def install(provider: TracerProvider | None) -> None:
     :func:`configure_tracing` leads to; a test or an embedding application may call it
     with a provider of its own (an in-memory exporter's, say)."""
     _Process.pending = None
+    _Process.provider = provider
     _Process.tracer = None if provider is None else provider.get_tracer("pathtolive")
+
+
+def flush(timeout_s: float = 5.0) -> None:
+    """Export the spans still batched, waiting at most ``timeout_s``. The SDK does it
+    when the process exits normally; a server's worker process ends without that (its
+    parent's ``os._exit``), so the server calls this as it stops."""
+    provider = _Process.provider
+    force_flush = getattr(provider, "force_flush", None)
+    if force_flush is not None:
+        force_flush(int(timeout_s * 1000))
 
 
 def enabled() -> bool:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.support.serving import ServedWorkspace, serving_in_thread
-from tests.support.tracing import Spans, traced
+from tests.support.serving import ServedWorkspace, running_server, serving_in_thread
+from tests.support.tracing import Spans, collector, traced
 
 from .conftest import CLI, WorkspaceTemplates
 from .test_cli_gates import build_candidate
@@ -185,3 +185,35 @@ def test_tracing_on_without_the_extra_is_a_config_error_with_the_install_line(
     assert listed.code == 8
     assert listed.stderr.strip().count("\n") == 0
     assert "pip install 'pathtolive[tracing]'" in listed.stderr
+
+
+@pytest.mark.subprocess
+@pytest.mark.slow
+def test_serve_exports_its_spans_by_otlp_to_the_configured_collector(
+    served_workspace: Callable[..., ServedWorkspace],
+) -> None:
+    served = served_workspace()
+    rows = served.features(2).to_dict(orient="records")
+    config = served.root / "pathtolive.toml"
+    with collector() as received:
+        config.write_text(
+            config.read_text()
+            + f'\n[tracing]\nexporter = "otlp"\nendpoint = "{received.url}"\n'
+            + 'service_name = "scoring"\n'
+        )
+        with running_server(served.root) as server:
+            answered = httpx.post(
+                f"{server.url}/v1/models/risk:predict",
+                json={"instances": rows},
+                headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
+            )
+        # Stopped: the server exported what it still held before it ended.
+        spans = received.spans()
+
+    assert answered.headers["traceresponse"].startswith(f"00-{TRACE_ID}-")
+    ((resource, span),) = spans
+    assert resource["service.name"] == "scoring"
+    assert span.name == "POST /v1/models/{name}:predict"
+    assert span.trace_id.hex() == TRACE_ID
+    assert span.parent_span_id.hex() == PARENT_ID
+    assert span.span_id.hex() == answered.headers["traceresponse"].split("-")[2]

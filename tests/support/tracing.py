@@ -3,9 +3,13 @@ process's tracer for one test."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -60,3 +64,48 @@ def traced() -> Iterator[Spans]:
     finally:
         tracing.install(None)
         provider.shutdown()
+
+
+@dataclass
+class Collector:
+    """An OTLP/HTTP collector on loopback that keeps what it is sent."""
+
+    url: str
+    posts: list[tuple[str, str, bytes]]
+
+    def spans(self) -> list[tuple[dict[str, str], Any]]:
+        """Every span received, with its resource's attributes."""
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+
+        found = []
+        for _, _, body in self.posts:
+            for resource in ExportTraceServiceRequest.FromString(body).resource_spans:
+                named = {a.key: a.value.string_value for a in resource.resource.attributes}
+                found += [(named, s) for scope in resource.scope_spans for s in scope.spans]
+        return found
+
+
+@contextmanager
+def collector() -> Iterator[Collector]:
+    posts: list[tuple[str, str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            posts.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield Collector(f"http://127.0.0.1:{server.server_port}", posts)
+    finally:
+        server.shutdown()
+        server.server_close()

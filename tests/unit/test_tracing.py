@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 
 from pathtolive import tracing
 from pathtolive.config import WORKSPACE_FILE, Settings, default_config_text, load_settings
 from pathtolive.errors import ConfigError, MissingExtraError
-from tests.support.tracing import Spans, traced
+from tests.support.tracing import Spans, collector, traced
 
 
 def _settings(tmp_path: Path, table: str = "", **environ: str) -> Settings:
@@ -185,54 +182,27 @@ def test_tracing_on_loads_the_sdk_when_the_first_span_opens(tmp_path: Path) -> N
     assert completed.stdout.split() == ["False", "True"]
 
 
-class _Collector(BaseHTTPRequestHandler):
-    """An OTLP/HTTP collector that keeps what it is sent."""
-
-    received: ClassVar[list[tuple[str, str, bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, self.headers["Content-Type"], body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
-
-
 def test_spans_are_exported_by_otlp_to_the_configured_collector(tmp_path: Path) -> None:
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-        ExportTraceServiceRequest,
-    )
     from opentelemetry.sdk.trace import Tracer
 
-    collector = HTTPServer(("127.0.0.1", 0), _Collector)
-    threading.Thread(target=collector.serve_forever, daemon=True).start()
-    _Collector.received = []
-    table = f"""
+    with collector() as received:
+        table = f"""
 [tracing]
 exporter = "otlp"
-endpoint = "http://127.0.0.1:{collector.server_port}"
+endpoint = "{received.url}"
 service_name = "scoring"
 """
-    try:
-        assert tracing.configure_tracing(_settings(tmp_path, table))
-        with tracing.span("gates.check", {"pathtolive.model": "risk"}), tracing.span("gate"):
-            pass
-        current = tracing.tracer()
-        assert isinstance(current, Tracer)
-        current.span_processor.shutdown()  # flushes the batch, as the process's exit does
-    finally:
-        tracing.install(None)
-        collector.shutdown()
-        collector.server_close()
+        try:
+            assert tracing.configure_tracing(_settings(tmp_path, table))
+            with tracing.span("gates.check", {"pathtolive.model": "risk"}), tracing.span("gate"):
+                pass
+            assert isinstance(tracing.tracer(), Tracer)
+            tracing.flush()  # as a server does when it stops
+        finally:
+            tracing.install(None)
 
-    ((path, content_type, body),) = _Collector.received
+    ((path, content_type, _),) = received.posts
     assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
-    sent = ExportTraceServiceRequest.FromString(body)
-    (resource_spans,) = sent.resource_spans
-    service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-    assert service["service.name"] == "scoring"
-    names = [span.name for scope in resource_spans.scope_spans for span in scope.spans]
-    assert names == ["gate", "gates.check"]
+    spans = received.spans()
+    assert [span.name for _, span in spans] == ["gate", "gates.check"]
+    assert {resource["service.name"] for resource, _ in spans} == {"scoring"}

@@ -24,6 +24,7 @@ signature.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,6 +40,8 @@ from pathtolive.serving.routes.base import answer_error
 from pathtolive.serving.runtime import Server
 from pathtolive.serving.settings import ServeSettings
 from pathtolive.tracing import configure_tracing
+from pathtolive.tracing import enabled as tracing_enabled
+from pathtolive.tracing import flush as flush_spans
 from pathtolive.tracing import tracer as tracing_tracer
 
 __all__ = ["CONSOLE_PATH", "create_app"]
@@ -58,6 +61,8 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
             yield
         finally:
             await server.stop()
+            if tracing_enabled():  # the last spans, before a worker process ends
+                await asyncio.to_thread(flush_spans)
 
     app = FastAPI(
         title="pathtolive model server",
