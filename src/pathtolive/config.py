@@ -88,6 +88,9 @@ SECTIONS: Mapping[str, tuple[str, ...] | None] = {
     # [baselines.NAME]: external baselines, checked by pathtolive.gates.external when
     # the gates of a model that names one run.
     "baselines": None,
+    # [tracing]: OpenTelemetry traces, off unless an exporter is named (read by
+    # pathtolive.tracing).
+    "tracing": ("exporter", "endpoint", "service_name", "sample_ratio"),
     # Tables of user-named tables, checked here: [datasets.NAME] and [pipelines.NAME].
     "datasets": None,
     "pipelines": None,

@@ -18,6 +18,11 @@ __all__ = [
     "KEK",
     "LOG_LEVEL",
     "METADATA_URL",
+    "OTEL_ENDPOINT",
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_TRACES_ENDPOINT",
+    "OTEL_TRACES_EXPORTER",
     "PII_SALT",
     "PROGRESS",
     "REQUIRE_POSTGRES",
@@ -84,6 +89,18 @@ TEST_POSTGRES_URL: Final = "PATHTOLIVE_TEST_POSTGRES_URL"
 TEST_UPDATE_SCREENSHOTS: Final = "PATHTOLIVE_UPDATE_SCREENSHOTS"
 """Tests only: when 1, the browser suite also writes the README's pictures of the console
 to ``docs/images/`` (default: to the artifacts folder only)."""
+
+# OpenTelemetry's standard variables, honoured by pathtolive.tracing over [tracing].
+OTEL_TRACES_EXPORTER: Final = "OTEL_TRACES_EXPORTER"
+"""``otlp`` turns tracing on, ``none`` off, whatever ``[tracing] exporter`` says."""
+OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
+"""``true`` turns tracing off."""
+OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+"""The service name spans are exported under (over ``[tracing] service_name``)."""
+OTEL_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
+"""The OTLP/HTTP collector's base URL; traces go to its ``/v1/traces``."""
+OTEL_TRACES_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+"""The full URL traces are posted to (over ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
 
 ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     WORKSPACE: "workspace folder",

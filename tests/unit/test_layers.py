@@ -39,9 +39,10 @@ SHARED = {
     "redaction",
     "nearest",
     "progress",
+    "tracing",
 }
 """Modules of the package root that every layer may use: plain values, the error tree,
-settings, formatting, secret masking, "did you mean" and progress events."""
+settings, formatting, secret masking, "did you mean", progress events and trace spans."""
 STORE_MAY_USE = {"store", "entities", "errors", "env", "hashing", "format", "redaction"}
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
+from pathtolive import tracing
 from pathtolive.errors import ConflictError, InvalidInputError, NotFoundError
 from pathtolive.gates.base import Gate, GateContext, GateResult
 from pathtolive.gates.builtin import (
@@ -155,29 +156,31 @@ def evaluate_gates(
     chosen = gates_for(context.config) if gates is None else gates
     results: list[GateResult] = []
     for gate in chosen:
-        try:
-            # Typed loosely: a plug-in may break its promise to return a GateResult.
-            result: object = gate.evaluate(context)
-        except Exception as exc:  # any failure of any gate is a finding, see above
-            message = (str(exc).strip() or "no message").splitlines()[0]
-            results.append(
-                GateResult.failing(
-                    gate.name,
-                    f"the gate could not judge: {type(exc).__name__}: {message}",
-                    data={"error": type(exc).__name__, "message": str(exc)},
-                )
+        with tracing.span("gate", {"pathtolive.gate": gate.name}) as span:
+            result = _evaluate_gate(gate, context)
+            span.set_attributes(
+                {"pathtolive.gate.verdict": result.verdict, "pathtolive.gate.passed": result.passed}
             )
-            continue
-        if not isinstance(result, GateResult):
-            results.append(
-                GateResult.failing(
-                    gate.name,
-                    f"the gate returned {type(result).__name__} instead of a GateResult",
-                )
-            )
-            continue
-        results.append(result if result.gate == gate.name else replace(result, gate=gate.name))
+        results.append(result)
     return tuple(results)
+
+
+def _evaluate_gate(gate: Gate, context: GateContext) -> GateResult:
+    try:
+        # Typed loosely: a plug-in may break its promise to return a GateResult.
+        result: object = gate.evaluate(context)
+    except Exception as exc:  # any failure of any gate is a finding, see above
+        message = (str(exc).strip() or "no message").splitlines()[0]
+        return GateResult.failing(
+            gate.name,
+            f"the gate could not judge: {type(exc).__name__}: {message}",
+            data={"error": type(exc).__name__, "message": str(exc)},
+        )
+    if not isinstance(result, GateResult):
+        return GateResult.failing(
+            gate.name, f"the gate returned {type(result).__name__} instead of a GateResult"
+        )
+    return result if result.gate == gate.name else replace(result, gate=gate.name)
 
 
 def run_gates(

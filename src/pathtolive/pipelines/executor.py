@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pathtolive import progress
+from pathtolive import progress, tracing
 from pathtolive.errors import (
     IntegrityError,
     InvalidInputError,
@@ -189,6 +189,15 @@ class _Runner:
             # A step called from inside another step is part of that step's work: it runs
             # as a plain call, covered by the outer step's cache key.
             return step.func(*args, **kwargs)
+        with tracing.span(
+            "pipeline.step",
+            {"pathtolive.step": step.name, "pathtolive.step.index": len(self.nodes)},
+        ):
+            return self._call_step(step, args, kwargs)
+
+    def _call_step(
+        self, step: Step[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         progress.stage(f"step {step.name}")
         bound = step.signature.bind(*args, **kwargs)
         bound.apply_defaults()
@@ -370,6 +379,9 @@ class _Runner:
             return None
 
     def _finish(self, record: StepRecord) -> None:
+        tracing.annotate(
+            {"pathtolive.step.status": record.status, "pathtolive.step.cached": record.cached}
+        )
         self.records.append(record)
         self.run.flush()
         if self.on_step is not None:

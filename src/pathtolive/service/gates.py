@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pathtolive import progress
+from pathtolive import progress, tracing
 from pathtolive.auth import Permission
 from pathtolive.data import Schema
 from pathtolive.entities import ModelVersion, StoredGateReport
@@ -67,6 +67,20 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
     With ``offline``, an external baseline is not called: the answers it gave the last
     check of this version are read back from the artifact store (by the digest that
     report names), provided they answered the same holdout rows."""
+    with tracing.span("gates.check", {"pathtolive.model.ref": ref}) as span:
+        report = _check_gates(ctx, ref, offline=offline)
+        span.set_attributes(
+            {
+                "pathtolive.model": report.model,
+                "pathtolive.model.version": report.version,
+                "pathtolive.gates.passed": report.passed,
+                "pathtolive.gates.failed": ",".join(r.gate for r in report.failures),
+            }
+        )
+    return report
+
+
+def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
     actor = ctx.require(Permission.READ, "check gates")
     candidate_version = model_service.model_version(ctx, ref)
     config = gate_config(ctx, candidate_version.model)

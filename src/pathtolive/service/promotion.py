@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pathtolive import tracing
 from pathtolive.auth import Actor, Permission, same_principal
 from pathtolive.entities import AliasMove, Promotion, StoredGateReport
 from pathtolive.errors import (
@@ -76,6 +77,32 @@ def promote(
     called first in the transaction that records the promotion (the controller checks
     its lease there); an exception it raises leaves the alias and promotions as they
     were."""
+    with tracing.span(
+        "promotion", {"pathtolive.model.ref": ref, "pathtolive.alias": alias}
+    ) as span:
+        outcome = _promote(ctx, ref, alias, reason=reason, override=override, within=within)
+        span.set_attributes(_promotion_attributes(outcome.promotion))
+    return outcome
+
+
+def _promotion_attributes(promotion: Promotion) -> tracing.Attributes:
+    return {
+        "pathtolive.model": promotion.model,
+        "pathtolive.model.version": promotion.version,
+        "pathtolive.promotion.policy": promotion.policy,
+        "pathtolive.promotion.status": promotion.status,
+    }
+
+
+def _promote(
+    ctx: ServiceContext,
+    ref: str,
+    alias: str,
+    *,
+    reason: str,
+    override: str | None,
+    within: Callable[[MetadataSession], None] | None,
+) -> PromotionOutcome:
     actor = ctx.require(Permission.WRITE, "request promotions")
     model_service.check_alias(alias)
     version = model_service.model_version(ctx, ref)
@@ -205,6 +232,15 @@ def _refuse(ctx: ServiceContext, actor: Actor, ref: str, alias: str, why: str) -
 def approve(ctx: ServiceContext, ref: str, alias: str = "live", *, comment: str = "") -> Promotion:
     """Approve the pending promotion of ``ref`` to ``alias`` and apply it. Under
     ``four-eyes`` the approver must be neither who ran the training nor who asked."""
+    with tracing.span(
+        "promotion.approval", {"pathtolive.model.ref": ref, "pathtolive.alias": alias}
+    ) as span:
+        promotion = _approve(ctx, ref, alias, comment=comment)
+        span.set_attributes(_promotion_attributes(promotion))
+    return promotion
+
+
+def _approve(ctx: ServiceContext, ref: str, alias: str, *, comment: str) -> Promotion:
     actor = ctx.require(Permission.APPROVE, "approve promotions")
     version = model_service.model_version(ctx, ref)
     with ctx.metadata.read() as session:
@@ -429,6 +465,16 @@ def rollback(
 ) -> AliasMove:
     """Move ``alias`` back to the version it pointed at before its last move. No gates:
     that version was live already. Approvers and admins may roll back."""
+    with tracing.span(
+        "promotion.rollback", {"pathtolive.model": model, "pathtolive.alias": alias}
+    ) as span:
+        moved = _rollback(ctx, model, alias, reason=reason)
+        if moved.to_version is not None:
+            span.set_attribute("pathtolive.model.version", moved.to_version)
+    return moved
+
+
+def _rollback(ctx: ServiceContext, model: str, alias: str, *, reason: str) -> AliasMove:
     actor = ctx.require(Permission.APPROVE, "roll back")
     with ctx.metadata.write() as session:
         if session.model_id(model) is None:

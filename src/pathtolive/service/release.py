@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from pathtolive import tracing
 from pathtolive.auth import Actor, Permission
 from pathtolive.entities import ModelVersion, Trigger
 from pathtolive.errors import (
@@ -193,14 +194,35 @@ def handle_trigger(
     trigger done or failed is returned as it is."""
     actor = ctx.require(Permission.WRITE, "run releases")
     say = notify or (lambda event: None)
-    try:
-        return _handle(ctx, actor, trigger, holder, clock, guard, say, fence)
-    except LostLockError as exc:
-        if isinstance(exc.details, dict) and exc.details.get("fenced"):
-            _record_fenced(ctx, actor, trigger, exc)
-            say(ControllerEvent("fenced", exc.message, trigger))
-        log.warning("lost the controller lock while handling trigger %s", trigger.trigger_id)
-        return get_trigger(ctx, trigger.trigger_id)
+    with tracing.span(
+        "release",
+        {
+            "pathtolive.model": trigger.model,
+            "pathtolive.trigger": trigger.trigger_id,
+            "pathtolive.trigger.kind": trigger.kind,
+        },
+    ) as span:
+        try:
+            ended = _handle(ctx, actor, trigger, holder, clock, guard, say, fence)
+        except LostLockError as exc:
+            if isinstance(exc.details, dict) and exc.details.get("fenced"):
+                _record_fenced(ctx, actor, trigger, exc)
+                say(ControllerEvent("fenced", exc.message, trigger))
+            log.warning("lost the controller lock while handling trigger %s", trigger.trigger_id)
+            ended = get_trigger(ctx, trigger.trigger_id)
+        span.set_attributes(
+            {
+                "pathtolive.trigger.status": ended.status,
+                "pathtolive.release.decision": ended.decision,
+                **({} if ended.run_id is None else {"pathtolive.run_id": ended.run_id}),
+                **(
+                    {}
+                    if ended.model_version is None
+                    else {"pathtolive.model.version": ended.model_version}
+                ),
+            }
+        )
+    return ended
 
 
 def _handle(

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from pathtolive import tracing
 from pathtolive.auth import Actor, Permission
 from pathtolive.compute import scheduler_address
 from pathtolive.config import pipeline_compute
@@ -251,6 +252,50 @@ def run_pipeline(
     ``PATHTOLIVE_DASK_SCHEDULER``, else ``[compute] scheduler``); with none configured
     they run in this process. Their records are those of a local step.
     """
+    with tracing.span("pipeline.run", {"pathtolive.pipeline": name}) as span:
+        result = _run_pipeline(
+            ctx,
+            name,
+            data=data,
+            params=params,
+            typed_params=typed_params,
+            register=register,
+            use_cache=use_cache,
+            echo=echo,
+            on_step=on_step,
+            reproduces=reproduces,
+            trusted=trusted,
+            on_register=on_register,
+            scheduler=scheduler,
+        )
+        span.set_attributes(
+            {
+                "pathtolive.run.status": result.run.status,
+                "pathtolive.steps.executed": len(result.executed),
+                "pathtolive.steps.cached": len(result.cached),
+            }
+        )
+        if result.model_version is not None:
+            span.set_attribute("pathtolive.model.version", result.model_version.ref)
+    return result
+
+
+def _run_pipeline(
+    ctx: ServiceContext,
+    name: str,
+    *,
+    data: Mapping[str, str] | str | None,
+    params: Mapping[str, str] | None,
+    typed_params: Mapping[str, Any] | None,
+    register: str | None,
+    use_cache: bool,
+    echo: bool,
+    on_step: Any,
+    reproduces: str | None,
+    trusted: Sequence[str],
+    on_register: model_service.OnRegister | None,
+    scheduler: str | None,
+) -> RunResult:
     actor = ctx.require(Permission.WRITE, "run pipelines")
     if register is not None:
         check_name(register, kind="model")
@@ -268,6 +313,7 @@ def run_pipeline(
     }
     code = capture_code_version(ctx.settings.root)
     run = _start_run(ctx, actor, pipeline, inputs, bound, code, capture_environment(), reproduces)
+    tracing.annotate({"pathtolive.run_id": run.run_id})  # on the run's span, failed or not
     started.append(run)
     sink = _Sink(ctx, run.run_id, bound)
     heartbeat = _Heartbeat(ctx, run.run_id)

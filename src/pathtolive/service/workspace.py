@@ -14,6 +14,7 @@ from pathtolive.redaction import mask_url
 from pathtolive.service.context import ServiceContext, local_user_name, record
 from pathtolive.store.artifacts import open_artifact_store
 from pathtolive.store.metadata import MetadataStore
+from pathtolive.tracing import configure_tracing
 
 __all__ = ["init_workspace", "open_workspace"]
 
@@ -100,8 +101,10 @@ def open_workspace(
     metadata_url: str | None = None,
     artifact_url: str | None = None,
 ) -> ServiceContext:
-    """A context for the workspace at ``root`` (or found from PATHTOLIVE_WORKSPACE / cwd)."""
+    """A context for the workspace at ``root`` (or found from PATHTOLIVE_WORKSPACE / cwd);
+    the process traces from here on when the workspace turns tracing on."""
     settings = load_settings(
         root, environ=environ, metadata_url=metadata_url, artifact_url=artifact_url
     )
+    configure_tracing(settings)
     return ServiceContext(settings)

@@ -24,6 +24,7 @@ signature.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -38,6 +39,10 @@ from pathtolive.serving.routes import health, mlflow, operations, v1, v2
 from pathtolive.serving.routes.base import answer_error
 from pathtolive.serving.runtime import Server
 from pathtolive.serving.settings import ServeSettings
+from pathtolive.tracing import configure_tracing
+from pathtolive.tracing import enabled as tracing_enabled
+from pathtolive.tracing import flush as flush_spans
+from pathtolive.tracing import tracer as tracing_tracer
 
 __all__ = ["CONSOLE_PATH", "create_app"]
 
@@ -56,6 +61,8 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
             yield
         finally:
             await server.stop()
+            if tracing_enabled():  # the last spans, before a worker process ends
+                await asyncio.to_thread(flush_spans)
 
     app = FastAPI(
         title="pathtolive model server",
@@ -80,7 +87,19 @@ def create_app(ctx: ServiceContext, settings: ServeSettings) -> FastAPI:
             open_paths=open_paths | {CONSOLE_PATH} if settings.ui else open_paths,
             open_prefixes=(CONSOLE_PATH + "/",) if settings.ui else (),
         )
+    _trace_requests(app, ctx)
     return app
+
+
+def _trace_requests(app: FastAPI, ctx: ServiceContext) -> None:
+    """The server span of each request, outermost (a refused token is traced too), when
+    the process traces: off, the request path has no middleware more."""
+    configure_tracing(ctx.settings)
+    tracer = tracing_tracer()
+    if tracer is not None:
+        from pathtolive.serving.tracing import TraceRequests
+
+        app.add_middleware(TraceRequests, tracer=tracer, untraced=PROBE_PATHS | {"/metrics"})
 
 
 def _mount_console(app: FastAPI, ctx: ServiceContext, settings: ServeSettings) -> None:

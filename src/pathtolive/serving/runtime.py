@@ -61,6 +61,7 @@ from pathtolive.serving.metrics import LogCounts, ServerMetrics
 from pathtolive.serving.records import prediction_record
 from pathtolive.serving.settings import ServeSettings
 from pathtolive.serving.shadow import ShadowRequest, ShadowScorer
+from pathtolive.serving.tracing import SPAN
 from pathtolive.serving.watcher import LoadEvent, RegistryWatcher
 
 __all__ = ["JOURNAL_DIR", "REQUEST_ID", "ROUTING_KEY", "Decoder", "Server"]
@@ -407,6 +408,17 @@ class Server:
         deployment = self.snapshot.deployments.get(name)
         if deployment is not None and deployment.shadow is not None:
             self.shadow.offer(ShadowRequest(deployment.shadow, batch, request_id, protocol))
+        span = request.scope.get(SPAN)
+        if span is not None:  # the request is traced (see pathtolive.serving.tracing)
+            span.set_attributes(
+                {
+                    "pathtolive.model": name,
+                    "pathtolive.model.version": served.version,
+                    "pathtolive.role": role,
+                    "pathtolive.rows": batch.n_rows,
+                    "pathtolive.request_id": request_id,
+                }
+            )
         return served, prediction, request_id
 
     def background(self, served: ServedModel) -> pd.DataFrame | None:

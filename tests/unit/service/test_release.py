@@ -1,6 +1,6 @@
-"""Releases through the service layer: under each policy, failures, a lost lock, and a
-controller that dies at each step of a release and is resumed exactly once. Real
-workspaces, real pipelines, real gates."""
+"""Releases through the service layer: under each policy (and the trace each leaves),
+failures, a lost lock, and a controller that dies at each step of a release and is resumed
+exactly once. Real workspaces, real pipelines, real gates."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from pathtolive import env
+from pathtolive.entities import Trigger
 from pathtolive.errors import ConfigError
 from pathtolive.service import models as model_service
 from pathtolive.service import promotion as promotion_service
@@ -25,6 +26,7 @@ from pathtolive.service.triggers import (
     retrain_config,
 )
 from tests.support.controller import Setup
+from tests.support.tracing import Spans, traced
 
 # -- a lost lock -----------------------------------------------------------------------
 
@@ -66,7 +68,8 @@ def test_new_data_is_released_under_the_policy(
     setup.train_live()
     setup.add_data(seed=1)
     controller = Controller(setup.ctx, holder="c1")
-    [handled] = controller.run_once()
+    with traced() as spans:
+        [handled] = controller.run_once()
     assert handled.status == "done"
     assert handled.decision == decision
     assert handled.model_version == 2
@@ -96,6 +99,34 @@ def test_new_data_is_released_under_the_policy(
     # Nothing more to do, and no second release for the same data.
     assert controller.run_once() == []
     assert setup.versions() == [1, 2]
+    _assert_the_release_is_one_trace(spans, handled, promotions[0].status)
+
+
+def _assert_the_release_is_one_trace(spans: Spans, handled: Trigger, promoted: str) -> None:
+    """The release span holds the run it trained (with its steps) and the promotion it
+    asked for (with the gates check and each gate), all in one trace."""
+    (release,) = spans.named("release")
+    assert dict(release.attributes or {}) == {
+        "pathtolive.model": "risk-model",
+        "pathtolive.trigger": handled.trigger_id,
+        "pathtolive.trigger.kind": "new_data",
+        "pathtolive.trigger.status": "done",
+        "pathtolive.release.decision": handled.decision,
+        "pathtolive.run_id": handled.run_id,
+        "pathtolive.model.version": 2,
+    }
+    run, promotion = spans.children(release)
+    assert run.name == "pipeline.run"
+    assert run.attributes is not None
+    assert run.attributes["pathtolive.run_id"] == handled.run_id
+    assert {step.name for step in spans.children(run)} == {"pipeline.step"}
+    assert promotion.name == "promotion"
+    assert promotion.attributes is not None
+    assert promotion.attributes["pathtolive.promotion.status"] == promoted
+    (check,) = spans.children(promotion)
+    assert check.name == "gates.check"
+    assert {gate.name for gate in spans.children(check)} == {"gate"}
+    assert {span.context.trace_id for span in spans.all()} == {release.context.trace_id}
 
 
 @_SQLITE_ONLY
