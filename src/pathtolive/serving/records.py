@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pathtolive.predlog import PredictionRecord
@@ -31,8 +32,10 @@ def prediction_record(
 ) -> PredictionRecord:
     """The log's record of ``prediction``, made by ``served`` as ``role`` for the rows of
     ``frame`` in ``elapsed`` seconds."""
-    outputs: list[Any] = (
-        prediction.probabilities.tolist()
+    # The probabilities as they are (no list per row on the request path); float64, so
+    # the journal writes the numbers a segment holds.
+    outputs: list[Any] | np.ndarray = (
+        np.asarray(prediction.probabilities, dtype=np.float64)
         if prediction.probabilities is not None
         else prediction.labels.tolist()
     )

@@ -101,6 +101,7 @@ def test_probability_rows_read_as_one_call_per_row_would_write_them() -> None:
     rng = np.random.default_rng(0)
     for matrix in (
         rng.random((1000, 3)),
+        rng.random((4321, 2)),  # written in several pieces
         np.array([[1.0, 2.0]]),
         np.zeros((0, 2)),
         np.array([[1e300, -0.0], [5e-324, 3.0]]),
@@ -108,6 +109,7 @@ def test_probability_rows_read_as_one_call_per_row_would_write_them() -> None:
     ):
         texts = _row_texts(matrix)
         texts.validate(full=True)
+        assert len(texts) == len(matrix)
         assert texts.to_pylist() == [
             orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix
         ]
@@ -121,3 +123,27 @@ def test_measurements_and_unique_columns_are_not_dictionary_encoded() -> None:
          ("income", pa.float64()), ("share", pa.float32()), ("member", pa.bool_())]
     )  # fmt: skip
     assert dictionary_columns(schema, unique=("request_id",)) == ["region", "age", "member"]
+
+
+def test_probability_matrices_give_the_segment_lists_of_rows_give() -> None:
+    rng = np.random.default_rng(1)
+    sizes = [3, 1, 5, 2]
+    matrices = [rng.random((rows, 2)) for rows in sizes]
+    as_lists = [
+        record(f"r{n}", rows, outputs=matrix.tolist())
+        for n, (rows, matrix) in enumerate(zip(sizes, matrices, strict=True))
+    ]
+    as_matrices = [
+        record(f"r{n}", rows, outputs=matrix)  # type: ignore[arg-type]
+        for n, (rows, matrix) in enumerate(zip(sizes, matrices, strict=True))
+    ]
+    mixed = [as_matrices[0], as_lists[1], as_matrices[2], as_lists[3]]
+    expected = pq.read_table(io.BytesIO(encode_segment(as_lists)))
+    for records in (as_matrices, mixed):
+        assert pq.read_table(io.BytesIO(encode_segment(records))).equals(expected)
+    frame = read_predictions([encode_segment(as_matrices)])
+    assert frame["request_id"].tolist() == [
+        f"r{n}" for n, rows in enumerate(sizes) for _ in range(rows)
+    ]
+    assert frame["row"].tolist() == [row for rows in sizes for row in range(rows)]
+    assert np.allclose(frame["prediction"], np.concatenate(matrices)[:, 1])
