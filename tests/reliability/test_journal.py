@@ -143,7 +143,9 @@ def _records(signature: Signature, requests: list[dict[str, list[Any]]]) -> list
                 protocol="v1",
                 role="live",
                 latency_ms=1.25,
-                inputs=together.iloc[start : start + rows],
+                # Its rows of the batch's frame, as serving logs them, or a frame of its own.
+                inputs=together if number % 2 else together.iloc[start : start + rows],
+                span=(start, start + rows) if number % 2 else None,
                 # As serving hands them over (a float matrix), or as a list of rows.
                 outputs=np.tile([0.25, 0.75], (rows, 1)) if number % 2 else [[0.5, 0.5]] * rows,
                 columns=batch.columns,

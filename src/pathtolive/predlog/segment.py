@@ -50,6 +50,7 @@ __all__ = [
     "encode_rows",
     "encode_segment",
     "gather_outputs",
+    "input_frame",
     "pii_array",
     "read_predictions",
     "segment_chunks",
@@ -82,10 +83,22 @@ class PredictionRecord:
     """The same rows as the request's validated columns (an
     :class:`~pathtolive.registry.batch.InputBatch`'s), when the caller has them: the
     journal writes those (a few microseconds) instead of taking the frame apart."""
+    span: tuple[int, int] | None = None
+    """The request's rows of ``inputs``, ``(start, stop)``, when ``inputs`` is the frame
+    of a micro-batch several requests shared: the request path then makes no frame of its
+    own for each request (nor objects for the collector to walk while it waits in the
+    buffer), and a segment takes the batch's rows in one piece."""
 
     @property
     def rows(self) -> int:
-        return len(self.inputs)
+        return len(self.inputs) if self.span is None else self.span[1] - self.span[0]
+
+    def frame(self) -> pd.DataFrame:
+        """The request's own input rows."""
+        if self.span is None:
+            return self.inputs
+        start, stop = self.span
+        return self.inputs.iloc[start:stop]
 
 
 class SegmentSink(Protocol):
@@ -162,14 +175,35 @@ def encode_segment(
     salt: bytes = b"",
 ) -> bytes:
     """One Parquet file (zstd) of ``records`` (see the module docs for its columns)."""
-    frame = pd.concat([r.inputs for r in records], ignore_index=True) if records else None
     return encode_rows(
         records,
-        frame,
+        input_frame(records) if records else None,
         gather_outputs([record.outputs for record in records]),
         pii_columns=pii_columns,
         pii_mode=pii_mode,
         salt=salt,
+    )
+
+
+def input_frame(records: Sequence[PredictionRecord]) -> pd.DataFrame:
+    """The input rows of ``records``, in order, as one frame: the consecutive requests of
+    one micro-batch are taken from its frame as one slice (one piece to concatenate per
+    batch, not per request)."""
+    pieces: list[tuple[pd.DataFrame, int, int]] = []
+    for record in records:
+        start, stop = record.span or (0, len(record.inputs))
+        if pieces and pieces[-1][0] is record.inputs and pieces[-1][2] == start:
+            pieces[-1] = (record.inputs, pieces[-1][1], stop)
+        else:
+            pieces.append((record.inputs, start, stop))
+    frames = [
+        frame if (start, stop) == (0, len(frame)) else frame.iloc[start:stop]
+        for frame, start, stop in pieces
+    ]
+    return (
+        frames[0].reset_index(drop=True)
+        if len(frames) == 1
+        else pd.concat(frames, ignore_index=True)
     )
 
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pathtolive.predlog import encode_segment, read_predictions
-from tests.unit.predlog.helpers import T0, record
+from tests.unit.predlog.helpers import T0, loans, record
 
 
 def test_the_segment_has_the_documented_columns_and_types() -> None:
@@ -147,3 +147,22 @@ def test_probability_matrices_give_the_segment_lists_of_rows_give() -> None:
     ]
     assert frame["row"].tolist() == [row for rows in sizes for row in range(rows)]
     assert np.allclose(frame["prediction"], np.concatenate(matrices)[:, 1])
+
+
+def test_requests_of_shared_batch_frames_are_logged_with_their_own_rows() -> None:
+    from dataclasses import replace
+
+    first, second = loans(6), loans(5, start=100)  # the frames of two predict calls
+    spans = [(first, 0, 2), (second, 0, 3), (first, 2, 3), (first, 3, 6), (second, 3, 5)]
+    records = [
+        replace(record(f"r{n}", stop - start), inputs=frame, span=(start, stop))
+        for n, (frame, start, stop) in enumerate(spans)
+    ]
+    assert [r.rows for r in records] == [2, 3, 1, 3, 2]
+    own = [replace(record(f"r{n}", r.rows), inputs=r.frame()) for n, r in enumerate(records)]
+    expected = pq.read_table(io.BytesIO(encode_segment(own)))
+    assert pq.read_table(io.BytesIO(encode_segment(records))).equals(expected)
+    logged = read_predictions([encode_segment(records)])
+    assert logged["input.amount"].tolist() == [
+        amount for frame, start, stop in spans for amount in frame["amount"][start:stop]
+    ]
