@@ -49,8 +49,6 @@ __all__ = [
     "SinkFunction",
     "encode_rows",
     "encode_segment",
-    "gather_outputs",
-    "input_frame",
     "pii_array",
     "read_predictions",
     "segment_chunks",
@@ -177,15 +175,15 @@ def encode_segment(
     """One Parquet file (zstd) of ``records`` (see the module docs for its columns)."""
     return encode_rows(
         records,
-        input_frame(records) if records else None,
-        gather_outputs([record.outputs for record in records]),
+        _input_frame(records) if records else None,
+        _gather_outputs([record.outputs for record in records]),
         pii_columns=pii_columns,
         pii_mode=pii_mode,
         salt=salt,
     )
 
 
-def input_frame(records: Sequence[PredictionRecord]) -> pd.DataFrame:
+def _input_frame(records: Sequence[PredictionRecord]) -> pd.DataFrame:
     """The input rows of ``records``, in order, as one frame: the consecutive requests of
     one micro-batch are taken from its frame as one slice (one piece to concatenate per
     batch, not per request)."""
@@ -207,7 +205,7 @@ def input_frame(records: Sequence[PredictionRecord]) -> pd.DataFrame:
     )
 
 
-def gather_outputs(parts: Sequence[Sequence[Any] | np.ndarray]) -> list[Any] | np.ndarray:
+def _gather_outputs(parts: Sequence[Sequence[Any] | np.ndarray]) -> list[Any] | np.ndarray:
     """The outputs of several records, in order: one float matrix when every record's is
     one with the same number of columns (a classifier's probabilities, as serving hands
     them over), else one list."""
