@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import shutil
 import signal
 import threading
 from collections import Counter
@@ -800,40 +801,98 @@ def test_several_worker_processes_serve_the_same_models(served_workspace: Copy) 
     assert len(_log(served.root, "risk")) == 60  # each worker flushed its own log
 
 
-def _requests_counted(url: str) -> float:
-    """``pathtolive_requests_total`` summed over its series, as one scrape shows it."""
+_Series = tuple[tuple[str, str], ...]
+
+
+def _counted(text: str, name: str = "pathtolive_requests_total") -> dict[_Series, float]:
+    """The samples ``name`` of a scrape, by their labels."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"{url}/metrics").text  # a new connection: any worker may answer
-    return sum(
-        sample.value
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
         for family in text_string_to_metric_families(text)
-        if family.name == "pathtolive_requests"
         for sample in family.samples
-        if sample.name == "pathtolive_requests_total"
-    )
+        if sample.name == name
+    }
+
+
+def _scrape(url: str) -> dict[_Series, float]:
+    return _counted(httpx.get(f"{url}/metrics").text)  # a new connection: any worker answers
+
+
+def _per_worker(folder: Path) -> dict[int, dict[_Series, float]]:
+    """Each worker's own requests, read from its file alone in the folder the workers
+    share (prometheus_client names it after the process)."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    counts: dict[int, dict[_Series, float]] = {}
+    for path in folder.glob("counter_*.db"):
+        alone = folder.parent / f"alone-{path.stem}"
+        alone.mkdir(exist_ok=True)
+        shutil.copy(path, alone)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, str(alone))  # type: ignore[no-untyped-call]
+        counts[int(path.stem.rpartition("_")[2])] = _counted(generate_latest(registry).decode())
+        shutil.rmtree(alone)
+    return counts
+
+
+def _series(model: str) -> _Series:
+    labels = {"model": model, "version": "1", "protocol": "v1", "role": "live", "status": "200"}
+    return tuple(sorted(labels.items()))
 
 
 @pytest.mark.subprocess  # serve --workers
-def test_metrics_of_several_workers_add_up_on_every_scrape(served_workspace: Copy) -> None:
-    served = served_workspace()
-    body = {"instances": records(served.features(1))}
-    with running_server(served.root, "--workers", "2") as server:
+def test_metrics_of_several_workers_add_up_on_every_scrape(
+    served_workspace: Copy, tmp_path: Path
+) -> None:
+    served = served_workspace(cancer=True)
+    bodies = {
+        "risk": {"instances": records(served.features(1))},
+        "cancer": {"instances": records(_cancer_rows(2))},
+    }
+    temp = tmp_path / "tmp"  # where the server makes the folder its workers share
+    temp.mkdir()
+    environ = cli_environ(TMPDIR=str(temp))
+    with running_server(served.root, "--workers", "2", environ=environ) as server:
         streak = 0
         while streak < 20:  # both workers loaded (see the test above)
             ready = httpx.get(f"{server.url}/health/ready").status_code == 200
             streak = streak + 1 if ready else 0
+        (shared,) = temp.glob("pathtolive-metrics-*")
+        sent = Counter[str]()
         seen: list[float] = []
-        sent = 0
-        for _ in range(30):
-            response = httpx.post(f"{server.url}/v1/models/risk:predict", json=body)
+        # New connections until both workers have answered some (the kernel picks which).
+        while len(sent) < 2 or sum(sent.values()) < 30 or len(_per_worker(shared)) < 2:
+            assert sum(sent.values()) < 400, "one worker answered every request"
+            model = "risk" if sum(sent.values()) % 3 else "cancer"
+            response = httpx.post(f"{server.url}/v1/models/{model}:predict", json=bodies[model])
             assert response.status_code == 200, response.text
-            sent += 1
-            seen.extend(_requests_counted(server.url) for _ in range(3))
-        final = [_requests_counted(server.url) for _ in range(10)]
+            sent[model] += 1
+            seen.append(sum(_scrape(server.url).values()))
+        workers = _per_worker(shared)
+        final = [_scrape(server.url) for _ in range(10)]
         code = stop_server(server)
     assert code == 0
+    assert not shared.exists()  # the shared folder goes with the server
     # Each scrape counts both workers' requests: it never goes backwards, and in the end
-    # every scrape, whichever worker answers it, says how many were sent.
+    # every scrape, whichever worker answers it, gives each model's count sent, the sum
+    # of what the two workers counted, more than either counted alone.
     assert all(later >= earlier for earlier, later in itertools.pairwise(seen))
-    assert final == [sent] * 10
+    expected = {_series(model): float(count) for model, count in sent.items()}
+    assert final == [expected] * 10
+    assert len(workers) == 2
+    for series, count in expected.items():
+        assert sum(worker.get(series, 0.0) for worker in workers.values()) == count
+    totals = [sum(worker.values()) for worker in workers.values()]
+    assert all(0 < total < sum(sent.values()) for total in totals)
+
+
+def _cancer_rows(rows: int) -> pd.DataFrame:
+    """Rows of the ``cancer`` model's inputs, named as the served workspace names them."""
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns="target").head(rows)
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    return frame

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -142,8 +143,11 @@ def _records(signature: Signature, requests: list[dict[str, list[Any]]]) -> list
                 protocol="v1",
                 role="live",
                 latency_ms=1.25,
-                inputs=together.iloc[start : start + rows],
-                outputs=[[0.25, 0.75]] * rows,
+                # Its rows of the batch's frame, as serving logs them, or a frame of its own.
+                inputs=together if number % 2 else together.iloc[start : start + rows],
+                span=(start, start + rows) if number % 2 else None,
+                # As serving hands them over (a float matrix), or as a list of rows.
+                outputs=np.tile([0.25, 0.75], (rows, 1)) if number % 2 else [[0.5, 0.5]] * rows,
                 columns=batch.columns,
             )
         )

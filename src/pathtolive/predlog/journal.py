@@ -333,7 +333,7 @@ def journal_line(
         "p": record.protocol,
         "l": float(record.latency_ms),
         "t": record.trained_on,
-        "n": len(record.inputs),
+        "n": record.rows,
         "o": record.outputs,
     }
     if record.columns is not None:
@@ -343,18 +343,21 @@ def journal_line(
             else values
             for name, values in record.columns.items()
         }
-        hashed = [name for name in batch if name in pii]
-        for name in hashed:
-            # From the frame, so the hash is the one a segment written now would hold.
-            batch[name] = pii_array(record.inputs[name], pii_mode, salt).to_pylist()
         entry["b"] = batch
+        hashed = [name for name in batch if name in pii]
         if hashed:
+            # From the frame, so the hash is the one a segment written now would hold
+            # (the request's rows are sliced from it only then).
+            frame = record.frame()
+            for name in hashed:
+                batch[name] = pii_array(frame[name], pii_mode, salt).to_pylist()
             entry["h"] = hashed
     else:
         columns: dict[str, Any] = {}
         dtypes: dict[str, str] = {}
-        for name in record.inputs.columns:
-            series = record.inputs[name]
+        frame = record.frame()
+        for name in frame.columns:
+            series = frame[name]
             key = str(name)
             if key in pii:
                 dtypes[key] = PII_DTYPE

@@ -154,7 +154,7 @@ class PredictionLogger:
         """Queue ``record``; never blocks. True when it was taken (buffered, or left out
         by sampling); False when it was dropped because the buffer is full or the logger
         is closed (its rows are counted in ``dropped_rows``)."""
-        rows = len(record.inputs)
+        rows = record.rows
         if len(record.outputs) != rows:
             raise ValueError(
                 f"request {record.request_id}: {len(record.outputs)} outputs for {rows} rows"
@@ -283,7 +283,7 @@ class PredictionLogger:
                 chunk, parquet = self._encode(records, self._pii_columns(model, version, pii))
                 if parquet is None:
                     continue
-                rows = sum(len(record.inputs) for record in chunk)
+                rows = sum(record.rows for record in chunk)
                 try:
                     self._write(
                         model,
@@ -351,11 +351,11 @@ class PredictionLogger:
                     record.request_id,
                     record.model,
                     record.version,
-                    len(record.inputs),
+                    record.rows,
                     exc,
                 )
                 with self._lock:
-                    self._counts["dropped_rows"] += len(record.inputs)
+                    self._counts["dropped_rows"] += record.rows
             else:
                 good.append(record)
         if not good:
@@ -365,10 +365,10 @@ class PredictionLogger:
     def _requeue(self, failed: list[PredictionRecord]) -> None:
         with self._lock:
             records = failed + self._buffer
-            total = self._buffered + sum(len(record.inputs) for record in failed)
+            total = self._buffered + sum(record.rows for record in failed)
             dropped = 0
             while total > self.buffer_rows:
-                rows = len(records.pop(0).inputs)
+                rows = records.pop(0).rows
                 total -= rows
                 dropped += rows
             self._buffer = records

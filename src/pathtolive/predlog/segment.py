@@ -74,15 +74,29 @@ class PredictionRecord:
     role: str  # "live" | "canary" | "shadow"
     latency_ms: float
     inputs: pd.DataFrame  # the validated input rows of the request
-    outputs: list[Any]  # one JSON-able output per row
+    outputs: list[Any] | np.ndarray
+    """One JSON-able output per row, or the rows' class probabilities as one float matrix
+    (kept as the model answered them: the request path makes no Python object per row)."""
     columns: Mapping[str, Any] | None = None
     """The same rows as the request's validated columns (an
     :class:`~pathtolive.registry.batch.InputBatch`'s), when the caller has them: the
     journal writes those (a few microseconds) instead of taking the frame apart."""
+    span: tuple[int, int] | None = None
+    """The request's rows of ``inputs``, ``(start, stop)``, when ``inputs`` is the frame
+    of a micro-batch several requests shared: the request path then makes no frame of its
+    own for each request (nor objects for the collector to walk while it waits in the
+    buffer), and a segment takes the batch's rows in one piece."""
 
     @property
     def rows(self) -> int:
-        return len(self.inputs)
+        return len(self.inputs) if self.span is None else self.span[1] - self.span[0]
+
+    def frame(self) -> pd.DataFrame:
+        """The request's own input rows."""
+        if self.span is None:
+            return self.inputs
+        start, stop = self.span
+        return self.inputs.iloc[start:stop]
 
 
 class SegmentSink(Protocol):
@@ -159,11 +173,55 @@ def encode_segment(
     salt: bytes = b"",
 ) -> bytes:
     """One Parquet file (zstd) of ``records`` (see the module docs for its columns)."""
-    frame = pd.concat([r.inputs for r in records], ignore_index=True) if records else None
-    outputs = [output for record in records for output in record.outputs]
     return encode_rows(
-        records, frame, outputs, pii_columns=pii_columns, pii_mode=pii_mode, salt=salt
+        records,
+        _input_frame(records) if records else None,
+        _gather_outputs([record.outputs for record in records]),
+        pii_columns=pii_columns,
+        pii_mode=pii_mode,
+        salt=salt,
     )
+
+
+def _input_frame(records: Sequence[PredictionRecord]) -> pd.DataFrame:
+    """The input rows of ``records``, in order, as one frame: the consecutive requests of
+    one micro-batch are taken from its frame as one slice (one piece to concatenate per
+    batch, not per request)."""
+    pieces: list[tuple[pd.DataFrame, int, int]] = []
+    for record in records:
+        start, stop = record.span or (0, len(record.inputs))
+        if pieces and pieces[-1][0] is record.inputs and pieces[-1][2] == start:
+            pieces[-1] = (record.inputs, pieces[-1][1], stop)
+        else:
+            pieces.append((record.inputs, start, stop))
+    frames = [
+        frame if (start, stop) == (0, len(frame)) else frame.iloc[start:stop]
+        for frame, start, stop in pieces
+    ]
+    return (
+        frames[0].reset_index(drop=True)
+        if len(frames) == 1
+        else pd.concat(frames, ignore_index=True)
+    )
+
+
+def _gather_outputs(parts: Sequence[Sequence[Any] | np.ndarray]) -> list[Any] | np.ndarray:
+    """The outputs of several records, in order: one float matrix when every record's is
+    one with the same number of columns (a classifier's probabilities, as serving hands
+    them over), else one list."""
+    if parts and all(_is_matrix(part) for part in parts):
+        matrices = [np.asarray(part) for part in parts]
+        if len({matrix.shape[1] for matrix in matrices}) == 1:
+            return np.concatenate(matrices)
+    return [
+        output
+        for part in parts
+        for output in (part.tolist() if isinstance(part, np.ndarray) else part)
+    ]
+
+
+def _is_matrix(part: Sequence[Any] | np.ndarray) -> bool:
+    return isinstance(part, np.ndarray) and part.ndim == 2 and part.dtype.kind in "biuf"
 
 
 def encode_rows(
@@ -181,37 +239,37 @@ def encode_rows(
     ``hashed`` hold values already hashed or redacted (replayed from a journal).
 
     ``row_ids`` gives every row a request id of its own (row 0 of it), as a batch job's
-    rows have: their id column's values, one Arrow string array for all the rows."""
-    sizes = [record.rows for record in records]
-    total = sum(sizes)
+    rows have: their id column's values, one Arrow string array for all the rows.
+
+    It runs beside the request path (the logger's writer thread), so no step holds the GIL
+    for long: the per-request columns are built once per request and spread to their rows
+    by Arrow's ``take``, which releases the GIL, and nothing makes a Python object per
+    row when the outputs are a float matrix."""
+    sizes = np.array([record.rows for record in records], dtype=np.int64)
+    total = int(sizes.sum())
+    # For each row, the index of its request.
+    owner = pa.array(np.repeat(np.arange(len(records), dtype=np.int64), sizes))
+
+    def spread(values: list[Any], type_: pa.DataType) -> pa.Array:
+        return pa.array(values, type=type_).take(owner)
+
+    starts = np.cumsum(sizes) - sizes
     arrays: dict[str, pa.Array] = {
-        "request_id": pa.array(
-            np.repeat(np.array([r.request_id for r in records], dtype=object), sizes),
-            type=pa.string(),
-        )
+        "request_id": spread([r.request_id for r in records], pa.string())
         if row_ids is None
         else row_ids,
         "row": pa.array(
-            np.concatenate([np.arange(n, dtype=np.int32) for n in sizes])
-            if records and row_ids is None
+            (np.arange(total, dtype=np.int64) - np.repeat(starts, sizes)).astype(np.int32)
+            if row_ids is None
             else np.zeros(total, np.int32),
             type=pa.int32(),
         ),
-        "at": pa.array(
-            np.repeat(np.array([utc(r.at) for r in records], dtype=object), sizes),
-            type=pa.timestamp("us", tz="UTC"),
-        ),
+        "at": spread([utc(r.at) for r in records], pa.timestamp("us", tz="UTC")),
+        "protocol": spread([r.protocol for r in records], pa.string()),
+        "role": spread([r.role for r in records], pa.string()),
+        "trained_on": spread([",".join(r.trained_on) for r in records], pa.string()),
+        "latency_ms": spread([float(r.latency_ms) for r in records], pa.float64()),
     }
-    for name, values in (
-        ("protocol", [r.protocol for r in records]),
-        ("role", [r.role for r in records]),
-        ("trained_on", [",".join(r.trained_on) for r in records]),
-    ):
-        arrays[name] = pa.array(np.repeat(np.array(values, dtype=object), sizes), pa.string())
-    arrays["latency_ms"] = pa.array(
-        np.repeat(np.array([float(r.latency_ms) for r in records], dtype=np.float64), sizes),
-        type=pa.float64(),
-    )
     columns = [arrays[name] for name in FIXED_COLUMNS]
     names = list(FIXED_COLUMNS)
     if frame is not None:
@@ -346,18 +404,36 @@ def _probability_columns(outputs: list[Any] | np.ndarray) -> list[pa.Array] | No
     ]
 
 
-def _row_texts(matrix: np.ndarray) -> pa.Array:
-    """Each row of a finite float matrix as JSON text, as ``orjson.dumps(row)`` writes it.
-    The matrix is written in one call, ``[[a,b],[c,d]]``, and becomes one Arrow string
-    array without a Python object per row: the commas between rows are dropped and the
-    rows' boundaries, the only ``][`` left, are the array's offsets. Several times faster
-    than a call per row on a batch job's million rows."""
+_TEXT_CHUNK_ROWS = 2_000
+"""Rows written to JSON in one call: each call holds the GIL, so a big segment is written
+in pieces that leave room for the request threads between them."""
+
+
+def _row_texts(matrix: np.ndarray) -> pa.Array | pa.ChunkedArray:
+    """Each row of a finite float matrix as JSON text, as ``orjson.dumps(row)`` writes it,
+    written :data:`_TEXT_CHUNK_ROWS` rows at a time (see :func:`_chunk_texts`); a column
+    of several chunks when there are more (never past a chunk's 2 GiB of text)."""
     rows = matrix.shape[0]
+    if rows <= _TEXT_CHUNK_ROWS:
+        return _chunk_texts(matrix)
+    chunks = [
+        _chunk_texts(matrix[start : start + _TEXT_CHUNK_ROWS])
+        for start in range(0, rows, _TEXT_CHUNK_ROWS)
+    ]
+    return pa.chunked_array(chunks, type=pa.string())
+
+
+def _chunk_texts(matrix: np.ndarray) -> pa.Array:
+    """Each row of a finite float matrix as JSON text. The matrix is written in one call,
+    ``[[a,b],[c,d]]``, and becomes one Arrow string array without a Python object per
+    row: the commas between rows are dropped and the rows' boundaries, the only ``][``
+    left, are the array's offsets. Several times faster than a call per row on a batch
+    job's million rows."""
+    rows = matrix.shape[0]
+    if rows == 0:
+        return pa.array([], type=pa.string())
     whole = orjson.dumps(np.ascontiguousarray(matrix), option=orjson.OPT_SERIALIZE_NUMPY)
     data = whole[1:-1].replace(b"],[", b"][")
-    if rows == 0 or len(data) >= 2**31:  # past int32 offsets: one call per row
-        texts = [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix]
-        return pa.array(texts, type=pa.string())
     raw = np.frombuffer(data, dtype=np.uint8)
     boundaries = np.flatnonzero((raw[:-1] == ord("]")) & (raw[1:] == ord("["))) + 1
     offsets = np.concatenate(([0], boundaries, [len(data)])).astype(np.int32)

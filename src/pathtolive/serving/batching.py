@@ -29,7 +29,7 @@ from pathtolive.registry.batch import InputBatch, to_frame
 from pathtolive.registry.signature import Signature
 from pathtolive.serving.codecs.base import Prediction
 
-__all__ = ["BatchStats", "Gauge", "MicroBatcher", "slice_prediction"]
+__all__ = ["BatchStats", "Gauge", "MicroBatcher", "RequestRows", "slice_prediction"]
 
 INLINE_ROWS = 256
 """Calls up to this many rows run on the event loop; bigger ones in a worker thread."""
@@ -50,10 +50,30 @@ class BatchStats:
     requests: int = 0
 
 
+@dataclass(frozen=True)
+class RequestRows:
+    """A request's input rows: ``frame[start:stop]``, where ``frame`` is the frame of the
+    call that predicted them (shared with the other requests of that call: the request
+    path never slices it; the prediction log does, on its writer thread)."""
+
+    frame: pd.DataFrame
+    start: int
+    stop: int
+
+    @property
+    def span(self) -> tuple[int, int] | None:
+        """``(start, stop)``, or None when the request has the whole frame."""
+        return None if (self.start, self.stop) == (0, len(self.frame)) else (self.start, self.stop)
+
+    def own(self) -> pd.DataFrame:
+        """The request's rows as a frame of their own."""
+        return self.frame if self.span is None else self.frame.iloc[self.start : self.stop]
+
+
 @dataclass
 class _Pending:
     batch: InputBatch
-    future: asyncio.Future[tuple[Prediction, pd.DataFrame]]
+    future: asyncio.Future[tuple[Prediction, RequestRows]]
 
 
 @dataclass(eq=False)
@@ -73,15 +93,14 @@ class MicroBatcher:
     _arrived: asyncio.Event | None = None
     _task: asyncio.Task[None] | None = None
 
-    async def submit(self, batch: InputBatch) -> tuple[Prediction, pd.DataFrame]:
-        """This batch's prediction and the input frame it was computed from (the rows of
-        this request only)."""
+    async def submit(self, batch: InputBatch) -> tuple[Prediction, RequestRows]:
+        """This batch's prediction and the input rows it was computed from."""
         loop = asyncio.get_running_loop()
         if not self.enabled:
             frame = to_frame([batch], self.signature)
             self._count(1, batch.n_rows)
-            return await self._predict(frame, loop), frame
-        future: asyncio.Future[tuple[Prediction, pd.DataFrame]] = loop.create_future()
+            return await self._predict(frame, loop), RequestRows(frame, 0, len(frame))
+        future: asyncio.Future[tuple[Prediction, RequestRows]] = loop.create_future()
         self._queue.append(_Pending(batch, future))
         if self._arrived is not None:
             self._arrived.set()
@@ -155,7 +174,7 @@ class MicroBatcher:
         for item in taken:
             stop = start + item.batch.n_rows
             if not item.future.done():
-                rows = frame.iloc[start:stop] if len(taken) > 1 else frame
+                rows = RequestRows(frame, start, stop)
                 item.future.set_result((slice_prediction(prediction, start, stop), rows))
             start = stop
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from pathtolive.predlog import PredictionRecord
+from pathtolive.serving.batching import RequestRows
 from pathtolive.serving.codecs.base import Prediction
 from pathtolive.serving.deployment import ServedModel
 
@@ -25,14 +26,16 @@ def prediction_record(
     protocol: str,
     role: str,
     elapsed: float,
-    frame: pd.DataFrame,
+    rows: RequestRows,
     prediction: Prediction,
     columns: dict[str, Any] | None = None,
 ) -> PredictionRecord:
-    """The log's record of ``prediction``, made by ``served`` as ``role`` for the rows of
-    ``frame`` in ``elapsed`` seconds."""
-    outputs: list[Any] = (
-        prediction.probabilities.tolist()
+    """The log's record of ``prediction``, made by ``served`` as ``role`` for ``rows`` in
+    ``elapsed`` seconds."""
+    # The probabilities as they are (no list per row on the request path); float64, so
+    # the journal writes the numbers a segment holds.
+    outputs: list[Any] | np.ndarray = (
+        np.asarray(prediction.probabilities, dtype=np.float64)
         if prediction.probabilities is not None
         else prediction.labels.tolist()
     )
@@ -45,7 +48,8 @@ def prediction_record(
         protocol=protocol,
         role=role,
         latency_ms=elapsed * 1000,
-        inputs=frame,
+        inputs=rows.frame,
         outputs=outputs,
         columns=columns,
+        span=rows.span,
     )

@@ -381,7 +381,7 @@ class Server:
             self.gauge.arriving -= 1
             queued = True
             try:
-                prediction, frame = await served.batcher.submit(batch)
+                prediction, rows = await served.batcher.submit(batch)
             except PathToLiveError:
                 raise
             except Exception as exc:
@@ -402,7 +402,7 @@ class Server:
         if self.log is not None:
             self.log.log(
                 prediction_record(
-                    served, request_id, protocol, role, elapsed, frame, prediction, batch.columns
+                    served, request_id, protocol, role, elapsed, rows, prediction, batch.columns
                 )
             )
         deployment = self.snapshot.deployments.get(name)

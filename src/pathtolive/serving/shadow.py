@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from pathtolive.predlog import PredictionLogger
 from pathtolive.registry.batch import InputBatch, to_frame
-from pathtolive.serving.batching import slice_prediction
+from pathtolive.serving.batching import RequestRows, slice_prediction
 from pathtolive.serving.deployment import ServedModel
 from pathtolive.serving.records import prediction_record
 
@@ -123,7 +123,7 @@ class ShadowScorer:
                         item.protocol,
                         "shadow",
                         elapsed,
-                        frame.iloc[offset : offset + rows],
+                        RequestRows(frame, offset, offset + rows),
                         slice_prediction(prediction, offset, offset + rows),
                         item.batch.columns,
                     )

@@ -4,11 +4,13 @@ every row it took to a segment."""
 from __future__ import annotations
 
 import io
+import json
 import logging
 import random
 import threading
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -77,6 +79,30 @@ def test_a_full_buffer_drops_exactly_the_records_that_do_not_fit() -> None:
     logger.close()
     assert logger.stats.written_rows == 13
     assert logger.stats.dropped_rows == 4
+
+
+def test_probability_matrices_are_all_written_in_order_and_counted_when_dropped() -> None:
+    # Serving hands the log each request's probabilities as one float matrix.
+    sink = CollectingSink()
+    logger = PredictionLogger(sink, buffer_rows=40, segment_rows=16, flush_seconds=60)
+    sizes = [7, 1, 12, 5, 9, 3, 8]  # 45 rows: the last request does not fit
+    matrices = [np.full((rows, 2), (n, 1 - n / 10)) for n, rows in enumerate(sizes)]
+    taken = [
+        logger.log(record(f"r{n}", rows, outputs=matrix))  # type: ignore[arg-type]
+        for n, (rows, matrix) in enumerate(zip(sizes, matrices, strict=True))
+    ]
+    assert taken == [True] * 6 + [False]
+    assert logger.stats.dropped_rows == 8
+    logger.close()
+    assert logger.stats.written_rows == 37
+    assert len(sink.segments) > 1  # several segments, read back in the order written
+    frame = sink.frame()
+    kept = range(6)
+    assert frame["request_id"].tolist() == [f"r{n}" for n in kept for _ in range(sizes[n])]
+    assert frame["row"].tolist() == [row for n in kept for row in range(sizes[n])]
+    assert [json.loads(text) for text in frame["output"]] == [
+        row for n in kept for row in matrices[n].tolist()
+    ]
 
 
 def test_a_sink_that_fails_once_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:

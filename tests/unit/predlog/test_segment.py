@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pathtolive.predlog import encode_segment, read_predictions
-from tests.unit.predlog.helpers import T0, record
+from tests.unit.predlog.helpers import T0, loans, record
 
 
 def test_the_segment_has_the_documented_columns_and_types() -> None:
@@ -101,6 +101,7 @@ def test_probability_rows_read_as_one_call_per_row_would_write_them() -> None:
     rng = np.random.default_rng(0)
     for matrix in (
         rng.random((1000, 3)),
+        rng.random((4321, 2)),  # written in several pieces
         np.array([[1.0, 2.0]]),
         np.zeros((0, 2)),
         np.array([[1e300, -0.0], [5e-324, 3.0]]),
@@ -108,6 +109,7 @@ def test_probability_rows_read_as_one_call_per_row_would_write_them() -> None:
     ):
         texts = _row_texts(matrix)
         texts.validate(full=True)
+        assert len(texts) == len(matrix)
         assert texts.to_pylist() == [
             orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in matrix
         ]
@@ -121,3 +123,46 @@ def test_measurements_and_unique_columns_are_not_dictionary_encoded() -> None:
          ("income", pa.float64()), ("share", pa.float32()), ("member", pa.bool_())]
     )  # fmt: skip
     assert dictionary_columns(schema, unique=("request_id",)) == ["region", "age", "member"]
+
+
+def test_probability_matrices_give_the_segment_lists_of_rows_give() -> None:
+    rng = np.random.default_rng(1)
+    sizes = [3, 1, 5, 2]
+    matrices = [rng.random((rows, 2)) for rows in sizes]
+    as_lists = [
+        record(f"r{n}", rows, outputs=matrix.tolist())
+        for n, (rows, matrix) in enumerate(zip(sizes, matrices, strict=True))
+    ]
+    as_matrices = [
+        record(f"r{n}", rows, outputs=matrix)  # type: ignore[arg-type]
+        for n, (rows, matrix) in enumerate(zip(sizes, matrices, strict=True))
+    ]
+    mixed = [as_matrices[0], as_lists[1], as_matrices[2], as_lists[3]]
+    expected = pq.read_table(io.BytesIO(encode_segment(as_lists)))
+    for records in (as_matrices, mixed):
+        assert pq.read_table(io.BytesIO(encode_segment(records))).equals(expected)
+    frame = read_predictions([encode_segment(as_matrices)])
+    assert frame["request_id"].tolist() == [
+        f"r{n}" for n, rows in enumerate(sizes) for _ in range(rows)
+    ]
+    assert frame["row"].tolist() == [row for rows in sizes for row in range(rows)]
+    assert np.allclose(frame["prediction"], np.concatenate(matrices)[:, 1])
+
+
+def test_requests_of_shared_batch_frames_are_logged_with_their_own_rows() -> None:
+    from dataclasses import replace
+
+    first, second = loans(6), loans(5, start=100)  # the frames of two predict calls
+    spans = [(first, 0, 2), (second, 0, 3), (first, 2, 3), (first, 3, 6), (second, 3, 5)]
+    records = [
+        replace(record(f"r{n}", stop - start), inputs=frame, span=(start, stop))
+        for n, (frame, start, stop) in enumerate(spans)
+    ]
+    assert [r.rows for r in records] == [2, 3, 1, 3, 2]
+    own = [replace(record(f"r{n}", r.rows), inputs=r.frame()) for n, r in enumerate(records)]
+    expected = pq.read_table(io.BytesIO(encode_segment(own)))
+    assert pq.read_table(io.BytesIO(encode_segment(records))).equals(expected)
+    logged = read_predictions([encode_segment(records)])
+    assert logged["input.amount"].tolist() == [
+        amount for frame, start, stop in spans for amount in frame["amount"][start:stop]
+    ]

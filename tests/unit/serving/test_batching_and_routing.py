@@ -69,10 +69,10 @@ def test_concurrent_requests_share_calls_and_each_gets_its_own_rows(
         return await asyncio.gather(*(one(r) for r in rows))
 
     answers = asyncio.run(main())
-    for request, (prediction, frame) in zip(rows, answers, strict=True):
+    for request, (prediction, taken) in zip(rows, answers, strict=True):
         expected = model.predict_proba(pd.DataFrame(request))
         assert np.allclose(prediction.probabilities, expected)
-        assert frame.to_dict(orient="records") == request
+        assert taken.own().to_dict(orient="records") == request
     # All 147 requests arrived together: far fewer calls than requests, none over the cap.
     assert len(calls) < len(rows) / 4
     assert max(calls) <= 64
