@@ -17,6 +17,7 @@ from typing import Any
 
 from pathtolive.format import number, signed
 from pathtolive.gates.base import (
+    BASELINE_FIT_EXTRA,
     COSTS_EXTRA,
     EXTERNAL_BASELINE_EXTRA,
     Gate,
@@ -187,6 +188,14 @@ class BeatBaselineGate(Gate):
         margin = context.config.beat_baseline_by or 0.0
         external = context.extras.get(EXTERNAL_BASELINE_EXTRA)
         data: dict[str, Any] = {"against": "baseline", "baseline": baseline}
+        fit = context.extras.get(BASELINE_FIT_EXTRA)
+        label = f"baseline {baseline!r}"
+        if isinstance(fit, str) and fit.startswith("cross-fitted"):
+            # Said in the verdict's own words: no holdout row was scored by a baseline
+            # that trained on it.
+            label += " (cross-fitted on the holdout)"
+        if fit:
+            data["fit"] = fit
         if external:
             # The digest of the answers judged against, so the verdict can be redone.
             data["external"] = dict(external)
@@ -199,7 +208,7 @@ class BeatBaselineGate(Gate):
                 threshold=margin,
                 data=data,
             )
-        return _judge(self.name, context, "baseline", f"baseline {baseline!r}", margin, data)
+        return _judge(self.name, context, "baseline", label, margin, data)
 
 
 class LatencyGate(Gate):

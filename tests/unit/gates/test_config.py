@@ -84,7 +84,7 @@ def test_an_unknown_gate_key_lists_the_valid_ones() -> None:
         "min_metric? Valid keys: min_metric, "
         "beat_live_by, baseline, beat_baseline_by, slices, max_slice_drop, min_slice_rows, "
         "p95_latency_ms, max_size_mb, max_cost_per_1k, max_monthly_cost, resamples, confidence, "
-        "seed"
+        "seed, holdout"
     )
 
 
@@ -147,3 +147,15 @@ def test_a_pii_column_cannot_be_a_slice() -> None:
 
     assert "models.risk-model.gates.slices names 'region', tagged pii" in caught.value.message
     assert "remove it from slices" in caught.value.message
+
+
+def test_a_named_holdout_is_a_dataset_version_and_not_a_gate() -> None:
+    config = GateConfig.from_toml("m", _gates(holdout="loans@latest"))
+
+    assert config.holdout == "loans@latest"
+    assert config.custom == {}
+    assert GateConfig.from_toml("m", _gates(holdout="loans@3")).holdout == "loans@3"
+    with pytest.raises(ConfigError, match=r'models\.m\.gates\.holdout .* like "loans@3"'):
+        GateConfig.from_toml("m", _gates(holdout="loans@three"))
+    with pytest.raises(ConfigError, match=r"models\.m\.gates\.holdout"):
+        GateConfig.from_toml("m", _gates(holdout=3))
