@@ -107,8 +107,6 @@ def check_gates(
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
     assert run is not None
-    # The clean process that times the candidate imports its libraries meanwhile.
-    start_probe_server(ctx)
     progress.stage(f"gates of {candidate_version.ref}: finding the holdout")
     judged = judged_holdout(
         ctx,
@@ -120,6 +118,9 @@ def check_gates(
         configured=config.holdout,
     )
     holdout_rows = judged.holdout
+    # The clean process that times the candidate imports its libraries meanwhile (started
+    # once the holdout is settled: a refused one needs no probe).
+    start_probe_server(ctx)
     data_version = dataset_service.get_version(ctx, holdout_rows.dataset)
     if judged.named is None:
         # The holdout is rows of that version (a step's stored split): an audited read.
