@@ -212,6 +212,16 @@ def check_gates(
             purpose=f"gates explainer background of {candidate_version.ref}",
         ),
     )
+    # The data contract is the training data's: a named holdout's version stands in only
+    # when the training data is unknown, and the detail says so.
+    contract_version = (
+        dataset_service.get_version(ctx, judged.training[0])
+        if judged.named is not None and judged.training
+        else data_version
+    )
+    contract_detail = f"{contract_version.ref} was {contract_version.validation_status}"
+    if judged.named is not None and not judged.training:
+        contract_detail += " (the holdout's contract: the training data is unknown)"
     context = GateContext(
         config=config,
         task=task,
@@ -222,8 +232,8 @@ def check_gates(
         baseline=baseline,
         classes=classes,
         slices=holdout_rows.frame[list(config.slices)] if config.slices else None,
-        data_validation=data_version.validation_status,
-        data_validation_detail=f"{data_version.ref} was {data_version.validation_status}",
+        data_validation=contract_version.validation_status,
+        data_validation_detail=contract_detail,
         artifact_bytes=candidate_version.artifact_bytes,
         latency=latency,
         loads_and_answers=loads,

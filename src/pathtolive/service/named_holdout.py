@@ -110,7 +110,7 @@ def judged_holdout(
     leakage = (
         _check_unseen(ctx, version, holdout, training)
         if training
-        else "not checked: the training data is unknown"
+        else "not checked, as the training data is unknown"
     )
     return JudgedOn(holdout, named, chosen_by, training, leakage)
 
