@@ -18,6 +18,7 @@ from pathtolive.gates import (
     fit_baseline,
     run_gates,
 )
+from pathtolive.ui.notebook import gate_report_html
 from tests.unit.gates.conftest import Split
 from tests.unit.gates.helpers import make_context
 
@@ -160,6 +161,10 @@ def test_a_report_says_first_when_the_training_data_is_unknown(report: GateRepor
     assert "baseline cross-fitted on the holdout (5 folds)" in lines
     stored = {**unknown.to_dict(), "holdout": {**judged, "row_ids": [0, 1]}}
     assert GateReport.from_dict(json.loads(json.dumps(stored))) == unknown
+    # In a notebook, the same words, before the gate table.
+    html = gate_report_html(unknown)
+    assert "Training data unknown: risk-model@7" in html
+    assert html.index("Judged on") < html.index("Training data unknown") < html.index("Gates")
 
 
 def test_a_report_on_known_training_data_opens_with_its_verdict(report: GateReport) -> None:
