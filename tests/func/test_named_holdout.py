@@ -28,8 +28,6 @@ from tests.support.mlflow import write_mlflow3_folder
 from tests.support.pipelines import RISK, write_pipelines
 from tests.support.serving import serving_in_thread
 
-pytestmark = pytest.mark.slow
-
 TRAIN_ROWS = 400
 SETTINGS = """
 [models.tumours]
@@ -151,6 +149,7 @@ def test_a_model_without_a_holdout_is_told_how_to_name_one(ws: Workspace) -> Non
     assert "the holdout tumours-holdout@1 has no column 'y'" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_a_notebook_model_of_unknown_training_data_goes_live_on_the_named_holdout(
     ws: Workspace,
 ) -> None:
@@ -176,6 +175,7 @@ def test_a_notebook_model_of_unknown_training_data_goes_live_on_the_named_holdou
     assert "(cross-fitted on the holdout)" in baseline.detail
     assert baseline.data["fit"].startswith("cross-fitted on the holdout (5 folds")
     assert report.passed, lines
+    assert report.result("data_contract").detail == "the holdout met its contract (inferred)"
     assert (outcome.applied, outcome.promotion.policy) == (False, "four-eyes")
 
     approved = _cli(ws, "approve", version.ref, "--to", "live", token=_approver(ws, "bob"))

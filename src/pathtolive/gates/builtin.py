@@ -63,15 +63,19 @@ class DataContractGate(Gate):
             return GateResult.noting(
                 self.name, "no training data version is recorded; no contract to check", data=data
             )
+        # A model of unknown training data is held to its named holdout's contract.
+        holdout = context.extras.get("holdout") or {}
+        judged = "the holdout" if holdout.get("named") and not holdout.get("training") else None
+        subject = judged or "the training data"
         if status in ACCEPTED_DATA_STATUSES:
             return GateResult.passing(
-                self.name, f"the training data met its contract ({status})", data=data
+                self.name, f"{subject} met its contract ({status})", data=data
             )
         why = f": {context.data_validation_detail}" if context.data_validation_detail else ""
         if status == "warned":
-            detail = f"the training data was stored despite breaking its contract (warned){why}"
+            detail = f"{subject} was stored despite breaking its contract (warned){why}"
         else:
-            detail = f"the training data has the unknown validation status {status!r}{why}"
+            detail = f"{subject} has the unknown validation status {status!r}{why}"
         return GateResult.failing(self.name, detail, data=data)
 
 
