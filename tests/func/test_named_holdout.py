@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pathtolive import Workspace, env
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import DataErasedError, InvalidInputError
 from pathtolive.ui import model_card_markdown
 from tests.support.cli import Result, run_in_process
 from tests.support.live_path import cancer_frame, check_served_and_monitored
@@ -133,6 +133,11 @@ def test_rows_are_matched_by_their_id_column_where_the_data_has_one(ws: Workspac
         f"the holdout patients@2 shares 10 of its 179 rows with patients@1, which "
         f"{version.ref} was trained on (matched by the id column patient)"
     )
+    # Once its training rows are erased, nothing shows the holdout unseen: it is not
+    # released again, as for a run's own split.
+    ws.forget("patients@1", reason="a request to erase")
+    with pytest.raises(DataErasedError, match="trained on erased data patients@1; train a new"):
+        ws.check_gates(version.ref, holdout="patients@2")
 
 
 def test_a_model_without_a_holdout_is_told_how_to_name_one(ws: Workspace) -> None:

@@ -28,7 +28,7 @@ import pandas as pd
 
 from pathtolive.data import Schema
 from pathtolive.entities import ModelVersion, Run
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import DataErasedError, InvalidInputError
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.holdout import Holdout, find_holdout, has_own_holdout
@@ -54,11 +54,6 @@ class JudgedOn:
     chosen_by: str
     training: tuple[str, ...]
     leakage: str
-
-    @property
-    def training_known(self) -> bool:
-        """Whether the model's training data is recorded."""
-        return bool(self.training)
 
     def to_dict(self) -> dict[str, Any]:
         """What a gate report keeps (without the row ids, which the service adds)."""
@@ -146,7 +141,17 @@ def _check_unseen(
     ids = _id_columns(ctx, holdout.dataset)
     how: list[str] = []
     for ref in training:
-        seen = dataset_service.load_frame(ctx, ref, purpose=f"gates leakage check of {version.ref}")
+        try:
+            seen = dataset_service.load_frame(
+                ctx, ref, purpose=f"gates leakage check of {version.ref}"
+            )
+        except DataErasedError as exc:
+            # As for a run's own split: a model of erased data is not released again.
+            raise DataErasedError(
+                f"{version.ref} was trained on erased data {ref}; train a new version on "
+                "data that is kept",
+                details=exc.details,
+            ) from exc
         keys = [column for column in ids if column in seen.columns]
         if keys:
             by = f"the id column{'s' if len(keys) > 1 else ''} {', '.join(keys)}"
