@@ -365,21 +365,41 @@ class Workspace:
 
     # -- release: gates, promotion, rollback ---------------------------------------------
 
-    def check_gates(self, ref: str) -> GateReport:
+    def check_gates(
+        self, ref: str, *, holdout: str | None = None, target: str | None = None
+    ) -> GateReport:
         """Run every gate on model version ``ref`` (``pathtolive gates check``); the report
         is kept with the version and audited. A failing gate is a verdict: read
-        ``report.passed``."""
+        ``report.passed``. ``holdout`` names the dataset version to judge on
+        (``"loans@3"``; ``--holdout``), ``target`` the column the model predicts in it; a
+        version the model was trained on is refused."""
         from pathtolive.service.gates import check_gates
 
-        return check_gates(self._ctx, ref)
+        return check_gates(self._ctx, ref, holdout=holdout, target=target)
 
     def promote(
-        self, ref: str, *, to: str = "live", reason: str = "", override: str | None = None
+        self,
+        ref: str,
+        *,
+        to: str = "live",
+        reason: str = "",
+        override: str | None = None,
+        holdout: str | None = None,
+        target: str | None = None,
     ) -> PromotionOutcome:
         """Run the gates, then apply the alias's policy (``pathtolive promote``): under
         ``auto`` the alias moves (``outcome.applied``), else a promotion waits for an
-        approver. Failing gates refuse it unless an admin gives ``override`` (a reason)."""
-        return promotion_service.promote(self._ctx, ref, to, reason=reason, override=override)
+        approver. Failing gates refuse it unless an admin gives ``override`` (a reason).
+        ``holdout`` and ``target`` as for :meth:`check_gates`."""
+        return promotion_service.promote(
+            self._ctx,
+            ref,
+            to,
+            reason=reason,
+            override=override,
+            holdout=holdout,
+            target=target,
+        )
 
     def approve(self, ref: str, *, to: str = "live", comment: str = "") -> Promotion:
         """Approve the pending promotion of ``ref`` to ``to`` and move the alias (an

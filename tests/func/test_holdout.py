@@ -50,7 +50,7 @@ def test_the_holdout_is_the_test_split_the_model_was_evaluated_on(
     model = LogisticRegression(max_iter=5000).fit(frame.drop(columns=["target"]), frame["target"])
     by_hand = ws.register_model(model, name="by-hand", data="cancer@1")
     notebook_run = get_run(ws.context, by_hand.run_id)
-    with pytest.raises(InvalidInputError, match="notebook run"):
+    with pytest.raises(InvalidInputError, match="gate it on a named holdout: --holdout DATASET@N"):
         find_holdout(ws.context, notebook_run)
     ws.close()
 

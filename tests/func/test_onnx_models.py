@@ -20,7 +20,7 @@ from sklearn.linear_model import Ridge
 from pathtolive import Workspace
 from pathtolive.entities import ModelVersion
 from pathtolive.errors import InvalidInputError
-from tests.support.cli import run_in_process
+from tests.support.cli import Result, run_in_process
 from tests.support.live_path import (
     CANCER_GATES,
     cancer_frame,
@@ -171,6 +171,33 @@ def test_an_onnx_file_registers_from_python_and_the_command_line(
     with pytest.raises(InvalidInputError, match="lacks columns the model was fitted on"):
         ws.register_model(path, name="diabetes", data="cancer@1")
     assert [v.version for v in _versions(ws, "diabetes")] == [1, 2]
+
+
+def test_an_imported_onnx_file_is_gated_on_a_named_holdout(ws: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "diabetes.onnx"
+    diabetes_graph(path)
+    later = load_diabetes(as_frame=True).frame[["age", "bmi", "bp", "target"]].iloc[300:]
+    ws.add_dataset(later.reset_index(drop=True), "diabetes-later")  # no column tagged target
+    environ = {**cli_environ(), "HOME": str(tmp_path)}
+
+    def cli(*args: str | Path) -> Result:
+        return run_in_process(args, cwd=ws.root, environ=environ)
+
+    imported = cli("models", "import-onnx", path, "--name", "diabetes-onnx", "--json")
+    assert imported.code == 0, imported.stderr
+    ref = f"diabetes-onnx@{imported.json()['version']}"
+    untargeted = cli("gates", "check", ref, "--holdout", "diabetes-later@latest")
+    checked = cli("gates", "check", ref, "--holdout", "diabetes-later@latest", "--target", "target")
+
+    assert untargeted.code == InvalidInputError.exit_code
+    assert "name it with --target COLUMN" in untargeted.stderr
+    assert checked.code == 0, checked.stdout + checked.stderr
+    lines = checked.stdout.splitlines()
+    assert lines[0].startswith(f"Training data unknown: {ref} was registered without the data")
+    assert lines[1] == f"{ref} passed all 3 gates"
+    assert lines[2].startswith(
+        "judged on diabetes-later@1 (142 rows), named as diabetes-later@latest by "
+    )
 
 
 def _versions(ws: Workspace, name: str) -> list[ModelVersion]:

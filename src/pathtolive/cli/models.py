@@ -123,13 +123,20 @@ def models_import_mlflow(
     trust: Annotated[
         list[str] | None, typer.Option("--trust", help="A type to trust in a skops model.")
     ] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="The dataset version it was trained on (NAME@VERSION), if it is in the "
+            "workspace: the gates then refuse a holdout that shares rows with it."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Register a model from an MLflow model folder, without needing mlflow."""
     from pathtolive.service import models as service
 
     version = service.import_mlflow(
-        open_context(ctx), folder, name, trust_pickle=trust_pickle, trusted=trust or []
+        open_context(ctx), folder, name, trust_pickle=trust_pickle, trusted=trust or [], data=data
     )
     emit(version, as_json, lambda: console.print(f"[green]Imported[/] {version.ref}"))
 

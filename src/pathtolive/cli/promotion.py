@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from pathtolive.cli.gates import HoldoutOption, TargetOption, print_judged_on
 from pathtolive.cli.output import JsonOption, console, emit, table, when
 from pathtolive.cli.state import open_context
 
@@ -25,16 +26,26 @@ def promote(
     override: Annotated[
         str | None, typer.Option(help="Admins: promote despite failing gates, saying why.")
     ] = None,
+    holdout: HoldoutOption = None,
+    target: TargetOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the gates, then apply the alias's policy (auto, approval, four-eyes)."""
     from pathtolive.gates import REPORT_COLUMNS
     from pathtolive.service import promotion as service
 
-    outcome = service.promote(open_context(ctx), ref, to, reason=reason, override=override)
+    outcome = service.promote(
+        open_context(ctx),
+        ref,
+        to,
+        reason=reason,
+        override=override,
+        holdout=holdout,
+        target=target,
+    )
 
     def render() -> None:
-        console.print(escape(outcome.report.summary()))
+        print_judged_on(outcome.report)
         console.print(table(None, list(REPORT_COLUMNS), outcome.report.rows()))
         skipped = outcome.report.skipped_note()
         if skipped is not None:

@@ -33,7 +33,14 @@ from pathtolive.gates.base import (
     gate,
     plain,
 )
-from pathtolive.gates.baselines import BASELINES, FittedBaseline, baseline_names, fit_baseline
+from pathtolive.gates.baselines import (
+    BASELINES,
+    CROSS_FIT_FOLDS,
+    FittedBaseline,
+    baseline_names,
+    cross_fit_baseline,
+    fit_baseline,
+)
 from pathtolive.gates.bootstrap import (
     BLOCK_CELLS,
     Comparison,
@@ -128,6 +135,7 @@ __all__ = [
     "BUILTIN_GATES",
     "BUILTIN_GATE_KEYS",
     "COSTS_EXTRA",
+    "CROSS_FIT_FOLDS",
     "DEFAULT_CATALOG",
     "DEFAULT_POLICY",
     "EXTERNAL_BASELINE_EXTRA",
@@ -190,6 +198,7 @@ __all__ = [
     "check_task",
     "compare_resampled",
     "cost_per_1k",
+    "cross_fit_baseline",
     "default_metric",
     "evaluate_gates",
     "external_name",

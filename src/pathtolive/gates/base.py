@@ -52,6 +52,7 @@ from pathtolive.gates.metrics import (
 from pathtolive.gates.predictions import Predictions
 
 __all__ = [
+    "BASELINE_FIT_EXTRA",
     "COSTS_EXTRA",
     "EXTERNAL_BASELINE_EXTRA",
     "LATENCY_KEYS",
@@ -89,6 +90,10 @@ EXTERNAL_BASELINE_EXTRA = "external_baseline"
 """The :attr:`GateContext.extras` key under which the service describes an external
 baseline's answers (their URL, the digest of the stored answers object, whether they
 were reused), or the ``problem`` that left it without answers."""
+
+BASELINE_FIT_EXTRA = "baseline_fit"
+"""The :attr:`GateContext.extras` key under which the service says how a built-in
+baseline was fitted: on the candidate's training rows, or cross-fitted on the holdout."""
 
 COSTS_EXTRA = "costs"
 """The :attr:`GateContext.extras` key under which the service gives the candidate's cost

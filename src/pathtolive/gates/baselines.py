@@ -1,4 +1,5 @@
-"""Off-the-shelf baselines, trained by pathtolive on the candidate's own training split.
+"""Off-the-shelf baselines, trained by pathtolive on the candidate's own training split,
+or cross-fitted on the holdout when the candidate's training data is not known.
 
 A bespoke model must beat what anyone would get for free to be worth its upkeep:
 
@@ -14,6 +15,12 @@ A bespoke model must beat what anyone would get for free to be worth its upkeep:
 
 Fitting is deterministic. A baseline that is another registered model is resolved by the
 service; the gates only need its predictions.
+
+A model imported without its training data leaves no rows to train a baseline on but the
+holdout itself. :func:`cross_fit_baseline` then splits the holdout into k folds and scores
+each fold with a baseline trained on the other folds, so every row is scored by a
+baseline that never saw it (scoring the holdout with a baseline fitted on all of it
+would flatter the baseline, most of all a linear model with many columns).
 """
 
 from __future__ import annotations
@@ -29,9 +36,17 @@ import pandas as pd
 
 from pathtolive.errors import InvalidInputError, MissingExtraError
 from pathtolive.gates.metrics import ClassLabel, Task, check_task
-from pathtolive.gates.predictions import Predictions
+from pathtolive.gates.predictions import Predictions, align_proba
 
-__all__ = ["BASELINES", "FittedBaseline", "baseline_names", "fit_baseline"]
+__all__ = [
+    "BASELINES",
+    "CROSS_FIT_FOLDS",
+    "FittedBaseline",
+    "baseline_names",
+    "cross_fit_baseline",
+    "cross_fit_folds",
+    "fit_baseline",
+]
 
 BASELINES: Mapping[str, tuple[Task, ...]] = MappingProxyType(
     {
@@ -44,6 +59,10 @@ BASELINES: Mapping[str, tuple[Task, ...]] = MappingProxyType(
 """The built-in baselines and the tasks each fits."""
 
 _MISSING = "<missing>"
+
+CROSS_FIT_FOLDS = 5
+"""The folds a baseline is cross-fitted over: each is scored by a baseline trained on the
+other four, 80% of the holdout."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +137,72 @@ def fit_baseline(
             value.item() if isinstance(value, np.generic) else value for value in model.classes_
         )
     return FittedBaseline(name, task, model, classes, numeric, categorical, ignored)
+
+
+def cross_fit_folds(
+    target: npt.ArrayLike, task: Task, folds: int = CROSS_FIT_FOLDS, seed: int = 0
+) -> npt.NDArray[np.int64]:
+    """The fold (0 … ``folds``-1) of each row: shuffled with ``seed``, and for a
+    classification task dealt class by class, so every fold holds each class in about
+    its share and every training part holds every class with more than one row."""
+    y = np.asarray(target)
+    rows = len(y)
+    if rows < 2 * folds:
+        raise InvalidInputError(
+            f"a holdout of {rows} rows is too small to cross-fit a baseline over {folds} "
+            f"folds; name a holdout of at least {2 * folds} rows"
+        )
+    order = np.random.default_rng(seed).permutation(rows)
+    if task != "regression":
+        # Grouped by class (stable, so shuffled within each class), then dealt in turn.
+        labels = pd.Series(y[order], dtype=object).astype(str).to_numpy()
+        order = order[np.argsort(labels, kind="stable")]
+    assignment = np.empty(rows, dtype=np.int64)
+    assignment[order] = np.arange(rows) % folds
+    return assignment
+
+
+def cross_fit_baseline(
+    name: str,
+    task: Task,
+    features: pd.DataFrame,
+    target: npt.ArrayLike,
+    *,
+    folds: int = CROSS_FIT_FOLDS,
+    seed: int = 0,
+    classes: tuple[ClassLabel, ...] | None = None,
+) -> Predictions:
+    """The baseline ``name``'s predictions for every row of ``features``, each made by a
+    baseline fitted on the other folds (see :func:`cross_fit_folds`): no row is scored by
+    a baseline that trained on it. Probability columns follow ``classes`` (default: the
+    labels of ``target``, sorted)."""
+    y = np.asarray(target)
+    if not isinstance(features, pd.DataFrame) or len(features) != len(y):
+        raise InvalidInputError(
+            "cross-fitting needs a DataFrame of features with one target value per row"
+        )
+    assignment = cross_fit_folds(y, task, folds, seed)
+    if task == "regression":
+        values = np.empty(len(y), dtype=np.float64)
+    else:
+        order = classes or tuple(sorted(np.unique(y).tolist()))
+        proba = np.zeros((len(y), len(order)))
+        labels = np.empty(len(y), dtype=object)
+    for fold in range(folds):
+        scored = assignment == fold
+        fitted = fit_baseline(name, task, features[~scored], y[~scored])
+        predictions = fitted.predict(features[scored])
+        if task == "regression":
+            assert predictions.values is not None
+            values[scored] = predictions.values
+            continue
+        assert predictions.proba is not None
+        assert fitted.classes is not None
+        proba[scored] = align_proba(predictions.proba, fitted.classes, order)
+        labels[scored] = predictions.labels
+    if task == "regression":
+        return Predictions(values=values)
+    return Predictions(proba=proba, labels=np.asarray(labels.tolist()))
 
 
 def _target(target: npt.ArrayLike, task: Task, rows: int) -> npt.NDArray[Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pathtolive.format import number, signed
 from pathtolive.gates.base import (
+    BASELINE_FIT_EXTRA,
     COSTS_EXTRA,
     EXTERNAL_BASELINE_EXTRA,
     Gate,
@@ -62,15 +63,19 @@ class DataContractGate(Gate):
             return GateResult.noting(
                 self.name, "no training data version is recorded; no contract to check", data=data
             )
+        # A model of unknown training data is held to its named holdout's contract.
+        holdout = context.extras.get("holdout") or {}
+        judged = "the holdout" if holdout.get("named") and not holdout.get("training") else None
+        subject = judged or "the training data"
         if status in ACCEPTED_DATA_STATUSES:
             return GateResult.passing(
-                self.name, f"the training data met its contract ({status})", data=data
+                self.name, f"{subject} met its contract ({status})", data=data
             )
         why = f": {context.data_validation_detail}" if context.data_validation_detail else ""
         if status == "warned":
-            detail = f"the training data was stored despite breaking its contract (warned){why}"
+            detail = f"{subject} was stored despite breaking its contract (warned){why}"
         else:
-            detail = f"the training data has the unknown validation status {status!r}{why}"
+            detail = f"{subject} has the unknown validation status {status!r}{why}"
         return GateResult.failing(self.name, detail, data=data)
 
 
@@ -187,6 +192,14 @@ class BeatBaselineGate(Gate):
         margin = context.config.beat_baseline_by or 0.0
         external = context.extras.get(EXTERNAL_BASELINE_EXTRA)
         data: dict[str, Any] = {"against": "baseline", "baseline": baseline}
+        fit = context.extras.get(BASELINE_FIT_EXTRA)
+        label = f"baseline {baseline!r}"
+        if isinstance(fit, str) and fit.startswith("cross-fitted"):
+            # Said in the verdict's own words: no holdout row was scored by a baseline
+            # that trained on it.
+            label += " (cross-fitted on the holdout)"
+        if fit:
+            data["fit"] = fit
         if external:
             # The digest of the answers judged against, so the verdict can be redone.
             data["external"] = dict(external)
@@ -199,7 +212,7 @@ class BeatBaselineGate(Gate):
                 threshold=margin,
                 data=data,
             )
-        return _judge(self.name, context, "baseline", f"baseline {baseline!r}", margin, data)
+        return _judge(self.name, context, "baseline", label, margin, data)
 
 
 class LatencyGate(Gate):

@@ -20,12 +20,18 @@
     max_cost_per_1k = 0.002       # money ([costs] currency): CPU of 1,000 one-row calls
     max_monthly_cost = 40         # money: serving, memory, storage and retraining a month
     resamples = 1000              # bootstrap: resamples, confidence and seed
+    holdout = "loans@latest"      # judge a model without its own test split (an
+                                  # imported or notebook model) on this dataset version
     [models.risk-model.promotion]
     live = "four-eyes"            # auto, approval or four-eyes, per alias
     staging = "auto"
     canary_max_share = 0.2        # a larger canary needs live's approval (default 0.2)
     [models.risk-model.costs]     # this model's traffic and prices over [costs]
     requests_per_month = 50000    # (read by pathtolive.gates.costs)
+
+``holdout`` is where the gates are not judged, but on what: it names a dataset version
+for a model whose run recorded no test split of its own. A pipeline-trained model keeps
+its own test split unless ``gates check --holdout`` names one for that check.
 
 Types and names are checked here; whether a baseline or a metric fits the model's task
 is checked when the gates run, once the task is known. Keys of gates registered in
@@ -41,14 +47,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 from pathtolive.config import WORKSPACE_FILE, check_choice, check_keys, table_at
-from pathtolive.errors import ConfigError
+from pathtolive.errors import ConfigError, InvalidInputError
 from pathtolive.gates.metrics import METRICS
 from pathtolive.hashing import hash_bytes
+from pathtolive.refs import parse_ref
 
 __all__ = [
     "BUILTIN_GATE_KEYS",
     "DEFAULT_CANARY_MAX_SHARE",
     "DEFAULT_POLICY",
+    "HOLDOUT_KEY",
     "JUDGING_KEYS",
     "MODEL_KEYS",
     "POLICIES",
@@ -87,6 +95,9 @@ BUILTIN_GATE_KEYS: tuple[str, ...] = (
     "confidence",
     "seed",
 )
+
+HOLDOUT_KEY = "holdout"
+"""The ``[models.NAME.gates]`` key naming a holdout: not a gate, the rows gates judge on."""
 
 MODEL_KEYS: tuple[str, ...] = (
     "target",
@@ -199,6 +210,9 @@ class GateConfig:
     resamples: int = 1000
     confidence: float = 0.95
     seed: int = 0
+    holdout: str | None = None
+    """The dataset version (``loans@3``, ``loans@latest``) that judges a model whose run
+    has no test split of its own."""
     custom: Mapping[str, Any] = field(default_factory=dict)
     """Settings of gates registered in Python, by key."""
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
@@ -255,7 +269,8 @@ class GateConfig:
             custom_keys = DEFAULT_CATALOG.custom_keys()
         gates_where = f"{where}.gates"
         gates = table_at(raw.get("gates", {}), gates_where)
-        valid = (*BUILTIN_GATE_KEYS, *sorted(set(custom_keys) - set(BUILTIN_GATE_KEYS)))
+        builtin = (*BUILTIN_GATE_KEYS, HOLDOUT_KEY)
+        valid = (*builtin, *sorted(set(custom_keys) - set(builtin)))
         check_keys(gates, gates_where, valid, kind="gate setting")
         config = cls(
             model=model,
@@ -290,7 +305,8 @@ class GateConfig:
             resamples=_whole(gates.get("resamples", 1000), f"{gates_where}.resamples", minimum=100),
             confidence=_confidence(gates.get("confidence", 0.95), f"{gates_where}.confidence"),
             seed=_whole(gates.get("seed", 0), f"{gates_where}.seed", minimum=0),
-            custom={key: value for key, value in gates.items() if key not in BUILTIN_GATE_KEYS},
+            holdout=_dataset_ref(gates.get(HOLDOUT_KEY), f"{gates_where}.{HOLDOUT_KEY}"),
+            custom={key: value for key, value in gates.items() if key not in builtin},
             promotion=PromotionConfig.from_toml(model, raw.get("promotion", {})),
         )
         _check_pairs(config, gates_where)
@@ -313,6 +329,20 @@ def _optional_string(value: object, where: str) -> str | None:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{where} in {WORKSPACE_FILE} must be a non-empty string, not {value!r}")
     return value
+
+
+def _dataset_ref(value: object, where: str) -> str | None:
+    text = _optional_string(value, where)
+    if text is None:
+        return None
+    try:
+        parse_ref(text)
+    except InvalidInputError as exc:
+        raise ConfigError(
+            f"{where} in {WORKSPACE_FILE} must name a dataset version, like "
+            f'"loans@3" or "loans@latest": {exc.message}'
+        ) from exc
+    return text
 
 
 def _metric_name(value: object, where: str) -> str | None:

@@ -13,12 +13,22 @@ from pathtolive.format import number
 from pathtolive.gates.base import GateResult, plain
 from pathtolive.gates.costs import cost_summary
 
-__all__ = ["REPORT_COLUMNS", "GateReport"]
+__all__ = ["REPORT_COLUMNS", "GateReport", "unknown_training_line"]
 
 REPORT_COLUMNS: tuple[str, ...] = ("gate", "verdict", "figure", "threshold", "detail")
 """The headers of :meth:`GateReport.rows`."""
 
 _MARKS = {"pass": "PASS", "fail": "FAIL", "note": "NOTE"}
+
+
+def unknown_training_line(ref: str, holdout: str) -> str:
+    """The plain words a report and a model card open with when the training data of
+    ``ref`` is unknown: the guard against judging it on rows it saw could not run."""
+    return (
+        f"Training data unknown: {ref} was registered without the data it was trained on, "
+        f"so nothing shows it never saw the rows of its holdout {holdout}; read its "
+        "figures with that in mind"
+    )
 
 
 @dataclass(frozen=True)
@@ -30,7 +40,9 @@ class GateReport(HtmlDisplay):
     ``[models.NAME.gates]`` sets no threshold for them, each with the key that would.
     ``costs`` holds the cost figures measured (see :mod:`pathtolive.gates.costs`) and
     ``worth_it`` the lines that answer "is it worth it?" against the baseline and the
-    live version."""
+    live version. ``holdout`` says what the gates judged on: the dataset version, who
+    or what chose it, the training data known (None: unknown) and how the holdout was
+    shown unseen, and how a built-in baseline was fitted (see :meth:`judged_lines`)."""
 
     model: str
     version: int
@@ -41,6 +53,7 @@ class GateReport(HtmlDisplay):
     skipped: Mapping[str, str] = field(default_factory=dict)
     costs: Mapping[str, Any] = field(default_factory=dict)
     worth_it: tuple[str, ...] = ()
+    holdout: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_results(
@@ -93,6 +106,33 @@ class GateReport(HtmlDisplay):
         listed = ", ".join(f"{gate} (set {key})" for gate, key in self.skipped.items())
         return f"skipped, as [models.{self.model}.gates] sets no threshold for them: {listed}"
 
+    def judged_lines(self) -> list[str]:
+        """What the model was judged on, in plain words: first, when its training data is
+        unknown, that nothing shows it never saw the holdout; then the holdout, who chose
+        it, how it was shown unseen and how the baseline was fitted. None for a report
+        stored before holdouts were recorded."""
+        if not self.holdout.get("dataset"):
+            return []
+        dataset, rows = self.holdout["dataset"], self.holdout.get("rows")
+        lines: list[str] = []
+        if "training" in self.holdout and not self.holdout.get("training"):
+            lines.append(unknown_training_line(f"{self.model}@{self.version}", str(dataset)))
+        named = self.holdout.get("named")
+        chosen = self.holdout.get("chosen_by") or "the run's own test split"
+        size = "" if rows is None else f" ({number(rows)} rows)"
+        if named is None:
+            lines.append(f"judged on {dataset}{size}: the run's own test split")
+        else:
+            alias = "" if named == dataset else f" as {named}"
+            lines.append(f"judged on {dataset}{size}, named{alias} by {chosen}")
+        leakage = self.holdout.get("leakage")
+        if named is not None and leakage:
+            lines.append(f"unseen by the model: {leakage}")
+        fit = self.holdout.get("baseline_fit")
+        if fit:
+            lines.append(f"baseline {fit}")
+        return lines
+
     def rows(self) -> list[tuple[str, str, str, str, str]]:
         """One row of text per gate, under :data:`REPORT_COLUMNS`, for a table."""
         return [
@@ -107,11 +147,16 @@ class GateReport(HtmlDisplay):
         ]
 
     def lines(self) -> list[str]:
-        """The report as plain text lines: a summary, then one line per gate."""
+        """The report as plain text lines: what it was judged on (first, when the training
+        data is unknown, that it is), a summary, then one line per gate."""
         width = max((len(result.gate) for result in self.results), default=0)
         note = self.skipped_note()
+        judged = self.judged_lines()
+        unknown = judged[:1] if judged and judged[0].startswith("Training data unknown") else []
         return (
-            [self.summary()]
+            unknown
+            + [self.summary()]
+            + judged[len(unknown) :]
             + [
                 f"{_MARKS[result.verdict]}  {result.gate:<{width}}  {result.detail}"
                 for result in self.results
@@ -138,6 +183,7 @@ class GateReport(HtmlDisplay):
             "skipped": [{"gate": gate, "setting": key} for gate, key in self.skipped.items()],
             "costs": plain(dict(self.costs)),
             "worth_it": list(self.worth_it),
+            "holdout": plain(dict(self.holdout)),
         }
 
     @classmethod
@@ -155,4 +201,8 @@ class GateReport(HtmlDisplay):
             # Reports stored before costs were measured have none.
             costs=dict(data.get("costs") or {}),
             worth_it=tuple(data.get("worth_it") or ()),
+            # Row ids are the store's, not the report's; old reports name no holdout.
+            holdout={
+                key: value for key, value in (data.get("holdout") or {}).items() if key != "row_ids"
+            },
         )

@@ -33,12 +33,14 @@ from pathtolive.gates.curves import (
     confusion_matrix,
     roc_curve,
 )
+from pathtolive.gates.report import GateReport, unknown_training_line
 from pathtolive.lineage import LineageNode, render_tree
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import gates as gate_service
 from pathtolive.service import lineage as lineage_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.named_holdout import holdout_record
 from pathtolive.service.privacy import configured_pii_columns, pii_columns
 
 __all__ = [
@@ -246,9 +248,15 @@ def model_card(ctx: ServiceContext, ref: str, *, lineage: LineageNode | None = N
         data_blocks.append(
             CardTable(("column", "type", "tags", "nulls", "mean", "range"), tuple(rows))
         )
-    sections.append(
-        CardSection("Training data", tuple(data_blocks) or ("No recorded training data.",))
-    )
+    if not data_blocks:
+        judged = holdout_record(report.report) if report is not None else {}
+        data_blocks.append(
+            unknown_training_line(version.ref, str(judged["dataset"]))
+            if judged.get("dataset")
+            else f"Training data unknown: {version.ref} was registered without the data it "
+            "was trained on; gate it on a named holdout it cannot have seen."
+        )
+    sections.append(CardSection("Training data", tuple(data_blocks)))
     logged = f"logged by run {run.run_id[:12]}"
     metrics = [(name, _cell(value), logged) for name, value in sorted(version.metrics.items())]
     if report is not None:
@@ -273,6 +281,11 @@ def model_card(ctx: ServiceContext, ref: str, *, lineage: LineageNode | None = N
             f"{report.created_by}); metric {body.get('metric')}; holdout "
             f"{body.get('holdout', {}).get('dataset')} ({body.get('holdout', {}).get('rows')} "
             f"rows); live champion compared: {body.get('champion_version') or 'none'}."
+        )
+        # What it was judged on, who chose it, and what is unknown, as the report says it.
+        gate_blocks.extend(
+            line[:1].upper() + line[1:] + ("" if line.endswith(".") else ".")
+            for line in GateReport.from_dict(body).judged_lines()
         )
         results = [_without_pii(r, pii) for r in body.get("results", [])]
         gate_blocks.append(
@@ -433,7 +446,8 @@ def _evaluation(
     slices = tuple(s for s in slices if s.label.split("=", 1)[0] not in pii)
     metric = str(report.report.get("metric", "")) if report is not None else ""
     notes: list[str] = []
-    if run.kind != "pipeline":
+    named = report is not None and holdout_record(report.report).get("named") is not None
+    if run.kind != "pipeline" and not named:
         if not slices:
             return None
         notes.append(f"run {run.run_id[:12]} is a {run.kind} run: it has no holdout to score")

@@ -1,7 +1,10 @@
 """Evaluating a model version's release gates, and keeping the report with it.
 
-The candidate, the live champion and the baseline are all scored on the candidate run's
-holdout (found from its call graph), so every comparison is paired. The service measures
+The candidate, the live champion and the baseline are all scored on one holdout — the
+candidate run's own test split (found from its call graph), or a dataset version someone
+named (see :mod:`pathtolive.service.named_holdout`) — so every comparison is paired. A
+built-in baseline trains on the candidate's training rows; when those are not known it
+is cross-fitted on the holdout, so it never scores a row it was trained on. The service measures
 what the gates judge — latency and "loads and answers" in a clean process, the artifact's
 size, whether per-row attributions can be computed, the training data's validation — and
 the pure gates in :mod:`pathtolive.gates` decide.
@@ -25,18 +28,20 @@ from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.gates import (
     BASELINES,
     COSTS_EXTRA,
+    CROSS_FIT_FOLDS,
     CostSettings,
     GateConfig,
     GateContext,
     GateReport,
     Predictions,
     align_proba,
+    cross_fit_baseline,
     default_metric,
     fit_baseline,
     get_metric,
     run_gates,
 )
-from pathtolive.gates.base import EXTERNAL_BASELINE_EXTRA
+from pathtolive.gates.base import BASELINE_FIT_EXTRA, EXTERNAL_BASELINE_EXTRA
 from pathtolive.gates.external import ExternalBaseline, external_name
 from pathtolive.gates.metrics import Task
 from pathtolive.registry import LoadedModel
@@ -48,6 +53,12 @@ from pathtolive.service.explain import check_explanations, explainer_background
 from pathtolive.service.external_baseline import ExternalBaselineFailed, ask_external_baseline
 from pathtolive.service.holdout import Holdout, find_holdout
 from pathtolive.service.latency import measure_latency, start_probe_server
+from pathtolive.service.named_holdout import (
+    JudgedOn,
+    holdout_record,
+    judged_holdout,
+    named_frame,
+)
 from pathtolive.service.privacy import pii_columns
 
 __all__ = ["HoldoutScores", "check_gates", "gate_config", "latest_report", "score_holdout"]
@@ -60,15 +71,26 @@ def gate_config(ctx: ServiceContext, model: str) -> GateConfig:
     return GateConfig.from_toml(model, ctx.settings.document.get("models", {}))
 
 
-def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> GateReport:
+def check_gates(
+    ctx: ServiceContext,
+    ref: str,
+    *,
+    offline: bool = False,
+    holdout: str | None = None,
+    target: str | None = None,
+) -> GateReport:
     """Run every gate that applies to the model version ``ref``; store and audit the
     report. A failing gate is a verdict, not an error: read ``report.passed``.
+
+    ``holdout`` names the dataset version to judge on (``loans@3``), over the run's own
+    test split and ``[models.NAME.gates] holdout``; ``target`` the column the model
+    predicts in it. The report records what it was judged on and who chose it.
 
     With ``offline``, an external baseline is not called: the answers it gave the last
     check of this version are read back from the artifact store (by the digest that
     report names), provided they answered the same holdout rows."""
     with tracing.span("gates.check", {"pathtolive.model.ref": ref}) as span:
-        report = _check_gates(ctx, ref, offline=offline)
+        report = _check_gates(ctx, ref, offline=offline, holdout=holdout, target=target)
         span.set_attributes(
             {
                 "pathtolive.model": report.model,
@@ -80,7 +102,9 @@ def check_gates(ctx: ServiceContext, ref: str, *, offline: bool = False) -> Gate
     return report
 
 
-def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
+def _check_gates(
+    ctx: ServiceContext, ref: str, *, offline: bool, holdout: str | None, target: str | None
+) -> GateReport:
     actor = ctx.require(Permission.READ, "check gates")
     candidate_version = model_service.model_version(ctx, ref)
     config = gate_config(ctx, candidate_version.model)
@@ -99,30 +123,45 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
     assert run is not None
-    # The clean process that times the candidate imports its libraries meanwhile.
-    start_probe_server(ctx)
     progress.stage(f"gates of {candidate_version.ref}: finding the holdout")
-    holdout = find_holdout(ctx, run)
-    data_version = dataset_service.get_version(ctx, holdout.dataset)
-    # The holdout is rows of that version (a step's stored split): an audited read.
-    dataset_service.record_read(
-        ctx, data_version, f"gates holdout of {candidate_version.ref}", rows=len(holdout.frame)
+    judged = judged_holdout(
+        ctx,
+        candidate_version,
+        run,
+        named=holdout,
+        target=target,
+        actor=actor.name,
+        configured=config.holdout,
     )
+    holdout_rows = judged.holdout
+    # The clean process that times the candidate imports its libraries meanwhile (started
+    # once the holdout is settled: a refused one needs no probe).
+    start_probe_server(ctx)
+    data_version = dataset_service.get_version(ctx, holdout_rows.dataset)
+    if judged.named is None:
+        # The holdout is rows of that version (a step's stored split): an audited read.
+        # A named one was read whole, and audited, as it was loaded.
+        dataset_service.record_read(
+            ctx,
+            data_version,
+            f"gates holdout of {candidate_version.ref}",
+            rows=len(holdout_rows.frame),
+        )
     schema = Schema.from_dict(
         dataset_service.dataset_schema(
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
     config.refuse_pii_slices(pii_columns(ctx, schema))
-    target = _target(candidate_version.model, config, schema, holdout)
-    features = _features(candidate_version, holdout.frame, target, schema)
-    y_true = holdout.frame[target].to_numpy()
+    target = _target(candidate_version.model, config, schema, holdout_rows, explicit=target)
+    features = _features(candidate_version, holdout_rows.frame, target, schema)
+    y_true = holdout_rows.frame[target].to_numpy()
     progress.stage(f"gates of {candidate_version.ref}: loading and scoring the models")
     candidate = model_service.load_model(ctx, candidate_version)
     task = _task(candidate_version, candidate, y_true)
     metric = config.metric or default_metric(task)
     get_metric(metric, task)  # a metric the task does not support is refused here
-    classes = _classes(task, candidate, y_true, f"the target {target!r} of {holdout.dataset}")
+    classes = _classes(task, candidate, y_true, f"the target {target!r} of {holdout_rows.dataset}")
     champion: Predictions | None = None
     live_cost: cost_service.SideCost | None = None
     if champion_number is not None and champion_number != candidate_version.version:
@@ -130,7 +169,10 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
             ctx, f"{candidate_version.model}@{champion_number}"
         )
         champion = _predict(
-            model_service.load_model(ctx, champion_version), holdout.frame[features], task, classes
+            model_service.load_model(ctx, champion_version),
+            holdout_rows.frame[features],
+            task,
+            classes,
         )
         live_cost = _reported_cost(
             ctx, champion_version, f"live version {champion_version.ref}", prices
@@ -143,7 +185,7 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
         baseline, extras[EXTERNAL_BASELINE_EXTRA] = _external(
             ctx,
             external,
-            holdout.frame[features],
+            holdout_rows.frame[features],
             task=task,
             classes=classes,
             dataset=data_version.ref,
@@ -153,11 +195,21 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
         baseline_cost = cost_service.external_cost(external, prices)
     elif config.baseline is not None:
         progress.stage(f"gates of {candidate_version.ref}: training the {config.baseline} baseline")
-        baseline, baseline_cost = _baseline(
-            ctx, config.baseline, task, data_version.ref, holdout, features, target, classes, prices
+        baseline, baseline_cost, extras[BASELINE_FIT_EXTRA] = _baseline(
+            ctx,
+            config,
+            task,
+            judged,
+            features,
+            target,
+            classes,
+            prices,
+            purpose=f"gates baseline {config.baseline} of {candidate_version.ref}",
         )
     progress.stage(f"gates of {candidate_version.ref}: latency in a clean process, attributions")
-    latency, loads, load_detail, probed = _latency(ctx, candidate_version, holdout.frame[features])
+    latency, loads, load_detail, probed = _latency(
+        ctx, candidate_version, holdout_rows.frame[features]
+    )
     costs = cost_service.cost_figures(
         cost_service.candidate_footprint(candidate_version, run, probed),
         prices,
@@ -167,26 +219,37 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
     # The explainer the server's :explain will use, on the background it will use.
     explained = check_explanations(
         candidate,
-        holdout.frame[features],
+        holdout_rows.frame[features],
         explainer_background(
             ctx,
             features,
-            sorted(run.inputs.values()),
+            # Without training data, the holdout is the only sample of the inputs there is.
+            list(judged.training) or [holdout_rows.dataset],
             purpose=f"gates explainer background of {candidate_version.ref}",
         ),
     )
+    # The data contract is the training data's: a named holdout's version stands in only
+    # when the training data is unknown, and the detail says so.
+    contract_version = (
+        dataset_service.get_version(ctx, judged.training[0])
+        if judged.named is not None and judged.training
+        else data_version
+    )
+    contract_detail = f"{contract_version.ref} was {contract_version.validation_status}"
+    if judged.named is not None and not judged.training:
+        contract_detail += " (the holdout's contract: the training data is unknown)"
     context = GateContext(
         config=config,
         task=task,
         metric=metric,
         y_true=y_true,
-        candidate=_predict(candidate, holdout.frame[features], task, classes),
+        candidate=_predict(candidate, holdout_rows.frame[features], task, classes),
         champion=champion,
         baseline=baseline,
         classes=classes,
-        slices=holdout.frame[list(config.slices)] if config.slices else None,
-        data_validation=data_version.validation_status,
-        data_validation_detail=f"{data_version.ref} was {data_version.validation_status}",
+        slices=holdout_rows.frame[list(config.slices)] if config.slices else None,
+        data_validation=contract_version.validation_status,
+        data_validation_detail=contract_detail,
         artifact_bytes=candidate_version.artifact_bytes,
         latency=latency,
         loads_and_answers=loads,
@@ -196,7 +259,7 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
         explainer=explained.method,
         importance=explained.importance,
         extras={
-            "holdout": {"dataset": holdout.dataset, "rows": len(holdout.row_ids)},
+            "holdout": judged.to_dict(),
             "champion_version": champion_number,
             COSTS_EXTRA: costs,
             **extras,
@@ -204,17 +267,19 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
     )
     progress.stage(f"gates of {candidate_version.ref}: judging (bootstrap resamples)")
     report = run_gates(context, version=candidate_version.version, created_at=datetime.now(UTC))
+    judged_record = judged.to_dict()
+    if BASELINE_FIT_EXTRA in extras:
+        judged_record["baseline_fit"] = extras[BASELINE_FIT_EXTRA]
     report = replace(
         report,
         costs=costs,
         worth_it=cost_service.worth_it_lines(context, costs, prices),
+        holdout=judged_record,
     )
     stored = report.to_dict()
-    stored["holdout"] = {
-        "dataset": holdout.dataset,
-        "rows": len(holdout.row_ids),
-        "row_ids": holdout.row_ids.tolist(),
-    }
+    if judged.named is None:
+        # A run's split is some rows of its version; a named holdout is all of one.
+        stored["holdout"]["row_ids"] = holdout_rows.row_ids.tolist()
     stored["champion_version"] = None if champion is None else champion_number
     with ctx.metadata.write() as session:
         session.insert_gate_report(
@@ -235,6 +300,9 @@ def _check_gates(ctx: ServiceContext, ref: str, *, offline: bool) -> GateReport:
                 "failed": [r.gate for r in report.failures],
                 "metric": metric,
                 "champion": stored["champion_version"],
+                "holdout": {
+                    key: judged_record[key] for key in ("dataset", "named", "chosen_by", "leakage")
+                },
                 **_external_audit(extras),
             },
         )
@@ -267,17 +335,21 @@ def score_holdout(ctx: ServiceContext, ref: str, *, limit: int, purpose: str) ->
     config = gate_config(ctx, version.model)
     with ctx.metadata.read() as session:
         run = session.get_run(version.run_id)
+        stored = session.latest_gate_report(version.model, version.version)
     assert run is not None
-    holdout = find_holdout(ctx, run)
+    # The holdout its latest gates judged on: a named one, else the run's own split.
+    named = named_frame(ctx, holdout_record({} if stored is None else stored.report), purpose)
+    holdout = named if named is not None else find_holdout(ctx, run)
     data_version = dataset_service.get_version(ctx, holdout.dataset)
     frame = holdout.frame.head(limit)
-    dataset_service.record_read(ctx, data_version, purpose, rows=len(frame))
+    if named is None:
+        dataset_service.record_read(ctx, data_version, purpose, rows=len(frame))
     schema = Schema.from_dict(
         dataset_service.dataset_schema(
             ctx, data_version.dataset, data_version.schema_version
         ).schema
     )
-    target = _target(version.model, config, schema, holdout)
+    target = _target(version.model, config, schema, holdout, explicit=holdout.target)
     features = _features(version, frame, target, schema)
     y_true = frame[target].to_numpy()
     model = model_service.load_model(ctx, version)
@@ -305,14 +377,18 @@ def latest_report(ctx: ServiceContext, ref: str) -> StoredGateReport:
     return stored
 
 
-def _target(model: str, config: GateConfig, schema: Schema, holdout: Holdout) -> str:
-    """The column ``model`` predicts: ``[models.NAME] target``, else the column tagged
-    target, else the one a notebook run named with its holdout; an input error when none
-    names a column of the holdout."""
-    target = config.target or next(iter(schema.tagged("target")), None) or holdout.target
+def _target(
+    model: str, config: GateConfig, schema: Schema, holdout: Holdout, *, explicit: str | None
+) -> str:
+    """The column ``model`` predicts: the one named for this check (``--target``), else
+    ``[models.NAME] target``, else the column tagged target, else the one a notebook run
+    named with its holdout; an input error when none names a column of the holdout."""
+    target = (
+        explicit or config.target or next(iter(schema.tagged("target")), None) or holdout.target
+    )
     if target is None or target not in holdout.frame.columns:
         raise InvalidInputError(
-            f"the target of {model!r} is not known; set "
+            f"the target of {model!r} is not known; name it with --target COLUMN, set "
             f'[models.{model}] target = "COLUMN" in pathtolive.toml or tag '
             "the column as target"
         )
@@ -400,40 +476,78 @@ def _predict(
 
 def _baseline(
     ctx: ServiceContext,
-    name: str,
+    config: GateConfig,
     task: Task,
-    dataset_ref: str,
-    holdout: Holdout,
+    judged: JudgedOn,
     features: list[str],
     target: str,
     classes: tuple[Any, ...] | None,
     prices: CostSettings,
-) -> tuple[Predictions, cost_service.SideCost]:
-    """The off-the-shelf baseline, trained by pathtolive on the rows the candidate trained
-    on (the dataset version less the holdout rows), or another registered model; and
-    what it costs (measured here as it is fitted, or the registered model's report's)."""
+    *,
+    purpose: str,
+) -> tuple[Predictions, cost_service.SideCost, str]:
+    """The off-the-shelf baseline's predictions on the holdout, what it costs (measured
+    here as it is fitted, or the registered model's report's), and how it was fitted.
+
+    A built-in baseline trains on the rows the candidate trained on: the run's version
+    less its test split, or the one training version of a model judged on a named
+    holdout (which the leakage guard showed to share no row with it). With no training
+    data known (or several versions, whose joint rows are not the model's), it is
+    cross-fitted on the holdout."""
+    name = config.baseline
+    assert name is not None
+    holdout = judged.holdout
+    rows = holdout.frame[features]
     if name not in BASELINES:
         other_version = model_service.model_version(ctx, name)
         other = model_service.load_model(ctx, other_version)
         cost = _reported_cost(ctx, other_version, f"the registered model {name!r}", prices)
-        return _predict(other, holdout.frame[features], task, classes), cost
-    data = dataset_service.load_frame(ctx, dataset_ref, purpose=f"gates baseline {name}")
-    training = data.drop(index=pd.Index(holdout.row_ids))
-    fitted, footprint = cost_service.measure_in_process(
-        lambda: fit_baseline(name, task, training[features], training[target].to_numpy()),
-        lambda model, rows: model.predict_labels(rows),
-        holdout.frame[features],
-    )
+        return _predict(other, rows, task, classes), cost, f"the registered model {name}"
+    if judged.named is None:
+        data = dataset_service.load_frame(ctx, holdout.dataset, purpose=purpose)
+        training: pd.DataFrame | None = data.drop(index=pd.Index(holdout.row_ids))
+        fit = f"trained on {holdout.dataset} less its holdout rows"
+    elif len(judged.training) == 1:
+        training = dataset_service.load_frame(ctx, judged.training[0], purpose=purpose)
+        fit = f"trained on {judged.training[0]}"
+        missing = [column for column in (*features, target) if column not in training.columns]
+        if missing:
+            training, fit = None, _CROSS_FITTED
+    else:
+        training, fit = None, _CROSS_FITTED
+    y_true = holdout.frame[target].to_numpy()
+    if training is None:
+        fold_model, footprint = cost_service.measure_in_process(
+            lambda: fit_baseline(name, task, rows, y_true),
+            lambda model, part: model.predict_labels(part),
+            rows,
+        )
+        del fold_model  # timed only: what serving a baseline fitted like it would cost
+        predictions = cross_fit_baseline(
+            name, task, rows, y_true, folds=CROSS_FIT_FOLDS, seed=config.seed, classes=classes
+        )
+    else:
+        fitted, footprint = cost_service.measure_in_process(
+            lambda: fit_baseline(name, task, training[features], training[target].to_numpy()),
+            lambda model, part: model.predict_labels(part),
+            rows,
+        )
+        predictions = fitted.predict(rows)
+        if predictions.proba is not None and classes is not None and fitted.classes is not None:
+            predictions = Predictions(
+                proba=align_proba(predictions.proba, fitted.classes, classes),
+                labels=predictions.labels,
+            )
     cost = cost_service.side_cost(
         f"the {name!r} baseline", footprint, prices, "measured in process as it was fitted"
     )
-    predictions = fitted.predict(holdout.frame[features])
-    if predictions.proba is not None and classes is not None and fitted.classes is not None:
-        return Predictions(
-            proba=align_proba(predictions.proba, fitted.classes, classes),
-            labels=predictions.labels,
-        ), cost
-    return predictions, cost
+    return predictions, cost, fit
+
+
+_CROSS_FITTED = (
+    f"cross-fitted on the holdout ({CROSS_FIT_FOLDS} folds, each scored by a baseline "
+    "trained on the others)"
+)
 
 
 def _reported_cost(

@@ -23,7 +23,7 @@ from pathtolive.pipelines import RunGraph, loads
 from pathtolive.pipelines.elements import Element, element_digest, pick
 from pathtolive.service.context import ServiceContext
 
-__all__ = ["LOGGED_HOLDOUT", "LOGGED_TARGET", "Holdout", "find_holdout"]
+__all__ = ["LOGGED_HOLDOUT", "LOGGED_TARGET", "Holdout", "find_holdout", "has_own_holdout"]
 
 LOGGED_HOLDOUT = "holdout_digest"
 """The key of a notebook run's outputs that holds the digest of the test rows it logged."""
@@ -45,16 +45,25 @@ class Holdout:
     """The target column a notebook run named with its holdout; None for a pipeline's."""
 
 
+def has_own_holdout(run: Run) -> bool:
+    """Whether ``run`` recorded an evaluation of its own: a pipeline run's call graph, or
+    the test rows a notebook run logged. An imported model, or one registered by hand
+    without ``run.log_holdout``, has none and is judged on a named holdout."""
+    if run.kind == "notebook":
+        return (run.outputs or {}).get(LOGGED_HOLDOUT) is not None
+    return run.kind == "pipeline" and run.graph is not None and bool(run.outputs)
+
+
 def find_holdout(ctx: ServiceContext, run: Run) -> Holdout:
     """The holdout of a pipeline run, or the one a notebook run logged
-    (``run.log_holdout``); a clear error when there is none."""
+    (``run.log_holdout``); a clear error, naming the fix, when there is none."""
     logged = (run.outputs or {}).get(LOGGED_HOLDOUT) if run.kind == "notebook" else None
-    if logged is None and (run.kind != "pipeline" or run.graph is None or not run.outputs):
+    if not has_own_holdout(run):
+        how = {"imported": "an imported model", "notebook": "a model registered by hand"}
         raise InvalidInputError(
-            f"run {run.run_id[:12]} is a {run.kind} run without a recorded evaluation; "
-            "gates need a model trained by a pipeline that evaluates it on a test split, "
-            "or a run started with ws.start_run(...) that logged its test rows with "
-            "run.log_holdout(test_df)"
+            f"run {run.run_id[:12]} recorded no test split ({how.get(run.kind, 'no evaluation')}"
+            "), so there is nothing to judge it on; gate it on a named holdout: "
+            "--holdout DATASET@N (holdout= in Python, or [models.NAME.gates] holdout)"
         )
     with ctx.metadata.read() as session:
         erased = session.erased_inputs(run.run_id)

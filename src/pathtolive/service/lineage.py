@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pathtolive.auth import Permission
-from pathtolive.entities import BatchJob, DatasetVersion, Run
+from pathtolive.entities import BatchJob, DatasetVersion, Run, StoredGateReport
 from pathtolive.errors import InvalidInputError
 from pathtolive.faces import spelled
 from pathtolive.lineage import LineageNode, run_events
@@ -14,6 +14,7 @@ from pathtolive.refs import NAME_PATTERN
 from pathtolive.service import datasets as dataset_service
 from pathtolive.service import models as model_service
 from pathtolive.service.context import ServiceContext
+from pathtolive.service.named_holdout import holdout_record
 
 __all__ = ["dataset_lineage", "lineage", "model_lineage", "openlineage_events"]
 
@@ -61,11 +62,37 @@ def model_lineage(ctx: ServiceContext, ref: str, *, parents: int | None = None) 
         jobs = session.list_batch_jobs(
             model=version.model, version=version.version, limit=SHOWN_BATCH_JOBS
         )
+        report = session.latest_gate_report(version.model, version.version)
+    judged = () if report is None else _judged_node(report)
     return LineageNode(
         "model",
         version.ref,
         model_node_attributes,
-        (_run_node(ctx, run, environment, parents), *map(_batch_job_node, jobs)),
+        (_run_node(ctx, run, environment, parents), *judged, *map(_batch_job_node, jobs)),
+    )
+
+
+def _judged_node(report: StoredGateReport) -> tuple[LineageNode, ...]:
+    """The dataset version the latest gates judged the model on, and who chose it."""
+    judged = holdout_record(report.report)
+    if not judged.get("dataset"):
+        return ()
+    return (
+        LineageNode(
+            "judged-on",
+            str(judged["dataset"]),
+            {
+                "holdout": "the run's own test split"
+                if judged.get("named") is None
+                else f"named as {judged['named']}",
+                "chosen by": judged.get("chosen_by"),
+                "rows": judged.get("rows"),
+                "training data": ", ".join(judged.get("training") or ()) or "unknown",
+                "checked by": report.created_by,
+                "at": report.created_at.isoformat(timespec="seconds"),
+                "passed": report.passed,
+            },
+        ),
     )
 
 
@@ -101,9 +128,10 @@ def _run_node(
         children.append(
             LineageNode(
                 "imported",
-                "from an MLflow model folder",
+                "from an MLflow model folder" if "mlflow" in run.params else "from a file",
                 {
                     "folder": run.params.get("folder"),
+                    "file": run.params.get("file"),
                     "mlflow run": mlflow.get("run_id") if isinstance(mlflow, dict) else None,
                     "mlflow": mlflow.get("mlflow_version") if isinstance(mlflow, dict) else None,
                 },

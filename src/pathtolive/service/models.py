@@ -556,9 +556,12 @@ def import_mlflow(
     trust_pickle: bool = False,
     trusted: Sequence[str] = (),
     description: str = "",
+    data: Mapping[str, str] | str | None = None,
 ) -> ModelVersion:
     """Register a model from an MLflow model folder (no mlflow needed); its lineage says
-    it was imported, with what the folder tells of its origin."""
+    it was imported, with what the folder tells of its origin. ``data`` names the dataset
+    version it was trained on when that is in the workspace (the gates' leakage guard
+    reads it); the folder's own signature is kept."""
     from pathtolive.registry.mlflow_folder import read_mlflow_model
 
     ctx.require(Permission.WRITE, "import models")
@@ -573,6 +576,7 @@ def import_mlflow(
         imported.model,
         name,
         description=description or f"imported from the MLflow model at {Path(folder).resolve()}",
+        data=data,
         source="imported",
         run_params={"mlflow": origin, "folder": str(Path(folder).resolve())},
         tags={"imported_from": "mlflow"},

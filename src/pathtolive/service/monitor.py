@@ -75,6 +75,7 @@ from pathtolive.registry.signature import Signature
 from pathtolive.service.alerts import clear_alerts_of, open_alert
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.models import model_version
+from pathtolive.service.named_holdout import reference_data
 from pathtolive.service.privacy import shown_profile
 from pathtolive.store.artifacts import ArtifactStore
 
@@ -476,7 +477,10 @@ def _reference_profile(
     out, and no value of theirs reaches the report."""
     inputs = set(signature.input_names)
     with ctx.metadata.read() as session:
-        for ref in _trained_on(ctx, served):
+        run = session.get_run(served.run_id)
+        # The training data's profile; the named holdout's when the training data is
+        # unknown (an imported model): what the model was judged fit on.
+        for ref in reference_data(session, served, run):
             name, _, number = ref.partition("@")
             found = session.get_version(name, int(number)) if is_number(number) else None
             if found is None:
@@ -488,7 +492,8 @@ def _reference_profile(
                 return ref, shown_profile(ctx, profile, contract)
     raise NotFoundError(
         f"{served.ref} has no training dataset version with a profile of all its inputs "
-        f"({', '.join(sorted(inputs))}); drift needs one: register the model with data="
+        f"({', '.join(sorted(inputs))}); drift needs one: register the model with data=, "
+        "or gate it on a named holdout (--holdout DATASET@N) whose profile stands in"
     )
 
 

@@ -70,17 +70,29 @@ def promote(
     reason: str = "",
     override: str | None = None,
     within: Callable[[MetadataSession], None] | None = None,
+    holdout: str | None = None,
+    target: str | None = None,
 ) -> PromotionOutcome:
     """Run the gates on ``ref``, then apply the alias's policy: move the alias now
     (``auto``) or leave a pending promotion for an approver. Failing gates refuse the
-    promotion unless an admin gives ``override`` (a reason, recorded). ``within`` is
+    promotion unless an admin gives ``override`` (a reason, recorded). ``holdout`` and
+    ``target`` name what the gates judge on (see :func:`gate_service.check_gates`). ``within`` is
     called first in the transaction that records the promotion (the controller checks
     its lease there); an exception it raises leaves the alias and promotions as they
     were."""
     with tracing.span(
         "promotion", {"pathtolive.model.ref": ref, "pathtolive.alias": alias}
     ) as span:
-        outcome = _promote(ctx, ref, alias, reason=reason, override=override, within=within)
+        outcome = _promote(
+            ctx,
+            ref,
+            alias,
+            reason=reason,
+            override=override,
+            within=within,
+            holdout=holdout,
+            target=target,
+        )
         span.set_attributes(_promotion_attributes(outcome.promotion))
     return outcome
 
@@ -102,6 +114,8 @@ def _promote(
     reason: str,
     override: str | None,
     within: Callable[[MetadataSession], None] | None,
+    holdout: str | None,
+    target: str | None,
 ) -> PromotionOutcome:
     actor = ctx.require(Permission.WRITE, "request promotions")
     model_service.check_alias(alias)
@@ -113,7 +127,7 @@ def _promote(
     except IntegrityError as exc:
         _refuse(ctx, actor, version.ref, alias, f"artifact fails its hash check: {exc.message}")
         raise
-    report = gate_service.check_gates(ctx, version.ref)
+    report = gate_service.check_gates(ctx, version.ref, holdout=holdout, target=target)
     if not report.passed and override is None:
         failed = "; ".join(f"{r.gate}: {r.detail}" for r in report.failures)
         _refuse(ctx, actor, version.ref, alias, f"gates failed: {failed}")
@@ -164,6 +178,7 @@ def _promote(
             "policy": policy,
             "reason": reason,
             "gates_passed": report.passed,
+            "holdout": report.holdout.get("dataset"),
             "promotion": promotion_id,
             "expected_live": champion,
         }

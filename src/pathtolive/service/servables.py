@@ -22,6 +22,7 @@ from pathtolive.service import audit as audit_service
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.explain import BACKGROUND_ROWS, explainer_background
 from pathtolive.service.models import load_model
+from pathtolive.service.named_holdout import reference_data
 
 __all__ = [
     "DeploymentTargets",
@@ -62,6 +63,9 @@ class ServableVersion:
     trained_on: tuple[str, ...]
     """The dataset versions (``name@N``) of the run that made it."""
     pii_columns: frozenset[str]
+    reference: tuple[str, ...] = ()
+    """The dataset versions its explanations draw background rows from: its training
+    data, or the named holdout it was judged on when that is unknown."""
 
 
 def deployment_targets(
@@ -103,8 +107,9 @@ def load_servable(
             raise NotFoundError(f"model {name!r} has no version {version}")
         run = session.get_run(found.run_id)
         trained_on = tuple(sorted(run.inputs.values())) if run is not None else ()
+        reference = reference_data(session, found, run)
         pii = set(extra_pii)
-        for ref in trained_on:
+        for ref in reference:
             dataset, _, number = ref.partition("@")
             dataset_version = session.get_version(dataset, int(number)) if number else None
             if dataset_version is None:
@@ -130,6 +135,7 @@ def load_servable(
         signature=signature,
         trained_on=trained_on,
         pii_columns=frozenset(pii & set(signature.input_names)),
+        reference=reference,
     )
 
 
@@ -138,7 +144,9 @@ def background_sample(
 ) -> pd.DataFrame | None:
     """Up to ``rows`` rows of the model's input columns from its training data (None
     when none is kept): the background its explainer compares a row against."""
-    return explainer_background(ctx, servable.signature.input_names, servable.trained_on, rows)
+    return explainer_background(
+        ctx, servable.signature.input_names, servable.reference or servable.trained_on, rows
+    )
 
 
 def explain_rows(ctx: ServiceContext, ref: str, rows: pd.DataFrame) -> Explanation:

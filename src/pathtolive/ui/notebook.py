@@ -94,14 +94,17 @@ def _page(
 
 def gate_report_html(report: GateReport) -> str:
     """The gate table ``gates check`` prints: gate, verdict, figure, threshold, detail;
-    then the cost figures and the "is it worth it?" lines."""
+    first what it was judged on (an unknown training set before all), then the cost
+    figures and the "is it worth it?" lines."""
+    judged = report.judged_lines()
     return _page(
         "gate report",
         f"{report.model}@{report.version}",
         verdict=("good", "passed") if report.passed else ("bad", "failed"),
         facts=[("metric", report.metric), ("checked", when(report.created_at))],
         lead=report.summary(),
-        tables=[("Gates", REPORT_COLUMNS, report.rows(), {1: _GATE_VERDICTS})]
+        tables=([("Judged on", ["what"], [(line,) for line in judged], {})] if judged else [])
+        + [("Gates", REPORT_COLUMNS, report.rows(), {1: _GATE_VERDICTS})]
         + (
             [("Cost of owning it", ["what"], [(line,) for line in report.cost_lines()], {})]
             if report.cost_lines()

@@ -85,7 +85,7 @@ def test_an_unknown_gate_key_lists_the_valid_ones() -> None:
         "min_metric? Valid keys: min_metric, "
         "beat_live_by, baseline, beat_baseline_by, slices, max_slice_drop, min_slice_rows, "
         "p95_latency_ms, max_size_mb, max_cost_per_1k, max_monthly_cost, resamples, confidence, "
-        "seed"
+        "seed, holdout"
     )
 
 
@@ -170,3 +170,15 @@ def test_the_judging_digest_moves_with_the_gates_and_the_policy_only() -> None:
         changed = {"risk-model": {**table, key: value}}
         assert judging_digest("risk-model", changed) != digest, key
     assert judging_settings("churn", models) == {}
+
+
+def test_a_named_holdout_is_a_dataset_version_and_not_a_gate() -> None:
+    config = GateConfig.from_toml("m", _gates(holdout="loans@latest"))
+
+    assert config.holdout == "loans@latest"
+    assert config.custom == {}
+    assert GateConfig.from_toml("m", _gates(holdout="loans@3")).holdout == "loans@3"
+    with pytest.raises(ConfigError, match=r'models\.m\.gates\.holdout .* like "loans@3"'):
+        GateConfig.from_toml("m", _gates(holdout="loans@three"))
+    with pytest.raises(ConfigError, match=r"models\.m\.gates\.holdout"):
+        GateConfig.from_toml("m", _gates(holdout=3))

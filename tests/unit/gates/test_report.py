@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +18,7 @@ from pathtolive.gates import (
     fit_baseline,
     run_gates,
 )
+from pathtolive.ui.notebook import gate_report_html
 from tests.unit.gates.conftest import Split
 from tests.unit.gates.helpers import make_context
 
@@ -133,3 +135,58 @@ def test_a_report_names_the_gates_its_config_left_out(report: GateReport) -> Non
     stored_before_skips_were_kept = report.to_dict()
     del stored_before_skips_were_kept["skipped"]
     assert GateReport.from_dict(stored_before_skips_were_kept).skipped == {}
+
+
+def test_a_report_says_first_when_the_training_data_is_unknown(report: GateReport) -> None:
+    judged = {
+        "dataset": "loans@3",
+        "rows": 500,
+        "named": "loans@latest",
+        "chosen_by": "ada",
+        "training": None,
+        "leakage": "not checked: the training data is unknown",
+        "baseline_fit": "cross-fitted on the holdout (5 folds)",
+    }
+    unknown = replace(report, holdout=judged)
+
+    lines = unknown.lines()
+
+    assert lines[0] == (
+        "Training data unknown: risk-model@7 was registered without the data it was trained "
+        "on, so nothing shows it never saw the rows of its holdout loans@3; read its figures "
+        "with that in mind"
+    )
+    assert lines[1] == unknown.summary()
+    assert "judged on loans@3 (500 rows), named as loans@latest by ada" in lines
+    assert "baseline cross-fitted on the holdout (5 folds)" in lines
+    stored = {**unknown.to_dict(), "holdout": {**judged, "row_ids": [0, 1]}}
+    assert GateReport.from_dict(json.loads(json.dumps(stored))) == unknown
+    # In a notebook, the same words, before the gate table.
+    html = gate_report_html(unknown)
+    assert "Training data unknown: risk-model@7" in html
+    assert html.index("Judged on") < html.index("Training data unknown") < html.index("Gates")
+
+
+def test_a_report_on_known_training_data_opens_with_its_verdict(report: GateReport) -> None:
+    known = replace(
+        report,
+        holdout={
+            "dataset": "loans@4",
+            "rows": 80,
+            "named": "loans@4",
+            "chosen_by": "ada",
+            "training": ["loans@2"],
+            "leakage": "no row shared with loans@2 (by the id column loan_id)",
+        },
+    )
+    own = replace(report, holdout={"dataset": "loans@2", "rows": 40, "named": None})
+
+    assert known.lines()[0] == known.summary()
+    assert known.lines()[1:3] == [
+        "judged on loans@4 (80 rows), named by ada",
+        "unseen by the model: no row shared with loans@2 (by the id column loan_id)",
+    ]
+    assert own.lines()[1] == "judged on loans@2 (40 rows): the run's own test split"
+    assert not any(line.startswith("Training data unknown") for line in own.lines())
+    # A report stored before holdouts were recorded says nothing of one.
+    assert report.judged_lines() == []
