@@ -44,7 +44,7 @@ def test_every_read_of_a_versions_rows_is_audited_with_actor_and_purpose(
         ("ada", "export"),
         # The explainer serving will use is built on the training rows it will use.
         ("ada", "gates explainer background of risk-model@1"),
-        ("ada", "gates baseline majority"),
+        ("ada", "gates baseline majority of risk-model@1"),
         ("ada", "gates holdout of risk-model@1"),
         ("ada", "model signature sample"),  # registering the run's model
         ("ada", f"run {run_id}"),  # one event for the run, however many steps read it

@@ -282,10 +282,17 @@ def model_card(ctx: ServiceContext, ref: str, *, lineage: LineageNode | None = N
             f"{body.get('holdout', {}).get('dataset')} ({body.get('holdout', {}).get('rows')} "
             f"rows); live champion compared: {body.get('champion_version') or 'none'}."
         )
-        # What it was judged on, who chose it, and what is unknown, as the report says it.
+        # What it was judged on, who chose it, and what is unknown, as the report says it
+        # (a report stored before holdouts were recorded names none, and may lack the
+        # fields a report has now).
+        judged_lines = (
+            GateReport.from_dict(body).judged_lines()
+            if (body.get("holdout") or {}).get("dataset")
+            else []
+        )
         gate_blocks.extend(
             line[:1].upper() + line[1:] + ("" if line.endswith(".") else ".")
-            for line in GateReport.from_dict(body).judged_lines()
+            for line in judged_lines
         )
         results = [_without_pii(r, pii) for r in body.get("results", [])]
         gate_blocks.append(
