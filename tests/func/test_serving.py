@@ -778,29 +778,6 @@ def _run_cli(root: Path, *args: str) -> Result:
     return run_in_process(args, cwd=root, environ=cli_environ())
 
 
-@pytest.mark.subprocess  # serve --workers
-def test_several_worker_processes_serve_the_same_models(served_workspace: Copy) -> None:
-    served = served_workspace()
-    rows = served.features(3)
-    expected = served.models[1].predict_proba(rows)
-    with running_server(served.root, "--workers", "2") as server:
-        # Each worker loads on its own, and each new connection may meet either: wait
-        # until a run of fresh connections all say ready.
-        streak = 0
-        while streak < 20:
-            ready = httpx.get(f"{server.url}/health/ready").status_code == 200
-            streak = streak + 1 if ready else 0
-        for _ in range(20):
-            response = httpx.post(  # a new connection each time, so both workers answer
-                f"{server.url}/v1/models/risk:predict", json={"instances": records(rows)}
-            )
-            assert response.status_code == 200, response.text
-            assert np.allclose(response.json()["predictions"], expected)
-        code = stop_server(server)
-    assert code == 0
-    assert len(_log(served.root, "risk")) == 60  # each worker flushed its own log
-
-
 _Series = tuple[tuple[str, str], ...]
 
 
@@ -848,16 +825,20 @@ def test_metrics_of_several_workers_add_up_on_every_scrape(
     served_workspace: Copy, tmp_path: Path
 ) -> None:
     served = served_workspace(cancer=True)
+    risk_rows = served.features(1)
+    expected_risk = served.models[1].predict_proba(risk_rows)
     bodies = {
-        "risk": {"instances": records(served.features(1))},
+        "risk": {"instances": records(risk_rows)},
         "cancer": {"instances": records(_cancer_rows(2))},
     }
     temp = tmp_path / "tmp"  # where the server makes the folder its workers share
     temp.mkdir()
     environ = cli_environ(TMPDIR=str(temp))
     with running_server(served.root, "--workers", "2", environ=environ) as server:
+        # Each worker loads on its own, and each new connection may meet either: wait
+        # until a run of fresh connections all say ready.
         streak = 0
-        while streak < 20:  # both workers loaded (see the test above)
+        while streak < 20:
             ready = httpx.get(f"{server.url}/health/ready").status_code == 200
             streak = streak + 1 if ready else 0
         (shared,) = temp.glob("pathtolive-metrics-*")
@@ -869,12 +850,15 @@ def test_metrics_of_several_workers_add_up_on_every_scrape(
             model = "risk" if sum(sent.values()) % 3 else "cancer"
             response = httpx.post(f"{server.url}/v1/models/{model}:predict", json=bodies[model])
             assert response.status_code == 200, response.text
+            if model == "risk":  # both workers answer with the same model
+                assert np.allclose(response.json()["predictions"], expected_risk)
             sent[model] += 1
             seen.append(sum(_scrape(server.url).values()))
         workers = _per_worker(shared)
         final = [_scrape(server.url) for _ in range(10)]
         code = stop_server(server)
     assert code == 0
+    assert len(_log(served.root, "risk")) == sent["risk"]  # each worker flushed its own log
     assert not shared.exists()  # the shared folder goes with the server
     # Each scrape counts both workers' requests: it never goes backwards, and in the end
     # every scrape, whichever worker answers it, gives each model's count sent, the sum
