@@ -267,13 +267,16 @@ def test_bad_promotion_requests(cli: CLI, with_models: Callable[..., Path]) -> N
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
 def test_racing_promotions_leave_one_winner(
-    backend: str, tmp_path: Path, cli_env: dict[str, str], request: pytest.FixtureRequest
+    backend: str,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    request: pytest.FixtureRequest,
+    workspace_templates: WorkspaceTemplates,
 ) -> None:
     environ = dict(cli_env)
     if backend == "postgres":
         environ["PATHTOLIVE_METADATA_URL"] = request.getfixturevalue("postgres_url")
     root = tmp_path / "ws"
-    root.mkdir()
 
     def run(*args: str) -> Result:
         if args == ("init",):
@@ -282,7 +285,11 @@ def test_racing_promotions_leave_one_winner(
             args = ("init", "--local-role", "admin")
         return run_in_process(args, cwd=root, environ=environ)
 
-    build_models(run, root, tmp_path)
+    if backend == "postgres":
+        root.mkdir()
+        build_models(run, root, tmp_path)
+    else:  # the same models, prepared once per test process
+        workspace_templates.copy("risk-models", build_models, root)
     configure(root, policy="auto")
     assert run("promote", "risk-model@1").code == 0
     write_pipelines(root, risk=RISK)
