@@ -90,6 +90,7 @@ class HeadStart:
         self._profiling = profiling
         self._stop = stop
         self._taken = False
+        self._settled = threading.Event()
 
     def take(
         self, path: Path, tags: Mapping[str, Sequence[str]], max_categories: int
@@ -116,9 +117,22 @@ class HeadStart:
         """Stop the profile pass and discard the staged copy unless they were taken,
         without waiting for them (an add that failed early says so at once)."""
         if self._taken:
+            self._settled.set()
             return
         self._stop.set()
-        self._staging.add_done_callback(_discard)
+        self._staging.add_done_callback(self._discard)
+
+    def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until a closed head start has left nothing behind: its copy has ended and,
+        unless taken, been discarded. False when ``timeout`` passed first."""
+        return self._settled.wait(timeout)
+
+    def _discard(self, staging: Future[StagedObject]) -> None:
+        try:
+            with suppress(Exception):
+                staging.result().discard()
+        finally:
+            self._settled.set()
 
 
 @contextmanager
@@ -180,11 +194,6 @@ def _begin(
     pool.shutdown(wait=False)
     _restore_when_done(interval, staging, profiling)
     return HeadStart(source, column_tags, dataset.max_categories, staging, profiling, stop)
-
-
-def _discard(staging: Future[StagedObject]) -> None:
-    with suppress(Exception):
-        staging.result().discard()
 
 
 def _restore_when_done(interval: float, *futures: Future[Any]) -> None:
