@@ -12,12 +12,19 @@ import pytest
 import sqlalchemy as sa
 
 from pathtolive import env
+from tests.support.environ import QUICK_PROBE, without_settings
 from tests.support.moto import run_moto_s3
 from tests.support.s3 import S3Server
 from tests.support.seaweed import run_seaweed_s3, weed_executable
 from tests.support.serving import ServedWorkspace, copy_served, make_served_workspace
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Workspaces opened on this process's environment, and the processes it starts, get
+    # the suite's quick latency probe too (see tests/support/environ.py).
+    os.environ.update(QUICK_PROBE)
 
 
 def _postgres_server_url() -> str:
@@ -76,7 +83,7 @@ def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def clean_environ(tmp_path: Path) -> dict[str, str]:
     """An environment without PATHTOLIVE_* settings and with a fixed local user."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ = without_settings()
     environ[env.USER] = "ada"
     return environ
 

@@ -16,6 +16,7 @@ __all__ = [
     "DASK_SCHEDULER",
     "ENVIRONMENT_VARIABLES",
     "KEK",
+    "LATENCY_BUDGET",
     "LOG_LEVEL",
     "METADATA_URL",
     "OTEL_ENDPOINT",
@@ -66,6 +67,9 @@ DASK_SCHEDULER: Final = "PATHTOLIVE_DASK_SCHEDULER"
 ``[compute] scheduler``. Unset: in this process, streaming."""
 LOG_LEVEL: Final = "PATHTOLIVE_LOG_LEVEL"
 """Log level for pathtolive's own logger (default WARNING)."""
+LATENCY_BUDGET: Final = "PATHTOLIVE_LATENCY_BUDGET_SECONDS"
+"""Seconds each series of the gates' latency probe may spend timing calls once it has its
+fewest calls (default 1.5 for single rows, 1.0 for 1,000-row batches)."""
 PROGRESS: Final = "PATHTOLIVE_PROGRESS"
 """Progress of long commands on stderr: ``on`` shows it even when stderr is not a
 terminal (as plain lines), ``off`` never; unset, it is shown on a terminal only."""
@@ -115,6 +119,7 @@ ENVIRONMENT_VARIABLES: Final[dict[str, str]] = {
     AUDIT_SIGNING_KEY: "audit checkpoint signing key (a PEM file's path, or the PEM)",
     DASK_SCHEDULER: "Dask scheduler address for batch scoring and partitioned data",
     LOG_LEVEL: "log level",
+    LATENCY_BUDGET: "seconds the gates' latency probe spends timing each series",
     PROGRESS: "progress on stderr: on, off (default: on a terminal only)",
     PII_SALT: "secret keying the hashes of PII in the prediction log",
     ALERT_WEBHOOK_SECRET: "secret signing alert webhooks",

@@ -9,7 +9,6 @@ Tests that start real processes themselves (watchers, racers, servers) are marke
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from sklearn.datasets import load_breast_cancer
 from pathtolive import env
 from tests.support.cli import Result, run_in_process, run_process
 from tests.support.console import ConsoleWorkspace, build_console_workspace
+from tests.support.environ import without_settings
 
 __all__ = ["CLI", "Build", "Result", "WorkspaceTemplates", "initialise", "initialise_with_cancer"]
 
@@ -30,7 +30,7 @@ workspace and ``scratch`` a folder beside it for source files."""
 
 
 def _cli_environ() -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ = without_settings()
     environ[env.USER] = "ada"
     environ["COLUMNS"] = "200"
     return environ

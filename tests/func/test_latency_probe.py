@@ -16,11 +16,13 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
-from pathtolive import Workspace
+from pathtolive import Workspace, env
 from pathtolive.entities import ModelVersion
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import ConfigError, InvalidInputError
 from pathtolive.service import latency
 from pathtolive.service.latency import measure_latency
+from pathtolive.service.latency_probe import MIN_BATCH_CALLS, MIN_SINGLE_ROW_CALLS
+from tests.support.cli import run_in_process
 
 pytestmark = pytest.mark.subprocess  # the probe server and its children
 
@@ -150,3 +152,35 @@ def test_the_probe_sizes_thread_pools_from_the_callers_environment(
         ws.close()
     assert seen[0]["openmp"] == 1
     assert seen[1]["openmp"] == cores
+
+
+def test_the_budget_variable_times_only_the_fewest_calls(
+    registered: tuple[Workspace, ModelVersion, pd.DataFrame], clean_environ: dict[str, str]
+) -> None:
+    ws, version, sample = registered
+    quick = Workspace.open(ws.root, environ={**clean_environ, env.LATENCY_BUDGET: "0"})
+    with quick:
+        figures = measure_latency(quick.context, version, sample)
+    # A fast model gets the full series by default (test_holdout); with no budget it gets
+    # the fewest calls that still put three above the 95th percentile.
+    assert figures["single_row"]["calls"] == MIN_SINGLE_ROW_CALLS
+    assert figures["batch_1000"]["calls"] == MIN_BATCH_CALLS
+    assert 0 < figures["single_row"]["p50_ms"] <= figures["single_row"]["p99_ms"]
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf"])
+def test_a_budget_that_is_not_seconds_is_a_config_error_and_stores_no_report(
+    registered: tuple[Workspace, ModelVersion, pd.DataFrame],
+    clean_environ: dict[str, str],
+    value: str,
+) -> None:
+    ws, version, _ = registered
+    environ = {**clean_environ, env.LATENCY_BUDGET: value}
+    done = run_in_process(["gates", "check", version.ref], cwd=ws.root, environ=environ)
+    assert done.code == ConfigError.exit_code, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert f"{env.LATENCY_BUDGET}={value!r} is not a number of seconds" in line
+    same = Workspace.open(ws.root, environ=clean_environ)
+    with same, same.context.metadata.read() as session:
+        stored = session.latest_gate_report(version.model, version.version)
+    assert stored is None

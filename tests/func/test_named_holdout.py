@@ -9,7 +9,6 @@ column), and a ``tumours`` model whose gates name ``tumours-holdout@latest``."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pandas as pd
@@ -23,6 +22,7 @@ from pathtolive import Workspace, env
 from pathtolive.errors import DataErasedError, InvalidInputError
 from pathtolive.ui import model_card_markdown
 from tests.support.cli import Result, run_in_process
+from tests.support.environ import without_settings
 from tests.support.live_path import cancer_frame, check_served_and_monitored
 from tests.support.mlflow import write_mlflow3_folder
 from tests.support.pipelines import RISK, write_pipelines
@@ -47,7 +47,7 @@ target = "target"
 
 
 def _environ() -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ = without_settings()
     environ[env.USER] = "ada"
     environ["COLUMNS"] = "200"
     return environ

@@ -26,6 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from pathtolive import Workspace, env
 from tests.func.test_readme_reference import blocks, shell_commands
+from tests.support.environ import QUICK_PROBE
 from tests.support.live_path import cancer_frame
 from tests.support.mlflow import write_mlflow3_folder
 from tests.support.serving import serving_in_thread
@@ -88,6 +89,8 @@ def test_the_migration_section_runs_as_written(
     # The notebook, in the workspace, as ada.
     for name in [name for name in os.environ if name.startswith("PATHTOLIVE_")]:
         monkeypatch.delenv(name)
+    for name, value in QUICK_PROBE.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv(env.USER, "ada")
     monkeypatch.chdir(workspace)
     capsys.readouterr()

@@ -13,6 +13,7 @@ import pytest
 
 from pathtolive import Workspace, env
 from tests.func.test_readme_reference import blocks, loans, within
+from tests.support.environ import QUICK_PROBE
 
 SECTION = "Pipelines, runs and the model registry"
 
@@ -23,6 +24,8 @@ def test_the_notebook_example_runs_as_written(
     pipeline_code, notebook_code = blocks(SECTION, "python")
     for name in [name for name in os.environ if name.startswith("PATHTOLIVE_")]:
         monkeypatch.delenv(name)
+    for name, value in QUICK_PROBE.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv(env.USER, "ada")
     monkeypatch.chdir(tmp_path)
     first = loans(600, seed=1)

@@ -7,7 +7,6 @@ in-process CLI as ``ada``, who trains both versions."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import threading
 import time
@@ -24,6 +23,7 @@ from sklearn.datasets import load_breast_cancer
 from pathtolive import env
 from pathtolive.config import DEFAULT_METADATA_URL
 from tests.support.cli import Result, run_in_process
+from tests.support.environ import without_settings
 from tests.support.pipelines import RISK, write_pipelines
 from tests.support.serving import free_port
 
@@ -63,7 +63,7 @@ class ConsoleWorkspace:
 
 def console_environ(**extra: str) -> dict[str, str]:
     """The environment without PATHTOLIVE_* settings, acting as the local user ``ada``."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ = without_settings()
     environ[env.USER] = "ada"
     environ.update(extra)
     return environ

@@ -4,7 +4,6 @@ as a subprocess for what only a process shows (signals, workers, crashes)."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import signal
 import socket
@@ -29,6 +28,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from pathtolive import Workspace, env
+from tests.support.environ import without_settings
 
 REGIONS = ("NE", "NW", "SE", "SW")
 FEATURES = ("age", "income", "region", "member")
@@ -118,7 +118,7 @@ def free_port() -> int:
 
 
 def cli_environ(**extra: str) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PATHTOLIVE_")}
+    environ = without_settings()
     environ[env.USER] = "ada"
     environ.update(extra)
     return environ

@@ -24,7 +24,7 @@ from pathtolive import progress, tracing
 from pathtolive.auth import Permission
 from pathtolive.data import Schema
 from pathtolive.entities import ModelVersion, StoredGateReport
-from pathtolive.errors import InvalidInputError, NotFoundError, PathToLiveError
+from pathtolive.errors import ConfigError, InvalidInputError, NotFoundError, PathToLiveError
 from pathtolive.gates import (
     BASELINES,
     COSTS_EXTRA,
@@ -52,7 +52,7 @@ from pathtolive.service.context import ServiceContext, record
 from pathtolive.service.explain import check_explanations, explainer_background
 from pathtolive.service.external_baseline import ExternalBaselineFailed, ask_external_baseline
 from pathtolive.service.holdout import Holdout, find_holdout
-from pathtolive.service.latency import measure_latency, start_probe_server
+from pathtolive.service.latency import latency_budget, measure_latency, start_probe_server
 from pathtolive.service.named_holdout import (
     JudgedOn,
     holdout_record,
@@ -119,6 +119,7 @@ def _check_gates(
         prices.require_prices(candidate_version.model, "max_cost_per_1k", ("cpu_hour",))
     if config.max_monthly_cost is not None:
         prices.require_prices(candidate_version.model, "max_monthly_cost")
+    latency_budget(ctx.settings.environ)  # and the probe's budget, when one is set
     with ctx.metadata.read() as session:
         run = session.get_run(candidate_version.run_id)
         champion_number = session.alias_version(candidate_version.model, "live")
@@ -630,6 +631,8 @@ def _latency(
     probe's raw figures (CPU and memory too)."""
     try:
         figures = measure_latency(ctx, version, features.head(_LATENCY_SAMPLE_ROWS))
+    except ConfigError:
+        raise  # the probe's own settings are wrong: not a model that failed to load
     except PathToLiveError as exc:
         return None, False, exc.message, None
     single, batch = figures["single_row"], figures["batch_1000"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import math
 import os
 import select
 import signal
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,14 +42,14 @@ import pandas as pd
 
 from pathtolive import env
 from pathtolive.entities import ModelVersion
-from pathtolive.errors import InvalidInputError
+from pathtolive.errors import ConfigError, InvalidInputError
 from pathtolive.format import first_line
 from pathtolive.redaction import redact
 from pathtolive.service.context import ServiceContext
 from pathtolive.service.gc import work_folder_prefix
 from pathtolive.service.latency_probe import SERVE_FLAG
 
-__all__ = ["measure_latency", "start_probe_server"]
+__all__ = ["latency_budget", "measure_latency", "start_probe_server"]
 
 _TIMEOUT_SECONDS = 600.0
 _ANSWER_GRACE_SECONDS = 60.0
@@ -78,6 +80,7 @@ def measure_latency(
             "environ": _probe_environ(ctx),
             "cwd": os.getcwd(),
             "timeout": _TIMEOUT_SECONDS,
+            "budget_seconds": latency_budget(ctx.settings.environ),
         }
         outcome = _PROBES.run(request)
     if isinstance(outcome, str):
@@ -85,6 +88,24 @@ def measure_latency(
             f"{version.ref} did not load and answer in a clean process: {outcome}"
         )
     return outcome
+
+
+def latency_budget(environ: Mapping[str, str]) -> float | None:
+    """The probe's timing budget from ``PATHTOLIVE_LATENCY_BUDGET_SECONDS``; None (the
+    probe's defaults) when unset; a :class:`ConfigError` when it is not seconds."""
+    raw = environ.get(env.LATENCY_BUDGET, "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError(
+            f"{env.LATENCY_BUDGET}={raw!r} is not a number of seconds; set it to 0 or more "
+            "(0 times only the fewest calls), or unset it for the defaults"
+        )
+    return seconds
 
 
 def start_probe_server(ctx: ServiceContext) -> None:

@@ -97,7 +97,13 @@ def _resident_bytes() -> int:
         return peak if sys.platform == "darwin" else peak * 1024
 
 
-def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
+def probe(
+    workspace: Path, ref: str, sample_path: Path, budget_seconds: float | None = None
+) -> dict[str, object]:
+    """Load ``ref`` twice (the second load timed and its memory counted) and time its
+    predictions on rows of the sample: each series stops at its full count of calls, or
+    once it has its fewest and has spent ``budget_seconds`` (by default the series' own
+    budget)."""
     ctx = open_workspace(workspace)
     version = model_service.model_version(ctx, ref)
     gc.collect()
@@ -123,13 +129,19 @@ def probe(workspace: Path, ref: str, sample_path: Path) -> dict[str, object]:
     rows = [sample.iloc[[i % len(sample)]] for i in range(SINGLE_ROW_CALLS)]
     model.predict(rows[0])  # the first call pays one-off costs
     single, single_cpu = _timed_calls(
-        model.predict, rows, MIN_SINGLE_ROW_CALLS, SINGLE_ROW_BUDGET_SECONDS
+        model.predict,
+        rows,
+        MIN_SINGLE_ROW_CALLS,
+        SINGLE_ROW_BUDGET_SECONDS if budget_seconds is None else budget_seconds,
     )
     batch_frame = sample.sample(
         n=BATCH_CALL_ROWS, replace=len(sample) < BATCH_CALL_ROWS, random_state=0
     )
     batch, batch_cpu = _timed_calls(
-        model.predict, [batch_frame] * BATCH_CALLS, MIN_BATCH_CALLS, BATCH_BUDGET_SECONDS
+        model.predict,
+        [batch_frame] * BATCH_CALLS,
+        MIN_BATCH_CALLS,
+        BATCH_BUDGET_SECONDS if budget_seconds is None else budget_seconds,
     )
     ctx.close()
     return {
@@ -210,7 +222,8 @@ def _child(request: dict[str, Any]) -> None:
         sys.path[0] = request["cwd"]  # as `python -m` in the caller's folder would set it
         workspace, sample = Path(request["workspace"]), Path(request["sample"])
         try:
-            outcome: object = probe(workspace, request["ref"], sample)
+            budget = request.get("budget_seconds")
+            outcome: object = probe(workspace, request["ref"], sample, budget)
             code = 0
         except BaseException as exc:  # every failure is the answer: it did not load or answer
             outcome = traceback.format_exception_only(exc)[-1].strip()

@@ -8,6 +8,7 @@ import itertools
 
 import pandas as pd
 
+from pathtolive import env
 from pathtolive.service import latency
 from pathtolive.service.latency_probe import _timed_calls
 
@@ -46,3 +47,10 @@ def test_what_importing_scikit_learn_sets_needs_no_new_server() -> None:
     )
     # Set by the user to something else, it is a start-up setting like any other.
     assert latency._start_up_part({"KMP_INIT_AT_FORK": "TRUE"}) == {"KMP_INIT_AT_FORK": "TRUE"}
+
+
+def test_the_budget_variable_reads_seconds_and_unset_means_the_defaults() -> None:
+    assert latency.latency_budget({}) is None
+    assert latency.latency_budget({env.LATENCY_BUDGET: " "}) is None
+    assert latency.latency_budget({env.LATENCY_BUDGET: "0"}) == 0.0
+    assert latency.latency_budget({env.LATENCY_BUDGET: " 0.25 "}) == 0.25
