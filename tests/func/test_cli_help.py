@@ -109,3 +109,29 @@ def test_a_group_named_alone_shows_its_help(cli: CLI) -> None:
     assert result.code == 2
     assert "Usage: pathtolive audit" in result.stdout
     assert "verify" in result.stdout
+
+
+def test_values_converted_without_typer_are_what_typer_would_give() -> None:
+    """Text, path and text-list parameters skip Typer's conversion (and Pydantic's
+    import); for every such parameter of every command the value is the same."""
+    import typer.main
+    from typer._coercion import build_runtime_param
+
+    from pathtolive.cli.help import _NOT_PLAIN, _plain_conversion
+
+    samples = ("risk-model@2", "data/loans.parquet", "./out/", "-", "ü 1")
+    checked: set[str] = set()
+    for _, command in _commands(typer.main.get_command(app)):
+        for param in command.params:
+            descriptor = getattr(param, "type_descriptor", None)
+            if descriptor is None:
+                continue
+            values: list[Any] = [*samples, list(samples[:2]), []]
+            for value in values:
+                plain = _plain_conversion(value, param)
+                if plain is _NOT_PLAIN:
+                    continue
+                typed = build_runtime_param(descriptor).coerce(value, param=param, ctx=None)
+                assert (type(plain), plain) == (type(typed), typed), (command.name, param.name)
+                checked.add(repr(descriptor.annotation))
+    assert {"<class 'str'>", "<class 'pathlib.Path'>", "list[str]"} <= checked

@@ -21,6 +21,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -275,8 +276,9 @@ class _ConvertedWhenGiven:
         if value is None:
             # What Typer's conversion gives for a value left out.
             return () if param.multiple or param.nargs == -1 else None
-        if _needs_no_conversion(value, param):
-            return value
+        plain = _plain_conversion(value, param)
+        if plain is not _NOT_PLAIN:
+            return plain
         if self._conversion is None:
             from typer._coercion import build_runtime_param
 
@@ -284,18 +286,41 @@ class _ConvertedWhenGiven:
         return self._conversion.coerce(value, param=param, ctx=ctx)
 
 
-def _needs_no_conversion(value: Any, param: Any) -> bool:
-    """Whether ``value`` is already what the conversion would give: the text of a text
-    parameter, or the parameter's own default of its plain type (an ``int`` option's 50),
-    with no bounds or parser that could change it."""
+_NOT_PLAIN = object()
+
+
+def _plain_conversion(value: Any, param: Any) -> Any:
+    """What the conversion would give ``value``, where that is plain without it: the text
+    of a text parameter, a path of the text of a path parameter, the list of a text list's
+    texts, or the parameter's own default of its plain type (an ``int`` option's 50), with
+    no bounds or parser that could change it; else ``_NOT_PLAIN``."""
     info = param.type_descriptor.parameter_info
     annotation = param.type_descriptor.annotation
     if any(getattr(info, bound, None) is not None for bound in ("min", "max", "parser")):
-        return False
+        return _NOT_PLAIN
     if type(value) is str and annotation is str:
-        return True
-    return (
+        return value
+    if type(value) is str and annotation is Path and _plain_path(info):
+        return Path(value)
+    if (
+        annotation == list[str]
+        and type(value) in (list, tuple)
+        and all(type(item) is str for item in value)
+    ):
+        return list(value)
+    if (
         value is param.default
         and type(value) is annotation
         and type(value) in (int, float, str, bool)
+    ):
+        return value
+    return _NOT_PLAIN
+
+
+def _plain_path(info: Any) -> bool:
+    """Whether a path parameter's value is only made a ``Path``: no check of the file,
+    no resolving, no ``-`` for standard input."""
+    checks = ("exists", "writable", "resolve_path", "allow_dash")
+    return not any(getattr(info, check, False) for check in checks) and (
+        getattr(info, "file_okay", True) and getattr(info, "dir_okay", True)
     )
