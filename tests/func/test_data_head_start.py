@@ -4,6 +4,7 @@ metadata store opens, taken up when they fit the add and dropped when they do no
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ from sklearn.datasets import load_breast_cancer
 from pathtolive import Workspace
 from pathtolive.service import head_start as head_start_module
 from pathtolive.service.head_start import HeadStart, head_start, profiled_alike
-from pathtolive.store.artifacts import LocalArtifactStore
+from pathtolive.store.artifacts import FsspecArtifactStore, LocalArtifactStore
+from pathtolive.store.artifacts.encryption import EncryptedArtifactStore
+from pathtolive.store.artifacts.keyring import Keyring
 from tests.func.conftest import CLI
 from tests.support.mounts import read_only_view
 
@@ -181,6 +184,27 @@ def test_no_head_start_for_what_the_add_converts_or_cannot_read(tmp_path: Path) 
             assert early is None, path
     with head_start(settings, store, csv, "tumours", fmt=None, tags={"nope": ["pii"]}) as early:
         assert early is None
+
+
+def test_no_upload_to_a_remote_store_begins_on_speculation(tmp_path: Path) -> None:
+    source = tmp_path / "tumours.parquet"
+    tumours().to_parquet(source, index=False)
+    with Workspace.init(tmp_path / "ws") as ws:
+        settings = ws.context.settings
+    remote = FsspecArtifactStore(f"memory://head-{os.urandom(4).hex()}", cache_dir=tmp_path / "c")
+    keys = Keyring((os.urandom(32),))
+    for store in (remote, EncryptedArtifactStore(remote, keys)):
+        with head_start(settings, store, source, "tumours", fmt=None, tags=None) as early:
+            assert early is None
+        assert list(store.iter_digests()) == []
+    # Encrypting into a local store is staged on this disk: a head start, and nothing left.
+    local = LocalArtifactStore(tmp_path / "store")
+    with head_start(
+        settings, EncryptedArtifactStore(local, keys), source, "tumours", fmt=None, tags=None
+    ) as early:
+        assert early is not None
+    assert early.wait_closed(timeout=60)
+    assert [p for p in (tmp_path / "store").rglob("*") if p.is_file()] == []
 
 
 def test_only_pii_and_id_tags_change_what_a_profile_keeps() -> None:

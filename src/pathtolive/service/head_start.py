@@ -16,7 +16,10 @@ contract tags a column ``pii`` that it profiled in full, a format it did not exp
 that failed is dropped and the add does the work itself, with its own errors.
 
 Only a Parquet file stored as it is gets a head start: the other formats are converted
-first, and the conversion is the add's own business.
+first, and the conversion is the add's own business. And only into a store on this
+machine's disk (a local one, or one encrypting into a local one): there a copy costs what
+the disk takes, and an add that fails early waits at exit for at most that. An upload to
+a remote store is not begun on speculation, before the add's checks have passed.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
     from pathtolive.data.profiling import ProfilePass
     from pathtolive.store.artifacts import ArtifactStore, StagedObject
 
-__all__ = ["HeadStart", "head_start", "merged_tags", "profiled_alike"]
+__all__ = ["HeadStart", "head_start", "merged_tags", "profiled_alike", "stages_locally"]
 
 # While the head start's threads run beside the command's imports, which hold the GIL
 # in long stretches, a thread returning from Arrow or NumPy waits up to the switch
@@ -165,6 +168,8 @@ def _begin(
     fmt: str | None,
     tags: Mapping[str, Sequence[str]] | None,
 ) -> HeadStart | None:
+    if not stages_locally(store):
+        return None
     try:
         from pathtolive.data.canonical import stored_as_is
         from pathtolive.data.schema import id_tags
@@ -194,6 +199,16 @@ def _begin(
     pool.shutdown(wait=False)
     _restore_when_done(interval, staging, profiling)
     return HeadStart(source, column_tags, dataset.max_categories, staging, profiling, stop)
+
+
+def stages_locally(store: ArtifactStore) -> bool:
+    """Whether staging a file into ``store`` writes it to this machine's disk only."""
+    from pathtolive.store.artifacts import LocalArtifactStore
+    from pathtolive.store.artifacts.encryption import EncryptedArtifactStore
+
+    if isinstance(store, EncryptedArtifactStore):
+        store = store.inner
+    return isinstance(store, LocalArtifactStore)
 
 
 def _restore_when_done(interval: float, *futures: Future[Any]) -> None:
