@@ -24,9 +24,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pathtolive import Workspace, env
+from pathtolive import Workspace
 from tests.func.test_readme_reference import blocks, shell_commands
-from tests.support.environ import QUICK_PROBE
+from tests.support.environ import as_ada_in
 from tests.support.live_path import cancer_frame
 from tests.support.mlflow import write_mlflow3_folder
 from tests.support.serving import serving_in_thread
@@ -87,12 +87,7 @@ def test_the_migration_section_runs_as_written(
     assert "reference tumours-holdout@1" in monitored
 
     # The notebook, in the workspace, as ada.
-    for name in [name for name in os.environ if name.startswith("PATHTOLIVE_")]:
-        monkeypatch.delenv(name)
-    for name, value in QUICK_PROBE.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv(env.USER, "ada")
-    monkeypatch.chdir(workspace)
+    as_ada_in(monkeypatch, workspace)
     capsys.readouterr()
     namespace = {"__name__": "__main__"}
     exec(compile(notebook, "README migration notebook", "exec"), namespace)

@@ -6,14 +6,13 @@ releases its model through the gates and the default policy (promote, then appro
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from pathtolive import Workspace, env
+from pathtolive import Workspace
 from tests.func.test_readme_reference import blocks, loans, within
-from tests.support.environ import QUICK_PROBE
+from tests.support.environ import as_ada_in
 
 SECTION = "Pipelines, runs and the model registry"
 
@@ -22,12 +21,7 @@ def test_the_notebook_example_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pipeline_code, notebook_code = blocks(SECTION, "python")
-    for name in [name for name in os.environ if name.startswith("PATHTOLIVE_")]:
-        monkeypatch.delenv(name)
-    for name, value in QUICK_PROBE.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv(env.USER, "ada")
-    monkeypatch.chdir(tmp_path)
+    as_ada_in(monkeypatch, tmp_path)
     first = loans(600, seed=1)
     with Workspace.init(tmp_path) as ws:
         ws.add_dataset(first, "loans")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
 
 from pathtolive import env
 
@@ -19,3 +22,14 @@ def without_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]
     source = os.environ if environ is None else environ
     kept = {k: v for k, v in source.items() if not k.startswith("PATHTOLIVE_")}
     return {**kept, **QUICK_PROBE}
+
+
+def as_ada_in(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """This process as the local user ``ada`` working in ``folder``, as a notebook would
+    run: no PATHTOLIVE_* settings but the suite's quick latency probe."""
+    for name in [name for name in os.environ if name.startswith("PATHTOLIVE_")]:
+        monkeypatch.delenv(name)
+    for name, value in QUICK_PROBE.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(env.USER, "ada")
+    monkeypatch.chdir(folder)
