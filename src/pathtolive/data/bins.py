@@ -101,7 +101,7 @@ def histogram(
 
 
 def equal_mass_bins(sample: FloatArray, bins: int) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    """Cut points, and the sample's count between them.
+    """Cut points, and the count between them of ``sample`` (finite values, sorted).
 
     Bins start at the sample's quantiles 1/bins .. (bins-1)/bins; then around the edges
     and the heavy values, so that a move there shows:
@@ -116,7 +116,7 @@ def equal_mass_bins(sample: FloatArray, bins: int) -> tuple[tuple[float, ...], t
     the extremes), never on one: a live value that differs from a reference value only
     in its last digits (a float32 column read back as float64) stays in the same bin.
     """
-    values, counts = np.unique(sample, return_counts=True)
+    values, counts = _runs(sample)
     heavy = counts * (2 * bins) >= sample.size
     starts: list[int] = []  # indices into values where a bin starts
     light = np.flatnonzero(~heavy)
@@ -133,9 +133,20 @@ def equal_mass_bins(sample: FloatArray, bins: int) -> tuple[tuple[float, ...], t
     low, high = float(values[0]), float(values[-1])
     cuts = np.concatenate(([low - _margin(low)], middles, [high + _margin(high)]))
     cuts = np.unique(cuts[np.isfinite(cuts)])  # JSON has no infinity
-    return tuple(float(cut) for cut in cuts), tuple(
-        int(count) for count in mass_bin_counts(cuts, sample)
-    )
+    # The sample is sorted: the count below each cut is where the cut would go in it.
+    under_each_cut = np.searchsorted(sample, cuts, side="left")
+    counts_between = np.diff(under_each_cut, prepend=0, append=sample.size)
+    return tuple(float(cut) for cut in cuts), tuple(int(count) for count in counts_between)
+
+
+def _runs(ordered: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The distinct values of a sorted array and how often each occurs: what
+    ``np.unique(..., return_counts=True)`` gives, without sorting a copy again (the
+    sample of every numeric column of every profile is sorted already)."""
+    if ordered.size == 0:
+        return ordered, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], np.diff(starts, append=ordered.size)
 
 
 def _margin(value: float) -> float:

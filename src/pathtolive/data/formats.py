@@ -176,10 +176,12 @@ def iter_batches(
     label: str = "the table",
     batch_rows: int | None = None,
     advice: str = FILE_ADVICE,
+    threads: bool = True,
 ) -> Iterator[pa.RecordBatch]:
     """The rows of an open Parquet file or of a table, ``batch_rows`` at a time (by
     default :data:`BATCH_ROWS`), with only ``columns`` (all by default; none still gives
-    the row counts).
+    the row counts). ``threads=False`` decodes a file's columns on the calling thread
+    rather than on Arrow's pool.
 
     A file that cannot be read is an ``InvalidInputError`` that names ``label`` (the
     path, say) and ends with ``advice``, raised where the reading fails.
@@ -190,7 +192,7 @@ def iter_batches(
         yield from (source if wanted is None else source.select(wanted)).to_batches(rows)
         return
     try:
-        yield from source.iter_batches(batch_size=rows, columns=wanted)
+        yield from source.iter_batches(batch_size=rows, columns=wanted, use_threads=threads)
     except (pa.ArrowException, OSError) as exc:
         raise _unreadable(label, exc, advice) from exc
 

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathtolive.data.bins import bin_edges, histogram, mass_bin_counts, one_bin_per_integer
+from pathtolive.data.bins import (
+    bin_edges,
+    equal_mass_bins,
+    histogram,
+    mass_bin_counts,
+    one_bin_per_integer,
+)
 from pathtolive.data.profiling import profile_frame
 
 
@@ -115,3 +121,21 @@ def test_the_histogram_clips_into_the_outer_bins_and_spans_any_floats() -> None:
     largest = float(np.finfo(np.float64).max)
     wide = np.array([-largest, -largest / 4, largest / 4, largest])
     assert histogram(wide, -largest, largest, 2).tolist() == [2, 2]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equal_mass_bins_of_a_sorted_sample_count_as_the_drift_side_does(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    # Ties, a heavy value and values on both sides: the shapes the cuts treat apart.
+    sample = np.sort(
+        np.concatenate([rng.normal(size=3_000), np.zeros(400), rng.integers(0, 9, 600)])
+    )
+
+    cuts, counts = equal_mass_bins(sample, 20)
+
+    values, occurrences = np.unique(sample, return_counts=True)
+    assert values.size < sample.size  # there are ties to count
+    assert counts == tuple(mass_bin_counts(cuts, sample).tolist())
+    assert sum(counts) == sample.size
+    # The heavy zero has a bin of its own holding exactly its occurrences.
+    assert occurrences[values == 0][0] in counts

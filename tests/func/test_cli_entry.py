@@ -1,0 +1,94 @@
+"""The console scripts' entry leaves without the interpreter's teardown, and loses
+nothing by it: the exit status is the command's, piped output is whole, and every exit
+handler and every thread the command left running still finish first."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pathtolive.cli.entry import _exit_status
+
+# A command run the way the console script runs one, with a thread and an exit handler
+# that each write a file late: the quick exit must wait for both.
+_LATE_WRITERS = """
+import atexit, sys, threading, time
+from pathlib import Path
+from pathtolive.cli.entry import main
+
+folder = Path(sys.argv[1])
+atexit.register(lambda: (folder / "handler").write_text("ran"))
+
+def late() -> None:
+    time.sleep(0.3)
+    (folder / "thread").write_text("ran")
+
+threading.Thread(target=late).start()
+sys.argv = ["pathtolive", *sys.argv[2:]]
+main()
+"""
+
+
+def _console(
+    args: list[str], cwd: Path, env: dict[str, str], *, folder: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _LATE_WRITERS, str(folder or cwd), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_exit_status_is_the_commands(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    missing = subprocess.run(
+        [sys.executable, "-m", "pathtolive", "data", "add", "nowhere.csv", "--name", "d"],
+        cwd=tmp_path,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    usage = subprocess.run(
+        [sys.executable, "-m", "pathtolive", "data", "add"],
+        cwd=tmp_path,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert missing.returncode == 3, missing.stderr  # no workspace here
+    assert missing.stderr.startswith("error: ")
+    assert usage.returncode == 2
+    assert "Missing argument" in usage.stderr
+
+
+def test_output_is_whole_and_late_work_finishes_before_the_exit(
+    tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    workspace = tmp_path / "ws"
+    init = _console(["init", str(workspace)], tmp_path, cli_env, folder=tmp_path)
+    assert init.returncode == 0, init.stderr
+    for name in ("handler", "thread"):
+        (tmp_path / name).unlink()
+
+    listed = _console(["data", "list", "--json"], workspace, cli_env, folder=tmp_path)
+
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []  # the whole document, flushed before the exit
+    assert (tmp_path / "handler").read_text() == "ran"
+    assert (tmp_path / "thread").read_text() == "ran"
+
+
+@pytest.mark.parametrize(
+    ("code", "status"), [(None, 0), (0, 0), (4, 4), (130, 130), ("a message", 1)]
+)
+def test_exit_codes_map_as_the_interpreter_maps_them(code: object, status: int) -> None:
+    assert _exit_status(code) == status
