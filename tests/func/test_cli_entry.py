@@ -13,15 +13,19 @@ import pytest
 
 from pathtolive.cli.entry import _exit_status
 
-# A command run the way the console script runs one, with a thread and an exit handler
-# that each write a file late: the quick exit must wait for both.
+# A command run the way the console script runs one, with a thread, an exit handler and a
+# log handler that each write a file late: the quick exit must wait for all three.
 _LATE_WRITERS = """
-import atexit, sys, threading, time
+import atexit, logging, logging.handlers, sys, threading, time
 from pathlib import Path
 from pathtolive.cli.entry import main
 
 folder = Path(sys.argv[1])
 atexit.register(lambda: (folder / "handler").write_text("ran"))
+# A log handler that writes only when logging shuts down.
+held = logging.handlers.MemoryHandler(100, target=logging.FileHandler(folder / "log"))
+logging.getLogger("late").addHandler(held)
+logging.getLogger("late").warning("written at shutdown")
 
 def late() -> None:
     time.sleep(0.3)
@@ -76,7 +80,7 @@ def test_output_is_whole_and_late_work_finishes_before_the_exit(
     workspace = tmp_path / "ws"
     init = _console(["init", str(workspace)], tmp_path, cli_env, folder=tmp_path)
     assert init.returncode == 0, init.stderr
-    for name in ("handler", "thread"):
+    for name in ("handler", "thread", "log"):
         (tmp_path / name).unlink()
 
     listed = _console(["data", "list", "--json"], workspace, cli_env, folder=tmp_path)
@@ -85,6 +89,7 @@ def test_output_is_whole_and_late_work_finishes_before_the_exit(
     assert json.loads(listed.stdout) == []  # the whole document, flushed before the exit
     assert (tmp_path / "handler").read_text() == "ran"
     assert (tmp_path / "thread").read_text() == "ran"
+    assert (tmp_path / "log").read_text() == "written at shutdown\n"
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ the libraries a command imports (NumPy, Arrow, SQLAlchemy) takes a tenth of a se
 more: as long as some commands take in all. So once every exit handler has run, the
 process leaves at once, with the command's exit status.
 
-This module imports nothing of its own before registering that handler: handlers run in
-the reverse order of registration, so the first one registered runs last, after those of
-every library the command imports.
+Handlers run in the reverse order of registration: this one, registered before the
+command's modules are imported, runs after the handlers of every library the command
+imports. The one registered before it (logging's, by the package itself) it runs itself.
 """
 
 from __future__ import annotations
@@ -25,6 +25,11 @@ _status: list[int] = [1]  # until the command says otherwise (an uncaught except
 
 
 def _leave() -> None:
+    # The package imported logging (for its secret masking) before this module: its own
+    # exit handler, which flushes and closes the log handlers, would run after this one.
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        logging.shutdown()
     # Buffered output is the one thing the skipped teardown would still have written.
     for stream in (sys.stdout, sys.stderr):
         # A closed or broken pipe: there is nothing left to write to.
