@@ -41,6 +41,7 @@ from pathtolive.data.bins import (
     histogram,
     mass_bin_counts,
     one_bin_per_integer,
+    sorted_quantiles,
 )
 from pathtolive.data.formats import Kind, column_kind, decoded
 from pathtolive.data.profile import (
@@ -64,6 +65,7 @@ DISTINCT_CAP = 10_000
 """Distinct values counted exactly per categorical column; beyond, counts are partial."""
 
 _LARGE = 1e150  # magnitudes whose squares come near the float limit
+_QUANTILE_LEVELS = np.linspace(0.0, 1.0, QUANTILE_POINTS)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -234,16 +236,21 @@ class _NumericAccumulator(ColumnAccumulator):
         return self._summary is not None
 
     def settle(self) -> None:
-        # Sorted once: the quantiles and the equal-mass bins below take the same order
-        # statistics of a sorted sample several times faster (the sample is up to 100,000
-        # values per column whatever the file's size, so this is a fixed cost of an add).
-        sample = np.sort(np.concatenate(self.samples)) if self.samples else np.empty(0)
+        # The quantiles and the equal-mass bins below take their order statistics from
+        # the sorted sample (up to 100,000 values per column whatever the file's size, so
+        # this is a fixed cost of every profile, paid at the end of the pass). Each
+        # batch's share was sorted as it came in, beside the reading of the next one; a
+        # stable sort (a merge sort that finds runs) merges the sorted runs in a third of
+        # the time a sort of the whole sample takes.
+        sample = (
+            np.sort(np.concatenate(self.samples), kind="stable") if self.samples else np.empty(0)
+        )
         quantiles: tuple[float, ...] = ()
         cuts: tuple[float, ...] = ()
         mass_counts: tuple[int, ...] = ()
         if sample.size:
-            scale = _scale_for(float(np.abs(sample).max()))
-            points = np.quantile(sample / scale, np.linspace(0.0, 1.0, QUANTILE_POINTS)) * scale
+            scale = _scale_for(max(abs(float(sample[0])), abs(float(sample[-1]))))
+            points = sorted_quantiles(sample / scale, _QUANTILE_LEVELS) * scale
             quantiles = tuple(float(value) for value in points)
             if not self.per_value:
                 cuts, mass_counts = equal_mass_bins(sample, self.bins)
@@ -257,7 +264,7 @@ class _NumericAccumulator(ColumnAccumulator):
         if stop > start:
             picked = array.take(_positions(self.sample_rows[start:stop] - offset))
             sample = _finite_values(picked).values
-            self.samples.append(sample.astype(np.float64, copy=False))
+            self.samples.append(np.sort(sample.astype(np.float64, copy=False)))
         finite = _finite_values(array)
         self.nan_count += finite.nan_count
         self.inf_count += finite.inf_count

@@ -76,7 +76,7 @@ __all__ = [
 
 _SAMPLE_SEED = 0
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
-_PASS_BATCH_BYTES = 32 << 20
+_PASS_BATCH_BYTES = 16 << 20
 
 
 def compute_profile(
@@ -167,19 +167,21 @@ def profile_pass(
 
 def _pass_rows(parquet: pq.ParquetFile) -> int:
     """Rows per batch of a file's profile pass: about :data:`_PASS_BATCH_BYTES` decoded,
-    from :data:`~pathtolive.data.formats.BATCH_ROWS` up to four times as many.
+    from :data:`~pathtolive.data.formats.BATCH_ROWS` up to twice as many.
 
     Each batch costs each column a dozen NumPy calls, each of which takes the GIL back.
     When another thread holds the GIL for long stretches (the command importing its
-    modules, while ``data add``'s head start runs), every one of those waits; fewer,
-    larger batches of a narrow table made the pass two to three times as fast then. A
-    wide table keeps the usual batch, and so its memory bound."""
+    modules, while ``data add``'s head start runs), every one of those waits, so fewer
+    batches are faster then. Larger still, a new process's pass spends more on touching
+    fresh memory than it saves (measured on 1 million rows of 14 columns: twice the batch
+    is the quickest and steadiest, four times varies by half). A wide table keeps the
+    usual batch, and so its memory bound."""
     metadata = parquet.metadata
     decoded_bytes = sum(
         metadata.row_group(group).total_byte_size for group in range(metadata.num_row_groups)
     )
     row_bytes = max(decoded_bytes / max(metadata.num_rows, 1), 1.0)
-    return int(min(max(_PASS_BATCH_BYTES // row_bytes, BATCH_ROWS), 4 * BATCH_ROWS))
+    return int(min(max(_PASS_BATCH_BYTES // row_bytes, BATCH_ROWS), 2 * BATCH_ROWS))
 
 
 def profile_frame(

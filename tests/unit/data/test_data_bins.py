@@ -12,6 +12,7 @@ from pathtolive.data.bins import (
     histogram,
     mass_bin_counts,
     one_bin_per_integer,
+    sorted_quantiles,
 )
 from pathtolive.data.profiling import profile_frame
 
@@ -139,3 +140,14 @@ def test_equal_mass_bins_of_a_sorted_sample_count_as_the_drift_side_does(seed: i
     assert sum(counts) == sample.size
     # The heavy zero has a bin of its own holding exactly its occurrences.
     assert occurrences[values == 0][0] in counts
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 101, 5_000])
+def test_quantiles_of_a_sorted_sample_are_numpys_to_the_bit(size: int) -> None:
+    rng = np.random.default_rng(size)
+    # Ties and magnitudes far apart, where interpolating from either end differs.
+    values = np.concatenate([rng.normal(size=size) * 1e6, rng.integers(0, 4, size)])
+    ordered = np.sort(values[:size])
+    levels = np.linspace(0.0, 1.0, 101)
+
+    assert sorted_quantiles(ordered, levels).tolist() == np.quantile(ordered, levels).tolist()
