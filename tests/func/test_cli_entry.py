@@ -92,6 +92,45 @@ def test_output_is_whole_and_late_work_finishes_before_the_exit(
     assert (tmp_path / "log").read_text() == "written at shutdown\n"
 
 
+# A console script whose command spawns a child process (as a Dask worker or a server's
+# worker is started): the child imports the script, and so the entry module, again.
+_SPAWNING_SCRIPT = """
+import multiprocessing, sys
+from pathtolive.cli.entry import main
+
+
+def child() -> None:
+    pass
+
+
+if __name__ == "__main__":
+    process = multiprocessing.get_context("spawn").Process(target=child)
+    process.start()
+    process.join()
+    print(f"child exit {process.exitcode}")
+    sys.argv = ["pathtolive", "--version"]
+    main()
+"""
+
+
+def test_a_spawned_child_keeps_its_own_exit_status(tmp_path: Path, cli_env: dict[str, str]) -> None:
+    script = tmp_path / "console_script.py"
+    script.write_text(_SPAWNING_SCRIPT)
+
+    completed = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "child exit 0" in completed.stdout  # not the status the parent had then
+    assert "0.1.0" in completed.stdout  # the parent's command ran and printed
+
+
 @pytest.mark.parametrize(
     ("code", "status"), [(None, 0), (0, 0), (4, 4), (130, 130), ("a message", 1)]
 )

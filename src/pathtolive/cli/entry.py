@@ -22,9 +22,15 @@ from contextlib import suppress
 __all__ = ["main"]
 
 _status: list[int] = [1]  # until the command says otherwise (an uncaught exception is 1)
+# The process that runs the command. A child started by spawning (a Dask worker, a
+# server's worker) imports the console script, and so this module, again: there the
+# handler leaves the exit to the interpreter, with the child's own status.
+_command_pid: list[int | None] = [None]
 
 
 def _leave() -> None:
+    if _command_pid[0] != os.getpid():
+        return
     # The package imported logging (for its secret masking) before this module: its own
     # exit handler, which flushes and closes the log handlers, would run after this one.
     logging = sys.modules.get("logging")
@@ -45,6 +51,7 @@ def main() -> None:
     """Run the command line (:func:`pathtolive.cli.main.run`) as the console scripts do."""
     from pathtolive.cli.main import run
 
+    _command_pid[0] = os.getpid()
     try:
         run()
     except SystemExit as exc:
