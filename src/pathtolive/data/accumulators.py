@@ -39,8 +39,8 @@ from pathtolive.data.bins import (
     bin_edges,
     equal_mass_bins,
     histogram,
-    mass_bin_counts,
     one_bin_per_integer,
+    sorted_mass_bin_counts,
     sorted_quantiles,
 )
 from pathtolive.data.formats import Kind, column_kind, decoded
@@ -349,11 +349,11 @@ class _SampleSummary(NamedTuple):
 
 
 def parent_bin_counts(parent: NumericStats, sample: FloatArray) -> tuple[int, ...]:
-    """``sample`` counted on ``parent``'s drift bins (its equal-mass bins, or else its
-    histogram's, out-of-range values in the outer bins) as the live side of drift counts
-    them: empty when the parent has no bins."""
+    """``sample`` (sorted) counted on ``parent``'s drift bins (its equal-mass bins, or else
+    its histogram's, out-of-range values in the outer bins) as the live side of drift
+    counts them: empty when the parent has no bins."""
     if parent.mass_counts and len(parent.mass_counts) == len(parent.mass_cuts) + 1:
-        counts = mass_bin_counts(parent.mass_cuts, sample)
+        counts = sorted_mass_bin_counts(parent.mass_cuts, sample)
     elif parent.bin_counts and len(parent.bin_edges) == len(parent.bin_counts) + 1:
         low, high = parent.bin_edges[0], parent.bin_edges[-1]
         counts = histogram(sample, low, high, len(parent.bin_counts))

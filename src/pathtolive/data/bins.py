@@ -33,6 +33,7 @@ __all__ = [
     "histogram",
     "mass_bin_counts",
     "one_bin_per_integer",
+    "sorted_mass_bin_counts",
     "sorted_quantiles",
 ]
 
@@ -134,10 +135,15 @@ def equal_mass_bins(sample: FloatArray, bins: int) -> tuple[tuple[float, ...], t
     low, high = float(values[0]), float(values[-1])
     cuts = np.concatenate(([low - _margin(low)], middles, [high + _margin(high)]))
     cuts = np.unique(cuts[np.isfinite(cuts)])  # JSON has no infinity
-    # The sample is sorted: the count below each cut is where the cut would go in it.
-    under_each_cut = np.searchsorted(sample, cuts, side="left")
-    counts_between = np.diff(under_each_cut, prepend=0, append=sample.size)
-    return tuple(float(cut) for cut in cuts), tuple(int(count) for count in counts_between)
+    counts = sorted_mass_bin_counts(cuts, sample)
+    return tuple(float(cut) for cut in cuts), tuple(int(count) for count in counts)
+
+
+def sorted_mass_bin_counts(cuts: npt.ArrayLike, ordered: FloatArray) -> npt.NDArray[np.int64]:
+    """:func:`mass_bin_counts` of sorted values: the count below each cut is where the cut
+    would go among them, one search per cut rather than a comparison per value."""
+    under_each_cut = np.searchsorted(ordered, np.asarray(cuts, dtype=np.float64), side="left")
+    return np.diff(under_each_cut, prepend=0, append=ordered.size).astype(np.int64, copy=False)
 
 
 def sorted_quantiles(ordered: FloatArray, points: FloatArray) -> FloatArray:

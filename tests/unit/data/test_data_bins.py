@@ -12,6 +12,7 @@ from pathtolive.data.bins import (
     histogram,
     mass_bin_counts,
     one_bin_per_integer,
+    sorted_mass_bin_counts,
     sorted_quantiles,
 )
 from pathtolive.data.profiling import profile_frame
@@ -137,6 +138,12 @@ def test_equal_mass_bins_of_a_sorted_sample_count_as_the_drift_side_does(seed: i
     values, occurrences = np.unique(sample, return_counts=True)
     assert values.size < sample.size  # there are ties to count
     assert counts == tuple(mass_bin_counts(cuts, sample).tolist())
+    # Values on a cut, and cuts of another sample (a parent's), count alike too.
+    others = np.concatenate([cuts[1:4], rng.normal(size=50)])
+    assert (
+        sorted_mass_bin_counts(cuts, np.sort(others)).tolist()
+        == mass_bin_counts(cuts, others).tolist()
+    )
     assert sum(counts) == sample.size
     # The heavy zero has a bin of its own holding exactly its occurrences.
     assert occurrences[values == 0][0] in counts
