@@ -37,36 +37,24 @@ main()
 """
 
 
+def _python(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` in a new interpreter, as a console script is started."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def _console(
     args: list[str], cwd: Path, env: dict[str, str], *, folder: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", _LATE_WRITERS, str(folder or cwd), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return _python(["-c", _LATE_WRITERS, str(folder or cwd), *args], cwd, env)
 
 
 def test_the_exit_status_is_the_commands(tmp_path: Path, cli_env: dict[str, str]) -> None:
-    missing = subprocess.run(
-        [sys.executable, "-m", "pathtolive", "data", "add", "nowhere.csv", "--name", "d"],
-        cwd=tmp_path,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    missing = _python(
+        ["-m", "pathtolive", "data", "add", "nowhere.csv", "--name", "d"], tmp_path, cli_env
     )
-    usage = subprocess.run(
-        [sys.executable, "-m", "pathtolive", "data", "add"],
-        cwd=tmp_path,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    usage = _python(["-m", "pathtolive", "data", "add"], tmp_path, cli_env)
 
     assert missing.returncode == 3, missing.stderr  # no workspace here
     assert missing.stderr.startswith("error: ")
@@ -117,14 +105,7 @@ def test_a_spawned_child_keeps_its_own_exit_status(tmp_path: Path, cli_env: dict
     script = tmp_path / "console_script.py"
     script.write_text(_SPAWNING_SCRIPT)
 
-    completed = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = _python([str(script)], tmp_path, cli_env)
 
     assert completed.returncode == 0, completed.stderr
     assert "child exit 0" in completed.stdout  # not the status the parent had then
